@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The one test command (npm test): build, typecheck, lint, then every test file with node's test runner.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci
+npm run --silent build
+npx tsc -p tsconfig.json --noEmit
+npx biome check src test bench scripts >/dev/null || npx biome check src test bench scripts
+shopt -s nullglob globstar
+files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts)
+exec node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"

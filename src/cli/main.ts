@@ -1,0 +1,100 @@
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
+import { renderHelp } from '../config/help.ts';
+import { ConfigError } from '../config/option-table.ts';
+import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { startServer } from '../server/http-server.ts';
+
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+async function serve(config: Config, logger: Logger, inCluster: boolean): Promise<void> {
+  const wharf = await startServer(config, {
+    logger,
+    ...(inCluster ? { locker: new ClusterLocker(), sweep: cluster.worker?.id === 1 } : {}),
+  });
+  logger.info(
+    { host: config.host, port: wharf.port, basePath: `${config.basePath}/`, dataDir: config.dataDir },
+    `wharf listening on http://${config.host}:${wharf.port}${config.basePath}/`,
+  );
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      // A second signal means "now".
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    wharf
+      .close()
+      .then(() => {
+        logger.flush();
+        process.exit(0);
+      })
+      .catch(() => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function runPrimary(config: Config, logger: Logger): void {
+  let stopping = false;
+  for (let index = 0; index < config.workers; index++) serveClusterLocks(cluster.fork());
+  cluster.on('exit', (worker, code) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ worker: worker.id, code }, 'worker exited; starting a new one');
+    serveClusterLocks(cluster.fork());
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** The `wharf` command. The only place that calls process.exit. */
+export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  let config: Config;
+  try {
+    const commandLine = parseCommandLine(argv);
+    if (commandLine.help) {
+      process.stdout.write(renderHelp());
+      return;
+    }
+    if (commandLine.version) {
+      process.stdout.write(`${packageVersion()}\n`);
+      return;
+    }
+    if (commandLine.positionals.length > 0) {
+      throw new ConfigError(`unexpected argument ${JSON.stringify(commandLine.positionals[0])} (see --help)`);
+    }
+    config = buildConfig(commandLine.options, env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`wharf: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) {
+    runPrimary(config, logger);
+    return;
+  }
+  try {
+    await serve(config, logger, config.workers > 1);
+  } catch (error) {
+    logger.fatal({ err: error }, 'wharf failed to start');
+    logger.flush();
+    process.stderr.write(`wharf: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,209 @@
+import { ConfigError, coerceOption, type OptionSpec, type OptionValue, type RawOptions } from './option-table.ts';
+import { optionTable, type TusExtensionName } from './options.ts';
+
+export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/** The validated, frozen configuration handed down explicitly to every part of Wharf. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Normalised base path: leading slash, no trailing slash ('' when mounted at the root). */
+  readonly basePath: string;
+  readonly workers: number;
+  readonly corsOrigins: readonly string[];
+  readonly behindProxy: boolean;
+  readonly extensions: ReadonlySet<TusExtensionName>;
+  readonly storage: 'file-storage';
+  readonly dataDir: string;
+  readonly dirStructure: string;
+  readonly forceFsync: boolean;
+  readonly infoStorage: 'file-info-storage';
+  readonly infoDir: string;
+  readonly removeParts: boolean;
+  /** Milliseconds; 0 = uploads never expire. */
+  readonly uploadExpirationMs: number;
+  readonly expirationSweepIntervalMs: number;
+  /** Bytes; 0 = unlimited. */
+  readonly maxBodySize: number;
+  /** Bytes; 0 = unlimited. */
+  readonly maxFileSize: number;
+  readonly allowEmpty: boolean;
+  readonly maxHeaderSize: number;
+  readonly networkTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  readonly accessLog: boolean;
+  readonly healthAccessLog: boolean;
+  /** Environment the config was read from; only config/ reads process.env. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface ParsedCommandLine {
+  readonly options: RawOptions;
+  readonly positionals: readonly string[];
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+function findSpec(name: string): OptionSpec | undefined {
+  return optionTable.find((spec) => spec.flag === name || spec.aliases?.includes(name));
+}
+
+/**
+ * Parses argv against the option table: `--flag value`, `--flag=value`, `-p value`, boolean flags
+ * bare or with `=true|false`, and rustus's underscore spellings (`--data_dir`).
+ */
+export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
+  const options: Record<string, OptionValue> = {};
+  const positionals: string[] = [];
+  let help = false;
+  let version = false;
+  for (let index = 0; index < argv.length; index++) {
+    const token = argv[index] ?? '';
+    if (token === '--') {
+      positionals.push(...argv.slice(index + 1));
+      break;
+    }
+    if (token === '--help' || token === '-h') {
+      help = true;
+      continue;
+    }
+    if (token === '--version' || token === '-V') {
+      version = true;
+      continue;
+    }
+    let spec: OptionSpec | undefined;
+    let inlineValue: string | undefined;
+    if (token.startsWith('--')) {
+      const equals = token.indexOf('=');
+      const name = (equals === -1 ? token.slice(2) : token.slice(2, equals)).replaceAll('_', '-');
+      inlineValue = equals === -1 ? undefined : token.slice(equals + 1);
+      spec = findSpec(name);
+      if (!spec) throw new ConfigError(`unknown option --${name} (see --help)`);
+    } else if (/^-[a-zA-Z]$/.test(token)) {
+      spec = optionTable.find((candidate) => candidate.short === token.slice(1));
+      if (!spec) throw new ConfigError(`unknown option ${token} (see --help)`);
+    } else {
+      positionals.push(token);
+      continue;
+    }
+    let text: string;
+    if (inlineValue !== undefined) {
+      text = inlineValue;
+    } else if (spec.kind === 'boolean') {
+      text = 'true';
+    } else {
+      const next = argv[index + 1];
+      if (next === undefined) throw new ConfigError(`option --${spec.flag} needs a value`);
+      text = next;
+      index++;
+    }
+    options[spec.key] = coerceOption(spec, text, 'command line');
+  }
+  return { options, positionals, help, version };
+}
+
+/** Reads every option from the environment (Wharf's name first, then rustus's). */
+export function readEnvironment(env: Readonly<Record<string, string | undefined>>): RawOptions {
+  const options: Record<string, OptionValue> = {};
+  for (const spec of optionTable) {
+    for (const name of spec.env) {
+      const text = env[name];
+      if (text !== undefined) {
+        options[spec.key] = coerceOption(spec, text, `environment variable ${name}`);
+        break;
+      }
+    }
+  }
+  return options;
+}
+
+function defaults(): RawOptions {
+  const options: Record<string, OptionValue> = {};
+  for (const spec of optionTable) {
+    if (spec.default !== undefined) options[spec.key] = coerceOption(spec, spec.default, 'default');
+  }
+  return options;
+}
+
+function normaliseBasePath(url: string): string {
+  const trimmed = url.trim().replace(/^\/+|\/+$/g, '');
+  if (trimmed.includes('..') || /[?#\s]/.test(trimmed)) {
+    throw new ConfigError(`--url: ${JSON.stringify(url)} is not a usable base path`);
+  }
+  return trimmed === '' ? '' : `/${trimmed.replace(/\/+/g, '/')}`;
+}
+
+/** Extensions that need another one to make sense pull it in, as rustus does for creation. */
+function normaliseExtensions(names: readonly string[]): ReadonlySet<TusExtensionName> {
+  const set = new Set(names as readonly TusExtensionName[]);
+  if (set.has('creation-with-upload') || set.has('creation-defer-length')) set.add('creation');
+  if (set.has('concatenation-unfinished')) set.add('concatenation');
+  return set;
+}
+
+function toLogLevel(text: string): LogLevel {
+  const lowered = text.toLowerCase();
+  return lowered === 'off' ? 'silent' : (lowered as LogLevel);
+}
+
+function text(options: RawOptions, key: string): string {
+  const value = options[key];
+  return typeof value === 'string' ? value : '';
+}
+function integer(options: RawOptions, key: string): number {
+  const value = options[key];
+  return typeof value === 'number' ? value : 0;
+}
+function flag(options: RawOptions, key: string): boolean {
+  return options[key] === true;
+}
+function list(options: RawOptions, key: string): readonly string[] {
+  const value = options[key];
+  return Array.isArray(value) ? value : [];
+}
+
+/** Merges defaults < environment < command line and shapes the result into a frozen Config. */
+export function buildConfig(
+  commandLine: RawOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  overrides: RawOptions = {},
+): Config {
+  const options: RawOptions = { ...defaults(), ...readEnvironment(env), ...commandLine, ...overrides };
+  const config: Config = {
+    host: text(options, 'host'),
+    port: integer(options, 'port'),
+    basePath: normaliseBasePath(text(options, 'url')),
+    workers: integer(options, 'workers'),
+    corsOrigins: list(options, 'cors'),
+    behindProxy: flag(options, 'behindProxy'),
+    extensions: normaliseExtensions(list(options, 'tusExtensions')),
+    storage: 'file-storage',
+    dataDir: text(options, 'dataDir'),
+    dirStructure: text(options, 'dirStructure'),
+    forceFsync: flag(options, 'forceFsync'),
+    infoStorage: 'file-info-storage',
+    infoDir: text(options, 'infoDir'),
+    removeParts: flag(options, 'removeParts'),
+    uploadExpirationMs: integer(options, 'uploadExpiration') * 1000,
+    expirationSweepIntervalMs: integer(options, 'expirationSweepInterval') * 1000,
+    maxBodySize: integer(options, 'maxBodySize'),
+    maxFileSize: integer(options, 'maxFileSize'),
+    allowEmpty: flag(options, 'allowEmpty'),
+    maxHeaderSize: integer(options, 'maxHeaderSize'),
+    networkTimeoutMs: integer(options, 'networkTimeout') * 1000,
+    lockTimeoutMs: integer(options, 'lockTimeout') * 1000,
+    shutdownTimeoutMs: integer(options, 'shutdownTimeout') * 1000,
+    logLevel: toLogLevel(text(options, 'logLevel')),
+    accessLog: !flag(options, 'noAccess'),
+    healthAccessLog: !flag(options, 'disableHealthAccessLog'),
+    env: { ...env },
+  };
+  return Object.freeze(config);
+}
+
+/** Builds a Config for library users from a partial set of option keys (camelCase table keys). */
+export function configFromOptions(overrides: RawOptions = {}): Config {
+  return buildConfig({}, {}, overrides);
+}

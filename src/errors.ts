@@ -1,0 +1,71 @@
+/**
+ * The catalogue of coded errors a client can receive. Each code is published (docs/errors.md) and never
+ * reused for another meaning; the HTTP mapping happens in one place (tus/respond.ts).
+ */
+export const errorCatalogue = {
+  ERR_UNSUPPORTED_VERSION: { status: 412, message: 'Tus-Resumable must be 1.0.0' },
+  ERR_INVALID_CONTENT_TYPE: { status: 415, message: 'Content-Type must be application/offset+octet-stream' },
+  ERR_INVALID_OFFSET: { status: 400, message: 'Upload-Offset must be a non-negative integer' },
+  ERR_INVALID_UPLOAD_LENGTH: { status: 400, message: 'Upload-Length must be a non-negative integer' },
+  ERR_AMBIGUOUS_UPLOAD_LENGTH: { status: 400, message: 'send either Upload-Length or Upload-Defer-Length: 1' },
+  ERR_INVALID_UPLOAD_LENGTH_DEFER: { status: 400, message: 'Upload-Defer-Length must be 1' },
+  ERR_EMPTY_UPLOAD_REFUSED: { status: 400, message: 'Upload-Length must be greater than zero' },
+  ERR_UPLOAD_LENGTH_ALREADY_SET: { status: 400, message: 'Upload-Length is already known and cannot change' },
+  ERR_INVALID_METADATA: { status: 400, message: 'Upload-Metadata is malformed' },
+  ERR_INVALID_CONCAT: { status: 400, message: 'Upload-Concat is malformed' },
+  ERR_FINAL_WITH_LENGTH: { status: 400, message: 'a final upload must not carry Upload-Length' },
+  ERR_UPLOAD_NOT_PARTIAL: { status: 400, message: 'only partial uploads can be concatenated' },
+  ERR_UPLOAD_NOT_FINISHED: { status: 400, message: 'a partial upload is not finished' },
+  ERR_INVALID_CHECKSUM_HEADER: { status: 400, message: 'Upload-Checksum must be "<algorithm> <base64 digest>"' },
+  ERR_UNSUPPORTED_CHECKSUM_ALGORITHM: { status: 400, message: 'unsupported checksum algorithm' },
+  ERR_CHECKSUM_MISMATCH: { status: 460, message: 'checksum mismatch; the chunk was discarded' },
+  ERR_MISMATCHED_OFFSET: { status: 409, message: 'Upload-Offset does not match the upload offset' },
+  ERR_MAX_SIZE_EXCEEDED: { status: 413, message: 'upload is larger than the maximum size' },
+  ERR_UPLOAD_SIZE_EXCEEDED: { status: 413, message: 'body goes past Upload-Length' },
+  ERR_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than --max-body-size' },
+  ERR_MODIFY_FINAL: { status: 403, message: 'a final upload cannot be modified' },
+  ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'upload not found' },
+  ERR_UPLOAD_EXPIRED: { status: 410, message: 'upload expired' },
+  ERR_NOT_DOWNLOADABLE: { status: 409, message: 'upload is not finished yet' },
+  ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'requested range not satisfiable' },
+  ERR_EXTENSION_DISABLED: { status: 405, message: 'this tus extension is disabled' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  ERR_NOT_FOUND: { status: 404, message: 'not found' },
+  ERR_UPLOAD_INTERRUPTED: { status: 400, message: 'upload interrupted by a newer request for the same upload' },
+  ERR_READ_TIMEOUT: { status: 500, message: 'timed out reading the request body; bytes received were kept' },
+  ERR_UNEXPECTED_EOF: { status: 400, message: 'request body ended early; bytes received were kept' },
+  ERR_LOCK_TIMEOUT: { status: 503, message: 'upload is busy; retry' },
+  ERR_SERVER_SHUTDOWN: { status: 503, message: 'server is shutting down; bytes received were kept' },
+  ERR_INFO_CONFLICT: { status: 409, message: 'upload was changed concurrently; retry' },
+  ERR_HOOK_REJECTED: { status: 400, message: 'rejected by a hook' },
+  ERR_INTERNAL: { status: 500, message: 'internal server error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export class WharfError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra response headers (e.g. Upload-Offset on 409, Tus-Version on 412, a hook's own headers). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** When set, sent as the body instead of "CODE: message" (a rejecting hook's own body). */
+  readonly body: string | undefined;
+
+  constructor(
+    code: ErrorCode,
+    options: {
+      message?: string;
+      status?: number;
+      headers?: Record<string, string>;
+      body?: string;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(options.message ?? errorCatalogue[code].message, { cause: options.cause });
+    this.name = 'WharfError';
+    this.code = code;
+    this.status = options.status ?? errorCatalogue[code].status;
+    this.headers = options.headers ?? {};
+    this.body = options.body;
+  }
+}

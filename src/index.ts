@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Config, configFromOptions } from './config/load.ts';
+import type { OptionValue } from './config/option-table.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createTusRequestHandler } from './tus/handler.ts';
+import { composeUploadService } from './uploads/compose.ts';
+import type { UploadObserver } from './uploads/events.ts';
+import type { UploadService } from './uploads/service.ts';
+
+export type { Config } from './config/load.ts';
+export { WharfError, type ErrorCode } from './errors.ts';
+export type { UploadRecord } from './uploads/upload.ts';
+export { startServer, type WharfServer } from './server/http-server.ts';
+
+export interface TusHandlerOptions {
+  /**
+   * Any option of the option table by its camelCase key, e.g. `{ url: '/files', dataDir: './uploads',
+   * maxFileSize: 1e9 }`. Defaults are the CLI's.
+   */
+  readonly options?: Readonly<Record<string, OptionValue>>;
+  readonly logger?: Logger;
+  readonly observer?: UploadObserver;
+}
+
+/** A tus handler usable in node:http, Express and Fastify, plus the service behind it. */
+export interface TusHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  readonly config: Config;
+  readonly service: UploadService;
+  /** Interrupts in-flight bodies (their bytes are kept). */
+  close(): void;
+}
+
+/**
+ * Creates the tus request handler.
+ * @example
+ * const tus = createTusHandler({ options: { url: '/files', dataDir: './uploads' } });
+ * http.createServer(tus).listen(1081);
+ * // Express: app.all(['/files', '/files/*id'], tus);
+ */
+export function createTusHandler(handlerOptions: TusHandlerOptions = {}): TusHandler {
+  const config = configFromOptions(handlerOptions.options ?? {});
+  const logger = handlerOptions.logger ?? createLogger(config.logLevel);
+  const service = composeUploadService(config, {
+    logger,
+    ...(handlerOptions.observer ? { observer: handlerOptions.observer } : {}),
+  });
+  const ready = service.prepare();
+  const shutdown = new AbortController();
+  const handle = createTusRequestHandler({ settings: config, service, shutdown: shutdown.signal, logger });
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    ready
+      .then(() => handle(req, res))
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'tus handler failed');
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+      });
+  };
+  return Object.assign(handler, { config, service, close: () => shutdown.abort() });
+}

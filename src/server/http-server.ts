@@ -1,0 +1,138 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/load.ts';
+import type { Locker } from '../locks/locker.ts';
+import type { Logger } from '../logger.ts';
+import { createTusRequestHandler } from '../tus/handler.ts';
+import { composeUploadService } from '../uploads/compose.ts';
+import type { UploadObserver } from '../uploads/events.ts';
+import type { UploadService } from '../uploads/service.ts';
+import { createCors } from './cors.ts';
+
+export interface WharfServer {
+  readonly server: Server;
+  readonly service: UploadService;
+  /** The port actually bound (useful with --port 0). */
+  readonly port: number;
+  /** Stops accepting, interrupts bodies (keeping their bytes), waits up to the shutdown timeout. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger: Logger;
+  readonly locker?: Locker;
+  readonly observer?: UploadObserver;
+  /** Run the expiration sweep in this process (in a cluster, only one worker does). */
+  readonly sweep?: boolean;
+}
+
+function sendHealth(res: ServerResponse, shuttingDown: boolean): void {
+  const body = JSON.stringify({ status: shuttingDown ? 'stopping' : 'ok' });
+  res.statusCode = shuttingDown ? 503 : 200;
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(body);
+}
+
+/** Starts the HTTP server: health, CORS, access log, and the tus endpoint. */
+export async function startServer(config: Config, options: StartOptions): Promise<WharfServer> {
+  const { logger } = options;
+  const service = composeUploadService(config, {
+    logger,
+    ...(options.locker ? { locker: options.locker } : {}),
+    ...(options.observer ? { observer: options.observer } : {}),
+  });
+  await service.prepare();
+  const shutdown = new AbortController();
+  const tus = createTusRequestHandler({
+    settings: config,
+    service,
+    shutdown: shutdown.signal,
+    logger,
+  });
+  const cors = createCors(config.corsOrigins);
+  const healthPath = '/health';
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const pathname = (req.url ?? '/').split('?', 1)[0];
+    if (config.accessLog && (config.healthAccessLog || pathname !== healthPath)) {
+      res.once('close', () => {
+        logger.info(
+          {
+            method: req.method,
+            url: req.url,
+            status: res.statusCode,
+            durationMs: Math.round((performance.now() - started) * 10) / 10,
+            remoteAddr: req.socket.remoteAddress,
+            finished: res.writableFinished,
+          },
+          'access',
+        );
+      });
+    }
+    if (pathname === healthPath && (req.method === 'GET' || req.method === 'HEAD')) {
+      sendHealth(res, shutdown.signal.aborted);
+      return;
+    }
+    if (cors(req, res)) return;
+    tus(req, res).catch((error: unknown) => {
+      logger.error({ err: error }, 'unhandled request failure');
+      res.destroy();
+    });
+  };
+
+  const server = createServer({
+    maxHeaderSize: config.maxHeaderSize,
+    // Uploads can take hours: no total request time limit. Stalls are caught by --network-timeout instead.
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    keepAliveTimeout: 5_000,
+  });
+  server.on('request', handle);
+  // Headers are validated before the client is told to send the body (Expect: 100-continue).
+  server.on('checkContinue', handle);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let sweeper: NodeJS.Timeout | undefined;
+  if (options.sweep !== false && config.uploadExpirationMs > 0 && config.extensions.has('expiration')) {
+    let sweeping = false;
+    sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      service
+        .sweepExpired()
+        .then((removed) => {
+          if (removed > 0) logger.info({ removed }, 'expired uploads removed');
+        })
+        .catch((error: unknown) => logger.error({ err: error }, 'expiration sweep failed'))
+        .finally(() => {
+          sweeping = false;
+        });
+    }, config.expirationSweepIntervalMs);
+    sweeper.unref();
+  }
+
+  return {
+    server,
+    service,
+    port,
+    close: async () => {
+      if (sweeper) clearInterval(sweeper);
+      shutdown.abort();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+      await Promise.race([closed, deadline]);
+      server.closeAllConnections();
+    },
+  };
+}

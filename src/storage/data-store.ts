@@ -1,0 +1,54 @@
+import type { Readable } from 'node:stream';
+
+/** What a DataStore needs to know to place a new upload. */
+export interface NewUploadPlacement {
+  readonly id: string;
+  /** Unix milliseconds, used by time-based folder layouts. */
+  readonly createdAt: number;
+}
+
+export interface AppendResult {
+  /** Bytes durably handed to storage by this call, counted from the offset it was given. */
+  readonly bytesWritten: number;
+  /** Why the source stopped early (client gone, lock takeover, limit); undefined when it ended normally. */
+  readonly error?: unknown;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  readonly start: number;
+  /** Last byte, inclusive. */
+  readonly end: number;
+}
+
+/** Moves bytes. It never decides offsets or lengths: the caller (uploads/) owns the record. */
+export interface DataStore {
+  /** The name recorded with every upload (`file_storage`), as rustus names its storages. */
+  readonly name: string;
+  /** Prepares the backing storage (folders, buckets). Called once at start-up. */
+  prepare(): Promise<void>;
+  /** Creates empty storage for an upload and returns its location (relative to the store). */
+  create(placement: NewUploadPlacement): Promise<string>;
+  /**
+   * Streams `source` into the upload starting at `offset`, with backpressure, until it ends or fails.
+   * Never throws for a source failure: it reports the bytes written and the error.
+   */
+  append(location: string, offset: number, source: Readable): Promise<AppendResult>;
+  /** Cuts the stored bytes back to `length` (discards a rejected chunk). */
+  truncate(location: string, length: number): Promise<void>;
+  /** A stream of the stored bytes, whole or one inclusive range. */
+  read(location: string, range?: ByteRange): Promise<Readable>;
+  /** Removes the upload's bytes; a missing upload is not an error. */
+  remove(location: string): Promise<void>;
+  /** What hooks see as the upload's `path` (absolute file path, object key). */
+  describe(location: string): string;
+}
+
+/** Optional capability: build an upload from others, server-side. */
+export interface ConcatenatingDataStore extends DataStore {
+  concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void>;
+}
+
+export function canConcatenate(store: DataStore): store is ConcatenatingDataStore {
+  return typeof (store as Partial<ConcatenatingDataStore>).concatenate === 'function';
+}

@@ -1,0 +1,60 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TusExtensionName } from '../config/options.ts';
+import { WharfError } from '../errors.ts';
+import { BodyMeter } from '../uploads/body-meter.ts';
+import type { DescribeRequest } from '../uploads/events.ts';
+import type { UploadService } from '../uploads/service.ts';
+import type { ChecksumRequest } from './headers.ts';
+
+/** What the protocol layer needs from the configuration. */
+export interface TusSettings {
+  readonly basePath: string;
+  readonly extensions: ReadonlySet<TusExtensionName>;
+  readonly behindProxy: boolean;
+  readonly maxFileSize: number;
+  readonly networkTimeoutMs: number;
+}
+
+/** One request on its way through the tus layer. */
+export interface TusExchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** After X-HTTP-Method-Override. */
+  readonly method: string;
+  /** Undefined for the collection (POST/OPTIONS on the base path). */
+  readonly uploadId: string | undefined;
+  readonly settings: TusSettings;
+  readonly service: UploadService;
+  readonly describeRequest: DescribeRequest;
+  /** Aborted when the server shuts down: bodies stop, keeping their bytes. */
+  readonly shutdown: AbortSignal;
+}
+
+/**
+ * Starts reading the request body through a BodyMeter: sends 100 Continue when the client waits for it,
+ * and interrupts the body (keeping what arrived) when the client goes away, stalls, or the server stops.
+ */
+export function openRequestBody(exchange: TusExchange, limit: number, checksum: ChecksumRequest | undefined): BodyMeter {
+  const { req, res } = exchange;
+  const meter = new BodyMeter({
+    limit,
+    limitError: () => new WharfError('ERR_UPLOAD_SIZE_EXCEEDED'),
+    checksumAlgorithm: checksum?.algorithm,
+  });
+  const gone = (): void => {
+    if (!req.complete) meter.interrupt(new WharfError('ERR_UNEXPECTED_EOF'));
+  };
+  req.once('close', gone);
+  req.once('error', gone);
+  req.setTimeout(exchange.settings.networkTimeoutMs, () => meter.interrupt(new WharfError('ERR_READ_TIMEOUT')));
+  const onShutdown = (): void => meter.interrupt(new WharfError('ERR_SERVER_SHUTDOWN'));
+  exchange.shutdown.addEventListener('abort', onShutdown, { once: true });
+  meter.once('end', () => {
+    req.setTimeout(0);
+    exchange.shutdown.removeEventListener('abort', onShutdown);
+  });
+  if (exchange.shutdown.aborted) onShutdown();
+  if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
+  meter.drawFrom(req);
+  return meter;
+}

@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WharfError } from '../errors.ts';
+import type { UploadService } from '../uploads/service.ts';
+import type { TusExchange, TusSettings } from './context.ts';
+import { tusVersion } from './headers.ts';
+import { handleDelete } from './methods/delete.ts';
+import { handleGet } from './methods/get.ts';
+import { handleHead } from './methods/head.ts';
+import { handleOptions } from './methods/options.ts';
+import { handlePatch } from './methods/patch.ts';
+import { handlePost } from './methods/post.ts';
+import { describeRequest } from './request-info.ts';
+import { sendError } from './respond.ts';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export interface TusHandlerDependencies {
+  readonly settings: TusSettings;
+  readonly service: UploadService;
+  readonly shutdown: AbortSignal;
+  readonly logger: { error(object: object, message: string): void };
+}
+
+const uploadMethods = 'OPTIONS, HEAD, PATCH, GET, DELETE';
+
+/** Where a path points: the collection, one upload, or outside the endpoint. */
+export function routeTusPath(pathname: string, basePath: string): { kind: 'collection' } | { kind: 'upload'; id: string } | undefined {
+  if (pathname !== basePath && !pathname.startsWith(`${basePath}/`)) return undefined;
+  const rest = pathname.slice(basePath.length).replace(/^\/+|\/+$/g, '');
+  if (rest === '') return { kind: 'collection' };
+  let id: string;
+  try {
+    id = decodeURIComponent(rest);
+  } catch {
+    return { kind: 'upload', id: '' };
+  }
+  return { kind: 'upload', id };
+}
+
+function requireExtension(exchange: TusExchange, name: Parameters<TusSettings['extensions']['has']>[0]): void {
+  if (!exchange.settings.extensions.has(name)) {
+    throw new WharfError('ERR_EXTENSION_DISABLED', { message: `the ${name} extension is disabled`, headers: { Allow: allowedMethods(exchange) } });
+  }
+}
+
+function allowedMethods(exchange: TusExchange): string {
+  return exchange.uploadId === undefined ? 'OPTIONS, POST' : uploadMethods;
+}
+
+async function dispatch(exchange: TusExchange): Promise<void> {
+  const { method, uploadId } = exchange;
+  if (method === 'OPTIONS') return handleOptions(exchange);
+  // Tus-Resumable is checked on every tus request (HEAD included); GET is plain HTTP download.
+  if (method !== 'GET' && exchange.req.headers['tus-resumable'] !== tusVersion) {
+    throw new WharfError('ERR_UNSUPPORTED_VERSION');
+  }
+  if (uploadId === undefined) {
+    if (method !== 'POST') throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'OPTIONS, POST' } });
+    requireExtension(exchange, 'creation');
+    return handlePost(exchange);
+  }
+  switch (method) {
+    case 'HEAD':
+      return handleHead(exchange, uploadId);
+    case 'PATCH':
+      return handlePatch(exchange, uploadId);
+    case 'DELETE':
+      requireExtension(exchange, 'termination');
+      return handleDelete(exchange, uploadId);
+    case 'GET':
+      requireExtension(exchange, 'getting');
+      return handleGet(exchange, uploadId);
+    default:
+      throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: uploadMethods } });
+  }
+}
+
+/**
+ * The tus protocol as one `(req, res)` handler. Requests outside the base path get 404, so it can be
+ * mounted as-is in node:http, Express or Fastify (`reply.hijack()`).
+ */
+export function createTusRequestHandler(dependencies: TusHandlerDependencies): RequestHandler {
+  const { settings } = dependencies;
+  return async (req, res) => {
+    res.setHeader('Tus-Resumable', tusVersion);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    const override = req.headers['x-http-method-override'];
+    const method = (typeof override === 'string' && override !== '' ? override : (req.method ?? 'GET')).toUpperCase();
+    const isHead = method === 'HEAD';
+    try {
+      // Express strips its mount path from req.url; originalUrl keeps the full path.
+      const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+      const pathname = url.split('?', 1)[0] ?? '/';
+      const route = routeTusPath(pathname, settings.basePath);
+      if (!route) throw new WharfError('ERR_NOT_FOUND');
+      const exchange: TusExchange = {
+        req,
+        res,
+        method,
+        uploadId: route.kind === 'upload' ? route.id : undefined,
+        settings,
+        service: dependencies.service,
+        describeRequest: describeRequest(req, method, settings.behindProxy),
+        shutdown: dependencies.shutdown,
+      };
+      await dispatch(exchange);
+    } catch (error) {
+      if (!(error instanceof WharfError) || error.status >= 500) {
+        dependencies.logger.error({ err: error, method, url: req.url }, 'request failed');
+      }
+      sendError(req, res, error, isHead);
+    }
+  };
+}

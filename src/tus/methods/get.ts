@@ -1,0 +1,87 @@
+import { pipeline } from 'node:stream/promises';
+import { WharfError } from '../../errors.ts';
+import { isComplete } from '../../uploads/upload.ts';
+import type { TusExchange } from '../context.ts';
+
+/** Types a browser may render inline; anything else is served as an attachment (as tusd does). */
+const inlineTypes = new Set([
+  'text/plain',
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/bmp',
+  'image/webp',
+  'audio/wave',
+  'audio/wav',
+  'audio/x-wav',
+  'audio/webm',
+  'audio/ogg',
+  'video/mp4',
+  'video/webm',
+  'video/ogg',
+  'application/ogg',
+  'application/pdf',
+]);
+
+const mediaType = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+
+function contentDisposition(kind: 'inline' | 'attachment', filename: string | undefined): string {
+  if (!filename) return kind;
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
+/** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple ranges are served whole. */
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'whole' | 'unsatisfiable' {
+  if (!header) return 'whole';
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return 'whole';
+  const [, first = '', last = ''] = match;
+  if (first === '' && last === '') return 'whole';
+  let start: number;
+  let end: number;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(first);
+    end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+/** GET (Wharf's and rustus's `getting` extension): download a finished upload, with Range support. */
+export async function handleGet(exchange: TusExchange, id: string, headOnly = false): Promise<void> {
+  const { req, res } = exchange;
+  const upload = await exchange.service.get(id);
+  if (!isComplete(upload)) throw new WharfError('ERR_NOT_DOWNLOADABLE');
+  const size = upload.length ?? 0;
+  const filetype = upload.metadata.filetype ?? upload.metadata.type;
+  const type = filetype && mediaType.test(filetype) ? filetype.toLowerCase() : 'application/octet-stream';
+  const filename = upload.metadata.filename ?? upload.metadata.name;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Disposition', contentDisposition(inlineTypes.has(type) ? 'inline' : 'attachment', filename));
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Last-Modified', new Date(upload.createdAt).toUTCString());
+  const range = parseRange(req.headers.range, size);
+  if (range === 'unsatisfiable') {
+    throw new WharfError('ERR_RANGE_NOT_SATISFIABLE', { headers: { 'Content-Range': `bytes */${size}` } });
+  }
+  if (range === 'whole') {
+    res.statusCode = 200;
+    res.setHeader('Content-Length', String(size));
+  } else {
+    res.statusCode = 206;
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    res.setHeader('Content-Length', String(range.end - range.start + 1));
+  }
+  if (headOnly || size === 0 || req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const stream = await exchange.service.download(id, range === 'whole' ? undefined : range);
+  await pipeline(stream, res);
+}

@@ -1,0 +1,91 @@
+import { WharfError } from '../../errors.ts';
+import { isValidUploadId } from '../../uploads/ids.ts';
+import { openRequestBody, type TusExchange } from '../context.ts';
+import {
+  hasBody,
+  httpDate,
+  isOffsetStream,
+  parseUploadChecksum,
+  parseUploadConcat,
+  parseUploadLength,
+  parseUploadMetadata,
+} from '../headers.ts';
+import { requestOrigin } from '../request-info.ts';
+
+/** Turns each URL of `Upload-Concat: final;...` (absolute or relative) into an upload id under our base path. */
+function partIdsFrom(urls: readonly string[], basePath: string): string[] {
+  return urls.map((url) => {
+    let pathname: string;
+    try {
+      pathname = new URL(url, 'http://wharf.invalid').pathname;
+    } catch {
+      throw new WharfError('ERR_INVALID_CONCAT', { message: `Upload-Concat: ${JSON.stringify(url)} is not a URL` });
+    }
+    const prefix = `${basePath}/`;
+    const id = pathname.startsWith(prefix) ? decodeURIComponent(pathname.slice(prefix.length)).replace(/\/$/, '') : '';
+    if (!isValidUploadId(id)) {
+      throw new WharfError('ERR_INVALID_CONCAT', { message: `Upload-Concat: ${JSON.stringify(url)} is not an upload of this server` });
+    }
+    return id;
+  });
+}
+
+/** POST (creation, with the creation-with-upload, defer-length and concatenation extensions). */
+export async function handlePost(exchange: TusExchange): Promise<void> {
+  const { req, res, settings } = exchange;
+  const extensions = settings.extensions;
+  const concat = extensions.has('concatenation') ? parseUploadConcat(req.headers['upload-concat']) : undefined;
+  const length = parseUploadLength(req.headers['upload-length']);
+  const deferHeader = req.headers['upload-defer-length'];
+  const metadata = parseUploadMetadata(req.headers['upload-metadata']);
+  const withBody = hasBody(req.headers);
+
+  if (concat?.kind === 'final') {
+    if (length !== undefined) throw new WharfError('ERR_FINAL_WITH_LENGTH');
+    if (deferHeader !== undefined) throw new WharfError('ERR_AMBIGUOUS_UPLOAD_LENGTH');
+    if (withBody) throw new WharfError('ERR_MODIFY_FINAL', { message: 'a final upload cannot carry a body' });
+  } else {
+    if (deferHeader !== undefined) {
+      if (!extensions.has('creation-defer-length')) {
+        throw new WharfError('ERR_INVALID_UPLOAD_LENGTH_DEFER', { message: 'creation-defer-length is disabled' });
+      }
+      if (deferHeader !== '1') throw new WharfError('ERR_INVALID_UPLOAD_LENGTH_DEFER');
+      if (length !== undefined) throw new WharfError('ERR_AMBIGUOUS_UPLOAD_LENGTH');
+    } else if (length === undefined) {
+      throw new WharfError('ERR_INVALID_UPLOAD_LENGTH', { message: 'Upload-Length or Upload-Defer-Length: 1 is required' });
+    }
+  }
+
+  let checksum: ReturnType<typeof parseUploadChecksum>;
+  const acceptBody = withBody && extensions.has('creation-with-upload') && concat?.kind !== 'final';
+  if (acceptBody) {
+    // A body with another content type is refused, never silently dropped (tus creation-with-upload).
+    if (!isOffsetStream(req.headers['content-type'])) throw new WharfError('ERR_INVALID_CONTENT_TYPE');
+    checksum = extensions.has('checksum') ? parseUploadChecksum(req.headers['upload-checksum']) : undefined;
+    const declared = req.headers['content-length'];
+    if (length !== undefined && declared !== undefined && /^\d+$/.test(declared) && Number(declared) > length) {
+      throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
+    }
+  }
+
+  const upload = await exchange.service.create({
+    length: concat?.kind === 'final' ? null : (length ?? null),
+    deferLength: deferHeader !== undefined,
+    metadataHeader: metadata?.raw ?? null,
+    metadata: metadata?.values ?? {},
+    concat:
+      concat?.kind === 'final'
+        ? { kind: 'final', header: concat.header, partIds: partIdsFrom(concat.urls, settings.basePath) }
+        : concat,
+    describeRequest: exchange.describeRequest,
+    ...(acceptBody ? { body: (limit: number) => openRequestBody(exchange, limit, checksum), checksum } : {}),
+  });
+
+  const origin = requestOrigin(req, settings.behindProxy) ?? '';
+  res.statusCode = 201;
+  res.setHeader('Location', `${origin}${settings.basePath}/${upload.id}`);
+  if (!upload.isFinal) res.setHeader('Upload-Offset', String(upload.offset));
+  if (upload.expiresAt !== null && extensions.has('expiration')) res.setHeader('Upload-Expires', httpDate(upload.expiresAt));
+  if (!req.complete && withBody) res.setHeader('Connection', 'close');
+  res.end();
+}

@@ -1,0 +1,84 @@
+import { isIP } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { RequestDescription } from '../uploads/events.ts';
+
+function firstForwardedFor(value: string): string | undefined {
+  // Forwarded: for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"
+  for (const element of value.split(',')) {
+    for (const pair of element.split(';')) {
+      const [name, raw] = pair.split('=', 2);
+      if (name?.trim().toLowerCase() === 'for' && raw !== undefined) {
+        return raw.trim().replace(/^"|"$/g, '');
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The client's address: the socket peer, or, only with --behind-proxy, the first `for=` of `Forwarded`
+ * or else the first `X-Forwarded-For` entry. Without the flag those headers are ignored: anyone can send them.
+ */
+export function clientAddress(req: IncomingMessage, behindProxy: boolean): string | null {
+  if (behindProxy) {
+    const forwarded = req.headers.forwarded;
+    const fromForwarded = typeof forwarded === 'string' ? firstForwardedFor(forwarded) : undefined;
+    if (fromForwarded) return fromForwarded;
+    const forwardedFor = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwardedFor) ? forwardedFor[0] : forwardedFor)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  const peer = req.socket.remoteAddress;
+  if (!peer) return null;
+  // IPv4 clients on a dual-stack socket show up as ::ffff:a.b.c.d.
+  return peer.startsWith('::ffff:') && isIP(peer.slice(7)) === 4 ? peer.slice(7) : peer;
+}
+
+/** Every request header, lowercase name to all its values in arrival order. */
+export function headerLists(req: IncomingMessage): Record<string, string[]> {
+  const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  const raw = req.rawHeaders;
+  for (let index = 0; index + 1 < raw.length; index += 2) {
+    const name = (raw[index] ?? '').toLowerCase();
+    (headers[name] ??= []).push(raw[index + 1] ?? '');
+  }
+  return headers;
+}
+
+export function describeRequest(req: IncomingMessage, method: string, behindProxy: boolean): () => RequestDescription {
+  let described: RequestDescription | undefined;
+  return () => {
+    described ??= {
+      uri: req.url ?? '/',
+      method,
+      remoteAddr: clientAddress(req, behindProxy),
+      headers: headerLists(req),
+    };
+    return described;
+  };
+}
+
+/** scheme://host of the request, for absolute Location URLs; proxies are believed only with --behind-proxy. */
+export function requestOrigin(req: IncomingMessage, behindProxy: boolean): string | undefined {
+  let proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  let host = req.headers.host;
+  if (behindProxy) {
+    const forwarded = req.headers.forwarded;
+    if (typeof forwarded === 'string') {
+      const first = forwarded.split(',')[0] ?? '';
+      for (const pair of first.split(';')) {
+        const [name, raw] = pair.split('=', 2);
+        const value = raw?.trim().replace(/^"|"$/g, '');
+        if (!value) continue;
+        if (name?.trim().toLowerCase() === 'proto') proto = value;
+        if (name?.trim().toLowerCase() === 'host') host = value;
+      }
+    }
+    const forwardedProto = req.headers['x-forwarded-proto'];
+    const forwardedHost = req.headers['x-forwarded-host'];
+    if (typeof forwardedProto === 'string' && forwardedProto !== '') proto = forwardedProto.split(',')[0]?.trim() ?? proto;
+    if (typeof forwardedHost === 'string' && forwardedHost !== '') host = forwardedHost.split(',')[0]?.trim() ?? host;
+  }
+  if (!host || !/^[A-Za-z0-9.\-:[\]]+$/.test(host) || !/^https?$/.test(proto)) return undefined;
+  return `${proto}://${host}`;
+}

@@ -1,0 +1,25 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WharfError } from '../errors.ts';
+import { hasBody, tusVersion } from './headers.ts';
+
+/** Maps any failure to the response a client sees. The only place errors become HTTP. */
+export function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, isHead: boolean): void {
+  const wharfError = error instanceof WharfError ? error : new WharfError('ERR_INTERNAL', { cause: error });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.statusCode = wharfError.status;
+  for (const [name, value] of Object.entries(wharfError.headers)) res.setHeader(name, value);
+  if (wharfError.status === 412) res.setHeader('Tus-Version', tusVersion);
+  // The body was not (fully) read: closing is cheaper and safer than draining an unwanted upload.
+  if (!req.complete && hasBody(req.headers)) res.setHeader('Connection', 'close');
+  if (isHead) {
+    res.end();
+    return;
+  }
+  const body = wharfError.body ?? `${wharfError.code}: ${wharfError.message}\n`;
+  if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}

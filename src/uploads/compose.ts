@@ -1,0 +1,38 @@
+import type { Config } from '../config/load.ts';
+import { FileInfoStore } from '../info/file.ts';
+import type { Locker } from '../locks/locker.ts';
+import { MemoryLocker } from '../locks/memory.ts';
+import { FileDataStore } from '../storage/file.ts';
+import { silentObserver, type UploadObserver } from './events.ts';
+import { UploadService, type UploadServiceOptions } from './service.ts';
+
+export interface ComposeOptions {
+  readonly observer?: UploadObserver;
+  readonly locker?: Locker;
+  readonly logger: UploadServiceOptions['logger'];
+}
+
+/** Builds the upload lifecycle and its stores from the configuration. */
+export function composeUploadService(config: Config, options: ComposeOptions): UploadService {
+  const dataStore = new FileDataStore({
+    directory: config.dataDir,
+    dirStructure: config.dirStructure,
+    fsync: config.forceFsync,
+    env: config.env,
+  });
+  const infoStore = new FileInfoStore(config.infoDir);
+  return new UploadService({
+    dataStore,
+    infoStore,
+    locker: options.locker ?? new MemoryLocker(),
+    observer: options.observer ?? silentObserver,
+    maxFileSize: config.maxFileSize,
+    maxBodySize: config.maxBodySize,
+    allowEmpty: config.allowEmpty,
+    removeParts: config.removeParts,
+    expirationMs: config.extensions.has('expiration') ? config.uploadExpirationMs : 0,
+    lockTimeoutMs: config.lockTimeoutMs,
+    allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
+    logger: options.logger,
+  });
+}

@@ -1,0 +1,38 @@
+import type { UploadRecord } from './upload.ts';
+
+export type UploadLifecycleEvent =
+  | 'pre-create'
+  | 'post-create'
+  | 'post-receive'
+  | 'pre-terminate'
+  | 'post-terminate'
+  | 'post-finish';
+
+/** What the lifecycle knows about the request that caused an event (built lazily, only when listened to). */
+export interface RequestDescription {
+  readonly uri: string;
+  readonly method: string;
+  readonly remoteAddr: string | null;
+  /** Lowercase names, every value in arrival order. */
+  readonly headers: Readonly<Record<string, readonly string[]>>;
+}
+
+export type DescribeRequest = () => RequestDescription;
+
+/**
+ * How the upload lifecycle tells the outside world (the hooks engine) what happens. Blocking events may
+ * throw a WharfError to cancel the operation; notifications never delay or fail the request.
+ */
+export interface UploadObserver {
+  listens(event: UploadLifecycleEvent): boolean;
+  /** pre-create, pre-terminate: resolves to continue, rejects with a WharfError to cancel. */
+  check(event: 'pre-create' | 'pre-terminate', upload: UploadRecord, request: DescribeRequest): Promise<void>;
+  /** post-* events: fire and forget. */
+  notify(event: Exclude<UploadLifecycleEvent, 'pre-create' | 'pre-terminate'>, upload: UploadRecord, request: DescribeRequest): void;
+}
+
+export const silentObserver: UploadObserver = {
+  listens: () => false,
+  check: async () => undefined,
+  notify: () => undefined,
+};

@@ -1,0 +1,16 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * Upload ids end up in file names and storage keys, so only a conservative alphabet is accepted: letters,
+ * digits, '-', '_' and '.', not starting with '.', at most 128 characters. That rules out '/', '\\', '..',
+ * NUL and every other way to leave the data folder.
+ */
+const safeId = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+export function isValidUploadId(id: string): boolean {
+  return safeId.test(id);
+}
+
+export function newUploadId(): string {
+  return randomUUID();
+}

@@ -1,0 +1,433 @@
+import type { Readable } from 'node:stream';
+import { WharfError } from '../errors.ts';
+import type { InfoStore } from '../info/info-store.ts';
+import { InfoConflictError } from '../info/info-store.ts';
+import type { Lock, Locker } from '../locks/locker.ts';
+import { LockTimeoutError } from '../locks/locker.ts';
+import { canConcatenate, type DataStore } from '../storage/data-store.ts';
+import { BodyMeter } from './body-meter.ts';
+import type { DescribeRequest, UploadObserver } from './events.ts';
+import { isValidUploadId, newUploadId } from './ids.ts';
+import { isComplete, isExpired, type UploadRecord } from './upload.ts';
+
+export interface UploadServiceOptions {
+  readonly dataStore: DataStore;
+  readonly infoStore: InfoStore;
+  readonly locker: Locker;
+  readonly observer: UploadObserver;
+  /** Bytes; 0 = unlimited. */
+  readonly maxFileSize: number;
+  /** Bytes per request body; 0 = unlimited. */
+  readonly maxBodySize: number;
+  readonly allowEmpty: boolean;
+  readonly removeParts: boolean;
+  /** 0 = uploads never expire. */
+  readonly expirationMs: number;
+  readonly lockTimeoutMs: number;
+  readonly allowUnfinishedConcatenation: boolean;
+  readonly logger: { warn(object: object, message: string): void; error(object: object, message: string): void };
+  readonly now?: () => number;
+}
+
+export interface CreateRequest {
+  /** null with deferred length and for finals. */
+  readonly length: number | null;
+  readonly deferLength: boolean;
+  readonly metadataHeader: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly concat:
+    | { readonly kind: 'partial'; readonly header: string }
+    | { readonly kind: 'final'; readonly header: string; readonly partIds: readonly string[] }
+    | undefined;
+  readonly describeRequest: DescribeRequest;
+  /** creation-with-upload: called once the upload exists; returns the metered body to store. */
+  readonly body?: BodyOpener;
+  readonly checksum?: WriteRequest['checksum'];
+}
+
+/** Opens the request body through a meter with the given limit (and sends 100 Continue if expected). */
+export type BodyOpener = (limit: number) => BodyMeter;
+
+export interface WriteRequest {
+  readonly offset: number;
+  /** Upload-Length sent on a PATCH (deferred length). */
+  readonly declaredLength: number | undefined;
+  /** Content-Length of the body, when the client declared one. */
+  readonly contentLength: number | undefined;
+  readonly checksum: { readonly algorithm: string; readonly digest: Buffer } | undefined;
+  readonly openBody: BodyOpener;
+  readonly describeRequest: DescribeRequest;
+}
+
+export interface WriteOutcome {
+  readonly upload: UploadRecord;
+  /** Set when the body stopped early: the bytes before it were kept and the offset says so. */
+  readonly interruption?: WharfError;
+}
+
+/**
+ * The upload lifecycle: create, write, finish, concatenate, terminate, expire. It owns the record, takes
+ * the per-upload lock, and turns each step into lifecycle events for the hooks engine.
+ */
+export class UploadService {
+  readonly #options: UploadServiceOptions;
+  readonly #data: DataStore;
+  readonly #info: InfoStore;
+  readonly #now: () => number;
+
+  constructor(options: UploadServiceOptions) {
+    this.#options = options;
+    this.#data = options.dataStore;
+    this.#info = options.infoStore;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get dataStore(): DataStore {
+    return this.#data;
+  }
+
+  /** Creates folders, tables or buckets the stores need. Called once before serving. */
+  async prepare(): Promise<void> {
+    await this.#data.prepare();
+    await this.#info.prepare();
+  }
+
+  /** The record, or a 404/410 WharfError. Ids are validated before any store sees them. */
+  async get(id: string): Promise<UploadRecord> {
+    if (!isValidUploadId(id)) throw new WharfError('ERR_UPLOAD_NOT_FOUND');
+    const record = await this.#info.get(id);
+    if (!record || record.storage !== this.#data.name) throw new WharfError('ERR_UPLOAD_NOT_FOUND');
+    if (isExpired(record, this.#now())) throw new WharfError('ERR_UPLOAD_EXPIRED');
+    return record;
+  }
+
+  async #lock(id: string, onReleaseRequest: () => void): Promise<Lock> {
+    try {
+      return await this.#options.locker.acquire(id, { onReleaseRequest, timeoutMs: this.#options.lockTimeoutMs });
+    } catch (error) {
+      if (error instanceof LockTimeoutError) throw new WharfError('ERR_LOCK_TIMEOUT', { cause: error });
+      throw error;
+    }
+  }
+
+  /** Takes the upload's lock (interrupting a stale writer) and reads the settled record. */
+  async settle(id: string): Promise<UploadRecord> {
+    const lock = await this.#lock(id, () => undefined);
+    try {
+      return await this.get(id);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  #expiry(): number | null {
+    return this.#options.expirationMs > 0 ? this.#now() + this.#options.expirationMs : null;
+  }
+
+  #checkFileSize(length: number): void {
+    if (this.#options.maxFileSize > 0 && length > this.#options.maxFileSize) {
+      throw new WharfError('ERR_MAX_SIZE_EXCEEDED', {
+        message: `upload is larger than the maximum size of ${this.#options.maxFileSize} bytes`,
+      });
+    }
+  }
+
+  async create(request: CreateRequest): Promise<UploadRecord> {
+    const { concat } = request;
+    let length = request.length;
+    let parts: UploadRecord[] = [];
+    if (length !== null) {
+      this.#checkFileSize(length);
+      if (length === 0 && !this.#options.allowEmpty) throw new WharfError('ERR_EMPTY_UPLOAD_REFUSED');
+    }
+    if (concat?.kind === 'final') {
+      parts = await this.#loadParts(concat.partIds);
+      const lengths = parts.map((part) => part.length);
+      length = lengths.every((partLength) => partLength !== null)
+        ? lengths.reduce<number>((sum, partLength) => sum + (partLength ?? 0), 0)
+        : null;
+      if (length !== null) this.#checkFileSize(length);
+    }
+
+    const createdAt = this.#now();
+    const id = newUploadId();
+    const draft: UploadRecord = {
+      id,
+      offset: 0,
+      length,
+      path: '',
+      createdAt,
+      metadataHeader: request.metadataHeader,
+      metadata: request.metadata,
+      isPartial: concat?.kind === 'partial',
+      isFinal: concat?.kind === 'final',
+      parts: concat?.kind === 'final' ? concat.partIds : null,
+      concatHeader: concat?.header ?? null,
+      pendingFinals: [],
+      expiresAt: null,
+      storage: this.#data.name,
+      version: 0,
+    };
+    // pre-create sees the upload before anything is stored, so a rejection leaves no trace.
+    if (this.#options.observer.listens('pre-create')) {
+      await this.#options.observer.check('pre-create', draft, request.describeRequest);
+    }
+
+    const location = await this.#data.create({ id, createdAt });
+    const record: UploadRecord = { ...draft, path: location, expiresAt: length === 0 ? null : this.#expiry() };
+    try {
+      await this.#info.put(record, null);
+    } catch (error) {
+      await this.#data.remove(location);
+      throw error;
+    }
+
+    if (concat?.kind === 'final') {
+      await this.#startFinal(record, parts, request.describeRequest);
+      return record;
+    }
+
+    if (request.body && (length === null || length > 0)) {
+      const { interruption } = await this.#receive(record, request.body, request.checksum, undefined);
+      // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
+      if (interruption && (interruption.status === 413 || interruption.status === 460)) {
+        await this.#removeQuietly(record.id);
+        throw interruption;
+      }
+    }
+    if (isComplete(record)) {
+      await this.#finish(record, request.describeRequest);
+    } else {
+      this.#notify('post-create', record, request.describeRequest);
+    }
+    return record;
+  }
+
+  async #loadParts(partIds: readonly string[]): Promise<UploadRecord[]> {
+    const parts: UploadRecord[] = [];
+    for (const partId of partIds) {
+      const part = await this.get(partId);
+      if (!part.isPartial) {
+        throw new WharfError('ERR_UPLOAD_NOT_PARTIAL', { message: `upload ${partId} is not a partial upload` });
+      }
+      if (!isComplete(part) && !this.#options.allowUnfinishedConcatenation) {
+        throw new WharfError('ERR_UPLOAD_NOT_FINISHED', { message: `partial upload ${partId} is not finished` });
+      }
+      parts.push(part);
+    }
+    return parts;
+  }
+
+  /** A final whose parts are all complete is built now; otherwise each unfinished part remembers it. */
+  async #startFinal(final: UploadRecord, parts: readonly UploadRecord[], describeRequest: DescribeRequest): Promise<void> {
+    const unfinished = [...new Set(parts.filter((part) => !isComplete(part)).map((part) => part.id))];
+    for (const partId of unfinished) {
+      const lock = await this.#lock(partId, () => undefined);
+      try {
+        const part = await this.get(partId);
+        if (!isComplete(part) && !part.pendingFinals.includes(final.id)) {
+          const expected = part.version;
+          part.pendingFinals = [...part.pendingFinals, final.id];
+          await this.#info.put(part, expected);
+        }
+      } finally {
+        await lock.release();
+      }
+    }
+    await this.#tryBuildFinal(final.id, describeRequest);
+  }
+
+  /** Builds the final upload if every part is complete; safe to call any number of times. */
+  async #tryBuildFinal(finalId: string, describeRequest: DescribeRequest): Promise<void> {
+    const lock = await this.#lock(finalId, () => undefined);
+    let final: UploadRecord;
+    try {
+      final = await this.get(finalId);
+      if (isComplete(final) || !final.parts) return;
+      const parts = await Promise.all(final.parts.map((partId) => this.get(partId)));
+      if (!parts.every(isComplete)) return;
+      const length = parts.reduce((sum, part) => sum + (part.length ?? 0), 0);
+      this.#checkFileSize(length);
+      if (!canConcatenate(this.#data)) throw new WharfError('ERR_EXTENSION_DISABLED');
+      await this.#data.concatenate(
+        final.path,
+        parts.map((part) => ({ location: part.path, length: part.length ?? 0 })),
+      );
+      const expected = final.version;
+      final.length = length;
+      final.offset = length;
+      final.expiresAt = null;
+      await this.#info.put(final, expected);
+    } finally {
+      await lock.release();
+    }
+    if (this.#options.removeParts && final.parts) {
+      for (const partId of new Set(final.parts)) await this.#removeQuietly(partId);
+    }
+    this.#notify('post-finish', final, describeRequest);
+  }
+
+  async #removeQuietly(id: string): Promise<void> {
+    const record = await this.#info.get(id);
+    if (!record) return;
+    await this.#info.remove(id);
+    await this.#data.remove(record.path);
+  }
+
+  async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
+    this.#notify('post-finish', record, describeRequest);
+    for (const finalId of record.pendingFinals) {
+      await this.#tryBuildFinal(finalId, describeRequest).catch((error: unknown) => {
+        this.#options.logger.error({ err: error, finalId }, 'building a concatenated upload failed');
+      });
+    }
+  }
+
+  #notify(event: 'post-create' | 'post-receive' | 'post-finish' | 'post-terminate', record: UploadRecord, describeRequest: DescribeRequest): void {
+    if (this.#options.observer.listens(event)) this.#options.observer.notify(event, record, describeRequest);
+  }
+
+  /**
+   * Streams one body into the upload and records the new offset. A checksum mismatch or an overflow
+   * discards the chunk (offset unchanged); an interruption keeps what arrived.
+   */
+  async #receive(
+    record: UploadRecord,
+    openBody: BodyOpener,
+    checksum: WriteRequest['checksum'],
+    contentLength: number | undefined,
+  ): Promise<{ interruption?: WharfError }> {
+    const remaining = record.length === null ? Number.POSITIVE_INFINITY : record.length - record.offset;
+    const maxForFile = this.#options.maxFileSize > 0 ? this.#options.maxFileSize - record.offset : Number.POSITIVE_INFINITY;
+    const maxBody = this.#options.maxBodySize > 0 ? this.#options.maxBodySize : Number.POSITIVE_INFINITY;
+    if (contentLength !== undefined) {
+      if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
+      if (contentLength > maxForFile) throw new WharfError('ERR_MAX_SIZE_EXCEEDED');
+      if (contentLength > maxBody) throw new WharfError('ERR_BODY_TOO_LARGE');
+    }
+    const limit = Math.min(remaining, maxForFile, maxBody);
+    const body = openBody(limit);
+    const startOffset = record.offset;
+    const result = await this.#data.append(record.path, startOffset, body as Readable);
+    let interruption = body.interruption;
+    if (result.error !== undefined && !interruption) {
+      interruption = new WharfError('ERR_INTERNAL', { cause: result.error });
+    }
+    let written = result.bytesWritten;
+    let discard = interruption?.status === 413;
+    if (checksum !== undefined && !discard) {
+      // A partial chunk cannot be verified, so it is discarded as well.
+      if (interruption) discard = true;
+      else if (!body.digest()?.equals(checksum.digest)) {
+        discard = true;
+        interruption = new WharfError('ERR_CHECKSUM_MISMATCH');
+      }
+    }
+    if (discard) {
+      // Stage-then-commit: the record has not moved, so cutting the bytes back restores the old state.
+      await this.#data.truncate(record.path, startOffset);
+      written = 0;
+    }
+    if (written > 0) {
+      const expected = record.version;
+      record.offset = startOffset + written;
+      record.expiresAt = isComplete(record) ? null : this.#expiry();
+      try {
+        await this.#info.put(record, expected);
+      } catch (error) {
+        if (error instanceof InfoConflictError) throw new WharfError('ERR_INFO_CONFLICT', { cause: error });
+        throw error;
+      }
+    }
+    return interruption ? { interruption } : {};
+  }
+
+  async write(id: string, request: WriteRequest): Promise<WriteOutcome> {
+    let meter: BodyMeter | undefined;
+    const lock = await this.#lock(id, () => meter?.interrupt(new WharfError('ERR_UPLOAD_INTERRUPTED')));
+    try {
+      const record = await this.get(id);
+      if (record.isFinal) throw new WharfError('ERR_MODIFY_FINAL');
+      // A finished upload answers with its offset and fires nothing again.
+      if (isComplete(record)) return { upload: record };
+      if (request.offset !== record.offset) {
+        throw new WharfError('ERR_MISMATCHED_OFFSET', { headers: { 'Upload-Offset': String(record.offset) } });
+      }
+      if (request.declaredLength !== undefined) {
+        if (record.length === null) {
+          if (request.declaredLength < record.offset) throw new WharfError('ERR_INVALID_UPLOAD_LENGTH', { message: 'Upload-Length is below the current offset' });
+          this.#checkFileSize(request.declaredLength);
+          const expected = record.version;
+          record.length = request.declaredLength;
+          await this.#info.put(record, expected);
+        } else if (record.length !== request.declaredLength) {
+          throw new WharfError('ERR_UPLOAD_LENGTH_ALREADY_SET');
+        }
+      }
+      const before = record.offset;
+      const { interruption } = await this.#receive(
+        record,
+        (limit) => {
+          meter = request.openBody(limit);
+          return meter;
+        },
+        request.checksum,
+        request.contentLength,
+      );
+      if (interruption && interruption.status === 460) throw interruption;
+      if (interruption && interruption.status === 413) throw interruption;
+      if (isComplete(record)) {
+        await this.#finish(record, request.describeRequest);
+      } else if (record.offset > before) {
+        this.#notify('post-receive', record, request.describeRequest);
+      }
+      return interruption ? { upload: record, interruption } : { upload: record };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async terminate(id: string, describeRequest: DescribeRequest): Promise<void> {
+    const lock = await this.#lock(id, () => undefined);
+    let record: UploadRecord;
+    try {
+      record = await this.get(id);
+      if (this.#options.observer.listens('pre-terminate')) {
+        await this.#options.observer.check('pre-terminate', record, describeRequest);
+      }
+      await this.#info.remove(id);
+      await this.#data.remove(record.path);
+    } finally {
+      await lock.release();
+    }
+    this.#notify('post-terminate', record, describeRequest);
+  }
+
+  /** Removes uploads whose expiry passed; returns how many. Runs in the background, never on a request. */
+  async sweepExpired(): Promise<number> {
+    let removed = 0;
+    const now = this.#now();
+    for await (const record of this.#info.list()) {
+      if (!isExpired(record, now)) continue;
+      const lock = await this.#lock(record.id, () => undefined).catch(() => undefined);
+      if (!lock) continue;
+      try {
+        const current = await this.#info.get(record.id);
+        if (current && isExpired(current, this.#now())) {
+          await this.#info.remove(current.id);
+          await this.#data.remove(current.path);
+          removed++;
+        }
+      } finally {
+        await lock.release();
+      }
+    }
+    return removed;
+  }
+
+  /** Opens the stored bytes of a finished upload for download. */
+  async download(id: string, range?: { start: number; end: number }): Promise<Readable> {
+    const record = await this.get(id);
+    return this.#data.read(record.path, range);
+  }
+}

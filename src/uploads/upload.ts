@@ -1,0 +1,38 @@
+/** The persisted record of one upload. Bytes live in a DataStore; this record lives in an InfoStore. */
+export interface UploadRecord {
+  readonly id: string;
+  /** Bytes stored so far. */
+  offset: number;
+  /** Declared total size; null while the length is deferred. */
+  length: number | null;
+  /** Where the DataStore keeps the bytes, relative to its root (file storage: a path under --data-dir). */
+  readonly path: string;
+  /** Unix milliseconds. */
+  readonly createdAt: number;
+  /** The Upload-Metadata header exactly as the client sent it, echoed byte for byte on HEAD. */
+  readonly metadataHeader: string | null;
+  /** Decoded metadata (UTF-8 text values) for hooks, downloads and filters. */
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly isPartial: boolean;
+  readonly isFinal: boolean;
+  /** Ids of the partial uploads a final upload concatenates, in order. */
+  readonly parts: readonly string[] | null;
+  /** The Upload-Concat header as the client sent it (partial and final), echoed on HEAD. */
+  readonly concatHeader: string | null;
+  /** Finals created (concatenation-unfinished) before this partial finished: built when it does. */
+  pendingFinals: string[];
+  /** Unix milliseconds after which an unfinished upload answers 410; null = never. */
+  expiresAt: number | null;
+  /** Name of the data store that holds the bytes, as rustus records it (`file_storage`). */
+  readonly storage: string;
+  /** Incremented on every write: the InfoStore's compare-and-set token. */
+  version: number;
+}
+
+export function isComplete(record: UploadRecord): boolean {
+  return record.length !== null && record.offset === record.length;
+}
+
+export function isExpired(record: UploadRecord, now: number): boolean {
+  return record.expiresAt !== null && !isComplete(record) && record.expiresAt <= now;
+}

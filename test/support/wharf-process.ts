@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const repoRoot = path.resolve(import.meta.dirname, '../..');
+export const wharfBin = path.join(repoRoot, 'bin/wharf.js');
+
+export interface WharfProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** http://127.0.0.1:<port> */
+  readonly origin: string;
+  /** Endpoint URL with trailing slash, e.g. http://127.0.0.1:1234/files/ */
+  readonly endpoint: string;
+  readonly dataDir: string;
+  /** Every JSON log line the process printed so far. */
+  readonly logs: Record<string, unknown>[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartWharfOptions {
+  readonly args?: readonly string[];
+  readonly env?: Record<string, string>;
+  /** Reuse a data folder (otherwise a fresh temporary one, removed on stop). */
+  readonly dataDir?: string;
+  readonly basePath?: string;
+}
+
+/** Starts the real `wharf` command on a free port and waits until it listens. */
+export async function startWharf(options: StartWharfOptions = {}): Promise<WharfProcess> {
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'wharf-test-')));
+  const args = [wharfBin, '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--info-dir', dataDir, ...(options.args ?? [])];
+  const child = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (typeof entry.port === 'number' && String(entry.msg).startsWith('wharf listening')) resolve(entry.port);
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`wharf exited with ${code} before listening: ${stderr}`)));
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  const basePath = options.basePath ?? '/files';
+  return {
+    child,
+    port,
+    origin,
+    endpoint: `${origin}${basePath}/`,
+    dataDir,
+    logs,
+    stop: async (signal = 'SIGTERM') => {
+      const exited = new Promise<number | null>((resolve) => {
+        if (child.exitCode !== null) resolve(child.exitCode);
+        else child.once('exit', (code) => resolve(code));
+      });
+      child.kill(signal);
+      const code = await exited;
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
