@@ -8,9 +8,9 @@ import type { UploadObserver } from './uploads/events.ts';
 import type { UploadService } from './uploads/service.ts';
 
 export type { Config } from './config/load.ts';
-export { WharfError, type ErrorCode } from './errors.ts';
-export type { UploadRecord } from './uploads/upload.ts';
+export { type ErrorCode, WharfError } from './errors.ts';
 export { startServer, type WharfServer } from './server/http-server.ts';
+export type { UploadRecord } from './uploads/upload.ts';
 
 export interface TusHandlerOptions {
   /**

@@ -10,7 +10,13 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       level,
       base: { pid: process.pid },
       redact: {
-        paths: ['headers.authorization', 'headers.cookie', 'headers["proxy-authorization"]', '*.headers.authorization', '*.headers.cookie'],
+        paths: [
+          'headers.authorization',
+          'headers.cookie',
+          'headers["proxy-authorization"]',
+          '*.headers.authorization',
+          '*.headers.cookie',
+        ],
         censor: '[redacted]',
       },
     },

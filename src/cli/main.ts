@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
 import { renderHelp } from '../config/help.ts';
+import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
 import { ConfigError } from '../config/option-table.ts';
 import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
 import { createLogger, type Logger } from '../logger.ts';
@@ -61,7 +61,10 @@ function runPrimary(config: Config, logger: Logger): void {
 }
 
 /** The `wharf` command. The only place that calls process.exit. */
-export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
+export async function main(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<void> {
   let config: Config;
   try {
     const commandLine = parseCommandLine(argv);

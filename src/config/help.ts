@@ -62,18 +62,30 @@ export function renderConfigurationDoc(): string {
     '<!-- Generated from src/config/options.ts by `npm run docs`. Do not edit by hand. -->',
     '',
     'Every option is a command-line flag and an environment variable. The command line wins over the',
-    'environment, which wins over the default. `WHARF_*` is the primary variable; rustus\'s `RUSTUS_*` name is',
+    "environment, which wins over the default. `WHARF_*` is the primary variable; rustus's `RUSTUS_*` name is",
     'read too, so an existing rustus deployment keeps working. Booleans accept `--flag`, `--flag=true|false`,',
     'and `true/false/1/0/yes/no` in the environment. Sizes accept plain bytes or a unit (`512k`, `8MiB`, `2G`).',
-    'rustus\'s underscore spellings (`--data_dir`) are accepted as well.',
+    "rustus's underscore spellings (`--data_dir`) are accepted as well.",
   ];
   for (const [group, specs] of groups()) {
-    lines.push('', `## ${group}`, '', '| Flag | Environment | Default | Description |', '| --- | --- | --- | --- |');
+    lines.push(
+      '',
+      `## ${group}`,
+      '',
+      '| Flag | Environment | Default | Description |',
+      '| --- | --- | --- | --- |',
+    );
     for (const spec of specs) {
       const flagText = `\`--${spec.flag}\`${spec.short ? ` (\`-${spec.short}\`)` : ''}`;
       const envText = spec.env.map((name) => `\`${name}\``).join(', ');
       const fallback = spec.default === undefined || spec.default === '' ? '(unset)' : `\`${spec.default}\``;
-      const choices = spec.kind === 'enum' || spec.choices ? ` Values: ${spec.choices?.filter((c) => c === c.toLowerCase() || !spec.choices?.includes(c.toLowerCase())).map((c) => `\`${c}\``).join(', ')}.` : '';
+      const choices =
+        spec.kind === 'enum' || spec.choices
+          ? ` Values: ${spec.choices
+              ?.filter((c) => c === c.toLowerCase() || !spec.choices?.includes(c.toLowerCase()))
+              .map((c) => `\`${c}\``)
+              .join(', ')}.`
+          : '';
       lines.push(`| ${flagText} | ${envText} | ${cell(fallback)} | ${cell(spec.help + choices)} |`);
     }
   }

@@ -1,4 +1,10 @@
-import { ConfigError, coerceOption, type OptionSpec, type OptionValue, type RawOptions } from './option-table.ts';
+import {
+  ConfigError,
+  coerceOption,
+  type OptionSpec,
+  type OptionValue,
+  type RawOptions,
+} from './option-table.ts';
 import { optionTable, type TusExtensionName } from './options.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';

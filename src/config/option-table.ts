@@ -83,7 +83,9 @@ export function coerceOption(spec: OptionSpec, text: string, source: string): Op
       const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
       const multiplier = match ? sizeUnits[(match[2] ?? '').toLowerCase()] : undefined;
       if (!match || multiplier === undefined) {
-        throw new ConfigError(`${where}: expected a size such as 1048576, 512k or 2GiB, got ${JSON.stringify(text)}`);
+        throw new ConfigError(
+          `${where}: expected a size such as 1048576, 512k or 2GiB, got ${JSON.stringify(text)}`,
+        );
       }
       const value = Number(match[1]) * multiplier;
       if (!Number.isSafeInteger(value) || (spec.min !== undefined && value < spec.min)) {
@@ -93,7 +95,9 @@ export function coerceOption(spec: OptionSpec, text: string, source: string): Op
     }
     case 'enum': {
       if (!spec.choices?.includes(text)) {
-        throw new ConfigError(`${where}: expected one of ${spec.choices?.join(', ')}, got ${JSON.stringify(text)}`);
+        throw new ConfigError(
+          `${where}: expected one of ${spec.choices?.join(', ')}, got ${JSON.stringify(text)}`,
+        );
       }
       return text;
     }
@@ -105,7 +109,9 @@ export function coerceOption(spec: OptionSpec, text: string, source: string): Op
       if (spec.choices) {
         for (const item of items) {
           if (!spec.choices.includes(item)) {
-            throw new ConfigError(`${where}: unknown value ${JSON.stringify(item)}; allowed: ${spec.choices.join(', ')}`);
+            throw new ConfigError(
+              `${where}: unknown value ${JSON.stringify(item)}; allowed: ${spec.choices.join(', ')}`,
+            );
           }
         }
       }

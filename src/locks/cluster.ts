@@ -4,7 +4,12 @@ import { MemoryLocker } from './memory.ts';
 
 /** Messages between cluster workers and the primary, which owns the locks of every worker. */
 type LockMessage =
-  | { readonly wharfLock: 'acquire'; readonly requestId: number; readonly key: string; readonly timeoutMs: number }
+  | {
+      readonly wharfLock: 'acquire';
+      readonly requestId: number;
+      readonly key: string;
+      readonly timeoutMs: number;
+    }
   | { readonly wharfLock: 'release'; readonly requestId: number }
   | { readonly wharfLock: 'granted'; readonly requestId: number }
   | { readonly wharfLock: 'timeout'; readonly requestId: number }
@@ -29,7 +34,8 @@ export function serveClusterLocks(worker: Worker): void {
         .acquire(message.key, {
           timeoutMs: message.timeoutMs,
           onReleaseRequest: () => {
-            if (worker.isConnected()) worker.send({ wharfLock: 'release-request', requestId } satisfies LockMessage);
+            if (worker.isConnected())
+              worker.send({ wharfLock: 'release-request', requestId } satisfies LockMessage);
           },
         })
         .then((lock) => {

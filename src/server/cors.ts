@@ -34,7 +34,10 @@ const exposeHeaders = [
 ].join(', ');
 
 function wildcardToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.');
   return new RegExp(`^${escaped}$`);
 }
 
@@ -45,7 +48,8 @@ function wildcardToRegExp(pattern: string): RegExp {
 export function createCors(origins: readonly string[], extraAllowedHeaders: readonly string[] = []) {
   const patterns = origins.map(wildcardToRegExp);
   const allowedHeaders = [...allowHeaders, ...extraAllowedHeaders].join(', ');
-  const allowed = (origin: string): boolean => patterns.length === 0 || patterns.some((pattern) => pattern.test(origin));
+  const allowed = (origin: string): boolean =>
+    patterns.length === 0 || patterns.some((pattern) => pattern.test(origin));
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const origin = req.headers.origin;
     if (typeof origin !== 'string') return false;

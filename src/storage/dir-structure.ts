@@ -17,10 +17,13 @@ export function expandDirStructure(
     hour: String(date.getUTCHours()),
     minute: String(date.getUTCMinutes()),
   };
-  const expanded = template.replace(/\{(env\[([A-Za-z_][A-Za-z0-9_]*)\]|[a-z]+)\}/g, (whole, name: string, envName?: string) => {
-    if (envName !== undefined) return env[envName] ?? '';
-    return values[name] ?? whole;
-  });
+  const expanded = template.replace(
+    /\{(env\[([A-Za-z_][A-Za-z0-9_]*)\]|[a-z]+)\}/g,
+    (whole, name: string, envName?: string) => {
+      if (envName !== undefined) return env[envName] ?? '';
+      return values[name] ?? whole;
+    },
+  );
   const segments = expanded.split('/').filter((segment) => segment !== '' && segment !== '.');
   if (segments.some((segment) => segment === '..' || segment.includes('\\') || segment.includes('\0'))) {
     throw new Error(`--dir-structure expands to an unsafe path: ${expanded}`);

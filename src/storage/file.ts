@@ -73,7 +73,11 @@ export class FileDataStore implements ConcatenatingDataStore {
       });
       sink.once('close', () => {
         source.off('error', stop);
-        resolve(failure === undefined ? { bytesWritten: sink.bytesWritten } : { bytesWritten: sink.bytesWritten, error: failure });
+        resolve(
+          failure === undefined
+            ? { bytesWritten: sink.bytesWritten }
+            : { bytesWritten: sink.bytesWritten, error: failure },
+        );
       });
       source.pipe(sink);
     });
@@ -102,7 +106,11 @@ export class FileDataStore implements ConcatenatingDataStore {
   }
 
   async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {
-    const sink = createWriteStream(this.#absolute(target), { flags: 'r+', start: 0, highWaterMark: writeBufferBytes });
+    const sink = createWriteStream(this.#absolute(target), {
+      flags: 'r+',
+      start: 0,
+      highWaterMark: writeBufferBytes,
+    });
     try {
       for (const source of sources) {
         if (source.length === 0) continue;

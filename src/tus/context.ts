@@ -13,6 +13,8 @@ export interface TusSettings {
   readonly behindProxy: boolean;
   readonly maxFileSize: number;
   readonly networkTimeoutMs: number;
+  /** 0 = uploads never expire (then `expiration` is not advertised). */
+  readonly uploadExpirationMs: number;
 }
 
 /** One request on its way through the tus layer. */
@@ -34,7 +36,11 @@ export interface TusExchange {
  * Starts reading the request body through a BodyMeter: sends 100 Continue when the client waits for it,
  * and interrupts the body (keeping what arrived) when the client goes away, stalls, or the server stops.
  */
-export function openRequestBody(exchange: TusExchange, limit: number, checksum: ChecksumRequest | undefined): BodyMeter {
+export function openRequestBody(
+  exchange: TusExchange,
+  limit: number,
+  checksum: ChecksumRequest | undefined,
+): BodyMeter {
   const { req, res } = exchange;
   const meter = new BodyMeter({
     limit,
@@ -46,7 +52,9 @@ export function openRequestBody(exchange: TusExchange, limit: number, checksum: 
   };
   req.once('close', gone);
   req.once('error', gone);
-  req.setTimeout(exchange.settings.networkTimeoutMs, () => meter.interrupt(new WharfError('ERR_READ_TIMEOUT')));
+  req.setTimeout(exchange.settings.networkTimeoutMs, () =>
+    meter.interrupt(new WharfError('ERR_READ_TIMEOUT')),
+  );
   const onShutdown = (): void => meter.interrupt(new WharfError('ERR_SERVER_SHUTDOWN'));
   exchange.shutdown.addEventListener('abort', onShutdown, { once: true });
   meter.once('end', () => {

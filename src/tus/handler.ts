@@ -24,7 +24,10 @@ export interface TusHandlerDependencies {
 const uploadMethods = 'OPTIONS, HEAD, PATCH, GET, DELETE';
 
 /** Where a path points: the collection, one upload, or outside the endpoint. */
-export function routeTusPath(pathname: string, basePath: string): { kind: 'collection' } | { kind: 'upload'; id: string } | undefined {
+export function routeTusPath(
+  pathname: string,
+  basePath: string,
+): { kind: 'collection' } | { kind: 'upload'; id: string } | undefined {
   if (pathname !== basePath && !pathname.startsWith(`${basePath}/`)) return undefined;
   const rest = pathname.slice(basePath.length).replace(/^\/+|\/+$/g, '');
   if (rest === '') return { kind: 'collection' };
@@ -37,9 +40,15 @@ export function routeTusPath(pathname: string, basePath: string): { kind: 'colle
   return { kind: 'upload', id };
 }
 
-function requireExtension(exchange: TusExchange, name: Parameters<TusSettings['extensions']['has']>[0]): void {
+function requireExtension(
+  exchange: TusExchange,
+  name: Parameters<TusSettings['extensions']['has']>[0],
+): void {
   if (!exchange.settings.extensions.has(name)) {
-    throw new WharfError('ERR_EXTENSION_DISABLED', { message: `the ${name} extension is disabled`, headers: { Allow: allowedMethods(exchange) } });
+    throw new WharfError('ERR_EXTENSION_DISABLED', {
+      message: `the ${name} extension is disabled`,
+      headers: { Allow: allowedMethods(exchange) },
+    });
   }
 }
 
@@ -55,7 +64,8 @@ async function dispatch(exchange: TusExchange): Promise<void> {
     throw new WharfError('ERR_UNSUPPORTED_VERSION');
   }
   if (uploadId === undefined) {
-    if (method !== 'POST') throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'OPTIONS, POST' } });
+    if (method !== 'POST')
+      throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'OPTIONS, POST' } });
     requireExtension(exchange, 'creation');
     return handlePost(exchange);
   }
@@ -85,7 +95,9 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
     res.setHeader('Tus-Resumable', tusVersion);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     const override = req.headers['x-http-method-override'];
-    const method = (typeof override === 'string' && override !== '' ? override : (req.method ?? 'GET')).toUpperCase();
+    const method = (
+      typeof override === 'string' && override !== '' ? override : (req.method ?? 'GET')
+    ).toUpperCase();
     const isHead = method === 'HEAD';
     try {
       // Express strips its mount path from req.url; originalUrl keeps the full path.

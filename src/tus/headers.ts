@@ -57,14 +57,20 @@ export function parseUploadMetadata(value: HeaderValue): ParsedMetadata | undefi
     const parts = pair.trim().split(' ');
     const key = parts[0] ?? '';
     if (key === '' || parts.length > 2) {
-      throw new WharfError('ERR_INVALID_METADATA', { message: `Upload-Metadata: malformed pair ${JSON.stringify(pair.trim())}` });
+      throw new WharfError('ERR_INVALID_METADATA', {
+        message: `Upload-Metadata: malformed pair ${JSON.stringify(pair.trim())}`,
+      });
     }
     if (Object.hasOwn(values, key)) {
-      throw new WharfError('ERR_INVALID_METADATA', { message: `Upload-Metadata: duplicate key ${JSON.stringify(key)}` });
+      throw new WharfError('ERR_INVALID_METADATA', {
+        message: `Upload-Metadata: duplicate key ${JSON.stringify(key)}`,
+      });
     }
     const encoded = parts[1] ?? '';
     if (!base64Pattern.test(encoded)) {
-      throw new WharfError('ERR_INVALID_METADATA', { message: `Upload-Metadata: value of ${JSON.stringify(key)} is not base64` });
+      throw new WharfError('ERR_INVALID_METADATA', {
+        message: `Upload-Metadata: value of ${JSON.stringify(key)} is not base64`,
+      });
     }
     values[key] = Buffer.from(encoded, 'base64').toString('utf8');
   }
@@ -86,7 +92,8 @@ export function parseUploadConcat(value: HeaderValue): ConcatRequest | undefined
       .slice('final;'.length)
       .split(' ')
       .filter((url) => url !== '');
-    if (urls.length === 0) throw new WharfError('ERR_INVALID_CONCAT', { message: 'Upload-Concat: final lists no uploads' });
+    if (urls.length === 0)
+      throw new WharfError('ERR_INVALID_CONCAT', { message: 'Upload-Concat: final lists no uploads' });
     return { kind: 'final', header, urls };
   }
   throw new WharfError('ERR_INVALID_CONCAT');
@@ -105,7 +112,9 @@ export function parseUploadChecksum(value: HeaderValue): ChecksumRequest | undef
   const encoded = parts[1] ?? '';
   if (parts.length !== 2) throw new WharfError('ERR_INVALID_CHECKSUM_HEADER');
   if (!(checksumAlgorithms as readonly string[]).includes(algorithm)) {
-    throw new WharfError('ERR_UNSUPPORTED_CHECKSUM_ALGORITHM', { message: `unsupported checksum algorithm ${JSON.stringify(algorithm)}` });
+    throw new WharfError('ERR_UNSUPPORTED_CHECKSUM_ALGORITHM', {
+      message: `unsupported checksum algorithm ${JSON.stringify(algorithm)}`,
+    });
   }
   const typed = algorithm as ChecksumAlgorithm;
   if (!base64Pattern.test(encoded)) throw new WharfError('ERR_INVALID_CHECKSUM_HEADER');
@@ -120,7 +129,10 @@ export function isOffsetStream(value: HeaderValue): boolean {
   return text !== undefined && text.split(';')[0]?.trim().toLowerCase() === offsetContentType;
 }
 
-export function hasBody(headers: { 'content-length'?: string | undefined; 'transfer-encoding'?: string | undefined }): boolean {
+export function hasBody(headers: {
+  'content-length'?: string | undefined;
+  'transfer-encoding'?: string | undefined;
+}): boolean {
   if (headers['transfer-encoding'] !== undefined) return true;
   const length = headers['content-length'];
   return length !== undefined && length !== '0';

@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { RequestDescription } from '../uploads/events.ts';
 
 function firstForwardedFor(value: string): string | undefined {
@@ -40,12 +40,18 @@ export function headerLists(req: IncomingMessage): Record<string, string[]> {
   const raw = req.rawHeaders;
   for (let index = 0; index + 1 < raw.length; index += 2) {
     const name = (raw[index] ?? '').toLowerCase();
-    (headers[name] ??= []).push(raw[index + 1] ?? '');
+    const values = headers[name] ?? [];
+    values.push(raw[index + 1] ?? '');
+    headers[name] = values;
   }
   return headers;
 }
 
-export function describeRequest(req: IncomingMessage, method: string, behindProxy: boolean): () => RequestDescription {
+export function describeRequest(
+  req: IncomingMessage,
+  method: string,
+  behindProxy: boolean,
+): () => RequestDescription {
   let described: RequestDescription | undefined;
   return () => {
     described ??= {
@@ -76,8 +82,10 @@ export function requestOrigin(req: IncomingMessage, behindProxy: boolean): strin
     }
     const forwardedProto = req.headers['x-forwarded-proto'];
     const forwardedHost = req.headers['x-forwarded-host'];
-    if (typeof forwardedProto === 'string' && forwardedProto !== '') proto = forwardedProto.split(',')[0]?.trim() ?? proto;
-    if (typeof forwardedHost === 'string' && forwardedHost !== '') host = forwardedHost.split(',')[0]?.trim() ?? host;
+    if (typeof forwardedProto === 'string' && forwardedProto !== '')
+      proto = forwardedProto.split(',')[0]?.trim() ?? proto;
+    if (typeof forwardedHost === 'string' && forwardedHost !== '')
+      host = forwardedHost.split(',')[0]?.trim() ?? host;
   }
   if (!host || !/^[A-Za-z0-9.\-:[\]]+$/.test(host) || !/^https?$/.test(proto)) return undefined;
   return `${proto}://${host}`;

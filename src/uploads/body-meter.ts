@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { WharfError } from '../errors.ts';
+import type { WharfError } from '../errors.ts';
 
 /**
  * The one stage every request body passes through on its way to a DataStore: it counts bytes, feeds the
@@ -16,7 +16,11 @@ export class BodyMeter extends Transform {
   readonly #hash: Hash | undefined;
   #upstream: NodeJS.ReadableStream | undefined;
 
-  constructor(options: { limit: number; limitError: () => WharfError; checksumAlgorithm?: string | undefined }) {
+  constructor(options: {
+    limit: number;
+    limitError: () => WharfError;
+    checksumAlgorithm?: string | undefined;
+  }) {
     super({ highWaterMark: 64 * 1024 });
     this.#limit = options.limit;
     this.#limitError = options.limitError;

@@ -28,7 +28,11 @@ export interface UploadObserver {
   /** pre-create, pre-terminate: resolves to continue, rejects with a WharfError to cancel. */
   check(event: 'pre-create' | 'pre-terminate', upload: UploadRecord, request: DescribeRequest): Promise<void>;
   /** post-* events: fire and forget. */
-  notify(event: Exclude<UploadLifecycleEvent, 'pre-create' | 'pre-terminate'>, upload: UploadRecord, request: DescribeRequest): void;
+  notify(
+    event: Exclude<UploadLifecycleEvent, 'pre-create' | 'pre-terminate'>,
+    upload: UploadRecord,
+    request: DescribeRequest,
+  ): void;
 }
 
 export const silentObserver: UploadObserver = {

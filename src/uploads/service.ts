@@ -5,7 +5,7 @@ import { InfoConflictError } from '../info/info-store.ts';
 import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
 import { canConcatenate, type DataStore } from '../storage/data-store.ts';
-import { BodyMeter } from './body-meter.ts';
+import type { BodyMeter } from './body-meter.ts';
 import type { DescribeRequest, UploadObserver } from './events.ts';
 import { isValidUploadId, newUploadId } from './ids.ts';
 import { isComplete, isExpired, type UploadRecord } from './upload.ts';
@@ -25,7 +25,10 @@ export interface UploadServiceOptions {
   readonly expirationMs: number;
   readonly lockTimeoutMs: number;
   readonly allowUnfinishedConcatenation: boolean;
-  readonly logger: { warn(object: object, message: string): void; error(object: object, message: string): void };
+  readonly logger: {
+    warn(object: object, message: string): void;
+    error(object: object, message: string): void;
+  };
   readonly now?: () => number;
 }
 
@@ -103,7 +106,10 @@ export class UploadService {
 
   async #lock(id: string, onReleaseRequest: () => void): Promise<Lock> {
     try {
-      return await this.#options.locker.acquire(id, { onReleaseRequest, timeoutMs: this.#options.lockTimeoutMs });
+      return await this.#options.locker.acquire(id, {
+        onReleaseRequest,
+        timeoutMs: this.#options.lockTimeoutMs,
+      });
     } catch (error) {
       if (error instanceof LockTimeoutError) throw new WharfError('ERR_LOCK_TIMEOUT', { cause: error });
       throw error;
@@ -174,7 +180,11 @@ export class UploadService {
     }
 
     const location = await this.#data.create({ id, createdAt });
-    const record: UploadRecord = { ...draft, path: location, expiresAt: length === 0 ? null : this.#expiry() };
+    const record: UploadRecord = {
+      ...draft,
+      path: location,
+      expiresAt: length === 0 ? null : this.#expiry(),
+    };
     try {
       await this.#info.put(record, null);
     } catch (error) {
@@ -208,10 +218,14 @@ export class UploadService {
     for (const partId of partIds) {
       const part = await this.get(partId);
       if (!part.isPartial) {
-        throw new WharfError('ERR_UPLOAD_NOT_PARTIAL', { message: `upload ${partId} is not a partial upload` });
+        throw new WharfError('ERR_UPLOAD_NOT_PARTIAL', {
+          message: `upload ${partId} is not a partial upload`,
+        });
       }
       if (!isComplete(part) && !this.#options.allowUnfinishedConcatenation) {
-        throw new WharfError('ERR_UPLOAD_NOT_FINISHED', { message: `partial upload ${partId} is not finished` });
+        throw new WharfError('ERR_UPLOAD_NOT_FINISHED', {
+          message: `partial upload ${partId} is not finished`,
+        });
       }
       parts.push(part);
     }
@@ -219,7 +233,11 @@ export class UploadService {
   }
 
   /** A final whose parts are all complete is built now; otherwise each unfinished part remembers it. */
-  async #startFinal(final: UploadRecord, parts: readonly UploadRecord[], describeRequest: DescribeRequest): Promise<void> {
+  async #startFinal(
+    final: UploadRecord,
+    parts: readonly UploadRecord[],
+    describeRequest: DescribeRequest,
+  ): Promise<void> {
     const unfinished = [...new Set(parts.filter((part) => !isComplete(part)).map((part) => part.id))];
     for (const partId of unfinished) {
       const lock = await this.#lock(partId, () => undefined);
@@ -283,7 +301,11 @@ export class UploadService {
     }
   }
 
-  #notify(event: 'post-create' | 'post-receive' | 'post-finish' | 'post-terminate', record: UploadRecord, describeRequest: DescribeRequest): void {
+  #notify(
+    event: 'post-create' | 'post-receive' | 'post-finish' | 'post-terminate',
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+  ): void {
     if (this.#options.observer.listens(event)) this.#options.observer.notify(event, record, describeRequest);
   }
 
@@ -298,7 +320,8 @@ export class UploadService {
     contentLength: number | undefined,
   ): Promise<{ interruption?: WharfError }> {
     const remaining = record.length === null ? Number.POSITIVE_INFINITY : record.length - record.offset;
-    const maxForFile = this.#options.maxFileSize > 0 ? this.#options.maxFileSize - record.offset : Number.POSITIVE_INFINITY;
+    const maxForFile =
+      this.#options.maxFileSize > 0 ? this.#options.maxFileSize - record.offset : Number.POSITIVE_INFINITY;
     const maxBody = this.#options.maxBodySize > 0 ? this.#options.maxBodySize : Number.POSITIVE_INFINITY;
     if (contentLength !== undefined) {
       if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
@@ -351,11 +374,16 @@ export class UploadService {
       // A finished upload answers with its offset and fires nothing again.
       if (isComplete(record)) return { upload: record };
       if (request.offset !== record.offset) {
-        throw new WharfError('ERR_MISMATCHED_OFFSET', { headers: { 'Upload-Offset': String(record.offset) } });
+        throw new WharfError('ERR_MISMATCHED_OFFSET', {
+          headers: { 'Upload-Offset': String(record.offset) },
+        });
       }
       if (request.declaredLength !== undefined) {
         if (record.length === null) {
-          if (request.declaredLength < record.offset) throw new WharfError('ERR_INVALID_UPLOAD_LENGTH', { message: 'Upload-Length is below the current offset' });
+          if (request.declaredLength < record.offset)
+            throw new WharfError('ERR_INVALID_UPLOAD_LENGTH', {
+              message: 'Upload-Length is below the current offset',
+            });
           this.#checkFileSize(request.declaredLength);
           const expected = record.version;
           record.length = request.declaredLength;

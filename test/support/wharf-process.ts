@@ -32,7 +32,18 @@ export interface StartWharfOptions {
 export async function startWharf(options: StartWharfOptions = {}): Promise<WharfProcess> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'wharf-test-')));
-  const args = [wharfBin, '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--info-dir', dataDir, ...(options.args ?? [])];
+  const args = [
+    wharfBin,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--info-dir',
+    dataDir,
+    ...(options.args ?? []),
+  ];
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
@@ -49,7 +60,8 @@ export async function startWharf(options: StartWharfOptions = {}): Promise<Wharf
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        if (typeof entry.port === 'number' && String(entry.msg).startsWith('wharf listening')) resolve(entry.port);
+        if (typeof entry.port === 'number' && String(entry.msg).startsWith('wharf listening'))
+          resolve(entry.port);
       } catch {
         // not a log line
       }

@@ -32,7 +32,10 @@ function contentDisposition(kind: 'inline' | 'attachment', filename: string | un
 }
 
 /** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple ranges are served whole. */
-function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'whole' | 'unsatisfiable' {
+function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'whole' | 'unsatisfiable' {
   if (!header) return 'whole';
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match) return 'whole';
@@ -63,7 +66,10 @@ export async function handleGet(exchange: TusExchange, id: string, headOnly = fa
   const type = filetype && mediaType.test(filetype) ? filetype.toLowerCase() : 'application/octet-stream';
   const filename = upload.metadata.filename ?? upload.metadata.name;
   res.setHeader('Content-Type', type);
-  res.setHeader('Content-Disposition', contentDisposition(inlineTypes.has(type) ? 'inline' : 'attachment', filename));
+  res.setHeader(
+    'Content-Disposition',
+    contentDisposition(inlineTypes.has(type) ? 'inline' : 'attachment', filename),
+  );
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Last-Modified', new Date(upload.createdAt).toUTCString());
   const range = parseRange(req.headers.range, size);

@@ -1,6 +1,6 @@
+import { isComplete } from '../../uploads/upload.ts';
 import type { TusExchange } from '../context.ts';
 import { httpDate } from '../headers.ts';
-import { isComplete } from '../../uploads/upload.ts';
 
 /** HEAD: the upload's state. It takes the upload's lock, so an offset read after a dropped PATCH is final. */
 export async function handleHead(exchange: TusExchange, id: string): Promise<void> {
@@ -11,7 +11,8 @@ export async function handleHead(exchange: TusExchange, id: string): Promise<voi
   if (!upload.isFinal || isComplete(upload)) res.setHeader('Upload-Offset', String(upload.offset));
   if (upload.length === null) res.setHeader('Upload-Defer-Length', '1');
   else res.setHeader('Upload-Length', String(upload.length));
-  if (upload.metadataHeader !== null && upload.metadataHeader !== '') res.setHeader('Upload-Metadata', upload.metadataHeader);
+  if (upload.metadataHeader !== null && upload.metadataHeader !== '')
+    res.setHeader('Upload-Metadata', upload.metadataHeader);
   if (upload.concatHeader !== null) res.setHeader('Upload-Concat', upload.concatHeader);
   if (upload.expiresAt !== null) res.setHeader('Upload-Expires', httpDate(upload.expiresAt));
   res.statusCode = 200;

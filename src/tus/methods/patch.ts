@@ -1,6 +1,12 @@
 import { WharfError } from '../../errors.ts';
 import { openRequestBody, type TusExchange } from '../context.ts';
-import { httpDate, isOffsetStream, parseUploadChecksum, parseUploadLength, parseUploadOffset } from '../headers.ts';
+import {
+  httpDate,
+  isOffsetStream,
+  parseUploadChecksum,
+  parseUploadLength,
+  parseUploadOffset,
+} from '../headers.ts';
 import { sendError } from '../respond.ts';
 
 function contentLength(value: string | undefined): number | undefined {
@@ -13,7 +19,9 @@ export async function handlePatch(exchange: TusExchange, id: string): Promise<vo
   const { req, res, settings } = exchange;
   if (!isOffsetStream(req.headers['content-type'])) throw new WharfError('ERR_INVALID_CONTENT_TYPE');
   const offset = parseUploadOffset(req.headers['upload-offset']);
-  const checksum = settings.extensions.has('checksum') ? parseUploadChecksum(req.headers['upload-checksum']) : undefined;
+  const checksum = settings.extensions.has('checksum')
+    ? parseUploadChecksum(req.headers['upload-checksum'])
+    : undefined;
   const declaredLength = settings.extensions.has('creation-defer-length')
     ? parseUploadLength(req.headers['upload-length'])
     : undefined;

@@ -19,12 +19,18 @@ function partIdsFrom(urls: readonly string[], basePath: string): string[] {
     try {
       pathname = new URL(url, 'http://wharf.invalid').pathname;
     } catch {
-      throw new WharfError('ERR_INVALID_CONCAT', { message: `Upload-Concat: ${JSON.stringify(url)} is not a URL` });
+      throw new WharfError('ERR_INVALID_CONCAT', {
+        message: `Upload-Concat: ${JSON.stringify(url)} is not a URL`,
+      });
     }
     const prefix = `${basePath}/`;
-    const id = pathname.startsWith(prefix) ? decodeURIComponent(pathname.slice(prefix.length)).replace(/\/$/, '') : '';
+    const id = pathname.startsWith(prefix)
+      ? decodeURIComponent(pathname.slice(prefix.length)).replace(/\/$/, '')
+      : '';
     if (!isValidUploadId(id)) {
-      throw new WharfError('ERR_INVALID_CONCAT', { message: `Upload-Concat: ${JSON.stringify(url)} is not an upload of this server` });
+      throw new WharfError('ERR_INVALID_CONCAT', {
+        message: `Upload-Concat: ${JSON.stringify(url)} is not an upload of this server`,
+      });
     }
     return id;
   });
@@ -34,7 +40,9 @@ function partIdsFrom(urls: readonly string[], basePath: string): string[] {
 export async function handlePost(exchange: TusExchange): Promise<void> {
   const { req, res, settings } = exchange;
   const extensions = settings.extensions;
-  const concat = extensions.has('concatenation') ? parseUploadConcat(req.headers['upload-concat']) : undefined;
+  const concat = extensions.has('concatenation')
+    ? parseUploadConcat(req.headers['upload-concat'])
+    : undefined;
   const length = parseUploadLength(req.headers['upload-length']);
   const deferHeader = req.headers['upload-defer-length'];
   const metadata = parseUploadMetadata(req.headers['upload-metadata']);
@@ -47,12 +55,16 @@ export async function handlePost(exchange: TusExchange): Promise<void> {
   } else {
     if (deferHeader !== undefined) {
       if (!extensions.has('creation-defer-length')) {
-        throw new WharfError('ERR_INVALID_UPLOAD_LENGTH_DEFER', { message: 'creation-defer-length is disabled' });
+        throw new WharfError('ERR_INVALID_UPLOAD_LENGTH_DEFER', {
+          message: 'creation-defer-length is disabled',
+        });
       }
       if (deferHeader !== '1') throw new WharfError('ERR_INVALID_UPLOAD_LENGTH_DEFER');
       if (length !== undefined) throw new WharfError('ERR_AMBIGUOUS_UPLOAD_LENGTH');
     } else if (length === undefined) {
-      throw new WharfError('ERR_INVALID_UPLOAD_LENGTH', { message: 'Upload-Length or Upload-Defer-Length: 1 is required' });
+      throw new WharfError('ERR_INVALID_UPLOAD_LENGTH', {
+        message: 'Upload-Length or Upload-Defer-Length: 1 is required',
+      });
     }
   }
 
@@ -63,7 +75,12 @@ export async function handlePost(exchange: TusExchange): Promise<void> {
     if (!isOffsetStream(req.headers['content-type'])) throw new WharfError('ERR_INVALID_CONTENT_TYPE');
     checksum = extensions.has('checksum') ? parseUploadChecksum(req.headers['upload-checksum']) : undefined;
     const declared = req.headers['content-length'];
-    if (length !== undefined && declared !== undefined && /^\d+$/.test(declared) && Number(declared) > length) {
+    if (
+      length !== undefined &&
+      declared !== undefined &&
+      /^\d+$/.test(declared) &&
+      Number(declared) > length
+    ) {
       throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
     }
   }
@@ -85,7 +102,8 @@ export async function handlePost(exchange: TusExchange): Promise<void> {
   res.statusCode = 201;
   res.setHeader('Location', `${origin}${settings.basePath}/${upload.id}`);
   if (!upload.isFinal) res.setHeader('Upload-Offset', String(upload.offset));
-  if (upload.expiresAt !== null && extensions.has('expiration')) res.setHeader('Upload-Expires', httpDate(upload.expiresAt));
+  if (upload.expiresAt !== null && extensions.has('expiration'))
+    res.setHeader('Upload-Expires', httpDate(upload.expiresAt));
   if (!req.complete && withBody) res.setHeader('Connection', 'close');
   res.end();
 }

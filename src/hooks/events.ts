@@ -1,0 +1,80 @@
+/**
+ * Upload events, in rustus's names. The hooks engine knows these and the payloads built from them; it knows
+ * nothing about HTTP routes: the core turns an upload and its request into an {@link UploadEvent}.
+ */
+export const uploadEventNames = [
+  'pre-create',
+  'post-create',
+  'post-receive',
+  'pre-terminate',
+  'post-terminate',
+  'post-finish',
+] as const;
+
+export type UploadEventName = (typeof uploadEventNames)[number];
+
+const eventNameSet: ReadonlySet<string> = new Set(uploadEventNames);
+
+export function isUploadEventName(name: string): name is UploadEventName {
+  return eventNameSet.has(name);
+}
+
+/** `pre-*` events are filters: the operation waits for them and a failure cancels it. */
+export function isBlockingEvent(name: UploadEventName): boolean {
+  return name.startsWith('pre-');
+}
+
+/** The upload as hooks see it. Field meanings follow rustus's payloads. */
+export interface HookUpload {
+  readonly id: string;
+  readonly offset: number;
+  /** Declared total size; null while the length is deferred (or unknown for a final upload). */
+  readonly length: number | null;
+  /** Where the data store keeps the bytes; null before the upload exists (pre-create). */
+  readonly path: string | null;
+  /** Unix seconds. */
+  readonly createdAt: number;
+  readonly deferredSize: boolean;
+  readonly isPartial: boolean;
+  readonly isFinal: boolean;
+  /** Ids of the partial uploads a final upload concatenates; null otherwise. */
+  readonly parts: readonly string[] | null;
+  /** The data store's name as rustus spells it, e.g. `file_storage`. */
+  readonly storage: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** The client request that caused the event. */
+export interface HookRequest {
+  /** Path and query as rustus reports them (with the trailing slash, e.g. `/files/<id>/`). */
+  readonly uri: string;
+  /** The effective method, after `X-HTTP-Method-Override`. */
+  readonly method: string;
+  /** Client address as resolved by the server (`--behind-proxy` aware); null when unknown. */
+  readonly remoteAddr: string | null;
+  /** Lowercase header names, every value in the order received. */
+  readonly headers: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface UploadEvent {
+  readonly name: UploadEventName;
+  readonly upload: HookUpload;
+  readonly request: HookRequest;
+}
+
+/**
+ * Parses a `--hooks` list (`pre-create,post-finish`). Blank items are ignored; an unknown name throws a
+ * RangeError naming it, so configuration can report it. An empty list means "no events".
+ */
+export function parseEventList(list: string): ReadonlySet<UploadEventName> {
+  const events = new Set<UploadEventName>();
+  for (const item of list.split(',')) {
+    const name = item.trim();
+    if (name === '') continue;
+    if (!isUploadEventName(name)) {
+      throw new RangeError(`unknown hook event "${name}"; expected one of ${uploadEventNames.join(', ')}`);
+    }
+    events.add(name);
+  }
+  return events;
+}

@@ -1,0 +1,87 @@
+import type { UploadEvent } from '../events.ts';
+import { sortedRecord } from './sorted.ts';
+
+/** The `upload` object shared by the `default` and `v2` formats. */
+export interface RustusUploadPayload {
+  created_at: number;
+  deferred_size: boolean;
+  id: string;
+  is_final: boolean;
+  is_partial: boolean;
+  length: number | null;
+  metadata: Record<string, string>;
+  offset: number;
+  parts: string[] | null;
+  path: string | null;
+  storage: string;
+}
+
+/** `--hooks-format default`: the request path is under `URI`. */
+export interface DefaultPayload {
+  request: {
+    URI: string;
+    headers: Record<string, string>;
+    method: string;
+    remote_addr: string | null;
+  };
+  upload: RustusUploadPayload;
+}
+
+/** `--hooks-format v2`: identical to `default` except the request path is under `uri`. */
+export interface V2Payload {
+  request: {
+    headers: Record<string, string>;
+    method: string;
+    remote_addr: string | null;
+    uri: string;
+  };
+  upload: RustusUploadPayload;
+}
+
+/** One value per header, the last one received, as rustus keeps them. */
+function lastHeaderValues(headers: Readonly<Record<string, readonly string[]>>): Record<string, string> {
+  return sortedRecord(headers, (values) => values.at(-1));
+}
+
+function uploadPayload(event: UploadEvent): RustusUploadPayload {
+  const { upload } = event;
+  return {
+    created_at: Math.trunc(upload.createdAt),
+    deferred_size: upload.deferredSize,
+    id: upload.id,
+    is_final: upload.isFinal,
+    is_partial: upload.isPartial,
+    length: upload.length,
+    metadata: sortedRecord(upload.metadata, (value) => value),
+    offset: upload.offset,
+    parts: upload.parts === null ? null : [...upload.parts],
+    path: upload.path,
+    storage: upload.storage,
+  };
+}
+
+export function defaultPayload(event: UploadEvent): DefaultPayload {
+  const { request } = event;
+  return {
+    request: {
+      URI: request.uri,
+      headers: lastHeaderValues(request.headers),
+      method: request.method,
+      remote_addr: request.remoteAddr,
+    },
+    upload: uploadPayload(event),
+  };
+}
+
+export function v2Payload(event: UploadEvent): V2Payload {
+  const { request } = event;
+  return {
+    request: {
+      headers: lastHeaderValues(request.headers),
+      method: request.method,
+      remote_addr: request.remoteAddr,
+      uri: request.uri,
+    },
+    upload: uploadPayload(event),
+  };
+}

@@ -1,0 +1,33 @@
+/** The hooks engine: events, payload formats, transports and run records. No HTTP-route knowledge. */
+export {
+  type BlockingOutcome,
+  HookEngine,
+  type HookEngineOptions,
+  type HookLogger,
+  type HooksConfig,
+  rejectionFor,
+} from './engine.ts';
+export { HookConfigError } from './errors.ts';
+export {
+  type HookRequest,
+  type HookUpload,
+  isBlockingEvent,
+  isUploadEventName,
+  parseEventList,
+  type UploadEvent,
+  type UploadEventName,
+  uploadEventNames,
+} from './events.ts';
+export {
+  buildPayload,
+  type DefaultPayload,
+  formatPayload,
+  type HookFormatName,
+  hookFormatNames,
+  isHookFormatName,
+  type RustusUploadPayload,
+  type TusdPayload,
+  type V2Payload,
+} from './formats/index.ts';
+export { type RunListener, RunLog, type RunRecord, type RunStatus, runStatuses } from './run-log.ts';
+export type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';

@@ -1,0 +1,127 @@
+import type { UploadEventName } from './events.ts';
+
+export const runStatuses = ['completed', 'failed', 'skipped', 'timed_out'] as const;
+export type RunStatus = (typeof runStatuses)[number];
+
+/** One delivery of one event to one target. */
+export interface RunRecord {
+  /** Shared by every target of one event; also the HTTP hook's `Idempotency-Key`. */
+  readonly eventId: string;
+  readonly event: UploadEventName;
+  /** The hook's name as targets see it (argv, `Hook-Name`); today always the event name. */
+  readonly hook: string;
+  /** `file:/path`, `dir:/path/<hook>` or `http:<url>`. */
+  readonly target: string;
+  readonly uploadId: string;
+  readonly blocking: boolean;
+  readonly status: RunStatus;
+  /** Unix milliseconds. */
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly error?: string;
+  readonly exitCode?: number;
+  readonly httpStatus?: number;
+}
+
+export type RunListener = (record: RunRecord) => void;
+
+/**
+ * The most recent run records in a bounded ring, cumulative counts per status, and a subscription for new
+ * records (tests wait on it instead of sleeping; metrics can count from it).
+ */
+export class RunLog {
+  readonly capacity: number;
+  readonly #ring: RunRecord[] = [];
+  #next = 0;
+  readonly #listeners = new Set<RunListener>();
+  readonly #totals: Record<RunStatus, number> = { completed: 0, failed: 0, skipped: 0, timed_out: 0 };
+
+  constructor(capacity = 1000) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('RunLog capacity must be >= 1');
+    this.capacity = capacity;
+  }
+
+  add(record: RunRecord): void {
+    if (this.#ring.length < this.capacity) this.#ring.push(record);
+    else this.#ring[this.#next] = record;
+    this.#next = (this.#next + 1) % this.capacity;
+    this.#totals[record.status] += 1;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(record);
+      } catch {
+        // A listener's failure must not break dispatch or the other listeners.
+      }
+    }
+  }
+
+  /** Kept records, oldest first. */
+  records(): RunRecord[] {
+    if (this.#ring.length < this.capacity) return [...this.#ring];
+    return [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
+  }
+
+  filter(predicate: (record: RunRecord) => boolean): RunRecord[] {
+    return this.records().filter(predicate);
+  }
+
+  /** Runs recorded since start, per status (not bounded by the ring). */
+  totals(): Readonly<Record<RunStatus, number>> {
+    return { ...this.#totals };
+  }
+
+  /** Calls `listener` for every new record; returns the unsubscribe function. */
+  subscribe(listener: RunListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Resolves with the first record matching `predicate`, among the kept ones or the next ones. Rejects after
+   * `timeoutMs` (default 10 s) so a test that waits for a run that never happens fails instead of hanging.
+   */
+  waitFor(predicate: (record: RunRecord) => boolean, timeoutMs = 10_000): Promise<RunRecord> {
+    const existing = this.records().find(predicate);
+    if (existing !== undefined) return Promise.resolve(existing);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(new Error(`no matching hook run recorded within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const unsubscribe = this.subscribe((record) => {
+        if (!predicate(record)) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(record);
+      });
+    });
+  }
+
+  /** Resolves once `count` records match `predicate` (kept or new). */
+  waitForCount(
+    predicate: (record: RunRecord) => boolean,
+    count: number,
+    timeoutMs = 10_000,
+  ): Promise<RunRecord[]> {
+    const matches = this.filter(predicate);
+    if (matches.length >= count) return Promise.resolve(matches.slice(0, count));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(
+          new Error(`only ${matches.length} of ${count} matching hook runs recorded within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      const unsubscribe = this.subscribe((record) => {
+        if (!predicate(record)) return;
+        matches.push(record);
+        if (matches.length < count) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(matches);
+      });
+    });
+  }
+}

@@ -1,0 +1,52 @@
+import type { HookRequest, UploadEventName } from '../events.ts';
+
+/** What a transport needs to deliver one event to one target. */
+export interface HookDelivery {
+  readonly eventId: string;
+  readonly event: UploadEventName;
+  /** The hook's name as the target sees it (argv, file name, `Hook-Name`). */
+  readonly hook: string;
+  readonly uploadId: string;
+  /** The formatted payload, built once per event. */
+  readonly payload: string;
+  /** The client request, for proxied headers. */
+  readonly request: HookRequest;
+  /** Aborted when the engine closes: a transport stops what it is doing and answers `aborted`. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The typed result of one delivery. Transports describe what happened; the engine alone decides what it
+ * means for the client (see `rejectionFor` in engine.ts).
+ */
+export type DeliveryResult =
+  | { readonly kind: 'delivered'; readonly exitCode?: number; readonly httpStatus?: number }
+  /** An executable ran and exited non-zero or was killed by a signal (not by our timeout). */
+  | {
+      readonly kind: 'exited';
+      readonly exitCode: number | null;
+      readonly signal: string | null;
+      readonly stderr: string;
+    }
+  /** The executable does not exist or may not be executed. */
+  | { readonly kind: 'not_runnable'; readonly detail: string }
+  /** The executable could not be started for another reason (e.g. the payload is too long for argv). */
+  | { readonly kind: 'spawn_failed'; readonly detail: string }
+  /** An HTTP target answered with a non-2xx status. */
+  | {
+      readonly kind: 'responded';
+      readonly httpStatus: number;
+      readonly body: string;
+      readonly contentType: string | null;
+    }
+  /** An HTTP target could not be reached or the exchange broke (DNS, refused, reset, bad URL). */
+  | { readonly kind: 'unreachable'; readonly detail: string }
+  | { readonly kind: 'timed_out'; readonly timeoutMs: number }
+  | { readonly kind: 'aborted' };
+
+/** One place a hook event can go: the hooks file, one file of the hooks dir, one HTTP url. */
+export interface HookTransport {
+  /** How run records and logs name the target: `file:/path`, `dir:/path/<hook>`, `http:<url>`. */
+  describe(hook: string): string;
+  deliver(delivery: HookDelivery): Promise<DeliveryResult>;
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { HookEngine } from '../../../src/hooks/engine.ts';
+import { formatPayload } from '../../../src/hooks/formats/index.ts';
+import {
+  captureLogger,
+  hooksConfig,
+  readText,
+  sampleEvent,
+  temporaryDirectory,
+  writeScript,
+} from './fixtures.ts';
+
+test('a dir hook runs <dir>/<hook name> with the JSON as argv[1] and on stdin', async (t) => {
+  const directory = await temporaryDirectory(t);
+  const out = await temporaryDirectory(t);
+  await writeScript(
+    directory,
+    'pre-create',
+    `printf '%s' "$#" > "${out}/argc"\nprintf '%s' "$1" > "${out}/argv1"\ncat > "${out}/stdin"`,
+  );
+  const engine = new HookEngine(hooksConfig({ hooksDir: directory, format: 'tusd' }), captureLogger().logger);
+  const event = sampleEvent('pre-create');
+
+  assert.deepEqual(await engine.runBlocking(event), { kind: 'continue' });
+  assert.equal(await readText(join(out, 'argc')), '1');
+  assert.equal(await readText(join(out, 'argv1')), formatPayload('tusd', event));
+  assert.equal(await readText(join(out, 'stdin')), formatPayload('tusd', event));
+  assert.equal(engine.runs.records()[0]?.target, `dir:${join(directory, 'pre-create')}`);
+});
+
+test('a missing dir hook file cancels a blocking event with 400 naming the hook', async (t) => {
+  const directory = await temporaryDirectory(t);
+  await writeScript(directory, 'pre-create', 'exit 0');
+  const { logger, entries } = captureLogger();
+  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), logger);
+
+  const outcome = await engine.runBlocking(sampleEvent('pre-terminate'));
+  assert.equal(outcome.kind, 'reject');
+  assert.equal(outcome.kind === 'reject' && outcome.status, 400);
+  assert.match(outcome.kind === 'reject' ? outcome.body : '', /^Hook "pre-terminate" failed: .*not found/);
+  assert.equal(engine.runs.records()[0]?.status, 'failed');
+  assert.ok(entries.some((entry) => entry.level === 'error'));
+});
+
+test('a dir hook exiting non-zero rejects with its stderr', async (t) => {
+  const directory = await temporaryDirectory(t);
+  await writeScript(directory, 'pre-create', 'echo "quota exceeded" >&2\nexit 2');
+  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), captureLogger().logger);
+  const outcome = await engine.runBlocking(sampleEvent());
+  assert.equal(outcome.kind === 'reject' && outcome.status, 400);
+  assert.equal(outcome.kind === 'reject' && outcome.body, 'quota exceeded');
+  assert.equal(engine.runs.records()[0]?.exitCode, 2);
+});
+
+test('a missing dir hook file for a post event is recorded as failed and logged', async (t) => {
+  const directory = await temporaryDirectory(t);
+  const { logger, entries } = captureLogger();
+  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), logger);
+  engine.emit(sampleEvent('post-receive'));
+  const record = await engine.runs.waitFor((candidate) => candidate.event === 'post-receive');
+  assert.equal(record.status, 'failed');
+  assert.equal(record.target, `dir:${join(directory, 'post-receive')}`);
+  assert.ok(entries.some((entry) => entry.level === 'error' && entry.fields.eventId === record.eventId));
+});
+
+test('post dir hooks run with the JSON of their own event', async (t) => {
+  const directory = await temporaryDirectory(t);
+  const out = await temporaryDirectory(t);
+  await writeScript(directory, 'post-finish', `printf '%s' "$1" > "${out}/post-finish"`);
+  const engine = new HookEngine(hooksConfig({ hooksDir: directory, format: 'v2' }), captureLogger().logger);
+  const event = sampleEvent('post-finish');
+  engine.emit(event);
+  const record = await engine.runs.waitFor((candidate) => candidate.event === 'post-finish');
+  assert.equal(record.status, 'completed');
+  assert.equal(await readText(join(out, 'post-finish')), formatPayload('v2', event));
+});
