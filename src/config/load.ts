@@ -5,6 +5,8 @@ import {
   type OptionValue,
   type RawOptions,
 } from './option-table.ts';
+import type { HooksConfig } from '../hooks/engine.ts';
+import type { UploadEventName } from '../hooks/events.ts';
 import { optionTable, type TusExtensionName } from './options.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -41,6 +43,7 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly accessLog: boolean;
   readonly healthAccessLog: boolean;
+  readonly hooks: HooksConfig;
   /** Environment the config was read from; only config/ reads process.env. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -158,6 +161,10 @@ function text(options: RawOptions, key: string): string {
   const value = options[key];
   return typeof value === 'string' ? value : '';
 }
+function optionalText(options: RawOptions, key: string): string | undefined {
+  const value = options[key];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
 function integer(options: RawOptions, key: string): number {
   const value = options[key];
   return typeof value === 'number' ? value : 0;
@@ -204,6 +211,18 @@ export function buildConfig(
     logLevel: toLogLevel(text(options, 'logLevel')),
     accessLog: !flag(options, 'noAccess'),
     healthAccessLog: !flag(options, 'disableHealthAccessLog'),
+    hooks: Object.freeze({
+      enabledEvents: new Set(list(options, 'hooks') as readonly UploadEventName[]),
+      format: text(options, 'hooksFormat') as HooksConfig['format'],
+      hooksFile: optionalText(options, 'hooksFile'),
+      hooksDir: optionalText(options, 'hooksDir'),
+      httpUrls: list(options, 'hooksHttpUrls'),
+      httpProxyHeaders: list(options, 'hooksHttpProxyHeaders'),
+      httpTimeoutMs: integer(options, 'httpHookTimeout') * 1000,
+      executableTimeoutMs: integer(options, 'hooksExecutableTimeout') * 1000,
+      postConcurrency: integer(options, 'hooksPostConcurrency'),
+      postQueueLimit: integer(options, 'hooksPostQueueLimit'),
+    }),
     env: { ...env },
   };
   return Object.freeze(config);

@@ -18,6 +18,10 @@ const server = 'Server';
 const storage = 'Storage';
 const limits = 'Limits and timeouts';
 const logging = 'Logging';
+const hooks = 'Hooks';
+
+/** The upload events hooks can listen to, in rustus's order. */
+export const hookEventNames = ['pre-create', 'post-create', 'post-receive', 'pre-terminate', 'post-terminate', 'post-finish'] as const;
 
 /**
  * The option table. Flag names, defaults and `RUSTUS_*` variables follow rustus so that a rustus user can
@@ -289,5 +293,99 @@ export const optionTable: readonly OptionSpec[] = [
     default: 'false',
     help: 'Leave /health requests out of the access log.',
     group: logging,
+  },
+  {
+    key: 'hooks',
+    flag: 'hooks',
+    env: ['WHARF_HOOKS', 'RUSTUS_HOOKS'],
+    kind: 'list',
+    choices: hookEventNames,
+    default: hookEventNames.join(','),
+    help: 'Events that fire hooks; an event not listed reaches no hook target.',
+    group: hooks,
+  },
+  {
+    key: 'hooksFormat',
+    flag: 'hooks-format',
+    env: ['WHARF_HOOKS_FORMAT', 'RUSTUS_HOOKS_FORMAT'],
+    kind: 'enum',
+    choices: ['default', 'v2', 'tusd'],
+    default: 'default',
+    help: 'Payload format of every hook (see docs/hooks.md).',
+    group: hooks,
+  },
+  {
+    key: 'hooksFile',
+    flag: 'hooks-file',
+    env: ['WHARF_HOOKS_FILE', 'RUSTUS_HOOKS_FILE'],
+    kind: 'string',
+    help: 'One executable run for every event with argv[1] = hook name and argv[2] = JSON payload (also on stdin).',
+    group: hooks,
+  },
+  {
+    key: 'hooksDir',
+    flag: 'hooks-dir',
+    env: ['WHARF_HOOKS_DIR', 'RUSTUS_HOOKS_DIR'],
+    kind: 'string',
+    help: 'Folder with one executable per hook name (pre-create, post-finish, ...), run with argv[1] = JSON payload.',
+    group: hooks,
+  },
+  {
+    key: 'hooksHttpUrls',
+    flag: 'hooks-http-urls',
+    env: ['WHARF_HOOKS_HTTP_URLS', 'RUSTUS_HOOKS_HTTP_URLS'],
+    kind: 'list',
+    default: '',
+    help: 'URLs that receive every event as a JSON POST (Hook-Name and Idempotency-Key headers).',
+    group: hooks,
+  },
+  {
+    key: 'hooksHttpProxyHeaders',
+    flag: 'hooks-http-proxy-headers',
+    env: ['WHARF_HOOKS_HTTP_PROXY_HEADERS', 'RUSTUS_HOOKS_HTTP_PROXY_HEADERS'],
+    kind: 'list',
+    default: '',
+    help: 'Client request headers copied onto HTTP hook requests (e.g. Authorization); also allowed by CORS.',
+    group: hooks,
+  },
+  {
+    key: 'httpHookTimeout',
+    flag: 'http-hook-timeout',
+    env: ['WHARF_HTTP_HOOK_TIMEOUT', 'RUSTUS_HTTP_HOOK_TIMEOUT'],
+    kind: 'integer',
+    min: 1,
+    default: '2',
+    help: 'Seconds an HTTP hook may take; a blocking hook that times out cancels the operation (504).',
+    group: hooks,
+  },
+  {
+    key: 'hooksExecutableTimeout',
+    flag: 'hooks-executable-timeout',
+    env: ['WHARF_HOOKS_EXECUTABLE_TIMEOUT'],
+    kind: 'integer',
+    min: 1,
+    default: '30',
+    help: 'Seconds a file or dir hook may run before it is killed (a blocking one then cancels with 504).',
+    group: hooks,
+  },
+  {
+    key: 'hooksPostConcurrency',
+    flag: 'hooks-post-concurrency',
+    env: ['WHARF_HOOKS_POST_CONCURRENCY'],
+    kind: 'integer',
+    min: 1,
+    default: '16',
+    help: 'Non-blocking (post-*) hook deliveries running at once.',
+    group: hooks,
+  },
+  {
+    key: 'hooksPostQueueLimit',
+    flag: 'hooks-post-queue-limit',
+    env: ['WHARF_HOOKS_POST_QUEUE_LIMIT'],
+    kind: 'integer',
+    min: 1,
+    default: '1000',
+    help: 'Non-blocking deliveries waiting to run; beyond it they are dropped, logged and recorded as skipped.',
+    group: hooks,
   },
 ];

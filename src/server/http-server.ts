@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/load.ts';
+import { HookEngine } from '../hooks/engine.ts';
 import type { Locker } from '../locks/locker.ts';
 import type { Logger } from '../logger.ts';
 import { createTusRequestHandler } from '../tus/handler.ts';
 import { composeUploadService } from '../uploads/compose.ts';
 import type { UploadObserver } from '../uploads/events.ts';
+import { HookObserver } from '../uploads/hook-bridge.ts';
 import type { UploadService } from '../uploads/service.ts';
 import { createCors } from './cors.ts';
 
@@ -14,6 +16,8 @@ export interface WharfServer {
   readonly service: UploadService;
   /** The port actually bound (useful with --port 0). */
   readonly port: number;
+  /** The hooks engine (its run log shows every hook run). */
+  readonly hooks: HookEngine;
   /** Stops accepting, interrupts bodies (keeping their bytes), waits up to the shutdown timeout. */
   close(): Promise<void>;
 }
@@ -37,10 +41,11 @@ function sendHealth(res: ServerResponse, shuttingDown: boolean): void {
 /** Starts the HTTP server: health, CORS, access log, and the tus endpoint. */
 export async function startServer(config: Config, options: StartOptions): Promise<WharfServer> {
   const { logger } = options;
+  const hooks = new HookEngine(config.hooks, logger);
   const service = composeUploadService(config, {
     logger,
     ...(options.locker ? { locker: options.locker } : {}),
-    ...(options.observer ? { observer: options.observer } : {}),
+    observer: options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore)),
   });
   await service.prepare();
   const shutdown = new AbortController();
@@ -50,7 +55,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
     shutdown: shutdown.signal,
     logger,
   });
-  const cors = createCors(config.corsOrigins);
+  const cors = createCors(config.corsOrigins, config.hooks.httpProxyHeaders);
   const healthPath = '/health';
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -125,6 +130,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
     server,
     service,
     port,
+    hooks,
     close: async () => {
       if (sweeper) clearInterval(sweeper);
       shutdown.abort();
@@ -133,6 +139,9 @@ export async function startServer(config: Config, options: StartOptions): Promis
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([closed, deadline]);
       server.closeAllConnections();
+      // Post hooks already accepted get the rest of the shutdown window, then the engine stops.
+      await hooks.drain(Math.max(1000, config.shutdownTimeoutMs));
+      await hooks.close();
     },
   };
 }

@@ -2,12 +2,14 @@ import type { Config } from '../config/load.ts';
 import { FileInfoStore } from '../info/file.ts';
 import type { Locker } from '../locks/locker.ts';
 import { MemoryLocker } from '../locks/memory.ts';
+import type { DataStore } from '../storage/data-store.ts';
 import { FileDataStore } from '../storage/file.ts';
 import { silentObserver, type UploadObserver } from './events.ts';
 import { UploadService, type UploadServiceOptions } from './service.ts';
 
 export interface ComposeOptions {
-  readonly observer?: UploadObserver;
+  /** Builds the observer once the data store exists (hook payloads describe paths through it). */
+  readonly observer?: UploadObserver | ((dataStore: DataStore) => UploadObserver);
   readonly locker?: Locker;
   readonly logger: UploadServiceOptions['logger'];
 }
@@ -25,7 +27,7 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     dataStore,
     infoStore,
     locker: options.locker ?? new MemoryLocker(),
-    observer: options.observer ?? silentObserver,
+    observer: typeof options.observer === 'function' ? options.observer(dataStore) : (options.observer ?? silentObserver),
     maxFileSize: config.maxFileSize,
     maxBodySize: config.maxBodySize,
     allowEmpty: config.allowEmpty,
