@@ -57,7 +57,7 @@ function parseRange(
 }
 
 /** GET (Wharf's and rustus's `getting` extension): download a finished upload, with Range support. */
-export async function handleGet(exchange: TusExchange, id: string, headOnly = false): Promise<void> {
+export async function handleGet(exchange: TusExchange, id: string): Promise<void> {
   const { req, res } = exchange;
   const upload = await exchange.service.get(id);
   if (!isComplete(upload)) throw new WharfError('ERR_NOT_DOWNLOADABLE');
@@ -84,7 +84,7 @@ export async function handleGet(exchange: TusExchange, id: string, headOnly = fa
     res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
     res.setHeader('Content-Length', String(range.end - range.start + 1));
   }
-  if (headOnly || size === 0 || req.method === 'HEAD') {
+  if (size === 0) {
     res.end();
     return;
   }
