@@ -1,3 +1,5 @@
+import type { HooksConfig } from '../hooks/engine.ts';
+import type { UploadEventName } from '../hooks/events.ts';
 import {
   ConfigError,
   coerceOption,
@@ -5,8 +7,6 @@ import {
   type OptionValue,
   type RawOptions,
 } from './option-table.ts';
-import type { HooksConfig } from '../hooks/engine.ts';
-import type { UploadEventName } from '../hooks/events.ts';
 import { optionTable, type TusExtensionName } from './options.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';

@@ -21,7 +21,14 @@ const logging = 'Logging';
 const hooks = 'Hooks';
 
 /** The upload events hooks can listen to, in rustus's order. */
-export const hookEventNames = ['pre-create', 'post-create', 'post-receive', 'pre-terminate', 'post-terminate', 'post-finish'] as const;
+export const hookEventNames = [
+  'pre-create',
+  'post-create',
+  'post-receive',
+  'pre-terminate',
+  'post-terminate',
+  'post-finish',
+] as const;
 
 /**
  * The option table. Flag names, defaults and `RUSTUS_*` variables follow rustus so that a rustus user can

@@ -14,7 +14,7 @@ export interface FileDataStoreOptions {
 }
 
 /** Large enough that fs writes are batched (writev) without holding more than this per upload. */
-const writeBufferBytes = 256 * 1024;
+const writeBufferBytes = 1024 * 1024;
 
 /** Upload bytes as plain files under --data-dir. */
 export class FileDataStore implements ConcatenatingDataStore {

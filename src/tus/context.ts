@@ -28,8 +28,10 @@ export interface TusExchange {
   readonly settings: TusSettings;
   readonly service: UploadService;
   readonly describeRequest: DescribeRequest;
-  /** Aborted when the server shuts down: bodies stop, keeping their bytes. */
-  readonly shutdown: AbortSignal;
+  /** Bodies being read now; the server interrupts them all on shutdown (they keep their bytes). */
+  readonly activeBodies: Set<BodyMeter>;
+  /** True once the server is shutting down: new bodies are interrupted at once. */
+  readonly shuttingDown: () => boolean;
 }
 
 /**
@@ -55,13 +57,12 @@ export function openRequestBody(
   req.setTimeout(exchange.settings.networkTimeoutMs, () =>
     meter.interrupt(new WharfError('ERR_READ_TIMEOUT')),
   );
-  const onShutdown = (): void => meter.interrupt(new WharfError('ERR_SERVER_SHUTDOWN'));
-  exchange.shutdown.addEventListener('abort', onShutdown, { once: true });
-  meter.once('end', () => {
+  exchange.activeBodies.add(meter);
+  meter.once('close', () => {
     req.setTimeout(0);
-    exchange.shutdown.removeEventListener('abort', onShutdown);
+    exchange.activeBodies.delete(meter);
   });
-  if (exchange.shutdown.aborted) onShutdown();
+  if (exchange.shuttingDown()) meter.interrupt(new WharfError('ERR_SERVER_SHUTDOWN'));
   if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
   meter.drawFrom(req);
   return meter;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WharfError } from '../errors.ts';
+import type { BodyMeter } from '../uploads/body-meter.ts';
 import type { UploadService } from '../uploads/service.ts';
 import type { TusExchange, TusSettings } from './context.ts';
 import { tusVersion } from './headers.ts';
@@ -90,7 +91,17 @@ async function dispatch(exchange: TusExchange): Promise<void> {
  * mounted as-is in node:http, Express or Fastify (`reply.hijack()`).
  */
 export function createTusRequestHandler(dependencies: TusHandlerDependencies): RequestHandler {
-  const { settings } = dependencies;
+  const { settings, shutdown } = dependencies;
+  // One shutdown listener for all bodies, rather than one per request on a shared signal.
+  const activeBodies = new Set<BodyMeter>();
+  const shuttingDown = (): boolean => shutdown.aborted;
+  shutdown.addEventListener(
+    'abort',
+    () => {
+      for (const body of activeBodies) body.interrupt(new WharfError('ERR_SERVER_SHUTDOWN'));
+    },
+    { once: true },
+  );
   return async (req, res) => {
     res.setHeader('Tus-Resumable', tusVersion);
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -113,7 +124,8 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
         settings,
         service: dependencies.service,
         describeRequest: describeRequest(req, method, settings.behindProxy),
-        shutdown: dependencies.shutdown,
+        activeBodies,
+        shuttingDown,
       };
       await dispatch(exchange);
     } catch (error) {

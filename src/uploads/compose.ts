@@ -27,7 +27,10 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     dataStore,
     infoStore,
     locker: options.locker ?? new MemoryLocker(),
-    observer: typeof options.observer === 'function' ? options.observer(dataStore) : (options.observer ?? silentObserver),
+    observer:
+      typeof options.observer === 'function'
+        ? options.observer(dataStore)
+        : (options.observer ?? silentObserver),
     maxFileSize: config.maxFileSize,
     maxBodySize: config.maxBodySize,
     allowEmpty: config.allowEmpty,

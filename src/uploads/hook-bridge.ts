@@ -30,7 +30,11 @@ export class HookObserver implements UploadObserver {
     return this.#engine.listens(event);
   }
 
-  async check(event: 'pre-create' | 'pre-terminate', upload: UploadRecord, request: DescribeRequest): Promise<void> {
+  async check(
+    event: 'pre-create' | 'pre-terminate',
+    upload: UploadRecord,
+    request: DescribeRequest,
+  ): Promise<void> {
     const outcome = await this.#engine.runBlocking(this.#event(event, upload, request));
     if (outcome.kind === 'reject') {
       throw new WharfError('ERR_HOOK_REJECTED', {

@@ -332,6 +332,8 @@ export class UploadService {
     const body = openBody(limit);
     const startOffset = record.offset;
     const result = await this.#data.append(record.path, startOffset, body as Readable);
+    // The store is done with the body either way; releasing it frees its buffers and bookkeeping.
+    if (!body.destroyed) body.destroy();
     let interruption = body.interruption;
     if (result.error !== undefined && !interruption) {
       interruption = new WharfError('ERR_INTERNAL', { cause: result.error });
