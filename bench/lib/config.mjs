@@ -1,0 +1,35 @@
+// Sizes and counts of every scenario, from the environment. BENCH_SCALE multiplies the
+// defaults (sizes and counts alike); each BENCH_* variable below overrides one figure.
+import { MiB } from './tus-client.mjs';
+
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+if (!(scale > 0)) throw new Error(`BENCH_SCALE must be a positive number, got ${process.env.BENCH_SCALE}`);
+
+function figure(name, base, { min = 1, scaled = true } = {}) {
+  const raw = process.env[name];
+  if (raw !== undefined && raw !== '') {
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new Error(`${name} must be a positive number, got ${raw}`);
+    return Math.round(value);
+  }
+  return Math.max(min, Math.round(scaled ? base * scale : base));
+}
+
+export const config = {
+  scale,
+  largeBytes: figure('BENCH_LARGE_BYTES', 1024 * MiB, { min: MiB }),
+  largeChunkBytes: figure('BENCH_LARGE_CHUNK_BYTES', 8 * MiB, { scaled: false }),
+  smallCount: figure('BENCH_SMALL_COUNT', 2000, { min: 32 }),
+  smallClients: figure('BENCH_SMALL_CLIENTS', 32, { scaled: false }),
+  smallBytes: figure('BENCH_SMALL_BYTES', 64 * 1024, { scaled: false }),
+  concurrentUploads: figure('BENCH_CONCURRENT_UPLOADS', 200, { scaled: false }),
+  concurrentBytes: figure('BENCH_CONCURRENT_BYTES', 16 * MiB, { min: 64 * 1024 }),
+  // One PATCH per upload by default (what tus-js-client does unless told a chunk size).
+  concurrentChunkBytes: figure('BENCH_CONCURRENT_CHUNK_BYTES', Number.MAX_SAFE_INTEGER, { scaled: false }),
+  resumeCount: figure('BENCH_RESUME_COUNT', 30, { min: 5 }),
+  resumeBytes: figure('BENCH_RESUME_BYTES', 8 * MiB, { min: 64 * 1024 }),
+  bigBytes: figure('BENCH_BIG_BYTES', 2048 * MiB, { min: MiB }),
+  // Hard limit on one load run; the process exits by itself when it is reached.
+  deadlineSeconds: figure('BENCH_DEADLINE_SECONDS', 300, { scaled: false }),
+};

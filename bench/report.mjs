@@ -1,0 +1,309 @@
+// Turns one run's results.jsonl into the table: medians per server, the ratio subject/peer
+// for every peer, and pass/short against the targets of issue 7. Prints it and writes
+// bench/RESULTS.md with the date, the machine and the versions.
+//
+// Usage: node bench/report.mjs <results.jsonl> [--subject wharf] [--rounds 3] [--elapsed s]
+//          [--data-root dir] [--out bench/RESULTS.md]
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { config as configFromEnvironment } from './lib/config.mjs';
+import { MiB } from './lib/tus-client.mjs';
+
+const { values: options, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    subject: { type: 'string', default: 'wharf' },
+    rounds: { type: 'string', default: '' },
+    elapsed: { type: 'string', default: '' },
+    'data-root': { type: 'string', default: '.' },
+    out: { type: 'string', default: '' },
+  },
+});
+const resultsPath = positionals[0];
+if (!resultsPath) {
+  console.error('usage: node bench/report.mjs <results.jsonl> [--subject wharf] [--out bench/RESULTS.md]');
+  process.exit(64);
+}
+const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const rootDir = fileURLToPath(new URL('..', import.meta.url));
+const subject = options.subject;
+
+const records = readFileSync(resultsPath, 'utf8')
+  .split('\n')
+  .filter((line) => line.trim())
+  .map((line) => JSON.parse(line));
+// The figures the run used (written by run.sh), else those of this environment.
+const config = records.find((record) => record.type === 'config') ?? configFromEnvironment;
+const runs = records.filter((record) => record.type === 'run');
+const unavailable = records.filter((record) => record.type === 'unavailable');
+
+const SERVER_ORDER = ['wharf', 'tusd', 'rustus', 'tus-node', 'pipe'];
+const rank = (server) => (SERVER_ORDER.includes(server) ? SERVER_ORDER.indexOf(server) : SERVER_ORDER.length);
+const servers = [...new Set(runs.map((run) => run.server))]
+  .filter((server) => !server.startsWith('dd-'))
+  .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+const peers = servers.filter((server) => server !== subject);
+
+function median(values) {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function cell(scenario, server, key) {
+  const mine = runs.filter((run) => run.scenario === scenario && run.server === server);
+  const good = mine.filter((run) => !run.error && typeof run[key] === 'number');
+  return { value: median(good.map((run) => run[key])), ok: good.length, total: mine.length };
+}
+
+const bytes = (n) =>
+  n >= 2 ** 30
+    ? `${+(n / 2 ** 30).toFixed(2)} GiB`
+    : n >= MiB
+      ? `${+(n / MiB).toFixed(2)} MiB`
+      : `${+(n / 1024).toFixed(1)} KiB`;
+const count = (n) => n.toLocaleString('en-US');
+const large = bytes(config.largeBytes);
+const higher = 'higher';
+const lower = 'lower';
+const largeTargets = [
+  ['pipe', 0.9],
+  ['tusd', 1.0],
+  ['rustus', 1.0],
+];
+const rows = [
+  {
+    scenario: 'large-chunked',
+    key: 'mbPerSecond',
+    better: higher,
+    targets: largeTargets,
+    label: `large: ${large} in ${bytes(config.largeChunkBytes)} PATCHes, MB/s`,
+  },
+  {
+    scenario: 'large-single',
+    key: 'mbPerSecond',
+    better: higher,
+    targets: largeTargets,
+    label: `large: ${large} in one PATCH, MB/s`,
+  },
+  { scenario: 'large-single', key: 'peakRssMB', better: lower, label: 'large, one PATCH: peak RSS, MB' },
+  {
+    scenario: 'small',
+    key: 'uploadsPerSecond',
+    better: higher,
+    targets: [['tusd', 1.0]],
+    label: `small: ${count(config.smallCount)} × ${bytes(config.smallBytes)}, ${config.smallClients} clients, uploads/s`,
+  },
+  { scenario: 'small', key: 'p50Ms', better: lower, label: 'small: p50 latency, ms' },
+  { scenario: 'small', key: 'p99Ms', better: lower, label: 'small: p99 latency, ms' },
+  {
+    scenario: 'concurrent',
+    key: 'mbPerSecond',
+    better: higher,
+    label: `concurrent: ${config.concurrentUploads} × ${bytes(config.concurrentBytes)}, MB/s`,
+  },
+  {
+    scenario: 'concurrent',
+    key: 'peakRssMB',
+    better: lower,
+    targets: [['tusd', 1.0]],
+    label: `concurrent: peak RSS, MB`,
+  },
+  {
+    scenario: 'resume',
+    key: 'p50Ms',
+    better: lower,
+    label: `resume: HEAD + PATCH after a cut (${bytes(config.resumeBytes)}), p50 ms`,
+  },
+  { scenario: 'resume', key: 'keptFraction', better: higher, label: 'resume: share of the sent half kept' },
+].filter((row) => runs.some((run) => run.scenario === row.scenario));
+
+const format = (value) =>
+  value === undefined
+    ? '—'
+    : Math.abs(value) >= 100
+      ? value.toFixed(0)
+      : Math.abs(value) >= 10
+        ? value.toFixed(1)
+        : value.toFixed(2);
+
+function verdict(row, values) {
+  if (!row.targets?.some(([peer]) => peer !== subject)) return '';
+  const parts = [];
+  let short = false;
+  let missing = false;
+  for (const [peer, factor] of row.targets.filter(([peer]) => peer !== subject)) {
+    const mine = values[subject];
+    const theirs = values[peer];
+    if (mine === undefined || theirs === undefined || theirs === 0) {
+      parts.push(`${peer}: n/a`);
+      missing = true;
+      continue;
+    }
+    const ratio = mine / theirs;
+    const ok = row.better === higher ? ratio >= factor : ratio <= factor;
+    if (!ok) short = true;
+    parts.push(
+      `${row.better === higher ? '≥' : '≤'}${factor}× ${peer}${ok ? '' : ` (${ratio.toFixed(2)}×)`}`,
+    );
+  }
+  return `${short ? '**short**' : missing ? 'n/a' : 'pass'}: ${parts.join(', ')}`;
+}
+
+const header = ['Figure', ...servers, ...peers.map((peer) => `${subject}/${peer}`), 'Target'];
+const table = [header];
+for (const row of rows) {
+  const values = {};
+  const cells = servers.map((server) => {
+    const { value, ok, total } = cell(row.scenario, server, row.key);
+    values[server] = value;
+    if (total === 0) return '';
+    return ok === total ? format(value) : ok === 0 ? 'error' : `${format(value)} (${ok}/${total} ok)`;
+  });
+  const ratios = peers.map((peer) =>
+    values[subject] !== undefined && values[peer] ? `${(values[subject] / values[peer]).toFixed(2)}×` : '',
+  );
+  table.push([row.label, ...cells, ...ratios, verdict(row, values)]);
+}
+
+function markdownTable(rowsOfCells) {
+  const widths = rowsOfCells[0].map((_, column) =>
+    Math.max(...rowsOfCells.map((cells) => String(cells[column]).length)),
+  );
+  const line = (cells) =>
+    `| ${cells.map((text, column) => String(text).padEnd(widths[column])).join(' | ')} |`;
+  return [
+    line(rowsOfCells[0]),
+    `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`,
+    ...rowsOfCells.slice(1).map(line),
+  ].join('\n');
+}
+
+// --- raw limit, big upload, errors --------------------------------------------------------
+const extra = [];
+const ddSync = median(
+  runs.filter((run) => run.server === 'dd-fdatasync' && run.mbPerSecond).map((run) => run.mbPerSecond),
+);
+const ddCache = median(
+  runs.filter((run) => run.server === 'dd-cache' && run.mbPerSecond).map((run) => run.mbPerSecond),
+);
+if (ddSync !== undefined) {
+  const subjectLarge = cell('large-chunked', subject, 'mbPerSecond').value;
+  const pipeLarge = cell('large-chunked', 'pipe', 'mbPerSecond').value;
+  extra.push(
+    `- Raw limit, ${large} of zeros: \`dd bs=8M conv=fdatasync\` ${format(ddSync)} MB/s (the disk, flushed); ` +
+      `\`dd bs=8M\` without the flush ${format(ddCache)} MB/s (the page cache). None of the servers flushes, so they ` +
+      `can beat the flushed figure.` +
+      (subjectLarge && pipeLarge
+        ? ` ${subject} large (8 MiB PATCHes) = ${(subjectLarge / pipeLarge).toFixed(2)}× the node:http pipe, ` +
+          `${(subjectLarge / ddCache).toFixed(2)}× dd to the page cache, ${(subjectLarge / ddSync).toFixed(2)}× dd flushed.`
+        : ''),
+  );
+}
+const big = runs.find((run) => run.scenario === 'big-upload');
+if (big) {
+  extra.push(
+    big.error
+      ? `- Big upload (${bytes(config.bigBytes)}, one PATCH, ${big.server}): **error**: ${big.error}`
+      : `- Big upload (${bytes(big.bytes)}, one PATCH, ${big.server}): ${format(big.mbPerSecond)} MB/s, peak RSS ` +
+          `${format(big.peakRssMB)} MB: ${big.pass ? 'pass' : '**short**'} (target < ${big.rssLimitMB} MB).`,
+  );
+}
+const resumeRetries = servers
+  .map((server) => [
+    server,
+    runs
+      .filter((run) => run.scenario === 'resume' && run.server === server)
+      .reduce((sum, run) => sum + (run.retries ?? 0), 0),
+  ])
+  .filter(([, retries]) => retries > 0);
+if (resumeRetries.length) {
+  extra.push(
+    `- Resume retries (HEAD + PATCH repeated after a 409/423/5xx, summed over rounds): ${resumeRetries.map(([s, n]) => `${s} ${n}`).join(', ')}.`,
+  );
+}
+for (const { server, reason } of unavailable) extra.push(`- **${server} not run**: ${reason}`);
+const errors = runs.filter((run) => run.error);
+for (const run of errors)
+  extra.push(`- error: ${run.scenario} on ${run.server}, round ${run.round}: ${run.error}`);
+
+// --- machine and versions -----------------------------------------------------------------
+function tryRun(command, args, fallback = 'unknown') {
+  try {
+    return execFileSync(command, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      cwd: rootDir,
+    }).trim();
+  } catch {
+    return fallback;
+  }
+}
+function packageVersion(path) {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')).version;
+  } catch {
+    return 'not installed';
+  }
+}
+const disk = tryRun('df', ['-hT', options['data-root']]).split('\n').at(-1)?.split(/\s+/) ?? [];
+const gitRevision = tryRun('git', ['rev-parse', '--short', 'HEAD'], 'no commit yet');
+const gitDirty = tryRun('git', ['status', '--porcelain'], '') ? ' + uncommitted changes' : '';
+const tusdVersion = /\bmod\s+github\.com\/tus\/tusd\/v2\s+(\S+)/.exec(
+  tryRun('go', ['version', '-m', `${benchDir}.peers/bin/tusd`], ''),
+)?.[1];
+const rustusVersion = tryRun(`${benchDir}.peers/bin/rustus`, ['--version'], '').replace(/^Rustus /, '');
+const machine = [
+  `${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown CPU'})`,
+  `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory`,
+  disk.length >= 3
+    ? `disk ${disk[0]} (${disk[1]}, ${disk[2]}, ${disk[4]} free) mounted at ${disk.at(-1)}`
+    : 'disk unknown',
+  `Linux ${os.release()}`,
+  `Node ${process.versions.node}`,
+].join('; ');
+const versions = [
+  `Wharf ${packageVersion(`${rootDir}package.json`)} (git ${gitRevision}${gitDirty})`,
+  `tusd ${tusdVersion ?? 'not installed'}`,
+  `rustus ${rustusVersion || 'not installed'}`,
+  `@tus/server ${packageVersion(`${benchDir}node_modules/@tus/server/package.json`)}`,
+  `@tus/file-store ${packageVersion(`${benchDir}node_modules/@tus/file-store/package.json`)}`,
+].join(', ');
+const loadAtStart = records.find((record) => record.type === 'load')?.loadavg;
+const loadNow = os
+  .loadavg()
+  .map((load) => load.toFixed(2))
+  .join(' ');
+const rounds = options.rounds || String(Math.max(0, ...runs.map((run) => run.round)));
+// The bench itself keeps about two processes busy (client and server).
+const busy = Number(loadNow.split(' ')[2]) > os.availableParallelism() + 1;
+const settings =
+  `${rounds} round${rounds === '1' ? '' : 's'}, median reported; BENCH_SCALE=${config.scale}` +
+  (options.elapsed ? `; whole run ${Math.floor(options.elapsed / 60)} min ${options.elapsed % 60} s` : '') +
+  `; load average (1/5/15 min) ${loadAtStart ? `at the start ${loadAtStart}, ` : ''}at the end ${loadNow}` +
+  (busy ? ` on ${os.availableParallelism()} cores: other work shared the machine` : '');
+
+const body = [
+  `Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+  `Machine: ${machine}`,
+  `Versions: ${versions}`,
+  `Settings: ${settings}`,
+  '',
+  markdownTable(table),
+  '',
+  ...extra,
+].join('\n');
+
+console.log(`\n${body}\n`);
+if (options.out) {
+  writeFileSync(
+    options.out,
+    `# Benchmark results\n\nWritten by \`npm run bench\` (bench/run.sh); see bench/README.md for what each row means.\n` +
+      `Compare figures only as ratios within this one run, never absolute figures across runs or machines.\n\n${body}\n`,
+  );
+  console.log(`bench: wrote ${options.out}`);
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# `npm run bench`: Wharf against tusd, rustus, @tus/server and the raw limit (node:http pipe, dd).
+# For each scenario, for each round, every server in turn (A B C D A B C D ...), each started
+# fresh on its own port with its own data dir, then stopped and its data removed. Medians
+# and ratios are printed and written to bench/RESULTS.md by bench/report.mjs.
+#
+# Environment (all optional):
+#   BENCH_ROUNDS=3             rounds per scenario (median of the rounds is reported)
+#   BENCH_SCALE=1              multiplies sizes and counts (0.1 for a quick run)
+#   BENCH_SERVERS=wharf,tusd,rustus,tus-node   servers to run (pipe joins the large scenarios)
+#   BENCH_SCENARIOS=large-chunked,large-single,small,concurrent,resume
+#   BENCH_SUBJECT=wharf        the server whose ratios and targets are reported
+#   BENCH_WHARF_ARGS=          extra arguments for bin/wharf.js (e.g. "--workers 2")
+#   BENCH_BIG=1                run big-upload.mjs (2 GiB into the subject); 0 to skip
+#   BENCH_NO_BUILD=1           do not rebuild dist/ when src/ is newer
+#   BENCH_RESULTS=bench/RESULTS.md   where the report goes
+#   plus the size/count variables of bench/lib/config.mjs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=$ROOT/bench
+PEERS=$BENCH/.peers
+started_at=$(date +%s)
+
+bash "$BENCH/setup.sh"
+
+ROUNDS=${BENCH_ROUNDS:-3}
+SUBJECT=${BENCH_SUBJECT:-wharf}
+IFS=, read -r -a SERVERS <<<"${BENCH_SERVERS:-wharf,tusd,rustus,tus-node}"
+IFS=, read -r -a SCENARIOS <<<"${BENCH_SCENARIOS:-large-chunked,large-single,small,concurrent,resume}"
+read -r -a WHARF_ARGS <<<"${BENCH_WHARF_ARGS:-}"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$BENCH/out/$stamp
+mkdir -p "$OUT/logs"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+# Data lives in a temporary dir on the same disk as the repo (bench/out is inside it).
+DATA_ROOT=$(mktemp -d "$BENCH/out/data.XXXXXX")
+
+eval "$(node --input-type=module -e '
+  import { config } from "./bench/lib/config.mjs";
+  console.log(`LARGE_BYTES=${config.largeBytes} DEADLINE=${config.deadlineSeconds}`);
+  console.log(`MAX_BODY=${Math.max(config.largeBytes, config.largeChunkBytes, config.concurrentBytes, config.resumeBytes, config.smallBytes)}`);
+')"
+
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    sleep 0.5
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$DATA_ROOT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- which servers can run ------------------------------------------------------------------
+declare -A UNAVAILABLE=()
+wharf_ready() {
+  [ -f "$ROOT/bin/wharf.js" ] || { UNAVAILABLE[wharf]="bin/wharf.js does not exist yet"; return; }
+  if [ ! -d "$ROOT/node_modules" ]; then # a fresh clone: npm ci also builds dist/ (prepare)
+    echo "bench: installing Wharf's dependencies (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) >"$OUT/logs/wharf-npm-ci.log" 2>&1 ||
+      { UNAVAILABLE[wharf]="npm ci failed (see bench/out/$stamp/logs/wharf-npm-ci.log)"; return; }
+  fi
+  if [ -z "${BENCH_NO_BUILD:-}" ] && { [ ! -f "$ROOT/dist/cli/main.js" ] ||
+    [ -n "$(find "$ROOT/src" -newer "$ROOT/dist/cli/main.js" -type f -print -quit 2>/dev/null)" ]; }; then
+    echo "bench: building Wharf (npm run build)"
+    if ! (cd "$ROOT" && npm run build --silent) >"$OUT/logs/wharf-build.log" 2>&1; then
+      UNAVAILABLE[wharf]="npm run build failed (see bench/out/$stamp/logs/wharf-build.log)"
+      return
+    fi
+  fi
+  [ -f "$ROOT/dist/cli/main.js" ] || UNAVAILABLE[wharf]="dist/cli/main.js missing"
+}
+for server in "${SERVERS[@]}"; do
+  case $server in
+    wharf) wharf_ready ;;
+    tusd | rustus)
+      if [ -f "$PEERS/$server.unavailable" ]; then UNAVAILABLE[$server]=$(head -1 "$PEERS/$server.unavailable")
+      elif [ ! -x "$PEERS/bin/$server" ]; then UNAVAILABLE[$server]="not installed"; fi ;;
+    tus-node) [ -d "$BENCH/node_modules/@tus/server" ] || UNAVAILABLE[tus-node]="@tus/server not installed" ;;
+    pipe) ;;
+    *) echo "bench: unknown server $server" >&2; exit 64 ;;
+  esac
+done
+for server in "${!UNAVAILABLE[@]}"; do
+  echo "bench: skipping $server: ${UNAVAILABLE[$server]}" >&2
+  printf '{"type":"unavailable","server":"%s","reason":%s}\n' "$server" \
+    "$(node -e 'console.log(JSON.stringify(process.argv[1]))' "${UNAVAILABLE[$server]}")" >>"$RESULTS"
+done
+
+# --- starting and stopping one server -------------------------------------------------------
+# A random base, so two runs on one machine rarely probe the same ports.
+next_port=$((18100 + RANDOM % 8000))
+free_port() {
+  while (exec 3<>"/dev/tcp/127.0.0.1/$next_port") 2>/dev/null; do next_port=$((next_port + 1)); done
+  PORT=$next_port
+  next_port=$((next_port + 1))
+}
+
+# start_server NAME LOG -> SERVER_PID, PORT, DATA_DIR; returns 1 when it does not listen in 15 s
+start_server() {
+  local name=$1 log=$2
+  free_port
+  DATA_DIR=$(mktemp -d "$DATA_ROOT/$name.XXXXXX")
+  case $name in
+    wharf) node "$ROOT/bin/wharf.js" --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" \
+      --info-dir "$DATA_DIR" --no-access "${WHARF_ARGS[@]}" >"$log" 2>&1 & ;;
+    tusd) "$PEERS/bin/tusd" -host 127.0.0.1 -port "$PORT" -upload-dir "$DATA_DIR" -base-path /files/ \
+      -verbose=false -show-startup-logs=false >"$log" 2>&1 & ;;
+    rustus) "$PEERS/bin/rustus" --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" --info-dir "$DATA_DIR" \
+      --max-body-size "$MAX_BODY" --log-level ERROR >"$log" 2>&1 & ;;
+    tus-node) node "$BENCH/peers/tus-node-server.mjs" "$PORT" "$DATA_DIR" >"$log" 2>&1 & ;;
+    pipe) node "$BENCH/baseline-pipe.mjs" "$PORT" "$DATA_DIR" >"$log" 2>&1 & ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 150); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  return 1
+}
+
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+  # Drop the data before it is written back, so the next server starts on a quiet disk.
+  rm -rf "$DATA_DIR"
+  sync
+}
+
+record() { # record SERVER ROUND JSON
+  local json=$3
+  [ "${json:0:1}" = "{" ] || json="{\"error\":$(node -e 'console.log(JSON.stringify(process.argv[1] || "no output"))' "$3")}"
+  echo "{\"type\":\"run\",\"server\":\"$1\",\"round\":$2,${json:1}" >>"$RESULTS"
+}
+
+summary() { # one human line per run
+  node -e '
+    const r = JSON.parse(process.argv[1]);
+    const f = (k, u) => (r[k] === undefined || r[k] === null ? "" : ` ${Number(r[k]).toFixed(1)} ${u}`);
+    console.log(r.error ? ` ERROR ${r.error}` :
+      f("mbPerSecond", "MB/s") + f("uploadsPerSecond", "uploads/s") + f("p50Ms", "ms p50") + f("peakRssMB", "MB RSS"));
+  ' "$1" 2>/dev/null || echo " (unreadable: $1)"
+}
+
+run_one() { # run_one SCENARIO SERVER ROUND
+  local scenario=$1 server=$2 round=$3 log="$OUT/logs/$server-$scenario-$round.log" line
+  printf 'bench: round %s/%s %-13s %-8s' "$round" "$ROUNDS" "$scenario" "$server"
+  if ! start_server "$server" "$log"; then
+    line="{\"scenario\":\"$scenario\",\"error\":\"server did not start: $(tail -c 300 "$log" | tr -d '"\\\n')\"}"
+  else
+    line=$(timeout $((DEADLINE + 30)) node "$BENCH/load.mjs" "$scenario" "http://127.0.0.1:$PORT/files/" "$SERVER_PID" \
+      2>>"$OUT/logs/load.log" | tail -1) || true
+    [ -n "$line" ] || line="{\"scenario\":\"$scenario\",\"error\":\"load generator gave no result\"}"
+  fi
+  stop_server
+  record "$server" "$round" "$line"
+  summary "$line"
+}
+
+run_dd() { # the disk's own limit: the same byte count, 8 MiB blocks, flushed before dd returns
+  local round=$1 file="$DATA_ROOT/dd.bin" bs=8M count=$((LARGE_BYTES / 8388608)) out
+  if [ $((LARGE_BYTES % 8388608)) -ne 0 ]; then bs=1M; count=$((LARGE_BYTES / 1048576)); fi
+  for mode in fdatasync cache; do
+    local conv=()
+    [ "$mode" = fdatasync ] && conv=(conv=fdatasync)
+    out=$(LC_ALL=C dd if=/dev/zero of="$file" bs=$bs count="$count" "${conv[@]}" 2>&1 | tail -1)
+    rm -f "$file"
+    sync
+    # "1073741824 bytes (1.1 GB, 1.0 GiB) copied, 2.49 s, 430 MB/s"
+    local bytes seconds
+    bytes=$(awk '{print $1}' <<<"$out")
+    seconds=$(sed -E 's/.*copied, ([0-9.]+) s.*/\1/' <<<"$out")
+    echo "{\"type\":\"run\",\"server\":\"dd-$mode\",\"round\":$round,\"scenario\":\"dd\",\"bytes\":$bytes,\"seconds\":$seconds,\"mbPerSecond\":$(awk -v b="$bytes" -v s="$seconds" 'BEGIN{printf "%.1f", b/1e6/s}')}" >>"$RESULTS"
+    printf 'bench: round %s/%s %-13s %-8s %s\n' "$round" "$ROUNDS" dd "$mode" "$out"
+  done
+}
+
+# --- the runs -------------------------------------------------------------------------------
+node --input-type=module -e '
+  import { config } from "./bench/lib/config.mjs";
+  console.log(JSON.stringify({ type: "config", ...config }));' >>"$RESULTS"
+echo "{\"type\":\"load\",\"at\":\"start\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$RESULTS"
+for round in $(seq "$ROUNDS"); do run_dd "$round"; done
+for scenario in "${SCENARIOS[@]}"; do
+  servers=()
+  for server in "${SERVERS[@]}"; do [ -z "${UNAVAILABLE[$server]:-}" ] && servers+=("$server"); done
+  case $scenario in large-*) servers+=(pipe) ;; esac
+  for round in $(seq "$ROUNDS"); do
+    for server in "${servers[@]}"; do run_one "$scenario" "$server" "$round"; done
+  done
+done
+
+if [ "${BENCH_BIG:-1}" != 0 ] && [ -z "${UNAVAILABLE[$SUBJECT]:-}" ]; then
+  printf 'bench: big-upload    %-8s' "$SUBJECT"
+  log="$OUT/logs/$SUBJECT-big-upload.log"
+  if start_server "$SUBJECT" "$log"; then
+    line=$(timeout $((DEADLINE + 30)) node "$BENCH/big-upload.mjs" "http://127.0.0.1:$PORT/files/" "$SERVER_PID" \
+      2>>"$OUT/logs/load.log" | tail -1) || true
+  else
+    line="{\"scenario\":\"big-upload\",\"error\":\"server did not start\"}"
+  fi
+  stop_server
+  [ -n "${line:-}" ] || line='{"scenario":"big-upload","error":"big-upload.mjs gave no result"}'
+  record "$SUBJECT" 1 "$line"
+  summary "$line"
+fi
+
+elapsed=$(($(date +%s) - started_at))
+node "$BENCH/report.mjs" "$RESULTS" --subject "$SUBJECT" --rounds "$ROUNDS" --elapsed "$elapsed" \
+  --data-root "$DATA_ROOT" --out "${BENCH_RESULTS:-$BENCH/RESULTS.md}"

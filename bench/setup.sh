@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the pinned peers into bench/.peers/ (git-ignored) and bench/node_modules/.
+# Idempotent: each step checks the installed version first and skips itself when it matches.
+# A peer that cannot be installed is recorded in bench/.peers/<name>.unavailable (with the
+# reason) and skipped by run.sh; setup itself still exits 0 so the rest of the bench runs.
+set -euo pipefail
+cd "$(dirname "$0")"
+BENCH=$PWD
+PEERS=$BENCH/.peers
+TUSD_VERSION=v2.9.1   # newest v2 the Go module proxy serves (2026-11)
+RUSTUS_VERSION=0.5.10 # newest rustus on crates.io; 1.x is released on GitHub only (see README)
+mkdir -p "$PEERS/bin" "$PEERS/logs"
+
+tusd_ok() {
+  [ -x "$PEERS/bin/tusd" ] && command -v go >/dev/null &&
+    go version -m "$PEERS/bin/tusd" 2>/dev/null | grep -Eq "^\s+mod\s+github.com/tus/tusd/v2\s+$TUSD_VERSION\s"
+}
+rustus_ok() { [ -x "$PEERS/bin/rustus" ] && [ "$("$PEERS/bin/rustus" --version 2>/dev/null)" = "Rustus $RUSTUS_VERSION" ]; }
+npm_ok() {
+  node -e '
+    const bench = require(process.argv[1] + "/package.json");
+    for (const [name, version] of Object.entries(bench.dependencies)) {
+      const installed = require(process.argv[1] + "/node_modules/" + name + "/package.json").version;
+      if (installed !== version) process.exit(1);
+    }' "$BENCH" 2>/dev/null
+}
+
+install_tusd() {
+  rm -f "$PEERS/tusd.unavailable"
+  if ! command -v go >/dev/null; then echo "go is not installed" >"$PEERS/tusd.unavailable"; return; fi
+  echo "setup: building tusd $TUSD_VERSION (go install, ~2 min on 2 cores)"
+  if ! GOBIN="$PEERS/bin" go install "github.com/tus/tusd/v2/cmd/tusd@$TUSD_VERSION" >"$PEERS/logs/tusd-install.log" 2>&1; then
+    { echo "go install failed:"; tail -20 "$PEERS/logs/tusd-install.log"; } >"$PEERS/tusd.unavailable"
+  fi
+}
+
+install_rustus() {
+  rm -f "$PEERS/rustus.unavailable"
+  if ! command -v cargo >/dev/null; then echo "cargo is not installed" >"$PEERS/rustus.unavailable"; return; fi
+  echo "setup: building rustus $RUSTUS_VERSION (cargo install --locked, ~4 min on 2 cores)"
+  # --locked: build with the Cargo.lock published in the crate, so the build is the same every time.
+  if ! cargo install rustus --version "$RUSTUS_VERSION" --locked --root "$PEERS" >"$PEERS/logs/rustus-install.log" 2>&1; then
+    { echo "cargo install failed:"; tail -20 "$PEERS/logs/rustus-install.log"; } >"$PEERS/rustus.unavailable"
+  fi
+}
+
+pids=()
+if tusd_ok; then echo "setup: tusd $TUSD_VERSION already installed"; else install_tusd & pids+=($!); fi
+if rustus_ok; then echo "setup: rustus $RUSTUS_VERSION already installed"; else install_rustus & pids+=($!); fi
+if npm_ok; then
+  echo "setup: @tus/server and @tus/file-store already installed"
+else
+  echo "setup: npm ci --prefix bench"
+  npm ci --prefix "$BENCH" --no-audit --no-fund --loglevel=error
+fi
+for pid in "${pids[@]}"; do wait "$pid"; done
+
+for peer in tusd rustus; do
+  if [ -f "$PEERS/$peer.unavailable" ]; then
+    echo "setup: WARNING: $peer unavailable: $(head -1 "$PEERS/$peer.unavailable")" >&2
+  fi
+done
