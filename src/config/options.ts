@@ -138,7 +138,7 @@ export const optionTable: readonly OptionSpec[] = [
     env: ['WHARF_FORCE_FSYNC', 'RUSTUS_FORCE_FSYNC'],
     kind: 'boolean',
     default: 'false',
-    help: 'fsync upload bytes after every write before answering.',
+    help: 'fsync upload bytes after every write, and info records before they replace the old ones, before answering.',
     group: storage,
   },
   {
@@ -158,7 +158,7 @@ export const optionTable: readonly OptionSpec[] = [
     env: ['WHARF_INFO_DIR', 'RUSTUS_INFO_DIR'],
     kind: 'string',
     default: './data',
-    help: 'Folder where file-info-storage keeps <id>.info records (written atomically).',
+    help: 'Folder where file-info-storage keeps <id>.info records (written atomically: temp file, rename; fsynced with --force-fsync).',
     group: storage,
   },
   {

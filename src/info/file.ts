@@ -7,12 +7,19 @@ import { InfoConflictError, type InfoStore } from './info-store.ts';
 
 const suffix = '.info';
 
-/** Upload records as `<id>.info` JSON files, each write atomic (temp file, fsync, rename). */
+/**
+ * Upload records as `<id>.info` JSON files, each write atomic (temp file, rename): a reader sees the old record
+ * or the new one, never a torn one. The temp file is fsynced before the rename when upload bytes are fsynced
+ * too (--force-fsync): a record must never be more durable than the bytes it describes, or after a power
+ * loss it would claim bytes the disk does not hold.
+ */
 export class FileInfoStore implements InfoStore {
   readonly #directory: string;
+  readonly #fsync: boolean;
 
-  constructor(directory: string) {
+  constructor(directory: string, options: { fsync: boolean } = { fsync: true }) {
     this.#directory = path.resolve(directory);
+    this.#fsync = options.fsync;
   }
 
   async prepare(): Promise<void> {
@@ -47,7 +54,7 @@ export class FileInfoStore implements InfoStore {
     const handle = await open(temporary, 'w');
     try {
       await handle.writeFile(JSON.stringify(stored));
-      await handle.sync();
+      if (this.#fsync) await handle.sync();
     } finally {
       await handle.close();
     }

@@ -22,7 +22,7 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     fsync: config.forceFsync,
     env: config.env,
   });
-  const infoStore = new FileInfoStore(config.infoDir);
+  const infoStore = new FileInfoStore(config.infoDir, { fsync: config.forceFsync });
   return new UploadService({
     dataStore,
     infoStore,
