@@ -104,7 +104,9 @@ export class HookReceiver {
 }
 
 /** The upload of a payload: `upload` in default and v2, `Upload` in tusd (where the id is `ID`). */
-export function uploadOf(payload: Record<string, unknown>): { id?: string } & Record<string, unknown> {
+export function uploadOf(
+  payload: Record<string, unknown>,
+): { id?: string | undefined } & Record<string, unknown> {
   const upload = (payload.upload ?? payload.Upload) as Record<string, unknown> | undefined;
   if (!upload) return {};
   return { ...upload, id: (upload.id ?? upload.ID) as string | undefined };
