@@ -1,7 +1,17 @@
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
 /** How much of a hook's response body Wharf keeps (relayed to the client when a blocking hook rejects). */
 export const responseBodyLimitBytes = 64 * 1024;
+
+/** Redirects followed before the hook counts as unreachable (rustus's client follows them too). */
+const maxRedirects = 5;
 
 export interface HttpTransportOptions {
   readonly timeoutMs: number;
@@ -9,34 +19,43 @@ export interface HttpTransportOptions {
   readonly proxyHeaders: readonly string[];
 }
 
-/** Reads at most `limit` bytes of a body, then cancels the rest. */
-async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
-  if (body === null) return '';
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const kept = value.subarray(0, limit - size);
+/** Reads at most `limit` bytes of a response, then drops the connection rather than reading the rest. */
+function readCapped(response: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    response.on('data', (chunk: Buffer) => {
+      const kept = chunk.subarray(0, limit - size);
       chunks.push(kept);
       size += kept.length;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks).toString('utf8');
+      if (size >= limit) {
+        response.destroy();
+        done();
+      }
+    });
+    response.once('end', done);
+    response.once('error', done);
+    response.once('close', done);
+  });
 }
 
-function describeFetchError(error: unknown): string {
+function describeRequestError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const cause = error.cause;
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    return code === undefined ? `${error.message}: ${cause.message}` : `${error.message}: ${code}`;
-  }
-  return error.message;
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === undefined ? error.message : `${error.message} (${code})`;
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+interface Attempt {
+  readonly url: URL;
+  readonly method: string;
+  readonly headers: OutgoingHttpHeaders;
+  /** A Buffer, not a string: Node writes the header block in the first chunk's encoding, and headers are Latin-1. */
+  readonly body: Buffer | undefined;
 }
 
 /**
@@ -44,6 +63,13 @@ function describeFetchError(error: unknown): string {
  * for every URL of one event) and the proxied client headers. 2xx is success; redirects are followed.
  */
 export class HttpHookTransport implements HookTransport {
+  /**
+   * Connections are kept alive between events: a new TCP connection (and TLS handshake) per hook would
+   * cost more than the hook itself on a busy server. Idle sockets do not keep the process alive.
+   */
+  readonly #httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  readonly #httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+
   constructor(
     readonly url: string,
     readonly options: HttpTransportOptions,
@@ -53,51 +79,112 @@ export class HttpHookTransport implements HookTransport {
     return `http:${this.url}`;
   }
 
-  #headers(delivery: HookDelivery): Headers {
-    const headers = new Headers({
-      'Content-Type': 'application/json',
-      'Hook-Name': delivery.hook,
-      'Idempotency-Key': delivery.eventId,
-    });
+  #headers(delivery: HookDelivery): OutgoingHttpHeaders {
+    const headers: OutgoingHttpHeaders = {};
     for (const name of this.options.proxyHeaders) {
       const value = delivery.request.headers[name.toLowerCase()]?.[0];
-      if (value === undefined) continue;
-      try {
-        headers.set(name, value);
-      } catch {
-        // A value fetch refuses to send (e.g. characters outside Latin-1) is left out rather than failing the hook.
-      }
+      // A value HTTP cannot carry (control characters, beyond Latin-1) is left out rather than failing the hook.
+      if (value === undefined || !/^[\t\x20-\x7e\x80-\xff]*$/.test(value)) continue;
+      headers[name] = value;
     }
+    headers['Content-Type'] = 'application/json';
+    headers['Hook-Name'] = delivery.hook;
+    headers['Idempotency-Key'] = delivery.eventId;
     return headers;
   }
 
   async deliver(delivery: HookDelivery): Promise<DeliveryResult> {
     if (delivery.signal.aborted) return { kind: 'aborted' };
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const signal = AbortSignal.any([delivery.signal, timeout]);
+    const stop = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop.abort();
+    }, this.options.timeoutMs);
+    const onClose = () => stop.abort();
+    delivery.signal.addEventListener('abort', onClose, { once: true });
     try {
-      const response = await fetch(this.url, {
+      const body = Buffer.from(delivery.payload);
+      let attempt: Attempt = {
+        url: new URL(this.url),
         method: 'POST',
-        headers: this.#headers(delivery),
-        body: delivery.payload,
-        signal,
-        redirect: 'follow',
-      });
-      if (response.ok) {
-        await response.body?.cancel().catch(() => {});
-        return { kind: 'delivered', httpStatus: response.status };
-      }
-      const body = await readCapped(response.body, responseBodyLimitBytes);
-      return {
-        kind: 'responded',
-        httpStatus: response.status,
+        headers: { ...this.#headers(delivery), 'Content-Length': body.length },
         body,
-        contentType: response.headers.get('content-type'),
       };
+      for (let redirects = 0; ; redirects++) {
+        const response = await this.#send(attempt, stop.signal);
+        const status = response.statusCode ?? 0;
+        const location = response.headers.location;
+        if (isRedirect(status) && location !== undefined && redirects < maxRedirects) {
+          response.resume();
+          attempt = redirected(attempt, status, new URL(location, attempt.url));
+          continue;
+        }
+        if (status >= 200 && status <= 299) {
+          // Read to the end so the connection goes back to the pool.
+          response.resume();
+          return { kind: 'delivered', httpStatus: status };
+        }
+        const body = await readCapped(response, responseBodyLimitBytes);
+        return {
+          kind: 'responded',
+          httpStatus: status,
+          body,
+          contentType: response.headers['content-type'] ?? null,
+        };
+      }
     } catch (error) {
-      if (timeout.aborted) return { kind: 'timed_out', timeoutMs: this.options.timeoutMs };
+      if (timedOut) return { kind: 'timed_out', timeoutMs: this.options.timeoutMs };
       if (delivery.signal.aborted) return { kind: 'aborted' };
-      return { kind: 'unreachable', detail: describeFetchError(error) };
+      return { kind: 'unreachable', detail: describeRequestError(error) };
+    } finally {
+      clearTimeout(timer);
+      delivery.signal.removeEventListener('abort', onClose);
     }
   }
+
+  /**
+   * One exchange. A kept-alive connection the target closed while idle fails at once with ECONNRESET; that
+   * request never reached the target, so it is sent again once on a fresh connection (Node's documented way).
+   */
+  async #send(attempt: Attempt, signal: AbortSignal): Promise<IncomingMessage> {
+    try {
+      return await this.#exchange(attempt, signal);
+    } catch (error) {
+      if ((error as { reusedSocket?: boolean }).reusedSocket && !signal.aborted) {
+        return this.#exchange(attempt, signal);
+      }
+      throw error;
+    }
+  }
+
+  #exchange(attempt: Attempt, signal: AbortSignal): Promise<IncomingMessage> {
+    const secure = attempt.url.protocol === 'https:';
+    const send = secure ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const request = send(
+        attempt.url,
+        {
+          method: attempt.method,
+          headers: attempt.headers,
+          agent: secure ? this.#httpsAgent : this.#httpAgent,
+          signal,
+        },
+        resolve,
+      );
+      request.once('error', (error: Error) => {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (request.reusedSocket && code === 'ECONNRESET') Object.assign(error, { reusedSocket: true });
+        reject(error);
+      });
+      request.end(attempt.body);
+    });
+  }
+}
+
+/** The next request of a redirect chain, with fetch's rules: 303 (and 301/302 after POST) become a GET. */
+function redirected(previous: Attempt, status: number, url: URL): Attempt {
+  if (status === 307 || status === 308) return { ...previous, url };
+  const { 'Content-Length': _length, 'Content-Type': _type, ...headers } = previous.headers;
+  return { url, method: 'GET', headers, body: undefined };
 }

@@ -146,7 +146,7 @@ test('a final status outside 4xx/5xx from a blocking hook becomes 502', async (t
   assert.equal(outcome.kind === 'reject' && outcome.status, 502);
 });
 
-test('a proxied header value fetch cannot send is left out; the hook still runs', async (t) => {
+test('a proxied header value HTTP cannot carry is left out; the hook still runs', async (t) => {
   const server = await startHookServer(t);
   const engine = new HookEngine(
     hooksConfig({ httpUrls: [server.url], httpProxyHeaders: ['X-Name', 'X-Latin1'] }),
