@@ -1,10 +1,10 @@
 // Hook overhead: small uploads per second (the `small` scenario of load.mjs: create + one PATCH each)
 // with no hooks, with a blocking HTTP pre-create hook, and with every post hook on an HTTP target.
-// Wharf always runs; rustus runs beside it when bench/setup.sh installed it, with the same hooks.
-// The hook receiver is a separate process answering 200 at once, so the figures are the servers' cost.
+// The hook receiver is a separate process answering 200 at once, so the figures are Wharf's own cost.
+// Modes run in turn (A B C A B C ...), BENCH_ROUNDS rounds, the median reported.
 //
-// Usage: node bench/hooks-overhead.mjs            (BENCH_ROUNDS, BENCH_SMALL_COUNT as in run.sh)
-// Prints one line per run and a summary table; appends the JSON to bench/out/hooks-overhead.jsonl.
+// Usage: node bench/hooks-overhead.mjs [--results FILE]   (BENCH_ROUNDS, BENCH_SMALL_COUNT as in run.sh)
+// Prints one line per run and a summary; with --results, appends run records for report.mjs (run.sh does).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const bench = import.meta.dirname;
 const root = path.resolve(bench, '..');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const rustusBin = path.join(bench, '.peers/bin/rustus');
+const resultsAt = process.argv.indexOf('--results');
+const resultsFile = resultsAt === -1 ? undefined : process.argv[resultsAt + 1];
 
 const receiverSource = `
   const http = require('node:http');
@@ -55,15 +56,10 @@ async function waitForPort(port, child) {
   throw new Error(`nothing listened on ${port}`);
 }
 
-function startServer(name, port, dataDir, hookArgs) {
-  const args =
-    name === 'wharf'
-      ? [path.join(root, 'bin/wharf.js'), '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir,
-         '--info-dir', dataDir, '--no-access', '--log-level', 'error', ...hookArgs]
-      : ['--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--info-dir', dataDir,
-         '--log-level', 'ERROR', ...hookArgs];
-  const command = name === 'wharf' ? process.execPath : rustusBin;
-  return spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+function startServer(port, dataDir, hookArgs) {
+  const args = [path.join(root, 'bin/wharf.js'), '--host', '127.0.0.1', '--port', String(port), '--data-dir',
+    dataDir, '--info-dir', dataDir, '--no-access', '--log-level', 'error', ...hookArgs];
+  return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 async function stop(child) {
@@ -97,8 +93,6 @@ const median = (values) => {
   return sorted[Math.floor(sorted.length / 2)];
 };
 
-const servers = ['wharf', ...(existsSync(rustusBin) ? ['rustus'] : [])];
-if (servers.length === 1) console.error('hooks-overhead: rustus not installed (bash bench/setup.sh); Wharf only');
 const receiverPort = await freePort();
 const receiver = spawn(process.execPath, ['-e', receiverSource, String(receiverPort)], { stdio: 'inherit' });
 await waitForPort(receiverPort, receiver);
@@ -108,21 +102,22 @@ const results = [];
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const [mode, hookArgs] of Object.entries(modes)) {
-      for (const server of servers) {
-        const port = await freePort();
-        const dataDir = await mkdtemp(path.join(bench, 'out', 'hooks-data-'));
-        const child = startServer(server, port, dataDir, hookArgs(hookUrl));
-        try {
-          await waitForPort(port, child);
-          const result = await runLoad(port);
-          results.push({ server, mode, round, ...result });
-          console.log(
-            `round ${round} ${server.padEnd(6)} ${mode.padEnd(24)} ${result.uploadsPerSecond.toFixed(1)} uploads/s p50 ${result.p50Ms.toFixed(1)} ms`,
-          );
-        } finally {
-          await stop(child);
-          await rm(dataDir, { recursive: true, force: true });
-        }
+      const port = await freePort();
+      const dataDir = await mkdtemp(path.join(bench, 'out', 'hooks-data-'));
+      const child = startServer(port, dataDir, hookArgs(hookUrl));
+      try {
+        await waitForPort(port, child);
+        const result = await runLoad(port);
+        results.push({ mode, round, ...result });
+        console.log(
+          `hooks: round ${round} ${mode.padEnd(24)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms`,
+        );
+      } catch (error) {
+        results.push({ mode, round, error: String(error) });
+        console.log(`hooks: round ${round} ${mode.padEnd(24)} ERROR ${error}`);
+      } finally {
+        await stop(child);
+        await rm(dataDir, { recursive: true, force: true });
       }
     }
   }
@@ -130,24 +125,19 @@ try {
   await stop(receiver);
 }
 
-const stamp = new Date().toISOString();
-await appendFile(
-  path.join(bench, 'out', 'hooks-overhead.jsonl'),
-  `${results.map((result) => JSON.stringify({ stamp, ...result })).join('\n')}\n`,
-);
-console.log('\nmedian uploads/s (ratio to the same server without hooks)');
-for (const server of servers) {
-  const base = median(results.filter((r) => r.server === server && r.mode === 'no hooks').map((r) => r.uploadsPerSecond));
-  for (const mode of Object.keys(modes)) {
-    const value = median(results.filter((r) => r.server === server && r.mode === mode).map((r) => r.uploadsPerSecond));
-    console.log(`${server.padEnd(6)} ${mode.padEnd(24)} ${value.toFixed(1).padStart(8)}  ×${(value / base).toFixed(2)}`);
-  }
+const slug = (mode) => `hooks-${mode.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+if (resultsFile) {
+  await appendFile(
+    resultsFile,
+    results
+      .map(({ mode, ...rest }) => JSON.stringify({ ...rest, type: 'run', server: 'wharf', scenario: slug(mode), hooks: mode }))
+      .join('\n') + '\n',
+  );
 }
-if (servers.includes('rustus')) {
-  console.log('\nWharf ÷ rustus, same hooks');
-  for (const mode of Object.keys(modes)) {
-    const of = (server) =>
-      median(results.filter((r) => r.server === server && r.mode === mode).map((r) => r.uploadsPerSecond));
-    console.log(`${mode.padEnd(24)} ×${(of('wharf') / of('rustus')).toFixed(2)}`);
-  }
+const ok = (mode) => results.filter((r) => r.mode === mode && !r.error).map((r) => r.uploadsPerSecond);
+const base = median(ok('no hooks'));
+console.log('\nhooks: median uploads/s, ratio to no hooks');
+for (const mode of Object.keys(modes)) {
+  const value = median(ok(mode));
+  console.log(`hooks: ${mode.padEnd(24)} ${value?.toFixed(1).padStart(8)}  x${(value / base).toFixed(2)}`);
 }

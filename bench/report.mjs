@@ -213,6 +213,19 @@ if (big) {
           `${format(big.peakRssMB)} MB: ${big.pass ? 'pass' : '**short**'} (target < ${big.rssLimitMB} MB).`,
   );
 }
+const hookModes = ['no hooks', 'HTTP pre-create', 'all post hooks on HTTP'];
+const hookRuns = runs.filter((run) => run.hooks !== undefined && !run.error);
+if (hookRuns.length) {
+  const of = (mode) => median(hookRuns.filter((run) => run.hooks === mode).map((run) => run.uploadsPerSecond));
+  const off = of('no hooks');
+  const parts = hookModes
+    .filter((mode) => of(mode) !== undefined)
+    .map((mode) => `${mode} ${format(of(mode))} uploads/s (×${(of(mode) / off).toFixed(2)})`);
+  const post = of('all post hooks on HTTP');
+  const verdictPost =
+    post === undefined ? '' : `: post hooks cost ${((1 - post / off) * 100).toFixed(0)}% ${post / off >= 0.9 ? 'pass' : '**short**'} (target at most 10%)`;
+  extra.push(`- Hooks on versus off (${subject} alone, small uploads, HTTP target answering at once): ${parts.join('; ')}${verdictPost}.`);
+}
 const resumeRetries = servers
   .map((server) => [
     server,

@@ -215,6 +215,12 @@ if [ "${BENCH_BIG:-1}" != 0 ] && [ -z "${UNAVAILABLE[$SUBJECT]:-}" ]; then
   summary "$line"
 fi
 
+# Hooks on versus off, Wharf alone (issue 7): small uploads with no hooks, an HTTP pre-create hook, all post hooks.
+if [ "${BENCH_HOOKS:-1}" != 0 ] && [ -z "${UNAVAILABLE[wharf]:-}" ]; then
+  timeout $((DEADLINE * 3 * ROUNDS + 60)) node "$BENCH/hooks-overhead.mjs" --results "$RESULTS" \
+    2>>"$OUT/logs/load.log" | grep '^hooks: round' || true
+fi
+
 elapsed=$(($(date +%s) - started_at))
 node "$BENCH/report.mjs" "$RESULTS" --subject "$SUBJECT" --rounds "$ROUNDS" --elapsed "$elapsed" \
   --data-root "$DATA_ROOT" --out "${BENCH_RESULTS:-$BENCH/RESULTS.md}"
