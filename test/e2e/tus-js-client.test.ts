@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
+import { downloadSha256, MiB, writeRandomFile } from '../support/bytes.ts';
+import { cuttingProxy } from '../support/cutting-proxy.ts';
 import { send, tus as tusHeaders } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
-const MiB = 1024 * 1024;
 let wharf: WharfProcess;
 let workDir: string;
 
@@ -25,32 +23,10 @@ after(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-/** Writes `size` random bytes to a file, 1 MiB at a time, and returns its path and SHA-256. */
+/** Writes `size` random bytes to a file in the work folder and returns its path and SHA-256. */
 async function randomFile(name: string, size: number): Promise<{ file: string; sha256: string }> {
   const file = path.join(workDir, name);
-  const hash = createHash('sha256');
-  async function* pieces() {
-    for (let written = 0; written < size; written += MiB) {
-      const piece = randomBytes(Math.min(MiB, size - written));
-      hash.update(piece);
-      yield piece;
-    }
-  }
-  await pipeline(Readable.from(pieces()), createWriteStream(file));
-  return { file, sha256: hash.digest('hex') };
-}
-
-/** Downloads an upload with GET, hashing it as it streams. */
-async function downloadSha256(url: string): Promise<string> {
-  const response = await fetch(url);
-  assert.equal(response.status, 200);
-  const hash = createHash('sha256');
-  for await (const chunk of Readable.fromWeb(
-    response.body as import('node:stream/web').ReadableStream<Uint8Array>,
-  )) {
-    hash.update(chunk as Buffer);
-  }
-  return hash.digest('hex');
+  return { file, sha256: await writeRandomFile(file, size) };
 }
 
 function upload(input: tus.Upload['file'], options: tus.UploadOptions): Promise<string> {
@@ -63,40 +39,6 @@ function upload(input: tus.Upload['file'], options: tus.UploadOptions): Promise<
     });
     task.start();
   });
-}
-
-/** A TCP proxy that cuts the first connection after `cutAfter` bytes of request data. */
-async function cuttingProxy(
-  targetPort: number,
-  cutAfter: number,
-): Promise<{ server: Server; port: number; cuts: () => number; forwarded: () => number }> {
-  let cut = 0;
-  let forwardedInAll = 0;
-  const server = createServer((client: Socket) => {
-    const upstream = connect(targetPort, '127.0.0.1');
-    let forwarded = 0;
-    const shouldCut = cut === 0;
-    client.on('data', (chunk: Buffer) => {
-      forwarded += chunk.length;
-      if (shouldCut && cut === 0 && forwarded > cutAfter) {
-        cut++;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      forwardedInAll += chunk.length;
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.end());
-    upstream.on('close', () => client.end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { server, port, cuts: () => cut, forwarded: () => forwardedInAll };
 }
 
 describe('tus-js-client against the real server', () => {
