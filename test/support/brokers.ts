@@ -118,3 +118,20 @@ export async function uploadLifecycle(endpoint: string, name = 'report.pdf'): Pr
   if (deleted.status !== 204) throw new Error(`DELETE failed: ${deleted.status} ${deleted.text}`);
   return url.replace(/\/$/, '').split('/').pop() ?? '';
 }
+
+/** A RabbitMQ virtual host of its own (so a test can use fixed names like Celery's `celery` queue). */
+export async function temporaryVhost(): Promise<{ url: string; remove(): Promise<void> }> {
+  const name = `wharf-test-${Date.now().toString(36)}-${process.pid}`;
+  const ctl = (...args: string[]) => run('rabbitmqctl', ['-q', '-n', rabbitmqNode, ...args]);
+  await ctl('add_vhost', name);
+  const user = decodeURIComponent(new URL(amqpUrl).username || 'guest');
+  await ctl('set_permissions', '-p', name, user, '.*', '.*', '.*');
+  const url = new URL(amqpUrl);
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return {
+    url: url.toString(),
+    remove: async () => {
+      await ctl('delete_vhost', name);
+    },
+  };
+}
