@@ -9,6 +9,7 @@ import {
 } from './option-table.ts';
 import { optionTable, type TusExtensionName } from './options.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
+import { kafkaHooksConfig } from './options-kafka.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -179,9 +180,10 @@ function list(options: RawOptions, key: string): readonly string[] {
 }
 
 /** Broker hook targets, present only when configured (`exactOptionalPropertyTypes`). */
-function brokerHooks(options: RawOptions): Pick<HooksConfig, 'amqp'> {
+function brokerHooks(options: RawOptions): Pick<HooksConfig, 'amqp' | 'kafka'> {
   const amqp = amqpHooksConfig(options);
-  return amqp === undefined ? {} : { amqp };
+  const kafka = kafkaHooksConfig(options);
+  return { ...(amqp === undefined ? {} : { amqp }), ...(kafka === undefined ? {} : { kafka }) };
 }
 
 /** Merges defaults < environment < command line and shapes the result into a frozen Config. */

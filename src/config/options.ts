@@ -1,5 +1,6 @@
 import type { OptionSpec } from './option-table.ts';
 import { amqpOptions } from './options-amqp.ts';
+import { kafkaOptions } from './options-kafka.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
 export const tusExtensionNames = [
@@ -397,4 +398,5 @@ export const optionTable: readonly OptionSpec[] = [
     group: hooks,
   },
   ...amqpOptions,
+  ...kafkaOptions,
 ];

@@ -7,6 +7,7 @@ import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
+import { type KafkaHooksConfig, KafkaHookTransport } from './transports/kafka.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';
 
 /** What the engine needs from a logger; a pino logger fits. */
@@ -41,6 +42,8 @@ export interface HooksConfig {
   readonly postQueueLimit: number;
   /** `--hooks-amqp-*`: publish every event to RabbitMQ (never blocking). */
   readonly amqp?: AmqpHooksConfig;
+  /** `--hooks-kafka-*`: send every event to Kafka (never blocking). */
+  readonly kafka?: KafkaHooksConfig;
 }
 
 /** The decision of the blocking hooks on one event. */
@@ -175,6 +178,7 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     postConcurrency: integerAtLeast(config.postConcurrency, 1, 'postConcurrency'),
     postQueueLimit: integerAtLeast(config.postQueueLimit, 0, 'postQueueLimit'),
     ...(config.amqp === undefined ? {} : { amqp: Object.freeze({ ...config.amqp }) }),
+    ...(config.kafka === undefined ? {} : { kafka: Object.freeze({ ...config.kafka }) }),
   });
 }
 
@@ -236,6 +240,7 @@ export class HookEngine {
     this.#transports = transports;
     const brokers: HookTransport[] = [];
     if (this.config.amqp !== undefined) brokers.push(new AmqpHookTransport(this.config.amqp));
+    if (this.config.kafka !== undefined) brokers.push(new KafkaHookTransport(this.config.kafka));
     this.#brokers = brokers;
     for (const broker of brokers) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
 import { createUpload, octets, send, tus } from './http.ts';
 
 const run = promisify(execFile);
@@ -132,6 +134,66 @@ export async function temporaryVhost(): Promise<{ url: string; remove(): Promise
     url: url.toString(),
     remove: async () => {
       await ctl('delete_vhost', name);
+    },
+  };
+}
+
+export interface KafkaRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: string;
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * Reads `count` records from `topics` (from the beginning) with a real consumer in a group of its own, failing
+ * after `timeoutMs`. The topics are created first, so the consumer can subscribe before Wharf sends.
+ */
+export async function kafkaConsumer(topics: readonly string[]): Promise<{
+  take(count: number, timeoutMs?: number): Promise<KafkaRecord[]>;
+  close(): Promise<void>;
+}> {
+  const kafka = new Kafka({ brokers: kafkaBrokers, clientId: 'wharf-test', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId: `wharf-test-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+  const records: KafkaRecord[] = [];
+  const listeners = new Set<() => void>();
+  await consumer.run({
+    eachMessage: async ({ topic, message }) => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
+      records.push({
+        topic,
+        key: message.key?.toString('utf8') ?? '',
+        value: message.value?.toString('utf8') ?? '',
+        headers,
+      });
+      for (const listener of listeners) listener();
+    },
+  });
+  return {
+    take: (count, timeoutMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (records.length < count) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve(records.slice(0, count));
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`only ${records.length} of ${count} Kafka records within ${timeoutMs} ms`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      }),
+    close: async () => {
+      await consumer.disconnect().catch(() => {});
     },
   };
 }
