@@ -8,6 +8,8 @@ import {
   type RawOptions,
 } from './option-table.ts';
 import { optionTable, type TusExtensionName } from './options.ts';
+import { amqpHooksConfig } from './options-amqp.ts';
+import { kafkaHooksConfig } from './options-kafka.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -177,6 +179,13 @@ function list(options: RawOptions, key: string): readonly string[] {
   return Array.isArray(value) ? value : [];
 }
 
+/** Broker hook targets, present only when configured (`exactOptionalPropertyTypes`). */
+function brokerHooks(options: RawOptions): Pick<HooksConfig, 'amqp' | 'kafka'> {
+  const amqp = amqpHooksConfig(options);
+  const kafka = kafkaHooksConfig(options);
+  return { ...(amqp === undefined ? {} : { amqp }), ...(kafka === undefined ? {} : { kafka }) };
+}
+
 /** Merges defaults < environment < command line and shapes the result into a frozen Config. */
 export function buildConfig(
   commandLine: RawOptions,
@@ -222,6 +231,7 @@ export function buildConfig(
       executableTimeoutMs: integer(options, 'hooksExecutableTimeout') * 1000,
       postConcurrency: integer(options, 'hooksPostConcurrency'),
       postQueueLimit: integer(options, 'hooksPostQueueLimit'),
+      ...brokerHooks(options),
     }),
     env: { ...env },
   };

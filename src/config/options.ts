@@ -1,4 +1,6 @@
 import type { OptionSpec } from './option-table.ts';
+import { amqpOptions } from './options-amqp.ts';
+import { kafkaOptions } from './options-kafka.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
 export const tusExtensionNames = [
@@ -395,4 +397,6 @@ export const optionTable: readonly OptionSpec[] = [
     help: 'Non-blocking deliveries waiting to run; beyond it they are dropped, logged and recorded as skipped.',
     group: hooks,
   },
+  ...amqpOptions,
+  ...kafkaOptions,
 ];

@@ -4,8 +4,10 @@ import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
+import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
+import { type KafkaHooksConfig, KafkaHookTransport } from './transports/kafka.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';
 
 /** What the engine needs from a logger; a pino logger fits. */
@@ -38,6 +40,10 @@ export interface HooksConfig {
   readonly postConcurrency: number;
   /** Non-blocking deliveries waiting to run; more are dropped, logged and recorded as `skipped`. */
   readonly postQueueLimit: number;
+  /** `--hooks-amqp-*`: publish every event to RabbitMQ (never blocking). */
+  readonly amqp?: AmqpHooksConfig;
+  /** `--hooks-kafka-*`: send every event to Kafka (never blocking). */
+  readonly kafka?: KafkaHooksConfig;
 }
 
 /** The decision of the blocking hooks on one event. */
@@ -171,6 +177,8 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     executableTimeoutMs: positiveNumber(config.executableTimeoutMs, 'executableTimeoutMs'),
     postConcurrency: integerAtLeast(config.postConcurrency, 1, 'postConcurrency'),
     postQueueLimit: integerAtLeast(config.postQueueLimit, 0, 'postQueueLimit'),
+    ...(config.amqp === undefined ? {} : { amqp: Object.freeze({ ...config.amqp }) }),
+    ...(config.kafka === undefined ? {} : { kafka: Object.freeze({ ...config.kafka }) }),
   });
 }
 
@@ -193,7 +201,10 @@ export class HookEngine {
   readonly runs: RunLog;
   readonly config: HooksConfig;
   readonly #logger: HookLogger;
+  /** Targets that take part in blocking events (file, dir, HTTP), in rustus's order. */
   readonly #transports: readonly HookTransport[];
+  /** Broker targets: every event reaches them, but never blocking (a pre-* event once the filters passed). */
+  readonly #brokers: readonly HookTransport[];
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
 
@@ -227,16 +238,30 @@ export class HookEngine {
       );
     }
     this.#transports = transports;
+    const brokers: HookTransport[] = [];
+    if (this.config.amqp !== undefined) brokers.push(new AmqpHookTransport(this.config.amqp));
+    if (this.config.kafka !== undefined) brokers.push(new KafkaHookTransport(this.config.kafka));
+    this.#brokers = brokers;
+    for (const broker of brokers) {
+      // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
+      broker.open?.().catch((error: unknown) => {
+        this.#logger.warn(
+          { target: broker.describe('*'), error: String(error) },
+          'hook broker not reachable at startup; events wait for it',
+        );
+      });
+    }
   }
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
-    return this.#transports.length > 0 && this.config.enabledEvents.has(name);
+    return this.#transports.length + this.#brokers.length > 0 && this.config.enabledEvents.has(name);
   }
 
-  /** The targets an event of this name goes to, in blocking order (`file:…`, `dir:…`, `http:…`). */
+  /** The targets an event of this name goes to: blocking order (`file:…`, `dir:…`, `http:…`), then brokers. */
   targetsFor(name: UploadEventName): string[] {
-    return this.listens(name) ? this.#transports.map((transport) => transport.describe(name)) : [];
+    if (!this.listens(name)) return [];
+    return [...this.#transports, ...this.#brokers].map((transport) => transport.describe(name));
   }
 
   /** Whether {@link HookEngine.close} was called. */
@@ -268,6 +293,9 @@ export class HookEngine {
       }
       return rejectionFor(event.name, result);
     }
+    // Brokers hear of a pre-* event once the filters let it through, and never hold it up (as in rustus,
+    // where a rejected pre-create never reaches AMQP or Kafka).
+    this.#enqueue(this.#brokers, delivery);
     return { kind: 'continue' };
   }
 
@@ -285,7 +313,12 @@ export class HookEngine {
       'queueing hook event',
     );
 
-    for (const transport of this.#transports) {
+    this.#enqueue([...this.#transports, ...this.#brokers], delivery);
+  }
+
+  #enqueue(transports: readonly HookTransport[], delivery: HookDelivery): void {
+    const { eventId } = delivery;
+    for (const transport of transports) {
       if (this.closed) {
         this.#record(transport, delivery, false, Date.now(), 0, 'skipped', {
           error: 'the hooks engine closed',
@@ -308,9 +341,9 @@ export class HookEngine {
         this.#logger.warn(
           {
             eventId,
-            hook: event.name,
+            hook: delivery.hook,
             target: record.target,
-            uploadId: event.upload.id,
+            uploadId: delivery.uploadId,
             queueLimit: this.config.postQueueLimit,
           },
           'hook queue full; event dropped for this target',
@@ -343,6 +376,7 @@ export class HookEngine {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.#queue.idle();
+    await Promise.all([...this.#transports, ...this.#brokers].map((transport) => transport.close?.()));
   }
 
   #delivery(eventId: string, event: UploadEvent, payload: string): HookDelivery {

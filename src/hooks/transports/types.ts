@@ -49,4 +49,8 @@ export interface HookTransport {
   /** How run records and logs name the target: `file:/path`, `dir:/path/<hook>`, `http:<url>`. */
   describe(hook: string): string;
   deliver(delivery: HookDelivery): Promise<DeliveryResult>;
+  /** Connects (and declares what it must) ahead of the first event; a failure is only worth a warning. */
+  open?(): Promise<void>;
+  /** Releases connections the transport holds (brokers); called once when the engine closes. */
+  close?(): Promise<void>;
 }

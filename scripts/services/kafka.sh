@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Kafka for tests and benches: a single-node KRaft broker (broker + controller in one process) built from
+# Apache Kafka's own jars on Maven Central, resolved by the machine's Maven into .cache/kafka and run with
+# Java 17. Listens on 127.0.0.1:9192 (not the default 9092); the controller on 127.0.0.1:9193.
+# Usage: scripts/services/kafka.sh start|stop|status   (idempotent; quick when already running)
+# Tests read WHARF_TEST_KAFKA_BROKERS (default 127.0.0.1:9192).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+kafka_version="${WHARF_KAFKA_VERSION:-3.9.1}"
+port="${WHARF_TEST_KAFKA_PORT:-9192}"
+controller_port=$((port + 1))
+cache="$PWD/.cache/kafka"
+jars="$cache/$kafka_version/jars"
+state="$cache/state"
+data="$state/data"
+pid_file="$state/kafka.pid"
+log_file="$state/kafka.log"
+
+install_tools() {
+  local missing=()
+  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || missing+=(maven)
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "kafka: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get -o DPkg::Lock::Timeout=600 update >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}" >/dev/null
+  }
+}
+
+# Resolves kafka_2.13 and its runtime dependencies from Maven Central into $jars (once per version).
+fetch_jars() {
+  [ -f "$jars/.complete" ] && return
+  echo "kafka: fetching Apache Kafka $kafka_version jars from Maven Central" >&2
+  local build="$cache/$kafka_version/build"
+  mkdir -p "$build" "$jars"
+  cat >"$build/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.wharf.test</groupId>
+  <artifactId>kafka-broker</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$kafka_version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-storage</artifactId><version>$kafka_version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$kafka_version</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+POM
+  mvn -q -B -f "$build/pom.xml" -Dmaven.repo.local="$cache/m2" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$jars" >"$build/mvn.log" 2>&1 || {
+    tail -n 40 "$build/mvn.log" >&2
+    exit 1
+  }
+  touch "$jars/.complete"
+}
+
+running() {
+  [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+}
+
+java_run() {
+  java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$state/log4j.properties" -cp "$jars/*" "$@"
+}
+
+configure() {
+  mkdir -p "$state"
+  cat >"$state/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$data
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+PROPS
+  cat >"$state/log4j.properties" <<PROPS
+log4j.rootLogger=WARN, stdout
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+PROPS
+  if [ ! -f "$data/meta.properties" ]; then
+    java_run kafka.tools.StorageTool format -t "$(java_run kafka.tools.StorageTool random-uuid)" \
+      -c "$state/server.properties" --ignore-formatted >/dev/null
+  fi
+}
+
+start() {
+  if running; then
+    echo "kafka: running on 127.0.0.1:$port"
+    return
+  fi
+  install_tools
+  fetch_jars
+  configure
+  setsid bash -c "exec java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration=file:$state/log4j.properties -cp '$jars/*' kafka.Kafka $state/server.properties" \
+    >"$log_file" 2>&1 </dev/null &
+  echo $! >"$pid_file"
+  for _ in $(seq 1 120); do
+    if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then break; fi
+    if grep -q "Kafka Server started\|KafkaRaftServer.*started" "$log_file" 2>/dev/null && running; then
+      echo "kafka: started on 127.0.0.1:$port"
+      return
+    fi
+    sleep 1
+  done
+  echo "kafka: did not start; see $log_file" >&2
+  tail -n 30 "$log_file" >&2 || true
+  exit 1
+}
+
+stop() {
+  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+    local pid
+    pid="$(cat "$pid_file")"
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  fi
+  rm -f "$pid_file"
+  echo "kafka: stopped"
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  status)
+    if running; then echo "kafka: running on 127.0.0.1:$port"; else
+      echo "kafka: not running"
+      exit 3
+    fi
+    ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac

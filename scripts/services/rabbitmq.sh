@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# RabbitMQ for tests and benches: Debian's rabbitmq-server as its own node (wharf@localhost), AMQP on
+# 127.0.0.1:5682 (not the default 5672, so it never clashes with a system broker).
+# Usage: scripts/services/rabbitmq.sh start|stop|status   (idempotent; quick when already running)
+# Tests read WHARF_TEST_AMQP_URL (default amqp://guest:guest@127.0.0.1:5682) and
+# WHARF_TEST_RABBITMQ_NODE (default wharf@localhost, for rabbitmqctl -n).
+set -euo pipefail
+
+port="${WHARF_TEST_AMQP_PORT:-5682}"
+node="${WHARF_TEST_RABBITMQ_NODE:-wharf@localhost}"
+log_dir=/var/log/rabbitmq
+export RABBITMQ_NODENAME="$node"
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_PORT="$port"
+# The CLI tools talk to the node over Erlang distribution; keep its port next to ours, also on loopback.
+export RABBITMQ_DIST_PORT=$((port + 20000))
+export ERL_EPMD_ADDRESS=127.0.0.1
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+
+install() {
+  command -v rabbitmq-server >/dev/null && return
+  echo "rabbitmq: installing Debian's rabbitmq-server" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends rabbitmq-server >/dev/null 2>&1 || {
+    apt-get -o DPkg::Lock::Timeout=600 update >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends rabbitmq-server >/dev/null
+  }
+}
+
+running() {
+  # A TCP answer on the AMQP port plus a node ping (the port alone may belong to something else).
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && rabbitmqctl -q -n "$node" ping >/dev/null 2>&1
+}
+
+start() {
+  install
+  if running; then
+    echo "rabbitmq: running on 127.0.0.1:$port (node $node)"
+    return
+  fi
+  mkdir -p "$log_dir" && chown rabbitmq:rabbitmq "$log_dir"
+  # setsid: the broker outlives this script and the test run that started it.
+  setsid runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server \
+    >"$log_dir/wharf-startup.log" 2>&1 </dev/null &
+  for _ in $(seq 1 120); do
+    if running && rabbitmqctl -q -n "$node" await_startup >/dev/null 2>&1; then
+      echo "rabbitmq: started on 127.0.0.1:$port (node $node)"
+      return
+    fi
+    sleep 1
+  done
+  echo "rabbitmq: did not start within 120 s; see $log_dir/wharf-startup.log" >&2
+  tail -n 30 "$log_dir/wharf-startup.log" >&2 || true
+  exit 1
+}
+
+stop() {
+  if ! command -v rabbitmqctl >/dev/null; then return; fi
+  if rabbitmqctl -q -n "$node" ping >/dev/null 2>&1; then
+    rabbitmqctl -q -n "$node" stop >/dev/null
+  fi
+  echo "rabbitmq: stopped"
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  status)
+    if running; then echo "rabbitmq: running on 127.0.0.1:$port (node $node)"; else
+      echo "rabbitmq: not running"
+      exit 3
+    fi
+    ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,213 @@
+import { type ChannelModel, type ConfirmChannel, connect } from 'amqplib';
+
+export interface AmqpPoolOptions {
+  readonly url: string;
+  /** `--hooks-amqp-connection-pool-size`: connections opened at most. */
+  readonly connectionPoolSize: number;
+  /** `--hooks-amqp-channel-pool-size`: channels opened at most on each connection. */
+  readonly channelPoolSize: number;
+  /** Close a connection none of whose channels was used for this long; undefined keeps it forever. */
+  readonly idleConnectionTimeoutMs: number | undefined;
+  /** Close a channel unused for this long; undefined keeps it forever. */
+  readonly idleChannelTimeoutMs: number | undefined;
+  /** Runs once on every new connection, on its first channel (exchange and queue declarations). */
+  readonly prepare: (channel: ConfirmChannel) => Promise<void>;
+  /** Gives up connecting after this long. */
+  readonly connectTimeoutMs: number;
+}
+
+interface PooledConnection {
+  readonly model: ChannelModel;
+  open: boolean;
+  /** Channels open or opening on this connection. */
+  channels: number;
+  busy: number;
+  lastUsedAt: number;
+  prepared: Promise<void> | undefined;
+}
+
+export interface PooledChannel {
+  readonly channel: ConfirmChannel;
+  readonly connection: PooledConnection;
+  open: boolean;
+  lastUsedAt: number;
+}
+
+/**
+ * Confirm channels to one broker, opened lazily and bounded: at most `connectionPoolSize` connections with at
+ * most `channelPoolSize` channels each. A caller beyond that waits for a channel to come back. A channel or
+ * connection the broker closes is dropped and replaced on the next acquire, so a restarted broker is picked up
+ * without any reconnect loop of our own: the caller (the outbox) retries.
+ */
+export class AmqpChannelPool {
+  readonly #options: AmqpPoolOptions;
+  readonly #connections: PooledConnection[] = [];
+  readonly #idle: PooledChannel[] = [];
+  readonly #waiters: ((channel: PooledChannel | undefined) => void)[] = [];
+  #sweeper: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: AmqpPoolOptions) {
+    this.#options = options;
+    const timeouts = [options.idleConnectionTimeoutMs, options.idleChannelTimeoutMs].filter(
+      (value): value is number => value !== undefined,
+    );
+    if (timeouts.length > 0) {
+      const every = Math.max(100, Math.min(1000, ...timeouts.map((value) => value / 2)));
+      this.#sweeper = setInterval(() => this.#sweep(), every);
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Connections currently open (for tests and metrics). */
+  get openConnections(): number {
+    return this.#connections.length;
+  }
+
+  /** A channel for one publish; give it back with {@link release}. Rejects when the broker cannot be reached. */
+  async acquire(): Promise<PooledChannel> {
+    if (this.#closed) throw new Error('the AMQP pool is closed');
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return this.#lend(idle);
+
+    const connection = await this.#connectionWithRoom();
+    if (connection === undefined) {
+      // Every connection is at its channel limit: wait for a channel to come back (or to be dropped).
+      const handed = await new Promise<PooledChannel | undefined>((resolve) => this.#waiters.push(resolve));
+      return handed === undefined ? this.acquire() : this.#lend(handed);
+    }
+    connection.channels += 1;
+    try {
+      const channel = await connection.model.createConfirmChannel();
+      const pooled: PooledChannel = { channel, connection, open: true, lastUsedAt: Date.now() };
+      const drop = (): void => this.#dropChannel(pooled);
+      channel.on('close', drop);
+      channel.on('error', drop);
+      connection.prepared ??= this.#options.prepare(channel);
+      try {
+        await connection.prepared;
+      } catch (error) {
+        // A failed declaration (e.g. 406 PRECONDITION_FAILED) closes the channel; try again next time.
+        connection.prepared = undefined;
+        throw error;
+      }
+      return this.#lend(pooled);
+    } catch (error) {
+      connection.channels -= 1;
+      this.#wakeOne(undefined);
+      throw error;
+    }
+  }
+
+  /** Returns a channel after use; a broken one is simply forgotten. */
+  release(pooled: PooledChannel): void {
+    pooled.connection.busy -= 1;
+    pooled.lastUsedAt = Date.now();
+    pooled.connection.lastUsedAt = pooled.lastUsedAt;
+    if (!pooled.open || !pooled.connection.open || this.#closed) {
+      this.#wakeOne(undefined);
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) waiter(pooled);
+    else this.#idle.push(pooled);
+  }
+
+  /** Closes a channel that misbehaved (e.g. a publish that was never confirmed). */
+  discard(pooled: PooledChannel): void {
+    this.#dropChannel(pooled);
+    pooled.channel.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    for (const waiter of this.#waiters.splice(0)) waiter(undefined);
+    this.#idle.length = 0;
+    await Promise.all(
+      this.#connections.splice(0).map((connection) => {
+        connection.open = false;
+        return connection.model.close().catch(() => {});
+      }),
+    );
+  }
+
+  #lend(pooled: PooledChannel): PooledChannel {
+    pooled.connection.busy += 1;
+    pooled.connection.lastUsedAt = Date.now();
+    return pooled;
+  }
+
+  async #connectionWithRoom(): Promise<PooledConnection | undefined> {
+    const withRoom = this.#connections.find((c) => c.open && c.channels < this.#options.channelPoolSize);
+    if (withRoom !== undefined) return withRoom;
+    if (this.#connections.length >= this.#options.connectionPoolSize) return undefined;
+    return this.#connect();
+  }
+
+  async #connect(): Promise<PooledConnection> {
+    const model = await connect(this.#options.url, {
+      timeout: this.#options.connectTimeoutMs,
+      clientProperties: { connection_name: 'wharf hooks' },
+    });
+    const connection: PooledConnection = {
+      model,
+      open: true,
+      channels: 0,
+      busy: 0,
+      lastUsedAt: Date.now(),
+      prepared: undefined,
+    };
+    const drop = (): void => this.#dropConnection(connection);
+    model.on('close', drop);
+    model.on('error', drop);
+    if (this.#closed) {
+      await model.close().catch(() => {});
+      throw new Error('the AMQP pool is closed');
+    }
+    this.#connections.push(connection);
+    return connection;
+  }
+
+  #dropChannel(pooled: PooledChannel): void {
+    if (!pooled.open) return;
+    pooled.open = false;
+    pooled.connection.channels -= 1;
+    const at = this.#idle.indexOf(pooled);
+    if (at !== -1) this.#idle.splice(at, 1);
+    this.#wakeOne(undefined);
+  }
+
+  #dropConnection(connection: PooledConnection): void {
+    if (!connection.open) return;
+    connection.open = false;
+    const at = this.#connections.indexOf(connection);
+    if (at !== -1) this.#connections.splice(at, 1);
+    for (const pooled of this.#idle.filter((candidate) => candidate.connection === connection)) {
+      this.#dropChannel(pooled);
+    }
+    for (const waiter of this.#waiters.splice(0)) waiter(undefined);
+  }
+
+  #wakeOne(channel: PooledChannel | undefined): void {
+    this.#waiters.shift()?.(channel);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    const channelTimeout = this.#options.idleChannelTimeoutMs;
+    if (channelTimeout !== undefined) {
+      for (const pooled of this.#idle.filter((candidate) => now - candidate.lastUsedAt >= channelTimeout)) {
+        this.discard(pooled);
+      }
+    }
+    const connectionTimeout = this.#options.idleConnectionTimeoutMs;
+    if (connectionTimeout !== undefined) {
+      for (const connection of [...this.#connections]) {
+        if (connection.busy > 0 || now - connection.lastUsedAt < connectionTimeout) continue;
+        this.#dropConnection(connection);
+        connection.model.close().catch(() => {});
+      }
+    }
+  }
+}

@@ -1,0 +1,305 @@
+import {
+  CompressionTypes,
+  Kafka,
+  type KafkaConfig,
+  logLevel,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs';
+import { HookConfigError } from '../errors.ts';
+import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
+
+/** Compression codecs kafkajs can produce without extra codec packages. */
+export const supportedKafkaCompressions = ['none', 'gzip'] as const;
+export type KafkaCompression = (typeof supportedKafkaCompressions)[number];
+/** Codecs rustus (librdkafka) knows; asking for one kafkajs lacks is a startup error, never a silent downgrade. */
+export const knownKafkaCompressions = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+
+/** `--hooks-kafka-*`, resolved. Names follow rustus. */
+export interface KafkaHooksConfig {
+  /** `host:port` of the bootstrap brokers. */
+  readonly brokers: readonly string[];
+  readonly clientId: string | undefined;
+  /** One topic for every event. */
+  readonly topic: string | undefined;
+  /** Topic `{prefix}-{event}` (or `{prefix}-{topic}` when a topic is set too). */
+  readonly prefix: string | undefined;
+  /** -1 (all in-sync replicas), 0 (none: no delivery guarantee) or 1 (the leader). */
+  readonly requiredAcks: -1 | 0 | 1;
+  readonly compression: KafkaCompression;
+  /** Disconnect after this long without a send; undefined keeps the connection. */
+  readonly idleTimeoutMs: number | undefined;
+  /** A send that is not acknowledged within this time counts as failed. */
+  readonly sendTimeoutMs: number;
+  /** `--hooks-kafka-extra-options`, already parsed (librdkafka key names). */
+  readonly extraOptions: Readonly<Record<string, string>>;
+}
+
+/** The topic an event goes to, as rustus chooses it. */
+export function kafkaTopic(config: Pick<KafkaHooksConfig, 'topic' | 'prefix'>, hook: string): string {
+  if (config.prefix !== undefined) return `${config.prefix}-${config.topic ?? hook}`;
+  return config.topic ?? hook;
+}
+
+/**
+ * Parses `key=value;key=value`. Unlike rustus, a value may contain `=` (split at the first one) and empty
+ * segments (a trailing `;`) are ignored.
+ */
+export function parseKafkaExtraOptions(text: string): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const segment of text.split(';')) {
+    if (segment.trim() === '') continue;
+    const equals = segment.indexOf('=');
+    if (equals <= 0) throw new HookConfigError(`Kafka extra option "${segment}" is not key=value`);
+    options[segment.slice(0, equals).trim()] = segment.slice(equals + 1).trim();
+  }
+  return options;
+}
+
+export function parseRequiredAcks(text: string): -1 | 0 | 1 {
+  const value = text.trim().toLowerCase();
+  if (value === 'all' || value === '-1') return -1;
+  if (value === '0') return 0;
+  if (value === '1') return 1;
+  throw new HookConfigError(`Kafka required acks must be all, -1, 0 or 1 (kafkajs), got "${text}"`);
+}
+
+function integerOption(key: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new HookConfigError(`Kafka extra option ${key} must be an integer`);
+  return Number(value);
+}
+
+function booleanOption(key: string, value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new HookConfigError(`Kafka extra option ${key} must be true or false`);
+}
+
+interface ClientSettings {
+  readonly client: KafkaConfig;
+  readonly producer: ProducerConfig;
+  readonly sendTimeoutMs: number;
+  readonly requiredAcks: -1 | 0 | 1;
+  readonly compression: KafkaCompression;
+}
+
+/**
+ * Maps the configuration (and the librdkafka-named extra options that have a kafkajs equivalent) onto kafkajs
+ * settings. An extra option with no equivalent is a startup error rather than silently ignored.
+ */
+export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
+  const client: KafkaConfig = {
+    brokers: [...config.brokers],
+    clientId: config.clientId ?? 'wharf',
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: Math.min(config.sendTimeoutMs, 3000),
+    requestTimeout: config.sendTimeoutMs,
+    // The outbox retries with its own backoff; kafkajs should fail fast instead of holding a delivery.
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+  };
+  const producer: ProducerConfig = { allowAutoTopicCreation: true };
+  let sendTimeoutMs = config.sendTimeoutMs;
+  let requiredAcks = config.requiredAcks;
+  let compression = config.compression;
+  let username: string | undefined;
+  let password: string | undefined;
+  let mechanism = 'plain';
+  for (const [key, value] of Object.entries(config.extraOptions)) {
+    switch (key) {
+      case 'bootstrap.servers':
+      case 'metadata.broker.list':
+        client.brokers = value.split(',').map((item) => item.trim());
+        break;
+      case 'client.id':
+        client.clientId = value;
+        break;
+      case 'allow.auto.create.topics':
+        producer.allowAutoTopicCreation = booleanOption(key, value);
+        break;
+      case 'security.protocol': {
+        const protocol = value.toLowerCase();
+        if (!['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'].includes(protocol)) {
+          throw new HookConfigError(`Kafka security.protocol "${value}" is not supported`);
+        }
+        client.ssl = protocol.endsWith('ssl');
+        break;
+      }
+      case 'sasl.mechanism':
+      case 'sasl.mechanisms':
+        mechanism = value.toLowerCase();
+        break;
+      case 'sasl.username':
+        username = value;
+        break;
+      case 'sasl.password':
+        password = value;
+        break;
+      case 'request.timeout.ms':
+        client.requestTimeout = integerOption(key, value);
+        break;
+      case 'socket.connection.setup.timeout.ms':
+        client.connectionTimeout = integerOption(key, value);
+        break;
+      case 'message.timeout.ms':
+      case 'delivery.timeout.ms':
+        sendTimeoutMs = integerOption(key, value);
+        break;
+      case 'enable.idempotence':
+        producer.idempotent = booleanOption(key, value);
+        break;
+      case 'request.required.acks':
+      case 'acks':
+        requiredAcks = parseRequiredAcks(value);
+        break;
+      case 'compression.codec':
+      case 'compression.type':
+        compression = kafkaCompression(value);
+        break;
+      case 'metadata.max.age.ms':
+        producer.metadataMaxAge = integerOption(key, value);
+        break;
+      default:
+        throw new HookConfigError(
+          `Kafka extra option "${key}" has no equivalent in Wharf's Kafka client (kafkajs); see docs/hooks.md`,
+        );
+    }
+  }
+  if (username !== undefined && password !== undefined) {
+    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
+      throw new HookConfigError(`Kafka SASL mechanism "${mechanism}" is not supported`);
+    }
+    client.sasl = { mechanism, username, password } as NonNullable<KafkaConfig['sasl']>;
+  }
+  return { client, producer, sendTimeoutMs, requiredAcks, compression };
+}
+
+/** Checks a compression name: kafkajs produces none and gzip; snappy, lz4 and zstd are refused at startup. */
+export function kafkaCompression(name: string): KafkaCompression {
+  const lowered = name.trim().toLowerCase();
+  if ((supportedKafkaCompressions as readonly string[]).includes(lowered)) return lowered as KafkaCompression;
+  if ((knownKafkaCompressions as readonly string[]).includes(lowered)) {
+    throw new HookConfigError(
+      `Kafka compression "${lowered}" is not available in Wharf (kafkajs produces ${supportedKafkaCompressions.join(' and ')} only)`,
+    );
+  }
+  throw new HookConfigError(
+    `unknown Kafka compression "${name}"; expected one of ${knownKafkaCompressions.join(', ')}`,
+  );
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * `--hooks-kafka-urls`: sends every event to Kafka with the upload id as the record key (so one upload's
+ * events stay in one partition, in order) and the event id in the `event-id` header. A delivery counts once the
+ * required replicas acknowledged it.
+ */
+export class KafkaHookTransport implements HookTransport {
+  readonly config: KafkaHooksConfig;
+  readonly #settings: ClientSettings;
+  readonly #kafka: Kafka;
+  #producer: Promise<Producer> | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #inFlight = 0;
+  #closed = false;
+
+  constructor(config: KafkaHooksConfig) {
+    this.config = config;
+    this.#settings = kafkaClientSettings(config);
+    this.#kafka = new Kafka(this.#settings.client);
+  }
+
+  describe(hook: string): string {
+    return `kafka:${this.config.brokers.join(',')}/${kafkaTopic(this.config, hook)}`;
+  }
+
+  async open(): Promise<void> {
+    await this.#connected();
+    this.#armIdleTimer();
+  }
+
+  async deliver(delivery: HookDelivery): Promise<DeliveryResult> {
+    if (delivery.signal.aborted || this.#closed) return { kind: 'aborted' };
+    const timeoutMs = this.#settings.sendTimeoutMs;
+    clearTimeout(this.#idleTimer);
+    this.#inFlight += 1;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timed_out'>((resolve) => {
+      timer = setTimeout(() => resolve('timed_out'), timeoutMs);
+    });
+    const aborted = new Promise<'aborted'>((resolve) => {
+      delivery.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+    });
+    const sent = this.#send(delivery).then(
+      () => 'delivered' as const,
+      (error: unknown) => error,
+    );
+    const outcome = await Promise.race([sent, timedOut, aborted]);
+    clearTimeout(timer);
+    this.#inFlight -= 1;
+    this.#armIdleTimer();
+    if (outcome === 'delivered') return { kind: 'delivered' };
+    if (outcome === 'aborted') return { kind: 'aborted' };
+    // A failed or hung send may leave the producer in a bad state: start afresh next time.
+    this.#reset();
+    if (outcome === 'timed_out') return { kind: 'timed_out', timeoutMs };
+    return { kind: 'unreachable', detail: `Kafka: ${errorText(outcome)}` };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    const producer = this.#producer;
+    this.#producer = undefined;
+    if (producer !== undefined) await (await producer.catch(() => undefined))?.disconnect().catch(() => {});
+  }
+
+  async #send(delivery: HookDelivery): Promise<void> {
+    const producer = await this.#connected();
+    await producer.send({
+      topic: kafkaTopic(this.config, delivery.hook),
+      acks: this.#settings.requiredAcks,
+      timeout: this.#settings.sendTimeoutMs,
+      compression: this.#settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      messages: [
+        {
+          key: delivery.uploadId,
+          value: delivery.payload,
+          headers: {
+            'event-id': delivery.eventId,
+            'hook-name': delivery.hook,
+            'content-type': 'application/json',
+          },
+        },
+      ],
+    });
+  }
+
+  #connected(): Promise<Producer> {
+    if (this.#producer === undefined) {
+      const producer = this.#kafka.producer(this.#settings.producer);
+      const connecting = producer.connect().then(() => producer);
+      connecting.catch(() => {
+        if (this.#producer === connecting) this.#producer = undefined;
+      });
+      this.#producer = connecting;
+    }
+    return this.#producer;
+  }
+
+  #reset(): void {
+    const producer = this.#producer;
+    this.#producer = undefined;
+    void producer?.then((connected) => connected.disconnect()).catch(() => {});
+  }
+
+  #armIdleTimer(): void {
+    const idleTimeoutMs = this.config.idleTimeoutMs;
+    if (idleTimeoutMs === undefined || this.#closed || this.#inFlight > 0) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => this.#reset(), idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+}

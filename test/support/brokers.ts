@@ -1,0 +1,199 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
+import { createUpload, octets, send, tus } from './http.ts';
+
+const run = promisify(execFile);
+
+/** RabbitMQ started by scripts/services/rabbitmq.sh (or given by the environment). */
+export const amqpUrl = process.env.WHARF_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5682';
+export const rabbitmqNode = process.env.WHARF_TEST_RABBITMQ_NODE ?? 'wharf@localhost';
+/** Kafka started by scripts/services/kafka.sh (or given by the environment). */
+export const kafkaBrokers = (process.env.WHARF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9192').split(',');
+
+/** `rabbitmqctl list_queues name durable` as a map of queue name to durability. */
+export async function queueDurability(): Promise<Map<string, boolean>> {
+  const { stdout } = await run('rabbitmqctl', ['-q', '-n', rabbitmqNode, 'list_queues', 'name', 'durable']);
+  const queues = new Map<string, boolean>();
+  for (const line of stdout.split('\n')) {
+    const [name, durable] = line.trim().split(/\s+/);
+    if (name === undefined || durable === undefined || name === 'name') continue;
+    queues.set(name, durable === 'true');
+  }
+  return queues;
+}
+
+export interface AmqpPeer {
+  readonly connection: ChannelModel;
+  readonly channel: Channel;
+  close(): Promise<void>;
+}
+
+export async function amqpPeer(): Promise<AmqpPeer> {
+  const connection = await connect(amqpUrl);
+  const channel = await connection.createChannel();
+  return {
+    connection,
+    channel,
+    close: async () => {
+      await connection.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * Consumes `count` messages from `queue` (acking them), failing after `timeoutMs`. Wharf declares its queues
+ * when it first connects, so a queue that does not exist yet is waited for. Uses its own channel: a failed
+ * consume closes the channel it ran on.
+ */
+export async function takeMessages(
+  connection: ChannelModel,
+  queue: string,
+  count: number,
+  timeoutMs = 15_000,
+): Promise<ConsumeMessage[]> {
+  const deadline = Date.now() + timeoutMs;
+  const messages: ConsumeMessage[] = [];
+  for (;;) {
+    const channel = await connection.createChannel();
+    channel.on('error', () => {});
+    try {
+      await channel.checkQueue(queue);
+    } catch {
+      if (Date.now() > deadline) throw new Error(`queue ${queue} was never declared`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
+    try {
+      return await new Promise<ConsumeMessage[]>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`only ${messages.length} of ${count} messages on ${queue} within ${timeoutMs} ms`),
+            ),
+          Math.max(0, deadline - Date.now()),
+        );
+        channel
+          .consume(queue, (message) => {
+            if (message === null || messages.length >= count) return;
+            channel.ack(message);
+            messages.push(message);
+            if (messages.length === count) {
+              clearTimeout(timer);
+              resolve(messages);
+            }
+          })
+          .catch((error: unknown) => {
+            clearTimeout(timer);
+            reject(error);
+          });
+      });
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+}
+
+/**
+ * One upload through its whole life: create (pre-create, post-create), a first chunk (post-receive), the last
+ * chunk (post-finish), delete (pre-terminate, post-terminate). Returns the upload's id.
+ */
+export async function uploadLifecycle(endpoint: string, name = 'report.pdf'): Promise<string> {
+  const body = Buffer.from('0123456789');
+  const url = await createUpload(endpoint, {
+    'Upload-Length': body.length,
+    'Upload-Metadata': `filename ${Buffer.from(name).toString('base64')}`,
+  });
+  for (const [offset, chunk] of [
+    [0, body.subarray(0, 4)],
+    [4, body.subarray(4)],
+  ] as const) {
+    const reply = await send('PATCH', url, {
+      headers: { ...tus, ...octets, 'Upload-Offset': offset },
+      body: chunk,
+    });
+    if (reply.status !== 204) throw new Error(`PATCH failed: ${reply.status} ${reply.text}`);
+  }
+  const deleted = await send('DELETE', url, { headers: tus });
+  if (deleted.status !== 204) throw new Error(`DELETE failed: ${deleted.status} ${deleted.text}`);
+  return url.replace(/\/$/, '').split('/').pop() ?? '';
+}
+
+/** A RabbitMQ virtual host of its own (so a test can use fixed names like Celery's `celery` queue). */
+export async function temporaryVhost(): Promise<{ url: string; remove(): Promise<void> }> {
+  const name = `wharf-test-${Date.now().toString(36)}-${process.pid}`;
+  const ctl = (...args: string[]) => run('rabbitmqctl', ['-q', '-n', rabbitmqNode, ...args]);
+  await ctl('add_vhost', name);
+  const user = decodeURIComponent(new URL(amqpUrl).username || 'guest');
+  await ctl('set_permissions', '-p', name, user, '.*', '.*', '.*');
+  const url = new URL(amqpUrl);
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return {
+    url: url.toString(),
+    remove: async () => {
+      await ctl('delete_vhost', name);
+    },
+  };
+}
+
+export interface KafkaRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: string;
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * Reads `count` records from `topics` (from the beginning) with a real consumer in a group of its own, failing
+ * after `timeoutMs`. The topics are created first, so the consumer can subscribe before Wharf sends.
+ */
+export async function kafkaConsumer(topics: readonly string[]): Promise<{
+  take(count: number, timeoutMs?: number): Promise<KafkaRecord[]>;
+  close(): Promise<void>;
+}> {
+  const kafka = new Kafka({ brokers: kafkaBrokers, clientId: 'wharf-test', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId: `wharf-test-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+  const records: KafkaRecord[] = [];
+  const listeners = new Set<() => void>();
+  await consumer.run({
+    eachMessage: async ({ topic, message }) => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
+      records.push({
+        topic,
+        key: message.key?.toString('utf8') ?? '',
+        value: message.value?.toString('utf8') ?? '',
+        headers,
+      });
+      for (const listener of listeners) listener();
+    },
+  });
+  return {
+    take: (count, timeoutMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (records.length < count) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve(records.slice(0, count));
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`only ${records.length} of ${count} Kafka records within ${timeoutMs} ms`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      }),
+    close: async () => {
+      await consumer.disconnect().catch(() => {});
+    },
+  };
+}

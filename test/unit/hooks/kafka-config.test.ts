@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildConfig } from '../../../src/config/load.ts';
+import { ConfigError } from '../../../src/config/option-table.ts';
+import { kafkaTopic, parseKafkaExtraOptions } from '../../../src/hooks/transports/kafka.ts';
+
+describe('Kafka hook configuration', () => {
+  test('topic choice follows rustus: prefix-event, the topic, or the event name', () => {
+    assert.equal(kafkaTopic({ prefix: 'up', topic: undefined }, 'post-finish'), 'up-post-finish');
+    assert.equal(kafkaTopic({ prefix: undefined, topic: 'all' }, 'post-finish'), 'all');
+    assert.equal(kafkaTopic({ prefix: 'up', topic: 'all' }, 'post-finish'), 'up-all');
+    assert.equal(kafkaTopic({ prefix: undefined, topic: undefined }, 'pre-create'), 'pre-create');
+  });
+
+  test('extra options: values may hold "=", empty segments are ignored', () => {
+    assert.deepEqual(parseKafkaExtraOptions('a=1;sasl.password=x=y;;'), { a: '1', 'sasl.password': 'x=y' });
+    assert.throws(() => parseKafkaExtraOptions('novalue'), /not key=value/);
+  });
+
+  test('RUSTUS_* variables configure it; unknown extra options and acks are refused at startup', () => {
+    const config = buildConfig(
+      {},
+      {
+        RUSTUS_HOOKS_KAFKA_URLS: 'localhost:9094',
+        RUSTUS_HOOKS_KAFKA_PREFIX: 'pref',
+        RUSTUS_HOOKS_KAFKA_REQUIRED_ACKS: '1',
+        RUSTUS_HOOKS_KAFKA_IDLE_TIMEOUT: '10',
+        RUSTUS_HOOKS_KAFKA_SEND_TIMEOUT: '5',
+        RUSTUS_HOOKS_KAFKA_EXTRA_OPTIONS: 'allow.auto.create.topics=true;security.protocol=plaintext',
+      },
+    );
+    assert.deepEqual(config.hooks.kafka?.brokers, ['localhost:9094']);
+    assert.equal(config.hooks.kafka?.requiredAcks, 1);
+    assert.equal(config.hooks.kafka?.idleTimeoutMs, 10_000);
+    assert.equal(config.hooks.kafka?.sendTimeoutMs, 5000);
+    assert.throws(
+      () =>
+        buildConfig({}, { WHARF_HOOKS_KAFKA_URLS: 'k:1', WHARF_HOOKS_KAFKA_EXTRA_OPTIONS: 'linger.ms=5' }),
+      (error: unknown) => error instanceof ConfigError && /linger\.ms/.test(error.message),
+    );
+    assert.throws(
+      () => buildConfig({}, { WHARF_HOOKS_KAFKA_URLS: 'k:1', WHARF_HOOKS_KAFKA_REQUIRED_ACKS: '2' }),
+      ConfigError,
+    );
+    assert.equal(buildConfig({}, {}).hooks.kafka, undefined);
+  });
+});
