@@ -16,6 +16,8 @@ const suffix = '.info';
 export class FileInfoStore implements InfoStore {
   readonly #directory: string;
   readonly #fsync: boolean;
+  /** Tail of the chain of writes per id: compare-and-set is read, compare, rename, so writes queue. */
+  readonly #writes = new Map<string, Promise<void>>();
 
   constructor(directory: string, options: { fsync: boolean } = { fsync: true }) {
     this.#directory = path.resolve(directory);
@@ -43,7 +45,22 @@ export class FileInfoStore implements InfoStore {
     return JSON.parse(text) as UploadRecord;
   }
 
-  async put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
+  /**
+   * Compare-and-set, atomic among the writers of this process. Processes sharing the folder (cluster
+   * workers) are kept apart by the upload lock, which every writer holds.
+   */
+  put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
+    const previous = this.#writes.get(record.id) ?? Promise.resolve();
+    const write = previous.then(() => this.#put(record, expectedVersion));
+    const tail = write.catch(() => undefined);
+    this.#writes.set(record.id, tail);
+    void tail.then(() => {
+      if (this.#writes.get(record.id) === tail) this.#writes.delete(record.id);
+    });
+    return write;
+  }
+
+  async #put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
     const current = await this.get(record.id);
     if (expectedVersion === null ? current !== undefined : current?.version !== expectedVersion) {
       throw new InfoConflictError(record.id);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LockTimeoutError } from '../../src/locks/locker.ts';
-import { MemoryLocker } from '../../src/locks/memory.ts';
+import { LockTimeoutError } from '../../../src/locks/locker.ts';
+import { MemoryLocker } from '../../../src/locks/memory.ts';
+import { describeLocker } from '../../contract/locker.ts';
 
 describe('MemoryLocker', () => {
   it('asks the holder to release, then hands the lock over in arrival order', async () => {
@@ -41,3 +42,12 @@ describe('MemoryLocker', () => {
     await again.release();
   });
 });
+
+describeLocker(
+  'memory',
+  async () => {
+    const locker = new MemoryLocker();
+    return { first: locker, second: locker, close: async () => undefined };
+  },
+  { shared: false },
+);

@@ -1,0 +1,7 @@
+/**
+ * Addresses of the real services the tests use, started by scripts/services/*.sh. Override them with
+ * WHARF_TEST_REDIS_URL / WHARF_TEST_POSTGRES_URL to test against other servers.
+ */
+export const redisUrl = process.env.WHARF_TEST_REDIS_URL ?? 'redis://127.0.0.1:16379/0';
+export const postgresUrl =
+  process.env.WHARF_TEST_POSTGRES_URL ?? 'postgres://wharf:wharf@127.0.0.1:15432/wharf_test';
