@@ -89,7 +89,14 @@ export class S3Bucket {
 
   /** Fails with the store's own error when the bucket cannot be reached or does not exist. */
   async check(): Promise<void> {
-    await this.#client.send(new this.#sdk.HeadBucketCommand({ Bucket: this.name }));
+    try {
+      await this.#client.send(new this.#sdk.HeadBucketCommand({ Bucket: this.name }));
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const why =
+        status === 404 ? 'it does not exist' : status === 403 ? 'access denied' : (error as Error).name;
+      throw new Error(`S3 bucket ${JSON.stringify(this.name)} cannot be used: ${why}`, { cause: error });
+    }
   }
 
   close(): void {

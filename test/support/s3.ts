@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   ListMultipartUploadsCommand,
@@ -107,3 +108,18 @@ export async function objectSha256(key: string): Promise<{ sha256: string; size:
   }
   return { sha256: hash.digest('hex'), size };
 }
+
+/** Deletes every object under a prefix (a test run's folder), so runs do not fill the bucket. */
+export async function removeObjects(prefix: string): Promise<void> {
+  const keys = await listKeys(prefix);
+  for (let index = 0; index < keys.length; index += 1000) {
+    await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: s3Bucket,
+        Delete: { Objects: keys.slice(index, index + 1000).map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+  }
+}
+
+export const s3SecretKey = secretKey;
