@@ -191,6 +191,17 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
     assert.equal(sha256(download.body), sha256(expected));
   });
 
+  it('finishes a deferred-length upload when the last PATCH declares the length', async () => {
+    const data = randomBytes(7 * MiB + 3);
+    const url = await createUpload(wharf.endpoint, { 'Upload-Defer-Length': 1 });
+    const key = `${folder}/${idOf(url)}`;
+    await sendChunks(url, data, [6 * MiB]);
+    const last = await patch(url, 6 * MiB, data.subarray(6 * MiB), { 'Upload-Length': String(data.length) });
+    assert.equal(last.status, 204);
+    assert.equal(last.offset, String(data.length));
+    assert.equal((await objectSha256(key)).sha256, sha256(data));
+  });
+
   it('stores an empty upload as an empty object', async () => {
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': 0 });
     const key = `${folder}/${idOf(url)}`;
