@@ -10,6 +10,7 @@ import {
 import { optionTable, type TusExtensionName } from './options.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
+import { type S3Settings, s3SettingsFrom } from './options-s3.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -23,7 +24,9 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly behindProxy: boolean;
   readonly extensions: ReadonlySet<TusExtensionName>;
-  readonly storage: 'file-storage';
+  readonly storage: 'file-storage' | 's3' | 'hybrid-s3';
+  /** Set when --storage is s3 or hybrid-s3. */
+  readonly s3: S3Settings | undefined;
   readonly dataDir: string;
   readonly dirStructure: string;
   readonly forceFsync: boolean;
@@ -201,7 +204,8 @@ export function buildConfig(
     corsOrigins: list(options, 'cors'),
     behindProxy: flag(options, 'behindProxy'),
     extensions: normaliseExtensions(list(options, 'tusExtensions')),
-    storage: 'file-storage',
+    storage: text(options, 'storage') as Config['storage'],
+    s3: ['s3', 'hybrid-s3'].includes(text(options, 'storage')) ? s3SettingsFrom(options) : undefined,
     dataDir: text(options, 'dataDir'),
     dirStructure: text(options, 'dirStructure'),
     forceFsync: flag(options, 'forceFsync'),

@@ -1,6 +1,7 @@
 import type { OptionSpec } from './option-table.ts';
 import { amqpOptions } from './options-amqp.ts';
 import { kafkaOptions } from './options-kafka.ts';
+import { s3Options } from './options-s3.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
 export const tusExtensionNames = [
@@ -111,9 +112,9 @@ export const optionTable: readonly OptionSpec[] = [
     short: 's',
     env: ['WHARF_STORAGE', 'RUSTUS_STORAGE'],
     kind: 'enum',
-    choices: ['file-storage'],
+    choices: ['file-storage', 's3', 'hybrid-s3'],
     default: 'file-storage',
-    help: 'Data storage for upload bytes.',
+    help: 'Data storage for upload bytes: files under --data-dir; s3 (multipart uploads straight to the bucket); hybrid-s3 (chunks under --data-dir, the finished file sent to the bucket).',
     group: storage,
   },
   {
@@ -399,4 +400,5 @@ export const optionTable: readonly OptionSpec[] = [
   },
   ...amqpOptions,
   ...kafkaOptions,
+  ...s3Options,
 ];

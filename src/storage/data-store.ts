@@ -52,3 +52,15 @@ export interface ConcatenatingDataStore extends DataStore {
 export function canConcatenate(store: DataStore): store is ConcatenatingDataStore {
   return typeof (store as Partial<ConcatenatingDataStore>).concatenate === 'function';
 }
+
+/**
+ * Optional capability: a store that must seal an upload once its last byte is stored (S3 completes the
+ * multipart upload; hybrid-s3 sends the file to the bucket). Called before the record says "complete".
+ */
+export interface FinishingDataStore extends DataStore {
+  finish(location: string, length: number): Promise<void>;
+}
+
+export function canFinish(store: DataStore): store is FinishingDataStore {
+  return typeof (store as Partial<FinishingDataStore>).finish === 'function';
+}

@@ -4,6 +4,8 @@ import type { Locker } from '../locks/locker.ts';
 import { MemoryLocker } from '../locks/memory.ts';
 import type { DataStore } from '../storage/data-store.ts';
 import { FileDataStore } from '../storage/file.ts';
+import { HybridS3DataStore } from '../storage/hybrid-s3.ts';
+import { S3DataStore } from '../storage/s3.ts';
 import { silentObserver, type UploadObserver } from './events.ts';
 import { UploadService, type UploadServiceOptions } from './service.ts';
 
@@ -16,12 +18,7 @@ export interface ComposeOptions {
 
 /** Builds the upload lifecycle and its stores from the configuration. */
 export function composeUploadService(config: Config, options: ComposeOptions): UploadService {
-  const dataStore = new FileDataStore({
-    directory: config.dataDir,
-    dirStructure: config.dirStructure,
-    fsync: config.forceFsync,
-    env: config.env,
-  });
+  const dataStore = composeDataStore(config);
   const infoStore = new FileInfoStore(config.infoDir, { fsync: config.forceFsync });
   return new UploadService({
     dataStore,
@@ -40,4 +37,24 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
     logger: options.logger,
   });
+}
+
+function composeDataStore(config: Config): DataStore {
+  const files = new FileDataStore({
+    directory: config.dataDir,
+    dirStructure: config.dirStructure,
+    fsync: config.forceFsync,
+    env: config.env,
+  });
+  if (config.storage === 'file-storage' || !config.s3) return files;
+  const s3 = config.s3;
+  const tuning = {
+    connection: s3,
+    partSize: s3.partSize,
+    partConcurrency: s3.partConcurrency,
+    concatConcurrency: s3.concatConcurrency,
+    bufferDir: s3.bufferDir,
+  };
+  if (config.storage === 'hybrid-s3') return new HybridS3DataStore({ ...tuning, local: files });
+  return new S3DataStore({ ...tuning, dirStructure: config.dirStructure, env: config.env });
 }

@@ -4,7 +4,7 @@ import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
 import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
-import { canConcatenate, type DataStore } from '../storage/data-store.ts';
+import { canConcatenate, canFinish, type DataStore } from '../storage/data-store.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { DescribeRequest, UploadObserver } from './events.ts';
 import { isValidUploadId, newUploadId } from './ids.ts';
@@ -180,6 +180,7 @@ export class UploadService {
     }
 
     const location = await this.#data.create({ id, createdAt });
+    if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
     const record: UploadRecord = {
       ...draft,
       path: location,
@@ -353,6 +354,10 @@ export class UploadService {
       await this.#data.truncate(record.path, startOffset);
       written = 0;
     }
+    if (record.length !== null && startOffset + written === record.length) {
+      // Sealed before the record says complete, so a failure leaves the client retrying the last chunk.
+      await this.#seal(record.path, record.length);
+    }
     if (written > 0) {
       const expected = record.version;
       record.offset = startOffset + written;
@@ -365,6 +370,11 @@ export class UploadService {
       }
     }
     return interruption ? { interruption } : {};
+  }
+
+  /** Lets a store that needs it turn the stored bytes into the finished object (S3: complete the upload). */
+  async #seal(location: string, length: number): Promise<void> {
+    if (canFinish(this.#data)) await this.#data.finish(location, length);
   }
 
   async write(id: string, request: WriteRequest): Promise<WriteOutcome> {

@@ -1,0 +1,172 @@
+// Throughput of one large upload into Wharf with the local file store, with --storage s3 and with
+// --storage hybrid-s3 (MinIO from scripts/services/minio.sh), plus MinIO alone (one PutObject of the same
+// bytes from this process) as the ceiling of the S3 path. Each round starts a fresh Wharf per store and
+// alternates the stores; medians are reported with the S3/file ratio and the server's peak RSS.
+//
+// Usage: bash scripts/services/minio.sh start && npm run build && node bench/s3-vs-file.mjs
+//   BENCH_S3_BYTES (default 512 MiB) bytes per upload; BENCH_S3_ROUNDS (3);
+//   BENCH_S3_CHUNK (6 MiB) chunk size of the chunked scenario (tus-js-client with chunkSize);
+//   BENCH_S3_ARGS extra flags for the S3 stores, e.g. "--s3-part-size 16MiB --s3-part-concurrency 4";
+//   WHARF_TEST_S3_URL / _BUCKET / _ACCESS_KEY / _SECRET_KEY as for the tests.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { create, keepAliveAgent, MB, MiB, patchAll, rssSampler, send } from './lib/tus-client.mjs';
+
+// The SDK's notice about Node 20 support would interleave with the figures.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const bytes = Number(process.env.BENCH_S3_BYTES ?? 512 * MiB);
+const rounds = Number(process.env.BENCH_S3_ROUNDS ?? 3);
+const chunk = Number(process.env.BENCH_S3_CHUNK ?? 6 * MiB);
+const s3Url = process.env.WHARF_TEST_S3_URL ?? 'http://127.0.0.1:19000';
+const bucket = process.env.WHARF_TEST_S3_BUCKET ?? 'wharf-test';
+const accessKey = process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test';
+const secretKey = process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret';
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+const s3Flags = [
+  '--s3-url',
+  s3Url,
+  '--s3-bucket',
+  bucket,
+  '--s3-access-key',
+  accessKey,
+  '--s3-secret-key',
+  secretKey,
+  '--s3-force-path-style',
+  '--dir-structure',
+  'bench',
+  ...(process.env.BENCH_S3_ARGS ?? '').split(' ').filter(Boolean),
+];
+const stores = {
+  file: [],
+  s3: ['--storage', 's3', ...s3Flags],
+  'hybrid-s3': ['--storage', 'hybrid-s3', ...s3Flags],
+};
+
+async function startWharf(args) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'wharf-bench-s3-'));
+  const child = spawn(
+    process.execPath,
+    ['bin/wharf.js', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--info-dir', dataDir, '--no-access', ...args],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+  );
+  const port = await new Promise((resolve, reject) => {
+    let buffered = '';
+    child.stdout.on('data', (data) => {
+      buffered += data;
+      const match = /"port":(\d+)/.exec(buffered);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`wharf exited with ${code}`)));
+  });
+  child.stdout.resume();
+  return {
+    endpoint: `http://127.0.0.1:${port}/files/`,
+    pid: child.pid,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One upload of `bytes` in PATCHes of `chunkBytes`; returns MB/s and the server's peak RSS. */
+async function uploadOnce(storeArgs, chunkBytes) {
+  const wharf = await startWharf(storeArgs);
+  const agent = keepAliveAgent(1);
+  try {
+    const sampler = rssSampler(wharf.pid);
+    const started = performance.now();
+    const url = await create(wharf.endpoint, agent, bytes);
+    await patchAll(url, agent, bytes, chunkBytes);
+    const seconds = (performance.now() - started) / 1000;
+    const peakRss = sampler.stop();
+    // Termination removes the object, so rounds do not fill the bucket.
+    await send(url, { method: 'DELETE', agent });
+    return { mbPerSecond: bytes / MB / seconds, peakRssMB: peakRss / MB };
+  } finally {
+    agent.destroy();
+    await wharf.stop();
+  }
+}
+
+/** MinIO alone: one PutObject of the same number of bytes, streamed from this process. */
+async function minioPut() {
+  const client = new S3Client({
+    endpoint: s3Url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+  const piece = Buffer.alloc(MiB, 7);
+  async function* body() {
+    for (let sent = 0; sent < bytes; sent += MiB) yield sent + MiB <= bytes ? piece : piece.subarray(0, bytes - sent);
+  }
+  const started = performance.now();
+  await client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: 'bench/minio-put', Body: Readable.from(body()), ContentLength: bytes }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  client.destroy();
+  return { mbPerSecond: bytes / MB / seconds, peakRssMB: Number.NaN };
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
+const scenarios = [
+  { name: 'one PATCH', chunk: bytes },
+  { name: `${chunk / MiB} MiB PATCHes`, chunk },
+];
+const results = new Map();
+const record = (key, value) => results.set(key, [...(results.get(key) ?? []), value]);
+
+for (let round = 1; round <= rounds; round++) {
+  for (const scenario of scenarios) {
+    // Alternate the order each round so neither store always runs on a warmer disk cache.
+    const order = round % 2 === 1 ? Object.keys(stores) : Object.keys(stores).reverse();
+    for (const store of order) {
+      const result = await uploadOnce(stores[store], scenario.chunk);
+      record(`${scenario.name}|${store}`, result);
+      console.error(
+        `round ${round} ${scenario.name.padEnd(16)} ${store.padEnd(10)} ${result.mbPerSecond.toFixed(0).padStart(5)} MB/s  peak RSS ${result.peakRssMB.toFixed(0)} MB`,
+      );
+      await sleep(200);
+    }
+  }
+  const raw = await minioPut();
+  record('raw|minio', raw);
+  console.error(`round ${round} MinIO PutObject alone ${raw.mbPerSecond.toFixed(0)} MB/s`);
+}
+
+const lines = [
+  `Upload of ${(bytes / MiB).toFixed(0)} MiB, median of ${rounds} rounds (MB = 10^6 bytes).`,
+  '',
+  '| scenario | store | MB/s | vs file | server peak RSS (MB) |',
+  '|---|---|---:|---:|---:|',
+];
+for (const scenario of scenarios) {
+  const file = median(results.get(`${scenario.name}|file`).map((r) => r.mbPerSecond));
+  for (const store of Object.keys(stores)) {
+    const runs = results.get(`${scenario.name}|${store}`);
+    const speed = median(runs.map((r) => r.mbPerSecond));
+    const rss = median(runs.map((r) => r.peakRssMB));
+    lines.push(`| ${scenario.name} | ${store} | ${speed.toFixed(0)} | ${(speed / file).toFixed(2)} | ${rss.toFixed(0)} |`);
+  }
+}
+lines.push(
+  `| one PutObject | MinIO alone | ${median(results.get('raw|minio').map((r) => r.mbPerSecond)).toFixed(0)} | | |`,
+);
+console.log(lines.join('\n'));

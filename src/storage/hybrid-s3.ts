@@ -1,0 +1,110 @@
+import { access } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
+import type {
+  AppendResult,
+  ByteRange,
+  ConcatenatingDataStore,
+  FinishingDataStore,
+  NewUploadPlacement,
+} from './data-store.ts';
+import type { FileDataStore } from './file.ts';
+import { S3Bucket, type S3Connection } from './s3-bucket.ts';
+import { concatenateObjects, type PartTuning, uploadFile } from './s3-objects.ts';
+
+export interface HybridS3DataStoreOptions {
+  /** Holds the chunks of unfinished uploads (a folder every instance shares, as in rustus). */
+  readonly local: FileDataStore;
+  readonly connection: S3Connection;
+  readonly partSize: number;
+  readonly partConcurrency: number;
+  readonly concatConcurrency: number;
+  readonly bufferDir: string | undefined;
+}
+
+/**
+ * rustus's hybrid-s3: chunks go to local files; the PATCH that completes an upload sends the whole file to
+ * the bucket (key = the upload's location) and removes the local copy. Finished uploads live only in S3.
+ */
+export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataStore {
+  /** rustus records hybrid-s3 uploads as `s3_storage`. */
+  readonly name = 's3_storage';
+  readonly #local: FileDataStore;
+  readonly #options: HybridS3DataStoreOptions;
+  readonly #tuning: PartTuning;
+  #connected: S3Bucket | undefined;
+
+  constructor(options: HybridS3DataStoreOptions) {
+    this.#options = options;
+    this.#local = options.local;
+    this.#tuning = {
+      partSize: options.partSize,
+      concurrency: options.partConcurrency,
+      bufferDir: options.bufferDir ?? tmpdir(),
+    };
+  }
+
+  get #bucket(): S3Bucket {
+    if (!this.#connected) throw new Error('hybrid-s3 storage used before prepare()');
+    return this.#connected;
+  }
+
+  async prepare(): Promise<void> {
+    await this.#local.prepare();
+    this.#connected ??= await S3Bucket.connect(this.#options.connection);
+    await this.#connected.check();
+  }
+
+  create(placement: NewUploadPlacement): Promise<string> {
+    return this.#local.create(placement);
+  }
+
+  append(location: string, offset: number, source: Readable): Promise<AppendResult> {
+    return this.#local.append(location, offset, source);
+  }
+
+  truncate(location: string, length: number): Promise<void> {
+    return this.#local.truncate(location, length);
+  }
+
+  /** The S3 key, as rustus reports it in hooks (without rustus's leading slash). */
+  describe(location: string): string {
+    return location;
+  }
+
+  async finish(location: string, length: number): Promise<void> {
+    const file = this.#local.describe(location);
+    const present = await access(file).then(
+      () => true,
+      () => false,
+    );
+    // A retry after the local copy was already sent and removed.
+    if (!present && (await this.#bucket.size(location)) === length) return;
+    await uploadFile(this.#bucket, location, file, length, this.#tuning);
+    await this.#local.remove(location);
+  }
+
+  /** Only finished uploads are downloadable, and those are in the bucket. */
+  read(location: string, range?: ByteRange): Promise<Readable> {
+    return this.#bucket.read(location, range);
+  }
+
+  async remove(location: string): Promise<void> {
+    await this.#local.remove(location);
+    for (const uploadId of await this.#bucket.multipartUploads(location)) {
+      await this.#bucket.abortMultipart(location, uploadId);
+    }
+    await this.#bucket.remove(location);
+  }
+
+  /** Parts are finished, so they are in the bucket: the final is built there, and its empty local file goes. */
+  async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {
+    await concatenateObjects(
+      this.#bucket,
+      target,
+      sources.map((source) => ({ key: source.location, length: source.length })),
+      { ...this.#tuning, concurrency: this.#options.concatConcurrency },
+    );
+    await this.#local.remove(target);
+  }
+}

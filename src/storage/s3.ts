@@ -1,0 +1,291 @@
+import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
+import type {
+  AppendResult,
+  ByteRange,
+  ConcatenatingDataStore,
+  FinishingDataStore,
+  NewUploadPlacement,
+} from './data-store.ts';
+import { expandDirStructure } from './dir-structure.ts';
+import { PartFile } from './part-file.ts';
+import { PartUploads } from './part-uploads.ts';
+import { S3Bucket, type S3Connection, type StoredPart } from './s3-bucket.ts';
+import { concatenateObjects, type PartTuning } from './s3-objects.ts';
+
+export interface S3DataStoreOptions {
+  readonly connection: S3Connection;
+  readonly partSize: number;
+  readonly partConcurrency: number;
+  readonly concatConcurrency: number;
+  readonly bufferDir: string | undefined;
+  readonly dirStructure: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Where the bytes of an unfinished upload that do not fill a part wait, one object per part start. */
+const tailFolder = '.wharf-tails';
+
+function tailPrefix(key: string): string {
+  return `${tailFolder}/${key}/`;
+}
+
+function tailKey(key: string, partStart: number): string {
+  return `${tailPrefix(key)}${partStart}`;
+}
+
+/**
+ * Upload bytes straight into an S3 multipart upload on the upload's own key.
+ *
+ * Everything needed to continue an upload lives in the bucket, so any instance can take over:
+ * - the multipart upload is found with ListMultipartUploads on the key (created when the first part is due);
+ * - parts all have the same size (part 1's size, from ListParts), so part n holds bytes
+ *   [(n-1)·size, n·size) and its number follows from the offset;
+ * - the bytes after the last full part wait in a tail object `.wharf-tails/<key>/<part start>` until the
+ *   next PATCH completes the part (or the upload finishes and the tail is copied in as the last part).
+ *
+ * The caller's offset is the truth: bytes past it (a discarded chunk) are simply never used. An append
+ * never modifies the bytes below its offset: a tail is only ever rewritten with the same prefix plus more,
+ * and a part above the offset is overwritten by number, so cutting back to where an append started always
+ * finds the state it started from.
+ */
+export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
+  readonly name = 's3';
+  readonly #options: S3DataStoreOptions;
+  readonly #tuning: PartTuning;
+  #connected: S3Bucket | undefined;
+
+  constructor(options: S3DataStoreOptions) {
+    this.#options = options;
+    this.#tuning = {
+      partSize: options.partSize,
+      concurrency: options.partConcurrency,
+      bufferDir: options.bufferDir ?? tmpdir(),
+    };
+  }
+
+  get #bucket(): S3Bucket {
+    if (!this.#connected) throw new Error('S3 storage used before prepare()');
+    return this.#connected;
+  }
+
+  async prepare(): Promise<void> {
+    this.#connected ??= await S3Bucket.connect(this.#options.connection);
+    await this.#connected.check();
+  }
+
+  async create(placement: NewUploadPlacement): Promise<string> {
+    const folder = expandDirStructure(this.#options.dirStructure, placement.createdAt, this.#options.env)
+      .split('/')
+      .filter((segment) => segment !== '' && segment !== '.' && segment !== '..')
+      .join('/');
+    // Nothing is stored yet: the multipart upload starts with the first full part.
+    return folder === '' ? placement.id : `${folder}/${placement.id}`;
+  }
+
+  describe(location: string): string {
+    return location;
+  }
+
+  /** The upload's multipart upload (if one started) and the part size its parts use. */
+  async #layout(key: string): Promise<{ uploadId: string | undefined; partSize: number }> {
+    const [uploadId] = await this.#bucket.multipartUploads(key);
+    if (uploadId === undefined) return { uploadId, partSize: this.#tuning.partSize };
+    const [first] = await this.#bucket.parts(key, uploadId, 1);
+    return { uploadId, partSize: first?.size ?? this.#tuning.partSize };
+  }
+
+  async #tails(key: string): Promise<{ key: string; start: number; size: number }[]> {
+    const prefix = tailPrefix(key);
+    const tails: { key: string; start: number; size: number }[] = [];
+    for await (const object of this.#bucket.list(prefix)) {
+      const rest = object.key.slice(prefix.length);
+      if (/^\d+$/.test(rest)) tails.push({ key: object.key, start: Number(rest), size: object.size });
+    }
+    return tails;
+  }
+
+  async #removeTails(key: string, keep: (start: number) => boolean): Promise<void> {
+    for (const tail of await this.#tails(key)) {
+      if (!keep(tail.start)) await this.#bucket.remove(tail.key);
+    }
+  }
+
+  /** Copies the first `length` bytes of the tail at `partStart` into the part being filled. */
+  async #loadTail(key: string, partStart: number, length: number, into: PartFile): Promise<void> {
+    const source = await this.#bucket.read(tailKey(key, partStart), { start: 0, end: length - 1 });
+    const got = await into.writeFrom(source);
+    if (got !== length) {
+      throw new Error(`S3 tail of ${key} holds ${got} bytes where the offset needs ${length}`);
+    }
+  }
+
+  async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
+    const key = location;
+    const bucket = this.#bucket;
+    let part: PartFile | undefined;
+    try {
+      const layout = await this.#layout(key);
+      let { uploadId } = layout;
+      const { partSize } = layout;
+      const firstPartStart = offset - (offset % partSize);
+      if (uploadId === undefined && firstPartStart > 0) {
+        throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
+      }
+      part = await PartFile.create(this.#tuning.bufferDir);
+      // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
+      await Promise.all([
+        this.#removeTails(key, (start) => start === firstPartStart),
+        offset > firstPartStart
+          ? this.#loadTail(key, firstPartStart, offset - firstPartStart, part)
+          : undefined,
+      ]);
+
+      const uploads = new PartUploads(this.#tuning.concurrency);
+      let partStart = firstPartStart;
+      let failure: unknown;
+      try {
+        for await (const chunk of source as AsyncIterable<Buffer>) {
+          let rest = chunk;
+          while (rest.length > 0) {
+            const piece = rest.subarray(0, partSize - part.size);
+            rest = rest.subarray(piece.length);
+            await part.write(piece);
+            if (part.size < partSize) continue;
+            const full = part;
+            const partNumber = partStart / partSize + 1;
+            part = await PartFile.create(this.#tuning.bufferDir);
+            partStart += partSize;
+            try {
+              uploadId ??= await bucket.startMultipart(key);
+              await full.close();
+            } catch (error) {
+              await full.remove();
+              throw error;
+            }
+            const target = uploadId;
+            await uploads.add(partNumber, async (): Promise<StoredPart> => {
+              try {
+                return await bucket.uploadPartFromFile(key, target, partNumber, full.path, 0, partSize);
+              } finally {
+                await full.remove();
+              }
+            });
+            if (uploads.failure) throw uploads.failure.error;
+          }
+        }
+      } catch (error) {
+        failure = error;
+      }
+      await uploads.settle();
+
+      // What is durable: every part below the first that failed, then the tail if it could be saved.
+      let durable: number;
+      if (uploads.failure) {
+        failure ??= uploads.failure.error;
+        durable = (uploads.failure.partNumber - 1) * partSize;
+      } else {
+        durable = partStart;
+        const newTailBytes = partStart === firstPartStart ? part.size - (offset - firstPartStart) : part.size;
+        if (newTailBytes > 0) {
+          try {
+            await part.close();
+            await bucket.putFile(tailKey(key, partStart), part.path, part.size);
+            durable = partStart + part.size;
+          } catch (error) {
+            failure ??= error;
+          }
+        }
+      }
+      const bytesWritten = Math.max(0, durable - offset);
+      return failure === undefined ? { bytesWritten } : { bytesWritten, error: failure };
+    } catch (error) {
+      return { bytesWritten: 0, error };
+    } finally {
+      await part?.remove();
+    }
+  }
+
+  /**
+   * Nothing below `length` was changed by the append being undone (see the class comment), so cutting back
+   * only checks that the upload can continue from `length` and drops tails the discarded bytes left.
+   */
+  async truncate(location: string, length: number): Promise<void> {
+    const key = location;
+    const { uploadId, partSize } = await this.#layout(key);
+    const partStart = length - (length % partSize);
+    if (partStart > 0 && uploadId === undefined) {
+      throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: no multipart upload`);
+    }
+    if (length > partStart) {
+      const size = await this.#bucket.size(tailKey(key, partStart));
+      if (size === undefined || size < length - partStart) {
+        throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: its tail is missing`);
+      }
+    }
+    await this.#removeTails(key, (start) => start <= partStart);
+  }
+
+  /** Completes the multipart upload: the full parts below `length`, then the tail copied in as the last part. */
+  async finish(location: string, length: number): Promise<void> {
+    const key = location;
+    const bucket = this.#bucket;
+    const [uploadId, ...strays] = await bucket.multipartUploads(key);
+    for (const stray of strays) await bucket.abortMultipart(key, stray);
+    if (uploadId === undefined && (await bucket.size(key)) === length) {
+      // Already finished (a retry after the tails could not be removed).
+      await this.#removeTails(key, () => false);
+      return;
+    }
+    if (length === 0) {
+      if (uploadId !== undefined) await bucket.abortMultipart(key, uploadId);
+      await bucket.putEmpty(key);
+      return;
+    }
+    const target = uploadId ?? (await bucket.startMultipart(key));
+    const stored = uploadId === undefined ? [] : await bucket.parts(key, uploadId);
+    const partSize = stored[0]?.size ?? this.#tuning.partSize;
+    const fullParts = Math.floor(length / partSize);
+    const tailLength = length - fullParts * partSize;
+    const chosen: StoredPart[] = [];
+    for (let number = 1; number <= fullParts; number++) {
+      const part = stored.find((candidate) => candidate.partNumber === number);
+      if (!part || part.size !== partSize) throw new Error(`S3 upload of ${key} is missing part ${number}`);
+      chosen.push(part);
+    }
+    if (tailLength > 0) {
+      const tailStart = fullParts * partSize;
+      chosen.push(
+        await bucket.copyPart(key, target, fullParts + 1, tailKey(key, tailStart), {
+          start: 0,
+          end: tailLength - 1,
+        }),
+      );
+    }
+    // Parts above these (from discarded chunks) are dropped by S3 when the upload completes.
+    await bucket.completeMultipart(key, target, chosen);
+    await this.#removeTails(key, () => false);
+  }
+
+  async read(location: string, range?: ByteRange): Promise<Readable> {
+    return this.#bucket.read(location, range);
+  }
+
+  async remove(location: string): Promise<void> {
+    const key = location;
+    for (const uploadId of await this.#bucket.multipartUploads(key)) {
+      await this.#bucket.abortMultipart(key, uploadId);
+    }
+    await this.#removeTails(key, () => false);
+    await this.#bucket.remove(key);
+  }
+
+  async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {
+    await concatenateObjects(
+      this.#bucket,
+      target,
+      sources.map((source) => ({ key: source.location, length: source.length })),
+      { ...this.#tuning, concurrency: this.#options.concatConcurrency },
+    );
+  }
+}

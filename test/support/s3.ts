@@ -1,0 +1,125 @@
+/**
+ * The S3-compatible server the tests use: MinIO started by scripts/services/minio.sh. Override with
+ * WHARF_TEST_S3_URL, WHARF_TEST_S3_BUCKET, WHARF_TEST_S3_ACCESS_KEY and WHARF_TEST_S3_SECRET_KEY.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+
+export const s3Url = process.env.WHARF_TEST_S3_URL ?? 'http://127.0.0.1:19000';
+export const s3Bucket = process.env.WHARF_TEST_S3_BUCKET ?? 'wharf-test';
+const accessKey = process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test';
+const secretKey = process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret';
+
+/** An independent client, so assertions look at the bucket without going through Wharf's code. */
+export const s3 = new S3Client({
+  endpoint: s3Url,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+});
+
+/**
+ * Why the S3 suites cannot run, or undefined when the server answers. Outside CI an unreachable server
+ * skips them with a loud message; under CI (CI=true) it fails the run.
+ */
+export async function s3Unavailable(): Promise<string | undefined> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: s3Bucket }));
+    return undefined;
+  } catch (error) {
+    const reason = `S3 server at ${s3Url} (bucket ${s3Bucket}) unreachable: ${(error as Error).name}; start it with scripts/services/minio.sh start`;
+    if (process.env.CI === 'true') throw new Error(reason);
+    process.stderr.write(`\n*** SKIPPING S3 SUITE: ${reason} ***\n\n`);
+    return reason;
+  }
+}
+
+/** Wharf flags for the bucket, with keys under a fresh folder so each run sees only its own objects. */
+export function s3Args(
+  storage: 's3' | 'hybrid-s3',
+  extra: readonly string[] = [],
+): {
+  args: string[];
+  folder: string;
+} {
+  const folder = `test-${randomUUID()}`;
+  return {
+    folder,
+    args: [
+      '--storage',
+      storage,
+      '--s3-url',
+      s3Url,
+      '--s3-bucket',
+      s3Bucket,
+      '--s3-access-key',
+      accessKey,
+      '--s3-secret-key',
+      secretKey,
+      '--s3-force-path-style',
+      '--dir-structure',
+      folder,
+      ...extra,
+    ],
+  };
+}
+
+/** Every object key under a prefix (tails included when the prefix covers them). */
+export async function listKeys(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: s3Bucket,
+        Prefix: prefix,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
+    for (const entry of page.Contents ?? []) if (entry.Key) keys.push(entry.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+/** Keys of the unfinished multipart uploads whose key starts with `prefix`. */
+export async function pendingMultipartUploads(prefix: string): Promise<string[]> {
+  const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: s3Bucket, Prefix: prefix }));
+  return (page.Uploads ?? []).map((upload) => upload.Key ?? '');
+}
+
+export async function objectSha256(key: string): Promise<{ sha256: string; size: number }> {
+  const output = await s3.send(new GetObjectCommand({ Bucket: s3Bucket, Key: key }));
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of output.Body as Readable) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Deletes every object under a prefix (a test run's folder), so runs do not fill the bucket. */
+export async function removeObjects(prefix: string): Promise<void> {
+  const keys = await listKeys(prefix);
+  for (let index = 0; index < keys.length; index += 1000) {
+    await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: s3Bucket,
+        Delete: { Objects: keys.slice(index, index + 1000).map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+  }
+}
+
+export const s3SecretKey = secretKey;

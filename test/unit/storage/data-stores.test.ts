@@ -1,0 +1,62 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before } from 'node:test';
+import { FileDataStore } from '../../../src/storage/file.ts';
+import { HybridS3DataStore } from '../../../src/storage/hybrid-s3.ts';
+import { S3DataStore } from '../../../src/storage/s3.ts';
+import { describeDataStore } from '../../contract/data-store.ts';
+import { s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
+
+const MiB = 1024 * 1024;
+let root: string;
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'wharf-stores-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function files(folder: string): FileDataStore {
+  return new FileDataStore({ directory: path.join(root, folder), dirStructure: '', fsync: false, env: {} });
+}
+
+describeDataStore('file', async () => {
+  const store = files('file');
+  await store.prepare();
+  return { store, twin: files('file') };
+});
+
+const connection = {
+  endpoint: s3Url,
+  bucket: s3Bucket,
+  region: 'us-east-1',
+  credentials: {
+    accessKeyId: process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test',
+    secretAccessKey: process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret',
+  },
+  profile: undefined,
+  forcePathStyle: true,
+  headers: {},
+};
+const tuning = { partSize: 5 * MiB, partConcurrency: 2, concatConcurrency: 4, bufferDir: undefined };
+
+if ((await s3Unavailable()) === undefined) {
+  describeDataStore('s3', async () => {
+    const make = async () => {
+      const store = new S3DataStore({ connection, ...tuning, dirStructure: 'contract', env: {} });
+      await store.prepare();
+      return store;
+    };
+    return { store: await make(), twin: await make() };
+  });
+
+  describeDataStore('hybrid-s3', async () => {
+    const make = async () => {
+      const store = new HybridS3DataStore({ connection, ...tuning, local: files('hybrid') });
+      await store.prepare();
+      return store;
+    };
+    return { store: await make(), twin: await make() };
+  });
+}
