@@ -1,4 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import {
+  type HookAnswer,
+  HookAnswerError,
+  type MergedAnswer,
+  mergeAnswers,
+  parseHookAnswer,
+} from './answers.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
@@ -42,7 +49,8 @@ export interface HooksConfig {
 
 /** The decision of the blocking hooks on one event. */
 export type BlockingOutcome =
-  | { kind: 'continue' }
+  /** `answer`: what answering hooks asked for (changes to the upload, extra response headers or body). */
+  | { kind: 'continue'; answer?: MergedAnswer }
   | { kind: 'reject'; status: number; body: string; headers: Record<string, string> };
 
 export interface HookEngineOptions {
@@ -95,6 +103,25 @@ export function rejectionFor(
     case 'aborted':
       return reject(503, 'Hooks are shutting down; retry later');
   }
+}
+
+/** A blocking hook that answered `{ "reject": true, … }`: its own response, 400 unless it says otherwise. */
+export function rejectionByAnswer(hook: string, answer: HookAnswer): BlockingOutcome {
+  const response = answer.httpResponse;
+  const status = response?.status !== undefined && response.status >= 400 ? response.status : 400;
+  return {
+    kind: 'reject',
+    status,
+    body: response?.body ?? `Hook "${hook}" rejected the request`,
+    headers: { 'Content-Type': plainText, ...response?.headers },
+  };
+}
+
+/** One blocking delivery, its answer read. */
+interface BlockingDelivery {
+  readonly result: DeliveryResult;
+  readonly answer?: HookAnswer;
+  readonly invalidAnswer?: string;
 }
 
 function runStatusOf(result: DeliveryResult): RunStatus {
@@ -259,16 +286,24 @@ export class HookEngine {
     );
 
     const delivery = this.#delivery(eventId, event, payload);
+    let merged: MergedAnswer | undefined;
     for (const [index, transport] of this.#transports.entries()) {
-      const result = await this.#deliver(transport, delivery, true);
-      if (result.kind === 'delivered') continue;
-
+      const { result, answer, invalidAnswer } = await this.#deliver(transport, delivery, true);
+      let outcome: BlockingOutcome | undefined;
+      if (result.kind !== 'delivered') outcome = rejectionFor(event.name, result);
+      else if (invalidAnswer !== undefined) {
+        outcome = reject(502, `Hook "${event.name}" answered an invalid response: ${invalidAnswer}`);
+      } else if (answer?.reject) outcome = rejectionByAnswer(event.name, answer);
+      if (outcome === undefined) {
+        if (answer !== undefined) merged = mergeAnswers(merged, answer);
+        continue;
+      }
       for (const skipped of this.#transports.slice(index + 1)) {
         this.#record(skipped, delivery, true, Date.now(), 0, 'skipped', { error: skippedAfterFailure });
       }
-      return rejectionFor(event.name, result);
+      return outcome;
     }
-    return { kind: 'continue' };
+    return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
   }
 
   /**
@@ -361,7 +396,7 @@ export class HookEngine {
     transport: HookTransport,
     delivery: HookDelivery,
     blocking: boolean,
-  ): Promise<DeliveryResult> {
+  ): Promise<BlockingDelivery> {
     const startedAt = Date.now();
     const started = performance.now();
     let result: DeliveryResult;
@@ -372,8 +407,24 @@ export class HookEngine {
       result = { kind: 'spawn_failed', detail: `unexpected transport error: ${String(error)}` };
     }
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    // Only blocking hooks answer: what a post hook prints is not a decision.
+    let answer: HookAnswer | undefined;
+    let invalidAnswer: string | undefined;
+    if (blocking && result.kind === 'delivered') {
+      try {
+        answer = parseHookAnswer(result.answer);
+      } catch (cause) {
+        if (!(cause instanceof HookAnswerError)) throw cause;
+        invalidAnswer = cause.message;
+      }
+    }
     const extra: { error?: string; exitCode?: number; httpStatus?: number } = {};
-    const error = errorOf(result);
+    const error =
+      invalidAnswer !== undefined
+        ? `invalid answer: ${invalidAnswer}`
+        : answer?.reject
+          ? 'rejected by its answer'
+          : errorOf(result);
     if (error !== undefined) extra.error = error;
     const exitCode = result.kind === 'delivered' || result.kind === 'exited' ? result.exitCode : undefined;
     if (exitCode !== undefined && exitCode !== null) extra.exitCode = exitCode;
@@ -381,17 +432,14 @@ export class HookEngine {
       result.kind === 'delivered' || result.kind === 'responded' ? result.httpStatus : undefined;
     if (httpStatus !== undefined) extra.httpStatus = httpStatus;
 
-    const record = this.#record(
-      transport,
-      delivery,
-      blocking,
-      startedAt,
-      durationMs,
-      runStatusOf(result),
-      extra,
-    );
+    const status = error !== undefined && result.kind === 'delivered' ? 'failed' : runStatusOf(result);
+    const record = this.#record(transport, delivery, blocking, startedAt, durationMs, status, extra);
     this.#log(record, result);
-    return result;
+    return {
+      result,
+      ...(answer !== undefined ? { answer } : {}),
+      ...(invalidAnswer !== undefined ? { invalidAnswer } : {}),
+    };
   }
 
   #record(
@@ -422,8 +470,12 @@ export class HookEngine {
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
   #log(record: RunRecord, result: DeliveryResult): void {
     const fields: Record<string, unknown> = { ...record };
-    if (result.kind === 'delivered') {
+    if (result.kind === 'delivered' && record.status === 'completed') {
       this.#logger.debug(fields, 'hook run completed');
+      return;
+    }
+    if (result.kind === 'delivered') {
+      this.#logger.info(fields, 'blocking hook refused the operation by its answer');
       return;
     }
     if (result.kind === 'responded' && result.body !== '') fields.responseBody = excerpt(result.body);
