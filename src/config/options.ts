@@ -1,4 +1,5 @@
 import type { OptionSpec } from './option-table.ts';
+import { modulesOptions } from './options-modules.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
 export const tusExtensionNames = [
@@ -395,4 +396,5 @@ export const optionTable: readonly OptionSpec[] = [
     help: 'Non-blocking deliveries waiting to run; beyond it they are dropped, logged and recorded as skipped.',
     group: hooks,
   },
+  ...modulesOptions,
 ];

@@ -9,6 +9,7 @@ import {
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
+import type { HookModules, ModuleRun } from './modules/registry.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
@@ -58,6 +59,8 @@ export interface HookEngineOptions {
   readonly runLogCapacity?: number;
   /** The environment hook executables inherit before Wharf's additions (default: Wharf's own). */
   readonly executableEnv?: NodeJS.ProcessEnv;
+  /** Loaded hook modules: their filters run before the other blocking hooks, their actions with post hooks. */
+  readonly modules?: HookModules;
 }
 
 const plainText = 'text/plain; charset=utf-8';
@@ -223,12 +226,14 @@ export class HookEngine {
   readonly #transports: readonly HookTransport[];
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
+  readonly #modules: HookModules | undefined;
 
   constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
     this.config = frozenConfig(config);
     this.#logger = logger;
     this.runs = new RunLog(options.runLogCapacity ?? 1000);
     this.#queue = new PostQueue(this.config.postConcurrency, this.config.postQueueLimit);
+    this.#modules = options.modules;
 
     const executableOptions = {
       timeoutMs: this.config.executableTimeoutMs,
@@ -258,12 +263,31 @@ export class HookEngine {
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
+    return this.#transportsListen(name) || this.#modulesListen(name);
+  }
+
+  /** `--hooks` selects the events of file, dir and HTTP targets; modules choose their events themselves. */
+  #transportsListen(name: UploadEventName): boolean {
     return this.#transports.length > 0 && this.config.enabledEvents.has(name);
   }
 
-  /** The targets an event of this name goes to, in blocking order (`file:…`, `dir:…`, `http:…`). */
+  #modulesListen(name: UploadEventName): boolean {
+    return (this.#modules?.hasFilters(name) || this.#modules?.hasActions(name)) ?? false;
+  }
+
+  /**
+   * The targets an event of this name goes to, in blocking order (`module:…` filters, then `file:…`, `dir:…`,
+   * `http:…`, then `module:…` actions).
+   */
   targetsFor(name: UploadEventName): string[] {
-    return this.listens(name) ? this.#transports.map((transport) => transport.describe(name)) : [];
+    const transports = this.#transportsListen(name)
+      ? this.#transports.map((transport) => transport.describe(name))
+      : [];
+    return [
+      ...(this.#modules?.filterTargets(name) ?? []),
+      ...transports,
+      ...(this.#modules?.actionTargets(name) ?? []),
+    ];
   }
 
   /** Whether {@link HookEngine.close} was called. */
@@ -279,14 +303,37 @@ export class HookEngine {
     if (!this.listens(event.name)) return { kind: 'continue' };
     if (this.closed) return rejectionFor(event.name, { kind: 'aborted' });
     const eventId = randomUUID();
-    const payload = formatPayload(this.config.format, event);
     this.#logger.debug(
       { eventId, hook: event.name, uploadId: event.upload.id, targets: this.#transports.length },
       'running blocking hooks',
     );
 
-    const delivery = this.#delivery(eventId, event, payload);
     let merged: MergedAnswer | undefined;
+    if (this.#modules?.hasFilters(event.name)) {
+      const filtered = await this.#modules.runFilters(event, eventId, (run) =>
+        this.#recordModule(event, eventId, true, run),
+      );
+      if (filtered.kind === 'reject') {
+        if (this.#transportsListen(event.name)) {
+          const skippedDelivery = this.#delivery(eventId, event, '');
+          for (const skipped of this.#transports) {
+            this.#record(skipped, skippedDelivery, true, Date.now(), 0, 'skipped', {
+              error: skippedAfterFailure,
+            });
+          }
+        }
+        const { kind: _kind, ...rejection } = filtered;
+        return { kind: 'reject', ...rejection };
+      }
+      // The other hooks see the upload as the filters left it.
+      event = { ...event, upload: filtered.upload };
+      merged = filtered.answer;
+    }
+    if (!this.#transportsListen(event.name)) {
+      return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
+    }
+    const payload = formatPayload(this.config.format, event);
+    const delivery = this.#delivery(eventId, event, payload);
     for (const [index, transport] of this.#transports.entries()) {
       const { result, answer, invalidAnswer } = await this.#deliver(transport, delivery, true);
       let outcome: BlockingOutcome | undefined;
@@ -313,6 +360,8 @@ export class HookEngine {
   emit(event: UploadEvent): void {
     if (!this.listens(event.name)) return;
     const eventId = randomUUID();
+    this.#queueActions(event, eventId);
+    if (!this.#transportsListen(event.name)) return;
     const payload = formatPayload(this.config.format, event);
     const delivery = this.#delivery(eventId, event, payload);
     this.#logger.debug(
@@ -378,6 +427,50 @@ export class HookEngine {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.#queue.idle();
+  }
+
+  /** Queues the modules' actions of a post event; each is recorded like a target. */
+  #queueActions(event: UploadEvent, eventId: string): void {
+    for (const job of this.#modules?.actionJobs(event, eventId) ?? []) {
+      const skip = (error: string): void => {
+        this.#recordModule(event, eventId, false, {
+          target: job.target,
+          status: 'skipped',
+          durationMs: 0,
+          error,
+        });
+      };
+      if (this.closed) {
+        skip('the hooks engine closed');
+        continue;
+      }
+      const queued = this.#queue.push(async () => {
+        if (this.closed) return skip('the hooks engine closed');
+        this.#recordModule(event, eventId, false, await job.run());
+      });
+      if (!queued) {
+        skip('queue full');
+        this.#logger.warn(
+          { eventId, hook: event.name, target: job.target },
+          'hook queue full; event dropped for this target',
+        );
+      }
+    }
+  }
+
+  #recordModule(event: UploadEvent, eventId: string, blocking: boolean, run: ModuleRun): void {
+    this.runs.add({
+      eventId,
+      event: event.name,
+      hook: event.name,
+      target: run.target,
+      uploadId: event.upload.id,
+      blocking,
+      status: run.status,
+      startedAt: Date.now(),
+      durationMs: run.durationMs,
+      ...(run.error !== undefined ? { error: run.error } : {}),
+    });
   }
 
   #delivery(eventId: string, event: UploadEvent, payload: string): HookDelivery {

@@ -510,6 +510,28 @@ export class UploadService {
     return removed;
   }
 
+  /** Every upload of this data store, expired ones included (hook modules list them). */
+  async *list(): AsyncIterable<UploadRecord> {
+    for await (const record of this.#info.list()) {
+      if (record.storage === this.#data.name) yield record;
+    }
+  }
+
+  /** Removes an upload and its bytes under its lock, firing no hooks (hook modules, housekeeping). */
+  async remove(id: string): Promise<boolean> {
+    if (!isValidUploadId(id)) return false;
+    const lock = await this.#lock(id, () => undefined);
+    try {
+      const record = await this.#info.get(id);
+      if (!record || record.storage !== this.#data.name) return false;
+      await this.#info.remove(id);
+      await this.#data.remove(record.path);
+      return true;
+    } finally {
+      await lock.release();
+    }
+  }
+
   /** Opens the stored bytes of a finished upload for download. */
   async download(id: string, range?: { start: number; end: number }): Promise<Readable> {
     const record = await this.get(id);
