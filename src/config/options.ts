@@ -29,7 +29,11 @@ export const hookEventNames = [
   'pre-terminate',
   'post-terminate',
   'post-finish',
+  'pre-finish',
 ] as const;
+
+/** rustus's events: the default of `--hooks` (pre-finish must be listed explicitly, rustus hooks lack it). */
+const rustusHookEventNames = hookEventNames.filter((name) => name !== 'pre-finish');
 
 /**
  * The option table. Flag names, defaults and `RUSTUS_*` variables follow rustus so that a rustus user can
@@ -308,7 +312,7 @@ export const optionTable: readonly OptionSpec[] = [
     env: ['WHARF_HOOKS', 'RUSTUS_HOOKS'],
     kind: 'list',
     choices: hookEventNames,
-    default: hookEventNames.join(','),
+    default: rustusHookEventNames.join(','),
     help: 'Events that fire hooks; an event not listed reaches no hook target.',
     group: hooks,
   },

@@ -1,12 +1,16 @@
 import type { UploadRecord } from './upload.ts';
 
+/** The events an operation waits for; a failure cancels it. */
+export type BlockingLifecycleEvent = 'pre-create' | 'pre-terminate' | 'pre-finish';
+
 export type UploadLifecycleEvent =
   | 'pre-create'
   | 'post-create'
   | 'post-receive'
   | 'pre-terminate'
   | 'post-terminate'
-  | 'post-finish';
+  | 'post-finish'
+  | 'pre-finish';
 
 /** What the lifecycle knows about the request that caused an event (built lazily, only when listened to). */
 export interface RequestDescription {
@@ -39,13 +43,13 @@ export interface UploadObserver {
   listens(event: UploadLifecycleEvent): boolean;
   /** pre-create, pre-terminate: resolves to continue (maybe with an answer), rejects with a WharfError to cancel. */
   check(
-    event: 'pre-create' | 'pre-terminate',
+    event: BlockingLifecycleEvent,
     upload: UploadRecord,
     request: DescribeRequest,
   ): Promise<CheckAnswer | undefined>;
   /** post-* events: fire and forget. */
   notify(
-    event: Exclude<UploadLifecycleEvent, 'pre-create' | 'pre-terminate'>,
+    event: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
     upload: UploadRecord,
     request: DescribeRequest,
   ): void;

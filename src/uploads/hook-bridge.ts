@@ -2,7 +2,13 @@ import { WharfError } from '../errors.ts';
 import type { HookEngine } from '../hooks/engine.ts';
 import type { HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
 import type { DataStore } from '../storage/data-store.ts';
-import type { CheckAnswer, DescribeRequest, UploadLifecycleEvent, UploadObserver } from './events.ts';
+import type {
+  BlockingLifecycleEvent,
+  CheckAnswer,
+  DescribeRequest,
+  UploadLifecycleEvent,
+  UploadObserver,
+} from './events.ts';
 import type { UploadRecord } from './upload.ts';
 
 /** rustus reports request paths normalised to a trailing slash (`/files/`, `/files/<id>/`); receivers rely on it. */
@@ -31,7 +37,7 @@ export class HookObserver implements UploadObserver {
   }
 
   async check(
-    event: 'pre-create' | 'pre-terminate',
+    event: BlockingLifecycleEvent,
     upload: UploadRecord,
     request: DescribeRequest,
   ): Promise<CheckAnswer | undefined> {
@@ -55,7 +61,7 @@ export class HookObserver implements UploadObserver {
   }
 
   notify(
-    event: Exclude<UploadLifecycleEvent, 'pre-create' | 'pre-terminate'>,
+    event: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
     upload: UploadRecord,
     request: DescribeRequest,
   ): void {

@@ -237,6 +237,7 @@ export class UploadService {
       }
     }
     if (isComplete(record)) {
+      await this.#checkFinish(record, request.describeRequest);
       await this.#finish(record, request.describeRequest);
     } else {
       this.#notify('post-create', record, request.describeRequest);
@@ -345,6 +346,24 @@ export class UploadService {
     if (!record) return;
     await this.#info.remove(id);
     await this.#data.remove(record.path);
+  }
+
+  /**
+   * pre-finish: the last byte is stored, the client is not answered yet. A refusal keeps the bytes, marks the
+   * upload failed with the reason (HEAD shows it) and is rethrown: the client gets the hook's answer and
+   * post-finish does not fire.
+   */
+  async #checkFinish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
+    if (!this.#options.observer.listens('pre-finish')) return;
+    try {
+      await this.#options.observer.check('pre-finish', record, describeRequest);
+    } catch (error) {
+      if (!(error instanceof WharfError)) throw error;
+      const expected = record.version;
+      record.failure = (error.body ?? error.message).trim() || error.message;
+      await this.#info.put(record, expected);
+      throw error;
+    }
   }
 
   async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
@@ -462,6 +481,7 @@ export class UploadService {
       if (interruption && interruption.status === 460) throw interruption;
       if (interruption && interruption.status === 413) throw interruption;
       if (isComplete(record)) {
+        await this.#checkFinish(record, request.describeRequest);
         await this.#finish(record, request.describeRequest);
       } else if (record.offset > before) {
         this.#notify('post-receive', record, request.describeRequest);
