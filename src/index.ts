@@ -9,6 +9,25 @@ import type { UploadService } from './uploads/service.ts';
 
 export type { Config } from './config/load.ts';
 export { type ErrorCode, WharfError } from './errors.ts';
+export type { HookAnswer, HookHttpResponse, UploadChange } from './hooks/answers.ts';
+export { HookError } from './hooks/modules/hook-error.ts';
+export type {
+  ActionHandler,
+  FilterHandler,
+  FilterPayload,
+  HookMeta,
+  HookModule,
+  HookModuleContext,
+  HookRegistrar,
+  HookRouter,
+  InitEventName,
+  InitHandler,
+  InitMeta,
+  ModuleUpload,
+  ModuleUploads,
+  RouteHandler,
+  ScheduleHandler,
+} from './hooks/modules/types.ts';
 export { startServer, type WharfServer } from './server/http-server.ts';
 export type { UploadRecord } from './uploads/upload.ts';
 

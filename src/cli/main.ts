@@ -6,6 +6,7 @@ import { ConfigError } from '../config/option-table.ts';
 import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { startServer } from '../server/http-server.ts';
+import { checkHooks } from './hooks-check.ts';
 
 function packageVersion(): string {
   const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
@@ -76,10 +77,21 @@ export async function main(
       process.stdout.write(`${packageVersion()}\n`);
       return;
     }
-    if (commandLine.positionals.length > 0) {
+    const [command, subcommand, extra] = commandLine.positionals;
+    const checking = command === 'hooks' && subcommand === 'check' && extra === undefined;
+    if (commandLine.positionals.length > 0 && !checking) {
       throw new ConfigError(`unexpected argument ${JSON.stringify(commandLine.positionals[0])} (see --help)`);
     }
     config = buildConfig(commandLine.options, env);
+    if (checking) {
+      try {
+        process.stdout.write(await checkHooks(config));
+      } catch (error) {
+        process.stderr.write(`wharf: ${(error as Error).message}\n`);
+        process.exit(1);
+      }
+      return;
+    }
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`wharf: ${error.message}\n`);

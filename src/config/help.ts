@@ -34,6 +34,7 @@ export function renderHelp(): string {
     'wharf: resumable-upload (tus 1.0) server with hooks',
     '',
     'Usage: wharf [options]',
+    '       wharf hooks check [options]   load the hook modules and list every hook, without serving',
     '',
     'Every option can also be set by environment variable (shown in brackets).',
   ];

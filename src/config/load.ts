@@ -49,6 +49,8 @@ export interface Config {
   readonly accessLog: boolean;
   readonly healthAccessLog: boolean;
   readonly hooks: HooksConfig;
+  /** `--hooks-modules-dir`: folder of hook modules (may not exist). */
+  readonly hooksModulesDir: string;
   /** Environment the config was read from; only config/ reads process.env. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -237,6 +239,7 @@ export function buildConfig(
       postQueueLimit: integer(options, 'hooksPostQueueLimit'),
       ...brokerHooks(options),
     }),
+    hooksModulesDir: text(options, 'hooksModulesDir'),
     env: { ...env },
   };
   return Object.freeze(config);

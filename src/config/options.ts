@@ -1,6 +1,7 @@
 import type { OptionSpec } from './option-table.ts';
 import { amqpOptions } from './options-amqp.ts';
 import { kafkaOptions } from './options-kafka.ts';
+import { modulesOptions } from './options-modules.ts';
 import { s3Options } from './options-s3.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
@@ -31,7 +32,11 @@ export const hookEventNames = [
   'pre-terminate',
   'post-terminate',
   'post-finish',
+  'pre-finish',
 ] as const;
+
+/** rustus's events: the default of `--hooks` (pre-finish must be listed explicitly, rustus hooks lack it). */
+const rustusHookEventNames = hookEventNames.filter((name) => name !== 'pre-finish');
 
 /**
  * The option table. Flag names, defaults and `RUSTUS_*` variables follow rustus so that a rustus user can
@@ -310,7 +315,7 @@ export const optionTable: readonly OptionSpec[] = [
     env: ['WHARF_HOOKS', 'RUSTUS_HOOKS'],
     kind: 'list',
     choices: hookEventNames,
-    default: hookEventNames.join(','),
+    default: rustusHookEventNames.join(','),
     help: 'Events that fire hooks; an event not listed reaches no hook target.',
     group: hooks,
   },
@@ -401,4 +406,5 @@ export const optionTable: readonly OptionSpec[] = [
   ...amqpOptions,
   ...kafkaOptions,
   ...s3Options,
+  ...modulesOptions,
 ];

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import {
+  type HookAnswer,
+  HookAnswerError,
+  type MergedAnswer,
+  mergeAnswers,
+  parseHookAnswer,
+} from './answers.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
+import type { HookModules, ModuleRun } from './modules/registry.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
@@ -48,7 +56,8 @@ export interface HooksConfig {
 
 /** The decision of the blocking hooks on one event. */
 export type BlockingOutcome =
-  | { kind: 'continue' }
+  /** `answer`: what answering hooks asked for (changes to the upload, extra response headers or body). */
+  | { kind: 'continue'; answer?: MergedAnswer }
   | { kind: 'reject'; status: number; body: string; headers: Record<string, string> };
 
 export interface HookEngineOptions {
@@ -56,6 +65,8 @@ export interface HookEngineOptions {
   readonly runLogCapacity?: number;
   /** The environment hook executables inherit before Wharf's additions (default: Wharf's own). */
   readonly executableEnv?: NodeJS.ProcessEnv;
+  /** Loaded hook modules: their filters run before the other blocking hooks, their actions with post hooks. */
+  readonly modules?: HookModules;
 }
 
 const plainText = 'text/plain; charset=utf-8';
@@ -101,6 +112,25 @@ export function rejectionFor(
     case 'aborted':
       return reject(503, 'Hooks are shutting down; retry later');
   }
+}
+
+/** A blocking hook that answered `{ "reject": true, … }`: its own response, 400 unless it says otherwise. */
+export function rejectionByAnswer(hook: string, answer: HookAnswer): BlockingOutcome {
+  const response = answer.httpResponse;
+  const status = response?.status !== undefined && response.status >= 400 ? response.status : 400;
+  return {
+    kind: 'reject',
+    status,
+    body: response?.body ?? `Hook "${hook}" rejected the request`,
+    headers: { 'Content-Type': plainText, ...response?.headers },
+  };
+}
+
+/** One blocking delivery, its answer read. */
+interface BlockingDelivery {
+  readonly result: DeliveryResult;
+  readonly answer?: HookAnswer;
+  readonly invalidAnswer?: string;
 }
 
 function runStatusOf(result: DeliveryResult): RunStatus {
@@ -207,12 +237,14 @@ export class HookEngine {
   readonly #brokers: readonly HookTransport[];
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
+  readonly #modules: HookModules | undefined;
 
   constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
     this.config = frozenConfig(config);
     this.#logger = logger;
     this.runs = new RunLog(options.runLogCapacity ?? 1000);
     this.#queue = new PostQueue(this.config.postConcurrency, this.config.postQueueLimit);
+    this.#modules = options.modules;
 
     const executableOptions = {
       timeoutMs: this.config.executableTimeoutMs,
@@ -255,13 +287,31 @@ export class HookEngine {
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
+    return this.#transportsListen(name) || this.#modulesListen(name);
+  }
+
+  /** `--hooks` selects the events of file, dir, HTTP and broker targets; modules choose their events themselves. */
+  #transportsListen(name: UploadEventName): boolean {
     return this.#transports.length + this.#brokers.length > 0 && this.config.enabledEvents.has(name);
   }
 
-  /** The targets an event of this name goes to: blocking order (`file:…`, `dir:…`, `http:…`), then brokers. */
+  #modulesListen(name: UploadEventName): boolean {
+    return (this.#modules?.hasFilters(name) || this.#modules?.hasActions(name)) ?? false;
+  }
+
+  /**
+   * The targets an event of this name goes to, in blocking order (`module:…` filters, then `file:…`, `dir:…`,
+   * `http:…`), then brokers and `module:…` actions.
+   */
   targetsFor(name: UploadEventName): string[] {
-    if (!this.listens(name)) return [];
-    return [...this.#transports, ...this.#brokers].map((transport) => transport.describe(name));
+    const transports = this.#transportsListen(name)
+      ? [...this.#transports, ...this.#brokers].map((transport) => transport.describe(name))
+      : [];
+    return [
+      ...(this.#modules?.filterTargets(name) ?? []),
+      ...transports,
+      ...(this.#modules?.actionTargets(name) ?? []),
+    ];
   }
 
   /** Whether {@link HookEngine.close} was called. */
@@ -277,26 +327,57 @@ export class HookEngine {
     if (!this.listens(event.name)) return { kind: 'continue' };
     if (this.closed) return rejectionFor(event.name, { kind: 'aborted' });
     const eventId = randomUUID();
-    const payload = formatPayload(this.config.format, event);
     this.#logger.debug(
       { eventId, hook: event.name, uploadId: event.upload.id, targets: this.#transports.length },
       'running blocking hooks',
     );
 
+    let merged: MergedAnswer | undefined;
+    if (this.#modules?.hasFilters(event.name)) {
+      const filtered = await this.#modules.runFilters(event, eventId, (run) =>
+        this.#recordModule(event, eventId, true, run),
+      );
+      if (filtered.kind === 'reject') {
+        if (this.#transportsListen(event.name)) {
+          const skippedDelivery = this.#delivery(eventId, event, '');
+          for (const skipped of this.#transports) {
+            this.#record(skipped, skippedDelivery, true, Date.now(), 0, 'skipped', {
+              error: skippedAfterFailure,
+            });
+          }
+        }
+        const { kind: _kind, ...rejection } = filtered;
+        return { kind: 'reject', ...rejection };
+      }
+      // The other hooks see the upload as the filters left it.
+      event = { ...event, upload: filtered.upload };
+      merged = filtered.answer;
+    }
+    if (!this.#transportsListen(event.name)) {
+      return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
+    }
+    const payload = formatPayload(this.config.format, event);
     const delivery = this.#delivery(eventId, event, payload);
     for (const [index, transport] of this.#transports.entries()) {
-      const result = await this.#deliver(transport, delivery, true);
-      if (result.kind === 'delivered') continue;
-
+      const { result, answer, invalidAnswer } = await this.#deliver(transport, delivery, true);
+      let outcome: BlockingOutcome | undefined;
+      if (result.kind !== 'delivered') outcome = rejectionFor(event.name, result);
+      else if (invalidAnswer !== undefined) {
+        outcome = reject(502, `Hook "${event.name}" answered an invalid response: ${invalidAnswer}`);
+      } else if (answer?.reject) outcome = rejectionByAnswer(event.name, answer);
+      if (outcome === undefined) {
+        if (answer !== undefined) merged = mergeAnswers(merged, answer);
+        continue;
+      }
       for (const skipped of this.#transports.slice(index + 1)) {
         this.#record(skipped, delivery, true, Date.now(), 0, 'skipped', { error: skippedAfterFailure });
       }
-      return rejectionFor(event.name, result);
+      return outcome;
     }
     // Brokers hear of a pre-* event once the filters let it through, and never hold it up (as in rustus,
     // where a rejected pre-create never reaches AMQP or Kafka).
     this.#enqueue(this.#brokers, delivery);
-    return { kind: 'continue' };
+    return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
   }
 
   /**
@@ -306,6 +387,8 @@ export class HookEngine {
   emit(event: UploadEvent): void {
     if (!this.listens(event.name)) return;
     const eventId = randomUUID();
+    this.#queueActions(event, eventId);
+    if (!this.#transportsListen(event.name)) return;
     const payload = formatPayload(this.config.format, event);
     const delivery = this.#delivery(eventId, event, payload);
     this.#logger.debug(
@@ -379,6 +462,50 @@ export class HookEngine {
     await Promise.all([...this.#transports, ...this.#brokers].map((transport) => transport.close?.()));
   }
 
+  /** Queues the modules' actions of a post event; each is recorded like a target. */
+  #queueActions(event: UploadEvent, eventId: string): void {
+    for (const job of this.#modules?.actionJobs(event, eventId) ?? []) {
+      const skip = (error: string): void => {
+        this.#recordModule(event, eventId, false, {
+          target: job.target,
+          status: 'skipped',
+          durationMs: 0,
+          error,
+        });
+      };
+      if (this.closed) {
+        skip('the hooks engine closed');
+        continue;
+      }
+      const queued = this.#queue.push(async () => {
+        if (this.closed) return skip('the hooks engine closed');
+        this.#recordModule(event, eventId, false, await job.run());
+      });
+      if (!queued) {
+        skip('queue full');
+        this.#logger.warn(
+          { eventId, hook: event.name, target: job.target },
+          'hook queue full; event dropped for this target',
+        );
+      }
+    }
+  }
+
+  #recordModule(event: UploadEvent, eventId: string, blocking: boolean, run: ModuleRun): void {
+    this.runs.add({
+      eventId,
+      event: event.name,
+      hook: event.name,
+      target: run.target,
+      uploadId: event.upload.id,
+      blocking,
+      status: run.status,
+      startedAt: Date.now(),
+      durationMs: run.durationMs,
+      ...(run.error !== undefined ? { error: run.error } : {}),
+    });
+  }
+
   #delivery(eventId: string, event: UploadEvent, payload: string): HookDelivery {
     return {
       eventId,
@@ -395,7 +522,7 @@ export class HookEngine {
     transport: HookTransport,
     delivery: HookDelivery,
     blocking: boolean,
-  ): Promise<DeliveryResult> {
+  ): Promise<BlockingDelivery> {
     const startedAt = Date.now();
     const started = performance.now();
     let result: DeliveryResult;
@@ -406,8 +533,24 @@ export class HookEngine {
       result = { kind: 'spawn_failed', detail: `unexpected transport error: ${String(error)}` };
     }
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    // Only blocking hooks answer: what a post hook prints is not a decision.
+    let answer: HookAnswer | undefined;
+    let invalidAnswer: string | undefined;
+    if (blocking && result.kind === 'delivered') {
+      try {
+        answer = parseHookAnswer(result.answer);
+      } catch (cause) {
+        if (!(cause instanceof HookAnswerError)) throw cause;
+        invalidAnswer = cause.message;
+      }
+    }
     const extra: { error?: string; exitCode?: number; httpStatus?: number } = {};
-    const error = errorOf(result);
+    const error =
+      invalidAnswer !== undefined
+        ? `invalid answer: ${invalidAnswer}`
+        : answer?.reject
+          ? 'rejected by its answer'
+          : errorOf(result);
     if (error !== undefined) extra.error = error;
     const exitCode = result.kind === 'delivered' || result.kind === 'exited' ? result.exitCode : undefined;
     if (exitCode !== undefined && exitCode !== null) extra.exitCode = exitCode;
@@ -415,17 +558,14 @@ export class HookEngine {
       result.kind === 'delivered' || result.kind === 'responded' ? result.httpStatus : undefined;
     if (httpStatus !== undefined) extra.httpStatus = httpStatus;
 
-    const record = this.#record(
-      transport,
-      delivery,
-      blocking,
-      startedAt,
-      durationMs,
-      runStatusOf(result),
-      extra,
-    );
+    const status = error !== undefined && result.kind === 'delivered' ? 'failed' : runStatusOf(result);
+    const record = this.#record(transport, delivery, blocking, startedAt, durationMs, status, extra);
     this.#log(record, result);
-    return result;
+    return {
+      result,
+      ...(answer !== undefined ? { answer } : {}),
+      ...(invalidAnswer !== undefined ? { invalidAnswer } : {}),
+    };
   }
 
   #record(
@@ -456,8 +596,12 @@ export class HookEngine {
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
   #log(record: RunRecord, result: DeliveryResult): void {
     const fields: Record<string, unknown> = { ...record };
-    if (result.kind === 'delivered') {
+    if (result.kind === 'delivered' && record.status === 'completed') {
       this.#logger.debug(fields, 'hook run completed');
+      return;
+    }
+    if (result.kind === 'delivered') {
+      this.#logger.info(fields, 'blocking hook refused the operation by its answer');
       return;
     }
     if (result.kind === 'responded' && result.body !== '') fields.responseBody = excerpt(result.body);

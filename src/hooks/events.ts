@@ -9,6 +9,8 @@ export const uploadEventNames = [
   'pre-terminate',
   'post-terminate',
   'post-finish',
+  // tusd's pre-finish: after the last byte, before the final PATCH is answered (not in rustus).
+  'pre-finish',
 ] as const;
 
 export type UploadEventName = (typeof uploadEventNames)[number];

@@ -1,10 +1,22 @@
 /** The hooks engine: events, payload formats, transports and run records. No HTTP-route knowledge. */
+
+export {
+  type HookAnswer,
+  HookAnswerError,
+  type HookHttpResponse,
+  hookAnswerFrom,
+  type MergedAnswer,
+  mergeAnswers,
+  parseHookAnswer,
+  type UploadChange,
+} from './answers.ts';
 export {
   type BlockingOutcome,
   HookEngine,
   type HookEngineOptions,
   type HookLogger,
   type HooksConfig,
+  rejectionByAnswer,
   rejectionFor,
 } from './engine.ts';
 export { HookConfigError } from './errors.ts';

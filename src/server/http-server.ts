@@ -2,12 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/load.ts';
 import { HookEngine } from '../hooks/engine.ts';
+import { loadHookModules } from '../hooks/modules/loader.ts';
+import type { HookModules } from '../hooks/modules/registry.ts';
 import type { Locker } from '../locks/locker.ts';
 import type { Logger } from '../logger.ts';
-import { createTusRequestHandler } from '../tus/handler.ts';
+import { createTusRequestHandler, routeTusPath } from '../tus/handler.ts';
 import { composeUploadService } from '../uploads/compose.ts';
 import type { UploadObserver } from '../uploads/events.ts';
 import { HookObserver } from '../uploads/hook-bridge.ts';
+import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { UploadService } from '../uploads/service.ts';
 import { createCors } from './cors.ts';
 
@@ -18,6 +21,8 @@ export interface WharfServer {
   readonly port: number;
   /** The hooks engine (its run log shows every hook run). */
   readonly hooks: HookEngine;
+  /** The hook modules loaded from `--hooks-modules-dir`. */
+  readonly modules: HookModules;
   /** Stops accepting, interrupts bodies (keeping their bytes), waits up to the shutdown timeout. */
   close(): Promise<void>;
 }
@@ -41,13 +46,28 @@ function sendHealth(res: ServerResponse, shuttingDown: boolean): void {
 /** Starts the HTTP server: health, CORS, access log, and the tus endpoint. */
 export async function startServer(config: Config, options: StartOptions): Promise<WharfServer> {
   const { logger } = options;
-  const hooks = new HookEngine(config.hooks, logger);
+  // Modules get the uploads service in their context, but the service's observer needs the modules first.
+  let composed: UploadService | undefined;
+  const uploads = moduleUploadsOf(() => {
+    if (composed === undefined) throw new Error('the uploads service is not ready yet');
+    return composed;
+  });
+  const modules = await loadHookModules(
+    config.hooksModulesDir,
+    (name) => ({ logger: logger.child({ module: name }), config, env: config.env, uploads, args: {} }),
+    logger,
+  );
+  if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
+  const hooks = new HookEngine(config.hooks, logger, { modules });
   const service = composeUploadService(config, {
     logger,
     ...(options.locker ? { locker: options.locker } : {}),
     observer: options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore)),
   });
+  composed = service;
   await service.prepare();
+  await modules.init('routes.before');
+  await modules.init('routes.after');
   const shutdown = new AbortController();
   const tus = createTusRequestHandler({
     settings: config,
@@ -80,7 +100,15 @@ export async function startServer(config: Config, options: StartOptions): Promis
       sendHealth(res, shutdown.signal.aborted);
       return;
     }
+    if (modules.routesBefore.handle(req, res, logger)) return;
     if (cors(req, res)) return;
+    if (
+      modules.routesAfter.size > 0 &&
+      routeTusPath(pathname ?? '/', config.basePath) === undefined &&
+      modules.routesAfter.handle(req, res, logger)
+    ) {
+      return;
+    }
     tus(req, res).catch((error: unknown) => {
       logger.error({ err: error }, 'unhandled request failure');
       res.destroy();
@@ -106,6 +134,14 @@ export async function startServer(config: Config, options: StartOptions): Promis
     });
   });
   const port = (server.address() as AddressInfo).port;
+  try {
+    await modules.init('server.start');
+  } catch (error) {
+    server.close();
+    await hooks.close();
+    throw error;
+  }
+  modules.startSchedules();
 
   let sweeper: NodeJS.Timeout | undefined;
   if (options.sweep !== false && config.uploadExpirationMs > 0 && config.extensions.has('expiration')) {
@@ -131,8 +167,13 @@ export async function startServer(config: Config, options: StartOptions): Promis
     service,
     port,
     hooks,
+    modules,
     close: async () => {
       if (sweeper) clearInterval(sweeper);
+      modules.stopSchedules();
+      await modules.init('server.stop').catch((error: unknown) => {
+        logger.error({ err: error }, 'a hook module failed on server.stop');
+      });
       shutdown.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

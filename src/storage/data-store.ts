@@ -5,6 +5,8 @@ export interface NewUploadPlacement {
   readonly id: string;
   /** Unix milliseconds, used by time-based folder layouts. */
   readonly createdAt: number;
+  /** A relative location chosen by a hook (already validated), used instead of the store's own layout. */
+  readonly location?: string;
 }
 
 export interface AppendResult {

@@ -42,9 +42,9 @@ export class FileDataStore implements ConcatenatingDataStore {
 
   async create(placement: NewUploadPlacement): Promise<string> {
     const folder = expandDirStructure(this.#options.dirStructure, placement.createdAt, this.#options.env);
-    const location = folder === '' ? placement.id : `${folder}/${placement.id}`;
+    const location = placement.location ?? (folder === '' ? placement.id : `${folder}/${placement.id}`);
     const absolute = this.#absolute(location);
-    if (folder !== '') await mkdir(path.dirname(absolute), { recursive: true });
+    if (location.includes('/')) await mkdir(path.dirname(absolute), { recursive: true });
     // 'wx' fails if the file exists: two uploads can never share bytes.
     const handle = await open(absolute, 'wx');
     await handle.close();

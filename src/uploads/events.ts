@@ -1,12 +1,16 @@
 import type { UploadRecord } from './upload.ts';
 
+/** The events an operation waits for; a failure cancels it. */
+export type BlockingLifecycleEvent = 'pre-create' | 'pre-terminate' | 'pre-finish';
+
 export type UploadLifecycleEvent =
   | 'pre-create'
   | 'post-create'
   | 'post-receive'
   | 'pre-terminate'
   | 'post-terminate'
-  | 'post-finish';
+  | 'post-finish'
+  | 'pre-finish';
 
 /** What the lifecycle knows about the request that caused an event (built lazily, only when listened to). */
 export interface RequestDescription {
@@ -19,17 +23,33 @@ export interface RequestDescription {
 
 export type DescribeRequest = () => RequestDescription;
 
+/** What answering pre-* hooks asked for when they let the operation go on. */
+export interface CheckAnswer {
+  /** pre-create only: the upload's id, metadata or storage location, chosen by a hook. */
+  readonly change?: {
+    readonly id?: string;
+    readonly metadata?: Readonly<Record<string, string>>;
+    readonly path?: string;
+  };
+  /** Headers (and a body) added to the normal answer. */
+  readonly response?: { readonly body?: string; readonly headers: Readonly<Record<string, string>> };
+}
+
 /**
  * How the upload lifecycle tells the outside world (the hooks engine) what happens. Blocking events may
  * throw a WharfError to cancel the operation; notifications never delay or fail the request.
  */
 export interface UploadObserver {
   listens(event: UploadLifecycleEvent): boolean;
-  /** pre-create, pre-terminate: resolves to continue, rejects with a WharfError to cancel. */
-  check(event: 'pre-create' | 'pre-terminate', upload: UploadRecord, request: DescribeRequest): Promise<void>;
+  /** pre-create, pre-terminate: resolves to continue (maybe with an answer), rejects with a WharfError to cancel. */
+  check(
+    event: BlockingLifecycleEvent,
+    upload: UploadRecord,
+    request: DescribeRequest,
+  ): Promise<CheckAnswer | undefined>;
   /** post-* events: fire and forget. */
   notify(
-    event: Exclude<UploadLifecycleEvent, 'pre-create' | 'pre-terminate'>,
+    event: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
     upload: UploadRecord,
     request: DescribeRequest,
   ): void;

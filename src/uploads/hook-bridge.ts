@@ -2,7 +2,13 @@ import { WharfError } from '../errors.ts';
 import type { HookEngine } from '../hooks/engine.ts';
 import type { HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
 import type { DataStore } from '../storage/data-store.ts';
-import type { DescribeRequest, UploadLifecycleEvent, UploadObserver } from './events.ts';
+import type {
+  BlockingLifecycleEvent,
+  CheckAnswer,
+  DescribeRequest,
+  UploadLifecycleEvent,
+  UploadObserver,
+} from './events.ts';
 import type { UploadRecord } from './upload.ts';
 
 /** rustus reports request paths normalised to a trailing slash (`/files/`, `/files/<id>/`); receivers rely on it. */
@@ -31,10 +37,10 @@ export class HookObserver implements UploadObserver {
   }
 
   async check(
-    event: 'pre-create' | 'pre-terminate',
+    event: BlockingLifecycleEvent,
     upload: UploadRecord,
     request: DescribeRequest,
-  ): Promise<void> {
+  ): Promise<CheckAnswer | undefined> {
     const outcome = await this.#engine.runBlocking(this.#event(event, upload, request));
     if (outcome.kind === 'reject') {
       throw new WharfError('ERR_HOOK_REJECTED', {
@@ -44,10 +50,18 @@ export class HookObserver implements UploadObserver {
         message: `${event} hook rejected the request`,
       });
     }
+    const answer = outcome.answer;
+    if (answer === undefined) return undefined;
+    const { status: _status, ...response } = answer.httpResponse ?? { headers: {} };
+    return {
+      // Only pre-create can change the upload; on other events a change has nothing to apply to.
+      ...(answer.changeUpload !== undefined && event === 'pre-create' ? { change: answer.changeUpload } : {}),
+      ...(answer.httpResponse !== undefined ? { response } : {}),
+    };
   }
 
   notify(
-    event: Exclude<UploadLifecycleEvent, 'pre-create' | 'pre-terminate'>,
+    event: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
     upload: UploadRecord,
     request: DescribeRequest,
   ): void {

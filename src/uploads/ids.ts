@@ -14,3 +14,9 @@ export function isValidUploadId(id: string): boolean {
 export function newUploadId(): string {
   return randomUUID();
 }
+
+/** A storage location chosen by a hook: relative, '/'-separated segments that are each a safe id. */
+export function isValidLocation(location: string): boolean {
+  const segments = location.split('/');
+  return segments.length <= 16 && segments.every((segment) => safeId.test(segment));
+}

@@ -6,8 +6,8 @@ import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
 import { canConcatenate, canFinish, type DataStore } from '../storage/data-store.ts';
 import type { BodyMeter } from './body-meter.ts';
-import type { DescribeRequest, UploadObserver } from './events.ts';
-import { isValidUploadId, newUploadId } from './ids.ts';
+import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
+import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
 import { isComplete, isExpired, type UploadRecord } from './upload.ts';
 
 export interface UploadServiceOptions {
@@ -46,6 +46,15 @@ export interface CreateRequest {
   /** creation-with-upload: called once the upload exists; returns the metered body to store. */
   readonly body?: BodyOpener;
   readonly checksum?: WriteRequest['checksum'];
+  /** Receives the headers (and body) answering pre-create hooks add to the normal answer. */
+  readonly onHookResponse?: (response: NonNullable<CheckAnswer['response']>) => void;
+}
+
+/** Upload-Metadata for metadata a hook rewrote: `key base64value` pairs, a key alone for an empty value. */
+function encodeMetadata(metadata: Readonly<Record<string, string>>): string {
+  return Object.entries(metadata)
+    .map(([key, value]) => (value === '' ? key : `${key} ${Buffer.from(value, 'utf8').toString('base64')}`))
+    .join(',');
 }
 
 /** Opens the request body through a meter with the given limit (and sends 100 Continue if expected). */
@@ -157,7 +166,7 @@ export class UploadService {
 
     const createdAt = this.#now();
     const id = newUploadId();
-    const draft: UploadRecord = {
+    let draft: UploadRecord = {
       id,
       offset: 0,
       length,
@@ -175,11 +184,32 @@ export class UploadService {
       version: 0,
     };
     // pre-create sees the upload before anything is stored, so a rejection leaves no trace.
+    let chosenLocation: string | undefined;
     if (this.#options.observer.listens('pre-create')) {
-      await this.#options.observer.check('pre-create', draft, request.describeRequest);
+      const answer = await this.#options.observer.check('pre-create', draft, request.describeRequest);
+      if (answer?.change !== undefined) {
+        draft = await this.#changed(draft, answer.change);
+        chosenLocation = answer.change.path;
+      }
+      if (answer?.response !== undefined) request.onHookResponse?.(answer.response);
     }
 
-    const location = await this.#data.create({ id, createdAt });
+    let location: string;
+    try {
+      location = await this.#data.create({
+        id: draft.id,
+        createdAt,
+        ...(chosenLocation !== undefined ? { location: chosenLocation } : {}),
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new WharfError('ERR_UPLOAD_ID_TAKEN', {
+          message: 'a hook chose a storage path or id that is already in use',
+          cause: error,
+        });
+      }
+      throw error;
+    }
     if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
     const record: UploadRecord = {
       ...draft,
@@ -190,6 +220,7 @@ export class UploadService {
       await this.#info.put(record, null);
     } catch (error) {
       await this.#data.remove(location);
+      if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
       throw error;
     }
 
@@ -207,11 +238,36 @@ export class UploadService {
       }
     }
     if (isComplete(record)) {
+      await this.#checkFinish(record, request.describeRequest);
       await this.#finish(record, request.describeRequest);
     } else {
       this.#notify('post-create', record, request.describeRequest);
     }
     return record;
+  }
+
+  /** Applies a pre-create hook's `changeUpload`: the id is validated and must be free; metadata is re-encoded. */
+  async #changed(draft: UploadRecord, change: NonNullable<CheckAnswer['change']>): Promise<UploadRecord> {
+    let changed = draft;
+    if (change.id !== undefined && change.id !== draft.id) {
+      if (!isValidUploadId(change.id)) {
+        throw new WharfError('ERR_HOOK_ANSWER_INVALID', {
+          message: `a hook chose the invalid upload id ${JSON.stringify(change.id)}`,
+        });
+      }
+      if ((await this.#info.get(change.id)) !== undefined) throw new WharfError('ERR_UPLOAD_ID_TAKEN');
+      changed = { ...changed, id: change.id };
+    }
+    if (change.path !== undefined && !isValidLocation(change.path)) {
+      throw new WharfError('ERR_HOOK_ANSWER_INVALID', {
+        message: `a hook chose the invalid storage path ${JSON.stringify(change.path)}`,
+      });
+    }
+    if (change.metadata !== undefined) {
+      const metadata = { ...change.metadata };
+      changed = { ...changed, metadata, metadataHeader: encodeMetadata(metadata) };
+    }
+    return changed;
   }
 
   async #loadParts(partIds: readonly string[]): Promise<UploadRecord[]> {
@@ -291,6 +347,24 @@ export class UploadService {
     if (!record) return;
     await this.#info.remove(id);
     await this.#data.remove(record.path);
+  }
+
+  /**
+   * pre-finish: the last byte is stored, the client is not answered yet. A refusal keeps the bytes, marks the
+   * upload failed with the reason (HEAD shows it) and is rethrown: the client gets the hook's answer and
+   * post-finish does not fire.
+   */
+  async #checkFinish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
+    if (!this.#options.observer.listens('pre-finish')) return;
+    try {
+      await this.#options.observer.check('pre-finish', record, describeRequest);
+    } catch (error) {
+      if (!(error instanceof WharfError)) throw error;
+      const expected = record.version;
+      record.failure = (error.body ?? error.message).trim() || error.message;
+      await this.#info.put(record, expected);
+      throw error;
+    }
   }
 
   async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
@@ -417,6 +491,7 @@ export class UploadService {
       if (interruption && interruption.status === 460) throw interruption;
       if (interruption && interruption.status === 413) throw interruption;
       if (isComplete(record)) {
+        await this.#checkFinish(record, request.describeRequest);
         await this.#finish(record, request.describeRequest);
       } else if (record.offset > before) {
         this.#notify('post-receive', record, request.describeRequest);
@@ -463,6 +538,28 @@ export class UploadService {
       }
     }
     return removed;
+  }
+
+  /** Every upload of this data store, expired ones included (hook modules list them). */
+  async *list(): AsyncIterable<UploadRecord> {
+    for await (const record of this.#info.list()) {
+      if (record.storage === this.#data.name) yield record;
+    }
+  }
+
+  /** Removes an upload and its bytes under its lock, firing no hooks (hook modules, housekeeping). */
+  async remove(id: string): Promise<boolean> {
+    if (!isValidUploadId(id)) return false;
+    const lock = await this.#lock(id, () => undefined);
+    try {
+      const record = await this.#info.get(id);
+      if (!record || record.storage !== this.#data.name) return false;
+      await this.#info.remove(id);
+      await this.#data.remove(record.path);
+      return true;
+    } finally {
+      await lock.release();
+    }
   }
 
   /** Opens the stored bytes of a finished upload for download. */

@@ -25,6 +25,11 @@ export interface UploadRecord {
   expiresAt: number | null;
   /** Name of the data store that holds the bytes, as rustus records it (`file_storage`). */
   readonly storage: string;
+  /**
+   * Why the upload failed after its last byte (a pre-finish hook refused it); the bytes are kept. Absent or
+   * null when it did not fail.
+   */
+  failure?: string | null;
   /** Incremented on every write: the InfoStore's compare-and-set token. */
   version: number;
 }

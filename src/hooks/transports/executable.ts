@@ -3,8 +3,8 @@ import type { DeliveryResult } from './types.ts';
 
 /** How much of a hook's stderr Wharf keeps (and may relay to the client as a rejection's reason). */
 export const stderrLimitBytes = 4096;
-/** stdout is read (so the hook never blocks on a full pipe) but only this much is kept, for debug logs. */
-export const stdoutLimitBytes = 4096;
+/** stdout is read (so the hook never blocks on a full pipe) but only this much is kept: it may be an answer. */
+export const stdoutLimitBytes = 64 * 1024;
 /** After the hook exits, how long to wait for its pipes to close (a background child may hold them). */
 const pipeGraceMs = 1000;
 

@@ -34,7 +34,7 @@ async function runHook(
     signal: delivery.signal,
   });
   if (stdout !== '') options.onStdout?.(delivery, stdout);
-  return result;
+  return result.kind === 'delivered' && stdout !== '' ? { ...result, answer: stdout } : result;
 }
 
 /**

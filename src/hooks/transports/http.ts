@@ -121,9 +121,11 @@ export class HttpHookTransport implements HookTransport {
           continue;
         }
         if (status >= 200 && status <= 299) {
-          // Read to the end so the connection goes back to the pool.
-          response.resume();
-          return { kind: 'delivered', httpStatus: status };
+          // Read (to the end, so the connection goes back to the pool): a blocking hook may answer JSON.
+          const answer = await readCapped(response, responseBodyLimitBytes);
+          return answer === ''
+            ? { kind: 'delivered', httpStatus: status }
+            : { kind: 'delivered', httpStatus: status, answer };
         }
         const body = await readCapped(response, responseBodyLimitBytes);
         return {

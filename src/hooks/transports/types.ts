@@ -20,7 +20,13 @@ export interface HookDelivery {
  * means for the client (see `rejectionFor` in engine.ts).
  */
 export type DeliveryResult =
-  | { readonly kind: 'delivered'; readonly exitCode?: number; readonly httpStatus?: number }
+  | {
+      readonly kind: 'delivered';
+      readonly exitCode?: number;
+      readonly httpStatus?: number;
+      /** What the hook answered (HTTP 2xx body, executable stdout); a blocking hook may answer JSON. */
+      readonly answer?: string;
+    }
   /** An executable ran and exited non-zero or was killed by a signal (not by our timeout). */
   | {
       readonly kind: 'exited';

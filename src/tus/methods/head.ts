@@ -15,6 +15,10 @@ export async function handleHead(exchange: TusExchange, id: string): Promise<voi
     res.setHeader('Upload-Metadata', upload.metadataHeader);
   if (upload.concatHeader !== null) res.setHeader('Upload-Concat', upload.concatHeader);
   if (upload.expiresAt !== null) res.setHeader('Upload-Expires', httpDate(upload.expiresAt));
+  // A pre-finish hook refused the finished upload: its bytes are kept, the reason is shown (one header line).
+  if (typeof upload.failure === 'string' && upload.failure !== '') {
+    res.setHeader('Upload-Failed', upload.failure.replace(/[^\t\x20-\x7e]+/g, ' ').slice(0, 1024));
+  }
   res.statusCode = 200;
   res.end();
 }

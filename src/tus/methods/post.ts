@@ -85,7 +85,13 @@ export async function handlePost(exchange: TusExchange): Promise<void> {
     }
   }
 
+  let hookResponse:
+    | { readonly body?: string; readonly headers: Readonly<Record<string, string>> }
+    | undefined;
   const upload = await exchange.service.create({
+    onHookResponse: (response) => {
+      hookResponse = response;
+    },
     length: concat?.kind === 'final' ? null : (length ?? null),
     deferLength: deferHeader !== undefined,
     metadataHeader: metadata?.raw ?? null,
@@ -105,5 +111,15 @@ export async function handlePost(exchange: TusExchange): Promise<void> {
   if (upload.expiresAt !== null && extensions.has('expiration'))
     res.setHeader('Upload-Expires', httpDate(upload.expiresAt));
   if (!req.complete && withBody) res.setHeader('Connection', 'close');
+  // An answering pre-create hook may add headers and a body; the protocol headers above stay Wharf's.
+  for (const [name, value] of Object.entries(hookResponse?.headers ?? {})) {
+    if (!res.hasHeader(name)) res.setHeader(name, value);
+  }
+  if (hookResponse?.body !== undefined) {
+    if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(hookResponse.body));
+    res.end(hookResponse.body);
+    return;
+  }
   res.end();
 }

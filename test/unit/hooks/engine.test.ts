@@ -125,8 +125,8 @@ describe('enabled events', () => {
   test('parseEventList reads --hooks lists and refuses unknown names', () => {
     assert.deepEqual([...parseEventList(' pre-create, post-finish ,,')], ['pre-create', 'post-finish']);
     assert.deepEqual([...parseEventList('')], []);
-    assert.throws(() => parseEventList('pre-create,pre-finish'), /unknown hook event "pre-finish"/);
-    assert.deepEqual(uploadEventNames.filter(isBlockingEvent), ['pre-create', 'pre-terminate']);
+    assert.throws(() => parseEventList('pre-create,pre-upload'), /unknown hook event "pre-upload"/);
+    assert.deepEqual(uploadEventNames.filter(isBlockingEvent), ['pre-create', 'pre-terminate', 'pre-finish']);
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { HookEngine } from '../../../src/hooks/engine.ts';
 import { formatPayload } from '../../../src/hooks/formats/index.ts';
+import { stdoutLimitBytes } from '../../../src/hooks/transports/executable.ts';
 import {
   captureLogger,
   hooksConfig,
@@ -112,7 +113,7 @@ test('stderr kept as the reason is capped; a huge stdout is drained and not kept
   assert.equal(outcome.kind, 'reject');
   assert.equal(outcome.kind === 'reject' && outcome.body, 'e'.repeat(4096));
   const stdoutLog = entries.find((entry) => entry.message === 'hook stdout');
-  assert.equal(String(stdoutLog?.fields.stdout).length, 4096);
+  assert.equal(String(stdoutLog?.fields.stdout).length, stdoutLimitBytes);
 });
 
 test('a missing hook file rejects with 400 naming the hook, and logs an error', async (t) => {

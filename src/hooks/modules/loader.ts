@@ -1,0 +1,165 @@
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isBlockingEvent, isUploadEventName, uploadEventNames } from '../events.ts';
+import { CronSchedule } from './cron.ts';
+import { HookModules } from './registry.ts';
+import {
+  type HookModule,
+  type HookModuleContext,
+  type HookRegistrar,
+  type InitEventName,
+  initEventNames,
+  type ModuleLogger,
+} from './types.ts';
+
+/** A module that cannot be loaded or registered: start-up fails with its path and the reason. */
+export class HookModuleError extends Error {
+  readonly code = 'ERR_HOOK_MODULE';
+  readonly file: string;
+
+  constructor(file: string, reason: string, options?: { cause?: unknown }) {
+    super(`hook module ${file}: ${reason}`, options);
+    this.name = 'HookModuleError';
+    this.file = file;
+  }
+}
+
+const entryNames = ['index.js', 'index.mjs', 'index.ts'] as const;
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+type ScopedImport = (specifier: string, parentUrl: string) => Promise<unknown>;
+let typeScriptImport: Promise<ScopedImport> | undefined;
+
+/**
+ * `index.ts` modules are compiled on the fly by tsx's scoped import, when tsx is installed (Node 20 cannot
+ * strip types). Scoped: Wharf's own imports are not affected.
+ */
+async function importTypeScript(file: string): Promise<unknown> {
+  typeScriptImport ??= (async () => {
+    const specifier = 'tsx/esm/api';
+    const tsx = (await import(specifier)) as { tsImport: ScopedImport };
+    return tsx.tsImport;
+  })();
+  let tsImport: ScopedImport;
+  try {
+    tsImport = await typeScriptImport;
+  } catch (cause) {
+    throw new HookModuleError(file, 'TypeScript modules need the tsx package installed (npm install tsx)', {
+      cause,
+    });
+  }
+  return tsImport(pathToFileURL(file).href, import.meta.url);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function registrarFor(modules: HookModules, name: string, context: HookModuleContext): HookRegistrar {
+  const entry = <Handler>(handler: Handler) => ({ module: name, handler, context });
+  const checkHandler = (kind: string, handler: unknown): void => {
+    if (typeof handler !== 'function') throw new TypeError(`${kind} needs a handler function`);
+  };
+  return {
+    filter(event, handler) {
+      checkHandler('filter', handler);
+      if (!isUploadEventName(event) || !isBlockingEvent(event)) {
+        const blocking = uploadEventNames.filter(isBlockingEvent).join(', ');
+        throw new TypeError(`filter("${String(event)}"): filters run on blocking events (${blocking})`);
+      }
+      modules.filters.set(event, [...(modules.filters.get(event) ?? []), entry(handler)]);
+    },
+    action(event, handler) {
+      checkHandler('action', handler);
+      if (!isUploadEventName(event) || isBlockingEvent(event)) {
+        const post = uploadEventNames.filter((name) => !isBlockingEvent(name)).join(', ');
+        throw new TypeError(`action("${String(event)}"): actions run on non-blocking events (${post})`);
+      }
+      modules.actions.set(event, [...(modules.actions.get(event) ?? []), entry(handler)]);
+    },
+    init(event, handler) {
+      checkHandler('init', handler);
+      if (!(initEventNames as readonly string[]).includes(event)) {
+        throw new TypeError(`init("${String(event)}"): expected one of ${initEventNames.join(', ')}`);
+      }
+      const name = event as InitEventName;
+      modules.inits.set(name, [...(modules.inits.get(name) ?? []), entry(handler)]);
+    },
+    schedule(cron, handler) {
+      checkHandler('schedule', handler);
+      modules.schedules.push({ ...entry(handler), cron: new CronSchedule(String(cron)), running: false });
+    },
+  };
+}
+
+/**
+ * Loads every hook module of `directory`: each subfolder's `index.js`, `index.mjs` or `index.ts` (first found),
+ * whose default export `register(hooks, context)` is called once. A missing directory means no modules; any
+ * broken module throws a {@link HookModuleError} naming it. Folders load in name order.
+ */
+export async function loadHookModules(
+  directory: string,
+  contextFor: (moduleName: string) => HookModuleContext,
+  logger: ModuleLogger,
+): Promise<HookModules> {
+  const modules = new HookModules(logger);
+  const root = path.resolve(directory);
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return modules;
+    throw new HookModuleError(root, `cannot read the hook modules folder: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  const folders = entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
+  for (const folder of folders) {
+    const base = path.join(root, folder);
+    let file: string | undefined;
+    for (const name of entryNames) {
+      if (await exists(path.join(base, name))) {
+        file = path.join(base, name);
+        break;
+      }
+    }
+    if (file === undefined) {
+      throw new HookModuleError(base, `no ${entryNames.join(', ')} in this folder`);
+    }
+    let register: unknown;
+    try {
+      const loaded = (
+        file.endsWith('.ts') ? await importTypeScript(file) : await import(pathToFileURL(file).href)
+      ) as { default?: unknown };
+      register = loaded.default;
+      // A module compiled to CommonJS (tsx without "type": "module", tsc output) nests its default export.
+      const nested = (register as { default?: unknown } | undefined)?.default;
+      if (typeof register !== 'function' && typeof nested === 'function') register = nested;
+    } catch (error) {
+      if (error instanceof HookModuleError) throw error;
+      throw new HookModuleError(file, `failed to load: ${messageOf(error)}`, { cause: error });
+    }
+    if (typeof register !== 'function') {
+      throw new HookModuleError(file, 'the default export must be a register(hooks, context) function');
+    }
+    const context = contextFor(folder);
+    try {
+      await (register as HookModule)(registrarFor(modules, folder, context), context);
+    } catch (error) {
+      throw new HookModuleError(file, `register failed: ${messageOf(error)}`, { cause: error });
+    }
+    modules.modules.push(file);
+  }
+  return modules;
+}

@@ -1,0 +1,333 @@
+import { HookAnswerError, hookAnswerFrom, type MergedAnswer, mergeAnswers } from '../answers.ts';
+import type { HookUpload, UploadEvent, UploadEventName } from '../events.ts';
+import { CronSchedule } from './cron.ts';
+import { asHookError } from './hook-error.ts';
+import { ModuleRouter } from './router.ts';
+import type {
+  ActionHandler,
+  FilterHandler,
+  FilterPayload,
+  HookMeta,
+  HookModuleContext,
+  InitEventName,
+  InitHandler,
+  ModuleLogger,
+  ScheduleHandler,
+} from './types.ts';
+
+interface Registered<Handler> {
+  /** The module's folder, as run records and logs name it. */
+  readonly module: string;
+  readonly handler: Handler;
+  readonly context: HookModuleContext;
+}
+
+interface ScheduledJob extends Registered<ScheduleHandler> {
+  readonly cron: CronSchedule;
+  running: boolean;
+}
+
+/** One module handler's run, for the engine's run log. */
+export interface ModuleRun {
+  /** `module:<folder>` */
+  readonly target: string;
+  readonly status: 'completed' | 'failed' | 'skipped';
+  readonly durationMs: number;
+  readonly error?: string;
+}
+
+export type ModuleRunRecorder = (run: ModuleRun) => void;
+
+export type FilterOutcome =
+  | { readonly kind: 'continue'; readonly upload: HookUpload; readonly answer?: MergedAnswer }
+  | {
+      readonly kind: 'reject';
+      readonly status: number;
+      readonly body: string;
+      readonly headers: Record<string, string>;
+    };
+
+/** An action ready to be queued: runs the handler and says how it went. */
+export interface ActionJob {
+  readonly target: string;
+  run(): Promise<ModuleRun>;
+}
+
+const plainText = 'text/plain; charset=utf-8';
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isAnswer(value: object): boolean {
+  return 'reject' in value || 'httpResponse' in value || 'changeUpload' in value;
+}
+
+function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => b[key] === a[key]);
+}
+
+/**
+ * What hook modules registered: filters per blocking event, actions per post event, init handlers, schedules
+ * and the routes added on `routes.before` / `routes.after`. It runs them; the engine records the runs.
+ */
+export class HookModules {
+  readonly modules: string[] = [];
+  readonly filters = new Map<UploadEventName, Registered<FilterHandler>[]>();
+  readonly actions = new Map<UploadEventName, Registered<ActionHandler>[]>();
+  readonly inits = new Map<InitEventName, Registered<InitHandler>[]>();
+  readonly schedules: ScheduledJob[] = [];
+  /** Routes tried before the tus endpoint. */
+  readonly routesBefore = new ModuleRouter();
+  /** Routes tried when the tus endpoint does not own the path. */
+  readonly routesAfter = new ModuleRouter();
+  readonly #logger: ModuleLogger;
+  #ticker: NodeJS.Timeout | undefined;
+  #lastTick = 0;
+
+  constructor(logger: ModuleLogger) {
+    this.#logger = logger;
+  }
+
+  static empty(logger: ModuleLogger): HookModules {
+    return new HookModules(logger);
+  }
+
+  hasFilters(event: UploadEventName): boolean {
+    return (this.filters.get(event)?.length ?? 0) > 0;
+  }
+
+  hasActions(event: UploadEventName): boolean {
+    return (this.actions.get(event)?.length ?? 0) > 0;
+  }
+
+  /** `module:<folder>` for every filter of the event, in order. */
+  filterTargets(event: UploadEventName): string[] {
+    return (this.filters.get(event) ?? []).map((entry) => `module:${entry.module}`);
+  }
+
+  actionTargets(event: UploadEventName): string[] {
+    return (this.actions.get(event) ?? []).map((entry) => `module:${entry.module}`);
+  }
+
+  /**
+   * Runs the event's filters in registration order, each receiving the previous one's output. A HookError
+   * cancels with its status and message; any other failure cancels with 500. The following filters are
+   * recorded as skipped.
+   */
+  async runFilters(
+    event: UploadEvent,
+    eventId: string,
+    record: ModuleRunRecorder,
+    extra: { error?: string } = {},
+  ): Promise<FilterOutcome> {
+    const entries = this.filters.get(event.name) ?? [];
+    let upload = event.upload;
+    let answer: MergedAnswer | undefined;
+    for (const [index, entry] of entries.entries()) {
+      const target = `module:${entry.module}`;
+      const payload: FilterPayload = {
+        id: upload.id,
+        metadata: { ...upload.metadata },
+        offset: upload.offset,
+        length: upload.length,
+        isPartial: upload.isPartial,
+        isFinal: upload.isFinal,
+      };
+      const meta: HookMeta = { event: event.name, eventId, request: event.request, upload, ...extra };
+      const started = performance.now();
+      let outcome: FilterOutcome | undefined;
+      try {
+        const returned: unknown = await entry.handler(payload, meta, entry.context);
+        let change: { id?: string; metadata?: Record<string, string> } = {};
+        if (typeof returned === 'object' && returned !== null && isAnswer(returned)) {
+          const parsed = hookAnswerFrom(returned);
+          if (parsed?.reject) {
+            const response = parsed.httpResponse;
+            outcome = {
+              kind: 'reject',
+              status: response?.status !== undefined && response.status >= 400 ? response.status : 400,
+              body: response?.body ?? `Hook module "${entry.module}" rejected the request`,
+              headers: { 'Content-Type': plainText, ...response?.headers },
+            };
+          } else if (parsed !== undefined) {
+            answer = mergeAnswers(answer, parsed);
+            change = { ...parsed.changeUpload };
+          }
+        } else if (typeof returned === 'object' && returned !== null) {
+          const next = returned as Partial<FilterPayload>;
+          if (typeof next.id === 'string' && next.id !== upload.id) change.id = next.id;
+          if (
+            typeof next.metadata === 'object' &&
+            next.metadata !== null &&
+            !sameMetadata(next.metadata, upload.metadata)
+          ) {
+            const metadata = hookAnswerFrom({ changeUpload: { metadata: next.metadata } })?.changeUpload
+              ?.metadata;
+            if (metadata !== undefined) change.metadata = { ...metadata };
+          }
+          if (change.id !== undefined || change.metadata !== undefined) {
+            answer = mergeAnswers(answer, { reject: false, changeUpload: change });
+          }
+        }
+        if (change.id !== undefined) upload = { ...upload, id: change.id };
+        if (change.metadata !== undefined) upload = { ...upload, metadata: change.metadata };
+        if (outcome === undefined) {
+          record({ target, status: 'completed', durationMs: elapsed(started) });
+          continue;
+        }
+        record({ target, status: 'failed', durationMs: elapsed(started), error: 'rejected by its answer' });
+      } catch (error) {
+        const hookError = asHookError(error);
+        if (hookError !== undefined) {
+          outcome = {
+            kind: 'reject',
+            status: hookError.status,
+            body: hookError.message,
+            headers: { 'Content-Type': plainText, ...hookError.headers },
+          };
+        } else {
+          const invalid = error instanceof HookAnswerError;
+          this.#logger.error(
+            { err: error, module: entry.module, event: event.name },
+            'hook module filter failed',
+          );
+          outcome = {
+            kind: 'reject',
+            status: invalid ? 502 : 500,
+            body: invalid
+              ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
+              : `Hook module "${entry.module}" failed`,
+            headers: { 'Content-Type': plainText },
+          };
+        }
+        record({ target, status: 'failed', durationMs: elapsed(started), error: messageOf(error) });
+      }
+      for (const skipped of entries.slice(index + 1)) {
+        record({
+          target: `module:${skipped.module}`,
+          status: 'skipped',
+          durationMs: 0,
+          error: 'not run: an earlier blocking hook failed',
+        });
+      }
+      return outcome;
+    }
+    return answer === undefined ? { kind: 'continue', upload } : { kind: 'continue', upload, answer };
+  }
+
+  /** The event's actions as jobs for the post queue. */
+  actionJobs(event: UploadEvent, eventId: string, extra: { error?: string } = {}): ActionJob[] {
+    return (this.actions.get(event.name) ?? []).map((entry) => {
+      const target = `module:${entry.module}`;
+      return {
+        target,
+        run: async (): Promise<ModuleRun> => {
+          const started = performance.now();
+          const meta: HookMeta = {
+            event: event.name,
+            eventId,
+            request: event.request,
+            upload: event.upload,
+            ...extra,
+          };
+          try {
+            await entry.handler(event.upload, meta, entry.context);
+            return { target, status: 'completed', durationMs: elapsed(started) };
+          } catch (error) {
+            this.#logger.warn(
+              { err: error, module: entry.module, event: event.name },
+              'hook module action failed',
+            );
+            return { target, status: 'failed', durationMs: elapsed(started), error: messageOf(error) };
+          }
+        },
+      };
+    });
+  }
+
+  /** Runs the init handlers of one event in order; a failure is thrown (start-up then fails). */
+  async init(event: InitEventName): Promise<void> {
+    for (const entry of this.inits.get(event) ?? []) {
+      const router =
+        event === 'routes.before'
+          ? this.routesBefore.forModule(entry.module)
+          : event === 'routes.after'
+            ? this.routesAfter.forModule(entry.module)
+            : undefined;
+      try {
+        await entry.handler(router === undefined ? { event } : { event, router }, entry.context);
+      } catch (error) {
+        throw new Error(`hook module ${entry.module}: init ${event} failed: ${messageOf(error)}`, {
+          cause: error,
+        });
+      }
+    }
+  }
+
+  /** Checks the schedules every second; a schedule still running when it is due again is not started twice. */
+  startSchedules(): void {
+    if (this.schedules.length === 0 || this.#ticker !== undefined) return;
+    this.#lastTick = Math.floor(Date.now() / 1000);
+    const tick = (): void => {
+      const now = Math.floor(Date.now() / 1000);
+      // Every second since the last tick is checked once, so a late timer does not miss a due run.
+      for (let second = this.#lastTick + 1; second <= now; second++) {
+        const date = new Date(second * 1000);
+        for (const job of this.schedules) if (job.cron.matches(date)) this.#runScheduled(job);
+      }
+      this.#lastTick = Math.max(this.#lastTick, now);
+      this.#ticker = setTimeout(tick, 1000 - (Date.now() % 1000) + 5);
+      this.#ticker.unref();
+    };
+    this.#ticker = setTimeout(tick, 1000 - (Date.now() % 1000) + 5);
+    this.#ticker.unref();
+  }
+
+  stopSchedules(): void {
+    clearTimeout(this.#ticker);
+    this.#ticker = undefined;
+  }
+
+  #runScheduled(job: ScheduledJob): void {
+    if (job.running) {
+      this.#logger.warn(
+        { module: job.module, cron: job.cron.expression },
+        'schedule still running; this run is skipped',
+      );
+      return;
+    }
+    job.running = true;
+    Promise.resolve()
+      .then(() => job.handler(job.context))
+      .catch((error: unknown) => {
+        this.#logger.error(
+          { err: error, module: job.module, cron: job.cron.expression },
+          'hook module schedule failed',
+        );
+      })
+      .finally(() => {
+        job.running = false;
+      });
+  }
+
+  /** One line per registered hook, for `wharf hooks check`. */
+  describe(): string[] {
+    const lines: string[] = [];
+    for (const [event, entries] of this.filters)
+      for (const entry of entries) lines.push(`filter ${event} module:${entry.module}`);
+    for (const [event, entries] of this.actions)
+      for (const entry of entries) lines.push(`action ${event} module:${entry.module}`);
+    for (const [event, entries] of this.inits)
+      for (const entry of entries) lines.push(`init ${event} module:${entry.module}`);
+    for (const job of this.schedules) lines.push(`schedule "${job.cron.expression}" module:${job.module}`);
+    return lines;
+  }
+}
+
+export { CronSchedule };
