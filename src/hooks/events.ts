@@ -15,6 +15,11 @@ export const uploadEventNames = [
 
 export type UploadEventName = (typeof uploadEventNames)[number];
 
+/** rustus's six events: what `--hooks` enables by default (pre-finish must be asked for; rustus hooks lack it). */
+export const rustusEventNames: readonly UploadEventName[] = uploadEventNames.filter(
+  (name) => name !== 'pre-finish',
+);
+
 const eventNameSet: ReadonlySet<string> = new Set(uploadEventNames);
 
 export function isUploadEventName(name: string): name is UploadEventName {

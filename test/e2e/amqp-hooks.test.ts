@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { uploadEventNames } from '../../src/hooks/events.ts';
+import { rustusEventNames as defaultEvents, uploadEventNames } from '../../src/hooks/events.ts';
 import {
   type AmqpPeer,
   amqpPeer,
@@ -56,7 +56,7 @@ describe('AMQP hooks against RabbitMQ', () => {
     for (const queue of queues) cleanup.push(() => peer.channel.deleteQueue(queue));
     try {
       const uploadId = await uploadLifecycle(wharf.endpoint);
-      for (const event of uploadEventNames) {
+      for (const event of defaultEvents) {
         const [message] = await takeMessages(peer.connection, `${prefix}.${event}`, 1);
         assert.ok(message, event);
         assert.equal(message.fields.exchange, exchange);
@@ -102,13 +102,13 @@ describe('AMQP hooks against RabbitMQ', () => {
     cleanup.push(() => peer.channel.deleteQueue(routingKey));
     try {
       await uploadLifecycle(wharf.endpoint);
-      const messages = await takeMessages(peer.connection, routingKey, uploadEventNames.length);
+      const messages = await takeMessages(peer.connection, routingKey, defaultEvents.length);
       const payloads = messages.map((message) => JSON.parse(message.content.toString('utf8')) as unknown);
       for (const payload of payloads) assert.deepEqual(hookSchemaErrors('v2', payload), []);
       assert.ok(messages.every((message) => message.fields.routingKey === routingKey));
       assert.ok(messages.every((message) => message.properties.deliveryMode === 1));
       const ids = new Set(messages.map((message) => message.properties.messageId));
-      assert.equal(ids.size, uploadEventNames.length, 'one id per event');
+      assert.equal(ids.size, defaultEvents.length, 'one id per event');
       const durability = await queueDurability();
       assert.equal(durability.get(routingKey), false);
     } finally {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { uploadEventNames } from '../../src/hooks/events.ts';
+import { rustusEventNames } from '../../src/hooks/events.ts';
 import { temporaryVhost, uploadLifecycle } from '../support/brokers.ts';
 import { hookSchemaErrors } from '../support/hook-payload-validator.ts';
 import { repoRoot, startWharf } from '../support/wharf-process.ts';
@@ -125,10 +125,10 @@ describe('Celery worker consuming AMQP hooks (the seed recipe)', () => {
     });
     try {
       const uploadId = await uploadLifecycle(wharf.endpoint, 'celery.mkv');
-      const runs = await waitForRuns(record, uploadEventNames.length);
+      const runs = await waitForRuns(record, rustusEventNames.length);
       assert.deepEqual(
         runs.map((entry) => entry.task).sort(),
-        uploadEventNames.map((event) => `rustus.${event}`).sort(),
+        rustusEventNames.map((event) => `rustus.${event}`).sort(),
       );
       for (const entry of runs) {
         assert.deepEqual(hookSchemaErrors('default', entry.payload), [], entry.task);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { uploadEventNames } from '../../src/hooks/events.ts';
+import { rustusEventNames } from '../../src/hooks/events.ts';
 import { kafkaBrokers, kafkaConsumer, uploadLifecycle } from '../support/brokers.ts';
 import { hookSchemaErrors } from '../support/hook-payload-validator.ts';
 import { startWharf } from '../support/wharf-process.ts';
@@ -26,7 +26,7 @@ describe('Kafka hooks against a Kafka broker', () => {
     });
     try {
       const uploadId = await uploadLifecycle(wharf.endpoint, 'kafka.bin');
-      const records = await consumer.take(uploadEventNames.length);
+      const records = await consumer.take(rustusEventNames.length);
       const seen = new Set<string>();
       for (const record of records) {
         assert.equal(record.topic, topic);
@@ -39,7 +39,7 @@ describe('Kafka hooks against a Kafka broker', () => {
         seen.add(record.headers['hook-name'] ?? '');
         assert.match(record.headers['event-id'] ?? '', /^[0-9a-f-]{36}$/);
       }
-      assert.deepEqual([...seen].sort(), [...uploadEventNames].sort());
+      assert.deepEqual([...seen].sort(), [...rustusEventNames].sort());
       assert.ok(
         records
           .filter((record) => record.headers['hook-name'] !== 'pre-create')
@@ -54,7 +54,7 @@ describe('Kafka hooks against a Kafka broker', () => {
 
   test('prefix mode: topic {prefix}-{event}', async () => {
     const prefix = `wharf-test-${tag()}`;
-    const topics = uploadEventNames.map((event) => `${prefix}-${event}`);
+    const topics = rustusEventNames.map((event) => `${prefix}-${event}`);
     const consumer = await kafkaConsumer(topics);
     const wharf = await startWharf({
       args: [
@@ -68,7 +68,7 @@ describe('Kafka hooks against a Kafka broker', () => {
     });
     try {
       await uploadLifecycle(wharf.endpoint);
-      const records = await consumer.take(uploadEventNames.length);
+      const records = await consumer.take(rustusEventNames.length);
       assert.deepEqual(records.map((record) => record.topic).sort(), [...topics].sort());
       for (const record of records) {
         assert.equal(record.topic, `${prefix}-${record.headers['hook-name']}`);

@@ -48,6 +48,7 @@ describe('AMQP messages', () => {
       'p.pre-terminate',
       'p.post-terminate',
       'p.post-finish',
+      'p.pre-finish',
     ]);
     assert.equal(amqpRoutingKey({ ...config, routingKey: 'route66' }, 'pre-create'), 'route66');
     assert.deepEqual(amqpQueueNames({ ...config, routingKey: 'route66' }), ['route66']);
