@@ -1,0 +1,65 @@
+// The browser side of test/e2e/uppy.test.ts, bundled with esbuild and loaded in headless Chromium.
+// Plain JavaScript: the project's tsconfig has no DOM library, and this file only runs in the browser.
+import Uppy from '@uppy/core';
+import Tus from '@uppy/tus';
+
+/** `size` random bytes (getRandomValues fills at most 64 KiB per call). */
+function randomBytes(size) {
+  const bytes = new Uint8Array(size);
+  for (let start = 0; start < size; start += 65536) {
+    crypto.getRandomValues(bytes.subarray(start, Math.min(size, start + 65536)));
+  }
+  return bytes;
+}
+
+async function sha256Hex(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Uploads a generated Blob of `size` bytes with Uppy's Tus plugin. With `pauseAt`, pauses the upload once that
+ * many bytes are sent and resumes it `resumeAfterMs` later. Resolves with what the page saw.
+ */
+async function uploadWithUppy({
+  endpoint,
+  size,
+  chunkSize,
+  pauseAt,
+  resumeAfterMs = 0,
+  retryDelays = [0, 200, 500, 1000],
+}) {
+  const bytes = randomBytes(size);
+  const sha256 = await sha256Hex(bytes);
+  const uppy = new Uppy({ autoProceed: false });
+  uppy.use(Tus, { endpoint, chunkSize, retryDelays });
+  const fileId = uppy.addFile({
+    name: 'generated.bin',
+    type: 'application/octet-stream',
+    data: new Blob([bytes], { type: 'application/octet-stream' }),
+  });
+  const pauses = [];
+  if (pauseAt !== undefined) {
+    uppy.on('upload-progress', (file, progress) => {
+      if (pauses.length > 0 || progress.bytesUploaded < pauseAt || progress.bytesUploaded >= size) return;
+      pauses.push(progress.bytesUploaded);
+      uppy.pauseResume(file.id);
+      setTimeout(() => uppy.pauseResume(file.id), resumeAfterMs);
+    });
+  }
+  const errors = [];
+  uppy.on('upload-error', (_file, error) => errors.push(String(error?.message ?? error)));
+  const result = await uppy.upload();
+  const file = uppy.getFile(fileId);
+  return {
+    sha256,
+    successful: result.successful.length,
+    failed: result.failed.length,
+    uploadURL: file.response?.uploadURL ?? null,
+    progress: file.progress.bytesUploaded,
+    pauses,
+    errors,
+  };
+}
+
+window.uploadWithUppy = uploadWithUppy;
