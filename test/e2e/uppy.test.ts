@@ -71,30 +71,33 @@ async function servePage(): Promise<{ server: Server; origin: string }> {
   return { server, origin: `http://127.0.0.1:${port}` };
 }
 
-before(async () => {
-  ({ server: pageServer, origin: pageOrigin } = await servePage());
-  // The page and the tus endpoint are on different ports, so every request is cross-origin and needs CORS.
-  wharf = await startWharf({ args: ['--cors', pageOrigin] });
-  profileDir = await mkdtemp(path.join(tmpdir(), 'wharf-chromium-'));
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: chromiumPath,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  await page.goto(`${pageOrigin}/`);
-  await page.waitForFunction(() => 'uploadWithUppy' in globalThis);
-});
+before(
+  async () => {
+    ({ server: pageServer, origin: pageOrigin } = await servePage());
+    // The page and the tus endpoint are on different ports, so every request is cross-origin and needs CORS.
+    wharf = await startWharf({ args: ['--cors', pageOrigin] });
+    profileDir = await mkdtemp(path.join(tmpdir(), 'wharf-chromium-'));
+    browser = await chromium.launchPersistentContext(profileDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      timeout: 30_000,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(`${pageOrigin}/`);
+    await page.waitForFunction(() => 'uploadWithUppy' in globalThis);
+  },
+  { timeout: 60_000 },
+);
 
 after(async () => {
   await browser?.close();
