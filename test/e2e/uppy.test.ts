@@ -26,12 +26,23 @@ interface PageResult {
   readonly errors: readonly string[];
 }
 
+/** What it resolves with when asked to stop part-way (`stopAt`). */
+interface StoppedResult {
+  readonly sha256: string;
+  readonly stoppedAt: number;
+  readonly uploadURL: string | null;
+  readonly errors: readonly string[];
+}
+
 interface UploadRequest {
   readonly endpoint: string;
   readonly size: number;
   readonly chunkSize: number;
   readonly pauseAt?: number;
   readonly resumeAfterMs?: number;
+  readonly stopAt?: number;
+  readonly name?: string;
+  readonly seed?: number;
   readonly retryDelays?: readonly number[];
 }
 
@@ -106,14 +117,34 @@ after(async () => {
   if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
-function uploadInPage(request: UploadRequest): Promise<PageResult> {
+function uploadInPage<Result = PageResult>(request: UploadRequest): Promise<Result> {
   return page.evaluate(
     (options) =>
-      (globalThis as unknown as { uploadWithUppy(o: typeof options): Promise<PageResult> }).uploadWithUppy(
+      (globalThis as unknown as { uploadWithUppy(o: typeof options): Promise<Result> }).uploadWithUppy(
         options,
       ),
     request,
   );
+}
+
+/**
+ * Runs `work` with the page's upload throughput limited (DevTools network emulation): on loopback a 5 MiB chunk
+ * is sent before a pause can land, at 16 MiB/s a pause interrupts a PATCH.
+ */
+async function throttled<T>(work: () => Promise<T>): Promise<T> {
+  const devtools = await browser.newCDPSession(page);
+  await devtools.send('Network.enable');
+  await devtools.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: 16 * MiB,
+  });
+  try {
+    return await work();
+  } finally {
+    await devtools.detach();
+  }
 }
 
 /** The access-log lines of one upload. */
@@ -149,22 +180,15 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
 
   it('pauses in the middle of the upload and resumes from the offset the server kept', async () => {
     const size = 12 * MiB;
-    // On loopback a 5 MiB chunk is sent before the pause lands; at 16 MiB/s the pause interrupts a PATCH.
-    const devtools = await browser.newCDPSession(page);
-    await devtools.send('Network.enable');
-    await devtools.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 0,
-      downloadThroughput: -1,
-      uploadThroughput: 16 * MiB,
-    });
-    const result = await uploadInPage({
-      endpoint: wharf.endpoint,
-      size,
-      chunkSize: 5 * MiB,
-      pauseAt: 2 * MiB,
-      resumeAfterMs: 100,
-    }).finally(() => devtools.detach());
+    const result = await throttled(() =>
+      uploadInPage({
+        endpoint: wharf.endpoint,
+        size,
+        chunkSize: 5 * MiB,
+        pauseAt: 2 * MiB,
+        resumeAfterMs: 100,
+      }),
+    );
     assert.deepEqual(result.errors, []);
     assert.equal(result.successful, 1);
     assert.equal(result.pauses.length, 1, 'the page paused once');
@@ -172,6 +196,32 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
     const url = String(result.uploadURL);
     assert.equal(await downloadSha256(url), result.sha256);
     // On resume the client asked the server for the offset (HEAD) and went on from there.
+    const methods = requestsFor(url).map((line) => line.method);
+    assert.ok(methods.includes('HEAD'), methods.join());
+  });
+
+  it('continues an unfinished upload after a page reload (the URL tus-js-client stored for the file)', async () => {
+    const request = {
+      endpoint: wharf.endpoint,
+      size: 12 * MiB,
+      chunkSize: 5 * MiB,
+      name: 'reload.bin',
+      seed: 7,
+    };
+    const stopped = await throttled(() => uploadInPage<StoppedResult>({ ...request, stopAt: 2 * MiB }));
+    assert.ok(stopped.stoppedAt < 5 * MiB, `stopped at ${stopped.stoppedAt}`);
+    const url = String(stopped.uploadURL);
+    const before = await send('HEAD', url, { headers: tusHeaders });
+    assert.ok(Number(before.headers['upload-offset']) < 12 * MiB, 'unfinished before the reload');
+
+    await page.reload();
+    await page.waitForFunction(() => 'uploadWithUppy' in globalThis);
+    const result = await uploadInPage(request);
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.successful, 1);
+    assert.equal(result.sha256, stopped.sha256, 'the page made the same file again');
+    assert.equal(result.uploadURL, url, 'the same upload was continued, not a new one created');
+    assert.equal(await downloadSha256(url), result.sha256);
     const methods = requestsFor(url).map((line) => line.method);
     assert.ok(methods.includes('HEAD'), methods.join());
   });

@@ -12,29 +12,47 @@ function randomBytes(size) {
   return bytes;
 }
 
+/** `size` bytes from a xorshift32 generator: the same `seed` gives the same file after a page reload. */
+function seededBytes(size, seed) {
+  const words = new Uint32Array(Math.ceil(size / 4));
+  let state = seed >>> 0 || 1;
+  for (let index = 0; index < words.length; index++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    words[index] = state >>> 0;
+  }
+  return new Uint8Array(words.buffer, 0, size);
+}
+
 async function sha256Hex(bytes) {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 /**
- * Uploads a generated Blob of `size` bytes with Uppy's Tus plugin. With `pauseAt`, pauses the upload once that
- * many bytes are sent and resumes it `resumeAfterMs` later. Resolves with what the page saw.
+ * Uploads a generated Blob of `size` bytes with Uppy's Tus plugin (random bytes, or seeded ones with `seed`).
+ * With `pauseAt`, pauses the upload once that many bytes are sent and resumes it `resumeAfterMs` later. With
+ * `stopAt`, pauses there and resolves at once, leaving the upload unfinished (for a page reload to pick up).
+ * Resolves with what the page saw.
  */
 async function uploadWithUppy({
   endpoint,
   size,
   chunkSize,
+  name = 'generated.bin',
+  seed,
   pauseAt,
   resumeAfterMs = 0,
+  stopAt,
   retryDelays = [0, 200, 500, 1000],
 }) {
-  const bytes = randomBytes(size);
+  const bytes = seed === undefined ? randomBytes(size) : seededBytes(size, seed);
   const sha256 = await sha256Hex(bytes);
   const uppy = new Uppy({ autoProceed: false });
   uppy.use(Tus, { endpoint, chunkSize, retryDelays });
   const fileId = uppy.addFile({
-    name: 'generated.bin',
+    name,
     type: 'application/octet-stream',
     data: new Blob([bytes], { type: 'application/octet-stream' }),
   });
@@ -49,7 +67,18 @@ async function uploadWithUppy({
   }
   const errors = [];
   uppy.on('upload-error', (_file, error) => errors.push(String(error?.message ?? error)));
-  const result = await uppy.upload();
+  const finished = uppy.upload();
+  if (stopAt !== undefined) {
+    const stoppedAt = await new Promise((resolve) => {
+      uppy.on('upload-progress', (file, progress) => {
+        if (progress.bytesUploaded < stopAt) return;
+        uppy.pauseResume(file.id);
+        resolve(progress.bytesUploaded);
+      });
+    });
+    return { sha256, stoppedAt, uploadURL: uppy.getFile(fileId).tus?.uploadUrl ?? null, errors };
+  }
+  const result = await finished;
   const file = uppy.getFile(fileId);
   return {
     sha256,
