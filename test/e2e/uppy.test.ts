@@ -4,13 +4,12 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout } from 'node:timers/promises';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { downloadSha256, MiB } from '../support/bytes.ts';
 import { cuttingProxy } from '../support/cutting-proxy.ts';
 import { send, tus as tusHeaders } from '../support/http.ts';
-import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { accessLog, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 // Debian's chromium, installed by scripts/services/chromium.sh (run by .ci/run).
 const chromiumPath = process.env.WHARF_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -148,9 +147,9 @@ async function throttled<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** The access-log lines of one upload. */
-function requestsFor(url: string): Record<string, unknown>[] {
+async function requestsFor(url: string): Promise<Record<string, unknown>[]> {
   const pathname = new URL(url).pathname;
-  return wharf.logs.filter((line) => line.msg === 'access' && line.url === pathname);
+  return (await accessLog(wharf)).filter((line) => line.url === pathname);
 }
 
 // A hung browser or upload fails the file within a minute instead of holding CI.
@@ -170,7 +169,7 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
     assert.equal(head.headers['upload-offset'], String(size));
     const pairs = String(head.headers['upload-metadata']).split(',');
     assert.ok(pairs.includes(`filename ${Buffer.from('generated.bin').toString('base64')}`), pairs.join());
-    const patches = requestsFor(url).filter((line) => line.method === 'PATCH');
+    const patches = (await requestsFor(url)).filter((line) => line.method === 'PATCH');
     assert.deepEqual(
       patches.map((line) => line.status),
       [204, 204, 204],
@@ -196,7 +195,7 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
     const url = String(result.uploadURL);
     assert.equal(await downloadSha256(url), result.sha256);
     // On resume the client asked the server for the offset (HEAD) and went on from there.
-    const methods = requestsFor(url).map((line) => line.method);
+    const methods = (await requestsFor(url)).map((line) => line.method);
     assert.ok(methods.includes('HEAD'), methods.join());
   });
 
@@ -222,7 +221,7 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
     assert.equal(result.sha256, stopped.sha256, 'the page made the same file again');
     assert.equal(result.uploadURL, url, 'the same upload was continued, not a new one created');
     assert.equal(await downloadSha256(url), result.sha256);
-    const methods = requestsFor(url).map((line) => line.method);
+    const methods = (await requestsFor(url)).map((line) => line.method);
     assert.ok(methods.includes('HEAD'), methods.join());
   });
 
@@ -236,7 +235,7 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
       assert.equal(result.successful, 1, result.errors.join());
       const url = String(result.uploadURL).replace(`127.0.0.1:${proxy.port}`, `127.0.0.1:${wharf.port}`);
       assert.equal(await downloadSha256(url), result.sha256);
-      const methods = requestsFor(url).map((line) => line.method);
+      const methods = (await requestsFor(url)).map((line) => line.method);
       assert.ok(methods.includes('HEAD'), `the client asked where to resume: ${methods.join()}`);
     } finally {
       proxy.server.close();
@@ -254,12 +253,7 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
       });
       assert.equal(result.successful, 0);
       assert.equal(result.failed, 1);
-      // The access log arrives through a pipe: a request of our own, logged after the page's, marks its end.
-      await send('GET', `${elsewhere.origin}/health`);
-      while (!elsewhere.logs.some((line) => line.url === '/health')) await setTimeout(10);
-      const methods = elsewhere.logs
-        .filter((line) => line.msg === 'access' && line.url !== '/health')
-        .map((line) => line.method);
+      const methods = (await accessLog(elsewhere)).map((line) => line.method);
       assert.deepEqual(methods, ['OPTIONS'], 'only the preflight reached the server');
     } finally {
       await elsewhere.stop();
