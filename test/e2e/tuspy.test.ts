@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { downloadSha256, MiB, writeRandomFile } from '../support/bytes.ts';
 import { cuttingProxy } from '../support/cutting-proxy.ts';
 import { send, tus as tusHeaders } from '../support/http.ts';
-import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { accessLog, repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 // The venv comes from scripts/services/python-clients.sh (run by .ci/run), with tuspy pinned there.
 const python = process.env.WHARF_TEST_PYTHON ?? path.join(repoRoot, '.cache/venv/bin/python');
@@ -57,9 +57,8 @@ describe('tuspy (Python) against the real server', () => {
     assert.equal(head.headers['upload-offset'], String(12 * MiB + 7));
     const pairs = String(head.headers['upload-metadata']).split(',');
     assert.ok(pairs.includes(`filename ${Buffer.from('zażółć.bin').toString('base64')}`), pairs.join());
-    const patches = wharf.logs.filter(
-      (line) =>
-        line.msg === 'access' && line.method === 'PATCH' && String(line.url) === new URL(url).pathname,
+    const patches = (await accessLog(wharf)).filter(
+      (line) => line.method === 'PATCH' && line.url === new URL(url).pathname,
     );
     assert.deepEqual(
       patches.map((line) => line.status),

@@ -36,7 +36,8 @@ export async function cuttingProxy(targetPort: number, cutAfter: number): Promis
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.end());
-    upstream.on('close', () => client.end());
+    // Like a server that closes its socket: a client still sending (a paused one, above) gets a reset, not a hang.
+    upstream.on('close', () => client.end(() => client.destroy()));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout } from 'node:timers/promises';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const wharfBin = path.join(repoRoot, 'bin/wharf.js');
@@ -88,4 +90,19 @@ export async function startWharf(options: StartWharfOptions = {}): Promise<Wharf
       return code;
     },
   };
+}
+
+/**
+ * The access-log lines (health checks left out) of every request answered so far. Log lines come through a pipe
+ * and can trail the responses, so a marker request of our own, logged after them, says when they are all in.
+ */
+export async function accessLog(wharf: WharfProcess): Promise<Record<string, unknown>[]> {
+  const marker = `/health?marker=${randomUUID()}`;
+  const reply = await fetch(`${wharf.origin}${marker}`);
+  await reply.arrayBuffer();
+  for (let waited = 0; !wharf.logs.some((line) => line.url === marker); waited += 10) {
+    if (waited > 5_000) throw new Error('the access log did not show the marker request');
+    await setTimeout(10);
+  }
+  return wharf.logs.filter((line) => line.msg === 'access' && !String(line.url).startsWith('/health'));
 }

@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { build } from 'esbuild';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { downloadSha256, MiB } from '../support/bytes.ts';
+import { cuttingProxy } from '../support/cutting-proxy.ts';
+import { send, tus as tusHeaders } from '../support/http.ts';
+import { accessLog, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+
+// Debian's chromium, installed by scripts/services/chromium.sh (run by .ci/run).
+const chromiumPath = process.env.WHARF_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+/** What uploadWithUppy in test/e2e/clients/uppy-page.js resolves with. */
+interface PageResult {
+  readonly sha256: string;
+  readonly successful: number;
+  readonly failed: number;
+  readonly uploadURL: string | null;
+  readonly progress: number;
+  readonly pauses: readonly number[];
+  readonly errors: readonly string[];
+}
+
+/** What it resolves with when asked to stop part-way (`stopAt`). */
+interface StoppedResult {
+  readonly sha256: string;
+  readonly stoppedAt: number;
+  readonly uploadURL: string | null;
+  readonly errors: readonly string[];
+}
+
+interface UploadRequest {
+  readonly endpoint: string;
+  readonly size: number;
+  readonly chunkSize: number;
+  readonly pauseAt?: number;
+  readonly resumeAfterMs?: number;
+  readonly stopAt?: number;
+  readonly name?: string;
+  readonly seed?: number;
+  readonly retryDelays?: readonly number[];
+}
+
+let pageServer: Server;
+let pageOrigin: string;
+let wharf: WharfProcess;
+let profileDir: string;
+let browser: BrowserContext;
+let page: Page;
+
+/** Serves the page and its bundle (@uppy/core and @uppy/tus from node_modules, bundled by esbuild). */
+async function servePage(): Promise<{ server: Server; origin: string }> {
+  const bundle = await build({
+    entryPoints: [path.join(import.meta.dirname, 'clients/uppy-page.js')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  const script = bundle.outputFiles[0]!.contents;
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>Uppy</title><script type="module" src="/app.js"></script>';
+  const server = createServer((req, res) => {
+    if (req.url === '/app.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(script);
+    } else if (req.url === '/') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { server, origin: `http://127.0.0.1:${port}` };
+}
+
+before(
+  async () => {
+    ({ server: pageServer, origin: pageOrigin } = await servePage());
+    // The page and the tus endpoint are on different ports, so every request is cross-origin and needs CORS.
+    wharf = await startWharf({ args: ['--cors', pageOrigin] });
+    profileDir = await mkdtemp(path.join(tmpdir(), 'wharf-chromium-'));
+    browser = await chromium.launchPersistentContext(profileDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      timeout: 30_000,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(`${pageOrigin}/`);
+    await page.waitForFunction(() => 'uploadWithUppy' in globalThis);
+  },
+  { timeout: 60_000 },
+);
+
+after(async () => {
+  await browser?.close();
+  await wharf?.stop();
+  pageServer?.close();
+  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+});
+
+function uploadInPage<Result = PageResult>(request: UploadRequest): Promise<Result> {
+  return page.evaluate(
+    (options) =>
+      (globalThis as unknown as { uploadWithUppy(o: typeof options): Promise<Result> }).uploadWithUppy(
+        options,
+      ),
+    request,
+  );
+}
+
+/**
+ * Runs `work` with the page's upload throughput limited (DevTools network emulation): on loopback a 5 MiB chunk
+ * is sent before a pause can land, at 16 MiB/s a pause interrupts a PATCH.
+ */
+async function throttled<T>(work: () => Promise<T>): Promise<T> {
+  const devtools = await browser.newCDPSession(page);
+  await devtools.send('Network.enable');
+  await devtools.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: 16 * MiB,
+  });
+  try {
+    return await work();
+  } finally {
+    await devtools.detach();
+  }
+}
+
+/** The access-log lines of one upload. */
+async function requestsFor(url: string): Promise<Record<string, unknown>[]> {
+  const pathname = new URL(url).pathname;
+  return (await accessLog(wharf)).filter((line) => line.url === pathname);
+}
+
+// A hung browser or upload fails the file within a minute instead of holding CI.
+describe('Uppy in headless Chromium against the real server', { timeout: 60_000 }, () => {
+  it('uploads a 12 MiB Blob in 5 MiB chunks across origins and downloads the same bytes', async () => {
+    const size = 12 * MiB + 11;
+    const result = await uploadInPage({ endpoint: wharf.endpoint, size, chunkSize: 5 * MiB });
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.successful, 1);
+    assert.equal(result.failed, 0);
+    assert.equal(result.progress, size);
+    const url = String(result.uploadURL);
+    assert.ok(url.startsWith(wharf.endpoint), url);
+    assert.equal(await downloadSha256(url), result.sha256);
+
+    const head = await send('HEAD', url, { headers: tusHeaders });
+    assert.equal(head.headers['upload-offset'], String(size));
+    const pairs = String(head.headers['upload-metadata']).split(',');
+    assert.ok(pairs.includes(`filename ${Buffer.from('generated.bin').toString('base64')}`), pairs.join());
+    const patches = (await requestsFor(url)).filter((line) => line.method === 'PATCH');
+    assert.deepEqual(
+      patches.map((line) => line.status),
+      [204, 204, 204],
+      'three PATCHes of 5, 5 and 2 MiB',
+    );
+  });
+
+  it('pauses in the middle of the upload and resumes from the offset the server kept', async () => {
+    const size = 12 * MiB;
+    const result = await throttled(() =>
+      uploadInPage({
+        endpoint: wharf.endpoint,
+        size,
+        chunkSize: 5 * MiB,
+        pauseAt: 2 * MiB,
+        resumeAfterMs: 100,
+      }),
+    );
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.successful, 1);
+    assert.equal(result.pauses.length, 1, 'the page paused once');
+    assert.ok(result.pauses[0]! < 5 * MiB, `paused in the first chunk, at ${result.pauses[0]}`);
+    const url = String(result.uploadURL);
+    assert.equal(await downloadSha256(url), result.sha256);
+    // On resume the client asked the server for the offset (HEAD) and went on from there.
+    const methods = (await requestsFor(url)).map((line) => line.method);
+    assert.ok(methods.includes('HEAD'), methods.join());
+  });
+
+  it('continues an unfinished upload after a page reload (the URL tus-js-client stored for the file)', async () => {
+    const request = {
+      endpoint: wharf.endpoint,
+      size: 12 * MiB,
+      chunkSize: 5 * MiB,
+      name: 'reload.bin',
+      seed: 7,
+    };
+    const stopped = await throttled(() => uploadInPage<StoppedResult>({ ...request, stopAt: 2 * MiB }));
+    assert.ok(stopped.stoppedAt < 5 * MiB, `stopped at ${stopped.stoppedAt}`);
+    const url = String(stopped.uploadURL);
+    const before = await send('HEAD', url, { headers: tusHeaders });
+    assert.ok(Number(before.headers['upload-offset']) < 12 * MiB, 'unfinished before the reload');
+
+    await page.reload();
+    await page.waitForFunction(() => 'uploadWithUppy' in globalThis);
+    const result = await uploadInPage(request);
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.successful, 1);
+    assert.equal(result.sha256, stopped.sha256, 'the page made the same file again');
+    assert.equal(result.uploadURL, url, 'the same upload was continued, not a new one created');
+    assert.equal(await downloadSha256(url), result.sha256);
+    const methods = (await requestsFor(url)).map((line) => line.method);
+    assert.ok(methods.includes('HEAD'), methods.join());
+  });
+
+  it('retries after the connection is cut mid-chunk and finishes without a reload', async () => {
+    const proxy = await cuttingProxy(wharf.port, 3 * MiB);
+    try {
+      const size = 12 * MiB;
+      const endpoint = `http://127.0.0.1:${proxy.port}/files/`;
+      const result = await uploadInPage({ endpoint, size, chunkSize: 5 * MiB });
+      assert.equal(proxy.cuts(), 1, 'the proxy cut one connection');
+      assert.equal(result.successful, 1, result.errors.join());
+      const url = String(result.uploadURL).replace(`127.0.0.1:${proxy.port}`, `127.0.0.1:${wharf.port}`);
+      assert.equal(await downloadSha256(url), result.sha256);
+      const methods = (await requestsFor(url)).map((line) => line.method);
+      assert.ok(methods.includes('HEAD'), `the client asked where to resume: ${methods.join()}`);
+    } finally {
+      proxy.server.close();
+    }
+  });
+
+  it('cannot upload from an origin that --cors does not list (the browser stops at the preflight)', async () => {
+    const elsewhere = await startWharf({ args: ['--cors', 'https://uploads.example.com'] });
+    try {
+      const result = await uploadInPage({
+        endpoint: elsewhere.endpoint,
+        size: MiB,
+        chunkSize: MiB,
+        retryDelays: [],
+      });
+      assert.equal(result.successful, 0);
+      assert.equal(result.failed, 1);
+      const methods = (await accessLog(elsewhere)).map((line) => line.method);
+      assert.deepEqual(methods, ['OPTIONS'], 'only the preflight reached the server');
+    } finally {
+      await elsewhere.stop();
+    }
+  });
+});
