@@ -10,6 +10,8 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: unkn
     return;
   }
   res.statusCode = wharfError.status;
+  // Node knows no reason phrase for tus's own status; the checksum extension names it.
+  if (wharfError.status === 460) res.statusMessage = 'Checksum Mismatch';
   for (const [name, value] of Object.entries(wharfError.headers)) res.setHeader(name, value);
   if (wharfError.status === 412) res.setHeader('Tus-Version', tusVersion);
   // The body was not (fully) read: closing is cheaper and safer than draining an unwanted upload.

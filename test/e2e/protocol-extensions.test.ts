@@ -67,6 +67,7 @@ describe('checksum', () => {
     await patch(url, 0, 'hello');
     const reply = await patch(url, 5, 'world', { 'Upload-Checksum': `sha1 ${digest('sha1', 'WORLD')}` });
     assert.equal(reply.status, 460);
+    assert.equal(reply.statusMessage, 'Checksum Mismatch');
     assert.equal((await send('HEAD', url, { headers: tus })).headers['upload-offset'], '5');
     assert.equal(
       (await patch(url, 5, 'world', { 'Upload-Checksum': `sha1 ${digest('sha1', 'world')}` })).status,

@@ -3,6 +3,8 @@ import { connect } from 'node:net';
 
 export interface Reply {
   readonly status: number;
+  /** The reason phrase of the status line. */
+  readonly statusMessage: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: Buffer;
   readonly text: string;
@@ -28,6 +30,7 @@ export function send(method: string, url: string, options: SendOptions = {}): Pr
         const buffer = Buffer.concat(chunks);
         resolve({
           status: res.statusCode ?? 0,
+          statusMessage: res.statusMessage ?? '',
           headers: res.headers,
           body: buffer,
           text: buffer.toString('utf8'),
