@@ -7,7 +7,7 @@
 // Prints one line per run and a summary; with --results, appends run records for report.mjs (run.sh does).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,6 +69,13 @@ async function stop(child) {
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
+/** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 Hz there). */
+async function cpuSeconds(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function runLoad(port) {
   return new Promise((resolve, reject) => {
     const load = spawn(process.execPath, [path.join(bench, 'load.mjs'), 'small', `http://127.0.0.1:${port}/files/`], {
@@ -107,10 +114,13 @@ try {
       const child = startServer(port, dataDir, hookArgs(hookUrl));
       try {
         await waitForPort(port, child);
+        const cpuBefore = await cpuSeconds(child.pid);
         const result = await runLoad(port);
-        results.push({ mode, round, ...result });
+        // Server CPU per upload: unlike uploads/s, it does not depend on what else shares the machine.
+        const cpuMsPerUpload = ((await cpuSeconds(child.pid)) - cpuBefore) * 1000 / result.uploads;
+        results.push({ mode, round, ...result, cpuMsPerUpload });
         console.log(
-          `hooks: round ${round} ${mode.padEnd(24)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms`,
+          `hooks: round ${round} ${mode.padEnd(24)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms, server CPU ${cpuMsPerUpload.toFixed(2)} ms/upload`,
         );
       } catch (error) {
         results.push({ mode, round, error: String(error) });
@@ -136,8 +146,12 @@ if (resultsFile) {
 }
 const ok = (mode) => results.filter((r) => r.mode === mode && !r.error).map((r) => r.uploadsPerSecond);
 const base = median(ok('no hooks'));
-console.log('\nhooks: median uploads/s, ratio to no hooks');
+const cpu = (mode) => median(results.filter((r) => r.mode === mode && !r.error).map((r) => r.cpuMsPerUpload));
+console.log('\nhooks: median uploads/s (ratio to no hooks), server CPU ms per upload (ratio to no hooks)');
 for (const mode of Object.keys(modes)) {
   const value = median(ok(mode));
-  console.log(`hooks: ${mode.padEnd(24)} ${value?.toFixed(1).padStart(8)}  x${(value / base).toFixed(2)}`);
+  console.log(
+    `hooks: ${mode.padEnd(24)} ${value?.toFixed(1).padStart(8)} x${(value / base).toFixed(2)}  ` +
+      `${cpu(mode)?.toFixed(2).padStart(6)} ms x${(cpu(mode) / cpu('no hooks')).toFixed(2)}`,
+  );
 }
