@@ -10,6 +10,7 @@ import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
 import type { HookModules, ModuleRun } from './modules/registry.ts';
+import { type BoundHook, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
@@ -51,7 +52,12 @@ export interface HooksConfig {
 /** The decision of the blocking hooks on one event. */
 export type BlockingOutcome =
   /** `answer`: what answering hooks asked for (changes to the upload, extra response headers or body). */
-  | { kind: 'continue'; answer?: MergedAnswer }
+  | {
+      kind: 'continue';
+      answer?: MergedAnswer;
+      /** Non-critical hooks that failed: the operation "completed with warnings". */
+      warnings?: readonly string[];
+    }
   | { kind: 'reject'; status: number; body: string; headers: Record<string, string> };
 
 export interface HookEngineOptions {
@@ -61,6 +67,8 @@ export interface HookEngineOptions {
   readonly executableEnv?: NodeJS.ProcessEnv;
   /** Loaded hook modules: their filters run before the other blocking hooks, their actions with post hooks. */
   readonly modules?: HookModules;
+  /** Named hooks and their bindings (the config file): run after the flag-defined targets, in order. */
+  readonly pipeline?: PipelineConfig;
 }
 
 const plainText = 'text/plain; charset=utf-8';
@@ -227,6 +235,7 @@ export class HookEngine {
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
   readonly #modules: HookModules | undefined;
+  readonly #pipeline: Pipeline | undefined;
 
   constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
     this.config = frozenConfig(config);
@@ -259,11 +268,21 @@ export class HookEngine {
       );
     }
     this.#transports = transports;
+    this.#pipeline =
+      options.pipeline === undefined || options.pipeline.bindings.length === 0
+        ? undefined
+        : new Pipeline(options.pipeline, {
+            format: this.config.format,
+            httpTimeoutMs: this.config.httpTimeoutMs,
+            executableTimeoutMs: this.config.executableTimeoutMs,
+            httpProxyHeaders: this.config.httpProxyHeaders,
+            baseEnv: options.executableEnv ?? process.env,
+          });
   }
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
-    return this.#transportsListen(name) || this.#modulesListen(name);
+    return this.#transportsListen(name) || this.#modulesListen(name) || (this.#pipeline?.has(name) ?? false);
   }
 
   /** `--hooks` selects the events of file, dir and HTTP targets; modules choose their events themselves. */
@@ -286,6 +305,7 @@ export class HookEngine {
     return [
       ...(this.#modules?.filterTargets(name) ?? []),
       ...transports,
+      ...(this.#pipeline?.targets(name) ?? []),
       ...(this.#modules?.actionTargets(name) ?? []),
     ];
   }
@@ -329,28 +349,122 @@ export class HookEngine {
       event = { ...event, upload: filtered.upload };
       merged = filtered.answer;
     }
-    if (!this.#transportsListen(event.name)) {
-      return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
+    if (this.#transportsListen(event.name)) {
+      const payload = formatPayload(this.config.format, event);
+      const delivery = this.#delivery(eventId, event, payload);
+      for (const [index, transport] of this.#transports.entries()) {
+        const delivered = await this.#deliver(transport, delivery, true);
+        const outcome = this.#blockingFailure(event.name, delivered);
+        if (outcome === undefined) {
+          if (delivered.answer !== undefined) merged = mergeAnswers(merged, delivered.answer);
+          continue;
+        }
+        for (const skipped of this.#transports.slice(index + 1)) {
+          this.#record(skipped, delivery, true, Date.now(), 0, 'skipped', { error: skippedAfterFailure });
+        }
+        return outcome;
+      }
     }
-    const payload = formatPayload(this.config.format, event);
-    const delivery = this.#delivery(eventId, event, payload);
-    for (const [index, transport] of this.#transports.entries()) {
-      const { result, answer, invalidAnswer } = await this.#deliver(transport, delivery, true);
-      let outcome: BlockingOutcome | undefined;
-      if (result.kind !== 'delivered') outcome = rejectionFor(event.name, result);
-      else if (invalidAnswer !== undefined) {
-        outcome = reject(502, `Hook "${event.name}" answered an invalid response: ${invalidAnswer}`);
-      } else if (answer?.reject) outcome = rejectionByAnswer(event.name, answer);
+    const warnings: string[] = [];
+    const bound = this.#pipeline?.bound(event, event.endpoint ?? '') ?? [];
+    for (const [index, hook] of bound.entries()) {
+      const delivery = this.#pipelineDelivery(eventId, event, hook);
+      const delivered = await this.#deliverWithRetries(hook, delivery, true);
+      const outcome = this.#blockingFailure(hook.hook.name, delivered);
       if (outcome === undefined) {
-        if (answer !== undefined) merged = mergeAnswers(merged, answer);
+        if (delivered.answer !== undefined) merged = mergeAnswers(merged, delivered.answer);
         continue;
       }
-      for (const skipped of this.#transports.slice(index + 1)) {
-        this.#record(skipped, delivery, true, Date.now(), 0, 'skipped', { error: skippedAfterFailure });
+      // A hook answering `reject` decided; only failures of non-critical hooks become warnings.
+      if (!hook.critical && !delivered.answer?.reject) {
+        warnings.push(hook.hook.name);
+        continue;
+      }
+      for (const skipped of bound.slice(index + 1)) {
+        this.#record(
+          skipped.transport,
+          this.#pipelineDelivery(eventId, event, skipped),
+          true,
+          Date.now(),
+          0,
+          'skipped',
+          {
+            error: skippedAfterFailure,
+          },
+        );
       }
       return outcome;
     }
-    return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
+    if (warnings.length > 0) {
+      this.#logger.warn(
+        { eventId, hook: event.name, uploadId: event.upload.id, failed: warnings },
+        'operation completed with warnings',
+      );
+    }
+    return {
+      kind: 'continue',
+      ...(merged !== undefined ? { answer: merged } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
+    };
+  }
+
+  /** What a failed blocking delivery means for the client; undefined when the hook let the operation go on. */
+  #blockingFailure(hook: string, delivered: BlockingDelivery): BlockingOutcome | undefined {
+    const { result, answer, invalidAnswer } = delivered;
+    if (result.kind !== 'delivered') return rejectionFor(hook, result);
+    if (invalidAnswer !== undefined)
+      return reject(502, `Hook "${hook}" answered an invalid response: ${invalidAnswer}`);
+    if (answer?.reject) return rejectionByAnswer(hook, answer);
+    return undefined;
+  }
+
+  /** A named hook's delivery: its payload with the `hook` section, its env, its name in run records. */
+  #pipelineDelivery(eventId: string, event: UploadEvent, hook: BoundHook): HookDelivery {
+    const base = this.#delivery(
+      eventId,
+      event,
+      this.#pipeline?.payloadFor(hook, event, event.endpoint ?? '') ?? '',
+    );
+    return {
+      ...base,
+      label: hook.hook.name,
+      env: { ...base.env, WHARF_HOOK_NAME: hook.hook.name, WHARF_HOOK_ARGS: JSON.stringify(hook.args) },
+    };
+  }
+
+  /** Delivers, trying again (up to the hook's `retries`) when it could not be run or reached or timed out. */
+  async #deliverWithRetries(
+    hook: BoundHook,
+    delivery: HookDelivery,
+    blocking: boolean,
+  ): Promise<BlockingDelivery> {
+    for (let attempt = 0; ; attempt++) {
+      const delivered = await this.#deliver(hook.transport, delivery, blocking);
+      const kind = delivered.result.kind;
+      const retriable = kind === 'unreachable' || kind === 'spawn_failed' || kind === 'timed_out';
+      if (!retriable || attempt >= hook.hook.retries || this.closed) return delivered;
+    }
+  }
+
+  /** Queues the post hooks of the pipeline whose `runOn` fits the operation's outcome. */
+  #queuePipeline(event: UploadEvent, eventId: string): void {
+    const failed = event.error !== undefined;
+    for (const hook of this.#pipeline?.bound(event, event.endpoint ?? '') ?? []) {
+      if (!runsFor(hook.hook.runOn, failed)) continue;
+      const delivery = this.#pipelineDelivery(eventId, event, hook);
+      const skip = (error: string): void => {
+        this.#record(hook.transport, delivery, false, Date.now(), 0, 'skipped', { error });
+      };
+      if (this.closed) {
+        skip('the hooks engine closed');
+        continue;
+      }
+      const queued = this.#queue.push(async () => {
+        if (this.closed) return skip('the hooks engine closed');
+        await this.#deliverWithRetries(hook, delivery, false);
+      });
+      if (!queued) skip('queue full');
+    }
   }
 
   /**
@@ -361,7 +475,9 @@ export class HookEngine {
     if (!this.listens(event.name)) return;
     const eventId = randomUUID();
     this.#queueActions(event, eventId);
-    if (!this.#transportsListen(event.name)) return;
+    this.#queuePipeline(event, eventId);
+    // The flag-defined targets hear of successful operations only, as in rustus.
+    if (event.error !== undefined || !this.#transportsListen(event.name)) return;
     const payload = formatPayload(this.config.format, event);
     const delivery = this.#delivery(eventId, event, payload);
     this.#logger.debug(
@@ -482,6 +598,11 @@ export class HookEngine {
       payload,
       request: event.request,
       signal: this.#closing.signal,
+      env: {
+        WHARF_UPLOAD_OFFSET: String(event.upload.offset),
+        WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
+        WHARF_ENDPOINT: event.endpoint ?? '',
+      },
     };
   }
 
@@ -511,7 +632,16 @@ export class HookEngine {
         invalidAnswer = cause.message;
       }
     }
-    const extra: { error?: string; exitCode?: number; httpStatus?: number } = {};
+    const extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string } = {};
+    const output =
+      result.kind === 'delivered'
+        ? result.answer
+        : result.kind === 'exited'
+          ? result.stderr
+          : result.kind === 'responded'
+            ? result.body
+            : undefined;
+    if (output !== undefined && output.trim() !== '') extra.output = excerpt(output);
     const error =
       invalidAnswer !== undefined
         ? `invalid answer: ${invalidAnswer}`
@@ -542,12 +672,12 @@ export class HookEngine {
     startedAt: number,
     durationMs: number,
     status: RunStatus,
-    extra: { error?: string; exitCode?: number; httpStatus?: number },
+    extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string },
   ): RunRecord {
     const record: RunRecord = {
       eventId: delivery.eventId,
       event: delivery.event,
-      hook: delivery.hook,
+      hook: delivery.label ?? delivery.hook,
       target: transport.describe(delivery.hook),
       uploadId: delivery.uploadId,
       blocking,

@@ -21,6 +21,8 @@ export interface RunRecord {
   readonly error?: string;
   readonly exitCode?: number;
   readonly httpStatus?: number;
+  /** The start of what the hook answered or printed (stdout, stderr, response body). */
+  readonly output?: string;
 }
 
 export type RunListener = (record: RunRecord) => void;

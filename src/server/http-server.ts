@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadWharfFile } from '../config/config-file.ts';
 import type { Config } from '../config/load.ts';
+import { ConfigError } from '../config/option-table.ts';
 import { HookEngine } from '../hooks/engine.ts';
 import { loadHookModules } from '../hooks/modules/loader.ts';
 import type { HookModules } from '../hooks/modules/registry.ts';
@@ -58,11 +60,22 @@ export async function startServer(config: Config, options: StartOptions): Promis
     logger,
   );
   if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
-  const hooks = new HookEngine(config.hooks, logger, { modules });
+  const wharfFile =
+    config.configFile === undefined ? undefined : await loadWharfFile(config.configFile, config.basePath);
+  const otherEndpoint = wharfFile?.endpoints.find((endpoint) => endpoint.path !== config.basePath);
+  if (otherEndpoint !== undefined) {
+    throw new ConfigError(
+      `${config.configFile}: endpoint "${otherEndpoint.path}": only the default endpoint "${config.basePath}" is served yet`,
+    );
+  }
+  const hooks = new HookEngine(config.hooks, logger, {
+    modules,
+    ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
+  });
   const service = composeUploadService(config, {
     logger,
     ...(options.locker ? { locker: options.locker } : {}),
-    observer: options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore)),
+    observer: options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore, config.basePath)),
   });
   composed = service;
   await service.prepare();

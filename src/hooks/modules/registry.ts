@@ -1,5 +1,6 @@
 import { HookAnswerError, hookAnswerFrom, type MergedAnswer, mergeAnswers } from '../answers.ts';
 import type { HookUpload, UploadEvent, UploadEventName } from '../events.ts';
+import { type RunOn, runsFor } from '../pipeline.ts';
 import { CronSchedule } from './cron.ts';
 import { asHookError } from './hook-error.ts';
 import { ModuleRouter } from './router.ts';
@@ -79,7 +80,7 @@ function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<st
 export class HookModules {
   readonly modules: string[] = [];
   readonly filters = new Map<UploadEventName, Registered<FilterHandler>[]>();
-  readonly actions = new Map<UploadEventName, Registered<ActionHandler>[]>();
+  readonly actions = new Map<UploadEventName, (Registered<ActionHandler> & { readonly runOn: RunOn })[]>();
   readonly inits = new Map<InitEventName, Registered<InitHandler>[]>();
   readonly schedules: ScheduledJob[] = [];
   /** Routes tried before the tus endpoint. */
@@ -222,8 +223,12 @@ export class HookModules {
   }
 
   /** The event's actions as jobs for the post queue. */
-  actionJobs(event: UploadEvent, eventId: string, extra: { error?: string } = {}): ActionJob[] {
-    return (this.actions.get(event.name) ?? []).map((entry) => {
+  actionJobs(event: UploadEvent, eventId: string): ActionJob[] {
+    const extra = event.error !== undefined ? { error: event.error } : {};
+    const entries = (this.actions.get(event.name) ?? []).filter((entry) =>
+      runsFor(entry.runOn, event.error !== undefined),
+    );
+    return entries.map((entry) => {
       const target = `module:${entry.module}`;
       return {
         target,
