@@ -88,7 +88,18 @@ function argsOf(value: Json, where: string, problems: Problems): Record<string, 
   return args;
 }
 
-const hookKeys = ['transport', 'command', 'url', 'format', 'timeout', 'retries', 'critical', 'runOn', 'args'];
+const hookKeys = [
+  'transport',
+  'command',
+  'url',
+  'module',
+  'format',
+  'timeout',
+  'retries',
+  'critical',
+  'runOn',
+  'args',
+];
 
 function namedHook(
   name: string,
@@ -106,7 +117,7 @@ function namedHook(
   allowedKeys(value, hookKeys, where, problems);
   const transport = value.transport;
   if (!(namedHookTransports as readonly unknown[]).includes(transport)) {
-    const later = ['dir', 'amqp', 'kafka', 'module'].includes(String(transport))
+    const later = ['dir', 'amqp', 'kafka'].includes(String(transport))
       ? ` ("${String(transport)}" is not available for named hooks yet)`
       : '';
     problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}${later}`);
@@ -114,6 +125,10 @@ function namedHook(
   }
   const command = optionalString(value, 'command', where, problems);
   const url = optionalString(value, 'url', where, problems);
+  const module = optionalString(value, 'module', where, problems);
+  if (transport === 'module' && module === undefined) {
+    problems.add(where, 'a module hook needs "module" (a folder of --hooks-modules-dir)');
+  }
   if (transport === 'file' && command === undefined) problems.add(where, 'a file hook needs "command"');
   if (transport === 'http') {
     if (url === undefined) problems.add(where, 'an http hook needs "url"');
@@ -138,6 +153,7 @@ function namedHook(
     transport: transport as NamedHookTransport,
     ...(command !== undefined ? { command: path.resolve(base, command) } : {}),
     ...(url !== undefined ? { url } : {}),
+    ...(module !== undefined ? { module } : {}),
     ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
     ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
     retries,

@@ -9,8 +9,8 @@ import {
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
-import type { HookModules, ModuleRun } from './modules/registry.ts';
-import { type BoundHook, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
+import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
+import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
@@ -268,6 +268,19 @@ export class HookEngine {
       );
     }
     this.#transports = transports;
+    const bound = boundModules(options.pipeline);
+    if (bound.length > 0) {
+      if (options.modules === undefined) {
+        throw new HookConfigError(
+          `named hooks refer to hook modules (${bound.join(', ')}) but none are loaded`,
+        );
+      }
+      try {
+        options.modules.bind(bound);
+      } catch (cause) {
+        throw new HookConfigError((cause as Error).message, { cause });
+      }
+    }
     this.#pipeline =
       options.pipeline === undefined || options.pipeline.bindings.length === 0
         ? undefined
@@ -334,6 +347,7 @@ export class HookEngine {
         this.#recordModule(event, eventId, true, run),
       );
       if (filtered.kind === 'reject') {
+        const { kind: _kind, broken: _broken, ...rejection } = filtered;
         if (this.#transportsListen(event.name)) {
           const skippedDelivery = this.#delivery(eventId, event, '');
           for (const skipped of this.#transports) {
@@ -342,7 +356,6 @@ export class HookEngine {
             });
           }
         }
-        const { kind: _kind, ...rejection } = filtered;
         return { kind: 'reject', ...rejection };
       }
       // The other hooks see the upload as the filters left it.
@@ -368,15 +381,38 @@ export class HookEngine {
     const warnings: string[] = [];
     const bound = this.#pipeline?.bound(event, event.endpoint ?? '') ?? [];
     for (const [index, hook] of bound.entries()) {
-      const delivery = this.#pipelineDelivery(eventId, event, hook);
-      const delivered = await this.#deliverWithRetries(hook, delivery, true);
-      const outcome = this.#blockingFailure(hook.hook.name, delivered);
+      let outcome: BlockingOutcome | undefined;
+      let answer: MergedAnswer | undefined;
+      let decided = false;
+      if (hook.hook.transport === 'module' && this.#modules !== undefined) {
+        const filtered = await this.#modules.runFilters(
+          event,
+          eventId,
+          (run) => this.#recordModule(event, eventId, true, run),
+          { module: hook.hook.module ?? '', args: hook.args },
+        );
+        if (filtered.kind === 'reject') {
+          const { kind: _kind, broken, ...rejection } = filtered;
+          outcome = { kind: 'reject', ...rejection };
+          // A module's HookError or reject answer is its decision, like a hook answering `reject`.
+          decided = broken !== true;
+        } else {
+          event = { ...event, upload: filtered.upload };
+          answer = filtered.answer;
+        }
+      } else {
+        const delivery = this.#pipelineDelivery(eventId, event, hook);
+        const delivered = await this.#deliverWithRetries(hook, delivery, true);
+        outcome = this.#blockingFailure(hook.hook.name, delivered);
+        answer = delivered.answer;
+        decided = delivered.answer?.reject === true;
+      }
       if (outcome === undefined) {
-        if (delivered.answer !== undefined) merged = mergeAnswers(merged, delivered.answer);
+        if (answer !== undefined) merged = mergeAnswers(merged, { reject: false, ...answer });
         continue;
       }
       // A hook answering `reject` decided; only failures of non-critical hooks become warnings.
-      if (!hook.critical && !delivered.answer?.reject) {
+      if (!hook.critical && !decided) {
         warnings.push(hook.hook.name);
         continue;
       }
@@ -451,6 +487,10 @@ export class HookEngine {
     const failed = event.error !== undefined;
     for (const hook of this.#pipeline?.bound(event, event.endpoint ?? '') ?? []) {
       if (!runsFor(hook.hook.runOn, failed)) continue;
+      if (hook.hook.transport === 'module') {
+        this.#queueActions(event, eventId, { module: hook.hook.module ?? '', args: hook.args });
+        continue;
+      }
       const delivery = this.#pipelineDelivery(eventId, event, hook);
       const skip = (error: string): void => {
         this.#record(hook.transport, delivery, false, Date.now(), 0, 'skipped', { error });
@@ -546,8 +586,8 @@ export class HookEngine {
   }
 
   /** Queues the modules' actions of a post event; each is recorded like a target. */
-  #queueActions(event: UploadEvent, eventId: string): void {
-    for (const job of this.#modules?.actionJobs(event, eventId) ?? []) {
+  #queueActions(event: UploadEvent, eventId: string, only?: BoundRun): void {
+    for (const job of this.#modules?.actionJobs(event, eventId, only) ?? []) {
       const skip = (error: string): void => {
         this.#recordModule(event, eventId, false, {
           target: job.target,

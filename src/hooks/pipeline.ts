@@ -3,14 +3,14 @@ import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName } from './formats/index.ts';
 import { FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
-import type { HookTransport } from './transports/types.ts';
+import type { DeliveryResult, HookTransport } from './transports/types.ts';
 
 /** When a post hook runs: after a successful operation (default), after a failed one, or both. */
 export const runOnValues = ['success', 'failure', 'always'] as const;
 export type RunOn = (typeof runOnValues)[number];
 
 /** Transports a named hook may use today (amqp, kafka and module are declared elsewhere or later). */
-export const namedHookTransports = ['file', 'http'] as const;
+export const namedHookTransports = ['file', 'http', 'module'] as const;
 export type NamedHookTransport = (typeof namedHookTransports)[number];
 
 /** A hook declared once by name in the config file (RESTHeart's named interceptors). */
@@ -21,6 +21,8 @@ export interface NamedHookDeclaration {
   readonly command?: string;
   /** http: the URL the payload is POSTed to. */
   readonly url?: string;
+  /** module: the folder name of a hook module; its filters/actions then run only where it is bound. */
+  readonly module?: string;
   /** Default: `--hooks-format`. */
   readonly format?: HookFormatName;
   /** Default: `--hooks-executable-timeout` for file hooks, `--http-hook-timeout` for HTTP hooks. */
@@ -85,7 +87,9 @@ export class Pipeline {
     this.#format = defaults.format;
     const transports = new Map<string, HookTransport>();
     for (const hook of config.hooks) {
-      if (hook.transport === 'file') {
+      if (hook.transport === 'module') {
+        transports.set(hook.name, new BoundModuleTarget(hook.module ?? ''));
+      } else if (hook.transport === 'file') {
         transports.set(
           hook.name,
           new FileHookTransport(hook.command ?? '', {
@@ -157,6 +161,29 @@ export class Pipeline {
     };
     return JSON.stringify(payload);
   }
+}
+
+/**
+ * Stands for a bound hook module in run records (`module:<folder>`). The engine runs the module's handlers
+ * itself, with the binding's args in `context.args`; it never delivers through this.
+ */
+class BoundModuleTarget implements HookTransport {
+  constructor(readonly module: string) {}
+
+  describe(): string {
+    return `module:${this.module}`;
+  }
+
+  async deliver(): Promise<DeliveryResult> {
+    return { kind: 'spawn_failed', detail: 'a bound module runs in-process, not through a transport' };
+  }
+}
+
+/** The module folders named hooks refer to: those modules run only where they are bound. */
+export function boundModules(config: PipelineConfig | undefined): string[] {
+  return (config?.hooks ?? []).flatMap((hook) =>
+    hook.transport === 'module' && hook.module !== undefined ? [hook.module] : [],
+  );
 }
 
 /** Whether a post hook with this runOn runs for an operation that succeeded (no error) or failed. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -61,6 +61,18 @@ if (process.env.WHARF_HOOK_NAME === 'gate' && payload.upload.metadata.filetype =
 `,
     );
     await chmod(path.join(scratch, 'record.js'), 0o755);
+    // A hook module bound by a named hook: it runs only where bound, with the binding's args in context.args.
+    await mkdir(path.join(scratch, 'modules', 'watermark'), { recursive: true });
+    await writeFile(
+      path.join(scratch, 'modules', 'watermark', 'index.mjs'),
+      `export default ({ filter }) => {
+  filter('pre-create', (upload, meta, context) => {
+    upload.metadata.watermark = context.args.text + '@' + context.args.opacity;
+    return upload;
+  });
+};
+`,
+    );
     await writeFile(
       path.join(scratch, 'wharf.yaml'),
       `hooks:
@@ -71,6 +83,10 @@ if (process.env.WHARF_HOOK_NAME === 'gate' && payload.upload.metadata.filetype =
   tagger:
     transport: file
     command: ./record.js
+  watermark:
+    transport: module
+    module: watermark
+    args: { opacity: "0.5" }
 endpoints:
   - path: /files
     hooks:
@@ -83,9 +99,17 @@ endpoints:
         args: { maxWidth: 4096 }
         when: { metadata.filetype: "image/*" }
       - { hook: tagger, events: [post-finish], args: { bucket: images } }
+      - { hook: watermark, events: [pre-create], args: { text: acme } }
 `,
     );
-    wharf = await startWharf({ args: ['--config', path.join(scratch, 'wharf.yaml')] });
+    wharf = await startWharf({
+      args: [
+        '--config',
+        path.join(scratch, 'wharf.yaml'),
+        '--hooks-modules-dir',
+        path.join(scratch, 'modules'),
+      ],
+    });
   });
   after(async () => {
     await wharf.stop();
@@ -126,6 +150,22 @@ endpoints:
     const bitmap = await create(images(), { filetype: 'image/bmp', tag: 'bmp' });
     assert.equal(bitmap.status, 415);
     assert.equal(bitmap.text, 'bitmaps are not accepted');
+  });
+
+  it('a module bound by a named hook runs only on its endpoint, with both argument sets', async () => {
+    const image = await create(images(), { filetype: 'image/png', tag: 'wm' });
+    const imageHead = await send('HEAD', new URL(String(image.headers.location), wharf.origin).toString(), {
+      headers: tus,
+    });
+    assert.equal(
+      imageHead.headers['upload-metadata'],
+      metadata({ filetype: 'image/png', tag: 'wm', watermark: 'acme@0.5' }),
+    );
+    const doc = await create(wharf.endpoint, { filetype: 'image/png', tag: 'wm' });
+    const docHead = await send('HEAD', new URL(String(doc.headers.location), wharf.origin).toString(), {
+      headers: tus,
+    });
+    assert.equal(docHead.headers['upload-metadata'], metadata({ filetype: 'image/png', tag: 'wm' }));
   });
 
   it('each endpoint has its own bindings, store and limits', async () => {

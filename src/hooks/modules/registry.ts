@@ -39,6 +39,12 @@ export interface ModuleRun {
 
 export type ModuleRunRecorder = (run: ModuleRun) => void;
 
+/** A module run through a named hook's binding, with the merged args. */
+export interface BoundRun {
+  readonly module: string;
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
 export type FilterOutcome =
   | { readonly kind: 'continue'; readonly upload: HookUpload; readonly answer?: MergedAnswer }
   | {
@@ -46,6 +52,8 @@ export type FilterOutcome =
       readonly status: number;
       readonly body: string;
       readonly headers: Record<string, string>;
+      /** True when the handler broke (not a HookError or a reject answer: a decision). */
+      readonly broken?: boolean;
     };
 
 /** An action ready to be queued: runs the handler and says how it went. */
@@ -88,6 +96,8 @@ export class HookModules {
   /** Routes tried when the tus endpoint does not own the path. */
   readonly routesAfter = new ModuleRouter();
   readonly #logger: ModuleLogger;
+  /** Modules named hooks refer to: their filters and actions run only through their bindings. */
+  readonly #bound = new Set<string>();
   #ticker: NodeJS.Timeout | undefined;
   #lastTick = 0;
 
@@ -99,21 +109,46 @@ export class HookModules {
     return new HookModules(logger);
   }
 
+  /** Makes these modules run only where named hooks bind them; throws for a module that was not loaded. */
+  bind(modules: readonly string[]): void {
+    const loaded = new Set(this.modules.map((file) => file.split(/[\\/]/).at(-2)));
+    for (const name of modules) {
+      if (!loaded.has(name))
+        throw new Error(`a named hook refers to the hook module "${name}", which is not loaded`);
+      this.#bound.add(name);
+    }
+  }
+
+  #global<Entry extends { readonly module: string }>(entries: readonly Entry[] | undefined): Entry[] {
+    return (entries ?? []).filter((entry) => !this.#bound.has(entry.module));
+  }
+
   hasFilters(event: UploadEventName): boolean {
-    return (this.filters.get(event)?.length ?? 0) > 0;
+    return this.#global(this.filters.get(event)).length > 0;
   }
 
   hasActions(event: UploadEventName): boolean {
-    return (this.actions.get(event)?.length ?? 0) > 0;
+    return this.#global(this.actions.get(event)).length > 0;
   }
 
   /** `module:<folder>` for every filter of the event, in order. */
   filterTargets(event: UploadEventName): string[] {
-    return (this.filters.get(event) ?? []).map((entry) => `module:${entry.module}`);
+    return this.#global(this.filters.get(event)).map((entry) => `module:${entry.module}`);
   }
 
   actionTargets(event: UploadEventName): string[] {
-    return (this.actions.get(event) ?? []).map((entry) => `module:${entry.module}`);
+    return this.#global(this.actions.get(event)).map((entry) => `module:${entry.module}`);
+  }
+
+  /** Narrows a run to one bound module, whose handlers then see the binding's args. */
+  #select<Entry extends Registered<unknown>>(
+    entries: readonly Entry[] | undefined,
+    only: BoundRun | undefined,
+  ): Entry[] {
+    if (only === undefined) return this.#global(entries);
+    return (entries ?? [])
+      .filter((entry) => entry.module === only.module)
+      .map((entry) => ({ ...entry, context: { ...entry.context, args: only.args } }));
   }
 
   /**
@@ -125,9 +160,10 @@ export class HookModules {
     event: UploadEvent,
     eventId: string,
     record: ModuleRunRecorder,
-    extra: { error?: string } = {},
+    only?: BoundRun,
   ): Promise<FilterOutcome> {
-    const entries = this.filters.get(event.name) ?? [];
+    const extra = event.error !== undefined ? { error: event.error } : {};
+    const entries = this.#select(this.filters.get(event.name), only);
     let upload = event.upload;
     let answer: MergedAnswer | undefined;
     for (const [index, entry] of entries.entries()) {
@@ -200,6 +236,7 @@ export class HookModules {
           );
           outcome = {
             kind: 'reject',
+            broken: true,
             status: invalid ? 502 : 500,
             body: invalid
               ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
@@ -223,10 +260,11 @@ export class HookModules {
   }
 
   /** The event's actions as jobs for the post queue. */
-  actionJobs(event: UploadEvent, eventId: string): ActionJob[] {
+  actionJobs(event: UploadEvent, eventId: string, only?: BoundRun): ActionJob[] {
     const extra = event.error !== undefined ? { error: event.error } : {};
-    const entries = (this.actions.get(event.name) ?? []).filter((entry) =>
-      runsFor(entry.runOn, event.error !== undefined),
+    // A bound module runs when its named hook's runOn says so (the engine checks); its own runOn is ignored.
+    const entries = this.#select(this.actions.get(event.name), only).filter(
+      (entry) => only !== undefined || runsFor(entry.runOn, event.error !== undefined),
     );
     return entries.map((entry) => {
       const target = `module:${entry.module}`;
