@@ -499,6 +499,7 @@ export class HookEngine {
         skip('the hooks engine closed');
         continue;
       }
+      this.#pendingRun(delivery, hook.transport.describe(delivery.hook));
       const queued = this.#queue.push(async () => {
         if (this.closed) return skip('the hooks engine closed');
         await this.#deliverWithRetries(hook, delivery, false);
@@ -532,6 +533,7 @@ export class HookEngine {
         });
         continue;
       }
+      this.#pendingRun(delivery, transport.describe(delivery.hook));
       const queued = this.#queue.push(async () => {
         if (this.closed) {
           this.#record(transport, delivery, false, Date.now(), 0, 'skipped', {
@@ -600,6 +602,15 @@ export class HookEngine {
         skip('the hooks engine closed');
         continue;
       }
+      this.runs.addPending({
+        eventId,
+        event: event.name,
+        hook: event.name,
+        target: job.target,
+        uploadId: event.upload.id,
+        blocking: false,
+        startedAt: Date.now(),
+      });
       const queued = this.#queue.push(async () => {
         if (this.closed) return skip('the hooks engine closed');
         this.#recordModule(event, eventId, false, await job.run());
@@ -612,6 +623,19 @@ export class HookEngine {
         );
       }
     }
+  }
+
+  /** A post delivery about to be queued shows as `pending` until its final record (run or skipped). */
+  #pendingRun(delivery: HookDelivery, target: string): void {
+    this.runs.addPending({
+      eventId: delivery.eventId,
+      event: delivery.event,
+      hook: delivery.label ?? delivery.hook,
+      target,
+      uploadId: delivery.uploadId,
+      blocking: false,
+      startedAt: Date.now(),
+    });
   }
 
   #recordModule(event: UploadEvent, eventId: string, blocking: boolean, run: ModuleRun): void {
