@@ -33,7 +33,7 @@ export interface StartOptions {
   readonly logger: Logger;
   readonly locker?: Locker;
   readonly observer?: UploadObserver;
-  /** Run the expiration sweep in this process (in a cluster, only one worker does). */
+  /** Run the expiration sweep and hook module schedules in this process (in a cluster, only one worker does). */
   readonly sweep?: boolean;
 }
 
@@ -163,7 +163,8 @@ export async function startServer(config: Config, options: StartOptions): Promis
     await hooks.close();
     throw error;
   }
-  modules.startSchedules();
+  // Like the expiration sweep, schedules run in one process of a cluster, not once per worker.
+  if (options.sweep !== false) modules.startSchedules();
 
   let sweeper: NodeJS.Timeout | undefined;
   if (options.sweep !== false && config.uploadExpirationMs > 0 && config.extensions.has('expiration')) {
