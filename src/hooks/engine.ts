@@ -343,8 +343,12 @@ export class HookEngine {
 
     let merged: MergedAnswer | undefined;
     if (this.#modules?.hasFilters(event.name)) {
-      const filtered = await this.#modules.runFilters(event, eventId, (run) =>
-        this.#recordModule(event, eventId, true, run),
+      const filtered = await this.#modules.runFilters(
+        event,
+        eventId,
+        (run) => this.#recordModule(event, eventId, true, run),
+        undefined,
+        this.config.executableTimeoutMs,
       );
       if (filtered.kind === 'reject') {
         const { kind: _kind, broken: _broken, ...rejection } = filtered;
@@ -390,6 +394,7 @@ export class HookEngine {
           eventId,
           (run) => this.#recordModule(event, eventId, true, run),
           { module: hook.hook.module ?? '', args: hook.args },
+          hook.hook.timeoutMs ?? this.config.executableTimeoutMs,
         );
         if (filtered.kind === 'reject') {
           const { kind: _kind, broken, ...rejection } = filtered;

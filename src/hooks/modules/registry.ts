@@ -64,6 +64,23 @@ export interface ActionJob {
 
 const plainText = 'text/plain; charset=utf-8';
 
+/** A filter still running at its timeout: the operation does not wait for it any longer. */
+class FilterTimeoutError extends Error {
+  constructor(module: string, timeoutMs: number) {
+    super(`Hook module "${module}" did not answer within ${timeoutMs} ms`);
+    this.name = 'FilterTimeoutError';
+  }
+}
+
+/** Settles with the promise, or rejects after `timeoutMs` (the handler cannot be stopped, only abandoned). */
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, module: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FilterTimeoutError(module, timeoutMs)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 1000) / 1000;
 }
@@ -161,6 +178,7 @@ export class HookModules {
     eventId: string,
     record: ModuleRunRecorder,
     only?: BoundRun,
+    timeoutMs = 30_000,
   ): Promise<FilterOutcome> {
     const extra = event.error !== undefined ? { error: event.error } : {};
     const entries = this.#select(this.filters.get(event.name), only);
@@ -180,7 +198,11 @@ export class HookModules {
       const started = performance.now();
       let outcome: FilterOutcome | undefined;
       try {
-        const returned: unknown = await entry.handler(payload, meta, entry.context);
+        const returned: unknown = await withTimeout(
+          Promise.resolve().then(() => entry.handler(payload, meta, entry.context)),
+          timeoutMs,
+          entry.module,
+        );
         let change: { id?: string; metadata?: Record<string, string> } = {};
         if (typeof returned === 'object' && returned !== null && isAnswer(returned)) {
           const parsed = hookAnswerFrom(returned);
@@ -230,6 +252,7 @@ export class HookModules {
           };
         } else {
           const invalid = error instanceof HookAnswerError;
+          const timedOut = error instanceof FilterTimeoutError;
           this.#logger.error(
             { err: error, module: entry.module, event: event.name },
             'hook module filter failed',
@@ -237,10 +260,12 @@ export class HookModules {
           outcome = {
             kind: 'reject',
             broken: true,
-            status: invalid ? 502 : 500,
-            body: invalid
-              ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
-              : `Hook module "${entry.module}" failed`,
+            status: timedOut ? 504 : invalid ? 502 : 500,
+            body: timedOut
+              ? error.message
+              : invalid
+                ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
+                : `Hook module "${entry.module}" failed`,
             headers: { 'Content-Type': plainText },
           };
         }
