@@ -91,6 +91,7 @@ function argsOf(value: Json, where: string, problems: Problems): Record<string, 
 const hookKeys = [
   'transport',
   'command',
+  'directory',
   'url',
   'module',
   'format',
@@ -117,7 +118,7 @@ function namedHook(
   allowedKeys(value, hookKeys, where, problems);
   const transport = value.transport;
   if (!(namedHookTransports as readonly unknown[]).includes(transport)) {
-    const later = ['dir', 'amqp', 'kafka'].includes(String(transport))
+    const later = ['amqp', 'kafka'].includes(String(transport))
       ? ` ("${String(transport)}" is not available for named hooks yet)`
       : '';
     problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}${later}`);
@@ -126,6 +127,8 @@ function namedHook(
   const command = optionalString(value, 'command', where, problems);
   const url = optionalString(value, 'url', where, problems);
   const module = optionalString(value, 'module', where, problems);
+  const directory = optionalString(value, 'directory', where, problems);
+  if (transport === 'dir' && directory === undefined) problems.add(where, 'a dir hook needs "directory"');
   if (transport === 'module' && module === undefined) {
     problems.add(where, 'a module hook needs "module" (a folder of --hooks-modules-dir)');
   }
@@ -154,6 +157,7 @@ function namedHook(
     ...(command !== undefined ? { command: path.resolve(base, command) } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(module !== undefined ? { module } : {}),
+    ...(directory !== undefined ? { directory: path.resolve(base, directory) } : {}),
     ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
     ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
     retries,

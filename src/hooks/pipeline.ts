@@ -1,7 +1,7 @@
 import { matchesWhen, type WhenCondition } from './conditions.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName } from './formats/index.ts';
-import { FileHookTransport } from './transports/file.ts';
+import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
 import type { DeliveryResult, HookTransport } from './transports/types.ts';
 
@@ -10,7 +10,7 @@ export const runOnValues = ['success', 'failure', 'always'] as const;
 export type RunOn = (typeof runOnValues)[number];
 
 /** Transports a named hook may use today (amqp, kafka and module are declared elsewhere or later). */
-export const namedHookTransports = ['file', 'http', 'module'] as const;
+export const namedHookTransports = ['file', 'dir', 'http', 'module'] as const;
 export type NamedHookTransport = (typeof namedHookTransports)[number];
 
 /** A hook declared once by name in the config file (RESTHeart's named interceptors). */
@@ -19,6 +19,8 @@ export interface NamedHookDeclaration {
   readonly transport: NamedHookTransport;
   /** file: the executable (argv[1] the event name, argv[2] and stdin the JSON payload). */
   readonly command?: string;
+  /** dir: a folder holding one executable per event name (argv[1] and stdin the JSON payload). */
+  readonly directory?: string;
   /** http: the URL the payload is POSTed to. */
   readonly url?: string;
   /** module: the folder name of a hook module; its filters/actions then run only where it is bound. */
@@ -89,13 +91,16 @@ export class Pipeline {
     for (const hook of config.hooks) {
       if (hook.transport === 'module') {
         transports.set(hook.name, new BoundModuleTarget(hook.module ?? ''));
-      } else if (hook.transport === 'file') {
+      } else if (hook.transport === 'file' || hook.transport === 'dir') {
+        const options = {
+          timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
+          baseEnv: defaults.baseEnv,
+        };
         transports.set(
           hook.name,
-          new FileHookTransport(hook.command ?? '', {
-            timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
-            baseEnv: defaults.baseEnv,
-          }),
+          hook.transport === 'file'
+            ? new FileHookTransport(hook.command ?? '', options)
+            : new DirHookTransport(hook.directory ?? '', options),
         );
       } else {
         transports.set(

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { octets, send, tus } from '../support/http.ts';
-import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { repoRoot, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
 function metadata(values: Record<string, string>): string {
   return Object.entries(values)
@@ -61,6 +62,12 @@ if (process.env.WHARF_HOOK_NAME === 'gate' && payload.upload.metadata.filetype =
 `,
     );
     await chmod(path.join(scratch, 'record.js'), 0o755);
+    await mkdir(path.join(scratch, 'guard'));
+    await writeFile(
+      path.join(scratch, 'guard', 'pre-terminate'),
+      "#!/bin/sh\necho 'images are kept' >&2\nexit 1\n",
+    );
+    await chmod(path.join(scratch, 'guard', 'pre-terminate'), 0o755);
     // A hook module bound by a named hook: it runs only where bound, with the binding's args in context.args.
     await mkdir(path.join(scratch, 'modules', 'watermark'), { recursive: true });
     await writeFile(
@@ -83,6 +90,9 @@ if (process.env.WHARF_HOOK_NAME === 'gate' && payload.upload.metadata.filetype =
   tagger:
     transport: file
     command: ./record.js
+  guard:
+    transport: dir
+    directory: ./guard
   watermark:
     transport: module
     module: watermark
@@ -100,6 +110,7 @@ endpoints:
         when: { metadata.filetype: "image/*" }
       - { hook: tagger, events: [post-finish], args: { bucket: images } }
       - { hook: watermark, events: [pre-create], args: { text: acme } }
+      - { hook: guard, events: [pre-terminate] }
 `,
     );
     wharf = await startWharf({
@@ -166,6 +177,35 @@ endpoints:
       headers: tus,
     });
     assert.equal(docHead.headers['upload-metadata'], metadata({ filetype: 'image/png', tag: 'wm' }));
+  });
+
+  it('a dir named hook guards deletions on /images only; `wharf hooks check` lists the bindings', async () => {
+    const image = await create(images(), { tag: 'keep' });
+    const imageUrl = new URL(String(image.headers.location), wharf.origin).toString();
+    const refused = await send('DELETE', imageUrl, { headers: tus });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.text, 'images are kept');
+    const doc = await create(wharf.endpoint, { tag: 'gone' });
+    const docUrl = new URL(String(doc.headers.location), wharf.origin).toString();
+    assert.equal((await send('DELETE', docUrl, { headers: tus })).status, 204);
+
+    const check = spawnSync(
+      process.execPath,
+      [
+        wharfBin,
+        'hooks',
+        'check',
+        '--config',
+        path.join(scratch, 'wharf.yaml'),
+        '--hooks-modules-dir',
+        path.join(scratch, 'modules'),
+      ],
+      { cwd: repoRoot, encoding: 'utf8' },
+    );
+    assert.equal(check.status, 0, check.stderr);
+    assert.match(check.stdout, /pre-create: hook:gate@\/images, hook:watermark@\/images/);
+    assert.match(check.stdout, /pre-terminate: hook:guard@\/images/);
+    assert.match(check.stdout, /post-finish: hook:tagger@\/files, hook:tagger@\/images/);
   });
 
   it('each endpoint has its own bindings, store and limits', async () => {
