@@ -476,6 +476,9 @@ export class UploadService {
     try {
       const record = await this.get(id);
       if (record.isFinal) throw new WharfError('ERR_MODIFY_FINAL');
+      // A retried final PATCH must not look like a success once pre-finish refused the upload.
+      if (typeof record.failure === 'string' && record.failure !== '')
+        throw new WharfError('ERR_UPLOAD_FAILED');
       // A finished upload answers with its offset and fires nothing again.
       if (isComplete(record)) return { upload: record };
       if (request.offset !== record.offset) {
