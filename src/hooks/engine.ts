@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   type HookAnswer,
   HookAnswerError,
@@ -243,6 +244,8 @@ export class HookEngine {
     this.runs = new RunLog(options.runLogCapacity ?? 1000);
     this.#queue = new PostQueue(this.config.postConcurrency, this.config.postQueueLimit);
     this.#modules = options.modules;
+    // Every delivery in flight listens for the engine closing; hundreds at once is normal, not a leak.
+    setMaxListeners(0, this.#closing.signal);
 
     const executableOptions = {
       timeoutMs: this.config.executableTimeoutMs,
