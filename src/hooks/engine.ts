@@ -416,7 +416,21 @@ export class HookEngine {
         decided = delivered.answer?.reject === true;
       }
       if (outcome === undefined) {
-        if (answer !== undefined) merged = mergeAnswers(merged, { reject: false, ...answer });
+        if (answer !== undefined) {
+          merged = mergeAnswers(merged, { reject: false, ...answer });
+          // Later hooks of the pipeline see the id and metadata an earlier one chose.
+          const change = answer.changeUpload;
+          if (change?.id !== undefined || change?.metadata !== undefined) {
+            event = {
+              ...event,
+              upload: {
+                ...event.upload,
+                ...(change.id !== undefined ? { id: change.id } : {}),
+                ...(change.metadata !== undefined ? { metadata: { ...change.metadata } } : {}),
+              },
+            };
+          }
+        }
         continue;
       }
       // A hook answering `reject` decided; only failures of non-critical hooks become warnings.
