@@ -48,6 +48,10 @@ export const errorCatalogue = {
   ERR_INFO_CONFLICT: { status: 409, message: 'upload was changed concurrently; retry' },
   ERR_HOOK_REJECTED: { status: 400, message: 'rejected by a hook' },
   ERR_HOOK_ANSWER_INVALID: { status: 502, message: 'a hook asked for a change that cannot be applied' },
+  ERR_UPLOAD_FAILED: {
+    status: 409,
+    message: 'a pre-finish hook refused this upload; it cannot be resumed or downloaded',
+  },
   ERR_UPLOAD_ID_TAKEN: { status: 409, message: 'a hook chose an upload id that is already in use' },
   ERR_INTERNAL: { status: 500, message: 'internal server error' },
 } as const satisfies Record<string, { status: number; message: string }>;

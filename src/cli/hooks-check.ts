@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { loadWharfFile } from '../config/config-file.ts';
 import type { Config } from '../config/load.ts';
 import { HookEngine, type HookLogger } from '../hooks/engine.ts';
 import { uploadEventNames } from '../hooks/events.ts';
@@ -29,7 +30,12 @@ export async function checkHooks(config: Config): Promise<string> {
     () => ({ logger: quiet, config, env: config.env, uploads: noUploads, args: {} }),
     quiet,
   );
-  const engine = new HookEngine(config.hooks, quiet, { modules });
+  const wharfFile =
+    config.configFile === undefined ? undefined : await loadWharfFile(config.configFile, config.basePath);
+  const engine = new HookEngine(config.hooks, quiet, {
+    modules,
+    ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
+  });
   const lines = [`hook modules: ${folder} (${modules.modules.length} loaded)`];
   for (const file of modules.modules) lines.push(`  ${file}`);
   lines.push('registered:');

@@ -51,6 +51,8 @@ export interface Config {
   readonly hooks: HooksConfig;
   /** `--hooks-modules-dir`: folder of hook modules (may not exist). */
   readonly hooksModulesDir: string;
+  /** `--config`: the named hooks and endpoints file, read at start-up; undefined when not given. */
+  readonly configFile: string | undefined;
   /** Environment the config was read from; only config/ reads process.env. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -240,6 +242,7 @@ export function buildConfig(
       ...brokerHooks(options),
     }),
     hooksModulesDir: text(options, 'hooksModulesDir'),
+    configFile: optionalText(options, 'config'),
     env: { ...env },
   };
   return Object.freeze(config);

@@ -11,4 +11,12 @@ export const modulesOptions: readonly OptionSpec[] = [
     help: 'Folder of hook modules: each subfolder’s index.js, index.mjs or index.ts registers filters, actions, init handlers and schedules. A missing folder means no modules.',
     group: 'Hooks',
   },
+  {
+    key: 'config',
+    flag: 'config',
+    env: ['WHARF_CONFIG'],
+    kind: 'string',
+    help: 'YAML or JSON file declaring named hooks (critical, runOn, args), endpoints and their hook bindings with `when` conditions (see docs/hooks.md).',
+    group: 'Hooks',
+  },
 ];

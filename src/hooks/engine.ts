@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   type HookAnswer,
   HookAnswerError,
@@ -9,7 +10,8 @@ import {
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
-import type { HookModules, ModuleRun } from './modules/registry.ts';
+import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
+import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
@@ -57,7 +59,12 @@ export interface HooksConfig {
 /** The decision of the blocking hooks on one event. */
 export type BlockingOutcome =
   /** `answer`: what answering hooks asked for (changes to the upload, extra response headers or body). */
-  | { kind: 'continue'; answer?: MergedAnswer }
+  | {
+      kind: 'continue';
+      answer?: MergedAnswer;
+      /** Non-critical hooks that failed: the operation "completed with warnings". */
+      warnings?: readonly string[];
+    }
   | { kind: 'reject'; status: number; body: string; headers: Record<string, string> };
 
 export interface HookEngineOptions {
@@ -67,6 +74,8 @@ export interface HookEngineOptions {
   readonly executableEnv?: NodeJS.ProcessEnv;
   /** Loaded hook modules: their filters run before the other blocking hooks, their actions with post hooks. */
   readonly modules?: HookModules;
+  /** Named hooks and their bindings (the config file): run after the flag-defined targets, in order. */
+  readonly pipeline?: PipelineConfig;
 }
 
 const plainText = 'text/plain; charset=utf-8';
@@ -238,6 +247,7 @@ export class HookEngine {
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
   readonly #modules: HookModules | undefined;
+  readonly #pipeline: Pipeline | undefined;
 
   constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
     this.config = frozenConfig(config);
@@ -245,6 +255,8 @@ export class HookEngine {
     this.runs = new RunLog(options.runLogCapacity ?? 1000);
     this.#queue = new PostQueue(this.config.postConcurrency, this.config.postQueueLimit);
     this.#modules = options.modules;
+    // Every delivery in flight listens for the engine closing; hundreds at once is normal, not a leak.
+    setMaxListeners(0, this.#closing.signal);
 
     const executableOptions = {
       timeoutMs: this.config.executableTimeoutMs,
@@ -283,11 +295,34 @@ export class HookEngine {
         );
       });
     }
+    const bound = boundModules(options.pipeline);
+    if (bound.length > 0) {
+      if (options.modules === undefined) {
+        throw new HookConfigError(
+          `named hooks refer to hook modules (${bound.join(', ')}) but none are loaded`,
+        );
+      }
+      try {
+        options.modules.bind(bound);
+      } catch (cause) {
+        throw new HookConfigError((cause as Error).message, { cause });
+      }
+    }
+    this.#pipeline =
+      options.pipeline === undefined || options.pipeline.bindings.length === 0
+        ? undefined
+        : new Pipeline(options.pipeline, {
+            format: this.config.format,
+            httpTimeoutMs: this.config.httpTimeoutMs,
+            executableTimeoutMs: this.config.executableTimeoutMs,
+            httpProxyHeaders: this.config.httpProxyHeaders,
+            baseEnv: options.executableEnv ?? process.env,
+          });
   }
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
-    return this.#transportsListen(name) || this.#modulesListen(name);
+    return this.#transportsListen(name) || this.#modulesListen(name) || (this.#pipeline?.has(name) ?? false);
   }
 
   /** `--hooks` selects the events of file, dir, HTTP and broker targets; modules choose their events themselves. */
@@ -310,6 +345,7 @@ export class HookEngine {
     return [
       ...(this.#modules?.filterTargets(name) ?? []),
       ...transports,
+      ...(this.#pipeline?.targets(name) ?? []),
       ...(this.#modules?.actionTargets(name) ?? []),
     ];
   }
@@ -334,10 +370,15 @@ export class HookEngine {
 
     let merged: MergedAnswer | undefined;
     if (this.#modules?.hasFilters(event.name)) {
-      const filtered = await this.#modules.runFilters(event, eventId, (run) =>
-        this.#recordModule(event, eventId, true, run),
+      const filtered = await this.#modules.runFilters(
+        event,
+        eventId,
+        (run) => this.#recordModule(event, eventId, true, run),
+        undefined,
+        this.config.executableTimeoutMs,
       );
       if (filtered.kind === 'reject') {
+        const { kind: _kind, broken: _broken, ...rejection } = filtered;
         if (this.#transportsListen(event.name)) {
           const skippedDelivery = this.#delivery(eventId, event, '');
           for (const skipped of this.#transports) {
@@ -346,38 +387,176 @@ export class HookEngine {
             });
           }
         }
-        const { kind: _kind, ...rejection } = filtered;
         return { kind: 'reject', ...rejection };
       }
       // The other hooks see the upload as the filters left it.
       event = { ...event, upload: filtered.upload };
       merged = filtered.answer;
     }
-    if (!this.#transportsListen(event.name)) {
-      return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
+    let brokerDelivery: HookDelivery | undefined;
+    if (this.#transportsListen(event.name)) {
+      const payload = formatPayload(this.config.format, event);
+      const delivery = this.#delivery(eventId, event, payload);
+      brokerDelivery = delivery;
+      for (const [index, transport] of this.#transports.entries()) {
+        const delivered = await this.#deliver(transport, delivery, true);
+        const outcome = this.#blockingFailure(event.name, delivered);
+        if (outcome === undefined) {
+          if (delivered.answer !== undefined) merged = mergeAnswers(merged, delivered.answer);
+          continue;
+        }
+        for (const skipped of this.#transports.slice(index + 1)) {
+          this.#record(skipped, delivery, true, Date.now(), 0, 'skipped', { error: skippedAfterFailure });
+        }
+        return outcome;
+      }
     }
-    const payload = formatPayload(this.config.format, event);
-    const delivery = this.#delivery(eventId, event, payload);
-    for (const [index, transport] of this.#transports.entries()) {
-      const { result, answer, invalidAnswer } = await this.#deliver(transport, delivery, true);
+    const warnings: string[] = [];
+    const bound = this.#pipeline?.bound(event, event.endpoint ?? '') ?? [];
+    for (const [index, hook] of bound.entries()) {
       let outcome: BlockingOutcome | undefined;
-      if (result.kind !== 'delivered') outcome = rejectionFor(event.name, result);
-      else if (invalidAnswer !== undefined) {
-        outcome = reject(502, `Hook "${event.name}" answered an invalid response: ${invalidAnswer}`);
-      } else if (answer?.reject) outcome = rejectionByAnswer(event.name, answer);
+      let answer: MergedAnswer | undefined;
+      let decided = false;
+      if (hook.hook.transport === 'module' && this.#modules !== undefined) {
+        const filtered = await this.#modules.runFilters(
+          event,
+          eventId,
+          (run) => this.#recordModule(event, eventId, true, run),
+          { module: hook.hook.module ?? '', args: hook.args },
+          hook.hook.timeoutMs ?? this.config.executableTimeoutMs,
+        );
+        if (filtered.kind === 'reject') {
+          const { kind: _kind, broken, ...rejection } = filtered;
+          outcome = { kind: 'reject', ...rejection };
+          // A module's HookError or reject answer is its decision, like a hook answering `reject`.
+          decided = broken !== true;
+        } else {
+          event = { ...event, upload: filtered.upload };
+          answer = filtered.answer;
+        }
+      } else {
+        const delivery = this.#pipelineDelivery(eventId, event, hook);
+        const delivered = await this.#deliverWithRetries(hook, delivery, true);
+        outcome = this.#blockingFailure(hook.hook.name, delivered);
+        answer = delivered.answer;
+        decided = delivered.answer?.reject === true;
+      }
       if (outcome === undefined) {
-        if (answer !== undefined) merged = mergeAnswers(merged, answer);
+        if (answer !== undefined) {
+          merged = mergeAnswers(merged, { reject: false, ...answer });
+          // Later hooks of the pipeline see the id and metadata an earlier one chose.
+          const change = answer.changeUpload;
+          if (change?.id !== undefined || change?.metadata !== undefined) {
+            event = {
+              ...event,
+              upload: {
+                ...event.upload,
+                ...(change.id !== undefined ? { id: change.id } : {}),
+                ...(change.metadata !== undefined ? { metadata: { ...change.metadata } } : {}),
+              },
+            };
+          }
+        }
         continue;
       }
-      for (const skipped of this.#transports.slice(index + 1)) {
-        this.#record(skipped, delivery, true, Date.now(), 0, 'skipped', { error: skippedAfterFailure });
+      // A hook answering `reject` decided; only failures of non-critical hooks become warnings.
+      if (!hook.critical && !decided) {
+        warnings.push(hook.hook.name);
+        continue;
+      }
+      for (const skipped of bound.slice(index + 1)) {
+        this.#record(
+          skipped.transport,
+          this.#pipelineDelivery(eventId, event, skipped),
+          true,
+          Date.now(),
+          0,
+          'skipped',
+          {
+            error: skippedAfterFailure,
+          },
+        );
       }
       return outcome;
     }
     // Brokers hear of a pre-* event once the filters let it through, and never hold it up (as in rustus,
     // where a rejected pre-create never reaches AMQP or Kafka).
-    this.#enqueue(this.#brokers, delivery);
-    return merged === undefined ? { kind: 'continue' } : { kind: 'continue', answer: merged };
+    if (brokerDelivery !== undefined) this.#enqueue(this.#brokers, brokerDelivery);
+    if (warnings.length > 0) {
+      this.#logger.warn(
+        { eventId, hook: event.name, uploadId: event.upload.id, failed: warnings },
+        'operation completed with warnings',
+      );
+    }
+    return {
+      kind: 'continue',
+      ...(merged !== undefined ? { answer: merged } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
+    };
+  }
+
+  /** What a failed blocking delivery means for the client; undefined when the hook let the operation go on. */
+  #blockingFailure(hook: string, delivered: BlockingDelivery): BlockingOutcome | undefined {
+    const { result, answer, invalidAnswer } = delivered;
+    if (result.kind !== 'delivered') return rejectionFor(hook, result);
+    if (invalidAnswer !== undefined)
+      return reject(502, `Hook "${hook}" answered an invalid response: ${invalidAnswer}`);
+    if (answer?.reject) return rejectionByAnswer(hook, answer);
+    return undefined;
+  }
+
+  /** A named hook's delivery: its payload with the `hook` section, its env, its name in run records. */
+  #pipelineDelivery(eventId: string, event: UploadEvent, hook: BoundHook): HookDelivery {
+    const base = this.#delivery(
+      eventId,
+      event,
+      this.#pipeline?.payloadFor(hook, event, event.endpoint ?? '') ?? '',
+    );
+    return {
+      ...base,
+      label: hook.hook.name,
+      env: { ...base.env, WHARF_HOOK_NAME: hook.hook.name, WHARF_HOOK_ARGS: JSON.stringify(hook.args) },
+    };
+  }
+
+  /** Delivers, trying again (up to the hook's `retries`) when it could not be run or reached or timed out. */
+  async #deliverWithRetries(
+    hook: BoundHook,
+    delivery: HookDelivery,
+    blocking: boolean,
+  ): Promise<BlockingDelivery> {
+    for (let attempt = 0; ; attempt++) {
+      const delivered = await this.#deliver(hook.transport, delivery, blocking);
+      const kind = delivered.result.kind;
+      const retriable = kind === 'unreachable' || kind === 'spawn_failed' || kind === 'timed_out';
+      if (!retriable || attempt >= hook.hook.retries || this.closed) return delivered;
+    }
+  }
+
+  /** Queues the post hooks of the pipeline whose `runOn` fits the operation's outcome. */
+  #queuePipeline(event: UploadEvent, eventId: string): void {
+    const failed = event.error !== undefined;
+    for (const hook of this.#pipeline?.bound(event, event.endpoint ?? '') ?? []) {
+      if (!runsFor(hook.hook.runOn, failed)) continue;
+      if (hook.hook.transport === 'module') {
+        this.#queueActions(event, eventId, { module: hook.hook.module ?? '', args: hook.args });
+        continue;
+      }
+      const delivery = this.#pipelineDelivery(eventId, event, hook);
+      const skip = (error: string): void => {
+        this.#record(hook.transport, delivery, false, Date.now(), 0, 'skipped', { error });
+      };
+      if (this.closed) {
+        skip('the hooks engine closed');
+        continue;
+      }
+      this.#pendingRun(delivery, hook.transport.describe(delivery.hook));
+      const queued = this.#queue.push(async () => {
+        if (this.closed) return skip('the hooks engine closed');
+        await this.#deliverWithRetries(hook, delivery, false);
+      });
+      if (!queued) skip('queue full');
+    }
   }
 
   /**
@@ -388,7 +567,9 @@ export class HookEngine {
     if (!this.listens(event.name)) return;
     const eventId = randomUUID();
     this.#queueActions(event, eventId);
-    if (!this.#transportsListen(event.name)) return;
+    this.#queuePipeline(event, eventId);
+    // The flag-defined targets hear of successful operations only, as in rustus.
+    if (event.error !== undefined || !this.#transportsListen(event.name)) return;
     const payload = formatPayload(this.config.format, event);
     const delivery = this.#delivery(eventId, event, payload);
     this.#logger.debug(
@@ -408,6 +589,7 @@ export class HookEngine {
         });
         continue;
       }
+      this.#pendingRun(delivery, transport.describe(delivery.hook));
       const queued = this.#queue.push(async () => {
         if (this.closed) {
           this.#record(transport, delivery, false, Date.now(), 0, 'skipped', {
@@ -463,8 +645,8 @@ export class HookEngine {
   }
 
   /** Queues the modules' actions of a post event; each is recorded like a target. */
-  #queueActions(event: UploadEvent, eventId: string): void {
-    for (const job of this.#modules?.actionJobs(event, eventId) ?? []) {
+  #queueActions(event: UploadEvent, eventId: string, only?: BoundRun): void {
+    for (const job of this.#modules?.actionJobs(event, eventId, only) ?? []) {
       const skip = (error: string): void => {
         this.#recordModule(event, eventId, false, {
           target: job.target,
@@ -477,6 +659,15 @@ export class HookEngine {
         skip('the hooks engine closed');
         continue;
       }
+      this.runs.addPending({
+        eventId,
+        event: event.name,
+        hook: event.name,
+        target: job.target,
+        uploadId: event.upload.id,
+        blocking: false,
+        startedAt: Date.now(),
+      });
       const queued = this.#queue.push(async () => {
         if (this.closed) return skip('the hooks engine closed');
         this.#recordModule(event, eventId, false, await job.run());
@@ -489,6 +680,19 @@ export class HookEngine {
         );
       }
     }
+  }
+
+  /** A post delivery about to be queued shows as `pending` until its final record (run or skipped). */
+  #pendingRun(delivery: HookDelivery, target: string): void {
+    this.runs.addPending({
+      eventId: delivery.eventId,
+      event: delivery.event,
+      hook: delivery.label ?? delivery.hook,
+      target,
+      uploadId: delivery.uploadId,
+      blocking: false,
+      startedAt: Date.now(),
+    });
   }
 
   #recordModule(event: UploadEvent, eventId: string, blocking: boolean, run: ModuleRun): void {
@@ -515,6 +719,11 @@ export class HookEngine {
       payload,
       request: event.request,
       signal: this.#closing.signal,
+      env: {
+        WHARF_UPLOAD_OFFSET: String(event.upload.offset),
+        WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
+        WHARF_ENDPOINT: event.endpoint ?? '',
+      },
     };
   }
 
@@ -544,7 +753,16 @@ export class HookEngine {
         invalidAnswer = cause.message;
       }
     }
-    const extra: { error?: string; exitCode?: number; httpStatus?: number } = {};
+    const extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string } = {};
+    const output =
+      result.kind === 'delivered'
+        ? result.answer
+        : result.kind === 'exited'
+          ? result.stderr
+          : result.kind === 'responded'
+            ? result.body
+            : undefined;
+    if (output !== undefined && output.trim() !== '') extra.output = excerpt(output);
     const error =
       invalidAnswer !== undefined
         ? `invalid answer: ${invalidAnswer}`
@@ -575,12 +793,12 @@ export class HookEngine {
     startedAt: number,
     durationMs: number,
     status: RunStatus,
-    extra: { error?: string; exitCode?: number; httpStatus?: number },
+    extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string },
   ): RunRecord {
     const record: RunRecord = {
       eventId: delivery.eventId,
       event: delivery.event,
-      hook: delivery.hook,
+      hook: delivery.label ?? delivery.hook,
       target: transport.describe(delivery.hook),
       uploadId: delivery.uploadId,
       blocking,

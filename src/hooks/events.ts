@@ -67,6 +67,13 @@ export interface UploadEvent {
   readonly name: UploadEventName;
   readonly upload: HookUpload;
   readonly request: HookRequest;
+  /** The endpoint's path (e.g. `/files`); absent means the default endpoint. */
+  readonly endpoint?: string;
+  /**
+   * Set on a post event of an operation that failed (storage error, checksum mismatch, rejected by a pre hook,
+   * expired): only hooks with `runOn: failure` or `always` receive it.
+   */
+  readonly error?: string;
 }
 
 /**

@@ -41,5 +41,12 @@ export {
   type TusdPayload,
   type V2Payload,
 } from './formats/index.ts';
-export { type RunListener, RunLog, type RunRecord, type RunStatus, runStatuses } from './run-log.ts';
+export {
+  type FinalRunStatus,
+  type RunListener,
+  RunLog,
+  type RunRecord,
+  type RunStatus,
+  runStatuses,
+} from './run-log.ts';
 export type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';

@@ -1,7 +1,9 @@
 import type { UploadEventName } from './events.ts';
 
-export const runStatuses = ['completed', 'failed', 'skipped', 'timed_out'] as const;
+export const runStatuses = ['completed', 'failed', 'skipped', 'timed_out', 'pending'] as const;
 export type RunStatus = (typeof runStatuses)[number];
+/** The statuses a finished run ends with (`pending` is only seen in {@link RunLog.pending}). */
+export type FinalRunStatus = Exclude<RunStatus, 'pending'>;
 
 /** One delivery of one event to one target. */
 export interface RunRecord {
@@ -21,6 +23,8 @@ export interface RunRecord {
   readonly error?: string;
   readonly exitCode?: number;
   readonly httpStatus?: number;
+  /** The start of what the hook answered or printed (stdout, stderr, response body). */
+  readonly output?: string;
 }
 
 export type RunListener = (record: RunRecord) => void;
@@ -34,14 +38,31 @@ export class RunLog {
   readonly #ring: RunRecord[] = [];
   #next = 0;
   readonly #listeners = new Set<RunListener>();
-  readonly #totals: Record<RunStatus, number> = { completed: 0, failed: 0, skipped: 0, timed_out: 0 };
+  readonly #totals: Record<FinalRunStatus, number> = { completed: 0, failed: 0, skipped: 0, timed_out: 0 };
+  /** Post deliveries queued or running, by `<eventId> <target>`: gone once their final record is added. */
+  readonly #pending = new Map<string, RunRecord>();
 
   constructor(capacity = 1000) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('RunLog capacity must be >= 1');
     this.capacity = capacity;
   }
 
+  /** Notes a queued delivery; {@link RunLog.add} of its final record (same event id and target) clears it. */
+  addPending(record: Omit<RunRecord, 'status' | 'durationMs'>): void {
+    this.#pending.set(`${record.eventId} ${record.target}`, { ...record, status: 'pending', durationMs: 0 });
+  }
+
+  /** Deliveries queued or running now, oldest first, with status `pending`. */
+  pending(): RunRecord[] {
+    return [...this.#pending.values()];
+  }
+
   add(record: RunRecord): void {
+    if (record.status === 'pending') {
+      this.addPending(record);
+      return;
+    }
+    this.#pending.delete(`${record.eventId} ${record.target}`);
     if (this.#ring.length < this.capacity) this.#ring.push(record);
     else this.#ring[this.#next] = record;
     this.#next = (this.#next + 1) % this.capacity;
@@ -66,7 +87,7 @@ export class RunLog {
   }
 
   /** Runs recorded since start, per status (not bounded by the ring). */
-  totals(): Readonly<Record<RunStatus, number>> {
+  totals(): Readonly<Record<FinalRunStatus, number>> {
     return { ...this.#totals };
   }
 

@@ -18,6 +18,9 @@ const allowHeaders = [
 ];
 const exposeHeaders = [
   'Upload-Offset',
+  // A pre-finish hook's refusal reason and the outcome of non-critical hooks (programmable hooks).
+  'Upload-Failed',
+  'Wharf-Hooks',
   'Location',
   'Upload-Length',
   'Tus-Version',

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadWharfFile } from '../config/config-file.ts';
 import type { Config } from '../config/load.ts';
 import { HookEngine } from '../hooks/engine.ts';
 import { loadHookModules } from '../hooks/modules/loader.ts';
@@ -13,6 +14,7 @@ import { HookObserver } from '../uploads/hook-bridge.ts';
 import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { UploadService } from '../uploads/service.ts';
 import { createCors } from './cors.ts';
+import { endpointConfigs } from './endpoints.ts';
 
 export interface WharfServer {
   readonly server: Server;
@@ -31,7 +33,7 @@ export interface StartOptions {
   readonly logger: Logger;
   readonly locker?: Locker;
   readonly observer?: UploadObserver;
-  /** Run the expiration sweep in this process (in a cluster, only one worker does). */
+  /** Run the expiration sweep and hook module schedules in this process (in a cluster, only one worker does). */
   readonly sweep?: boolean;
 }
 
@@ -58,23 +60,48 @@ export async function startServer(config: Config, options: StartOptions): Promis
     logger,
   );
   if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
-  const hooks = new HookEngine(config.hooks, logger, { modules });
-  const service = composeUploadService(config, {
-    logger,
-    ...(options.locker ? { locker: options.locker } : {}),
-    observer: options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore)),
+  const wharfFile =
+    config.configFile === undefined ? undefined : await loadWharfFile(config.configFile, config.basePath);
+  const hooks = new HookEngine(config.hooks, logger, {
+    modules,
+    ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
+  const shutdown = new AbortController();
+  // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
+  const endpoints: {
+    config: Config;
+    service: UploadService;
+    tus: ReturnType<typeof createTusRequestHandler>;
+  }[] = [];
+  for (const endpointConfig of endpointConfigs(config, wharfFile?.endpoints ?? [])) {
+    const endpointService = composeUploadService(endpointConfig, {
+      logger,
+      ...(options.locker ? { locker: options.locker } : {}),
+      observer:
+        options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore, endpointConfig.basePath)),
+    });
+    await endpointService.prepare();
+    endpoints.push({
+      config: endpointConfig,
+      service: endpointService,
+      tus: createTusRequestHandler({
+        settings: endpointConfig,
+        service: endpointService,
+        shutdown: shutdown.signal,
+        logger,
+      }),
+    });
+  }
+  const main = endpoints[0];
+  if (main === undefined) throw new Error('no endpoint to serve');
+  const service = main.service;
   composed = service;
-  await service.prepare();
+  // Longest path first, so /files/images wins over /files.
+  const routed = [...endpoints].sort((a, b) => b.config.basePath.length - a.config.basePath.length);
+  const tusFor = (pathname: string) =>
+    routed.find((endpoint) => routeTusPath(pathname, endpoint.config.basePath) !== undefined)?.tus;
   await modules.init('routes.before');
   await modules.init('routes.after');
-  const shutdown = new AbortController();
-  const tus = createTusRequestHandler({
-    settings: config,
-    service,
-    shutdown: shutdown.signal,
-    logger,
-  });
   const cors = createCors(config.corsOrigins, config.hooks.httpProxyHeaders);
   const healthPath = '/health';
 
@@ -102,14 +129,9 @@ export async function startServer(config: Config, options: StartOptions): Promis
     }
     if (modules.routesBefore.handle(req, res, logger)) return;
     if (cors(req, res)) return;
-    if (
-      modules.routesAfter.size > 0 &&
-      routeTusPath(pathname ?? '/', config.basePath) === undefined &&
-      modules.routesAfter.handle(req, res, logger)
-    ) {
-      return;
-    }
-    tus(req, res).catch((error: unknown) => {
+    const tus = tusFor(pathname ?? '/');
+    if (tus === undefined && modules.routesAfter.handle(req, res, logger)) return;
+    (tus ?? main.tus)(req, res).catch((error: unknown) => {
       logger.error({ err: error }, 'unhandled request failure');
       res.destroy();
     });
@@ -141,7 +163,8 @@ export async function startServer(config: Config, options: StartOptions): Promis
     await hooks.close();
     throw error;
   }
-  modules.startSchedules();
+  // Like the expiration sweep, schedules run in one process of a cluster, not once per worker.
+  if (options.sweep !== false) modules.startSchedules();
 
   let sweeper: NodeJS.Timeout | undefined;
   if (options.sweep !== false && config.uploadExpirationMs > 0 && config.extensions.has('expiration')) {
@@ -149,8 +172,8 @@ export async function startServer(config: Config, options: StartOptions): Promis
     sweeper = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      service
-        .sweepExpired()
+      Promise.all(endpoints.map((endpoint) => endpoint.service.sweepExpired()))
+        .then((counts) => counts.reduce((sum, count) => sum + count, 0))
         .then((removed) => {
           if (removed > 0) logger.info({ removed }, 'expired uploads removed');
         })

@@ -47,11 +47,12 @@ export interface UploadObserver {
     upload: UploadRecord,
     request: DescribeRequest,
   ): Promise<CheckAnswer | undefined>;
-  /** post-* events: fire and forget. */
+  /** post-* events: fire and forget. `error` is set when the operation failed (run-on-failure hooks). */
   notify(
     event: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
     upload: UploadRecord,
     request: DescribeRequest,
+    error?: string,
   ): void;
 }
 

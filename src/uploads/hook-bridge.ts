@@ -1,4 +1,5 @@
 import { WharfError } from '../errors.ts';
+import type { HookHttpResponse, MergedAnswer } from '../hooks/answers.ts';
 import type { HookEngine } from '../hooks/engine.ts';
 import type { HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
 import type { DataStore } from '../storage/data-store.ts';
@@ -19,6 +20,15 @@ function withTrailingSlash(uri: string): string {
   return (path.endsWith('/') ? path : `${path}/`) + query;
 }
 
+/** Non-critical hooks failed: the answer says so (`Wharf-Hooks: completed with warnings; failed=a,b`). */
+function warningResponse(answer: MergedAnswer | undefined, failed: readonly string[]): HookHttpResponse {
+  const response = answer?.httpResponse;
+  return {
+    ...response,
+    headers: { ...response?.headers, 'Wharf-Hooks': `completed with warnings; failed=${failed.join(',')}` },
+  };
+}
+
 /**
  * Turns upload lifecycle steps into hook events: the bridge between uploads/ and the hooks engine, which
  * knows nothing of tus. Payloads are snapshots: the record keeps changing after a post event is emitted.
@@ -26,10 +36,13 @@ function withTrailingSlash(uri: string): string {
 export class HookObserver implements UploadObserver {
   readonly #engine: HookEngine;
   readonly #dataStore: DataStore;
+  readonly #endpoint: string;
 
-  constructor(engine: HookEngine, dataStore: DataStore) {
+  /** `endpoint`: the path of the endpoint this service serves (`/files`), for bindings and `when`. */
+  constructor(engine: HookEngine, dataStore: DataStore, endpoint = '') {
     this.#engine = engine;
     this.#dataStore = dataStore;
+    this.#endpoint = endpoint;
   }
 
   listens(event: UploadLifecycleEvent): boolean {
@@ -50,7 +63,12 @@ export class HookObserver implements UploadObserver {
         message: `${event} hook rejected the request`,
       });
     }
-    const answer = outcome.answer;
+    const warnings = outcome.warnings ?? [];
+    const withWarnings =
+      warnings.length === 0
+        ? outcome.answer
+        : { ...outcome.answer, httpResponse: warningResponse(outcome.answer, warnings) };
+    const answer = withWarnings;
     if (answer === undefined) return undefined;
     const { status: _status, ...response } = answer.httpResponse ?? { headers: {} };
     return {
@@ -64,8 +82,10 @@ export class HookObserver implements UploadObserver {
     event: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
     upload: UploadRecord,
     request: DescribeRequest,
+    error?: string,
   ): void {
-    this.#engine.emit(this.#event(event, upload, request));
+    const built = this.#event(event, upload, request);
+    this.#engine.emit(error === undefined ? built : { ...built, error });
   }
 
   #event(name: UploadLifecycleEvent, record: UploadRecord, describeRequest: DescribeRequest): UploadEvent {
@@ -90,6 +110,6 @@ export class HookObserver implements UploadObserver {
       remoteAddr: described.remoteAddr,
       headers: described.headers,
     };
-    return { name, upload, request };
+    return { name, upload, request, endpoint: this.#endpoint };
   }
 }

@@ -50,6 +50,9 @@ export interface CreateRequest {
   readonly onHookResponse?: (response: NonNullable<CheckAnswer['response']>) => void;
 }
 
+/** The "request" of an event no client caused (the expiration sweep). */
+const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
+
 /** Upload-Metadata for metadata a hook rewrote: `key base64value` pairs, a key alone for an empty value. */
 function encodeMetadata(metadata: Readonly<Record<string, string>>): string {
   return Object.entries(metadata)
@@ -186,7 +189,7 @@ export class UploadService {
     // pre-create sees the upload before anything is stored, so a rejection leaves no trace.
     let chosenLocation: string | undefined;
     if (this.#options.observer.listens('pre-create')) {
-      const answer = await this.#options.observer.check('pre-create', draft, request.describeRequest);
+      const answer = await this.#check('pre-create', draft, request.describeRequest);
       if (answer?.change !== undefined) {
         draft = await this.#changed(draft, answer.change);
         chosenLocation = answer.change.path;
@@ -357,7 +360,7 @@ export class UploadService {
   async #checkFinish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
     if (!this.#options.observer.listens('pre-finish')) return;
     try {
-      await this.#options.observer.check('pre-finish', record, describeRequest);
+      await this.#check('pre-finish', record, describeRequest);
     } catch (error) {
       if (!(error instanceof WharfError)) throw error;
       const expected = record.version;
@@ -376,12 +379,38 @@ export class UploadService {
     }
   }
 
+  /**
+   * `error` marks the post event of an operation that failed: only hooks that run on failure receive it
+   * (Borgitory's run-on-failure hooks).
+   */
   #notify(
     event: 'post-create' | 'post-receive' | 'post-finish' | 'post-terminate',
     record: UploadRecord,
     describeRequest: DescribeRequest,
+    error?: string,
   ): void {
-    if (this.#options.observer.listens(event)) this.#options.observer.notify(event, record, describeRequest);
+    if (this.#options.observer.listens(event)) {
+      this.#options.observer.notify(event, record, describeRequest, error);
+    }
+  }
+
+  /** A blocking event; when a hook refuses, the matching post event fires for run-on-failure hooks. */
+  async #check(
+    event: 'pre-create' | 'pre-finish' | 'pre-terminate',
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+  ): Promise<CheckAnswer | undefined> {
+    try {
+      return await this.#options.observer.check(event, record, describeRequest);
+    } catch (error) {
+      if (error instanceof WharfError) {
+        const post =
+          event === 'pre-create' ? 'post-create' : event === 'pre-finish' ? 'post-finish' : 'post-terminate';
+        const reason = (error.body ?? '').trim() || error.message;
+        this.#notify(post, record, describeRequest, `rejected by a ${event} hook: ${reason}`);
+      }
+      throw error;
+    }
   }
 
   /**
@@ -457,6 +486,9 @@ export class UploadService {
     try {
       const record = await this.get(id);
       if (record.isFinal) throw new WharfError('ERR_MODIFY_FINAL');
+      // A retried final PATCH must not look like a success once pre-finish refused the upload.
+      if (typeof record.failure === 'string' && record.failure !== '')
+        throw new WharfError('ERR_UPLOAD_FAILED');
       // A finished upload answers with its offset and fires nothing again.
       if (isComplete(record)) return { upload: record };
       if (request.offset !== record.offset) {
@@ -488,6 +520,13 @@ export class UploadService {
         request.checksum,
         request.contentLength,
       );
+      if (interruption?.code === 'ERR_CHECKSUM_MISMATCH' || interruption?.code === 'ERR_INTERNAL') {
+        const reason =
+          interruption.code === 'ERR_INTERNAL'
+            ? `storage error: ${String((interruption.cause as Error | undefined)?.message ?? interruption.message)}`
+            : 'checksum mismatch: the chunk was discarded';
+        this.#notify('post-receive', record, request.describeRequest, reason);
+      }
       if (interruption && interruption.status === 460) throw interruption;
       if (interruption && interruption.status === 413) throw interruption;
       if (isComplete(record)) {
@@ -508,7 +547,7 @@ export class UploadService {
     try {
       record = await this.get(id);
       if (this.#options.observer.listens('pre-terminate')) {
-        await this.#options.observer.check('pre-terminate', record, describeRequest);
+        await this.#check('pre-terminate', record, describeRequest);
       }
       await this.#info.remove(id);
       await this.#data.remove(record.path);
@@ -532,6 +571,7 @@ export class UploadService {
           await this.#info.remove(current.id);
           await this.#data.remove(current.path);
           removed++;
+          this.#notify('post-terminate', current, expirySweep, 'expired: removed by the expiration sweep');
         }
       } finally {
         await lock.release();

@@ -167,10 +167,13 @@ describe('--hooks-dir: one executable per hook name', () => {
       assert.equal(refused.status, 400);
       assert.match(refused.text, /pre-create/);
       assert.deepEqual(await storedFiles(wharf), before);
-      const errors = wharf.logs.filter(
-        (line) => Number(line.level) >= 50 && JSON.stringify(line).includes('pre-create'),
-      );
-      assert.ok(errors.length > 0, 'the missing hook is an error in the log');
+      // The log is written asynchronously: the line may arrive just after the answer.
+      const isError = (line: Record<string, unknown>) =>
+        Number(line.level) >= 50 && JSON.stringify(line).includes('pre-create');
+      for (let waited = 0; !wharf.logs.some(isError) && waited < 5000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.ok(wharf.logs.some(isError), 'the missing hook is an error in the log');
     } finally {
       await wharf.stop();
     }

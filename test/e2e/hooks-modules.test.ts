@@ -201,9 +201,12 @@ describe('hook modules (--hooks-modules-dir)', () => {
       metadata: { filename: 'a.txt', checkedBy: 'normalise' },
       bytes: 'hello',
     });
-    assert.ok(
-      wharf.logs.some((entry) => entry.msg === 'hook module action failed' && entry.module === 'c-audit'),
-      'the failing post-create action is logged',
+    await eventually(
+      async () =>
+        wharf.logs.some((entry) => entry.msg === 'hook module action failed' && entry.module === 'c-audit')
+          ? true
+          : undefined,
+      'the failing post-create action to be logged',
     );
   });
 

@@ -90,6 +90,13 @@ if (fs.readFileSync(upload.path, 'utf8').includes('EICAR')) {
     };
     assert.equal(info.failure, 'infected: EICAR test file');
     assert.equal(await readFile(path.join(wharf.dataDir, id), 'utf8'), 'EICAR-TEST');
+    const retried = await send('PATCH', url, {
+      headers: { ...tus, ...octets, 'Upload-Offset': 10 },
+      body: '',
+    });
+    assert.equal(retried.status, 409, 'a retried final PATCH does not report success');
+    assert.match(retried.text, /ERR_UPLOAD_FAILED/);
+    assert.equal((await send('GET', url)).status, 409, 'a refused upload is not served');
 
     // A clean upload finishes normally; post hooks run one at a time in order, so once its post-finish
     // is logged, a post-finish of the refused upload would have been logged before it.

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isBlockingEvent, isUploadEventName, uploadEventNames } from '../events.ts';
+import { runOnValues } from '../pipeline.ts';
 import { CronSchedule } from './cron.ts';
 import { HookModules } from './registry.ts';
 import {
@@ -77,13 +78,17 @@ function registrarFor(modules: HookModules, name: string, context: HookModuleCon
       }
       modules.filters.set(event, [...(modules.filters.get(event) ?? []), entry(handler)]);
     },
-    action(event, handler) {
+    action(event, handler, options) {
       checkHandler('action', handler);
       if (!isUploadEventName(event) || isBlockingEvent(event)) {
         const post = uploadEventNames.filter((name) => !isBlockingEvent(name)).join(', ');
         throw new TypeError(`action("${String(event)}"): actions run on non-blocking events (${post})`);
       }
-      modules.actions.set(event, [...(modules.actions.get(event) ?? []), entry(handler)]);
+      const runOn = options?.runOn ?? 'success';
+      if (!(runOnValues as readonly string[]).includes(runOn)) {
+        throw new TypeError(`action("${event}"): runOn must be one of ${runOnValues.join(', ')}`);
+      }
+      modules.actions.set(event, [...(modules.actions.get(event) ?? []), { ...entry(handler), runOn }]);
     },
     init(event, handler) {
       checkHandler('init', handler);

@@ -1,5 +1,6 @@
 import { HookAnswerError, hookAnswerFrom, type MergedAnswer, mergeAnswers } from '../answers.ts';
 import type { HookUpload, UploadEvent, UploadEventName } from '../events.ts';
+import { type RunOn, runsFor } from '../pipeline.ts';
 import { CronSchedule } from './cron.ts';
 import { asHookError } from './hook-error.ts';
 import { ModuleRouter } from './router.ts';
@@ -38,6 +39,12 @@ export interface ModuleRun {
 
 export type ModuleRunRecorder = (run: ModuleRun) => void;
 
+/** A module run through a named hook's binding, with the merged args. */
+export interface BoundRun {
+  readonly module: string;
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
 export type FilterOutcome =
   | { readonly kind: 'continue'; readonly upload: HookUpload; readonly answer?: MergedAnswer }
   | {
@@ -45,6 +52,8 @@ export type FilterOutcome =
       readonly status: number;
       readonly body: string;
       readonly headers: Record<string, string>;
+      /** True when the handler broke (not a HookError or a reject answer: a decision). */
+      readonly broken?: boolean;
     };
 
 /** An action ready to be queued: runs the handler and says how it went. */
@@ -54,6 +63,23 @@ export interface ActionJob {
 }
 
 const plainText = 'text/plain; charset=utf-8';
+
+/** A filter still running at its timeout: the operation does not wait for it any longer. */
+class FilterTimeoutError extends Error {
+  constructor(module: string, timeoutMs: number) {
+    super(`Hook module "${module}" did not answer within ${timeoutMs} ms`);
+    this.name = 'FilterTimeoutError';
+  }
+}
+
+/** Settles with the promise, or rejects after `timeoutMs` (the handler cannot be stopped, only abandoned). */
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, module: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FilterTimeoutError(module, timeoutMs)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 1000) / 1000;
@@ -79,7 +105,7 @@ function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<st
 export class HookModules {
   readonly modules: string[] = [];
   readonly filters = new Map<UploadEventName, Registered<FilterHandler>[]>();
-  readonly actions = new Map<UploadEventName, Registered<ActionHandler>[]>();
+  readonly actions = new Map<UploadEventName, (Registered<ActionHandler> & { readonly runOn: RunOn })[]>();
   readonly inits = new Map<InitEventName, Registered<InitHandler>[]>();
   readonly schedules: ScheduledJob[] = [];
   /** Routes tried before the tus endpoint. */
@@ -87,6 +113,8 @@ export class HookModules {
   /** Routes tried when the tus endpoint does not own the path. */
   readonly routesAfter = new ModuleRouter();
   readonly #logger: ModuleLogger;
+  /** Modules named hooks refer to: their filters and actions run only through their bindings. */
+  readonly #bound = new Set<string>();
   #ticker: NodeJS.Timeout | undefined;
   #lastTick = 0;
 
@@ -98,21 +126,46 @@ export class HookModules {
     return new HookModules(logger);
   }
 
+  /** Makes these modules run only where named hooks bind them; throws for a module that was not loaded. */
+  bind(modules: readonly string[]): void {
+    const loaded = new Set(this.modules.map((file) => file.split(/[\\/]/).at(-2)));
+    for (const name of modules) {
+      if (!loaded.has(name))
+        throw new Error(`a named hook refers to the hook module "${name}", which is not loaded`);
+      this.#bound.add(name);
+    }
+  }
+
+  #global<Entry extends { readonly module: string }>(entries: readonly Entry[] | undefined): Entry[] {
+    return (entries ?? []).filter((entry) => !this.#bound.has(entry.module));
+  }
+
   hasFilters(event: UploadEventName): boolean {
-    return (this.filters.get(event)?.length ?? 0) > 0;
+    return this.#global(this.filters.get(event)).length > 0;
   }
 
   hasActions(event: UploadEventName): boolean {
-    return (this.actions.get(event)?.length ?? 0) > 0;
+    return this.#global(this.actions.get(event)).length > 0;
   }
 
   /** `module:<folder>` for every filter of the event, in order. */
   filterTargets(event: UploadEventName): string[] {
-    return (this.filters.get(event) ?? []).map((entry) => `module:${entry.module}`);
+    return this.#global(this.filters.get(event)).map((entry) => `module:${entry.module}`);
   }
 
   actionTargets(event: UploadEventName): string[] {
-    return (this.actions.get(event) ?? []).map((entry) => `module:${entry.module}`);
+    return this.#global(this.actions.get(event)).map((entry) => `module:${entry.module}`);
+  }
+
+  /** Narrows a run to one bound module, whose handlers then see the binding's args. */
+  #select<Entry extends Registered<unknown>>(
+    entries: readonly Entry[] | undefined,
+    only: BoundRun | undefined,
+  ): Entry[] {
+    if (only === undefined) return this.#global(entries);
+    return (entries ?? [])
+      .filter((entry) => entry.module === only.module)
+      .map((entry) => ({ ...entry, context: { ...entry.context, args: only.args } }));
   }
 
   /**
@@ -124,9 +177,11 @@ export class HookModules {
     event: UploadEvent,
     eventId: string,
     record: ModuleRunRecorder,
-    extra: { error?: string } = {},
+    only?: BoundRun,
+    timeoutMs = 30_000,
   ): Promise<FilterOutcome> {
-    const entries = this.filters.get(event.name) ?? [];
+    const extra = event.error !== undefined ? { error: event.error } : {};
+    const entries = this.#select(this.filters.get(event.name), only);
     let upload = event.upload;
     let answer: MergedAnswer | undefined;
     for (const [index, entry] of entries.entries()) {
@@ -143,7 +198,11 @@ export class HookModules {
       const started = performance.now();
       let outcome: FilterOutcome | undefined;
       try {
-        const returned: unknown = await entry.handler(payload, meta, entry.context);
+        const returned: unknown = await withTimeout(
+          Promise.resolve().then(() => entry.handler(payload, meta, entry.context)),
+          timeoutMs,
+          entry.module,
+        );
         let change: { id?: string; metadata?: Record<string, string> } = {};
         if (typeof returned === 'object' && returned !== null && isAnswer(returned)) {
           const parsed = hookAnswerFrom(returned);
@@ -193,16 +252,20 @@ export class HookModules {
           };
         } else {
           const invalid = error instanceof HookAnswerError;
+          const timedOut = error instanceof FilterTimeoutError;
           this.#logger.error(
             { err: error, module: entry.module, event: event.name },
             'hook module filter failed',
           );
           outcome = {
             kind: 'reject',
-            status: invalid ? 502 : 500,
-            body: invalid
-              ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
-              : `Hook module "${entry.module}" failed`,
+            broken: true,
+            status: timedOut ? 504 : invalid ? 502 : 500,
+            body: timedOut
+              ? error.message
+              : invalid
+                ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
+                : `Hook module "${entry.module}" failed`,
             headers: { 'Content-Type': plainText },
           };
         }
@@ -222,8 +285,13 @@ export class HookModules {
   }
 
   /** The event's actions as jobs for the post queue. */
-  actionJobs(event: UploadEvent, eventId: string, extra: { error?: string } = {}): ActionJob[] {
-    return (this.actions.get(event.name) ?? []).map((entry) => {
+  actionJobs(event: UploadEvent, eventId: string, only?: BoundRun): ActionJob[] {
+    const extra = event.error !== undefined ? { error: event.error } : {};
+    // A bound module runs when its named hook's runOn says so (the engine checks); its own runOn is ignored.
+    const entries = this.#select(this.actions.get(event.name), only).filter(
+      (entry) => only !== undefined || runsFor(entry.runOn, event.error !== undefined),
+    );
+    return entries.map((entry) => {
       const target = `module:${entry.module}`;
       return {
         target,

@@ -121,7 +121,12 @@ export type ScheduleHandler<Settings extends object = object> = (
 /** The first argument of `register`. */
 export interface HookRegistrar<Settings extends object = object> {
   filter(event: UploadEventName, handler: FilterHandler<Settings>): void;
-  action(event: UploadEventName, handler: ActionHandler<Settings>): void;
+  /** `runOn`: `success` (default), `failure` (the operation failed; `meta.error` says why) or `always`. */
+  action(
+    event: UploadEventName,
+    handler: ActionHandler<Settings>,
+    options?: { readonly runOn?: 'success' | 'failure' | 'always' },
+  ): void;
   init(event: InitEventName, handler: InitHandler<Settings>): void;
   /** 5 or 6 fields (seconds first); a run never overlaps the previous one of the same schedule. */
   schedule(cron: string, handler: ScheduleHandler<Settings>): void;

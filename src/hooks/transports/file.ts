@@ -16,6 +16,7 @@ function hookEnv(options: ExecutableTransportOptions, delivery: HookDelivery): N
     WHARF_HOOK_NAME: delivery.hook,
     WHARF_UPLOAD_ID: delivery.uploadId,
     WHARF_EVENT_ID: delivery.eventId,
+    ...delivery.env,
   };
 }
 

@@ -13,6 +13,10 @@ export interface HookDelivery {
   readonly request: HookRequest;
   /** Aborted when the engine closes: a transport stops what it is doing and answers `aborted`. */
   readonly signal: AbortSignal;
+  /** Environment added for executables (upload offset/length, endpoint, a named hook's name and args). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** How run records name the hook when it is not the event name (a named hook). */
+  readonly label?: string;
 }
 
 /**

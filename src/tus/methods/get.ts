@@ -61,6 +61,8 @@ export async function handleGet(exchange: TusExchange, id: string): Promise<void
   const { req, res } = exchange;
   const upload = await exchange.service.get(id);
   if (!isComplete(upload)) throw new WharfError('ERR_NOT_DOWNLOADABLE');
+  // A refused upload keeps its bytes for inspection (hook modules can read them), not for clients.
+  if (typeof upload.failure === 'string' && upload.failure !== '') throw new WharfError('ERR_UPLOAD_FAILED');
   const size = upload.length ?? 0;
   const filetype = upload.metadata.filetype ?? upload.metadata.type;
   const type = filetype && mediaType.test(filetype) ? filetype.toLowerCase() : 'application/octet-stream';

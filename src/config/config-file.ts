@@ -1,0 +1,317 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { conditionProblem, type WhenCondition } from '../hooks/conditions.ts';
+import { isUploadEventName, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
+import { type HookFormatName, hookFormatNames, isHookFormatName } from '../hooks/formats/index.ts';
+import {
+  type HookBindingDeclaration,
+  type NamedHookDeclaration,
+  type NamedHookTransport,
+  namedHookTransports,
+  type RunOn,
+  runOnValues,
+} from '../hooks/pipeline.ts';
+import { ConfigError } from './option-table.ts';
+
+/** One endpoint of the config file: a URL path with its own storage and limits, and its hook bindings. */
+export interface EndpointDeclaration {
+  /** Normalised: leading slash, no trailing slash. */
+  readonly path: string;
+  /** Default: the flag-defined `--data-dir` (for the default endpoint) or `<data-dir>/<path>`. */
+  readonly dataDir?: string;
+  /** Bytes; default `--max-file-size`. */
+  readonly maxFileSize?: number;
+}
+
+/** `--config wharf.yaml` (or .json): named hooks, endpoints and bindings, validated. */
+export interface WharfFile {
+  readonly file: string;
+  readonly hooks: readonly NamedHookDeclaration[];
+  readonly endpoints: readonly EndpointDeclaration[];
+  readonly bindings: readonly HookBindingDeclaration[];
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Collects every problem with its place in the file, so one run shows them all. */
+class Problems {
+  readonly list: string[] = [];
+  add(where: string, message: string): void {
+    this.list.push(`${where}: ${message}`);
+  }
+}
+
+function allowedKeys(value: Json, allowed: readonly string[], where: string, problems: Problems): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) problems.add(where, `unknown key "${key}" (expected ${allowed.join(', ')})`);
+  }
+}
+
+function optionalString(value: Json, key: string, where: string, problems: Problems): string | undefined {
+  const item = value[key];
+  if (item === undefined) return undefined;
+  if (typeof item !== 'string' || item === '') {
+    problems.add(`${where}.${key}`, 'must be a non-empty string');
+    return undefined;
+  }
+  return item;
+}
+
+function optionalNumber(
+  value: Json,
+  key: string,
+  where: string,
+  problems: Problems,
+  min: number,
+): number | undefined {
+  const item = value[key];
+  if (item === undefined) return undefined;
+  if (typeof item !== 'number' || !Number.isFinite(item) || item < min) {
+    problems.add(`${where}.${key}`, `must be a number >= ${min}`);
+    return undefined;
+  }
+  return item;
+}
+
+function argsOf(value: Json, where: string, problems: Problems): Record<string, unknown> {
+  const args = value.args;
+  if (args === undefined) return {};
+  if (!isObject(args)) {
+    problems.add(`${where}.args`, 'must be a mapping');
+    return {};
+  }
+  return args;
+}
+
+const hookKeys = [
+  'transport',
+  'command',
+  'directory',
+  'url',
+  'module',
+  'format',
+  'timeout',
+  'retries',
+  'critical',
+  'runOn',
+  'args',
+];
+
+function namedHook(
+  name: string,
+  value: unknown,
+  base: string,
+  problems: Problems,
+): NamedHookDeclaration | undefined {
+  const where = `hooks.${name}`;
+  if (!/^[A-Za-z0-9_.-]+$/.test(name))
+    problems.add(where, 'a hook name may use letters, digits, ".", "_" and "-"');
+  if (!isObject(value)) {
+    problems.add(where, 'must be a mapping');
+    return undefined;
+  }
+  allowedKeys(value, hookKeys, where, problems);
+  const transport = value.transport;
+  if (!(namedHookTransports as readonly unknown[]).includes(transport)) {
+    const later = ['amqp', 'kafka'].includes(String(transport))
+      ? ` ("${String(transport)}" is not available for named hooks yet)`
+      : '';
+    problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}${later}`);
+    return undefined;
+  }
+  const command = optionalString(value, 'command', where, problems);
+  const url = optionalString(value, 'url', where, problems);
+  const module = optionalString(value, 'module', where, problems);
+  const directory = optionalString(value, 'directory', where, problems);
+  if (transport === 'dir' && directory === undefined) problems.add(where, 'a dir hook needs "directory"');
+  if (transport === 'module' && module === undefined) {
+    problems.add(where, 'a module hook needs "module" (a folder of --hooks-modules-dir)');
+  }
+  if (transport === 'file' && command === undefined) problems.add(where, 'a file hook needs "command"');
+  if (transport === 'http') {
+    if (url === undefined) problems.add(where, 'an http hook needs "url"');
+    else if (!/^https?:\/\/./.test(url)) problems.add(`${where}.url`, 'must be an http:// or https:// URL');
+  }
+  const format = value.format;
+  if (format !== undefined && (typeof format !== 'string' || !isHookFormatName(format))) {
+    problems.add(`${where}.format`, `expected one of ${hookFormatNames.join(', ')}`);
+  }
+  const timeout = optionalNumber(value, 'timeout', where, problems, 0.001);
+  const retries = optionalNumber(value, 'retries', where, problems, 0) ?? 0;
+  if (!Number.isInteger(retries)) problems.add(`${where}.retries`, 'must be an integer');
+  const critical = value.critical;
+  if (critical !== undefined && typeof critical !== 'boolean')
+    problems.add(`${where}.critical`, 'must be true or false');
+  const runOn = value.runOn ?? 'success';
+  if (!(runOnValues as readonly unknown[]).includes(runOn)) {
+    problems.add(`${where}.runOn`, `expected one of ${runOnValues.join(', ')}`);
+  }
+  return {
+    name,
+    transport: transport as NamedHookTransport,
+    ...(command !== undefined ? { command: path.resolve(base, command) } : {}),
+    ...(url !== undefined ? { url } : {}),
+    ...(module !== undefined ? { module } : {}),
+    ...(directory !== undefined ? { directory: path.resolve(base, directory) } : {}),
+    ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
+    ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
+    retries,
+    ...(typeof critical === 'boolean' ? { critical } : {}),
+    runOn: runOn as RunOn,
+    args: argsOf(value, where, problems),
+  };
+}
+
+function normalisePath(text: string): string {
+  const trimmed = `/${text.replace(/^\/+|\/+$/g, '')}`;
+  return trimmed === '/' ? '' : trimmed;
+}
+
+function eventsOf(value: unknown, where: string, problems: Problems): UploadEventName[] {
+  const items = typeof value === 'string' ? value.split(',').map((item) => item.trim()) : value;
+  if (!Array.isArray(items) || items.length === 0) {
+    problems.add(where, `must list events (${uploadEventNames.join(', ')})`);
+    return [];
+  }
+  const events: UploadEventName[] = [];
+  for (const item of items) {
+    if (typeof item === 'string' && isUploadEventName(item)) events.push(item);
+    else
+      problems.add(where, `unknown event ${JSON.stringify(item)} (expected ${uploadEventNames.join(', ')})`);
+  }
+  return events;
+}
+
+function whenOf(value: unknown, where: string, problems: Problems): WhenCondition | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) {
+    problems.add(where, 'must be a mapping of conditions');
+    return undefined;
+  }
+  const when: Record<string, string | readonly string[]> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const problem = conditionProblem(key, item);
+    if (problem !== undefined) problems.add(where, problem);
+    else when[key] = item as string | readonly string[];
+  }
+  return when;
+}
+
+const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'hooks'];
+const bindingKeys = ['hook', 'events', 'args', 'when'];
+
+/**
+ * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); `base` resolves
+ * relative paths (the file's folder). Throws one ConfigError listing every problem.
+ */
+export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: string): WharfFile {
+  const problems = new Problems();
+  const base = path.dirname(path.resolve(file));
+  const root = isObject(raw) ? raw : {};
+  if (!isObject(raw)) problems.add('(top)', 'must be a mapping with "hooks" and "endpoints"');
+  allowedKeys(root, ['hooks', 'endpoints'], '(top)', problems);
+
+  const hooks: NamedHookDeclaration[] = [];
+  if (root.hooks !== undefined && !isObject(root.hooks))
+    problems.add('hooks', 'must be a mapping of hook names');
+  for (const [name, value] of Object.entries(isObject(root.hooks) ? root.hooks : {})) {
+    const hook = namedHook(name, value, base, problems);
+    if (hook !== undefined) hooks.push(hook);
+  }
+  const names = new Set(Object.keys(isObject(root.hooks) ? root.hooks : {}));
+
+  const endpoints: EndpointDeclaration[] = [];
+  const bindings: HookBindingDeclaration[] = [];
+  const rawEndpoints = root.endpoints ?? [];
+  if (!Array.isArray(rawEndpoints)) problems.add('endpoints', 'must be a list');
+  const seen = new Set<string>();
+  for (const [index, value] of (Array.isArray(rawEndpoints) ? rawEndpoints : []).entries()) {
+    const where = `endpoints[${index}]`;
+    if (!isObject(value)) {
+      problems.add(where, 'must be a mapping');
+      continue;
+    }
+    allowedKeys(value, endpointKeys, where, problems);
+    const pathText = optionalString(value, 'path', where, problems);
+    if (pathText === undefined) {
+      problems.add(where, 'needs "path" (e.g. /files)');
+      continue;
+    }
+    if (!/^\/?[A-Za-z0-9._~/-]*$/.test(pathText))
+      problems.add(`${where}.path`, 'may use letters, digits and ._~-/');
+    const endpointPath = normalisePath(pathText);
+    if (seen.has(endpointPath)) problems.add(`${where}.path`, `"${endpointPath}" is declared twice`);
+    seen.add(endpointPath);
+    if (endpointPath !== defaultEndpoint) {
+      for (const other of seen) {
+        if (
+          other !== endpointPath &&
+          (other.startsWith(`${endpointPath}/`) || endpointPath.startsWith(`${other}/`))
+        ) {
+          problems.add(`${where}.path`, `"${endpointPath}" overlaps "${other}"`);
+        }
+      }
+    }
+    const dataDir = optionalString(value, 'dataDir', where, problems);
+    const maxFileSize = optionalNumber(value, 'maxFileSize', where, problems, 0);
+    endpoints.push({
+      path: endpointPath,
+      ...(dataDir !== undefined ? { dataDir: path.resolve(base, dataDir) } : {}),
+      ...(maxFileSize !== undefined ? { maxFileSize } : {}),
+    });
+    const rawBindings = value.hooks ?? [];
+    if (!Array.isArray(rawBindings)) {
+      problems.add(`${where}.hooks`, 'must be a list of bindings');
+      continue;
+    }
+    for (const [position, binding] of rawBindings.entries()) {
+      const at = `${where}.hooks[${position}]`;
+      if (!isObject(binding)) {
+        problems.add(at, 'must be a mapping with "hook" and "events"');
+        continue;
+      }
+      allowedKeys(binding, bindingKeys, at, problems);
+      const hook = binding.hook;
+      if (typeof hook !== 'string' || !names.has(hook)) {
+        problems.add(`${at}.hook`, `names no declared hook (declared: ${[...names].join(', ') || 'none'})`);
+        continue;
+      }
+      const when = whenOf(binding.when, `${at}.when`, problems);
+      bindings.push({
+        hook,
+        endpoint: endpointPath,
+        events: eventsOf(binding.events, `${at}.events`, problems),
+        args: argsOf(binding, at, problems),
+        ...(when !== undefined ? { when } : {}),
+      });
+    }
+  }
+  if (problems.list.length > 0) {
+    throw new ConfigError(`${file} is not valid:\n  ${problems.list.join('\n  ')}`);
+  }
+  return { file, hooks, endpoints, bindings };
+}
+
+/** Reads and validates `--config`: YAML, or JSON (a JSON document is valid YAML; `.json` is parsed as JSON). */
+export async function loadWharfFile(file: string, defaultEndpoint: string): Promise<WharfFile> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read the config file ${file}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(
+      `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
+    );
+  }
+  return validateWharfFile(raw ?? {}, file, defaultEndpoint);
+}

@@ -1,0 +1,197 @@
+import { matchesWhen, type WhenCondition } from './conditions.ts';
+import type { UploadEvent, UploadEventName } from './events.ts';
+import { formatPayload, type HookFormatName } from './formats/index.ts';
+import { DirHookTransport, FileHookTransport } from './transports/file.ts';
+import { HttpHookTransport } from './transports/http.ts';
+import type { DeliveryResult, HookTransport } from './transports/types.ts';
+
+/** When a post hook runs: after a successful operation (default), after a failed one, or both. */
+export const runOnValues = ['success', 'failure', 'always'] as const;
+export type RunOn = (typeof runOnValues)[number];
+
+/** Transports a named hook may use today (amqp, kafka and module are declared elsewhere or later). */
+export const namedHookTransports = ['file', 'dir', 'http', 'module'] as const;
+export type NamedHookTransport = (typeof namedHookTransports)[number];
+
+/** A hook declared once by name in the config file (RESTHeart's named interceptors). */
+export interface NamedHookDeclaration {
+  readonly name: string;
+  readonly transport: NamedHookTransport;
+  /** file: the executable (argv[1] the event name, argv[2] and stdin the JSON payload). */
+  readonly command?: string;
+  /** dir: a folder holding one executable per event name (argv[1] and stdin the JSON payload). */
+  readonly directory?: string;
+  /** http: the URL the payload is POSTed to. */
+  readonly url?: string;
+  /** module: the folder name of a hook module; its filters/actions then run only where it is bound. */
+  readonly module?: string;
+  /** Default: `--hooks-format`. */
+  readonly format?: HookFormatName;
+  /** Default: `--hooks-executable-timeout` for file hooks, `--http-hook-timeout` for HTTP hooks. */
+  readonly timeoutMs?: number;
+  /** Extra attempts when the hook could not be run or reached or timed out (never after a refusal). */
+  readonly retries: number;
+  /** A failure cancels the operation and skips the following hooks. Default: true on pre-* events. */
+  readonly critical?: boolean;
+  readonly runOn: RunOn;
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
+/** One use of a named hook by an endpoint, for some events, with its own args and condition. */
+export interface HookBindingDeclaration {
+  readonly hook: string;
+  /** The endpoint's path, e.g. `/files`. */
+  readonly endpoint: string;
+  readonly events: readonly UploadEventName[];
+  readonly args: Readonly<Record<string, unknown>>;
+  readonly when?: WhenCondition;
+}
+
+export interface PipelineConfig {
+  readonly hooks: readonly NamedHookDeclaration[];
+  readonly bindings: readonly HookBindingDeclaration[];
+}
+
+export interface PipelineDefaults {
+  readonly format: HookFormatName;
+  readonly httpTimeoutMs: number;
+  readonly executableTimeoutMs: number;
+  readonly httpProxyHeaders: readonly string[];
+  readonly baseEnv: NodeJS.ProcessEnv;
+}
+
+/** A binding ready to run: its hook's transport and both argument sets. */
+export interface BoundHook {
+  readonly hook: NamedHookDeclaration;
+  readonly binding: HookBindingDeclaration;
+  readonly transport: HookTransport;
+  readonly format: HookFormatName;
+  /** The hook's args overlaid with the binding's. */
+  readonly args: Readonly<Record<string, unknown>>;
+  /** True when a failure cancels the operation. */
+  readonly critical: boolean;
+}
+
+/**
+ * The declared pipelines: for each event of each endpoint, the bound hooks in declaration order (Borgitory's
+ * job hooks, RESTHeart's bindings). It picks the hooks of an event and builds what they receive; the engine
+ * runs them.
+ */
+export class Pipeline {
+  readonly #bindings: {
+    binding: HookBindingDeclaration;
+    hook: NamedHookDeclaration;
+    transport: HookTransport;
+  }[];
+  readonly #format: HookFormatName;
+
+  constructor(config: PipelineConfig, defaults: PipelineDefaults) {
+    this.#format = defaults.format;
+    const transports = new Map<string, HookTransport>();
+    for (const hook of config.hooks) {
+      if (hook.transport === 'module') {
+        transports.set(hook.name, new BoundModuleTarget(hook.module ?? ''));
+      } else if (hook.transport === 'file' || hook.transport === 'dir') {
+        const options = {
+          timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
+          baseEnv: defaults.baseEnv,
+        };
+        transports.set(
+          hook.name,
+          hook.transport === 'file'
+            ? new FileHookTransport(hook.command ?? '', options)
+            : new DirHookTransport(hook.directory ?? '', options),
+        );
+      } else {
+        transports.set(
+          hook.name,
+          new HttpHookTransport(hook.url ?? '', {
+            timeoutMs: hook.timeoutMs ?? defaults.httpTimeoutMs,
+            proxyHeaders: defaults.httpProxyHeaders,
+          }),
+        );
+      }
+    }
+    const byName = new Map(config.hooks.map((hook) => [hook.name, hook]));
+    this.#bindings = config.bindings.flatMap((binding) => {
+      const hook = byName.get(binding.hook);
+      const transport = transports.get(binding.hook);
+      return hook === undefined || transport === undefined ? [] : [{ binding, hook, transport }];
+    });
+  }
+
+  /** Whether any binding listens to this event (on any endpoint). */
+  has(event: UploadEventName): boolean {
+    return this.#bindings.some(({ binding }) => binding.events.includes(event));
+  }
+
+  /** `hook:<name>` for every binding of the event, in order. */
+  targets(event: UploadEventName): string[] {
+    return this.#bindings
+      .filter(({ binding }) => binding.events.includes(event))
+      .map(({ hook, binding }) => `hook:${hook.name}@${binding.endpoint}`);
+  }
+
+  /** The hooks this event reaches, in declared order. */
+  bound(event: UploadEvent, endpoint: string): BoundHook[] {
+    const blocking = event.name.startsWith('pre-');
+    return this.#bindings
+      .filter(
+        ({ binding }) =>
+          binding.endpoint === endpoint &&
+          binding.events.includes(event.name) &&
+          matchesWhen(binding.when, event, endpoint),
+      )
+      .map(({ binding, hook, transport }) => ({
+        hook,
+        binding,
+        transport,
+        format: hook.format ?? this.#format,
+        args: { ...hook.args, ...binding.args },
+        critical: hook.critical ?? blocking,
+      }));
+  }
+
+  /** The payload in the hook's format plus a `hook` section: its name, both argument sets, the error. */
+  payloadFor(bound: BoundHook, event: UploadEvent, endpoint: string): string {
+    const payload = JSON.parse(formatPayload(bound.format, event)) as Record<string, unknown>;
+    payload.hook = {
+      name: bound.hook.name,
+      event: event.name,
+      endpoint,
+      args: bound.args,
+      hookArgs: bound.hook.args,
+      bindingArgs: bound.binding.args,
+      ...(event.error !== undefined ? { error: event.error } : {}),
+    };
+    return JSON.stringify(payload);
+  }
+}
+
+/**
+ * Stands for a bound hook module in run records (`module:<folder>`). The engine runs the module's handlers
+ * itself, with the binding's args in `context.args`; it never delivers through this.
+ */
+class BoundModuleTarget implements HookTransport {
+  constructor(readonly module: string) {}
+
+  describe(): string {
+    return `module:${this.module}`;
+  }
+
+  async deliver(): Promise<DeliveryResult> {
+    return { kind: 'spawn_failed', detail: 'a bound module runs in-process, not through a transport' };
+  }
+}
+
+/** The module folders named hooks refer to: those modules run only where they are bound. */
+export function boundModules(config: PipelineConfig | undefined): string[] {
+  return (config?.hooks ?? []).flatMap((hook) =>
+    hook.transport === 'module' && hook.module !== undefined ? [hook.module] : [],
+  );
+}
+
+/** Whether a post hook with this runOn runs for an operation that succeeded (no error) or failed. */
+export function runsFor(runOn: RunOn, failed: boolean): boolean {
+  return runOn === 'always' || (runOn === 'failure') === failed;
+}
