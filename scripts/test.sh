@@ -7,9 +7,7 @@ npm run --silent build
 # The real services the e2e tests talk to (RabbitMQ, Kafka, Redis, PostgreSQL, MinIO, tuspy, Chromium): each
 # script installs what is missing and starts its service on loopback; quick when already up.
 # WHARF_TEST_SERVICES=0 skips this when they are started elsewhere (.ci/run starts them first).
-if [ "${WHARF_TEST_SERVICES:-1}" != 0 ]; then
-  for script in scripts/services/*.sh; do bash "$script" start >/dev/null || { echo "test: $script start failed" >&2; exit 1; }; done
-fi
+if [ "${WHARF_TEST_SERVICES:-1}" != 0 ]; then bash scripts/start-services.sh; fi
 npx tsc -p tsconfig.json --noEmit
 npx biome check src test bench scripts >/dev/null || npx biome check src test bench scripts
 shopt -s nullglob globstar

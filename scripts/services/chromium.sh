@@ -12,8 +12,8 @@ case "${1:-start}" in
       exit 0
     fi
     echo "chromium: installing Debian's chromium"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium >/dev/null
     echo "chromium: $("$chromium" --version)"
     ;;
   stop) ;;

@@ -19,8 +19,8 @@ install() {
     echo "postgres.sh: PostgreSQL is not installed and this is not root; install the Debian package postgresql" >&2
     exit 1
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends postgresql >/dev/null
 }
 
 sql() { as_owner "$(bindir)/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAX -c "$1"; }

@@ -15,8 +15,8 @@ installed() {
 ensure_python() {
   if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then return; fi
   echo "python-clients: installing python3 and python3-venv"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3 python3-venv >/dev/null
 }
 
 case "${1:-start}" in

@@ -16,8 +16,8 @@ install() {
     echo "redis.sh: redis-server is not installed and this is not root; install the Debian package redis-server" >&2
     exit 1
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends redis-server >/dev/null
   # The package starts a system instance on 6379; tests use their own on $port.
   (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
 }

@@ -7,6 +7,8 @@ export interface CuttingProxy {
   cuts(): number;
   /** Request bytes forwarded to the server, over every connection. */
   forwarded(): number;
+  /** Request bytes forwarded after the cut (what the client sent to finish). */
+  forwardedAfterCut(): number;
 }
 
 /** A TCP proxy to 127.0.0.1:`targetPort` that cuts, once, the first connection to carry more than
@@ -14,6 +16,7 @@ export interface CuttingProxy {
 export async function cuttingProxy(targetPort: number, cutAfter: number): Promise<CuttingProxy> {
   let cut = 0;
   let forwardedInAll = 0;
+  let afterCut = 0;
   const server = createServer((client: Socket) => {
     const upstream = connect(targetPort, '127.0.0.1');
     let forwarded = 0;
@@ -26,6 +29,7 @@ export async function cuttingProxy(targetPort: number, cutAfter: number): Promis
         return;
       }
       forwardedInAll += chunk.length;
+      if (cut > 0) afterCut += chunk.length;
       // Backpressure, so that what was forwarded before a cut has reached the server rather than sat in a buffer.
       if (!upstream.write(chunk)) {
         client.pause();
@@ -42,5 +46,11 @@ export async function cuttingProxy(targetPort: number, cutAfter: number): Promis
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return { server, port, cuts: () => cut, forwarded: () => forwardedInAll };
+  return {
+    server,
+    port,
+    cuts: () => cut,
+    forwarded: () => forwardedInAll,
+    forwardedAfterCut: () => afterCut,
+  };
 }

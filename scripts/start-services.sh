@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Starts every service the tests use (scripts/services/*.sh start), installing what is missing.
+# Services that only download or build (MinIO's go build, Kafka's jars, the Python venv) start in the
+# background while the Debian-package ones install and start one after the other; apt waits for its lock.
+# Each script's output goes to .cache/services-logs/<name>.log; a failure prints that log and exits 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+logs=.cache/services-logs
+mkdir -p "$logs"
+background=(minio kafka python-clients)
+started=$(date +%s)
+declare -A pids=()
+for name in "${background[@]}"; do
+  [ -e "scripts/services/$name.sh" ] || continue
+  bash "scripts/services/$name.sh" start >"$logs/$name.log" 2>&1 &
+  pids[$name]=$!
+done
+failed=()
+for script in scripts/services/*.sh; do
+  name=$(basename "$script" .sh)
+  [ -n "${pids[$name]:-}" ] && continue
+  bash "$script" start >"$logs/$name.log" 2>&1 || failed+=("$name")
+done
+for name in "${!pids[@]}"; do wait "${pids[$name]}" || failed+=("$name"); done
+for name in "${failed[@]}"; do
+  echo "services: $name failed to start:" >&2
+  tail -n 40 "$logs/$name.log" >&2
+done
+[ ${#failed[@]} -eq 0 ] || exit 1
+echo "services: all up in $(($(date +%s) - started)) s ($(ls scripts/services/*.sh | xargs -n1 basename | sed 's/\.sh$//' | tr '\n' ' '))"
