@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import type {
@@ -34,6 +35,17 @@ function tailKey(key: string, partStart: number): string {
   return `${tailPrefix(key)}${partStart}`;
 }
 
+/** A tail this instance wrote, still on its disk: the next PATCH reuses it if the object's ETag still matches. */
+interface LocalTail {
+  readonly partStart: number;
+  readonly size: number;
+  readonly etag: string;
+  readonly path: string;
+}
+
+/** Local tails kept at most (each up to one part on disk); the oldest goes first. */
+const localTailLimit = 16;
+
 /**
  * Upload bytes straight into an S3 multipart upload on the upload's own key.
  *
@@ -53,6 +65,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
   readonly name = 's3';
   readonly #options: S3DataStoreOptions;
   readonly #tuning: PartTuning;
+  readonly #localTails = new Map<string, LocalTail>();
   #connected: S3Bucket | undefined;
 
   constructor(options: S3DataStoreOptions) {
@@ -111,6 +124,49 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
   }
 
+  /** Takes the upload's local tail out of the cache (whoever takes it owns its file). */
+  #takeLocalTail(key: string): LocalTail | undefined {
+    const tail = this.#localTails.get(key);
+    this.#localTails.delete(key);
+    return tail;
+  }
+
+  async #keepLocalTail(key: string, tail: LocalTail): Promise<void> {
+    this.#localTails.set(key, tail);
+    for (const [oldestKey, oldest] of this.#localTails) {
+      if (this.#localTails.size <= localTailLimit) break;
+      this.#localTails.delete(oldestKey);
+      await rm(oldest.path, { force: true });
+    }
+  }
+
+  async #dropLocalTail(key: string): Promise<void> {
+    const tail = this.#takeLocalTail(key);
+    if (tail) await rm(tail.path, { force: true });
+  }
+
+  /**
+   * The part to fill, starting with the `length` bytes already stored after `partStart`: the local copy of
+   * the tail when this instance wrote the tail object as it still is, else a download of it.
+   */
+  async #openPart(key: string, partStart: number, length: number): Promise<PartFile> {
+    const local = this.#takeLocalTail(key);
+    if (length > 0 && local && local.partStart === partStart && local.size >= length) {
+      const stored = await this.#bucket.stat(tailKey(key, partStart));
+      if (stored?.etag === local.etag) return PartFile.reopen(local.path, length);
+    }
+    if (local) await rm(local.path, { force: true });
+    const part = await PartFile.create(this.#tuning.bufferDir);
+    if (length === 0) return part;
+    try {
+      await this.#loadTail(key, partStart, length, part);
+      return part;
+    } catch (error) {
+      await part.remove();
+      throw error;
+    }
+  }
+
   /** Copies the first `length` bytes of the tail at `partStart` into the part being filled. */
   async #loadTail(key: string, partStart: number, length: number, into: PartFile): Promise<void> {
     const source = await this.#bucket.read(tailKey(key, partStart), { start: 0, end: length - 1 });
@@ -132,14 +188,12 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       if (uploadId === undefined && firstPartStart > 0) {
         throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
       }
-      part = await PartFile.create(this.#tuning.bufferDir);
       // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
-      await Promise.all([
+      const [opened] = await Promise.all([
+        this.#openPart(key, firstPartStart, offset - firstPartStart),
         this.#removeTails(key, (start) => start === firstPartStart),
-        offset > firstPartStart
-          ? this.#loadTail(key, firstPartStart, offset - firstPartStart, part)
-          : undefined,
       ]);
+      part = opened;
 
       const uploads = new PartUploads(this.#tuning.concurrency);
       let partStart = firstPartStart;
@@ -177,24 +231,42 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       } catch (error) {
         failure = error;
       }
-      await uploads.settle();
+      // The tail is saved while the last parts are still in flight.
+      const tail = part;
+      const tailStart = partStart;
+      const newTailBytes = tailStart === firstPartStart ? tail.size - (offset - firstPartStart) : tail.size;
+      const savingTail =
+        newTailBytes > 0 && !uploads.failure
+          ? tail
+              .close()
+              .then(() => bucket.putFile(tailKey(key, tailStart), tail.path, tail.size))
+              .then(
+                (etag) => ({ saved: true as const, etag }),
+                (error: unknown) => ({ saved: false as const, error }),
+              )
+          : undefined;
+      const [tailOutcome] = await Promise.all([savingTail, uploads.settle()]);
 
       // What is durable: every part below the first that failed, then the tail if it could be saved.
       let durable: number;
       if (uploads.failure) {
+        // A tail saved past a failed part is never read: the next append starts at that part's boundary.
         failure ??= uploads.failure.error;
         durable = (uploads.failure.partNumber - 1) * partSize;
+      } else if (tailOutcome?.saved === false) {
+        failure ??= tailOutcome.error;
+        durable = tailStart;
       } else {
-        durable = partStart;
-        const newTailBytes = partStart === firstPartStart ? part.size - (offset - firstPartStart) : part.size;
-        if (newTailBytes > 0) {
-          try {
-            await part.close();
-            await bucket.putFile(tailKey(key, partStart), part.path, part.size);
-            durable = partStart + part.size;
-          } catch (error) {
-            failure ??= error;
-          }
+        durable = tailStart + (tailOutcome ? tail.size : 0);
+        if (tailOutcome?.etag !== undefined) {
+          // Kept on disk: the next PATCH of this upload on this instance need not download it.
+          await this.#keepLocalTail(key, {
+            partStart: tailStart,
+            size: tail.size,
+            etag: tailOutcome.etag,
+            path: tail.path,
+          });
+          part = undefined;
         }
       }
       const bytesWritten = Math.max(0, durable - offset);
@@ -230,6 +302,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
   async finish(location: string, length: number): Promise<void> {
     const key = location;
     const bucket = this.#bucket;
+    await this.#dropLocalTail(key);
     const [uploadId, ...strays] = await bucket.multipartUploads(key);
     for (const stray of strays) await bucket.abortMultipart(key, stray);
     if (uploadId === undefined && (await bucket.size(key)) === length) {
@@ -273,6 +346,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
 
   async remove(location: string): Promise<void> {
     const key = location;
+    await this.#dropLocalTail(key);
     for (const uploadId of await this.#bucket.multipartUploads(key)) {
       await this.#bucket.abortMultipart(key, uploadId);
     }
