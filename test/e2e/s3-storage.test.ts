@@ -6,6 +6,7 @@ import * as tus from 'tus-js-client';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import {
   listKeys,
+  objectMetadata,
   objectSha256,
   pendingMultipartUploads,
   removeObjects,
@@ -248,6 +249,26 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
     }
   });
 
+  it('sends --s3-headers with every request (here: metadata the finished object keeps)', async () => {
+    const setup = s3Args('s3', [
+      '--s3-headers',
+      '{"x-amz-meta-uploaded-by":"wharf-test"}',
+      '--dir-structure',
+      folder,
+    ]);
+    const other = await startWharf({ args: setup.args });
+    try {
+      const data = randomBytes(9 * MiB);
+      const url = await createUpload(other.endpoint, { 'Upload-Length': data.length });
+      await sendChunks(url, data, [2 * MiB, 7 * MiB]);
+      const key = `${folder}/${idOf(url)}`;
+      assert.equal((await objectSha256(key)).sha256, sha256(data));
+      assert.equal((await objectMetadata(key))['uploaded-by'], 'wharf-test');
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('never logs the S3 secret key', () => {
     assert.ok(wharf.logs.length > 0);
     assert.ok(!JSON.stringify(wharf.logs).includes(s3SecretKey));
@@ -299,5 +320,11 @@ describe('hybrid-s3 storage against a real S3 server', { skip: unavailable }, ()
 
     assert.equal((await send('DELETE', url, { headers: tusHeaders })).status, 204);
     assert.deepEqual(await listKeys(key), []);
+  });
+
+  it('stores an empty upload as an empty object', async () => {
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': 0 });
+    const key = `${folder}/${idOf(url)}`;
+    assert.deepEqual(await objectSha256(key), { sha256: sha256(Buffer.alloc(0)), size: 0 });
   });
 });
