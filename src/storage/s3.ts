@@ -100,12 +100,22 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     return location;
   }
 
+  /**
+   * The part size of an upload with `stored` bytes. Once a part was sent, every part has its size. Before,
+   * all bytes are in the tail at 0, which the part size must exceed (it may not, if --s3-part-size was
+   * lowered since), so it is then the configured size times as much as needed.
+   */
+  #partSize(firstPart: StoredPart | undefined, stored: number): number {
+    if (firstPart) return firstPart.size;
+    const configured = this.#tuning.partSize;
+    return configured * Math.max(1, Math.ceil((stored + 1) / configured));
+  }
+
   /** The upload's multipart upload (if one started) and the part size its parts use. */
-  async #layout(key: string): Promise<{ uploadId: string | undefined; partSize: number }> {
+  async #layout(key: string, stored: number): Promise<{ uploadId: string | undefined; partSize: number }> {
     const [uploadId] = await this.#bucket.multipartUploads(key);
-    if (uploadId === undefined) return { uploadId, partSize: this.#tuning.partSize };
-    const [first] = await this.#bucket.parts(key, uploadId, 1);
-    return { uploadId, partSize: first?.size ?? this.#tuning.partSize };
+    const [first] = uploadId === undefined ? [] : await this.#bucket.parts(key, uploadId, 1);
+    return { uploadId, partSize: this.#partSize(first, stored) };
   }
 
   async #tails(key: string): Promise<{ key: string; start: number; size: number }[]> {
@@ -181,7 +191,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     const bucket = this.#bucket;
     let part: PartFile | undefined;
     try {
-      const layout = await this.#layout(key);
+      const layout = await this.#layout(key, offset);
       let { uploadId } = layout;
       const { partSize } = layout;
       const firstPartStart = offset - (offset % partSize);
@@ -284,7 +294,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
    */
   async truncate(location: string, length: number): Promise<void> {
     const key = location;
-    const { uploadId, partSize } = await this.#layout(key);
+    const { uploadId, partSize } = await this.#layout(key, length);
     const partStart = length - (length % partSize);
     if (partStart > 0 && uploadId === undefined) {
       throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: no multipart upload`);
@@ -317,7 +327,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
     const target = uploadId ?? (await bucket.startMultipart(key));
     const stored = uploadId === undefined ? [] : await bucket.parts(key, uploadId);
-    const partSize = stored[0]?.size ?? this.#tuning.partSize;
+    const partSize = this.#partSize(stored[0], length);
     const fullParts = Math.floor(length / partSize);
     const tailLength = length - fullParts * partSize;
     const chosen: StoredPart[] = [];
