@@ -3,6 +3,7 @@
 # Built once with `go install` through the Go module proxy into .cache/bin (git-ignored) and reused after;
 # data under .cache/minio-data; fixed test credentials; the test bucket is created on start.
 # Usage: scripts/services/minio.sh start|stop|status|restart   (idempotent; quick when already running)
+# WHARF_MINIO_PORT and WHARF_MINIO_DATA_DIR select another port and data folder.
 # Tests read WHARF_TEST_S3_URL (default http://127.0.0.1:19000), WHARF_TEST_S3_BUCKET (wharf-test),
 # WHARF_TEST_S3_ACCESS_KEY (wharf-test) and WHARF_TEST_S3_SECRET_KEY (wharf-test-secret).
 set -euo pipefail
@@ -18,9 +19,10 @@ secret_key="${WHARF_TEST_S3_SECRET_KEY:-wharf-test-secret}"
 bin_dir="$PWD/.cache/bin"
 binary="$bin_dir/minio"
 stamp="$bin_dir/minio.version"
-data_dir="$PWD/.cache/minio-data"
-log="$PWD/.cache/minio.log"
-pidfile="$PWD/.cache/minio.pid"
+# WHARF_MINIO_DATA_DIR runs a second, separate server (a test that stops S3 mid-upload uses one).
+data_dir="${WHARF_MINIO_DATA_DIR:-$PWD/.cache/minio-data}"
+log="${WHARF_MINIO_DATA_DIR:-$PWD/.cache/minio}.log"
+pidfile="${WHARF_MINIO_DATA_DIR:-$PWD/.cache/minio}.pid"
 
 # MinIO's go.mod needs Go >= 1.24. An older Go (Debian's golang-go) or none gets the toolchain from the Go
 # module proxy (it is the module golang.org/toolchain), unpacked under .cache.
