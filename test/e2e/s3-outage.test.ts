@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
-import { s3Args, s3Url } from '../support/s3.ts';
+import { s3Args, s3SecretKey, s3Url } from '../support/s3.ts';
 import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
@@ -118,5 +118,9 @@ describe('s3 storage when S3 goes away mid-upload', { skip: unavailable() }, () 
       createHash('sha256').update(download.body).digest('hex'),
       createHash('sha256').update(data).digest('hex'),
     );
+    // The failure was logged, without the secret key.
+    const logged = JSON.stringify(wharf.logs);
+    assert.match(logged, /"level":50/);
+    assert.ok(!logged.includes(s3SecretKey));
   });
 });
