@@ -41,6 +41,11 @@ interface LocalTail {
   readonly size: number;
   readonly etag: string;
   readonly path: string;
+  /** The layout the append that wrote it used. */
+  readonly partSize: number;
+  readonly uploadId: string | undefined;
+  /** The tail that append started from and consumed into a part: left for the next append to delete. */
+  readonly consumedTail: number | undefined;
 }
 
 /** Local tails kept at most (each up to one part on disk); the oldest goes first. */
@@ -186,24 +191,45 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
   }
 
+  /**
+   * Where an append at `offset` starts: the layout, and the part to fill with the bytes already stored in
+   * it. When this instance's last append of the upload ended exactly at `offset`, nothing else happened to
+   * the upload since (offsets only grow, and a discarded chunk leaves the offset where that append began),
+   * so the layout and the tail it kept are used as they are, with no request to S3.
+   */
+  async #begin(
+    key: string,
+    offset: number,
+  ): Promise<{ uploadId: string | undefined; partSize: number; firstPartStart: number; part: PartFile }> {
+    const local = this.#localTails.get(key);
+    if (local && offset === local.partStart + local.size) {
+      this.#localTails.delete(key);
+      const part = await PartFile.reopen(local.path, local.size);
+      if (local.consumedTail !== undefined) await this.#bucket.remove(tailKey(key, local.consumedTail));
+      return { uploadId: local.uploadId, partSize: local.partSize, firstPartStart: local.partStart, part };
+    }
+    const { uploadId, partSize } = await this.#layout(key, offset);
+    const firstPartStart = offset - (offset % partSize);
+    if (uploadId === undefined && firstPartStart > 0) {
+      throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
+    }
+    // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
+    const [part] = await Promise.all([
+      this.#openPart(key, firstPartStart, offset - firstPartStart),
+      this.#removeTails(key, (start) => start === firstPartStart),
+    ]);
+    return { uploadId, partSize, firstPartStart, part };
+  }
+
   async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
     const key = location;
     const bucket = this.#bucket;
     let part: PartFile | undefined;
     try {
-      const layout = await this.#layout(key, offset);
-      let { uploadId } = layout;
-      const { partSize } = layout;
-      const firstPartStart = offset - (offset % partSize);
-      if (uploadId === undefined && firstPartStart > 0) {
-        throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
-      }
-      // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
-      const [opened] = await Promise.all([
-        this.#openPart(key, firstPartStart, offset - firstPartStart),
-        this.#removeTails(key, (start) => start === firstPartStart),
-      ]);
-      part = opened;
+      const begun = await this.#begin(key, offset);
+      let { uploadId } = begun;
+      const { partSize, firstPartStart } = begun;
+      part = begun.part;
 
       const uploads = new PartUploads(this.#tuning.concurrency);
       let partStart = firstPartStart;
@@ -221,7 +247,8 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
             part = await PartFile.create(this.#tuning.bufferDir);
             partStart += partSize;
             try {
-              uploadId ??= await bucket.startMultipart(key);
+              // Looked up first: another instance may have started it since this one last looked.
+              uploadId ??= (await bucket.multipartUploads(key))[0] ?? (await bucket.startMultipart(key));
               await full.close();
             } catch (error) {
               await full.remove();
@@ -275,6 +302,10 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
             size: tail.size,
             etag: tailOutcome.etag,
             path: tail.path,
+            partSize,
+            uploadId,
+            consumedTail:
+              tailStart !== firstPartStart && offset > firstPartStart ? firstPartStart : undefined,
           });
           part = undefined;
         }
