@@ -204,9 +204,15 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     const local = this.#localTails.get(key);
     if (local && offset === local.partStart + local.size) {
       this.#localTails.delete(key);
-      const part = await PartFile.reopen(local.path, local.size);
-      if (local.consumedTail !== undefined) await this.#bucket.remove(tailKey(key, local.consumedTail));
-      return { uploadId: local.uploadId, partSize: local.partSize, firstPartStart: local.partStart, part };
+      // A kept file someone removed (a temp-folder cleaner) only means going the long way.
+      const part = await PartFile.reopen(local.path, local.size).catch(() => undefined);
+      if (part) {
+        // Garbage only: if it cannot go now, finishing or removing the upload removes it.
+        if (local.consumedTail !== undefined) {
+          await this.#bucket.remove(tailKey(key, local.consumedTail)).catch(() => undefined);
+        }
+        return { uploadId: local.uploadId, partSize: local.partSize, firstPartStart: local.partStart, part };
+      }
     }
     const { uploadId, partSize } = await this.#layout(key, offset);
     const firstPartStart = offset - (offset % partSize);
