@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
@@ -111,6 +112,34 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
     const suffix = await send('GET', url, { headers: { Range: 'bytes=-100' } });
     assert.equal(suffix.status, 206);
     assert.ok(suffix.body.equals(data.subarray(total - 100)));
+  });
+
+  it('keeps the bytes of a PATCH whose connection dropped, and the client resumes from there', async () => {
+    const data = randomBytes(20 * MiB);
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
+    const key = `${folder}/${idOf(url)}`;
+    const sent = 13 * MiB + 777;
+    await new Promise<void>((resolve) => {
+      const req = request(url, {
+        method: 'PATCH',
+        headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0, 'Content-Length': data.length },
+      });
+      req.on('error', () => resolve());
+      req.on('response', (res) => {
+        res.resume();
+        resolve();
+      });
+      // The client goes away mid-body, after its bytes reached the server's socket.
+      req.write(data.subarray(0, sent), () => setTimeout(() => req.destroy(), 500));
+    });
+    let offset = await headOffset(url);
+    for (let attempt = 0; attempt < 50 && offset === 0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      offset = await headOffset(url);
+    }
+    assert.ok(offset >= MiB && offset <= sent, `offset ${offset} after ${sent} bytes sent`);
+    await sendChunks(url, data, [data.length - offset], offset);
+    assert.equal((await objectSha256(key)).sha256, sha256(data));
   });
 
   it('discards a chunk whose checksum does not match, even one that crossed a part boundary', async () => {
