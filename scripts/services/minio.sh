@@ -3,6 +3,7 @@
 # Built once with `go install` through the Go module proxy into .cache/bin (git-ignored) and reused after;
 # data under .cache/minio-data; fixed test credentials; the test bucket is created on start.
 # Usage: scripts/services/minio.sh start|stop|status|restart   (idempotent; quick when already running)
+# WHARF_MINIO_PORT and WHARF_MINIO_DATA_DIR select another port and data folder.
 # Tests read WHARF_TEST_S3_URL (default http://127.0.0.1:19000), WHARF_TEST_S3_BUCKET (wharf-test),
 # WHARF_TEST_S3_ACCESS_KEY (wharf-test) and WHARF_TEST_S3_SECRET_KEY (wharf-test-secret).
 set -euo pipefail
@@ -18,20 +19,29 @@ secret_key="${WHARF_TEST_S3_SECRET_KEY:-wharf-test-secret}"
 bin_dir="$PWD/.cache/bin"
 binary="$bin_dir/minio"
 stamp="$bin_dir/minio.version"
-data_dir="$PWD/.cache/minio-data"
-log="$PWD/.cache/minio.log"
-pidfile="$PWD/.cache/minio.pid"
+# WHARF_MINIO_DATA_DIR runs a second, separate server (a test that stops S3 mid-upload uses one).
+data_dir="${WHARF_MINIO_DATA_DIR:-$PWD/.cache/minio-data}"
+log="${WHARF_MINIO_DATA_DIR:-$PWD/.cache/minio}.log"
+pidfile="${WHARF_MINIO_DATA_DIR:-$PWD/.cache/minio}.pid"
 
+# MinIO's go.mod needs Go >= 1.24. An older Go (Debian's golang-go) or none gets the toolchain from the Go
+# module proxy (it is the module golang.org/toolchain), unpacked under .cache.
+toolchain="go1.24.8"
 find_go() {
-  if command -v go >/dev/null; then command -v go; return; fi
-  if [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go; return; fi
-  if [ "$(id -u)" != 0 ]; then
-    echo "minio.sh: Go is needed to build MinIO once; install the Debian package golang-go" >&2
-    exit 1
+  local go=""
+  if command -v go >/dev/null; then go="$(command -v go)"; elif [ -x /usr/local/go/bin/go ]; then go=/usr/local/go/bin/go; fi
+  if [ -n "$go" ] && "$go" version | grep -Eq 'go1\.(2[4-9]|[3-9][0-9])'; then echo "$go"; return; fi
+  local unpacked="$PWD/.cache/$toolchain"
+  local go_bin="$unpacked/golang.org/toolchain@v0.0.1-$toolchain.linux-amd64/bin/go"
+  if [ ! -x "$go_bin" ]; then
+    echo "minio: fetching the $toolchain toolchain from the Go module proxy" >&2
+    mkdir -p "$unpacked"
+    curl -fsSL -o "$unpacked.zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$toolchain.linux-amd64.zip"
+    python3 -m zipfile -e "$unpacked.zip" "$unpacked"
+    chmod +x "$go_bin" "$unpacked/golang.org/toolchain@v0.0.1-$toolchain.linux-amd64/pkg/tool/"*/* 2>/dev/null || true
+    rm -f "$unpacked.zip"
   fi
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends golang-go ca-certificates >/dev/null
-  command -v go
+  echo "$go_bin"
 }
 
 install() {
@@ -41,8 +51,7 @@ install() {
   mkdir -p "$bin_dir"
   echo "minio: building github.com/minio/minio@$version with $("$go" version | cut -d' ' -f3) (once; several minutes)" >&2
   local started=$SECONDS
-  # GOTOOLCHAIN=auto lets an older Go fetch the toolchain MinIO's go.mod asks for, through the same proxy.
-  GOBIN="$bin_dir" GOTOOLCHAIN=auto GOFLAGS=-buildvcs=false \
+  GOBIN="$bin_dir" GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
     "$go" install "github.com/minio/minio@$version"
   echo "$version" >"$stamp"
   echo "minio: built in $((SECONDS - started)) s" >&2

@@ -28,6 +28,20 @@ export class PartFile {
     return new PartFile(file, await open(file, 'wx', 0o600));
   }
 
+  /** Reopens a part file kept from an earlier request, cut to its first `length` bytes, to append to it. */
+  static async reopen(file: string, length: number): Promise<PartFile> {
+    const handle = await open(file, 'r+');
+    try {
+      await handle.truncate(length);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    const part = new PartFile(file, handle);
+    part.#flushed = length;
+    return part;
+  }
+
   get size(): number {
     return this.#flushed + this.#pendingBytes;
   }

@@ -103,15 +103,20 @@ export class S3Bucket {
     this.#client.destroy();
   }
 
-  /** The object's size, or undefined when it does not exist. */
-  async size(key: string): Promise<number | undefined> {
+  /** The object's size and ETag, or undefined when it does not exist. */
+  async stat(key: string): Promise<{ size: number; etag: string | undefined } | undefined> {
     try {
       const head = await this.#client.send(new this.#sdk.HeadObjectCommand({ Bucket: this.name, Key: key }));
-      return head.ContentLength ?? 0;
+      return { size: head.ContentLength ?? 0, etag: head.ETag };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  /** The object's size, or undefined when it does not exist. */
+  async size(key: string): Promise<number | undefined> {
+    return (await this.stat(key))?.size;
   }
 
   async read(key: string, range?: InclusiveRange): Promise<Readable> {
@@ -126,9 +131,12 @@ export class S3Bucket {
     return output.Body;
   }
 
-  /** Puts a file (or a slice of it) as an object; retried with a fresh stream, since a stream is read once. */
-  async putFile(key: string, file: string, length: number): Promise<void> {
-    await this.#withRetries(() =>
+  /**
+   * Puts the first `length` bytes of a file as an object and returns its ETag; retried with a fresh stream,
+   * since a stream is read once.
+   */
+  async putFile(key: string, file: string, length: number): Promise<string | undefined> {
+    const output = await this.#withRetries(() =>
       this.#client.send(
         new this.#sdk.PutObjectCommand({
           Bucket: this.name,
@@ -138,6 +146,7 @@ export class S3Bucket {
         }),
       ),
     );
+    return output.ETag;
   }
 
   async putEmpty(key: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import type {
@@ -34,6 +35,22 @@ function tailKey(key: string, partStart: number): string {
   return `${tailPrefix(key)}${partStart}`;
 }
 
+/** A tail this instance wrote, still on its disk: the next PATCH reuses it if the object's ETag still matches. */
+interface LocalTail {
+  readonly partStart: number;
+  readonly size: number;
+  readonly etag: string;
+  readonly path: string;
+  /** The layout the append that wrote it used. */
+  readonly partSize: number;
+  readonly uploadId: string | undefined;
+  /** The tail that append started from and consumed into a part: left for the next append to delete. */
+  readonly consumedTail: number | undefined;
+}
+
+/** Local tails kept at most (each up to one part on disk); the oldest goes first. */
+const localTailLimit = 16;
+
 /**
  * Upload bytes straight into an S3 multipart upload on the upload's own key.
  *
@@ -53,6 +70,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
   readonly name = 's3';
   readonly #options: S3DataStoreOptions;
   readonly #tuning: PartTuning;
+  readonly #localTails = new Map<string, LocalTail>();
   #connected: S3Bucket | undefined;
 
   constructor(options: S3DataStoreOptions) {
@@ -87,12 +105,22 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     return location;
   }
 
+  /**
+   * The part size of an upload with `stored` bytes. Once a part was sent, every part has its size. Before,
+   * all bytes are in the tail at 0, which the part size must exceed (it may not, if --s3-part-size was
+   * lowered since), so it is then the configured size times as much as needed.
+   */
+  #partSize(firstPart: StoredPart | undefined, stored: number): number {
+    if (firstPart) return firstPart.size;
+    const configured = this.#tuning.partSize;
+    return configured * Math.max(1, Math.ceil((stored + 1) / configured));
+  }
+
   /** The upload's multipart upload (if one started) and the part size its parts use. */
-  async #layout(key: string): Promise<{ uploadId: string | undefined; partSize: number }> {
+  async #layout(key: string, stored: number): Promise<{ uploadId: string | undefined; partSize: number }> {
     const [uploadId] = await this.#bucket.multipartUploads(key);
-    if (uploadId === undefined) return { uploadId, partSize: this.#tuning.partSize };
-    const [first] = await this.#bucket.parts(key, uploadId, 1);
-    return { uploadId, partSize: first?.size ?? this.#tuning.partSize };
+    const [first] = uploadId === undefined ? [] : await this.#bucket.parts(key, uploadId, 1);
+    return { uploadId, partSize: this.#partSize(first, stored) };
   }
 
   async #tails(key: string): Promise<{ key: string; start: number; size: number }[]> {
@@ -111,6 +139,49 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
   }
 
+  /** Takes the upload's local tail out of the cache (whoever takes it owns its file). */
+  #takeLocalTail(key: string): LocalTail | undefined {
+    const tail = this.#localTails.get(key);
+    this.#localTails.delete(key);
+    return tail;
+  }
+
+  async #keepLocalTail(key: string, tail: LocalTail): Promise<void> {
+    this.#localTails.set(key, tail);
+    for (const [oldestKey, oldest] of this.#localTails) {
+      if (this.#localTails.size <= localTailLimit) break;
+      this.#localTails.delete(oldestKey);
+      await rm(oldest.path, { force: true });
+    }
+  }
+
+  async #dropLocalTail(key: string): Promise<void> {
+    const tail = this.#takeLocalTail(key);
+    if (tail) await rm(tail.path, { force: true });
+  }
+
+  /**
+   * The part to fill, starting with the `length` bytes already stored after `partStart`: the local copy of
+   * the tail when this instance wrote the tail object as it still is, else a download of it.
+   */
+  async #openPart(key: string, partStart: number, length: number): Promise<PartFile> {
+    const local = this.#takeLocalTail(key);
+    if (length > 0 && local && local.partStart === partStart && local.size >= length) {
+      const stored = await this.#bucket.stat(tailKey(key, partStart));
+      if (stored?.etag === local.etag) return PartFile.reopen(local.path, length);
+    }
+    if (local) await rm(local.path, { force: true });
+    const part = await PartFile.create(this.#tuning.bufferDir);
+    if (length === 0) return part;
+    try {
+      await this.#loadTail(key, partStart, length, part);
+      return part;
+    } catch (error) {
+      await part.remove();
+      throw error;
+    }
+  }
+
   /** Copies the first `length` bytes of the tail at `partStart` into the part being filled. */
   async #loadTail(key: string, partStart: number, length: number, into: PartFile): Promise<void> {
     const source = await this.#bucket.read(tailKey(key, partStart), { start: 0, end: length - 1 });
@@ -120,26 +191,51 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
   }
 
+  /**
+   * Where an append at `offset` starts: the layout, and the part to fill with the bytes already stored in
+   * it. When this instance's last append of the upload ended exactly at `offset`, nothing else happened to
+   * the upload since (offsets only grow, and a discarded chunk leaves the offset where that append began),
+   * so the layout and the tail it kept are used as they are, with no request to S3.
+   */
+  async #begin(
+    key: string,
+    offset: number,
+  ): Promise<{ uploadId: string | undefined; partSize: number; firstPartStart: number; part: PartFile }> {
+    const local = this.#localTails.get(key);
+    if (local && offset === local.partStart + local.size) {
+      this.#localTails.delete(key);
+      // A kept file someone removed (a temp-folder cleaner) only means going the long way.
+      const part = await PartFile.reopen(local.path, local.size).catch(() => undefined);
+      if (part) {
+        // Garbage only: if it cannot go now, finishing or removing the upload removes it.
+        if (local.consumedTail !== undefined) {
+          await this.#bucket.remove(tailKey(key, local.consumedTail)).catch(() => undefined);
+        }
+        return { uploadId: local.uploadId, partSize: local.partSize, firstPartStart: local.partStart, part };
+      }
+    }
+    const { uploadId, partSize } = await this.#layout(key, offset);
+    const firstPartStart = offset - (offset % partSize);
+    if (uploadId === undefined && firstPartStart > 0) {
+      throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
+    }
+    // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
+    const [part] = await Promise.all([
+      this.#openPart(key, firstPartStart, offset - firstPartStart),
+      this.#removeTails(key, (start) => start === firstPartStart),
+    ]);
+    return { uploadId, partSize, firstPartStart, part };
+  }
+
   async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
     const key = location;
     const bucket = this.#bucket;
     let part: PartFile | undefined;
     try {
-      const layout = await this.#layout(key);
-      let { uploadId } = layout;
-      const { partSize } = layout;
-      const firstPartStart = offset - (offset % partSize);
-      if (uploadId === undefined && firstPartStart > 0) {
-        throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
-      }
-      part = await PartFile.create(this.#tuning.bufferDir);
-      // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
-      await Promise.all([
-        this.#removeTails(key, (start) => start === firstPartStart),
-        offset > firstPartStart
-          ? this.#loadTail(key, firstPartStart, offset - firstPartStart, part)
-          : undefined,
-      ]);
+      const begun = await this.#begin(key, offset);
+      let { uploadId } = begun;
+      const { partSize, firstPartStart } = begun;
+      part = begun.part;
 
       const uploads = new PartUploads(this.#tuning.concurrency);
       let partStart = firstPartStart;
@@ -157,7 +253,8 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
             part = await PartFile.create(this.#tuning.bufferDir);
             partStart += partSize;
             try {
-              uploadId ??= await bucket.startMultipart(key);
+              // Looked up first: another instance may have started it since this one last looked.
+              uploadId ??= (await bucket.multipartUploads(key))[0] ?? (await bucket.startMultipart(key));
               await full.close();
             } catch (error) {
               await full.remove();
@@ -177,24 +274,46 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       } catch (error) {
         failure = error;
       }
-      await uploads.settle();
+      // The tail is saved while the last parts are still in flight.
+      const tail = part;
+      const tailStart = partStart;
+      const newTailBytes = tailStart === firstPartStart ? tail.size - (offset - firstPartStart) : tail.size;
+      const savingTail =
+        newTailBytes > 0 && !uploads.failure
+          ? tail
+              .close()
+              .then(() => bucket.putFile(tailKey(key, tailStart), tail.path, tail.size))
+              .then(
+                (etag) => ({ saved: true as const, etag }),
+                (error: unknown) => ({ saved: false as const, error }),
+              )
+          : undefined;
+      const [tailOutcome] = await Promise.all([savingTail, uploads.settle()]);
 
       // What is durable: every part below the first that failed, then the tail if it could be saved.
       let durable: number;
       if (uploads.failure) {
+        // A tail saved past a failed part is never read: the next append starts at that part's boundary.
         failure ??= uploads.failure.error;
         durable = (uploads.failure.partNumber - 1) * partSize;
+      } else if (tailOutcome?.saved === false) {
+        failure ??= tailOutcome.error;
+        durable = tailStart;
       } else {
-        durable = partStart;
-        const newTailBytes = partStart === firstPartStart ? part.size - (offset - firstPartStart) : part.size;
-        if (newTailBytes > 0) {
-          try {
-            await part.close();
-            await bucket.putFile(tailKey(key, partStart), part.path, part.size);
-            durable = partStart + part.size;
-          } catch (error) {
-            failure ??= error;
-          }
+        durable = tailStart + (tailOutcome ? tail.size : 0);
+        if (tailOutcome?.etag !== undefined) {
+          // Kept on disk: the next PATCH of this upload on this instance need not download it.
+          await this.#keepLocalTail(key, {
+            partStart: tailStart,
+            size: tail.size,
+            etag: tailOutcome.etag,
+            path: tail.path,
+            partSize,
+            uploadId,
+            consumedTail:
+              tailStart !== firstPartStart && offset > firstPartStart ? firstPartStart : undefined,
+          });
+          part = undefined;
         }
       }
       const bytesWritten = Math.max(0, durable - offset);
@@ -212,7 +331,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
    */
   async truncate(location: string, length: number): Promise<void> {
     const key = location;
-    const { uploadId, partSize } = await this.#layout(key);
+    const { uploadId, partSize } = await this.#layout(key, length);
     const partStart = length - (length % partSize);
     if (partStart > 0 && uploadId === undefined) {
       throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: no multipart upload`);
@@ -230,6 +349,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
   async finish(location: string, length: number): Promise<void> {
     const key = location;
     const bucket = this.#bucket;
+    await this.#dropLocalTail(key);
     const [uploadId, ...strays] = await bucket.multipartUploads(key);
     for (const stray of strays) await bucket.abortMultipart(key, stray);
     if (uploadId === undefined && (await bucket.size(key)) === length) {
@@ -244,7 +364,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
     const target = uploadId ?? (await bucket.startMultipart(key));
     const stored = uploadId === undefined ? [] : await bucket.parts(key, uploadId);
-    const partSize = stored[0]?.size ?? this.#tuning.partSize;
+    const partSize = this.#partSize(stored[0], length);
     const fullParts = Math.floor(length / partSize);
     const tailLength = length - fullParts * partSize;
     const chosen: StoredPart[] = [];
@@ -273,6 +393,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
 
   async remove(location: string): Promise<void> {
     const key = location;
+    await this.#dropLocalTail(key);
     for (const uploadId of await this.#bucket.multipartUploads(key)) {
       await this.#bucket.abortMultipart(key, uploadId);
     }

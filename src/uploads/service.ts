@@ -440,6 +440,8 @@ export class UploadService {
     if (!body.destroyed) body.destroy();
     let interruption = body.interruption;
     if (result.error !== undefined && !interruption) {
+      // The store failed (disk, S3), not the client: answered as a 500, so it must be visible to operators.
+      this.#options.logger.error({ err: result.error, id: record.id }, 'storing upload bytes failed');
       interruption = new WharfError('ERR_INTERNAL', { cause: result.error });
     }
     let written = result.bytesWritten;

@@ -128,13 +128,23 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('another instance continues an upload the first one started', async () => {
+    test('instances take turns on one upload, each continuing where the other stopped', async () => {
       const { store, twin } = await makeStores();
       const data = randomBytes(11 * MiB + 5);
       const location = await store.create(placement());
-      await appendAll(store, location, data, [6 * MiB + 1]);
-      const result = await twin.append(location, 6 * MiB + 1, body(data.subarray(6 * MiB + 1)));
-      assert.equal(result.bytesWritten, data.length - (6 * MiB + 1));
+      const turns: [DataStore, number][] = [
+        [store, 6 * MiB + 1],
+        [twin, 2 * MiB],
+        [store, MiB],
+        [twin, 2 * MiB + 4],
+      ];
+      let offset = 0;
+      for (const [instance, size] of turns) {
+        const result = await instance.append(location, offset, body(data.subarray(offset, offset + size)));
+        assert.equal(result.bytesWritten, size);
+        offset += size;
+      }
+      assert.equal(offset, data.length);
       await finish(twin, location, data.length);
       assert.ok((await collect(await store.read(location))).equals(data));
       await twin.remove(location);

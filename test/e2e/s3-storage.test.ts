@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import {
   listKeys,
+  objectMetadata,
   objectSha256,
   pendingMultipartUploads,
   removeObjects,
@@ -110,6 +112,34 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
     const suffix = await send('GET', url, { headers: { Range: 'bytes=-100' } });
     assert.equal(suffix.status, 206);
     assert.ok(suffix.body.equals(data.subarray(total - 100)));
+  });
+
+  it('keeps the bytes of a PATCH whose connection dropped, and the client resumes from there', async () => {
+    const data = randomBytes(20 * MiB);
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
+    const key = `${folder}/${idOf(url)}`;
+    const sent = 13 * MiB + 777;
+    await new Promise<void>((resolve) => {
+      const req = request(url, {
+        method: 'PATCH',
+        headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0, 'Content-Length': data.length },
+      });
+      req.on('error', () => resolve());
+      req.on('response', (res) => {
+        res.resume();
+        resolve();
+      });
+      // The client goes away mid-body, after its bytes reached the server's socket.
+      req.write(data.subarray(0, sent), () => setTimeout(() => req.destroy(), 500));
+    });
+    let offset = await headOffset(url);
+    for (let attempt = 0; attempt < 50 && offset === 0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      offset = await headOffset(url);
+    }
+    assert.ok(offset >= MiB && offset <= sent, `offset ${offset} after ${sent} bytes sent`);
+    await sendChunks(url, data, [data.length - offset], offset);
+    assert.equal((await objectSha256(key)).sha256, sha256(data));
   });
 
   it('discards a chunk whose checksum does not match, even one that crossed a part boundary', async () => {
@@ -248,6 +278,26 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
     }
   });
 
+  it('sends --s3-headers with every request (here: metadata the finished object keeps)', async () => {
+    const setup = s3Args('s3', [
+      '--s3-headers',
+      '{"x-amz-meta-uploaded-by":"wharf-test"}',
+      '--dir-structure',
+      folder,
+    ]);
+    const other = await startWharf({ args: setup.args });
+    try {
+      const data = randomBytes(9 * MiB);
+      const url = await createUpload(other.endpoint, { 'Upload-Length': data.length });
+      await sendChunks(url, data, [2 * MiB, 7 * MiB]);
+      const key = `${folder}/${idOf(url)}`;
+      assert.equal((await objectSha256(key)).sha256, sha256(data));
+      assert.equal((await objectMetadata(key))['uploaded-by'], 'wharf-test');
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('never logs the S3 secret key', () => {
     assert.ok(wharf.logs.length > 0);
     assert.ok(!JSON.stringify(wharf.logs).includes(s3SecretKey));
@@ -299,5 +349,11 @@ describe('hybrid-s3 storage against a real S3 server', { skip: unavailable }, ()
 
     assert.equal((await send('DELETE', url, { headers: tusHeaders })).status, 204);
     assert.deepEqual(await listKeys(key), []);
+  });
+
+  it('stores an empty upload as an empty object', async () => {
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': 0 });
+    const key = `${folder}/${idOf(url)}`;
+    assert.deepEqual(await objectSha256(key), { sha256: sha256(Buffer.alloc(0)), size: 0 });
   });
 });

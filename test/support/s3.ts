@@ -8,6 +8,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
@@ -123,3 +124,9 @@ export async function removeObjects(prefix: string): Promise<void> {
 }
 
 export const s3SecretKey = secretKey;
+
+/** The user metadata S3 keeps with an object (x-amz-meta-* headers, names lowercased). */
+export async function objectMetadata(key: string): Promise<Record<string, string>> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: s3Bucket, Key: key }));
+  return head.Metadata ?? {};
+}

@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before } from 'node:test';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
 import { FileDataStore } from '../../../src/storage/file.ts';
 import { HybridS3DataStore } from '../../../src/storage/hybrid-s3.ts';
 import { S3DataStore } from '../../../src/storage/s3.ts';
@@ -60,3 +63,36 @@ if ((await s3Unavailable()) === undefined) {
     return { store: await make(), twin: await make() };
   });
 }
+
+describe('s3 data store', { skip: await s3Unavailable() }, () => {
+  it('continues an upload after --s3-part-size changed, before and after the first part', async () => {
+    const make = async (partSize: number) => {
+      const store = new S3DataStore({ connection, ...tuning, partSize, dirStructure: 'contract', env: {} });
+      await store.prepare();
+      return store;
+    };
+    const large = await make(10 * MiB);
+    const small = await make(5 * MiB);
+    const data = randomBytes(23 * MiB + 1);
+    const location = await large.create({
+      id: `part-size-${process.pid}-${Date.now()}`,
+      createdAt: Date.now(),
+    });
+    // 7 MiB: all in the tail; the smaller size must not look for a part that was never sent.
+    const steps: [S3DataStore, number, number][] = [
+      [large, 0, 7 * MiB],
+      [small, 7 * MiB, 14 * MiB],
+      [large, 14 * MiB, data.length],
+    ];
+    for (const [store, from, to] of steps) {
+      const result = await store.append(location, from, Readable.from([data.subarray(from, to)]));
+      assert.equal(result.error, undefined);
+      assert.equal(result.bytesWritten, to - from);
+    }
+    await large.finish(location, data.length);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await small.read(location)) chunks.push(chunk as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(data));
+    await small.remove(location);
+  });
+});

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import { s3Args, s3SecretKey, s3Url } from '../support/s3.ts';
+import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+
+const MiB = 1024 * 1024;
+const run = promisify(execFile);
+const script = path.join(repoRoot, 'scripts/services/minio.sh');
+const binary = path.join(repoRoot, '.cache/bin/minio');
+// A server of its own, so stopping it cannot disturb the suites that share the main one.
+const port = 19010;
+
+function unavailable(): string | undefined {
+  if (existsSync(binary)) return undefined;
+  const reason = `no MinIO binary at ${binary}; run scripts/services/minio.sh start once`;
+  if (process.env.CI === 'true') throw new Error(reason);
+  process.stderr.write(`\n*** SKIPPING S3 OUTAGE SUITE: ${reason} ***\n\n`);
+  return reason;
+}
+
+/** Sends `first`, waits until it is written, calls `between`, then sends `rest`; resolves with the status or the error. */
+function patchWithPause(
+  url: string,
+  offset: number,
+  first: Buffer,
+  rest: Buffer,
+  between: () => Promise<void>,
+): Promise<number | Error> {
+  return new Promise((resolve) => {
+    const req = request(url, {
+      method: 'PATCH',
+      headers: {
+        ...tusHeaders,
+        ...octets,
+        'Upload-Offset': offset,
+        'Content-Length': first.length + rest.length,
+      },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error) => resolve(error));
+    req.write(first, () => {
+      between().then(
+        () => req.end(rest),
+        (error: unknown) => req.destroy(error as Error),
+      );
+    });
+  });
+}
+
+describe('s3 storage when S3 goes away mid-upload', { skip: unavailable() }, () => {
+  let dataDir: string;
+  let wharf: WharfProcess;
+  const minio = (command: 'start' | 'stop') =>
+    run('bash', [script, command], {
+      env: { ...process.env, WHARF_MINIO_PORT: String(port), WHARF_MINIO_DATA_DIR: dataDir },
+    });
+
+  before(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-minio-outage-'));
+    await minio('start');
+    const setup = s3Args('s3', ['--s3-url', `http://127.0.0.1:${port}`, '--s3-part-size', '5MiB']);
+    wharf = await startWharf({ args: setup.args });
+  });
+  after(async () => {
+    await wharf?.stop();
+    await minio('stop');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps what was stored before the outage and resumes once S3 is back', async () => {
+    assert.notEqual(s3Url, `http://127.0.0.1:${port}`);
+    const data = randomBytes(40 * MiB);
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
+    const first = await send('PATCH', url, {
+      headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0 },
+      body: data.subarray(0, 12 * MiB),
+    });
+    assert.equal(first.status, 204);
+
+    const outcome = await patchWithPause(
+      url,
+      12 * MiB,
+      data.subarray(12 * MiB, 23 * MiB),
+      data.subarray(23 * MiB, 32 * MiB),
+      async () => {
+        await minio('stop');
+      },
+    );
+    assert.notEqual(outcome, 204, 'a PATCH whose bytes could not be stored is not acknowledged');
+
+    // The record survived (it is not in S3) and says how far the stored bytes go.
+    const head = await send('HEAD', url, { headers: tusHeaders });
+    assert.equal(head.status, 200);
+    const offset = Number(head.headers['upload-offset']);
+    assert.ok(offset >= 12 * MiB && offset <= 32 * MiB, `offset ${offset}`);
+
+    await minio('start');
+    const rest = await send('PATCH', url, {
+      headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset },
+      body: data.subarray(offset),
+    });
+    assert.equal(rest.status, 204, rest.text);
+    const download = await send('GET', url);
+    assert.equal(download.status, 200);
+    assert.equal(
+      createHash('sha256').update(download.body).digest('hex'),
+      createHash('sha256').update(data).digest('hex'),
+    );
+    // The failure was logged, without the secret key.
+    const logged = JSON.stringify(wharf.logs);
+    assert.match(logged, /"level":50/);
+    assert.ok(!logged.includes(s3SecretKey));
+  });
+});
