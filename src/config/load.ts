@@ -8,6 +8,7 @@ import {
   type RawOptions,
 } from './option-table.ts';
 import { optionTable, type TusExtensionName } from './options.ts';
+import { type InfoStorageName, sharedStateConfig } from './state.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -25,8 +26,13 @@ export interface Config {
   readonly dataDir: string;
   readonly dirStructure: string;
   readonly forceFsync: boolean;
-  readonly infoStorage: 'file-info-storage';
+  readonly infoStorage: InfoStorageName;
   readonly infoDir: string;
+  /** Redis or PostgreSQL URL for redis-info-storage / db-info-storage. */
+  readonly infoDbDsn: string | undefined;
+  /** Seconds; 0 = records never expire. */
+  readonly redisInfoExpirationSeconds: number;
+  readonly lockTtlMs: number;
   readonly removeParts: boolean;
   /** Milliseconds; 0 = uploads never expire. */
   readonly uploadExpirationMs: number;
@@ -196,7 +202,7 @@ export function buildConfig(
     dataDir: text(options, 'dataDir'),
     dirStructure: text(options, 'dirStructure'),
     forceFsync: flag(options, 'forceFsync'),
-    infoStorage: 'file-info-storage',
+    ...sharedStateConfig(options),
     infoDir: text(options, 'infoDir'),
     removeParts: flag(options, 'removeParts'),
     uploadExpirationMs: integer(options, 'uploadExpiration') * 1000,
