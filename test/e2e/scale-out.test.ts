@@ -222,6 +222,38 @@ function describeScaleOut(
     });
   });
 
+  describe(`--workers with ${name}`, () => {
+    it('worker processes share the lock through the backend: concurrent PATCHes never interleave', async () => {
+      const wharf = await startWharf({ args: [...stateArgs(sharedUrl), '--workers', '2', '--no-access'] });
+      try {
+        const length = 4 * MiB;
+        const location = await createUpload(wharf.endpoint, { 'Upload-Length': length });
+        const id = location.split('/').pop()!;
+        // New connections are spread over the workers by the primary; several writers race on one upload.
+        const writers = [0x41, 0x42, 0x43, 0x44].map((fill) =>
+          tricklingPatch(`${wharf.endpoint}${id}`, 0, fill, MiB),
+        );
+        await Promise.all(writers.map((writer) => writer.status));
+        const head = await send('HEAD', `${wharf.endpoint}${id}`, { headers: tusHeaders });
+        const offset = Number(head.headers['upload-offset']);
+        assert.ok(offset > 0);
+        const file = await open(path.join(wharf.dataDir, id), 'r');
+        try {
+          const { buffer } = await file.read(Buffer.alloc(offset), 0, offset, 0);
+          assert.equal(
+            buffer.findIndex((byte) => byte !== buffer[0]),
+            -1,
+            'one writer only',
+          );
+        } finally {
+          await file.close();
+        }
+      } finally {
+        await wharf.stop();
+      }
+    });
+  });
+
   describe(`${name} restarted in the middle of an upload`, () => {
     const service = (command: string) =>
       run('bash', [path.join(repoRoot, 'scripts/services', privateService.script), command], {
