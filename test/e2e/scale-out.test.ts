@@ -334,3 +334,30 @@ describeScaleOut(
     backend: 'postgres',
   },
 );
+
+describe('an unreachable shared info storage', () => {
+  for (const [storage, dsn, shown] of [
+    [
+      'redis-info-storage',
+      'redis://:s3cret-pw@127.0.0.1:1/0',
+      'cannot reach redis at redis://:***@127.0.0.1:1/0',
+    ],
+    [
+      'db-info-storage',
+      'postgres://wharf:s3cret-pw@127.0.0.1:1/wharf',
+      'cannot prepare postgres at postgres://wharf:***@127.0.0.1:1/wharf',
+    ],
+  ] as const) {
+    it(`${storage}: wharf exits at start saying where it looked, without the password`, async () => {
+      await assert.rejects(
+        startWharf({ args: ['--info-storage', storage, '--info-db-dsn', dsn] }),
+        (error: Error) => {
+          assert.match(error.message, /exited with 1/);
+          assert.ok(error.message.includes(shown), error.message);
+          assert.ok(!error.message.includes('s3cret-pw'), 'the password is not printed');
+          return true;
+        },
+      );
+    });
+  }
+});
