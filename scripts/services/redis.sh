@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Redis for tests and benches: Debian's redis-server on 127.0.0.1:${WHARF_REDIS_PORT:-16379}, data under
-# .cache/redis (no persistence: tests create what they need). Idempotent; quick when already running.
+# .cache/redis-<port> with an append-only file, so that a restart keeps the records (the restart tests rely
+# on it, as production would). Idempotent; quick when already running.
 # Usage: scripts/services/redis.sh start|stop|status|restart
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 port="${WHARF_REDIS_PORT:-16379}"
-dir="$PWD/.cache/redis"
+dir="$PWD/.cache/redis-$port"
 pidfile="$dir/redis.pid"
 
 answers() { redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; }
@@ -27,7 +28,7 @@ start() {
   if answers; then echo "redis: up on 127.0.0.1:$port"; return; fi
   mkdir -p "$dir"
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes --pidfile "$pidfile" \
-    --logfile "$dir/redis.log" --save '' --appendonly no --protected-mode yes
+    --logfile "$dir/redis.log" --save '' --appendonly yes --appendfsync everysec --protected-mode yes
   for _ in $(seq 1 100); do
     if answers; then echo "redis: started on 127.0.0.1:$port"; return; fi
     sleep 0.1
@@ -37,7 +38,7 @@ start() {
 }
 
 stop() {
-  if answers; then redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true; fi
+  if answers; then redis-cli -h 127.0.0.1 -p "$port" shutdown >/dev/null 2>&1 || true; fi
   for _ in $(seq 1 50); do answers || { echo "redis: stopped"; return; }; sleep 0.1; done
   echo "redis: still answering on $port" >&2
   exit 1

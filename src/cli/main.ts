@@ -16,7 +16,9 @@ function packageVersion(): string {
 async function serve(config: Config, logger: Logger, inCluster: boolean): Promise<void> {
   const wharf = await startServer(config, {
     logger,
-    ...(inCluster ? { locker: new ClusterLocker(), sweep: cluster.worker?.id === 1 } : {}),
+    ...(inCluster ? { sweep: cluster.worker?.id === 1 } : {}),
+    // Shared info storages bring a lock shared by every process; file records need the primary's locks.
+    ...(inCluster && config.infoStorage === 'file-info-storage' ? { locker: new ClusterLocker() } : {}),
   });
   logger.info(
     { host: config.host, port: wharf.port, basePath: `${config.basePath}/`, dataDir: config.dataDir },

@@ -11,6 +11,7 @@ import { optionTable, type TusExtensionName } from './options.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
 import { type S3Settings, s3SettingsFrom } from './options-s3.ts';
+import { type InfoStorageName, sharedStateConfig } from './state.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -30,8 +31,13 @@ export interface Config {
   readonly dataDir: string;
   readonly dirStructure: string;
   readonly forceFsync: boolean;
-  readonly infoStorage: 'file-info-storage';
+  readonly infoStorage: InfoStorageName;
   readonly infoDir: string;
+  /** Redis or PostgreSQL URL for redis-info-storage / db-info-storage. */
+  readonly infoDbDsn: string | undefined;
+  /** Seconds; 0 = records never expire. */
+  readonly redisInfoExpirationSeconds: number;
+  readonly lockTtlMs: number;
   readonly removeParts: boolean;
   /** Milliseconds; 0 = uploads never expire. */
   readonly uploadExpirationMs: number;
@@ -213,7 +219,7 @@ export function buildConfig(
     dataDir: text(options, 'dataDir'),
     dirStructure: text(options, 'dirStructure'),
     forceFsync: flag(options, 'forceFsync'),
-    infoStorage: 'file-info-storage',
+    ...sharedStateConfig(options),
     infoDir: text(options, 'infoDir'),
     removeParts: flag(options, 'removeParts'),
     uploadExpirationMs: integer(options, 'uploadExpiration') * 1000,

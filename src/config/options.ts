@@ -3,6 +3,7 @@ import { amqpOptions } from './options-amqp.ts';
 import { kafkaOptions } from './options-kafka.ts';
 import { modulesOptions } from './options-modules.ts';
 import { s3Options } from './options-s3.ts';
+import { stateOptions } from './options-state.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
 export const tusExtensionNames = [
@@ -155,9 +156,9 @@ export const optionTable: readonly OptionSpec[] = [
     short: 'i',
     env: ['WHARF_INFO_STORAGE', 'RUSTUS_INFO_STORAGE'],
     kind: 'enum',
-    choices: ['file-info-storage'],
+    choices: ['file-info-storage', 'redis-info-storage', 'db-info-storage'],
     default: 'file-info-storage',
-    help: 'Where upload records (offset, length, metadata) are kept.',
+    help: 'Where upload records (offset, length, metadata) are kept: files under --info-dir, or Redis or PostgreSQL at --info-db-dsn, shared by several instances (the upload lock is then shared too).',
     group: storage,
   },
   {
@@ -169,6 +170,7 @@ export const optionTable: readonly OptionSpec[] = [
     help: 'Folder where file-info-storage keeps <id>.info records (written atomically: temp file, rename; fsynced with --force-fsync).',
     group: storage,
   },
+  ...stateOptions,
   {
     key: 'removeParts',
     flag: 'remove-parts',

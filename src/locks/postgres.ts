@@ -29,6 +29,8 @@ class PostgresLeases implements LeaseBackend {
   #listener: Client | undefined;
   #events: LeaseEvents | undefined;
   #closed = false;
+  /** Queries on the lock session run one after another (pg wants one query at a time per client). */
+  #chain: Promise<unknown> = Promise.resolve();
 
   constructor(backend: PostgresBackend, options: PostgresLockerOptions) {
     this.#backend = backend;
@@ -84,22 +86,30 @@ class PostgresLeases implements LeaseBackend {
     return this.#session;
   }
 
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#chain.then(work);
+    this.#chain = result.catch(() => undefined);
+    return result;
+  }
+
   async tryTake(key: string): Promise<{ lease: Lease } | { retryInMs: number }> {
     const session = await this.#lockSession();
     const number = advisoryKey(key);
-    const { rows } = await session.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1) AS taken', [
-      number,
-    ]);
+    const { rows } = await this.#serial(() =>
+      session.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1) AS taken', [number]),
+    );
     if (!rows[0]?.taken) return { retryInMs: this.#retryMs };
     return {
       lease: {
         release: async () => {
           try {
-            await session.query('SELECT pg_advisory_unlock($1), pg_notify($2, $3)', [
-              number,
-              channel,
-              `${releasedMessage}\n${key}`,
-            ]);
+            await this.#serial(() =>
+              session.query('SELECT pg_advisory_unlock($1), pg_notify($2, $3)', [
+                number,
+                channel,
+                `${releasedMessage}\n${key}`,
+              ]),
+            );
           } catch (error) {
             // A lock we could not unlock would stay held by this session: end the session to free it.
             await session.end().catch(() => undefined);

@@ -42,6 +42,7 @@ class RedisLeases implements LeaseBackend {
   readonly #prefix: string;
   readonly #channel: string;
   #subscriber: Redis | undefined;
+  #events: LeaseEvents | undefined;
 
   constructor(backend: RedisBackend, options: RedisLockerOptions) {
     this.#backend = backend;
@@ -64,8 +65,6 @@ class RedisLeases implements LeaseBackend {
     this.#subscriber = subscriber;
     this.#events = events;
   }
-
-  #events: LeaseEvents | undefined;
 
   async tryTake(key: string): Promise<{ lease: Lease } | { retryInMs: number }> {
     const client = await this.#backend.client();

@@ -12,7 +12,7 @@ import { composeUploadService } from '../uploads/compose.ts';
 import type { UploadObserver } from '../uploads/events.ts';
 import { HookObserver } from '../uploads/hook-bridge.ts';
 import { moduleUploadsOf } from '../uploads/module-uploads.ts';
-import type { UploadService } from '../uploads/service.ts';
+import type { BackendHealth, UploadService } from '../uploads/service.ts';
 import { createCors } from './cors.ts';
 import { endpointConfigs } from './endpoints.ts';
 
@@ -37,12 +37,30 @@ export interface StartOptions {
   readonly sweep?: boolean;
 }
 
-function sendHealth(res: ServerResponse, shuttingDown: boolean): void {
-  const body = JSON.stringify({ status: shuttingDown ? 'stopping' : 'ok' });
-  res.statusCode = shuttingDown ? 503 : 200;
+/**
+ * /health is readiness: 503 while shutting down or while a shared backend (Redis, PostgreSQL) does not
+ * answer, with each backend's state. /health/live is liveness: the process serves requests.
+ */
+function sendHealth(
+  res: ServerResponse,
+  shuttingDown: boolean,
+  backends: readonly BackendHealth[] | undefined,
+): void {
+  const down = backends?.some((backend) => !backend.ok) ?? false;
+  const status = shuttingDown ? 'stopping' : down ? 'unavailable' : 'ok';
+  const report: Record<string, unknown> = { status };
+  if (backends && backends.length > 0) {
+    report.backends = Object.fromEntries(
+      backends.map((backend) => [
+        backend.name,
+        backend.ok ? { status: 'ok' } : { status: 'down', error: backend.error },
+      ]),
+    );
+  }
+  res.statusCode = status === 'ok' ? 200 : 503;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Cache-Control', 'no-store');
-  res.end(body);
+  res.end(JSON.stringify(report));
 }
 
 /** Starts the HTTP server: health, CORS, access log, and the tus endpoint. */
@@ -104,11 +122,15 @@ export async function startServer(config: Config, options: StartOptions): Promis
   await modules.init('routes.after');
   const cors = createCors(config.corsOrigins, config.hooks.httpProxyHeaders);
   const healthPath = '/health';
+  const livenessPath = '/health/live';
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const pathname = (req.url ?? '/').split('?', 1)[0];
-    if (config.accessLog && (config.healthAccessLog || pathname !== healthPath)) {
+    if (
+      config.accessLog &&
+      (config.healthAccessLog || (pathname !== healthPath && pathname !== livenessPath))
+    ) {
       res.once('close', () => {
         logger.info(
           {
@@ -123,8 +145,22 @@ export async function startServer(config: Config, options: StartOptions): Promis
         );
       });
     }
-    if (pathname === healthPath && (req.method === 'GET' || req.method === 'HEAD')) {
-      sendHealth(res, shutdown.signal.aborted);
+    if (
+      (pathname === healthPath || pathname === livenessPath) &&
+      (req.method === 'GET' || req.method === 'HEAD')
+    ) {
+      const stopping = shutdown.signal.aborted;
+      if (pathname === livenessPath || stopping) {
+        sendHealth(res, stopping, undefined);
+        return;
+      }
+      service
+        .health()
+        .then((backends) => sendHealth(res, false, backends))
+        .catch((error: unknown) => {
+          logger.error({ err: error }, 'health check failed');
+          res.destroy();
+        });
       return;
     }
     if (modules.routesBefore.handle(req, res, logger)) return;
@@ -206,6 +242,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
       // Post hooks already accepted get the rest of the shutdown window, then the engine stops.
       await hooks.drain(Math.max(1000, config.shutdownTimeoutMs));
       await hooks.close();
+      await service.close();
     },
   };
 }

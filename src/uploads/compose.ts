@@ -1,5 +1,4 @@
 import type { Config } from '../config/load.ts';
-import { FileInfoStore } from '../info/file.ts';
 import type { Locker } from '../locks/locker.ts';
 import { MemoryLocker } from '../locks/memory.ts';
 import type { DataStore } from '../storage/data-store.ts';
@@ -8,10 +7,12 @@ import { HybridS3DataStore } from '../storage/hybrid-s3.ts';
 import { S3DataStore } from '../storage/s3.ts';
 import { silentObserver, type UploadObserver } from './events.ts';
 import { UploadService, type UploadServiceOptions } from './service.ts';
+import { composeUploadState } from './shared-state.ts';
 
 export interface ComposeOptions {
   /** Builds the observer once the data store exists (hook payloads describe paths through it). */
   readonly observer?: UploadObserver | ((dataStore: DataStore) => UploadObserver);
+  /** Overrides the locker that comes with the info storage (cluster workers on file-info-storage). */
   readonly locker?: Locker;
   readonly logger: UploadServiceOptions['logger'];
 }
@@ -19,11 +20,12 @@ export interface ComposeOptions {
 /** Builds the upload lifecycle and its stores from the configuration. */
 export function composeUploadService(config: Config, options: ComposeOptions): UploadService {
   const dataStore = composeDataStore(config);
-  const infoStore = new FileInfoStore(config.infoDir, { fsync: config.forceFsync });
+  const state = composeUploadState(config);
   return new UploadService({
     dataStore,
-    infoStore,
-    locker: options.locker ?? new MemoryLocker(),
+    infoStore: state.infoStore,
+    locker: options.locker ?? state.locker ?? new MemoryLocker(),
+    backends: state.backends,
     observer:
       typeof options.observer === 'function'
         ? options.observer(dataStore)

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Backend } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
 import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
@@ -14,6 +15,8 @@ export interface UploadServiceOptions {
   readonly dataStore: DataStore;
   readonly infoStore: InfoStore;
   readonly locker: Locker;
+  /** Shared services the stores use: reported on /health, closed on shutdown. */
+  readonly backends?: readonly Backend[];
   readonly observer: UploadObserver;
   /** Bytes; 0 = unlimited. */
   readonly maxFileSize: number;
@@ -74,6 +77,16 @@ export interface WriteRequest {
   readonly describeRequest: DescribeRequest;
 }
 
+export interface BackendHealth {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
+function isClosable(value: object): value is { close(): Promise<void> } {
+  return typeof (value as { close?: unknown }).close === 'function';
+}
+
 export interface WriteOutcome {
   readonly upload: UploadRecord;
   /** Set when the body stopped early: the bytes before it were kept and the offset says so. */
@@ -105,6 +118,27 @@ export class UploadService {
   async prepare(): Promise<void> {
     await this.#data.prepare();
     await this.#info.prepare();
+  }
+
+  /** Checks every shared backend; resolves to one entry per backend, never rejects. */
+  async health(): Promise<BackendHealth[]> {
+    return Promise.all(
+      (this.#options.backends ?? []).map(async (backend): Promise<BackendHealth> => {
+        try {
+          await backend.check();
+          return { name: backend.name, ok: true };
+        } catch (error) {
+          return { name: backend.name, ok: false, error: (error as Error).message };
+        }
+      }),
+    );
+  }
+
+  /** Releases connections to shared backends. Called once, after the last request. */
+  async close(): Promise<void> {
+    const { locker } = this.#options;
+    if (isClosable(locker)) await locker.close();
+    await Promise.all((this.#options.backends ?? []).map((backend) => backend.close()));
   }
 
   /** The record, or a 404/410 WharfError. Ids are validated before any store sees them. */

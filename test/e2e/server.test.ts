@@ -22,6 +22,12 @@ describe('health', () => {
     assert.equal(reply.status, 200);
     assert.deepEqual(JSON.parse(reply.text), { status: 'ok' });
   });
+
+  it('answers liveness on /health/live without checking backends', async () => {
+    const reply = await send('GET', `${wharf.origin}/health/live`);
+    assert.equal(reply.status, 200);
+    assert.deepEqual(JSON.parse(reply.text), { status: 'ok' });
+  });
 });
 
 describe('access log', () => {

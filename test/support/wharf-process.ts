@@ -81,7 +81,8 @@ export async function startWharf(options: StartWharfOptions = {}): Promise<Wharf
     logs,
     stop: async (signal = 'SIGTERM') => {
       const exited = new Promise<number | null>((resolve) => {
-        if (child.exitCode !== null) resolve(child.exitCode);
+        // A process killed by a signal has no exit code but has exited all the same.
+        if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
         else child.once('exit', (code) => resolve(code));
       });
       child.kill(signal);

@@ -1,0 +1,363 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import * as tus from 'tus-js-client';
+import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
+import { postgresUrl, redisUrl } from '../support/services.ts';
+import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+const retryDelays = [0, 200, 500, 1000, 1000, 2000, 2000, 3000, 3000, 5000, 5000];
+
+interface Cluster {
+  readonly instances: WharfProcess[];
+  readonly proxy: RoundRobinProxy;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** `count` wharf processes sharing one data folder and one state store, behind a round-robin proxy. */
+async function startCluster(stateArgs: readonly string[], count: number): Promise<Cluster> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-scale-'));
+  const instances = await Promise.all(
+    Array.from({ length: count }, () =>
+      startWharf({ dataDir, args: [...stateArgs, '--lock-ttl', '2', '--no-access'] }),
+    ),
+  );
+  const proxy = await startRoundRobinProxy(instances.map((instance) => instance.origin));
+  return {
+    instances,
+    proxy,
+    dataDir,
+    stop: async () => {
+      await proxy.close();
+      await Promise.all(instances.map((instance) => instance.stop('SIGKILL')));
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function randomPayload(size: number): { bytes: Buffer; sha256: string } {
+  const bytes = randomBytes(size);
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+async function downloadSha256(url: string): Promise<string> {
+  const reply = await send('GET', url);
+  assert.equal(reply.status, 200, reply.text);
+  return createHash('sha256').update(reply.body).digest('hex');
+}
+
+function upload(bytes: Buffer, options: tus.UploadOptions): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const task = new tus.Upload(bytes, {
+      retryDelays,
+      uploadSize: bytes.length,
+      ...options,
+      onSuccess: () => resolve(task.url ?? ''),
+      onError: reject,
+    });
+    task.start();
+  });
+}
+
+function patchesBy(proxy: RoundRobinProxy): Set<string> {
+  return new Set(
+    proxy.served
+      .filter((entry) => entry.startsWith('PATCH ') && entry.endsWith(' 204'))
+      .map((e) => e.split(' ')[1]!),
+  );
+}
+
+/** A PATCH whose body trickles in (64 KiB every 10 ms) until `total` bytes or until the server answers. */
+function tricklingPatch(
+  url: string,
+  offset: number,
+  fill: number,
+  total: number,
+): { readonly sent: () => number; readonly status: Promise<number> } {
+  let sent = 0;
+  const status = new Promise<number>((resolve) => {
+    const req = httpRequest(url, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset },
+      agent: false,
+    });
+    let timer: NodeJS.Timeout | undefined;
+    req.on('response', (res) => {
+      clearInterval(timer);
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      req.destroy();
+    });
+    req.on('error', () => {
+      clearInterval(timer);
+      resolve(0);
+    });
+    timer = setInterval(() => {
+      if (sent >= total) {
+        clearInterval(timer);
+        req.end();
+        return;
+      }
+      req.write(Buffer.alloc(64 * 1024, fill));
+      sent += 64 * 1024;
+    }, 10);
+  });
+  return { sent: () => sent, status };
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let round = 0; round < 600; round++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`gave up waiting until ${what}`);
+}
+
+function describeScaleOut(
+  name: string,
+  stateArgs: (url: string) => string[],
+  sharedUrl: string,
+  privateService: {
+    readonly script: string;
+    readonly env: Record<string, string>;
+    readonly url: string;
+    readonly backend: string;
+  },
+): void {
+  describe(`three instances sharing files and ${name}`, () => {
+    it('a 64 MiB tus-js-client upload in 4 MiB chunks is served by every instance and keeps its SHA-256', async () => {
+      const cluster = await startCluster(stateArgs(sharedUrl), 3);
+      try {
+        const { bytes, sha256 } = randomPayload(64 * MiB);
+        const url = await upload(bytes, {
+          endpoint: `${cluster.proxy.origin}/files/`,
+          chunkSize: 4 * MiB,
+          metadata: { filename: 'big.bin' },
+        });
+        assert.deepEqual([...patchesBy(cluster.proxy)].sort(), ['0', '1', '2']);
+        assert.equal(await downloadSha256(url), sha256);
+      } finally {
+        await cluster.stop();
+      }
+    });
+
+    it('an instance SIGKILLed in the middle of a PATCH: the client resumes through the others', async () => {
+      const cluster = await startCluster(stateArgs(sharedUrl), 3);
+      try {
+        const { bytes, sha256 } = randomPayload(32 * MiB);
+        let killed: number | undefined;
+        const url = await upload(bytes, {
+          endpoint: `${cluster.proxy.origin}/files/`,
+          chunkSize: 4 * MiB,
+          onProgress: (sent) => {
+            if (killed !== undefined || sent < 10 * MiB) return;
+            // The instance serving the PATCH in flight dies with it.
+            const last = cluster.proxy.served.findLast((entry) => entry.startsWith('PATCH '));
+            killed = Number(last?.split(' ')[1]);
+            cluster.instances[killed]?.child.kill('SIGKILL');
+          },
+        });
+        assert.ok(killed !== undefined, 'an instance was killed');
+        assert.equal(cluster.instances[killed]?.child.signalCode, 'SIGKILL');
+        assert.equal(await downloadSha256(url), sha256);
+      } finally {
+        await cluster.stop();
+      }
+    });
+
+    it('concurrent PATCHes to one upload on two instances never interleave bytes', async () => {
+      const cluster = await startCluster(stateArgs(sharedUrl), 3);
+      try {
+        const [first, second, third] = cluster.instances as [WharfProcess, WharfProcess, WharfProcess];
+        const length = 8 * MiB;
+        const location = await createUpload(first.endpoint, { 'Upload-Length': length });
+        const id = location.split('/').pop()!;
+        const onSecond = `${second.endpoint}${id}`;
+        const onThird = `${third.endpoint}${id}`;
+        // A writes slowly on one instance; once it is well under way, B writes at the same offset on another.
+        const a = tricklingPatch(onSecond, 0, 0x41, 4 * MiB);
+        await waitFor(() => a.sent() >= MiB, 'A sent 1 MiB');
+        const b = tricklingPatch(onThird, 0, 0x42, 4 * MiB);
+        const [statusA, statusB] = await Promise.all([a.status, b.status]);
+        // A was asked to release (its bytes kept); B then found the offset moved, or wrote after A's bytes were cut.
+        assert.ok([204, 400].includes(statusA), `A answered ${statusA}`);
+        assert.ok([204, 409].includes(statusB), `B answered ${statusB}`);
+        const head = await send('HEAD', `${first.endpoint}${id}`, { headers: tusHeaders });
+        const offset = Number(head.headers['upload-offset']);
+        assert.ok(offset > 0);
+        const file = await open(path.join(cluster.dataDir, id), 'r');
+        try {
+          const { buffer } = await file.read(Buffer.alloc(offset), 0, offset, 0);
+          const fill = buffer[0]!;
+          assert.ok(fill === 0x41 || fill === 0x42);
+          assert.equal(buffer.indexOf(fill === 0x41 ? 0x42 : 0x41), -1, 'bytes of A and B are not mixed');
+          assert.equal(
+            buffer.findIndex((byte) => byte !== fill),
+            -1,
+          );
+        } finally {
+          await file.close();
+        }
+        // The upload goes on from the recorded offset.
+        const rest = Buffer.alloc(length - offset, 0x43);
+        const done = await send('PATCH', `${first.endpoint}${id}`, {
+          headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset },
+          body: rest,
+        });
+        assert.equal(done.status, 204, done.text);
+        assert.equal(done.headers['upload-offset'], String(length));
+      } finally {
+        await cluster.stop();
+      }
+    });
+  });
+
+  describe(`--workers with ${name}`, () => {
+    it('worker processes share the lock through the backend: concurrent PATCHes never interleave', async () => {
+      const wharf = await startWharf({ args: [...stateArgs(sharedUrl), '--workers', '2', '--no-access'] });
+      try {
+        const length = 4 * MiB;
+        const location = await createUpload(wharf.endpoint, { 'Upload-Length': length });
+        const id = location.split('/').pop()!;
+        // New connections are spread over the workers by the primary; several writers race on one upload.
+        const writers = [0x41, 0x42, 0x43, 0x44].map((fill) =>
+          tricklingPatch(`${wharf.endpoint}${id}`, 0, fill, MiB),
+        );
+        await Promise.all(writers.map((writer) => writer.status));
+        const head = await send('HEAD', `${wharf.endpoint}${id}`, { headers: tusHeaders });
+        const offset = Number(head.headers['upload-offset']);
+        assert.ok(offset > 0);
+        const file = await open(path.join(wharf.dataDir, id), 'r');
+        try {
+          const { buffer } = await file.read(Buffer.alloc(offset), 0, offset, 0);
+          assert.equal(
+            buffer.findIndex((byte) => byte !== buffer[0]),
+            -1,
+            'one writer only',
+          );
+        } finally {
+          await file.close();
+        }
+      } finally {
+        await wharf.stop();
+      }
+    });
+  });
+
+  describe(`${name} restarted in the middle of an upload`, () => {
+    const service = (command: string) =>
+      run('bash', [path.join(repoRoot, 'scripts/services', privateService.script), command], {
+        env: { ...process.env, ...privateService.env },
+      });
+    before(async () => {
+      await service('start');
+    });
+    after(async () => {
+      await service('stop');
+    });
+
+    it('/health fails while it is down, and the upload resumes once it is back with nothing lost', async () => {
+      const cluster = await startCluster(stateArgs(privateService.url), 2);
+      try {
+        const [first] = cluster.instances as [WharfProcess];
+        const healthy = await send('GET', `${first.origin}/health`);
+        assert.equal(healthy.status, 200);
+        assert.deepEqual(JSON.parse(healthy.text), {
+          status: 'ok',
+          backends: { [privateService.backend]: { status: 'ok' } },
+        });
+        const { bytes, sha256 } = randomPayload(24 * MiB);
+        let restart: Promise<void> | undefined;
+        const url = await upload(bytes, {
+          endpoint: `${cluster.proxy.origin}/files/`,
+          chunkSize: 2 * MiB,
+          onChunkComplete: (_size, accepted) => {
+            if (restart || accepted < 8 * MiB) return;
+            cluster.proxy.hold();
+            restart = (async () => {
+              await service('stop');
+              const down = await send('GET', `${first.origin}/health`);
+              assert.equal(down.status, 503);
+              const report = JSON.parse(down.text) as {
+                status: string;
+                backends: Record<string, { status: string }>;
+              };
+              assert.equal(report.status, 'unavailable');
+              assert.equal(report.backends[privateService.backend]?.status, 'down');
+              // Let the client hit the instances while the service is down, then bring it back.
+              cluster.proxy.release();
+              await waitFor(
+                () => cluster.proxy.served.some((entry) => / 5\d\d$/.test(entry)),
+                'a request failed while the service was down',
+              );
+              await service('start');
+            })();
+          },
+        });
+        await restart;
+        assert.ok(cluster.proxy.served.some((entry) => / 5\d\d$/.test(entry)));
+        assert.equal(await downloadSha256(url), sha256);
+        const after = await send('GET', `${first.origin}/health`);
+        assert.equal(after.status, 200);
+      } finally {
+        await cluster.stop();
+      }
+    });
+  });
+}
+
+describeScaleOut('Redis', (url) => ['--info-storage', 'redis-info-storage', '--info-db-dsn', url], redisUrl, {
+  script: 'redis.sh',
+  env: { WHARF_REDIS_PORT: '16390' },
+  url: 'redis://127.0.0.1:16390/0',
+  backend: 'redis',
+});
+
+describeScaleOut(
+  'PostgreSQL',
+  (url) => ['--info-storage', 'db-info-storage', '--info-db-dsn', url],
+  postgresUrl,
+  {
+    script: 'postgres.sh',
+    env: { WHARF_POSTGRES_PORT: '15442' },
+    url: 'postgres://wharf:wharf@127.0.0.1:15442/wharf_test',
+    backend: 'postgres',
+  },
+);
+
+describe('an unreachable shared info storage', () => {
+  for (const [storage, dsn, shown] of [
+    [
+      'redis-info-storage',
+      'redis://:s3cret-pw@127.0.0.1:1/0',
+      'cannot reach redis at redis://:***@127.0.0.1:1/0',
+    ],
+    [
+      'db-info-storage',
+      'postgres://wharf:s3cret-pw@127.0.0.1:1/wharf',
+      'cannot prepare postgres at postgres://wharf:***@127.0.0.1:1/wharf',
+    ],
+  ] as const) {
+    it(`${storage}: wharf exits at start saying where it looked, without the password`, async () => {
+      await assert.rejects(
+        startWharf({ args: ['--info-storage', storage, '--info-db-dsn', dsn] }),
+        (error: Error) => {
+          assert.match(error.message, /exited with 1/);
+          assert.ok(error.message.includes(shown), error.message);
+          assert.ok(!error.message.includes('s3cret-pw'), 'the password is not printed');
+          return true;
+        },
+      );
+    });
+  }
+});

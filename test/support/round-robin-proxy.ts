@@ -1,0 +1,93 @@
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RoundRobinProxy {
+  /** http://127.0.0.1:<port> */
+  readonly origin: string;
+  /** Which upstream (index) served each request, in order: `${method} ${index} ${status}`. */
+  readonly served: string[];
+  /** Holds new requests until release() (the upstreams keep serving those already forwarded). */
+  hold(): void;
+  release(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A load balancer for tests: each request goes to the next upstream in turn, bodies streamed both ways.
+ * An upstream that refuses connections (a killed instance) is skipped from then on, as a real balancer's
+ * health check would; the request that found it dead answers 502 and the tus client retries.
+ */
+export async function startRoundRobinProxy(upstreams: readonly string[]): Promise<RoundRobinProxy> {
+  const served: string[] = [];
+  const dead = new Set<number>();
+  let next = 0;
+  const pick = (): number | undefined => {
+    for (let tries = 0; tries < upstreams.length; tries++) {
+      const index = next++ % upstreams.length;
+      if (!dead.has(index)) return index;
+    }
+    return undefined;
+  };
+  let gate: { promise: Promise<void>; open: () => void } | undefined;
+  const forward = (req: IncomingMessage, res: import('node:http').ServerResponse): void => {
+    const index = pick();
+    if (index === undefined) {
+      res.statusCode = 502;
+      res.end('no upstream');
+      return;
+    }
+    const entry = served.push(`${req.method} ${index}`) - 1;
+    const target = new URL(req.url ?? '/', upstreams[index]);
+    const upstream = httpRequest(
+      target,
+      { method: req.method, headers: req.headers, agent: false },
+      (reply) => {
+        served[entry] += ` ${reply.statusCode}`;
+        res.writeHead(reply.statusCode ?? 502, reply.headers);
+        reply.pipe(res);
+        reply.on('error', () => res.destroy());
+      },
+    );
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED') dead.add(index);
+      served[entry] += ' 502';
+      if (!res.headersSent) {
+        res.statusCode = 502;
+        res.end(`upstream ${index} failed: ${error.code ?? error.message}`);
+      } else {
+        res.destroy();
+      }
+    });
+    // The client went away: so does the request to the instance (it keeps what arrived).
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  };
+  const server: Server = createServer((req, res) => {
+    if (gate) void gate.promise.then(() => forward(req, res));
+    else forward(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    served,
+    hold: () => {
+      if (gate) return;
+      let open: () => void = () => undefined;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      gate = { promise, open };
+    },
+    release: () => {
+      const current = gate;
+      gate = undefined;
+      current?.open();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
