@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
+import { type Backend, withTimeout } from '../backends/backend.ts';
 import type {
   AppendResult,
   ByteRange,
@@ -43,6 +44,13 @@ export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataS
       bufferDir: options.bufferDir ?? tmpdir(),
     };
   }
+
+  /** The bucket as a shared backend: /health reports it and shutdown closes its connections. */
+  readonly backend: Backend = {
+    name: 's3',
+    check: () => withTimeout(this.#bucket.check(), 5000, 'the S3 bucket did not answer within 5 s'),
+    close: async () => this.#connected?.close(),
+  };
 
   get #bucket(): S3Bucket {
     if (!this.#connected) throw new Error('hybrid-s3 storage used before prepare()');

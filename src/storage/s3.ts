@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
+import { type Backend, withTimeout } from '../backends/backend.ts';
 import type {
   AppendResult,
   ByteRange,
@@ -81,6 +82,13 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       bufferDir: options.bufferDir ?? tmpdir(),
     };
   }
+
+  /** The bucket as a shared backend: /health reports it and shutdown closes its connections. */
+  readonly backend: Backend = {
+    name: 's3',
+    check: () => withTimeout(this.#bucket.check(), 5000, 'the S3 bucket did not answer within 5 s'),
+    close: async () => this.#connected?.close(),
+  };
 
   get #bucket(): S3Bucket {
     if (!this.#connected) throw new Error('S3 storage used before prepare()');

@@ -25,7 +25,10 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     dataStore,
     infoStore: state.infoStore,
     locker: options.locker ?? state.locker ?? new MemoryLocker(),
-    backends: state.backends,
+    backends:
+      dataStore instanceof S3DataStore || dataStore instanceof HybridS3DataStore
+        ? [dataStore.backend, ...state.backends]
+        : state.backends,
     observer:
       typeof options.observer === 'function'
         ? options.observer(dataStore)

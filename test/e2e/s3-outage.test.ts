@@ -105,8 +105,15 @@ describe('s3 storage when S3 goes away mid-upload', { skip: unavailable() }, () 
     assert.equal(head.status, 200);
     const offset = Number(head.headers['upload-offset']);
     assert.ok(offset >= 12 * MiB && offset <= 32 * MiB, `offset ${offset}`);
+    // /health says which backend is down, and readiness fails until it is back.
+    const down = await send('GET', `${wharf.origin}/health`);
+    assert.equal(down.status, 503);
+    assert.equal(JSON.parse(down.text).backends.s3.status, 'down');
 
     await minio('start');
+    const up = await send('GET', `${wharf.origin}/health`);
+    assert.equal(up.status, 200);
+    assert.deepEqual(JSON.parse(up.text), { status: 'ok', backends: { s3: { status: 'ok' } } });
     const rest = await send('PATCH', url, {
       headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset },
       body: data.subarray(offset),
