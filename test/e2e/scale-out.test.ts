@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import * as tus from 'tus-js-client';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
+import { objectSha256, removeObjects, s3Args } from '../support/s3.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
 import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
@@ -148,6 +149,26 @@ function describeScaleOut(
         assert.equal(await downloadSha256(url), sha256);
       } finally {
         await cluster.stop();
+      }
+    });
+
+    it('with S3 storage: a 200 MiB upload whose PATCHes land on every instance becomes one object with its SHA-256', async () => {
+      const s3 = s3Args('s3');
+      const cluster = await startCluster([...stateArgs(sharedUrl), ...s3.args], 3);
+      try {
+        const { bytes, sha256 } = randomPayload(200 * MiB);
+        const url = await upload(bytes, {
+          endpoint: `${cluster.proxy.origin}/files/`,
+          chunkSize: 8 * MiB,
+          metadata: { filename: 'video.bin' },
+        });
+        assert.deepEqual([...patchesBy(cluster.proxy)].sort(), ['0', '1', '2']);
+        const stored = await objectSha256(`${s3.folder}/${url.split('/').pop()}`);
+        assert.equal(stored.size, 200 * MiB);
+        assert.equal(stored.sha256, sha256);
+      } finally {
+        await cluster.stop();
+        await removeObjects(s3.folder);
       }
     });
 
