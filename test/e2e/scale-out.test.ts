@@ -172,29 +172,33 @@ function describeScaleOut(
       }
     });
 
-    it('an instance SIGKILLed in the middle of a PATCH: the client resumes through the others', async () => {
-      const cluster = await startCluster(stateArgs(sharedUrl), 3);
-      try {
-        const { bytes, sha256 } = randomPayload(32 * MiB);
-        let killed: number | undefined;
-        const url = await upload(bytes, {
-          endpoint: `${cluster.proxy.origin}/files/`,
-          chunkSize: 4 * MiB,
-          onProgress: (sent) => {
-            if (killed !== undefined || sent < 10 * MiB) return;
-            // The instance serving the PATCH in flight dies with it.
-            const last = cluster.proxy.served.findLast((entry) => entry.startsWith('PATCH '));
-            killed = Number(last?.split(' ')[1]);
-            cluster.instances[killed]?.child.kill('SIGKILL');
-          },
-        });
-        assert.ok(killed !== undefined, 'an instance was killed');
-        assert.equal(cluster.instances[killed]?.child.signalCode, 'SIGKILL');
-        assert.equal(await downloadSha256(url), sha256);
-      } finally {
-        await cluster.stop();
-      }
-    });
+    for (const storage of ['file', 's3'] as const) {
+      it(`${storage} storage: an instance SIGKILLed in the middle of a PATCH, the client resumes through the others`, async () => {
+        const s3 = storage === 's3' ? s3Args('s3') : undefined;
+        const cluster = await startCluster([...stateArgs(sharedUrl), ...(s3?.args ?? [])], 3);
+        try {
+          const { bytes, sha256 } = randomPayload(32 * MiB);
+          let killed: number | undefined;
+          const url = await upload(bytes, {
+            endpoint: `${cluster.proxy.origin}/files/`,
+            chunkSize: 4 * MiB,
+            onProgress: (sent) => {
+              if (killed !== undefined || sent < 10 * MiB) return;
+              // The instance serving the PATCH in flight dies with it.
+              const last = cluster.proxy.served.findLast((entry) => entry.startsWith('PATCH '));
+              killed = Number(last?.split(' ')[1]);
+              cluster.instances[killed]?.child.kill('SIGKILL');
+            },
+          });
+          assert.ok(killed !== undefined, 'an instance was killed');
+          assert.equal(cluster.instances[killed]?.child.signalCode, 'SIGKILL');
+          assert.equal(await downloadSha256(url), sha256);
+        } finally {
+          await cluster.stop();
+          if (s3) await removeObjects(s3.folder);
+        }
+      });
+    }
 
     it('concurrent PATCHes to one upload on two instances never interleave bytes', async () => {
       const cluster = await startCluster(stateArgs(sharedUrl), 3);
