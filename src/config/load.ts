@@ -10,6 +10,7 @@ import {
 import { optionTable, type TusExtensionName } from './options.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
+import { outboxConfig } from './options-outbox.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -180,10 +181,16 @@ function list(options: RawOptions, key: string): readonly string[] {
 }
 
 /** Broker hook targets, present only when configured (`exactOptionalPropertyTypes`). */
-function brokerHooks(options: RawOptions): Pick<HooksConfig, 'amqp' | 'kafka'> {
+function brokerHooks(
+  options: RawOptions,
+): Pick<HooksConfig, 'amqp' | 'kafka' | 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs'> {
   const amqp = amqpHooksConfig(options);
   const kafka = kafkaHooksConfig(options);
-  return { ...(amqp === undefined ? {} : { amqp }), ...(kafka === undefined ? {} : { kafka }) };
+  return {
+    ...(amqp === undefined ? {} : { amqp }),
+    ...(kafka === undefined ? {} : { kafka }),
+    ...outboxConfig(options),
+  };
 }
 
 /** Merges defaults < environment < command line and shapes the result into a frozen Config. */

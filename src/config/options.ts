@@ -1,6 +1,7 @@
 import type { OptionSpec } from './option-table.ts';
 import { amqpOptions } from './options-amqp.ts';
 import { kafkaOptions } from './options-kafka.ts';
+import { outboxOptions } from './options-outbox.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
 export const tusExtensionNames = [
@@ -399,4 +400,5 @@ export const optionTable: readonly OptionSpec[] = [
   },
   ...amqpOptions,
   ...kafkaOptions,
+  ...outboxOptions,
 ];

@@ -1,7 +1,10 @@
+import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
+import { Outbox } from './outbox.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
@@ -44,6 +47,20 @@ export interface HooksConfig {
   readonly amqp?: AmqpHooksConfig;
   /** `--hooks-kafka-*`: send every event to Kafka (never blocking). */
   readonly kafka?: KafkaHooksConfig;
+  /** Folder of the durable outbox journal for broker deliveries; unset keeps the outbox in memory. */
+  readonly outboxDirectory?: string;
+  /** Undelivered broker deliveries kept at most (default 100000). */
+  readonly outboxLimit?: number;
+  /** Longest wait between two attempts while a broker is down (default 30 s). */
+  readonly outboxMaxBackoffMs?: number;
+}
+
+/** Each cluster worker keeps its own journal: two processes must never append to one file. */
+function outboxFolder(directory: string | undefined): string | undefined {
+  if (directory === undefined) return undefined;
+  return cluster.isWorker && cluster.worker !== undefined
+    ? path.join(directory, `worker-${cluster.worker.id}`)
+    : directory;
 }
 
 /** The decision of the blocking hooks on one event. */
@@ -179,6 +196,9 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     postQueueLimit: integerAtLeast(config.postQueueLimit, 0, 'postQueueLimit'),
     ...(config.amqp === undefined ? {} : { amqp: Object.freeze({ ...config.amqp }) }),
     ...(config.kafka === undefined ? {} : { kafka: Object.freeze({ ...config.kafka }) }),
+    ...(config.outboxDirectory === undefined ? {} : { outboxDirectory: config.outboxDirectory }),
+    outboxLimit: integerAtLeast(config.outboxLimit ?? 100_000, 1, 'outboxLimit'),
+    outboxMaxBackoffMs: positiveNumber(config.outboxMaxBackoffMs ?? 30_000, 'outboxMaxBackoffMs'),
   });
 }
 
@@ -205,6 +225,9 @@ export class HookEngine {
   readonly #transports: readonly HookTransport[];
   /** Broker targets: every event reaches them, but never blocking (a pre-* event once the filters passed). */
   readonly #brokers: readonly HookTransport[];
+  /** Where broker deliveries wait until the broker confirmed them; undefined without brokers. */
+  readonly #outbox: Outbox | undefined;
+  readonly #brokerNames = new Map<HookTransport, string>();
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
 
@@ -238,11 +261,24 @@ export class HookEngine {
       );
     }
     this.#transports = transports;
-    const brokers: HookTransport[] = [];
-    if (this.config.amqp !== undefined) brokers.push(new AmqpHookTransport(this.config.amqp));
-    if (this.config.kafka !== undefined) brokers.push(new KafkaHookTransport(this.config.kafka));
-    this.#brokers = brokers;
-    for (const broker of brokers) {
+    const brokers = new Map<string, HookTransport>();
+    if (this.config.amqp !== undefined) brokers.set('amqp', new AmqpHookTransport(this.config.amqp));
+    if (this.config.kafka !== undefined) brokers.set('kafka', new KafkaHookTransport(this.config.kafka));
+    this.#brokers = [...brokers.values()];
+    for (const [name, transport] of brokers) this.#brokerNames.set(transport, name);
+    this.#outbox =
+      brokers.size === 0
+        ? undefined
+        : new Outbox(brokers, {
+            directory: outboxFolder(this.config.outboxDirectory),
+            limit: this.config.outboxLimit ?? 100_000,
+            maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
+            concurrency: this.config.postConcurrency,
+            logger,
+            signal: this.#closing.signal,
+            deliver: (transport, delivery) => this.#deliver(transport, delivery, false),
+          });
+    for (const broker of this.#brokers) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
       broker.open?.().catch((error: unknown) => {
         this.#logger.warn(
@@ -262,6 +298,11 @@ export class HookEngine {
   targetsFor(name: UploadEventName): string[] {
     if (!this.listens(name)) return [];
     return [...this.#transports, ...this.#brokers].map((transport) => transport.describe(name));
+  }
+
+  /** Broker deliveries not yet confirmed, and those refused because the outbox was full (since start). */
+  get outbox(): { readonly pending: number; readonly dropped: number } {
+    return { pending: this.#outbox?.pending ?? 0, dropped: this.#outbox?.dropped ?? 0 };
   }
 
   /** Whether {@link HookEngine.close} was called. */
@@ -319,6 +360,14 @@ export class HookEngine {
   #enqueue(transports: readonly HookTransport[], delivery: HookDelivery): void {
     const { eventId } = delivery;
     for (const transport of transports) {
+      const brokerName = this.#brokerNames.get(transport);
+      if (brokerName !== undefined && this.#outbox !== undefined) {
+        // Journaled now, delivered (and retried) by the outbox; refused only when the outbox is full.
+        if (!this.#outbox.add(brokerName, delivery)) {
+          this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
+        }
+        continue;
+      }
       if (this.closed) {
         this.#record(transport, delivery, false, Date.now(), 0, 'skipped', {
           error: 'the hooks engine closed',
@@ -358,11 +407,17 @@ export class HookEngine {
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeoutMs);
     });
-    const gaveUp = await Promise.race([this.#queue.idle().then(() => false), timedOut]);
+    const idle = Promise.all([this.#queue.idle(), this.#outbox?.idle()]).then(() => false);
+    const gaveUp = await Promise.race([idle, timedOut]);
     clearTimeout(timer);
     if (gaveUp) {
       this.#logger.warn(
-        { running: this.#queue.running, waiting: this.#queue.waiting, timeoutMs },
+        {
+          running: this.#queue.running,
+          waiting: this.#queue.waiting,
+          outboxPending: this.#outbox?.pending ?? 0,
+          timeoutMs,
+        },
         'hook deliveries still pending after drain timeout',
       );
     }
@@ -376,6 +431,7 @@ export class HookEngine {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.#queue.idle();
+    await this.#outbox?.close();
     await Promise.all([...this.#transports, ...this.#brokers].map((transport) => transport.close?.()));
   }
 

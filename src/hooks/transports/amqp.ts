@@ -78,6 +78,8 @@ export function amqpMessage(config: AmqpHooksConfig, delivery: HookDelivery): Am
     contentType: 'application/json',
     contentEncoding: 'utf-8',
     messageId: delivery.eventId,
+    // The event name, so a consumer of a single routing-key queue can tell events apart.
+    type: delivery.hook,
     timestamp: Math.floor(Date.now() / 1000),
     deliveryMode: config.durableQueues || config.celery ? 2 : 1,
     headers: {},

@@ -1,0 +1,50 @@
+import path from 'node:path';
+import type { HooksConfig } from '../hooks/engine.ts';
+import type { OptionSpec, RawOptions } from './option-table.ts';
+
+const group = 'Hook outbox (broker delivery)';
+
+/** The durable outbox that broker hooks (AMQP, Kafka) are delivered through. */
+export const outboxOptions: readonly OptionSpec[] = [
+  {
+    key: 'hooksOutboxDir',
+    flag: 'hooks-outbox-dir',
+    env: ['WHARF_HOOKS_OUTBOX_DIR'],
+    kind: 'string',
+    help: 'Folder of the outbox journal: broker events are written there before they are sent and removed once the broker confirmed them, so an outage or a restart loses none. Default: <data-dir>/.wharf-outbox.',
+    group,
+  },
+  {
+    key: 'hooksOutboxLimit',
+    flag: 'hooks-outbox-limit',
+    env: ['WHARF_HOOKS_OUTBOX_LIMIT'],
+    kind: 'integer',
+    min: 1,
+    default: '100000',
+    help: 'Undelivered broker events kept at most (per broker). When full, the oldest are kept and new ones are dropped, counted and logged.',
+    group,
+  },
+  {
+    key: 'hooksOutboxMaxBackoff',
+    flag: 'hooks-outbox-max-backoff',
+    env: ['WHARF_HOOKS_OUTBOX_MAX_BACKOFF'],
+    kind: 'integer',
+    min: 1,
+    default: '30',
+    help: 'Longest wait, in seconds, between two attempts while a broker is down (retries start at 0.2 s and double, with jitter). Also bounds how long after a broker comes back the events start flowing again.',
+    group,
+  },
+];
+
+export function outboxConfig(
+  options: RawOptions,
+): Pick<HooksConfig, 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs'> {
+  const directory = options.hooksOutboxDir;
+  const dataDir = typeof options.dataDir === 'string' ? options.dataDir : './data';
+  return {
+    outboxDirectory:
+      typeof directory === 'string' && directory !== '' ? directory : path.join(dataDir, '.wharf-outbox'),
+    outboxLimit: Number(options.hooksOutboxLimit),
+    outboxMaxBackoffMs: Number(options.hooksOutboxMaxBackoff) * 1000,
+  };
+}
