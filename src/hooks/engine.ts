@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
@@ -236,6 +237,8 @@ export class HookEngine {
     this.#logger = logger;
     this.runs = new RunLog(options.runLogCapacity ?? 1000);
     this.#queue = new PostQueue(this.config.postConcurrency, this.config.postQueueLimit);
+    // Every running delivery listens on this one signal (up to the post concurrency): not a leak.
+    setMaxListeners(0, this.#closing.signal);
 
     const executableOptions = {
       timeoutMs: this.config.executableTimeoutMs,
