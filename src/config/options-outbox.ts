@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { HooksConfig } from '../hooks/engine.ts';
 import type { OptionSpec, RawOptions } from './option-table.ts';
 
-const group = 'Hook outbox (broker delivery)';
+const group = 'Hook outbox (at-least-once delivery)';
 
 /** The durable outbox that broker hooks (AMQP, Kafka) are delivered through. */
 export const outboxOptions: readonly OptionSpec[] = [
@@ -34,11 +34,20 @@ export const outboxOptions: readonly OptionSpec[] = [
     help: 'Longest wait, in seconds, between two attempts while a broker is down (retries start at 0.2 s and double, with jitter). Also bounds how long after a broker comes back the events start flowing again.',
     group,
   },
+  {
+    key: 'hooksHttpOutbox',
+    flag: 'hooks-http-outbox',
+    env: ['WHARF_HOOKS_HTTP_OUTBOX'],
+    kind: 'boolean',
+    default: 'false',
+    help: 'Deliver non-blocking (post-*) HTTP hooks through the outbox too: journaled, retried with backoff until the endpoint answers 2xx (a 4xx other than 408/429 is final), in order per upload, resumed after a restart. Off: one attempt, as in rustus.',
+    group,
+  },
 ];
 
 export function outboxConfig(
   options: RawOptions,
-): Pick<HooksConfig, 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs'> {
+): Pick<HooksConfig, 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs' | 'httpOutbox'> {
   const directory = options.hooksOutboxDir;
   const dataDir = typeof options.dataDir === 'string' ? options.dataDir : './data';
   return {
@@ -46,5 +55,6 @@ export function outboxConfig(
       typeof directory === 'string' && directory !== '' ? directory : path.join(dataDir, '.wharf-outbox'),
     outboxLimit: Number(options.hooksOutboxLimit),
     outboxMaxBackoffMs: Number(options.hooksOutboxMaxBackoff) * 1000,
+    httpOutbox: options.hooksHttpOutbox === true,
   };
 }

@@ -54,6 +54,22 @@ export interface HooksConfig {
   readonly outboxLimit?: number;
   /** Longest wait between two attempts while a broker is down (default 30 s). */
   readonly outboxMaxBackoffMs?: number;
+  /** Deliver non-blocking HTTP hooks through the outbox too (retried until the endpoint accepts them). */
+  readonly httpOutbox?: boolean;
+}
+
+/**
+ * An HTTP endpoint that answers 4xx (other than 408 Request Timeout and 429 Too Many Requests) has decided:
+ * sending the same event again cannot change its mind, and retrying would hold up that endpoint's later events.
+ */
+function refusedForGood(result: DeliveryResult): boolean {
+  return (
+    result.kind === 'responded' &&
+    result.httpStatus >= 400 &&
+    result.httpStatus < 500 &&
+    result.httpStatus !== 408 &&
+    result.httpStatus !== 429
+  );
 }
 
 /** Each cluster worker keeps its own journal: two processes must never append to one file. */
@@ -200,6 +216,7 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     ...(config.outboxDirectory === undefined ? {} : { outboxDirectory: config.outboxDirectory }),
     outboxLimit: integerAtLeast(config.outboxLimit ?? 100_000, 1, 'outboxLimit'),
     outboxMaxBackoffMs: positiveNumber(config.outboxMaxBackoffMs ?? 30_000, 'outboxMaxBackoffMs'),
+    httpOutbox: config.httpOutbox === true,
   });
 }
 
@@ -228,7 +245,8 @@ export class HookEngine {
   readonly #brokers: readonly HookTransport[];
   /** Where broker deliveries wait until the broker confirmed them; undefined without brokers. */
   readonly #outbox: Outbox | undefined;
-  readonly #brokerNames = new Map<HookTransport, string>();
+  /** Targets whose non-blocking deliveries go through the outbox, with their stable journal names. */
+  readonly #outboxNames = new Map<HookTransport, string>();
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
 
@@ -249,6 +267,7 @@ export class HookEngine {
       },
     };
     const transports: HookTransport[] = [];
+    const outboxTargets = new Map<string, HookTransport>();
     if (this.config.hooksFile !== undefined) {
       transports.push(new FileHookTransport(this.config.hooksFile, executableOptions));
     }
@@ -256,23 +275,24 @@ export class HookEngine {
       transports.push(new DirHookTransport(this.config.hooksDir, executableOptions));
     }
     for (const url of this.config.httpUrls) {
-      transports.push(
-        new HttpHookTransport(url, {
-          timeoutMs: this.config.httpTimeoutMs,
-          proxyHeaders: this.config.httpProxyHeaders,
-        }),
-      );
+      const transport = new HttpHookTransport(url, {
+        timeoutMs: this.config.httpTimeoutMs,
+        proxyHeaders: this.config.httpProxyHeaders,
+      });
+      transports.push(transport);
+      if (this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
     }
     this.#transports = transports;
     const brokers = new Map<string, HookTransport>();
     if (this.config.amqp !== undefined) brokers.set('amqp', new AmqpHookTransport(this.config.amqp));
     if (this.config.kafka !== undefined) brokers.set('kafka', new KafkaHookTransport(this.config.kafka));
     this.#brokers = [...brokers.values()];
-    for (const [name, transport] of brokers) this.#brokerNames.set(transport, name);
+    for (const [name, transport] of brokers) outboxTargets.set(name, transport);
+    for (const [name, transport] of outboxTargets) this.#outboxNames.set(transport, name);
     this.#outbox =
-      brokers.size === 0
+      outboxTargets.size === 0
         ? undefined
-        : new Outbox(brokers, {
+        : new Outbox(outboxTargets, {
             directory: outboxFolder(this.config.outboxDirectory),
             limit: this.config.outboxLimit ?? 100_000,
             maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
@@ -280,6 +300,7 @@ export class HookEngine {
             logger,
             signal: this.#closing.signal,
             deliver: (transport, delivery) => this.#deliver(transport, delivery, false),
+            isFinal: refusedForGood,
           });
     for (const broker of this.#brokers) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
@@ -363,10 +384,10 @@ export class HookEngine {
   #enqueue(transports: readonly HookTransport[], delivery: HookDelivery): void {
     const { eventId } = delivery;
     for (const transport of transports) {
-      const brokerName = this.#brokerNames.get(transport);
-      if (brokerName !== undefined && this.#outbox !== undefined) {
+      const outboxName = this.#outboxNames.get(transport);
+      if (outboxName !== undefined && this.#outbox !== undefined) {
         // Journaled now, delivered (and retried) by the outbox; refused only when the outbox is full.
-        if (!this.#outbox.add(brokerName, delivery)) {
+        if (!this.#outbox.add(outboxName, delivery)) {
           this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
         }
         continue;

@@ -16,6 +16,8 @@ export interface OutboxOptions {
   readonly signal: AbortSignal;
   /** Delivers one entry (the engine records the run). */
   readonly deliver: (transport: HookTransport, delivery: HookDelivery) => Promise<DeliveryResult>;
+  /** A failure retrying cannot fix (e.g. an HTTP endpoint's 400): the entry is dropped, logged, not retried. */
+  readonly isFinal?: (result: DeliveryResult) => boolean;
 }
 
 interface Target {
@@ -220,7 +222,14 @@ export class Outbox {
       .then((result) => {
         this.#running -= 1;
         this.#busyLanes.delete(laneName);
-        if (result.kind === 'delivered') {
+        const final = result.kind !== 'delivered' && this.#options.isFinal?.(result) === true;
+        if (final) {
+          this.#options.logger.error(
+            { eventId: entry.delivery.eventId, hook: entry.delivery.hook, target: entry.target },
+            'hook target refused the event for good; dropped from the outbox',
+          );
+        }
+        if (result.kind === 'delivered' || final) {
           target.failures = 0;
           target.retryAt = 0;
           const lane = this.#lanes.get(laneName);

@@ -124,4 +124,25 @@ describe('hook outbox', () => {
     assert.equal(last.pending, 0);
     await last.close();
   });
+
+  test('a failure marked final is dropped, not retried, and does not hold up the next entries', async () => {
+    const refusing: HookTransport & { calls: string[] } = {
+      calls: [],
+      describe: () => 'refusing',
+      async deliver(delivery): Promise<DeliveryResult> {
+        this.calls.push(delivery.eventId);
+        if (delivery.eventId.endsWith('-1')) {
+          return { kind: 'responded', httpStatus: 400, body: 'no', contentType: null };
+        }
+        return { kind: 'delivered' };
+      },
+    };
+    const box = outbox(refusing, { isFinal: (result) => result.kind === 'responded' });
+    await box.ready();
+    box.add('t', delivery('u', 'post-create', 1));
+    box.add('t', delivery('u', 'post-finish', 2));
+    await box.idle();
+    assert.deepEqual(refusing.calls, ['u-post-create-1', 'u-post-finish-2']);
+    assert.equal(box.pending, 0);
+  });
 });
