@@ -60,7 +60,8 @@ POM
 }
 
 running() {
-  [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  # The port answering is enough: a broker started from another checkout of the project serves the tests too.
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
 
 java_run() {

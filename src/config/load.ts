@@ -183,13 +183,17 @@ function list(options: RawOptions, key: string): readonly string[] {
 /** Broker hook targets, present only when configured (`exactOptionalPropertyTypes`). */
 function brokerHooks(
   options: RawOptions,
-): Pick<HooksConfig, 'amqp' | 'kafka' | 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs'> {
+  env: Readonly<Record<string, string | undefined>>,
+): Pick<
+  HooksConfig,
+  'amqp' | 'kafka' | 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs' | 'httpOutbox'
+> {
   const amqp = amqpHooksConfig(options);
   const kafka = kafkaHooksConfig(options);
   return {
     ...(amqp === undefined ? {} : { amqp }),
     ...(kafka === undefined ? {} : { kafka }),
-    ...outboxConfig(options),
+    ...outboxConfig(options, env),
   };
 }
 
@@ -238,7 +242,7 @@ export function buildConfig(
       executableTimeoutMs: integer(options, 'hooksExecutableTimeout') * 1000,
       postConcurrency: integer(options, 'hooksPostConcurrency'),
       postQueueLimit: integer(options, 'hooksPostQueueLimit'),
-      ...brokerHooks(options),
+      ...brokerHooks(options, env),
     }),
     env: { ...env },
   };

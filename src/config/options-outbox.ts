@@ -45,14 +45,21 @@ export const outboxOptions: readonly OptionSpec[] = [
   },
 ];
 
+/**
+ * The outbox settings. With `--workers`, each worker process has its own journal (`worker-<slot>`): two processes
+ * must never append to one file, and a worker started to replace a dead one takes over its slot and its journal.
+ */
 export function outboxConfig(
   options: RawOptions,
+  env: Readonly<Record<string, string | undefined>>,
 ): Pick<HooksConfig, 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs' | 'httpOutbox'> {
   const directory = options.hooksOutboxDir;
   const dataDir = typeof options.dataDir === 'string' ? options.dataDir : './data';
+  const base =
+    typeof directory === 'string' && directory !== '' ? directory : path.join(dataDir, '.wharf-outbox');
+  const slot = env.WHARF_WORKER_SLOT;
   return {
-    outboxDirectory:
-      typeof directory === 'string' && directory !== '' ? directory : path.join(dataDir, '.wharf-outbox'),
+    outboxDirectory: slot !== undefined && /^\d+$/.test(slot) ? path.join(base, `worker-${slot}`) : base,
     outboxLimit: Number(options.hooksOutboxLimit),
     outboxMaxBackoffMs: Number(options.hooksOutboxMaxBackoff) * 1000,
     httpOutbox: options.hooksHttpOutbox === true,

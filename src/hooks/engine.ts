@@ -1,7 +1,5 @@
-import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import path from 'node:path';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
@@ -70,14 +68,6 @@ function refusedForGood(result: DeliveryResult): boolean {
     result.httpStatus !== 408 &&
     result.httpStatus !== 429
   );
-}
-
-/** Each cluster worker keeps its own journal: two processes must never append to one file. */
-function outboxFolder(directory: string | undefined): string | undefined {
-  if (directory === undefined) return undefined;
-  return cluster.isWorker && cluster.worker !== undefined
-    ? path.join(directory, `worker-${cluster.worker.id}`)
-    : directory;
 }
 
 /** The decision of the blocking hooks on one event. */
@@ -293,7 +283,7 @@ export class HookEngine {
       outboxTargets.size === 0
         ? undefined
         : new Outbox(outboxTargets, {
-            directory: outboxFolder(this.config.outboxDirectory),
+            directory: this.config.outboxDirectory,
             limit: this.config.outboxLimit ?? 100_000,
             maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
             concurrency: this.config.postConcurrency,

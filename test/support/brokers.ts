@@ -163,13 +163,27 @@ export async function kafkaConsumer(
   close(): Promise<void>;
 }> {
   const kafka = new Kafka({ brokers: [...brokers], clientId: 'wharf-test', logLevel: logLevel.NOTHING });
+  // A broker that has just started may answer UNKNOWN_TOPIC_OR_PARTITION for a moment: try again.
+  const retrying = async (step: () => Promise<unknown>): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await step();
+        return;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  };
   const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
+  await retrying(() => admin.connect());
+  await retrying(() =>
+    admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true }),
+  );
   await admin.disconnect();
   const consumer = kafka.consumer({ groupId: `wharf-test-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+  await retrying(() => consumer.connect());
+  await retrying(() => consumer.subscribe({ topics: [...topics], fromBeginning: true }));
   const records: KafkaRecord[] = [];
   const listeners = new Set<() => void>();
   await consumer.run({
