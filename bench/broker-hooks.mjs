@@ -8,7 +8,7 @@
 // and reports events/s from the first request to the last event consumed.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -69,6 +69,11 @@ async function startWharf(args) {
   });
   return {
     endpoint: `http://127.0.0.1:${port}/files/`,
+    /** CPU time (user + system) Wharf used so far, in ms (Linux /proc). */
+    cpuMs: async () => {
+      const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    },
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
@@ -78,7 +83,8 @@ async function startWharf(args) {
   };
 }
 
-async function run(endpoint) {
+async function run(endpoint, wharf) {
+  const cpuBefore = await wharf.cpuMs();
   const latencies = [];
   let next = 0;
   const started = performance.now();
@@ -92,7 +98,14 @@ async function run(endpoint) {
   );
   latencies.sort((a, b) => a - b);
   const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { started, p50: at(0.5), p95: at(0.95), uploadsPerSecond: uploads / ((performance.now() - started) / 1000) };
+  return {
+    started,
+    p50: at(0.5),
+    p95: at(0.95),
+    uploadsPerSecond: uploads / ((performance.now() - started) / 1000),
+    wharf,
+    cpuBefore,
+  };
 }
 
 async function amqpMode() {
@@ -113,9 +126,10 @@ async function amqpMode() {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await channel.consume(queue, () => { received += 1; lastAt = performance.now(); }, { noAck: true });
-  const result = await run(wharf.endpoint);
+  const result = await run(wharf.endpoint, wharf);
   const expected = uploads * eventsPerUpload;
   while (received < expected) await new Promise((resolve) => setTimeout(resolve, 20));
+  result.cpuPerUpload = ((await wharf.cpuMs()) - result.cpuBefore) / uploads;
   await wharf.stop();
   await channel.deleteQueue(queue);
   await channel.deleteExchange(queue);
@@ -136,9 +150,10 @@ async function kafkaMode() {
   let lastAt = 0;
   await consumer.run({ eachBatch: async ({ batch }) => { received += batch.messages.length; lastAt = performance.now(); } });
   const wharf = await startWharf(['--hooks-kafka-urls', kafkaBrokers.join(','), '--hooks-kafka-topic', topic]);
-  const result = await run(wharf.endpoint);
+  const result = await run(wharf.endpoint, wharf);
   const expected = uploads * eventsPerUpload;
   while (received < expected) await new Promise((resolve) => setTimeout(resolve, 20));
+  result.cpuPerUpload = ((await wharf.cpuMs()) - result.cpuBefore) / uploads;
   await wharf.stop();
   await consumer.disconnect();
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
@@ -148,16 +163,18 @@ async function kafkaMode() {
 
 const rows = [];
 const plain = await startWharf([]);
-rows.push(['no hooks', await run(plain.endpoint)]);
+const plainResult = await run(plain.endpoint, plain);
+plainResult.cpuPerUpload = ((await plain.cpuMs()) - plainResult.cpuBefore) / uploads;
+rows.push(['no hooks', plainResult]);
 await plain.stop();
 rows.push(['AMQP (RabbitMQ, confirms, durable)', await amqpMode()]);
 rows.push(['Kafka (acks=all)', await kafkaMode()]);
 
 const fixed = (value, digits = 1) => (value === undefined ? '–' : value.toFixed(digits));
 console.log(`${uploads} uploads (POST, 2 PATCH of 1 KiB, DELETE = ${eventsPerUpload} events each), ${concurrency} at a time\n`);
-console.log('| mode | upload p50 ms | upload p95 ms | uploads/s | events/s delivered |');
-console.log('|---|---|---|---|---|');
+console.log('| mode | upload p50 ms | upload p95 ms | uploads/s | events/s delivered | Wharf CPU ms per upload |');
+console.log('|---|---|---|---|---|---|');
 for (const [mode, row] of rows) {
-  console.log(`| ${mode} | ${fixed(row.p50, 2)} | ${fixed(row.p95, 2)} | ${fixed(row.uploadsPerSecond)} | ${fixed(row.eventsPerSecond, 0)} |`);
+  console.log(`| ${mode} | ${fixed(row.p50, 2)} | ${fixed(row.p95, 2)} | ${fixed(row.uploadsPerSecond)} | ${fixed(row.eventsPerSecond, 0)} | ${fixed(row.cpuPerUpload, 2)} |`);
 }
 agent.destroy();
