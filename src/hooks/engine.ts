@@ -375,7 +375,7 @@ export class HookEngine {
     const { eventId } = delivery;
     for (const transport of transports) {
       const outboxName = this.#outboxNames.get(transport);
-      if (outboxName !== undefined && this.#outbox !== undefined) {
+      if (outboxName !== undefined && this.#outbox !== undefined && !this.closed) {
         // Journaled now, delivered (and retried) by the outbox; refused only when the outbox is full.
         if (!this.#outbox.add(outboxName, delivery)) {
           this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
