@@ -56,7 +56,7 @@ start() {
 
 stop() {
   if ! command -v rabbitmqctl >/dev/null; then return; fi
-  if rabbitmqctl -q -n "$node" ping >/dev/null 2>&1; then
+  if running; then
     rabbitmqctl -q -n "$node" stop >/dev/null
   fi
   echo "rabbitmq: stopped"
