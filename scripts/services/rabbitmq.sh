@@ -41,7 +41,7 @@ start() {
   mkdir -p "$log_dir" && chown rabbitmq:rabbitmq "$log_dir"
   # setsid: the broker outlives this script and the test run that started it.
   setsid runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server \
-    >"$log_dir/wharf-startup.log" 2>&1 </dev/null &
+    >"$log_dir/$node-startup.log" 2>&1 </dev/null &
   for _ in $(seq 1 120); do
     if running && rabbitmqctl -q -n "$node" await_startup >/dev/null 2>&1; then
       echo "rabbitmq: started on 127.0.0.1:$port (node $node)"
@@ -49,14 +49,14 @@ start() {
     fi
     sleep 1
   done
-  echo "rabbitmq: did not start within 120 s; see $log_dir/wharf-startup.log" >&2
-  tail -n 30 "$log_dir/wharf-startup.log" >&2 || true
+  echo "rabbitmq: did not start within 120 s; see $log_dir/$node-startup.log" >&2
+  tail -n 30 "$log_dir/$node-startup.log" >&2 || true
   exit 1
 }
 
 stop() {
   if ! command -v rabbitmqctl >/dev/null; then return; fi
-  if rabbitmqctl -q -n "$node" ping >/dev/null 2>&1; then
+  if running; then
     rabbitmqctl -q -n "$node" stop >/dev/null
   fi
   echo "rabbitmq: stopped"

@@ -46,14 +46,22 @@ async function serve(config: Config, logger: Logger, inCluster: boolean): Promis
 
 function runPrimary(config: Config, logger: Logger): void {
   let stopping = false;
-  for (let index = 0; index < config.workers; index++) serveClusterLocks(cluster.fork());
+  // Each worker keeps its slot number across restarts, so a replacement resumes its predecessor's hook outbox.
+  const slots = new Map<number, number>();
+  const fork = (slot: number): void => {
+    const worker = cluster.fork({ WHARF_WORKER_SLOT: String(slot) });
+    slots.set(worker.id, slot);
+    serveClusterLocks(worker);
+  };
+  for (let slot = 1; slot <= config.workers; slot++) fork(slot);
   cluster.on('exit', (worker, code) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
       return;
     }
     logger.error({ worker: worker.id, code }, 'worker exited; starting a new one');
-    serveClusterLocks(cluster.fork());
+    fork(slots.get(worker.id) ?? worker.id);
+    slots.delete(worker.id);
   });
   const stop = (signal: NodeJS.Signals): void => {
     stopping = true;

@@ -10,6 +10,7 @@ import {
 import { optionTable, type TusExtensionName } from './options.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
+import { outboxConfig } from './options-outbox.ts';
 import { type S3Settings, s3SettingsFrom } from './options-s3.ts';
 import { type InfoStorageName, sharedStateConfig } from './state.ts';
 
@@ -193,10 +194,20 @@ function list(options: RawOptions, key: string): readonly string[] {
 }
 
 /** Broker hook targets, present only when configured (`exactOptionalPropertyTypes`). */
-function brokerHooks(options: RawOptions): Pick<HooksConfig, 'amqp' | 'kafka'> {
+function brokerHooks(
+  options: RawOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): Pick<
+  HooksConfig,
+  'amqp' | 'kafka' | 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs' | 'httpOutbox'
+> {
   const amqp = amqpHooksConfig(options);
   const kafka = kafkaHooksConfig(options);
-  return { ...(amqp === undefined ? {} : { amqp }), ...(kafka === undefined ? {} : { kafka }) };
+  return {
+    ...(amqp === undefined ? {} : { amqp }),
+    ...(kafka === undefined ? {} : { kafka }),
+    ...outboxConfig(options, env),
+  };
 }
 
 /** Merges defaults < environment < command line and shapes the result into a frozen Config. */
@@ -245,7 +256,7 @@ export function buildConfig(
       executableTimeoutMs: integer(options, 'hooksExecutableTimeout') * 1000,
       postConcurrency: integer(options, 'hooksPostConcurrency'),
       postQueueLimit: integer(options, 'hooksPostQueueLimit'),
-      ...brokerHooks(options),
+      ...brokerHooks(options, env),
     }),
     hooksModulesDir: text(options, 'hooksModulesDir'),
     configFile: optionalText(options, 'config'),

@@ -2,6 +2,7 @@ import type { OptionSpec } from './option-table.ts';
 import { amqpOptions } from './options-amqp.ts';
 import { kafkaOptions } from './options-kafka.ts';
 import { modulesOptions } from './options-modules.ts';
+import { outboxOptions } from './options-outbox.ts';
 import { s3Options } from './options-s3.ts';
 import { stateOptions } from './options-state.ts';
 
@@ -409,4 +410,5 @@ export const optionTable: readonly OptionSpec[] = [
   ...kafkaOptions,
   ...s3Options,
   ...modulesOptions,
+  ...outboxOptions,
 ];

@@ -11,6 +11,7 @@ import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
 import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
+import { Outbox } from './outbox.ts';
 import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
@@ -54,6 +55,28 @@ export interface HooksConfig {
   readonly amqp?: AmqpHooksConfig;
   /** `--hooks-kafka-*`: send every event to Kafka (never blocking). */
   readonly kafka?: KafkaHooksConfig;
+  /** Folder of the durable outbox journal for broker deliveries; unset keeps the outbox in memory. */
+  readonly outboxDirectory?: string;
+  /** Undelivered broker deliveries kept at most (default 100000). */
+  readonly outboxLimit?: number;
+  /** Longest wait between two attempts while a broker is down (default 30 s). */
+  readonly outboxMaxBackoffMs?: number;
+  /** Deliver non-blocking HTTP hooks through the outbox too (retried until the endpoint accepts them). */
+  readonly httpOutbox?: boolean;
+}
+
+/**
+ * An HTTP endpoint that answers 4xx (other than 408 Request Timeout and 429 Too Many Requests) has decided:
+ * sending the same event again cannot change its mind, and retrying would hold up that endpoint's later events.
+ */
+function refusedForGood(result: DeliveryResult): boolean {
+  return (
+    result.kind === 'responded' &&
+    result.httpStatus >= 400 &&
+    result.httpStatus < 500 &&
+    result.httpStatus !== 408 &&
+    result.httpStatus !== 429
+  );
 }
 
 /** The decision of the blocking hooks on one event. */
@@ -218,6 +241,10 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     postQueueLimit: integerAtLeast(config.postQueueLimit, 0, 'postQueueLimit'),
     ...(config.amqp === undefined ? {} : { amqp: Object.freeze({ ...config.amqp }) }),
     ...(config.kafka === undefined ? {} : { kafka: Object.freeze({ ...config.kafka }) }),
+    ...(config.outboxDirectory === undefined ? {} : { outboxDirectory: config.outboxDirectory }),
+    outboxLimit: integerAtLeast(config.outboxLimit ?? 100_000, 1, 'outboxLimit'),
+    outboxMaxBackoffMs: positiveNumber(config.outboxMaxBackoffMs ?? 30_000, 'outboxMaxBackoffMs'),
+    httpOutbox: config.httpOutbox === true,
   });
 }
 
@@ -244,6 +271,10 @@ export class HookEngine {
   readonly #transports: readonly HookTransport[];
   /** Broker targets: every event reaches them, but never blocking (a pre-* event once the filters passed). */
   readonly #brokers: readonly HookTransport[];
+  /** Where broker deliveries wait until the broker confirmed them; undefined without brokers. */
+  readonly #outbox: Outbox | undefined;
+  /** Targets whose non-blocking deliveries go through the outbox, with their stable journal names. */
+  readonly #outboxNames = new Map<HookTransport, string>();
   readonly #queue: PostQueue;
   readonly #closing = new AbortController();
   readonly #modules: HookModules | undefined;
@@ -267,6 +298,7 @@ export class HookEngine {
       },
     };
     const transports: HookTransport[] = [];
+    const outboxTargets = new Map<string, HookTransport>();
     if (this.config.hooksFile !== undefined) {
       transports.push(new FileHookTransport(this.config.hooksFile, executableOptions));
     }
@@ -274,19 +306,34 @@ export class HookEngine {
       transports.push(new DirHookTransport(this.config.hooksDir, executableOptions));
     }
     for (const url of this.config.httpUrls) {
-      transports.push(
-        new HttpHookTransport(url, {
-          timeoutMs: this.config.httpTimeoutMs,
-          proxyHeaders: this.config.httpProxyHeaders,
-        }),
-      );
+      const transport = new HttpHookTransport(url, {
+        timeoutMs: this.config.httpTimeoutMs,
+        proxyHeaders: this.config.httpProxyHeaders,
+      });
+      transports.push(transport);
+      if (this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
     }
     this.#transports = transports;
-    const brokers: HookTransport[] = [];
-    if (this.config.amqp !== undefined) brokers.push(new AmqpHookTransport(this.config.amqp));
-    if (this.config.kafka !== undefined) brokers.push(new KafkaHookTransport(this.config.kafka));
-    this.#brokers = brokers;
-    for (const broker of brokers) {
+    const brokers = new Map<string, HookTransport>();
+    if (this.config.amqp !== undefined) brokers.set('amqp', new AmqpHookTransport(this.config.amqp));
+    if (this.config.kafka !== undefined) brokers.set('kafka', new KafkaHookTransport(this.config.kafka));
+    this.#brokers = [...brokers.values()];
+    for (const [name, transport] of brokers) outboxTargets.set(name, transport);
+    for (const [name, transport] of outboxTargets) this.#outboxNames.set(transport, name);
+    this.#outbox =
+      outboxTargets.size === 0
+        ? undefined
+        : new Outbox(outboxTargets, {
+            directory: this.config.outboxDirectory,
+            limit: this.config.outboxLimit ?? 100_000,
+            maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
+            concurrency: this.config.postConcurrency,
+            logger,
+            signal: this.#closing.signal,
+            deliver: async (transport, delivery) => (await this.#deliver(transport, delivery, false)).result,
+            isFinal: refusedForGood,
+          });
+    for (const broker of this.#brokers) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
       broker.open?.().catch((error: unknown) => {
         this.#logger.warn(
@@ -348,6 +395,11 @@ export class HookEngine {
       ...(this.#pipeline?.targets(name) ?? []),
       ...(this.#modules?.actionTargets(name) ?? []),
     ];
+  }
+
+  /** Broker deliveries not yet confirmed, and those refused because the outbox was full (since start). */
+  get outbox(): { readonly pending: number; readonly dropped: number } {
+    return { pending: this.#outbox?.pending ?? 0, dropped: this.#outbox?.dropped ?? 0 };
   }
 
   /** Whether {@link HookEngine.close} was called. */
@@ -583,6 +635,14 @@ export class HookEngine {
   #enqueue(transports: readonly HookTransport[], delivery: HookDelivery): void {
     const { eventId } = delivery;
     for (const transport of transports) {
+      const outboxName = this.#outboxNames.get(transport);
+      if (outboxName !== undefined && this.#outbox !== undefined && !this.closed) {
+        // Journaled now, delivered (and retried) by the outbox; refused only when the outbox is full.
+        if (!this.#outbox.add(outboxName, delivery)) {
+          this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
+        }
+        continue;
+      }
       if (this.closed) {
         this.#record(transport, delivery, false, Date.now(), 0, 'skipped', {
           error: 'the hooks engine closed',
@@ -623,11 +683,17 @@ export class HookEngine {
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeoutMs);
     });
-    const gaveUp = await Promise.race([this.#queue.idle().then(() => false), timedOut]);
+    const idle = Promise.all([this.#queue.idle(), this.#outbox?.idle()]).then(() => false);
+    const gaveUp = await Promise.race([idle, timedOut]);
     clearTimeout(timer);
     if (gaveUp) {
       this.#logger.warn(
-        { running: this.#queue.running, waiting: this.#queue.waiting, timeoutMs },
+        {
+          running: this.#queue.running,
+          waiting: this.#queue.waiting,
+          outboxPending: this.#outbox?.pending ?? 0,
+          timeoutMs,
+        },
         'hook deliveries still pending after drain timeout',
       );
     }
@@ -641,6 +707,7 @@ export class HookEngine {
   async close(): Promise<void> {
     this.#closing.abort();
     await this.#queue.idle();
+    await this.#outbox?.close();
     await Promise.all([...this.#transports, ...this.#brokers].map((transport) => transport.close?.()));
   }
 

@@ -187,6 +187,9 @@ describe('AMQP hooks against RabbitMQ', () => {
         'amqp://guest:secret-password@127.0.0.1:1',
         '--hooks-amqp-publish-timeout',
         '1',
+        // Events stay owed while the broker is unreachable: do not wait for them on shutdown.
+        '--shutdown-timeout',
+        '1',
         '--log-level',
         'debug',
       ],

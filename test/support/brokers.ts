@@ -149,18 +149,41 @@ export interface KafkaRecord {
  * Reads `count` records from `topics` (from the beginning) with a real consumer in a group of its own, failing
  * after `timeoutMs`. The topics are created first, so the consumer can subscribe before Wharf sends.
  */
-export async function kafkaConsumer(topics: readonly string[]): Promise<{
+export async function kafkaConsumer(
+  topics: readonly string[],
+  brokers: readonly string[] = kafkaBrokers,
+): Promise<{
   take(count: number, timeoutMs?: number): Promise<KafkaRecord[]>;
+  /** Waits until `count` records with distinct ids arrived; returns the first of each id, in arrival order. */
+  takeDistinct(
+    count: number,
+    idOf: (record: KafkaRecord) => string,
+    timeoutMs?: number,
+  ): Promise<KafkaRecord[]>;
   close(): Promise<void>;
 }> {
-  const kafka = new Kafka({ brokers: kafkaBrokers, clientId: 'wharf-test', logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ brokers: [...brokers], clientId: 'wharf-test', logLevel: logLevel.NOTHING });
+  // A broker that has just started may answer UNKNOWN_TOPIC_OR_PARTITION for a moment: try again.
+  const retrying = async (step: () => Promise<unknown>): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await step();
+        return;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  };
   const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
+  await retrying(() => admin.connect());
+  await retrying(() =>
+    admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true }),
+  );
   await admin.disconnect();
   const consumer = kafka.consumer({ groupId: `wharf-test-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [...topics], fromBeginning: true });
+  await retrying(() => consumer.connect());
+  await retrying(() => consumer.subscribe({ topics: [...topics], fromBeginning: true }));
   const records: KafkaRecord[] = [];
   const listeners = new Set<() => void>();
   await consumer.run({
@@ -176,7 +199,37 @@ export async function kafkaConsumer(topics: readonly string[]): Promise<{
       for (const listener of listeners) listener();
     },
   });
+  const distinct = (idOf: (record: KafkaRecord) => string): KafkaRecord[] => {
+    const seen = new Map<string, KafkaRecord>();
+    for (const record of records) if (!seen.has(idOf(record))) seen.set(idOf(record), record);
+    return [...seen.values()];
+  };
+  const waitFor = (ready: () => KafkaRecord[] | undefined, timeoutMs: number, what: string) =>
+    new Promise<KafkaRecord[]>((resolve, reject) => {
+      const check = (): void => {
+        const result = ready();
+        if (result === undefined) return;
+        clearTimeout(timer);
+        listeners.delete(check);
+        resolve(result);
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`${what} within ${timeoutMs} ms (${records.length} records arrived)`));
+      }, timeoutMs);
+      listeners.add(check);
+      check();
+    });
   return {
+    takeDistinct: (count, idOf, timeoutMs = 60_000) =>
+      waitFor(
+        () => {
+          const found = distinct(idOf);
+          return found.length >= count ? found : undefined;
+        },
+        timeoutMs,
+        `not ${count} distinct Kafka records`,
+      ),
     take: (count, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {
         const check = (): void => {

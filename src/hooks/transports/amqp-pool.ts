@@ -14,6 +14,8 @@ export interface AmqpPoolOptions {
   readonly prepare: (channel: ConfirmChannel) => Promise<void>;
   /** Gives up connecting after this long. */
   readonly connectTimeoutMs: number;
+  /** How the connections are named in RabbitMQ's management tools (default `wharf hooks`). */
+  readonly connectionName?: string;
 }
 
 interface PooledConnection {
@@ -148,7 +150,7 @@ export class AmqpChannelPool {
   async #connect(): Promise<PooledConnection> {
     const model = await connect(this.#options.url, {
       timeout: this.#options.connectTimeoutMs,
-      clientProperties: { connection_name: 'wharf hooks' },
+      clientProperties: { connection_name: this.#options.connectionName ?? 'wharf hooks' },
     });
     const connection: PooledConnection = {
       model,

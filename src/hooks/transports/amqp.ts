@@ -78,6 +78,8 @@ export function amqpMessage(config: AmqpHooksConfig, delivery: HookDelivery): Am
     contentType: 'application/json',
     contentEncoding: 'utf-8',
     messageId: delivery.eventId,
+    // The event name, so a consumer of a single routing-key queue can tell events apart.
+    type: delivery.hook,
     timestamp: Math.floor(Date.now() / 1000),
     deliveryMode: config.durableQueues || config.celery ? 2 : 1,
     headers: {},
@@ -154,9 +156,10 @@ export class AmqpHookTransport implements HookTransport {
 
   async deliver(delivery: HookDelivery): Promise<DeliveryResult> {
     if (delivery.signal.aborted) return { kind: 'aborted' };
-    let pooled: PooledChannel;
+    let pooled: PooledChannel | undefined;
     try {
-      pooled = await this.#pool.acquire();
+      pooled = await this.#acquireUnlessAborted(delivery.signal);
+      if (pooled === undefined) return { kind: 'aborted' };
     } catch (error) {
       if (delivery.signal.aborted) return { kind: 'aborted' };
       return { kind: 'unreachable', detail: `AMQP: ${errorText(error)}` };
@@ -174,6 +177,32 @@ export class AmqpHookTransport implements HookTransport {
       if (delivery.signal.aborted) return { kind: 'aborted' };
       return { kind: 'unreachable', detail: `AMQP: ${errorText(error)}` };
     }
+  }
+
+  /**
+   * A channel, or undefined when the engine closes first (a connection attempt to an unresponsive broker can take
+   * the whole publish timeout; shutdown should not wait for it). A channel that arrives late goes back to the pool.
+   */
+  #acquireUnlessAborted(signal: AbortSignal): Promise<PooledChannel | undefined> {
+    const acquiring = this.#pool.acquire();
+    return new Promise<PooledChannel | undefined>((resolve, reject) => {
+      const onAbort = (): void => {
+        resolve(undefined);
+        acquiring.then((late) => this.#pool.release(late)).catch(() => {});
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      acquiring.then(
+        (channel) => {
+          signal.removeEventListener('abort', onAbort);
+          if (signal.aborted) return;
+          resolve(channel);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Connects and declares the exchange and queues now, as rustus does at startup. */

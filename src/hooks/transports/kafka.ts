@@ -229,8 +229,10 @@ export class KafkaHookTransport implements HookTransport {
     const timedOut = new Promise<'timed_out'>((resolve) => {
       timer = setTimeout(() => resolve('timed_out'), timeoutMs);
     });
+    let onAbort: (() => void) | undefined;
     const aborted = new Promise<'aborted'>((resolve) => {
-      delivery.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+      onAbort = () => resolve('aborted');
+      delivery.signal.addEventListener('abort', onAbort, { once: true });
     });
     const sent = this.#send(delivery).then(
       () => 'delivered' as const,
@@ -238,6 +240,8 @@ export class KafkaHookTransport implements HookTransport {
     );
     const outcome = await Promise.race([sent, timedOut, aborted]);
     clearTimeout(timer);
+    // The signal is the engine's, shared by every delivery: leave no listener behind.
+    if (onAbort !== undefined) delivery.signal.removeEventListener('abort', onAbort);
     this.#inFlight -= 1;
     this.#armIdleTimer();
     if (outcome === 'delivered') return { kind: 'delivered' };
