@@ -12,7 +12,9 @@ import {
   type RunOn,
   runOnValues,
 } from '../hooks/pipeline.ts';
+import { normaliseExtensions } from './load.ts';
 import { ConfigError } from './option-table.ts';
+import { type TusExtensionName, tusExtensionNames } from './options.ts';
 
 /** One endpoint of the config file: a URL path with its own storage and limits, and its hook bindings. */
 export interface EndpointDeclaration {
@@ -22,6 +24,10 @@ export interface EndpointDeclaration {
   readonly dataDir?: string;
   /** Bytes; default `--max-file-size`. */
   readonly maxFileSize?: number;
+  /** Bytes per request body; default `--max-body-size`. */
+  readonly maxBodySize?: number;
+  /** The tus extensions this endpoint offers (with the ones they imply); default `--tus-extensions`. */
+  readonly extensions?: ReadonlySet<TusExtensionName>;
 }
 
 /** `--config wharf.yaml` (or .json): named hooks, endpoints and bindings, validated. */
@@ -202,7 +208,34 @@ function whenOf(value: unknown, where: string, problems: Problems): WhenConditio
   return when;
 }
 
-const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'hooks'];
+/** An endpoint's `extensions`: a list or a comma-separated string, as `--tus-extensions` takes them. */
+function extensionsOf(
+  value: unknown,
+  where: string,
+  problems: Problems,
+): ReadonlySet<TusExtensionName> | undefined {
+  if (value === undefined) return undefined;
+  const items = typeof value === 'string' ? value.split(',').map((item) => item.trim()) : value;
+  if (!Array.isArray(items)) {
+    problems.add(where, `must list tus extensions (${tusExtensionNames.join(', ')})`);
+    return undefined;
+  }
+  const names: TusExtensionName[] = [];
+  for (const item of items) {
+    if (item === '') continue;
+    if (typeof item === 'string' && (tusExtensionNames as readonly string[]).includes(item)) {
+      names.push(item as TusExtensionName);
+    } else {
+      problems.add(
+        where,
+        `unknown tus extension ${JSON.stringify(item)} (expected ${tusExtensionNames.join(', ')})`,
+      );
+    }
+  }
+  return normaliseExtensions(names);
+}
+
+const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
 const bindingKeys = ['hook', 'events', 'args', 'when'];
 
 /**
@@ -259,10 +292,21 @@ export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: s
     }
     const dataDir = optionalString(value, 'dataDir', where, problems);
     const maxFileSize = optionalNumber(value, 'maxFileSize', where, problems, 0);
+    const maxBodySize = optionalNumber(value, 'maxBodySize', where, problems, 0);
+    for (const [key, size] of [
+      ['maxFileSize', maxFileSize],
+      ['maxBodySize', maxBodySize],
+    ] as const) {
+      if (size !== undefined && !Number.isInteger(size))
+        problems.add(`${where}.${key}`, 'must be a whole number of bytes');
+    }
+    const extensions = extensionsOf(value.extensions, `${where}.extensions`, problems);
     endpoints.push({
       path: endpointPath,
       ...(dataDir !== undefined ? { dataDir: path.resolve(base, dataDir) } : {}),
       ...(maxFileSize !== undefined ? { maxFileSize } : {}),
+      ...(maxBodySize !== undefined ? { maxBodySize } : {}),
+      ...(extensions !== undefined ? { extensions } : {}),
     });
     const rawBindings = value.hooks ?? [];
     if (!Array.isArray(rawBindings)) {

@@ -464,7 +464,11 @@ export class UploadService {
     if (contentLength !== undefined) {
       if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
       if (contentLength > maxForFile) throw new WharfError('ERR_MAX_SIZE_EXCEEDED');
-      if (contentLength > maxBody) throw new WharfError('ERR_BODY_TOO_LARGE');
+      if (contentLength > maxBody) {
+        throw new WharfError('ERR_BODY_TOO_LARGE', {
+          message: `request body is larger than the maximum of ${maxBody} bytes`,
+        });
+      }
     }
     const limit = Math.min(remaining, maxForFile, maxBody);
     const body = openBody(limit);
