@@ -12,6 +12,13 @@ import {
   type RunOn,
   runOnValues,
 } from '../hooks/pipeline.ts';
+import {
+  amqpHookKeys,
+  type InheritedBrokers,
+  kafkaHookKeys,
+  namedAmqpConfig,
+  namedKafkaConfig,
+} from './config-file-brokers.ts';
 import { normaliseExtensions } from './load.ts';
 import { ConfigError } from './option-table.ts';
 import { type TusExtensionName, tusExtensionNames } from './options.ts';
@@ -106,6 +113,14 @@ const hookKeys = [
   'critical',
   'runOn',
   'args',
+  ...amqpHookKeys.filter((key) => key !== 'url'),
+  ...kafkaHookKeys,
+];
+
+/** Keys that mean something for one broker transport only. */
+const brokerOnlyKeys: readonly [string, readonly string[]][] = [
+  ['amqp', amqpHookKeys.filter((key) => key !== 'url')],
+  ['kafka', kafkaHookKeys],
 ];
 
 function namedHook(
@@ -113,6 +128,7 @@ function namedHook(
   value: unknown,
   base: string,
   problems: Problems,
+  inherited: InheritedBrokers,
 ): NamedHookDeclaration | undefined {
   const where = `hooks.${name}`;
   if (!/^[A-Za-z0-9_.-]+$/.test(name))
@@ -124,14 +140,17 @@ function namedHook(
   allowedKeys(value, hookKeys, where, problems);
   const transport = value.transport;
   if (!(namedHookTransports as readonly unknown[]).includes(transport)) {
-    const later = ['amqp', 'kafka'].includes(String(transport))
-      ? ` ("${String(transport)}" is not available for named hooks yet)`
-      : '';
-    problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}${later}`);
+    problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}`);
     return undefined;
   }
+  for (const [owner, keys] of brokerOnlyKeys) {
+    for (const key of keys) {
+      if (value[key] !== undefined && transport !== owner)
+        problems.add(`${where}.${key}`, `is a setting of ${owner} hooks only`);
+    }
+  }
   const command = optionalString(value, 'command', where, problems);
-  const url = optionalString(value, 'url', where, problems);
+  const url = transport === 'http' ? optionalString(value, 'url', where, problems) : undefined;
   const module = optionalString(value, 'module', where, problems);
   const directory = optionalString(value, 'directory', where, problems);
   if (transport === 'dir' && directory === undefined) problems.add(where, 'a dir hook needs "directory"');
@@ -157,6 +176,19 @@ function namedHook(
   if (!(runOnValues as readonly unknown[]).includes(runOn)) {
     problems.add(`${where}.runOn`, `expected one of ${runOnValues.join(', ')}`);
   }
+  const broker = transport === 'amqp' || transport === 'kafka';
+  if (broker && critical === true) {
+    problems.add(`${where}.critical`, `${transport} hooks are never blocking: they cannot be critical`);
+  }
+  if (broker && retries > 0) {
+    problems.add(`${where}.retries`, 'broker hooks are retried by the outbox until the broker confirms');
+  }
+  const report = (at: string, message: string): void => problems.add(at, message);
+  const timeoutMs = timeout !== undefined ? Math.round(timeout * 1000) : undefined;
+  const amqp =
+    transport === 'amqp' ? namedAmqpConfig(value, where, report, inherited.amqp, timeoutMs) : undefined;
+  const kafka =
+    transport === 'kafka' ? namedKafkaConfig(value, where, report, inherited.kafka, timeoutMs) : undefined;
   return {
     name,
     transport: transport as NamedHookTransport,
@@ -165,9 +197,11 @@ function namedHook(
     ...(module !== undefined ? { module } : {}),
     ...(directory !== undefined ? { directory: path.resolve(base, directory) } : {}),
     ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
-    ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     retries,
     ...(typeof critical === 'boolean' ? { critical } : {}),
+    ...(amqp !== undefined ? { amqp } : {}),
+    ...(kafka !== undefined ? { kafka } : {}),
     runOn: runOn as RunOn,
     args: argsOf(value, where, problems),
   };
@@ -239,10 +273,16 @@ const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensio
 const bindingKeys = ['hook', 'events', 'args', 'when'];
 
 /**
- * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); `base` resolves
- * relative paths (the file's folder). Throws one ConfigError listing every problem.
+ * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); relative paths are
+ * resolved from the file's folder; named broker hooks start from `inherited` (the `--hooks-amqp-*` and
+ * `--hooks-kafka-*` settings, when those flags are set). Throws one ConfigError listing every problem.
  */
-export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: string): WharfFile {
+export function validateWharfFile(
+  raw: unknown,
+  file: string,
+  defaultEndpoint: string,
+  inherited: InheritedBrokers = {},
+): WharfFile {
   const problems = new Problems();
   const base = path.dirname(path.resolve(file));
   const root = isObject(raw) ? raw : {};
@@ -253,7 +293,7 @@ export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: s
   if (root.hooks !== undefined && !isObject(root.hooks))
     problems.add('hooks', 'must be a mapping of hook names');
   for (const [name, value] of Object.entries(isObject(root.hooks) ? root.hooks : {})) {
-    const hook = namedHook(name, value, base, problems);
+    const hook = namedHook(name, value, base, problems, inherited);
     if (hook !== undefined) hooks.push(hook);
   }
   const names = new Set(Object.keys(isObject(root.hooks) ? root.hooks : {}));
@@ -342,7 +382,11 @@ export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: s
 }
 
 /** Reads and validates `--config`: YAML, or JSON (a JSON document is valid YAML; `.json` is parsed as JSON). */
-export async function loadWharfFile(file: string, defaultEndpoint: string): Promise<WharfFile> {
+export async function loadWharfFile(
+  file: string,
+  defaultEndpoint: string,
+  inherited: InheritedBrokers = {},
+): Promise<WharfFile> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -357,5 +401,5 @@ export async function loadWharfFile(file: string, defaultEndpoint: string): Prom
       `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
     );
   }
-  return validateWharfFile(raw ?? {}, file, defaultEndpoint);
+  return validateWharfFile(raw ?? {}, file, defaultEndpoint, inherited);
 }
