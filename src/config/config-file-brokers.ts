@@ -84,22 +84,23 @@ export function namedAmqpConfig(
   const base = inherited ?? amqpHooksConfig({ ...tableDefaults(amqpOptions), hooksAmqpUrl: url });
   if (base === undefined) return undefined;
   const routingKey = text(value, 'routingKey', where, report);
-  const own = {
-    exchange: text(value, 'exchange', where, report),
-    exchangeKind: text(value, 'exchangeKind', where, report),
-    queuesPrefix: text(value, 'queuesPrefix', where, report),
-    declareExchange: yesNo(value, 'declareExchange', where, report),
-    declareQueues: yesNo(value, 'declareQueues', where, report),
-    durableExchange: yesNo(value, 'durableExchange', where, report),
-    durableQueues: yesNo(value, 'durableQueues', where, report),
-    autoDelete: yesNo(value, 'autoDelete', where, report),
-    celery: yesNo(value, 'celery', where, report),
-  };
-  const config: Record<string, unknown> = { ...base, url };
-  for (const [key, item] of Object.entries(own)) if (item !== undefined) config[key] = item;
-  if (routingKey !== undefined) config.routingKey = routingKey === '' ? undefined : routingKey;
-  if (timeoutMs !== undefined) config.publishTimeoutMs = timeoutMs;
-  return Object.freeze(config as unknown as AmqpHooksConfig);
+  const flag = (key: string, fallback: boolean): boolean => yesNo(value, key, where, report) ?? fallback;
+  return Object.freeze({
+    ...base,
+    url,
+    exchange: text(value, 'exchange', where, report) ?? base.exchange,
+    exchangeKind: text(value, 'exchangeKind', where, report) ?? base.exchangeKind,
+    // An empty routingKey goes back to one queue per event, as when the flag is unset.
+    routingKey: routingKey === undefined ? base.routingKey : routingKey === '' ? undefined : routingKey,
+    queuesPrefix: text(value, 'queuesPrefix', where, report) ?? base.queuesPrefix,
+    declareExchange: flag('declareExchange', base.declareExchange),
+    declareQueues: flag('declareQueues', base.declareQueues),
+    durableExchange: flag('durableExchange', base.durableExchange),
+    durableQueues: flag('durableQueues', base.durableQueues),
+    autoDelete: flag('autoDelete', base.autoDelete),
+    celery: flag('celery', base.celery),
+    publishTimeoutMs: timeoutMs ?? base.publishTimeoutMs,
+  });
 }
 
 /**

@@ -114,3 +114,42 @@ if (event === 'pre-terminate') {
     assert.equal(created.headers['upload-offset'], '2');
   });
 });
+
+describe('a non-critical pre-terminate or pre-finish hook that fails: "completed with warnings"', () => {
+  let scratch: string;
+  let wharf: WharfProcess;
+  before(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'wharf-answer-warnings-'));
+    await writeFile(path.join(scratch, 'flaky.sh'), '#!/bin/sh\necho "index offline" >&2\nexit 3\n');
+    await chmod(path.join(scratch, 'flaky.sh'), 0o755);
+    await writeFile(
+      path.join(scratch, 'wharf.yaml'),
+      `hooks:
+  indexer:
+    transport: file
+    command: ./flaky.sh
+    critical: false
+endpoints:
+  - path: /files
+    hooks:
+      - { hook: indexer, events: [pre-terminate, pre-finish] }
+`,
+    );
+    wharf = await startWharf({ args: ['--config', path.join(scratch, 'wharf.yaml')] });
+  });
+  after(async () => {
+    await wharf.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('the final PATCH and the DELETE succeed and say which hook failed', async () => {
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': 2 });
+    const last = await send('PATCH', url, { headers: { ...tus, ...octets, 'Upload-Offset': 0 }, body: 'ok' });
+    assert.equal(last.status, 204);
+    assert.equal(last.headers['wharf-hooks'], 'completed with warnings; failed=indexer');
+    const deleted = await send('DELETE', url, { headers: tus });
+    assert.equal(deleted.status, 204);
+    assert.equal(deleted.headers['wharf-hooks'], 'completed with warnings; failed=indexer');
+    assert.equal((await send('HEAD', url, { headers: tus })).status, 404);
+  });
+});
