@@ -101,6 +101,7 @@ export class Outbox {
       uploadId: delivery.uploadId,
       payload: delivery.payload,
       request: delivery.request,
+      ...(delivery.label !== undefined ? { label: delivery.label } : {}),
     };
     const entry = this.#entry({ target, delivery: stored });
     this.#journal?.add(entry);

@@ -79,7 +79,9 @@ export async function startServer(config: Config, options: StartOptions): Promis
   );
   if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
   const wharfFile =
-    config.configFile === undefined ? undefined : await loadWharfFile(config.configFile, config.basePath);
+    config.configFile === undefined
+      ? undefined
+      : await loadWharfFile(config.configFile, config.basePath, config.hooks);
   const hooks = new HookEngine(config.hooks, logger, {
     modules,
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
