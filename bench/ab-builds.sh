@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A/B of two builds of Wharf on one scenario, interleaved (A B A B ...), to tell a regression from noise.
+# Each revision is checked out into bench/out/ab-<rev> (git worktree, reusing this checkout's node_modules)
+# and built; "WORKTREE" means the current working tree as it is, uncommitted changes included.
+#
+# Usage: bash bench/ab-builds.sh REV_A REV_B [scenario] [rounds]
+#   e.g. bash bench/ab-builds.sh main WORKTREE large-chunked 5
+# Sizes come from bench/lib/config.mjs (BENCH_LARGE_BYTES=536870912 for a quicker large run).
+# With AB_TRACE_GC=1 it also counts the server's Mark-Compact collections per run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+[ $# -ge 2 ] || { echo "usage: $0 REV_A REV_B [scenario] [rounds]" >&2; exit 64; }
+scenario=${3:-large-chunked}
+rounds=${4:-3}
+mkdir -p "$BENCH/out"
+
+checkout() { # checkout REV -> prints the folder holding a built bin/wharf.js
+  local rev=$1
+  if [ "$rev" = WORKTREE ]; then
+    (cd "$ROOT" && npm run --silent build) >&2
+    echo "$ROOT"
+    return
+  fi
+  local dir="$BENCH/out/ab-$(git -C "$ROOT" rev-parse --short "$rev")"
+  if [ ! -d "$dir" ]; then
+    git -C "$ROOT" worktree add -q --detach "$dir" "$rev" >&2
+    ln -s "$ROOT/node_modules" "$dir/node_modules"
+    (cd "$dir" && npx tsc -p tsconfig.build.json) >&2
+  fi
+  echo "$dir"
+}
+
+run() { # run DIR -> one line: MB/s or uploads/s (and Mark-Compacts)
+  local dir=$1 data port pid log line
+  data=$(mktemp -d "$BENCH/out/ab-data.XXXXXX")
+  log="$data.log"
+  port=$((20000 + RANDOM % 5000))
+  node ${AB_TRACE_GC:+--trace-gc} "$dir/bin/wharf.js" --host 127.0.0.1 --port "$port" --data-dir "$data" \
+    --info-dir "$data" --no-access --log-level error --max-body-size 4294967296 >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  line=$(node "$BENCH/load.mjs" "$scenario" "http://127.0.0.1:$port/files/" "$pid" 2>/dev/null | tail -1)
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local figure
+  figure=$(node -e 'const r = JSON.parse(process.argv[1]); console.log(r.error ?? (r.mbPerSecond ?? r.uploadsPerSecond ?? r.p50Ms).toFixed(1))' "$line")
+  [ -n "${AB_TRACE_GC:-}" ] && figure="$figure ($(grep -c Mark-Compact "$log") Mark-Compact)"
+  rm -rf "$data" "$log"
+  echo "$figure"
+}
+
+a=$(checkout "$1")
+b=$(checkout "$2")
+echo "ab: $scenario, $rounds rounds; A = $1 ($a), B = $2 ($b)"
+for round in $(seq "$rounds"); do
+  echo "ab: round $round  A $(run "$a")  B $(run "$b")"
+done
