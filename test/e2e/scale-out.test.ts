@@ -215,7 +215,9 @@ function describeScaleOut(
         const b = tricklingPatch(onThird, 0, 0x42, 4 * MiB);
         const [statusA, statusB] = await Promise.all([a.status, b.status]);
         // A was asked to release (its bytes kept); B then found the offset moved, or wrote after A's bytes were cut.
-        assert.ok([204, 400].includes(statusA), `A answered ${statusA}`);
+        // A may see its connection reset (0) rather than its 400: the server closes a request body it stops reading,
+        // and a client still writing can get the reset before it reads the answer.
+        assert.ok([204, 400, 0].includes(statusA), `A answered ${statusA}`);
         assert.ok([204, 409].includes(statusB), `B answered ${statusB}`);
         const head = await send('HEAD', `${first.endpoint}${id}`, { headers: tusHeaders });
         const offset = Number(head.headers['upload-offset']);
