@@ -31,7 +31,9 @@ export async function checkHooks(config: Config): Promise<string> {
     quiet,
   );
   const wharfFile =
-    config.configFile === undefined ? undefined : await loadWharfFile(config.configFile, config.basePath);
+    config.configFile === undefined
+      ? undefined
+      : await loadWharfFile(config.configFile, config.basePath, config.hooks);
   const engine = new HookEngine(config.hooks, quiet, {
     modules,
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),

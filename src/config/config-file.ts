@@ -12,7 +12,16 @@ import {
   type RunOn,
   runOnValues,
 } from '../hooks/pipeline.ts';
+import {
+  amqpHookKeys,
+  type InheritedBrokers,
+  kafkaHookKeys,
+  namedAmqpConfig,
+  namedKafkaConfig,
+} from './config-file-brokers.ts';
+import { normaliseExtensions } from './load.ts';
 import { ConfigError } from './option-table.ts';
+import { type TusExtensionName, tusExtensionNames } from './options.ts';
 
 /** One endpoint of the config file: a URL path with its own storage and limits, and its hook bindings. */
 export interface EndpointDeclaration {
@@ -22,6 +31,10 @@ export interface EndpointDeclaration {
   readonly dataDir?: string;
   /** Bytes; default `--max-file-size`. */
   readonly maxFileSize?: number;
+  /** Bytes per request body; default `--max-body-size`. */
+  readonly maxBodySize?: number;
+  /** The tus extensions this endpoint offers (with the ones they imply); default `--tus-extensions`. */
+  readonly extensions?: ReadonlySet<TusExtensionName>;
 }
 
 /** `--config wharf.yaml` (or .json): named hooks, endpoints and bindings, validated. */
@@ -100,6 +113,14 @@ const hookKeys = [
   'critical',
   'runOn',
   'args',
+  ...amqpHookKeys.filter((key) => key !== 'url'),
+  ...kafkaHookKeys,
+];
+
+/** Keys that mean something for one broker transport only. */
+const brokerOnlyKeys: readonly [string, readonly string[]][] = [
+  ['amqp', amqpHookKeys.filter((key) => key !== 'url')],
+  ['kafka', kafkaHookKeys],
 ];
 
 function namedHook(
@@ -107,6 +128,7 @@ function namedHook(
   value: unknown,
   base: string,
   problems: Problems,
+  inherited: InheritedBrokers,
 ): NamedHookDeclaration | undefined {
   const where = `hooks.${name}`;
   if (!/^[A-Za-z0-9_.-]+$/.test(name))
@@ -118,14 +140,17 @@ function namedHook(
   allowedKeys(value, hookKeys, where, problems);
   const transport = value.transport;
   if (!(namedHookTransports as readonly unknown[]).includes(transport)) {
-    const later = ['amqp', 'kafka'].includes(String(transport))
-      ? ` ("${String(transport)}" is not available for named hooks yet)`
-      : '';
-    problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}${later}`);
+    problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}`);
     return undefined;
   }
+  for (const [owner, keys] of brokerOnlyKeys) {
+    for (const key of keys) {
+      if (value[key] !== undefined && transport !== owner)
+        problems.add(`${where}.${key}`, `is a setting of ${owner} hooks only`);
+    }
+  }
   const command = optionalString(value, 'command', where, problems);
-  const url = optionalString(value, 'url', where, problems);
+  const url = transport === 'http' ? optionalString(value, 'url', where, problems) : undefined;
   const module = optionalString(value, 'module', where, problems);
   const directory = optionalString(value, 'directory', where, problems);
   if (transport === 'dir' && directory === undefined) problems.add(where, 'a dir hook needs "directory"');
@@ -151,6 +176,19 @@ function namedHook(
   if (!(runOnValues as readonly unknown[]).includes(runOn)) {
     problems.add(`${where}.runOn`, `expected one of ${runOnValues.join(', ')}`);
   }
+  const broker = transport === 'amqp' || transport === 'kafka';
+  if (broker && critical === true) {
+    problems.add(`${where}.critical`, `${transport} hooks are never blocking: they cannot be critical`);
+  }
+  if (broker && retries > 0) {
+    problems.add(`${where}.retries`, 'broker hooks are retried by the outbox until the broker confirms');
+  }
+  const report = (at: string, message: string): void => problems.add(at, message);
+  const timeoutMs = timeout !== undefined ? Math.round(timeout * 1000) : undefined;
+  const amqp =
+    transport === 'amqp' ? namedAmqpConfig(value, where, report, inherited.amqp, timeoutMs) : undefined;
+  const kafka =
+    transport === 'kafka' ? namedKafkaConfig(value, where, report, inherited.kafka, timeoutMs) : undefined;
   return {
     name,
     transport: transport as NamedHookTransport,
@@ -159,9 +197,11 @@ function namedHook(
     ...(module !== undefined ? { module } : {}),
     ...(directory !== undefined ? { directory: path.resolve(base, directory) } : {}),
     ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
-    ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     retries,
     ...(typeof critical === 'boolean' ? { critical } : {}),
+    ...(amqp !== undefined ? { amqp } : {}),
+    ...(kafka !== undefined ? { kafka } : {}),
     runOn: runOn as RunOn,
     args: argsOf(value, where, problems),
   };
@@ -202,14 +242,47 @@ function whenOf(value: unknown, where: string, problems: Problems): WhenConditio
   return when;
 }
 
-const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'hooks'];
+/** An endpoint's `extensions`: a list or a comma-separated string, as `--tus-extensions` takes them. */
+function extensionsOf(
+  value: unknown,
+  where: string,
+  problems: Problems,
+): ReadonlySet<TusExtensionName> | undefined {
+  if (value === undefined) return undefined;
+  const items = typeof value === 'string' ? value.split(',').map((item) => item.trim()) : value;
+  if (!Array.isArray(items)) {
+    problems.add(where, `must list tus extensions (${tusExtensionNames.join(', ')})`);
+    return undefined;
+  }
+  const names: TusExtensionName[] = [];
+  for (const item of items) {
+    if (item === '') continue;
+    if (typeof item === 'string' && (tusExtensionNames as readonly string[]).includes(item)) {
+      names.push(item as TusExtensionName);
+    } else {
+      problems.add(
+        where,
+        `unknown tus extension ${JSON.stringify(item)} (expected ${tusExtensionNames.join(', ')})`,
+      );
+    }
+  }
+  return normaliseExtensions(names);
+}
+
+const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
 const bindingKeys = ['hook', 'events', 'args', 'when'];
 
 /**
- * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); `base` resolves
- * relative paths (the file's folder). Throws one ConfigError listing every problem.
+ * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); relative paths are
+ * resolved from the file's folder; named broker hooks start from `inherited` (the `--hooks-amqp-*` and
+ * `--hooks-kafka-*` settings, when those flags are set). Throws one ConfigError listing every problem.
  */
-export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: string): WharfFile {
+export function validateWharfFile(
+  raw: unknown,
+  file: string,
+  defaultEndpoint: string,
+  inherited: InheritedBrokers = {},
+): WharfFile {
   const problems = new Problems();
   const base = path.dirname(path.resolve(file));
   const root = isObject(raw) ? raw : {};
@@ -220,7 +293,7 @@ export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: s
   if (root.hooks !== undefined && !isObject(root.hooks))
     problems.add('hooks', 'must be a mapping of hook names');
   for (const [name, value] of Object.entries(isObject(root.hooks) ? root.hooks : {})) {
-    const hook = namedHook(name, value, base, problems);
+    const hook = namedHook(name, value, base, problems, inherited);
     if (hook !== undefined) hooks.push(hook);
   }
   const names = new Set(Object.keys(isObject(root.hooks) ? root.hooks : {}));
@@ -259,10 +332,21 @@ export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: s
     }
     const dataDir = optionalString(value, 'dataDir', where, problems);
     const maxFileSize = optionalNumber(value, 'maxFileSize', where, problems, 0);
+    const maxBodySize = optionalNumber(value, 'maxBodySize', where, problems, 0);
+    for (const [key, size] of [
+      ['maxFileSize', maxFileSize],
+      ['maxBodySize', maxBodySize],
+    ] as const) {
+      if (size !== undefined && !Number.isInteger(size))
+        problems.add(`${where}.${key}`, 'must be a whole number of bytes');
+    }
+    const extensions = extensionsOf(value.extensions, `${where}.extensions`, problems);
     endpoints.push({
       path: endpointPath,
       ...(dataDir !== undefined ? { dataDir: path.resolve(base, dataDir) } : {}),
       ...(maxFileSize !== undefined ? { maxFileSize } : {}),
+      ...(maxBodySize !== undefined ? { maxBodySize } : {}),
+      ...(extensions !== undefined ? { extensions } : {}),
     });
     const rawBindings = value.hooks ?? [];
     if (!Array.isArray(rawBindings)) {
@@ -298,7 +382,11 @@ export function validateWharfFile(raw: unknown, file: string, defaultEndpoint: s
 }
 
 /** Reads and validates `--config`: YAML, or JSON (a JSON document is valid YAML; `.json` is parsed as JSON). */
-export async function loadWharfFile(file: string, defaultEndpoint: string): Promise<WharfFile> {
+export async function loadWharfFile(
+  file: string,
+  defaultEndpoint: string,
+  inherited: InheritedBrokers = {},
+): Promise<WharfFile> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -313,5 +401,5 @@ export async function loadWharfFile(file: string, defaultEndpoint: string): Prom
       `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
     );
   }
-  return validateWharfFile(raw ?? {}, file, defaultEndpoint);
+  return validateWharfFile(raw ?? {}, file, defaultEndpoint, inherited);
 }

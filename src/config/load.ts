@@ -161,7 +161,8 @@ function normaliseBasePath(url: string): string {
 }
 
 /** Extensions that need another one to make sense pull it in, as rustus does for creation. */
-function normaliseExtensions(names: readonly string[]): ReadonlySet<TusExtensionName> {
+/** `--tus-extensions` (or an endpoint's `extensions`) with the extensions the chosen ones imply. */
+export function normaliseExtensions(names: readonly string[]): ReadonlySet<TusExtensionName> {
   const set = new Set(names as readonly TusExtensionName[]);
   if (set.has('creation-with-upload') || set.has('creation-defer-length')) set.add('creation');
   if (set.has('concatenation-unfinished')) set.add('concatenation');

@@ -327,32 +327,6 @@ export class HookEngine {
     this.#brokers = [...brokers.values()];
     for (const [name, transport] of brokers) outboxTargets.set(name, transport);
     for (const [name, transport] of outboxTargets) this.#outboxNames.set(transport, name);
-    this.#outbox =
-      outboxTargets.size === 0
-        ? undefined
-        : new Outbox(outboxTargets, {
-            store:
-              options.outboxStore ??
-              (this.config.outboxDirectory === undefined
-                ? undefined
-                : new FileOutboxStore(this.config.outboxDirectory)),
-            limit: this.config.outboxLimit ?? 100_000,
-            maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
-            concurrency: this.config.postConcurrency,
-            logger,
-            signal: this.#closing.signal,
-            deliver: async (transport, delivery) => (await this.#deliver(transport, delivery, false)).result,
-            isFinal: refusedForGood,
-          });
-    for (const broker of this.#brokers) {
-      // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
-      broker.open?.().catch((error: unknown) => {
-        this.#logger.warn(
-          { target: broker.describe('*'), error: String(error) },
-          'hook broker not reachable at startup; events wait for it',
-        );
-      });
-    }
     const bound = boundModules(options.pipeline);
     if (bound.length > 0) {
       if (options.modules === undefined) {
@@ -376,6 +350,34 @@ export class HookEngine {
             httpProxyHeaders: this.config.httpProxyHeaders,
             baseEnv: options.executableEnv ?? process.env,
           });
+    // Named broker hooks are delivered through the outbox too, one target per binding.
+    for (const [name, transport] of this.#pipeline?.outboxTargets ?? []) outboxTargets.set(name, transport);
+    this.#outbox =
+      outboxTargets.size === 0
+        ? undefined
+        : new Outbox(outboxTargets, {
+            store:
+              options.outboxStore ??
+              (this.config.outboxDirectory === undefined
+                ? undefined
+                : new FileOutboxStore(this.config.outboxDirectory)),
+            limit: this.config.outboxLimit ?? 100_000,
+            maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
+            concurrency: this.config.postConcurrency,
+            logger,
+            signal: this.#closing.signal,
+            deliver: async (transport, delivery) => (await this.#deliver(transport, delivery, false)).result,
+            isFinal: refusedForGood,
+          });
+    for (const broker of [...this.#brokers, ...(this.#pipeline?.brokerTransports ?? [])]) {
+      // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
+      broker.open?.().catch((error: unknown) => {
+        this.#logger.warn(
+          { target: broker.describe('*'), error: String(error) },
+          'hook broker not reachable at startup; events wait for it',
+        );
+      });
+    }
   }
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
@@ -476,7 +478,13 @@ export class HookEngine {
     }
     const warnings: string[] = [];
     const bound = this.#pipeline?.bound(event, event.endpoint ?? '') ?? [];
+    // Broker hooks bound to a pre-* event never block: they are sent once the whole pipeline let it through.
+    const brokerHooks: [BoundHook, HookDelivery][] = [];
     for (const [index, hook] of bound.entries()) {
+      if (hook.outboxTarget !== undefined) {
+        brokerHooks.push([hook, this.#pipelineDelivery(eventId, event, hook)]);
+        continue;
+      }
       let outcome: BlockingOutcome | undefined;
       let answer: MergedAnswer | undefined;
       let decided = false;
@@ -527,7 +535,7 @@ export class HookEngine {
         warnings.push(hook.hook.name);
         continue;
       }
-      for (const skipped of bound.slice(index + 1)) {
+      for (const skipped of [...brokerHooks.map(([deferred]) => deferred), ...bound.slice(index + 1)]) {
         this.#record(
           skipped.transport,
           this.#pipelineDelivery(eventId, event, skipped),
@@ -545,6 +553,7 @@ export class HookEngine {
     // Brokers hear of a pre-* event once the filters let it through, and never hold it up (as in rustus,
     // where a rejected pre-create never reaches AMQP or Kafka).
     if (brokerDelivery !== undefined) this.#enqueue(this.#brokers, brokerDelivery);
+    for (const [hook, delivery] of brokerHooks) this.#toOutbox(hook, delivery);
     if (warnings.length > 0) {
       this.#logger.warn(
         { eventId, hook: event.name, uploadId: event.upload.id, failed: warnings },
@@ -601,6 +610,10 @@ export class HookEngine {
     const failed = event.error !== undefined;
     for (const hook of this.#pipeline?.bound(event, event.endpoint ?? '') ?? []) {
       if (!runsFor(hook.hook.runOn, failed)) continue;
+      if (hook.outboxTarget !== undefined) {
+        this.#toOutbox(hook, this.#pipelineDelivery(eventId, event, hook));
+        continue;
+      }
       if (hook.hook.transport === 'module') {
         this.#queueActions(event, eventId, { module: hook.hook.module ?? '', args: hook.args });
         continue;
@@ -620,6 +633,20 @@ export class HookEngine {
       });
       if (!queued) skip('queue full');
     }
+  }
+
+  /** Journals a named broker hook's delivery in the outbox, which sends it until the broker confirms. */
+  #toOutbox(hook: BoundHook, delivery: HookDelivery): void {
+    const skip = (error: string): void => {
+      this.#record(hook.transport, delivery, false, Date.now(), 0, 'skipped', { error });
+    };
+    if (this.#outbox === undefined || hook.outboxTarget === undefined || this.closed) {
+      skip('the hooks engine closed');
+      return;
+    }
+    void this.#outbox.add(hook.outboxTarget, delivery).then((added) => {
+      if (!added) skip('outbox full');
+    });
   }
 
   /**
@@ -720,7 +747,11 @@ export class HookEngine {
     this.#closing.abort();
     await this.#queue.idle();
     await this.#outbox?.close();
-    await Promise.all([...this.#transports, ...this.#brokers].map((transport) => transport.close?.()));
+    await Promise.all(
+      [...this.#transports, ...this.#brokers, ...(this.#pipeline?.brokerTransports ?? [])].map((transport) =>
+        transport.close?.(),
+      ),
+    );
   }
 
   /** Queues the modules' actions of a post event; each is recorded like a target. */

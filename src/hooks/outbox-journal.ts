@@ -10,6 +10,8 @@ export interface StoredDelivery {
   readonly uploadId: string;
   readonly payload: string;
   readonly request: HookRequest;
+  /** A named hook's name, for run records. */
+  readonly label?: string;
 }
 
 /** One undelivered event for one target. */

@@ -100,6 +100,7 @@ export class Outbox {
       uploadId: delivery.uploadId,
       payload: delivery.payload,
       request: delivery.request,
+      ...(delivery.label !== undefined ? { label: delivery.label } : {}),
     };
     const entry: StoredEntry = { target, delivery: stored };
     this.#adding += 1;

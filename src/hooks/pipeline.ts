@@ -1,17 +1,24 @@
 import { matchesWhen, type WhenCondition } from './conditions.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName } from './formats/index.ts';
+import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
+import { type KafkaHooksConfig, KafkaHookTransport } from './transports/kafka.ts';
 import type { DeliveryResult, HookTransport } from './transports/types.ts';
 
 /** When a post hook runs: after a successful operation (default), after a failed one, or both. */
 export const runOnValues = ['success', 'failure', 'always'] as const;
 export type RunOn = (typeof runOnValues)[number];
 
-/** Transports a named hook may use today (amqp, kafka and module are declared elsewhere or later). */
-export const namedHookTransports = ['file', 'dir', 'http', 'module'] as const;
+/** Transports a named hook may use. */
+export const namedHookTransports = ['file', 'dir', 'http', 'amqp', 'kafka', 'module'] as const;
 export type NamedHookTransport = (typeof namedHookTransports)[number];
+
+/** amqp and kafka hooks never block (as in rustus): they hear of an event through the outbox. */
+export function isBrokerTransport(transport: NamedHookTransport): transport is 'amqp' | 'kafka' {
+  return transport === 'amqp' || transport === 'kafka';
+}
 
 /** A hook declared once by name in the config file (RESTHeart's named interceptors). */
 export interface NamedHookDeclaration {
@@ -25,6 +32,10 @@ export interface NamedHookDeclaration {
   readonly url?: string;
   /** module: the folder name of a hook module; its filters/actions then run only where it is bound. */
   readonly module?: string;
+  /** amqp: the resolved RabbitMQ settings (the hook's own over `--hooks-amqp-*`). */
+  readonly amqp?: AmqpHooksConfig;
+  /** kafka: the resolved Kafka settings (the hook's own over `--hooks-kafka-*`). */
+  readonly kafka?: KafkaHooksConfig;
   /** Default: `--hooks-format`. */
   readonly format?: HookFormatName;
   /** Default: `--hooks-executable-timeout` for file hooks, `--http-hook-timeout` for HTTP hooks. */
@@ -68,8 +79,10 @@ export interface BoundHook {
   readonly format: HookFormatName;
   /** The hook's args overlaid with the binding's. */
   readonly args: Readonly<Record<string, unknown>>;
-  /** True when a failure cancels the operation. */
+  /** True when a failure cancels the operation (never for broker hooks). */
   readonly critical: boolean;
+  /** Broker hooks: the binding's outbox target, through which its deliveries go. */
+  readonly outboxTarget?: string;
 }
 
 /**
@@ -82,14 +95,30 @@ export class Pipeline {
     binding: HookBindingDeclaration;
     hook: NamedHookDeclaration;
     transport: HookTransport;
+    outboxTarget?: string;
   }[];
   readonly #format: HookFormatName;
+  /** One transport per broker hook (one connection pool each), shared by its bindings. */
+  readonly brokerTransports: readonly HookTransport[];
+  /** The outbox target of each broker binding: `hook:<name>@<endpoint>#<binding number>`, stable per file. */
+  readonly outboxTargets: ReadonlyMap<string, HookTransport>;
 
   constructor(config: PipelineConfig, defaults: PipelineDefaults) {
     this.#format = defaults.format;
     const transports = new Map<string, HookTransport>();
+    const brokers: HookTransport[] = [];
     for (const hook of config.hooks) {
-      if (hook.transport === 'module') {
+      if (hook.transport === 'amqp' || hook.transport === 'kafka') {
+        const transport =
+          hook.transport === 'amqp' && hook.amqp !== undefined
+            ? new AmqpHookTransport(hook.amqp)
+            : hook.kafka !== undefined
+              ? new KafkaHookTransport(hook.kafka)
+              : undefined;
+        if (transport === undefined) continue;
+        transports.set(hook.name, transport);
+        brokers.push(transport);
+      } else if (hook.transport === 'module') {
         transports.set(hook.name, new BoundModuleTarget(hook.module ?? ''));
       } else if (hook.transport === 'file' || hook.transport === 'dir') {
         const options = {
@@ -112,12 +141,19 @@ export class Pipeline {
         );
       }
     }
+    this.brokerTransports = brokers;
     const byName = new Map(config.hooks.map((hook) => [hook.name, hook]));
-    this.#bindings = config.bindings.flatMap((binding) => {
+    const outboxTargets = new Map<string, HookTransport>();
+    this.#bindings = config.bindings.flatMap((binding, index) => {
       const hook = byName.get(binding.hook);
       const transport = transports.get(binding.hook);
-      return hook === undefined || transport === undefined ? [] : [{ binding, hook, transport }];
+      if (hook === undefined || transport === undefined) return [];
+      if (!isBrokerTransport(hook.transport)) return [{ binding, hook, transport }];
+      const outboxTarget = `hook:${hook.name}@${binding.endpoint}#${index}`;
+      outboxTargets.set(outboxTarget, transport);
+      return [{ binding, hook, transport, outboxTarget }];
     });
+    this.outboxTargets = outboxTargets;
   }
 
   /** Whether any binding listens to this event (on any endpoint). */
@@ -142,13 +178,14 @@ export class Pipeline {
           binding.events.includes(event.name) &&
           matchesWhen(binding.when, event, endpoint),
       )
-      .map(({ binding, hook, transport }) => ({
+      .map(({ binding, hook, transport, outboxTarget }) => ({
         hook,
         binding,
         transport,
         format: hook.format ?? this.#format,
         args: { ...hook.args, ...binding.args },
-        critical: hook.critical ?? blocking,
+        critical: outboxTarget === undefined && (hook.critical ?? blocking),
+        ...(outboxTarget !== undefined ? { outboxTarget } : {}),
       }));
   }
 

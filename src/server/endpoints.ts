@@ -2,9 +2,19 @@ import path from 'node:path';
 import type { EndpointDeclaration } from '../config/config-file.ts';
 import type { Config } from '../config/load.ts';
 
+/** An endpoint's own limits and tus extensions over the flag-defined ones. */
+function ownSettings(endpoint: EndpointDeclaration | undefined): Partial<Config> {
+  return {
+    ...(endpoint?.maxFileSize !== undefined ? { maxFileSize: endpoint.maxFileSize } : {}),
+    ...(endpoint?.maxBodySize !== undefined ? { maxBodySize: endpoint.maxBodySize } : {}),
+    ...(endpoint?.extensions !== undefined ? { extensions: endpoint.extensions } : {}),
+  };
+}
+
 /**
  * The configuration each endpoint is served with: the flag-defined one for the default endpoint (`--url`),
- * and for every other endpoint of the config file its own path, data folder and limits. An endpoint without
+ * and for every other endpoint of the config file its own path, data folder, limits and tus extensions
+ * (each falling back to its flag). An endpoint without
  * `dataDir` keeps its uploads (bytes and records) under `<data-dir>/<path>` and `<info-dir>/<path>`, so
  * endpoints never see each other's uploads.
  */
@@ -13,7 +23,7 @@ export function endpointConfigs(config: Config, declared: readonly EndpointDecla
   const main: Config = Object.freeze({
     ...config,
     ...(own?.dataDir !== undefined ? { dataDir: own.dataDir } : {}),
-    ...(own?.maxFileSize !== undefined ? { maxFileSize: own.maxFileSize } : {}),
+    ...ownSettings(own),
   });
   const others = declared
     .filter((endpoint) => endpoint.path !== config.basePath)
@@ -24,7 +34,7 @@ export function endpointConfigs(config: Config, declared: readonly EndpointDecla
         basePath: endpoint.path,
         dataDir: endpoint.dataDir ?? path.join(config.dataDir, folder),
         infoDir: endpoint.dataDir ?? path.join(config.infoDir, folder),
-        ...(endpoint.maxFileSize !== undefined ? { maxFileSize: endpoint.maxFileSize } : {}),
+        ...ownSettings(endpoint),
       });
     });
   return [main, ...others];

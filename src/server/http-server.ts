@@ -80,7 +80,9 @@ export async function startServer(config: Config, options: StartOptions): Promis
   );
   if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
   const wharfFile =
-    config.configFile === undefined ? undefined : await loadWharfFile(config.configFile, config.basePath);
+    config.configFile === undefined
+      ? undefined
+      : await loadWharfFile(config.configFile, config.basePath, config.hooks);
   // The default endpoint's state: its shared backend (Redis, PostgreSQL) also holds the hooks outbox.
   const mainState = composeUploadState(config);
   const hooks = new HookEngine(config.hooks, logger, {

@@ -53,8 +53,18 @@ function requireExtension(
   }
 }
 
+/** The methods this endpoint answers on the requested resource: a disabled extension's method is not listed. */
 function allowedMethods(exchange: TusExchange): string {
-  return exchange.uploadId === undefined ? 'OPTIONS, POST' : uploadMethods;
+  const { extensions } = exchange.settings;
+  if (exchange.uploadId === undefined) return extensions.has('creation') ? 'OPTIONS, POST' : 'OPTIONS';
+  return uploadMethods
+    .split(', ')
+    .filter(
+      (method) =>
+        (method !== 'DELETE' || extensions.has('termination')) &&
+        (method !== 'GET' || extensions.has('getting')),
+    )
+    .join(', ');
 }
 
 async function dispatch(exchange: TusExchange): Promise<void> {
@@ -66,7 +76,7 @@ async function dispatch(exchange: TusExchange): Promise<void> {
   }
   if (uploadId === undefined) {
     if (method !== 'POST')
-      throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: 'OPTIONS, POST' } });
+      throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: allowedMethods(exchange) } });
     requireExtension(exchange, 'creation');
     return handlePost(exchange);
   }
@@ -82,7 +92,7 @@ async function dispatch(exchange: TusExchange): Promise<void> {
       requireExtension(exchange, 'getting');
       return handleGet(exchange, uploadId);
     default:
-      throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: uploadMethods } });
+      throw new WharfError('ERR_METHOD_NOT_ALLOWED', { headers: { Allow: allowedMethods(exchange) } });
   }
 }
 

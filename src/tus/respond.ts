@@ -25,3 +25,25 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: unkn
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
 }
+
+/**
+ * Ends a successful answer with what answering hooks added (tusd 2's `httpResponse`). The protocol headers
+ * already set stay Wharf's. A body cannot ride on `204 No Content`, so an answer with one becomes `200 OK`
+ * (tus clients accept any 2xx).
+ */
+export function endWithHookResponse(
+  res: ServerResponse,
+  response: { readonly body?: string; readonly headers: Readonly<Record<string, string>> } | undefined,
+): void {
+  for (const [name, value] of Object.entries(response?.headers ?? {})) {
+    if (!res.hasHeader(name)) res.setHeader(name, value);
+  }
+  if (response?.body === undefined) {
+    res.end();
+    return;
+  }
+  if (res.statusCode === 204) res.statusCode = 200;
+  if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(response.body));
+  res.end(response.body);
+}

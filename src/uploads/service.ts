@@ -49,8 +49,23 @@ export interface CreateRequest {
   /** creation-with-upload: called once the upload exists; returns the metered body to store. */
   readonly body?: BodyOpener;
   readonly checksum?: WriteRequest['checksum'];
-  /** Receives the headers (and body) answering pre-create hooks add to the normal answer. */
+  /**
+   * Receives the headers (and body) answering pre-create hooks add to the normal answer, and those of
+   * pre-finish hooks when the creation body completes the upload.
+   */
   readonly onHookResponse?: (response: NonNullable<CheckAnswer['response']>) => void;
+}
+
+export type HookResponse = NonNullable<CheckAnswer['response']>;
+
+/** Two answers to one request (pre-create then pre-finish): the later one's headers and body win. */
+function mergedResponse(
+  first: HookResponse | undefined,
+  second: HookResponse | undefined,
+): HookResponse | undefined {
+  if (first === undefined || second === undefined) return first ?? second;
+  const body = second.body ?? first.body;
+  return { headers: { ...first.headers, ...second.headers }, ...(body !== undefined ? { body } : {}) };
 }
 
 /** The "request" of an event no client caused (the expiration sweep). */
@@ -91,6 +106,8 @@ export interface WriteOutcome {
   readonly upload: UploadRecord;
   /** Set when the body stopped early: the bytes before it were kept and the offset says so. */
   readonly interruption?: WharfError;
+  /** Headers (and a body) answering pre-finish hooks add to the final PATCH's answer. */
+  readonly hookResponse?: HookResponse;
 }
 
 /**
@@ -222,13 +239,14 @@ export class UploadService {
     };
     // pre-create sees the upload before anything is stored, so a rejection leaves no trace.
     let chosenLocation: string | undefined;
+    let hookResponse: HookResponse | undefined;
     if (this.#options.observer.listens('pre-create')) {
       const answer = await this.#check('pre-create', draft, request.describeRequest);
       if (answer?.change !== undefined) {
         draft = await this.#changed(draft, answer.change);
         chosenLocation = answer.change.path;
       }
-      if (answer?.response !== undefined) request.onHookResponse?.(answer.response);
+      hookResponse = answer?.response;
     }
 
     let location: string;
@@ -262,6 +280,7 @@ export class UploadService {
     }
 
     if (concat?.kind === 'final') {
+      if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
       await this.#startFinal(record, parts, request.describeRequest);
       return record;
     }
@@ -275,11 +294,12 @@ export class UploadService {
       }
     }
     if (isComplete(record)) {
-      await this.#checkFinish(record, request.describeRequest);
+      hookResponse = mergedResponse(hookResponse, await this.#checkFinish(record, request.describeRequest));
       await this.#finish(record, request.describeRequest);
     } else {
       this.#notify('post-create', record, request.describeRequest);
     }
+    if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
     return record;
   }
 
@@ -389,12 +409,15 @@ export class UploadService {
   /**
    * pre-finish: the last byte is stored, the client is not answered yet. A refusal keeps the bytes, marks the
    * upload failed with the reason (HEAD shows it) and is rethrown: the client gets the hook's answer and
-   * post-finish does not fire.
+   * post-finish does not fire. Resolves to the headers (and body) answering hooks add to the normal answer.
    */
-  async #checkFinish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
-    if (!this.#options.observer.listens('pre-finish')) return;
+  async #checkFinish(
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+  ): Promise<HookResponse | undefined> {
+    if (!this.#options.observer.listens('pre-finish')) return undefined;
     try {
-      await this.#check('pre-finish', record, describeRequest);
+      return (await this.#check('pre-finish', record, describeRequest))?.response;
     } catch (error) {
       if (!(error instanceof WharfError)) throw error;
       const expected = record.version;
@@ -464,7 +487,11 @@ export class UploadService {
     if (contentLength !== undefined) {
       if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
       if (contentLength > maxForFile) throw new WharfError('ERR_MAX_SIZE_EXCEEDED');
-      if (contentLength > maxBody) throw new WharfError('ERR_BODY_TOO_LARGE');
+      if (contentLength > maxBody) {
+        throw new WharfError('ERR_BODY_TOO_LARGE', {
+          message: `request body is larger than the maximum of ${maxBody} bytes`,
+        });
+      }
     }
     const limit = Math.min(remaining, maxForFile, maxBody);
     const body = openBody(limit);
@@ -565,25 +592,32 @@ export class UploadService {
       }
       if (interruption && interruption.status === 460) throw interruption;
       if (interruption && interruption.status === 413) throw interruption;
+      let hookResponse: HookResponse | undefined;
       if (isComplete(record)) {
-        await this.#checkFinish(record, request.describeRequest);
+        hookResponse = await this.#checkFinish(record, request.describeRequest);
         await this.#finish(record, request.describeRequest);
       } else if (record.offset > before) {
         this.#notify('post-receive', record, request.describeRequest);
       }
-      return interruption ? { upload: record, interruption } : { upload: record };
+      return {
+        upload: record,
+        ...(interruption ? { interruption } : {}),
+        ...(hookResponse !== undefined ? { hookResponse } : {}),
+      };
     } finally {
       await lock.release();
     }
   }
 
-  async terminate(id: string, describeRequest: DescribeRequest): Promise<void> {
+  /** Removes an upload once pre-terminate hooks agree; resolves to the headers (and body) they add. */
+  async terminate(id: string, describeRequest: DescribeRequest): Promise<HookResponse | undefined> {
     const lock = await this.#lock(id, () => undefined);
     let record: UploadRecord;
+    let hookResponse: HookResponse | undefined;
     try {
       record = await this.get(id);
       if (this.#options.observer.listens('pre-terminate')) {
-        await this.#check('pre-terminate', record, describeRequest);
+        hookResponse = (await this.#check('pre-terminate', record, describeRequest))?.response;
       }
       await this.#info.remove(id);
       await this.#data.remove(record.path);
@@ -591,6 +625,7 @@ export class UploadService {
       await lock.release();
     }
     this.#notify('post-terminate', record, describeRequest);
+    return hookResponse;
   }
 
   /** Removes uploads whose expiry passed; returns how many. Runs in the background, never on a request. */

@@ -217,7 +217,7 @@ describe('--config validation', () => {
     try {
       await assert.rejects(startWharf({ args: ['--config', file] }), (error: Error) => {
         for (const expected of [
-          'hooks.scan.transport: expected one of file, dir, http, module',
+          'hooks.scan.transport: expected one of file, dir, http, amqp, kafka, module',
           'hooks.notify.url: must be an http:// or https:// URL',
           'hooks.notify.runOn: expected one of success, failure, always',
           'endpoints[0].hooks[0].hook: names no declared hook',

@@ -32,7 +32,7 @@ interface ScheduledJob extends Registered<ScheduleHandler> {
 export interface ModuleRun {
   /** `module:<folder>` */
   readonly target: string;
-  readonly status: 'completed' | 'failed' | 'skipped';
+  readonly status: 'completed' | 'failed' | 'skipped' | 'timed_out';
   readonly durationMs: number;
   readonly error?: string;
 }
@@ -269,7 +269,13 @@ export class HookModules {
             headers: { 'Content-Type': plainText },
           };
         }
-        record({ target, status: 'failed', durationMs: elapsed(started), error: messageOf(error) });
+        // A filter abandoned at its timeout did not fail on its own: the run log tells the two apart.
+        record({
+          target,
+          status: error instanceof FilterTimeoutError ? 'timed_out' : 'failed',
+          durationMs: elapsed(started),
+          error: messageOf(error),
+        });
       }
       for (const skipped of entries.slice(index + 1)) {
         record({

@@ -1,8 +1,10 @@
 import type { TusExchange } from '../context.ts';
+import { endWithHookResponse } from '../respond.ts';
 
 /** DELETE (termination): removes the upload's bytes and record once pre-terminate hooks agree. */
 export async function handleDelete(exchange: TusExchange, id: string): Promise<void> {
-  await exchange.service.terminate(id, exchange.describeRequest);
+  const hookResponse = await exchange.service.terminate(id, exchange.describeRequest);
   exchange.res.statusCode = 204;
-  exchange.res.end();
+  // Answering pre-terminate hooks may add headers and a body.
+  endWithHookResponse(exchange.res, hookResponse);
 }

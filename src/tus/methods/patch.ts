@@ -7,7 +7,7 @@ import {
   parseUploadLength,
   parseUploadOffset,
 } from '../headers.ts';
-import { sendError } from '../respond.ts';
+import { endWithHookResponse, sendError } from '../respond.ts';
 
 function contentLength(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d{1,16}$/.test(value)) return undefined;
@@ -42,5 +42,6 @@ export async function handlePatch(exchange: TusExchange, id: string): Promise<vo
     return;
   }
   res.statusCode = 204;
-  res.end();
+  // Answering pre-finish hooks may add headers and a body to the final PATCH's answer.
+  endWithHookResponse(res, outcome.hookResponse);
 }

@@ -11,6 +11,7 @@ import {
   parseUploadMetadata,
 } from '../headers.ts';
 import { requestOrigin } from '../request-info.ts';
+import { endWithHookResponse } from '../respond.ts';
 
 /** Turns each URL of `Upload-Concat: final;...` (absolute or relative) into an upload id under our base path. */
 function partIdsFrom(urls: readonly string[], basePath: string): string[] {
@@ -111,15 +112,6 @@ export async function handlePost(exchange: TusExchange): Promise<void> {
   if (upload.expiresAt !== null && extensions.has('expiration'))
     res.setHeader('Upload-Expires', httpDate(upload.expiresAt));
   if (!req.complete && withBody) res.setHeader('Connection', 'close');
-  // An answering pre-create hook may add headers and a body; the protocol headers above stay Wharf's.
-  for (const [name, value] of Object.entries(hookResponse?.headers ?? {})) {
-    if (!res.hasHeader(name)) res.setHeader(name, value);
-  }
-  if (hookResponse?.body !== undefined) {
-    if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    res.setHeader('Content-Length', Buffer.byteLength(hookResponse.body));
-    res.end(hookResponse.body);
-    return;
-  }
-  res.end();
+  // Answering pre-create (and, when the body completes the upload, pre-finish) hooks may add headers and a body.
+  endWithHookResponse(res, hookResponse);
 }

@@ -60,6 +60,11 @@ test('a filter that never answers is abandoned at the timeout with 504', async (
   const outcome = await engine.runBlocking(sampleEvent('pre-create'));
   assert.deepEqual(outcome.kind === 'reject' && outcome.status, 504);
   assert.match(outcome.kind === 'reject' ? outcome.body : '', /did not answer within 50 ms/);
+  assert.deepEqual(
+    engine.runs.records().map((record) => [record.target, record.status, record.error]),
+    [['module:stuck', 'timed_out', 'Hook module "stuck" did not answer within 50 ms']],
+  );
+  assert.equal(engine.runs.totals().timed_out, 1);
 });
 
 test('a changed metadata becomes a changeUpload answer', async () => {
