@@ -21,6 +21,22 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'hook outbox',
+    sql: `
+      CREATE TABLE wharf_hook_outbox (
+        seq bigserial PRIMARY KEY,
+        entry_key text NOT NULL UNIQUE,
+        target text NOT NULL,
+        entry jsonb NOT NULL,
+        owner text NOT NULL,
+        lease_until timestamptz NOT NULL
+      );
+      CREATE INDEX wharf_hook_outbox_owner ON wharf_hook_outbox (owner);
+      CREATE INDEX wharf_hook_outbox_lease ON wharf_hook_outbox (lease_until);
+    `,
+  },
 ];
 
 /** Any constant works; it only keeps two instances starting together from migrating at once. */

@@ -11,7 +11,7 @@ export const outboxOptions: readonly OptionSpec[] = [
     flag: 'hooks-outbox-dir',
     env: ['WHARF_HOOKS_OUTBOX_DIR'],
     kind: 'string',
-    help: 'Folder of the outbox journal: broker events are written there before they are sent and removed once the broker confirmed them, so an outage or a restart loses none. Default: <data-dir>/.wharf-outbox.',
+    help: 'Folder of the outbox journal: broker events are written there before they are sent and removed once the broker confirmed them, so an outage or a restart loses none. Default: <data-dir>/.wharf-outbox. Unused with redis-info-storage or db-info-storage: the outbox then lives in that shared store.',
     group,
   },
   {
@@ -21,7 +21,7 @@ export const outboxOptions: readonly OptionSpec[] = [
     kind: 'integer',
     min: 1,
     default: '100000',
-    help: 'Undelivered broker events kept at most (per broker). When full, the oldest are kept and new ones are dropped, counted and logged.',
+    help: 'Undelivered broker events kept at most (per process; with a shared info store, also in total over all instances). When full, the oldest are kept and new ones are dropped, counted and logged.',
     group,
   },
   {

@@ -12,6 +12,8 @@ import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
 import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
 import { Outbox } from './outbox.ts';
+import { FileOutboxStore } from './outbox-file-store.ts';
+import type { OutboxStore } from './outbox-store.ts';
 import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
@@ -99,6 +101,11 @@ export interface HookEngineOptions {
   readonly modules?: HookModules;
   /** Named hooks and their bindings (the config file): run after the flag-defined targets, in order. */
   readonly pipeline?: PipelineConfig;
+  /**
+   * Where the outbox keeps undelivered events: a shared store (Redis, PostgreSQL) lets another instance deliver
+   * the events of one that died. Default: the journal file in `outboxDirectory`.
+   */
+  readonly outboxStore?: OutboxStore;
 }
 
 const plainText = 'text/plain; charset=utf-8';
@@ -349,7 +356,11 @@ export class HookEngine {
       outboxTargets.size === 0
         ? undefined
         : new Outbox(outboxTargets, {
-            directory: this.config.outboxDirectory,
+            store:
+              options.outboxStore ??
+              (this.config.outboxDirectory === undefined
+                ? undefined
+                : new FileOutboxStore(this.config.outboxDirectory)),
             limit: this.config.outboxLimit ?? 100_000,
             maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
             concurrency: this.config.postConcurrency,
@@ -633,7 +644,9 @@ export class HookEngine {
       skip('the hooks engine closed');
       return;
     }
-    if (!this.#outbox.add(hook.outboxTarget, delivery)) skip('outbox full');
+    void this.#outbox.add(hook.outboxTarget, delivery).then((added) => {
+      if (!added) skip('outbox full');
+    });
   }
 
   /**
@@ -662,10 +675,11 @@ export class HookEngine {
     for (const transport of transports) {
       const outboxName = this.#outboxNames.get(transport);
       if (outboxName !== undefined && this.#outbox !== undefined && !this.closed) {
-        // Journaled now, delivered (and retried) by the outbox; refused only when the outbox is full.
-        if (!this.#outbox.add(outboxName, delivery)) {
-          this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
-        }
+        // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
+        void this.#outbox.add(outboxName, delivery).then((added) => {
+          if (!added)
+            this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
+        });
         continue;
       }
       if (this.closed) {

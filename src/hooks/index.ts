@@ -41,6 +41,7 @@ export {
   type TusdPayload,
   type V2Payload,
 } from './formats/index.ts';
+export type { OutboxStore, OwedEntry, StoredDelivery, StoredEntry } from './outbox-store.ts';
 export {
   type FinalRunStatus,
   type RunListener,

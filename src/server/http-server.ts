@@ -13,6 +13,7 @@ import type { UploadObserver } from '../uploads/events.ts';
 import { HookObserver } from '../uploads/hook-bridge.ts';
 import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';
+import { composeUploadState } from '../uploads/shared-state.ts';
 import { createCors } from './cors.ts';
 import { endpointConfigs } from './endpoints.ts';
 
@@ -82,8 +83,11 @@ export async function startServer(config: Config, options: StartOptions): Promis
     config.configFile === undefined
       ? undefined
       : await loadWharfFile(config.configFile, config.basePath, config.hooks);
+  // The default endpoint's state: its shared backend (Redis, PostgreSQL) also holds the hooks outbox.
+  const mainState = composeUploadState(config);
   const hooks = new HookEngine(config.hooks, logger, {
     modules,
+    ...(mainState.outboxStore !== undefined ? { outboxStore: mainState.outboxStore } : {}),
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
   const shutdown = new AbortController();
@@ -96,6 +100,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
   for (const endpointConfig of endpointConfigs(config, wharfFile?.endpoints ?? [])) {
     const endpointService = composeUploadService(endpointConfig, {
       logger,
+      ...(endpoints.length === 0 ? { state: mainState } : {}),
       ...(options.locker ? { locker: options.locker } : {}),
       observer:
         options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore, endpointConfig.basePath)),

@@ -7,7 +7,7 @@ import { HybridS3DataStore } from '../storage/hybrid-s3.ts';
 import { S3DataStore } from '../storage/s3.ts';
 import { silentObserver, type UploadObserver } from './events.ts';
 import { UploadService, type UploadServiceOptions } from './service.ts';
-import { composeUploadState } from './shared-state.ts';
+import { composeUploadState, type UploadState } from './shared-state.ts';
 
 export interface ComposeOptions {
   /** Builds the observer once the data store exists (hook payloads describe paths through it). */
@@ -15,12 +15,14 @@ export interface ComposeOptions {
   /** Overrides the locker that comes with the info storage (cluster workers on file-info-storage). */
   readonly locker?: Locker;
   readonly logger: UploadServiceOptions['logger'];
+  /** The info store and backends already built for this endpoint (the hooks outbox shares the connection). */
+  readonly state?: UploadState;
 }
 
 /** Builds the upload lifecycle and its stores from the configuration. */
 export function composeUploadService(config: Config, options: ComposeOptions): UploadService {
   const dataStore = composeDataStore(config);
-  const state = composeUploadState(config);
+  const state = options.state ?? composeUploadState(config);
   return new UploadService({
     dataStore,
     infoStore: state.infoStore,

@@ -2,6 +2,9 @@ import type { Backend } from '../backends/backend.ts';
 import { PostgresBackend } from '../backends/postgres.ts';
 import { RedisBackend } from '../backends/redis.ts';
 import type { Config } from '../config/load.ts';
+import { PostgresOutboxStore } from '../hooks/outbox-postgres-store.ts';
+import { RedisOutboxStore } from '../hooks/outbox-redis-store.ts';
+import type { OutboxStore } from '../hooks/outbox-store.ts';
 import { FileInfoStore } from '../info/file.ts';
 import type { InfoStore } from '../info/info-store.ts';
 import { PostgresInfoStore } from '../info/postgres.ts';
@@ -15,10 +18,15 @@ export interface UploadState {
   /** The shared lock that comes with a shared info storage; undefined for file-info-storage. */
   readonly locker: Locker | undefined;
   readonly backends: readonly Backend[];
+  /** The hooks outbox on the same shared backend; undefined for file-info-storage (the local journal). */
+  readonly outboxStore: OutboxStore | undefined;
 }
 
 /** How a PostgreSQL lock waiter retries when no released notification arrives (holder died). */
 const postgresLockRetryMs = 500;
+
+/** An instance that has not renewed its outbox claim for this long is taken for dead; others deliver its events. */
+const outboxLeaseMs = 10_000;
 
 /** The info store from --info-storage; a shared one brings its distributed locker and its backend. */
 export function composeUploadState(config: Config): UploadState {
@@ -28,6 +36,7 @@ export function composeUploadState(config: Config): UploadState {
         infoStore: new FileInfoStore(config.infoDir, { fsync: config.forceFsync }),
         locker: undefined,
         backends: [],
+        outboxStore: undefined,
       };
     case 'redis-info-storage': {
       const backend = new RedisBackend(config.infoDbDsn ?? '');
@@ -35,6 +44,7 @@ export function composeUploadState(config: Config): UploadState {
         infoStore: new RedisInfoStore(backend, { expirationSeconds: config.redisInfoExpirationSeconds }),
         locker: new RedisLocker(backend, { ttlMs: config.lockTtlMs }),
         backends: [backend],
+        outboxStore: new RedisOutboxStore(backend, { leaseMs: outboxLeaseMs }),
       };
     }
     case 'db-info-storage': {
@@ -43,6 +53,7 @@ export function composeUploadState(config: Config): UploadState {
         infoStore: new PostgresInfoStore(backend),
         locker: new PostgresLocker(backend, { retryMs: postgresLockRetryMs }),
         backends: [backend],
+        outboxStore: new PostgresOutboxStore(backend, { leaseMs: outboxLeaseMs }),
       };
     }
   }

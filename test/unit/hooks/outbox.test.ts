@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import pg from 'pg';
+import { PostgresBackend } from '../../../src/backends/postgres.ts';
+import { RedisBackend } from '../../../src/backends/redis.ts';
 import { Outbox, type OutboxOptions } from '../../../src/hooks/outbox.ts';
+import { FileOutboxStore } from '../../../src/hooks/outbox-file-store.ts';
+import { PostgresOutboxStore } from '../../../src/hooks/outbox-postgres-store.ts';
+import { RedisOutboxStore } from '../../../src/hooks/outbox-redis-store.ts';
+import type { OutboxStore } from '../../../src/hooks/outbox-store.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../../../src/hooks/transports/types.ts';
+import { postgresUrl, redisUrl } from '../../support/services.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+const leaseMs = 300;
 
 /** A target that fails while `down` is true and records what it accepted. */
 function target(): HookTransport & { down: boolean; accepted: HookDelivery[] } {
@@ -35,9 +45,13 @@ function delivery(uploadId: string, hook: HookDelivery['event'], n: number): Hoo
   };
 }
 
-function outbox(transport: HookTransport, options: Partial<OutboxOptions> = {}): Outbox {
-  return new Outbox(new Map([['t', transport]]), {
-    directory: undefined,
+function outbox(
+  transport: HookTransport,
+  store: OutboxStore | undefined,
+  options: Partial<OutboxOptions> = {},
+): Outbox {
+  const box = new Outbox(new Map([['t', transport]]), {
+    store,
     limit: 1000,
     concurrency: 8,
     initialBackoffMs: 5,
@@ -47,102 +61,227 @@ function outbox(transport: HookTransport, options: Partial<OutboxOptions> = {}):
     deliver: (t, d) => t.deliver(d),
     ...options,
   });
+  opened.push(box);
+  return box;
 }
 
-describe('hook outbox', () => {
-  test('retries while the target is down, then delivers every entry, in order per upload', async () => {
-    const broker = target();
-    broker.down = true;
-    const box = outbox(broker);
-    await box.ready();
-    for (let n = 0; n < 10; n++) {
-      box.add('t', delivery(`u${n % 3}`, 'post-create', n));
-      box.add('t', delivery(`u${n % 3}`, 'post-finish', n));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    assert.equal(broker.accepted.length, 0);
-    assert.equal(box.pending, 20);
-    broker.down = false;
-    await box.idle();
-    assert.equal(broker.accepted.length, 20);
-    for (const upload of ['u0', 'u1', 'u2']) {
-      const sent = broker.accepted.filter((d) => d.uploadId === upload).map((d) => d.eventId);
-      const added = [...Array(10).keys()]
-        .filter((n) => `u${n % 3}` === upload)
-        .flatMap((n) => [`${upload}-post-create-${n}`, `${upload}-post-finish-${n}`]);
-      assert.deepEqual(sent, added);
-    }
+/** Outboxes of the running test: closed before its store goes away (a late close would reconnect). */
+const opened: Outbox[] = [];
+
+async function finish(place: { cleanup(): Promise<void> }): Promise<void> {
+  await Promise.all(opened.splice(0).map((box) => box.close()));
+  await place.cleanup();
+}
+
+/** One place the entries live: every `store()` is another process's view of it (a fresh owner). */
+interface StoreKind {
+  readonly name: string;
+  readonly shared: boolean;
+  setup(): Promise<{ store(): OutboxStore | undefined; cleanup(): Promise<void> }>;
+}
+
+const kinds: StoreKind[] = [
+  { name: 'memory', shared: false, setup: async () => ({ store: () => undefined, cleanup: async () => {} }) },
+  {
+    name: 'file',
+    shared: false,
+    setup: async () => {
+      const directory = await mkdtemp(path.join(tmpdir(), 'wharf-outbox-unit-'));
+      return {
+        store: () => new FileOutboxStore(directory),
+        cleanup: () => rm(directory, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'redis',
+    shared: true,
+    setup: async () => {
+      const backend = new RedisBackend(redisUrl);
+      const keyPrefix = `wharf-test-${randomBytes(4).toString('hex')}:`;
+      return {
+        store: () => new RedisOutboxStore(backend, { leaseMs, keyPrefix }),
+        cleanup: async () => {
+          const client = await backend.client();
+          const keys = await client.keys(`${keyPrefix}*`);
+          if (keys.length > 0) await client.del(...keys);
+          await backend.close();
+        },
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    shared: true,
+    setup: async () => {
+      // A schema of its own: the bound and the takeover see only this test's rows.
+      const schema = `wharf_outbox_test_${randomBytes(4).toString('hex')}`;
+      const admin = new pg.Pool({ connectionString: postgresUrl, max: 1 });
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      const dsn = `${postgresUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+      const backend = new PostgresBackend(dsn);
+      return {
+        store: () => new PostgresOutboxStore(backend, { leaseMs }),
+        cleanup: async () => {
+          await backend.close();
+          await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+          await admin.end();
+        },
+      };
+    },
+  },
+];
+
+for (const kind of kinds) {
+  describe(`hook outbox (${kind.name} store)`, () => {
+    test('retries while the target is down, then delivers every entry, in order per upload', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const broker = target();
+      broker.down = true;
+      const box = outbox(broker, place.store());
+      await box.ready();
+      const added: Promise<boolean>[] = [];
+      for (let n = 0; n < 10; n++) {
+        added.push(box.add('t', delivery(`u${n % 3}`, 'post-create', n)));
+        added.push(box.add('t', delivery(`u${n % 3}`, 'post-finish', n)));
+      }
+      assert.ok((await Promise.all(added)).every(Boolean));
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      assert.equal(broker.accepted.length, 0);
+      assert.equal(box.pending, 20);
+      broker.down = false;
+      await box.idle();
+      assert.equal(broker.accepted.length, 20);
+      for (const upload of ['u0', 'u1', 'u2']) {
+        const sent = broker.accepted.filter((d) => d.uploadId === upload).map((d) => d.eventId);
+        const expected = [...Array(10).keys()]
+          .filter((n) => `u${n % 3}` === upload)
+          .flatMap((n) => [`${upload}-post-create-${n}`, `${upload}-post-finish-${n}`]);
+        assert.deepEqual(sent, expected);
+      }
+    });
+
+    test('is bounded: when full, older entries are kept and new ones are dropped and counted', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const broker = target();
+      broker.down = true;
+      const store = place.store();
+      const box = outbox(broker, store, { limit: 5 });
+      await box.ready();
+      const accepted = [];
+      for (let n = 0; n < 8; n++) accepted.push(await box.add('t', delivery('u', 'post-receive', n)));
+      assert.deepEqual(accepted, [true, true, true, true, true, false, false, false]);
+      assert.equal(box.pending, 5);
+      assert.equal(box.dropped, 3);
+      if (store !== undefined) assert.equal((await store.pending()).length, 5);
+      broker.down = false;
+      await box.idle();
+      assert.deepEqual(
+        broker.accepted.map((d) => d.eventId),
+        [0, 1, 2, 3, 4].map((n) => `u-post-receive-${n}`),
+      );
+    });
+
+    test('a failure marked final is dropped, not retried, and does not hold up the next entries', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const refusing: HookTransport & { calls: string[] } = {
+        calls: [],
+        describe: () => 'refusing',
+        async deliver(delivery): Promise<DeliveryResult> {
+          this.calls.push(delivery.eventId);
+          if (delivery.eventId.endsWith('-1')) {
+            return { kind: 'responded', httpStatus: 400, body: 'no', contentType: null };
+          }
+          return { kind: 'delivered' };
+        },
+      };
+      const box = outbox(refusing, place.store(), { isFinal: (result) => result.kind === 'responded' });
+      await box.ready();
+      await box.add('t', delivery('u', 'post-create', 1));
+      await box.add('t', delivery('u', 'post-finish', 2));
+      await box.idle();
+      assert.deepEqual(refusing.calls, ['u-post-create-1', 'u-post-finish-2']);
+      assert.equal(box.pending, 0);
+    });
+
+    if (kind.name === 'memory') return;
+
+    test('resumes stored entries after a restart, ahead of new ones', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const down = target();
+      down.down = true;
+      const closing = new AbortController();
+      const first = outbox(down, place.store(), { signal: closing.signal });
+      await first.ready();
+      await first.add('t', delivery('a', 'post-create', 1));
+      await first.add('t', delivery('a', 'post-finish', 2));
+      await first.add('t', delivery('b', 'post-create', 3));
+      closing.abort();
+      await first.close();
+
+      const up = target();
+      const second = outbox(up, place.store());
+      void second.add('t', delivery('a', 'post-terminate', 4));
+      await second.ready();
+      await second.idle();
+      assert.deepEqual(
+        up.accepted.filter((d) => d.uploadId === 'a').map((d) => d.eventId),
+        ['a-post-create-1', 'a-post-finish-2', 'a-post-terminate-4'],
+      );
+      assert.equal(up.accepted.length, 4);
+      await second.close();
+
+      // Everything was confirmed: a third start owes nothing.
+      const store = place.store();
+      const last = outbox(target(), store);
+      await last.ready();
+      assert.equal(last.pending, 0);
+      assert.deepEqual(await store?.pending(), []);
+      await last.close();
+    });
+
+    if (!kind.shared) return;
+
+    test('events of an instance that stops renewing its claim are delivered by another, in order; none while it lives', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const dying = new AbortController();
+      const down = target();
+      down.down = true;
+      const first = outbox(down, place.store(), { signal: dying.signal });
+      await first.ready();
+      for (let n = 0; n < 6; n++) {
+        await first.add('t', delivery(`u${n % 2}`, 'post-create', n));
+        await first.add('t', delivery(`u${n % 2}`, 'post-finish', n));
+      }
+      const up = target();
+      const second = outbox(up, place.store());
+      await second.ready();
+      // The first instance renews its claim: nothing of its own is taken from it.
+      await new Promise((resolve) => setTimeout(resolve, leaseMs * 3));
+      assert.equal(up.accepted.length, 0);
+
+      // It dies (stops renewing, never closes): after the lease, the second instance delivers everything.
+      dying.abort();
+      for (let attempt = 0; up.accepted.length < 12; attempt++) {
+        assert.ok(attempt < 200, `only ${up.accepted.length} of 12 taken over`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await second.idle();
+      for (const upload of ['u0', 'u1']) {
+        const sent = up.accepted.filter((d) => d.uploadId === upload).map((d) => d.eventId);
+        const expected = [...Array(6).keys()]
+          .filter((n) => `u${n % 2}` === upload)
+          .flatMap((n) => [`${upload}-post-create-${n}`, `${upload}-post-finish-${n}`]);
+        assert.deepEqual(sent, expected);
+      }
+      assert.equal(new Set(up.accepted.map((d) => d.eventId)).size, 12);
+      const store = place.store();
+      assert.deepEqual(await store?.pending(), []);
+    });
   });
-
-  test('is bounded: when full, older entries are kept and new ones are dropped and counted', async () => {
-    const broker = target();
-    broker.down = true;
-    const box = outbox(broker, { limit: 5 });
-    await box.ready();
-    const accepted = [...Array(8).keys()].map((n) => box.add('t', delivery('u', 'post-receive', n)));
-    assert.deepEqual(accepted, [true, true, true, true, true, false, false, false]);
-    assert.equal(box.pending, 5);
-    assert.equal(box.dropped, 3);
-    broker.down = false;
-    await box.idle();
-    assert.deepEqual(
-      broker.accepted.map((d) => d.eventId),
-      [0, 1, 2, 3, 4].map((n) => `u-post-receive-${n}`),
-    );
-  });
-
-  test('resumes journaled entries after a restart, ahead of new ones', async (t) => {
-    const directory = await mkdtemp(path.join(tmpdir(), 'wharf-outbox-unit-'));
-    t.after(() => rm(directory, { recursive: true, force: true }));
-    const down = target();
-    down.down = true;
-    const closing = new AbortController();
-    const first = outbox(down, { directory, signal: closing.signal });
-    await first.ready();
-    first.add('t', delivery('a', 'post-create', 1));
-    first.add('t', delivery('a', 'post-finish', 2));
-    first.add('t', delivery('b', 'post-create', 3));
-    closing.abort();
-    await first.close();
-
-    const up = target();
-    const second = outbox(up, { directory });
-    second.add('t', delivery('a', 'post-terminate', 4));
-    await second.ready();
-    await second.idle();
-    assert.deepEqual(
-      up.accepted.filter((d) => d.uploadId === 'a').map((d) => d.eventId),
-      ['a-post-create-1', 'a-post-finish-2', 'a-post-terminate-4'],
-    );
-    assert.equal(up.accepted.length, 4);
-    await second.close();
-
-    // Everything was confirmed: a third start owes nothing.
-    const third = target();
-    const last = outbox(third, { directory });
-    await last.ready();
-    assert.equal(last.pending, 0);
-    await last.close();
-  });
-
-  test('a failure marked final is dropped, not retried, and does not hold up the next entries', async () => {
-    const refusing: HookTransport & { calls: string[] } = {
-      calls: [],
-      describe: () => 'refusing',
-      async deliver(delivery): Promise<DeliveryResult> {
-        this.calls.push(delivery.eventId);
-        if (delivery.eventId.endsWith('-1')) {
-          return { kind: 'responded', httpStatus: 400, body: 'no', contentType: null };
-        }
-        return { kind: 'delivered' };
-      },
-    };
-    const box = outbox(refusing, { isFinal: (result) => result.kind === 'responded' });
-    await box.ready();
-    box.add('t', delivery('u', 'post-create', 1));
-    box.add('t', delivery('u', 'post-finish', 2));
-    await box.idle();
-    assert.deepEqual(refusing.calls, ['u-post-create-1', 'u-post-finish-2']);
-    assert.equal(box.pending, 0);
-  });
-});
+}

@@ -1,0 +1,72 @@
+import { entryKey, OutboxJournal, type StoredEntry } from './outbox-journal.ts';
+import type { OutboxStore, OwedEntry } from './outbox-store.ts';
+
+/**
+ * The default outbox store: an append-only journal file owned by this one process (no claims to renew or take
+ * over). It keeps the owed entries in memory too, to bound them and to compact the file now and then.
+ */
+export class FileOutboxStore implements OutboxStore {
+  readonly claimIntervalMs = undefined;
+  readonly #journal: OutboxJournal;
+  readonly #owed = new Map<string, StoredEntry>();
+  #seq = 0;
+  #compacting = false;
+
+  constructor(directory: string) {
+    this.#journal = new OutboxJournal(directory);
+  }
+
+  get description(): string {
+    return `file ${this.#journal.file}`;
+  }
+
+  async open(): Promise<OwedEntry[]> {
+    const replayed = await this.#journal.open();
+    const owed: OwedEntry[] = [];
+    for (const entry of replayed) {
+      this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
+      owed.push({ ...entry, seq: ++this.#seq });
+    }
+    return owed;
+  }
+
+  async append(entry: StoredEntry, limit: number): Promise<OwedEntry | undefined> {
+    if (this.#owed.size >= limit) return undefined;
+    this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
+    // Queued in order; the delivered line of this entry can only be written after it.
+    this.#journal.add(entry);
+    return { ...entry, seq: ++this.#seq };
+  }
+
+  async remove(entry: StoredEntry): Promise<void> {
+    const key = entryKey(entry.target, entry.delivery.eventId);
+    this.#owed.delete(key);
+    this.#journal.done(key);
+    this.#maybeCompact();
+  }
+
+  async claim(): Promise<OwedEntry[]> {
+    return [];
+  }
+
+  async pending(): Promise<StoredEntry[]> {
+    await this.#journal.flushed();
+    return [...this.#owed.values()];
+  }
+
+  async close(): Promise<void> {
+    await this.#journal.close();
+  }
+
+  /** Keeps the journal from growing without bound: rewrite it with only the owed entries now and then. */
+  #maybeCompact(): void {
+    if (this.#compacting || this.#journal.lines < Math.max(1000, this.#owed.size * 4)) return;
+    this.#compacting = true;
+    this.#journal
+      .compact([...this.#owed.values()])
+      .catch(() => undefined) // the next compaction tries again; the journal stays valid meanwhile
+      .finally(() => {
+        this.#compacting = false;
+      });
+  }
+}

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import type { PostgresBackend } from '../backends/postgres.ts';
+import type { StoredEntry } from './outbox-journal.ts';
+import { entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+
+export interface PostgresOutboxStoreOptions {
+  /** How long a claim outlives its last renewal: an instance silent that long is taken for dead. */
+  readonly leaseMs: number;
+  /** Entries taken over per claim round (default 1000). */
+  readonly claimBatch?: number;
+}
+
+/**
+ * The outbox in PostgreSQL (table `wharf_hook_outbox`, created by the schema migrations), shared by every
+ * instance on that database. Each row is claimed by an owner until `lease_until`; the owner pushes the lease on
+ * while it lives, and another instance takes expired rows over with `FOR UPDATE SKIP LOCKED`, so two instances
+ * never take the same row in one round.
+ */
+export class PostgresOutboxStore implements OutboxStore {
+  readonly description = 'postgres';
+  readonly claimIntervalMs: number;
+  readonly #backend: PostgresBackend;
+  readonly #leaseMs: number;
+  readonly #batch: number;
+  readonly #owner = randomUUID();
+  /** Appends run one after the other (the pool would otherwise reorder them), so seq follows `append` calls. */
+  #appending: Promise<unknown> = Promise.resolve();
+
+  constructor(backend: PostgresBackend, options: PostgresOutboxStoreOptions) {
+    this.#backend = backend;
+    this.#leaseMs = options.leaseMs;
+    this.#batch = options.claimBatch ?? 1000;
+    this.claimIntervalMs = Math.max(50, Math.floor(options.leaseMs / 3));
+  }
+
+  async open(targets: readonly string[]): Promise<OwedEntry[]> {
+    return this.claim(targets);
+  }
+
+  append(entry: StoredEntry, limit: number): Promise<OwedEntry | undefined> {
+    const run = this.#appending.then(async () => {
+      const pool = await this.#backend.pool();
+      const { rows } = await pool.query<{ seq: string }>(
+        `INSERT INTO wharf_hook_outbox (entry_key, target, entry, owner, lease_until)
+         SELECT $1, $2, $3, $4, now() + $5 * interval '1 millisecond'
+         WHERE (SELECT count(*) FROM wharf_hook_outbox) < $6
+         ON CONFLICT (entry_key) DO NOTHING
+         RETURNING seq`,
+        [entryKeyOf(entry), entry.target, JSON.stringify(entry), this.#owner, this.#leaseMs, limit],
+      );
+      const row = rows[0];
+      return row === undefined ? undefined : { ...entry, seq: Number(row.seq) };
+    });
+    this.#appending = run.catch(() => undefined);
+    return run;
+  }
+
+  async remove(entry: StoredEntry): Promise<void> {
+    const pool = await this.#backend.pool();
+    await pool.query('DELETE FROM wharf_hook_outbox WHERE entry_key = $1', [entryKeyOf(entry)]);
+  }
+
+  async claim(targets: readonly string[]): Promise<OwedEntry[]> {
+    const pool = await this.#backend.pool();
+    await pool.query(
+      `UPDATE wharf_hook_outbox SET lease_until = now() + $2 * interval '1 millisecond' WHERE owner = $1`,
+      [this.#owner, this.#leaseMs],
+    );
+    if (targets.length === 0) return [];
+    const { rows } = await pool.query<{ seq: string; entry: StoredEntry }>(
+      `WITH expired AS (
+         SELECT seq FROM wharf_hook_outbox
+         WHERE lease_until < now() AND owner <> $1 AND target = ANY($3)
+         ORDER BY seq LIMIT $4
+         FOR UPDATE SKIP LOCKED
+       )
+       UPDATE wharf_hook_outbox AS o
+       SET owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+       FROM expired WHERE o.seq = expired.seq
+       RETURNING o.seq, o.entry`,
+      [this.#owner, this.#leaseMs, [...targets], this.#batch],
+    );
+    return rows.map((row) => ({ ...row.entry, seq: Number(row.seq) })).sort((a, b) => a.seq - b.seq);
+  }
+
+  async pending(): Promise<StoredEntry[]> {
+    const pool = await this.#backend.pool();
+    const { rows } = await pool.query<{ entry: StoredEntry }>(
+      'SELECT entry FROM wharf_hook_outbox ORDER BY seq',
+    );
+    return rows.map((row) => row.entry);
+  }
+
+  /** Gives up the claims at once: the other instances take over what is still owed at their next round. */
+  async close(): Promise<void> {
+    await this.#appending;
+    const pool = await this.#backend.pool();
+    await pool.query(`UPDATE wharf_hook_outbox SET lease_until = '-infinity' WHERE owner = $1`, [
+      this.#owner,
+    ]);
+  }
+}

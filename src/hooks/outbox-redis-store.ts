@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import type { RedisBackend } from '../backends/redis.ts';
+import { RedisScript } from '../backends/redis.ts';
+import type { StoredEntry } from './outbox-journal.ts';
+import { entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+
+/*
+ * Layout under the prefix: `outbox:entries` (hash: entry key -> JSON), `outbox:seq` (counter giving the order),
+ * `outbox:owners` (set of instances holding entries), `outbox:owned:<owner>` (sorted set of that instance's entry
+ * keys by seq) and `outbox:alive:<owner>` (the claim: a key with a TTL the owner renews). The scripts build the
+ * per-owner key names themselves, so this layout needs one Redis server (not Redis Cluster).
+ */
+
+/** KEYS: entries, seq, owners, owned:me. ARGV: entry key, JSON, limit, me. Returns the seq, or 0 when full. */
+const appendScript = new RedisScript(`
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[4], seq, ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[4])
+return seq
+`);
+
+/**
+ * KEYS: entries, owners. ARGV: prefix, me, max, targets... Moves the entries of dead owners (no alive key) whose
+ * target is one of `targets` to me; returns seq, JSON pairs.
+ */
+const claimScript = new RedisScript(`
+local targets = {}
+for i = 4, #ARGV do targets[ARGV[i]] = true end
+local max = tonumber(ARGV[3])
+local mine = ARGV[1] .. 'owned:' .. ARGV[2]
+local out = {}
+local taken = 0
+for _, owner in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if owner ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. 'alive:' .. owner) == 0 then
+    local theirs = ARGV[1] .. 'owned:' .. owner
+    local members = redis.call('ZRANGE', theirs, 0, -1, 'WITHSCORES')
+    for i = 1, #members, 2 do
+      local key = members[i]
+      if taken < max and targets[string.match(key, '^(.-) ')] then
+        redis.call('ZREM', theirs, key)
+        local entry = redis.call('HGET', KEYS[1], key)
+        if entry then
+          redis.call('ZADD', mine, members[i + 1], key)
+          out[#out + 1] = members[i + 1]
+          out[#out + 1] = entry
+          taken = taken + 1
+        end
+      end
+    end
+    if redis.call('ZCARD', theirs) == 0 then redis.call('SREM', KEYS[2], owner) end
+  end
+end
+if taken > 0 then redis.call('SADD', KEYS[2], ARGV[2]) end
+return out
+`);
+
+export interface RedisOutboxStoreOptions {
+  /** How long a claim outlives its last renewal: an instance silent that long is taken for dead. */
+  readonly leaseMs: number;
+  /** Prefix of every key (default `wharf:`), shared with the info store. */
+  readonly keyPrefix?: string;
+  /** Entries taken over per claim round (default 1000). */
+  readonly claimBatch?: number;
+}
+
+/** The outbox in Redis, shared by every instance on that server; see the layout above. */
+export class RedisOutboxStore implements OutboxStore {
+  readonly description = 'redis';
+  readonly claimIntervalMs: number;
+  readonly #backend: RedisBackend;
+  readonly #leaseMs: number;
+  readonly #prefix: string;
+  readonly #batch: number;
+  readonly #owner = randomUUID();
+  /** Appends go out one after the other, so the seq order is the order of `append` calls. */
+  #appending: Promise<unknown> = Promise.resolve();
+
+  constructor(backend: RedisBackend, options: RedisOutboxStoreOptions) {
+    this.#backend = backend;
+    this.#leaseMs = options.leaseMs;
+    this.#prefix = `${options.keyPrefix ?? 'wharf:'}outbox:`;
+    this.#batch = options.claimBatch ?? 1000;
+    this.claimIntervalMs = Math.max(50, Math.floor(options.leaseMs / 3));
+  }
+
+  #key(name: string): string {
+    return this.#prefix + name;
+  }
+
+  async open(targets: readonly string[]): Promise<OwedEntry[]> {
+    return this.claim(targets);
+  }
+
+  append(entry: StoredEntry, limit: number): Promise<OwedEntry | undefined> {
+    const run = this.#appending.then(async () => {
+      const client = await this.#backend.client();
+      await this.#renew();
+      const seq = Number(
+        await appendScript.run(
+          client,
+          [this.#key('entries'), this.#key('seq'), this.#key('owners'), this.#key(`owned:${this.#owner}`)],
+          [entryKeyOf(entry), JSON.stringify(entry), limit, this.#owner],
+        ),
+      );
+      return seq === 0 ? undefined : { ...entry, seq };
+    });
+    this.#appending = run.catch(() => undefined);
+    return run;
+  }
+
+  async remove(entry: StoredEntry): Promise<void> {
+    const client = await this.#backend.client();
+    const key = entryKeyOf(entry);
+    await client
+      .multi()
+      .hdel(this.#key('entries'), key)
+      .zrem(this.#key(`owned:${this.#owner}`), key)
+      .exec();
+  }
+
+  async claim(targets: readonly string[]): Promise<OwedEntry[]> {
+    const client = await this.#backend.client();
+    await this.#renew(true);
+    if (targets.length === 0) return [];
+    const reply = (await claimScript.run(
+      client,
+      [this.#key('entries'), this.#key('owners')],
+      [this.#prefix, this.#owner, this.#batch, ...targets],
+    )) as string[];
+    const owed: OwedEntry[] = [];
+    for (let index = 0; index + 1 < reply.length; index += 2) {
+      owed.push({ ...(JSON.parse(reply[index + 1] ?? '') as StoredEntry), seq: Number(reply[index]) });
+    }
+    return owed.sort((a, b) => a.seq - b.seq);
+  }
+
+  async pending(): Promise<StoredEntry[]> {
+    const client = await this.#backend.client();
+    const owners = await client.smembers(this.#key('owners'));
+    const keyed: { key: string; seq: number }[] = [];
+    for (const owner of owners) {
+      const members = await client.zrange(this.#key(`owned:${owner}`), '0', '-1', 'WITHSCORES');
+      for (let index = 0; index + 1 < members.length; index += 2) {
+        keyed.push({ key: members[index] ?? '', seq: Number(members[index + 1]) });
+      }
+    }
+    keyed.sort((a, b) => a.seq - b.seq);
+    if (keyed.length === 0) return [];
+    const texts = await client.hmget(this.#key('entries'), ...keyed.map((entry) => entry.key));
+    return texts
+      .filter((text): text is string => text !== null)
+      .map((text) => JSON.parse(text) as StoredEntry);
+  }
+
+  /** Gives up the claim at once: the other instances take over what is still owed at their next round. */
+  async close(): Promise<void> {
+    await this.#appending;
+    const client = await this.#backend.client();
+    await client.del(this.#key(`alive:${this.#owner}`));
+  }
+
+  #renewedAt = 0;
+
+  /** Keeps this instance's claim alive (at most once per claim interval unless forced). */
+  async #renew(force = false): Promise<void> {
+    const now = Date.now();
+    if (!force && now - this.#renewedAt < this.claimIntervalMs) return;
+    const client = await this.#backend.client();
+    await client.set(this.#key(`alive:${this.#owner}`), '1', 'PX', this.#leaseMs);
+    this.#renewedAt = now;
+  }
+}
