@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B of two builds of Wharf on one scenario, interleaved (A B A B ...), to tell a regression from noise.
-# Each revision is checked out into bench/out/ab-<rev> (git worktree, reusing this checkout's node_modules)
+# Each revision is checked out into ${TMPDIR:-/tmp}/wharf-ab-<rev> (git worktree, reusing this checkout's node_modules)
 # and built; "WORKTREE" means the current working tree as it is, uncommitted changes included.
 #
 # Usage: bash bench/ab-builds.sh REV_A REV_B [scenario] [rounds]
@@ -22,7 +22,8 @@ checkout() { # checkout REV -> prints the folder holding a built bin/wharf.js
     echo "$ROOT"
     return
   fi
-  local dir="$BENCH/out/ab-$(git -C "$ROOT" rev-parse --short "$rev")"
+  # Outside the repository: a nested checkout would be linted and tested as part of this one.
+  local dir="${TMPDIR:-/tmp}/wharf-ab-$(git -C "$ROOT" rev-parse --short "$rev")"
   if [ ! -d "$dir" ]; then
     git -C "$ROOT" worktree add -q --detach "$dir" "$rev" >&2
     ln -s "$ROOT/node_modules" "$dir/node_modules"
