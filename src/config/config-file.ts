@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { conditionProblem, type WhenCondition } from '../hooks/conditions.ts';
 import { isUploadEventName, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
 import { type HookFormatName, hookFormatNames, isHookFormatName } from '../hooks/formats/index.ts';
@@ -395,7 +394,7 @@ export async function loadWharfFile(
   }
   let raw: unknown;
   try {
-    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    raw = file.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text);
   } catch (error) {
     throw new ConfigError(
       `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`,

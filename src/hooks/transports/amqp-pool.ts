@@ -1,4 +1,4 @@
-import { type ChannelModel, type ConfirmChannel, connect } from 'amqplib';
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
 
 export interface AmqpPoolOptions {
   readonly url: string;
@@ -148,6 +148,8 @@ export class AmqpChannelPool {
   }
 
   async #connect(): Promise<PooledConnection> {
+    // Loaded on first use: an unused client library's code would still enlarge the heap every upload runs in.
+    const { connect } = await import('amqplib');
     const model = await connect(this.#options.url, {
       timeout: this.#options.connectTimeoutMs,
       clientProperties: { connection_name: this.#options.connectionName ?? 'wharf hooks' },

@@ -1,13 +1,9 @@
-import {
-  CompressionTypes,
-  Kafka,
-  type KafkaConfig,
-  logLevel,
-  type Producer,
-  type ProducerConfig,
-} from 'kafkajs';
+import type { Kafka, KafkaConfig, Producer, ProducerConfig } from 'kafkajs';
 import { HookConfigError } from '../errors.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
+
+/** kafkajs's CompressionTypes values, spelled out so that this module does not load kafkajs before it is used. */
+const compressionTypes = { none: 0, gzip: 1 } as const;
 
 /** Compression codecs kafkajs can produce without extra codec packages. */
 export const supportedKafkaCompressions = ['none', 'gzip'] as const;
@@ -91,7 +87,8 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
   const client: KafkaConfig = {
     brokers: [...config.brokers],
     clientId: config.clientId ?? 'wharf',
-    logLevel: logLevel.NOTHING,
+    // kafkajs's logLevel.NOTHING, spelled out so that reading the configuration does not load kafkajs.
+    logLevel: 0,
     connectionTimeout: Math.min(config.sendTimeoutMs, 3000),
     requestTimeout: config.sendTimeoutMs,
     // The outbox retries with its own backoff; kafkajs should fail fast instead of holding a delivery.
@@ -199,7 +196,8 @@ function errorText(error: unknown): string {
 export class KafkaHookTransport implements HookTransport {
   readonly config: KafkaHooksConfig;
   readonly #settings: ClientSettings;
-  readonly #kafka: Kafka;
+  /** Created with the first producer: kafkajs is loaded only when a Kafka hook is actually used. */
+  #kafka: Kafka | undefined;
   #producer: Promise<Producer> | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
@@ -208,7 +206,6 @@ export class KafkaHookTransport implements HookTransport {
   constructor(config: KafkaHooksConfig) {
     this.config = config;
     this.#settings = kafkaClientSettings(config);
-    this.#kafka = new Kafka(this.#settings.client);
   }
 
   describe(hook: string): string {
@@ -266,7 +263,7 @@ export class KafkaHookTransport implements HookTransport {
       topic: kafkaTopic(this.config, delivery.hook),
       acks: this.#settings.requiredAcks,
       timeout: this.#settings.sendTimeoutMs,
-      compression: this.#settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      compression: this.#settings.compression === 'gzip' ? compressionTypes.gzip : compressionTypes.none,
       messages: [
         {
           key: delivery.uploadId,
@@ -283,8 +280,12 @@ export class KafkaHookTransport implements HookTransport {
 
   #connected(): Promise<Producer> {
     if (this.#producer === undefined) {
-      const producer = this.#kafka.producer(this.#settings.producer);
-      const connecting = producer.connect().then(() => producer);
+      const connecting = import('kafkajs').then(async ({ Kafka: KafkaClient }) => {
+        this.#kafka ??= new KafkaClient(this.#settings.client);
+        const producer = this.#kafka.producer(this.#settings.producer);
+        await producer.connect();
+        return producer;
+      });
       connecting.catch(() => {
         if (this.#producer === connecting) this.#producer = undefined;
       });
