@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { S3Connection } from '../storage/s3-bucket.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
 
 const group = 'S3 storage (s3, hybrid-s3)';
@@ -147,17 +148,8 @@ export const s3Options: readonly OptionSpec[] = [
   },
 ];
 
-/** Everything the S3 storages need to reach the bucket. Secrets stay here; nothing logs this object. */
-export interface S3Settings {
-  readonly endpoint: string | undefined;
-  readonly bucket: string;
-  readonly region: string;
-  readonly credentials:
-    | { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
-    | undefined;
-  readonly profile: string | undefined;
-  readonly forcePathStyle: boolean;
-  readonly headers: Readonly<Record<string, string>>;
+/** Everything the S3 storages need: how to reach the bucket, and Wharf's own tuning. Nothing logs this object. */
+export interface S3Settings extends S3Connection {
   readonly partSize: number;
   readonly partConcurrency: number;
   readonly bufferDir: string | undefined;

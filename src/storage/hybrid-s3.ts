@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
-import { type Backend, withTimeout } from '../backends/backend.ts';
+import { BucketHandle } from './bucket-handle.ts';
 import type {
   AppendResult,
   ByteRange,
@@ -10,7 +10,7 @@ import type {
   NewUploadPlacement,
 } from './data-store.ts';
 import type { FileDataStore } from './file.ts';
-import { S3Bucket, type S3Connection } from './s3-bucket.ts';
+import type { S3Bucket, S3Connection } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning, uploadFile } from './s3-objects.ts';
 
 export interface HybridS3DataStoreOptions {
@@ -33,10 +33,10 @@ export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataS
   readonly #local: FileDataStore;
   readonly #options: HybridS3DataStoreOptions;
   readonly #tuning: PartTuning;
-  #connected: S3Bucket | undefined;
 
   constructor(options: HybridS3DataStoreOptions) {
     this.#options = options;
+    this.backend = new BucketHandle(options.connection, 'hybrid-s3 storage');
     this.#local = options.local;
     this.#tuning = {
       partSize: options.partSize,
@@ -45,22 +45,16 @@ export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataS
     };
   }
 
-  /** The bucket as a shared backend: /health reports it and shutdown closes its connections. */
-  readonly backend: Backend = {
-    name: 's3',
-    check: () => withTimeout(this.#bucket.check(), 5000, 'the S3 bucket did not answer within 5 s'),
-    close: async () => this.#connected?.close(),
-  };
+  /** The bucket, and the store's backend: /health reports it and shutdown closes its connections. */
+  readonly backend: BucketHandle;
 
   get #bucket(): S3Bucket {
-    if (!this.#connected) throw new Error('hybrid-s3 storage used before prepare()');
-    return this.#connected;
+    return this.backend.bucket;
   }
 
   async prepare(): Promise<void> {
     await this.#local.prepare();
-    this.#connected ??= await S3Bucket.connect(this.#options.connection);
-    await this.#connected.check();
+    await this.backend.connect();
   }
 
   create(placement: NewUploadPlacement): Promise<string> {

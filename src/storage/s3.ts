@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
-import { type Backend, withTimeout } from '../backends/backend.ts';
+import { BucketHandle } from './bucket-handle.ts';
 import type {
   AppendResult,
   ByteRange,
@@ -12,7 +12,7 @@ import type {
 import { expandDirStructure } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
 import { PartUploads } from './part-uploads.ts';
-import { S3Bucket, type S3Connection, type StoredPart } from './s3-bucket.ts';
+import type { S3Bucket, S3Connection, StoredPart } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning } from './s3-objects.ts';
 
 export interface S3DataStoreOptions {
@@ -72,10 +72,10 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
   readonly #options: S3DataStoreOptions;
   readonly #tuning: PartTuning;
   readonly #localTails = new Map<string, LocalTail>();
-  #connected: S3Bucket | undefined;
 
   constructor(options: S3DataStoreOptions) {
     this.#options = options;
+    this.backend = new BucketHandle(options.connection, 'S3 storage');
     this.#tuning = {
       partSize: options.partSize,
       concurrency: options.partConcurrency,
@@ -83,21 +83,15 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     };
   }
 
-  /** The bucket as a shared backend: /health reports it and shutdown closes its connections. */
-  readonly backend: Backend = {
-    name: 's3',
-    check: () => withTimeout(this.#bucket.check(), 5000, 'the S3 bucket did not answer within 5 s'),
-    close: async () => this.#connected?.close(),
-  };
+  /** The bucket, and the store's backend: /health reports it and shutdown closes its connections. */
+  readonly backend: BucketHandle;
 
   get #bucket(): S3Bucket {
-    if (!this.#connected) throw new Error('S3 storage used before prepare()');
-    return this.#connected;
+    return this.backend.bucket;
   }
 
   async prepare(): Promise<void> {
-    this.#connected ??= await S3Bucket.connect(this.#options.connection);
-    await this.#connected.check();
+    await this.backend.connect();
   }
 
   async create(placement: NewUploadPlacement): Promise<string> {
