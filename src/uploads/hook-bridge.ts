@@ -64,11 +64,10 @@ export class HookObserver implements UploadObserver {
       });
     }
     const warnings = outcome.warnings ?? [];
-    const withWarnings =
+    const answer =
       warnings.length === 0
         ? outcome.answer
         : { ...outcome.answer, httpResponse: warningResponse(outcome.answer, warnings) };
-    const answer = withWarnings;
     if (answer === undefined) return undefined;
     const { status: _status, ...response } = answer.httpResponse ?? { headers: {} };
     return {
