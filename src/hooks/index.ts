@@ -10,6 +10,18 @@ export {
   parseHookAnswer,
   type UploadChange,
 } from './answers.ts';
+export type {
+  DeadLetter,
+  DeadLetterFilter,
+  DeadLetterReason,
+  DeliveryControl,
+  DeliveryNotice,
+  DisabledReason,
+  OutboxStats,
+  RuntimeHttpTarget,
+  TargetHealth,
+  TargetState,
+} from './delivery-control.ts';
 export {
   type BlockingOutcome,
   HookEngine,

@@ -1,9 +1,9 @@
 import type { UploadEventName } from './events.ts';
 
-export const runStatuses = ['completed', 'failed', 'skipped', 'timed_out', 'pending'] as const;
+export const runStatuses = ['completed', 'failed', 'skipped', 'timed_out', 'pending', 'running'] as const;
 export type RunStatus = (typeof runStatuses)[number];
-/** The statuses a finished run ends with (`pending` is only seen in {@link RunLog.pending}). */
-export type FinalRunStatus = Exclude<RunStatus, 'pending'>;
+/** The statuses a finished run ends with (`pending` and `running` are only seen by {@link RunLog.watch}). */
+export type FinalRunStatus = Exclude<RunStatus, 'pending' | 'running'>;
 
 /** One delivery of one event to one target. */
 export interface RunRecord {
@@ -25,6 +25,8 @@ export interface RunRecord {
   readonly httpStatus?: number;
   /** The start of what the hook answered or printed (stdout, stderr, response body). */
   readonly output?: string;
+  /** 1 for the first attempt of this event at this target, 2 for the first retry, … */
+  readonly attempt?: number;
 }
 
 export type RunListener = (record: RunRecord) => void;
@@ -38,6 +40,8 @@ export class RunLog {
   readonly #ring: RunRecord[] = [];
   #next = 0;
   readonly #listeners = new Set<RunListener>();
+  /** Listeners of every transition: pending, running and final records. */
+  readonly #watchers = new Set<RunListener>();
   readonly #totals: Record<FinalRunStatus, number> = { completed: 0, failed: 0, skipped: 0, timed_out: 0 };
   /** Post deliveries queued or running, by `<eventId> <target>`: gone once their final record is added. */
   readonly #pending = new Map<string, RunRecord>();
@@ -49,7 +53,36 @@ export class RunLog {
 
   /** Notes a queued delivery; {@link RunLog.add} of its final record (same event id and target) clears it. */
   addPending(record: Omit<RunRecord, 'status' | 'durationMs'>): void {
-    this.#pending.set(`${record.eventId} ${record.target}`, { ...record, status: 'pending', durationMs: 0 });
+    const pending: RunRecord = { ...record, status: 'pending', durationMs: 0 };
+    this.#pending.set(`${record.eventId} ${record.target}`, pending);
+    this.#notify(this.#watchers, pending);
+  }
+
+  /** Tells watchers a delivery started (it stays pending until its final record). */
+  markRunning(record: Omit<RunRecord, 'status' | 'durationMs'>): void {
+    const running: RunRecord = { ...record, status: 'running', durationMs: 0 };
+    if (this.#pending.has(`${record.eventId} ${record.target}`)) {
+      this.#pending.set(`${record.eventId} ${record.target}`, running);
+    }
+    this.#notify(this.#watchers, running);
+  }
+
+  /** Calls `listener` for every transition (pending, running, final); returns the unsubscribe function. */
+  watch(listener: RunListener): () => void {
+    this.#watchers.add(listener);
+    return () => {
+      this.#watchers.delete(listener);
+    };
+  }
+
+  #notify(listeners: ReadonlySet<RunListener>, record: RunRecord): void {
+    for (const listener of [...listeners]) {
+      try {
+        listener(record);
+      } catch {
+        // A listener's failure must not break dispatch or the other listeners.
+      }
+    }
   }
 
   /** Deliveries queued or running now, oldest first, with status `pending`. */
@@ -62,18 +95,17 @@ export class RunLog {
       this.addPending(record);
       return;
     }
+    if (record.status === 'running') {
+      this.markRunning(record);
+      return;
+    }
     this.#pending.delete(`${record.eventId} ${record.target}`);
     if (this.#ring.length < this.capacity) this.#ring.push(record);
     else this.#ring[this.#next] = record;
     this.#next = (this.#next + 1) % this.capacity;
     this.#totals[record.status] += 1;
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(record);
-      } catch {
-        // A listener's failure must not break dispatch or the other listeners.
-      }
-    }
+    this.#notify(this.#listeners, record);
+    this.#notify(this.#watchers, record);
   }
 
   /** Kept records, oldest first. */

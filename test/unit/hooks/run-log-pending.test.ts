@@ -24,3 +24,31 @@ test('a queued delivery is pending until its final record arrives', () => {
   assert.equal(log.records()[0]?.output, 'ok');
   assert.deepEqual(log.totals(), { completed: 1, failed: 0, skipped: 0, timed_out: 0 });
 });
+
+test('watchers see every transition of a delivery, listeners only its final record', () => {
+  const log = new RunLog(10);
+  const base = {
+    eventId: 'e2',
+    event: 'post-create' as const,
+    hook: 'post-create',
+    target: 'amqp',
+    uploadId: 'u2',
+    blocking: false,
+    startedAt: 1,
+    attempt: 1,
+  };
+  const watched: string[] = [];
+  const listened: string[] = [];
+  log.watch((record) => watched.push(record.status));
+  log.subscribe((record) => listened.push(record.status));
+  log.addPending(base);
+  log.markRunning(base);
+  assert.deepEqual(
+    log.pending().map((record) => record.status),
+    ['running'],
+  );
+  log.add({ ...base, status: 'failed', durationMs: 2, error: 'refused' });
+  assert.deepEqual(watched, ['pending', 'running', 'failed']);
+  assert.deepEqual(listened, ['failed']);
+  assert.deepEqual(log.pending(), []);
+});
