@@ -7,6 +7,21 @@ import { InfoConflictError, type InfoStore } from './info-store.ts';
 
 const suffix = '.info';
 
+export interface FileInfoStoreOptions {
+  readonly fsync: boolean;
+  /**
+   * Records kept in memory (their JSON) when this process is the only writer of the folder (no `--workers`):
+   * a PATCH then reads its record and checks its version without touching the disk. 0 turns it off; it must
+   * be 0 when other processes write the same folder.
+   */
+  readonly cachedRecords?: number;
+}
+
+interface CachedRecord {
+  readonly version: number;
+  readonly json: string;
+}
+
 /**
  * Upload records as `<id>.info` JSON files, each write atomic (temp file, rename): a reader sees the old record
  * or the new one, never a torn one. The temp file is fsynced before the rename when upload bytes are fsynced
@@ -18,10 +33,14 @@ export class FileInfoStore implements InfoStore {
   readonly #fsync: boolean;
   /** Tail of the chain of writes per id: compare-and-set is read, compare, rename, so writes queue. */
   readonly #writes = new Map<string, Promise<void>>();
+  /** The last record written or read per id, oldest first (evicted in that order); see cachedRecords. */
+  readonly #cache = new Map<string, CachedRecord>();
+  readonly #cacheLimit: number;
 
-  constructor(directory: string, options: { fsync: boolean } = { fsync: true }) {
+  constructor(directory: string, options: FileInfoStoreOptions = { fsync: true }) {
     this.#directory = path.resolve(directory);
     this.#fsync = options.fsync;
+    this.#cacheLimit = options.cachedRecords ?? 0;
   }
 
   async prepare(): Promise<void> {
@@ -35,14 +54,30 @@ export class FileInfoStore implements InfoStore {
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {
+    const file = this.#file(id);
+    const cached = this.#cache.get(id);
+    // Parsed afresh on every get: callers own (and change) the record they are given.
+    if (cached !== undefined) return JSON.parse(cached.json) as UploadRecord;
     let text: string;
     try {
-      text = await readFile(this.#file(id), 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    return JSON.parse(text) as UploadRecord;
+    const record = JSON.parse(text) as UploadRecord;
+    this.#remember(id, record.version, text);
+    return record;
+  }
+
+  #remember(id: string, version: number, json: string): void {
+    if (this.#cacheLimit === 0) return;
+    this.#cache.delete(id);
+    this.#cache.set(id, { version, json });
+    if (this.#cache.size > this.#cacheLimit) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
   }
 
   /**
@@ -61,16 +96,17 @@ export class FileInfoStore implements InfoStore {
   }
 
   async #put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
-    const current = await this.get(record.id);
-    if (expectedVersion === null ? current !== undefined : current?.version !== expectedVersion) {
+    const currentVersion = this.#cache.get(record.id)?.version ?? (await this.get(record.id))?.version;
+    if (expectedVersion === null ? currentVersion !== undefined : currentVersion !== expectedVersion) {
       throw new InfoConflictError(record.id);
     }
-    const stored = { ...record, version: (current?.version ?? 0) + 1 };
+    const stored = { ...record, version: (currentVersion ?? 0) + 1 };
+    const json = JSON.stringify(stored);
     const target = this.#file(record.id);
     const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
     const handle = await open(temporary, 'w');
     try {
-      await handle.writeFile(JSON.stringify(stored));
+      await handle.writeFile(json);
       if (this.#fsync) await handle.sync();
     } finally {
       await handle.close();
@@ -81,11 +117,14 @@ export class FileInfoStore implements InfoStore {
       await rm(temporary, { force: true });
       throw error;
     }
+    this.#remember(record.id, stored.version, json);
     record.version = stored.version;
   }
 
   async remove(id: string): Promise<void> {
-    await rm(this.#file(id), { force: true });
+    const file = this.#file(id);
+    this.#cache.delete(id);
+    await rm(file, { force: true });
   }
 
   async *list(): AsyncIterable<UploadRecord> {

@@ -22,6 +22,9 @@ export interface UploadState {
   readonly outboxStore: OutboxStore | undefined;
 }
 
+/** Upload records a lone file-info-storage process keeps in memory (a few hundred bytes each). */
+const fileRecordCache = 10_000;
+
 /** How a PostgreSQL lock waiter retries when no released notification arrives (holder died). */
 const postgresLockRetryMs = 500;
 
@@ -33,7 +36,11 @@ export function composeUploadState(config: Config): UploadState {
   switch (config.infoStorage) {
     case 'file-info-storage':
       return {
-        infoStore: new FileInfoStore(config.infoDir, { fsync: config.forceFsync }),
+        infoStore: new FileInfoStore(config.infoDir, {
+          fsync: config.forceFsync,
+          // Cluster workers write the same folder: only a single process may trust its memory of a record.
+          cachedRecords: config.workers > 1 ? 0 : fileRecordCache,
+        }),
         locker: undefined,
         backends: [],
         outboxStore: undefined,

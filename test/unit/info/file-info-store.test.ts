@@ -11,3 +11,11 @@ describeInfoStore('file', async () => {
     close: () => rm(directory, { recursive: true, force: true }),
   };
 });
+
+describeInfoStore('file with cached records', async () => {
+  const directory = await mkdtemp(path.join(tmpdir(), 'wharf-info-'));
+  return {
+    store: new FileInfoStore(directory, { fsync: false, cachedRecords: 2 }),
+    close: () => rm(directory, { recursive: true, force: true }),
+  };
+});
