@@ -13,14 +13,23 @@ export interface FileDataStoreOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-/** Large enough that fs writes are batched (writev) without holding more than this per upload. */
-const writeBufferBytes = 1024 * 1024;
+/** Large enough that one upload's fs writes are batched (writev) without holding more than this. */
+const maxWriteBufferBytes = 1024 * 1024;
+/** Below this, writes get small enough to cost throughput (a socket read is 64 KiB). */
+const minWriteBufferBytes = 64 * 1024;
+/**
+ * What the write buffers of all uploads in progress may hold together: one upload gets the full 1 MiB, and 200
+ * at once get 80 KiB each instead of holding up to 200 MiB when the disk is slower than the network.
+ */
+const writeBufferBudgetBytes = 16 * 1024 * 1024;
 
 /** Upload bytes as plain files under --data-dir. */
 export class FileDataStore implements ConcatenatingDataStore {
   readonly name = 'file_storage';
   readonly #root: string;
   readonly #options: FileDataStoreOptions;
+  /** Appends streaming now: they share {@link writeBufferBudgetBytes}. */
+  #appending = 0;
 
   constructor(options: FileDataStoreOptions) {
     this.#options = options;
@@ -52,10 +61,12 @@ export class FileDataStore implements ConcatenatingDataStore {
   }
 
   append(location: string, offset: number, source: Readable): Promise<AppendResult> {
+    this.#appending += 1;
+    const share = Math.floor(writeBufferBudgetBytes / this.#appending);
     const sink = createWriteStream(this.#absolute(location), {
       flags: 'r+',
       start: offset,
-      highWaterMark: writeBufferBytes,
+      highWaterMark: Math.max(minWriteBufferBytes, Math.min(maxWriteBufferBytes, share)),
       flush: this.#options.fsync,
     });
     return new Promise((resolve) => {
@@ -72,6 +83,7 @@ export class FileDataStore implements ConcatenatingDataStore {
         source.unpipe(sink);
       });
       sink.once('close', () => {
+        this.#appending -= 1;
         source.off('error', stop);
         resolve(
           failure === undefined
@@ -109,7 +121,7 @@ export class FileDataStore implements ConcatenatingDataStore {
     const sink = createWriteStream(this.#absolute(target), {
       flags: 'r+',
       start: 0,
-      highWaterMark: writeBufferBytes,
+      highWaterMark: maxWriteBufferBytes,
     });
     try {
       for (const source of sources) {
@@ -117,7 +129,7 @@ export class FileDataStore implements ConcatenatingDataStore {
         const reader = createReadStream(this.#absolute(source.location), {
           start: 0,
           end: source.length - 1,
-          highWaterMark: writeBufferBytes,
+          highWaterMark: maxWriteBufferBytes,
         });
         await pipeline(reader, sink, { end: false });
       }
