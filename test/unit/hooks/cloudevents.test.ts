@@ -8,9 +8,11 @@ import {
   percentDecodeHeaderValue,
   percentEncodeHeaderValue,
 } from '../../../src/hooks/cloudevents-bindings.ts';
+import { HookEngine } from '../../../src/hooks/engine.ts';
 import { isCloudEventSource } from '../../../src/hooks/formats/cloudevents.ts';
 import { formatEvent } from '../../../src/hooks/formats/index.ts';
-import { sampleEvent } from './fixtures.ts';
+import { verifyWebhook } from '../../../src/hooks/webhook-signature.ts';
+import { captureLogger, hooksConfig, sampleEvent, startHookServer } from './fixtures.ts';
 
 const eventId = '0b6f6c1e-58d6-4c3e-9d0e-2f1a7d0c9a11';
 const event = sampleEvent('post-finish', {
@@ -154,5 +156,44 @@ describe('bindings', () => {
   test('executables get binary attributes as CE_* variables', () => {
     assert.deepEqual(cloudEventEnvironment({ mode: 'structured' }), {});
     assert.equal(cloudEventEnvironment(binary).CE_SUBJECT, 'u 1');
+  });
+});
+
+describe('the engine with cloudevents', () => {
+  test('a named http hook in binary mode: ce-* headers, data with its hook section, signed', async (t) => {
+    const server = await startHookServer(t);
+    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+    const engine = new HookEngine(hooksConfig({ cloudEvents: { mode: 'binary' } }), captureLogger().logger, {
+      pipeline: {
+        hooks: [
+          {
+            name: 'notify',
+            transport: 'http',
+            url: server.url,
+            secrets: [secret],
+            format: 'cloudevents',
+            retries: 0,
+            runOn: 'success',
+            args: { channel: 'uploads' },
+          },
+        ],
+        bindings: [{ hook: 'notify', endpoint: '/files', events: ['post-finish'], args: {} }],
+      },
+    });
+    t.after(() => engine.close());
+    engine.emit(event);
+    const request = await server.nthRequest(1);
+    assert.equal(request.headers['content-type'], 'application/json');
+    assert.equal(request.headers['ce-type'], 'io.wharf.upload.post-finish');
+    assert.equal(request.headers['ce-source'], 'https://files.example.com/files/');
+    assert.equal(request.headers['ce-subject'], event.upload.id);
+    assert.equal(request.headers['ce-id'], request.headers['idempotency-key']);
+    const data = verifyWebhook<{ hook: { name: string; args: unknown } }>({
+      payload: request.body,
+      headers: request.headers,
+      secrets: secret,
+    });
+    assert.deepEqual(data.hook.args, { channel: 'uploads' });
+    assert.equal(data.hook.name, 'notify');
   });
 });
