@@ -91,6 +91,11 @@ export class HttpHookTransport implements HookTransport {
     return `http:${this.url}`;
   }
 
+  /** Whether requests are signed (for target listings, which must never show the secrets themselves). */
+  get signed(): boolean {
+    return this.#signingKeys.length > 0;
+  }
+
   #headers(delivery: HookDelivery): OutgoingHttpHeaders {
     const headers: OutgoingHttpHeaders = {};
     for (const name of this.options.proxyHeaders) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { HttpHookTransport } from '../../../src/hooks/transports/http.ts';
 import {
   verifyWebhook,
   WebhookSecretError,
@@ -201,5 +202,20 @@ describe('verifyWebhook', () => {
         refusal('missing_headers'),
       );
     }
+  });
+});
+
+describe('the HTTP transport', () => {
+  test('says whether it signs, and refuses a bad secret when built', () => {
+    const options = { timeoutMs: 1000, proxyHeaders: [] };
+    assert.equal(new HttpHookTransport('http://127.0.0.1:1/', options).signed, false);
+    assert.equal(
+      new HttpHookTransport('http://127.0.0.1:1/', { ...options, secrets: [vector.secret] }).signed,
+      true,
+    );
+    assert.throws(
+      () => new HttpHookTransport('http://127.0.0.1:1/', { ...options, secrets: ['whsec_c2hvcnQ='] }),
+      (error: unknown) => error instanceof WebhookSecretError && !error.message.includes('c2hvcnQ'),
+    );
   });
 });
