@@ -30,6 +30,7 @@ export type {
 } from './hooks/modules/types.ts';
 export { startServer, type WharfServer } from './server/http-server.ts';
 export type { UploadRecord } from './uploads/upload.ts';
+export * from './webhooks.ts';
 
 export interface TusHandlerOptions {
   /**

@@ -3,7 +3,7 @@ import type { LogLevel } from './config/load.ts';
 
 export type Logger = pino.Logger;
 
-/** JSON lines on stdout; credentials are redacted wherever they appear in a logged request. */
+/** JSON lines on stdout; credentials are redacted wherever they appear in a logged request or config. */
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -16,6 +16,12 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
           'headers["proxy-authorization"]',
           '*.headers.authorization',
           '*.headers.cookie',
+          // Webhook signing secrets, should a config object or a hook declaration ever be logged.
+          'secrets',
+          '*.secrets',
+          'httpSecrets',
+          '*.httpSecrets',
+          '*.*.httpSecrets',
         ],
         censor: '[redacted]',
       },

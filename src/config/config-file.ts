@@ -11,6 +11,7 @@ import {
   type RunOn,
   runOnValues,
 } from '../hooks/pipeline.ts';
+import { WebhookSecretError, webhookKeys } from '../hooks/webhook-signature.ts';
 import {
   amqpHookKeys,
   type InheritedBrokers,
@@ -105,6 +106,8 @@ const hookKeys = [
   'command',
   'directory',
   'url',
+  'secret',
+  'secrets',
   'module',
   'format',
   'timeout',
@@ -150,6 +153,10 @@ function namedHook(
   }
   const command = optionalString(value, 'command', where, problems);
   const url = transport === 'http' ? optionalString(value, 'url', where, problems) : undefined;
+  if (transport !== 'http' && (value.secret !== undefined || value.secrets !== undefined)) {
+    problems.add(where, '"secret" and "secrets" sign http hooks only');
+  }
+  const secrets = transport === 'http' ? secretsOf(value, where, problems) : undefined;
   const module = optionalString(value, 'module', where, problems);
   const directory = optionalString(value, 'directory', where, problems);
   if (transport === 'dir' && directory === undefined) problems.add(where, 'a dir hook needs "directory"');
@@ -193,6 +200,7 @@ function namedHook(
     transport: transport as NamedHookTransport,
     ...(command !== undefined ? { command: path.resolve(base, command) } : {}),
     ...(url !== undefined ? { url } : {}),
+    ...(secrets !== undefined ? { secrets } : {}),
     ...(module !== undefined ? { module } : {}),
     ...(directory !== undefined ? { directory: path.resolve(base, directory) } : {}),
     ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
@@ -204,6 +212,41 @@ function namedHook(
     runOn: runOn as RunOn,
     args: argsOf(value, where, problems),
   };
+}
+
+/**
+ * An http hook's `secret` (one) or `secrets` (a list, or a comma-separated string; newest first). Problems name
+ * the key and the secret's position, never its value.
+ */
+function secretsOf(value: Json, where: string, problems: Problems): readonly string[] | undefined {
+  if (value.secret !== undefined && value.secrets !== undefined) {
+    problems.add(where, 'give "secret" or "secrets", not both');
+    return undefined;
+  }
+  const key = value.secret !== undefined ? 'secret' : 'secrets';
+  const raw = value[key];
+  if (raw === undefined) return undefined;
+  const items =
+    typeof raw === 'string'
+      ? key === 'secret'
+        ? [raw]
+        : raw.split(',').map((item) => item.trim())
+      : Array.isArray(raw) && key === 'secrets'
+        ? raw
+        : undefined;
+  if (items === undefined || items.length === 0 || !items.every((item) => typeof item === 'string')) {
+    problems.add(`${where}.${key}`, key === 'secret' ? 'must be a string' : 'must list whsec_ secrets');
+    return undefined;
+  }
+  const secrets = (items as string[]).filter((item) => item !== '');
+  try {
+    webhookKeys(secrets, key);
+  } catch (error) {
+    if (!(error instanceof WebhookSecretError)) throw error;
+    problems.add(where, error.message);
+    return undefined;
+  }
+  return secrets;
 }
 
 function normalisePath(text: string): string {

@@ -12,6 +12,7 @@ import { amqpHooksConfig } from './options-amqp.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
 import { outboxConfig } from './options-outbox.ts';
 import { type S3Settings, s3SettingsFrom } from './options-s3.ts';
+import { webhooksConfig } from './options-webhooks.ts';
 import { type InfoStorageName, sharedStateConfig } from './state.ts';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -258,6 +259,7 @@ export function buildConfig(
       postConcurrency: integer(options, 'hooksPostConcurrency'),
       postQueueLimit: integer(options, 'hooksPostQueueLimit'),
       ...brokerHooks(options, env),
+      ...webhooksConfig(options),
     }),
     hooksModulesDir: text(options, 'hooksModulesDir'),
     configFile: optionalText(options, 'config'),

@@ -5,6 +5,7 @@ import { modulesOptions } from './options-modules.ts';
 import { outboxOptions } from './options-outbox.ts';
 import { s3Options } from './options-s3.ts';
 import { stateOptions } from './options-state.ts';
+import { webhooksOptions } from './options-webhooks.ts';
 
 /** Every tus extension Wharf implements, in the order `Tus-Extension` lists them. */
 export const tusExtensionNames = [
@@ -327,9 +328,9 @@ export const optionTable: readonly OptionSpec[] = [
     flag: 'hooks-format',
     env: ['WHARF_HOOKS_FORMAT', 'RUSTUS_HOOKS_FORMAT'],
     kind: 'enum',
-    choices: ['default', 'v2', 'tusd'],
+    choices: ['default', 'v2', 'tusd', 'cloudevents'],
     default: 'default',
-    help: 'Payload format of every hook (see docs/hooks.md).',
+    help: 'Payload format of every hook (see docs/hooks.md); cloudevents is CloudEvents 1.0 (see --hooks-cloudevents-mode).',
     group: hooks,
   },
   {
@@ -411,4 +412,5 @@ export const optionTable: readonly OptionSpec[] = [
   ...s3Options,
   ...modulesOptions,
   ...outboxOptions,
+  ...webhooksOptions,
 ];

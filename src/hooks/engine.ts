@@ -7,9 +7,17 @@ import {
   mergeAnswers,
   parseHookAnswer,
 } from './answers.ts';
+import { cloudEventEnvironment } from './cloudevents-bindings.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
-import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
+import { isCloudEventSource } from './formats/cloudevents.ts';
+import {
+  type CloudEventsSettings,
+  type FormattedEvent,
+  formatEvent,
+  type HookFormatName,
+  isHookFormatName,
+} from './formats/index.ts';
 import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
 import { Outbox } from './outbox.ts';
 import { FileOutboxStore } from './outbox-file-store.ts';
@@ -22,6 +30,7 @@ import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
 import { type KafkaHooksConfig, KafkaHookTransport } from './transports/kafka.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';
+import { WebhookSecretError, webhookKeys } from './webhook-signature.ts';
 
 /** What the engine needs from a logger; a pino logger fits. */
 export interface HookLogger {
@@ -65,6 +74,10 @@ export interface HooksConfig {
   readonly outboxMaxBackoffMs?: number;
   /** Deliver non-blocking HTTP hooks through the outbox too (retried until the endpoint accepts them). */
   readonly httpOutbox?: boolean;
+  /** `--hooks-http-secret`: Standard Webhooks `whsec_` secrets (newest first) signing every `httpUrls` request. */
+  readonly httpSecrets?: readonly string[];
+  /** `--hooks-cloudevents-*`: how `format: cloudevents` events are sent (default structured). */
+  readonly cloudEvents?: CloudEventsSettings;
 }
 
 /**
@@ -233,6 +246,27 @@ function httpUrl(value: string): string {
   return value;
 }
 
+/** Signing secrets, checked (the error names a position, never a secret). */
+function httpSecrets(secrets: readonly string[]): readonly string[] {
+  try {
+    webhookKeys(secrets, 'httpSecrets');
+  } catch (cause) {
+    if (cause instanceof WebhookSecretError) throw new HookConfigError(cause.message);
+    throw cause;
+  }
+  return Object.freeze([...secrets]);
+}
+
+function cloudEventsSettings(settings: CloudEventsSettings): CloudEventsSettings {
+  if (settings.mode !== 'structured' && settings.mode !== 'binary') {
+    throw new HookConfigError(`unknown CloudEvents mode "${String(settings.mode)}"`);
+  }
+  if (settings.source !== undefined && !isCloudEventSource(settings.source)) {
+    throw new HookConfigError('the CloudEvents source must be an absolute URI or an absolute path');
+  }
+  return Object.freeze({ ...settings });
+}
+
 function frozenConfig(config: HooksConfig): HooksConfig {
   if (!isHookFormatName(config.format)) throw new HookConfigError(`unknown hooks format "${config.format}"`);
   return Object.freeze({
@@ -252,6 +286,10 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     outboxLimit: integerAtLeast(config.outboxLimit ?? 100_000, 1, 'outboxLimit'),
     outboxMaxBackoffMs: positiveNumber(config.outboxMaxBackoffMs ?? 30_000, 'outboxMaxBackoffMs'),
     httpOutbox: config.httpOutbox === true,
+    ...(config.httpSecrets !== undefined && config.httpSecrets.length > 0
+      ? { httpSecrets: httpSecrets(config.httpSecrets) }
+      : {}),
+    ...(config.cloudEvents !== undefined ? { cloudEvents: cloudEventsSettings(config.cloudEvents) } : {}),
   });
 }
 
@@ -316,6 +354,7 @@ export class HookEngine {
       const transport = new HttpHookTransport(url, {
         timeoutMs: this.config.httpTimeoutMs,
         proxyHeaders: this.config.httpProxyHeaders,
+        ...(this.config.httpSecrets !== undefined ? { secrets: this.config.httpSecrets } : {}),
       });
       transports.push(transport);
       if (this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
@@ -349,6 +388,7 @@ export class HookEngine {
             executableTimeoutMs: this.config.executableTimeoutMs,
             httpProxyHeaders: this.config.httpProxyHeaders,
             baseEnv: options.executableEnv ?? process.env,
+            ...(this.config.cloudEvents !== undefined ? { cloudEvents: this.config.cloudEvents } : {}),
           });
     // Named broker hooks are delivered through the outbox too, one target per binding.
     for (const [name, transport] of this.#pipeline?.outboxTargets ?? []) outboxTargets.set(name, transport);
@@ -460,8 +500,7 @@ export class HookEngine {
     }
     let brokerDelivery: HookDelivery | undefined;
     if (this.#transportsListen(event.name)) {
-      const payload = formatPayload(this.config.format, event);
-      const delivery = this.#delivery(eventId, event, payload);
+      const delivery = this.#delivery(eventId, event, this.#format(event, eventId));
       brokerDelivery = delivery;
       for (const [index, transport] of this.#transports.entries()) {
         const delivered = await this.#deliver(transport, delivery, true);
@@ -582,7 +621,7 @@ export class HookEngine {
     const base = this.#delivery(
       eventId,
       event,
-      this.#pipeline?.payloadFor(hook, event, event.endpoint ?? '') ?? '',
+      this.#pipeline?.payloadFor(hook, event, event.endpoint ?? '', eventId) ?? '',
     );
     return {
       ...base,
@@ -660,8 +699,7 @@ export class HookEngine {
     this.#queuePipeline(event, eventId);
     // The flag-defined targets hear of successful operations only, as in rustus.
     if (event.error !== undefined || !this.#transportsListen(event.name)) return;
-    const payload = formatPayload(this.config.format, event);
-    const delivery = this.#delivery(eventId, event, payload);
+    const delivery = this.#delivery(eventId, event, this.#format(event, eventId));
     this.#logger.debug(
       { eventId, hook: event.name, uploadId: event.upload.id, targets: this.#transports.length },
       'queueing hook event',
@@ -820,7 +858,17 @@ export class HookEngine {
     });
   }
 
-  #delivery(eventId: string, event: UploadEvent, payload: string): HookDelivery {
+  /** The event in `--hooks-format`, built once for every flag-defined target. */
+  #format(event: UploadEvent, eventId: string): FormattedEvent {
+    return formatEvent(this.config.format, event, {
+      eventId,
+      ...(this.config.cloudEvents !== undefined ? { cloudEvents: this.config.cloudEvents } : {}),
+    });
+  }
+
+  #delivery(eventId: string, event: UploadEvent, formatted: FormattedEvent | string): HookDelivery {
+    const { payload, cloudEvent }: FormattedEvent =
+      typeof formatted === 'string' ? { payload: formatted } : formatted;
     return {
       eventId,
       event: event.name,
@@ -833,7 +881,9 @@ export class HookEngine {
         WHARF_UPLOAD_OFFSET: String(event.upload.offset),
         WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
         WHARF_ENDPOINT: event.endpoint ?? '',
+        ...cloudEventEnvironment(cloudEvent),
       },
+      ...(cloudEvent !== undefined ? { cloudEvent } : {}),
     };
   }
 

@@ -61,6 +61,11 @@ export interface HookRequest {
   readonly remoteAddr: string | null;
   /** Lowercase header names, every value in the order received. */
   readonly headers: Readonly<Record<string, readonly string[]>>;
+  /**
+   * `scheme://host` the client reached (proxy headers believed only with `--behind-proxy`), as for Location
+   * URLs; absent when unknown. Not part of the rustus payloads: CloudEvents' default `source` is built from it.
+   */
+  readonly origin?: string;
 }
 
 export interface UploadEvent {

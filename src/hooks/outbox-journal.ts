@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { HookRequest, UploadEventName } from './events.ts';
+import type { CloudEventEnvelope } from './formats/cloudevents.ts';
 
 /** What the outbox keeps of a delivery: everything a transport needs, nothing live (no abort signal). */
 export interface StoredDelivery {
@@ -12,6 +13,8 @@ export interface StoredDelivery {
   readonly request: HookRequest;
   /** A named hook's name, for run records. */
   readonly label?: string;
+  /** CloudEvents: the mode and binary-mode attributes, which the payload alone does not carry. */
+  readonly cloudEvent?: CloudEventEnvelope;
 }
 
 /** One undelivered event for one target. */

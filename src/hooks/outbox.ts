@@ -101,6 +101,7 @@ export class Outbox {
       payload: delivery.payload,
       request: delivery.request,
       ...(delivery.label !== undefined ? { label: delivery.label } : {}),
+      ...(delivery.cloudEvent !== undefined ? { cloudEvent: delivery.cloudEvent } : {}),
     };
     const entry: StoredEntry = { target, delivery: stored };
     this.#adding += 1;

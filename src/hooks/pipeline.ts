@@ -1,6 +1,11 @@
 import { matchesWhen, type WhenCondition } from './conditions.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
-import { formatPayload, type HookFormatName } from './formats/index.ts';
+import {
+  type CloudEventsSettings,
+  type FormattedEvent,
+  formatEvent,
+  type HookFormatName,
+} from './formats/index.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
@@ -30,6 +35,8 @@ export interface NamedHookDeclaration {
   readonly directory?: string;
   /** http: the URL the payload is POSTed to. */
   readonly url?: string;
+  /** http: Standard Webhooks `whsec_` secrets, newest first; every request is signed with each. */
+  readonly secrets?: readonly string[];
   /** module: the folder name of a hook module; its filters/actions then run only where it is bound. */
   readonly module?: string;
   /** amqp: the resolved RabbitMQ settings (the hook's own over `--hooks-amqp-*`). */
@@ -69,6 +76,8 @@ export interface PipelineDefaults {
   readonly executableTimeoutMs: number;
   readonly httpProxyHeaders: readonly string[];
   readonly baseEnv: NodeJS.ProcessEnv;
+  /** `--hooks-cloudevents-*`, for hooks whose format is `cloudevents`. */
+  readonly cloudEvents?: CloudEventsSettings;
 }
 
 /** A binding ready to run: its hook's transport and both argument sets. */
@@ -98,6 +107,7 @@ export class Pipeline {
     outboxTarget?: string;
   }[];
   readonly #format: HookFormatName;
+  readonly #cloudEvents: CloudEventsSettings | undefined;
   /** One transport per broker hook (one connection pool each), shared by its bindings. */
   readonly brokerTransports: readonly HookTransport[];
   /** The outbox target of each broker binding: `hook:<name>@<endpoint>#<binding number>`, stable per file. */
@@ -105,6 +115,7 @@ export class Pipeline {
 
   constructor(config: PipelineConfig, defaults: PipelineDefaults) {
     this.#format = defaults.format;
+    this.#cloudEvents = defaults.cloudEvents;
     const transports = new Map<string, HookTransport>();
     const brokers: HookTransport[] = [];
     for (const hook of config.hooks) {
@@ -137,6 +148,7 @@ export class Pipeline {
           new HttpHookTransport(hook.url ?? '', {
             timeoutMs: hook.timeoutMs ?? defaults.httpTimeoutMs,
             proxyHeaders: defaults.httpProxyHeaders,
+            ...(hook.secrets !== undefined ? { secrets: hook.secrets } : {}),
           }),
         );
       }
@@ -189,10 +201,12 @@ export class Pipeline {
       }));
   }
 
-  /** The payload in the hook's format plus a `hook` section: its name, both argument sets, the error. */
-  payloadFor(bound: BoundHook, event: UploadEvent, endpoint: string): string {
-    const payload = JSON.parse(formatPayload(bound.format, event)) as Record<string, unknown>;
-    payload.hook = {
+  /**
+   * The payload in the hook's format plus a `hook` section (in CloudEvents' `data`): its name, both argument
+   * sets, the error.
+   */
+  payloadFor(bound: BoundHook, event: UploadEvent, endpoint: string, eventId: string): FormattedEvent {
+    const hook = {
       name: bound.hook.name,
       event: event.name,
       endpoint,
@@ -201,7 +215,11 @@ export class Pipeline {
       bindingArgs: bound.binding.args,
       ...(event.error !== undefined ? { error: event.error } : {}),
     };
-    return JSON.stringify(payload);
+    const context = {
+      eventId,
+      ...(this.#cloudEvents !== undefined ? { cloudEvents: this.#cloudEvents } : {}),
+    };
+    return formatEvent(bound.format, event, context, { hook });
   }
 }
 

@@ -54,12 +54,16 @@ export function describeRequest(
 ): () => RequestDescription {
   let described: RequestDescription | undefined;
   return () => {
-    described ??= {
-      uri: req.url ?? '/',
-      method,
-      remoteAddr: clientAddress(req, behindProxy),
-      headers: headerLists(req),
-    };
+    if (described === undefined) {
+      const origin = requestOrigin(req, behindProxy);
+      described = {
+        uri: req.url ?? '/',
+        method,
+        remoteAddr: clientAddress(req, behindProxy),
+        headers: headerLists(req),
+        ...(origin !== undefined ? { origin } : {}),
+      };
+    }
     return described;
   };
 }

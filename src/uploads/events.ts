@@ -19,6 +19,8 @@ export interface RequestDescription {
   readonly remoteAddr: string | null;
   /** Lowercase names, every value in arrival order. */
   readonly headers: Readonly<Record<string, readonly string[]>>;
+  /** `scheme://host` as the client reached it (see requestOrigin in tus/request-info.ts); absent when unknown. */
+  readonly origin?: string;
 }
 
 export type DescribeRequest = () => RequestDescription;

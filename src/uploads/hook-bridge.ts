@@ -108,6 +108,7 @@ export class HookObserver implements UploadObserver {
       method: described.method,
       remoteAddr: described.remoteAddr,
       headers: described.headers,
+      ...(described.origin !== undefined ? { origin: described.origin } : {}),
     };
     return { name, upload, request, endpoint: this.#endpoint };
   }

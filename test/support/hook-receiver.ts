@@ -6,6 +6,8 @@ export interface ReceivedHook {
   readonly name: string;
   readonly headers: IncomingHttpHeaders;
   readonly payload: Record<string, unknown>;
+  /** The body as received, byte for byte (what a signature covers). */
+  readonly rawBody: Buffer;
   /** Whether the receiver has answered it yet (false while a slow answer is pending). */
   answered: boolean;
 }
@@ -32,10 +34,12 @@ export class HookReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
+        const rawBody = Buffer.concat(chunks);
         const hook: ReceivedHook = {
           name: String(req.headers['hook-name'] ?? ''),
           headers: req.headers,
-          payload: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+          payload: JSON.parse(rawBody.toString('utf8')) as Record<string, unknown>,
+          rawBody,
           answered: false,
         };
         this.received.push(hook);
@@ -103,11 +107,15 @@ export class HookReceiver {
   }
 }
 
-/** The upload of a payload: `upload` in default and v2, `Upload` in tusd (where the id is `ID`). */
+/**
+ * The upload of a payload: `upload` in default and v2, `Upload` in tusd (where the id is `ID`), `data.upload`
+ * in a structured CloudEvent.
+ */
 export function uploadOf(
   payload: Record<string, unknown>,
 ): { id?: string | undefined } & Record<string, unknown> {
-  const upload = (payload.upload ?? payload.Upload) as Record<string, unknown> | undefined;
+  const data = payload.data as Record<string, unknown> | undefined;
+  const upload = (payload.upload ?? payload.Upload ?? data?.upload) as Record<string, unknown> | undefined;
   if (!upload) return {};
   return { ...upload, id: (upload.id ?? upload.ID) as string | undefined };
 }

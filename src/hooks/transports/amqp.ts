@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { ConfirmChannel, Options } from 'amqplib';
+import { amqpCloudEventProperties } from '../cloudevents-bindings.ts';
 import { uploadEventNames } from '../events.ts';
 import { AmqpChannelPool, type PooledChannel } from './amqp-pool.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
@@ -84,7 +85,15 @@ export function amqpMessage(config: AmqpHooksConfig, delivery: HookDelivery): Am
     deliveryMode: config.durableQueues || config.celery ? 2 : 1,
     headers: {},
   };
-  if (!config.celery) return { routingKey, body: Buffer.from(delivery.payload, 'utf8'), properties };
+  if (!config.celery) {
+    if (delivery.cloudEvent !== undefined) {
+      // CloudEvents AMQP binding: the content type says the mode; binary attributes are `cloudEvents_*` headers.
+      const { contentType, headers } = amqpCloudEventProperties(delivery.cloudEvent);
+      properties.contentType = contentType;
+      properties.headers = headers;
+    }
+    return { routingKey, body: Buffer.from(delivery.payload, 'utf8'), properties };
+  }
 
   // Celery message protocol v2: headers carry the task, the body is [args, kwargs, embed].
   const taskId = delivery.eventId;

@@ -6,6 +6,8 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { httpCloudEventHeaders } from '../cloudevents-bindings.ts';
+import { webhookHeaders, webhookKeys } from '../webhook-signature.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
 /** How much of a hook's response body Wharf keeps (relayed to the client when a blocking hook rejects). */
@@ -18,6 +20,11 @@ export interface HttpTransportOptions {
   readonly timeoutMs: number;
   /** Request headers copied to the hook request, by these names (first value only), as rustus does. */
   readonly proxyHeaders: readonly string[];
+  /**
+   * Standard Webhooks `whsec_` secrets, newest first: every request is signed with each of them
+   * (`webhook-id`, `webhook-timestamp`, `webhook-signature`). None: requests are not signed.
+   */
+  readonly secrets?: readonly string[];
 }
 
 /** Reads at most `limit` bytes of a response, then drops the connection rather than reading the rest. */
@@ -70,14 +77,23 @@ export class HttpHookTransport implements HookTransport {
    */
   readonly #httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   readonly #httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+  /** The HMAC keys of `options.secrets`, decoded once (a bad secret throws here, naming its position only). */
+  readonly #signingKeys: readonly Buffer[];
 
   constructor(
     readonly url: string,
     readonly options: HttpTransportOptions,
-  ) {}
+  ) {
+    this.#signingKeys = webhookKeys(options.secrets ?? [], 'HTTP hook secrets');
+  }
 
   describe(): string {
     return `http:${this.url}`;
+  }
+
+  /** Whether requests are signed (for target listings, which must never show the secrets themselves). */
+  get signed(): boolean {
+    return this.#signingKeys.length > 0;
   }
 
   #headers(delivery: HookDelivery): OutgoingHttpHeaders {
@@ -88,7 +104,8 @@ export class HttpHookTransport implements HookTransport {
       if (value === undefined || !/^[\t\x20-\x7e\x80-\xff]*$/.test(value)) continue;
       headers[name] = value;
     }
-    headers['Content-Type'] = 'application/json';
+    if (delivery.cloudEvent === undefined) headers['Content-Type'] = 'application/json';
+    else Object.assign(headers, httpCloudEventHeaders(delivery.cloudEvent));
     headers['Hook-Name'] = delivery.hook;
     headers['Idempotency-Key'] = delivery.eventId;
     return headers;
@@ -107,7 +124,12 @@ export class HttpHookTransport implements HookTransport {
       let attempt: Attempt = {
         url: new URL(this.url),
         method: 'POST',
-        headers: { ...this.#headers(delivery), 'Content-Length': body.length },
+        headers: {
+          ...this.#headers(delivery),
+          // Signed per attempt: the timestamp is this attempt's, the id the event's (stable across retries).
+          ...(this.#signingKeys.length > 0 ? webhookHeaders(this.#signingKeys, delivery.eventId, body) : {}),
+          'Content-Length': body.length,
+        },
         body,
       };
       for (let redirects = 0; ; redirects++) {

@@ -1,4 +1,5 @@
 import type { Kafka, KafkaConfig, Producer, ProducerConfig } from 'kafkajs';
+import { kafkaCloudEventHeaders } from '../cloudevents-bindings.ts';
 import { HookConfigError } from '../errors.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
@@ -272,6 +273,8 @@ export class KafkaHookTransport implements HookTransport {
             'event-id': delivery.eventId,
             'hook-name': delivery.hook,
             'content-type': 'application/json',
+            // CloudEvents Kafka binding: its `content-type`, and `ce_*` attribute headers in binary mode.
+            ...(delivery.cloudEvent !== undefined ? kafkaCloudEventHeaders(delivery.cloudEvent) : {}),
           },
         },
       ],

@@ -1,4 +1,5 @@
 import type { HookRequest, UploadEventName } from '../events.ts';
+import type { CloudEventEnvelope } from '../formats/cloudevents.ts';
 
 /** What a transport needs to deliver one event to one target. */
 export interface HookDelivery {
@@ -17,6 +18,8 @@ export interface HookDelivery {
   readonly env?: Readonly<Record<string, string>>;
   /** How run records name the hook when it is not the event name (a named hook). */
   readonly label?: string;
+  /** `--hooks-format cloudevents`: the mode, and in binary mode the attributes the transport sends as headers. */
+  readonly cloudEvent?: CloudEventEnvelope;
 }
 
 /**

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { UploadEvent } from '../../../src/hooks/events.ts';
-import { formatPayload, hookFormatNames } from '../../../src/hooks/formats/index.ts';
+import { formatPayload, rustusHookFormatNames } from '../../../src/hooks/formats/index.ts';
 import { hookSchemaErrors } from '../../support/hook-payload-validator.ts';
 import { sampleEvent } from './fixtures.ts';
 
 type Json = Record<string, unknown>;
 
-function payload(format: (typeof hookFormatNames)[number], event: UploadEvent): Json {
+function payload(format: (typeof rustusHookFormatNames)[number], event: UploadEvent): Json {
   return JSON.parse(formatPayload(format, event)) as Json;
 }
 
@@ -45,7 +45,7 @@ const finalUpload = sampleEvent('post-finish', {
 });
 
 describe('payload formats validate against the seed schemas', () => {
-  for (const format of hookFormatNames) {
+  for (const format of rustusHookFormatNames) {
     for (const [label, event] of [
       ['a pre-create', sampleEvent()],
       ['a PATCH with repeated and non-ASCII headers', multiValued],
