@@ -169,7 +169,7 @@ export const optionTable: readonly OptionSpec[] = [
     env: ['WHARF_INFO_DIR', 'RUSTUS_INFO_DIR'],
     kind: 'string',
     default: './data',
-    help: 'Folder where file-info-storage keeps <id>.info records (written atomically: temp file, rename; fsynced with --force-fsync).',
+    help: 'Folder where file-info-storage keeps <id>.info records (JSON lines, one appended per version, the last complete one being the record; fsynced with --force-fsync).',
     group: storage,
   },
   ...stateOptions,

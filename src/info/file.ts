@@ -7,6 +7,12 @@ import { InfoConflictError, type InfoStore } from './info-store.ts';
 
 const suffix = '.info';
 
+/**
+ * Versions appended to one record file before it is rewritten with the latest only: a 1 GiB upload in 8 MiB
+ * chunks rewrites its file twice, and a record file stays under about 20 KB.
+ */
+const compactAfterLines = 64;
+
 export interface FileInfoStoreOptions {
   readonly fsync: boolean;
   /**
@@ -17,24 +23,57 @@ export interface FileInfoStoreOptions {
   readonly cachedRecords?: number;
 }
 
-interface CachedRecord {
+/** What a record file holds: its latest complete version, and whether the next version may be appended. */
+interface RecordFile {
   readonly version: number;
   readonly json: string;
+  /** Versions in the file (complete lines). */
+  readonly lines: number;
+  /** False when the file ends in a torn line (a crash mid-append) or is in the one-document format. */
+  readonly appendable: boolean;
+}
+
+/** The last line of `text` that is a complete record; earlier lines are older versions. */
+function latestIn(text: string): RecordFile | undefined {
+  let end = text.length;
+  let lines = 0;
+  let latest: { version: number; json: string } | undefined;
+  while (end > 0) {
+    const start = text.lastIndexOf('\n', end - 1) + 1;
+    const line = text.slice(start, end);
+    end = start - 1;
+    if (line === '') continue;
+    lines += 1;
+    if (latest !== undefined) continue;
+    try {
+      const record = JSON.parse(line) as UploadRecord;
+      if (typeof record === 'object' && record !== null && typeof record.version === 'number') {
+        latest = { version: record.version, json: line };
+      }
+    } catch {
+      // A line cut short by a crash: the version before it is the record.
+    }
+  }
+  if (latest === undefined) return undefined;
+  return { ...latest, lines, appendable: text.endsWith('\n') };
 }
 
 /**
- * Upload records as `<id>.info` JSON files, each write atomic (temp file, rename): a reader sees the old record
- * or the new one, never a torn one. The temp file is fsynced before the rename when upload bytes are fsynced
- * too (--force-fsync): a record must never be more durable than the bytes it describes, or after a power
- * loss it would claim bytes the disk does not hold.
+ * Upload records as `<id>.info` files of JSON lines, one line per version, the last complete line being the
+ * record. A new record is created with `wx` (it fails if the id exists); each later version is appended (one
+ * write, about eight times cheaper on ext4 than a temp file and a rename), and every
+ * {@link compactAfterLines} versions the file is rewritten atomically (temp file, rename) with the latest only.
+ * A crash mid-append leaves a torn last line, which readers skip: the record is then its previous version,
+ * whose offset is at most the bytes on disk, so the client resumes safely. Writes are fsynced when upload bytes
+ * are too (--force-fsync): a record must never be more durable than the bytes it describes.
  */
 export class FileInfoStore implements InfoStore {
   readonly #directory: string;
   readonly #fsync: boolean;
-  /** Tail of the chain of writes per id: compare-and-set is read, compare, rename, so writes queue. */
+  /** Tail of the chain of writes per id: compare-and-set is read, compare, write, so writes queue. */
   readonly #writes = new Map<string, Promise<void>>();
   /** The last record written or read per id, oldest first (evicted in that order); see cachedRecords. */
-  readonly #cache = new Map<string, CachedRecord>();
+  readonly #cache = new Map<string, RecordFile>();
   readonly #cacheLimit: number;
 
   constructor(directory: string, options: FileInfoStoreOptions = { fsync: true }) {
@@ -54,10 +93,15 @@ export class FileInfoStore implements InfoStore {
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {
+    const found = await this.#read(id);
+    // Parsed afresh on every get: callers own (and change) the record they are given.
+    return found === undefined ? undefined : (JSON.parse(found.json) as UploadRecord);
+  }
+
+  async #read(id: string): Promise<RecordFile | undefined> {
     const file = this.#file(id);
     const cached = this.#cache.get(id);
-    // Parsed afresh on every get: callers own (and change) the record they are given.
-    if (cached !== undefined) return JSON.parse(cached.json) as UploadRecord;
+    if (cached !== undefined) return cached;
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -65,15 +109,15 @@ export class FileInfoStore implements InfoStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    const record = JSON.parse(text) as UploadRecord;
-    this.#remember(id, record.version, text);
-    return record;
+    const found = latestIn(text);
+    if (found !== undefined) this.#remember(id, found);
+    return found;
   }
 
-  #remember(id: string, version: number, json: string): void {
+  #remember(id: string, found: RecordFile): void {
     if (this.#cacheLimit === 0) return;
     this.#cache.delete(id);
-    this.#cache.set(id, { version, json });
+    this.#cache.set(id, found);
     if (this.#cache.size > this.#cacheLimit) {
       const oldest = this.#cache.keys().next();
       if (oldest.done !== true) this.#cache.delete(oldest.value);
@@ -96,29 +140,61 @@ export class FileInfoStore implements InfoStore {
   }
 
   async #put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
-    const currentVersion = this.#cache.get(record.id)?.version ?? (await this.get(record.id))?.version;
-    if (expectedVersion === null ? currentVersion !== undefined : currentVersion !== expectedVersion) {
+    const current = await this.#read(record.id);
+    if (expectedVersion === null ? current !== undefined : current?.version !== expectedVersion) {
       throw new InfoConflictError(record.id);
     }
-    const stored = { ...record, version: (currentVersion ?? 0) + 1 };
-    const json = JSON.stringify(stored);
-    const target = this.#file(record.id);
-    const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    const version = (current?.version ?? 0) + 1;
+    const json = JSON.stringify({ ...record, version });
+    const file = this.#file(record.id);
+    let lines = 1;
+    if (current === undefined) await this.#create(record.id, file, json);
+    else if (current.appendable && current.lines < compactAfterLines) {
+      await this.#write(file, 'a', json);
+      lines = current.lines + 1;
+    } else await this.#replace(file, json);
+    this.#remember(record.id, { version, json, lines, appendable: true });
+    record.version = version;
+  }
+
+  /** A new record file; `wx` makes a second creation of the same id fail, even from another process. */
+  async #create(id: string, file: string, json: string): Promise<void> {
+    try {
+      await this.#write(file, 'wx', json);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // The file exists but holds no complete record (a crash while it was created): it is replaced.
+      if ((await this.#read(id)) !== undefined) throw new InfoConflictError(id);
+      await this.#replace(file, json);
+    }
+  }
+
+  async #write(file: string, flags: 'a' | 'wx', json: string): Promise<void> {
+    const handle = await open(file, flags);
+    try {
+      await handle.writeFile(`${json}\n`);
+      if (this.#fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Rewrites the file with `json` only, atomically: readers see the old file or the new one. */
+  async #replace(file: string, json: string): Promise<void> {
+    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     const handle = await open(temporary, 'w');
     try {
-      await handle.writeFile(json);
+      await handle.writeFile(`${json}\n`);
       if (this.#fsync) await handle.sync();
     } finally {
       await handle.close();
     }
     try {
-      await rename(temporary, target);
+      await rename(temporary, file);
     } catch (error) {
       await rm(temporary, { force: true });
       throw error;
     }
-    this.#remember(record.id, stored.version, json);
-    record.version = stored.version;
   }
 
   async remove(id: string): Promise<void> {

@@ -85,9 +85,9 @@ if (fs.readFileSync(upload.path, 'utf8').includes('EICAR')) {
     assert.equal(head.status, 200);
     assert.equal(head.headers['upload-offset'], '10');
     assert.equal(head.headers['upload-failed'], 'infected: EICAR test file');
-    const info = JSON.parse(await readFile(path.join(wharf.dataDir, `${id}.info`), 'utf8')) as {
-      failure: string;
-    };
+    // The record file holds one JSON line per version; the last one is the record.
+    const versions = (await readFile(path.join(wharf.dataDir, `${id}.info`), 'utf8')).trim().split('\n');
+    const info = JSON.parse(versions.at(-1) ?? '') as { failure: string };
     assert.equal(info.failure, 'infected: EICAR test file');
     assert.equal(await readFile(path.join(wharf.dataDir, id), 'utf8'), 'EICAR-TEST');
     const retried = await send('PATCH', url, {

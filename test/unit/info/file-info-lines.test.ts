@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { FileInfoStore } from '../../../src/info/file.ts';
+import { InfoConflictError } from '../../../src/info/info-store.ts';
+import type { UploadRecord } from '../../../src/uploads/upload.ts';
+
+const id = '0b0e3a53-5a59-4a9e-9d3c-5a1e64f0c0aa';
+
+function recordOf(offset: number): UploadRecord {
+  return {
+    id,
+    offset,
+    length: 1000,
+    path: id,
+    createdAt: 1,
+    metadataHeader: null,
+    metadata: {},
+    isPartial: false,
+    isFinal: false,
+    parts: null,
+    concatHeader: null,
+    pendingFinals: [],
+    expiresAt: null,
+    storage: 'file_storage',
+    version: 0,
+  };
+}
+
+async function withStore(
+  cachedRecords: number,
+  body: (store: FileInfoStore, file: string) => Promise<void>,
+): Promise<void> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'wharf-info-lines-'));
+  try {
+    const store = new FileInfoStore(directory, { fsync: false, cachedRecords });
+    await store.prepare();
+    await body(store, path.join(directory, `${id}.info`));
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+async function lines(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8')).split('\n').filter((line) => line !== '');
+}
+
+for (const cachedRecords of [0, 10]) {
+  test(`each version is one appended line and the last one is the record (cache ${cachedRecords})`, async () => {
+    await withStore(cachedRecords, async (store, file) => {
+      const record = recordOf(0);
+      await store.put(record, null);
+      record.offset = 100;
+      await store.put(record, 1);
+      record.offset = 300;
+      await store.put(record, 2);
+      assert.deepEqual(
+        (await lines(file)).map((line) => (JSON.parse(line) as UploadRecord).offset),
+        [0, 100, 300],
+      );
+      assert.equal((await store.get(id))?.offset, 300);
+      assert.equal((await store.get(id))?.version, 3);
+      await assert.rejects(store.put(record, 2), InfoConflictError);
+      await assert.rejects(store.put(recordOf(0), null), InfoConflictError);
+    });
+  });
+
+  test(`the file is rewritten with the latest version after 64 (cache ${cachedRecords})`, async () => {
+    await withStore(cachedRecords, async (store, file) => {
+      const record = recordOf(0);
+      await store.put(record, null);
+      for (let version = 1; version <= 70; version++) {
+        record.offset = version;
+        await store.put(record, version);
+      }
+      const kept = await lines(file);
+      assert.ok(kept.length < 64, `${kept.length} lines kept`);
+      assert.equal((JSON.parse(kept.at(-1) ?? '') as UploadRecord).offset, 70);
+      assert.equal((await store.get(id))?.version, 71);
+    });
+  });
+}
+
+test('a line torn by a crash is skipped: the record is the version before it, and the next write replaces the file', async () => {
+  await withStore(0, async (store, file) => {
+    const record = recordOf(0);
+    await store.put(record, null);
+    record.offset = 100;
+    await store.put(record, 1);
+    await appendFile(file, '{"id":"torn","offset":5');
+    assert.equal((await store.get(id))?.offset, 100);
+    record.offset = 200;
+    await store.put(record, 2);
+    assert.deepEqual(
+      (await lines(file)).map((line) => (JSON.parse(line) as UploadRecord).offset),
+      [200],
+    );
+  });
+});
+
+test('a record in the one-document format (no newline) is read, and rewritten as lines on its next version', async () => {
+  await withStore(0, async (store, file) => {
+    await writeFile(file, JSON.stringify({ ...recordOf(40), version: 7 }));
+    assert.equal((await store.get(id))?.offset, 40);
+    const record = recordOf(50);
+    await store.put(record, 7);
+    assert.equal(await readFile(file, 'utf8'), `${JSON.stringify({ ...recordOf(50), version: 8 })}\n`);
+  });
+});
+
+test('a record file holding only a torn line counts as absent and can be created', async () => {
+  await withStore(0, async (store, file) => {
+    await writeFile(file, '{"id":"to');
+    assert.equal(await store.get(id), undefined);
+    await store.put(recordOf(0), null);
+    assert.equal((await store.get(id))?.version, 1);
+    assert.equal((await lines(file)).length, 1);
+  });
+});
