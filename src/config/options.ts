@@ -1,5 +1,6 @@
 import type { OptionSpec } from './option-table.ts';
 import { amqpOptions } from './options-amqp.ts';
+import { deliveryOptions } from './options-delivery.ts';
 import { kafkaOptions } from './options-kafka.ts';
 import { modulesOptions } from './options-modules.ts';
 import { outboxOptions } from './options-outbox.ts';
@@ -411,4 +412,5 @@ export const optionTable: readonly OptionSpec[] = [
   ...s3Options,
   ...modulesOptions,
   ...outboxOptions,
+  ...deliveryOptions,
 ];
