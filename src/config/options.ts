@@ -1,5 +1,6 @@
 import type { OptionSpec } from './option-table.ts';
 import { amqpOptions } from './options-amqp.ts';
+import { deliveryOptions } from './options-delivery.ts';
 import { kafkaOptions } from './options-kafka.ts';
 import { modulesOptions } from './options-modules.ts';
 import { outboxOptions } from './options-outbox.ts';
@@ -413,4 +414,5 @@ export const optionTable: readonly OptionSpec[] = [
   ...modulesOptions,
   ...outboxOptions,
   ...webhooksOptions,
+  ...deliveryOptions,
 ];

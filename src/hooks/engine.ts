@@ -8,6 +8,7 @@ import {
   parseHookAnswer,
 } from './answers.ts';
 import { cloudEventEnvironment } from './cloudevents-bindings.ts';
+import type { DeliveryControl } from './delivery-control.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { isCloudEventSource } from './formats/cloudevents.ts';
@@ -20,10 +21,12 @@ import {
 } from './formats/index.ts';
 import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
 import { Outbox } from './outbox.ts';
+import { OutboxControl } from './outbox-control.ts';
 import { FileOutboxStore } from './outbox-file-store.ts';
 import type { OutboxStore } from './outbox-store.ts';
 import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
+import { defaultRetrySchedule } from './retry-policy.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
@@ -72,26 +75,25 @@ export interface HooksConfig {
   readonly outboxLimit?: number;
   /** Longest wait between two attempts while a broker is down (default 30 s). */
   readonly outboxMaxBackoffMs?: number;
-  /** Deliver non-blocking HTTP hooks through the outbox too (retried until the endpoint accepts them). */
+  /** Deliver non-blocking HTTP hooks through the outbox (default true, when it has a journal or a store). */
   readonly httpOutbox?: boolean;
   /** `--hooks-http-secret`: Standard Webhooks `whsec_` secrets (newest first) signing every `httpUrls` request. */
   readonly httpSecrets?: readonly string[];
   /** `--hooks-cloudevents-*`: how `format: cloudevents` events are sent (default structured). */
   readonly cloudEvents?: CloudEventsSettings;
+  /** Delays (ms) before the 2nd, 3rd, … attempt at an HTTP target; then dead (default 5s,30s,2m,10m,1h). */
+  readonly retrySchedule?: readonly number[];
+  /** A target failing every attempt this long is disabled (default 5 days). */
+  readonly disableAfterMs?: number;
 }
 
-/**
- * An HTTP endpoint that answers 4xx (other than 408 Request Timeout and 429 Too Many Requests) has decided:
- * sending the same event again cannot change its mind, and retrying would hold up that endpoint's later events.
- */
-function refusedForGood(result: DeliveryResult): boolean {
-  return (
-    result.kind === 'responded' &&
-    result.httpStatus >= 400 &&
-    result.httpStatus < 500 &&
-    result.httpStatus !== 408 &&
-    result.httpStatus !== 429
-  );
+/** What a run record says beyond the delivery and its status. */
+interface RunExtra {
+  error?: string;
+  exitCode?: number;
+  httpStatus?: number;
+  output?: string;
+  attempt?: number;
 }
 
 /** The decision of the blocking hooks on one event. */
@@ -181,6 +183,7 @@ export function rejectionByAnswer(hook: string, answer: HookAnswer): BlockingOut
 /** One blocking delivery, its answer read. */
 interface BlockingDelivery {
   readonly result: DeliveryResult;
+  readonly record: RunRecord;
   readonly answer?: HookAnswer;
   readonly invalidAnswer?: string;
 }
@@ -285,11 +288,17 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     ...(config.outboxDirectory === undefined ? {} : { outboxDirectory: config.outboxDirectory }),
     outboxLimit: integerAtLeast(config.outboxLimit ?? 100_000, 1, 'outboxLimit'),
     outboxMaxBackoffMs: positiveNumber(config.outboxMaxBackoffMs ?? 30_000, 'outboxMaxBackoffMs'),
-    httpOutbox: config.httpOutbox === true,
+    httpOutbox: config.httpOutbox !== false,
     ...(config.httpSecrets !== undefined && config.httpSecrets.length > 0
       ? { httpSecrets: httpSecrets(config.httpSecrets) }
       : {}),
     ...(config.cloudEvents !== undefined ? { cloudEvents: cloudEventsSettings(config.cloudEvents) } : {}),
+    retrySchedule: Object.freeze(
+      (config.retrySchedule ?? defaultRetrySchedule).map((delay) =>
+        integerAtLeast(delay, 0, 'retrySchedule'),
+      ),
+    ),
+    disableAfterMs: positiveNumber(config.disableAfterMs ?? 5 * 86_400_000, 'disableAfterMs'),
   });
 }
 
@@ -311,6 +320,9 @@ function frozenConfig(config: HooksConfig): HooksConfig {
 export class HookEngine {
   readonly runs: RunLog;
   readonly config: HooksConfig;
+  /** Targets' health, dead letters, resend, ping, runtime targets (the admin API's view of delivery). */
+  readonly delivery: DeliveryControl;
+  readonly #control: OutboxControl;
   readonly #logger: HookLogger;
   /** Targets that take part in blocking events (file, dir, HTTP), in rustus's order. */
   readonly #transports: readonly HookTransport[];
@@ -344,6 +356,8 @@ export class HookEngine {
     };
     const transports: HookTransport[] = [];
     const outboxTargets = new Map<string, HookTransport>();
+    // HTTP post hooks go through the outbox when it can keep them (a journal or a shared store).
+    const durable = options.outboxStore !== undefined || this.config.outboxDirectory !== undefined;
     if (this.config.hooksFile !== undefined) {
       transports.push(new FileHookTransport(this.config.hooksFile, executableOptions));
     }
@@ -357,7 +371,7 @@ export class HookEngine {
         ...(this.config.httpSecrets !== undefined ? { secrets: this.config.httpSecrets } : {}),
       });
       transports.push(transport);
-      if (this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
+      if (durable && this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
     }
     this.#transports = transports;
     const brokers = new Map<string, HookTransport>();
@@ -392,23 +406,54 @@ export class HookEngine {
           });
     // Named broker hooks are delivered through the outbox too, one target per binding.
     for (const [name, transport] of this.#pipeline?.outboxTargets ?? []) outboxTargets.set(name, transport);
-    this.#outbox =
-      outboxTargets.size === 0
-        ? undefined
-        : new Outbox(outboxTargets, {
-            store:
-              options.outboxStore ??
-              (this.config.outboxDirectory === undefined
-                ? undefined
-                : new FileOutboxStore(this.config.outboxDirectory)),
-            limit: this.config.outboxLimit ?? 100_000,
-            maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
-            concurrency: this.config.postConcurrency,
-            logger,
-            signal: this.#closing.signal,
-            deliver: async (transport, delivery) => (await this.#deliver(transport, delivery, false)).result,
-            isFinal: refusedForGood,
-          });
+    // Always there: targets added at run time go through it (in memory unless targets are configured).
+    const outbox = new Outbox(outboxTargets, {
+      store:
+        outboxTargets.size === 0
+          ? undefined
+          : (options.outboxStore ??
+            (this.config.outboxDirectory === undefined
+              ? undefined
+              : new FileOutboxStore(this.config.outboxDirectory))),
+      limit: this.config.outboxLimit ?? 100_000,
+      maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
+      // HTTP receivers follow the schedule, then dead; brokers are retried until they confirm.
+      retryPolicy: (name) =>
+        name.startsWith('http:')
+          ? { kind: 'schedule', delaysMs: this.config.retrySchedule ?? defaultRetrySchedule }
+          : { kind: 'backoff', initialMs: 200, maxMs: this.config.outboxMaxBackoffMs ?? 30_000 },
+      ...(this.config.disableAfterMs !== undefined ? { disableAfterMs: this.config.disableAfterMs } : {}),
+      concurrency: this.config.postConcurrency,
+      logger,
+      signal: this.#closing.signal,
+      deliver: async (transport, delivery, attempt) =>
+        (await this.#deliver(transport, delivery, false, attempt)).result,
+      onRetry: (transport, entry, attempt) => {
+        const { eventId, event, hook, label, uploadId } = entry.delivery;
+        this.runs.addPending({
+          eventId,
+          event,
+          hook: label ?? hook,
+          target: transport.describe(hook),
+          uploadId,
+          blocking: false,
+          startedAt: Date.now(),
+          attempt,
+        });
+      },
+    });
+    this.#outbox = outbox;
+    this.#control = new OutboxControl(outbox, {
+      httpTransport: (url, secrets) =>
+        new HttpHookTransport(url, {
+          timeoutMs: this.config.httpTimeoutMs,
+          proxyHeaders: this.config.httpProxyHeaders,
+          secrets,
+        }),
+      deliverOnce: async (transport, delivery) => (await this.#deliver(transport, delivery, false)).record,
+      signal: this.#closing.signal,
+    });
+    this.delivery = this.#control;
     for (const broker of [...this.#brokers, ...(this.#pipeline?.brokerTransports ?? [])]) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
       broker.open?.().catch((error: unknown) => {
@@ -422,7 +467,12 @@ export class HookEngine {
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
-    return this.#transportsListen(name) || this.#modulesListen(name) || (this.#pipeline?.has(name) ?? false);
+    return (
+      this.#transportsListen(name) ||
+      this.#modulesListen(name) ||
+      (this.#pipeline?.has(name) ?? false) ||
+      this.#control.runtimeTargetsFor(name).length > 0
+    );
   }
 
   /** `--hooks` selects the events of file, dir, HTTP and broker targets; modules choose their events themselves. */
@@ -683,6 +733,7 @@ export class HookEngine {
       skip('the hooks engine closed');
       return;
     }
+    this.#pendingRun(delivery, hook.transport.describe(delivery.hook));
     void this.#outbox.add(hook.outboxTarget, delivery).then((added) => {
       if (!added) skip('outbox full');
     });
@@ -697,9 +748,16 @@ export class HookEngine {
     const eventId = randomUUID();
     this.#queueActions(event, eventId);
     this.#queuePipeline(event, eventId);
-    // The flag-defined targets hear of successful operations only, as in rustus.
-    if (event.error !== undefined || !this.#transportsListen(event.name)) return;
+    // The flag-defined and runtime targets hear of successful operations only, as in rustus.
+    if (event.error !== undefined) return;
+    const runtimeTargets = this.#control.runtimeTargetsFor(event.name);
+    if (!this.#transportsListen(event.name) && runtimeTargets.length === 0) return;
     const delivery = this.#delivery(eventId, event, this.#format(event, eventId));
+    for (const target of runtimeTargets) {
+      this.#pendingRun(delivery, target);
+      void this.#outbox?.add(target, delivery);
+    }
+    if (!this.#transportsListen(event.name)) return;
     this.#logger.debug(
       { eventId, hook: event.name, uploadId: event.upload.id, targets: this.#transports.length },
       'queueing hook event',
@@ -714,6 +772,7 @@ export class HookEngine {
       const outboxName = this.#outboxNames.get(transport);
       if (outboxName !== undefined && this.#outbox !== undefined && !this.closed) {
         // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
+        this.#pendingRun(delivery, transport.describe(delivery.hook));
         void this.#outbox.add(outboxName, delivery).then((added) => {
           if (!added)
             this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
@@ -891,8 +950,19 @@ export class HookEngine {
     transport: HookTransport,
     delivery: HookDelivery,
     blocking: boolean,
+    attempt?: number,
   ): Promise<BlockingDelivery> {
     const startedAt = Date.now();
+    this.runs.markRunning({
+      eventId: delivery.eventId,
+      event: delivery.event,
+      hook: delivery.label ?? delivery.hook,
+      target: transport.describe(delivery.hook),
+      uploadId: delivery.uploadId,
+      blocking,
+      startedAt,
+      ...(attempt !== undefined ? { attempt } : {}),
+    });
     const started = performance.now();
     let result: DeliveryResult;
     try {
@@ -913,7 +983,7 @@ export class HookEngine {
         invalidAnswer = cause.message;
       }
     }
-    const extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string } = {};
+    const extra: RunExtra = attempt !== undefined ? { attempt } : {};
     const output =
       result.kind === 'delivered'
         ? result.answer
@@ -941,6 +1011,7 @@ export class HookEngine {
     this.#log(record, result);
     return {
       result,
+      record,
       ...(answer !== undefined ? { answer } : {}),
       ...(invalidAnswer !== undefined ? { invalidAnswer } : {}),
     };
@@ -953,7 +1024,7 @@ export class HookEngine {
     startedAt: number,
     durationMs: number,
     status: RunStatus,
-    extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string },
+    extra: RunExtra,
   ): RunRecord {
     const record: RunRecord = {
       eventId: delivery.eventId,

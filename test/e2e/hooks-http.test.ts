@@ -36,8 +36,11 @@ async function patch(url: string, offset: number, body: string, extra: Record<st
 }
 
 /** Files in the data folder (data and info live there in these tests). */
+/** Upload files in the data dir (the hook outbox's journal, `.wharf-outbox`, is not upload data). */
 async function storedFiles(wharf: WharfProcess): Promise<string[]> {
-  return (await readdir(wharf.dataDir, { recursive: true })).sort();
+  return (await readdir(wharf.dataDir, { recursive: true }))
+    .filter((name) => !name.startsWith('.wharf-outbox'))
+    .sort();
 }
 
 const receiver = new HookReceiver();

@@ -300,6 +300,8 @@ describe('rotation, retries and named hooks', () => {
         '--hooks',
         'post-finish',
         '--hooks-http-outbox',
+        '--hooks-retry-schedule',
+        '100ms,100ms',
         '--hooks-http-secret',
         secret,
       ],
