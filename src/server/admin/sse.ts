@@ -130,7 +130,9 @@ export class AdminStream {
     for (const res of this.#clients) {
       if (res.writableLength > this.#maxBuffered) {
         // Too slow: its unsent events would grow without bound. It reconnects and reads the API for the gap.
-        res.destroy();
+        // A reset, not a plain destroy: a socket whose peer stopped reading never finishes closing otherwise.
+        if (res.socket !== null) res.socket.resetAndDestroy();
+        else res.destroy();
         continue;
       }
       res.write(text);
