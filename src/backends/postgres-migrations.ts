@@ -37,8 +37,9 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX wharf_hook_outbox_lease ON wharf_hook_outbox (lease_until);
     `,
   },
+  // Version 3 is the delivery branch's dead-letter table (issue 8); the history is 4 so both merge cleanly.
   {
-    version: 3,
+    version: 4,
     name: 'hook run history',
     sql: `
       CREATE TABLE wharf_hook_events (
