@@ -1,4 +1,5 @@
 import type { OptionSpec } from './option-table.ts';
+import { adminOptions } from './options-admin.ts';
 import { amqpOptions } from './options-amqp.ts';
 import { deliveryOptions } from './options-delivery.ts';
 import { kafkaOptions } from './options-kafka.ts';
@@ -415,4 +416,5 @@ export const optionTable: readonly OptionSpec[] = [
   ...outboxOptions,
   ...webhooksOptions,
   ...deliveryOptions,
+  ...adminOptions,
 ];

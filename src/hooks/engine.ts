@@ -28,6 +28,7 @@ import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } 
 import { PostQueue } from './post-queue.ts';
 import { defaultRetrySchedule } from './retry-policy.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
+import { redactTarget } from './target-guard.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
@@ -803,7 +804,7 @@ export class HookEngine {
           {
             eventId,
             hook: delivery.hook,
-            target: record.target,
+            target: redactTarget(record.target),
             uploadId: delivery.uploadId,
             queueLimit: this.config.postQueueLimit,
           },
@@ -1044,7 +1045,8 @@ export class HookEngine {
 
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
   #log(record: RunRecord, result: DeliveryResult): void {
-    const fields: Record<string, unknown> = { ...record };
+    // A password in a hook URL (https://user:password@host/) is masked.
+    const fields: Record<string, unknown> = { ...record, target: redactTarget(record.target) };
     if (result.kind === 'delivered' && record.status === 'completed') {
       this.#logger.debug(fields, 'hook run completed');
       return;

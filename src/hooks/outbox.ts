@@ -12,6 +12,7 @@ import type { HookLogger } from './engine.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
 import { type DeadEntry, entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
 import { nextDelay, type RetryPolicy } from './retry-policy.ts';
+import { redactTarget } from './target-guard.ts';
 import { DeliveryNotices, TargetHealthRecord } from './target-health.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';
 
@@ -321,7 +322,7 @@ export class Outbox {
         eventId: delivery.eventId,
         hook: delivery.hook,
         uploadId: delivery.uploadId,
-        target,
+        target: redactTarget(target),
         limit: this.#options.limit,
         dropped: this.#dropped,
       },

@@ -1,5 +1,6 @@
 import type { DeliveryNotice, DisabledReason, TargetHealth } from './delivery-control.ts';
 import type { HookLogger } from './engine.ts';
+import { redactTarget } from './target-guard.ts';
 
 /**
  * The health of one outbox target: whether it is disabled (and why), since when every attempt failed, the
@@ -59,8 +60,10 @@ export class DeliveryNotices {
         : notice.type === 'target.enabled'
           ? 'hook target enabled'
           : 'hook event dead-lettered for a target';
-    if (notice.type === 'target.enabled') this.#logger.info({ notice: notice.type, ...notice }, message);
-    else this.#logger.warn({ notice: notice.type, ...notice }, message);
+    // A password in a target URL is masked in the log.
+    const fields = { notice: notice.type, ...notice, target: redactTarget(notice.target) };
+    if (notice.type === 'target.enabled') this.#logger.info(fields, message);
+    else this.#logger.warn(fields, message);
     for (const listener of [...this.#listeners]) {
       try {
         listener(notice);
