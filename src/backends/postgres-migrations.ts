@@ -37,6 +37,26 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX wharf_hook_outbox_lease ON wharf_hook_outbox (lease_until);
     `,
   },
+  {
+    version: 3,
+    name: 'hook run history',
+    sql: `
+      CREATE TABLE wharf_hook_events (
+        event_id text PRIMARY KEY,
+        event text NOT NULL,
+        upload_id text NOT NULL,
+        at bigint NOT NULL
+      );
+      CREATE INDEX wharf_hook_events_at ON wharf_hook_events (at DESC);
+      CREATE INDEX wharf_hook_events_upload ON wharf_hook_events (upload_id, at DESC);
+      CREATE TABLE wharf_hook_runs (
+        event_id text NOT NULL REFERENCES wharf_hook_events (event_id) ON DELETE CASCADE,
+        run_key text NOT NULL,
+        record jsonb NOT NULL,
+        PRIMARY KEY (event_id, run_key)
+      );
+    `,
+  },
 ];
 
 /** Any constant works; it only keeps two instances starting together from migrating at once. */

@@ -8,6 +8,7 @@ import {
   type RawOptions,
 } from './option-table.ts';
 import { optionTable, type TusExtensionName } from './options.ts';
+import { type AdminConfig, adminConfig } from './options-admin.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
 import { outboxConfig } from './options-outbox.ts';
@@ -60,6 +61,8 @@ export interface Config {
   readonly hooksModulesDir: string;
   /** `--config`: the named hooks and endpoints file, read at start-up; undefined when not given. */
   readonly configFile: string | undefined;
+  /** `--admin`, its token and run history, `/metrics`, and the hook target allow-list. */
+  readonly admin: AdminConfig;
   /** Environment the config was read from; only config/ reads process.env. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -261,6 +264,7 @@ export function buildConfig(
     }),
     hooksModulesDir: text(options, 'hooksModulesDir'),
     configFile: optionalText(options, 'config'),
+    admin: Object.freeze(adminConfig(options, text(options, 'host'))),
     env: { ...env },
   };
   return Object.freeze(config);

@@ -1,4 +1,5 @@
 import type { OptionSpec } from './option-table.ts';
+import { adminOptions } from './options-admin.ts';
 import { amqpOptions } from './options-amqp.ts';
 import { kafkaOptions } from './options-kafka.ts';
 import { modulesOptions } from './options-modules.ts';
@@ -411,4 +412,5 @@ export const optionTable: readonly OptionSpec[] = [
   ...s3Options,
   ...modulesOptions,
   ...outboxOptions,
+  ...adminOptions,
 ];

@@ -17,6 +17,7 @@ import type { OutboxStore } from './outbox-store.ts';
 import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
+import { redactTarget } from './target-guard.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
@@ -923,7 +924,8 @@ export class HookEngine {
 
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
   #log(record: RunRecord, result: DeliveryResult): void {
-    const fields: Record<string, unknown> = { ...record };
+    // A password in a hook URL (https://user:password@host/) is masked.
+    const fields: Record<string, unknown> = { ...record, target: redactTarget(record.target) };
     if (result.kind === 'delivered' && record.status === 'completed') {
       this.#logger.debug(fields, 'hook run completed');
       return;

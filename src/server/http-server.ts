@@ -5,17 +5,24 @@ import type { Config } from '../config/load.ts';
 import { HookEngine } from '../hooks/engine.ts';
 import { loadHookModules } from '../hooks/modules/loader.ts';
 import type { HookModules } from '../hooks/modules/registry.ts';
+import { type RunHistory, recordRuns } from '../hooks/run-history.ts';
+import { checkConfiguredTarget, TargetAllowList } from '../hooks/target-guard.ts';
 import type { Locker } from '../locks/locker.ts';
 import type { Logger } from '../logger.ts';
 import { createTusRequestHandler, routeTusPath } from '../tus/handler.ts';
+import { allActivity, type UploadActivity } from '../uploads/activity.ts';
 import { composeUploadService } from '../uploads/compose.ts';
 import type { UploadObserver } from '../uploads/events.ts';
 import { HookObserver } from '../uploads/hook-bridge.ts';
 import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';
-import { composeUploadState } from '../uploads/shared-state.ts';
+import { composeRunHistory, composeUploadState } from '../uploads/shared-state.ts';
+import { createDashboardHandler } from './admin/dashboard.ts';
+import { outboxStatsOf } from './admin/delivery.ts';
+import { createAdminApi } from './admin/routes.ts';
 import { createCors } from './cors.ts';
 import { endpointConfigs } from './endpoints.ts';
+import { Metrics } from './metrics.ts';
 
 export interface WharfServer {
   readonly server: Server;
@@ -26,6 +33,8 @@ export interface WharfServer {
   readonly hooks: HookEngine;
   /** The hook modules loaded from `--hooks-modules-dir`. */
   readonly modules: HookModules;
+  /** The persisted hook run history (with --admin). */
+  readonly history: RunHistory | undefined;
   /** Stops accepting, interrupts bodies (keeping their bytes), waits up to the shutdown timeout. */
   close(): Promise<void>;
 }
@@ -64,6 +73,10 @@ function sendHealth(
   res.end(JSON.stringify(report));
 }
 
+function activityOption(activity: UploadActivity | undefined): { activity?: UploadActivity } {
+  return activity === undefined ? {} : { activity };
+}
+
 /** Starts the HTTP server: health, CORS, access log, and the tus endpoint. */
 export async function startServer(config: Config, options: StartOptions): Promise<WharfServer> {
   const { logger } = options;
@@ -83,6 +96,11 @@ export async function startServer(config: Config, options: StartOptions): Promis
     config.configFile === undefined
       ? undefined
       : await loadWharfFile(config.configFile, config.basePath, config.hooks);
+  // Configured HTTP hooks must fit --hooks-allowed-urls (the flag-defined ones were checked with the options).
+  const allowList = new TargetAllowList(config.admin.allowedUrls);
+  for (const hook of wharfFile?.hooks ?? []) {
+    if (hook.transport === 'http' && hook.url !== undefined) checkConfiguredTarget(hook.url, allowList);
+  }
   // The default endpoint's state: its shared backend (Redis, PostgreSQL) also holds the hooks outbox.
   const mainState = composeUploadState(config);
   const hooks = new HookEngine(config.hooks, logger, {
@@ -91,6 +109,35 @@ export async function startServer(config: Config, options: StartOptions): Promis
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
   const shutdown = new AbortController();
+  const metrics = config.admin.metrics ? new Metrics() : undefined;
+  const stopCountingRuns =
+    metrics === undefined ? undefined : hooks.runs.subscribe((run) => metrics.run(run));
+  metrics?.outboxFrom(() => outboxStatsOf(hooks));
+  // The run history is kept only for the admin API: nothing else reads it.
+  let history: RunHistory | undefined;
+  let stopRecording: (() => void) | undefined;
+  if (config.admin.enabled) {
+    history = composeRunHistory(config, mainState, (error, dropped) => {
+      logger.warn({ err: error, dropped }, 'hook run history: a batch could not be written');
+    });
+    await history.open();
+    stopRecording = recordRuns(hooks.runs, history);
+  }
+  const admin =
+    history === undefined
+      ? undefined
+      : createAdminApi({
+          token: config.admin.token,
+          engine: hooks,
+          history,
+          endpoints: () =>
+            endpoints.map((endpoint) => ({ basePath: endpoint.config.basePath, service: endpoint.service })),
+          allowedUrls: config.admin.allowedUrls,
+          allowPrivateTargets: config.admin.allowPrivateTargets,
+          logger,
+        });
+  // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
+  const dashboard = admin === undefined ? undefined : createDashboardHandler();
   // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
   const endpoints: {
     config: Config;
@@ -104,6 +151,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
       ...(options.locker ? { locker: options.locker } : {}),
       observer:
         options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore, endpointConfig.basePath)),
+      ...activityOption(allActivity([metrics?.uploads, admin?.stream.activityFor(endpointConfig.basePath)])),
     });
     await endpointService.prepare();
     endpoints.push({
@@ -133,12 +181,13 @@ export async function startServer(config: Config, options: StartOptions): Promis
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
-    const pathname = (req.url ?? '/').split('?', 1)[0];
-    if (
-      config.accessLog &&
-      (config.healthAccessLog || (pathname !== healthPath && pathname !== livenessPath))
-    ) {
+    const pathname = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const logAccess =
+      config.accessLog && (config.healthAccessLog || (pathname !== healthPath && pathname !== livenessPath));
+    if (logAccess || metrics !== undefined) {
       res.once('close', () => {
+        metrics?.request(req.method, res.statusCode);
+        if (!logAccess) return;
         logger.info(
           {
             method: req.method,
@@ -170,9 +219,21 @@ export async function startServer(config: Config, options: StartOptions): Promis
         });
       return;
     }
+    if (metrics !== undefined && pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const text = metrics.render();
+      res.writeHead(200, {
+        'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+        'Cache-Control': 'no-store',
+        'Content-Length': Buffer.byteLength(text),
+      });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      return;
+    }
+    if (admin?.handle(req, res, pathname)) return;
+    if (dashboard?.(req, res, pathname)) return;
     if (modules.routesBefore.handle(req, res, logger)) return;
     if (cors(req, res)) return;
-    const tus = tusFor(pathname ?? '/');
+    const tus = tusFor(pathname);
     if (tus === undefined && modules.routesAfter.handle(req, res, logger)) return;
     (tus ?? main.tus)(req, res).catch((error: unknown) => {
       logger.error({ err: error }, 'unhandled request failure');
@@ -234,7 +295,9 @@ export async function startServer(config: Config, options: StartOptions): Promis
     port,
     hooks,
     modules,
+    history,
     close: async () => {
+      admin?.stream.close();
       if (sweeper) clearInterval(sweeper);
       modules.stopSchedules();
       await modules.init('server.stop').catch((error: unknown) => {
@@ -249,6 +312,9 @@ export async function startServer(config: Config, options: StartOptions): Promis
       // Post hooks already accepted get the rest of the shutdown window, then the engine stops.
       await hooks.drain(Math.max(1000, config.shutdownTimeoutMs));
       await hooks.close();
+      stopCountingRuns?.();
+      stopRecording?.();
+      await history?.close();
       await service.close();
     },
   };

@@ -5,6 +5,7 @@ import type { DataStore } from '../storage/data-store.ts';
 import { FileDataStore } from '../storage/file.ts';
 import { HybridS3DataStore } from '../storage/hybrid-s3.ts';
 import { S3DataStore } from '../storage/s3.ts';
+import type { UploadActivity } from './activity.ts';
 import { silentObserver, type UploadObserver } from './events.ts';
 import { UploadService, type UploadServiceOptions } from './service.ts';
 import { composeUploadState, type UploadState } from './shared-state.ts';
@@ -17,6 +18,8 @@ export interface ComposeOptions {
   readonly logger: UploadServiceOptions['logger'];
   /** The info store and backends already built for this endpoint (the hooks outbox shares the connection). */
   readonly state?: UploadState;
+  /** Counters and live progress (metrics, the admin stream). */
+  readonly activity?: UploadActivity;
 }
 
 /** Builds the upload lifecycle and its stores from the configuration. */
@@ -43,6 +46,7 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     lockTimeoutMs: config.lockTimeoutMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
     logger: options.logger,
+    ...(options.activity !== undefined ? { activity: options.activity } : {}),
   });
 }
 

@@ -6,6 +6,7 @@ import { InfoConflictError } from '../info/info-store.ts';
 import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
 import { canConcatenate, canFinish, type DataStore } from '../storage/data-store.ts';
+import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
 import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
@@ -18,6 +19,8 @@ export interface UploadServiceOptions {
   /** Shared services the stores use: reported on /health, closed on shutdown. */
   readonly backends?: readonly Backend[];
   readonly observer: UploadObserver;
+  /** Counters and live progress (metrics, admin stream); absent costs nothing. */
+  readonly activity?: UploadActivity;
   /** Bytes; 0 = unlimited. */
   readonly maxFileSize: number;
   /** Bytes per request body; 0 = unlimited. */
@@ -119,6 +122,8 @@ export class UploadService {
   readonly #data: DataStore;
   readonly #info: InfoStore;
   readonly #now: () => number;
+  /** Bodies being written now (only tracked when someone listens to the activity). */
+  readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
 
   constructor(options: UploadServiceOptions) {
     this.#options = options;
@@ -129,6 +134,13 @@ export class UploadService {
 
   get dataStore(): DataStore {
     return this.#data;
+  }
+
+  /** The bodies being received now and how far each got (for live progress). */
+  *writesInProgress(): Iterable<WriteInProgress> {
+    for (const { upload, meter, from } of this.#writing.values()) {
+      yield { upload, offset: from + meter.bytesSeen };
+    }
   }
 
   /** Creates folders, tables or buckets the stores need. Called once before serving. */
@@ -278,6 +290,7 @@ export class UploadService {
       if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
       throw error;
     }
+    this.#options.activity?.created(record);
 
     if (concat?.kind === 'final') {
       if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
@@ -428,6 +441,7 @@ export class UploadService {
   }
 
   async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
+    this.#options.activity?.finished(record);
     this.#notify('post-finish', record, describeRequest);
     for (const finalId of record.pendingFinals) {
       await this.#tryBuildFinal(finalId, describeRequest).catch((error: unknown) => {
@@ -496,7 +510,15 @@ export class UploadService {
     const limit = Math.min(remaining, maxForFile, maxBody);
     const body = openBody(limit);
     const startOffset = record.offset;
-    const result = await this.#data.append(record.path, startOffset, body as Readable);
+    const activity = this.#options.activity;
+    if (activity !== undefined)
+      this.#writing.set(record.id, { upload: record, meter: body, from: startOffset });
+    let result: Awaited<ReturnType<DataStore['append']>>;
+    try {
+      result = await this.#data.append(record.path, startOffset, body as Readable);
+    } finally {
+      if (activity !== undefined) this.#writing.delete(record.id);
+    }
     // The store is done with the body either way; releasing it frees its buffers and bookkeeping.
     if (!body.destroyed) body.destroy();
     let interruption = body.interruption;
@@ -535,6 +557,7 @@ export class UploadService {
         throw error;
       }
     }
+    activity?.received(record, body.bytesSeen);
     return interruption ? { interruption } : {};
   }
 
@@ -624,6 +647,7 @@ export class UploadService {
     } finally {
       await lock.release();
     }
+    this.#options.activity?.terminated(record);
     this.#notify('post-terminate', record, describeRequest);
     return hookResponse;
   }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Backend } from '../backends/backend.ts';
 import { PostgresBackend } from '../backends/postgres.ts';
 import { RedisBackend } from '../backends/redis.ts';
@@ -5,6 +6,10 @@ import type { Config } from '../config/load.ts';
 import { PostgresOutboxStore } from '../hooks/outbox-postgres-store.ts';
 import { RedisOutboxStore } from '../hooks/outbox-redis-store.ts';
 import type { OutboxStore } from '../hooks/outbox-store.ts';
+import type { RunHistory } from '../hooks/run-history.ts';
+import { FileRunHistory } from '../hooks/run-history-file.ts';
+import { PostgresRunHistory } from '../hooks/run-history-postgres.ts';
+import { RedisRunHistory } from '../hooks/run-history-redis.ts';
 import { FileInfoStore } from '../info/file.ts';
 import type { InfoStore } from '../info/info-store.ts';
 import { PostgresInfoStore } from '../info/postgres.ts';
@@ -57,4 +62,29 @@ export function composeUploadState(config: Config): UploadState {
       };
     }
   }
+}
+
+/**
+ * The hook run history on the same storage as the upload records: files under `<info-dir>/.wharf-history`
+ * (one folder per worker process), or the shared Redis or PostgreSQL.
+ */
+export function composeRunHistory(
+  config: Config,
+  state: UploadState,
+  onError: (error: unknown, dropped: number) => void,
+): RunHistory {
+  const settings = {
+    limit: config.admin.historyLimit,
+    maxAgeMs: config.admin.historyMaxAgeMs,
+    onError,
+  };
+  const backend = state.backends[0];
+  if (backend instanceof RedisBackend) return new RedisRunHistory(backend, settings);
+  if (backend instanceof PostgresBackend) return new PostgresRunHistory(backend, settings);
+  const slot = config.env.WHARF_WORKER_SLOT;
+  const base = path.join(config.infoDir, '.wharf-history');
+  return new FileRunHistory(
+    slot !== undefined && /^\d+$/.test(slot) ? path.join(base, `worker-${slot}`) : base,
+    settings,
+  );
 }

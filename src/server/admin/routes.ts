@@ -1,0 +1,352 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  DeadLetter,
+  DeliveryControl,
+  DeliveryNotice,
+  TargetState,
+} from '../../hooks/delivery-control.ts';
+import type { HookEngine } from '../../hooks/engine.ts';
+import type { EventQuery, EventSummary, RunHistory } from '../../hooks/run-history.ts';
+import { type RunRecord, type RunStatus, runStatuses } from '../../hooks/run-log.ts';
+import {
+  checkRuntimeTarget,
+  redactTarget,
+  TargetAllowList,
+  TargetRefusedError,
+} from '../../hooks/target-guard.ts';
+import type { Logger } from '../../logger.ts';
+import { isAuthorized } from './auth.ts';
+import { deliveryControlOf, outboxStatsOf } from './delivery.ts';
+import { AdminStream } from './sse.ts';
+import { type AdminEndpoint, findUpload, listUploads, type UploadState } from './uploads.ts';
+
+export const adminApiPrefix = '/admin/api';
+
+export interface AdminApiOptions {
+  readonly token: string | undefined;
+  readonly engine: HookEngine;
+  readonly history: RunHistory;
+  readonly endpoints: () => readonly AdminEndpoint[];
+  readonly allowedUrls: readonly string[];
+  readonly allowPrivateTargets: boolean;
+  readonly logger: Logger;
+  /** Resolves host names for the private-address guard (tests pass their own). */
+  readonly resolve?: (host: string) => Promise<readonly string[]>;
+}
+
+/** A request the API refuses, with the status and message the client gets. */
+class ApiError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 501,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const maxBodyBytes = 64 * 1024;
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'Content-Length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBodyBytes) throw new ApiError(413, 'request body too large');
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'the body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ApiError(400, 'the body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value === '') throw new ApiError(400, `${key} must be a non-empty string`);
+  return value;
+}
+
+function optionalStrings(body: Record<string, unknown>, key: string): string[] | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) {
+    throw new ApiError(400, `${key} must be an array of non-empty strings`);
+  }
+  return value as string[];
+}
+
+function timeParam(params: URLSearchParams, key: string): number | undefined {
+  const text = params.get(key);
+  if (text === null || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new ApiError(400, `${key} must be Unix milliseconds`);
+  return value;
+}
+
+function limitParam(params: URLSearchParams, fallback: number): number {
+  const text = params.get('limit');
+  if (text === null || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new ApiError(400, 'limit must be a positive integer');
+  return Math.min(value, 1000);
+}
+
+function textParam(params: URLSearchParams, key: string): string | undefined {
+  const text = params.get(key);
+  return text === null || text === '' ? undefined : text;
+}
+
+/** Run records and names as the API shows them: a password in an HTTP target URL is masked. */
+function showRun(run: RunRecord): RunRecord {
+  const target = redactTarget(run.target);
+  return target === run.target ? run : { ...run, target };
+}
+
+function showEvent(summary: EventSummary): EventSummary {
+  return { ...summary, runs: summary.runs.map(showRun) };
+}
+
+function showTarget(target: TargetState): TargetState {
+  return { ...target, name: redactTarget(target.name) };
+}
+
+function showDeadLetter(letter: DeadLetter): DeadLetter {
+  return { ...letter, target: redactTarget(letter.target) };
+}
+
+function showNotice(notice: DeliveryNotice): DeliveryNotice {
+  return { ...notice, target: redactTarget(notice.target) };
+}
+
+/**
+ * The admin API under `/admin/api`: JSON over a bearer token (docs/admin.md). Returns a request handler that
+ * answers and returns true for requests under the prefix, false for any other path.
+ */
+export function createAdminApi(options: AdminApiOptions): {
+  handle(req: IncomingMessage, res: ServerResponse, pathname: string): boolean;
+  readonly stream: AdminStream;
+} {
+  const { engine, history } = options;
+  const allowList = new TargetAllowList(options.allowedUrls);
+  const stream = new AdminStream({
+    runs: engine.runs,
+    delivery: deliveryControlOf(engine),
+    endpoints: options.endpoints,
+    showRun,
+    showNotice,
+  });
+
+  const delivery = (): DeliveryControl => {
+    const control = deliveryControlOf(engine);
+    if (control === undefined) throw new ApiError(501, 'delivery control is not available in this build');
+    return control;
+  };
+
+  /** A target named in a path: its real name (the shown name has its URL password masked). */
+  const targetNamed = (shown: string): string => {
+    const target = delivery()
+      .targets()
+      .find((candidate) => candidate.name === shown || redactTarget(candidate.name) === shown);
+    if (target === undefined) throw new ApiError(404, 'unknown target');
+    return target.name;
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const method = req.method ?? 'GET';
+    const parts = url.pathname
+      .slice(adminApiPrefix.length)
+      .split('/')
+      .filter((part) => part !== '')
+      .map((part) => {
+        try {
+          return decodeURIComponent(part);
+        } catch {
+          throw new ApiError(400, 'malformed path');
+        }
+      });
+    const [resource, id, action, extra] = parts;
+    const params = url.searchParams;
+    const get = method === 'GET' || method === 'HEAD';
+    if (extra !== undefined) throw new ApiError(404, 'not found');
+
+    if (resource === 'stream' && id === undefined && get) {
+      stream.attach(req, res);
+      return;
+    }
+    if (resource === 'uploads' && action === undefined && get) {
+      if (id === undefined) {
+        const state = (params.get('state') ?? 'all') as UploadState;
+        if (!['in_progress', 'finished', 'all'].includes(state)) {
+          throw new ApiError(400, 'state must be in_progress, finished or all');
+        }
+        sendJson(res, 200, {
+          uploads: await listUploads(options.endpoints(), state, limitParam(params, 100)),
+        });
+        return;
+      }
+      const upload = await findUpload(options.endpoints(), id);
+      if (upload === undefined) throw new ApiError(404, 'unknown upload');
+      const events = await history.events({ uploadId: id, limit: limitParam(params, 100) });
+      sendJson(res, 200, { upload, events: events.map(showEvent) });
+      return;
+    }
+    if (resource === 'events') {
+      if (id === undefined && get) {
+        const status = textParam(params, 'status');
+        if (status !== undefined && !(runStatuses as readonly string[]).includes(status)) {
+          throw new ApiError(400, `status must be one of ${runStatuses.join(', ')}`);
+        }
+        const uploadId = textParam(params, 'uploadId');
+        const event = textParam(params, 'event');
+        const since = timeParam(params, 'since');
+        const query: EventQuery = {
+          limit: limitParam(params, 100),
+          ...(uploadId !== undefined ? { uploadId } : {}),
+          ...(event !== undefined ? { event } : {}),
+          ...(status !== undefined ? { status: status as RunStatus } : {}),
+          ...(since !== undefined ? { since } : {}),
+        };
+        sendJson(res, 200, { events: (await history.events(query)).map(showEvent) });
+        return;
+      }
+      if (id !== undefined && action === undefined && get) {
+        const summary = await history.event(id);
+        if (summary === undefined) throw new ApiError(404, 'unknown event');
+        sendJson(res, 200, showEvent(summary));
+        return;
+      }
+      if (id !== undefined && action === 'resend' && method === 'POST') {
+        const body = await readJson(req);
+        const target = optionalString(body, 'target');
+        const requeued = await delivery().resend(id, target === undefined ? undefined : targetNamed(target));
+        if (requeued === 0) throw new ApiError(404, 'nothing to resend for this event');
+        sendJson(res, 202, { requeued });
+        return;
+      }
+    }
+    if (resource === 'resend' && id === undefined && method === 'POST') {
+      const body = await readJson(req);
+      const since = body.since;
+      if (typeof since !== 'number' || !Number.isFinite(since) || since < 0) {
+        throw new ApiError(400, 'since must be Unix milliseconds');
+      }
+      const target = optionalString(body, 'target');
+      const requeued = await delivery().recover(
+        since,
+        target === undefined ? undefined : targetNamed(target),
+      );
+      sendJson(res, 202, { requeued });
+      return;
+    }
+    if (resource === 'dead-letters' && id === undefined && get) {
+      const target = textParam(params, 'target');
+      const uploadId = textParam(params, 'uploadId');
+      const since = timeParam(params, 'since');
+      const letters = await delivery().deadLetters({
+        ...(target !== undefined ? { target: targetNamed(target) } : {}),
+        ...(uploadId !== undefined ? { uploadId } : {}),
+        ...(since !== undefined ? { since } : {}),
+      });
+      sendJson(res, 200, { deadLetters: letters.map(showDeadLetter) });
+      return;
+    }
+    if (resource === 'targets') {
+      if (id === undefined && get) {
+        sendJson(res, 200, { targets: delivery().targets().map(showTarget) });
+        return;
+      }
+      if (id === undefined && method === 'POST') {
+        const body = await readJson(req);
+        const url = optionalString(body, 'url');
+        if (url === undefined) throw new ApiError(400, 'url is required');
+        const events = optionalStrings(body, 'events');
+        const secrets = optionalStrings(body, 'secrets');
+        await checkRuntimeTarget(url, {
+          allowList,
+          allowPrivate: options.allowPrivateTargets,
+          ...(options.resolve !== undefined ? { resolve: options.resolve } : {}),
+        });
+        const added = delivery().addHttpTarget({
+          url,
+          ...(events !== undefined ? { events } : {}),
+          ...(secrets !== undefined ? { secrets } : {}),
+        });
+        options.logger.info({ target: redactTarget(added.name) }, 'hook target added through the admin API');
+        sendJson(res, 201, showTarget(added));
+        return;
+      }
+      if (id !== undefined && (action === 'disable' || action === 'enable') && method === 'POST') {
+        const state = delivery().setTargetEnabled(targetNamed(id), action === 'enable');
+        if (state === undefined) throw new ApiError(404, 'unknown target');
+        options.logger.info(
+          { target: redactTarget(state.name) },
+          `hook target ${action}d through the admin API`,
+        );
+        sendJson(res, 200, showTarget(state));
+        return;
+      }
+      if (id !== undefined && action === 'ping' && method === 'POST') {
+        sendJson(res, 200, showRun(await delivery().ping(targetNamed(id))));
+        return;
+      }
+    }
+    if (resource === 'stats' && id === undefined && get) {
+      const outbox = outboxStatsOf(engine);
+      sendJson(res, 200, {
+        outbox: { ...outbox, oldestPendingAt: outbox.oldestPendingAt ?? null },
+        runs: engine.runs.totals(),
+      });
+      return;
+    }
+    throw new ApiError(404, 'not found');
+  };
+
+  return {
+    stream,
+    handle(req, res, pathname) {
+      if (pathname !== adminApiPrefix && !pathname.startsWith(`${adminApiPrefix}/`)) return false;
+      if (!isAuthorized(req, options.token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        sendJson(res, 401, { error: 'unauthorized' });
+        req.resume();
+        return true;
+      }
+      const url = new URL(req.url ?? '/', 'http://admin.invalid');
+      route(req, res, url).catch((error: unknown) => {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (error instanceof ApiError) {
+          sendJson(res, error.status, { error: error.message });
+          return;
+        }
+        if (error instanceof TargetRefusedError) {
+          sendJson(res, error.status, { error: error.message });
+          return;
+        }
+        options.logger.error({ err: error, path: pathname }, 'admin API request failed');
+        sendJson(res, 500, { error: 'internal error' });
+      });
+      return true;
+    },
+  };
+}
