@@ -45,6 +45,7 @@ const view = {
   connection: required('connection', HTMLParagraphElement),
   signOut: required('sign-out', HTMLButtonElement),
   message: required('message', HTMLParagraphElement),
+  problem: required('problem', HTMLParagraphElement),
   uploads: required('uploads-body', HTMLTableSectionElement),
   uploadsEmpty: required('uploads-empty', HTMLParagraphElement),
   failed: required('failed-body', HTMLTableSectionElement),
@@ -107,19 +108,35 @@ class Dashboard {
     return this.#refreshing;
   }
 
+  /** Loads the four lists; one that fails (e.g. a server without delivery control) leaves the others shown. */
   async #load(): Promise<void> {
-    const [uploads, events, deadLetters, targets] = await Promise.all([
+    const [uploads, events, deadLetters, targets] = await Promise.allSettled([
       this.#api.uploadsInProgress(),
       this.#api.events(eventLimit),
       this.#api.deadLetters(),
       this.#api.targets(),
     ]);
     if (this.#stopped.signal.aborted) return;
-    this.#uploads.clear();
-    for (const upload of uploads) this.#uploads.set(upload.id, upload);
-    this.#events = events;
-    this.#deadLetters = deadLetters;
-    this.#targets = targets;
+    const problems: string[] = [];
+    const take = <T>(result: PromiseSettledResult<T>, what: string, use: (value: T) => void): void => {
+      if (result.status === 'fulfilled') use(result.value);
+      else if (result.reason instanceof UnauthorizedError) throw result.reason;
+      else problems.push(`${what}: ${reason(result.reason)}`);
+    };
+    take(uploads, 'uploads', (list) => {
+      this.#uploads.clear();
+      for (const upload of list) this.#uploads.set(upload.id, upload);
+    });
+    take(events, 'events', (list) => {
+      this.#events = list;
+    });
+    take(deadLetters, 'dead letters', (list) => {
+      this.#deadLetters = list;
+    });
+    take(targets, 'targets', (list) => {
+      this.#targets = list;
+    });
+    view.problem.textContent = problems.length === 0 ? '' : `Could not load ${problems.join('; ')}`;
     this.#render();
   }
 
@@ -142,7 +159,7 @@ class Dashboard {
       signOut('The token was refused; enter it again.');
       return;
     }
-    say(`Could not reach the admin API: ${reason(error)}`);
+    view.problem.textContent = `Could not reach the admin API: ${reason(error)}`;
   }
 
   #render(): void {
@@ -205,7 +222,7 @@ class Dashboard {
       .then((run) => {
         const detail = run.httpStatus !== undefined ? `, HTTP ${run.httpStatus}` : '';
         const error = run.error !== undefined ? `: ${run.error}` : '';
-        say(`Ping ${target.name}: ${run.status}${detail} in ${run.durationMs} ms${error}`);
+        say(`Ping ${target.name}: ${run.status}${detail} in ${Math.round(run.durationMs)} ms${error}`);
         return this.#refresh();
       })
       .catch((error: unknown) => {

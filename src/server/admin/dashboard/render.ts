@@ -27,7 +27,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit += 1;
   }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+  return `${unit === 0 ? value : Number(value.toFixed(1))} ${units[unit]}`;
 }
 
 export function formatTime(ms: number | null | undefined): string {
@@ -76,7 +76,7 @@ export function uploadRow(upload: UploadSummary): HTMLTableRowElement {
       ' ',
       element('span', { class: 'percent' }, percent === undefined ? '—' : `${percent} %`),
     ),
-    element('td', {}, `${formatBytes(upload.offset)} of ${size}`),
+    element('td', { class: 'nowrap' }, `${formatBytes(upload.offset)} of ${size}`),
     element('td', {}, formatTime(upload.createdAt)),
   );
 }
@@ -86,7 +86,7 @@ function runText(run: RunRecord): string {
   if (run.attempt !== undefined) parts.push(`attempt ${run.attempt}`);
   if (run.httpStatus !== undefined) parts.push(`HTTP ${run.httpStatus}`);
   if (run.exitCode !== undefined) parts.push(`exit ${run.exitCode}`);
-  if (run.status !== 'pending' && run.status !== 'running') parts.push(`${run.durationMs} ms`);
+  if (run.status !== 'pending' && run.status !== 'running') parts.push(`${Math.round(run.durationMs)} ms`);
   return parts.join(' · ');
 }
 
