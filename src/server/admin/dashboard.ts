@@ -13,6 +13,7 @@ import path from 'node:path';
 const assets: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
   '': { file: 'index.html', type: 'text/html; charset=utf-8' },
   'dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
+  'favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
   'app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   'api.js': { file: 'api.js', type: 'text/javascript; charset=utf-8' },
   'render.js': { file: 'render.js', type: 'text/javascript; charset=utf-8' },
