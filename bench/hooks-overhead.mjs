@@ -29,6 +29,8 @@ const modes = {
   'no hooks': () => [],
   'HTTP pre-create': (url) => ['--hooks-http-urls', url, '--hooks', 'pre-create'],
   'all post hooks on HTTP': (url) => ['--hooks-http-urls', url, '--hooks', postHooks],
+  // --admin records every run transition in the run history (files under the info dir here).
+  'post hooks on HTTP + admin': (url) => ['--hooks-http-urls', url, '--hooks', postHooks, '--admin'],
 };
 
 function freePort() {

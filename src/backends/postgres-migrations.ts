@@ -39,6 +39,19 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 3,
+    name: 'hook dead letters',
+    sql: `
+      CREATE TABLE wharf_hook_dead_letters (
+        entry_key text PRIMARY KEY,
+        target text NOT NULL,
+        entry jsonb NOT NULL,
+        dead_at timestamptz NOT NULL
+      );
+      CREATE INDEX wharf_hook_dead_letters_dead_at ON wharf_hook_dead_letters (dead_at);
+      `,
+  },
+  {
+    version: 4,
     name: 'hook run history',
     sql: `
       CREATE TABLE wharf_hook_events (

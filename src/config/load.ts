@@ -10,6 +10,7 @@ import {
 import { optionTable, type TusExtensionName } from './options.ts';
 import { type AdminConfig, adminConfig } from './options-admin.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
+import { deliveryConfig } from './options-delivery.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
 import { outboxConfig } from './options-outbox.ts';
 import { type S3Settings, s3SettingsFrom } from './options-s3.ts';
@@ -203,7 +204,14 @@ function brokerHooks(
   env: Readonly<Record<string, string | undefined>>,
 ): Pick<
   HooksConfig,
-  'amqp' | 'kafka' | 'outboxDirectory' | 'outboxLimit' | 'outboxMaxBackoffMs' | 'httpOutbox'
+  | 'amqp'
+  | 'kafka'
+  | 'outboxDirectory'
+  | 'outboxLimit'
+  | 'outboxMaxBackoffMs'
+  | 'httpOutbox'
+  | 'retrySchedule'
+  | 'disableAfterMs'
 > {
   const amqp = amqpHooksConfig(options);
   const kafka = kafkaHooksConfig(options);
@@ -211,6 +219,7 @@ function brokerHooks(
     ...(amqp === undefined ? {} : { amqp }),
     ...(kafka === undefined ? {} : { kafka }),
     ...outboxConfig(options, env),
+    ...deliveryConfig(options),
   };
 }
 

@@ -4,7 +4,7 @@ import type { OptionSpec, RawOptions } from './option-table.ts';
 
 const group = 'Hook outbox (at-least-once delivery)';
 
-/** The durable outbox that broker hooks (AMQP, Kafka) are delivered through. */
+/** The durable outbox that broker hooks (AMQP, Kafka) and HTTP post hooks are delivered through. */
 export const outboxOptions: readonly OptionSpec[] = [
   {
     key: 'hooksOutboxDir',
@@ -39,8 +39,8 @@ export const outboxOptions: readonly OptionSpec[] = [
     flag: 'hooks-http-outbox',
     env: ['WHARF_HOOKS_HTTP_OUTBOX'],
     kind: 'boolean',
-    default: 'false',
-    help: 'Deliver non-blocking (post-*) HTTP hooks through the outbox too: journaled, retried with backoff until the endpoint answers 2xx (a 4xx other than 408/429 is final), in order per upload, resumed after a restart. Off: one attempt, as in rustus.',
+    default: 'true',
+    help: 'Deliver non-blocking (post-*) HTTP hooks through the outbox: journaled, retried per --hooks-retry-schedule until the endpoint answers 2xx (a 4xx other than 408/425/429 dead-letters the event at once; 410 Gone disables the target), in order per upload, resumed after a restart. false: one attempt, as in rustus.',
     group,
   },
 ];
@@ -62,6 +62,6 @@ export function outboxConfig(
     outboxDirectory: slot !== undefined && /^\d+$/.test(slot) ? path.join(base, `worker-${slot}`) : base,
     outboxLimit: Number(options.hooksOutboxLimit),
     outboxMaxBackoffMs: Number(options.hooksOutboxMaxBackoff) * 1000,
-    httpOutbox: options.hooksHttpOutbox === true,
+    httpOutbox: options.hooksHttpOutbox !== false,
   };
 }

@@ -1,6 +1,7 @@
 import type { OptionSpec } from './option-table.ts';
 import { adminOptions } from './options-admin.ts';
 import { amqpOptions } from './options-amqp.ts';
+import { deliveryOptions } from './options-delivery.ts';
 import { kafkaOptions } from './options-kafka.ts';
 import { modulesOptions } from './options-modules.ts';
 import { outboxOptions } from './options-outbox.ts';
@@ -412,5 +413,6 @@ export const optionTable: readonly OptionSpec[] = [
   ...s3Options,
   ...modulesOptions,
   ...outboxOptions,
+  ...deliveryOptions,
   ...adminOptions,
 ];

@@ -7,15 +7,18 @@ import {
   mergeAnswers,
   parseHookAnswer,
 } from './answers.ts';
+import type { DeliveryControl } from './delivery-control.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatPayload, type HookFormatName, isHookFormatName } from './formats/index.ts';
 import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
 import { Outbox } from './outbox.ts';
+import { OutboxControl } from './outbox-control.ts';
 import { FileOutboxStore } from './outbox-file-store.ts';
 import type { OutboxStore } from './outbox-store.ts';
 import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
+import { defaultRetrySchedule } from './retry-policy.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { redactTarget } from './target-guard.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
@@ -64,22 +67,21 @@ export interface HooksConfig {
   readonly outboxLimit?: number;
   /** Longest wait between two attempts while a broker is down (default 30 s). */
   readonly outboxMaxBackoffMs?: number;
-  /** Deliver non-blocking HTTP hooks through the outbox too (retried until the endpoint accepts them). */
+  /** Deliver non-blocking HTTP hooks through the outbox (default true, when it has a journal or a store). */
   readonly httpOutbox?: boolean;
+  /** Delays (ms) before the 2nd, 3rd, … attempt at an HTTP target; then dead (default 5s,30s,2m,10m,1h). */
+  readonly retrySchedule?: readonly number[];
+  /** A target failing every attempt this long is disabled (default 5 days). */
+  readonly disableAfterMs?: number;
 }
 
-/**
- * An HTTP endpoint that answers 4xx (other than 408 Request Timeout and 429 Too Many Requests) has decided:
- * sending the same event again cannot change its mind, and retrying would hold up that endpoint's later events.
- */
-function refusedForGood(result: DeliveryResult): boolean {
-  return (
-    result.kind === 'responded' &&
-    result.httpStatus >= 400 &&
-    result.httpStatus < 500 &&
-    result.httpStatus !== 408 &&
-    result.httpStatus !== 429
-  );
+/** What a run record says beyond the delivery and its status. */
+interface RunExtra {
+  error?: string;
+  exitCode?: number;
+  httpStatus?: number;
+  output?: string;
+  attempt?: number;
 }
 
 /** The decision of the blocking hooks on one event. */
@@ -169,6 +171,7 @@ export function rejectionByAnswer(hook: string, answer: HookAnswer): BlockingOut
 /** One blocking delivery, its answer read. */
 interface BlockingDelivery {
   readonly result: DeliveryResult;
+  readonly record: RunRecord;
   readonly answer?: HookAnswer;
   readonly invalidAnswer?: string;
 }
@@ -252,7 +255,13 @@ function frozenConfig(config: HooksConfig): HooksConfig {
     ...(config.outboxDirectory === undefined ? {} : { outboxDirectory: config.outboxDirectory }),
     outboxLimit: integerAtLeast(config.outboxLimit ?? 100_000, 1, 'outboxLimit'),
     outboxMaxBackoffMs: positiveNumber(config.outboxMaxBackoffMs ?? 30_000, 'outboxMaxBackoffMs'),
-    httpOutbox: config.httpOutbox === true,
+    httpOutbox: config.httpOutbox !== false,
+    retrySchedule: Object.freeze(
+      (config.retrySchedule ?? defaultRetrySchedule).map((delay) =>
+        integerAtLeast(delay, 0, 'retrySchedule'),
+      ),
+    ),
+    disableAfterMs: positiveNumber(config.disableAfterMs ?? 5 * 86_400_000, 'disableAfterMs'),
   });
 }
 
@@ -274,6 +283,9 @@ function frozenConfig(config: HooksConfig): HooksConfig {
 export class HookEngine {
   readonly runs: RunLog;
   readonly config: HooksConfig;
+  /** Targets' health, dead letters, resend, ping, runtime targets (the admin API's view of delivery). */
+  readonly delivery: DeliveryControl;
+  readonly #control: OutboxControl;
   readonly #logger: HookLogger;
   /** Targets that take part in blocking events (file, dir, HTTP), in rustus's order. */
   readonly #transports: readonly HookTransport[];
@@ -307,6 +319,8 @@ export class HookEngine {
     };
     const transports: HookTransport[] = [];
     const outboxTargets = new Map<string, HookTransport>();
+    // HTTP post hooks go through the outbox when it can keep them (a journal or a shared store).
+    const durable = options.outboxStore !== undefined || this.config.outboxDirectory !== undefined;
     if (this.config.hooksFile !== undefined) {
       transports.push(new FileHookTransport(this.config.hooksFile, executableOptions));
     }
@@ -319,7 +333,7 @@ export class HookEngine {
         proxyHeaders: this.config.httpProxyHeaders,
       });
       transports.push(transport);
-      if (this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
+      if (durable && this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
     }
     this.#transports = transports;
     const brokers = new Map<string, HookTransport>();
@@ -353,23 +367,54 @@ export class HookEngine {
           });
     // Named broker hooks are delivered through the outbox too, one target per binding.
     for (const [name, transport] of this.#pipeline?.outboxTargets ?? []) outboxTargets.set(name, transport);
-    this.#outbox =
-      outboxTargets.size === 0
-        ? undefined
-        : new Outbox(outboxTargets, {
-            store:
-              options.outboxStore ??
-              (this.config.outboxDirectory === undefined
-                ? undefined
-                : new FileOutboxStore(this.config.outboxDirectory)),
-            limit: this.config.outboxLimit ?? 100_000,
-            maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
-            concurrency: this.config.postConcurrency,
-            logger,
-            signal: this.#closing.signal,
-            deliver: async (transport, delivery) => (await this.#deliver(transport, delivery, false)).result,
-            isFinal: refusedForGood,
-          });
+    // Always there: targets added at run time go through it (in memory unless targets are configured).
+    const outbox = new Outbox(outboxTargets, {
+      store:
+        outboxTargets.size === 0
+          ? undefined
+          : (options.outboxStore ??
+            (this.config.outboxDirectory === undefined
+              ? undefined
+              : new FileOutboxStore(this.config.outboxDirectory))),
+      limit: this.config.outboxLimit ?? 100_000,
+      maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
+      // HTTP receivers follow the schedule, then dead; brokers are retried until they confirm.
+      retryPolicy: (name) =>
+        name.startsWith('http:')
+          ? { kind: 'schedule', delaysMs: this.config.retrySchedule ?? defaultRetrySchedule }
+          : { kind: 'backoff', initialMs: 200, maxMs: this.config.outboxMaxBackoffMs ?? 30_000 },
+      ...(this.config.disableAfterMs !== undefined ? { disableAfterMs: this.config.disableAfterMs } : {}),
+      concurrency: this.config.postConcurrency,
+      logger,
+      signal: this.#closing.signal,
+      deliver: async (transport, delivery, attempt) =>
+        (await this.#deliver(transport, delivery, false, attempt)).result,
+      onRetry: (transport, entry, attempt) => {
+        const { eventId, event, hook, label, uploadId } = entry.delivery;
+        this.runs.addPending({
+          eventId,
+          event,
+          hook: label ?? hook,
+          target: transport.describe(hook),
+          uploadId,
+          blocking: false,
+          startedAt: Date.now(),
+          attempt,
+        });
+      },
+    });
+    this.#outbox = outbox;
+    this.#control = new OutboxControl(outbox, {
+      httpTransport: (url, secrets) =>
+        new HttpHookTransport(url, {
+          timeoutMs: this.config.httpTimeoutMs,
+          proxyHeaders: this.config.httpProxyHeaders,
+          secrets,
+        }),
+      deliverOnce: async (transport, delivery) => (await this.#deliver(transport, delivery, false)).record,
+      signal: this.#closing.signal,
+    });
+    this.delivery = this.#control;
     for (const broker of [...this.#brokers, ...(this.#pipeline?.brokerTransports ?? [])]) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
       broker.open?.().catch((error: unknown) => {
@@ -383,7 +428,12 @@ export class HookEngine {
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
-    return this.#transportsListen(name) || this.#modulesListen(name) || (this.#pipeline?.has(name) ?? false);
+    return (
+      this.#transportsListen(name) ||
+      this.#modulesListen(name) ||
+      (this.#pipeline?.has(name) ?? false) ||
+      this.#control.runtimeTargetsFor(name).length > 0
+    );
   }
 
   /** `--hooks` selects the events of file, dir, HTTP and broker targets; modules choose their events themselves. */
@@ -659,10 +709,14 @@ export class HookEngine {
     const eventId = randomUUID();
     this.#queueActions(event, eventId);
     this.#queuePipeline(event, eventId);
-    // The flag-defined targets hear of successful operations only, as in rustus.
-    if (event.error !== undefined || !this.#transportsListen(event.name)) return;
+    // The flag-defined and runtime targets hear of successful operations only, as in rustus.
+    if (event.error !== undefined) return;
+    const runtimeTargets = this.#control.runtimeTargetsFor(event.name);
+    if (!this.#transportsListen(event.name) && runtimeTargets.length === 0) return;
     const payload = formatPayload(this.config.format, event);
     const delivery = this.#delivery(eventId, event, payload);
+    for (const target of runtimeTargets) void this.#outbox?.add(target, delivery);
+    if (!this.#transportsListen(event.name)) return;
     this.#logger.debug(
       { eventId, hook: event.name, uploadId: event.upload.id, targets: this.#transports.length },
       'queueing hook event',
@@ -707,7 +761,7 @@ export class HookEngine {
           {
             eventId,
             hook: delivery.hook,
-            target: record.target,
+            target: redactTarget(record.target),
             uploadId: delivery.uploadId,
             queueLimit: this.config.postQueueLimit,
           },
@@ -842,8 +896,19 @@ export class HookEngine {
     transport: HookTransport,
     delivery: HookDelivery,
     blocking: boolean,
+    attempt?: number,
   ): Promise<BlockingDelivery> {
     const startedAt = Date.now();
+    this.runs.markRunning({
+      eventId: delivery.eventId,
+      event: delivery.event,
+      hook: delivery.label ?? delivery.hook,
+      target: transport.describe(delivery.hook),
+      uploadId: delivery.uploadId,
+      blocking,
+      startedAt,
+      ...(attempt !== undefined ? { attempt } : {}),
+    });
     const started = performance.now();
     let result: DeliveryResult;
     try {
@@ -864,7 +929,7 @@ export class HookEngine {
         invalidAnswer = cause.message;
       }
     }
-    const extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string } = {};
+    const extra: RunExtra = attempt !== undefined ? { attempt } : {};
     const output =
       result.kind === 'delivered'
         ? result.answer
@@ -892,6 +957,7 @@ export class HookEngine {
     this.#log(record, result);
     return {
       result,
+      record,
       ...(answer !== undefined ? { answer } : {}),
       ...(invalidAnswer !== undefined ? { invalidAnswer } : {}),
     };
@@ -904,7 +970,7 @@ export class HookEngine {
     startedAt: number,
     durationMs: number,
     status: RunStatus,
-    extra: { error?: string; exitCode?: number; httpStatus?: number; output?: string },
+    extra: RunExtra,
   ): RunRecord {
     const record: RunRecord = {
       eventId: delivery.eventId,

@@ -15,6 +15,9 @@ export const uploadEventNames = [
 
 export type UploadEventName = (typeof uploadEventNames)[number];
 
+/** What deliveries and run records name: an upload event, or `ping` (a test event sent to one target). */
+export type HookEventName = UploadEventName | 'ping';
+
 /** rustus's six events: what `--hooks` enables by default (pre-finish must be asked for; rustus hooks lack it). */
 export const rustusEventNames: readonly UploadEventName[] = uploadEventNames.filter(
   (name) => name !== 'pre-finish',

@@ -33,6 +33,7 @@ export {
 } from './engine.ts';
 export { HookConfigError } from './errors.ts';
 export {
+  type HookEventName,
   type HookRequest,
   type HookUpload,
   isBlockingEvent,

@@ -1,14 +1,16 @@
 import { entryKey, OutboxJournal, type StoredEntry } from './outbox-journal.ts';
-import type { OutboxStore, OwedEntry } from './outbox-store.ts';
+import type { DeadEntry, DeathNote, OutboxStore, OwedEntry } from './outbox-store.ts';
 
 /**
  * The default outbox store: an append-only journal file owned by this one process (no claims to renew or take
- * over). It keeps the owed entries in memory too, to bound them and to compact the file now and then.
+ * over). It keeps the owed entries and dead letters in memory too, to bound them and to compact the file now
+ * and then.
  */
 export class FileOutboxStore implements OutboxStore {
   readonly claimIntervalMs = undefined;
   readonly #journal: OutboxJournal;
   readonly #owed = new Map<string, StoredEntry>();
+  readonly #dead = new Map<string, DeadEntry>();
   #seq = 0;
   #compacting = false;
 
@@ -23,10 +25,11 @@ export class FileOutboxStore implements OutboxStore {
   async open(): Promise<OwedEntry[]> {
     const replayed = await this.#journal.open();
     const owed: OwedEntry[] = [];
-    for (const entry of replayed) {
+    for (const entry of replayed.owed) {
       this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
       owed.push({ ...entry, seq: ++this.#seq });
     }
+    for (const entry of replayed.dead) this.#dead.set(entryKey(entry.target, entry.delivery.eventId), entry);
     return owed;
   }
 
@@ -45,6 +48,25 @@ export class FileOutboxStore implements OutboxStore {
     this.#maybeCompact();
   }
 
+  async markDead(entry: StoredEntry, note: DeathNote): Promise<void> {
+    const key = entryKey(entry.target, entry.delivery.eventId);
+    this.#owed.delete(key);
+    this.#dead.set(key, { ...entry, dead: note });
+    this.#journal.dead(key, note);
+    await this.#journal.flushed();
+  }
+
+  async deadLetters(): Promise<DeadEntry[]> {
+    return [...this.#dead.values()];
+  }
+
+  async removeDead(target: string, eventId: string): Promise<boolean> {
+    const key = entryKey(target, eventId);
+    if (!this.#dead.delete(key)) return false;
+    this.#journal.revived(key);
+    return true;
+  }
+
   async claim(): Promise<OwedEntry[]> {
     return [];
   }
@@ -58,12 +80,13 @@ export class FileOutboxStore implements OutboxStore {
     await this.#journal.close();
   }
 
-  /** Keeps the journal from growing without bound: rewrite it with only the owed entries now and then. */
+  /** Keeps the journal from growing without bound: rewrite it with only the live entries now and then. */
   #maybeCompact(): void {
-    if (this.#compacting || this.#journal.lines < Math.max(1000, this.#owed.size * 4)) return;
+    const live = this.#owed.size + this.#dead.size;
+    if (this.#compacting || this.#journal.lines < Math.max(1000, live * 4)) return;
     this.#compacting = true;
     this.#journal
-      .compact([...this.#owed.values()])
+      .compact({ owed: [...this.#owed.values()], dead: [...this.#dead.values()] })
       .catch(() => undefined) // the next compaction tries again; the journal stays valid meanwhile
       .finally(() => {
         this.#compacting = false;

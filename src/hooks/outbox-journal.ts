@@ -1,11 +1,12 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { HookRequest, UploadEventName } from './events.ts';
+import type { HookEventName, HookRequest } from './events.ts';
+import type { DeadEntry, DeathNote } from './outbox-store.ts';
 
 /** What the outbox keeps of a delivery: everything a transport needs, nothing live (no abort signal). */
 export interface StoredDelivery {
   readonly eventId: string;
-  readonly event: UploadEventName;
+  readonly event: HookEventName;
   readonly hook: string;
   readonly uploadId: string;
   readonly payload: string;
@@ -19,19 +20,34 @@ export interface StoredEntry {
   /** The target's stable name (`amqp`, `kafka`, `http:<url>`). */
   readonly target: string;
   readonly delivery: StoredDelivery;
+  /** Unix ms it was first added (shows how long the oldest pending event has waited). */
+  readonly addedAt?: number;
+}
+
+/** What the journal holds after a replay: owed entries in order, and dead letters. */
+export interface JournalState {
+  readonly owed: StoredEntry[];
+  readonly dead: DeadEntry[];
 }
 
 type JournalLine =
   | { readonly t: 'add'; readonly entry: StoredEntry }
-  | { readonly t: 'done'; readonly key: string };
+  | { readonly t: 'done'; readonly key: string }
+  /** An owed entry became a dead letter. */
+  | { readonly t: 'dead'; readonly key: string; readonly note: DeathNote }
+  /** A dead letter as compaction writes it. */
+  | { readonly t: 'buried'; readonly entry: DeadEntry }
+  /** A dead letter was taken back (to be added again). */
+  | { readonly t: 'revived'; readonly key: string };
 
 export function entryKey(target: string, eventId: string): string {
   return `${target} ${eventId}`;
 }
 
 /**
- * The outbox's append-only journal: one JSON line per added entry and one per delivered entry. Replaying it
- * gives the entries still owed, in the order they were added. Writes are batched (every line queued while a
+ * The outbox's append-only journal: one JSON line per added entry, one per delivered entry, one per entry
+ * dead-lettered or revived. Replaying it gives the entries still owed, in the order they were added, and the
+ * dead letters. Writes are batched (every line queued while a
  * write is running goes out in the next one) and strictly ordered; a torn last line after a crash is skipped.
  */
 export class OutboxJournal {
@@ -51,14 +67,15 @@ export class OutboxJournal {
     return this.#linesWritten;
   }
 
-  /** Reads the entries still owed, then rewrites the file with only those and opens it for appending. */
-  async open(): Promise<StoredEntry[]> {
+  /** Reads the entries still owed and the dead letters, then rewrites the file with only those and opens it. */
+  async open(): Promise<JournalState> {
     await mkdir(path.dirname(this.file), { recursive: true });
     const text = await readFile(this.file, 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return '';
       throw error;
     });
     const owed = new Map<string, StoredEntry>();
+    const dead = new Map<string, DeadEntry>();
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
       let parsed: JournalLine;
@@ -69,13 +86,21 @@ export class OutboxJournal {
       }
       if (parsed.t === 'add')
         owed.set(entryKey(parsed.entry.target, parsed.entry.delivery.eventId), parsed.entry);
-      else owed.delete(parsed.key);
+      else if (parsed.t === 'done') owed.delete(parsed.key);
+      else if (parsed.t === 'buried')
+        dead.set(entryKey(parsed.entry.target, parsed.entry.delivery.eventId), parsed.entry);
+      else if (parsed.t === 'revived') dead.delete(parsed.key);
+      else {
+        const entry = owed.get(parsed.key);
+        owed.delete(parsed.key);
+        if (entry !== undefined) dead.set(parsed.key, { ...entry, dead: parsed.note });
+      }
     }
-    const entries = [...owed.values()];
-    await this.#rewrite(entries);
+    const state = { owed: [...owed.values()], dead: [...dead.values()] };
+    await this.#rewrite(state);
     // Lines queued while the file was being read go out now, after the ones it already held.
     await this.#flush();
-    return entries;
+    return state;
   }
 
   add(entry: StoredEntry): void {
@@ -86,9 +111,17 @@ export class OutboxJournal {
     this.#queue(JSON.stringify({ t: 'done', key }));
   }
 
+  dead(key: string, note: DeathNote): void {
+    this.#queue(JSON.stringify({ t: 'dead', key, note }));
+  }
+
+  revived(key: string): void {
+    this.#queue(JSON.stringify({ t: 'revived', key }));
+  }
+
   /** Replaces the file with just these entries (after the queued writes). */
-  compact(entries: readonly StoredEntry[]): Promise<void> {
-    const run = this.#writing.then(() => this.#flush()).then(() => this.#rewrite(entries));
+  compact(state: JournalState): Promise<void> {
+    const run = this.#writing.then(() => this.#flush()).then(() => this.#rewrite(state));
     this.#writing = run.catch(() => {});
     return run;
   }
@@ -126,11 +159,15 @@ export class OutboxJournal {
     this.#linesWritten += lines.length;
   }
 
-  async #rewrite(entries: readonly StoredEntry[]): Promise<void> {
+  async #rewrite(state: JournalState): Promise<void> {
     const temporary = `${this.file}.tmp`;
     const handle = await open(temporary, 'w');
+    const lines = [
+      ...state.owed.map((entry) => JSON.stringify({ t: 'add', entry })),
+      ...state.dead.map((entry) => JSON.stringify({ t: 'buried', entry })),
+    ];
     try {
-      const text = entries.map((entry) => JSON.stringify({ t: 'add', entry })).join('\n');
+      const text = lines.join('\n');
       await handle.write(text === '' ? '' : `${text}\n`);
       await handle.sync();
     } finally {
@@ -139,6 +176,6 @@ export class OutboxJournal {
     await rename(temporary, this.file);
     await this.#handle?.close();
     this.#handle = await open(this.file, 'a');
-    this.#linesWritten = entries.length;
+    this.#linesWritten = lines.length;
   }
 }

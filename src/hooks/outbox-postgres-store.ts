@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { PostgresBackend } from '../backends/postgres.ts';
 import type { StoredEntry } from './outbox-journal.ts';
-import { entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+import {
+  type DeadEntry,
+  type DeathNote,
+  entryKeyOf,
+  type OutboxStore,
+  type OwedEntry,
+} from './outbox-store.ts';
 
 export interface PostgresOutboxStoreOptions {
   /** How long a claim outlives its last renewal: an instance silent that long is taken for dead. */
@@ -14,7 +20,7 @@ export interface PostgresOutboxStoreOptions {
  * The outbox in PostgreSQL (table `wharf_hook_outbox`, created by the schema migrations), shared by every
  * instance on that database. Each row is claimed by an owner until `lease_until`; the owner pushes the lease on
  * while it lives, and another instance takes expired rows over with `FOR UPDATE SKIP LOCKED`, so two instances
- * never take the same row in one round.
+ * never take the same row in one round. Dead letters move to `wharf_hook_dead_letters`, owned by nobody.
  */
 export class PostgresOutboxStore implements OutboxStore {
   readonly description = 'postgres';
@@ -58,6 +64,34 @@ export class PostgresOutboxStore implements OutboxStore {
   async remove(entry: StoredEntry): Promise<void> {
     const pool = await this.#backend.pool();
     await pool.query('DELETE FROM wharf_hook_outbox WHERE entry_key = $1', [entryKeyOf(entry)]);
+  }
+
+  async markDead(entry: StoredEntry, note: DeathNote): Promise<void> {
+    const pool = await this.#backend.pool();
+    const dead: DeadEntry = { ...entry, dead: note };
+    await pool.query(
+      `WITH gone AS (DELETE FROM wharf_hook_outbox WHERE entry_key = $1)
+       INSERT INTO wharf_hook_dead_letters (entry_key, target, entry, dead_at)
+       VALUES ($1, $2, $3, to_timestamp($4 / 1000.0))
+       ON CONFLICT (entry_key) DO UPDATE SET entry = EXCLUDED.entry, dead_at = EXCLUDED.dead_at`,
+      [entryKeyOf(entry), entry.target, JSON.stringify(dead), note.deadAt],
+    );
+  }
+
+  async deadLetters(): Promise<DeadEntry[]> {
+    const pool = await this.#backend.pool();
+    const { rows } = await pool.query<{ entry: DeadEntry }>(
+      'SELECT entry FROM wharf_hook_dead_letters ORDER BY dead_at',
+    );
+    return rows.map((row) => row.entry);
+  }
+
+  async removeDead(target: string, eventId: string): Promise<boolean> {
+    const pool = await this.#backend.pool();
+    const { rowCount } = await pool.query('DELETE FROM wharf_hook_dead_letters WHERE entry_key = $1', [
+      `${target} ${eventId}`,
+    ]);
+    return (rowCount ?? 0) > 0;
   }
 
   async claim(targets: readonly string[]): Promise<OwedEntry[]> {

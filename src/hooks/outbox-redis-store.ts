@@ -2,12 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { RedisBackend } from '../backends/redis.ts';
 import { RedisScript } from '../backends/redis.ts';
 import type { StoredEntry } from './outbox-journal.ts';
-import { entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+import {
+  type DeadEntry,
+  type DeathNote,
+  entryKeyOf,
+  type OutboxStore,
+  type OwedEntry,
+} from './outbox-store.ts';
 
 /*
  * Layout under the prefix: `outbox:entries` (hash: entry key -> JSON), `outbox:seq` (counter giving the order),
  * `outbox:owners` (set of instances holding entries), `outbox:owned:<owner>` (sorted set of that instance's entry
- * keys by seq) and `outbox:alive:<owner>` (the claim: a key with a TTL the owner renews). The scripts build the
+ * keys by seq), `outbox:alive:<owner>` (the claim: a key with a TTL the owner renews) and `outbox:dead` (hash:
+ * entry key -> JSON of a dead letter, owned by nobody, not counted against the limit). The scripts build the
  * per-owner key names themselves, so this layout needs one Redis server (not Redis Cluster).
  */
 
@@ -118,6 +125,29 @@ export class RedisOutboxStore implements OutboxStore {
       .hdel(this.#key('entries'), key)
       .zrem(this.#key(`owned:${this.#owner}`), key)
       .exec();
+  }
+
+  async markDead(entry: StoredEntry, note: DeathNote): Promise<void> {
+    const client = await this.#backend.client();
+    const key = entryKeyOf(entry);
+    const dead: DeadEntry = { ...entry, dead: note };
+    await client
+      .multi()
+      .hdel(this.#key('entries'), key)
+      .zrem(this.#key(`owned:${this.#owner}`), key)
+      .hset(this.#key('dead'), key, JSON.stringify(dead))
+      .exec();
+  }
+
+  async deadLetters(): Promise<DeadEntry[]> {
+    const client = await this.#backend.client();
+    const texts = await client.hvals(this.#key('dead'));
+    return texts.map((text) => JSON.parse(text) as DeadEntry);
+  }
+
+  async removeDead(target: string, eventId: string): Promise<boolean> {
+    const client = await this.#backend.client();
+    return (await client.hdel(this.#key('dead'), `${target} ${eventId}`)) === 1;
   }
 
   async claim(targets: readonly string[]): Promise<OwedEntry[]> {

@@ -1,6 +1,21 @@
+import type { DeadLetterReason } from './delivery-control.ts';
 import type { StoredEntry } from './outbox-journal.ts';
 
 export type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
+
+/** Why and when an entry was given up on. */
+export interface DeathNote {
+  readonly reason: DeadLetterReason;
+  readonly attempts: number;
+  readonly lastError: string;
+  /** Unix ms. */
+  readonly deadAt: number;
+}
+
+/** An entry no longer owed: its target never accepted it. Kept until it is resent. */
+export interface DeadEntry extends StoredEntry {
+  readonly dead: DeathNote;
+}
 
 /** An entry the store holds, with its place in the store's order (lower = added earlier). */
 export interface OwedEntry extends StoredEntry {
@@ -28,6 +43,15 @@ export interface OutboxStore {
    * instance died). The file store never has any.
    */
   claim(targets: readonly string[]): Promise<OwedEntry[]>;
+  /** Moves an owed entry to the dead letters: no longer owed, claimed or counted against the limit. */
+  markDead(entry: StoredEntry, note: DeathNote): Promise<void>;
+  /** Every dead letter in the store (of every instance). */
+  deadLetters(): Promise<DeadEntry[]>;
+  /**
+   * Removes one dead letter before it is queued again; false when it is not there (another instance revived
+   * it first), so one resend never sends it twice.
+   */
+  removeDead(target: string, eventId: string): Promise<boolean>;
   /** Every entry still owed, by any instance, in the order they were added. */
   pending(): Promise<StoredEntry[]>;
   /** Stops renewing; a shared store hands this process's undelivered entries over to the other instances. */

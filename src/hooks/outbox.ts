@@ -1,7 +1,23 @@
+import { deadLetterOf, matchesDeadLetter, mergeDeadEntries } from './dead-letters.ts';
+import type {
+  DeadLetter,
+  DeadLetterFilter,
+  DeadLetterReason,
+  DeliveryNotice,
+  DisabledReason,
+  OutboxStats,
+} from './delivery-control.ts';
+import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
 import type { HookLogger } from './engine.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
-import { entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+import { type DeadEntry, entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+import { nextDelay, type RetryPolicy } from './retry-policy.ts';
+import { redactTarget } from './target-guard.ts';
+import { DeliveryNotices, TargetHealthRecord } from './target-health.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';
+
+/** Default `--hooks-disable-after`: a target failing every attempt for 5 days is disabled (Svix). */
+export const defaultDisableAfterMs = 5 * 86_400_000;
 
 export interface OutboxOptions {
   /** Where undelivered entries are kept; undefined keeps the outbox in memory only (lost on restart). */
@@ -10,20 +26,34 @@ export interface OutboxOptions {
   readonly limit: number;
   /** Deliveries running at once, over all targets. */
   readonly concurrency: number;
-  /** First retry delay; it doubles per failure of the same target up to {@link maxBackoffMs}. */
+  /** Backoff of targets without a {@link OutboxOptions.retryPolicy}: first delay, doubling up to the max. */
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** How each target is retried (default: the backoff above, never dead). */
+  readonly retryPolicy?: (target: string) => RetryPolicy;
+  /** A target failing every attempt this long is disabled (default 5 days). */
+  readonly disableAfterMs?: number;
   readonly logger: HookLogger;
   readonly signal: AbortSignal;
-  /** Delivers one entry (the engine records the run). */
-  readonly deliver: (transport: HookTransport, delivery: HookDelivery) => Promise<DeliveryResult>;
-  /** A failure retrying cannot fix (e.g. an HTTP endpoint's 400): the entry is dropped, logged, not retried. */
-  readonly isFinal?: (result: DeliveryResult) => boolean;
+  /** Delivers one entry (the engine records the run); `attempt` is 1 for the first try of this event here. */
+  readonly deliver: (
+    transport: HookTransport,
+    delivery: HookDelivery,
+    attempt: number,
+  ) => Promise<DeliveryResult>;
+  /** What a result means (default {@link judgeDelivery}: 410, `webhook-delivery`, final 4xx, Retry-After). */
+  readonly judge?: (result: DeliveryResult) => DeliveryVerdict;
+  /** Called when a failed entry waits for its next attempt (the engine shows it as pending). */
+  readonly onRetry?: (transport: HookTransport, entry: StoredEntry, nextAttempt: number) => void;
 }
 
 interface Target {
   readonly transport: HookTransport;
+  readonly policy: RetryPolicy;
+  readonly health: TargetHealthRecord;
+  /** Failures in a row (drives a backoff policy, which pauses the whole target). */
   failures: number;
+  /** Nothing is sent to the target before (backoff, or its `Retry-After`). */
   retryAt: number;
 }
 
@@ -33,13 +63,27 @@ interface Entry extends StoredEntry {
   readonly lane: string;
   /** Order in the store; entries taken over from another instance are placed by it. */
   readonly seq: number;
+  /** Attempts made by this process (a restart or a takeover starts again at 0). */
+  attempts: number;
+  /** Not tried again before (its schedule, its target's `Retry-After`). */
+  retryAt: number;
+}
+
+/** What the delivery control needs to know of one target. */
+export interface OutboxTargetView {
+  readonly transport: HookTransport;
+  readonly policy: RetryPolicy;
+  readonly health: TargetHealthRecord;
+  readonly pending: number;
+  readonly deadLetters: number;
 }
 
 /**
  * The durable outbox of non-blocking deliveries. Every entry (one event for one target) is stored when it is
- * added, delivered with the transport's own confirmation (publisher confirms, Kafka acks), retried with
- * exponential backoff per target while that target fails, and removed from the store only once delivered: at
- * least once, never lost to a broker outage or a restart. Events of one upload reach one target in order (one
+ * added, delivered with the transport's own confirmation (publisher confirms, Kafka acks, HTTP 2xx), retried
+ * per its target's {@link RetryPolicy}, and removed from the store only once delivered: at least once, never
+ * lost to a broker outage or a restart. An entry whose schedule runs out, or that its target refuses for good,
+ * becomes a dead letter (kept in the store until resent). A disabled target keeps its entries unsent. Events of one upload reach one target in order (one
  * lane per target and upload, only its head in flight). With a shared store, entries of an instance that died
  * are claimed by this one and delivered here.
  */
@@ -63,12 +107,135 @@ export class Outbox {
   #claimTimer: NodeJS.Timeout | undefined;
   #claiming = false;
   #idleWaiters: (() => void)[] = [];
+  /** Dead letters that could not be written to the store (or all of them, without a store). */
+  readonly #memoryDead = new Map<string, DeadEntry>();
+  /** Dead letters per target, as far as this process knows (for target summaries). */
+  readonly #deadCounts = new Map<string, number>();
+  readonly notices: DeliveryNotices;
 
   constructor(targets: ReadonlyMap<string, HookTransport>, options: OutboxOptions) {
     this.#options = options;
-    for (const [name, transport] of targets) this.#targets.set(name, { transport, failures: 0, retryAt: 0 });
+    this.notices = new DeliveryNotices(options.logger);
+    for (const [name, transport] of targets) this.addTarget(name, transport);
     this.#store = options.store;
     this.#ready = this.#open();
+  }
+
+  /** Adds a target (at start or at run time); its policy comes from {@link OutboxOptions.retryPolicy}. */
+  addTarget(name: string, transport: HookTransport): void {
+    if (this.#targets.has(name)) return;
+    const policy: RetryPolicy = this.#options.retryPolicy?.(name) ?? {
+      kind: 'backoff',
+      initialMs: this.#options.initialBackoffMs ?? 200,
+      maxMs: this.#options.maxBackoffMs ?? 30_000,
+    };
+    this.#targets.set(name, {
+      transport,
+      policy,
+      health: new TargetHealthRecord(),
+      failures: 0,
+      retryAt: 0,
+    });
+    this.#dispatch();
+  }
+
+  hasTarget(name: string): boolean {
+    return this.#targets.has(name);
+  }
+
+  targetNames(): string[] {
+    return [...this.#targets.keys()];
+  }
+
+  /** One target's transport, policy, health and counts; undefined for an unknown target. */
+  target(name: string): OutboxTargetView | undefined {
+    const target = this.#targets.get(name);
+    if (target === undefined) return undefined;
+    let pending = 0;
+    for (const lane of this.#lanes.values()) {
+      if (lane[0]?.target === name) pending += lane.length;
+    }
+    return {
+      transport: target.transport,
+      policy: target.policy,
+      health: target.health,
+      pending,
+      deadLetters: this.#deadCounts.get(name) ?? 0,
+    };
+  }
+
+  /** Disables (its entries wait, unsent) or enables a target; false for an unknown one. */
+  setEnabled(name: string, enabled: boolean, reason: DisabledReason = 'manual'): boolean {
+    const target = this.#targets.get(name);
+    if (target === undefined) return false;
+    if (enabled) {
+      if (!target.health.disabled) return true;
+      target.health.disabledReason = undefined;
+      target.health.failingSince = undefined;
+      target.failures = 0;
+      target.retryAt = 0;
+      this.notices.emit({ type: 'target.enabled', target: name, at: Date.now() });
+      this.#dispatch();
+    } else {
+      if (target.health.disabled) return true;
+      target.health.disabledReason = reason;
+      this.notices.emit({ type: 'target.disabled', target: name, reason, at: Date.now() });
+    }
+    return true;
+  }
+
+  stats(): OutboxStats {
+    let oldest: number | undefined;
+    for (const lane of this.#lanes.values()) {
+      for (const entry of lane) {
+        if (entry.addedAt !== undefined && (oldest === undefined || entry.addedAt < oldest)) {
+          oldest = entry.addedAt;
+        }
+      }
+    }
+    return { depth: this.pending, oldestPendingAt: oldest, dropped: this.#dropped };
+  }
+
+  onNotice(listener: (notice: DeliveryNotice) => void): () => void {
+    return this.notices.on(listener);
+  }
+
+  /** Dead letters in the store and in memory, oldest first. */
+  async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    return (await this.#deadEntries()).filter((entry) => matchesDeadLetter(entry, filter)).map(deadLetterOf);
+  }
+
+  /**
+   * Sends one event again: its dead letters are queued anew (attempts from 1), and its entries still waiting
+   * for a retry are tried now. Returns how many deliveries that makes.
+   */
+  async resend(eventId: string, target?: string): Promise<number> {
+    let count = 0;
+    for (const lane of this.#lanes.values()) {
+      for (const entry of lane) {
+        if (entry.delivery.eventId !== eventId || (target !== undefined && entry.target !== target)) continue;
+        entry.retryAt = 0;
+        const owner = this.#targets.get(entry.target);
+        if (owner !== undefined) owner.retryAt = 0;
+        count += 1;
+      }
+    }
+    const dead = (await this.#deadEntries()).filter(
+      (entry) => entry.delivery.eventId === eventId && (target === undefined || entry.target === target),
+    );
+    for (const entry of dead) if (await this.#revive(entry)) count += 1;
+    this.#dispatch();
+    return count;
+  }
+
+  /** Queues again every dead letter dead at or after `since` (of one target, or all); returns how many. */
+  async recover(since: number, target?: string): Promise<number> {
+    let count = 0;
+    for (const entry of await this.#deadEntries()) {
+      if (!matchesDeadLetter(entry, { since, ...(target === undefined ? {} : { target }) })) continue;
+      if (await this.#revive(entry)) count += 1;
+    }
+    return count;
   }
 
   /** Entries not yet delivered by this process. */
@@ -91,8 +258,6 @@ export class Outbox {
    * when the outbox is full.
    */
   async add(target: string, delivery: HookDelivery): Promise<boolean> {
-    if (!this.#targets.has(target)) throw new Error(`unknown outbox target ${target}`);
-    if (this.pending >= this.#options.limit) return this.#drop(target, delivery);
     const stored: StoredDelivery = {
       eventId: delivery.eventId,
       event: delivery.event,
@@ -102,7 +267,13 @@ export class Outbox {
       request: delivery.request,
       ...(delivery.label !== undefined ? { label: delivery.label } : {}),
     };
-    const entry: StoredEntry = { target, delivery: stored };
+    return this.#add(target, stored);
+  }
+
+  async #add(target: string, stored: StoredDelivery): Promise<boolean> {
+    if (!this.#targets.has(target)) throw new Error(`unknown outbox target ${target}`);
+    if (this.pending >= this.#options.limit) return this.#drop(target, stored);
+    const entry: StoredEntry = { target, delivery: stored, addedAt: Date.now() };
     this.#adding += 1;
     let owed: OwedEntry | undefined;
     try {
@@ -113,7 +284,7 @@ export class Outbox {
     } catch (error) {
       // Still delivered from memory; only a crash before the delivery could lose it now.
       this.#options.logger.error(
-        { eventId: delivery.eventId, store: this.#store?.description, error: String(error) },
+        { eventId: stored.eventId, store: this.#store?.description, error: String(error) },
         'hook outbox store unreachable; event kept in memory only',
       );
       owed = { ...entry, seq: 0 };
@@ -122,7 +293,7 @@ export class Outbox {
     }
     if (owed === undefined) {
       this.#settleIdle();
-      return this.#drop(target, delivery);
+      return this.#drop(target, stored);
     }
     this.#enqueue(this.#entry(owed), 'back');
     return true;
@@ -145,14 +316,14 @@ export class Outbox {
     await this.#store?.close().catch(() => {});
   }
 
-  #drop(target: string, delivery: HookDelivery): false {
+  #drop(target: string, delivery: StoredDelivery): false {
     this.#dropped += 1;
     this.#options.logger.warn(
       {
         eventId: delivery.eventId,
         hook: delivery.hook,
         uploadId: delivery.uploadId,
-        target,
+        target: redactTarget(target),
         limit: this.#options.limit,
         dropped: this.#dropped,
       },
@@ -165,9 +336,12 @@ export class Outbox {
     return {
       target: owed.target,
       delivery: owed.delivery,
+      addedAt: owed.addedAt ?? Date.now(),
       seq: owed.seq,
       key: entryKeyOf(owed),
       lane: `${owed.target} ${owed.delivery.uploadId}`,
+      attempts: 0,
+      retryAt: 0,
     };
   }
 
@@ -209,6 +383,7 @@ export class Outbox {
     if (owed.length > unknown) {
       this.#options.logger.info({ entries: owed.length - unknown }, 'hook outbox resumed undelivered events');
     }
+    await this.#countDead();
     if (store.claimIntervalMs !== undefined && this.#store !== undefined) {
       this.#claimTimer = setInterval(() => this.#claim(), store.claimIntervalMs);
       this.#claimTimer.unref();
@@ -281,9 +456,10 @@ export class Outbox {
         continue;
       }
       const target = this.#targets.get(head.target);
-      if (target === undefined) continue;
-      if (target.retryAt > now) {
-        nextWake = Math.min(nextWake, target.retryAt);
+      if (target === undefined || target.health.disabled) continue;
+      const notBefore = Math.max(target.retryAt, head.retryAt);
+      if (notBefore > now) {
+        nextWake = Math.min(nextWake, notBefore);
         continue;
       }
       this.#start(name, head, target);
@@ -293,42 +469,160 @@ export class Outbox {
 
   #wakeAt(when: number): void {
     clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = setTimeout(() => this.#dispatch(), Math.max(0, when - Date.now()));
+    // Capped: a timer longer than 2^31 ms fires at once in Node.
+    this.#wakeTimer = setTimeout(() => this.#dispatch(), Math.min(Math.max(0, when - Date.now()), 2 ** 30));
   }
 
   #start(laneName: string, entry: Entry, target: Target): void {
     this.#busyLanes.add(laneName);
     this.#running += 1;
     const delivery: HookDelivery = { ...entry.delivery, signal: this.#options.signal };
+    const attempt = entry.attempts + 1;
     void this.#options
-      .deliver(target.transport, delivery)
+      .deliver(target.transport, delivery, attempt)
       .catch((error: unknown): DeliveryResult => ({ kind: 'unreachable', detail: String(error) }))
       .then((result) => {
         this.#running -= 1;
         this.#busyLanes.delete(laneName);
-        const final = result.kind !== 'delivered' && this.#options.isFinal?.(result) === true;
-        if (final) {
-          this.#options.logger.error(
-            { eventId: entry.delivery.eventId, hook: entry.delivery.hook, target: entry.target },
-            'hook target refused the event for good; dropped from the outbox',
-          );
-        }
-        if (result.kind === 'delivered' || final) {
-          target.failures = 0;
-          target.retryAt = 0;
-          const lane = this.#lanes.get(laneName);
-          lane?.shift();
-          if (lane?.length === 0) this.#lanes.delete(laneName);
-          this.#keys.delete(entry.key);
-          this.#pending -= 1;
-          this.#forget(entry);
-        } else if (result.kind !== 'aborted') {
-          target.failures += 1;
-          target.retryAt = Date.now() + this.#backoff(target.failures);
-        }
+        this.#settle(laneName, entry, target, attempt, result);
         this.#dispatch();
         this.#settleIdle();
       });
+  }
+
+  /** Applies one attempt's verdict to the entry and its target. */
+  #settle(laneName: string, entry: Entry, target: Target, attempt: number, result: DeliveryResult): void {
+    const verdict = (this.#options.judge ?? judgeDelivery)(result);
+    if (verdict.kind === 'aborted') return;
+    const now = Date.now();
+    entry.attempts = attempt;
+    if (verdict.kind === 'delivered') {
+      target.health.succeeded(now);
+      target.failures = 0;
+      target.retryAt = 0;
+      this.#take(laneName, entry);
+      this.#forget(entry);
+      if (verdict.disable !== undefined) this.setEnabled(entry.target, false, verdict.disable);
+      return;
+    }
+    const error = failureOf(result);
+    const tooLong = target.health.failed(now, error, this.#options.disableAfterMs ?? defaultDisableAfterMs);
+    if (verdict.kind === 'dead') {
+      this.#kill(laneName, entry, verdict.reason, error);
+    } else if (verdict.kind === 'disable') {
+      if (verdict.notBefore !== undefined) entry.retryAt = verdict.notBefore;
+      this.setEnabled(entry.target, false, verdict.reason);
+    } else if (target.policy.kind === 'backoff') {
+      // A broker that is down is down for every event: pause the whole target, never give up on the event.
+      target.failures += 1;
+      target.retryAt = Math.max(
+        now + (nextDelay(target.policy, target.failures) ?? 0),
+        verdict.notBefore ?? 0,
+      );
+      this.#options.onRetry?.(target.transport, entry, attempt + 1);
+    } else {
+      const delay = nextDelay(target.policy, attempt);
+      if (delay === undefined) {
+        this.#kill(laneName, entry, 'exhausted', error);
+      } else {
+        entry.retryAt = Math.max(now + delay, verdict.notBefore ?? 0);
+        // `Retry-After` speaks for the receiver, not for one event: none of its events go before it.
+        if (verdict.notBefore !== undefined) target.retryAt = Math.max(target.retryAt, verdict.notBefore);
+        this.#options.onRetry?.(target.transport, entry, attempt + 1);
+      }
+    }
+    if (tooLong && !target.health.disabled) this.setEnabled(entry.target, false, 'failing');
+  }
+
+  /** Takes a settled entry (the head of its lane) out of the lane. */
+  #take(laneName: string, entry: Entry): void {
+    const lane = this.#lanes.get(laneName);
+    if (lane?.[0] === entry) lane.shift();
+    if (lane?.length === 0) this.#lanes.delete(laneName);
+    this.#keys.delete(entry.key);
+    this.#pending -= 1;
+  }
+
+  /** Turns an entry into a dead letter: out of its lane, kept in the store (or memory) until resent. */
+  #kill(laneName: string, entry: Entry, reason: DeadLetterReason, lastError: string): void {
+    this.#take(laneName, entry);
+    const now = Date.now();
+    const stored: StoredEntry = {
+      target: entry.target,
+      delivery: entry.delivery,
+      ...(entry.addedAt !== undefined ? { addedAt: entry.addedAt } : {}),
+    };
+    const note = { reason, attempts: entry.attempts, lastError, deadAt: now };
+    this.#deadCounts.set(entry.target, (this.#deadCounts.get(entry.target) ?? 0) + 1);
+    this.notices.emit({
+      type: 'message.dead_lettered',
+      target: entry.target,
+      eventId: entry.delivery.eventId,
+      reason,
+      at: now,
+    });
+    const store = this.#store;
+    if (store === undefined) {
+      this.#memoryDead.set(entry.key, { ...stored, dead: note });
+      return;
+    }
+    this.#removing += 1;
+    store
+      .markDead(stored, note)
+      .catch((error: unknown) => {
+        this.#memoryDead.set(entry.key, { ...stored, dead: note });
+        this.#options.logger.warn(
+          { eventId: entry.delivery.eventId, store: store.description, error: String(error) },
+          'hook outbox could not store a dead letter; kept in memory only',
+        );
+      })
+      .finally(() => {
+        this.#removing -= 1;
+        this.#settleIdle();
+      });
+  }
+
+  async #deadEntries(opened = false): Promise<DeadEntry[]> {
+    // The file store knows its dead letters once its journal is read.
+    if (!opened) await this.#ready.catch(() => undefined);
+    let stored: DeadEntry[] = [];
+    if (this.#store !== undefined) {
+      try {
+        stored = await this.#store.deadLetters();
+      } catch (error) {
+        this.#options.logger.warn(
+          { store: this.#store.description, error: String(error) },
+          'hook outbox could not read its dead letters',
+        );
+      }
+    }
+    return mergeDeadEntries(stored, [...this.#memoryDead.values()]);
+  }
+
+  async #countDead(): Promise<void> {
+    this.#deadCounts.clear();
+    const dead = await this.#deadEntries(true);
+    for (const entry of dead) {
+      this.#deadCounts.set(entry.target, (this.#deadCounts.get(entry.target) ?? 0) + 1);
+    }
+    if (dead.length > 0) {
+      this.#options.logger.info({ deadLetters: dead.length }, 'hook outbox holds dead letters (resend them)');
+    }
+  }
+
+  /** Takes one dead letter back and queues it anew; false when its target is unknown or it is gone. */
+  async #revive(entry: DeadEntry): Promise<boolean> {
+    if (!this.#targets.has(entry.target)) return false;
+    const key = entryKeyOf(entry);
+    let removed = this.#memoryDead.delete(key);
+    if (this.#store !== undefined) {
+      removed =
+        (await this.#store.removeDead(entry.target, entry.delivery.eventId).catch(() => false)) || removed;
+    }
+    if (!removed) return false;
+    const count = this.#deadCounts.get(entry.target) ?? 0;
+    if (count > 0) this.#deadCounts.set(entry.target, count - 1);
+    return this.#add(entry.target, entry.delivery);
   }
 
   #forget(entry: Entry): void {
@@ -358,13 +652,5 @@ export class Outbox {
     if (this.#isIdle()) {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
-  }
-
-  #backoff(failures: number): number {
-    const initial = this.#options.initialBackoffMs ?? 200;
-    const max = this.#options.maxBackoffMs ?? 30_000;
-    const base = Math.min(max, initial * 2 ** Math.min(failures - 1, 20));
-    // Jitter keeps several Wharf instances from retrying in lockstep.
-    return Math.round(base * (0.75 + Math.random() * 0.5));
   }
 }

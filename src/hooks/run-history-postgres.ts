@@ -21,7 +21,7 @@ const page = 200;
 const pruneIntervalMs = 10_000;
 
 /**
- * Run history in PostgreSQL (tables `wharf_hook_events` and `wharf_hook_runs`, migration 3), shared by every
+ * Run history in PostgreSQL (tables `wharf_hook_events` and `wharf_hook_runs`, migration 4), shared by every
  * instance on that database. Each batch is one transaction of two multi-row upserts.
  */
 export class PostgresRunHistory implements RunHistory {

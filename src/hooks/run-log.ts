@@ -1,4 +1,4 @@
-import type { UploadEventName } from './events.ts';
+import type { HookEventName } from './events.ts';
 
 export const runStatuses = ['completed', 'failed', 'skipped', 'timed_out', 'pending', 'running'] as const;
 export type RunStatus = (typeof runStatuses)[number];
@@ -9,7 +9,7 @@ export type FinalRunStatus = Exclude<RunStatus, 'pending' | 'running'>;
 export interface RunRecord {
   /** Shared by every target of one event; also the HTTP hook's `Idempotency-Key`. */
   readonly eventId: string;
-  readonly event: UploadEventName;
+  readonly event: HookEventName;
   /** The hook's name as targets see it (argv, `Hook-Name`); today always the event name. */
   readonly hook: string;
   /** `file:/path`, `dir:/path/<hook>` or `http:<url>`. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -344,6 +344,45 @@ describe('admin API', () => {
   });
 });
 
+test('a password in a hook URL is masked in the log, the API, the stream and /metrics', async () => {
+  const password = `pw-${randomUUID()}`;
+  const wharf = await startWharf({
+    args: [
+      '--admin',
+      '--hooks-http-urls',
+      `http://hook-user:${password}@127.0.0.1:9/hooks`,
+      '--hooks',
+      'post-finish',
+    ],
+    env: { WHARF_ADMIN_TOKEN: token },
+  });
+  try {
+    const stream = await openStream(wharf);
+    const id = await upload(wharf, 3);
+    const [failed] = await eventsUntil(wharf, id, (events) =>
+      events.some((event) => event.status === 'failed'),
+    );
+    await stream.waitFor(
+      (event, data) => event === 'run' && data.uploadId === id && data.status === 'failed',
+    );
+    stream.close();
+    assert.equal(failed?.runs[0]?.target, 'http:http://hook-user:***@127.0.0.1:9/hooks');
+    const answers = [
+      (await api(wharf, 'GET', `/events?uploadId=${id}`)).text,
+      (await api(wharf, 'GET', `/uploads/${id}`)).text,
+      JSON.stringify(stream.events),
+      (await send('GET', `${wharf.origin}/metrics`)).text,
+    ];
+    await sleep(200);
+    const logged = wharf.logs.map((line) => JSON.stringify(line)).join('\n');
+    assert.ok(logged.includes('hook run failed'), 'the failure is logged');
+    assert.equal(logged.includes(password), false, 'password in the log');
+    assert.equal(answers.join('\n').includes(password), false, 'password in an answer');
+  } finally {
+    await wharf.stop();
+  }
+});
+
 describe('admin API start-up checks', () => {
   test('--admin without a token refuses to start on a non-loopback host (exit 2)', async () => {
     const { code, stderr } = await refusal(['--host', '0.0.0.0', '--admin']);
@@ -362,6 +401,29 @@ describe('admin API start-up checks', () => {
     ]);
     assert.equal(code, 2);
     assert.match(stderr, /not allowed by --hooks-allowed-urls/);
+  });
+
+  test('--hooks-allowed-urls: a named HTTP hook of the config file outside the list stops the start', async () => {
+    const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-allow-'));
+    try {
+      const configFile = path.join(scratch, 'wharf.yaml');
+      await writeFile(
+        configFile,
+        'hooks:\n  notify:\n    transport: http\n    url: http://other.test/hooks\nendpoints:\n  - path: /files\n    hooks:\n      - { hook: notify, events: [post-finish] }\n',
+      );
+      const { code, stderr } = await refusal([
+        '--host',
+        '127.0.0.1',
+        '--hooks-allowed-urls',
+        'https://hooks.example.com/',
+        '--config',
+        configFile,
+      ]);
+      assert.notEqual(code, 0);
+      assert.match(stderr, /hook URL http:\/\/other\.test\/hooks is not allowed by --hooks-allowed-urls/);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   test('--hooks-allowed-urls: runtime targets outside the list are refused (403) even when private ones are allowed', async () => {

@@ -16,6 +16,8 @@ export interface HookAnswer {
   readonly body?: string;
   /** Holds the answer back this long (a slow hook target). */
   readonly delayMs?: number;
+  /** Extra response headers (`Retry-After`, `webhook-delivery`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** A real HTTP hook endpoint that records every call and answers as the test decides. */
@@ -40,10 +42,10 @@ export class HookReceiver {
         };
         this.received.push(hook);
         for (const wake of this.#waiters) wake();
-        const { status = 200, body = '', delayMs = 0 } = this.answer(hook);
+        const { status = 200, body = '', delayMs = 0, headers = {} } = this.answer(hook);
         setTimeout(() => {
           hook.answered = true;
-          res.writeHead(status, { 'Content-Type': 'text/plain' }).end(body);
+          res.writeHead(status, { 'Content-Type': 'text/plain', ...headers }).end(body);
         }, delayMs);
       });
     });

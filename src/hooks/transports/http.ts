@@ -11,6 +11,12 @@ import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 /** How much of a hook's response body Wharf keeps (relayed to the client when a blocking hook rejects). */
 export const responseBodyLimitBytes = 64 * 1024;
 
+/** The receiver's `webhook-delivery` header (Svix's delivery control), first value. */
+function deliveryControlOf(response: IncomingMessage): string | undefined {
+  const value = response.headers['webhook-delivery'];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 /** Redirects followed before the hook counts as unreachable (rustus's client follows them too). */
 const maxRedirects = 5;
 
@@ -18,6 +24,8 @@ export interface HttpTransportOptions {
   readonly timeoutMs: number;
   /** Request headers copied to the hook request, by these names (first value only), as rustus does. */
   readonly proxyHeaders: readonly string[];
+  /** Standard Webhooks secrets (`whsec_…`), newest first: requests are signed when there is one. */
+  readonly secrets?: readonly string[];
 }
 
 /** Reads at most `limit` bytes of a response, then drops the connection rather than reading the rest. */
@@ -122,16 +130,23 @@ export class HttpHookTransport implements HookTransport {
         // Read (to the end, so the connection goes back to the pool): a blocking hook may answer JSON.
         const text = await readCapped(response, responseBodyLimitBytes);
         if (stop.reason !== undefined) throw new Error(`hook request interrupted (${stop.reason})`);
+        const control = deliveryControlOf(response);
         if (status >= 200 && status <= 299) {
-          return text === ''
-            ? { kind: 'delivered', httpStatus: status }
-            : { kind: 'delivered', httpStatus: status, answer: text };
+          return {
+            kind: 'delivered',
+            httpStatus: status,
+            ...(text === '' ? {} : { answer: text }),
+            ...(control === undefined ? {} : { webhookDelivery: control }),
+          };
         }
+        const retryAfter = response.headers['retry-after'];
         return {
           kind: 'responded',
           httpStatus: status,
           body: text,
           contentType: response.headers['content-type'] ?? null,
+          ...(retryAfter === undefined ? {} : { retryAfter }),
+          ...(control === undefined ? {} : { webhookDelivery: control }),
         };
       }
     } catch (error) {

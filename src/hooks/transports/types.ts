@@ -1,9 +1,9 @@
-import type { HookRequest, UploadEventName } from '../events.ts';
+import type { HookEventName, HookRequest } from '../events.ts';
 
 /** What a transport needs to deliver one event to one target. */
 export interface HookDelivery {
   readonly eventId: string;
-  readonly event: UploadEventName;
+  readonly event: HookEventName;
   /** The hook's name as the target sees it (argv, file name, `Hook-Name`). */
   readonly hook: string;
   readonly uploadId: string;
@@ -30,6 +30,8 @@ export type DeliveryResult =
       readonly httpStatus?: number;
       /** What the hook answered (HTTP 2xx body, executable stdout); a blocking hook may answer JSON. */
       readonly answer?: string;
+      /** The `webhook-delivery` response header (`disable` asks the sender to stop calling it). */
+      readonly webhookDelivery?: string;
     }
   /** An executable ran and exited non-zero or was killed by a signal (not by our timeout). */
   | {
@@ -48,6 +50,10 @@ export type DeliveryResult =
       readonly httpStatus: number;
       readonly body: string;
       readonly contentType: string | null;
+      /** The `Retry-After` response header: seconds or an HTTP date. */
+      readonly retryAfter?: string;
+      /** The `webhook-delivery` response header: `disable` (the target) or `abort-message` (this event). */
+      readonly webhookDelivery?: string;
     }
   /** An HTTP target could not be reached or the exchange broke (DNS, refused, reset, bad URL). */
   | { readonly kind: 'unreachable'; readonly detail: string }

@@ -16,7 +16,7 @@ import {
 } from '../../hooks/target-guard.ts';
 import type { Logger } from '../../logger.ts';
 import { isAuthorized } from './auth.ts';
-import { deliveryControlOf, outboxStatsOf } from './delivery.ts';
+import { outboxStatsOf } from './delivery.ts';
 import { AdminStream } from './sse.ts';
 import { type AdminEndpoint, findUpload, listUploads, type UploadState } from './uploads.ts';
 
@@ -37,7 +37,7 @@ export interface AdminApiOptions {
 /** A request the API refuses, with the status and message the client gets. */
 class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 501,
+    readonly status: 400 | 401 | 403 | 404 | 413,
     message: string,
   ) {
     super(message);
@@ -148,17 +148,13 @@ export function createAdminApi(options: AdminApiOptions): {
   const allowList = new TargetAllowList(options.allowedUrls);
   const stream = new AdminStream({
     runs: engine.runs,
-    delivery: deliveryControlOf(engine),
+    delivery: engine.delivery,
     endpoints: options.endpoints,
     showRun,
     showNotice,
   });
 
-  const delivery = (): DeliveryControl => {
-    const control = deliveryControlOf(engine);
-    if (control === undefined) throw new ApiError(501, 'delivery control is not available in this build');
-    return control;
-  };
+  const delivery = (): DeliveryControl => engine.delivery;
 
   /** A target named in a path: its real name (the shown name has its URL password masked). */
   const targetNamed = (shown: string): string => {

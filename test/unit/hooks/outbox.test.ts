@@ -184,7 +184,7 @@ for (const kind of kinds) {
       );
     });
 
-    test('a failure marked final is dropped, not retried, and does not hold up the next entries', async (t) => {
+    test('a final refusal becomes a dead letter at once and does not hold up the next entries', async (t) => {
       const place = await kind.setup();
       t.after(() => finish(place));
       const refusing: HookTransport & { calls: string[] } = {
@@ -198,13 +198,51 @@ for (const kind of kinds) {
           return { kind: 'delivered' };
         },
       };
-      const box = outbox(refusing, place.store(), { isFinal: (result) => result.kind === 'responded' });
+      const box = outbox(refusing, place.store());
       await box.ready();
       await box.add('t', delivery('u', 'post-create', 1));
       await box.add('t', delivery('u', 'post-finish', 2));
       await box.idle();
       assert.deepEqual(refusing.calls, ['u-post-create-1', 'u-post-finish-2']);
       assert.equal(box.pending, 0);
+      const dead = await box.deadLetters();
+      assert.deepEqual(
+        dead.map((letter) => [letter.eventId, letter.reason, letter.attempts, letter.lastError]),
+        [['u-post-create-1', 'refused', 1, 'HTTP 400']],
+      );
+    });
+
+    test('an entry failing its whole schedule is dead-lettered, listed, and delivered again on resend', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const down = target();
+      down.down = true;
+      const notices: string[] = [];
+      const box = outbox(down, place.store(), {
+        retryPolicy: () => ({ kind: 'schedule', delaysMs: [5, 5] }),
+      });
+      box.onNotice((notice) => notices.push(notice.type));
+      await box.ready();
+      await box.add('t', delivery('u', 'post-finish', 1));
+      await box.idle();
+      const [letter] = await box.deadLetters({ target: 't', uploadId: 'u' });
+      assert.equal(letter?.eventId, 'u-post-finish-1');
+      assert.equal(letter?.reason, 'exhausted');
+      assert.equal(letter?.attempts, 3);
+      assert.deepEqual(notices, ['message.dead_lettered']);
+      assert.deepEqual(await box.deadLetters({ uploadId: 'other' }), []);
+      assert.equal(box.target('t')?.deadLetters, 1);
+
+      down.down = false;
+      assert.equal(await box.resend('u-post-finish-1'), 1);
+      await box.idle();
+      assert.deepEqual(
+        down.accepted.map((d) => d.eventId),
+        ['u-post-finish-1'],
+      );
+      assert.deepEqual(await box.deadLetters(), []);
+      // Resent once: a second resend finds nothing.
+      assert.equal(await box.resend('u-post-finish-1'), 0);
     });
 
     if (kind.name === 'memory') return;
@@ -242,6 +280,46 @@ for (const kind of kinds) {
       assert.equal(last.pending, 0);
       assert.deepEqual(await store?.pending(), []);
       await last.close();
+    });
+
+    test('dead letters survive a restart and are recovered by time', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const closing = new AbortController();
+      const gone: HookTransport = {
+        describe: () => 'gone',
+        deliver: async () => ({
+          kind: 'responded',
+          httpStatus: 422,
+          body: '',
+          contentType: null,
+          webhookDelivery: 'abort-message',
+        }),
+      };
+      const first = outbox(gone, place.store(), { signal: closing.signal });
+      await first.ready();
+      const before = Date.now();
+      await first.add('t', delivery('a', 'post-create', 1));
+      await first.add('t', delivery('b', 'post-create', 2));
+      await first.idle();
+      closing.abort();
+      await first.close();
+
+      const up = target();
+      const second = outbox(up, place.store());
+      await second.ready();
+      const dead = await second.deadLetters({ since: before });
+      assert.deepEqual(dead.map((letter) => letter.reason).sort(), [
+        'aborted_by_receiver',
+        'aborted_by_receiver',
+      ]);
+      assert.deepEqual(dead.map((letter) => letter.eventId).sort(), ['a-post-create-1', 'b-post-create-2']);
+      assert.equal(second.target('t')?.deadLetters, 2);
+      assert.equal(await second.recover(Date.now() + 60_000), 0);
+      assert.equal(await second.recover(before), 2);
+      await second.idle();
+      assert.deepEqual(up.accepted.map((d) => d.eventId).sort(), ['a-post-create-1', 'b-post-create-2']);
+      assert.deepEqual(await second.deadLetters(), []);
     });
 
     if (!kind.shared) return;
