@@ -177,7 +177,7 @@ describe('the admin dashboard in headless Chromium against the real server', { t
     const eventRow = page.locator('#events-body tr').filter({ hasText: finishedId });
     await eventRow.locator('.run-failed').first().waitFor();
     // The target is listed with its health.
-    await page.locator(`#targets-body tr[data-target="${target}"]`).waitFor();
+    await page.locator(`#targets-body tr[data-target="${target}"]`).getByText('failing').waitFor();
 
     await mkdir(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
@@ -201,6 +201,18 @@ describe('the admin dashboard in headless Chromium against the real server', { t
     assert.equal(await held.status, 204);
     await uploadRow.waitFor({ state: 'detached' });
     await page.getByText('No upload in progress.').waitFor();
+
+    // Target controls: a ping reaches the receiver and its answer is shown; disable and enable flip the health.
+    const targetRow = page.locator(`#targets-body tr[data-target="${target}"]`);
+    const calls = receiver.received.length;
+    await targetRow.getByRole('button', { name: `Ping ${target}` }).click();
+    await page.getByText(`Ping ${target}: completed, HTTP 200`, { exact: false }).waitFor();
+    assert.ok(receiver.received.length > calls, 'the ping reached the receiver');
+    await targetRow.getByRole('button', { name: `Disable ${target}` }).click();
+    await targetRow.getByText('disabled (manual)').waitFor();
+    await targetRow.getByRole('button', { name: `Enable ${target}` }).click();
+    await targetRow.getByRole('button', { name: `Disable ${target}` }).waitFor();
+    assert.notEqual(await targetRow.locator('.badge').textContent(), 'disabled (manual)');
 
     assert.notEqual(await page.title(), 'pwned');
     assert.deepEqual(cspViolations, [], 'nothing the page does is refused by its CSP');
