@@ -100,6 +100,12 @@ class Dashboard {
     clearTimeout(this.#refreshSoon);
   }
 
+  /** Reloads after an action: a load already running may have started before the change, so wait it out. */
+  async #refreshAfterChange(): Promise<void> {
+    await this.#refreshing?.catch(() => undefined);
+    return this.#refresh();
+  }
+
   async #refresh(): Promise<void> {
     // One refresh at a time: a slow server must not pile up requests from the poller.
     this.#refreshing ??= this.#load().finally(() => {
@@ -190,7 +196,7 @@ class Dashboard {
       .resend(delivery.eventId, delivery.target)
       .then((requeued) => {
         say(`Resent ${delivery.event} ${delivery.eventId} to ${delivery.target} (${requeued} queued).`);
-        return this.#refresh();
+        return this.#refreshAfterChange();
       })
       .catch((error: unknown) => {
         button.disabled = false;
@@ -205,7 +211,7 @@ class Dashboard {
       .setTargetEnabled(target.name, enabled)
       .then((state) => {
         say(`${state.name} is ${state.health}.`);
-        return this.#refresh();
+        return this.#refreshAfterChange();
       })
       .catch((error: unknown) => {
         button.disabled = false;
@@ -223,7 +229,7 @@ class Dashboard {
         const detail = run.httpStatus !== undefined ? `, HTTP ${run.httpStatus}` : '';
         const error = run.error !== undefined ? `: ${run.error}` : '';
         say(`Ping ${target.name}: ${run.status}${detail} in ${Math.round(run.durationMs)} ms${error}`);
-        return this.#refresh();
+        return this.#refreshAfterChange();
       })
       .catch((error: unknown) => {
         if (error instanceof UnauthorizedError) this.#failed(error);
