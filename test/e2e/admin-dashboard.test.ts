@@ -126,6 +126,19 @@ describe('the admin dashboard in headless Chromium against the real server', { t
     assert.equal(api.status, 401);
   });
 
+  it('is not served without --admin', async () => {
+    const plain = await startWharf();
+    try {
+      for (const pathname of ['/admin', '/admin/', '/admin/app.js']) {
+        const reply = await send('GET', `${plain.origin}${pathname}`);
+        assert.equal(reply.status, 404, pathname);
+        assert.doesNotMatch(reply.text, /Wharf admin|AdminApi/, pathname);
+      }
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('shows live upload progress, a dead-lettered delivery, and resends it to the receiver', async () => {
     // A finished upload whose post-finish the receiver refuses until it is dead-lettered.
     receiver.answer = () => ({ status: 500, body: 'receiver down' });
