@@ -4,6 +4,7 @@ import {
   matches,
   queryLimit,
   type RetentionSettings,
+  replacedKey,
   runKey,
   summarise,
 } from './run-history.ts';
@@ -50,6 +51,8 @@ export class HistoryIndex {
       ids.add(run.eventId);
       this.prune();
     }
+    const replaced = replacedKey(run);
+    if (replaced !== undefined) indexed.runs.delete(replaced);
     indexed.runs.set(runKey(run), run);
   }
 

@@ -7,6 +7,7 @@ import {
   queryLimit,
   type RetentionSettings,
   type RunHistory,
+  replacedKey,
   runKey,
   summarise,
 } from './run-history.ts';
@@ -68,6 +69,14 @@ export class PostgresRunHistory implements RunHistory {
           [...events.values()].map((run) => run.startedAt),
         ],
       );
+      const finals = runs.filter((run) => replacedKey(run) !== undefined);
+      if (finals.length > 0) {
+        await client.query(
+          `DELETE FROM wharf_hook_runs r USING unnest($1::text[], $2::text[]) AS gone (event_id, run_key)
+            WHERE r.event_id = gone.event_id AND r.run_key = gone.run_key`,
+          [finals.map((run) => run.eventId), finals.map((run) => replacedKey(run) ?? '')],
+        );
+      }
       await client.query(
         `INSERT INTO wharf_hook_runs (event_id, run_key, record)
          SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])

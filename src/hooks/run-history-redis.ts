@@ -7,6 +7,7 @@ import {
   queryLimit,
   type RetentionSettings,
   type RunHistory,
+  replacedKey,
   runKey,
   summarise,
 } from './run-history.ts';
@@ -65,6 +66,8 @@ export class RedisRunHistory implements RunHistory {
       // LT: an event's time is its earliest run (new members are added as usual).
       batch.zadd(`${this.#prefix}events`, 'LT', run.startedAt, run.eventId);
       batch.zadd(uploadKey, 'LT', run.startedAt, run.eventId);
+      const replaced = replacedKey(run);
+      if (replaced !== undefined) batch.hdel(eventKey, replaced);
       batch.hset(eventKey, runKey(run), JSON.stringify(run));
       batch.pexpire(eventKey, ttl);
       batch.pexpire(uploadKey, ttl);

@@ -63,17 +63,39 @@ const severity: Readonly<Record<RunStatus, number>> = {
   completed: 0,
 };
 
-/** The key of one run inside its event: a later transition of the same run replaces the earlier one. */
-export function runKey(run: RunRecord): string {
+function isProvisional(run: RunRecord): boolean {
+  return run.status === 'pending' || run.status === 'running';
+}
+
+/**
+ * The key of a run that is still pending or running: its final record replaces it. Attempts are numbered per
+ * round of delivery, and a resent event starts again at 1, so a final run also carries its start time: the
+ * runs of an earlier round are kept beside the new ones.
+ */
+export function provisionalKey(run: RunRecord): string {
   return `${run.target} ${run.attempt ?? 1}`;
 }
 
-/** The event's status from its runs: per target the latest attempt counts, then the worst of those. */
+/** The key of one run inside its event (see {@link provisionalKey}). */
+export function runKey(run: RunRecord): string {
+  return isProvisional(run) ? provisionalKey(run) : `${provisionalKey(run)} ${run.startedAt}`;
+}
+
+/** The provisional key a final run replaces; undefined for a provisional run. */
+export function replacedKey(run: RunRecord): string | undefined {
+  return isProvisional(run) ? undefined : provisionalKey(run);
+}
+
+function later(a: RunRecord, b: RunRecord): boolean {
+  return a.startedAt !== b.startedAt ? a.startedAt > b.startedAt : (a.attempt ?? 1) >= (b.attempt ?? 1);
+}
+
+/** The event's status from its runs: per target the latest run counts, then the worst of those. */
 export function eventStatus(runs: readonly RunRecord[]): RunStatus {
   const latest = new Map<string, RunRecord>();
   for (const run of runs) {
     const seen = latest.get(run.target);
-    if (seen === undefined || (run.attempt ?? 1) >= (seen.attempt ?? 1)) latest.set(run.target, run);
+    if (seen === undefined || later(run, seen)) latest.set(run.target, run);
   }
   let worst: RunStatus = 'completed';
   for (const run of latest.values()) if (severity[run.status] > severity[worst]) worst = run.status;
@@ -123,6 +145,9 @@ export class TransitionBuffer {
   #runs = new Map<string, RunRecord>();
 
   add(run: RunRecord): void {
+    const replaced = replacedKey(run);
+    // A pending or running state not yet written is superseded by the final record (the store drops its own).
+    if (replaced !== undefined) this.#runs.delete(`${run.eventId} ${replaced}`);
     const key = `${run.eventId} ${runKey(run)}`;
     // Delete first so the map's order is the order of the latest transitions.
     this.#runs.delete(key);

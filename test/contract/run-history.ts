@@ -95,6 +95,32 @@ export function describeRunHistory(name: string, open: OpenRunHistory): void {
       });
     });
 
+    test('a resent event starts its attempts again at 1; the earlier round is kept', async () => {
+      await withHistory(open, roomy, async (history) => {
+        const first = sampleRun({ status: 'failed', startedAt: Date.now() - 9000 });
+        history.record(first);
+        history.record({ ...first, attempt: 2, status: 'failed', startedAt: first.startedAt + 1000 });
+        await history.flush();
+        assert.equal((await history.event(first.eventId))?.status, 'failed');
+        const resent = { ...first, attempt: 1, startedAt: first.startedAt + 5000 };
+        history.record({ ...resent, status: 'pending' });
+        await history.flush();
+        assert.equal((await history.event(first.eventId))?.status, 'pending');
+        history.record({ ...resent, status: 'completed' });
+        await history.flush();
+        const summary = await history.event(first.eventId);
+        assert.equal(summary?.status, 'completed');
+        assert.deepEqual(
+          summary?.runs.map((run) => [run.attempt, run.status]),
+          [
+            [1, 'failed'],
+            [2, 'failed'],
+            [1, 'completed'],
+          ],
+        );
+      });
+    });
+
     test('an event is as bad as its worst target; queries filter and list newest first', async () => {
       await withHistory(open, roomy, async (history) => {
         const uploadId = randomUUID();

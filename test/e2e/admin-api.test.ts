@@ -353,14 +353,17 @@ test('a password in a hook URL is masked in the log, the API, the stream and /me
       `http://hook-user:${password}@127.0.0.1:9/hooks`,
       '--hooks',
       'post-finish',
+      '--shutdown-timeout',
+      '1',
     ],
     env: { WHARF_ADMIN_TOKEN: token },
   });
   try {
     const stream = await openStream(wharf);
     const id = await upload(wharf, 3);
+    // The outbox retries it: the event stays pending after a failed first attempt.
     const [failed] = await eventsUntil(wharf, id, (events) =>
-      events.some((event) => event.status === 'failed'),
+      events.some((event) => event.runs.some((run) => run.status === 'failed')),
     );
     await stream.waitFor(
       (event, data) => event === 'run' && data.uploadId === id && data.status === 'failed',

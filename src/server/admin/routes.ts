@@ -275,6 +275,10 @@ export function createAdminApi(options: AdminApiOptions): {
         if (url === undefined) throw new ApiError(400, 'url is required');
         const events = optionalStrings(body, 'events');
         const secrets = optionalStrings(body, 'secrets');
+        // Standard Webhooks secrets: `whsec_` and base64. The secret itself is never echoed.
+        if (secrets?.some((secret) => !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret))) {
+          throw new ApiError(400, 'secrets must be whsec_<base64> strings');
+        }
         await checkRuntimeTarget(url, {
           allowList,
           allowPrivate: options.allowPrivateTargets,

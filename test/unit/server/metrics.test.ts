@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RunRecord } from '../../../src/hooks/run-log.ts';
+import { Metrics } from '../../../src/server/metrics.ts';
+import type { UploadRecord } from '../../../src/uploads/upload.ts';
+
+function upload(length: number | null, offset = 0): UploadRecord {
+  return {
+    id: 'u',
+    offset,
+    length,
+    path: 'u',
+    createdAt: 0,
+    metadataHeader: null,
+    metadata: {},
+    isPartial: false,
+    isFinal: false,
+    parts: null,
+    concatHeader: null,
+    pendingFinals: [],
+    expiresAt: null,
+    storage: 'file_storage',
+    version: 1,
+  };
+}
+
+function run(overrides: Partial<RunRecord>): RunRecord {
+  return {
+    eventId: 'e',
+    event: 'post-finish',
+    hook: 'post-finish',
+    target: 'http:https://user:secret@hooks.test/a',
+    uploadId: 'u',
+    blocking: false,
+    status: 'completed',
+    startedAt: 0,
+    durationMs: 30,
+    ...overrides,
+  };
+}
+
+test('metrics: rustus upload counters, cumulative histograms, escaped labels, masked passwords', () => {
+  const metrics = new Metrics();
+  metrics.uploads.created(upload(3));
+  metrics.uploads.created(upload(1000));
+  metrics.uploads.created(upload(null));
+  metrics.uploads.received(upload(3, 3), 3);
+  metrics.uploads.finished(upload(3, 3));
+  metrics.uploads.terminated(upload(1000, 10));
+  metrics.request('PATCH', 204);
+  metrics.request('PATCH', 204);
+  metrics.request('BREW', 418);
+  metrics.run(run({ status: 'pending' }));
+  metrics.run(run({}));
+  metrics.run(run({ status: 'failed', durationMs: 2000 }));
+  metrics.run(run({ target: 'module:say "hi"\\', status: 'skipped' }));
+  metrics.outboxFrom(() => ({ depth: 2, oldestPendingAt: 1000, dropped: 1 }));
+  const text = metrics.render(11_000);
+  const lines = new Set(text.trimEnd().split('\n'));
+  for (const expected of [
+    'started_uploads 3',
+    'finished_uploads 1',
+    'terminated_uploads 1',
+    'active_uploads 1',
+    'uploads_sizes_bucket{le="2"} 0',
+    'uploads_sizes_bucket{le="4"} 1',
+    'uploads_sizes_bucket{le="1024"} 2',
+    'uploads_sizes_bucket{le="+Inf"} 2',
+    'uploads_sizes_sum 1003',
+    'uploads_sizes_count 2',
+    'wharf_received_bytes_total 3',
+    'wharf_http_requests_total{method="PATCH",status="204"} 2',
+    'wharf_http_requests_total{method="other",status="418"} 1',
+    'wharf_hook_runs_total{event="post-finish",target="http:https://user:***@hooks.test/a",status="completed"} 1',
+    'wharf_hook_runs_total{event="post-finish",target="http:https://user:***@hooks.test/a",status="failed"} 1',
+    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://user:***@hooks.test/a",le="0.025"} 0',
+    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://user:***@hooks.test/a",le="0.05"} 1',
+    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://user:***@hooks.test/a",le="2.5"} 2',
+    'wharf_hook_run_duration_seconds_count{event="post-finish",target="http:https://user:***@hooks.test/a"} 2',
+    'wharf_hook_runs_total{event="post-finish",target="module:say \\"hi\\"\\\\",status="skipped"} 1',
+    'wharf_hook_outbox_depth 2',
+    'wharf_hook_outbox_oldest_pending_age_seconds 10',
+    'wharf_hook_outbox_dropped_total 1',
+    '# TYPE wharf_hook_run_duration_seconds histogram',
+  ]) {
+    assert.ok(lines.has(expected), `missing: ${expected}\n${text}`);
+  }
+  assert.equal(text.includes('secret'), false);
+});
