@@ -1,5 +1,7 @@
 import type { DeadLetter, DeadLetterFilter } from './delivery-control.ts';
-import type { DeadEntry } from './outbox-store.ts';
+import type { HookLogger } from './engine.ts';
+import type { StoredEntry } from './outbox-journal.ts';
+import { type DeadEntry, type DeathNote, entryKeyOf, type OutboxStore } from './outbox-store.ts';
 
 /** What operators see of a dead entry (no payload, no request headers: they may carry credentials). */
 export function deadLetterOf(entry: DeadEntry): DeadLetter {
@@ -31,4 +33,80 @@ export function mergeDeadEntries(...lists: readonly (readonly DeadEntry[])[]): D
     for (const entry of list) byKey.set(`${entry.target} ${entry.delivery.eventId}`, entry);
   }
   return [...byKey.values()].sort((a, b) => a.dead.deadAt - b.dead.deadAt);
+}
+
+/**
+ * The outbox's dead letters: kept in its store (in memory when there is none, or when the store refused the
+ * write), listed from both, taken back one by one for a resend. Counts per target are what this process knows.
+ */
+export class DeadLetterBook {
+  readonly #store: () => OutboxStore | undefined;
+  readonly #logger: HookLogger;
+  readonly #memory = new Map<string, DeadEntry>();
+  readonly #counts = new Map<string, number>();
+
+  constructor(store: () => OutboxStore | undefined, logger: HookLogger) {
+    this.#store = store;
+    this.#logger = logger;
+  }
+
+  count(target: string): number {
+    return this.#counts.get(target) ?? 0;
+  }
+
+  /** Every dead letter, from the store and memory, oldest first. */
+  async list(): Promise<DeadEntry[]> {
+    const store = this.#store();
+    let stored: DeadEntry[] = [];
+    if (store !== undefined) {
+      try {
+        stored = await store.deadLetters();
+      } catch (error) {
+        this.#logger.warn(
+          { store: store.description, error: String(error) },
+          'hook outbox could not read its dead letters',
+        );
+      }
+    }
+    return mergeDeadEntries(stored, [...this.#memory.values()]);
+  }
+
+  /** Counts the dead letters per target (at start); returns the total. */
+  async recount(): Promise<number> {
+    this.#counts.clear();
+    const dead = await this.list();
+    for (const entry of dead) this.#counts.set(entry.target, this.count(entry.target) + 1);
+    return dead.length;
+  }
+
+  /** Keeps an entry as a dead letter; resolves once it is stored (or kept in memory). */
+  async keep(entry: StoredEntry, note: DeathNote): Promise<void> {
+    this.#counts.set(entry.target, this.count(entry.target) + 1);
+    const key = entryKeyOf(entry);
+    const store = this.#store();
+    if (store === undefined) {
+      this.#memory.set(key, { ...entry, dead: note });
+      return;
+    }
+    try {
+      await store.markDead(entry, note);
+    } catch (error) {
+      this.#memory.set(key, { ...entry, dead: note });
+      this.#logger.warn(
+        { eventId: entry.delivery.eventId, store: store.description, error: String(error) },
+        'hook outbox could not store a dead letter; kept in memory only',
+      );
+    }
+  }
+
+  /** Takes a dead letter back (to queue it again); false when it is gone (another resend took it first). */
+  async take(entry: DeadEntry): Promise<boolean> {
+    let removed = this.#memory.delete(entryKeyOf(entry));
+    const store = this.#store();
+    if (store !== undefined) {
+      removed = (await store.removeDead(entry.target, entry.delivery.eventId).catch(() => false)) || removed;
+    }
+    if (removed) this.#counts.set(entry.target, Math.max(0, this.count(entry.target) - 1));
+    return removed;
+  }
 }

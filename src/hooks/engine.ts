@@ -695,6 +695,7 @@ export class HookEngine {
       skip('the hooks engine closed');
       return;
     }
+    this.#pendingRun(delivery, hook.transport.describe(delivery.hook));
     void this.#outbox.add(hook.outboxTarget, delivery).then((added) => {
       if (!added) skip('outbox full');
     });
@@ -715,7 +716,10 @@ export class HookEngine {
     if (!this.#transportsListen(event.name) && runtimeTargets.length === 0) return;
     const payload = formatPayload(this.config.format, event);
     const delivery = this.#delivery(eventId, event, payload);
-    for (const target of runtimeTargets) void this.#outbox?.add(target, delivery);
+    for (const target of runtimeTargets) {
+      this.#pendingRun(delivery, target);
+      void this.#outbox?.add(target, delivery);
+    }
     if (!this.#transportsListen(event.name)) return;
     this.#logger.debug(
       { eventId, hook: event.name, uploadId: event.upload.id, targets: this.#transports.length },
@@ -731,6 +735,7 @@ export class HookEngine {
       const outboxName = this.#outboxNames.get(transport);
       if (outboxName !== undefined && this.#outbox !== undefined && !this.closed) {
         // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
+        this.#pendingRun(delivery, transport.describe(delivery.hook));
         void this.#outbox.add(outboxName, delivery).then((added) => {
           if (!added)
             this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });

@@ -1,4 +1,4 @@
-import { deadLetterOf, matchesDeadLetter, mergeDeadEntries } from './dead-letters.ts';
+import { DeadLetterBook, deadLetterOf, matchesDeadLetter } from './dead-letters.ts';
 import type {
   DeadLetter,
   DeadLetterFilter,
@@ -107,15 +107,13 @@ export class Outbox {
   #claimTimer: NodeJS.Timeout | undefined;
   #claiming = false;
   #idleWaiters: (() => void)[] = [];
-  /** Dead letters that could not be written to the store (or all of them, without a store). */
-  readonly #memoryDead = new Map<string, DeadEntry>();
-  /** Dead letters per target, as far as this process knows (for target summaries). */
-  readonly #deadCounts = new Map<string, number>();
+  readonly #dead: DeadLetterBook;
   readonly notices: DeliveryNotices;
 
   constructor(targets: ReadonlyMap<string, HookTransport>, options: OutboxOptions) {
     this.#options = options;
     this.notices = new DeliveryNotices(options.logger);
+    this.#dead = new DeadLetterBook(() => this.#store, options.logger);
     for (const [name, transport] of targets) this.addTarget(name, transport);
     this.#store = options.store;
     this.#ready = this.#open();
@@ -160,7 +158,7 @@ export class Outbox {
       policy: target.policy,
       health: target.health,
       pending,
-      deadLetters: this.#deadCounts.get(name) ?? 0,
+      deadLetters: this.#dead.count(name),
     };
   }
 
@@ -383,7 +381,9 @@ export class Outbox {
     if (owed.length > unknown) {
       this.#options.logger.info({ entries: owed.length - unknown }, 'hook outbox resumed undelivered events');
     }
-    await this.#countDead();
+    const dead = await this.#dead.recount();
+    if (dead > 0)
+      this.#options.logger.info({ deadLetters: dead }, 'hook outbox holds dead letters (resend them)');
     if (store.claimIntervalMs !== undefined && this.#store !== undefined) {
       this.#claimTimer = setInterval(() => this.#claim(), store.claimIntervalMs);
       this.#claimTimer.unref();
@@ -553,7 +553,6 @@ export class Outbox {
       ...(entry.addedAt !== undefined ? { addedAt: entry.addedAt } : {}),
     };
     const note = { reason, attempts: entry.attempts, lastError, deadAt: now };
-    this.#deadCounts.set(entry.target, (this.#deadCounts.get(entry.target) ?? 0) + 1);
     this.notices.emit({
       type: 'message.dead_lettered',
       target: entry.target,
@@ -561,67 +560,22 @@ export class Outbox {
       reason,
       at: now,
     });
-    const store = this.#store;
-    if (store === undefined) {
-      this.#memoryDead.set(entry.key, { ...stored, dead: note });
-      return;
-    }
     this.#removing += 1;
-    store
-      .markDead(stored, note)
-      .catch((error: unknown) => {
-        this.#memoryDead.set(entry.key, { ...stored, dead: note });
-        this.#options.logger.warn(
-          { eventId: entry.delivery.eventId, store: store.description, error: String(error) },
-          'hook outbox could not store a dead letter; kept in memory only',
-        );
-      })
-      .finally(() => {
-        this.#removing -= 1;
-        this.#settleIdle();
-      });
+    void this.#dead.keep(stored, note).finally(() => {
+      this.#removing -= 1;
+      this.#settleIdle();
+    });
   }
 
-  async #deadEntries(opened = false): Promise<DeadEntry[]> {
+  async #deadEntries(): Promise<DeadEntry[]> {
     // The file store knows its dead letters once its journal is read.
-    if (!opened) await this.#ready.catch(() => undefined);
-    let stored: DeadEntry[] = [];
-    if (this.#store !== undefined) {
-      try {
-        stored = await this.#store.deadLetters();
-      } catch (error) {
-        this.#options.logger.warn(
-          { store: this.#store.description, error: String(error) },
-          'hook outbox could not read its dead letters',
-        );
-      }
-    }
-    return mergeDeadEntries(stored, [...this.#memoryDead.values()]);
-  }
-
-  async #countDead(): Promise<void> {
-    this.#deadCounts.clear();
-    const dead = await this.#deadEntries(true);
-    for (const entry of dead) {
-      this.#deadCounts.set(entry.target, (this.#deadCounts.get(entry.target) ?? 0) + 1);
-    }
-    if (dead.length > 0) {
-      this.#options.logger.info({ deadLetters: dead.length }, 'hook outbox holds dead letters (resend them)');
-    }
+    await this.#ready.catch(() => undefined);
+    return this.#dead.list();
   }
 
   /** Takes one dead letter back and queues it anew; false when its target is unknown or it is gone. */
   async #revive(entry: DeadEntry): Promise<boolean> {
-    if (!this.#targets.has(entry.target)) return false;
-    const key = entryKeyOf(entry);
-    let removed = this.#memoryDead.delete(key);
-    if (this.#store !== undefined) {
-      removed =
-        (await this.#store.removeDead(entry.target, entry.delivery.eventId).catch(() => false)) || removed;
-    }
-    if (!removed) return false;
-    const count = this.#deadCounts.get(entry.target) ?? 0;
-    if (count > 0) this.#deadCounts.set(entry.target, count - 1);
+    if (!this.#targets.has(entry.target) || !(await this.#dead.take(entry))) return false;
     return this.#add(entry.target, entry.delivery);
   }
 

@@ -245,6 +245,40 @@ for (const kind of kinds) {
       assert.equal(await box.resend('u-post-finish-1'), 0);
     });
 
+    test('a target failing every attempt for --hooks-disable-after is disabled; its entries wait until it is enabled', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const down = target();
+      down.down = true;
+      const notices: string[] = [];
+      const box = outbox(down, place.store(), {
+        retryPolicy: () => ({ kind: 'schedule', delaysMs: [5, 5, 5, 5, 5, 5, 5, 5] }),
+        disableAfterMs: 1,
+      });
+      box.onNotice((notice) => {
+        notices.push(notice.type === 'target.disabled' ? `${notice.type} ${notice.reason}` : notice.type);
+      });
+      await box.ready();
+      await box.add('t', delivery('u', 'post-create', 1));
+      for (let waited = 0; box.target('t')?.health.health !== 'disabled'; waited += 5) {
+        assert.ok(waited < 5000, 'the target was never disabled');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.deepEqual(notices, ['target.disabled failing']);
+      assert.equal(box.target('t')?.pending, 1);
+      await box.add('t', delivery('v', 'post-create', 2));
+      assert.equal(box.stats().depth, 2);
+      assert.ok((box.stats().oldestPendingAt ?? 0) > 0);
+
+      down.down = false;
+      assert.equal(box.setEnabled('t', true), true);
+      await box.idle();
+      assert.deepEqual(down.accepted.map((d) => d.eventId).sort(), ['u-post-create-1', 'v-post-create-2']);
+      assert.deepEqual(notices, ['target.disabled failing', 'target.enabled']);
+      assert.equal(box.target('t')?.health.health, 'healthy');
+      assert.equal(box.setEnabled('unknown', true), false);
+    });
+
     if (kind.name === 'memory') return;
 
     test('resumes stored entries after a restart, ahead of new ones', async (t) => {
