@@ -17,6 +17,7 @@ import { HookObserver } from '../uploads/hook-bridge.ts';
 import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';
 import { composeRunHistory, composeUploadState } from '../uploads/shared-state.ts';
+import { createDashboardHandler } from './admin/dashboard.ts';
 import { outboxStatsOf } from './admin/delivery.ts';
 import { createAdminApi } from './admin/routes.ts';
 import { createCors } from './cors.ts';
@@ -135,6 +136,8 @@ export async function startServer(config: Config, options: StartOptions): Promis
           allowPrivateTargets: config.admin.allowPrivateTargets,
           logger,
         });
+  // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
+  const dashboard = admin === undefined ? undefined : createDashboardHandler();
   // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
   const endpoints: {
     config: Config;
@@ -227,6 +230,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
       return;
     }
     if (admin?.handle(req, res, pathname)) return;
+    if (dashboard?.(req, res, pathname)) return;
     if (modules.routesBefore.handle(req, res, logger)) return;
     if (cors(req, res)) return;
     const tus = tusFor(pathname);

@@ -1,0 +1,181 @@
+/**
+ * The admin API as the dashboard sees it (shapes from the issue 8 contract, docs/admin.md). Declared here
+ * rather than imported from the server code: the page is compiled for the browser on its own.
+ */
+
+export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'timed_out';
+
+export interface UploadSummary {
+  readonly id: string;
+  readonly endpoint: string;
+  readonly offset: number;
+  readonly length: number | null;
+  /** 0..1; null while the length is deferred. */
+  readonly progress: number | null;
+  readonly finished: boolean;
+  readonly createdAt: number | null;
+  /** What the client sent in Upload-Metadata: user input, shown as text only. */
+  readonly metadata: Readonly<Record<string, string | null>>;
+}
+
+export interface RunRecord {
+  readonly eventId: string;
+  readonly event: string;
+  readonly hook: string;
+  readonly target: string;
+  readonly uploadId: string;
+  readonly blocking: boolean;
+  readonly status: RunStatus;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly error?: string;
+  readonly exitCode?: number;
+  readonly httpStatus?: number;
+  readonly output?: string;
+  readonly attempt?: number;
+}
+
+export interface EventSummary {
+  readonly eventId: string;
+  readonly event: string;
+  readonly uploadId: string;
+  readonly at: number;
+  readonly status: RunStatus;
+  readonly runs: readonly RunRecord[];
+}
+
+export interface DeadLetter {
+  readonly eventId: string;
+  readonly event: string;
+  readonly hook: string;
+  readonly uploadId: string;
+  readonly target: string;
+  readonly attempts: number;
+  readonly lastError: string;
+  readonly deadAt: number;
+  readonly reason: string;
+}
+
+export interface TargetState {
+  readonly name: string;
+  readonly kind: string;
+  readonly health: 'healthy' | 'failing' | 'disabled';
+  readonly disabledReason?: string;
+  readonly failingSince?: number;
+  readonly lastError?: string;
+  readonly lastAttemptAt?: number;
+  readonly lastSuccessAt?: number;
+  readonly pending: number;
+  readonly deadLetters: number;
+  readonly signed: boolean;
+  readonly addedAtRuntime: boolean;
+}
+
+/** The server refused the token (401): the page asks for it again. */
+export class UnauthorizedError extends Error {
+  constructor() {
+    super('the admin token was refused');
+    this.name = 'UnauthorizedError';
+  }
+}
+
+/** Any other failed call, with the server's `{"error"}` message when it sent one. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+const base = '/admin/api';
+
+/** Calls the admin API with the bearer token; every request goes through here. */
+export class AdminApi {
+  readonly #token: string;
+
+  constructor(token: string) {
+    this.#token = token;
+  }
+
+  get headers(): Record<string, string> {
+    return { Authorization: `Bearer ${this.#token}` };
+  }
+
+  async #call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { ...this.headers, Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      cache: 'no-store',
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    if (response.status === 401) throw new UnauthorizedError();
+    const text = await response.text();
+    const parsed: unknown = text === '' ? {} : JSON.parse(text);
+    if (!response.ok) {
+      const message =
+        typeof parsed === 'object' && parsed !== null && 'error' in parsed
+          ? String(parsed.error)
+          : `${response.status} ${response.statusText}`;
+      throw new ApiError(response.status, message);
+    }
+    return parsed as T;
+  }
+
+  async uploadsInProgress(): Promise<UploadSummary[]> {
+    const reply = await this.#call<{ uploads: UploadSummary[] }>(
+      'GET',
+      '/uploads?state=in_progress&limit=100',
+    );
+    return reply.uploads;
+  }
+
+  async events(limit: number): Promise<EventSummary[]> {
+    const reply = await this.#call<{ events: EventSummary[] }>('GET', `/events?limit=${limit}`);
+    return reply.events;
+  }
+
+  async deadLetters(): Promise<DeadLetter[]> {
+    const reply = await this.#call<{ deadLetters: DeadLetter[] }>('GET', '/dead-letters');
+    return reply.deadLetters;
+  }
+
+  async targets(): Promise<TargetState[]> {
+    const reply = await this.#call<{ targets: TargetState[] }>('GET', '/targets');
+    return reply.targets;
+  }
+
+  async resend(eventId: string, target: string): Promise<number> {
+    const reply = await this.#call<{ requeued: number }>(
+      'POST',
+      `/events/${encodeURIComponent(eventId)}/resend`,
+      { target },
+    );
+    return reply.requeued;
+  }
+
+  setTargetEnabled(target: string, enabled: boolean): Promise<TargetState> {
+    const action = enabled ? 'enable' : 'disable';
+    return this.#call<TargetState>('POST', `/targets/${encodeURIComponent(target)}/${action}`);
+  }
+
+  ping(target: string): Promise<RunRecord> {
+    return this.#call<RunRecord>('POST', `/targets/${encodeURIComponent(target)}/ping`);
+  }
+
+  /** Opens the live stream (`text/event-stream`); the caller reads the body and aborts with `signal`. */
+  async stream(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const response = await fetch(`${base}/stream`, {
+      headers: { ...this.headers, Accept: 'text/event-stream' },
+      cache: 'no-store',
+      signal,
+    });
+    if (response.status === 401) throw new UnauthorizedError();
+    if (!response.ok || response.body === null)
+      throw new ApiError(response.status, 'the stream did not open');
+    return response.body;
+  }
+}
