@@ -9,6 +9,7 @@ import {
 } from './answers.ts';
 import { cloudEventEnvironment } from './cloudevents-bindings.ts';
 import type { DeliveryControl } from './delivery-control.ts';
+import { failureOf } from './delivery-verdict.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { isCloudEventSource } from './formats/cloudevents.ts';
@@ -200,29 +201,12 @@ function excerpt(text: string, limit = 200): string {
   return trimmed.length <= limit ? trimmed : `${trimmed.slice(0, limit)}…`;
 }
 
+/** The run record's error: the verdict's description, with an executable's stderr after it. */
 function errorOf(result: DeliveryResult): string | undefined {
-  switch (result.kind) {
-    case 'delivered':
-      return undefined;
-    case 'exited': {
-      const how =
-        result.exitCode !== null
-          ? `exited with code ${result.exitCode}`
-          : `killed by signal ${result.signal}`;
-      const stderr = excerpt(result.stderr);
-      return stderr === '' ? how : `${how}: ${stderr}`;
-    }
-    case 'not_runnable':
-    case 'spawn_failed':
-    case 'unreachable':
-      return result.detail;
-    case 'responded':
-      return `HTTP ${result.httpStatus}`;
-    case 'timed_out':
-      return `timed out after ${result.timeoutMs} ms`;
-    case 'aborted':
-      return 'aborted: the hooks engine closed';
-  }
+  if (result.kind === 'delivered') return undefined;
+  const failure = failureOf(result);
+  const stderr = result.kind === 'exited' ? excerpt(result.stderr) : '';
+  return stderr === '' ? failure : `${failure}: ${stderr}`;
 }
 
 function positiveNumber(value: number, name: string): number {
