@@ -11,6 +11,7 @@ import {
   type RunOn,
   runOnValues,
 } from '../hooks/pipeline.ts';
+import { retryScheduleOf } from '../hooks/retry-policy.ts';
 import { WebhookSecretError, webhookKeys } from '../hooks/webhook-signature.ts';
 import {
   amqpHookKeys,
@@ -35,6 +36,12 @@ export interface EndpointDeclaration {
   readonly maxBodySize?: number;
   /** The tus extensions this endpoint offers (with the ones they imply); default `--tus-extensions`. */
   readonly extensions?: ReadonlySet<TusExtensionName>;
+}
+
+/** What the file's hooks inherit from the flags: broker settings, and whether the HTTP outbox is on. */
+export interface InheritedHookSettings extends InheritedBrokers {
+  /** `--hooks-http-outbox` (default true): post deliveries of http hooks go through the outbox. */
+  readonly httpOutbox?: boolean;
 }
 
 /** `--config wharf.yaml` (or .json): named hooks, endpoints and bindings, validated. */
@@ -112,6 +119,7 @@ const hookKeys = [
   'format',
   'timeout',
   'retries',
+  'retrySchedule',
   'critical',
   'runOn',
   'args',
@@ -175,6 +183,7 @@ function namedHook(
   const timeout = optionalNumber(value, 'timeout', where, problems, 0.001);
   const retries = optionalNumber(value, 'retries', where, problems, 0) ?? 0;
   if (!Number.isInteger(retries)) problems.add(`${where}.retries`, 'must be an integer');
+  const retrySchedule = retryScheduleIn(value, transport, where, problems);
   const critical = value.critical;
   if (critical !== undefined && typeof critical !== 'boolean')
     problems.add(`${where}.critical`, 'must be true or false');
@@ -206,12 +215,81 @@ function namedHook(
     ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     retries,
+    ...(retrySchedule !== undefined ? { retrySchedule } : {}),
     ...(typeof critical === 'boolean' ? { critical } : {}),
     ...(amqp !== undefined ? { amqp } : {}),
     ...(kafka !== undefined ? { kafka } : {}),
     runOn: runOn as RunOn,
     args: argsOf(value, where, problems),
   };
+}
+
+/** An http hook's `retrySchedule` (a list or a comma string of durations), checked. */
+function retryScheduleIn(
+  value: Json,
+  transport: unknown,
+  where: string,
+  problems: Problems,
+): readonly number[] | undefined {
+  const raw = value.retrySchedule;
+  if (raw === undefined) return undefined;
+  if (transport !== 'http') {
+    problems.add(
+      `${where}.retrySchedule`,
+      transport === 'amqp' || transport === 'kafka'
+        ? 'broker hooks are retried by the outbox until the broker confirms'
+        : 'is a setting of http hooks only (their post-* deliveries through the outbox)',
+    );
+    return undefined;
+  }
+  try {
+    return Object.freeze(retryScheduleOf(raw));
+  } catch (error) {
+    problems.add(`${where}.retrySchedule`, (error as Error).message);
+    return undefined;
+  }
+}
+
+/**
+ * `retries` (immediate retries of blocking runs) and `retrySchedule` (the outbox's retries of post deliveries)
+ * of an http hook each apply to one kind of event: a hook whose bindings never reach that kind is refused, as
+ * the setting would do nothing. Without the HTTP outbox (`--hooks-http-outbox false`), `retries` covers post runs
+ * too and `retrySchedule` is refused.
+ */
+function httpRetryProblems(
+  hooks: readonly NamedHookDeclaration[],
+  bindings: readonly HookBindingDeclaration[],
+  httpOutbox: boolean,
+  problems: Problems,
+): void {
+  for (const hook of hooks) {
+    if (hook.transport !== 'http') continue;
+    const events = bindings
+      .filter((binding) => binding.hook === hook.name)
+      .flatMap((binding) => binding.events);
+    if (events.length === 0) continue;
+    const blocking = events.some((event) => event.startsWith('pre-'));
+    const posts = events.some((event) => !event.startsWith('pre-'));
+    const where = `hooks.${hook.name}`;
+    if (hook.retries > 0 && !blocking && httpOutbox) {
+      problems.add(
+        `${where}.retries`,
+        'retries are immediate retries of blocking (pre-*) runs, and this hook is bound to post-* events only; ' +
+          'its post deliveries go through the outbox: set retrySchedule (e.g. [5s, 30s, 2m])',
+      );
+    }
+    if (hook.retrySchedule !== undefined && !httpOutbox) {
+      problems.add(
+        `${where}.retrySchedule`,
+        'needs the HTTP outbox (--hooks-http-outbox false sends post hooks once, plus retries)',
+      );
+    } else if (hook.retrySchedule !== undefined && !posts) {
+      problems.add(
+        `${where}.retrySchedule`,
+        'applies to post-* deliveries, and this hook is bound to pre-* events only (use retries)',
+      );
+    }
+  }
 }
 
 /**
@@ -323,7 +401,7 @@ export function validateWharfFile(
   raw: unknown,
   file: string,
   defaultEndpoint: string,
-  inherited: InheritedBrokers = {},
+  inherited: InheritedHookSettings = {},
 ): WharfFile {
   const problems = new Problems();
   const base = path.dirname(path.resolve(file));
@@ -417,6 +495,7 @@ export function validateWharfFile(
       });
     }
   }
+  httpRetryProblems(hooks, bindings, inherited.httpOutbox !== false, problems);
   if (problems.list.length > 0) {
     throw new ConfigError(`${file} is not valid:\n  ${problems.list.join('\n  ')}`);
   }
@@ -427,7 +506,7 @@ export function validateWharfFile(
 export async function loadWharfFile(
   file: string,
   defaultEndpoint: string,
-  inherited: InheritedBrokers = {},
+  inherited: InheritedHookSettings = {},
 ): Promise<WharfFile> {
   let text: string;
   try {

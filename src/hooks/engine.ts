@@ -388,8 +388,10 @@ export class HookEngine {
             httpProxyHeaders: this.config.httpProxyHeaders,
             baseEnv: options.executableEnv ?? process.env,
             ...(this.config.cloudEvents !== undefined ? { cloudEvents: this.config.cloudEvents } : {}),
+            httpOutbox: this.config.httpOutbox !== false,
+            retrySchedule: this.config.retrySchedule ?? defaultRetrySchedule,
           });
-    // Named broker hooks are delivered through the outbox too, one target per binding.
+    // Named broker hooks, and named http hooks' post deliveries, go through the outbox: one target per binding.
     for (const [name, transport] of this.#pipeline?.outboxTargets ?? []) outboxTargets.set(name, transport);
     // Always there: targets added at run time go through it (in memory unless targets are configured).
     const outbox = new Outbox(outboxTargets, {
@@ -402,11 +404,15 @@ export class HookEngine {
               : new FileOutboxStore(this.config.outboxDirectory))),
       limit: this.config.outboxLimit ?? 100_000,
       maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
-      // HTTP receivers follow the schedule, then dead; brokers are retried until they confirm.
-      retryPolicy: (name) =>
-        name.startsWith('http:')
+      // HTTP receivers follow their schedule (a named hook's own, else the flag's), then dead; brokers are
+      // retried until they confirm.
+      retryPolicy: (name) => {
+        const named = this.#pipeline?.retrySchedules.get(name);
+        if (named !== undefined) return { kind: 'schedule', delaysMs: named };
+        return name.startsWith('http:')
           ? { kind: 'schedule', delaysMs: this.config.retrySchedule ?? defaultRetrySchedule }
-          : { kind: 'backoff', initialMs: 200, maxMs: this.config.outboxMaxBackoffMs ?? 30_000 },
+          : { kind: 'backoff', initialMs: 200, maxMs: this.config.outboxMaxBackoffMs ?? 30_000 };
+      },
       ...(this.config.disableAfterMs !== undefined ? { disableAfterMs: this.config.disableAfterMs } : {}),
       concurrency: this.config.postConcurrency,
       logger,
@@ -709,7 +715,10 @@ export class HookEngine {
     }
   }
 
-  /** Journals a named broker hook's delivery in the outbox, which sends it until the broker confirms. */
+  /**
+   * Journals a named hook's delivery in the outbox, which sends it per its target's policy (brokers until they
+   * confirm, http hooks per their retry schedule).
+   */
   #toOutbox(hook: BoundHook, delivery: HookDelivery): void {
     const skip = (error: string): void => {
       this.#record(hook.transport, delivery, false, Date.now(), 0, 'skipped', { error });

@@ -47,8 +47,16 @@ export interface NamedHookDeclaration {
   readonly format?: HookFormatName;
   /** Default: `--hooks-executable-timeout` for file hooks, `--http-hook-timeout` for HTTP hooks. */
   readonly timeoutMs?: number;
-  /** Extra attempts when the hook could not be run or reached or timed out (never after a refusal). */
+  /**
+   * Extra immediate attempts of a blocking (pre-*) run that could not be run or reached or timed out (never
+   * after a refusal). Post runs of http hooks go through the outbox and follow {@link retrySchedule} instead.
+   */
   readonly retries: number;
+  /**
+   * http: delays (ms) before the 2nd, 3rd, … attempt of a post-* delivery through the outbox, then dead;
+   * `[]` dead-letters at the first failure. Default: `--hooks-retry-schedule`.
+   */
+  readonly retrySchedule?: readonly number[];
   /** A failure cancels the operation and skips the following hooks. Default: true on pre-* events. */
   readonly critical?: boolean;
   readonly runOn: RunOn;
@@ -78,6 +86,10 @@ export interface PipelineDefaults {
   readonly baseEnv: NodeJS.ProcessEnv;
   /** `--hooks-cloudevents-*`, for hooks whose format is `cloudevents`. */
   readonly cloudEvents?: CloudEventsSettings;
+  /** `--hooks-http-outbox`: post deliveries of http hooks go through the outbox (default true). */
+  readonly httpOutbox?: boolean;
+  /** `--hooks-retry-schedule`: the schedule of http hooks that set none. */
+  readonly retrySchedule?: readonly number[];
 }
 
 /** A binding ready to run: its hook's transport and both argument sets. */
@@ -90,7 +102,10 @@ export interface BoundHook {
   readonly args: Readonly<Record<string, unknown>>;
   /** True when a failure cancels the operation (never for broker hooks). */
   readonly critical: boolean;
-  /** Broker hooks: the binding's outbox target, through which its deliveries go. */
+  /**
+   * The binding's outbox target, through which its deliveries go: broker hooks on every event, http hooks on
+   * post-* events (unless `--hooks-http-outbox false`).
+   */
   readonly outboxTarget?: string;
 }
 
@@ -110,8 +125,13 @@ export class Pipeline {
   readonly #cloudEvents: CloudEventsSettings | undefined;
   /** One transport per broker hook (one connection pool each), shared by its bindings. */
   readonly brokerTransports: readonly HookTransport[];
-  /** The outbox target of each broker binding: `hook:<name>@<endpoint>#<binding number>`, stable per file. */
+  /**
+   * The outbox target of each broker binding and of each http binding with post events:
+   * `hook:<name>@<endpoint>#<binding number>`, stable per file.
+   */
   readonly outboxTargets: ReadonlyMap<string, HookTransport>;
+  /** The retry schedule of each http outbox target: its hook's `retrySchedule`, else `--hooks-retry-schedule`. */
+  readonly retrySchedules: ReadonlyMap<string, readonly number[]>;
 
   constructor(config: PipelineConfig, defaults: PipelineDefaults) {
     this.#format = defaults.format;
@@ -156,16 +176,28 @@ export class Pipeline {
     this.brokerTransports = brokers;
     const byName = new Map(config.hooks.map((hook) => [hook.name, hook]));
     const outboxTargets = new Map<string, HookTransport>();
+    const retrySchedules = new Map<string, readonly number[]>();
     this.#bindings = config.bindings.flatMap((binding, index) => {
       const hook = byName.get(binding.hook);
       const transport = transports.get(binding.hook);
       if (hook === undefined || transport === undefined) return [];
-      if (!isBrokerTransport(hook.transport)) return [{ binding, hook, transport }];
       const outboxTarget = `hook:${hook.name}@${binding.endpoint}#${index}`;
+      if (isBrokerTransport(hook.transport)) {
+        outboxTargets.set(outboxTarget, transport);
+        return [{ binding, hook, transport, outboxTarget }];
+      }
+      const durableHttp =
+        hook.transport === 'http' &&
+        defaults.httpOutbox !== false &&
+        binding.events.some((event) => !event.startsWith('pre-'));
+      if (!durableHttp) return [{ binding, hook, transport }];
       outboxTargets.set(outboxTarget, transport);
+      const schedule = hook.retrySchedule ?? defaults.retrySchedule;
+      if (schedule !== undefined) retrySchedules.set(outboxTarget, schedule);
       return [{ binding, hook, transport, outboxTarget }];
     });
     this.outboxTargets = outboxTargets;
+    this.retrySchedules = retrySchedules;
   }
 
   /** Whether any binding listens to this event (on any endpoint). */
@@ -190,15 +222,22 @@ export class Pipeline {
           binding.events.includes(event.name) &&
           matchesWhen(binding.when, event, endpoint),
       )
-      .map(({ binding, hook, transport, outboxTarget }) => ({
-        hook,
-        binding,
-        transport,
-        format: hook.format ?? this.#format,
-        args: { ...hook.args, ...binding.args },
-        critical: outboxTarget === undefined && (hook.critical ?? blocking),
-        ...(outboxTarget !== undefined ? { outboxTarget } : {}),
-      }));
+      .map(({ binding, hook, transport, outboxTarget: bindingTarget }) => {
+        // An http hook runs blocking on pre-* events; only its post deliveries go through the outbox.
+        const outboxTarget =
+          bindingTarget !== undefined && (isBrokerTransport(hook.transport) || !blocking)
+            ? bindingTarget
+            : undefined;
+        return {
+          hook,
+          binding,
+          transport,
+          format: hook.format ?? this.#format,
+          args: { ...hook.args, ...binding.args },
+          critical: !isBrokerTransport(hook.transport) && (hook.critical ?? blocking),
+          ...(outboxTarget !== undefined ? { outboxTarget } : {}),
+        };
+      });
   }
 
   /**

@@ -35,6 +35,22 @@ export function parseRetrySchedule(text: string): number[] {
   return text.split(',').map(parseDuration);
 }
 
+/**
+ * A schedule as a config file gives it: a list of durations (`[100ms, 1s]`; a bare number is seconds) or a
+ * comma-separated string (`100ms,1s,2m`). `[]` and `''` mean no retry (dead after one failed attempt).
+ */
+export function retryScheduleOf(value: unknown): number[] {
+  if (typeof value === 'string') return parseRetrySchedule(value);
+  if (!Array.isArray(value)) {
+    throw new RangeError('must be a list of durations or a comma-separated string (e.g. 100ms,1s,2m)');
+  }
+  return value.map((item) => {
+    if (typeof item === 'number' && Number.isFinite(item) && item >= 0) return Math.round(item * 1000);
+    if (typeof item === 'string') return parseDuration(item);
+    throw new RangeError(`${JSON.stringify(item)} is not a duration (e.g. 100ms, 5s, 2m, 1h, 5d)`);
+  });
+}
+
 /** Writes a delay as a user would type it (`5s`, `2m`, `150ms`). */
 export function formatDuration(ms: number): string {
   for (const [unit, size] of [
