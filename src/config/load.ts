@@ -213,6 +213,7 @@ function brokerHooks(
   | 'httpOutbox'
   | 'retrySchedule'
   | 'disableAfterMs'
+  | 'deadLetterLimit'
 > {
   const amqp = amqpHooksConfig(options);
   const kafka = kafkaHooksConfig(options);

@@ -24,6 +24,16 @@ export const deliveryOptions: readonly OptionSpec[] = [
     help: 'A target failing every attempt for this long (units ms, s, m, h, d) is disabled with a warning: its events wait, unsent, until it is enabled again. A target answering 410 Gone or `webhook-delivery: disable` is disabled at once.',
     group,
   },
+  {
+    key: 'hooksDeadLetterLimit',
+    flag: 'hooks-dead-letter-limit',
+    env: ['WHARF_HOOKS_DEAD_LETTER_LIMIT'],
+    kind: 'integer',
+    min: 1,
+    default: '10000',
+    help: 'Dead letters kept at most in the outbox store (the journal, Redis or PostgreSQL; with a shared store, in total over all instances). Beyond it the oldest are dropped, logged at warn and counted (wharf_hook_dead_letters_dropped_total).',
+    group,
+  },
 ];
 
 function parsed<T>(flag: string, text: string, parse: (text: string) => T): T {
@@ -34,7 +44,9 @@ function parsed<T>(flag: string, text: string, parse: (text: string) => T): T {
   }
 }
 
-export function deliveryConfig(options: RawOptions): Pick<HooksConfig, 'retrySchedule' | 'disableAfterMs'> {
+export function deliveryConfig(
+  options: RawOptions,
+): Pick<HooksConfig, 'retrySchedule' | 'disableAfterMs' | 'deadLetterLimit'> {
   const schedule = options.hooksRetrySchedule;
   const disableAfter = options.hooksDisableAfter;
   const disableAfterMs = parsed(
@@ -54,5 +66,6 @@ export function deliveryConfig(options: RawOptions): Pick<HooksConfig, 'retrySch
       parseRetrySchedule,
     ),
     disableAfterMs,
+    deadLetterLimit: Number(options.hooksDeadLetterLimit ?? 10_000),
   };
 }

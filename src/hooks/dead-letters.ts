@@ -1,7 +1,18 @@
 import type { DeadLetter, DeadLetterFilter } from './delivery-control.ts';
 import type { HookLogger } from './engine.ts';
 import type { StoredEntry } from './outbox-journal.ts';
-import { type DeadEntry, type DeathNote, entryKeyOf, type OutboxStore } from './outbox-store.ts';
+import {
+  type DeadEntry,
+  type DeathNote,
+  type DroppedDeadLetter,
+  droppedOf,
+  entryKeyOf,
+  type OutboxStore,
+} from './outbox-store.ts';
+import { redactTarget } from './target-guard.ts';
+
+/** Default `--hooks-dead-letter-limit`. */
+export const defaultDeadLetterLimit = 10_000;
 
 /** What operators see of a dead entry (no payload, no request headers: they may carry credentials). */
 export function deadLetterOf(entry: DeadEntry): DeadLetter {
@@ -37,17 +48,26 @@ export function mergeDeadEntries(...lists: readonly (readonly DeadEntry[])[]): D
 
 /**
  * The outbox's dead letters: kept in its store (in memory when there is none, or when the store refused the
- * write), listed from both, taken back one by one for a resend. Counts per target are what this process knows.
+ * write), listed from both, taken back one by one for a resend. At most `limit` are kept (in the store, and in
+ * memory): beyond it the oldest are dropped, counted and logged. Counts per target are what this process knows.
  */
 export class DeadLetterBook {
   readonly #store: () => OutboxStore | undefined;
   readonly #logger: HookLogger;
+  readonly #limit: number;
   readonly #memory = new Map<string, DeadEntry>();
   readonly #counts = new Map<string, number>();
+  #dropped = 0;
 
-  constructor(store: () => OutboxStore | undefined, logger: HookLogger) {
+  constructor(store: () => OutboxStore | undefined, logger: HookLogger, limit = defaultDeadLetterLimit) {
     this.#store = store;
     this.#logger = logger;
+    this.#limit = limit;
+  }
+
+  /** Dead letters dropped over the limit, since start. */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   count(target: string): number {
@@ -79,24 +99,53 @@ export class DeadLetterBook {
     return dead.length;
   }
 
-  /** Keeps an entry as a dead letter; resolves once it is stored (or kept in memory). */
+  /** Keeps an entry as a dead letter, dropping the oldest beyond the limit; resolves once it is stored. */
   async keep(entry: StoredEntry, note: DeathNote): Promise<void> {
     this.#counts.set(entry.target, this.count(entry.target) + 1);
-    const key = entryKeyOf(entry);
     const store = this.#store();
     if (store === undefined) {
-      this.#memory.set(key, { ...entry, dead: note });
+      this.#remember(entry, note);
       return;
     }
     try {
-      await store.markDead(entry, note);
+      this.#forgetDropped(await store.markDead(entry, note, this.#limit));
     } catch (error) {
-      this.#memory.set(key, { ...entry, dead: note });
+      this.#remember(entry, note);
       this.#logger.warn(
         { eventId: entry.delivery.eventId, store: store.description, error: String(error) },
         'hook outbox could not store a dead letter; kept in memory only',
       );
     }
+  }
+
+  /** Keeps a dead letter in memory (oldest first), within the limit. */
+  #remember(entry: StoredEntry, note: DeathNote): void {
+    const key = entryKeyOf(entry);
+    this.#memory.delete(key);
+    this.#memory.set(key, { ...entry, dead: note });
+    const dropped: DroppedDeadLetter[] = [];
+    for (const oldest of this.#memory.keys()) {
+      if (this.#memory.size <= this.#limit) break;
+      this.#memory.delete(oldest);
+      dropped.push(droppedOf(oldest));
+    }
+    this.#forgetDropped(dropped);
+  }
+
+  #forgetDropped(dropped: readonly DroppedDeadLetter[]): void {
+    if (dropped.length === 0) return;
+    for (const { target } of dropped) this.#counts.set(target, Math.max(0, this.count(target) - 1));
+    this.#dropped += dropped.length;
+    this.#logger.warn(
+      {
+        dropped: dropped.length,
+        droppedTotal: this.#dropped,
+        limit: this.#limit,
+        targets: [...new Set(dropped.map(({ target }) => redactTarget(target)))],
+        eventIds: dropped.map(({ eventId }) => eventId),
+      },
+      'hook dead letters over --hooks-dead-letter-limit; the oldest dropped',
+    );
   }
 
   /** Takes a dead letter back (to queue it again); false when it is gone (another resend took it first). */

@@ -99,6 +99,8 @@ export interface OutboxStats {
   readonly oldestPendingAt: number | undefined;
   /** Dropped because the outbox was full, since start. */
   readonly dropped: number;
+  /** Dead letters dropped, oldest first, to keep within `--hooks-dead-letter-limit`, since start. */
+  readonly deadLettersDropped: number;
 }
 
 export interface DeliveryControl {

@@ -8,6 +8,7 @@ import {
   parseHookAnswer,
 } from './answers.ts';
 import { cloudEventEnvironment } from './cloudevents-bindings.ts';
+import { defaultDeadLetterLimit } from './dead-letters.ts';
 import type { DeliveryControl } from './delivery-control.ts';
 import { failureOf } from './delivery-verdict.ts';
 import { HookConfigError } from './errors.ts';
@@ -87,6 +88,8 @@ export interface HooksConfig {
   readonly retrySchedule?: readonly number[];
   /** A target failing every attempt this long is disabled (default 5 days). */
   readonly disableAfterMs?: number;
+  /** Dead letters kept at most; beyond it the oldest are dropped, counted and logged (default 10000). */
+  readonly deadLetterLimit?: number;
 }
 
 /** What a run record says beyond the delivery and its status. */
@@ -284,6 +287,7 @@ function frozenConfig(config: HooksConfig): HooksConfig {
       ),
     ),
     disableAfterMs: positiveNumber(config.disableAfterMs ?? 5 * 86_400_000, 'disableAfterMs'),
+    deadLetterLimit: integerAtLeast(config.deadLetterLimit ?? defaultDeadLetterLimit, 1, 'deadLetterLimit'),
   });
 }
 
@@ -414,6 +418,7 @@ export class HookEngine {
           : { kind: 'backoff', initialMs: 200, maxMs: this.config.outboxMaxBackoffMs ?? 30_000 };
       },
       ...(this.config.disableAfterMs !== undefined ? { disableAfterMs: this.config.disableAfterMs } : {}),
+      ...(this.config.deadLetterLimit !== undefined ? { deadLetterLimit: this.config.deadLetterLimit } : {}),
       concurrency: this.config.postConcurrency,
       logger,
       signal: this.#closing.signal,

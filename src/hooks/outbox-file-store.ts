@@ -1,5 +1,12 @@
 import { entryKey, OutboxJournal, type StoredEntry } from './outbox-journal.ts';
-import type { DeadEntry, DeathNote, OutboxStore, OwedEntry } from './outbox-store.ts';
+import {
+  type DeadEntry,
+  type DeathNote,
+  type DroppedDeadLetter,
+  droppedOf,
+  type OutboxStore,
+  type OwedEntry,
+} from './outbox-store.ts';
 
 /**
  * The default outbox store: an append-only journal file owned by this one process (no claims to renew or take
@@ -29,7 +36,9 @@ export class FileOutboxStore implements OutboxStore {
       this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
       owed.push({ ...entry, seq: ++this.#seq });
     }
-    for (const entry of replayed.dead) this.#dead.set(entryKey(entry.target, entry.delivery.eventId), entry);
+    // Oldest first, so the dead-letter limit drops from the front.
+    const dead = [...replayed.dead].sort((a, b) => a.dead.deadAt - b.dead.deadAt);
+    for (const entry of dead) this.#dead.set(entryKey(entry.target, entry.delivery.eventId), entry);
     return owed;
   }
 
@@ -48,12 +57,21 @@ export class FileOutboxStore implements OutboxStore {
     this.#maybeCompact();
   }
 
-  async markDead(entry: StoredEntry, note: DeathNote): Promise<void> {
+  async markDead(entry: StoredEntry, note: DeathNote, deadLimit: number): Promise<DroppedDeadLetter[]> {
     const key = entryKey(entry.target, entry.delivery.eventId);
     this.#owed.delete(key);
+    this.#dead.delete(key);
     this.#dead.set(key, { ...entry, dead: note });
     this.#journal.dead(key, note);
+    const dropped: DroppedDeadLetter[] = [];
+    for (const oldest of this.#dead.keys()) {
+      if (this.#dead.size <= deadLimit) break;
+      this.#dead.delete(oldest);
+      this.#journal.dropped(oldest);
+      dropped.push(droppedOf(oldest));
+    }
     await this.#journal.flushed();
+    return dropped;
   }
 
   async deadLetters(): Promise<DeadEntry[]> {

@@ -41,7 +41,9 @@ type JournalLine =
   /** A dead letter as compaction writes it. */
   | { readonly t: 'buried'; readonly entry: DeadEntry }
   /** A dead letter was taken back (to be added again). */
-  | { readonly t: 'revived'; readonly key: string };
+  | { readonly t: 'revived'; readonly key: string }
+  /** A dead letter was dropped (the oldest, beyond the dead-letter limit). */
+  | { readonly t: 'dropped'; readonly key: string };
 
 export function entryKey(target: string, eventId: string): string {
   return `${target} ${eventId}`;
@@ -92,7 +94,7 @@ export class OutboxJournal {
       else if (parsed.t === 'done') owed.delete(parsed.key);
       else if (parsed.t === 'buried')
         dead.set(entryKey(parsed.entry.target, parsed.entry.delivery.eventId), parsed.entry);
-      else if (parsed.t === 'revived') dead.delete(parsed.key);
+      else if (parsed.t === 'revived' || parsed.t === 'dropped') dead.delete(parsed.key);
       else {
         const entry = owed.get(parsed.key);
         owed.delete(parsed.key);
@@ -120,6 +122,10 @@ export class OutboxJournal {
 
   revived(key: string): void {
     this.#queue(JSON.stringify({ t: 'revived', key }));
+  }
+
+  dropped(key: string): void {
+    this.#queue(JSON.stringify({ t: 'dropped', key }));
   }
 
   /** Replaces the file with just these entries (after the queued writes). */

@@ -4,6 +4,8 @@ import type { StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
   type DeathNote,
+  type DroppedDeadLetter,
+  droppedOf,
   entryKeyOf,
   type OutboxStore,
   type OwedEntry,
@@ -66,7 +68,7 @@ export class PostgresOutboxStore implements OutboxStore {
     await pool.query('DELETE FROM wharf_hook_outbox WHERE entry_key = $1', [entryKeyOf(entry)]);
   }
 
-  async markDead(entry: StoredEntry, note: DeathNote): Promise<void> {
+  async markDead(entry: StoredEntry, note: DeathNote, deadLimit: number): Promise<DroppedDeadLetter[]> {
     const pool = await this.#backend.pool();
     const dead: DeadEntry = { ...entry, dead: note };
     await pool.query(
@@ -76,6 +78,15 @@ export class PostgresOutboxStore implements OutboxStore {
        ON CONFLICT (entry_key) DO UPDATE SET entry = EXCLUDED.entry, dead_at = EXCLUDED.dead_at`,
       [entryKeyOf(entry), entry.target, JSON.stringify(dead), note.deadAt],
     );
+    // The oldest beyond the limit go (by the dead_at index); instances trimming at once may leave a few over.
+    const { rows } = await pool.query<{ entry_key: string }>(
+      `DELETE FROM wharf_hook_dead_letters WHERE entry_key IN (
+         SELECT entry_key FROM wharf_hook_dead_letters ORDER BY dead_at, entry_key
+         LIMIT GREATEST((SELECT count(*) FROM wharf_hook_dead_letters) - $1, 0))
+       RETURNING entry_key`,
+      [deadLimit],
+    );
+    return rows.map((row) => droppedOf(row.entry_key));
   }
 
   async deadLetters(): Promise<DeadEntry[]> {

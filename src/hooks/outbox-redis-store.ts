@@ -5,6 +5,8 @@ import type { StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
   type DeathNote,
+  type DroppedDeadLetter,
+  droppedOf,
   entryKeyOf,
   type OutboxStore,
   type OwedEntry,
@@ -14,7 +16,8 @@ import {
  * Layout under the prefix: `outbox:entries` (hash: entry key -> JSON), `outbox:seq` (counter giving the order),
  * `outbox:owners` (set of instances holding entries), `outbox:owned:<owner>` (sorted set of that instance's entry
  * keys by seq), `outbox:alive:<owner>` (the claim: a key with a TTL the owner renews) and `outbox:dead` (hash:
- * entry key -> JSON of a dead letter, owned by nobody, not counted against the limit). The scripts build the
+ * entry key -> JSON of a dead letter, owned by nobody, not counted against the limit) with `outbox:dead:order`
+ * (sorted set of dead entry keys by death time, to drop the oldest beyond the dead-letter limit). The scripts build the
  * per-owner key names themselves, so this layout needs one Redis server (not Redis Cluster).
  */
 
@@ -61,6 +64,18 @@ for _, owner in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 if taken > 0 then redis.call('SADD', KEYS[2], ARGV[2]) end
 return out
+`);
+
+/** KEYS: dead, dead order. ARGV: limit. Drops the oldest dead letters beyond the limit; returns their keys. */
+const trimDeadScript = new RedisScript(`
+local over = redis.call('HLEN', KEYS[1]) - tonumber(ARGV[1])
+if over <= 0 then return {} end
+local keys = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+for _, key in ipairs(keys) do
+  redis.call('HDEL', KEYS[1], key)
+  redis.call('ZREM', KEYS[2], key)
+end
+return keys
 `);
 
 export interface RedisOutboxStoreOptions {
@@ -127,7 +142,7 @@ export class RedisOutboxStore implements OutboxStore {
       .exec();
   }
 
-  async markDead(entry: StoredEntry, note: DeathNote): Promise<void> {
+  async markDead(entry: StoredEntry, note: DeathNote, deadLimit: number): Promise<DroppedDeadLetter[]> {
     const client = await this.#backend.client();
     const key = entryKeyOf(entry);
     const dead: DeadEntry = { ...entry, dead: note };
@@ -136,7 +151,14 @@ export class RedisOutboxStore implements OutboxStore {
       .hdel(this.#key('entries'), key)
       .zrem(this.#key(`owned:${this.#owner}`), key)
       .hset(this.#key('dead'), key, JSON.stringify(dead))
+      .zadd(this.#key('dead:order'), note.deadAt, key)
       .exec();
+    const dropped = (await trimDeadScript.run(
+      client,
+      [this.#key('dead'), this.#key('dead:order')],
+      [deadLimit],
+    )) as string[];
+    return dropped.map(droppedOf);
   }
 
   async deadLetters(): Promise<DeadEntry[]> {
@@ -147,7 +169,13 @@ export class RedisOutboxStore implements OutboxStore {
 
   async removeDead(target: string, eventId: string): Promise<boolean> {
     const client = await this.#backend.client();
-    return (await client.hdel(this.#key('dead'), `${target} ${eventId}`)) === 1;
+    const key = `${target} ${eventId}`;
+    const [removed] = (await client
+      .multi()
+      .hdel(this.#key('dead'), key)
+      .zrem(this.#key('dead:order'), key)
+      .exec()) ?? [[null, 0]];
+    return removed?.[1] === 1;
   }
 
   async claim(targets: readonly string[]): Promise<OwedEntry[]> {

@@ -17,6 +17,12 @@ export interface DeadEntry extends StoredEntry {
   readonly dead: DeathNote;
 }
 
+/** A dead letter dropped to keep the store within its limit. */
+export interface DroppedDeadLetter {
+  readonly target: string;
+  readonly eventId: string;
+}
+
 /** An entry the store holds, with its place in the store's order (lower = added earlier). */
 export interface OwedEntry extends StoredEntry {
   readonly seq: number;
@@ -43,8 +49,11 @@ export interface OutboxStore {
    * instance died). The file store never has any.
    */
   claim(targets: readonly string[]): Promise<OwedEntry[]>;
-  /** Moves an owed entry to the dead letters: no longer owed, claimed or counted against the limit. */
-  markDead(entry: StoredEntry, note: DeathNote): Promise<void>;
+  /**
+   * Moves an owed entry to the dead letters: no longer owed, claimed or counted against the outbox limit. Then
+   * drops the oldest dead letters (by death time) beyond `deadLimit` and returns them.
+   */
+  markDead(entry: StoredEntry, note: DeathNote, deadLimit: number): Promise<DroppedDeadLetter[]>;
   /** Every dead letter in the store (of every instance). */
   deadLetters(): Promise<DeadEntry[]>;
   /**
@@ -60,4 +69,10 @@ export interface OutboxStore {
 
 export function entryKeyOf(entry: StoredEntry): string {
   return `${entry.target} ${entry.delivery.eventId}`;
+}
+
+/** The target and event id of an entry key (`<target> <event id>`; targets hold no space). */
+export function droppedOf(key: string): DroppedDeadLetter {
+  const space = key.indexOf(' ');
+  return { target: key.slice(0, space), eventId: key.slice(space + 1) };
 }

@@ -33,6 +33,8 @@ export interface OutboxOptions {
   readonly retryPolicy?: (target: string) => RetryPolicy;
   /** A target failing every attempt this long is disabled (default 5 days). */
   readonly disableAfterMs?: number;
+  /** Dead letters kept at most (in the store, and in memory); beyond it the oldest are dropped (default 10000). */
+  readonly deadLetterLimit?: number;
   readonly logger: HookLogger;
   readonly signal: AbortSignal;
   /** Delivers one entry (the engine records the run); `attempt` is 1 for the first try of this event here. */
@@ -113,7 +115,7 @@ export class Outbox {
   constructor(targets: ReadonlyMap<string, HookTransport>, options: OutboxOptions) {
     this.#options = options;
     this.notices = new DeliveryNotices(options.logger);
-    this.#dead = new DeadLetterBook(() => this.#store, options.logger);
+    this.#dead = new DeadLetterBook(() => this.#store, options.logger, options.deadLetterLimit);
     for (const [name, transport] of targets) this.addTarget(name, transport);
     this.#store = options.store;
     this.#ready = this.#open();
@@ -191,7 +193,12 @@ export class Outbox {
         }
       }
     }
-    return { depth: this.pending, oldestPendingAt: oldest, dropped: this.#dropped };
+    return {
+      depth: this.pending,
+      oldestPendingAt: oldest,
+      dropped: this.#dropped,
+      deadLettersDropped: this.#dead.dropped,
+    };
   }
 
   onNotice(listener: (notice: DeliveryNotice) => void): () => void {

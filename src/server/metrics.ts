@@ -193,6 +193,12 @@ export class Metrics {
           'Deliveries refused because the outbox was full.',
         ),
         `wharf_hook_outbox_dropped_total ${outbox.dropped}`,
+        ...header(
+          'wharf_hook_dead_letters_dropped_total',
+          'counter',
+          'Dead letters dropped, oldest first, to stay within --hooks-dead-letter-limit.',
+        ),
+        `wharf_hook_dead_letters_dropped_total ${outbox.deadLettersDropped}`,
       );
     }
     return `${lines.join('\n')}\n`;

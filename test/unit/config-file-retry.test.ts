@@ -119,3 +119,10 @@ test('with --hooks-http-outbox false, retries covers post runs and retrySchedule
   );
   assert.match(message, /hooks\.notify\.retrySchedule: needs the HTTP outbox/);
 });
+
+test('--hooks-dead-letter-limit bounds the dead letters (default 10000, at least 1)', () => {
+  assert.equal(buildConfig(parseCommandLine([]).options, {}).hooks.deadLetterLimit, 10_000);
+  const config = buildConfig(parseCommandLine(['--hooks-dead-letter-limit', '25']).options, {});
+  assert.equal(config.hooks.deadLetterLimit, 25);
+  assert.throws(() => buildConfig(parseCommandLine(['--hooks-dead-letter-limit', '0']).options, {}));
+});

@@ -279,6 +279,44 @@ for (const kind of kinds) {
       assert.equal(box.setEnabled('unknown', true), false);
     });
 
+    test('dead letters are bounded: beyond the limit the oldest are dropped, logged and counted, also after a restart', async (t) => {
+      const place = await kind.setup();
+      t.after(() => finish(place));
+      const refusing: HookTransport = {
+        describe: () => 'refusing',
+        deliver: async () => ({ kind: 'responded', httpStatus: 400, body: 'no', contentType: null }),
+      };
+      const warnings: Record<string, unknown>[] = [];
+      const logger = { ...quiet, warn: (fields: Record<string, unknown>) => warnings.push(fields) };
+      const closing = new AbortController();
+      const first = outbox(refusing, place.store(), { deadLetterLimit: 2, logger, signal: closing.signal });
+      await first.ready();
+      for (const n of [1, 2, 3, 4]) {
+        await first.add('t', delivery(`u${n}`, 'post-finish', n));
+        await first.idle();
+      }
+      const newest = ['u3-post-finish-3', 'u4-post-finish-4'];
+      assert.deepEqual(
+        (await first.deadLetters()).map((letter) => letter.eventId),
+        newest,
+      );
+      assert.equal(first.stats().deadLettersDropped, 2);
+      assert.equal(first.target('t')?.deadLetters, 2);
+      assert.deepEqual(
+        warnings.flatMap((fields) => (fields.eventIds as string[] | undefined) ?? []),
+        ['u1-post-finish-1', 'u2-post-finish-2'],
+      );
+      if (kind.name === 'memory') return;
+      closing.abort();
+      await first.close();
+      const second = outbox(target(), place.store());
+      await second.ready();
+      assert.deepEqual(
+        (await second.deadLetters()).map((letter) => letter.eventId),
+        newest,
+      );
+    });
+
     if (kind.name === 'memory') return;
 
     test('resumes stored entries after a restart, ahead of new ones', async (t) => {

@@ -54,7 +54,7 @@ test('metrics: rustus upload counters, cumulative histograms, escaped labels, ma
   metrics.run(run({}));
   metrics.run(run({ status: 'failed', durationMs: 2000 }));
   metrics.run(run({ target: 'module:say "hi"\\', status: 'skipped' }));
-  metrics.outboxFrom(() => ({ depth: 2, oldestPendingAt: 1000, dropped: 1 }));
+  metrics.outboxFrom(() => ({ depth: 2, oldestPendingAt: 1000, dropped: 1, deadLettersDropped: 4 }));
   const text = metrics.render(11_000);
   const lines = new Set(text.trimEnd().split('\n'));
   for (const expected of [
@@ -81,6 +81,7 @@ test('metrics: rustus upload counters, cumulative histograms, escaped labels, ma
     'wharf_hook_outbox_depth 2',
     'wharf_hook_outbox_oldest_pending_age_seconds 10',
     'wharf_hook_outbox_dropped_total 1',
+    'wharf_hook_dead_letters_dropped_total 4',
     '# TYPE wharf_hook_run_duration_seconds histogram',
   ]) {
     assert.ok(lines.has(expected), `missing: ${expected}\n${text}`);
