@@ -66,6 +66,7 @@ export class Metrics {
   #started = 0;
   #finished = 0;
   #terminated = 0;
+  #expired = 0;
   #active = 0;
   #receivedBytes = 0;
   readonly #sizes = new Histogram(sizeBuckets);
@@ -93,6 +94,11 @@ export class Metrics {
     terminated: (upload: UploadRecord) => {
       this.#terminated += 1;
       if (upload.length === null || upload.offset < upload.length) this.#active -= 1;
+    },
+    expired: () => {
+      // Only unfinished uploads expire, so each one was still counted as active.
+      this.#expired += 1;
+      this.#active -= 1;
     },
   };
 
@@ -138,6 +144,12 @@ export class Metrics {
       `finished_uploads ${this.#finished}`,
       ...header('terminated_uploads', 'counter', 'Uploads deleted by their client.'),
       `terminated_uploads ${this.#terminated}`,
+      ...header(
+        'wharf_expired_uploads_total',
+        'counter',
+        'Unfinished uploads removed by the expiration sweep.',
+      ),
+      `wharf_expired_uploads_total ${this.#expired}`,
       ...header(
         'active_uploads',
         'gauge',

@@ -13,6 +13,8 @@ export interface UploadActivity {
   finished(upload: UploadRecord): void;
   /** The upload was deleted by its client (tus termination). */
   terminated(upload: UploadRecord): void;
+  /** The expiration sweep removed the upload (it was unfinished and its expiry passed). */
+  expired(upload: UploadRecord): void;
 }
 
 /** A body being written now: its upload and the offset reached so far. */
@@ -37,6 +39,9 @@ export function allActivity(listeners: readonly (UploadActivity | undefined)[]):
     },
     terminated: (upload) => {
       for (const listener of present) listener.terminated(upload);
+    },
+    expired: (upload) => {
+      for (const listener of present) listener.expired(upload);
     },
   };
 }

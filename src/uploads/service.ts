@@ -666,6 +666,7 @@ export class UploadService {
           await this.#info.remove(current.id);
           await this.#data.remove(current.path);
           removed++;
+          this.#options.activity?.expired(current);
           this.#notify('post-terminate', current, expirySweep, 'expired: removed by the expiration sweep');
         }
       } finally {

@@ -255,4 +255,26 @@ describe('expiration', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('an upload the sweep removes leaves active_uploads and counts in wharf_expired_uploads_total', async () => {
+    const wharf = await startWharf({
+      args: ['--upload-expiration', '1', '--expiration-sweep-interval', '1'],
+    });
+    try {
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': 5 });
+      await patch(url, 0, 'ab');
+      let status = 204;
+      for (let attempt = 0; attempt < 100 && status !== 404; attempt++) {
+        await sleep(100);
+        status = (await send('HEAD', url, { headers: tus })).status;
+      }
+      assert.equal(status, 404);
+      const metrics = new Set((await send('GET', `${wharf.origin}/metrics`)).text.split('\n'));
+      assert.ok(metrics.has('started_uploads 1'));
+      assert.ok(metrics.has('active_uploads 0'));
+      assert.ok(metrics.has('wharf_expired_uploads_total 1'));
+    } finally {
+      await wharf.stop();
+    }
+  });
 });

@@ -52,7 +52,7 @@ export class AdminStream {
       if (this.#clients.size === 0) return;
       this.#changed.set(upload.id, uploadSummary(upload, endpoint));
     };
-    return { created: note, received: note, finished: note, terminated: note };
+    return { created: note, received: note, finished: note, terminated: note, expired: note };
   }
 
   attach(req: IncomingMessage, res: ServerResponse): void {

@@ -88,3 +88,13 @@ test('metrics: rustus upload counters, cumulative histograms, escaped labels, ma
   }
   assert.equal(text.includes('secret'), false);
 });
+
+test('metrics: an upload removed by the expiration sweep is no longer active and is counted as expired', () => {
+  const metrics = new Metrics();
+  metrics.uploads.created(upload(100));
+  metrics.uploads.created(upload(100));
+  metrics.uploads.expired(upload(100, 40));
+  const lines = new Set(metrics.render().trimEnd().split('\n'));
+  assert.ok(lines.has('active_uploads 1'));
+  assert.ok(lines.has('wharf_expired_uploads_total 1'));
+});
