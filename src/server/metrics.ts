@@ -75,6 +75,8 @@ export class Metrics {
   /** `event target status` -> count. */
   readonly #runs = new Map<string, { event: string; target: string; status: string; count: number }>();
   readonly #durations = new Map<string, { event: string; target: string; histogram: Histogram }>();
+  /** Target name -> as shown (URL password masked): parsed once per target, not once per hook run. */
+  readonly #shownTargets = new Map<string, string>();
   #outbox: OutboxStatsSource | undefined;
 
   /** The upload lifecycle's counters. */
@@ -116,7 +118,11 @@ export class Metrics {
   /** Counts one finished hook run (pending and running transitions are not runs yet). */
   run(record: RunRecord): void {
     if (record.status === 'pending' || record.status === 'running') return;
-    const targetName = redactTarget(record.target);
+    let targetName = this.#shownTargets.get(record.target);
+    if (targetName === undefined) {
+      targetName = redactTarget(record.target);
+      this.#shownTargets.set(record.target, targetName);
+    }
     const key = `${record.event} ${targetName} ${record.status}`;
     const counted = this.#runs.get(key);
     if (counted !== undefined) counted.count += 1;
