@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isValidUploadId } from '../uploads/ids.ts';
 import type { UploadRecord } from '../uploads/upload.ts';
@@ -12,6 +12,9 @@ const suffix = '.info';
  * chunks rewrites its file twice, and a record file stays under about 20 KB.
  */
 const compactAfterLines = 64;
+
+/** Record files held open at most (see FileInfoStore.#handles); well under the usual 1,024 descriptors. */
+const openRecordFilesLimit = 64;
 
 export interface FileInfoStoreOptions {
   readonly fsync: boolean;
@@ -75,6 +78,12 @@ export class FileInfoStore implements InfoStore {
   /** The last record written or read per id, oldest first (evicted in that order); see cachedRecords. */
   readonly #cache = new Map<string, RecordFile>();
   readonly #cacheLimit: number;
+  /**
+   * Record files kept open for their next append, oldest first, when this process is the only writer (as for
+   * the cache): a small upload's record is created and then appended once, and each open and close of a file
+   * cost more than the write itself. Closed when evicted, when the file is replaced or removed.
+   */
+  readonly #handles = new Map<string, FileHandle>();
 
   constructor(directory: string, options: FileInfoStoreOptions = { fsync: true }) {
     this.#directory = path.resolve(directory);
@@ -140,7 +149,8 @@ export class FileInfoStore implements InfoStore {
   }
 
   async #put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
-    const current = await this.#read(record.id);
+    // A new record needs no read: creating its file with `wx` fails if the id exists.
+    const current = expectedVersion === null ? this.#cache.get(record.id) : await this.#read(record.id);
     if (expectedVersion === null ? current !== undefined : current?.version !== expectedVersion) {
       throw new InfoConflictError(record.id);
     }
@@ -150,37 +160,71 @@ export class FileInfoStore implements InfoStore {
     let lines = 1;
     if (current === undefined) await this.#create(record.id, file, json);
     else if (current.appendable && current.lines < compactAfterLines) {
-      await this.#write(file, 'a', json);
+      await this.#append(record.id, file, json);
       lines = current.lines + 1;
-    } else await this.#replace(file, json);
+    } else await this.#replace(record.id, file, json);
     this.#remember(record.id, { version, json, lines, appendable: true });
     record.version = version;
   }
 
   /** A new record file; `wx` makes a second creation of the same id fail, even from another process. */
   async #create(id: string, file: string, json: string): Promise<void> {
+    let handle: FileHandle;
     try {
-      await this.#write(file, 'wx', json);
+      handle = await open(file, 'ax');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // The file exists but holds no complete record (a crash while it was created): it is replaced.
       if ((await this.#read(id)) !== undefined) throw new InfoConflictError(id);
-      await this.#replace(file, json);
+      await this.#replace(id, file, json);
+      return;
+    }
+    await this.#writeLine(id, handle, json);
+  }
+
+  /** Appends one version, through the file's open handle when it has one. */
+  async #append(id: string, file: string, json: string): Promise<void> {
+    const handle = this.#handles.get(id);
+    if (handle !== undefined) this.#handles.delete(id);
+    await this.#writeLine(id, handle ?? (await open(file, 'a')), json);
+  }
+
+  /** Writes a line through a handle opened in append mode, then keeps it open or closes it. */
+  async #writeLine(id: string, handle: FileHandle, json: string): Promise<void> {
+    try {
+      const line = Buffer.from(`${json}\n`);
+      for (let done = 0; done < line.length; ) {
+        done += (await handle.write(line, done, line.length - done)).bytesWritten;
+      }
+      if (this.#fsync) await handle.sync();
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    if (this.#cacheLimit === 0) {
+      await handle.close();
+      return;
+    }
+    this.#handles.set(id, handle);
+    if (this.#handles.size > openRecordFilesLimit) {
+      const [oldestId, oldest] = this.#handles.entries().next().value as [string, FileHandle];
+      this.#handles.delete(oldestId);
+      // A write still running on it finishes first: FileHandle.close waits for it.
+      void oldest.close().catch(() => undefined);
     }
   }
 
-  async #write(file: string, flags: 'a' | 'wx', json: string): Promise<void> {
-    const handle = await open(file, flags);
-    try {
-      await handle.writeFile(`${json}\n`);
-      if (this.#fsync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
+  /** Closes the open handle of a file about to be replaced or removed. */
+  async #closeHandle(id: string): Promise<void> {
+    const handle = this.#handles.get(id);
+    if (handle === undefined) return;
+    this.#handles.delete(id);
+    await handle.close().catch(() => undefined);
   }
 
   /** Rewrites the file with `json` only, atomically: readers see the old file or the new one. */
-  async #replace(file: string, json: string): Promise<void> {
+  async #replace(id: string, file: string, json: string): Promise<void> {
+    await this.#closeHandle(id);
     const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     const handle = await open(temporary, 'w');
     try {
@@ -200,6 +244,7 @@ export class FileInfoStore implements InfoStore {
   async remove(id: string): Promise<void> {
     const file = this.#file(id);
     this.#cache.delete(id);
+    await this.#closeHandle(id);
     await rm(file, { force: true });
   }
 

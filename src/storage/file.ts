@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, truncate } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AppendResult, ByteRange, ConcatenatingDataStore, NewUploadPlacement } from './data-store.ts';
 import { expandDirStructure } from './dir-structure.ts';
+import { WriteBudget, writeStreamAt } from './file-sink.ts';
 
 export interface FileDataStoreOptions {
   readonly directory: string;
@@ -13,23 +14,29 @@ export interface FileDataStoreOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-/** Large enough that one upload's fs writes are batched (writev) without holding more than this. */
+/** Large enough that one upload's writes are batched (writev) without holding more than this. */
 const maxWriteBufferBytes = 1024 * 1024;
-/** Below this, writes get small enough to cost throughput (a socket read is 64 KiB). */
-const minWriteBufferBytes = 64 * 1024;
 /**
- * What the write buffers of all uploads in progress may hold together: one upload gets the full 1 MiB, and 200
- * at once get 80 KiB each instead of holding up to 200 MiB when the disk is slower than the network.
+ * What the uploads in progress may hold together between their sockets and the disk (see WriteBudget): 200 at
+ * once then hold 16 MiB instead of up to 200 MiB when the disk is slower than the network.
  */
 const writeBufferBudgetBytes = 16 * 1024 * 1024;
+/** Upload files held open between requests at most (see FileDataStore.#idle). */
+const idleHandlesLimit = 64;
 
 /** Upload bytes as plain files under --data-dir. */
 export class FileDataStore implements ConcatenatingDataStore {
   readonly name = 'file_storage';
   readonly #root: string;
   readonly #options: FileDataStoreOptions;
-  /** Appends streaming now: they share {@link writeBufferBudgetBytes}. */
-  #appending = 0;
+  /** Shared by the appends streaming now. */
+  readonly #budget = new WriteBudget(writeBufferBudgetBytes, maxWriteBufferBytes);
+  /**
+   * Upload files left open after their creation or last append, oldest first, keyed by absolute path: the
+   * next PATCH writes without opening the file again (creating, opening and closing a file cost more than a
+   * small chunk's write). A handle in use is out of this map, so no two appends share one.
+   */
+  readonly #idle = new Map<string, FileHandle>();
 
   constructor(options: FileDataStoreOptions) {
     this.#options = options;
@@ -55,44 +62,42 @@ export class FileDataStore implements ConcatenatingDataStore {
     const absolute = this.#absolute(location);
     if (location.includes('/')) await mkdir(path.dirname(absolute), { recursive: true });
     // 'wx' fails if the file exists: two uploads can never share bytes.
-    const handle = await open(absolute, 'wx');
-    await handle.close();
+    this.#keepIdle(absolute, await open(absolute, 'wx'));
     return location;
   }
 
-  append(location: string, offset: number, source: Readable): Promise<AppendResult> {
-    this.#appending += 1;
-    const share = Math.floor(writeBufferBudgetBytes / this.#appending);
-    const sink = createWriteStream(this.#absolute(location), {
-      flags: 'r+',
-      start: offset,
-      highWaterMark: Math.max(minWriteBufferBytes, Math.min(maxWriteBufferBytes, share)),
-      flush: this.#options.fsync,
+  #keepIdle(absolute: string, handle: FileHandle): void {
+    this.#idle.set(absolute, handle);
+    if (this.#idle.size <= idleHandlesLimit) return;
+    const [oldestPath, oldest] = this.#idle.entries().next().value as [string, FileHandle];
+    this.#idle.delete(oldestPath);
+    void oldest.close().catch(() => undefined);
+  }
+
+  async #closeIdle(absolute: string): Promise<void> {
+    const handle = this.#idle.get(absolute);
+    if (handle === undefined) return;
+    this.#idle.delete(absolute);
+    await handle.close().catch(() => undefined);
+  }
+
+  async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
+    const absolute = this.#absolute(location);
+    let handle = this.#idle.get(absolute);
+    if (handle === undefined) {
+      try {
+        handle = await open(absolute, 'r+');
+      } catch (error) {
+        return { bytesWritten: 0, error };
+      }
+    } else this.#idle.delete(absolute);
+    const result = await writeStreamAt(handle, offset, source, {
+      budget: this.#budget,
+      fsync: this.#options.fsync,
     });
-    return new Promise((resolve) => {
-      let failure: unknown;
-      const stop = (error: unknown): void => {
-        failure ??= error;
-        source.unpipe(sink);
-        // end(), not destroy(): bytes already handed to the sink are still written and counted.
-        sink.end();
-      };
-      source.once('error', stop);
-      sink.once('error', (error) => {
-        failure ??= error;
-        source.unpipe(sink);
-      });
-      sink.once('close', () => {
-        this.#appending -= 1;
-        source.off('error', stop);
-        resolve(
-          failure === undefined
-            ? { bytesWritten: sink.bytesWritten }
-            : { bytesWritten: sink.bytesWritten, error: failure },
-        );
-      });
-      source.pipe(sink);
-    });
+    if (result.error === undefined) this.#keepIdle(absolute, handle);
+    else await handle.close().catch(() => undefined);
+    return result;
   }
 
   async truncate(location: string, length: number): Promise<void> {
@@ -110,7 +115,9 @@ export class FileDataStore implements ConcatenatingDataStore {
   }
 
   async remove(location: string): Promise<void> {
-    await rm(this.#absolute(location), { force: true });
+    const absolute = this.#absolute(location);
+    await this.#closeIdle(absolute);
+    await rm(absolute, { force: true });
   }
 
   describe(location: string): string {

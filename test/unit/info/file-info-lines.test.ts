@@ -83,6 +83,33 @@ for (const cachedRecords of [0, 10]) {
   });
 }
 
+test('more records than files held open, and a record removed while held open: every version lands in its file', async () => {
+  await withStore(10_000, async (store, file) => {
+    const directory = path.dirname(file);
+    const ids = Array.from(
+      { length: 100 },
+      (_, index) => `0b0e3a53-5a59-4a9e-9d3c-${String(index).padStart(12, '0')}`,
+    );
+    const records = ids.map((recordId) => ({ ...recordOf(0), id: recordId, path: recordId }));
+    for (const record of records) await store.put(record, null);
+    for (const record of records) {
+      record.offset = 500;
+      await store.put(record, 1);
+    }
+    await store.remove(ids[99] ?? '');
+    await store.put({ ...recordOf(7), id: ids[99] ?? '' }, null);
+    // A second store reads the files themselves, not the first one's memory.
+    const reader = new FileInfoStore(directory, { fsync: false, cachedRecords: 0 });
+    for (const recordId of ids.slice(0, 99)) {
+      const found = await reader.get(recordId);
+      assert.deepEqual([found?.offset, found?.version], [500, 2], recordId);
+      assert.equal((await lines(path.join(directory, `${recordId}.info`))).length, 2);
+    }
+    const again = await reader.get(ids[99] ?? '');
+    assert.deepEqual([again?.offset, again?.version], [7, 1]);
+  });
+});
+
 test('a line torn by a crash is skipped: the record is the version before it, and the next write replaces the file', async () => {
   await withStore(0, async (store, file) => {
     const record = recordOf(0);

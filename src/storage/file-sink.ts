@@ -1,0 +1,191 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { AppendResult } from './data-store.ts';
+
+/**
+ * The bytes that the uploads streaming at the same moment may hold between the socket and the disk, together.
+ * A stream may always write the chunk it has; it stops reading while the budget is spent, and is woken when
+ * writes of any stream free some. A share per stream fixed when it starts would not do: the first of 200
+ * simultaneous uploads would keep 1 MiB, the second 512 KiB and so on (a harmonic sum of about 56 MiB for a
+ * 16 MiB budget), each holding up to twice its share (one batch writing, one filling).
+ */
+export class WriteBudget {
+  #held = 0;
+  readonly #waiting = new Set<() => void>();
+
+  constructor(
+    readonly totalBytes: number,
+    /** The most one stream gathers into one write. */
+    readonly batchBytes: number,
+  ) {}
+
+  /** Bytes received and not yet written, over all streams. */
+  get held(): number {
+    return this.#held;
+  }
+
+  get spent(): boolean {
+    return this.#held >= this.totalBytes;
+  }
+
+  hold(bytes: number): void {
+    this.#held += bytes;
+  }
+
+  /** Gives back bytes that reached the file (or were dropped) and wakes as many waiting streams as fit. */
+  release(bytes: number): void {
+    this.#held -= bytes;
+    let room = this.totalBytes - this.#held;
+    for (const resume of this.#waiting) {
+      if (room <= 0) break;
+      this.#waiting.delete(resume);
+      room -= this.batchBytes;
+      resume();
+    }
+  }
+
+  /** Calls `resume` now if the budget allows, or once a release makes room. */
+  whenAvailable(resume: () => void): void {
+    if (this.spent) this.#waiting.add(resume);
+    else resume();
+  }
+
+  /** Forgets a stream that no longer waits (it ended or failed). */
+  forget(resume: () => void): void {
+    this.#waiting.delete(resume);
+  }
+}
+
+export interface FileSinkOptions {
+  readonly budget: WriteBudget;
+  /** Flush the file's data to the disk before reporting (--force-fsync). */
+  readonly fsync: boolean;
+}
+
+/** Writes every buffer at `position`, again from where a short write stopped. */
+async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let pending = buffers;
+  let at = position;
+  while (pending.length > 0) {
+    const { bytesWritten } = await handle.writev(pending, at);
+    if (bytesWritten === 0) throw new Error('the file system accepted no bytes');
+    at += bytesWritten;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const buffer of pending) {
+      if (skip >= buffer.length) {
+        skip -= buffer.length;
+        continue;
+      }
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+      skip = 0;
+    }
+    pending = rest;
+  }
+}
+
+/**
+ * Streams `source` into an open file from `offset` (the caller closes it): chunks gather into one batch while the previous batch
+ * is being written (one `writev` each), and reading stops once the batch reaches the stream's share of the
+ * budget, so the socket and the disk both stay busy and memory stays bounded however many uploads run.
+ * Never throws for a failure of the source or the file: bytes already gathered when the source fails are
+ * still written and counted, and the result says what stopped it.
+ */
+export function writeStreamAt(
+  handle: FileHandle,
+  offset: number,
+  source: Readable,
+  options: FileSinkOptions,
+): Promise<AppendResult> {
+  const { budget } = options;
+  return new Promise<AppendResult>((resolve) => {
+    let written = 0;
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let writing = false;
+    let sourceDone = false;
+    let settled = false;
+    let sourceError: unknown;
+    let fileError: unknown;
+
+    const detach = (): void => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('close', onEnd);
+      source.off('error', onError);
+    };
+    const resume = (): void => {
+      if (!sourceDone) source.resume();
+    };
+    const settle = async (): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      detach();
+      budget.forget(resume);
+      try {
+        if (options.fsync && fileError === undefined && written > 0) await handle.datasync();
+      } catch (error) {
+        fileError = error;
+      }
+      const error = fileError ?? sourceError;
+      resolve(error === undefined ? { bytesWritten: written } : { bytesWritten: written, error });
+    };
+    const flush = (): void => {
+      if (batch.length === 0) {
+        if (sourceDone) void settle();
+        return;
+      }
+      const buffers = batch;
+      const bytes = batchBytes;
+      batch = [];
+      batchBytes = 0;
+      writing = true;
+      // The next batch gathers while this one is written, if the budget has room for it.
+      if (!sourceDone) {
+        if (budget.spent) source.pause();
+        budget.whenAvailable(resume);
+      }
+      writeAll(handle, buffers, offset + written).then(
+        () => {
+          written += bytes;
+          writing = false;
+          budget.release(bytes);
+          flush();
+        },
+        (error: unknown) => {
+          fileError = error;
+          writing = false;
+          // Nothing more is written after a failed write: what follows it would leave a hole.
+          sourceDone = true;
+          budget.release(bytes + batchBytes);
+          batch = [];
+          batchBytes = 0;
+          source.pause();
+          void settle();
+        },
+      );
+    };
+    const onData = (chunk: Buffer): void => {
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      budget.hold(chunk.length);
+      if (!writing) flush();
+      else if (batchBytes >= budget.batchBytes || budget.spent) source.pause();
+    };
+    const onEnd = (): void => {
+      if (sourceDone) return;
+      sourceDone = true;
+      detach();
+      if (!writing) flush();
+    };
+    const onError = (error: unknown): void => {
+      sourceError ??= error;
+      onEnd();
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    // A source destroyed without an error or an end (the caller gave up on it) ends the append as well.
+    source.once('close', onEnd);
+    source.once('error', onError);
+  });
+}

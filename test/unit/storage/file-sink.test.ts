@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { FileDataStore } from '../../../src/storage/file.ts';
+import { WriteBudget, writeStreamAt } from '../../../src/storage/file-sink.ts';
+
+const KiB = 1024;
+let root: string;
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'wharf-file-sink-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** `bytes` in chunks of `chunk`, noting the budget's holding before each chunk is handed over. */
+function chunked(bytes: Buffer, chunk: number, budget: WriteBudget, peaks: number[]): Readable {
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < bytes.length; at += chunk) {
+        peaks.push(budget.held);
+        yield bytes.subarray(at, at + chunk);
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+test('streams share the budget: every byte lands in its file and they hold at most the budget plus a chunk each', async () => {
+  const budget = new WriteBudget(64 * KiB, 32 * KiB);
+  const peaks: number[] = [];
+  const streams = 8;
+  const bodies = Array.from({ length: streams }, () => randomBytes(512 * KiB));
+  const results = await Promise.all(
+    bodies.map(async (body, index) => {
+      const file = path.join(root, `budget-${index}`);
+      await writeFile(file, 'head');
+      const handle = await open(file, 'r+');
+      try {
+        return await writeStreamAt(handle, 4, chunked(body, 16 * KiB, budget, peaks), {
+          budget,
+          fsync: false,
+        });
+      } finally {
+        await handle.close();
+      }
+    }),
+  );
+  for (const [index, body] of bodies.entries()) {
+    assert.deepEqual(results[index], { bytesWritten: body.length });
+    assert.deepEqual(
+      await readFile(path.join(root, `budget-${index}`)),
+      Buffer.concat([Buffer.from('head'), body]),
+    );
+  }
+  assert.ok(Math.max(...peaks) <= 64 * KiB + streams * 16 * KiB, `held at most ${Math.max(...peaks)} bytes`);
+  assert.equal(budget.held, 0, 'every byte held is given back');
+});
+
+test('a source that fails: what arrived before is written and counted, and the failure is reported', async () => {
+  const budget = new WriteBudget(1024 * KiB, 1024 * KiB);
+  const first = randomBytes(100 * KiB);
+  const source = Readable.from(
+    (async function* () {
+      yield first;
+      throw new Error('client went away');
+    })(),
+  );
+  const file = path.join(root, 'failing');
+  await writeFile(file, '');
+  const handle = await open(file, 'r+');
+  const result = await writeStreamAt(handle, 0, source, { budget, fsync: false });
+  await handle.close();
+  assert.equal(result.bytesWritten, first.length);
+  assert.match(String(result.error), /client went away/);
+  assert.deepEqual(await readFile(file), first);
+  assert.equal(budget.held, 0);
+});
+
+test('a file held open between appends is let go on removal: an append after it fails instead of writing nowhere', async () => {
+  const store = new FileDataStore({
+    directory: path.join(root, 'store'),
+    dirStructure: '',
+    fsync: false,
+    env: {},
+  });
+  await store.prepare();
+  const location = await store.create({ id: 'held-open', createdAt: Date.now() });
+  assert.deepEqual(await store.append(location, 0, Readable.from([Buffer.from('abc')])), { bytesWritten: 3 });
+  assert.deepEqual(await store.append(location, 3, Readable.from([Buffer.from('def')])), { bytesWritten: 3 });
+  assert.equal(await readFile(store.describe(location), 'utf8'), 'abcdef');
+  await store.remove(location);
+  const late = await store.append(location, 6, Readable.from([Buffer.from('ghi')]));
+  assert.equal(late.bytesWritten, 0);
+  assert.equal((late.error as NodeJS.ErrnoException).code, 'ENOENT');
+});
+
+test('more uploads than files held open: each one still gets all its bytes', async () => {
+  const store = new FileDataStore({
+    directory: path.join(root, 'many'),
+    dirStructure: '',
+    fsync: false,
+    env: {},
+  });
+  await store.prepare();
+  const locations: string[] = [];
+  for (let index = 0; index < 150; index++) {
+    locations.push(await store.create({ id: `many-${index}`, createdAt: Date.now() }));
+  }
+  for (const [index, location] of locations.entries()) {
+    await store.append(location, 0, Readable.from([Buffer.from(`first ${index};`)]));
+  }
+  for (const [index, location] of locations.entries()) {
+    const offset = Buffer.byteLength(`first ${index};`);
+    await store.append(location, offset, Readable.from([Buffer.from(`second ${index}`)]));
+  }
+  for (const [index, location] of locations.entries()) {
+    assert.equal(await readFile(store.describe(location), 'utf8'), `first ${index};second ${index}`);
+  }
+});
