@@ -6,6 +6,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { httpCloudEventHeaders } from '../cloudevents-bindings.ts';
 import { webhookHeaders, webhookKeys } from '../webhook-signature.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
@@ -85,12 +86,17 @@ export class HttpHookTransport implements HookTransport {
   readonly #httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
   /** The HMAC keys of `options.secrets`, decoded once (a bad secret throws here, naming its position only). */
   readonly #signingKeys: readonly Buffer[];
+  /** The target's URL and its request options, parsed once rather than on every event. */
+  readonly #target: URL;
+  readonly #targetOptions: ReturnType<typeof urlToHttpOptions>;
 
   constructor(
     readonly url: string,
     readonly options: HttpTransportOptions,
   ) {
     this.#signingKeys = webhookKeys(options.secrets ?? [], 'HTTP hook secrets');
+    this.#target = new URL(url);
+    this.#targetOptions = urlToHttpOptions(this.#target);
   }
 
   describe(): string {
@@ -128,7 +134,7 @@ export class HttpHookTransport implements HookTransport {
     try {
       const body = Buffer.from(delivery.payload);
       let attempt: Attempt = {
-        url: new URL(this.url),
+        url: this.#target,
         method: 'POST',
         headers: {
           ...this.#headers(delivery),
@@ -203,8 +209,8 @@ export class HttpHookTransport implements HookTransport {
         return;
       }
       const request = send(
-        attempt.url,
         {
+          ...(attempt.url === this.#target ? this.#targetOptions : urlToHttpOptions(attempt.url)),
           method: attempt.method,
           headers: attempt.headers,
           agent: secure ? this.#httpsAgent : this.#httpAgent,
