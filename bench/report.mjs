@@ -113,6 +113,7 @@ const rows = [
     targets: [['tusd', 1.0]],
     label: `concurrent: peak RSS, MB`,
   },
+  { scenario: 'concurrent', key: 'idleRssMB', better: lower, label: 'idle RSS before the first request, MB' },
   {
     scenario: 'resume',
     key: 'p50Ms',
@@ -202,6 +203,18 @@ if (ddSync !== undefined) {
         ? ` ${subject} large (8 MiB PATCHes) = ${(subjectLarge / pipeLarge).toFixed(2)}× the node:http pipe, ` +
           `${(subjectLarge / ddCache).toFixed(2)}× dd to the page cache, ${(subjectLarge / ddSync).toFixed(2)}× dd flushed.`
         : ''),
+  );
+}
+const subjectIdle = cell('concurrent', subject, 'idleRssMB').value;
+const pipeConcurrent = cell('concurrent', 'pipe', 'peakRssMB').value;
+if (subjectIdle !== undefined && pipeConcurrent !== undefined) {
+  const tusdPeak = cell('concurrent', 'tusd', 'peakRssMB').value;
+  extra.push(
+    `- Memory floor: ${subject} holds ${format(subjectIdle)} MB before its first request, and the node:http pipe ` +
+      `peaks at ${format(pipeConcurrent)} MB with ${config.concurrentUploads} concurrent uploads` +
+      (tusdPeak !== undefined && tusdPeak < subjectIdle
+        ? `; tusd's peak (${format(tusdPeak)} MB) is below what this Node process holds idle.`
+        : '.'),
   );
 }
 const big = runs.find((run) => run.scenario === 'big-upload');

@@ -7,7 +7,7 @@
 # Environment (all optional):
 #   BENCH_ROUNDS=3             rounds per scenario (median of the rounds is reported)
 #   BENCH_SCALE=1              multiplies sizes and counts (0.1 for a quick run)
-#   BENCH_SERVERS=wharf,tusd,rustus,tus-node   servers to run (pipe joins the large scenarios)
+#   BENCH_SERVERS=wharf,tusd,rustus,tus-node   servers to run (pipe joins the large and concurrent scenarios)
 #   BENCH_SCENARIOS=large-chunked,large-single,small,concurrent,resume
 #   BENCH_SUBJECT=wharf        the server whose ratios and targets are reported
 #   BENCH_WHARF_ARGS=          extra arguments for bin/wharf.js (e.g. "--workers 2")
@@ -158,9 +158,13 @@ run_one() { # run_one SCENARIO SERVER ROUND
   if ! start_server "$server" "$log"; then
     line="{\"scenario\":\"$scenario\",\"error\":\"server did not start: $(tail -c 300 "$log" | tr -d '"\\\n')\"}"
   else
+    # What the server holds before its first request: the floor under every peak RSS figure.
+    local idle
+    idle=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status" 2>/dev/null || true)
     line=$(timeout $((DEADLINE + 30)) node "$BENCH/load.mjs" "$scenario" "http://127.0.0.1:$PORT/files/" "$SERVER_PID" \
       2>>"$OUT/logs/load.log" | tail -1) || true
     [ -n "$line" ] || line="{\"scenario\":\"$scenario\",\"error\":\"load generator gave no result\"}"
+    if [ -n "$idle" ] && [ "${line: -1}" = "}" ]; then line="${line%\}},\"idleRssMB\":$idle}"; fi
   fi
   stop_server
   record "$server" "$round" "$line"
@@ -194,7 +198,8 @@ for round in $(seq "$ROUNDS"); do run_dd "$round"; done
 for scenario in "${SCENARIOS[@]}"; do
   servers=()
   for server in "${SERVERS[@]}"; do [ -z "${UNAVAILABLE[$server]:-}" ] && servers+=("$server"); done
-  case $scenario in large-*) servers+=(pipe) ;; esac
+  # The node:http pipe is the raw limit for throughput, and Node's own floor for memory under concurrency.
+  case $scenario in large-* | concurrent) servers+=(pipe) ;; esac
   for round in $(seq "$ROUNDS"); do
     for server in "${servers[@]}"; do run_one "$scenario" "$server" "$round"; done
   done

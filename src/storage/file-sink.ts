@@ -3,20 +3,23 @@ import type { Readable } from 'node:stream';
 import type { AppendResult } from './data-store.ts';
 
 /**
- * The bytes that the uploads streaming at the same moment may hold between the socket and the disk, together.
- * A stream may always write the chunk it has; it stops reading while the budget is spent, and is woken when
- * writes of any stream free some. A share per stream fixed when it starts would not do: the first of 200
- * simultaneous uploads would keep 1 MiB, the second 512 KiB and so on (a harmonic sum of about 56 MiB for a
- * 16 MiB budget), each holding up to twice its share (one batch writing, one filling).
+ * The bytes that the uploads streaming at the same moment hold between the socket and the disk. Every stream
+ * may gather `floorBytes` for its next write, so that writes stay large enough to be cheap; beyond that it
+ * gathers up to `batchBytes` only while all streams together hold less than `totalBytes`. So one upload
+ * writes 1 MiB at a time, and 200 at once hold about `totalBytes + 200 × (floorBytes + one socket read)`. (A
+ * share per stream fixed when it starts would not bound it: the first of 200 simultaneous uploads would keep
+ * 1 MiB, the second 512 KiB and so on, a harmonic sum of about 56 MiB for a 16 MiB budget, twice over with
+ * one batch writing and one filling.)
  */
 export class WriteBudget {
   #held = 0;
-  readonly #waiting = new Set<() => void>();
 
   constructor(
     readonly totalBytes: number,
     /** The most one stream gathers into one write. */
     readonly batchBytes: number,
+    /** What one stream may always gather. */
+    readonly floorBytes: number,
   ) {}
 
   /** Bytes received and not yet written, over all streams. */
@@ -24,35 +27,17 @@ export class WriteBudget {
     return this.#held;
   }
 
-  get spent(): boolean {
-    return this.#held >= this.totalBytes;
-  }
-
   hold(bytes: number): void {
     this.#held += bytes;
   }
 
-  /** Gives back bytes that reached the file (or were dropped) and wakes as many waiting streams as fit. */
   release(bytes: number): void {
     this.#held -= bytes;
-    let room = this.totalBytes - this.#held;
-    for (const resume of this.#waiting) {
-      if (room <= 0) break;
-      this.#waiting.delete(resume);
-      room -= this.batchBytes;
-      resume();
-    }
   }
 
-  /** Calls `resume` now if the budget allows, or once a release makes room. */
-  whenAvailable(resume: () => void): void {
-    if (this.spent) this.#waiting.add(resume);
-    else resume();
-  }
-
-  /** Forgets a stream that no longer waits (it ended or failed). */
-  forget(resume: () => void): void {
-    this.#waiting.delete(resume);
+  /** Whether a stream that gathered `gathered` bytes stops reading until its running write ends. */
+  full(gathered: number): boolean {
+    return gathered >= this.batchBytes || (gathered >= this.floorBytes && this.#held >= this.totalBytes);
   }
 }
 
@@ -114,14 +99,10 @@ export function writeStreamAt(
       source.off('close', onEnd);
       source.off('error', onError);
     };
-    const resume = (): void => {
-      if (!sourceDone) source.resume();
-    };
     const settle = async (): Promise<void> => {
       if (settled) return;
       settled = true;
       detach();
-      budget.forget(resume);
       try {
         if (options.fsync && fileError === undefined && written > 0) await handle.datasync();
       } catch (error) {
@@ -140,11 +121,8 @@ export function writeStreamAt(
       batch = [];
       batchBytes = 0;
       writing = true;
-      // The next batch gathers while this one is written, if the budget has room for it.
-      if (!sourceDone) {
-        if (budget.spent) source.pause();
-        budget.whenAvailable(resume);
-      }
+      // The next batch gathers while this one is written.
+      if (!sourceDone) source.resume();
       writeAll(handle, buffers, offset + written).then(
         () => {
           written += bytes;
@@ -170,7 +148,7 @@ export function writeStreamAt(
       batchBytes += chunk.length;
       budget.hold(chunk.length);
       if (!writing) flush();
-      else if (batchBytes >= budget.batchBytes || budget.spent) source.pause();
+      else if (budget.full(batchBytes)) source.pause();
     };
     const onEnd = (): void => {
       if (sourceDone) return;

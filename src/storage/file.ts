@@ -16,6 +16,8 @@ export interface FileDataStoreOptions {
 
 /** Large enough that one upload's writes are batched (writev) without holding more than this. */
 const maxWriteBufferBytes = 1024 * 1024;
+/** What every upload may gather for a write whatever the others hold: smaller writes cost throughput. */
+const minWriteBufferBytes = 64 * 1024;
 /**
  * What the uploads in progress may hold together between their sockets and the disk (see WriteBudget): 200 at
  * once then hold 16 MiB instead of up to 200 MiB when the disk is slower than the network.
@@ -30,7 +32,7 @@ export class FileDataStore implements ConcatenatingDataStore {
   readonly #root: string;
   readonly #options: FileDataStoreOptions;
   /** Shared by the appends streaming now. */
-  readonly #budget = new WriteBudget(writeBufferBudgetBytes, maxWriteBufferBytes);
+  readonly #budget = new WriteBudget(writeBufferBudgetBytes, maxWriteBufferBytes, minWriteBufferBytes);
   /**
    * Upload files left open after their creation or last append, oldest first, keyed by absolute path: the
    * next PATCH writes without opening the file again (creating, opening and closing a file cost more than a
