@@ -5,7 +5,7 @@
 //
 // Usage: node bench/hooks-overhead.mjs [--results FILE]   (BENCH_ROUNDS, BENCH_SMALL_COUNT as in run.sh)
 // Prints one line per run and a summary; with --results, appends run records for report.mjs (run.sh does).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
@@ -18,10 +18,39 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const resultsAt = process.argv.indexOf('--results');
 const resultsFile = resultsAt === -1 ? undefined : process.argv[resultsAt + 1];
 
+// GET /stats tells how many hook requests arrived and their mean body size (for the client floor below).
 const receiverSource = `
   const http = require('node:http');
-  http.createServer((req, res) => { req.resume(); req.on('end', () => res.end()); })
-    .listen(Number(process.argv[1]), '127.0.0.1');
+  let count = 0, bytes = 0;
+  http.createServer((req, res) => {
+    if (req.method === 'GET') return res.end(JSON.stringify({ count, meanBytes: count ? bytes / count : 0 }));
+    req.on('data', (chunk) => { bytes += chunk.length; });
+    req.on('end', () => { count += 1; res.end(); });
+  }).listen(Number(process.argv[1]), '127.0.0.1');
+`;
+
+// The floor under any HTTP hook: a bare node:http client (keep-alive, 16 requests in flight, the receiver's
+// mean body size) sending the same number of requests, its own CPU per request. Prints one JSON line.
+const bareClientSource = `
+  const http = require('node:http');
+  const [port, count, size] = process.argv.slice(1).map(Number);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const body = Buffer.alloc(size, 'a');
+  let sent = 0;
+  const one = () => new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/hooks', method: 'POST', agent,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': size, 'Hook-Name': 'post-finish',
+        'Idempotency-Key': require('node:crypto').randomUUID() } }, (res) => { res.resume(); res.on('end', resolve); });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const worker = async () => { while (sent < count) { sent += 1; await one(); } };
+  const before = process.cpuUsage();
+  Promise.all(Array.from({ length: 16 }, worker)).then(() => {
+    const used = process.cpuUsage(before);
+    console.log(JSON.stringify({ requests: count, cpuMsPerRequest: (used.user + used.system) / 1000 / count }));
+    agent.destroy();
+  });
 `;
 
 const postHooks = 'post-create,post-receive,post-finish,post-terminate';
@@ -106,6 +135,7 @@ const receiverPort = await freePort();
 const receiver = spawn(process.execPath, ['-e', receiverSource, String(receiverPort)], { stdio: 'inherit' });
 await waitForPort(receiverPort, receiver);
 const hookUrl = `http://127.0.0.1:${receiverPort}/hooks`;
+const receiverStats = () => fetch(`http://127.0.0.1:${receiverPort}/stats`).then((response) => response.json());
 await mkdir(path.join(bench, 'out'), { recursive: true });
 const results = [];
 try {
@@ -117,10 +147,13 @@ try {
       try {
         await waitForPort(port, child);
         const cpuBefore = await cpuSeconds(child.pid);
+        const received = (await receiverStats()).count;
         const result = await runLoad(port);
+        // Post hooks may still be on their way when the load ends; what arrived by now is near enough.
+        const hookRequests = (await receiverStats()).count - received;
         // Server CPU per upload: unlike uploads/s, it does not depend on what else shares the machine.
         const cpuMsPerUpload = ((await cpuSeconds(child.pid)) - cpuBefore) * 1000 / result.uploads;
-        results.push({ mode, round, ...result, cpuMsPerUpload });
+        results.push({ mode, round, ...result, cpuMsPerUpload, hookRequests });
         console.log(
           `hooks: round ${round} ${mode.padEnd(24)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms, server CPU ${cpuMsPerUpload.toFixed(2)} ms/upload`,
         );
@@ -130,8 +163,36 @@ try {
       } finally {
         await stop(child);
         await rm(dataDir, { recursive: true, force: true });
+        // As run.sh does: the next run starts on a quiet disk, not during this one's write-back.
+        spawnSync('sync');
       }
     }
+  }
+  const stats = await receiverStats();
+  const postRuns = results.filter((r) => r.mode === 'all post hooks on HTTP' && !r.error);
+  const eventsPerUpload = median(postRuns.map((r) => r.hookRequests / r.uploads)) ?? 2;
+  const requests = Math.max(1000, Math.round(eventsPerUpload * (postRuns[0]?.uploads ?? 2000)));
+  const floor = await new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', bareClientSource, String(receiverPort), String(requests),
+      String(Math.round(stats.meanBytes || 1000))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.once('exit', () => {
+      try {
+        resolve(JSON.parse(out.trim()));
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
+  if (floor !== undefined) {
+    results.push({ mode: 'bare client', round: 1, ...floor, eventsPerUpload, meanBytes: stats.meanBytes });
+    console.log(
+      `hooks: bare node:http client ${floor.cpuMsPerRequest.toFixed(3)} ms CPU per request ` +
+        `(${eventsPerUpload.toFixed(1)} post events per upload, ${Math.round(stats.meanBytes)} bytes each)`,
+    );
   }
 } finally {
   await stop(receiver);
@@ -148,9 +209,10 @@ if (resultsFile) {
 }
 const ok = (mode) => results.filter((r) => r.mode === mode && !r.error).map((r) => r.uploadsPerSecond);
 const base = median(ok('no hooks'));
+const hookModes = Object.keys(modes);
 const cpu = (mode) => median(results.filter((r) => r.mode === mode && !r.error).map((r) => r.cpuMsPerUpload));
 console.log('\nhooks: median uploads/s (ratio to no hooks), server CPU ms per upload (ratio to no hooks)');
-for (const mode of Object.keys(modes)) {
+for (const mode of hookModes) {
   const value = median(ok(mode));
   console.log(
     `hooks: ${mode.padEnd(24)} ${value?.toFixed(1).padStart(8)} x${(value / base).toFixed(2)}  ` +

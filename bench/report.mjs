@@ -238,6 +238,21 @@ if (hookRuns.length) {
   const verdictPost =
     post === undefined ? '' : `: post hooks cost ${((1 - post / off) * 100).toFixed(0)}% ${post / off >= 0.9 ? 'pass' : '**short**'} (target at most 10%)`;
   extra.push(`- Hooks on versus off (${subject} alone, small uploads, HTTP target answering at once): ${parts.join('; ')}${verdictPost}.`);
+  const cpu = (mode) => median(hookRuns.filter((run) => run.hooks === mode).map((run) => run.cpuMsPerUpload));
+  const bare = hookRuns.find((run) => run.hooks === 'bare client');
+  if (cpu('no hooks') !== undefined && cpu('all post hooks on HTTP') !== undefined) {
+    const floor = bare === undefined ? undefined : bare.cpuMsPerRequest * bare.eventsPerUpload;
+    extra.push(
+      `- Server CPU per upload: no hooks ${format(cpu('no hooks'))} ms, all post hooks on HTTP ` +
+        `${format(cpu('all post hooks on HTTP'))} ms.` +
+        (floor === undefined
+          ? ''
+          : ` A bare node:http client spends ${bare.cpuMsPerRequest.toFixed(3)} ms of CPU per request, so the ` +
+            `${bare.eventsPerUpload.toFixed(1)} post events of an upload cost any Node server at least ` +
+            `${floor.toFixed(2)} ms (×${((cpu('no hooks') + floor) / cpu('no hooks')).toFixed(2)} of no hooks), ` +
+            `before the receiver's own CPU on the same cores.`),
+    );
+  }
 }
 const resumeRetries = servers
   .map((server) => [
