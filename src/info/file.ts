@@ -205,6 +205,9 @@ export class FileInfoStore implements InfoStore {
       await handle.close();
       return;
     }
+    const previous = this.#handles.get(id);
+    if (previous !== undefined && previous !== handle) void previous.close().catch(() => undefined);
+    this.#handles.delete(id);
     this.#handles.set(id, handle);
     if (this.#handles.size > openRecordFilesLimit) {
       const [oldestId, oldest] = this.#handles.entries().next().value as [string, FileHandle];

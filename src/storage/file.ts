@@ -64,16 +64,25 @@ export class FileDataStore implements ConcatenatingDataStore {
     const absolute = this.#absolute(location);
     if (location.includes('/')) await mkdir(path.dirname(absolute), { recursive: true });
     // 'wx' fails if the file exists: two uploads can never share bytes.
-    this.#keepIdle(absolute, await open(absolute, 'wx'));
+    await this.#keepIdle(absolute, await open(absolute, 'wx'));
     return location;
   }
 
-  #keepIdle(absolute: string, handle: FileHandle): void {
+  /** Keeps `handle` for the next append to this file, closing whatever it replaces or pushes out. */
+  async #keepIdle(absolute: string, handle: FileHandle): Promise<void> {
+    const closing: FileHandle[] = [];
+    // Two appends to one file can overlap when a new PATCH takes over from a stalled one: the later keeps its own.
+    const previous = this.#idle.get(absolute);
+    if (previous !== undefined && previous !== handle) closing.push(previous);
+    this.#idle.delete(absolute);
     this.#idle.set(absolute, handle);
-    if (this.#idle.size <= idleHandlesLimit) return;
-    const [oldestPath, oldest] = this.#idle.entries().next().value as [string, FileHandle];
-    this.#idle.delete(oldestPath);
-    void oldest.close().catch(() => undefined);
+    if (this.#idle.size > idleHandlesLimit) {
+      const [oldestPath, oldest] = this.#idle.entries().next().value as [string, FileHandle];
+      this.#idle.delete(oldestPath);
+      // Not awaited: the request that pushed it out need not wait for its close.
+      void oldest.close().catch(() => undefined);
+    }
+    await Promise.all(closing.map((stale) => stale.close().catch(() => undefined)));
   }
 
   async #closeIdle(absolute: string): Promise<void> {
@@ -97,7 +106,7 @@ export class FileDataStore implements ConcatenatingDataStore {
       budget: this.#budget,
       fsync: this.#options.fsync,
     });
-    if (result.error === undefined) this.#keepIdle(absolute, handle);
+    if (result.error === undefined) await this.#keepIdle(absolute, handle);
     else await handle.close().catch(() => undefined);
     return result;
   }

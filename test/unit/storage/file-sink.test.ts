@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { FileDataStore } from '../../../src/storage/file.ts';
 import { WriteBudget, writeStreamAt } from '../../../src/storage/file-sink.ts';
@@ -124,4 +124,37 @@ test('more uploads than files held open: each one still gets all its bytes', asy
   for (const [index, location] of locations.entries()) {
     assert.equal(await readFile(store.describe(location), 'utf8'), `first ${index};second ${index}`);
   }
+});
+
+/** This process's descriptors open on `file` (Linux). */
+async function descriptorsOn(file: string): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target === file) count += 1;
+  }
+  return count;
+}
+
+test('two appends overlapping on one upload (a PATCH taking over from a stalled one) leave one descriptor open', async () => {
+  const store = new FileDataStore({
+    directory: path.join(root, 'overlap'),
+    dirStructure: '',
+    fsync: false,
+    env: {},
+  });
+  await store.prepare();
+  const location = await store.create({ id: 'overlap', createdAt: Date.now() });
+  const file = store.describe(location);
+  const stalled = new PassThrough();
+  const first = store.append(location, 0, stalled);
+  stalled.write('abc');
+  const second = store.append(location, 3, Readable.from([Buffer.from('def')]));
+  assert.deepEqual(await second, { bytesWritten: 3 });
+  stalled.end();
+  assert.deepEqual(await first, { bytesWritten: 3 });
+  assert.equal(await readFile(file, 'utf8'), 'abcdef');
+  assert.equal(await descriptorsOn(file), 1);
+  await store.remove(location);
+  assert.equal(await descriptorsOn(file), 0);
 });
