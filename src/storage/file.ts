@@ -12,6 +12,12 @@ export interface FileDataStoreOptions {
   readonly dirStructure: string;
   readonly fsync: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Upload files held open between requests, at most (0, the default, closes each after its request). Only for
+   * a process that is the only one removing these files: a file another process removes stays on the disk
+   * while a handle holds it.
+   */
+  readonly idleFiles?: number;
 }
 
 /** Large enough that one upload's writes are batched (writev) without holding more than this. */
@@ -23,8 +29,6 @@ const minWriteBufferBytes = 64 * 1024;
  * once then hold 16 MiB instead of up to 200 MiB when the disk is slower than the network.
  */
 const writeBufferBudgetBytes = 16 * 1024 * 1024;
-/** Upload files held open between requests at most (see FileDataStore.#idle). */
-const idleHandlesLimit = 64;
 
 /** Upload bytes as plain files under --data-dir. */
 export class FileDataStore implements ConcatenatingDataStore {
@@ -64,7 +68,9 @@ export class FileDataStore implements ConcatenatingDataStore {
     const absolute = this.#absolute(location);
     if (location.includes('/')) await mkdir(path.dirname(absolute), { recursive: true });
     // 'wx' fails if the file exists: two uploads can never share bytes.
-    await this.#keepIdle(absolute, await open(absolute, 'wx'));
+    const handle = await open(absolute, 'wx');
+    if ((this.#options.idleFiles ?? 0) > 0) await this.#keepIdle(absolute, handle);
+    else await handle.close();
     return location;
   }
 
@@ -76,7 +82,7 @@ export class FileDataStore implements ConcatenatingDataStore {
     if (previous !== undefined && previous !== handle) closing.push(previous);
     this.#idle.delete(absolute);
     this.#idle.set(absolute, handle);
-    if (this.#idle.size > idleHandlesLimit) {
+    if (this.#idle.size > (this.#options.idleFiles ?? 0)) {
       const [oldestPath, oldest] = this.#idle.entries().next().value as [string, FileHandle];
       this.#idle.delete(oldestPath);
       // Not awaited: the request that pushed it out need not wait for its close.
@@ -106,7 +112,8 @@ export class FileDataStore implements ConcatenatingDataStore {
       budget: this.#budget,
       fsync: this.#options.fsync,
     });
-    if (result.error === undefined) await this.#keepIdle(absolute, handle);
+    if (result.error === undefined && (this.#options.idleFiles ?? 0) > 0)
+      await this.#keepIdle(absolute, handle);
     else await handle.close().catch(() => undefined);
     return result;
   }

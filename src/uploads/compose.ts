@@ -10,6 +10,9 @@ import { silentObserver, type UploadObserver } from './events.ts';
 import { UploadService, type UploadServiceOptions } from './service.ts';
 import { composeUploadState, type UploadState } from './shared-state.ts';
 
+/** Upload files file storage holds open between PATCHes (a small upload then opens its file once). */
+const idleUploadFiles = 64;
+
 export interface ComposeOptions {
   /** Builds the observer once the data store exists (hook payloads describe paths through it). */
   readonly observer?: UploadObserver | ((dataStore: DataStore) => UploadObserver);
@@ -56,6 +59,8 @@ function composeDataStore(config: Config): DataStore {
     dirStructure: config.dirStructure,
     fsync: config.forceFsync,
     env: config.env,
+    // Held open between PATCHes only where this process is the only one that removes upload files.
+    idleFiles: config.workers > 1 || config.infoStorage !== 'file-info-storage' ? 0 : idleUploadFiles,
   });
   if (config.storage === 'file-storage' || !config.s3) return files;
   const s3 = config.s3;

@@ -21,7 +21,13 @@ after(async () => {
 });
 
 function files(folder: string): FileDataStore {
-  return new FileDataStore({ directory: path.join(root, folder), dirStructure: '', fsync: false, env: {} });
+  return new FileDataStore({
+    directory: path.join(root, folder),
+    dirStructure: '',
+    fsync: false,
+    env: {},
+    idleFiles: 64,
+  });
 }
 
 describeDataStore('file', async () => {

@@ -90,6 +90,7 @@ test('a file held open between appends is let go on removal: an append after it 
     dirStructure: '',
     fsync: false,
     env: {},
+    idleFiles: 64,
   });
   await store.prepare();
   const location = await store.create({ id: 'held-open', createdAt: Date.now() });
@@ -108,6 +109,7 @@ test('more uploads than files held open: each one still gets all its bytes', asy
     dirStructure: '',
     fsync: false,
     env: {},
+    idleFiles: 64,
   });
   await store.prepare();
   const locations: string[] = [];
@@ -142,6 +144,7 @@ test('two appends overlapping on one upload (a PATCH taking over from a stalled 
     dirStructure: '',
     fsync: false,
     env: {},
+    idleFiles: 64,
   });
   await store.prepare();
   const location = await store.create({ id: 'overlap', createdAt: Date.now() });
@@ -157,4 +160,18 @@ test('two appends overlapping on one upload (a PATCH taking over from a stalled 
   assert.equal(await descriptorsOn(file), 1);
   await store.remove(location);
   assert.equal(await descriptorsOn(file), 0);
+});
+
+test('by default (another process may remove the files) no upload file stays open after its request', async () => {
+  const store = new FileDataStore({
+    directory: path.join(root, 'closed'),
+    dirStructure: '',
+    fsync: false,
+    env: {},
+  });
+  await store.prepare();
+  const location = await store.create({ id: 'closed', createdAt: Date.now() });
+  assert.equal(await descriptorsOn(store.describe(location)), 0);
+  assert.deepEqual(await store.append(location, 0, Readable.from([Buffer.from('abc')])), { bytesWritten: 3 });
+  assert.equal(await descriptorsOn(store.describe(location)), 0);
 });
