@@ -23,7 +23,7 @@ export interface FileDataStoreOptions {
 /** Large enough that one upload's writes are batched (writev) without holding more than this. */
 const maxWriteBufferBytes = 1024 * 1024;
 /** What every upload may gather for a write whatever the others hold: smaller writes cost throughput. */
-const minWriteBufferBytes = 64 * 1024;
+const minWriteBufferBytes = 128 * 1024;
 /**
  * What the uploads in progress may hold together between their sockets and the disk (see WriteBudget): 200 at
  * once then hold 16 MiB instead of up to 200 MiB when the disk is slower than the network.
