@@ -17,6 +17,13 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** A file store in its own folder, holding up to `idleFiles` upload files open between appends. */
+async function filesIn(folder: string, idleFiles = 0): Promise<FileDataStore> {
+  const store = new FileDataStore({ directory: path.join(root, folder), dirStructure: '', fsync: false, env: {}, idleFiles });
+  await store.prepare();
+  return store;
+}
+
 /** `bytes` in chunks of `chunk`, noting the budget's holding before each chunk is handed over. */
 function chunked(bytes: Buffer, chunk: number, budget: WriteBudget, peaks: number[]): Readable {
   return Readable.from(
@@ -85,14 +92,7 @@ test('a source that fails: what arrived before is written and counted, and the f
 });
 
 test('a file held open between appends is let go on removal: an append after it fails instead of writing nowhere', async () => {
-  const store = new FileDataStore({
-    directory: path.join(root, 'store'),
-    dirStructure: '',
-    fsync: false,
-    env: {},
-    idleFiles: 64,
-  });
-  await store.prepare();
+  const store = await filesIn('store', 64);
   const location = await store.create({ id: 'held-open', createdAt: Date.now() });
   assert.deepEqual(await store.append(location, 0, Readable.from([Buffer.from('abc')])), { bytesWritten: 3 });
   assert.deepEqual(await store.append(location, 3, Readable.from([Buffer.from('def')])), { bytesWritten: 3 });
@@ -104,14 +104,7 @@ test('a file held open between appends is let go on removal: an append after it 
 });
 
 test('more uploads than files held open: each one still gets all its bytes', async () => {
-  const store = new FileDataStore({
-    directory: path.join(root, 'many'),
-    dirStructure: '',
-    fsync: false,
-    env: {},
-    idleFiles: 64,
-  });
-  await store.prepare();
+  const store = await filesIn('many', 64);
   const locations: string[] = [];
   for (let index = 0; index < 150; index++) {
     locations.push(await store.create({ id: `many-${index}`, createdAt: Date.now() }));
@@ -139,14 +132,7 @@ async function descriptorsOn(file: string): Promise<number> {
 }
 
 test('two appends overlapping on one upload (a PATCH taking over from a stalled one) leave one descriptor open', async () => {
-  const store = new FileDataStore({
-    directory: path.join(root, 'overlap'),
-    dirStructure: '',
-    fsync: false,
-    env: {},
-    idleFiles: 64,
-  });
-  await store.prepare();
+  const store = await filesIn('overlap', 64);
   const location = await store.create({ id: 'overlap', createdAt: Date.now() });
   const file = store.describe(location);
   const stalled = new PassThrough();
@@ -163,13 +149,7 @@ test('two appends overlapping on one upload (a PATCH taking over from a stalled 
 });
 
 test('by default (another process may remove the files) no upload file stays open after its request', async () => {
-  const store = new FileDataStore({
-    directory: path.join(root, 'closed'),
-    dirStructure: '',
-    fsync: false,
-    env: {},
-  });
-  await store.prepare();
+  const store = await filesIn('closed');
   const location = await store.create({ id: 'closed', createdAt: Date.now() });
   assert.equal(await descriptorsOn(store.describe(location)), 0);
   assert.deepEqual(await store.append(location, 0, Readable.from([Buffer.from('abc')])), { bytesWritten: 3 });
