@@ -19,7 +19,13 @@ after(async () => {
 
 /** A file store in its own folder, holding up to `idleFiles` upload files open between appends. */
 async function filesIn(folder: string, idleFiles = 0): Promise<FileDataStore> {
-  const store = new FileDataStore({ directory: path.join(root, folder), dirStructure: '', fsync: false, env: {}, idleFiles });
+  const store = new FileDataStore({
+    directory: path.join(root, folder),
+    dirStructure: '',
+    fsync: false,
+    env: {},
+    idleFiles,
+  });
   await store.prepare();
   return store;
 }
