@@ -251,6 +251,12 @@ export class FileInfoStore implements InfoStore {
     await rm(file, { force: true });
   }
 
+  async close(): Promise<void> {
+    const handles = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
+  }
+
   async *list(): AsyncIterable<UploadRecord> {
     const names = await readdir(this.#directory);
     for (const name of names) {

@@ -13,6 +13,8 @@ export interface InfoStore {
   remove(id: string): Promise<void>;
   /** Every record, for sweeps; order unspecified. */
   list(): AsyncIterable<UploadRecord>;
+  /** Lets go of what the store holds between requests (open files); called once, after the last request. */
+  close?(): Promise<void>;
 }
 
 export class InfoConflictError extends Error {

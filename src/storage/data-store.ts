@@ -44,6 +44,8 @@ export interface DataStore {
   remove(location: string): Promise<void>;
   /** What hooks see as the upload's `path` (absolute file path, object key). */
   describe(location: string): string;
+  /** Lets go of what the store holds between requests (open files); called once, after the last request. */
+  close?(): Promise<void>;
 }
 
 /** Optional capability: build an upload from others, server-side. */

@@ -142,6 +142,12 @@ export class FileDataStore implements ConcatenatingDataStore {
     return this.#absolute(location);
   }
 
+  async close(): Promise<void> {
+    const handles = [...this.#idle.values()];
+    this.#idle.clear();
+    await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
+  }
+
   async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {
     const sink = createWriteStream(this.#absolute(target), {
       flags: 'r+',

@@ -69,6 +69,11 @@ export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataS
     return this.#local.truncate(location, length);
   }
 
+  /** Closes the local files held open (the bucket's connections close with its backend). */
+  close(): Promise<void> {
+    return this.#local.close();
+  }
+
   /** The S3 key, as rustus reports it in hooks (without rustus's leading slash). */
   describe(location: string): string {
     return location;

@@ -163,11 +163,13 @@ export class UploadService {
     );
   }
 
-  /** Releases connections to shared backends. Called once, after the last request. */
+  /** Releases connections to shared backends and the files the stores hold open. Called once, after the last request. */
   async close(): Promise<void> {
     const { locker } = this.#options;
     if (isClosable(locker)) await locker.close();
     await Promise.all((this.#options.backends ?? []).map((backend) => backend.close()));
+    await this.#data.close?.();
+    await this.#info.close?.();
   }
 
   /** The record, or a 404/410 WharfError. Ids are validated before any store sees them. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { canConcatenate, canFinish, type DataStore } from '../../src/storage/data-store.ts';
 
 const MiB = 1024 * 1024;
@@ -66,8 +66,18 @@ function placement() {
  */
 export function describeDataStore(name: string, makeStores: MakeStores): void {
   describe(`${name} data store contract`, () => {
+    // Each test's stores are closed after it, as a server closes its store at shutdown (open files included).
+    const made: DataStore[] = [];
+    afterEach(async () => {
+      for (const store of made.splice(0)) await store.close?.();
+    });
+    const storesForThisTest = async (): Promise<StoresUnderTest> => {
+      const stores = await makeStores();
+      made.push(stores.store, stores.twin);
+      return stores;
+    };
     test('appends chunks of any size and reads them back whole and by range', async () => {
-      const { store } = await makeStores();
+      const { store } = await storesForThisTest();
       const sizes = [MiB, 4 * MiB + 1, 5 * MiB, 3 * MiB - 1, 7];
       const data = randomBytes(sizes.reduce((sum, size) => sum + size, 0));
       const location = await store.create(placement());
@@ -82,7 +92,7 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
     });
 
     test('keeps every byte of a body that was interrupted (ended early), and continues from there', async () => {
-      const { store } = await makeStores();
+      const { store } = await storesForThisTest();
       const data = randomBytes(13 * MiB);
       const location = await store.create(placement());
       const cut = 7 * MiB + 12345;
@@ -96,7 +106,7 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
     });
 
     test('reports a body that failed, with the bytes it kept, and continues from those', async () => {
-      const { store } = await makeStores();
+      const { store } = await storesForThisTest();
       const data = randomBytes(13 * MiB);
       const location = await store.create(placement());
       const cut = 7 * MiB + 12345;
@@ -112,7 +122,7 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
     });
 
     test('cut back to where an append started, the store continues as if it never happened', async () => {
-      const { store } = await makeStores();
+      const { store } = await storesForThisTest();
       const data = randomBytes(12 * MiB);
       const location = await store.create(placement());
       await appendAll(store, location, data, [3 * MiB]);
@@ -129,7 +139,7 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
     });
 
     test('instances take turns on one upload, each continuing where the other stopped', async () => {
-      const { store, twin } = await makeStores();
+      const { store, twin } = await storesForThisTest();
       const data = randomBytes(11 * MiB + 5);
       const location = await store.create(placement());
       const turns: [DataStore, number][] = [
@@ -151,7 +161,7 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
     });
 
     test('concatenates finished uploads in order', async () => {
-      const { store } = await makeStores();
+      const { store } = await storesForThisTest();
       assert.ok(canConcatenate(store));
       const pieces = [randomBytes(2 * MiB), randomBytes(5 * MiB + 3), randomBytes(0), randomBytes(9)];
       const sources: { location: string; length: number }[] = [];
@@ -169,7 +179,7 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
     });
 
     test('removes an upload, finished or not; removing twice is not an error', async () => {
-      const { store } = await makeStores();
+      const { store } = await storesForThisTest();
       const data = randomBytes(6 * MiB);
       const unfinished = await store.create(placement());
       await appendAll(store, unfinished, data, [6 * MiB]);

@@ -37,7 +37,11 @@ async function withStore(
   try {
     const store = new FileInfoStore(directory, { fsync: false, cachedRecords });
     await store.prepare();
-    await body(store, path.join(directory, `${id}.info`));
+    try {
+      await body(store, path.join(directory, `${id}.info`));
+    } finally {
+      await store.close();
+    }
   } finally {
     await rm(directory, { recursive: true, force: true });
   }

@@ -6,16 +6,24 @@ import { describeInfoStore } from '../../contract/info-store.ts';
 
 describeInfoStore('file', async () => {
   const directory = await mkdtemp(path.join(tmpdir(), 'wharf-info-'));
+  const store = new FileInfoStore(directory, { fsync: false });
   return {
-    store: new FileInfoStore(directory, { fsync: false }),
-    close: () => rm(directory, { recursive: true, force: true }),
+    store,
+    close: async () => {
+      await store.close();
+      await rm(directory, { recursive: true, force: true });
+    },
   };
 });
 
 describeInfoStore('file with cached records', async () => {
   const directory = await mkdtemp(path.join(tmpdir(), 'wharf-info-'));
+  const store = new FileInfoStore(directory, { fsync: false, cachedRecords: 2 });
   return {
-    store: new FileInfoStore(directory, { fsync: false, cachedRecords: 2 }),
-    close: () => rm(directory, { recursive: true, force: true }),
+    store,
+    close: async () => {
+      await store.close();
+      await rm(directory, { recursive: true, force: true });
+    },
   };
 });
