@@ -4,16 +4,24 @@
  * list their fields sorted, and these helpers sort the user-controlled maps (headers, metadata).
  */
 
-/** Orders strings by Unicode code point, which is the order of their UTF-8 bytes. */
+/**
+ * Orders strings by Unicode code point, which is the order of their UTF-8 bytes. UTF-16 code units give the same
+ * order except where a surrogate (half of a code point above U+FFFF) meets a unit from U+E000 to U+FFFF: the
+ * surrogate's code point is the larger. Compared unit by unit, without building arrays of code points (this
+ * runs for every pair of header names of every hook payload).
+ */
 export function compareCodePoints(left: string, right: string): number {
-  const leftPoints = Array.from(left);
-  const rightPoints = Array.from(right);
-  const common = Math.min(leftPoints.length, rightPoints.length);
+  const common = Math.min(left.length, right.length);
   for (let index = 0; index < common; index += 1) {
-    const difference = leftPoints[index]!.codePointAt(0)! - rightPoints[index]!.codePointAt(0)!;
-    if (difference !== 0) return difference;
+    const leftUnit = left.charCodeAt(index);
+    const rightUnit = right.charCodeAt(index);
+    if (leftUnit === rightUnit) continue;
+    const leftSurrogate = leftUnit >= 0xd800 && leftUnit <= 0xdfff;
+    const rightSurrogate = rightUnit >= 0xd800 && rightUnit <= 0xdfff;
+    if (leftSurrogate !== rightSurrogate) return leftSurrogate ? 1 : -1;
+    return leftUnit - rightUnit;
   }
-  return leftPoints.length - rightPoints.length;
+  return left.length - right.length;
 }
 
 export function sortedEntries<Value>(record: Readonly<Record<string, Value>>): [string, Value][] {
