@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { OpenFiles } from '../open-files.ts';
 import { isValidUploadId } from '../uploads/ids.ts';
 import type { UploadRecord } from '../uploads/upload.ts';
 import { InfoConflictError, type InfoStore } from './info-store.ts';
@@ -13,7 +14,7 @@ const suffix = '.info';
  */
 const compactAfterLines = 64;
 
-/** Record files held open at most (see FileInfoStore.#handles); well under the usual 1,024 descriptors. */
+/** Record files held open at most (see FileInfoStore.#openFiles); well under the usual 1,024 descriptors. */
 const openRecordFilesLimit = 64;
 
 export interface FileInfoStoreOptions {
@@ -79,16 +80,16 @@ export class FileInfoStore implements InfoStore {
   readonly #cache = new Map<string, RecordFile>();
   readonly #cacheLimit: number;
   /**
-   * Record files kept open for their next append, oldest first, when this process is the only writer (as for
-   * the cache): a small upload's record is created and then appended once, and each open and close of a file
-   * cost more than the write itself. Closed when evicted, when the file is replaced or removed.
+   * Record files kept open for their next append, when this process is the only writer (as for the cache): a
+   * small upload's record is created and then appended once. Closed when pushed out, replaced or removed.
    */
-  readonly #handles = new Map<string, FileHandle>();
+  readonly #openFiles: OpenFiles;
 
   constructor(directory: string, options: FileInfoStoreOptions = { fsync: true }) {
     this.#directory = path.resolve(directory);
     this.#fsync = options.fsync;
     this.#cacheLimit = options.cachedRecords ?? 0;
+    this.#openFiles = new OpenFiles(this.#cacheLimit === 0 ? 0 : openRecordFilesLimit);
   }
 
   async prepare(): Promise<void> {
@@ -184,9 +185,7 @@ export class FileInfoStore implements InfoStore {
 
   /** Appends one version, through the file's open handle when it has one. */
   async #append(id: string, file: string, json: string): Promise<void> {
-    const handle = this.#handles.get(id);
-    if (handle !== undefined) this.#handles.delete(id);
-    await this.#writeLine(id, handle ?? (await open(file, 'a')), json);
+    await this.#writeLine(id, this.#openFiles.take(id) ?? (await open(file, 'a')), json);
   }
 
   /** Writes a line through a handle opened in append mode, then keeps it open or closes it. */
@@ -201,33 +200,12 @@ export class FileInfoStore implements InfoStore {
       await handle.close();
       throw error;
     }
-    if (this.#cacheLimit === 0) {
-      await handle.close();
-      return;
-    }
-    const previous = this.#handles.get(id);
-    if (previous !== undefined && previous !== handle) void previous.close().catch(() => undefined);
-    this.#handles.delete(id);
-    this.#handles.set(id, handle);
-    if (this.#handles.size > openRecordFilesLimit) {
-      const [oldestId, oldest] = this.#handles.entries().next().value as [string, FileHandle];
-      this.#handles.delete(oldestId);
-      // A write still running on it finishes first: FileHandle.close waits for it.
-      void oldest.close().catch(() => undefined);
-    }
-  }
-
-  /** Closes the open handle of a file about to be replaced or removed. */
-  async #closeHandle(id: string): Promise<void> {
-    const handle = this.#handles.get(id);
-    if (handle === undefined) return;
-    this.#handles.delete(id);
-    await handle.close().catch(() => undefined);
+    await this.#openFiles.keep(id, handle);
   }
 
   /** Rewrites the file with `json` only, atomically: readers see the old file or the new one. */
   async #replace(id: string, file: string, json: string): Promise<void> {
-    await this.#closeHandle(id);
+    await this.#openFiles.drop(id);
     const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     const handle = await open(temporary, 'w');
     try {
@@ -247,14 +225,12 @@ export class FileInfoStore implements InfoStore {
   async remove(id: string): Promise<void> {
     const file = this.#file(id);
     this.#cache.delete(id);
-    await this.#closeHandle(id);
+    await this.#openFiles.drop(id);
     await rm(file, { force: true });
   }
 
-  async close(): Promise<void> {
-    const handles = [...this.#handles.values()];
-    this.#handles.clear();
-    await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
+  close(): Promise<void> {
+    return this.#openFiles.closeAll();
   }
 
   async *list(): AsyncIterable<UploadRecord> {

@@ -84,9 +84,9 @@ function writeAll(
 }
 
 /**
- * Streams `source` into an open file from `offset` (the caller closes it): chunks gather into one batch while the previous batch
- * is being written (one `writev` each), and reading stops once the batch reaches the stream's share of the
- * budget, so the socket and the disk both stay busy and memory stays bounded however many uploads run.
+ * Streams `source` into an open file from `offset` (the caller closes it): chunks gather into one batch while
+ * the previous batch is being written (one `writev` each), and reading pauses when the budget says the batch
+ * is full, so the socket and the disk both stay busy and memory stays bounded however many uploads run.
  * Never throws for a failure of the source or the file: bytes already gathered when the source fails are
  * still written and counted, and the result says what stopped it.
  */

@@ -1,8 +1,9 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rm, truncate } from 'node:fs/promises';
+import { mkdir, open, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { OpenFiles } from '../open-files.ts';
 import type { AppendResult, ByteRange, ConcatenatingDataStore, NewUploadPlacement } from './data-store.ts';
 import { expandDirStructure } from './dir-structure.ts';
 import { WriteBudget, writeStreamAt } from './file-sink.ts';
@@ -38,15 +39,15 @@ export class FileDataStore implements ConcatenatingDataStore {
   /** Shared by the appends streaming now. */
   readonly #budget = new WriteBudget(writeBufferBudgetBytes, maxWriteBufferBytes, minWriteBufferBytes);
   /**
-   * Upload files left open after their creation or last append, oldest first, keyed by absolute path: the
-   * next PATCH writes without opening the file again (creating, opening and closing a file cost more than a
-   * small chunk's write). A handle in use is out of this map, so no two appends share one.
+   * Upload files left open after their creation or last append, keyed by absolute path: the next PATCH writes
+   * without opening the file again.
    */
-  readonly #idle = new Map<string, FileHandle>();
+  readonly #openFiles: OpenFiles;
 
   constructor(options: FileDataStoreOptions) {
     this.#options = options;
     this.#root = path.resolve(options.directory);
+    this.#openFiles = new OpenFiles(options.idleFiles ?? 0);
   }
 
   async prepare(): Promise<void> {
@@ -68,52 +69,26 @@ export class FileDataStore implements ConcatenatingDataStore {
     const absolute = this.#absolute(location);
     if (location.includes('/')) await mkdir(path.dirname(absolute), { recursive: true });
     // 'wx' fails if the file exists: two uploads can never share bytes.
-    const handle = await open(absolute, 'wx');
-    if ((this.#options.idleFiles ?? 0) > 0) await this.#keepIdle(absolute, handle);
-    else await handle.close();
+    await this.#openFiles.keep(absolute, await open(absolute, 'wx'));
     return location;
-  }
-
-  /** Keeps `handle` for the next append to this file, closing whatever it replaces or pushes out. */
-  async #keepIdle(absolute: string, handle: FileHandle): Promise<void> {
-    const closing: FileHandle[] = [];
-    // Two appends to one file can overlap when a new PATCH takes over from a stalled one: the later keeps its own.
-    const previous = this.#idle.get(absolute);
-    if (previous !== undefined && previous !== handle) closing.push(previous);
-    this.#idle.delete(absolute);
-    this.#idle.set(absolute, handle);
-    if (this.#idle.size > (this.#options.idleFiles ?? 0)) {
-      const [oldestPath, oldest] = this.#idle.entries().next().value as [string, FileHandle];
-      this.#idle.delete(oldestPath);
-      // Not awaited: the request that pushed it out need not wait for its close.
-      void oldest.close().catch(() => undefined);
-    }
-    await Promise.all(closing.map((stale) => stale.close().catch(() => undefined)));
-  }
-
-  async #closeIdle(absolute: string): Promise<void> {
-    const handle = this.#idle.get(absolute);
-    if (handle === undefined) return;
-    this.#idle.delete(absolute);
-    await handle.close().catch(() => undefined);
   }
 
   async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
     const absolute = this.#absolute(location);
-    let handle = this.#idle.get(absolute);
+    let handle = this.#openFiles.take(absolute);
     if (handle === undefined) {
       try {
         handle = await open(absolute, 'r+');
       } catch (error) {
         return { bytesWritten: 0, error };
       }
-    } else this.#idle.delete(absolute);
+    }
     const result = await writeStreamAt(handle, offset, source, {
       budget: this.#budget,
       fsync: this.#options.fsync,
     });
-    if (result.error === undefined && (this.#options.idleFiles ?? 0) > 0)
-      await this.#keepIdle(absolute, handle);
+    // The bytes are written: a failing close must not turn them into a failed append.
+    if (result.error === undefined) await this.#openFiles.keep(absolute, handle).catch(() => undefined);
     else await handle.close().catch(() => undefined);
     return result;
   }
@@ -134,7 +109,7 @@ export class FileDataStore implements ConcatenatingDataStore {
 
   async remove(location: string): Promise<void> {
     const absolute = this.#absolute(location);
-    await this.#closeIdle(absolute);
+    await this.#openFiles.drop(absolute);
     await rm(absolute, { force: true });
   }
 
@@ -142,10 +117,8 @@ export class FileDataStore implements ConcatenatingDataStore {
     return this.#absolute(location);
   }
 
-  async close(): Promise<void> {
-    const handles = [...this.#idle.values()];
-    this.#idle.clear();
-    await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
+  close(): Promise<void> {
+    return this.#openFiles.closeAll();
   }
 
   async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {
