@@ -8,7 +8,7 @@ import { S3DataStore } from '../storage/s3.ts';
 import type { UploadActivity } from './activity.ts';
 import { silentObserver, type UploadObserver } from './events.ts';
 import { UploadService, type UploadServiceOptions } from './service.ts';
-import { composeUploadState, type UploadState } from './shared-state.ts';
+import { composeUploadState, ownsFilesAlone, type UploadState } from './shared-state.ts';
 
 /** Upload files file storage holds open between PATCHes (a small upload then opens its file once). */
 const idleUploadFiles = 64;
@@ -59,8 +59,7 @@ function composeDataStore(config: Config): DataStore {
     dirStructure: config.dirStructure,
     fsync: config.forceFsync,
     env: config.env,
-    // Held open between PATCHes only where this process is the only one that removes upload files.
-    idleFiles: config.workers > 1 || config.infoStorage !== 'file-info-storage' ? 0 : idleUploadFiles,
+    idleFiles: ownsFilesAlone(config) ? idleUploadFiles : 0,
   });
   if (config.storage === 'file-storage' || !config.s3) return files;
   const s3 = config.s3;

@@ -36,6 +36,16 @@ const postgresLockRetryMs = 500;
 /** An instance that has not renewed its outbox claim for this long is taken for dead; others deliver its events. */
 const outboxLeaseMs = 10_000;
 
+/**
+ * Whether this process alone writes and removes the upload files and their records: one process (no
+ * --workers) keeping records in files. Only then may it keep files open between requests or trust its memory
+ * of a record: otherwise another process may rewrite a record, or remove a file whose disk space a handle
+ * kept here would hold.
+ */
+export function ownsFilesAlone(config: Pick<Config, 'workers' | 'infoStorage'>): boolean {
+  return config.workers <= 1 && config.infoStorage === 'file-info-storage';
+}
+
 /** The info store from --info-storage; a shared one brings its distributed locker and its backend. */
 export function composeUploadState(config: Config): UploadState {
   switch (config.infoStorage) {
@@ -43,8 +53,7 @@ export function composeUploadState(config: Config): UploadState {
       return {
         infoStore: new FileInfoStore(config.infoDir, {
           fsync: config.forceFsync,
-          // Cluster workers write the same folder: only a single process may trust its memory of a record.
-          cachedRecords: config.workers > 1 ? 0 : fileRecordCache,
+          cachedRecords: ownsFilesAlone(config) ? fileRecordCache : 0,
         }),
         locker: undefined,
         backends: [],

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { InfoConflictError, type InfoStore } from '../../src/info/info-store.ts';
 import type { UploadRecord } from '../../src/uploads/upload.ts';
+import { uploadRecord } from '../support/upload-record.ts';
 
 export interface InfoStoreUnderTest {
   readonly store: InfoStore;
@@ -12,24 +13,15 @@ export interface InfoStoreUnderTest {
 
 export function sampleRecord(overrides: Partial<UploadRecord> = {}): UploadRecord {
   const id = overrides.id ?? randomUUID();
-  return {
+  return uploadRecord({
     id,
-    offset: 0,
     length: 1024,
     path: `uploads/${id}`,
     createdAt: 1_700_000_000_123,
     metadataHeader: 'filename Y2Fmw6kg4piVLnR4dA==,empty',
     metadata: { filename: 'caf\u00e9 \u2615.txt', empty: '' },
-    isPartial: false,
-    isFinal: false,
-    parts: null,
-    concatHeader: null,
-    pendingFinals: [],
-    expiresAt: null,
-    storage: 'file_storage',
-    version: 0,
     ...overrides,
-  };
+  });
 }
 
 /**

@@ -6,27 +6,12 @@ import { test } from 'node:test';
 import { FileInfoStore } from '../../../src/info/file.ts';
 import { InfoConflictError } from '../../../src/info/info-store.ts';
 import type { UploadRecord } from '../../../src/uploads/upload.ts';
+import { uploadRecord } from '../../support/upload-record.ts';
 
 const id = '0b0e3a53-5a59-4a9e-9d3c-5a1e64f0c0aa';
 
 function recordOf(offset: number): UploadRecord {
-  return {
-    id,
-    offset,
-    length: 1000,
-    path: id,
-    createdAt: 1,
-    metadataHeader: null,
-    metadata: {},
-    isPartial: false,
-    isFinal: false,
-    parts: null,
-    concatHeader: null,
-    pendingFinals: [],
-    expiresAt: null,
-    storage: 'file_storage',
-    version: 0,
-  };
+  return uploadRecord({ id, offset, createdAt: 1 });
 }
 
 async function withStore(

@@ -3,25 +3,10 @@ import { test } from 'node:test';
 import type { RunRecord } from '../../../src/hooks/run-log.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
 import type { UploadRecord } from '../../../src/uploads/upload.ts';
+import { uploadRecord } from '../../support/upload-record.ts';
 
 function upload(length: number | null, offset = 0): UploadRecord {
-  return {
-    id: 'u',
-    offset,
-    length,
-    path: 'u',
-    createdAt: 0,
-    metadataHeader: null,
-    metadata: {},
-    isPartial: false,
-    isFinal: false,
-    parts: null,
-    concatHeader: null,
-    pendingFinals: [],
-    expiresAt: null,
-    storage: 'file_storage',
-    version: 1,
-  };
+  return uploadRecord({ id: 'u', offset, length, version: 1 });
 }
 
 function run(overrides: Partial<RunRecord>): RunRecord {
