@@ -53,6 +53,13 @@ else
   echo "setup: npm ci --prefix bench"
   npm ci --prefix "$BENCH" --no-audit --no-fund --loglevel=error
 fi
+# The brokers of the hooks modes (run.sh starts them only for those modes): installed now, with the peers.
+if [ "${BENCH_BROKERS:-1}" != 0 ]; then
+  for broker in rabbitmq kafka; do
+    bash "$BENCH/../scripts/services/$broker.sh" install >"$PEERS/logs/$broker-install.log" 2>&1 ||
+      echo "setup: WARNING: $broker could not be installed (see bench/.peers/logs/$broker-install.log)" >&2
+  done
+fi
 for pid in "${pids[@]}"; do wait "$pid"; done
 
 for peer in tusd rustus; do

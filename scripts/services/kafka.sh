@@ -2,7 +2,7 @@
 # Kafka for tests and benches: a single-node KRaft broker (broker + controller in one process) built from
 # Apache Kafka's own jars on Maven Central, resolved by the machine's Maven into .cache/kafka and run with
 # Java 17. Listens on 127.0.0.1:9192 (not the default 9092); the controller on 127.0.0.1:9193.
-# Usage: scripts/services/kafka.sh start|stop|status   (idempotent; quick when already running)
+# Usage: scripts/services/kafka.sh install|start|stop|status   (idempotent; quick when already running)
 # Tests read WHARF_TEST_KAFKA_BROKERS (default 127.0.0.1:9192).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -140,6 +140,10 @@ stop() {
 }
 
 case "${1:-start}" in
+  install)
+    install_tools
+    fetch_jars
+    ;;
   start) start ;;
   stop) stop ;;
   status)
@@ -149,7 +153,7 @@ case "${1:-start}" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 install|start|stop|status" >&2
     exit 2
     ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # RabbitMQ for tests and benches: Debian's rabbitmq-server as its own node (wharf@localhost), AMQP on
 # 127.0.0.1:5682 (not the default 5672, so it never clashes with a system broker).
-# Usage: scripts/services/rabbitmq.sh start|stop|status   (idempotent; quick when already running)
+# Usage: scripts/services/rabbitmq.sh install|start|stop|status   (idempotent; quick when already running)
 # Tests read WHARF_TEST_AMQP_URL (default amqp://guest:guest@127.0.0.1:5682) and
 # WHARF_TEST_RABBITMQ_NODE (default wharf@localhost, for rabbitmqctl -n).
 set -euo pipefail
@@ -63,6 +63,7 @@ stop() {
 }
 
 case "${1:-start}" in
+  install) install ;;
   start) start ;;
   stop) stop ;;
   status)
@@ -72,7 +73,7 @@ case "${1:-start}" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 install|start|stop|status" >&2
     exit 2
     ;;
 esac
