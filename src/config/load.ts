@@ -1,4 +1,4 @@
-import type { HooksConfig } from '../hooks/engine.ts';
+import type { HooksConfig } from '../hooks/engine-config.ts';
 import type { UploadEventName } from '../hooks/events.ts';
 import {
   ConfigError,

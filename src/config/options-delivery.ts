@@ -1,4 +1,4 @@
-import type { HooksConfig } from '../hooks/engine.ts';
+import type { HooksConfig } from '../hooks/engine-config.ts';
 import { formatDuration, parseDuration, parseRetrySchedule } from '../hooks/retry-policy.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { HooksConfig } from '../hooks/engine.ts';
+import type { HooksConfig } from '../hooks/engine-config.ts';
 import type { OptionSpec, RawOptions } from './option-table.ts';
 
 const group = 'Hook outbox (at-least-once delivery)';

@@ -1,4 +1,4 @@
-import type { HooksConfig } from '../hooks/engine.ts';
+import type { HooksConfig } from '../hooks/engine-config.ts';
 import { cloudEventsModes, isCloudEventSource } from '../hooks/formats/cloudevents.ts';
 import { WebhookSecretError, webhookKeys } from '../hooks/webhook-signature.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';

@@ -8,19 +8,12 @@ import {
   parseHookAnswer,
 } from './answers.ts';
 import { cloudEventEnvironment } from './cloudevents-bindings.ts';
-import { defaultDeadLetterLimit } from './dead-letters.ts';
 import type { DeliveryControl } from './delivery-control.ts';
 import { failureOf } from './delivery-verdict.ts';
+import { frozenConfig, type HooksConfig } from './engine-config.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
-import { isCloudEventSource } from './formats/cloudevents.ts';
-import {
-  type CloudEventsSettings,
-  type FormattedEvent,
-  formatEvent,
-  type HookFormatName,
-  isHookFormatName,
-} from './formats/index.ts';
+import { type FormattedEvent, formatEvent } from './formats/index.ts';
 import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
 import { Outbox } from './outbox.ts';
 import { OutboxControl } from './outbox-control.ts';
@@ -28,15 +21,15 @@ import { FileOutboxStore } from './outbox-file-store.ts';
 import type { OutboxStore } from './outbox-store.ts';
 import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
+import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
 import { defaultRetrySchedule } from './retry-policy.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
 import { redactTarget } from './target-guard.ts';
-import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
+import { AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
-import { type KafkaHooksConfig, KafkaHookTransport } from './transports/kafka.ts';
+import { KafkaHookTransport } from './transports/kafka.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';
-import { WebhookSecretError, webhookKeys } from './webhook-signature.ts';
 
 /** What the engine needs from a logger; a pino logger fits. */
 export interface HookLogger {
@@ -44,52 +37,6 @@ export interface HookLogger {
   warn(object: Record<string, unknown>, message: string): void;
   error(object: Record<string, unknown>, message: string): void;
   debug(object: Record<string, unknown>, message: string): void;
-}
-
-/** The hooks configuration, as `config/` resolves it from flags and environment. */
-export interface HooksConfig {
-  /** `--hooks`: events not in this set fire nothing. */
-  readonly enabledEvents: ReadonlySet<UploadEventName>;
-  /** `--hooks-format`. */
-  readonly format: HookFormatName;
-  /** `--hooks-file`: one executable for every event (a bare name is looked up in PATH). */
-  readonly hooksFile: string | undefined;
-  /** `--hooks-dir`: a directory holding one executable per hook name. */
-  readonly hooksDir: string | undefined;
-  /** `--hooks-http-urls`, called in this order for blocking events. */
-  readonly httpUrls: readonly string[];
-  /** `--hooks-http-proxy-headers`: client headers copied to HTTP hook requests. */
-  readonly httpProxyHeaders: readonly string[];
-  /** `--http-hook-timeout` (seconds on the command line, default 2 s). */
-  readonly httpTimeoutMs: number;
-  /** `--hooks-executable-timeout` (seconds on the command line, default 30 s), for file and dir hooks. */
-  readonly executableTimeoutMs: number;
-  /** Non-blocking deliveries running at once. */
-  readonly postConcurrency: number;
-  /** Non-blocking deliveries waiting to run; more are dropped, logged and recorded as `skipped`. */
-  readonly postQueueLimit: number;
-  /** `--hooks-amqp-*`: publish every event to RabbitMQ (never blocking). */
-  readonly amqp?: AmqpHooksConfig;
-  /** `--hooks-kafka-*`: send every event to Kafka (never blocking). */
-  readonly kafka?: KafkaHooksConfig;
-  /** Folder of the durable outbox journal for broker deliveries; unset keeps the outbox in memory. */
-  readonly outboxDirectory?: string;
-  /** Undelivered broker deliveries kept at most (default 100000). */
-  readonly outboxLimit?: number;
-  /** Longest wait between two attempts while a broker is down (default 30 s). */
-  readonly outboxMaxBackoffMs?: number;
-  /** Deliver non-blocking HTTP hooks through the outbox (default true, when it has a journal or a store). */
-  readonly httpOutbox?: boolean;
-  /** `--hooks-http-secret`: Standard Webhooks `whsec_` secrets (newest first) signing every `httpUrls` request. */
-  readonly httpSecrets?: readonly string[];
-  /** `--hooks-cloudevents-*`: how `format: cloudevents` events are sent (default structured). */
-  readonly cloudEvents?: CloudEventsSettings;
-  /** Delays (ms) before the 2nd, 3rd, … attempt at an HTTP target; then dead (default 5s,30s,2m,10m,1h). */
-  readonly retrySchedule?: readonly number[];
-  /** A target failing every attempt this long is disabled (default 5 days). */
-  readonly disableAfterMs?: number;
-  /** Dead letters kept at most; beyond it the oldest are dropped, counted and logged (default 10000). */
-  readonly deadLetterLimit?: number;
 }
 
 /** What a run record says beyond the delivery and its status. */
@@ -100,17 +47,6 @@ interface RunExtra {
   output?: string;
   attempt?: number;
 }
-
-/** The decision of the blocking hooks on one event. */
-export type BlockingOutcome =
-  /** `answer`: what answering hooks asked for (changes to the upload, extra response headers or body). */
-  | {
-      kind: 'continue';
-      answer?: MergedAnswer;
-      /** Non-critical hooks that failed: the operation "completed with warnings". */
-      warnings?: readonly string[];
-    }
-  | { kind: 'reject'; status: number; body: string; headers: Record<string, string> };
 
 export interface HookEngineOptions {
   /** Run records kept in memory (default 1000). */
@@ -128,62 +64,7 @@ export interface HookEngineOptions {
   readonly outboxStore?: OutboxStore;
 }
 
-const plainText = 'text/plain; charset=utf-8';
 const skippedAfterFailure = 'not run: an earlier blocking hook failed';
-
-function reject(status: number, body: string, contentType: string = plainText): BlockingOutcome {
-  return { kind: 'reject', status, body, headers: { 'Content-Type': contentType } };
-}
-
-/**
- * What the client sees when a blocking hook fails: the one place hook results become HTTP statuses.
- * - file/dir hook exits non-zero: 400 with its stderr (trimmed), or a message with the exit code;
- * - file/dir hook missing or not executable: 400 naming the hook (rustus's dir-hook behaviour);
- * - file/dir hook cannot be started otherwise (e.g. payload too long for argv): 500;
- * - HTTP hook answers non-2xx: its status, body and Content-Type (a final 1xx/3xx becomes 502);
- * - HTTP hook unreachable: 502; any hook timing out: 504; the engine closing: 503.
- */
-export function rejectionFor(
-  hook: string,
-  result: Exclude<DeliveryResult, { kind: 'delivered' }>,
-): BlockingOutcome {
-  switch (result.kind) {
-    case 'exited': {
-      const reason = result.stderr.trim();
-      if (reason !== '') return reject(400, reason);
-      if (result.exitCode !== null)
-        return reject(400, `Hook "${hook}" failed with exit code ${result.exitCode}`);
-      return reject(400, `Hook "${hook}" was killed by signal ${result.signal ?? 'unknown'}`);
-    }
-    case 'not_runnable':
-      return reject(400, `Hook "${hook}" failed: its executable was not found or is not executable`);
-    case 'spawn_failed':
-      return reject(500, `Hook "${hook}" could not be started`);
-    case 'responded':
-      if (result.httpStatus >= 400 && result.httpStatus <= 599) {
-        return reject(result.httpStatus, result.body, result.contentType ?? plainText);
-      }
-      return reject(502, `Hook "${hook}" answered with unexpected status ${result.httpStatus}`);
-    case 'unreachable':
-      return reject(502, `Hook "${hook}" failed: the hook endpoint could not be reached`);
-    case 'timed_out':
-      return reject(504, `Hook "${hook}" did not answer within ${result.timeoutMs} ms`);
-    case 'aborted':
-      return reject(503, 'Hooks are shutting down; retry later');
-  }
-}
-
-/** A blocking hook that answered `{ "reject": true, … }`: its own response, 400 unless it says otherwise. */
-export function rejectionByAnswer(hook: string, answer: HookAnswer): BlockingOutcome {
-  const response = answer.httpResponse;
-  const status = response?.status !== undefined && response.status >= 400 ? response.status : 400;
-  return {
-    kind: 'reject',
-    status,
-    body: response?.body ?? `Hook "${hook}" rejected the request`,
-    headers: { 'Content-Type': plainText, ...response?.headers },
-  };
-}
 
 /** One blocking delivery, its answer read. */
 interface BlockingDelivery {
@@ -210,85 +91,6 @@ function errorOf(result: DeliveryResult): string | undefined {
   const failure = failureOf(result);
   const stderr = result.kind === 'exited' ? excerpt(result.stderr) : '';
   return stderr === '' ? failure : `${failure}: ${stderr}`;
-}
-
-function positiveNumber(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new HookConfigError(`${name} must be a positive number`);
-  return value;
-}
-
-function integerAtLeast(value: number, minimum: number, name: string): number {
-  if (!Number.isInteger(value) || value < minimum) {
-    throw new HookConfigError(`${name} must be an integer >= ${minimum}`);
-  }
-  return value;
-}
-
-function httpUrl(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch (cause) {
-    throw new HookConfigError(`hook URL "${value}" is not an absolute URL`, { cause });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new HookConfigError(`hook URL "${value}" must use http or https`);
-  }
-  return value;
-}
-
-/** Signing secrets, checked (the error names a position, never a secret). */
-function httpSecrets(secrets: readonly string[]): readonly string[] {
-  try {
-    webhookKeys(secrets, 'httpSecrets');
-  } catch (cause) {
-    if (cause instanceof WebhookSecretError) throw new HookConfigError(cause.message);
-    throw cause;
-  }
-  return Object.freeze([...secrets]);
-}
-
-function cloudEventsSettings(settings: CloudEventsSettings): CloudEventsSettings {
-  if (settings.mode !== 'structured' && settings.mode !== 'binary') {
-    throw new HookConfigError(`unknown CloudEvents mode "${String(settings.mode)}"`);
-  }
-  if (settings.source !== undefined && !isCloudEventSource(settings.source)) {
-    throw new HookConfigError('the CloudEvents source must be an absolute URI or an absolute path');
-  }
-  return Object.freeze({ ...settings });
-}
-
-function frozenConfig(config: HooksConfig): HooksConfig {
-  if (!isHookFormatName(config.format)) throw new HookConfigError(`unknown hooks format "${config.format}"`);
-  return Object.freeze({
-    enabledEvents: new Set(config.enabledEvents),
-    format: config.format,
-    hooksFile: config.hooksFile === '' ? undefined : config.hooksFile,
-    hooksDir: config.hooksDir === '' ? undefined : config.hooksDir,
-    httpUrls: Object.freeze(config.httpUrls.map(httpUrl)),
-    httpProxyHeaders: Object.freeze([...config.httpProxyHeaders]),
-    httpTimeoutMs: positiveNumber(config.httpTimeoutMs, 'httpTimeoutMs'),
-    executableTimeoutMs: positiveNumber(config.executableTimeoutMs, 'executableTimeoutMs'),
-    postConcurrency: integerAtLeast(config.postConcurrency, 1, 'postConcurrency'),
-    postQueueLimit: integerAtLeast(config.postQueueLimit, 0, 'postQueueLimit'),
-    ...(config.amqp === undefined ? {} : { amqp: Object.freeze({ ...config.amqp }) }),
-    ...(config.kafka === undefined ? {} : { kafka: Object.freeze({ ...config.kafka }) }),
-    ...(config.outboxDirectory === undefined ? {} : { outboxDirectory: config.outboxDirectory }),
-    outboxLimit: integerAtLeast(config.outboxLimit ?? 100_000, 1, 'outboxLimit'),
-    outboxMaxBackoffMs: positiveNumber(config.outboxMaxBackoffMs ?? 30_000, 'outboxMaxBackoffMs'),
-    httpOutbox: config.httpOutbox !== false,
-    ...(config.httpSecrets !== undefined && config.httpSecrets.length > 0
-      ? { httpSecrets: httpSecrets(config.httpSecrets) }
-      : {}),
-    ...(config.cloudEvents !== undefined ? { cloudEvents: cloudEventsSettings(config.cloudEvents) } : {}),
-    retrySchedule: Object.freeze(
-      (config.retrySchedule ?? defaultRetrySchedule).map((delay) =>
-        integerAtLeast(delay, 0, 'retrySchedule'),
-      ),
-    ),
-    disableAfterMs: positiveNumber(config.disableAfterMs ?? 5 * 86_400_000, 'disableAfterMs'),
-    deadLetterLimit: integerAtLeast(config.deadLetterLimit ?? defaultDeadLetterLimit, 1, 'deadLetterLimit'),
-  });
 }
 
 /**

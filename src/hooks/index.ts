@@ -22,15 +22,8 @@ export type {
   TargetHealth,
   TargetState,
 } from './delivery-control.ts';
-export {
-  type BlockingOutcome,
-  HookEngine,
-  type HookEngineOptions,
-  type HookLogger,
-  type HooksConfig,
-  rejectionByAnswer,
-  rejectionFor,
-} from './engine.ts';
+export { HookEngine, type HookEngineOptions, type HookLogger } from './engine.ts';
+export type { HooksConfig } from './engine-config.ts';
 export { HookConfigError } from './errors.ts';
 export {
   type HookEventName,
@@ -55,6 +48,7 @@ export {
   type V2Payload,
 } from './formats/index.ts';
 export type { OutboxStore, OwedEntry, StoredDelivery, StoredEntry } from './outbox-store.ts';
+export { type BlockingOutcome, rejectionByAnswer, rejectionFor } from './rejections.ts';
 export {
   type FinalRunStatus,
   type RunListener,

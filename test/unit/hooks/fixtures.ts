@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HookLogger, HooksConfig } from '../../../src/hooks/engine.ts';
+import type { HookLogger } from '../../../src/hooks/engine.ts';
+import type { HooksConfig } from '../../../src/hooks/engine-config.ts';
 import { type UploadEvent, type UploadEventName, uploadEventNames } from '../../../src/hooks/events.ts';
 
 export interface LogEntry {
