@@ -101,11 +101,16 @@ const modes = {
   'no hooks': { sink: 'none', args: () => [] },
   'HTTP pre-create': { sink: 'http', args: (url) => ['--hooks-http-urls', url, '--hooks', 'pre-create'] },
   'all post hooks on HTTP': { sink: 'http', args: (url) => ['--hooks-http-urls', url, '--hooks', postHooks] },
-  // --admin records every run transition in the run history (files under the info dir here).
-  'post hooks on HTTP + admin': {
-    sink: 'http',
-    args: (url) => ['--hooks-http-urls', url, '--hooks', postHooks, '--admin'],
-  },
+  // --admin records every run transition in the run history (files under the info dir here). Only with
+  // BENCH_HOOKS_ADMIN=1: it is no target of issue 7, and the run must stay under 15 minutes on a fresh machine.
+  ...(process.env.BENCH_HOOKS_ADMIN === '1'
+    ? {
+        'post hooks on HTTP + admin': {
+          sink: 'http',
+          args: (url) => ['--hooks-http-urls', url, '--hooks', postHooks, '--admin'],
+        },
+      }
+    : {}),
   'all post hooks on AMQP': {
     sink: 'amqp',
     args: (queue) => ['--hooks-amqp-url', amqpUrl, '--hooks-amqp-exchange', queue, '--hooks-amqp-routing-key', queue,
