@@ -325,6 +325,7 @@ const versions = [
   `@tus/file-store ${packageVersion(`${benchDir}node_modules/@tus/file-store/package.json`)}`,
 ].join(', ');
 const loadAtStart = records.find((record) => record.type === 'load')?.loadavg;
+const servicesRunning = records.find((record) => record.type === 'services')?.running;
 const loadNow = os
   .loadavg()
   .map((load) => load.toFixed(2))
@@ -336,7 +337,8 @@ const settings =
   `${rounds} round${rounds === '1' ? '' : 's'}, median reported; BENCH_SCALE=${config.scale}` +
   (options.elapsed ? `; whole run ${Math.floor(options.elapsed / 60)} min ${options.elapsed % 60} s` : '') +
   `; load average (1/5/15 min) ${loadAtStart ? `at the start ${loadAtStart}, ` : ''}at the end ${loadNow}` +
-  (busy ? ` on ${os.availableParallelism()} cores: other work shared the machine` : '');
+  (busy ? ` on ${os.availableParallelism()} cores: other work shared the machine` : '') +
+  (servicesRunning ? `; **test services were running** (${servicesRunning}), taking CPU from the servers` : '');
 
 const body = [
   `Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,

@@ -194,6 +194,17 @@ node --input-type=module -e '
   import { config } from "./bench/lib/config.mjs";
   console.log(JSON.stringify({ type: "config", ...config }));' >>"$RESULTS"
 echo "{\"type\":\"load\",\"at\":\"start\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$RESULTS"
+# The test services take CPU from the servers under test even when idle (Kafka's JVM, RabbitMQ, PostgreSQL,
+# MinIO): a run with them up gave tusd the large rows that a run without them gave Wharf. Said, and recorded.
+running_services=()
+for service in minio postgres redis rabbitmq kafka; do
+  bash "$ROOT/scripts/services/$service.sh" status >/dev/null 2>&1 && running_services+=("$service")
+done
+if [ ${#running_services[@]} -gt 0 ]; then
+  echo "bench: WARNING: test services are running (${running_services[*]}); they take CPU from the servers under" \
+    "test. Stop them first: for s in scripts/services/*.sh; do bash \$s stop; done" >&2
+  echo "{\"type\":\"services\",\"running\":\"${running_services[*]}\"}" >>"$RESULTS"
+fi
 for round in $(seq "$ROUNDS"); do run_dd "$round"; done
 for scenario in "${SCENARIOS[@]}"; do
   servers=()
