@@ -227,14 +227,7 @@ function freePort() {
 async function waitForPort(port, child) {
   for (let i = 0; i < 150; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const open = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
+    if (await listening('127.0.0.1', port)) return;
     await sleep(100);
   }
   throw new Error(`nothing listened on ${port}`);
@@ -296,9 +289,9 @@ for (const [mode, { sink }] of Object.entries(modes)) {
   else console.log(`hooks: ${mode}: skipped, its broker does not answer (scripts/services/${sink === 'amqp' ? 'rabbitmq' : sink}.sh start)`);
 }
 await mkdir(path.join(bench, 'out'), { recursive: true });
-const results = runnable.length < Object.keys(modes).length
-  ? Object.keys(modes).filter((mode) => !runnable.includes(mode)).map((mode) => ({ mode, round: 1, skipped: 'its broker does not answer' }))
-  : [];
+const results = Object.keys(modes)
+  .filter((mode) => !runnable.includes(mode))
+  .map((mode) => ({ mode, round: 1, skipped: 'its broker does not answer' }));
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const mode of runnable) {
