@@ -191,6 +191,8 @@ export class FileInfoStore implements InfoStore {
   /** Writes a line through a handle opened in append mode, then keeps it open or closes it. */
   async #writeLine(id: string, handle: FileHandle, json: string): Promise<void> {
     try {
+      // One write() per line, not handle.writeFile(): writeFile's own checks and chunking cost about 4 % of
+      // small uploads/s (interleaved A/B, 2026-11-25: medians 549 and 575 against 527 and 550).
       const line = Buffer.from(`${json}\n`);
       for (let done = 0; done < line.length; ) {
         done += (await handle.write(line, done, line.length - done)).bytesWritten;
