@@ -284,6 +284,14 @@ const hookUrl = `http://127.0.0.1:${receiverPort}/hooks`;
 const receiverStats = () => fetch(`http://127.0.0.1:${receiverPort}/stats`).then((response) => response.json());
 const sinkOf = sinks(hookUrl, receiverStats);
 const runnable = [];
+// BENCH_HOOKS_MODES=kafka,amqp runs only the modes whose names contain one of these words (and 'no hooks', the
+// base every ratio needs): for comparing one transport between builds.
+const wanted = (process.env.BENCH_HOOKS_MODES ?? '').toLowerCase().split(',').filter(Boolean);
+for (const mode of Object.keys(modes)) {
+  if (mode !== 'no hooks' && wanted.length > 0 && !wanted.some((word) => mode.toLowerCase().includes(word))) {
+    delete modes[mode];
+  }
+}
 for (const [mode, { sink }] of Object.entries(modes)) {
   if (await sinkOf[sink].available()) runnable.push(mode);
   else console.log(`hooks: ${mode}: skipped, its broker does not answer (scripts/services/${sink === 'amqp' ? 'rabbitmq' : sink}.sh start)`);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
 import { rustusEventNames } from '../../src/hooks/events.ts';
 import { kafkaBrokers, kafkaConsumer, uploadLifecycle } from '../support/brokers.ts';
 import { hookSchemaErrors } from '../support/hook-payload-validator.ts';
+import { createUpload, octets, send, tus } from '../support/http.ts';
 import { startWharf } from '../support/wharf-process.ts';
 
 function tag(): string {
@@ -73,6 +75,71 @@ describe('Kafka hooks against a Kafka broker', () => {
       for (const record of records) {
         assert.equal(record.topic, `${prefix}-${record.headers['hook-name']}`);
         assert.deepEqual(hookSchemaErrors('tusd', JSON.parse(record.value)), []);
+      }
+    } finally {
+      await wharf.stop();
+      await consumer.close();
+    }
+  });
+
+  test('40 uploads at once: every event arrives once and in order; a record the topic refuses fails alone', async () => {
+    // Events that arrive while a produce request is on its way leave together in the next one. A topic that
+    // takes records of at most 4 KB refuses the events of an upload with 6 KB of metadata: those must fail on
+    // their own, and the events of the uploads batched with them must still arrive.
+    const topic = `wharf-test-${tag()}`;
+    const kafka = new Kafka({
+      brokers: [...kafkaBrokers],
+      clientId: 'wharf-test',
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    const consumer = await kafkaConsumer([topic]);
+    const wharf = await startWharf({
+      args: [
+        '--hooks-kafka-urls',
+        kafkaBrokers.join(','),
+        '--hooks-kafka-topic',
+        topic,
+        '--hooks',
+        'post-create,post-finish',
+      ],
+    });
+    try {
+      const upload = async (name: string): Promise<string> => {
+        const body = Buffer.from(`the bytes of ${name}`);
+        const url = await createUpload(wharf.endpoint, {
+          'Upload-Length': body.length,
+          'Upload-Metadata': `filename ${Buffer.from(name).toString('base64')}`,
+        });
+        const reply = await send('PATCH', url, { headers: { ...tus, ...octets, 'Upload-Offset': 0 }, body });
+        assert.equal(reply.status, 204);
+        return url.replace(/\/$/, '').split('/').pop() ?? '';
+      };
+      const names = Array.from({ length: 40 }, (_, index) => `file-${index}.bin`);
+      const tooLarge = 'x'.repeat(6000);
+      const [refusedId, ...ids] = await Promise.all([upload(tooLarge), ...names.map(upload)]);
+      const records = await consumer.take(ids.length * 2);
+      const hooksByUpload = new Map<string, string[]>();
+      for (const record of records) {
+        hooksByUpload.set(record.key, [
+          ...(hooksByUpload.get(record.key) ?? []),
+          record.headers['hook-name'] ?? '',
+        ]);
+      }
+      assert.deepEqual([...hooksByUpload.keys()].sort(), [...ids].sort());
+      for (const hooks of hooksByUpload.values()) assert.deepEqual(hooks, ['post-create', 'post-finish']);
+      assert.equal(hooksByUpload.has(refusedId ?? ''), false);
+      const refusals = wharf.logs.filter((entry) => entry.status === 'failed');
+      assert.ok(refusals.length > 0);
+      for (const entry of refusals) {
+        assert.equal(entry.uploadId, refusedId);
+        assert.match(String(entry.error), /MESSAGE_TOO_LARGE/);
       }
     } finally {
       await wharf.stop();

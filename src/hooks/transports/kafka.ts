@@ -1,6 +1,7 @@
-import type { Kafka, KafkaConfig, Producer, ProducerConfig } from 'kafkajs';
+import type { Kafka, KafkaConfig, Message, Producer, ProducerConfig } from 'kafkajs';
 import { kafkaCloudEventHeaders } from '../cloudevents-bindings.ts';
 import { HookConfigError } from '../errors.ts';
+import { BatchSender } from './batch-sender.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
 /** kafkajs's CompressionTypes values, spelled out so that this module does not load kafkajs before it is used. */
@@ -72,12 +73,25 @@ function booleanOption(key: string, value: string): boolean {
   throw new HookConfigError(`Kafka extra option ${key} must be true or false`);
 }
 
+/** How events are gathered into produce requests (see batch-sender.ts), with librdkafka's names and defaults. */
+export interface KafkaBatching {
+  /** `linger.ms`: how long a batch waits for more events; 0 sends as soon as no request is on its way. */
+  readonly lingerMs: number;
+  /** `batch.num.messages`. */
+  readonly maxMessages: number;
+  /** `batch.size`: below the broker's message.max.bytes (1 MiB by default), which bounds a record batch. */
+  readonly maxBytes: number;
+}
+
+const defaultBatching: KafkaBatching = { lingerMs: 0, maxMessages: 10_000, maxBytes: 1_000_000 };
+
 interface ClientSettings {
   readonly client: KafkaConfig;
   readonly producer: ProducerConfig;
   readonly sendTimeoutMs: number;
   readonly requiredAcks: -1 | 0 | 1;
   readonly compression: KafkaCompression;
+  readonly batching: KafkaBatching;
 }
 
 /**
@@ -102,6 +116,7 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
   let username: string | undefined;
   let password: string | undefined;
   let mechanism = 'plain';
+  let batching = defaultBatching;
   for (const [key, value] of Object.entries(config.extraOptions)) {
     switch (key) {
       case 'bootstrap.servers':
@@ -156,6 +171,16 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
       case 'metadata.max.age.ms':
         producer.metadataMaxAge = integerOption(key, value);
         break;
+      case 'linger.ms':
+      case 'queue.buffering.max.ms':
+        batching = { ...batching, lingerMs: integerOption(key, value) };
+        break;
+      case 'batch.num.messages':
+        batching = { ...batching, maxMessages: Math.max(1, integerOption(key, value)) };
+        break;
+      case 'batch.size':
+        batching = { ...batching, maxBytes: integerOption(key, value) };
+        break;
       default:
         throw new HookConfigError(
           `Kafka extra option "${key}" has no equivalent in Wharf's Kafka client (kafkajs); see docs/hooks.md`,
@@ -168,7 +193,7 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
     }
     client.sasl = { mechanism, username, password } as NonNullable<KafkaConfig['sasl']>;
   }
-  return { client, producer, sendTimeoutMs, requiredAcks, compression };
+  return { client, producer, sendTimeoutMs, requiredAcks, compression, batching };
 }
 
 /** Checks a compression name: kafkajs produces none and gzip; snappy, lz4 and zstd are refused at startup. */
@@ -186,7 +211,36 @@ export function kafkaCompression(name: string): KafkaCompression {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (!(error instanceof Error)) return String(error);
+  // kafkajs names the broker's error code in `type` (MESSAGE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED, ...).
+  const type = Reflect.get(error, 'type');
+  return `${error.name}${typeof type === 'string' ? ` (${type})` : ''}: ${error.message}`;
+}
+
+/** One event on its way: its topic and its Kafka record. */
+interface OutgoingRecord {
+  readonly topic: string;
+  readonly message: Message & { readonly key: string; readonly value: string };
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** What a record weighs in a batch: its key, value and headers, plus a record's framing. */
+function recordSize(record: OutgoingRecord): number {
+  let bytes = 64 + Buffer.byteLength(record.message.key) + Buffer.byteLength(record.message.value);
+  for (const [name, value] of Object.entries(record.headers)) bytes += name.length + Buffer.byteLength(value);
+  return bytes;
+}
+
+/**
+ * The broker answered and refused records (too large, invalid): that may be one record of the batch. A dropped
+ * connection or a timeout is everyone's, and sending each record again alone would only multiply the waiting.
+ */
+function brokerRefusedRecords(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === 'KafkaJSProtocolError' &&
+    Reflect.get(error, 'retriable') === false
+  );
 }
 
 /**
@@ -203,10 +257,20 @@ export class KafkaHookTransport implements HookTransport {
   #idleTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #closed = false;
+  readonly #batches: BatchSender<OutgoingRecord>;
 
   constructor(config: KafkaHooksConfig) {
     this.config = config;
     this.#settings = kafkaClientSettings(config);
+    const batching = this.#settings.batching;
+    this.#batches = new BatchSender<OutgoingRecord>({
+      sendBatch: (records) => this.#sendBatch(records),
+      sizeOf: recordSize,
+      maxItems: batching.maxMessages,
+      maxBytes: batching.maxBytes,
+      lingerMs: batching.lingerMs,
+      mayBeOneItem: brokerRefusedRecords,
+    });
   }
 
   describe(hook: string): string {
@@ -232,7 +296,7 @@ export class KafkaHookTransport implements HookTransport {
       onAbort = () => resolve('aborted');
       delivery.signal.addEventListener('abort', onAbort, { once: true });
     });
-    const sent = this.#send(delivery).then(
+    const sent = this.#batches.send(this.#record(delivery)).then(
       () => 'delivered' as const,
       (error: unknown) => error,
     );
@@ -244,9 +308,12 @@ export class KafkaHookTransport implements HookTransport {
     this.#armIdleTimer();
     if (outcome === 'delivered') return { kind: 'delivered' };
     if (outcome === 'aborted') return { kind: 'aborted' };
-    // A failed or hung send may leave the producer in a bad state: start afresh next time.
-    this.#reset();
-    if (outcome === 'timed_out') return { kind: 'timed_out', timeoutMs };
+    if (outcome === 'timed_out') {
+      // A hung send may leave the producer in a bad state: start afresh next time. (A failed one was reset
+      // once by #sendBatch, for every record of its batch.)
+      this.#reset();
+      return { kind: 'timed_out', timeoutMs };
+    }
     return { kind: 'unreachable', detail: `Kafka: ${errorText(outcome)}` };
   }
 
@@ -258,27 +325,43 @@ export class KafkaHookTransport implements HookTransport {
     if (producer !== undefined) await (await producer.catch(() => undefined))?.disconnect().catch(() => {});
   }
 
-  async #send(delivery: HookDelivery): Promise<void> {
-    const producer = await this.#connected();
-    await producer.send({
+  #record(delivery: HookDelivery): OutgoingRecord {
+    const headers: Record<string, string> = {
+      'event-id': delivery.eventId,
+      'hook-name': delivery.hook,
+      'content-type': 'application/json',
+      // CloudEvents Kafka binding: its `content-type`, and `ce_*` attribute headers in binary mode.
+      ...(delivery.cloudEvent !== undefined ? kafkaCloudEventHeaders(delivery.cloudEvent) : {}),
+    };
+    return {
       topic: kafkaTopic(this.config, delivery.hook),
-      acks: this.#settings.requiredAcks,
-      timeout: this.#settings.sendTimeoutMs,
-      compression: this.#settings.compression === 'gzip' ? compressionTypes.gzip : compressionTypes.none,
-      messages: [
-        {
-          key: delivery.uploadId,
-          value: delivery.payload,
-          headers: {
-            'event-id': delivery.eventId,
-            'hook-name': delivery.hook,
-            'content-type': 'application/json',
-            // CloudEvents Kafka binding: its `content-type`, and `ce_*` attribute headers in binary mode.
-            ...(delivery.cloudEvent !== undefined ? kafkaCloudEventHeaders(delivery.cloudEvent) : {}),
-          },
-        },
-      ],
-    });
+      message: { key: delivery.uploadId, value: delivery.payload, headers },
+      headers,
+    };
+  }
+
+  /** One produce request for a batch, its records grouped by topic in the order they came. */
+  async #sendBatch(records: readonly OutgoingRecord[]): Promise<void> {
+    if (this.#closed) throw new Error('the Kafka hook transport is closed');
+    const byTopic = new Map<string, Message[]>();
+    for (const record of records) {
+      const messages = byTopic.get(record.topic);
+      if (messages === undefined) byTopic.set(record.topic, [record.message]);
+      else messages.push(record.message);
+    }
+    try {
+      const producer = await this.#connected();
+      await producer.sendBatch({
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        acks: this.#settings.requiredAcks,
+        timeout: this.#settings.sendTimeoutMs,
+        compression: this.#settings.compression === 'gzip' ? compressionTypes.gzip : compressionTypes.none,
+      });
+    } catch (error) {
+      // A failed send may leave the producer in a bad state: start afresh next time.
+      this.#reset();
+      throw error;
+    }
   }
 
   #connected(): Promise<Producer> {

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildConfig } from '../../../src/config/load.ts';
 import { ConfigError } from '../../../src/config/option-table.ts';
-import { kafkaTopic, parseKafkaExtraOptions } from '../../../src/hooks/transports/kafka.ts';
+import {
+  type KafkaHooksConfig,
+  kafkaClientSettings,
+  kafkaTopic,
+  parseKafkaExtraOptions,
+} from '../../../src/hooks/transports/kafka.ts';
 
 describe('Kafka hook configuration', () => {
   test('topic choice follows rustus: prefix-event, the topic, or the event name', () => {
@@ -35,13 +40,42 @@ describe('Kafka hook configuration', () => {
     assert.equal(config.hooks.kafka?.sendTimeoutMs, 5000);
     assert.throws(
       () =>
-        buildConfig({}, { WHARF_HOOKS_KAFKA_URLS: 'k:1', WHARF_HOOKS_KAFKA_EXTRA_OPTIONS: 'linger.ms=5' }),
-      (error: unknown) => error instanceof ConfigError && /linger\.ms/.test(error.message),
+        buildConfig(
+          {},
+          { WHARF_HOOKS_KAFKA_URLS: 'k:1', WHARF_HOOKS_KAFKA_EXTRA_OPTIONS: 'socket.nagle.disable=true' },
+        ),
+      (error: unknown) => error instanceof ConfigError && /socket\.nagle\.disable/.test(error.message),
     );
     assert.throws(
       () => buildConfig({}, { WHARF_HOOKS_KAFKA_URLS: 'k:1', WHARF_HOOKS_KAFKA_REQUIRED_ACKS: '2' }),
       ConfigError,
     );
     assert.equal(buildConfig({}, {}).hooks.kafka, undefined);
+  });
+
+  test('linger.ms, batch.num.messages and batch.size shape the produce requests, with librdkafka defaults', () => {
+    const config = (extraOptions: Record<string, string>): KafkaHooksConfig => ({
+      brokers: ['k:1'],
+      clientId: undefined,
+      topic: 'all',
+      prefix: undefined,
+      requiredAcks: -1,
+      compression: 'none',
+      idleTimeoutMs: undefined,
+      sendTimeoutMs: 5000,
+      extraOptions,
+    });
+    assert.deepEqual(kafkaClientSettings(config({})).batching, {
+      lingerMs: 0,
+      maxMessages: 10_000,
+      maxBytes: 1_000_000,
+    });
+    assert.deepEqual(
+      kafkaClientSettings(config({ 'linger.ms': '5', 'batch.num.messages': '100', 'batch.size': '65536' }))
+        .batching,
+      { lingerMs: 5, maxMessages: 100, maxBytes: 65_536 },
+    );
+    assert.equal(kafkaClientSettings(config({ 'queue.buffering.max.ms': '20' })).batching.lingerMs, 20);
+    assert.throws(() => kafkaClientSettings(config({ 'linger.ms': 'soon' })), /must be an integer/);
   });
 });
