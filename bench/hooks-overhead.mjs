@@ -134,10 +134,11 @@ function listening(host, port) {
   });
 }
 
-/** Polls `count` until it stops growing for a second (the outbox may still be sending when the load ends). */
-async function settled(count) {
+/** Polls `count` until it stops growing (the outbox may still be sending when the load ends). */
+async function settled(count, expected) {
   let last = await count();
-  for (let quiet = 0, waited = 0; quiet < 4 && waited < 80; waited++) {
+  // Once the expected count is in, one quiet poll is enough; short of it, a second of quiet says nothing more comes.
+  for (let quiet = 0, waited = 0; quiet < (last >= expected ? 1 : 4) && waited < 80; waited++) {
     await sleep(250);
     const now = await count();
     quiet = now === last ? quiet + 1 : 0;
@@ -314,7 +315,10 @@ try {
         // Server CPU per upload: unlike uploads/s, it does not depend on what else shares the machine.
         const cpuMsPerUpload = ((await cpuSeconds(child.pid)) - cpuBefore) * 1000 / result.uploads;
         // Post events may still be on their way when the load ends (the outbox sends them after the response).
-        const hookRequests = modes[mode].sink === 'none' ? 0 : await settled(sink.received);
+        // Each upload of the small scenario (create, then one PATCH with every byte) raises pre-create, or
+        // post-create and post-finish.
+        const expected = result.uploads * (mode === 'HTTP pre-create' ? 1 : 2);
+        const hookRequests = modes[mode].sink === 'none' ? 0 : await settled(sink.received, expected);
         if (modes[mode].sink !== 'none' && hookRequests < result.uploads) {
           throw new Error(`only ${hookRequests} events arrived for ${result.uploads} uploads`);
         }

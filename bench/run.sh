@@ -237,12 +237,18 @@ fi
 if [ "${BENCH_HOOKS:-1}" != 0 ] && [ -z "${UNAVAILABLE[wharf]:-}" ]; then
   started_brokers=()
   if [ "${BENCH_BROKERS:-1}" != 0 ]; then
+    # Both at once: each start is mostly waiting for a JVM or an Erlang VM to come up.
+    declare -A starting=()
     for broker in rabbitmq kafka; do
       bash "$ROOT/scripts/services/$broker.sh" status >/dev/null 2>&1 && continue
-      if bash "$ROOT/scripts/services/$broker.sh" start >>"$OUT/logs/brokers.log" 2>&1; then
+      bash "$ROOT/scripts/services/$broker.sh" start >"$OUT/logs/$broker-start.log" 2>&1 &
+      starting[$broker]=$!
+    done
+    for broker in "${!starting[@]}"; do
+      if wait "${starting[$broker]}"; then
         started_brokers+=("$broker")
       else
-        echo "bench: $broker did not start (see $OUT/logs/brokers.log); its hooks mode is skipped"
+        echo "bench: $broker did not start (see $OUT/logs/$broker-start.log); its hooks mode is skipped"
       fi
     done
   fi

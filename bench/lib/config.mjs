@@ -27,7 +27,7 @@ export const config = {
   concurrentBytes: figure('BENCH_CONCURRENT_BYTES', 16 * MiB, { min: 64 * 1024 }),
   // One PATCH per upload by default (what tus-js-client does unless told a chunk size).
   concurrentChunkBytes: figure('BENCH_CONCURRENT_CHUNK_BYTES', Number.MAX_SAFE_INTEGER, { scaled: false }),
-  resumeCount: figure('BENCH_RESUME_COUNT', 15, { min: 5 }),
+  resumeCount: figure('BENCH_RESUME_COUNT', 9, { min: 5 }),
   resumeBytes: figure('BENCH_RESUME_BYTES', 8 * MiB, { min: 64 * 1024 }),
   bigBytes: figure('BENCH_BIG_BYTES', 2048 * MiB, { min: MiB }),
   // Hard limit on one load run; the process exits by itself when it is reached.

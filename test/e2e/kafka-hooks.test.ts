@@ -12,19 +12,17 @@ function tag(): string {
   return randomUUID().slice(0, 8);
 }
 
+/** Wharf's arguments for Kafka hooks into one topic of the test broker. */
+function topicArgs(topic: string): string[] {
+  return ['--hooks-kafka-urls', kafkaBrokers.join(','), '--hooks-kafka-topic', topic];
+}
+
 describe('Kafka hooks against a Kafka broker', () => {
   test('topic mode: every event in one topic, key = upload id, header event-id, schema-valid payload', async () => {
     const topic = `wharf-test-${tag()}`;
     const consumer = await kafkaConsumer([topic]);
     const wharf = await startWharf({
-      args: [
-        '--hooks-kafka-urls',
-        kafkaBrokers.join(','),
-        '--hooks-kafka-topic',
-        topic,
-        '--hooks-kafka-compression',
-        'gzip',
-      ],
+      args: [...topicArgs(topic), '--hooks-kafka-compression', 'gzip'],
     });
     try {
       const uploadId = await uploadLifecycle(wharf.endpoint, 'kafka.bin');
@@ -101,14 +99,7 @@ describe('Kafka hooks against a Kafka broker', () => {
     await admin.disconnect();
     const consumer = await kafkaConsumer([topic]);
     const wharf = await startWharf({
-      args: [
-        '--hooks-kafka-urls',
-        kafkaBrokers.join(','),
-        '--hooks-kafka-topic',
-        topic,
-        '--hooks',
-        'post-create,post-finish',
-      ],
+      args: [...topicArgs(topic), '--hooks', 'post-create,post-finish'],
     });
     try {
       const upload = async (name: string): Promise<string> => {
