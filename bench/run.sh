@@ -23,6 +23,8 @@ PEERS=$BENCH/.peers
 started_at=$(date +%s)
 
 bash "$BENCH/setup.sh"
+# What setup wrote (builds, caches, packages) goes to disk now, not during the first scenario's writes.
+sync
 
 ROUNDS=${BENCH_ROUNDS:-3}
 SUBJECT=${BENCH_SUBJECT:-wharf}

@@ -44,15 +44,12 @@ install_rustus() {
   fi
 }
 
-# On a fresh machine rustus is the long pole (about 4½ minutes of two cores, with serial steps: LTO, linking).
-# It starts first at normal priority; everything else runs beside it at a lower one, filling the cores
-# whenever rustus's build does not use both, instead of stretching it.
-lower_priority() { renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true; }
+# On a fresh machine this is CPU-bound: about 12 CPU-minutes (rustus's build 6, tusd's 3-4, npm, Maven for
+# Kafka's jars) on two cores, so everything runs at once and the slowest build sets the time (about 6½ min).
 pids=()
 if rustus_ok; then echo "setup: rustus $RUSTUS_VERSION already installed"; else install_rustus & pids+=($!); fi
-if tusd_ok; then echo "setup: tusd $TUSD_VERSION already installed"; else (lower_priority; install_tusd) & pids+=($!); fi
+if tusd_ok; then echo "setup: tusd $TUSD_VERSION already installed"; else install_tusd & pids+=($!); fi
 (
-  lower_priority
   if npm_ok; then
     echo "setup: @tus/server and @tus/file-store already installed"
   else
