@@ -89,7 +89,7 @@ export const kafkaOptions: readonly OptionSpec[] = [
     flag: 'hooks-kafka-extra-options',
     env: ['WHARF_HOOKS_KAFKA_EXTRA_OPTIONS', 'RUSTUS_HOOKS_KAFKA_EXTRA_OPTIONS'],
     kind: 'string',
-    help: 'More client settings, key=value;key=value, with librdkafka names: allow.auto.create.topics, security.protocol, sasl.mechanism, sasl.username, sasl.password, request.timeout.ms, message.timeout.ms, enable.idempotence, client.id, acks, compression.codec, metadata.max.age.ms. Others are refused at startup.',
+    help: 'More client settings, key=value;key=value, with librdkafka names: allow.auto.create.topics, security.protocol, sasl.mechanism, sasl.username, sasl.password, request.timeout.ms, message.timeout.ms, enable.idempotence, client.id, acks, compression.codec, metadata.max.age.ms, linger.ms (queue.buffering.max.ms), batch.num.messages, batch.size. Others are refused at startup.',
     group,
   },
 ];
