@@ -62,11 +62,8 @@ trap 'exit 130' INT TERM
 declare -A UNAVAILABLE=()
 wharf_ready() {
   [ -f "$ROOT/bin/wharf.js" ] || { UNAVAILABLE[wharf]="bin/wharf.js does not exist yet"; return; }
-  if [ ! -d "$ROOT/node_modules" ]; then # a fresh clone: npm ci also builds dist/ (prepare)
-    echo "bench: installing Wharf's dependencies (npm ci)"
-    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) >"$OUT/logs/wharf-npm-ci.log" 2>&1 ||
-      { UNAVAILABLE[wharf]="npm ci failed (see bench/out/$stamp/logs/wharf-npm-ci.log)"; return; }
-  fi
+  # On a fresh clone setup.sh ran npm ci (which also builds dist/), beside the peers' builds.
+  [ -d "$ROOT/node_modules" ] || { UNAVAILABLE[wharf]="npm ci failed (see bench/.peers/logs/wharf-npm-ci.log)"; return; }
   if [ -z "${BENCH_NO_BUILD:-}" ] && { [ ! -f "$ROOT/dist/cli/main.js" ] ||
     [ -n "$(find "$ROOT/src" -newer "$ROOT/dist/cli/main.js" -type f -print -quit 2>/dev/null)" ]; }; then
     echo "bench: building Wharf (npm run build)"
