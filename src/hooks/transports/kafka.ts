@@ -217,17 +217,21 @@ function errorText(error: unknown): string {
   return `${error.name}${typeof type === 'string' ? ` (${type})` : ''}: ${error.message}`;
 }
 
-/** One event on its way: its topic and its Kafka record. */
+/** One event on its way: its topic and its Kafka record (a kafkajs Message, with text only). */
 interface OutgoingRecord {
   readonly topic: string;
-  readonly message: Message & { readonly key: string; readonly value: string };
-  readonly headers: Readonly<Record<string, string>>;
+  readonly message: {
+    readonly key: string;
+    readonly value: string;
+    readonly headers: Readonly<Record<string, string>>;
+  };
 }
 
 /** What a record weighs in a batch: its key, value and headers, plus a record's framing. */
-function recordSize(record: OutgoingRecord): number {
-  let bytes = 64 + Buffer.byteLength(record.message.key) + Buffer.byteLength(record.message.value);
-  for (const [name, value] of Object.entries(record.headers)) bytes += name.length + Buffer.byteLength(value);
+function recordSize({ message }: OutgoingRecord): number {
+  let bytes = 64 + Buffer.byteLength(message.key) + Buffer.byteLength(message.value);
+  for (const [name, value] of Object.entries(message.headers))
+    bytes += name.length + Buffer.byteLength(value);
   return bytes;
 }
 
@@ -311,12 +315,10 @@ export class KafkaHookTransport implements HookTransport {
     if (outcome === 'timed_out' || outcome === 'aborted') giveUp.abort(new Error(`the delivery ${outcome}`));
     if (outcome === 'delivered') return { kind: 'delivered' };
     if (outcome === 'aborted') return { kind: 'aborted' };
-    if (outcome === 'timed_out') {
-      // A hung send may leave the producer in a bad state: start afresh next time. (A failed one was reset
-      // once by #sendBatch, for every record of its batch.)
-      this.#reset();
-      return { kind: 'timed_out', timeoutMs };
-    }
+    // The producer of a hung or failed send is reset by #sendBatch, once for its batch: every delivery waiting
+    // behind a hung batch times out at about the same moment, and each resetting would close the producer
+    // that had just replaced it.
+    if (outcome === 'timed_out') return { kind: 'timed_out', timeoutMs };
     return { kind: 'unreachable', detail: `Kafka: ${errorText(outcome)}` };
   }
 
@@ -339,7 +341,6 @@ export class KafkaHookTransport implements HookTransport {
     return {
       topic: kafkaTopic(this.config, delivery.hook),
       message: { key: delivery.uploadId, value: delivery.payload, headers },
-      headers,
     };
   }
 
@@ -352,18 +353,27 @@ export class KafkaHookTransport implements HookTransport {
       if (messages === undefined) byTopic.set(record.topic, [record.message]);
       else messages.push(record.message);
     }
-    try {
-      const producer = await this.#connected();
-      await producer.sendBatch({
+    const timeoutMs = this.#settings.sendTimeoutMs;
+    const sending = this.#connected().then((producer) =>
+      producer.sendBatch({
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         acks: this.#settings.requiredAcks,
-        timeout: this.#settings.sendTimeoutMs,
+        timeout: timeoutMs,
         compression: this.#settings.compression === 'gzip' ? compressionTypes.gzip : compressionTypes.none,
-      });
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([sending, hung]);
     } catch (error) {
-      // A failed send may leave the producer in a bad state: start afresh next time.
+      // A failed or hung send may leave the producer in a bad state: start afresh next time.
       this.#reset();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
