@@ -6,7 +6,7 @@
 // arrived, so a mode whose hooks did not fire shows as an error, not as a free hook.
 // Modes run in turn (A B C A B C ...), BENCH_ROUNDS rounds, the median reported.
 //
-// Usage: node bench/hooks-overhead.mjs [--results FILE]   (BENCH_ROUNDS, BENCH_SMALL_COUNT as in run.sh;
+// Usage: node bench/hooks-overhead.mjs [--results FILE]   (BENCH_ROUNDS, BENCH_HOOKS_COUNT as in run.sh;
 //   WHARF_TEST_AMQP_URL, WHARF_TEST_KAFKA_BROKERS as in the tests)
 // Prints one line per run and a summary; with --results, appends run records for report.mjs (run.sh does).
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import { appendFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { config } from './lib/config.mjs';
 
 const bench = import.meta.dirname;
 const root = path.resolve(bench, '..');
@@ -152,8 +153,8 @@ function listening(host, port) {
 /** Polls `count` until it stops growing (the outbox may still be sending when the load ends). */
 async function settled(count, expected) {
   let last = await count();
-  // Once the expected count is in, one quiet poll is enough; short of it, a second of quiet says nothing more comes.
-  for (let quiet = 0, waited = 0; quiet < (last >= expected ? 1 : 4) && waited < 80; waited++) {
+  // Once the expected count is in, nothing more is awaited; short of it, a second of quiet says nothing more comes.
+  for (let quiet = 0, waited = 0; last < expected && quiet < 4 && waited < 80; waited++) {
     await sleep(250);
     const now = await count();
     quiet = now === last ? quiet + 1 : 0;
@@ -241,10 +242,10 @@ function freePort() {
 }
 
 async function waitForPort(port, child) {
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 750; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
     if (await listening('127.0.0.1', port)) return;
-    await sleep(100);
+    await sleep(20);
   }
   throw new Error(`nothing listened on ${port}`);
 }
@@ -273,6 +274,7 @@ function runLoad(port) {
   return new Promise((resolve, reject) => {
     const load = spawn(process.execPath, [path.join(bench, 'load.mjs'), 'small', `http://127.0.0.1:${port}/files/`], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, BENCH_SMALL_COUNT: String(config.hooksCount) },
     });
     let out = '';
     load.stdout.on('data', (chunk) => {

@@ -116,10 +116,10 @@ start_server() {
     pipe) node "$BENCH/baseline-pipe.mjs" "$PORT" "$DATA_DIR" >"$log" 2>&1 & ;;
   esac
   SERVER_PID=$!
-  for _ in $(seq 150); do
+  for _ in $(seq 750); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
+    sleep 0.02
   done
   return 1
 }
@@ -127,7 +127,7 @@ start_server() {
 stop_server() {
   [ -n "$SERVER_PID" ] || return 0
   kill -TERM "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 250); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.02; done
   kill -KILL "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=
@@ -142,13 +142,15 @@ record() { # record SERVER ROUND JSON
   echo "{\"type\":\"run\",\"server\":\"$1\",\"round\":$2,${json:1}" >>"$RESULTS"
 }
 
-summary() { # one human line per run
-  node -e '
-    const r = JSON.parse(process.argv[1]);
-    const f = (k, u) => (r[k] === undefined || r[k] === null ? "" : ` ${Number(r[k]).toFixed(1)} ${u}`);
-    console.log(r.error ? ` ERROR ${r.error}` :
-      f("mbPerSecond", "MB/s") + f("uploadsPerSecond", "uploads/s") + f("p50Ms", "ms p50") + f("peakRssMB", "MB RSS"));
-  ' "$1" 2>/dev/null || echo " (unreadable: $1)"
+summary() { # one human line per run, read from the load generator's JSON line (no process of its own)
+  local json=$1 out='' key unit
+  if [[ $json =~ \"error\":\"([^\"]*) ]]; then echo " ERROR ${BASH_REMATCH[1]}"; return; fi
+  for key in mbPerSecond:MB/s uploadsPerSecond:uploads/s p50Ms:'ms p50' peakRssMB:'MB RSS'; do
+    unit=${key#*:}
+    key=${key%%:*}
+    [[ $json =~ \"$key\":([0-9.eE+-]+) ]] && out+=" $(printf '%.1f' "${BASH_REMATCH[1]}") $unit"
+  done
+  echo "${out:- (unreadable: $json)}"
 }
 
 run_one() { # run_one SCENARIO SERVER ROUND
