@@ -235,8 +235,8 @@ if (hookRuns.length) {
     .filter((mode) => of(mode) !== undefined)
     .map((mode) => `${mode} ${format(of(mode))} uploads/s (×${(of(mode) / off).toFixed(2)})`);
   extra.push(
-    `- Hooks on versus off (${subject} alone, ${count(config.hooksCount ?? config.smallCount)} small uploads per run; the HTTP target is a minimal HTTP/1.1 responder ` +
-      `answering 200 at once, RabbitMQ and Kafka are the test brokers on the same machine): ${parts.join('; ')}.`,
+    `- Hooks on versus off (${subject} alone, ${count(config.hooksCount ?? config.smallCount)} small uploads per ` +
+      `run; the HTTP target is a minimal HTTP/1.1 responder answering 200 at once, RabbitMQ and Kafka are the test brokers on the same machine): ${parts.join('; ')}.`,
   );
   for (const mode of hookModes.filter((name) => name.startsWith('all post hooks'))) {
     const post = of(mode);
