@@ -1,4 +1,5 @@
 import type { Kafka, KafkaConfig, Message, Producer, ProducerConfig } from 'kafkajs';
+import { withTimeout } from '../../backends/backend.ts';
 import { kafkaCloudEventHeaders } from '../cloudevents-bindings.ts';
 import { HookConfigError } from '../errors.ts';
 import { BatchSender } from './batch-sender.ts';
@@ -362,18 +363,12 @@ export class KafkaHookTransport implements HookTransport {
         compression: this.#settings.compression === 'gzip' ? compressionTypes.gzip : compressionTypes.none,
       }),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const hung = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no acknowledgement within ${timeoutMs} ms`)), timeoutMs);
-    });
     try {
-      await Promise.race([sending, hung]);
+      await withTimeout(sending, timeoutMs, `no acknowledgement within ${timeoutMs} ms`);
     } catch (error) {
       // A failed or hung send may leave the producer in a bad state: start afresh next time.
       this.#reset();
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
