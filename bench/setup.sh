@@ -28,7 +28,7 @@ npm_ok() {
 install_tusd() {
   rm -f "$PEERS/tusd.unavailable"
   if ! command -v go >/dev/null; then echo "go is not installed" >"$PEERS/tusd.unavailable"; return; fi
-  echo "setup: building tusd $TUSD_VERSION (go install, ~2 min on 2 cores)"
+  echo "setup: building tusd $TUSD_VERSION (go install, ~4 min beside rustus on 2 cores)"
   if ! GOBIN="$PEERS/bin" go install "github.com/tus/tusd/v2/cmd/tusd@$TUSD_VERSION" >"$PEERS/logs/tusd-install.log" 2>&1; then
     { echo "go install failed:"; tail -20 "$PEERS/logs/tusd-install.log"; } >"$PEERS/tusd.unavailable"
   fi
@@ -37,15 +37,15 @@ install_tusd() {
 install_rustus() {
   rm -f "$PEERS/rustus.unavailable"
   if ! command -v cargo >/dev/null; then echo "cargo is not installed" >"$PEERS/rustus.unavailable"; return; fi
-  echo "setup: building rustus $RUSTUS_VERSION (cargo install --locked, ~4 min on 2 cores)"
+  echo "setup: building rustus $RUSTUS_VERSION (cargo install --locked, ~7 min beside tusd on 2 cores)"
   # --locked: build with the Cargo.lock published in the crate, so the build is the same every time.
   if ! cargo install rustus --version "$RUSTUS_VERSION" --locked --root "$PEERS" >"$PEERS/logs/rustus-install.log" 2>&1; then
     { echo "cargo install failed:"; tail -20 "$PEERS/logs/rustus-install.log"; } >"$PEERS/rustus.unavailable"
   fi
 }
 
-# On a fresh machine this is CPU-bound: about 12 CPU-minutes (rustus's build 6, tusd's 3-4, npm, Maven for
-# Kafka's jars) on two cores, so everything runs at once and the slowest build sets the time (about 6½ min).
+# On a fresh machine this is CPU-bound: about 13 CPU-minutes (rustus's build 8, tusd's 4½, npm, Maven for
+# Kafka's jars) on two cores, so everything runs at once and rustus's build sets the time (6½ to 7 min).
 pids=()
 if rustus_ok; then echo "setup: rustus $RUSTUS_VERSION already installed"; else install_rustus & pids+=($!); fi
 if tusd_ok; then echo "setup: tusd $TUSD_VERSION already installed"; else install_tusd & pids+=($!); fi
