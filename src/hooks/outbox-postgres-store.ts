@@ -92,7 +92,8 @@ export class PostgresOutboxStore implements OutboxStore {
   async deadLetters(): Promise<DeadEntry[]> {
     const pool = await this.#backend.pool();
     const { rows } = await pool.query<{ entry: DeadEntry }>(
-      'SELECT entry FROM wharf_hook_dead_letters ORDER BY dead_at',
+      // The order the limit drops them in; dead_at alone leaves ties to an unstable sort.
+      'SELECT entry FROM wharf_hook_dead_letters ORDER BY dead_at, entry_key',
     );
     return rows.map((row) => row.entry);
   }

@@ -163,8 +163,12 @@ export class RedisOutboxStore implements OutboxStore {
 
   async deadLetters(): Promise<DeadEntry[]> {
     const client = await this.#backend.client();
-    const texts = await client.hvals(this.#key('dead'));
-    return texts.map((text) => JSON.parse(text) as DeadEntry);
+    // In the order the limit drops them (death time, then key): the hash alone has no order. Every write
+    // changes both keys in one transaction, so the order lists every dead letter.
+    const keys = await client.zrange(this.#key('dead:order'), '0', '-1');
+    if (keys.length === 0) return [];
+    const texts = await client.hmget(this.#key('dead'), ...keys);
+    return texts.flatMap((text) => (text === null ? [] : [JSON.parse(text) as DeadEntry]));
   }
 
   async removeDead(target: string, eventId: string): Promise<boolean> {

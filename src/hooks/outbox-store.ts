@@ -54,7 +54,7 @@ export interface OutboxStore {
    * drops the oldest dead letters (by death time) beyond `deadLimit` and returns them.
    */
   markDead(entry: StoredEntry, note: DeathNote, deadLimit: number): Promise<DroppedDeadLetter[]>;
-  /** Every dead letter in the store (of every instance). */
+  /** Every dead letter in the store (of every instance), oldest first, in the order the limit drops them. */
   deadLetters(): Promise<DeadEntry[]>;
   /**
    * Removes one dead letter before it is queued again; false when it is not there (another instance revived

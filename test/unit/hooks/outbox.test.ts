@@ -319,6 +319,47 @@ for (const kind of kinds) {
 
     if (kind.name === 'memory') return;
 
+    test('dead letters of the same millisecond list in the order the limit drops them, also after a restart', async (t) => {
+      const place = await kind.setup();
+      // Stores still open are closed before their place goes away (a late close would reconnect).
+      const open = new Set<OutboxStore>();
+      const opening = async () => {
+        const store = place.store() as OutboxStore;
+        open.add(store);
+        await store.open(['t']);
+        return store;
+      };
+      t.after(async () => {
+        for (const store of open) await store.close();
+        await finish(place);
+      });
+      const store = await opening();
+      const deadAt = Date.now();
+      const kill = async (uploadId: string, at: number, limit: number) => {
+        const { signal: _signal, ...stored } = delivery(uploadId, 'post-finish', 1);
+        const entry = { target: 't', delivery: stored };
+        await store.append(entry, 1000);
+        return store.markDead(entry, { reason: 'refused', attempts: 1, lastError: 'no', deadAt: at }, limit);
+      };
+      for (const uploadId of ['c', 'a', 'b']) assert.deepEqual(await kill(uploadId, deadAt, 3), []);
+      // The file store keeps the order they died in; the shared ones break a tie by key, the same on every instance.
+      const listed = kind.shared ? ['a', 'b', 'c'] : ['c', 'a', 'b'];
+      const ids = async (from: OutboxStore) =>
+        (await from.deadLetters()).map((letter) => letter.delivery.uploadId);
+      assert.deepEqual(await ids(store), listed);
+
+      const dropped = await kill('d', deadAt + 1, 3);
+      assert.deepEqual(
+        dropped.map((letter) => letter.eventId),
+        [`${listed[0]}-post-finish-1`],
+      );
+      const kept = [...listed.slice(1), 'd'];
+      assert.deepEqual(await ids(store), kept);
+      open.delete(store);
+      await store.close();
+      assert.deepEqual(await ids(await opening()), kept);
+    });
+
     test('resumes stored entries after a restart, ahead of new ones', async (t) => {
       const place = await kind.setup();
       t.after(() => finish(place));
