@@ -163,12 +163,20 @@ export class RedisOutboxStore implements OutboxStore {
 
   async deadLetters(): Promise<DeadEntry[]> {
     const client = await this.#backend.client();
-    // In the order the limit drops them (death time, then key): the hash alone has no order. Every write
-    // changes both keys in one transaction, so the order lists every dead letter.
-    const keys = await client.zrange(this.#key('dead:order'), '0', '-1');
-    if (keys.length === 0) return [];
-    const texts = await client.hmget(this.#key('dead'), ...keys);
-    return texts.flatMap((text) => (text === null ? [] : [JSON.parse(text) as DeadEntry]));
+    const [[orderError, ordered], [hashError, texts]] = ((await client
+      .multi()
+      .zrange(this.#key('dead:order'), '0', '-1')
+      .hgetall(this.#key('dead'))
+      .exec()) ?? [
+      [null, []],
+      [null, {}],
+    ]) as [[Error | null, string[]], [Error | null, Record<string, string>]];
+    if (orderError !== null || hashError !== null) throw orderError ?? hashError;
+    // In the order the limit drops them (death time, then key): the hash alone has no order. Dead letters an
+    // older Wharf stored have no place in the order; they come first, being older than any that do.
+    const listed = new Set(ordered);
+    const keys = [...Object.keys(texts).filter((key) => !listed.has(key)), ...ordered];
+    return keys.flatMap((key) => (texts[key] === undefined ? [] : [JSON.parse(texts[key]) as DeadEntry]));
   }
 
   async removeDead(target: string, eventId: string): Promise<boolean> {

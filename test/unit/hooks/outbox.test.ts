@@ -476,3 +476,36 @@ for (const kind of kinds) {
     });
   });
 }
+
+describe('hook outbox redis store, dead letters of an older Wharf', () => {
+  test('a dead letter stored without its place in the order (before the limit existed) is still listed, first', async (t) => {
+    const backend = new RedisBackend(redisUrl);
+    const keyPrefix = `wharf-test-${randomBytes(4).toString('hex')}:`;
+    const store = new RedisOutboxStore(backend, { leaseMs, keyPrefix });
+    t.after(async () => {
+      await store.close();
+      const client = await backend.client();
+      const keys = await client.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+      await backend.close();
+    });
+    await store.open(['t']);
+    const note = { reason: 'refused', attempts: 1, lastError: 'no' } as const;
+    const { signal: _old, ...olderDelivery } = delivery('old', 'post-finish', 1);
+    const client = await backend.client();
+    // What an older Wharf wrote: the hash only.
+    await client.hset(
+      `${keyPrefix}outbox:dead`,
+      't old-post-finish-1',
+      JSON.stringify({ target: 't', delivery: olderDelivery, dead: { ...note, deadAt: Date.now() - 1000 } }),
+    );
+    const { signal: _new, ...newerDelivery } = delivery('new', 'post-finish', 1);
+    const entry = { target: 't', delivery: newerDelivery };
+    await store.append(entry, 1000);
+    await store.markDead(entry, { ...note, deadAt: Date.now() }, 10);
+    assert.deepEqual(
+      (await store.deadLetters()).map((letter) => letter.delivery.eventId),
+      ['old-post-finish-1', 'new-post-finish-1'],
+    );
+  });
+});
