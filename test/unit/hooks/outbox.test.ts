@@ -9,6 +9,7 @@ import { PostgresBackend } from '../../../src/backends/postgres.ts';
 import { RedisBackend } from '../../../src/backends/redis.ts';
 import { Outbox, type OutboxOptions } from '../../../src/hooks/outbox.ts';
 import { FileOutboxStore } from '../../../src/hooks/outbox-file-store.ts';
+import type { StoredEntry } from '../../../src/hooks/outbox-journal.ts';
 import { PostgresOutboxStore } from '../../../src/hooks/outbox-postgres-store.ts';
 import { RedisOutboxStore } from '../../../src/hooks/outbox-redis-store.ts';
 import type { OutboxStore } from '../../../src/hooks/outbox-store.ts';
@@ -43,6 +44,12 @@ function delivery(uploadId: string, hook: HookDelivery['event'], n: number): Hoo
     request: { uri: '/files/', method: 'POST', remoteAddr: null, headers: {} },
     signal: new AbortController().signal,
   };
+}
+
+/** An entry as the outbox stores it for target `t` (a delivery without its signal). */
+function storedEntry(uploadId: string): StoredEntry {
+  const { signal: _signal, ...stored } = delivery(uploadId, 'post-finish', 1);
+  return { target: 't', delivery: stored };
 }
 
 function outbox(
@@ -80,6 +87,23 @@ interface StoreKind {
   setup(): Promise<{ store(): OutboxStore | undefined; cleanup(): Promise<void> }>;
 }
 
+/** Redis keys under a prefix of their own, removed at cleanup. */
+function redisPlace() {
+  const backend = new RedisBackend(redisUrl);
+  const keyPrefix = `wharf-test-${randomBytes(4).toString('hex')}:`;
+  return {
+    backend,
+    keyPrefix,
+    store: () => new RedisOutboxStore(backend, { leaseMs, keyPrefix }),
+    cleanup: async () => {
+      const client = await backend.client();
+      const keys = await client.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+      await backend.close();
+    },
+  };
+}
+
 const kinds: StoreKind[] = [
   { name: 'memory', shared: false, setup: async () => ({ store: () => undefined, cleanup: async () => {} }) },
   {
@@ -93,23 +117,7 @@ const kinds: StoreKind[] = [
       };
     },
   },
-  {
-    name: 'redis',
-    shared: true,
-    setup: async () => {
-      const backend = new RedisBackend(redisUrl);
-      const keyPrefix = `wharf-test-${randomBytes(4).toString('hex')}:`;
-      return {
-        store: () => new RedisOutboxStore(backend, { leaseMs, keyPrefix }),
-        cleanup: async () => {
-          const client = await backend.client();
-          const keys = await client.keys(`${keyPrefix}*`);
-          if (keys.length > 0) await client.del(...keys);
-          await backend.close();
-        },
-      };
-    },
-  },
+  { name: 'redis', shared: true, setup: async () => redisPlace() },
   {
     name: 'postgres',
     shared: true,
@@ -336,8 +344,7 @@ for (const kind of kinds) {
       const store = await opening();
       const deadAt = Date.now();
       const kill = async (uploadId: string, at: number, limit: number) => {
-        const { signal: _signal, ...stored } = delivery(uploadId, 'post-finish', 1);
-        const entry = { target: 't', delivery: stored };
+        const entry = storedEntry(uploadId);
         await store.append(entry, 1000);
         return store.markDead(entry, { reason: 'refused', attempts: 1, lastError: 'no', deadAt: at }, limit);
       };
@@ -479,28 +486,22 @@ for (const kind of kinds) {
 
 describe('hook outbox redis store, dead letters of an older Wharf', () => {
   test('a dead letter stored without its place in the order (before the limit existed) is still listed, first', async (t) => {
-    const backend = new RedisBackend(redisUrl);
-    const keyPrefix = `wharf-test-${randomBytes(4).toString('hex')}:`;
-    const store = new RedisOutboxStore(backend, { leaseMs, keyPrefix });
+    const place = redisPlace();
+    const store = place.store();
     t.after(async () => {
       await store.close();
-      const client = await backend.client();
-      const keys = await client.keys(`${keyPrefix}*`);
-      if (keys.length > 0) await client.del(...keys);
-      await backend.close();
+      await place.cleanup();
     });
     await store.open(['t']);
     const note = { reason: 'refused', attempts: 1, lastError: 'no' } as const;
-    const { signal: _old, ...olderDelivery } = delivery('old', 'post-finish', 1);
-    const client = await backend.client();
+    const client = await place.backend.client();
     // What an older Wharf wrote: the hash only.
     await client.hset(
-      `${keyPrefix}outbox:dead`,
+      `${place.keyPrefix}outbox:dead`,
       't old-post-finish-1',
-      JSON.stringify({ target: 't', delivery: olderDelivery, dead: { ...note, deadAt: Date.now() - 1000 } }),
+      JSON.stringify({ ...storedEntry('old'), dead: { ...note, deadAt: Date.now() - 1000 } }),
     );
-    const { signal: _new, ...newerDelivery } = delivery('new', 'post-finish', 1);
-    const entry = { target: 't', delivery: newerDelivery };
+    const entry = storedEntry('new');
     await store.append(entry, 1000);
     await store.markDead(entry, { ...note, deadAt: Date.now() }, 10);
     assert.deepEqual(
