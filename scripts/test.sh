@@ -11,5 +11,5 @@ if [ "${WHARF_TEST_SERVICES:-1}" != 0 ]; then bash scripts/start-services.sh; fi
 npx tsc -p tsconfig.json --noEmit
 npx biome check src test bench scripts >/dev/null || npx biome check src test bench scripts
 shopt -s nullglob globstar
-files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts)
+files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts test/fault/**/*.test.ts)
 exec node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
