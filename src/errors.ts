@@ -54,6 +54,8 @@ export const errorCatalogue = {
   },
   ERR_UPLOAD_ID_TAKEN: { status: 409, message: 'a hook chose an upload id that is already in use' },
   ERR_INTERNAL: { status: 500, message: 'internal server error' },
+  ERR_MALFORMED_REQUEST: { status: 400, message: 'the request is not valid HTTP/1.1' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request headers are larger than --max-header-size' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -20,6 +20,7 @@ import { composeRunHistory, composeUploadState } from '../uploads/shared-state.t
 import { createDashboardHandler } from './admin/dashboard.ts';
 import { outboxStatsOf } from './admin/delivery.ts';
 import { createAdminApi } from './admin/routes.ts';
+import { answerClientErrors } from './client-errors.ts';
 import { createCors } from './cors.ts';
 import { endpointConfigs } from './endpoints.ts';
 import { Metrics } from './metrics.ts';
@@ -249,6 +250,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
     keepAliveTimeout: 5_000,
   });
   server.on('request', handle);
+  answerClientErrors(server);
   // Headers are validated before the client is told to send the body (Expect: 100-continue).
   server.on('checkContinue', handle);
 
