@@ -102,7 +102,7 @@ export class RawConnection {
    * Asks for `Connection: close` on a last request, reads its response and then the rest of the stream: resolves
    * to the bytes the server sent after that response (none, from a server that frames its answers right).
    */
-  async finish(request: string, head = false): Promise<{ response: RawResponse; leftover: Buffer }> {
+  async finish(request: Buffer | string, head = false): Promise<{ response: RawResponse; leftover: Buffer }> {
     const response = await this.exchange(request, head);
     while (!this.#ended) await this.#more('the end of the connection');
     const leftover = this.#take(this.#buffer.length);
