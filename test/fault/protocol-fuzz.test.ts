@@ -375,3 +375,27 @@ describe('protocol fuzzing on a live server', () => {
     assert.ok((await readdir(dataDir)).length > 0, 'the data folder did get uploads');
   });
 });
+
+describe('requests the HTTP parser refuses', () => {
+  it('answer with a framed 400 and a code on a kept-alive connection, after the answer before them', async () => {
+    const connection = await RawConnection.open(wharf.port);
+    const options = await connection.exchange(rawRequest('OPTIONS', '/files/', {}));
+    assert.equal(options.status, 204);
+    const { response, leftover } = await connection.finish(
+      'BREW /files/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+    );
+    assert.equal(response.status, 400);
+    assert.match(response.body.toString(), /^ERR_MALFORMED_REQUEST: /);
+    assert.equal(response.headers.connection, 'close');
+    assert.equal(leftover.length, 0);
+  });
+
+  it('answer headers past --max-header-size with 431 and a code', async () => {
+    const connection = await RawConnection.open(wharf.port);
+    const { response } = await connection.finish(
+      rawRequest('OPTIONS', '/files/', { 'X-Big': 'x'.repeat(20_000) }),
+    );
+    assert.equal(response.status, 431);
+    assert.match(response.body.toString(), /^ERR_HEADERS_TOO_LARGE: /);
+  });
+});
