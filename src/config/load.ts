@@ -105,9 +105,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     }
     let spec: OptionSpec | undefined;
     let inlineValue: string | undefined;
+    // The flag as the user typed it (`--data_dir`, `-p`): errors name it.
+    let given = token;
     if (token.startsWith('--')) {
       const equals = token.indexOf('=');
-      const name = (equals === -1 ? token.slice(2) : token.slice(2, equals)).replaceAll('_', '-');
+      given = equals === -1 ? token : token.slice(0, equals);
+      const name = given.slice(2).replaceAll('_', '-');
       inlineValue = equals === -1 ? undefined : token.slice(equals + 1);
       spec = findSpec(name);
       if (!spec) throw new ConfigError(`unknown option --${name} (see --help)`);
@@ -125,11 +128,18 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       text = 'true';
     } else {
       const next = argv[index + 1];
-      if (next === undefined) throw new ConfigError(`option --${spec.flag} needs a value`);
+      if (next === undefined) throw new ConfigError(`${given} needs a value`);
+      // `--data-dir --no-access` must not make a folder named `--no-access`. No option takes a negative number,
+      // and a value that does start with '-' can still be given as `--flag=-value`.
+      if (next.length > 1 && next.startsWith('-')) {
+        throw new ConfigError(
+          `${given} needs a value, but the next argument ${JSON.stringify(next)} looks like an option; for a value that starts with "-", write --${spec.flag}=<value>`,
+        );
+      }
       text = next;
       index++;
     }
-    options[spec.key] = coerceOption(spec, text, 'command line');
+    options[spec.key] = coerceOption(spec, text, given);
   }
   return { options, positionals, help, version };
 }
@@ -141,7 +151,7 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
     for (const name of spec.env) {
       const text = env[name];
       if (text !== undefined) {
-        options[spec.key] = coerceOption(spec, text, `environment variable ${name}`);
+        options[spec.key] = coerceOption(spec, text, name);
         break;
       }
     }
