@@ -144,19 +144,41 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   return { options, positionals, help, version };
 }
 
+/** The variable each option is read from in `env` (Wharf's name first, then rustus's), by option key. */
+function environmentSources(env: Readonly<Record<string, string | undefined>>): Map<string, string> {
+  const sources = new Map<string, string>();
+  for (const spec of optionTable) {
+    const name = spec.env.find((candidate) => env[candidate] !== undefined);
+    if (name !== undefined) sources.set(spec.key, name);
+  }
+  return sources;
+}
+
 /** Reads every option from the environment (Wharf's name first, then rustus's). */
 export function readEnvironment(env: Readonly<Record<string, string | undefined>>): RawOptions {
   const options: Record<string, OptionValue> = {};
-  for (const spec of optionTable) {
-    for (const name of spec.env) {
-      const text = env[name];
-      if (text !== undefined) {
-        options[spec.key] = coerceOption(spec, text, name);
-        break;
-      }
-    }
+  for (const [key, name] of environmentSources(env)) {
+    const spec = optionTable.find((candidate) => candidate.key === key);
+    const text = env[name];
+    if (spec !== undefined && text !== undefined) options[key] = coerceOption(spec, text, name);
   }
   return options;
+}
+
+/**
+ * Checks made once options are merged name the option by its flag (`--hooks-http-urls: …`). When the user gave
+ * that option through the environment, the error names the variable they set, as the parse errors do.
+ */
+function namingTheVariable(
+  error: ConfigError,
+  commandLine: RawOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigError {
+  const match = /^--([a-z0-9-]+)(: [\s\S]*)$/.exec(error.message);
+  const spec = match === null ? undefined : optionTable.find((candidate) => candidate.flag === match[1]);
+  if (match === null || spec === undefined || commandLine[spec.key] !== undefined) return error;
+  const variable = environmentSources(env).get(spec.key);
+  return variable === undefined ? error : new ConfigError(`${variable} (--${spec.flag})${match[2]}`);
 }
 
 function defaults(): RawOptions {
@@ -242,6 +264,16 @@ export function buildConfig(
   overrides: RawOptions = {},
 ): Config {
   const options: RawOptions = { ...defaults(), ...readEnvironment(env), ...commandLine, ...overrides };
+  try {
+    return shapeConfig(options, env);
+  } catch (error) {
+    throw error instanceof ConfigError
+      ? namingTheVariable(error, { ...commandLine, ...overrides }, env)
+      : error;
+  }
+}
+
+function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | undefined>>): Config {
   const config: Config = {
     host: text(options, 'host'),
     port: integer(options, 'port'),

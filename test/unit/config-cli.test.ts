@@ -72,6 +72,41 @@ describe('command-line values', () => {
   });
 });
 
+describe('checks made after parsing name the option as the user gave it', () => {
+  test('a value from the environment is named by its variable, one from the command line by its flag', () => {
+    assert.throws(
+      () => fromArgs([], { RUSTUS_HOOKS_HTTP_URLS: 'not-a-url' }),
+      /^ConfigError: RUSTUS_HOOKS_HTTP_URLS \(--hooks-http-urls\): .*"not-a-url"$/,
+    );
+    // The command line wins over the environment, and so does its name in the error.
+    assert.throws(
+      () => fromArgs(['--hooks-http-urls', 'nope'], { WHARF_HOOKS_HTTP_URLS: 'http://127.0.0.1:1/' }),
+      /^ConfigError: --hooks-http-urls: .*"nope"$/,
+    );
+    assert.throws(
+      () => fromArgs([], { WHARF_S3_URL: 'minio:9000', WHARF_STORAGE: 's3', WHARF_S3_BUCKET: 'b' }),
+      /^ConfigError: WHARF_S3_URL \(--s3-url\): expected an http:\/\/ or https:\/\/ URL, got "minio:9000"$/,
+    );
+  });
+
+  test('a Kafka setting is blamed on its own flag, not on --hooks-kafka-*', () => {
+    const kafka = ['--hooks-kafka-urls', '127.0.0.1:9192'];
+    assert.throws(
+      () => fromArgs([...kafka, '--hooks-kafka-required-acks', 'most']),
+      /^ConfigError: --hooks-kafka-required-acks: .*got "most"$/,
+    );
+    assert.throws(
+      () => fromArgs([...kafka, '--hooks-kafka-compression', 'zstd']),
+      /^ConfigError: --hooks-kafka-compression: Kafka compression "zstd" is not available/,
+    );
+    assert.throws(
+      () => fromArgs([...kafka], { WHARF_HOOKS_KAFKA_EXTRA_OPTIONS: 'linger.ms=soon' }),
+      /^ConfigError: WHARF_HOOKS_KAFKA_EXTRA_OPTIONS \(--hooks-kafka-extra-options\): Kafka extra option linger.ms must be an integer$/,
+    );
+    assert.equal(fromArgs([...kafka, '--hooks-kafka-required-acks', '1']).hooks.kafka?.requiredAcks, 1);
+  });
+});
+
 describe('unknown WHARF_* and RUSTUS_* variables', () => {
   test('each is named with the nearest known variable', () => {
     const cases: Record<string, string> = {
