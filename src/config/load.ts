@@ -129,9 +129,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     } else {
       const next = argv[index + 1];
       if (next === undefined) throw new ConfigError(`${given} needs a value`);
-      // `--data-dir --no-access` must not make a folder named `--no-access`. No option takes a negative number,
-      // and a value that does start with '-' can still be given as `--flag=-value`.
-      if (next.length > 1 && next.startsWith('-')) {
+      // `--data-dir --no-access` must not make a folder named `--no-access`. A negative number (`-1` for
+      // --hooks-kafka-required-acks) is a value, as no flag is a digit; any other value that starts with '-'
+      // is given as `--flag=-value`.
+      if (next.startsWith('--') || /^-[a-zA-Z]/.test(next)) {
         throw new ConfigError(
           `${given} needs a value, but the next argument ${JSON.stringify(next)} looks like an option; for a value that starts with "-", write --${spec.flag}=<value>`,
         );

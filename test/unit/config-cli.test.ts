@@ -18,13 +18,26 @@ describe('command-line values', () => {
       () => parseCommandLine(['--data_dir', '-p', '80']),
       /^ConfigError: --data_dir needs a value/,
     );
-    assert.throws(() => parseCommandLine(['-p', '-1']), /^ConfigError: -p needs a value.*--port=<value>/);
+    assert.throws(
+      () => parseCommandLine(['-p', '-w', '2']),
+      /^ConfigError: -p needs a value.*--port=<value>/,
+    );
+    assert.throws(() => parseCommandLine(['--url', '--']), /^ConfigError: --url needs a value/);
     assert.throws(() => parseCommandLine(['--port']), /^ConfigError: --port needs a value$/);
     // Positive controls: the value forms that stay valid.
     assert.equal(parseCommandLine(['--data-dir', 'uploads', '--no-access']).options.dataDir, 'uploads');
     assert.equal(parseCommandLine(['--data-dir=--no-access']).options.dataDir, '--no-access');
     assert.equal(parseCommandLine(['--data-dir', '-']).options.dataDir, '-');
     assert.equal(parseCommandLine(['--no-access', '--data-dir', 'd']).options.noAccess, true);
+    // A negative number is a value (rustus's `--hooks-kafka-required-acks -1`), judged as such.
+    assert.equal(
+      parseCommandLine(['--hooks-kafka-required-acks', '-1']).options.hooksKafkaRequiredAcks,
+      '-1',
+    );
+    assert.throws(
+      () => parseCommandLine(['-p', '-1']),
+      /^ConfigError: -p \(--port\): .* 0 to 65535, got "-1"$/,
+    );
   });
 
   test('an integer out of range names the flag as given and the value; 65535 is the last port', () => {
