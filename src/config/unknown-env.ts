@@ -27,6 +27,11 @@ const notOptions: ReadonlySet<string> = new Set([
   'WHARF_CELERY_RECORD',
   'WHARF_ARGS',
   'RUSTUS_VERSION',
+  // The fault suite's knobs (test/fault): other seeds and more rounds.
+  'WHARF_FUZZ_SEED',
+  'WHARF_FUZZ_RUNS',
+  'WHARF_KILL_SEED',
+  'WHARF_KILL_ROUNDS',
 ]);
 /** Families of non-option variables: the test suite's settings and what the cluster primary gives its workers. */
 const notOptionPrefixes = ['WHARF_TEST_', 'WHARF_WORKER_'] as const;
