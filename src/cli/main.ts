@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { renderHelp } from '../config/help.ts';
 import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
 import { ConfigError } from '../config/option-table.ts';
+import { unknownVariables } from '../config/unknown-env.ts';
 import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { startServer } from '../server/http-server.ts';
@@ -71,12 +72,18 @@ function runPrimary(config: Config, logger: Logger): void {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+function unknownMessage(variable: string, nearest: string): string {
+  return `unknown environment variable ${variable} is ignored; did you mean ${nearest}?`;
+}
+
 /** The `wharf` command. The only place that calls process.exit. */
 export async function main(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<void> {
   let config: Config;
+  // Warned once, by the process the user started (cluster workers read the same environment).
+  const misspelt = cluster.isPrimary ? unknownVariables(env) : [];
   try {
     const commandLine = parseCommandLine(argv);
     if (commandLine.help) {
@@ -94,6 +101,8 @@ export async function main(
     }
     config = buildConfig(commandLine.options, env);
     if (checking) {
+      for (const { variable, nearest } of misspelt)
+        process.stderr.write(`wharf: warning: ${unknownMessage(variable, nearest)}\n`);
       try {
         process.stdout.write(await checkHooks(config));
       } catch (error) {
@@ -110,6 +119,8 @@ export async function main(
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  for (const { variable, nearest } of misspelt)
+    logger.warn({ variable, nearest }, unknownMessage(variable, nearest));
   if (config.workers > 1 && cluster.isPrimary) {
     runPrimary(config, logger);
     return;

@@ -67,6 +67,15 @@ export function renderConfigurationDoc(): string {
     'read too, so an existing rustus deployment keeps working. Booleans accept `--flag`, `--flag=true|false`,',
     'and `true/false/1/0/yes/no` in the environment. Sizes accept plain bytes or a unit (`512k`, `8MiB`, `2G`).',
     "rustus's underscore spellings (`--data_dir`) are accepted as well.",
+    '',
+    'A flag that takes a value takes the next argument, unless that looks like a flag (`--name`, `-x`):',
+    '`--data-dir --no-access` stops with `--data-dir needs a value` instead of making a folder named `--no-access`.',
+    'Write `--flag=value` for a value that starts with `-` (a negative number such as `-1` is taken as it is).',
+    'A value Wharf cannot use stops it with exit code 2 and one line naming the flag or variable as given and',
+    'the value (`wharf: --port: expected an integer from 0 to 65535, got "70000"`).',
+    'A `WHARF_*` or `RUSTUS_*` variable that is not an option is ignored with a warning in the log at start naming',
+    'the nearest known variable (`RUSTUS_PORT` → `RUSTUS_SERVER_PORT`); the variables Wharf sets for hooks',
+    "(`WHARF_HOOK_NAME`, `WHARF_UPLOAD_ID`, …) and the test suite's `WHARF_TEST_*` are not warned about.",
   ];
   for (const [group, specs] of groups()) {
     lines.push(

@@ -105,9 +105,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     }
     let spec: OptionSpec | undefined;
     let inlineValue: string | undefined;
+    // The flag as the user typed it (`--data_dir`, `-p`): errors name it.
+    let given = token;
     if (token.startsWith('--')) {
       const equals = token.indexOf('=');
-      const name = (equals === -1 ? token.slice(2) : token.slice(2, equals)).replaceAll('_', '-');
+      given = equals === -1 ? token : token.slice(0, equals);
+      const name = given.slice(2).replaceAll('_', '-');
       inlineValue = equals === -1 ? undefined : token.slice(equals + 1);
       spec = findSpec(name);
       if (!spec) throw new ConfigError(`unknown option --${name} (see --help)`);
@@ -125,28 +128,58 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
       text = 'true';
     } else {
       const next = argv[index + 1];
-      if (next === undefined) throw new ConfigError(`option --${spec.flag} needs a value`);
+      if (next === undefined) throw new ConfigError(`${given} needs a value`);
+      // `--data-dir --no-access` must not make a folder named `--no-access`. A negative number (`-1` for
+      // --hooks-kafka-required-acks) is a value, as no flag is a digit; any other value that starts with '-'
+      // is given as `--flag=-value`.
+      if (next.startsWith('--') || /^-[a-zA-Z]/.test(next)) {
+        throw new ConfigError(
+          `${given} needs a value, but the next argument ${JSON.stringify(next)} looks like an option; for a value that starts with "-", write --${spec.flag}=<value>`,
+        );
+      }
       text = next;
       index++;
     }
-    options[spec.key] = coerceOption(spec, text, 'command line');
+    options[spec.key] = coerceOption(spec, text, given);
   }
   return { options, positionals, help, version };
+}
+
+/** The variable each option is read from in `env` (Wharf's name first, then rustus's), by option key. */
+function environmentSources(env: Readonly<Record<string, string | undefined>>): Map<string, string> {
+  const sources = new Map<string, string>();
+  for (const spec of optionTable) {
+    const name = spec.env.find((candidate) => env[candidate] !== undefined);
+    if (name !== undefined) sources.set(spec.key, name);
+  }
+  return sources;
 }
 
 /** Reads every option from the environment (Wharf's name first, then rustus's). */
 export function readEnvironment(env: Readonly<Record<string, string | undefined>>): RawOptions {
   const options: Record<string, OptionValue> = {};
-  for (const spec of optionTable) {
-    for (const name of spec.env) {
-      const text = env[name];
-      if (text !== undefined) {
-        options[spec.key] = coerceOption(spec, text, `environment variable ${name}`);
-        break;
-      }
-    }
+  for (const [key, name] of environmentSources(env)) {
+    const spec = optionTable.find((candidate) => candidate.key === key);
+    const text = env[name];
+    if (spec !== undefined && text !== undefined) options[key] = coerceOption(spec, text, name);
   }
   return options;
+}
+
+/**
+ * Checks made once options are merged name the option by its flag (`--hooks-http-urls: …`). When the user gave
+ * that option through the environment, the error names the variable they set, as the parse errors do.
+ */
+function namingTheVariable(
+  error: ConfigError,
+  commandLine: RawOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigError {
+  const match = /^--([a-z0-9-]+)(: [\s\S]*)$/.exec(error.message);
+  const spec = match === null ? undefined : optionTable.find((candidate) => candidate.flag === match[1]);
+  if (match === null || spec === undefined || commandLine[spec.key] !== undefined) return error;
+  const variable = environmentSources(env).get(spec.key);
+  return variable === undefined ? error : new ConfigError(`${variable} (--${spec.flag})${match[2]}`);
 }
 
 function defaults(): RawOptions {
@@ -232,6 +265,16 @@ export function buildConfig(
   overrides: RawOptions = {},
 ): Config {
   const options: RawOptions = { ...defaults(), ...readEnvironment(env), ...commandLine, ...overrides };
+  try {
+    return shapeConfig(options, env);
+  } catch (error) {
+    throw error instanceof ConfigError
+      ? namingTheVariable(error, { ...commandLine, ...overrides }, env)
+      : error;
+  }
+}
+
+function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | undefined>>): Config {
   const config: Config = {
     host: text(options, 'host'),
     port: integer(options, 'port'),

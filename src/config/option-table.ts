@@ -26,6 +26,8 @@ export interface OptionSpec {
   readonly group: string;
   /** Lowest accepted value for integer and size options. */
   readonly min?: number;
+  /** Highest accepted value for integer options (e.g. 65535 for a port). */
+  readonly max?: number;
 }
 
 /** Values after parsing, before they are shaped into the typed Config. */
@@ -57,9 +59,22 @@ const sizeUnits: Record<string, number> = {
   tib: 1024 ** 4,
 };
 
-/** Turns the text a user typed (flag, env or config file) into the option's typed value. */
+/**
+ * How an error names where a value came from: the flag or variable as the user gave it (`--data_dir`, `-p`,
+ * `RUSTUS_SERVER_PORT`), with the option's flag when that is another name; `default` for the table's default.
+ */
+function originOf(spec: OptionSpec, source: string): string {
+  const flag = `--${spec.flag}`;
+  if (source === 'default') return `${flag} (default)`;
+  return source === flag ? flag : `${source} (${flag})`;
+}
+
+/**
+ * Turns the text a user typed into the option's typed value. `source` is the flag or environment variable as
+ * the user gave it, or `default`; errors name it and the value.
+ */
 export function coerceOption(spec: OptionSpec, text: string, source: string): OptionValue {
-  const where = `${source} (${spec.flag})`;
+  const where = originOf(spec, source);
   switch (spec.kind) {
     case 'string':
       return text;
@@ -74,8 +89,10 @@ export function coerceOption(spec: OptionSpec, text: string, source: string): Op
         throw new ConfigError(`${where}: expected an integer, got ${JSON.stringify(text)}`);
       }
       const value = Number(text.trim());
-      if (!Number.isSafeInteger(value) || (spec.min !== undefined && value < spec.min)) {
-        throw new ConfigError(`${where}: expected an integer >= ${spec.min ?? 0}, got ${text}`);
+      const tooHigh = spec.max !== undefined && value > spec.max;
+      if (!Number.isSafeInteger(value) || (spec.min !== undefined && value < spec.min) || tooHigh) {
+        const range = spec.max !== undefined ? `from ${spec.min ?? 0} to ${spec.max}` : `>= ${spec.min ?? 0}`;
+        throw new ConfigError(`${where}: expected an integer ${range}, got ${JSON.stringify(text)}`);
       }
       return value;
     }
@@ -89,7 +106,7 @@ export function coerceOption(spec: OptionSpec, text: string, source: string): Op
       }
       const value = Number(match[1]) * multiplier;
       if (!Number.isSafeInteger(value) || (spec.min !== undefined && value < spec.min)) {
-        throw new ConfigError(`${where}: size out of range: ${text}`);
+        throw new ConfigError(`${where}: size out of range, got ${JSON.stringify(text)}`);
       }
       return value;
     }

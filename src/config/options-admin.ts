@@ -1,5 +1,10 @@
 import { isIP } from 'node:net';
-import { checkConfiguredTarget, TargetAllowList, TargetRefusedError } from '../hooks/target-guard.ts';
+import {
+  checkConfiguredTarget,
+  redactUrl,
+  TargetAllowList,
+  TargetRefusedError,
+} from '../hooks/target-guard.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
 
 const group = 'Admin API, metrics and hook safety';
@@ -109,6 +114,30 @@ export function isLoopbackHost(host: string): boolean {
   return bare === '::1';
 }
 
+function allowListOf(patterns: readonly string[]): TargetAllowList {
+  try {
+    return new TargetAllowList(patterns);
+  } catch (error) {
+    if (error instanceof TargetRefusedError) throw new ConfigError(`--hooks-allowed-urls: ${error.message}`);
+    throw error;
+  }
+}
+
+/** One `--hooks-http-urls` entry: an error names that flag and the URL (its password masked). */
+function checkHttpHookUrl(url: string, allowList: TargetAllowList): void {
+  try {
+    checkConfiguredTarget(url, allowList);
+  } catch (error) {
+    if (!(error instanceof TargetRefusedError)) throw error;
+    if (error.status === 400) {
+      throw new ConfigError(
+        `--hooks-http-urls: expected absolute http:// or https:// URLs, got ${JSON.stringify(redactUrl(url))}`,
+      );
+    }
+    throw new ConfigError(`--hooks-http-urls: ${error.message}`);
+  }
+}
+
 /** The admin settings, checked: with --admin and no token, only a loopback --host is accepted. */
 export function adminConfig(options: RawOptions, host: string): AdminConfig {
   const enabled = options.admin === true;
@@ -120,14 +149,9 @@ export function adminConfig(options: RawOptions, host: string): AdminConfig {
     );
   }
   const allowedUrls = Array.isArray(options.hooksAllowedUrls) ? options.hooksAllowedUrls : [];
-  try {
-    const allowList = new TargetAllowList(allowedUrls);
-    const httpUrls = Array.isArray(options.hooksHttpUrls) ? options.hooksHttpUrls : [];
-    for (const url of httpUrls) checkConfiguredTarget(url, allowList);
-  } catch (error) {
-    if (error instanceof TargetRefusedError) throw new ConfigError(`--hooks-allowed-urls: ${error.message}`);
-    throw error;
-  }
+  const allowList = allowListOf(allowedUrls);
+  const httpUrls = Array.isArray(options.hooksHttpUrls) ? options.hooksHttpUrls : [];
+  for (const url of httpUrls) checkHttpHookUrl(url, allowList);
   return {
     enabled,
     token,

@@ -99,6 +99,16 @@ function textOf(options: RawOptions, key: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/** Runs one check of a Kafka option; its error names that option's flag. */
+function naming<T>(flag: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof HookConfigError) throw new ConfigError(`--${flag}: ${error.message}`);
+    throw error;
+  }
+}
+
 /** The Kafka hooks configuration, or undefined when no `--hooks-kafka-urls` is set. */
 export function kafkaHooksConfig(options: RawOptions): KafkaHooksConfig | undefined {
   const brokers = Array.isArray(options.hooksKafkaUrls) ? options.hooksKafkaUrls : [];
@@ -110,14 +120,20 @@ export function kafkaHooksConfig(options: RawOptions): KafkaHooksConfig | undefi
       clientId: textOf(options, 'hooksKafkaClientId'),
       topic: textOf(options, 'hooksKafkaTopic'),
       prefix: textOf(options, 'hooksKafkaPrefix'),
-      requiredAcks: parseRequiredAcks(textOf(options, 'hooksKafkaRequiredAcks') ?? 'all'),
-      compression: kafkaCompression(textOf(options, 'hooksKafkaCompression') ?? 'none'),
+      requiredAcks: naming('hooks-kafka-required-acks', () =>
+        parseRequiredAcks(textOf(options, 'hooksKafkaRequiredAcks') ?? 'all'),
+      ),
+      compression: naming('hooks-kafka-compression', () =>
+        kafkaCompression(textOf(options, 'hooksKafkaCompression') ?? 'none'),
+      ),
       idleTimeoutMs: typeof idle === 'number' ? idle * 1000 : undefined,
       sendTimeoutMs: Number(options.hooksKafkaSendTimeout) * 1000,
-      extraOptions: parseKafkaExtraOptions(textOf(options, 'hooksKafkaExtraOptions') ?? ''),
+      extraOptions: naming('hooks-kafka-extra-options', () =>
+        parseKafkaExtraOptions(textOf(options, 'hooksKafkaExtraOptions') ?? ''),
+      ),
     };
     // Refuses extra options the client cannot honour now, at startup, not at the first event.
-    kafkaClientSettings(config);
+    naming('hooks-kafka-extra-options', () => kafkaClientSettings(config));
     return Object.freeze(config);
   } catch (error) {
     if (error instanceof HookConfigError) throw new ConfigError(`--hooks-kafka-*: ${error.message}`);

@@ -64,6 +64,7 @@ export const optionTable: readonly OptionSpec[] = [
     env: ['WHARF_PORT', 'RUSTUS_SERVER_PORT'],
     kind: 'integer',
     min: 0,
+    max: 65535,
     default: '1081',
     help: 'Port to listen on (0 picks a free port and logs it).',
     group: server,

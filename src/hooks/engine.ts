@@ -80,6 +80,9 @@ function runStatusOf(result: DeliveryResult): RunStatus {
   return 'failed';
 }
 
+/** How much of an executable's stderr one log line carries (the transport keeps at most 4 KiB of it). */
+const stderrLogLimit = 1024;
+
 function excerpt(text: string, limit = 200): string {
   const trimmed = text.trim();
   return trimmed.length <= limit ? trimmed : `${trimmed.slice(0, limit)}…`;
@@ -855,9 +858,15 @@ export class HookEngine {
       this.#logger.info(fields, 'blocking hook refused the operation by its answer');
       return;
     }
+    if (result.kind === 'exited') {
+      // The client gets a fixed message, never stderr (paths, commands, credentials): the reason is logged here.
+      fields.stderr = excerpt(result.stderr, stderrLogLimit);
+      this.#logger.warn(fields, record.blocking ? 'blocking hook rejected the operation' : 'hook run failed');
+      return;
+    }
     if (result.kind === 'responded' && result.body !== '') fields.responseBody = excerpt(result.body);
-    const hookDecided = result.kind === 'exited' || result.kind === 'responded';
-    if (record.blocking && hookDecided) this.#logger.info(fields, 'blocking hook rejected the operation');
+    if (record.blocking && result.kind === 'responded')
+      this.#logger.info(fields, 'blocking hook rejected the operation');
     else if (record.blocking) this.#logger.error(fields, 'blocking hook failed; the operation is cancelled');
     else if (result.kind === 'not_runnable' || result.kind === 'spawn_failed') {
       this.#logger.error(fields, 'hook could not be run');

@@ -20,7 +20,9 @@ export function reject(status: number, body: string, contentType: string = plain
 
 /**
  * What the client sees when a blocking hook fails: the one place hook results become HTTP statuses.
- * - file/dir hook exits non-zero: 400 with its stderr (trimmed), or a message with the exit code;
+ * - file/dir hook exits non-zero: 400 with a fixed message naming the hook and its exit code or signal, never
+ *   its stderr (scripts print paths, commands and credentials there; the engine logs it). A hook that means to
+ *   choose the client's answer prints a `reject` answer on stdout (see answers.ts);
  * - file/dir hook missing or not executable: 400 naming the hook (rustus's dir-hook behaviour);
  * - file/dir hook cannot be started otherwise (e.g. payload too long for argv): 500;
  * - HTTP hook answers non-2xx: its status, body and Content-Type (a final 1xx/3xx becomes 502);
@@ -32,8 +34,6 @@ export function rejectionFor(
 ): BlockingOutcome {
   switch (result.kind) {
     case 'exited': {
-      const reason = result.stderr.trim();
-      if (reason !== '') return reject(400, reason);
       if (result.exitCode !== null)
         return reject(400, `Hook "${hook}" failed with exit code ${result.exitCode}`);
       return reject(400, `Hook "${hook}" was killed by signal ${result.signal ?? 'unknown'}`);

@@ -68,17 +68,30 @@ async function storedFiles(wharf: WharfProcess): Promise<string[]> {
   return (await readdir(wharf.dataDir, { recursive: true })).sort();
 }
 
+/** What a refusing hook prints to stderr: a path and a credential that must never reach the client. */
+const stderrSecret = 'curl -u admin:s3cr3t-token https://billing.internal/ failed, see /srv/hooks/.env';
+const answerOnPurpose = JSON.stringify({
+  reject: true,
+  httpResponse: { status: 403, body: 'uploads named answer need a paid plan', headers: { 'X-Plan': 'free' } },
+});
+
 describe('--hooks-file: one executable for every event', () => {
   let wharf: WharfProcess;
   let log: string;
   before(async () => {
     log = path.join(scratch, 'file-hook.log');
-    // Refuses uploads whose metadata carries `deny` (base64 "ZGVueQ==" is "deny") on pre-create.
+    // On pre-create, refuses uploads whose metadata carries `deny` by exiting 1 with a secret on stderr, and
+    // uploads whose metadata carries `answer` through the hook-answer protocol (a JSON answer on stdout).
     const script = await executable(
       path.join(scratch, 'hook.sh'),
       recorder(
         log,
-        `case "$2" in *'"deny"'*) if [ "$1" = pre-create ]; then echo "uploads named deny are refused" >&2; exit 1; fi;; esac`,
+        [
+          'if [ "$1" = pre-create ]; then case "$2" in',
+          `  *'"deny"'*) echo "uploads named deny are refused; ${stderrSecret}" >&2; exit 1;;`,
+          `  *'"answer"'*) echo '${answerOnPurpose}'; exit 0;;`,
+          'esac; fi',
+        ].join('\n'),
       ),
     );
     wharf = await startWharf({ args: ['--hooks-file', script] });
@@ -103,7 +116,7 @@ describe('--hooks-file: one executable for every event', () => {
     for (const call of mine) assert.deepEqual(hookSchemaErrors('default', call.payload), [], call.name);
   });
 
-  it('a pre-create that exits 1 refuses the upload with its stderr and stores nothing', async () => {
+  it('a pre-create that exits 1 refuses with a fixed 400 and stores nothing; its stderr is logged, not sent', async () => {
     const before = await storedFiles(wharf);
     const reply = await send('POST', wharf.endpoint, {
       headers: {
@@ -113,9 +126,35 @@ describe('--hooks-file: one executable for every event', () => {
       },
     });
     assert.equal(reply.status, 400);
-    assert.equal(reply.text, 'uploads named deny are refused');
+    assert.equal(reply.text, 'Hook "pre-create" failed with exit code 1');
+    assert.ok(!reply.text.includes('s3cr3t') && !reply.text.includes('/srv/hooks'), reply.text);
+    assert.ok(!JSON.stringify(reply.headers).includes('s3cr3t'));
     assert.equal(reply.headers.location, undefined);
     assert.deepEqual(await storedFiles(wharf), before);
+    // Positive control: the operator's log has the hook's stderr, at warn.
+    const deadline = Date.now() + 5000;
+    let logged: Record<string, unknown> | undefined;
+    while (logged === undefined && Date.now() < deadline) {
+      logged = wharf.logs.find((line) => String(line.stderr ?? '').includes(stderrSecret));
+      if (logged === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(logged, 'the stderr is in the log');
+    assert.equal(logged.level, 40, 'warn');
+    assert.equal(logged.hook, 'pre-create');
+  });
+
+  it('a pre-create answering {"reject": true} on stdout gives the client its own status, body and headers', async () => {
+    const reply = await send('POST', wharf.endpoint, {
+      headers: {
+        ...tus,
+        'Upload-Length': 3,
+        'Upload-Metadata': `filename ${Buffer.from('answer').toString('base64')}`,
+      },
+    });
+    assert.equal(reply.status, 403);
+    assert.equal(reply.text, 'uploads named answer need a paid plan');
+    assert.equal(reply.headers['x-plan'], 'free');
+    assert.equal(reply.headers.location, undefined);
   });
 });
 

@@ -127,7 +127,7 @@ endpoints:
       headers: { ...tus, 'Upload-Length': 5, 'Upload-Metadata': metadata({ plan: 'blocked', tag: 'first' }) },
     });
     assert.equal(reply.status, 400);
-    assert.equal(reply.text, 'quota exhausted');
+    assert.equal(reply.text, 'Hook "quota" failed with exit code 1');
     const seen = (await calls(log)).filter((call) => call.payload.upload.metadata.tag === 'first');
     assert.deepEqual(
       seen.map((call) => call.hook),

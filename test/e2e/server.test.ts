@@ -177,7 +177,7 @@ describe('the wharf command', () => {
       encoding: 'utf8',
     });
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /wharf: command line \(port\): expected an integer, got "eighty"/);
+    assert.match(result.stderr, /wharf: --port: expected an integer, got "eighty"/);
   });
 
   it('honours a custom --url', async () => {

@@ -1,7 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import type { DeliveryResult } from './types.ts';
 
-/** How much of a hook's stderr Wharf keeps (and may relay to the client as a rejection's reason). */
+/** How much of a hook's stderr Wharf keeps for its log and run record; it is never sent to the client. */
 export const stderrLimitBytes = 4096;
 /** stdout is read (so the hook never blocks on a full pipe) but only this much is kept: it may be an answer. */
 export const stdoutLimitBytes = 64 * 1024;

@@ -44,14 +44,28 @@ test('a missing dir hook file cancels a blocking event with 400 naming the hook'
   assert.ok(entries.some((entry) => entry.level === 'error'));
 });
 
-test('a dir hook exiting non-zero rejects with its stderr', async (t) => {
+test('a dir hook exiting non-zero rejects with a fixed message; its stderr goes to the log only', async (t) => {
   const directory = await temporaryDirectory(t);
-  await writeScript(directory, 'pre-create', 'echo "quota exceeded" >&2\nexit 2');
-  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), captureLogger().logger);
+  await writeScript(directory, 'pre-create', 'echo "quota exceeded for token tk_live_123" >&2\nexit 2');
+  const { logger, entries } = captureLogger();
+  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind === 'reject' && outcome.status, 400);
-  assert.equal(outcome.kind === 'reject' && outcome.body, 'quota exceeded');
+  assert.equal(outcome.kind === 'reject' && outcome.body, 'Hook "pre-create" failed with exit code 2');
   assert.equal(engine.runs.records()[0]?.exitCode, 2);
+  const warned = entries.find((entry) => entry.level === 'warn' && entry.fields.stderr !== undefined);
+  assert.equal(warned?.fields.stderr, 'quota exceeded for token tk_live_123');
+  assert.equal(warned?.fields.target, `dir:${join(directory, 'pre-create')}`);
+});
+
+test('a dir hook answering {"reject": true} on stdout gets its own status and body', async (t) => {
+  const directory = await temporaryDirectory(t);
+  const answer = JSON.stringify({ reject: true, httpResponse: { status: 413, body: 'quota exceeded' } });
+  await writeScript(directory, 'pre-create', `printf '%s' '${answer}'`);
+  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), captureLogger().logger);
+  const outcome = await engine.runBlocking(sampleEvent());
+  assert.equal(outcome.kind === 'reject' && outcome.status, 413);
+  assert.equal(outcome.kind === 'reject' && outcome.body, 'quota exceeded');
 });
 
 test('a missing dir hook file for a post event is recorded as failed and logged', async (t) => {

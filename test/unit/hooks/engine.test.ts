@@ -73,7 +73,7 @@ describe('blocking dispatch', () => {
     assert.deepEqual(outcome, {
       kind: 'reject',
       status: 400,
-      body: 'dir says no',
+      body: 'Hook "pre-create" failed with exit code 1',
       headers: { 'Content-Type': 'text/plain; charset=utf-8' },
     });
     assert.equal(await readText(trace), 'file\ndir\n');

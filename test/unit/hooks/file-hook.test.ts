@@ -73,21 +73,52 @@ test('a blocking file hook gets the hook name as argv[1], the JSON as argv[2] an
   assert.equal(record.blocking, true);
 });
 
-test('a non-zero exit rejects with 400 and the hook stderr as the body', async (t) => {
+test('a non-zero exit rejects with 400 and a fixed message; the stderr (a secret) is logged at warn, never sent', async (t) => {
   const directory = await temporaryDirectory(t);
-  const hook = await writeScript(directory, 'hook.sh', `echo "This meme isn't allowed" >&2\nexit 1`);
+  const secret = 'password=hunter2-in-/srv/secrets/db.env';
+  const hook = await writeScript(directory, 'hook.sh', `echo "curl failed: ${secret}" >&2\nexit 1`);
+  const { logger, entries } = captureLogger();
+  const engine = new HookEngine(hooksConfig({ hooksFile: hook }), logger);
+
+  const outcome = await engine.runBlocking(sampleEvent());
+  assert.deepEqual(outcome, {
+    kind: 'reject',
+    status: 400,
+    body: 'Hook "pre-create" failed with exit code 1',
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+  });
+  assert.ok(!JSON.stringify(outcome).includes('hunter2'));
+  // Positive control: the operator still finds the reason, in a warn line naming the hook.
+  const warned = entries.find(
+    (entry) => entry.level === 'warn' && String(entry.fields.stderr).includes(secret),
+  );
+  assert.ok(warned, JSON.stringify(entries));
+  assert.equal(warned.fields.hook, 'pre-create');
+  assert.equal(warned.fields.target, `file:${hook}`);
+  const [record] = engine.runs.records();
+  assert.equal(record?.status, 'failed');
+  assert.equal(record?.exitCode, 1);
+});
+
+test('a hook that means to answer prints a reject answer on stdout: the client gets its status, body and headers', async (t) => {
+  const directory = await temporaryDirectory(t);
+  const answer = JSON.stringify({
+    reject: true,
+    httpResponse: { status: 403, body: 'memes are not allowed here', headers: { 'X-Reason': 'meme' } },
+  });
+  const hook = await writeScript(
+    directory,
+    'hook.sh',
+    `echo 'debug: /srv/secret' >&2\nprintf '%s' '${answer}'`,
+  );
   const engine = new HookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
 
   assert.deepEqual(await engine.runBlocking(sampleEvent()), {
     kind: 'reject',
-    status: 400,
-    body: "This meme isn't allowed",
-    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    status: 403,
+    body: 'memes are not allowed here',
+    headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Reason': 'meme' },
   });
-  const [record] = engine.runs.records();
-  assert.equal(record?.status, 'failed');
-  assert.equal(record?.exitCode, 1);
-  assert.match(record?.error ?? '', /exited with code 1: This meme/);
 });
 
 test('a non-zero exit with empty stderr gives a message with the exit code', async (t) => {
@@ -100,7 +131,7 @@ test('a non-zero exit with empty stderr gives a message with the exit code', asy
   assert.equal(outcome.kind === 'reject' && outcome.body, 'Hook "pre-terminate" failed with exit code 3');
 });
 
-test('stderr kept as the reason is capped; a huge stdout is drained and not kept', async (t) => {
+test('a huge stderr is logged capped and never answered; a huge stdout is drained and not kept', async (t) => {
   const directory = await temporaryDirectory(t);
   const hook = await writeScript(
     directory,
@@ -111,7 +142,9 @@ test('stderr kept as the reason is capped; a huge stdout is drained and not kept
   const engine = new HookEngine(hooksConfig({ hooksFile: hook }), logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind, 'reject');
-  assert.equal(outcome.kind === 'reject' && outcome.body, 'e'.repeat(4096));
+  assert.equal(outcome.kind === 'reject' && outcome.body, 'Hook "pre-create" failed with exit code 1');
+  const stderrLog = entries.find((entry) => entry.level === 'warn' && entry.fields.stderr !== undefined);
+  assert.match(String(stderrLog?.fields.stderr), /^e{1024}…$/);
   const stdoutLog = entries.find((entry) => entry.message === 'hook stdout');
   assert.equal(String(stdoutLog?.fields.stdout).length, stdoutLimitBytes);
 });
