@@ -111,7 +111,7 @@ endpoints:
     assert.equal(text.status, 201);
     const refused = await upload(wharf.endpoint, { filetype: 'image/png', filename: 'refused.png' });
     assert.equal(refused.status, 400);
-    assert.equal(refused.text, 'refused by the gate');
+    assert.equal(refused.text, 'Hook "gate" failed with exit code 1');
     const first = await upload(wharf.endpoint, { filetype: 'image/png', filename: 'a.png' });
     const second = await upload(wharf.endpoint, { filetype: 'image/jpeg', filename: 'b.jpg' });
 
