@@ -15,6 +15,10 @@ export const errorCatalogue = {
   ERR_EMPTY_UPLOAD_REFUSED: { status: 400, message: 'Upload-Length must be greater than zero' },
   ERR_UPLOAD_LENGTH_ALREADY_SET: { status: 400, message: 'Upload-Length is already known and cannot change' },
   ERR_INVALID_METADATA: { status: 400, message: 'Upload-Metadata is malformed' },
+  ERR_INVALID_METADATA_KEY: {
+    status: 400,
+    message: 'an Upload-Metadata key must be printable ASCII without spaces or commas',
+  },
   ERR_INVALID_CONCAT: { status: 400, message: 'Upload-Concat is malformed' },
   ERR_FINAL_WITH_LENGTH: { status: 400, message: 'a final upload must not carry Upload-Length' },
   ERR_UPLOAD_NOT_PARTIAL: { status: 400, message: 'only partial uploads can be concatenated' },
@@ -26,6 +30,10 @@ export const errorCatalogue = {
   ERR_UNSUPPORTED_CHECKSUM_ALGORITHM: { status: 400, message: 'unsupported checksum algorithm' },
   ERR_CHECKSUM_MISMATCH: { status: 460, message: 'checksum mismatch; the chunk was discarded' },
   ERR_MISMATCHED_OFFSET: { status: 409, message: 'Upload-Offset does not match the upload offset' },
+  ERR_UPLOAD_ALREADY_COMPLETE: {
+    status: 409,
+    message: 'the upload is complete; a PATCH to it may carry no body',
+  },
   ERR_MAX_SIZE_EXCEEDED: { status: 413, message: 'upload is larger than the maximum size' },
   ERR_UPLOAD_SIZE_EXCEEDED: { status: 413, message: 'body goes past Upload-Length' },
   ERR_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than --max-body-size' },

@@ -10,7 +10,7 @@ import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
 import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
-import { isComplete, isExpired, type UploadRecord } from './upload.ts';
+import { isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
 
 export interface UploadServiceOptions {
   readonly dataStore: DataStore;
@@ -90,6 +90,8 @@ export interface WriteRequest {
   readonly declaredLength: number | undefined;
   /** Content-Length of the body, when the client declared one. */
   readonly contentLength: number | undefined;
+  /** Whether the request announces a body (a non-zero Content-Length, or Transfer-Encoding). */
+  readonly announcesBody?: boolean;
   readonly checksum: { readonly algorithm: string; readonly digest: Buffer } | undefined;
   readonly openBody: BodyOpener;
   readonly describeRequest: DescribeRequest;
@@ -178,7 +180,8 @@ export class UploadService {
     const record = await this.#info.get(id);
     if (!record || record.storage !== this.#data.name) throw new WharfError('ERR_UPLOAD_NOT_FOUND');
     if (isExpired(record, this.#now())) throw new WharfError('ERR_UPLOAD_EXPIRED');
-    return record;
+    // Stores parse JSON into ordinary objects; the record's metadata has no prototype (plainMetadata).
+    return { ...record, metadata: plainMetadata(record.metadata) };
   }
 
   async #lock(id: string, onReleaseRequest: () => void): Promise<Lock> {
@@ -241,7 +244,7 @@ export class UploadService {
       path: '',
       createdAt,
       metadataHeader: request.metadataHeader,
-      metadata: request.metadata,
+      metadata: plainMetadata(request.metadata),
       isPartial: concat?.kind === 'partial',
       isFinal: concat?.kind === 'final',
       parts: concat?.kind === 'final' ? concat.partIds : null,
@@ -336,7 +339,7 @@ export class UploadService {
       });
     }
     if (change.metadata !== undefined) {
-      const metadata = { ...change.metadata };
+      const metadata = plainMetadata(change.metadata);
       changed = { ...changed, metadata, metadataHeader: encodeMetadata(metadata) };
     }
     return changed;
@@ -577,8 +580,13 @@ export class UploadService {
       // A retried final PATCH must not look like a success once pre-finish refused the upload.
       if (typeof record.failure === 'string' && record.failure !== '')
         throw new WharfError('ERR_UPLOAD_FAILED');
-      // A finished upload answers with its offset and fires nothing again.
-      if (isComplete(record)) return { upload: record };
+      // A finished upload takes no more bytes. An empty PATCH at its length (a client confirming the end, or
+      // sending Upload-Length on an empty last PATCH) answers 204 with the offset and fires nothing again;
+      // any other offset or a body is a conflict, so a late or concurrent writer learns it lost.
+      if (isComplete(record)) {
+        this.#refuseWriteToComplete(record, request);
+        return { upload: record };
+      }
       if (request.offset !== record.offset) {
         throw new WharfError('ERR_MISMATCHED_OFFSET', {
           headers: { 'Upload-Offset': String(record.offset) },
@@ -632,6 +640,15 @@ export class UploadService {
     } finally {
       await lock.release();
     }
+  }
+
+  #refuseWriteToComplete(record: UploadRecord, request: WriteRequest): void {
+    const headers = { 'Upload-Offset': String(record.offset) };
+    if (request.offset !== record.offset) throw new WharfError('ERR_MISMATCHED_OFFSET', { headers });
+    if (request.announcesBody === true || (request.contentLength ?? 0) > 0)
+      throw new WharfError('ERR_UPLOAD_ALREADY_COMPLETE', { headers });
+    if (request.declaredLength !== undefined && request.declaredLength !== record.length)
+      throw new WharfError('ERR_UPLOAD_LENGTH_ALREADY_SET');
   }
 
   /** Removes an upload once pre-terminate hooks agree; resolves to the headers (and body) they add. */

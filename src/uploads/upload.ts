@@ -41,3 +41,15 @@ export function isComplete(record: UploadRecord): boolean {
 export function isExpired(record: UploadRecord, now: number): boolean {
   return record.expiresAt !== null && !isComplete(record) && record.expiresAt <= now;
 }
+
+/**
+ * Metadata as a record without a prototype: `__proto__`, `constructor` or `toString` sent by a client are
+ * plain keys, and a lookup of a key the client did not send finds nothing inherited.
+ */
+export function plainMetadata(metadata: Readonly<Record<string, unknown>>): Readonly<Record<string, string>> {
+  const plain = Object.create(null) as Record<string, string>;
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value === 'string') plain[key] = value;
+  }
+  return plain;
+}
