@@ -23,6 +23,18 @@ export const errorCatalogue = {
   ERR_FINAL_WITH_LENGTH: { status: 400, message: 'a final upload must not carry Upload-Length' },
   ERR_UPLOAD_NOT_PARTIAL: { status: 400, message: 'only partial uploads can be concatenated' },
   ERR_UPLOAD_NOT_FINISHED: { status: 400, message: 'a partial upload is not finished' },
+  ERR_CONCAT_DUPLICATE_PART: {
+    status: 400,
+    message: 'Upload-Concat lists the same partial upload more than once',
+  },
+  ERR_CONCAT_FOREIGN_URL: {
+    status: 400,
+    message: 'Upload-Concat lists a URL that is not an upload of this endpoint',
+  },
+  ERR_CONCAT_FAILED: {
+    status: 410,
+    message: 'the final upload cannot be built (a partial is gone or the parts exceed the maximum size)',
+  },
   ERR_INVALID_CHECKSUM_HEADER: {
     status: 400,
     message: 'Upload-Checksum must be "<algorithm> <base64 digest>"',

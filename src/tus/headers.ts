@@ -150,3 +150,19 @@ export function hasBody(headers: {
 export function httpDate(milliseconds: number): string {
   return new Date(milliseconds).toUTCString();
 }
+
+/** Text made safe for one header line (printable ASCII and tabs), at most 1 KiB. */
+export function headerText(text: string): string {
+  return text.replace(/[^\t\x20-\x7e]+/g, ' ').slice(0, 1024);
+}
+
+/**
+ * A final upload that can never be built (a part is gone, or the parts exceed --max-file-size): `410 Gone`,
+ * which tus clients read as "start again", with the reason in `Upload-Failed` (HEAD has no body).
+ */
+export function finalFailedError(reason: string): WharfError {
+  return new WharfError('ERR_CONCAT_FAILED', {
+    message: `the final upload cannot be built: ${reason}`,
+    headers: { 'Upload-Failed': headerText(reason) },
+  });
+}

@@ -71,8 +71,19 @@ function mergedResponse(
   return { headers: { ...first.headers, ...second.headers }, ...(body !== undefined ? { body } : {}) };
 }
 
+/** Sum of the lengths known so far (a deferred part counts 0). */
+function knownLength(parts: readonly UploadRecord[]): number {
+  return parts.reduce((sum, part) => sum + (part.length ?? 0), 0);
+}
+
+function hasFailed(record: UploadRecord): boolean {
+  return typeof record.failure === 'string' && record.failure !== '';
+}
+
 /** The "request" of an event no client caused (the expiration sweep). */
 const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
+/** The "request" of a removal by a hook module or housekeeping. */
+const housekeeping: DescribeRequest = () => ({ uri: '', method: 'REMOVE', remoteAddr: null, headers: {} });
 
 /** Upload-Metadata for metadata a hook rewrote: `key base64value` pairs, a key alone for an empty value. */
 function encodeMetadata(metadata: Readonly<Record<string, string>>): string {
@@ -200,7 +211,13 @@ export class UploadService {
   async settle(id: string): Promise<UploadRecord> {
     const lock = await this.#lock(id, () => undefined);
     try {
-      return await this.get(id);
+      const record = await this.get(id);
+      // A final waiting for its parts: one that can never be built is marked failed now, not left waiting.
+      if (record.isFinal && record.parts && !isComplete(record) && !hasFailed(record)) {
+        const { failure } = await this.#reviewParts(record);
+        if (failure !== undefined) await this.#markFinalFailed(record, failure);
+      }
+      return record;
     } finally {
       await lock.release();
     }
@@ -228,11 +245,10 @@ export class UploadService {
     }
     if (concat?.kind === 'final') {
       parts = await this.#loadParts(concat.partIds);
-      const lengths = parts.map((part) => part.length);
-      length = lengths.every((partLength) => partLength !== null)
-        ? lengths.reduce<number>((sum, partLength) => sum + (partLength ?? 0), 0)
-        : null;
-      if (length !== null) this.#checkFileSize(length);
+      // The lengths known now already bound the final: refused before anything is stored or copied.
+      const known = knownLength(parts);
+      this.#checkFileSize(known);
+      length = parts.every((part) => part.length !== null) ? known : null;
     }
 
     const createdAt = this.#now();
@@ -387,34 +403,113 @@ export class UploadService {
     await this.#tryBuildFinal(final.id, describeRequest);
   }
 
-  /** Builds the final upload if every part is complete; safe to call any number of times. */
+  /**
+   * Builds the final upload if every part is complete; safe to call any number of times. A final whose part
+   * is gone or whose parts exceed --max-file-size is marked failed instead (before any byte is copied).
+   */
   async #tryBuildFinal(finalId: string, describeRequest: DescribeRequest): Promise<void> {
     const lock = await this.#lock(finalId, () => undefined);
     let final: UploadRecord;
+    let failure: string | undefined;
     try {
       final = await this.get(finalId);
-      if (isComplete(final) || !final.parts) return;
-      const parts = await Promise.all(final.parts.map((partId) => this.get(partId)));
-      if (!parts.every(isComplete)) return;
-      const length = parts.reduce((sum, part) => sum + (part.length ?? 0), 0);
-      this.#checkFileSize(length);
-      if (!canConcatenate(this.#data)) throw new WharfError('ERR_EXTENSION_DISABLED');
-      await this.#data.concatenate(
-        final.path,
-        parts.map((part) => ({ location: part.path, length: part.length ?? 0 })),
-      );
-      const expected = final.version;
-      final.length = length;
-      final.offset = length;
-      final.expiresAt = null;
-      await this.#info.put(final, expected);
+      if (isComplete(final) || !final.parts || hasFailed(final)) return;
+      const review = await this.#reviewParts(final);
+      failure = review.failure;
+      if (failure !== undefined) {
+        await this.#markFinalFailed(final, failure);
+      } else {
+        const parts = review.parts;
+        if (!parts.every(isComplete)) return;
+        const length = knownLength(parts);
+        if (!canConcatenate(this.#data)) throw new WharfError('ERR_EXTENSION_DISABLED');
+        await this.#data.concatenate(
+          final.path,
+          parts.map((part) => ({ location: part.path, length: part.length ?? 0 })),
+        );
+        const expected = final.version;
+        final.length = length;
+        final.offset = length;
+        final.expiresAt = null;
+        await this.#info.put(final, expected);
+      }
     } finally {
       await lock.release();
+    }
+    if (failure !== undefined) {
+      this.#notify('post-finish', final, describeRequest, `concatenation failed: ${failure}`);
+      return;
     }
     if (this.#options.removeParts && final.parts) {
       for (const partId of new Set(final.parts)) await this.#removeQuietly(partId);
     }
     this.#notify('post-finish', final, describeRequest);
+  }
+
+  /**
+   * The parts of an unbuilt final as stored now, or why the final can never be built: a part is gone
+   * (removed, expired) or the lengths known so far add up to more than --max-file-size.
+   */
+  async #reviewParts(
+    final: UploadRecord,
+  ): Promise<{ readonly parts: readonly UploadRecord[]; readonly failure?: string }> {
+    const parts: UploadRecord[] = [];
+    for (const partId of final.parts ?? []) {
+      try {
+        parts.push(await this.get(partId));
+      } catch (error) {
+        if (error instanceof WharfError && (error.status === 404 || error.status === 410)) {
+          const how = error.status === 410 ? 'expired' : 'no longer exists';
+          return { parts, failure: `partial upload ${partId} ${how}` };
+        }
+        throw error;
+      }
+    }
+    const known = knownLength(parts);
+    const max = this.#options.maxFileSize;
+    if (max > 0 && known > max) {
+      const some = parts.every((part) => part.length !== null) ? '' : ' at least';
+      return {
+        parts,
+        failure: `the partial uploads add up to${some} ${known} bytes, more than the maximum of ${max}`,
+      };
+    }
+    return { parts };
+  }
+
+  /** Records why a final cannot be built; HEAD and GET then answer 410 with the reason, the admin API shows it. */
+  async #markFinalFailed(final: UploadRecord, failure: string): Promise<void> {
+    const expected = final.version;
+    final.failure = failure;
+    await this.#info.put(final, expected);
+    this.#options.logger.warn({ id: final.id, failure }, 'a concatenated upload failed');
+  }
+
+  /** Re-checks the finals waiting for a partial whose length became known or that was removed. */
+  async #reviewFinals(finalIds: readonly string[], describeRequest: DescribeRequest): Promise<void> {
+    for (const finalId of finalIds) {
+      await this.#reviewFinal(finalId, describeRequest).catch((error: unknown) => {
+        // A final removed or expired meanwhile needs nothing more.
+        if (error instanceof WharfError && (error.status === 404 || error.status === 410)) return;
+        this.#options.logger.error({ err: error, finalId }, 'checking a concatenated upload failed');
+      });
+    }
+  }
+
+  async #reviewFinal(finalId: string, describeRequest: DescribeRequest): Promise<void> {
+    const lock = await this.#lock(finalId, () => undefined);
+    let final: UploadRecord;
+    let failure: string | undefined;
+    try {
+      final = await this.get(finalId);
+      if (isComplete(final) || !final.parts || hasFailed(final)) return;
+      failure = (await this.#reviewParts(final)).failure;
+      if (failure !== undefined) await this.#markFinalFailed(final, failure);
+    } finally {
+      await lock.release();
+    }
+    if (failure !== undefined)
+      this.#notify('post-finish', final, describeRequest, `concatenation failed: ${failure}`);
   }
 
   async #removeQuietly(id: string): Promise<void> {
@@ -602,6 +697,8 @@ export class UploadService {
           const expected = record.version;
           record.length = request.declaredLength;
           await this.#info.put(record, expected);
+          // A final waiting for this partial may now be known to exceed --max-file-size.
+          await this.#reviewFinals(record.pendingFinals, request.describeRequest);
         } else if (record.length !== request.declaredLength) {
           throw new WharfError('ERR_UPLOAD_LENGTH_ALREADY_SET');
         }
@@ -668,12 +765,15 @@ export class UploadService {
     }
     this.#options.activity?.terminated(record);
     this.#notify('post-terminate', record, describeRequest);
+    // Finals waiting for this partial can never be built now.
+    await this.#reviewFinals(record.pendingFinals, describeRequest);
     return hookResponse;
   }
 
   /** Removes uploads whose expiry passed; returns how many. Runs in the background, never on a request. */
   async sweepExpired(): Promise<number> {
     let removed = 0;
+    const orphaned: string[] = [];
     const now = this.#now();
     for await (const record of this.#info.list()) {
       if (!isExpired(record, now)) continue;
@@ -687,11 +787,13 @@ export class UploadService {
           removed++;
           this.#options.activity?.expired(current);
           this.#notify('post-terminate', current, expirySweep, 'expired: removed by the expiration sweep');
+          orphaned.push(...current.pendingFinals);
         }
       } finally {
         await lock.release();
       }
     }
+    await this.#reviewFinals(orphaned, expirySweep);
     return removed;
   }
 
@@ -705,15 +807,18 @@ export class UploadService {
   /** Removes an upload and its bytes under its lock, firing no hooks (hook modules, housekeeping). */
   async remove(id: string): Promise<boolean> {
     if (!isValidUploadId(id)) return false;
+    let orphaned: readonly string[] = [];
     const lock = await this.#lock(id, () => undefined);
     try {
       const record = await this.#info.get(id);
       if (!record || record.storage !== this.#data.name) return false;
       await this.#info.remove(id);
       await this.#data.remove(record.path);
+      orphaned = record.pendingFinals;
       return true;
     } finally {
       await lock.release();
+      await this.#reviewFinals(orphaned, housekeeping);
     }
   }
 

@@ -53,3 +53,9 @@ export function plainMetadata(metadata: Readonly<Record<string, unknown>>): Read
   }
   return plain;
 }
+
+/** Why a final (concatenated) upload can never be built, or undefined when it has not failed. */
+export function finalFailure(record: UploadRecord): string | undefined {
+  if (!record.isFinal || isComplete(record)) return undefined;
+  return typeof record.failure === 'string' && record.failure !== '' ? record.failure : undefined;
+}
