@@ -53,6 +53,10 @@ export const errorCatalogue = {
   ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'upload not found' },
   ERR_UPLOAD_EXPIRED: { status: 410, message: 'upload expired' },
   ERR_NOT_DOWNLOADABLE: { status: 409, message: 'upload is not finished yet' },
+  ERR_AWAITING_APPROVAL: {
+    status: 409,
+    message: 'the upload is complete but a pre-finish hook has not approved it yet; retry later',
+  },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'requested range not satisfiable' },
   ERR_EXTENSION_DISABLED: { status: 405, message: 'this tus extension is disabled' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },

@@ -10,7 +10,7 @@ import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
 import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
-import { isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
+import { isAwaitingApproval, isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
 
 export interface UploadServiceOptions {
   readonly dataStore: DataStore;
@@ -78,6 +78,11 @@ function knownLength(parts: readonly UploadRecord[]): number {
 
 function hasFailed(record: UploadRecord): boolean {
   return typeof record.failure === 'string' && record.failure !== '';
+}
+
+/** A partial whose bytes a final may copy: complete and approved by pre-finish hooks (if any). */
+function isUsable(part: UploadRecord): boolean {
+  return isComplete(part) && !isAwaitingApproval(part);
 }
 
 /** The "request" of an event no client caused (the expiration sweep). */
@@ -209,6 +214,10 @@ export class UploadService {
 
   /** Takes the upload's lock (interrupting a stale writer) and reads the settled record. */
   async settle(id: string): Promise<UploadRecord> {
+    // A complete upload's offset cannot move: while pre-finish hooks decide (holding the lock for as long as a
+    // scan takes) its state is read without waiting for them.
+    const current = await this.get(id);
+    if (isAwaitingApproval(current)) return current;
     const lock = await this.#lock(id, () => undefined);
     try {
       const record = await this.get(id);
@@ -268,6 +277,10 @@ export class UploadService {
       pendingFinals: [],
       expiresAt: null,
       storage: this.#data.name,
+      // Bytes are quarantined from the start: a crash while a pre-finish hook decides leaves them undownloadable.
+      ...(concat?.kind !== 'final' && this.#options.observer.listens('pre-finish')
+        ? { awaitingApproval: true }
+        : {}),
       version: 0,
     };
     // pre-create sees the upload before anything is stored, so a rejection leaves no trace.
@@ -370,9 +383,16 @@ export class UploadService {
           message: `upload ${partId} is not a partial upload`,
         });
       }
-      if (!isComplete(part) && !this.#options.allowUnfinishedConcatenation) {
+      if (hasFailed(part)) {
+        throw new WharfError('ERR_UPLOAD_FAILED', {
+          message: `partial upload ${partId} was refused by a pre-finish hook`,
+        });
+      }
+      if (!isUsable(part) && !this.#options.allowUnfinishedConcatenation) {
         throw new WharfError('ERR_UPLOAD_NOT_FINISHED', {
-          message: `partial upload ${partId} is not finished`,
+          message: isComplete(part)
+            ? `partial upload ${partId} awaits the approval of a pre-finish hook`
+            : `partial upload ${partId} is not finished`,
         });
       }
       parts.push(part);
@@ -386,12 +406,12 @@ export class UploadService {
     parts: readonly UploadRecord[],
     describeRequest: DescribeRequest,
   ): Promise<void> {
-    const unfinished = [...new Set(parts.filter((part) => !isComplete(part)).map((part) => part.id))];
+    const unfinished = [...new Set(parts.filter((part) => !isUsable(part)).map((part) => part.id))];
     for (const partId of unfinished) {
       const lock = await this.#lock(partId, () => undefined);
       try {
         const part = await this.get(partId);
-        if (!isComplete(part) && !part.pendingFinals.includes(final.id)) {
+        if (!isUsable(part) && !part.pendingFinals.includes(final.id)) {
           const expected = part.version;
           part.pendingFinals = [...part.pendingFinals, final.id];
           await this.#info.put(part, expected);
@@ -420,7 +440,7 @@ export class UploadService {
         await this.#markFinalFailed(final, failure);
       } else {
         const parts = review.parts;
-        if (!parts.every(isComplete)) return;
+        if (!parts.every(isUsable)) return;
         const length = knownLength(parts);
         if (!canConcatenate(this.#data)) throw new WharfError('ERR_EXTENSION_DISABLED');
         await this.#data.concatenate(
@@ -465,6 +485,9 @@ export class UploadService {
         throw error;
       }
     }
+    const refused = parts.find(hasFailed);
+    if (refused !== undefined)
+      return { parts, failure: `partial upload ${refused.id} was refused by a pre-finish hook` };
     const known = knownLength(parts);
     const max = this.#options.maxFileSize;
     if (max > 0 && known > max) {
@@ -528,16 +551,33 @@ export class UploadService {
     record: UploadRecord,
     describeRequest: DescribeRequest,
   ): Promise<HookResponse | undefined> {
-    if (!this.#options.observer.listens('pre-finish')) return undefined;
+    if (!this.#options.observer.listens('pre-finish')) {
+      await this.#release(record);
+      return undefined;
+    }
+    let response: HookResponse | undefined;
     try {
-      return (await this.#check('pre-finish', record, describeRequest))?.response;
+      response = (await this.#check('pre-finish', record, describeRequest))?.response;
     } catch (error) {
       if (!(error instanceof WharfError)) throw error;
       const expected = record.version;
       record.failure = (error.body ?? error.message).trim() || error.message;
+      record.awaitingApproval = false;
       await this.#info.put(record, expected);
+      // Finals waiting for this partial can never be built from refused bytes.
+      await this.#reviewFinals(record.pendingFinals, describeRequest);
       throw error;
     }
+    await this.#release(record);
+    return response;
+  }
+
+  /** Lets a finished upload out of quarantine once pre-finish hooks approved it (or none are configured). */
+  async #release(record: UploadRecord): Promise<void> {
+    if (record.awaitingApproval !== true) return;
+    const expected = record.version;
+    record.awaitingApproval = false;
+    await this.#info.put(record, expected);
   }
 
   async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
@@ -680,8 +720,17 @@ export class UploadService {
       // any other offset or a body is a conflict, so a late or concurrent writer learns it lost.
       if (isComplete(record)) {
         this.#refuseWriteToComplete(record, request);
+        // Still awaiting approval with the lock free: the instance that ran pre-finish died meanwhile. The
+        // client's confirming PATCH runs the check again.
+        if (isAwaitingApproval(record)) {
+          const hookResponse = await this.#checkFinish(record, request.describeRequest);
+          await this.#finish(record, request.describeRequest);
+          return { upload: record, ...(hookResponse !== undefined ? { hookResponse } : {}) };
+        }
         return { upload: record };
       }
+      // Written with the next record update (the one that may complete the upload), never after it.
+      if (this.#options.observer.listens('pre-finish')) record.awaitingApproval = true;
       if (request.offset !== record.offset) {
         throw new WharfError('ERR_MISMATCHED_OFFSET', {
           headers: { 'Upload-Offset': String(record.offset) },

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { WharfError } from '../../errors.ts';
-import { finalFailure, isComplete } from '../../uploads/upload.ts';
+import { finalFailure, isAwaitingApproval, isComplete } from '../../uploads/upload.ts';
 import type { TusExchange } from '../context.ts';
 import { finalFailedError } from '../headers.ts';
 
@@ -64,6 +64,8 @@ export async function handleGet(exchange: TusExchange, id: string): Promise<void
   const failedFinal = finalFailure(upload);
   if (failedFinal !== undefined) throw finalFailedError(failedFinal);
   if (!isComplete(upload)) throw new WharfError('ERR_NOT_DOWNLOADABLE');
+  // Quarantine: bytes pre-finish hooks (a virus scanner) have not approved are not served.
+  if (isAwaitingApproval(upload)) throw new WharfError('ERR_AWAITING_APPROVAL');
   // A refused upload keeps its bytes for inspection (hook modules can read them), not for clients.
   if (typeof upload.failure === 'string' && upload.failure !== '') throw new WharfError('ERR_UPLOAD_FAILED');
   const size = upload.length ?? 0;

@@ -1,4 +1,4 @@
-import { finalFailure, isComplete } from '../../uploads/upload.ts';
+import { finalFailure, isAwaitingApproval, isComplete } from '../../uploads/upload.ts';
 import type { TusExchange } from '../context.ts';
 import { finalFailedError, headerText, httpDate } from '../headers.ts';
 
@@ -21,6 +21,8 @@ export async function handleHead(exchange: TusExchange, id: string): Promise<voi
   if (typeof upload.failure === 'string' && upload.failure !== '') {
     res.setHeader('Upload-Failed', headerText(upload.failure));
   }
+  // Complete, but pre-finish hooks have not approved the bytes yet: GET answers 409 until they do.
+  if (isAwaitingApproval(upload)) res.setHeader('Upload-Pending', 'pre-finish');
   res.statusCode = 200;
   res.end();
 }
