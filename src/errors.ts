@@ -15,10 +15,26 @@ export const errorCatalogue = {
   ERR_EMPTY_UPLOAD_REFUSED: { status: 400, message: 'Upload-Length must be greater than zero' },
   ERR_UPLOAD_LENGTH_ALREADY_SET: { status: 400, message: 'Upload-Length is already known and cannot change' },
   ERR_INVALID_METADATA: { status: 400, message: 'Upload-Metadata is malformed' },
+  ERR_INVALID_METADATA_KEY: {
+    status: 400,
+    message: 'an Upload-Metadata key must be printable ASCII without spaces or commas',
+  },
   ERR_INVALID_CONCAT: { status: 400, message: 'Upload-Concat is malformed' },
   ERR_FINAL_WITH_LENGTH: { status: 400, message: 'a final upload must not carry Upload-Length' },
   ERR_UPLOAD_NOT_PARTIAL: { status: 400, message: 'only partial uploads can be concatenated' },
   ERR_UPLOAD_NOT_FINISHED: { status: 400, message: 'a partial upload is not finished' },
+  ERR_CONCAT_DUPLICATE_PART: {
+    status: 400,
+    message: 'Upload-Concat lists the same partial upload more than once',
+  },
+  ERR_CONCAT_FOREIGN_URL: {
+    status: 400,
+    message: 'Upload-Concat lists a URL that is not an upload of this endpoint',
+  },
+  ERR_CONCAT_FAILED: {
+    status: 410,
+    message: 'the final upload cannot be built (a partial is gone or the parts exceed the maximum size)',
+  },
   ERR_INVALID_CHECKSUM_HEADER: {
     status: 400,
     message: 'Upload-Checksum must be "<algorithm> <base64 digest>"',
@@ -26,6 +42,10 @@ export const errorCatalogue = {
   ERR_UNSUPPORTED_CHECKSUM_ALGORITHM: { status: 400, message: 'unsupported checksum algorithm' },
   ERR_CHECKSUM_MISMATCH: { status: 460, message: 'checksum mismatch; the chunk was discarded' },
   ERR_MISMATCHED_OFFSET: { status: 409, message: 'Upload-Offset does not match the upload offset' },
+  ERR_UPLOAD_ALREADY_COMPLETE: {
+    status: 409,
+    message: 'the upload is complete; a PATCH to it may carry no body',
+  },
   ERR_MAX_SIZE_EXCEEDED: { status: 413, message: 'upload is larger than the maximum size' },
   ERR_UPLOAD_SIZE_EXCEEDED: { status: 413, message: 'body goes past Upload-Length' },
   ERR_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than --max-body-size' },
@@ -33,6 +53,10 @@ export const errorCatalogue = {
   ERR_UPLOAD_NOT_FOUND: { status: 404, message: 'upload not found' },
   ERR_UPLOAD_EXPIRED: { status: 410, message: 'upload expired' },
   ERR_NOT_DOWNLOADABLE: { status: 409, message: 'upload is not finished yet' },
+  ERR_AWAITING_APPROVAL: {
+    status: 409,
+    message: 'the upload is complete but a pre-finish hook has not approved it yet; retry later',
+  },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'requested range not satisfiable' },
   ERR_EXTENSION_DISABLED: { status: 405, message: 'this tus extension is disabled' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },

@@ -21,6 +21,8 @@ const exposeHeaders = [
   // A pre-finish hook's refusal reason and the outcome of non-critical hooks (programmable hooks).
   'Upload-Failed',
   'Wharf-Hooks',
+  // Set on HEAD while pre-finish hooks have not approved a finished upload (downloads answer 409 meanwhile).
+  'Upload-Pending',
   'Location',
   'Upload-Length',
   'Tus-Version',

@@ -10,7 +10,7 @@ import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
 import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
-import { isComplete, isExpired, type UploadRecord } from './upload.ts';
+import { isAwaitingApproval, isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
 
 export interface UploadServiceOptions {
   readonly dataStore: DataStore;
@@ -71,8 +71,24 @@ function mergedResponse(
   return { headers: { ...first.headers, ...second.headers }, ...(body !== undefined ? { body } : {}) };
 }
 
+/** Sum of the lengths known so far (a deferred part counts 0). */
+function knownLength(parts: readonly UploadRecord[]): number {
+  return parts.reduce((sum, part) => sum + (part.length ?? 0), 0);
+}
+
+function hasFailed(record: UploadRecord): boolean {
+  return typeof record.failure === 'string' && record.failure !== '';
+}
+
+/** A partial whose bytes a final may copy: complete and approved by pre-finish hooks (if any). */
+function isUsable(part: UploadRecord): boolean {
+  return isComplete(part) && !isAwaitingApproval(part);
+}
+
 /** The "request" of an event no client caused (the expiration sweep). */
 const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
+/** The "request" of a removal by a hook module or housekeeping. */
+const housekeeping: DescribeRequest = () => ({ uri: '', method: 'REMOVE', remoteAddr: null, headers: {} });
 
 /** Upload-Metadata for metadata a hook rewrote: `key base64value` pairs, a key alone for an empty value. */
 function encodeMetadata(metadata: Readonly<Record<string, string>>): string {
@@ -90,6 +106,8 @@ export interface WriteRequest {
   readonly declaredLength: number | undefined;
   /** Content-Length of the body, when the client declared one. */
   readonly contentLength: number | undefined;
+  /** Whether the request announces a body (a non-zero Content-Length, or Transfer-Encoding). */
+  readonly announcesBody?: boolean;
   readonly checksum: { readonly algorithm: string; readonly digest: Buffer } | undefined;
   readonly openBody: BodyOpener;
   readonly describeRequest: DescribeRequest;
@@ -178,7 +196,8 @@ export class UploadService {
     const record = await this.#info.get(id);
     if (!record || record.storage !== this.#data.name) throw new WharfError('ERR_UPLOAD_NOT_FOUND');
     if (isExpired(record, this.#now())) throw new WharfError('ERR_UPLOAD_EXPIRED');
-    return record;
+    // Stores parse JSON into ordinary objects; the record's metadata has no prototype (plainMetadata).
+    return { ...record, metadata: plainMetadata(record.metadata) };
   }
 
   async #lock(id: string, onReleaseRequest: () => void): Promise<Lock> {
@@ -195,9 +214,19 @@ export class UploadService {
 
   /** Takes the upload's lock (interrupting a stale writer) and reads the settled record. */
   async settle(id: string): Promise<UploadRecord> {
+    // A complete upload's offset cannot move: while pre-finish hooks decide (holding the lock for as long as a
+    // scan takes) its state is read without waiting for them.
+    const current = await this.get(id);
+    if (isAwaitingApproval(current)) return current;
     const lock = await this.#lock(id, () => undefined);
     try {
-      return await this.get(id);
+      const record = await this.get(id);
+      // A final waiting for its parts: one that can never be built is marked failed now, not left waiting.
+      if (record.isFinal && record.parts && !isComplete(record) && !hasFailed(record)) {
+        const { failure } = await this.#reviewParts(record);
+        if (failure !== undefined) await this.#markFinalFailed(record, failure);
+      }
+      return record;
     } finally {
       await lock.release();
     }
@@ -225,11 +254,10 @@ export class UploadService {
     }
     if (concat?.kind === 'final') {
       parts = await this.#loadParts(concat.partIds);
-      const lengths = parts.map((part) => part.length);
-      length = lengths.every((partLength) => partLength !== null)
-        ? lengths.reduce<number>((sum, partLength) => sum + (partLength ?? 0), 0)
-        : null;
-      if (length !== null) this.#checkFileSize(length);
+      // The lengths known now already bound the final: refused before anything is stored or copied.
+      const known = knownLength(parts);
+      this.#checkFileSize(known);
+      length = parts.every((part) => part.length !== null) ? known : null;
     }
 
     const createdAt = this.#now();
@@ -241,7 +269,7 @@ export class UploadService {
       path: '',
       createdAt,
       metadataHeader: request.metadataHeader,
-      metadata: request.metadata,
+      metadata: plainMetadata(request.metadata),
       isPartial: concat?.kind === 'partial',
       isFinal: concat?.kind === 'final',
       parts: concat?.kind === 'final' ? concat.partIds : null,
@@ -249,6 +277,10 @@ export class UploadService {
       pendingFinals: [],
       expiresAt: null,
       storage: this.#data.name,
+      // Bytes are quarantined from the start: a crash while a pre-finish hook decides leaves them undownloadable.
+      ...(concat?.kind !== 'final' && this.#options.observer.listens('pre-finish')
+        ? { awaitingApproval: true }
+        : {}),
       version: 0,
     };
     // pre-create sees the upload before anything is stored, so a rejection leaves no trace.
@@ -336,7 +368,7 @@ export class UploadService {
       });
     }
     if (change.metadata !== undefined) {
-      const metadata = { ...change.metadata };
+      const metadata = plainMetadata(change.metadata);
       changed = { ...changed, metadata, metadataHeader: encodeMetadata(metadata) };
     }
     return changed;
@@ -351,9 +383,16 @@ export class UploadService {
           message: `upload ${partId} is not a partial upload`,
         });
       }
-      if (!isComplete(part) && !this.#options.allowUnfinishedConcatenation) {
+      if (hasFailed(part)) {
+        throw new WharfError('ERR_UPLOAD_FAILED', {
+          message: `partial upload ${partId} was refused by a pre-finish hook`,
+        });
+      }
+      if (!isUsable(part) && !this.#options.allowUnfinishedConcatenation) {
         throw new WharfError('ERR_UPLOAD_NOT_FINISHED', {
-          message: `partial upload ${partId} is not finished`,
+          message: isComplete(part)
+            ? `partial upload ${partId} awaits the approval of a pre-finish hook`
+            : `partial upload ${partId} is not finished`,
         });
       }
       parts.push(part);
@@ -367,12 +406,12 @@ export class UploadService {
     parts: readonly UploadRecord[],
     describeRequest: DescribeRequest,
   ): Promise<void> {
-    const unfinished = [...new Set(parts.filter((part) => !isComplete(part)).map((part) => part.id))];
+    const unfinished = [...new Set(parts.filter((part) => !isUsable(part)).map((part) => part.id))];
     for (const partId of unfinished) {
       const lock = await this.#lock(partId, () => undefined);
       try {
         const part = await this.get(partId);
-        if (!isComplete(part) && !part.pendingFinals.includes(final.id)) {
+        if (!isUsable(part) && !part.pendingFinals.includes(final.id)) {
           const expected = part.version;
           part.pendingFinals = [...part.pendingFinals, final.id];
           await this.#info.put(part, expected);
@@ -384,34 +423,116 @@ export class UploadService {
     await this.#tryBuildFinal(final.id, describeRequest);
   }
 
-  /** Builds the final upload if every part is complete; safe to call any number of times. */
+  /**
+   * Builds the final upload if every part is complete; safe to call any number of times. A final whose part
+   * is gone or whose parts exceed --max-file-size is marked failed instead (before any byte is copied).
+   */
   async #tryBuildFinal(finalId: string, describeRequest: DescribeRequest): Promise<void> {
     const lock = await this.#lock(finalId, () => undefined);
     let final: UploadRecord;
+    let failure: string | undefined;
     try {
       final = await this.get(finalId);
-      if (isComplete(final) || !final.parts) return;
-      const parts = await Promise.all(final.parts.map((partId) => this.get(partId)));
-      if (!parts.every(isComplete)) return;
-      const length = parts.reduce((sum, part) => sum + (part.length ?? 0), 0);
-      this.#checkFileSize(length);
-      if (!canConcatenate(this.#data)) throw new WharfError('ERR_EXTENSION_DISABLED');
-      await this.#data.concatenate(
-        final.path,
-        parts.map((part) => ({ location: part.path, length: part.length ?? 0 })),
-      );
-      const expected = final.version;
-      final.length = length;
-      final.offset = length;
-      final.expiresAt = null;
-      await this.#info.put(final, expected);
+      if (isComplete(final) || !final.parts || hasFailed(final)) return;
+      const review = await this.#reviewParts(final);
+      failure = review.failure;
+      if (failure !== undefined) {
+        await this.#markFinalFailed(final, failure);
+      } else {
+        const parts = review.parts;
+        if (!parts.every(isUsable)) return;
+        const length = knownLength(parts);
+        if (!canConcatenate(this.#data)) throw new WharfError('ERR_EXTENSION_DISABLED');
+        await this.#data.concatenate(
+          final.path,
+          parts.map((part) => ({ location: part.path, length: part.length ?? 0 })),
+        );
+        const expected = final.version;
+        final.length = length;
+        final.offset = length;
+        final.expiresAt = null;
+        await this.#info.put(final, expected);
+      }
     } finally {
       await lock.release();
+    }
+    if (failure !== undefined) {
+      this.#notify('post-finish', final, describeRequest, `concatenation failed: ${failure}`);
+      return;
     }
     if (this.#options.removeParts && final.parts) {
       for (const partId of new Set(final.parts)) await this.#removeQuietly(partId);
     }
     this.#notify('post-finish', final, describeRequest);
+  }
+
+  /**
+   * The parts of an unbuilt final as stored now, or why the final can never be built: a part is gone
+   * (removed, expired) or the lengths known so far add up to more than --max-file-size.
+   */
+  async #reviewParts(
+    final: UploadRecord,
+  ): Promise<{ readonly parts: readonly UploadRecord[]; readonly failure?: string }> {
+    const parts: UploadRecord[] = [];
+    for (const partId of final.parts ?? []) {
+      try {
+        parts.push(await this.get(partId));
+      } catch (error) {
+        if (error instanceof WharfError && (error.status === 404 || error.status === 410)) {
+          const how = error.status === 410 ? 'expired' : 'no longer exists';
+          return { parts, failure: `partial upload ${partId} ${how}` };
+        }
+        throw error;
+      }
+    }
+    const refused = parts.find(hasFailed);
+    if (refused !== undefined)
+      return { parts, failure: `partial upload ${refused.id} was refused by a pre-finish hook` };
+    const known = knownLength(parts);
+    const max = this.#options.maxFileSize;
+    if (max > 0 && known > max) {
+      const some = parts.every((part) => part.length !== null) ? '' : ' at least';
+      return {
+        parts,
+        failure: `the partial uploads add up to${some} ${known} bytes, more than the maximum of ${max}`,
+      };
+    }
+    return { parts };
+  }
+
+  /** Records why a final cannot be built; HEAD and GET then answer 410 with the reason, the admin API shows it. */
+  async #markFinalFailed(final: UploadRecord, failure: string): Promise<void> {
+    const expected = final.version;
+    final.failure = failure;
+    await this.#info.put(final, expected);
+    this.#options.logger.warn({ id: final.id, failure }, 'a concatenated upload failed');
+  }
+
+  /** Re-checks the finals waiting for a partial whose length became known or that was removed. */
+  async #reviewFinals(finalIds: readonly string[], describeRequest: DescribeRequest): Promise<void> {
+    for (const finalId of finalIds) {
+      await this.#reviewFinal(finalId, describeRequest).catch((error: unknown) => {
+        // A final removed or expired meanwhile needs nothing more.
+        if (error instanceof WharfError && (error.status === 404 || error.status === 410)) return;
+        this.#options.logger.error({ err: error, finalId }, 'checking a concatenated upload failed');
+      });
+    }
+  }
+
+  async #reviewFinal(finalId: string, describeRequest: DescribeRequest): Promise<void> {
+    const lock = await this.#lock(finalId, () => undefined);
+    let final: UploadRecord;
+    let failure: string | undefined;
+    try {
+      final = await this.get(finalId);
+      if (isComplete(final) || !final.parts || hasFailed(final)) return;
+      failure = (await this.#reviewParts(final)).failure;
+      if (failure !== undefined) await this.#markFinalFailed(final, failure);
+    } finally {
+      await lock.release();
+    }
+    if (failure !== undefined)
+      this.#notify('post-finish', final, describeRequest, `concatenation failed: ${failure}`);
   }
 
   async #removeQuietly(id: string): Promise<void> {
@@ -430,16 +551,33 @@ export class UploadService {
     record: UploadRecord,
     describeRequest: DescribeRequest,
   ): Promise<HookResponse | undefined> {
-    if (!this.#options.observer.listens('pre-finish')) return undefined;
+    if (!this.#options.observer.listens('pre-finish')) {
+      await this.#release(record);
+      return undefined;
+    }
+    let response: HookResponse | undefined;
     try {
-      return (await this.#check('pre-finish', record, describeRequest))?.response;
+      response = (await this.#check('pre-finish', record, describeRequest))?.response;
     } catch (error) {
       if (!(error instanceof WharfError)) throw error;
       const expected = record.version;
       record.failure = (error.body ?? error.message).trim() || error.message;
+      record.awaitingApproval = false;
       await this.#info.put(record, expected);
+      // Finals waiting for this partial can never be built from refused bytes.
+      await this.#reviewFinals(record.pendingFinals, describeRequest);
       throw error;
     }
+    await this.#release(record);
+    return response;
+  }
+
+  /** Lets a finished upload out of quarantine once pre-finish hooks approved it (or none are configured). */
+  async #release(record: UploadRecord): Promise<void> {
+    if (record.awaitingApproval !== true) return;
+    const expected = record.version;
+    record.awaitingApproval = false;
+    await this.#info.put(record, expected);
   }
 
   async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
@@ -577,8 +715,22 @@ export class UploadService {
       // A retried final PATCH must not look like a success once pre-finish refused the upload.
       if (typeof record.failure === 'string' && record.failure !== '')
         throw new WharfError('ERR_UPLOAD_FAILED');
-      // A finished upload answers with its offset and fires nothing again.
-      if (isComplete(record)) return { upload: record };
+      // A finished upload takes no more bytes. An empty PATCH at its length (a client confirming the end, or
+      // sending Upload-Length on an empty last PATCH) answers 204 with the offset and fires nothing again;
+      // any other offset or a body is a conflict, so a late or concurrent writer learns it lost.
+      if (isComplete(record)) {
+        this.#refuseWriteToComplete(record, request);
+        // Still awaiting approval with the lock free: the instance that ran pre-finish died meanwhile. The
+        // client's confirming PATCH runs the check again.
+        if (isAwaitingApproval(record)) {
+          const hookResponse = await this.#checkFinish(record, request.describeRequest);
+          await this.#finish(record, request.describeRequest);
+          return { upload: record, ...(hookResponse !== undefined ? { hookResponse } : {}) };
+        }
+        return { upload: record };
+      }
+      // Written with the next record update (the one that may complete the upload), never after it.
+      if (this.#options.observer.listens('pre-finish')) record.awaitingApproval = true;
       if (request.offset !== record.offset) {
         throw new WharfError('ERR_MISMATCHED_OFFSET', {
           headers: { 'Upload-Offset': String(record.offset) },
@@ -594,6 +746,8 @@ export class UploadService {
           const expected = record.version;
           record.length = request.declaredLength;
           await this.#info.put(record, expected);
+          // A final waiting for this partial may now be known to exceed --max-file-size.
+          await this.#reviewFinals(record.pendingFinals, request.describeRequest);
         } else if (record.length !== request.declaredLength) {
           throw new WharfError('ERR_UPLOAD_LENGTH_ALREADY_SET');
         }
@@ -634,6 +788,15 @@ export class UploadService {
     }
   }
 
+  #refuseWriteToComplete(record: UploadRecord, request: WriteRequest): void {
+    const headers = { 'Upload-Offset': String(record.offset) };
+    if (request.offset !== record.offset) throw new WharfError('ERR_MISMATCHED_OFFSET', { headers });
+    if (request.announcesBody === true || (request.contentLength ?? 0) > 0)
+      throw new WharfError('ERR_UPLOAD_ALREADY_COMPLETE', { headers });
+    if (request.declaredLength !== undefined && request.declaredLength !== record.length)
+      throw new WharfError('ERR_UPLOAD_LENGTH_ALREADY_SET');
+  }
+
   /** Removes an upload once pre-terminate hooks agree; resolves to the headers (and body) they add. */
   async terminate(id: string, describeRequest: DescribeRequest): Promise<HookResponse | undefined> {
     const lock = await this.#lock(id, () => undefined);
@@ -651,12 +814,15 @@ export class UploadService {
     }
     this.#options.activity?.terminated(record);
     this.#notify('post-terminate', record, describeRequest);
+    // Finals waiting for this partial can never be built now.
+    await this.#reviewFinals(record.pendingFinals, describeRequest);
     return hookResponse;
   }
 
   /** Removes uploads whose expiry passed; returns how many. Runs in the background, never on a request. */
   async sweepExpired(): Promise<number> {
     let removed = 0;
+    const orphaned: string[] = [];
     const now = this.#now();
     for await (const record of this.#info.list()) {
       if (!isExpired(record, now)) continue;
@@ -670,11 +836,13 @@ export class UploadService {
           removed++;
           this.#options.activity?.expired(current);
           this.#notify('post-terminate', current, expirySweep, 'expired: removed by the expiration sweep');
+          orphaned.push(...current.pendingFinals);
         }
       } finally {
         await lock.release();
       }
     }
+    await this.#reviewFinals(orphaned, expirySweep);
     return removed;
   }
 
@@ -688,15 +856,18 @@ export class UploadService {
   /** Removes an upload and its bytes under its lock, firing no hooks (hook modules, housekeeping). */
   async remove(id: string): Promise<boolean> {
     if (!isValidUploadId(id)) return false;
+    let orphaned: readonly string[] = [];
     const lock = await this.#lock(id, () => undefined);
     try {
       const record = await this.#info.get(id);
       if (!record || record.storage !== this.#data.name) return false;
       await this.#info.remove(id);
       await this.#data.remove(record.path);
+      orphaned = record.pendingFinals;
       return true;
     } finally {
       await lock.release();
+      await this.#reviewFinals(orphaned, housekeeping);
     }
   }
 

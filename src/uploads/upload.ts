@@ -30,6 +30,12 @@ export interface UploadRecord {
    * null when it did not fail.
    */
   failure?: string | null;
+  /**
+   * Set while pre-finish hooks are configured and have not approved the finished bytes yet (a virus scanner
+   * deciding, or an instance that died while one decided): GET refuses to serve them. Cleared once the hooks
+   * approve or refuse. Absent on records written before pre-finish hooks were configured.
+   */
+  awaitingApproval?: boolean;
   /** Incremented on every write: the InfoStore's compare-and-set token. */
   version: number;
 }
@@ -40,4 +46,31 @@ export function isComplete(record: UploadRecord): boolean {
 
 export function isExpired(record: UploadRecord, now: number): boolean {
   return record.expiresAt !== null && !isComplete(record) && record.expiresAt <= now;
+}
+
+/**
+ * Metadata as a record without a prototype: `__proto__`, `constructor` or `toString` sent by a client are
+ * plain keys, and a lookup of a key the client did not send finds nothing inherited.
+ */
+export function plainMetadata(metadata: Readonly<Record<string, unknown>>): Readonly<Record<string, string>> {
+  const plain = Object.create(null) as Record<string, string>;
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value === 'string') plain[key] = value;
+  }
+  return plain;
+}
+
+/** Why a final (concatenated) upload can never be built, or undefined when it has not failed. */
+export function finalFailure(record: UploadRecord): string | undefined {
+  if (!record.isFinal || isComplete(record)) return undefined;
+  return typeof record.failure === 'string' && record.failure !== '' ? record.failure : undefined;
+}
+
+/** A finished upload whose bytes pre-finish hooks have not approved yet: nobody may download them. */
+export function isAwaitingApproval(record: UploadRecord): boolean {
+  return (
+    record.awaitingApproval === true &&
+    isComplete(record) &&
+    !(typeof record.failure === 'string' && record.failure !== '')
+  );
 }

@@ -209,6 +209,7 @@ describe('admin API', () => {
         finished: false,
         createdAt: 'number',
         metadata: {},
+        failure: null,
       },
     );
     const finished = await json<{ uploads: { id: string }[] }>(wharf, '/uploads?state=finished');

@@ -14,6 +14,11 @@ export interface UploadSummary {
   readonly finished: boolean;
   readonly createdAt: number | null;
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * Why the upload failed, null when it did not: a pre-finish hook refused it, or (a final upload) a part is
+   * gone or the parts exceed the maximum size.
+   */
+  readonly failure: string | null;
 }
 
 export interface AdminEndpoint {
@@ -35,6 +40,7 @@ export function uploadSummary(upload: UploadRecord, endpoint: string, liveOffset
     finished,
     createdAt: Number.isFinite(upload.createdAt) ? upload.createdAt : null,
     metadata: { ...upload.metadata },
+    failure: typeof upload.failure === 'string' && upload.failure !== '' ? upload.failure : null,
   };
 }
 

@@ -1,7 +1,8 @@
 import { pipeline } from 'node:stream/promises';
 import { WharfError } from '../../errors.ts';
-import { isComplete } from '../../uploads/upload.ts';
+import { finalFailure, isAwaitingApproval, isComplete } from '../../uploads/upload.ts';
 import type { TusExchange } from '../context.ts';
+import { finalFailedError } from '../headers.ts';
 
 /** Types a browser may render inline; anything else is served as an attachment (as tusd does). */
 const inlineTypes = new Set([
@@ -60,7 +61,11 @@ function parseRange(
 export async function handleGet(exchange: TusExchange, id: string): Promise<void> {
   const { req, res } = exchange;
   const upload = await exchange.service.get(id);
+  const failedFinal = finalFailure(upload);
+  if (failedFinal !== undefined) throw finalFailedError(failedFinal);
   if (!isComplete(upload)) throw new WharfError('ERR_NOT_DOWNLOADABLE');
+  // Quarantine: bytes pre-finish hooks (a virus scanner) have not approved are not served.
+  if (isAwaitingApproval(upload)) throw new WharfError('ERR_AWAITING_APPROVAL');
   // A refused upload keeps its bytes for inspection (hook modules can read them), not for clients.
   if (typeof upload.failure === 'string' && upload.failure !== '') throw new WharfError('ERR_UPLOAD_FAILED');
   const size = upload.length ?? 0;

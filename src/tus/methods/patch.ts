@@ -1,6 +1,7 @@
 import { WharfError } from '../../errors.ts';
 import { openRequestBody, type TusExchange } from '../context.ts';
 import {
+  hasBody,
   httpDate,
   isOffsetStream,
   parseUploadChecksum,
@@ -29,6 +30,7 @@ export async function handlePatch(exchange: TusExchange, id: string): Promise<vo
     offset,
     declaredLength,
     contentLength: contentLength(req.headers['content-length']),
+    announcesBody: hasBody(req.headers),
     checksum,
     openBody: (limit) => openRequestBody(exchange, limit, checksum),
     describeRequest: exchange.describeRequest,

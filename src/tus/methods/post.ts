@@ -13,28 +13,59 @@ import {
 import { requestOrigin } from '../request-info.ts';
 import { endWithHookResponse } from '../respond.ts';
 
-/** Turns each URL of `Upload-Concat: final;...` (absolute or relative) into an upload id under our base path. */
-function partIdsFrom(urls: readonly string[], basePath: string): string[] {
-  return urls.map((url) => {
-    let pathname: string;
+/** An absolute URL (`scheme:`) or a scheme-relative one (`//host/...`) names a host; a path alone does not. */
+const namesHost = /^(?:[A-Za-z][A-Za-z0-9+.-]*:|\/\/)/;
+
+/**
+ * Turns each URL of `Upload-Concat: final;...` into an upload id of this endpoint. A URL is ours when it is a
+ * path, or an absolute URL whose origin is the one this request reached (the origin of the `Location` Wharf
+ * sends), and its path is `<base path>/<id>`. Another host or another path is refused rather than resolved to
+ * a local upload, and so is a partial listed twice (each listing would copy its bytes again).
+ */
+function partIdsFrom(urls: readonly string[], basePath: string, origin: string | undefined): string[] {
+  let ours: string | undefined;
+  try {
+    ours = origin === undefined ? undefined : new URL(origin).origin;
+  } catch {
+    ours = undefined;
+  }
+  const base = ours ?? 'http://wharf.invalid';
+  const ids = urls.map((url) => {
+    let parsed: URL;
     try {
-      pathname = new URL(url, 'http://wharf.invalid').pathname;
+      parsed = new URL(url, base);
     } catch {
       throw new WharfError('ERR_INVALID_CONCAT', {
         message: `Upload-Concat: ${JSON.stringify(url)} is not a URL`,
       });
     }
-    const prefix = `${basePath}/`;
-    const id = pathname.startsWith(prefix)
-      ? decodeURIComponent(pathname.slice(prefix.length)).replace(/\/$/, '')
-      : '';
-    if (!isValidUploadId(id)) {
-      throw new WharfError('ERR_INVALID_CONCAT', {
-        message: `Upload-Concat: ${JSON.stringify(url)} is not an upload of this server`,
+    const foreign = (): WharfError =>
+      new WharfError('ERR_CONCAT_FOREIGN_URL', {
+        message: `Upload-Concat: ${JSON.stringify(url)} is not an upload of this endpoint (${basePath}/<id> on ${origin ?? 'this server'})`,
       });
+    // Without a Host header the request's origin is unknown: only paths can be checked.
+    if (namesHost.test(url) && (ours === undefined || parsed.origin !== ours)) throw foreign();
+    const prefix = `${basePath}/`;
+    if (!parsed.pathname.startsWith(prefix)) throw foreign();
+    let id: string;
+    try {
+      id = decodeURIComponent(parsed.pathname.slice(prefix.length)).replace(/\/$/, '');
+    } catch {
+      throw foreign();
     }
+    if (!isValidUploadId(id)) throw foreign();
     return id;
   });
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) {
+      throw new WharfError('ERR_CONCAT_DUPLICATE_PART', {
+        message: `Upload-Concat: the partial upload ${id} is listed more than once`,
+      });
+    }
+    seen.add(id);
+  }
+  return ids;
 }
 
 /** POST (creation, with the creation-with-upload, defer-length and concatenation extensions). */
@@ -99,7 +130,11 @@ export async function handlePost(exchange: TusExchange): Promise<void> {
     metadata: metadata?.values ?? {},
     concat:
       concat?.kind === 'final'
-        ? { kind: 'final', header: concat.header, partIds: partIdsFrom(concat.urls, settings.basePath) }
+        ? {
+            kind: 'final',
+            header: concat.header,
+            partIds: partIdsFrom(concat.urls, settings.basePath, requestOrigin(req, settings.behindProxy)),
+          }
         : concat,
     describeRequest: exchange.describeRequest,
     ...(acceptBody ? { body: (limit: number) => openRequestBody(exchange, limit, checksum), checksum } : {}),
