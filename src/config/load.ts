@@ -53,6 +53,8 @@ export interface Config {
   readonly allowEmpty: boolean;
   readonly maxHeaderSize: number;
   readonly networkTimeoutMs: number;
+  /** Bytes per second a body must average over each network-timeout window; 0 = no minimum. */
+  readonly minBodyRate: number;
   readonly lockTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -255,6 +257,7 @@ export function buildConfig(
     allowEmpty: flag(options, 'allowEmpty'),
     maxHeaderSize: integer(options, 'maxHeaderSize'),
     networkTimeoutMs: integer(options, 'networkTimeout') * 1000,
+    minBodyRate: integer(options, 'minBodyRate'),
     lockTimeoutMs: integer(options, 'lockTimeout') * 1000,
     shutdownTimeoutMs: integer(options, 'shutdownTimeout') * 1000,
     logLevel: toLogLevel(text(options, 'logLevel')),
