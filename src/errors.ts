@@ -66,6 +66,10 @@ export const errorCatalogue = {
     message: 'upload interrupted by a newer request for the same upload',
   },
   ERR_READ_TIMEOUT: { status: 500, message: 'timed out reading the request body; bytes received were kept' },
+  ERR_BODY_TOO_SLOW: {
+    status: 500,
+    message: 'request body arrived slower than --min-body-rate; bytes received were kept',
+  },
   ERR_UNEXPECTED_EOF: { status: 400, message: 'request body ended early; bytes received were kept' },
   ERR_LOCK_TIMEOUT: { status: 503, message: 'upload is busy; retry' },
   ERR_SERVER_SHUTDOWN: { status: 503, message: 'server is shutting down; bytes received were kept' },

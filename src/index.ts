@@ -26,6 +26,7 @@ export type {
   ModuleUpload,
   ModuleUploads,
   RouteHandler,
+  ScheduledRun,
   ScheduleHandler,
 } from './hooks/modules/types.ts';
 export { startServer, type WharfServer } from './server/http-server.ts';

@@ -70,6 +70,20 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Numbered apart from the migrations other changes of the same release add (gaps are fine: the runner
+    // applies every version not yet recorded, in order).
+    version: 17,
+    name: 'job leases',
+    sql: `
+      CREATE TABLE wharf_job_leases (
+        job text PRIMARY KEY,
+        tick bigint NOT NULL,
+        holder text,
+        held_until timestamptz NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Any constant works; it only keeps two instances starting together from migrating at once. */

@@ -17,7 +17,8 @@ function packageVersion(): string {
 async function serve(config: Config, logger: Logger, inCluster: boolean): Promise<void> {
   const wharf = await startServer(config, {
     logger,
-    ...(inCluster ? { sweep: cluster.worker?.id === 1 } : {}),
+    // The roles follow the slot, not the worker id: a worker replacing the one in slot 1 takes them over.
+    ...(inCluster ? { sweep: config.env.WHARF_WORKER_SLOT === '1' } : {}),
     // Shared info storages bring a lock shared by every process; file records need the primary's locks.
     ...(inCluster && config.infoStorage === 'file-info-storage' ? { locker: new ClusterLocker() } : {}),
   });

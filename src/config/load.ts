@@ -53,6 +53,8 @@ export interface Config {
   readonly allowEmpty: boolean;
   readonly maxHeaderSize: number;
   readonly networkTimeoutMs: number;
+  /** Bytes per second a body must average over each network-timeout window; 0 = no minimum. */
+  readonly minBodyRate: number;
   readonly lockTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -298,6 +300,7 @@ function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | 
     allowEmpty: flag(options, 'allowEmpty'),
     maxHeaderSize: integer(options, 'maxHeaderSize'),
     networkTimeoutMs: integer(options, 'networkTimeout') * 1000,
+    minBodyRate: integer(options, 'minBodyRate'),
     lockTimeoutMs: integer(options, 'lockTimeout') * 1000,
     shutdownTimeoutMs: integer(options, 'shutdownTimeout') * 1000,
     logLevel: toLogLevel(text(options, 'logLevel')),

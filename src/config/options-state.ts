@@ -30,7 +30,7 @@ export const stateOptions: readonly OptionSpec[] = [
     kind: 'integer',
     min: 1,
     default: '10',
-    help: 'Seconds a Redis upload lock lives unless its holder renews it (every third of this): how long the uploads of an instance that died stay locked. PostgreSQL locks end with the instance at once.',
+    help: 'Seconds a Redis upload lock lives unless its holder renews it (every third of this): how long the uploads of an instance that died stay locked. PostgreSQL locks end with the instance at once. Also how long the lease of a running expiration sweep or module schedule outlives a dead instance (Redis and PostgreSQL), before another instance takes the job.',
     group: limits,
   },
 ];

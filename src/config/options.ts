@@ -256,6 +256,16 @@ export const optionTable: readonly OptionSpec[] = [
     group: limits,
   },
   {
+    key: 'minBodyRate',
+    flag: 'min-body-rate',
+    env: ['WHARF_MIN_BODY_RATE'],
+    kind: 'size',
+    min: 0,
+    default: '500',
+    help: 'Slowest request body accepted, in bytes per second, measured over each --network-timeout window after the first: a body that brings less in a window is ended like a stalled one (the bytes already received are kept, the client resumes). Time the server itself holds the body back (a busy disk or object store) is not counted against it. 0 = no minimum (only a full stall ends a body).',
+    group: limits,
+  },
+  {
     key: 'lockTimeout',
     flag: 'lock-timeout',
     env: ['WHARF_LOCK_TIMEOUT'],

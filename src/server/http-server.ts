@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jobLeasesOn } from '../backends/shared-job-leases.ts';
 import { loadWharfFile } from '../config/config-file.ts';
 import type { Config } from '../config/load.ts';
 import { HookEngine } from '../hooks/engine.ts';
@@ -44,7 +45,11 @@ export interface StartOptions {
   readonly logger: Logger;
   readonly locker?: Locker;
   readonly observer?: UploadObserver;
-  /** Run the expiration sweep and hook module schedules in this process (in a cluster, only one worker does). */
+  /**
+   * Run the expiration sweep and hook module schedules in this process (in a cluster, only the worker in slot 1
+   * does). With a shared Redis or PostgreSQL, each run also takes a cluster-wide lease, so that one instance
+   * runs it.
+   */
   readonly sweep?: boolean;
 }
 
@@ -269,17 +274,37 @@ export async function startServer(config: Config, options: StartOptions): Promis
     await hooks.close();
     throw error;
   }
-  // Like the expiration sweep, schedules run in one process of a cluster, not once per worker.
-  if (options.sweep !== false) modules.startSchedules();
+  // Like the expiration sweep, schedules run in one process of a cluster, not once per worker; instances that
+  // share Redis or PostgreSQL take turns through leases on it, so each run happens once among them.
+  const leases = jobLeasesOn(mainState.backends[0], {
+    ttlMs: config.lockTtlMs,
+    onError: (error, job) => logger.warn({ err: error, job }, 'a job lease could not be renewed or released'),
+  });
+  if (options.sweep !== false) {
+    modules.startSchedules(leases === undefined ? undefined : (job, tick) => leases.claim(job, tick));
+  }
 
   let sweeper: NodeJS.Timeout | undefined;
   if (options.sweep !== false && config.uploadExpirationMs > 0 && config.extensions.has('expiration')) {
     let sweeping = false;
+    const sweep = async (): Promise<number> => {
+      // One sweep per interval among the instances: the interval's number names the run.
+      const lease = await leases?.claim(
+        'expiration-sweep',
+        Math.floor(Date.now() / config.expirationSweepIntervalMs),
+      );
+      if (leases !== undefined && lease === undefined) return 0;
+      try {
+        const counts = await Promise.all(endpoints.map((endpoint) => endpoint.service.sweepExpired()));
+        return counts.reduce((sum, count) => sum + count, 0);
+      } finally {
+        await lease?.release();
+      }
+    };
     sweeper = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      Promise.all(endpoints.map((endpoint) => endpoint.service.sweepExpired()))
-        .then((counts) => counts.reduce((sum, count) => sum + count, 0))
+      sweep()
         .then((removed) => {
           if (removed > 0) logger.info({ removed }, 'expired uploads removed');
         })

@@ -13,6 +13,8 @@ export interface TusSettings {
   readonly behindProxy: boolean;
   readonly maxFileSize: number;
   readonly networkTimeoutMs: number;
+  /** Bytes per second a body must bring over each network-timeout window; 0 = no minimum. */
+  readonly minBodyRate: number;
   /** 0 = uploads never expire (then `expiration` is not advertised). */
   readonly uploadExpirationMs: number;
 }
@@ -48,6 +50,12 @@ export function openRequestBody(
     limit,
     limitError: () => new WharfError('ERR_UPLOAD_SIZE_EXCEEDED'),
     checksumAlgorithm: checksum?.algorithm,
+    // A trickle keeps the socket's idle timer from firing: the meter ends a body too slow over the same window.
+    minimumRate: {
+      bytesPerSecond: exchange.settings.minBodyRate,
+      windowMs: exchange.settings.networkTimeoutMs,
+      error: () => new WharfError('ERR_BODY_TOO_SLOW'),
+    },
   });
   const gone = (): void => {
     if (!req.complete) meter.interrupt(new WharfError('ERR_UNEXPECTED_EOF'));

@@ -19,7 +19,10 @@ export interface TusHandlerDependencies {
   readonly settings: TusSettings;
   readonly service: UploadService;
   readonly shutdown: AbortSignal;
-  readonly logger: { error(object: object, message: string): void };
+  readonly logger: {
+    error(object: object, message: string): void;
+    info(object: object, message: string): void;
+  };
 }
 
 const uploadMethods = 'OPTIONS, HEAD, PATCH, GET, DELETE';
@@ -96,6 +99,15 @@ async function dispatch(exchange: TusExchange): Promise<void> {
   }
 }
 
+/** The answer was cut because the client went away while it was being sent (pipeline's premature close). */
+function closedByClient(res: ServerResponse, error: unknown): boolean {
+  return (
+    res.destroyed &&
+    !res.writableFinished &&
+    (error as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE'
+  );
+}
+
 /**
  * The tus protocol as one `(req, res)` handler. Requests outside the base path get 404, so it can be
  * mounted as-is in node:http, Express or Fastify (`reply.hijack()`).
@@ -139,7 +151,13 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
       };
       await dispatch(exchange);
     } catch (error) {
-      if (!(error instanceof WharfError) || error.status >= 500) {
+      if (closedByClient(res, error)) {
+        // A download the client stopped reading (a player seeking, a cancelled fetch) is routine, not a fault.
+        dependencies.logger.info(
+          { method, url: req.url },
+          'client closed the connection before the answer ended',
+        );
+      } else if (!(error instanceof WharfError) || error.status >= 500) {
         dependencies.logger.error({ err: error, method, url: req.url }, 'request failed');
       }
       sendError(req, res, error, isHead);

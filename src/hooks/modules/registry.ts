@@ -13,6 +13,7 @@ import type {
   InitEventName,
   InitHandler,
   ModuleLogger,
+  ScheduledRun,
   ScheduleHandler,
 } from './types.ts';
 
@@ -27,6 +28,12 @@ interface ScheduledJob extends Registered<ScheduleHandler> {
   readonly cron: CronSchedule;
   running: boolean;
 }
+
+/**
+ * Takes run `tick` (the second it is due) of schedule `job` for this process among the instances that share a
+ * backend: resolves with a lease to release after the run, or undefined when another instance has it.
+ */
+export type ScheduleGate = (job: string, tick: number) => Promise<{ release(): Promise<void> } | undefined>;
 
 /** One module handler's run, for the engine's run log. */
 export interface ModuleRun {
@@ -117,6 +124,7 @@ export class HookModules {
   readonly #bound = new Set<string>();
   #ticker: NodeJS.Timeout | undefined;
   #lastTick = 0;
+  #gate: ScheduleGate | undefined;
 
   constructor(logger: ModuleLogger) {
     this.#logger = logger;
@@ -344,16 +352,21 @@ export class HookModules {
     }
   }
 
-  /** Checks the schedules every second; a schedule still running when it is due again is not started twice. */
-  startSchedules(): void {
+  /**
+   * Checks the schedules every second; a schedule still running when it is due again is not started twice.
+   * With a `gate` (instances sharing Redis or PostgreSQL), each due run first takes the job's cluster-wide
+   * lease, so one instance runs it.
+   */
+  startSchedules(gate?: ScheduleGate): void {
     if (this.schedules.length === 0 || this.#ticker !== undefined) return;
+    this.#gate = gate;
     this.#lastTick = Math.floor(Date.now() / 1000);
     const tick = (): void => {
       const now = Math.floor(Date.now() / 1000);
       // Every second since the last tick is checked once, so a late timer does not miss a due run.
       for (let second = this.#lastTick + 1; second <= now; second++) {
         const date = new Date(second * 1000);
-        for (const job of this.schedules) if (job.cron.matches(date)) this.#runScheduled(job);
+        for (const job of this.schedules) if (job.cron.matches(date)) this.#runScheduled(job, second);
       }
       this.#lastTick = Math.max(this.#lastTick, now);
       this.#ticker = setTimeout(tick, 1000 - (Date.now() % 1000) + 5);
@@ -368,7 +381,7 @@ export class HookModules {
     this.#ticker = undefined;
   }
 
-  #runScheduled(job: ScheduledJob): void {
+  #runScheduled(job: ScheduledJob, second: number): void {
     if (job.running) {
       this.#logger.warn(
         { module: job.module, cron: job.cron.expression },
@@ -377,17 +390,43 @@ export class HookModules {
       return;
     }
     job.running = true;
-    Promise.resolve()
-      .then(() => job.handler(job.context))
-      .catch((error: unknown) => {
-        this.#logger.error(
-          { err: error, module: job.module, cron: job.cron.expression },
-          'hook module schedule failed',
-        );
-      })
+    const run: ScheduledRun = { scheduledAt: new Date(second * 1000) };
+    const gate = this.#gate;
+    const fields = { module: job.module, cron: job.cron.expression };
+    (gate === undefined ? Promise.resolve(undefined) : gate(this.#jobName(job), second))
+      .then(
+        async (lease) => {
+          // Another instance won this run, or still runs an earlier one.
+          if (gate !== undefined && lease === undefined) return;
+          try {
+            await job.handler(job.context, run);
+          } catch (error) {
+            this.#logger.error({ err: error, ...fields }, 'hook module schedule failed');
+          } finally {
+            await lease?.release();
+          }
+        },
+        (error: unknown) => {
+          // When the shared backend does not answer, no instance can know it is alone: the run is skipped.
+          this.#logger.warn(
+            { err: error, ...fields },
+            'schedule not run: its cluster-wide lease could not be taken',
+          );
+        },
+      )
       .finally(() => {
         job.running = false;
       });
+  }
+
+  /** The job's name among instances: its module, expression and rank among that module's equal expressions. */
+  #jobName(job: ScheduledJob): string {
+    let rank = 0;
+    for (const other of this.schedules) {
+      if (other === job) break;
+      if (other.module === job.module && other.cron.expression === job.cron.expression) rank++;
+    }
+    return `schedule:${job.module}:${job.cron.expression}:${rank}`;
   }
 
   /** One line per registered hook, for `wharf hooks check`. */

@@ -114,8 +114,15 @@ export type InitHandler<Settings extends object = object> = (
   context: HookModuleContext<Settings>,
 ) => unknown;
 
+/** Which run of a schedule this is. */
+export interface ScheduledRun {
+  /** The time the run was due (a whole second), the same on every instance: a name for this run. */
+  readonly scheduledAt: Date;
+}
+
 export type ScheduleHandler<Settings extends object = object> = (
   context: HookModuleContext<Settings>,
+  run: ScheduledRun,
 ) => unknown;
 
 /** The first argument of `register`. */
@@ -128,7 +135,10 @@ export interface HookRegistrar<Settings extends object = object> {
     options?: { readonly runOn?: 'success' | 'failure' | 'always' },
   ): void;
   init(event: InitEventName, handler: InitHandler<Settings>): void;
-  /** 5 or 6 fields (seconds first); a run never overlaps the previous one of the same schedule. */
+  /**
+   * 5 or 6 fields (seconds first); a run never overlaps the previous one of the same schedule. Instances sharing
+   * Redis or PostgreSQL run each due time once among them, and in a `--workers` cluster worker slot 1 runs it.
+   */
   schedule(cron: string, handler: ScheduleHandler<Settings>): void;
 }
 
