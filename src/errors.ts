@@ -54,6 +54,11 @@ export const errorCatalogue = {
   },
   ERR_UPLOAD_ID_TAKEN: { status: 409, message: 'a hook chose an upload id that is already in use' },
   ERR_INTERNAL: { status: 500, message: 'internal server error' },
+  ERR_BACKEND_UNAVAILABLE: {
+    status: 503,
+    message:
+      'the shared record store (Redis or PostgreSQL) is down or not answering; nothing was lost, retry after Retry-After (HEAD answers 423)',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { backendFailureIn } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
 import type { BodyMeter } from '../uploads/body-meter.ts';
 import type { UploadService } from '../uploads/service.ts';
@@ -19,7 +20,10 @@ export interface TusHandlerDependencies {
   readonly settings: TusSettings;
   readonly service: UploadService;
   readonly shutdown: AbortSignal;
-  readonly logger: { error(object: object, message: string): void };
+  readonly logger: {
+    error(object: object, message: string): void;
+    warn(object: object, message: string): void;
+  };
 }
 
 const uploadMethods = 'OPTIONS, HEAD, PATCH, GET, DELETE';
@@ -139,7 +143,20 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
       };
       await dispatch(exchange);
     } catch (error) {
-      if (!(error instanceof WharfError) || error.status >= 500) {
+      const backendFailure = backendFailureIn(error);
+      if (backendFailure) {
+        // Named, password masked; a warning: nothing is lost and the client retries.
+        dependencies.logger.warn(
+          {
+            backend: backendFailure.backend,
+            address: backendFailure.address,
+            reason: backendFailure.message,
+            method,
+            url: req.url,
+          },
+          `${backendFailure.backend} unavailable: answered 503 (423 to HEAD) with Retry-After`,
+        );
+      } else if (!(error instanceof WharfError) || error.status >= 500) {
         dependencies.logger.error({ err: error, method, url: req.url }, 'request failed');
       }
       sendError(req, res, error, isHead);

@@ -60,16 +60,22 @@ export function composeUploadState(config: Config): UploadState {
         outboxStore: undefined,
       };
     case 'redis-info-storage': {
-      const backend = new RedisBackend(config.infoDbDsn ?? '');
+      const backend = new RedisBackend(config.infoDbDsn ?? '', {
+        keyPrefix: config.redisKeyPrefix,
+        timeoutMs: config.backendTimeoutMs,
+      });
       return {
         infoStore: new RedisInfoStore(backend, { expirationSeconds: config.redisInfoExpirationSeconds }),
         locker: new RedisLocker(backend, { ttlMs: config.lockTtlMs }),
         backends: [backend],
-        outboxStore: new RedisOutboxStore(backend, { leaseMs: outboxLeaseMs }),
+        outboxStore: new RedisOutboxStore(backend, { leaseMs: outboxLeaseMs, keyPrefix: backend.keyPrefix }),
       };
     }
     case 'db-info-storage': {
-      const backend = new PostgresBackend(config.infoDbDsn ?? '');
+      const backend = new PostgresBackend(config.infoDbDsn ?? '', {
+        ...(config.postgresSchema !== undefined ? { schema: config.postgresSchema } : {}),
+        timeoutMs: config.backendTimeoutMs,
+      });
       return {
         infoStore: new PostgresInfoStore(backend),
         locker: new PostgresLocker(backend, { retryMs: postgresLockRetryMs }),
@@ -95,7 +101,9 @@ export function composeRunHistory(
     onError,
   };
   const backend = state.backends[0];
-  if (backend instanceof RedisBackend) return new RedisRunHistory(backend, settings);
+  if (backend instanceof RedisBackend) {
+    return new RedisRunHistory(backend, { ...settings, keyPrefix: backend.keyPrefix });
+  }
   if (backend instanceof PostgresBackend) return new PostgresRunHistory(backend, settings);
   const slot = config.env.WHARF_WORKER_SLOT;
   const base = path.join(config.infoDir, '.wharf-history');
