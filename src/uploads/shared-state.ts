@@ -68,7 +68,7 @@ export function composeUploadState(config: Config): UploadState {
         infoStore: new RedisInfoStore(backend, { expirationSeconds: config.redisInfoExpirationSeconds }),
         locker: new RedisLocker(backend, { ttlMs: config.lockTtlMs }),
         backends: [backend],
-        outboxStore: new RedisOutboxStore(backend, { leaseMs: outboxLeaseMs, keyPrefix: backend.keyPrefix }),
+        outboxStore: new RedisOutboxStore(backend, { leaseMs: outboxLeaseMs }),
       };
     }
     case 'db-info-storage': {
@@ -101,9 +101,7 @@ export function composeRunHistory(
     onError,
   };
   const backend = state.backends[0];
-  if (backend instanceof RedisBackend) {
-    return new RedisRunHistory(backend, { ...settings, keyPrefix: backend.keyPrefix });
-  }
+  if (backend instanceof RedisBackend) return new RedisRunHistory(backend, settings);
   if (backend instanceof PostgresBackend) return new PostgresRunHistory(backend, settings);
   const slot = config.env.WHARF_WORKER_SLOT;
   const base = path.join(config.infoDir, '.wharf-history');
