@@ -25,7 +25,7 @@ interface Parts {
   cleanUp(): Promise<void>;
 }
 
-const timeoutMs = 300;
+const timeoutMs = 1_000;
 const lockOptions = { timeoutMs: 30_000, onReleaseRequest: () => undefined };
 
 function behind(url: string, proxy: BackendProxy): string {
