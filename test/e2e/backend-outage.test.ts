@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as tus from 'tus-js-client';
 import { type BackendProxy, startBackendProxy } from '../support/backend-proxy.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
 import { accessLog, repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
@@ -177,6 +178,73 @@ for (const backend of [redis, postgres]) {
       assert.equal(during.filter((line) => line.method === 'POST').length, 0, 'no new upload');
       const statuses = during.map((line) => `${line.method} ${line.status}`);
       assert.ok(statuses.includes('PATCH 503') || statuses.includes('HEAD 423'), statuses.join(','));
+    });
+  });
+
+  describe(`${backend.name} stopped while uploads run on two instances behind a balancer`, () => {
+    let proxy: BackendProxy;
+    let instances: WharfProcess[] = [];
+    let balancer: RoundRobinProxy;
+    let place: string;
+    let dataDir: string;
+
+    before(async () => {
+      proxy = await startBackendProxy(backend.port);
+      place = backend.place();
+      dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-outage-'));
+      const args = [
+        ...backend.args(proxy.port, place),
+        '--lock-ttl',
+        '2',
+        '--backend-timeout',
+        '2',
+        '--no-access',
+      ];
+      instances = [await startWharf({ dataDir, args }), await startWharf({ dataDir, args })];
+      balancer = await startRoundRobinProxy(instances.map((instance) => instance.origin));
+    });
+    after(async () => {
+      await balancer?.close();
+      await Promise.all(instances.map((instance) => instance.stop()));
+      await proxy?.close();
+      await backend.cleanUp(place);
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it('8 tus-js-client uploads in flight all resume: 8 uploads created in all, each byte-exact', async () => {
+      const uploads = Array.from({ length: 8 }, () => payload(2 * MiB + 17));
+      let sent = 0;
+      let outageDone: Promise<void> | undefined;
+      const urls = await Promise.all(
+        uploads.map(
+          ({ bytes }) =>
+            new Promise<string>((resolve, reject) => {
+              const task = new tus.Upload(bytes, {
+                endpoint: `${balancer.origin}/files/`,
+                uploadSize: bytes.length,
+                chunkSize: 128 * 1024,
+                retryDelays,
+                onChunkComplete: (chunk) => {
+                  sent += chunk;
+                  if (outageDone === undefined && sent >= 2 * MiB) outageDone = outage(proxy, 3_000);
+                },
+                onSuccess: () => resolve(task.url ?? ''),
+                onError: reject,
+              });
+              task.start();
+            }),
+        ),
+      );
+      await outageDone;
+      for (const [index, url] of urls.entries()) {
+        assert.equal(await downloadSha256(url), uploads[index]?.sha256, `upload ${index}`);
+      }
+      const posts = balancer.served.filter((entry) => entry.startsWith('POST '));
+      assert.equal(posts.length, 8, 'no upload started over');
+      assert.ok(
+        balancer.served.some((entry) => /^HEAD \d 423$/.test(entry)),
+        `the outage was met: ${balancer.served.filter((entry) => !entry.endsWith(' 204')).join(',')}`,
+      );
     });
   });
 
