@@ -84,6 +84,11 @@ export const errorCatalogue = {
   ERR_INTERNAL: { status: 500, message: 'internal server error' },
   ERR_MALFORMED_REQUEST: { status: 400, message: 'the request is not valid HTTP/1.1' },
   ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request headers are larger than --max-header-size' },
+  ERR_BACKEND_UNAVAILABLE: {
+    status: 503,
+    message:
+      'the shared record store (Redis or PostgreSQL) is down or not answering; nothing was lost, retry after Retry-After (HEAD answers 423)',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -1,8 +1,39 @@
 import type { Client, ClientConfig, Pool } from 'pg';
-import { type Backend, redactDsn, withTimeout } from './backend.ts';
+import {
+  type Backend,
+  BackendUnavailableError,
+  type GuardedBackend,
+  guardBackendCall,
+  isNetworkError,
+  redactDsn,
+  withTimeout,
+} from './backend.ts';
 import { type Migration, migrationLockKey, migrations } from './postgres-migrations.ts';
 
 const checkTimeoutMs = 2_000;
+const defaultTimeoutMs = 5_000;
+
+/** What node-postgres says when the server is not there, dropped the connection or did not answer in time. */
+const silenceMessages = new Set([
+  'Query read timeout',
+  'timeout expired',
+  'timeout exceeded when trying to connect',
+  'Connection terminated',
+  'Connection terminated unexpectedly',
+  'Connection terminated due to connection timeout',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+]);
+
+/** A schema name Wharf accepts: a plain lower-case identifier, so it never needs quoting rules. */
+export const postgresSchemaPattern = /^[a-z_][a-z0-9_]{0,49}$/;
+
+export interface PostgresBackendOptions {
+  /** The schema every Wharf table lives in, created if missing (--postgres-schema); unset: the default search path. */
+  readonly schema?: string;
+  /** How long one query (or getting a connection) may take before it fails: --backend-timeout. */
+  readonly timeoutMs?: number;
+}
 
 type PgModule = typeof import('pg');
 
@@ -11,19 +42,53 @@ type PgModule = typeof import('pg');
  * dedicated sessions for LISTEN and advisory locks. The schema is migrated once on first use. The client
  * library is loaded only when PostgreSQL is configured.
  */
-export class PostgresBackend implements Backend {
+export class PostgresBackend implements Backend, GuardedBackend {
   readonly name = 'postgres';
+  readonly address: string;
+  /** The schema Wharf's tables live in; undefined: the connection's default search path. */
+  readonly schema: string | undefined;
+  readonly timeoutMs: number;
   readonly #dsn: string;
   #ready: Promise<Pool> | undefined;
   #pool: Pool | undefined;
   readonly #clients = new Set<Client>();
 
-  constructor(dsn: string) {
+  constructor(dsn: string, options: PostgresBackendOptions = {}) {
+    if (options.schema !== undefined && !postgresSchemaPattern.test(options.schema)) {
+      throw new RangeError(`invalid PostgreSQL schema name: ${JSON.stringify(options.schema)}`);
+    }
     this.#dsn = dsn;
+    this.address = redactDsn(dsn);
+    this.schema = options.schema;
+    this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   }
 
   #config(): ClientConfig {
-    return { connectionString: this.#dsn, connectionTimeoutMillis: 5_000 };
+    return {
+      connectionString: this.#dsn,
+      connectionTimeoutMillis: this.timeoutMs,
+      // Client-side: a hung server (connection open, no answer) fails the query instead of holding it.
+      query_timeout: this.timeoutMs,
+      // Every unqualified table name (all of Wharf's SQL) resolves in the schema, so deployments can share a database.
+      ...(this.schema !== undefined ? { options: `-c search_path="${this.schema}"` } : {}),
+    };
+  }
+
+  isUnavailable(error: unknown): boolean {
+    if (!(error instanceof Error)) return false;
+    const code = (error as { code?: unknown }).code;
+    return (
+      error instanceof BackendUnavailableError ||
+      isNetworkError(error) ||
+      silenceMessages.has(error.message) ||
+      // SQLSTATE 08 (connection exception), 57P01-03 (shutting down, cannot connect now), 53300 (too many connections).
+      (typeof code === 'string' && (/^08/.test(code) || /^57P0[123]$/.test(code) || code === '53300'))
+    );
+  }
+
+  /** Runs `work` with the query pool; a silent or absent PostgreSQL becomes a BackendUnavailableError. */
+  run<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
+    return guardBackendCall(this, async () => work(await this.pool()));
   }
 
   async #module(): Promise<PgModule> {
@@ -49,10 +114,12 @@ export class PostgresBackend implements Backend {
     // An idle connection dropped by a server restart must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
     try {
-      await runMigrations(pool, migrations);
+      await runMigrations(pool, migrations, this.schema);
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw new Error(`cannot prepare postgres at ${redactDsn(this.#dsn)}: ${(error as Error).message}`, {
+      if (this.isUnavailable(error))
+        throw new BackendUnavailableError(this.name, this.address, error, 'cannot prepare');
+      throw new Error(`cannot prepare postgres at ${this.address}: ${(error as Error).message}`, {
         cause: error,
       });
     }
@@ -65,7 +132,12 @@ export class PostgresBackend implements Backend {
     const pg = await this.#module();
     const client = new pg.Client(this.#config());
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (error) {
+      if (this.isUnavailable(error)) throw new BackendUnavailableError(this.name, this.address, error);
+      throw error;
+    }
     this.#clients.add(client);
     client.once('end', () => this.#clients.delete(client));
     return client;
@@ -87,13 +159,19 @@ export class PostgresBackend implements Backend {
 
 /**
  * Applies the migrations not yet recorded in wharf_schema_migrations, in one transaction, under an
- * advisory lock so that instances starting together do not race.
+ * advisory lock so that instances starting together do not race. With `schema`, the schema is created first
+ * (the pool's search path already points every table there).
  */
-export async function runMigrations(pool: Pool, list: readonly Migration[]): Promise<number[]> {
+export async function runMigrations(
+  pool: Pool,
+  list: readonly Migration[],
+  schema?: string,
+): Promise<number[]> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
+    if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await client.query(`
       CREATE TABLE IF NOT EXISTS wharf_schema_migrations (
         version integer PRIMARY KEY,

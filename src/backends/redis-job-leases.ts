@@ -54,7 +54,7 @@ export class RedisJobLeases implements JobLeases {
   constructor(backend: RedisBackend, options: JobLeaseOptions & { readonly keyPrefix?: string }) {
     this.#backend = backend;
     this.#options = options;
-    this.#prefix = `${options.keyPrefix ?? 'wharf:'}job-lease:`;
+    this.#prefix = `${options.keyPrefix ?? backend.keyPrefix}job-lease:`;
   }
 
   async claim(job: string, tick: number): Promise<JobLease | undefined> {

@@ -42,6 +42,12 @@ export interface Config {
   /** Seconds; 0 = records never expire. */
   readonly redisInfoExpirationSeconds: number;
   readonly lockTtlMs: number;
+  /** How long one Redis command or PostgreSQL query may take (--backend-timeout). */
+  readonly backendTimeoutMs: number;
+  /** Prefix of every Redis key Wharf writes (--redis-key-prefix). */
+  readonly redisKeyPrefix: string;
+  /** The PostgreSQL schema of every Wharf table (--postgres-schema); undefined: the default search path. */
+  readonly postgresSchema: string | undefined;
   readonly removeParts: boolean;
   /** Milliseconds; 0 = uploads never expire. */
   readonly uploadExpirationMs: number;

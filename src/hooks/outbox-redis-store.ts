@@ -81,7 +81,7 @@ return keys
 export interface RedisOutboxStoreOptions {
   /** How long a claim outlives its last renewal: an instance silent that long is taken for dead. */
   readonly leaseMs: number;
-  /** Prefix of every key (default `wharf:`), shared with the info store. */
+  /** Prefix of every key (default: the backend's, `--redis-key-prefix`), shared with the info store. */
   readonly keyPrefix?: string;
   /** Entries taken over per claim round (default 1000). */
   readonly claimBatch?: number;
@@ -102,7 +102,7 @@ export class RedisOutboxStore implements OutboxStore {
   constructor(backend: RedisBackend, options: RedisOutboxStoreOptions) {
     this.#backend = backend;
     this.#leaseMs = options.leaseMs;
-    this.#prefix = `${options.keyPrefix ?? 'wharf:'}outbox:`;
+    this.#prefix = `${options.keyPrefix ?? backend.keyPrefix}outbox:`;
     this.#batch = options.claimBatch ?? 1000;
     this.claimIntervalMs = Math.max(50, Math.floor(options.leaseMs / 3));
   }

@@ -42,7 +42,7 @@ export class RedisRunHistory implements RunHistory {
 
   constructor(backend: RedisBackend, options: RedisRunHistoryOptions) {
     this.#backend = backend;
-    this.#prefix = `${options.keyPrefix ?? 'wharf:'}history:`;
+    this.#prefix = `${options.keyPrefix ?? backend.keyPrefix}history:`;
     this.#retention = { limit: options.limit, maxAgeMs: options.maxAgeMs };
     this.#now = options.now ?? Date.now;
     this.#writer = new BatchWriter({ write: (runs) => this.#write(runs), onError: options.onError });

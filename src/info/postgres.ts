@@ -22,51 +22,55 @@ export class PostgresInfoStore implements InfoStore {
   }
 
   #check(id: string): string {
-    if (!isValidUploadId(id)) throw new Error(`invalid upload id: ${JSON.stringify(id)}`);
+    if (!isValidUploadId(id)) throw new RangeError(`invalid upload id: ${JSON.stringify(id)}`);
     return id;
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {
-    const pool = await this.#backend.pool();
-    const { rows } = await pool.query<{ version: string; record: UploadRecord }>(
-      'SELECT version, record FROM wharf_uploads WHERE id = $1',
-      [this.#check(id)],
+    const checked = this.#check(id);
+    const { rows } = await this.#backend.run((pool) =>
+      pool.query<{ version: string; record: UploadRecord }>(
+        'SELECT version, record FROM wharf_uploads WHERE id = $1',
+        [checked],
+      ),
     );
     const row = rows[0];
     return row ? { ...row.record, version: Number(row.version) } : undefined;
   }
 
   async put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
-    const pool = await this.#backend.pool();
     const id = this.#check(record.id);
     const version = (expectedVersion ?? 0) + 1;
     const stored = JSON.stringify({ ...record, version });
-    const result =
+    const result = await this.#backend.run((pool) =>
       expectedVersion === null
-        ? await pool.query(
+        ? pool.query(
             'INSERT INTO wharf_uploads (id, version, record) VALUES ($1, 1, $2) ON CONFLICT (id) DO NOTHING',
             [id, stored],
           )
-        : await pool.query(
+        : pool.query(
             'UPDATE wharf_uploads SET version = $3, record = $4, updated_at = now() WHERE id = $1 AND version = $2',
             [id, expectedVersion, version, stored],
-          );
+          ),
+    );
     if (result.rowCount !== 1) throw new InfoConflictError(record.id);
     record.version = version;
   }
 
   async remove(id: string): Promise<void> {
-    const pool = await this.#backend.pool();
-    await pool.query('DELETE FROM wharf_uploads WHERE id = $1', [this.#check(id)]);
+    const checked = this.#check(id);
+    await this.#backend.run((pool) => pool.query('DELETE FROM wharf_uploads WHERE id = $1', [checked]));
   }
 
   async *list(): AsyncIterable<UploadRecord> {
-    const pool = await this.#backend.pool();
     let after = '';
     for (;;) {
-      const { rows } = await pool.query<{ id: string; version: string; record: UploadRecord }>(
-        'SELECT id, version, record FROM wharf_uploads WHERE id > $1 ORDER BY id LIMIT $2',
-        [after, pageSize],
+      const from = after;
+      const { rows } = await this.#backend.run((pool) =>
+        pool.query<{ id: string; version: string; record: UploadRecord }>(
+          'SELECT id, version, record FROM wharf_uploads WHERE id > $1 ORDER BY id LIMIT $2',
+          [from, pageSize],
+        ),
       );
       for (const row of rows) yield { ...row.record, version: Number(row.version) };
       if (rows.length < pageSize) return;

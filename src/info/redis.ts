@@ -38,7 +38,7 @@ export class RedisInfoStore implements InfoStore {
   constructor(backend: RedisBackend, options: RedisInfoStoreOptions) {
     this.#backend = backend;
     this.#expiration = options.expirationSeconds;
-    this.#prefix = `${options.keyPrefix ?? 'wharf:'}info:`;
+    this.#prefix = `${options.keyPrefix ?? backend.keyPrefix}info:`;
   }
 
   async prepare(): Promise<void> {
@@ -46,40 +46,43 @@ export class RedisInfoStore implements InfoStore {
   }
 
   #key(id: string): string {
-    if (!isValidUploadId(id)) throw new Error(`invalid upload id: ${JSON.stringify(id)}`);
+    if (!isValidUploadId(id)) throw new RangeError(`invalid upload id: ${JSON.stringify(id)}`);
     return this.#prefix + id;
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {
-    const client = await this.#backend.client();
-    const [version, text] = await client.hmget(this.#key(id), 'version', 'record');
+    const key = this.#key(id);
+    const [version, text] = await this.#backend.run((client) => client.hmget(key, 'version', 'record'));
     if (!text || !version) return undefined;
     return { ...(JSON.parse(text) as UploadRecord), version: Number(version) };
   }
 
   async put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
-    const client = await this.#backend.client();
+    const key = this.#key(record.id);
     const version = (expectedVersion ?? 0) + 1;
     const stored = JSON.stringify({ ...record, version });
-    const written = await putScript.run(
-      client,
-      [this.#key(record.id)],
-      [expectedVersion === null ? '' : String(expectedVersion), String(version), stored, this.#expiration],
+    const written = await this.#backend.run((client) =>
+      putScript.run(
+        client,
+        [key],
+        [expectedVersion === null ? '' : String(expectedVersion), String(version), stored, this.#expiration],
+      ),
     );
     if (written !== 1) throw new InfoConflictError(record.id);
     record.version = version;
   }
 
   async remove(id: string): Promise<void> {
-    const client = await this.#backend.client();
-    await client.del(this.#key(id));
+    const key = this.#key(id);
+    await this.#backend.run((client) => client.del(key));
   }
 
   async *list(): AsyncIterable<UploadRecord> {
-    const client = await this.#backend.client();
     let cursor = '0';
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${this.#prefix}*`, 'COUNT', 500);
+      const [next, keys] = await this.#backend.run((client) =>
+        client.scan(cursor, 'MATCH', `${this.#prefix}*`, 'COUNT', 500),
+      );
       cursor = next;
       for (const key of keys) {
         const record = await this.get(key.slice(this.#prefix.length)).catch(() => undefined);

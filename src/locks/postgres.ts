@@ -1,15 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
+import { BackendUnavailableError, guardBackendCall } from '../backends/backend.ts';
 import type { PostgresBackend } from '../backends/postgres.ts';
 import { DistributedLocker, type Lease, type LeaseBackend, type LeaseEvents } from './distributed.ts';
 
-const channel = 'wharf_locks';
 const releasedMessage = 'released';
 const requestMessage = 'release-request';
 
-/** The advisory lock number of an upload id: 64 bits of its SHA-256, so collisions are negligible. */
-export function advisoryKey(key: string): string {
-  return createHash('sha256').update(`wharf:${key}`).digest().readBigInt64BE(0).toString();
+/**
+ * The advisory lock number of an upload id: 64 bits of its SHA-256, so collisions are negligible. Advisory
+ * locks belong to the database, not a schema: the schema goes into the hash so deployments sharing a
+ * database never hold each other's locks.
+ */
+export function advisoryKey(key: string, schema?: string): string {
+  const scoped = schema === undefined ? `wharf:${key}` : `wharf:${schema}:${key}`;
+  return createHash('sha256').update(scoped).digest().readBigInt64BE(0).toString();
 }
 
 export interface PostgresLockerOptions {
@@ -28,6 +33,8 @@ class PostgresLeases implements LeaseBackend {
   #session: Promise<Client> | undefined;
   #listener: Client | undefined;
   #events: LeaseEvents | undefined;
+  /** LISTEN/NOTIFY channels belong to the database: one per schema keeps deployments apart. */
+  readonly #channel: string;
   #closed = false;
   /** Queries on the lock session run one after another (pg wants one query at a time per client). */
   #chain: Promise<unknown> = Promise.resolve();
@@ -35,6 +42,7 @@ class PostgresLeases implements LeaseBackend {
   constructor(backend: PostgresBackend, options: PostgresLockerOptions) {
     this.#backend = backend;
     this.#retryMs = options.retryMs;
+    this.#channel = backend.schema === undefined ? 'wharf_locks' : `wharf_locks_${backend.schema}`;
   }
 
   async start(events: LeaseEvents): Promise<void> {
@@ -45,7 +53,7 @@ class PostgresLeases implements LeaseBackend {
   async #listen(): Promise<void> {
     const listener = await this.#backend.session();
     listener.on('notification', (message) => {
-      if (message.channel !== channel || !message.payload) return;
+      if (message.channel !== this.#channel || !message.payload) return;
       const newline = message.payload.indexOf('\n');
       const kind = message.payload.slice(0, newline);
       const key = message.payload.slice(newline + 1);
@@ -57,7 +65,7 @@ class PostgresLeases implements LeaseBackend {
       // Reconnect in the background; until then waiters fall back to their retry interval.
       if (!this.#closed) this.#relisten();
     });
-    await listener.query(`LISTEN ${channel}`);
+    await listener.query(`LISTEN ${this.#channel}`);
     this.#listener = listener;
   }
 
@@ -92,12 +100,24 @@ class PostgresLeases implements LeaseBackend {
     return result;
   }
 
+  /** Drops a lock session that stopped answering: its locks are as good as gone, and a new one is opened next time. */
+  #abandon(sessionPromise: Promise<Client>, session: Client): void {
+    if (this.#session === sessionPromise) this.#session = undefined;
+    session.end().catch(() => undefined);
+  }
+
   async tryTake(key: string): Promise<{ lease: Lease } | { retryInMs: number }> {
-    const session = await this.#lockSession();
-    const number = advisoryKey(key);
-    const { rows } = await this.#serial(() =>
-      session.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1) AS taken', [number]),
-    );
+    const sessionPromise = this.#lockSession();
+    const session = await guardBackendCall(this.#backend, () => sessionPromise);
+    const number = advisoryKey(key, this.#backend.schema);
+    const { rows } = await guardBackendCall(this.#backend, () =>
+      this.#serial(() =>
+        session.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1) AS taken', [number]),
+      ),
+    ).catch((error: unknown) => {
+      if (error instanceof BackendUnavailableError) this.#abandon(sessionPromise, session);
+      throw error;
+    });
     if (!rows[0]?.taken) return { retryInMs: this.#retryMs };
     return {
       lease: {
@@ -106,7 +126,7 @@ class PostgresLeases implements LeaseBackend {
             await this.#serial(() =>
               session.query('SELECT pg_advisory_unlock($1), pg_notify($2, $3)', [
                 number,
-                channel,
+                this.#channel,
                 `${releasedMessage}\n${key}`,
               ]),
             );
@@ -121,8 +141,9 @@ class PostgresLeases implements LeaseBackend {
   }
 
   async requestRelease(key: string): Promise<void> {
-    const pool = await this.#backend.pool();
-    await pool.query('SELECT pg_notify($1, $2)', [channel, `${requestMessage}\n${key}`]);
+    await this.#backend.run((pool) =>
+      pool.query('SELECT pg_notify($1, $2)', [this.#channel, `${requestMessage}\n${key}`]),
+    );
   }
 
   async close(): Promise<void> {

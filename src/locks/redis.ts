@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { guardBackendCall } from '../backends/backend.ts';
 import { type RedisBackend, RedisScript } from '../backends/redis.ts';
 import { DistributedLocker, type Lease, type LeaseBackend, type LeaseEvents } from './distributed.ts';
 
@@ -47,8 +48,8 @@ class RedisLeases implements LeaseBackend {
   constructor(backend: RedisBackend, options: RedisLockerOptions) {
     this.#backend = backend;
     this.#ttlMs = options.ttlMs;
-    this.#prefix = `${options.keyPrefix ?? 'wharf:'}lock:`;
-    this.#channel = `${options.keyPrefix ?? 'wharf:'}locks`;
+    this.#prefix = `${options.keyPrefix ?? backend.keyPrefix}lock:`;
+    this.#channel = `${options.keyPrefix ?? backend.keyPrefix}locks`;
   }
 
   async start(events: LeaseEvents): Promise<void> {
@@ -61,16 +62,30 @@ class RedisLeases implements LeaseBackend {
       if (kind === releasedMessage) events.released(key);
       else if (kind === requestMessage) events.releaseRequested(key);
     });
-    await subscriber.subscribe(this.#channel);
+    try {
+      await guardBackendCall(this.#backend, () => subscriber.subscribe(this.#channel));
+    } catch (error) {
+      subscriber.disconnect();
+      throw error;
+    }
     this.#subscriber = subscriber;
     this.#events = events;
   }
 
   async tryTake(key: string): Promise<{ lease: Lease } | { retryInMs: number }> {
-    const client = await this.#backend.client();
     const token = randomUUID();
     const redisKey = this.#prefix + key;
-    const result = Number(await takeScript.run(client, [redisKey], [token, this.#ttlMs]));
+    const client = await this.#backend.run(async (client) => client);
+    const result = await this.#backend
+      .run(async () => Number(await takeScript.run(client, [redisKey], [token, this.#ttlMs])))
+      .catch((error: unknown) => {
+        // A take that timed out may still run when a hung Redis wakes up, leaving a lease nobody holds for a
+        // whole TTL. Queued behind it on the same connection, this release frees it as soon as it is taken.
+        releaseScript
+          .run(client, [redisKey], [token, this.#channel, `${releasedMessage}\n${key}`])
+          .catch(() => undefined);
+        throw error;
+      });
     if (result !== -10) return { retryInMs: result > 0 ? result + 5 : 0 };
     return { lease: this.#lease(client, key, redisKey, token) };
   }
@@ -103,8 +118,7 @@ class RedisLeases implements LeaseBackend {
   }
 
   async requestRelease(key: string): Promise<void> {
-    const client = await this.#backend.client();
-    await client.publish(this.#channel, `${requestMessage}\n${key}`);
+    await this.#backend.run((client) => client.publish(this.#channel, `${requestMessage}\n${key}`));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { backendFailureIn } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
 import type { BodyMeter } from '../uploads/body-meter.ts';
 import type { UploadService } from '../uploads/service.ts';
@@ -22,6 +23,7 @@ export interface TusHandlerDependencies {
   readonly logger: {
     error(object: object, message: string): void;
     info(object: object, message: string): void;
+    warn(object: object, message: string): void;
   };
 }
 
@@ -151,11 +153,24 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
       };
       await dispatch(exchange);
     } catch (error) {
+      const backendFailure = backendFailureIn(error);
       if (closedByClient(res, error)) {
         // A download the client stopped reading (a player seeking, a cancelled fetch) is routine, not a fault.
         dependencies.logger.info(
           { method, url: req.url },
           'client closed the connection before the answer ended',
+        );
+      } else if (backendFailure) {
+        // Named, password masked; a warning: nothing is lost and the client retries.
+        dependencies.logger.warn(
+          {
+            backend: backendFailure.backend,
+            address: backendFailure.address,
+            reason: backendFailure.message,
+            method,
+            url: req.url,
+          },
+          `${backendFailure.backend} unavailable: answered 503 (423 to HEAD) with Retry-After`,
         );
       } else if (!(error instanceof WharfError) || error.status >= 500) {
         dependencies.logger.error({ err: error, method, url: req.url }, 'request failed');

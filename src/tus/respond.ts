@@ -1,10 +1,32 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { backendFailureIn } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
 import { hasBody, tusVersion } from './headers.ts';
 
+/** Seconds a client is asked to wait when the shared record store is away (clients use their own delays too). */
+const backendRetryAfterSeconds = 1;
+
+/**
+ * The coded error a failure answers as. A shared backend that is down or hung answers 503 with Retry-After;
+ * to HEAD it answers 423, because tus-js-client (and Uppy on top of it) retries a HEAD only on 423 and takes
+ * any other non-2xx HEAD for "upload gone", creating a new upload from byte 0.
+ */
+export function asWharfError(error: unknown, isHead: boolean): WharfError {
+  if (error instanceof WharfError && !(error.code === 'ERR_INTERNAL' && backendFailureIn(error)))
+    return error;
+  if (backendFailureIn(error)) {
+    return new WharfError('ERR_BACKEND_UNAVAILABLE', {
+      cause: error,
+      status: isHead ? 423 : 503,
+      headers: { 'Retry-After': String(backendRetryAfterSeconds) },
+    });
+  }
+  return new WharfError('ERR_INTERNAL', { cause: error });
+}
+
 /** Maps any failure to the response a client sees. The only place errors become HTTP. */
 export function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, isHead: boolean): void {
-  const wharfError = error instanceof WharfError ? error : new WharfError('ERR_INTERNAL', { cause: error });
+  const wharfError = asWharfError(error, isHead);
   if (res.headersSent) {
     res.destroy();
     return;

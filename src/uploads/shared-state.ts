@@ -60,7 +60,10 @@ export function composeUploadState(config: Config): UploadState {
         outboxStore: undefined,
       };
     case 'redis-info-storage': {
-      const backend = new RedisBackend(config.infoDbDsn ?? '');
+      const backend = new RedisBackend(config.infoDbDsn ?? '', {
+        keyPrefix: config.redisKeyPrefix,
+        timeoutMs: config.backendTimeoutMs,
+      });
       return {
         infoStore: new RedisInfoStore(backend, { expirationSeconds: config.redisInfoExpirationSeconds }),
         locker: new RedisLocker(backend, { ttlMs: config.lockTtlMs }),
@@ -69,7 +72,10 @@ export function composeUploadState(config: Config): UploadState {
       };
     }
     case 'db-info-storage': {
-      const backend = new PostgresBackend(config.infoDbDsn ?? '');
+      const backend = new PostgresBackend(config.infoDbDsn ?? '', {
+        ...(config.postgresSchema !== undefined ? { schema: config.postgresSchema } : {}),
+        timeoutMs: config.backendTimeoutMs,
+      });
       return {
         infoStore: new PostgresInfoStore(backend),
         locker: new PostgresLocker(backend, { retryMs: postgresLockRetryMs }),

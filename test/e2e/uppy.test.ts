@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { startBackendProxy } from '../support/backend-proxy.ts';
 import { downloadSha256, MiB } from '../support/bytes.ts';
 import { cuttingProxy } from '../support/cutting-proxy.ts';
 import { send, tus as tusHeaders } from '../support/http.ts';
+import { redisUrl } from '../support/services.ts';
 import { accessLog, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 // Debian's chromium, installed by scripts/services/chromium.sh (run by .ci/run).
@@ -257,6 +261,67 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
       assert.deepEqual(methods, ['OPTIONS'], 'only the preflight reached the server');
     } finally {
       await elsewhere.stop();
+    }
+  });
+});
+
+describe('Uppy while the record store (Redis) is stopped mid-upload', { timeout: 60_000 }, () => {
+  it('waits (HEAD 423, PATCH 503) and resumes the same upload instead of creating a new one; the bytes are exact', async () => {
+    const redisProxy = await startBackendProxy(Number(new URL(redisUrl).port));
+    const prefix = `test-uppy-outage-${randomUUID()}:`;
+    const dsn = new URL(redisUrl);
+    dsn.port = String(redisProxy.port);
+    const instance = await startWharf({
+      args: [
+        '--cors',
+        pageOrigin,
+        '--info-storage',
+        'redis-info-storage',
+        '--info-db-dsn',
+        dsn.toString(),
+        '--redis-key-prefix',
+        prefix,
+        '--backend-timeout',
+        '2',
+      ],
+    });
+    try {
+      const size = 16 * MiB;
+      const uploading = throttled(() =>
+        uploadInPage({
+          endpoint: instance.endpoint,
+          size,
+          chunkSize: 256 * 1024,
+          retryDelays: [0, 200, 500, 1000, 1000, 1000, 1000, 1000, 1000, 2000, 2000],
+        }),
+      );
+      // Redis goes away once the first chunk is in, for 3 s, while Uppy keeps uploading.
+      for (let waited = 0; !instance.logs.some((line) => line.method === 'PATCH'); waited += 5) {
+        if (waited > 20_000) throw new Error('no PATCH arrived');
+        await sleep(5);
+      }
+      redisProxy.cut();
+      await sleep(3_000);
+      redisProxy.restore();
+      const result = await uploading;
+      assert.equal(result.successful, 1, result.errors.join());
+      const url = String(result.uploadURL);
+      assert.equal(await downloadSha256(url), result.sha256);
+      const log = await accessLog(instance);
+      assert.equal(log.filter((line) => line.method === 'POST').length, 1, 'one upload, resumed');
+      const statuses = log.map((line) => `${line.method} ${line.status}`);
+      assert.ok(
+        statuses.includes('HEAD 423') || statuses.includes('PATCH 503'),
+        `the outage was met: ${statuses.join()}`,
+      );
+    } finally {
+      await instance.stop();
+      await redisProxy.close();
+      const { Redis } = await import('ioredis');
+      const client = new Redis(redisUrl);
+      const keys = await client.keys(`${prefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+      client.disconnect();
     }
   });
 });

@@ -41,3 +41,29 @@ describe('shared state options', () => {
     );
   });
 });
+
+describe('backend timeout, Redis key prefix and PostgreSQL schema', () => {
+  it('defaults to 5 s, `wharf:` and no schema; flags and WHARF_* variables set them', () => {
+    const defaults = build([]);
+    assert.equal(defaults.backendTimeoutMs, 5_000);
+    assert.equal(defaults.redisKeyPrefix, 'wharf:');
+    assert.equal(defaults.postgresSchema, undefined);
+    const set = build(['--backend-timeout', '2', '--redis-key-prefix', 'tenant-a:'], {
+      WHARF_POSTGRES_SCHEMA: 'tenant_a',
+    });
+    assert.equal(set.backendTimeoutMs, 2_000);
+    assert.equal(set.redisKeyPrefix, 'tenant-a:');
+    assert.equal(set.postgresSchema, 'tenant_a');
+  });
+
+  it('refuses a schema name that is not a plain lower-case identifier, naming the flag', () => {
+    for (const schema of ['Tenant', '1abc', 'a-b', 'x"; DROP TABLE wharf_uploads; --', 'a'.repeat(51)]) {
+      assert.throws(
+        () => build(['--postgres-schema', schema]),
+        (error: Error) => error instanceof ConfigError && error.message.startsWith('--postgres-schema'),
+        schema,
+      );
+    }
+    assert.throws(() => build(['--backend-timeout', '0']), ConfigError);
+  });
+});

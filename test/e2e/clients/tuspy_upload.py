@@ -4,6 +4,7 @@
   start ENDPOINT FILE CHUNK                                                   first chunk only, then stop
   resume URL FILE CHUNK                                                       a new Uploader continues URL
   retry ENDPOINT FILE CHUNK                                                   upload with tuspy's retries on
+  outage ENDPOINT FILE CHUNK       first chunk, a line, waits for a line on stdin, then the rest with retries
 """
 
 import asyncio
@@ -67,6 +68,18 @@ def main(argv):
         uploader = RecordingUploader(file_path=file_path, client=tus, chunk_size=chunk, retries=3, retry_delay=0)
         uploader.upload()
         return {"url": uploader.url, "offset": uploader.offset, "resumedFrom": asked}
+
+    if command == "outage":
+        # The test takes the server's backend away between the two halves; tuspy retries every 0.5 s (HEAD, then
+        # the PATCH again) for up to 30 tries per chunk.
+        uploader = client.TusClient(target).uploader(
+            file_path=file_path, chunk_size=chunk, retries=30, retry_delay=0.5
+        )
+        uploader.upload_chunk()
+        print(json.dumps({"url": uploader.url, "offset": uploader.offset}), flush=True)
+        sys.stdin.readline()
+        uploader.upload()
+        return {"url": uploader.url, "offset": uploader.offset}
 
     raise SystemExit(f"unknown command {command}")
 

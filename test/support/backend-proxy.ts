@@ -1,0 +1,96 @@
+import { connect, createServer, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy in front of a shared service (Redis, PostgreSQL) that a test can take away without touching the
+ * service others share: `cut()` is a stopped service (connections closed, new ones closed at once),
+ * `hang()` a hung one (connections stay open, nothing is forwarded either way).
+ */
+export interface BackendProxy {
+  readonly port: number;
+  /** Closes every connection and closes each new one at once, until {@link restore}. */
+  cut(): void;
+  /** Keeps connections open but forwards nothing (data waits), until {@link restore}. */
+  hang(): void;
+  /** Forwards again; what waited during a hang is delivered. */
+  restore(): void;
+  /** Connections accepted so far (a client that reconnected shows here). */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+interface Pair {
+  readonly client: Socket;
+  readonly upstream: Socket;
+  /** Data held back during a hang, per direction. */
+  readonly toUpstream: Buffer[];
+  readonly toClient: Buffer[];
+}
+
+export async function startBackendProxy(targetPort: number): Promise<BackendProxy> {
+  let mode: 'open' | 'cut' | 'hang' = 'open';
+  let accepted = 0;
+  const pairs = new Set<Pair>();
+
+  const forward = (from: Socket, to: Socket, held: Buffer[]): void => {
+    from.on('data', (chunk: Buffer) => {
+      if (mode === 'hang') held.push(chunk);
+      else to.write(chunk);
+    });
+  };
+
+  const server = createServer((client: Socket) => {
+    accepted++;
+    if (mode === 'cut') {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair: Pair = { client, upstream, toUpstream: [], toClient: [] };
+    pairs.add(pair);
+    forward(client, upstream, pair.toUpstream);
+    forward(upstream, client, pair.toClient);
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  return {
+    port,
+    cut: () => {
+      mode = 'cut';
+      for (const pair of pairs) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      pairs.clear();
+    },
+    hang: () => {
+      mode = 'hang';
+    },
+    restore: () => {
+      mode = 'open';
+      for (const pair of pairs) {
+        for (const chunk of pair.toUpstream.splice(0)) pair.upstream.write(chunk);
+        for (const chunk of pair.toClient.splice(0)) pair.client.write(chunk);
+      }
+    },
+    connections: () => accepted,
+    close: async () => {
+      for (const pair of pairs) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      pairs.clear();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
