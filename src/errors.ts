@@ -54,6 +54,11 @@ export const errorCatalogue = {
   },
   ERR_UPLOAD_ID_TAKEN: { status: 409, message: 'a hook chose an upload id that is already in use' },
   ERR_INTERNAL: { status: 500, message: 'internal server error' },
+  ERR_STORAGE_FULL: {
+    status: 507,
+    message:
+      'the server has no storage space left; bytes that fit were kept (see Upload-Offset), retry later',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;
