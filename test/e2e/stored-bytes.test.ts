@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTusHandler, type TusHandler } from '../../src/index.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { exchangeOnOneSocket, rawRequest, readResponse } from '../support/raw-socket.ts';
+import { startWharf } from '../support/wharf-process.ts';
 
 /**
  * What a killed process or a failed record write leaves past the recorded offset, chosen by the uploader: on
@@ -159,6 +161,62 @@ describe('stored bytes never exceed the record', () => {
       assert.equal(rest.length, 0);
     } finally {
       store.read = read;
+    }
+  });
+});
+
+describe('a wharf process killed mid-PATCH', () => {
+  it('leaves bytes past the record that a deferred-length finish at the offset never keeps nor serves', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-killed-'));
+    try {
+      const first = await startWharf({ dataDir });
+      const url = await createUpload(first.endpoint, { 'Upload-Defer-Length': 1 });
+      const id = url.slice(url.lastIndexOf('/') + 1);
+      const file = path.join(dataDir, id);
+      assert.equal((await patch(url, 0, 'hello ')).status, 204);
+      // A PATCH whose body is the forged response, killed (SIGKILL) after its bytes reached the file and
+      // before its record was written.
+      const pending = request(url, {
+        method: 'PATCH',
+        headers: { ...tus, ...octets, 'Upload-Offset': 6, 'Content-Length': 1000 },
+      });
+      pending.on('error', () => undefined);
+      pending.write(forged);
+      for (let waited = 0; (await stat(file)).size < 6 + forged.length; waited += 10) {
+        assert.ok(waited < 10_000, 'the PATCH bytes never reached the file');
+        await sleep(10);
+      }
+      await first.stop('SIGKILL');
+      pending.destroy();
+      assert.equal((await stat(file)).size, 6 + forged.length);
+
+      const second = await startWharf({ dataDir });
+      try {
+        const head = await send('HEAD', url.replace(first.origin, second.origin), { headers: tus });
+        assert.equal(head.headers['upload-offset'], '6');
+        const secondUrl = url.replace(first.origin, second.origin);
+        const finish = await send('PATCH', secondUrl, {
+          headers: { ...tus, ...octets, 'Upload-Offset': 6, 'Upload-Length': 6 },
+          body: '',
+        });
+        assert.equal(finish.status, 204);
+        assert.equal(await readFile(file, 'utf8'), 'hello ');
+        const pathname = new URL(secondUrl).pathname;
+        const bytes = await exchangeOnOneSocket(second.port, [
+          rawRequest('GET', pathname),
+          rawRequest('HEAD', pathname, {}, true),
+        ]);
+        const get = readResponse(bytes);
+        assert.equal(get.response.headers['content-length'], '6');
+        assert.equal(get.response.body.toString(), 'hello ');
+        const next = readResponse(get.rest, true);
+        assertServersOwnHead(next.response, 6);
+        assert.equal(next.rest.length, 0);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
