@@ -14,7 +14,7 @@ const id = '0b0e3a53-5a59-4a9e-9d3c-5a1e64f0c0aa';
 async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', '']);
   await once(child, 'exit');
-  assert.ok(child.pid !== undefined);
+  assert.ok(child.pid !== undefined, 'the child process had a pid');
   return child.pid;
 }
 
