@@ -89,6 +89,11 @@ export const errorCatalogue = {
     message:
       'the shared record store (Redis or PostgreSQL) is down or not answering; nothing was lost, retry after Retry-After (HEAD answers 423)',
   },
+  ERR_STORAGE_FULL: {
+    status: 507,
+    message:
+      'the server has no storage space left; bytes that fit were kept (see Upload-Offset), retry later',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -7,6 +7,23 @@ import type { UploadRecord } from '../uploads/upload.ts';
 import { InfoConflictError, type InfoStore } from './info-store.ts';
 
 const suffix = '.info';
+const temporarySuffix = '.tmp';
+/**
+ * A rewrite's temp file: `<id>.info.<pid>.<12 hex>.tmp`, the pid of the process that wrote it (before this
+ * release, `<id>.info.<12 hex>.tmp`). Matched exactly: the folder may also hold upload files (a hook chooses
+ * their names).
+ */
+const temporaryName = /^(.+)\.info\.(?:(\d+)\.)?[0-9a-f]{12}\.tmp$/;
+
+/** Whether a process with this pid runs (on this machine); a process of another user counts as running. */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Versions appended to one record file before it is rewritten with the latest only: a 1 GiB upload in 8 MiB
@@ -94,6 +111,7 @@ export class FileInfoStore implements InfoStore {
 
   async prepare(): Promise<void> {
     await mkdir(this.#directory, { recursive: true });
+    await this.#removeLeftovers();
   }
 
   #file(id: string): string {
@@ -163,6 +181,16 @@ export class FileInfoStore implements InfoStore {
     else if (current.appendable && current.lines < compactAfterLines) {
       await this.#append(record.id, file, json);
       lines = current.lines + 1;
+    } else if (current.appendable) {
+      try {
+        await this.#replace(record.id, file, json);
+      } catch (error) {
+        // The rewrite is housekeeping: on a full disk (a new file needs space) the version is appended.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+        await this.#append(record.id, file, json);
+        lines = current.lines + 1;
+      }
     } else await this.#replace(record.id, file, json);
     this.#remember(record.id, { version, json, lines, appendable: true });
     record.version = version;
@@ -180,7 +208,13 @@ export class FileInfoStore implements InfoStore {
       await this.#replace(id, file, json);
       return;
     }
-    await this.#writeLine(id, handle, json);
+    try {
+      await this.#writeLine(id, handle, json);
+    } catch (error) {
+      // A record that could not be written (a full disk) leaves no empty file: the id stays free.
+      await rm(file, { force: true });
+      throw error;
+    }
   }
 
   /** Appends one version, through the file's open handle when it has one. */
@@ -208,19 +242,37 @@ export class FileInfoStore implements InfoStore {
   /** Rewrites the file with `json` only, atomically: readers see the old file or the new one. */
   async #replace(id: string, file: string, json: string): Promise<void> {
     await this.#openFiles.drop(id);
-    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await open(temporary, 'w');
+    // The writer's pid in the name tells prepare() which temp files a crashed process left.
+    const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}${temporarySuffix}`;
     try {
-      await handle.writeFile(`${json}\n`);
-      if (this.#fsync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
+      const handle = await open(temporary, 'w');
+      try {
+        await handle.writeFile(`${json}\n`);
+        if (this.#fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await rename(temporary, file);
     } catch (error) {
+      // A failed rewrite (a full disk) leaves no temp file; the record file is untouched.
       await rm(temporary, { force: true });
       throw error;
+    }
+  }
+
+  /**
+   * Removes the temp files of rewrites a crashed process left: those of this process's pid (an earlier
+   * process's pid, reused), of a pid no longer running, and those named before the pid was in the name. Other
+   * workers sharing the folder may be rewriting right now; their temp files stay.
+   */
+  async #removeLeftovers(): Promise<void> {
+    const names = await readdir(this.#directory);
+    for (const name of names) {
+      const match = temporaryName.exec(name);
+      if (match === null || !isValidUploadId(match[1] ?? '')) continue;
+      const writer = match[2];
+      if (writer !== undefined && Number(writer) !== process.pid && isRunning(Number(writer))) continue;
+      await rm(path.join(this.#directory, name), { force: true });
     }
   }
 

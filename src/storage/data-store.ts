@@ -34,6 +34,10 @@ export interface DataStore {
   /**
    * Streams `source` into the upload starting at `offset`, with backpressure, until it ends or fails.
    * Never throws for a source failure: it reports the bytes written and the error.
+   *
+   * Anything stored past `offset` is discarded first, even when the source is empty: the caller's record is
+   * the truth, and bytes past it (a write that failed, a record write that failed after the bytes were
+   * stored, a process killed mid-request) must never end up in the upload.
    */
   append(location: string, offset: number, source: Readable): Promise<AppendResult>;
   /** Cuts the stored bytes back to `length` (discards a rejected chunk). */
@@ -60,6 +64,7 @@ export function canConcatenate(store: DataStore): store is ConcatenatingDataStor
 /**
  * Optional capability: a store that must seal an upload once its last byte is stored (S3 completes the
  * multipart upload; hybrid-s3 sends the file to the bucket). Called before the record says "complete".
+ * The sealed object holds exactly `length` bytes: anything stored past it is discarded.
  */
 export interface FinishingDataStore extends DataStore {
   finish(location: string, length: number): Promise<void>;

@@ -51,21 +51,23 @@ export interface FileSinkOptions {
 /**
  * Writes every buffer at `position`, again from where a short write stopped. The callback form of `writev` on
  * the handle's descriptor: the promise form costs a promise and a reference count per call, which showed with
- * 200 uploads writing small batches at once.
+ * 200 uploads writing small batches at once. `done` gets the bytes written before an error too: on a full
+ * disk a short write stores what fits and the next one fails, and the bytes that fit are kept and counted.
  */
 function writeAll(
   fd: number,
   buffers: Buffer[],
   position: number,
-  done: (error: Error | null) => void,
+  done: (error: Error | null, bytesWritten: number) => void,
+  writtenBefore = 0,
 ): void {
   writev(fd, buffers, position, (error, bytesWritten) => {
     if (error !== null) {
-      done(error);
+      done(error, writtenBefore);
       return;
     }
     if (bytesWritten === 0) {
-      done(new Error('the file system accepted no bytes'));
+      done(new Error('the file system accepted no bytes'), writtenBefore);
       return;
     }
     let skip = bytesWritten;
@@ -78,8 +80,8 @@ function writeAll(
       rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
       skip = 0;
     }
-    if (rest.length === 0) done(null);
-    else writeAll(fd, rest, position + bytesWritten, done);
+    if (rest.length === 0) done(null, writtenBefore + bytesWritten);
+    else writeAll(fd, rest, position + bytesWritten, done, writtenBefore + bytesWritten);
   });
 }
 
@@ -137,7 +139,7 @@ export function writeStreamAt(
       writing = true;
       // The next batch gathers while this one is written.
       if (!sourceDone) source.resume();
-      writeAll(handle.fd, buffers, offset + written, (error) => {
+      writeAll(handle.fd, buffers, offset + written, (error, bytesWritten) => {
         writing = false;
         if (error === null) {
           written += bytes;
@@ -145,6 +147,8 @@ export function writeStreamAt(
           flush();
           return;
         }
+        // What reached the file before the failure is stored and counted; the caller records it.
+        written += bytesWritten;
         fileError = error;
         // Nothing more is written after a failed write: what follows it would leave a hole.
         sourceDone = true;

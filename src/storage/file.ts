@@ -1,10 +1,16 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, truncate } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OpenFiles } from '../open-files.ts';
-import type { AppendResult, ByteRange, ConcatenatingDataStore, NewUploadPlacement } from './data-store.ts';
+import type {
+  AppendResult,
+  ByteRange,
+  ConcatenatingDataStore,
+  FinishingDataStore,
+  NewUploadPlacement,
+} from './data-store.ts';
 import { expandDirStructure } from './dir-structure.ts';
 import { WriteBudget, writeStreamAt } from './file-sink.ts';
 
@@ -35,8 +41,18 @@ const minWriteBufferBytes = 64 * 1024;
  */
 const writeBufferBudgetBytes = 16 * 1024 * 1024;
 
+/**
+ * Cuts the file back to `length` when it holds more: bytes past the recorded offset are left by a write that
+ * failed (full disk), a record write that failed after the data was written, or a process killed mid-PATCH,
+ * and the upload's own client chose them. One fstat through the open descriptor; truncated only when needed.
+ */
+async function cutTo(handle: FileHandle, length: number): Promise<void> {
+  const { size } = await handle.stat();
+  if (size > length) await handle.truncate(length);
+}
+
 /** Upload bytes as plain files under --data-dir. */
-export class FileDataStore implements ConcatenatingDataStore {
+export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore {
   readonly name = 'file_storage';
   readonly #root: string;
   readonly #options: FileDataStoreOptions;
@@ -87,6 +103,12 @@ export class FileDataStore implements ConcatenatingDataStore {
         return { bytesWritten: 0, error };
       }
     }
+    try {
+      await cutTo(handle, offset);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      return { bytesWritten: 0, error };
+    }
     const result = await writeStreamAt(handle, offset, source, {
       budget: this.#budget,
       fsync: this.#options.fsync,
@@ -99,6 +121,22 @@ export class FileDataStore implements ConcatenatingDataStore {
 
   async truncate(location: string, length: number): Promise<void> {
     await truncate(this.#absolute(location), length);
+  }
+
+  /**
+   * A finished upload's file is exactly its length: bytes past it (written before a crash or a failed record
+   * write, then the length was declared at that offset) are cut, so they are never served.
+   */
+  async finish(location: string, length: number): Promise<void> {
+    const absolute = this.#absolute(location);
+    const handle = this.#openFiles.take(absolute) ?? (await open(absolute, 'r+'));
+    try {
+      await cutTo(handle, length);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+    await this.#openFiles.keep(absolute, handle).catch(() => undefined);
   }
 
   async read(location: string, range?: ByteRange): Promise<Readable> {

@@ -97,6 +97,19 @@ function encodeMetadata(metadata: Readonly<Record<string, string>>): string {
     .join(',');
 }
 
+/**
+ * A full disk or an exhausted quota (in the error or what caused it): answered 507, the client may resume
+ * once space is freed. It is not a fault of the server's code, so it is not a 500.
+ */
+function isStorageFull(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; depth++) {
+    const { code } = cause as NodeJS.ErrnoException;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+    cause = cause.cause;
+  }
+  return false;
+}
+
 /** Opens the request body through a meter with the given limit (and sends 100 Continue if expected). */
 export type BodyOpener = (limit: number) => BodyMeter;
 
@@ -309,6 +322,7 @@ export class UploadService {
           cause: error,
         });
       }
+      if (isStorageFull(error)) throw new WharfError('ERR_STORAGE_FULL', { cause: error });
       throw error;
     }
     if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
@@ -322,6 +336,8 @@ export class UploadService {
     } catch (error) {
       await this.#data.remove(location);
       if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
+      // The record store refused it (a full disk): no record and no data file are left behind.
+      if (isStorageFull(error)) throw new WharfError('ERR_STORAGE_FULL', { cause: error });
       throw error;
     }
     this.#options.activity?.created(record);
@@ -333,9 +349,20 @@ export class UploadService {
     }
 
     if (request.body && (length === null || length > 0)) {
-      const { interruption } = await this.#receive(record, request.body, request.checksum, undefined);
+      // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
+      const refusedForSpace = (error: WharfError | undefined): boolean =>
+        error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
+      const { interruption } = await this.#receive(record, request.body, request.checksum, undefined).catch(
+        async (error: unknown) => {
+          if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+          throw error;
+        },
+      );
       // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
-      if (interruption && (interruption.status === 413 || interruption.status === 460)) {
+      if (
+        interruption &&
+        (interruption.status === 413 || interruption.status === 460 || refusedForSpace(interruption))
+      ) {
         await this.#removeQuietly(record.id);
         throw interruption;
       }
@@ -662,7 +689,14 @@ export class UploadService {
     // The store is done with the body either way; releasing it frees its buffers and bookkeeping.
     if (!body.destroyed) body.destroy();
     let interruption = body.interruption;
-    if (result.error !== undefined && !interruption) {
+    if (result.error !== undefined && !interruption && isStorageFull(result.error)) {
+      // The bytes that fit are kept and counted below; the client resumes from there once space is freed.
+      this.#options.logger.error(
+        { err: result.error, id: record.id, bytesWritten: result.bytesWritten },
+        'storage is full: upload bytes past what fit were refused (507)',
+      );
+      interruption = new WharfError('ERR_STORAGE_FULL', { cause: result.error });
+    } else if (result.error !== undefined && !interruption) {
       // The store failed (disk, S3), not the client: answered as a 500, so it must be visible to operators.
       this.#options.logger.error({ err: result.error, id: record.id }, 'storing upload bytes failed');
       interruption = new WharfError('ERR_INTERNAL', { cause: result.error });
@@ -688,12 +722,21 @@ export class UploadService {
     }
     if (written > 0) {
       const expected = record.version;
+      const before = { offset: record.offset, expiresAt: record.expiresAt };
       record.offset = startOffset + written;
       record.expiresAt = isComplete(record) ? null : this.#expiry();
       try {
         await this.#info.put(record, expected);
       } catch (error) {
+        // Not recorded: the record keeps its offset, and the next append cuts the bytes stored past it.
+        Object.assign(record, before);
         if (error instanceof InfoConflictError) throw new WharfError('ERR_INFO_CONFLICT', { cause: error });
+        if (isStorageFull(error)) {
+          throw new WharfError('ERR_STORAGE_FULL', {
+            cause: error,
+            headers: { 'Upload-Offset': String(startOffset) },
+          });
+        }
         throw error;
       }
     }
@@ -762,11 +805,15 @@ export class UploadService {
         request.checksum,
         request.contentLength,
       );
-      if (interruption?.code === 'ERR_CHECKSUM_MISMATCH' || interruption?.code === 'ERR_INTERNAL') {
+      if (
+        interruption?.code === 'ERR_CHECKSUM_MISMATCH' ||
+        interruption?.code === 'ERR_INTERNAL' ||
+        interruption?.code === 'ERR_STORAGE_FULL'
+      ) {
         const reason =
-          interruption.code === 'ERR_INTERNAL'
-            ? `storage error: ${String((interruption.cause as Error | undefined)?.message ?? interruption.message)}`
-            : 'checksum mismatch: the chunk was discarded';
+          interruption.code === 'ERR_CHECKSUM_MISMATCH'
+            ? 'checksum mismatch: the chunk was discarded'
+            : `storage error: ${String((interruption.cause as Error | undefined)?.message ?? interruption.message)}`;
         this.#notify('post-receive', record, request.describeRequest, reason);
       }
       if (interruption && interruption.status === 460) throw interruption;

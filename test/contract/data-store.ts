@@ -138,6 +138,55 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
+    test('an append at an offset discards whatever was stored past it', async () => {
+      const { store, twin } = await storesForThisTest();
+      const first = randomBytes(7 * MiB);
+      const second = randomBytes(MiB + 3);
+      const location = await store.create(placement());
+      await appendAll(store, location, first, [first.length]);
+      // The record said 3 MiB (the rest was stored before a crash or a failed record write): the next
+      // append, from either instance, starts there and nothing past it survives.
+      const result = await twin.append(location, 3 * MiB, body(second));
+      assert.equal(result.error, undefined);
+      assert.equal(result.bytesWritten, second.length);
+      const length = 3 * MiB + second.length;
+      await finish(store, location, length);
+      const stored = await collect(await store.read(location));
+      assert.equal(stored.length, length);
+      assert.ok(stored.equals(Buffer.concat([first.subarray(0, 3 * MiB), second])));
+      await store.remove(location);
+    });
+
+    test('an empty append at an offset, then finishing there, leaves exactly that many bytes', async () => {
+      const { store } = await storesForThisTest();
+      const data = randomBytes(6 * MiB + 5);
+      const location = await store.create(placement());
+      await appendAll(store, location, data, [data.length]);
+      // A deferred-length upload finished with Upload-Length at its recorded offset, bytes stored past it.
+      const length = 2 * MiB + 1;
+      const result = await store.append(location, length, body(Buffer.alloc(0)));
+      assert.equal(result.error, undefined);
+      assert.equal(result.bytesWritten, 0);
+      await finish(store, location, length);
+      const stored = await collect(await store.read(location));
+      assert.equal(stored.length, length);
+      assert.ok(stored.equals(data.subarray(0, length)));
+      await store.remove(location);
+    });
+
+    test('a finished upload holds exactly its length, whatever was stored past it', async () => {
+      const { store } = await storesForThisTest();
+      const data = randomBytes(3 * MiB + 7);
+      const location = await store.create(placement());
+      await appendAll(store, location, data, [data.length]);
+      const length = 3 * MiB;
+      await finish(store, location, length);
+      const stored = await collect(await store.read(location));
+      assert.equal(stored.length, length);
+      assert.ok(stored.equals(data.subarray(0, length)));
+      await store.remove(location);
+    });
+
     test('instances take turns on one upload, each continuing where the other stopped', async () => {
       const { store, twin } = await storesForThisTest();
       const data = randomBytes(11 * MiB + 5);

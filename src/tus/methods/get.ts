@@ -95,6 +95,29 @@ export async function handleGet(exchange: TusExchange, id: string): Promise<void
     res.end();
     return;
   }
-  const stream = await exchange.service.download(id, range === 'whole' ? undefined : range);
-  await pipeline(stream, res);
+  // The whole upload is asked for as a range too, so a store never even reads past the recorded length.
+  const bytes = range === 'whole' ? { start: 0, end: size - 1 } : range;
+  const stream = await exchange.service.download(id, bytes);
+  await pipeline(stream, atMost(bytes.end - bytes.start + 1), res);
+}
+
+/**
+ * Passes on exactly `length` bytes, the announced Content-Length, whatever the store's stream holds: bytes
+ * past it would be read on a kept-alive connection as the next response, one the uploader wrote. A stream
+ * that ends short fails, so the connection is closed instead of leaving the client waiting for the rest.
+ */
+function atMost(length: number): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  return async function* bounded(source) {
+    let remaining = length;
+    for await (const chunk of source) {
+      if (chunk.length >= remaining) {
+        yield chunk.subarray(0, remaining);
+        // Returning ends the pipeline's read of the store (its stream is destroyed, its file closed).
+        return;
+      }
+      remaining -= chunk.length;
+      yield chunk;
+    }
+    throw new Error(`the stored upload ended ${remaining} bytes short of its length`);
+  };
 }
