@@ -65,10 +65,27 @@ interface Entry extends StoredEntry {
   readonly lane: string;
   /** Order in the store; entries taken over from another instance are placed by it. */
   readonly seq: number;
+  /** The upload's event number; orders the lane when set (entries of an older Wharf have none). */
+  readonly sequence: number | undefined;
+  /** A shared store said no earlier event of its upload is owed to its target: it may go (and stays so). */
+  cleared: boolean;
+  /** Times it found an earlier event of its upload still owed elsewhere (spaces the next look). */
+  waits: number;
   /** Attempts made by this process (a restart or a takeover starts again at 0). */
   attempts: number;
   /** Not tried again before (its schedule, its target's `Retry-After`). */
   retryAt: number;
+}
+
+/** How soon an entry waiting for an earlier event of its upload on another instance looks again (doubling). */
+const orderPollMs = 20;
+const orderPollMaxMs = 1000;
+
+/** Whether `placed` belongs after `entry` in a lane: by the upload's event number, else by store order. */
+function comesAfter(placed: Entry | undefined, entry: Entry): boolean {
+  if (placed === undefined) return false;
+  if (placed.sequence !== undefined && entry.sequence !== undefined) return placed.sequence > entry.sequence;
+  return placed.seq > entry.seq;
 }
 
 /** What the delivery control needs to know of one target. */
@@ -268,6 +285,7 @@ export class Outbox {
       event: delivery.event,
       hook: delivery.hook,
       uploadId: delivery.uploadId,
+      ...(delivery.sequence !== undefined ? { sequence: delivery.sequence } : {}),
       payload: delivery.payload,
       request: delivery.request,
       ...(delivery.label !== undefined ? { label: delivery.label } : {}),
@@ -301,7 +319,8 @@ export class Outbox {
       this.#settleIdle();
       return this.#drop(target, stored);
     }
-    this.#enqueue(this.#entry(owed), 'back');
+    // By number when it has one: a resent dead letter goes back before its upload's later events.
+    this.#enqueue(this.#entry(owed), stored.sequence === undefined ? 'back' : 'ordered');
     return true;
   }
 
@@ -344,6 +363,9 @@ export class Outbox {
       delivery: owed.delivery,
       addedAt: owed.addedAt ?? Date.now(),
       seq: owed.seq,
+      sequence: owed.delivery.sequence,
+      cleared: false,
+      waits: 0,
       key: entryKeyOf(owed),
       lane: `${owed.target} ${owed.delivery.uploadId}`,
       attempts: 0,
@@ -433,7 +455,10 @@ export class Outbox {
       });
   }
 
-  /** `front`/`back` of its lane, or `ordered`: by store order, behind the entry in flight. */
+  /**
+   * `front`/`back` of its lane, or `ordered`: behind the entry in flight, by the upload's event number when
+   * both have one, else by store order.
+   */
   #enqueue(entry: Entry, where: 'front' | 'back' | 'ordered'): void {
     if (this.#keys.has(entry.key)) return;
     this.#keys.add(entry.key);
@@ -444,7 +469,7 @@ export class Outbox {
     else {
       const first = this.#busyLanes.has(entry.lane) ? 1 : 0;
       let at = lane.length;
-      while (at > first && (lane[at - 1]?.seq ?? 0) > entry.seq) at -= 1;
+      while (at > first && comesAfter(lane[at - 1], entry)) at -= 1;
       lane.splice(at, 0, entry);
     }
     this.#pending += 1;
@@ -484,6 +509,31 @@ export class Outbox {
   #start(laneName: string, entry: Entry, target: Target): void {
     this.#busyLanes.add(laneName);
     this.#running += 1;
+    const order = entry.sequence === undefined || entry.cleared ? undefined : this.#store?.order;
+    if (order === undefined) {
+      this.#send(laneName, entry, target);
+      return;
+    }
+    // Another instance may owe an earlier event of this upload to this target: that one goes first.
+    void order
+      .isNext(entry)
+      .catch(() => false)
+      .then((first) => {
+        if (first && !this.#options.signal.aborted) {
+          entry.cleared = true;
+          this.#send(laneName, entry, target);
+          return;
+        }
+        this.#running -= 1;
+        this.#busyLanes.delete(laneName);
+        entry.waits += 1;
+        entry.retryAt = Date.now() + Math.min(orderPollMaxMs, orderPollMs * 2 ** Math.min(entry.waits, 10));
+        this.#dispatch();
+        this.#settleIdle();
+      });
+  }
+
+  #send(laneName: string, entry: Entry, target: Target): void {
     const delivery: HookDelivery = { ...entry.delivery, signal: this.#options.signal };
     const attempt = entry.attempts + 1;
     void this.#options
