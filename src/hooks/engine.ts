@@ -557,6 +557,11 @@ export class HookEngine {
    */
   emit(event: UploadEvent): void {
     if (!this.listens(event.name)) return;
+    // A closed engine sends nothing (each target records the event skipped): no number to ask the store for.
+    if (this.closed) {
+      this.#emitNumbered(event);
+      return;
+    }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];

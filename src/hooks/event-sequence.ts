@@ -51,8 +51,11 @@ export class UploadSequencer {
       return;
     }
     this.#running += 1;
-    const previous = this.#tails.get(uploadId) ?? Promise.resolve();
-    const assigned = previous
+    // Numbers are asked for one after the other (a pool of connections could reorder them); each event is
+    // handed on after the previous one of its upload was, so this instance stores them in order too.
+    const previousNumber = this.#assigned.get(uploadId) ?? Promise.resolve();
+    const previousTail = this.#tails.get(uploadId) ?? Promise.resolve();
+    const assigned = previousNumber
       .then(() => source.nextSequence(uploadId))
       .then(
         (sequence) => sequence,
@@ -62,8 +65,8 @@ export class UploadSequencer {
         },
       );
     this.#assigned.set(uploadId, assigned);
-    const tail = assigned
-      .then(async (sequence) => {
+    const tail = Promise.all([assigned, previousTail])
+      .then(async ([sequence]) => {
         await use(sequence);
         if (sequence !== undefined) {
           await source
