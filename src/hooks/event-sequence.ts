@@ -14,6 +14,12 @@ export interface SequenceSource {
   settleSequence(uploadId: string, sequence: number): Promise<void>;
 }
 
+/**
+ * How long a request waits at most for its events' numbers: a store that answers slower than that does not hold
+ * the upload up any longer (those events may then be numbered after the next request's).
+ */
+export const numberWaitMs = 2000;
+
 /** Uploads whose count a lone process keeps in memory; beyond it the least recently numbered are forgotten. */
 const rememberedUploads = 100_000;
 
@@ -91,7 +97,12 @@ export class UploadSequencer {
    */
   numbered(uploadId: string): Promise<void> {
     const assigned = this.#assigned.get(uploadId);
-    return assigned === undefined ? Promise.resolve() : assigned.then(() => undefined);
+    if (assigned === undefined) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, numberWaitMs);
+    });
+    return Promise.race([assigned.then(() => undefined), late]).finally(() => clearTimeout(timer));
   }
 
   /** Resolves when every event asked to be numbered has been handed on. */
