@@ -10,7 +10,13 @@ import type {
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
 import type { HookLogger } from './engine.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
-import { type DeadEntry, entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+import {
+  type DeadEntry,
+  entryKeyOf,
+  type OutboxStore,
+  type OwedEntry,
+  type SharedOrder,
+} from './outbox-store.ts';
 import { nextDelay, type RetryPolicy } from './retry-policy.ts';
 import { redactTarget } from './target-guard.ts';
 import { DeliveryNotices, TargetHealthRecord } from './target-health.ts';
@@ -104,7 +110,8 @@ export interface OutboxTargetView {
  * lost to a broker outage or a restart. An entry whose schedule runs out, or that its target refuses for good,
  * becomes a dead letter (kept in the store until resent). A disabled target keeps its entries unsent. Events of one upload reach one target in order (one
  * lane per target and upload, only its head in flight). With a shared store, entries of an instance that died
- * are claimed by this one and delivered here.
+ * are claimed by this one and delivered here, and a numbered entry goes only once the store says no event of
+ * its upload with a lower number is owed to its target by any instance ({@link SharedOrder}).
  */
 export class Outbox {
   readonly #options: OutboxOptions;
