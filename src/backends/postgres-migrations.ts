@@ -71,6 +71,26 @@ export const migrations: readonly Migration[] = [
     `,
   },
   {
+    version: 5,
+    name: 'hook event order per upload',
+    sql: `
+      ALTER TABLE wharf_hook_outbox ADD COLUMN lane text, ADD COLUMN lane_seq bigint;
+      CREATE INDEX wharf_hook_outbox_lane ON wharf_hook_outbox (lane, lane_seq) WHERE lane IS NOT NULL;
+      CREATE TABLE wharf_hook_upload_sequences (
+        upload_id text PRIMARY KEY,
+        last bigint NOT NULL,
+        touched_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX wharf_hook_upload_sequences_touched ON wharf_hook_upload_sequences (touched_at);
+      CREATE TABLE wharf_hook_sequences_issued (
+        upload_id text NOT NULL,
+        seq bigint NOT NULL,
+        until timestamptz NOT NULL,
+        PRIMARY KEY (upload_id, seq)
+      );
+    `,
+  },
+  {
     // Numbered apart from the migrations other changes of the same release add (gaps are fine: the runner
     // applies every version not yet recorded, in order).
     version: 17,

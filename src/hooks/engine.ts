@@ -12,13 +12,14 @@ import type { DeliveryControl } from './delivery-control.ts';
 import { failureOf } from './delivery-verdict.ts';
 import { frozenConfig, type HooksConfig } from './engine-config.ts';
 import { HookConfigError } from './errors.ts';
+import { UploadSequencer } from './event-sequence.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { type FormattedEvent, formatEvent } from './formats/index.ts';
 import type { BoundRun, HookModules, ModuleRun } from './modules/registry.ts';
 import { Outbox } from './outbox.ts';
 import { OutboxControl } from './outbox-control.ts';
 import { FileOutboxStore } from './outbox-file-store.ts';
-import type { OutboxStore } from './outbox-store.ts';
+import { type OutboxStore, sequenceSourceOf } from './outbox-store.ts';
 import { type BoundHook, boundModules, Pipeline, type PipelineConfig, runsFor } from './pipeline.ts';
 import { PostQueue } from './post-queue.ts';
 import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
@@ -130,6 +131,10 @@ export class HookEngine {
   readonly #closing = new AbortController();
   readonly #modules: HookModules | undefined;
   readonly #pipeline: Pipeline | undefined;
+  /** Numbers each upload's post events (shared by every instance with a shared outbox store). */
+  readonly #sequencer: UploadSequencer;
+  /** While a numbered event is handed out: the outbox additions it makes (the store settles it after them). */
+  #additions: Promise<unknown>[] | undefined;
 
   constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
     this.config = frozenConfig(config);
@@ -137,6 +142,10 @@ export class HookEngine {
     this.runs = new RunLog(options.runLogCapacity ?? 1000);
     this.#queue = new PostQueue(this.config.postConcurrency, this.config.postQueueLimit);
     this.#modules = options.modules;
+    this.#sequencer = new UploadSequencer(
+      options.outboxStore === undefined ? undefined : sequenceSourceOf(options.outboxStore),
+      logger,
+    );
     // Every delivery in flight listens for the engine closing; hundreds at once is normal, not a leak.
     setMaxListeners(0, this.#closing.signal);
 
@@ -538,9 +547,11 @@ export class HookEngine {
       return;
     }
     this.#pendingRun(delivery, hook.transport.describe(delivery.hook));
-    void this.#outbox.add(hook.outboxTarget, delivery).then((added) => {
-      if (!added) skip('outbox full');
-    });
+    this.#collect(
+      this.#outbox.add(hook.outboxTarget, delivery).then((added) => {
+        if (!added) skip('outbox full');
+      }),
+    );
   }
 
   /**
@@ -549,6 +560,38 @@ export class HookEngine {
    */
   emit(event: UploadEvent): void {
     if (!this.listens(event.name)) return;
+    // A closed engine sends nothing (each target records the event skipped): no number to ask the store for.
+    if (this.closed) {
+      this.#emitNumbered(event);
+      return;
+    }
+    // Numbered first (a shared store answers within a round trip), then sent as before.
+    this.#sequencer.number(event.upload.id, (sequence) => {
+      this.#additions = [];
+      try {
+        this.#emitNumbered(sequence === undefined ? event : { ...event, sequence });
+        return Promise.allSettled(this.#additions);
+      } finally {
+        this.#additions = undefined;
+      }
+    });
+  }
+
+  /**
+   * Resolves once the post events emitted so far for the upload hold their place in its order (numbered; with
+   * a shared store, by every instance's count). The upload's request waits for it before letting go of the
+   * upload, so an event the next request causes, on any instance, is numbered after them.
+   */
+  numbered(uploadId: string): Promise<void> {
+    return this.#sequencer.numbered(uploadId);
+  }
+
+  /** Keeps an outbox addition of the event being handed out, so its number is settled after it. */
+  #collect(addition: Promise<unknown>): void {
+    this.#additions?.push(addition);
+  }
+
+  #emitNumbered(event: UploadEvent): void {
     const eventId = randomUUID();
     this.#queueActions(event, eventId);
     this.#queuePipeline(event, eventId);
@@ -559,7 +602,7 @@ export class HookEngine {
     const delivery = this.#delivery(eventId, event, this.#format(event, eventId));
     for (const target of runtimeTargets) {
       this.#pendingRun(delivery, target);
-      void this.#outbox?.add(target, delivery);
+      if (this.#outbox !== undefined) this.#collect(this.#outbox.add(target, delivery));
     }
     if (!this.#transportsListen(event.name)) return;
     this.#logger.debug(
@@ -577,10 +620,12 @@ export class HookEngine {
       if (outboxName !== undefined && this.#outbox !== undefined && !this.closed) {
         // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
         this.#pendingRun(delivery, transport.describe(delivery.hook));
-        void this.#outbox.add(outboxName, delivery).then((added) => {
-          if (!added)
-            this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
-        });
+        this.#collect(
+          this.#outbox.add(outboxName, delivery).then((added) => {
+            if (!added)
+              this.#record(transport, delivery, false, Date.now(), 0, 'skipped', { error: 'outbox full' });
+          }),
+        );
         continue;
       }
       if (this.closed) {
@@ -623,7 +668,10 @@ export class HookEngine {
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeoutMs);
     });
-    const idle = Promise.all([this.#queue.idle(), this.#outbox?.idle()]).then(() => false);
+    const idle = this.#sequencer
+      .idle()
+      .then(() => Promise.all([this.#queue.idle(), this.#outbox?.idle()]))
+      .then(() => false);
     const gaveUp = await Promise.race([idle, timedOut]);
     clearTimeout(timer);
     if (gaveUp) {
@@ -737,6 +785,7 @@ export class HookEngine {
       event: event.name,
       hook: event.name,
       uploadId: event.upload.id,
+      ...(event.sequence !== undefined ? { sequence: event.sequence } : {}),
       payload,
       request: event.request,
       signal: this.#closing.signal,

@@ -82,6 +82,13 @@ export interface UploadEvent {
    * expired): only hooks with `runOn: failure` or `always` receive it.
    */
   readonly error?: string;
+  /**
+   * The upload's event number: 1 for its first post event, one more for each later one, whichever instance
+   * recorded it (a shared outbox store counts them). Receivers order an upload's events by it. Absent on
+   * `pre-*` events (answered before the request goes on, so never out of order) and when no count could be
+   * had (see docs/hooks.md, "Order").
+   */
+  readonly sequence?: number;
 }
 
 /**

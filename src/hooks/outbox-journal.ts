@@ -10,6 +10,8 @@ export interface StoredDelivery {
   readonly event: HookEventName;
   readonly hook: string;
   readonly uploadId: string;
+  /** The upload's event number: the outbox delivers an upload's events to a target in this order. */
+  readonly sequence?: number;
   readonly payload: string;
   readonly request: HookRequest;
   /** A named hook's name, for run records. */

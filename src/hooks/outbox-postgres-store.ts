@@ -7,9 +7,17 @@ import {
   type DroppedDeadLetter,
   droppedOf,
   entryKeyOf,
+  laneKeyOf,
   type OutboxStore,
   type OwedEntry,
+  type SharedOrder,
 } from './outbox-store.ts';
+
+/** How long an upload's event counter outlives its last event (then a later event would count from 1 again). */
+const sequenceTtlDays = 30;
+
+/** Claim rounds between two clean-ups of lapsed issue marks and forgotten counters. */
+const cleanEvery = 30;
 
 export interface PostgresOutboxStoreOptions {
   /** How long a claim outlives its last renewal: an instance silent that long is taken for dead. */
@@ -23,9 +31,16 @@ export interface PostgresOutboxStoreOptions {
  * instance on that database. Each row is claimed by an owner until `lease_until`; the owner pushes the lease on
  * while it lives, and another instance takes expired rows over with `FOR UPDATE SKIP LOCKED`, so two instances
  * never take the same row in one round. Dead letters move to `wharf_hook_dead_letters`, owned by nobody.
+ *
+ * Each upload's events are counted in `wharf_hook_upload_sequences` (one row per upload, its update locking the
+ * row, so two instances never get the same number); a number handed out is marked in
+ * `wharf_hook_sequences_issued` until its event is in the outbox, and an outbox row carries its lane (target
+ * and upload) and number, so any instance can see whether an earlier event of the upload is owed.
  */
-export class PostgresOutboxStore implements OutboxStore {
+export class PostgresOutboxStore implements OutboxStore, SharedOrder {
   readonly description = 'postgres';
+  readonly order: SharedOrder = this;
+  #claims = 0;
   readonly claimIntervalMs: number;
   readonly #backend: PostgresBackend;
   readonly #leaseMs: number;
@@ -49,12 +64,21 @@ export class PostgresOutboxStore implements OutboxStore {
     const run = this.#appending.then(async () => {
       const pool = await this.#backend.pool();
       const { rows } = await pool.query<{ seq: string }>(
-        `INSERT INTO wharf_hook_outbox (entry_key, target, entry, owner, lease_until)
-         SELECT $1, $2, $3, $4, now() + $5 * interval '1 millisecond'
+        `INSERT INTO wharf_hook_outbox (entry_key, target, entry, owner, lease_until, lane, lane_seq)
+         SELECT $1, $2, $3, $4, now() + $5 * interval '1 millisecond', $7, $8
          WHERE (SELECT count(*) FROM wharf_hook_outbox) < $6
          ON CONFLICT (entry_key) DO NOTHING
          RETURNING seq`,
-        [entryKeyOf(entry), entry.target, JSON.stringify(entry), this.#owner, this.#leaseMs, limit],
+        [
+          entryKeyOf(entry),
+          entry.target,
+          JSON.stringify(entry),
+          this.#owner,
+          this.#leaseMs,
+          limit,
+          entry.delivery.sequence === undefined ? null : laneKeyOf(entry),
+          entry.delivery.sequence ?? null,
+        ],
       );
       const row = rows[0];
       return row === undefined ? undefined : { ...entry, seq: Number(row.seq) };
@@ -66,6 +90,45 @@ export class PostgresOutboxStore implements OutboxStore {
   async remove(entry: StoredEntry): Promise<void> {
     const pool = await this.#backend.pool();
     await pool.query('DELETE FROM wharf_hook_outbox WHERE entry_key = $1', [entryKeyOf(entry)]);
+  }
+
+  async nextSequence(uploadId: string): Promise<number> {
+    const pool = await this.#backend.pool();
+    const { rows } = await pool.query<{ last: string }>(
+      `WITH counted AS (
+         INSERT INTO wharf_hook_upload_sequences AS s (upload_id, last) VALUES ($1, 1)
+         ON CONFLICT (upload_id) DO UPDATE SET last = s.last + 1, touched_at = now()
+         RETURNING last
+       )
+       INSERT INTO wharf_hook_sequences_issued (upload_id, seq, until)
+       SELECT $1, last, now() + $2 * interval '1 millisecond' FROM counted
+       RETURNING seq AS last`,
+      [uploadId, this.#leaseMs],
+    );
+    const row = rows[0];
+    if (row === undefined) throw new Error('the upload sequence was not counted');
+    return Number(row.last);
+  }
+
+  async settleSequence(uploadId: string, sequence: number): Promise<void> {
+    const pool = await this.#backend.pool();
+    await pool.query('DELETE FROM wharf_hook_sequences_issued WHERE upload_id = $1 AND seq = $2', [
+      uploadId,
+      sequence,
+    ]);
+  }
+
+  async isNext(entry: StoredEntry): Promise<boolean> {
+    const sequence = entry.delivery.sequence;
+    if (sequence === undefined) return true;
+    const pool = await this.#backend.pool();
+    const { rows } = await pool.query<{ waiting: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM wharf_hook_outbox WHERE lane = $1 AND lane_seq < $3)
+           OR EXISTS (SELECT 1 FROM wharf_hook_sequences_issued
+                      WHERE upload_id = $2 AND seq < $3 AND until > now()) AS waiting`,
+      [laneKeyOf(entry), entry.delivery.uploadId, sequence],
+    );
+    return rows[0]?.waiting === false;
   }
 
   async markDead(entry: StoredEntry, note: DeathNote, deadLimit: number): Promise<DroppedDeadLetter[]> {
@@ -108,6 +171,15 @@ export class PostgresOutboxStore implements OutboxStore {
 
   async claim(targets: readonly string[]): Promise<OwedEntry[]> {
     const pool = await this.#backend.pool();
+    this.#claims += 1;
+    if (this.#claims % cleanEvery === 1) {
+      // Marks of instances that died between counting an event and storing it, and counters long unused.
+      await pool.query('DELETE FROM wharf_hook_sequences_issued WHERE until < now()');
+      await pool.query(
+        `DELETE FROM wharf_hook_upload_sequences WHERE touched_at < now() - $1 * interval '1 day'`,
+        [sequenceTtlDays],
+      );
+    }
     await pool.query(
       `UPDATE wharf_hook_outbox SET lease_until = now() + $2 * interval '1 millisecond' WHERE owner = $1`,
       [this.#owner, this.#leaseMs],

@@ -8,8 +8,10 @@ import {
   type DroppedDeadLetter,
   droppedOf,
   entryKeyOf,
+  laneKeyOf,
   type OutboxStore,
   type OwedEntry,
+  type SharedOrder,
 } from './outbox-store.ts';
 
 /*
@@ -19,15 +21,56 @@ import {
  * entry key -> JSON of a dead letter, owned by nobody, not counted against the limit) with `outbox:dead:order`
  * (sorted set of dead entry keys by death time, to drop the oldest beyond the dead-letter limit). The scripts build the
  * per-owner key names themselves, so this layout needs one Redis server (not Redis Cluster).
+ *
+ * The order of each upload's events: `outbox:sequence:<upload>` (the upload's event counter, kept
+ * {@link sequenceTtlMs} after its last event), `outbox:issued:<upload>` (sorted set: numbers handed out whose
+ * event is not yet in the outbox, by the time the mark lapses) and `outbox:lane:<target> <upload>` (sorted set:
+ * the upload's owed entry keys for that target, by event number, whichever instance owns them).
  */
 
-/** KEYS: entries, seq, owners, owned:me. ARGV: entry key, JSON, limit, me. Returns the seq, or 0 when full. */
+/** How long an upload's event counter outlives its last event (then a later event would count from 1 again). */
+export const sequenceTtlMs = 30 * 86_400_000;
+
+/**
+ * KEYS: counter, issued. ARGV: counter TTL ms, mark lease ms. Counts the upload's event and marks the number
+ * as on its way into the outbox until settled (or the lease lapses: its instance died). Returns the number.
+ */
+const nextSequenceScript = new RedisScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), n)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return n
+`);
+
+/**
+ * KEYS: lane, issued. ARGV: sequence. 1 when no entry of the lane has a lower number and no lower number is
+ * still on its way into the outbox (marks whose lease lapsed are dropped); else 0.
+ */
+const isNextScript = new RedisScript(`
+if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 1) > 0 then return 0 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+for _, issued in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if tonumber(issued) < tonumber(ARGV[1]) then return 0 end
+end
+return 1
+`);
+
+/**
+ * KEYS: entries, seq, owners, owned:me, lane. ARGV: entry key, JSON, limit, me, the upload's event number (''
+ * for none). Returns the seq, or 0 when full.
+ */
 const appendScript = new RedisScript(`
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[4])
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1]) end
 return seq
 `);
 
@@ -88,8 +131,9 @@ export interface RedisOutboxStoreOptions {
 }
 
 /** The outbox in Redis, shared by every instance on that server; see the layout above. */
-export class RedisOutboxStore implements OutboxStore {
+export class RedisOutboxStore implements OutboxStore, SharedOrder {
   readonly description = 'redis';
+  readonly order: SharedOrder = this;
   readonly claimIntervalMs: number;
   readonly #backend: RedisBackend;
   readonly #leaseMs: number;
@@ -122,8 +166,14 @@ export class RedisOutboxStore implements OutboxStore {
       const seq = Number(
         await appendScript.run(
           client,
-          [this.#key('entries'), this.#key('seq'), this.#key('owners'), this.#key(`owned:${this.#owner}`)],
-          [entryKeyOf(entry), JSON.stringify(entry), limit, this.#owner],
+          [
+            this.#key('entries'),
+            this.#key('seq'),
+            this.#key('owners'),
+            this.#key(`owned:${this.#owner}`),
+            this.#key(`lane:${laneKeyOf(entry)}`),
+          ],
+          [entryKeyOf(entry), JSON.stringify(entry), limit, this.#owner, entry.delivery.sequence ?? ''],
         ),
       );
       return seq === 0 ? undefined : { ...entry, seq };
@@ -139,7 +189,36 @@ export class RedisOutboxStore implements OutboxStore {
       .multi()
       .hdel(this.#key('entries'), key)
       .zrem(this.#key(`owned:${this.#owner}`), key)
+      .zrem(this.#key(`lane:${laneKeyOf(entry)}`), key)
       .exec();
+  }
+
+  async nextSequence(uploadId: string): Promise<number> {
+    const client = await this.#backend.client();
+    return Number(
+      await nextSequenceScript.run(
+        client,
+        [this.#key(`sequence:${uploadId}`), this.#key(`issued:${uploadId}`)],
+        [sequenceTtlMs, this.#leaseMs],
+      ),
+    );
+  }
+
+  async settleSequence(uploadId: string, sequence: number): Promise<void> {
+    const client = await this.#backend.client();
+    await client.zrem(this.#key(`issued:${uploadId}`), String(sequence));
+  }
+
+  async isNext(entry: StoredEntry): Promise<boolean> {
+    const sequence = entry.delivery.sequence;
+    if (sequence === undefined) return true;
+    const client = await this.#backend.client();
+    const answer = await isNextScript.run(
+      client,
+      [this.#key(`lane:${laneKeyOf(entry)}`), this.#key(`issued:${entry.delivery.uploadId}`)],
+      [sequence],
+    );
+    return Number(answer) === 1;
   }
 
   async markDead(entry: StoredEntry, note: DeathNote, deadLimit: number): Promise<DroppedDeadLetter[]> {
@@ -150,6 +229,7 @@ export class RedisOutboxStore implements OutboxStore {
       .multi()
       .hdel(this.#key('entries'), key)
       .zrem(this.#key(`owned:${this.#owner}`), key)
+      .zrem(this.#key(`lane:${laneKeyOf(entry)}`), key)
       .hset(this.#key('dead'), key, JSON.stringify(dead))
       .zadd(this.#key('dead:order'), note.deadAt, key)
       .exec();

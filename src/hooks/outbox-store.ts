@@ -1,4 +1,5 @@
 import type { DeadLetterReason } from './delivery-control.ts';
+import type { SequenceSource } from './event-sequence.ts';
 import type { StoredEntry } from './outbox-journal.ts';
 
 export type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
@@ -65,6 +66,28 @@ export interface OutboxStore {
   pending(): Promise<StoredEntry[]>;
   /** Stops renewing; a shared store hands this process's undelivered entries over to the other instances. */
   close(): Promise<void>;
+  /**
+   * A shared store: numbers each upload's events for every instance ({@link SequenceSource}) and says whether
+   * an entry may go now, i.e. whether no earlier event of its upload for its target is owed anywhere (or still
+   * on its way into the store). Absent in the file store, where one process sees every event itself.
+   */
+  readonly order?: SharedOrder;
+}
+
+/** How instances sharing a store deliver each upload's events to each target one after the other. */
+export interface SharedOrder extends SequenceSource {
+  /** Whether `entry` (which has a sequence) is the first event of its upload still owed to its target. */
+  isNext(entry: StoredEntry): Promise<boolean>;
+}
+
+/** The store's upload sequence counter; undefined for a store of one process. */
+export function sequenceSourceOf(store: OutboxStore): SequenceSource | undefined {
+  return store.order;
+}
+
+/** An upload's entries for one target: `<target> <upload id>` (targets hold no space). */
+export function laneKeyOf(entry: StoredEntry): string {
+  return `${entry.target} ${entry.delivery.uploadId}`;
 }
 
 export function entryKeyOf(entry: StoredEntry): string {

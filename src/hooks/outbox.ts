@@ -10,7 +10,13 @@ import type {
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
 import type { HookLogger } from './engine.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
-import { type DeadEntry, entryKeyOf, type OutboxStore, type OwedEntry } from './outbox-store.ts';
+import {
+  type DeadEntry,
+  entryKeyOf,
+  type OutboxStore,
+  type OwedEntry,
+  type SharedOrder,
+} from './outbox-store.ts';
 import { nextDelay, type RetryPolicy } from './retry-policy.ts';
 import { redactTarget } from './target-guard.ts';
 import { DeliveryNotices, TargetHealthRecord } from './target-health.ts';
@@ -65,10 +71,27 @@ interface Entry extends StoredEntry {
   readonly lane: string;
   /** Order in the store; entries taken over from another instance are placed by it. */
   readonly seq: number;
+  /** The upload's event number; orders the lane when set (entries of an older Wharf have none). */
+  readonly sequence: number | undefined;
+  /** A shared store said no earlier event of its upload is owed to its target: it may go (and stays so). */
+  cleared: boolean;
+  /** Times it found an earlier event of its upload still owed elsewhere (spaces the next look). */
+  waits: number;
   /** Attempts made by this process (a restart or a takeover starts again at 0). */
   attempts: number;
   /** Not tried again before (its schedule, its target's `Retry-After`). */
   retryAt: number;
+}
+
+/** How soon an entry waiting for an earlier event of its upload on another instance looks again (doubling). */
+const orderPollMs = 20;
+const orderPollMaxMs = 1000;
+
+/** Whether `placed` belongs after `entry` in a lane: by the upload's event number, else by store order. */
+function comesAfter(placed: Entry | undefined, entry: Entry): boolean {
+  if (placed === undefined) return false;
+  if (placed.sequence !== undefined && entry.sequence !== undefined) return placed.sequence > entry.sequence;
+  return placed.seq > entry.seq;
 }
 
 /** What the delivery control needs to know of one target. */
@@ -87,7 +110,8 @@ export interface OutboxTargetView {
  * lost to a broker outage or a restart. An entry whose schedule runs out, or that its target refuses for good,
  * becomes a dead letter (kept in the store until resent). A disabled target keeps its entries unsent. Events of one upload reach one target in order (one
  * lane per target and upload, only its head in flight). With a shared store, entries of an instance that died
- * are claimed by this one and delivered here.
+ * are claimed by this one and delivered here, and a numbered entry goes only once the store says no event of
+ * its upload with a lower number is owed to its target by any instance ({@link SharedOrder}).
  */
 export class Outbox {
   readonly #options: OutboxOptions;
@@ -268,6 +292,7 @@ export class Outbox {
       event: delivery.event,
       hook: delivery.hook,
       uploadId: delivery.uploadId,
+      ...(delivery.sequence !== undefined ? { sequence: delivery.sequence } : {}),
       payload: delivery.payload,
       request: delivery.request,
       ...(delivery.label !== undefined ? { label: delivery.label } : {}),
@@ -301,7 +326,8 @@ export class Outbox {
       this.#settleIdle();
       return this.#drop(target, stored);
     }
-    this.#enqueue(this.#entry(owed), 'back');
+    // By number when it has one: a resent dead letter goes back before its upload's later events.
+    this.#enqueue(this.#entry(owed), stored.sequence === undefined ? 'back' : 'ordered');
     return true;
   }
 
@@ -344,6 +370,9 @@ export class Outbox {
       delivery: owed.delivery,
       addedAt: owed.addedAt ?? Date.now(),
       seq: owed.seq,
+      sequence: owed.delivery.sequence,
+      cleared: false,
+      waits: 0,
       key: entryKeyOf(owed),
       lane: `${owed.target} ${owed.delivery.uploadId}`,
       attempts: 0,
@@ -433,7 +462,10 @@ export class Outbox {
       });
   }
 
-  /** `front`/`back` of its lane, or `ordered`: by store order, behind the entry in flight. */
+  /**
+   * `front`/`back` of its lane, or `ordered`: behind the entry in flight, by the upload's event number when
+   * both have one, else by store order.
+   */
   #enqueue(entry: Entry, where: 'front' | 'back' | 'ordered'): void {
     if (this.#keys.has(entry.key)) return;
     this.#keys.add(entry.key);
@@ -444,7 +476,7 @@ export class Outbox {
     else {
       const first = this.#busyLanes.has(entry.lane) ? 1 : 0;
       let at = lane.length;
-      while (at > first && (lane[at - 1]?.seq ?? 0) > entry.seq) at -= 1;
+      while (at > first && comesAfter(lane[at - 1], entry)) at -= 1;
       lane.splice(at, 0, entry);
     }
     this.#pending += 1;
@@ -484,6 +516,31 @@ export class Outbox {
   #start(laneName: string, entry: Entry, target: Target): void {
     this.#busyLanes.add(laneName);
     this.#running += 1;
+    const order = entry.sequence === undefined || entry.cleared ? undefined : this.#store?.order;
+    if (order === undefined) {
+      this.#send(laneName, entry, target);
+      return;
+    }
+    // Another instance may owe an earlier event of this upload to this target: that one goes first.
+    void order
+      .isNext(entry)
+      .catch(() => false)
+      .then((first) => {
+        if (first && !this.#options.signal.aborted) {
+          entry.cleared = true;
+          this.#send(laneName, entry, target);
+          return;
+        }
+        this.#running -= 1;
+        this.#busyLanes.delete(laneName);
+        entry.waits += 1;
+        entry.retryAt = Date.now() + Math.min(orderPollMaxMs, orderPollMs * 2 ** Math.min(entry.waits, 10));
+        this.#dispatch();
+        this.#settleIdle();
+      });
+  }
+
+  #send(laneName: string, entry: Entry, target: Target): void {
     const delivery: HookDelivery = { ...entry.delivery, signal: this.#options.signal };
     const attempt = entry.attempts + 1;
     void this.#options

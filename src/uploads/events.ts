@@ -56,6 +56,11 @@ export interface UploadObserver {
     request: DescribeRequest,
     error?: string,
   ): void;
+  /**
+   * Resolves once the post events notified so far for the upload hold their place in its event order (a
+   * shared outbox store counted them); the service waits for it before it lets go of the upload. Optional.
+   */
+  recorded?(uploadId: string): Promise<void>;
 }
 
 export const silentObserver: UploadObserver = {

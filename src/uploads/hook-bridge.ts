@@ -87,6 +87,10 @@ export class HookObserver implements UploadObserver {
     this.#engine.emit(error === undefined ? built : { ...built, error });
   }
 
+  recorded(uploadId: string): Promise<void> {
+    return this.#engine.numbered(uploadId);
+  }
+
   #event(name: UploadLifecycleEvent, record: UploadRecord, describeRequest: DescribeRequest): UploadEvent {
     const upload: HookUpload = {
       id: record.id,

@@ -374,7 +374,13 @@ export class UploadService {
       this.#notify('post-create', record, request.describeRequest);
     }
     if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
+    await this.#recorded(record.id);
     return record;
+  }
+
+  /** Post events of the upload hold their place in its order before the next request may cause more. */
+  async #recorded(id: string): Promise<void> {
+    await this.#options.observer.recorded?.(id).catch(() => undefined);
   }
 
   /** Applies a pre-create hook's `changeUpload`: the id is validated and must be free; metadata is re-encoded. */
@@ -831,6 +837,7 @@ export class UploadService {
         ...(hookResponse !== undefined ? { hookResponse } : {}),
       };
     } finally {
+      await this.#recorded(id);
       await lock.release();
     }
   }

@@ -28,6 +28,12 @@ export interface CloudEventAttributes {
   readonly subject: string;
   readonly time: string;
   readonly datacontenttype: 'application/json';
+  /**
+   * Extension attribute: the upload's (the subject's) event number, {@link UploadEvent.sequence}; an Integer
+   * (a JSON number in structured mode, its decimal text in binary-mode headers). Absent on `pre-*` events. Not
+   * the documented `sequence` extension, which orders a whole source's events as lexically ordered strings.
+   */
+  readonly uploadsequence?: number;
 }
 
 /** The JSON event format of one event: the attributes and `data`. */
@@ -71,6 +77,7 @@ export function cloudEventAttributes(
     subject: event.upload.id,
     time: now.toISOString(),
     datacontenttype: 'application/json',
+    ...(event.sequence === undefined ? {} : { uploadsequence: event.sequence }),
   };
 }
 
@@ -95,7 +102,9 @@ export function formatCloudEvent(
     const structured: CloudEvent = { ...attributes, data };
     return { payload: JSON.stringify(structured), cloudEvent: { mode: 'structured' } };
   }
-  const { datacontenttype: _contentType, ...headers } = attributes;
+  const { datacontenttype: _contentType, uploadsequence, ...strings } = attributes;
+  const headers: Record<string, string> =
+    uploadsequence === undefined ? strings : { ...strings, uploadsequence: String(uploadsequence) };
   return { payload: JSON.stringify(data), cloudEvent: { mode: 'binary', attributes: headers } };
 }
 

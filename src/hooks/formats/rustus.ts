@@ -25,6 +25,8 @@ export interface DefaultPayload {
     remote_addr: string | null;
   };
   upload: RustusUploadPayload;
+  /** The upload's event number ({@link UploadEvent.sequence}); absent on `pre-*` events. */
+  sequence?: number;
 }
 
 /** `--hooks-format v2`: identical to `default` except the request path is under `uri`. */
@@ -36,6 +38,8 @@ export interface V2Payload {
     uri: string;
   };
   upload: RustusUploadPayload;
+  /** The upload's event number ({@link UploadEvent.sequence}); absent on `pre-*` events. */
+  sequence?: number;
 }
 
 /** One value per header, the last one received, as rustus keeps them. */
@@ -70,7 +74,16 @@ export function defaultPayload(event: UploadEvent): DefaultPayload {
       remote_addr: request.remoteAddr,
     },
     upload: uploadPayload(event),
+    ...sequenceField(event),
   };
+}
+
+/**
+ * `sequence` at the top level, after `request` and `upload`: rustus's schemas do not forbid other fields
+ * (no `additionalProperties: false`) and pydantic models ignore unknown ones, so rustus receivers are unaffected.
+ */
+function sequenceField(event: UploadEvent): { sequence?: number } {
+  return event.sequence === undefined ? {} : { sequence: event.sequence };
 }
 
 export function v2Payload(event: UploadEvent): V2Payload {
@@ -83,5 +96,6 @@ export function v2Payload(event: UploadEvent): V2Payload {
       uri: request.uri,
     },
     upload: uploadPayload(event),
+    ...sequenceField(event),
   };
 }

@@ -22,6 +22,11 @@ export interface TusdPayload {
     SizeIsDeferred: boolean;
     Storage: { Path: string | null; Type: string };
   };
+  /**
+   * The upload's event number ({@link UploadEvent.sequence}), spelled like tusd's fields; absent on `pre-*`
+   * events. tusd 1.x receivers ignore fields they do not know.
+   */
+  Sequence?: number;
 }
 
 export function tusdPayload(event: UploadEvent): TusdPayload {
@@ -44,5 +49,6 @@ export function tusdPayload(event: UploadEvent): TusdPayload {
       SizeIsDeferred: upload.length === null,
       Storage: { Path: upload.path, Type: upload.storage },
     },
+    ...(event.sequence === undefined ? {} : { Sequence: event.sequence }),
   };
 }

@@ -86,12 +86,16 @@ export function amqpMessage(config: AmqpHooksConfig, delivery: HookDelivery): Am
     headers: {},
   };
   if (!config.celery) {
+    const headers: Record<string, string | number> = {};
     if (delivery.cloudEvent !== undefined) {
       // CloudEvents AMQP binding: the content type says the mode; binary attributes are `cloudEvents_*` headers.
-      const { contentType, headers } = amqpCloudEventProperties(delivery.cloudEvent);
-      properties.contentType = contentType;
-      properties.headers = headers;
+      const cloudEvent = amqpCloudEventProperties(delivery.cloudEvent);
+      properties.contentType = cloudEvent.contentType;
+      Object.assign(headers, cloudEvent.headers);
     }
+    // The upload's event number, so a consumer can order an upload's events without parsing the body.
+    if (delivery.sequence !== undefined) headers['upload-sequence'] = delivery.sequence;
+    properties.headers = headers;
     return { routingKey, body: Buffer.from(delivery.payload, 'utf8'), properties };
   }
 

@@ -338,6 +338,8 @@ export class KafkaHookTransport implements HookTransport {
       'content-type': 'application/json',
       // CloudEvents Kafka binding: its `content-type`, and `ce_*` attribute headers in binary mode.
       ...(delivery.cloudEvent !== undefined ? kafkaCloudEventHeaders(delivery.cloudEvent) : {}),
+      // The upload's event number (Kafka header values are bytes: its decimal text).
+      ...(delivery.sequence !== undefined ? { 'upload-sequence': String(delivery.sequence) } : {}),
     };
     return {
       topic: kafkaTopic(this.config, delivery.hook),

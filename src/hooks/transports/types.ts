@@ -8,6 +8,8 @@ export interface HookDelivery {
   /** The hook's name as the target sees it (argv, file name, `Hook-Name`). */
   readonly hook: string;
   readonly uploadId: string;
+  /** The upload's event number, also in the payload (`UploadEvent.sequence`); brokers get it as a header. */
+  readonly sequence?: number;
   /** The formatted payload, built once per event. */
   readonly payload: string;
   /** The client request, for proxied headers. */
