@@ -19,6 +19,7 @@ import type { BackendHealth, UploadService } from '../uploads/service.ts';
 import { composeRunHistory, composeUploadState } from '../uploads/shared-state.ts';
 import { createDashboardHandler } from './admin/dashboard.ts';
 import { outboxStatsOf } from './admin/delivery.ts';
+import { LocalGuard } from './admin/local-guard.ts';
 import { createAdminApi } from './admin/routes.ts';
 import { createCors } from './cors.ts';
 import { endpointConfigs } from './endpoints.ts';
@@ -128,6 +129,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
       ? undefined
       : createAdminApi({
           token: config.admin.token,
+          host: config.host,
           engine: hooks,
           history,
           endpoints: () =>
@@ -137,7 +139,18 @@ export async function startServer(config: Config, options: StartOptions): Promis
           logger,
         });
   // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
-  const dashboard = admin === undefined ? undefined : createDashboardHandler();
+  const dashboard =
+    admin === undefined
+      ? undefined
+      : createDashboardHandler(
+          config.admin.token === undefined ? { localGuard: new LocalGuard(config.host) } : {},
+        );
+  if (admin !== undefined && config.admin.token === undefined) {
+    logger.warn(
+      { host: config.host },
+      'the admin API has no token (--admin-token): any process on this machine can use it; web pages are refused by Host, Origin and Content-Type checks',
+    );
+  }
   // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
   const endpoints: {
     config: Config;

@@ -17,6 +17,7 @@ import {
 import type { Logger } from '../../logger.ts';
 import { isAuthorized } from './auth.ts';
 import { outboxStatsOf } from './delivery.ts';
+import { checkBodyType, LocalGuard, type LocalRefusal } from './local-guard.ts';
 import { AdminStream } from './sse.ts';
 import { type AdminEndpoint, findUpload, listUploads, type UploadState } from './uploads.ts';
 
@@ -24,6 +25,8 @@ export const adminApiPrefix = '/admin/api';
 
 export interface AdminApiOptions {
   readonly token: string | undefined;
+  /** `--host`: without a token, requests must name it (or a loopback name) in `Host` (local-guard.ts). */
+  readonly host: string;
   readonly engine: HookEngine;
   readonly history: RunHistory;
   readonly endpoints: () => readonly AdminEndpoint[];
@@ -145,6 +148,8 @@ export function createAdminApi(options: AdminApiOptions): {
   readonly stream: AdminStream;
 } {
   const { engine, history } = options;
+  // Without a token, web pages the operator visits must not reach the API (local-guard.ts).
+  const localGuard = options.token === undefined ? new LocalGuard(options.host) : undefined;
   const allowList = new TargetAllowList(options.allowedUrls);
   const stream = new AdminStream({
     runs: engine.runs,
@@ -323,6 +328,13 @@ export function createAdminApi(options: AdminApiOptions): {
     stream,
     handle(req, res, pathname) {
       if (pathname !== adminApiPrefix && !pathname.startsWith(`${adminApiPrefix}/`)) return false;
+      const refused: LocalRefusal | undefined =
+        localGuard === undefined ? checkBodyType(req) : localGuard.check(req);
+      if (refused !== undefined) {
+        sendJson(res, refused.status, { error: refused.message, code: refused.code });
+        req.resume();
+        return true;
+      }
       if (!isAuthorized(req, options.token)) {
         res.setHeader('WWW-Authenticate', 'Bearer');
         sendJson(res, 401, { error: 'unauthorized' });
