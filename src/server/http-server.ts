@@ -17,6 +17,7 @@ import { HookObserver } from '../uploads/hook-bridge.ts';
 import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';
 import { composeRunHistory, composeUploadState } from '../uploads/shared-state.ts';
+import { isAuthorized } from './admin/auth.ts';
 import { createDashboardHandler } from './admin/dashboard.ts';
 import { outboxStatsOf } from './admin/delivery.ts';
 import { LocalGuard } from './admin/local-guard.ts';
@@ -233,6 +234,19 @@ export async function startServer(config: Config, options: StartOptions): Promis
       return;
     }
     if (metrics !== undefined && pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (config.admin.metricsToken !== undefined && !isAuthorized(req, config.admin.metricsToken)) {
+        res.writeHead(401, {
+          'WWW-Authenticate': 'Bearer',
+          'Content-Type': 'text/plain; charset=utf-8',
+          'Cache-Control': 'no-store',
+        });
+        res.end(
+          req.method === 'HEAD'
+            ? undefined
+            : 'unauthorized: /metrics needs Authorization: Bearer <--metrics-token>\n',
+        );
+        return;
+      }
       const text = metrics.render();
       res.writeHead(200, {
         'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',

@@ -11,6 +11,7 @@ import { type RunRecord, type RunStatus, runStatuses } from '../../hooks/run-log
 import {
   checkRuntimeTarget,
   redactTarget,
+  redactTargetText,
   TargetAllowList,
   TargetRefusedError,
 } from '../../hooks/target-guard.ts';
@@ -117,10 +118,17 @@ function textParam(params: URLSearchParams, key: string): string | undefined {
   return text === null || text === '' ? undefined : text;
 }
 
-/** Run records and names as the API shows them: a password in an HTTP target URL is masked. */
+/**
+ * Run records and targets as the API shows them: a target by its label (scheme, host and port of a URL, the
+ * base name of an executable; target-guard.ts), and the same masking in the messages that may quote it.
+ */
 function showRun(run: RunRecord): RunRecord {
-  const target = redactTarget(run.target);
-  return target === run.target ? run : { ...run, target };
+  return {
+    ...run,
+    target: redactTarget(run.target),
+    ...(run.error !== undefined ? { error: redactTargetText(run.error, run.target) } : {}),
+    ...(run.output !== undefined ? { output: redactTargetText(run.output, run.target) } : {}),
+  };
 }
 
 function showEvent(summary: EventSummary): EventSummary {
@@ -128,11 +136,19 @@ function showEvent(summary: EventSummary): EventSummary {
 }
 
 function showTarget(target: TargetState): TargetState {
-  return { ...target, name: redactTarget(target.name) };
+  return {
+    ...target,
+    name: redactTarget(target.name),
+    ...(target.lastError !== undefined ? { lastError: redactTargetText(target.lastError, target.name) } : {}),
+  };
 }
 
 function showDeadLetter(letter: DeadLetter): DeadLetter {
-  return { ...letter, target: redactTarget(letter.target) };
+  return {
+    ...letter,
+    target: redactTarget(letter.target),
+    lastError: redactTargetText(letter.lastError, letter.target),
+  };
 }
 
 function showNotice(notice: DeliveryNotice): DeliveryNotice {
@@ -161,11 +177,14 @@ export function createAdminApi(options: AdminApiOptions): {
 
   const delivery = (): DeliveryControl => engine.delivery;
 
-  /** A target named in a path: its real name (the shown name has its URL password masked). */
+  /**
+   * A target named in a path or body, by its label as the API shows it: its real name. The real name itself
+   * is not accepted, so a secret in a URL never has to be sent (and land in an access log) to act on it.
+   */
   const targetNamed = (shown: string): string => {
     const target = delivery()
       .targets()
-      .find((candidate) => candidate.name === shown || redactTarget(candidate.name) === shown);
+      .find((candidate) => redactTarget(candidate.name) === shown);
     if (target === undefined) throw new ApiError(404, 'unknown target');
     return target.name;
   };
