@@ -155,6 +155,12 @@ function showNotice(notice: DeliveryNotice): DeliveryNotice {
   return { ...notice, target: redactTarget(notice.target) };
 }
 
+function refuse(res: ServerResponse, req: IncomingMessage, refusal: LocalRefusal): true {
+  sendJson(res, refusal.status, { error: refusal.message, code: refusal.code });
+  req.resume();
+  return true;
+}
+
 /**
  * The admin API under `/admin/api`: JSON over a bearer token (docs/admin.md). Returns a request handler that
  * answers and returns true for requests under the prefix, false for any other path.
@@ -347,19 +353,18 @@ export function createAdminApi(options: AdminApiOptions): {
     stream,
     handle(req, res, pathname) {
       if (pathname !== adminApiPrefix && !pathname.startsWith(`${adminApiPrefix}/`)) return false;
-      const refused: LocalRefusal | undefined =
-        localGuard === undefined ? checkBodyType(req) : localGuard.check(req);
-      if (refused !== undefined) {
-        sendJson(res, refused.status, { error: refused.message, code: refused.code });
-        req.resume();
-        return true;
-      }
+      // Without a token: Host, Origin and JSON checks first (local-guard.ts). With one: the token first, then
+      // only the type of a body.
+      const guarded = localGuard?.check(req);
+      if (guarded !== undefined) return refuse(res, req, guarded);
       if (!isAuthorized(req, options.token)) {
         res.setHeader('WWW-Authenticate', 'Bearer');
         sendJson(res, 401, { error: 'unauthorized' });
         req.resume();
         return true;
       }
+      const badBody = localGuard === undefined ? checkBodyType(req) : undefined;
+      if (badBody !== undefined) return refuse(res, req, badBody);
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       route(req, res, url).catch((error: unknown) => {
         if (res.headersSent) {
