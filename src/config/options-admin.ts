@@ -57,6 +57,14 @@ export const adminOptions: readonly OptionSpec[] = [
     group,
   },
   {
+    key: 'metricsToken',
+    flag: 'metrics-token',
+    env: ['WHARF_METRICS_TOKEN'],
+    kind: 'string',
+    help: 'Bearer token /metrics asks for (Authorization: Bearer <token>; 401 without it). Unset: /metrics is open, and shows no secret (targets by scheme, host and port). Prefer the environment variable. Never logged.',
+    group,
+  },
+  {
     key: 'hooksAllowedUrls',
     flag: 'hooks-allowed-urls',
     env: ['WHARF_HOOKS_ALLOWED_URLS'],
@@ -87,6 +95,8 @@ export interface AdminConfig {
   readonly historyMaxAgeMs: number;
   /** `/metrics` on. */
   readonly metrics: boolean;
+  /** `--metrics-token`: /metrics needs `Authorization: Bearer <token>`; undefined: open. Never logged. */
+  readonly metricsToken: string | undefined;
   /** `--hooks-allowed-urls`; empty: any URL. */
   readonly allowedUrls: readonly string[];
   readonly allowPrivateTargets: boolean;
@@ -161,6 +171,10 @@ export function adminConfig(options: RawOptions, host: string): AdminConfig {
       'admin-history-max-age',
     ),
     metrics: options.metrics !== false,
+    metricsToken:
+      typeof options.metricsToken === 'string' && options.metricsToken !== ''
+        ? options.metricsToken
+        : undefined,
     allowedUrls,
     allowPrivateTargets: options.hooksAllowPrivateTargets === true,
   };
