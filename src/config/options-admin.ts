@@ -1,11 +1,19 @@
 import { isIP } from 'node:net';
 import {
   checkConfiguredTarget,
-  redactUrl,
   TargetAllowList,
   TargetRefusedError,
+  urlLabel,
 } from '../hooks/target-guard.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
+
+/**
+ * A refused `--hooks-http-urls` entry as an error shows it: a URL by its label (no user, password, path or
+ * query: where secrets live); text that is no URL at all as typed, so the user sees the mistake.
+ */
+function shownUrl(text: string): string {
+  return URL.canParse(text) ? urlLabel(text) : text.slice(0, 200);
+}
 
 const group = 'Admin API, metrics and hook safety';
 
@@ -133,7 +141,7 @@ function allowListOf(patterns: readonly string[]): TargetAllowList {
   }
 }
 
-/** One `--hooks-http-urls` entry: an error names that flag and the URL (its password masked). */
+/** One `--hooks-http-urls` entry: an error names that flag and the URL (by its label). */
 function checkHttpHookUrl(url: string, allowList: TargetAllowList): void {
   try {
     checkConfiguredTarget(url, allowList);
@@ -141,7 +149,7 @@ function checkHttpHookUrl(url: string, allowList: TargetAllowList): void {
     if (!(error instanceof TargetRefusedError)) throw error;
     if (error.status === 400) {
       throw new ConfigError(
-        `--hooks-http-urls: expected absolute http:// or https:// URLs, got ${JSON.stringify(redactUrl(url))}`,
+        `--hooks-http-urls: expected absolute http:// or https:// URLs, got ${JSON.stringify(shownUrl(url))}`,
       );
     }
     throw new ConfigError(`--hooks-http-urls: ${error.message}`);
