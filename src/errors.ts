@@ -106,6 +106,11 @@ export const errorCatalogue = {
     status: 403,
     message: 'the admin API has no token and answers only to the bound address or a loopback name in Host',
   },
+  ERR_ADMIN_TARGET_EVENT: {
+    status: 400,
+    message:
+      'a target added through the admin API receives post-* events only; pre-* (blocking) hooks are declared by flags or the config file',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -23,6 +23,8 @@ export interface OutboxControlHooks {
   readonly deliverOnce: (transport: HookTransport, delivery: HookDelivery) => Promise<RunRecord>;
   /** Aborted when the engine closes. */
   readonly signal: AbortSignal;
+  /** Called when a target was added at run time: the chains that may include it are compiled again. */
+  readonly onTargetsChanged?: () => void;
 }
 
 function kindOf(transport: HookTransport): TargetState['kind'] {
@@ -75,6 +77,7 @@ export class OutboxControl implements DeliveryControl {
     if (!this.#outbox.hasTarget(name)) {
       this.#outbox.addTarget(name, this.#hooks.httpTransport(url, target.secrets ?? []));
       this.#runtime.set(name, target.events === undefined ? undefined : new Set(target.events));
+      this.#hooks.onTargetsChanged?.();
     }
     const state = this.#state(name);
     if (state === undefined) throw new Error(`outbox target ${name} vanished`);

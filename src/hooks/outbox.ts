@@ -8,7 +8,7 @@ import type {
   OutboxStats,
 } from './delivery-control.ts';
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
-import type { HookLogger } from './engine.ts';
+import type { HookLogger } from './hook-logger.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,

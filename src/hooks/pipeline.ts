@@ -1,4 +1,4 @@
-import { matchesWhen, type WhenCondition } from './conditions.ts';
+import type { WhenCondition } from './conditions.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import {
   type CloudEventsSettings,
@@ -212,16 +212,14 @@ export class Pipeline {
       .map(({ hook, binding }) => `hook:${hook.name}@${binding.endpoint}`);
   }
 
-  /** The hooks this event reaches, in declared order. */
-  bound(event: UploadEvent, endpoint: string): BoundHook[] {
-    const blocking = event.name.startsWith('pre-');
+  /**
+   * The hooks bound to this event on this endpoint, in declared order; each binding's `when` is checked per
+   * event by the chain's runner.
+   */
+  boundTo(event: UploadEventName, endpoint: string): BoundHook[] {
+    const blocking = event.startsWith('pre-');
     return this.#bindings
-      .filter(
-        ({ binding }) =>
-          binding.endpoint === endpoint &&
-          binding.events.includes(event.name) &&
-          matchesWhen(binding.when, event, endpoint),
-      )
+      .filter(({ binding }) => binding.endpoint === endpoint && binding.events.includes(event))
       .map(({ binding, hook, transport, outboxTarget: bindingTarget }) => {
         // An http hook runs blocking on pre-* events; only its post deliveries go through the outbox.
         const outboxTarget =

@@ -226,4 +226,30 @@ describe('admin API: delivery control', () => {
       await second.close();
     }
   });
+
+  test('a target for a pre-* event is refused with 400 ERR_ADMIN_TARGET_EVENT; one for post events is added', async () => {
+    const second = new HookReceiver();
+    await second.start();
+    try {
+      const refused = await api(wharf, 'POST', '/targets', { url: second.url, events: ['pre-create'] });
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(JSON.parse(refused.text).code, 'ERR_ADMIN_TARGET_EVENT');
+      const unknown = await api(wharf, 'POST', '/targets', { url: second.url, events: ['post-nothing'] });
+      assert.equal(unknown.status, 400, unknown.text);
+      assert.equal(JSON.parse(unknown.text).code, 'ERR_ADMIN_TARGET_EVENT');
+      const listed = await json<{ targets: { name: string }[] }>(wharf, '/targets');
+      assert.equal(
+        listed.targets.some((entry) => entry.name === redactTarget(`http:${second.url}`)),
+        false,
+        'a refused target is not added',
+      );
+      // Positive control: the same target for a post event is added and called.
+      const added = await api(wharf, 'POST', '/targets', { url: second.url, events: ['post-create'] });
+      assert.equal(added.status, 201, added.text);
+      const uploadId = await finishedUpload(wharf);
+      await second.waitForNames(uploadId, ['post-create']);
+    } finally {
+      await second.close();
+    }
+  });
 });

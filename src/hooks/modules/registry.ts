@@ -1,6 +1,6 @@
 import { HookAnswerError, hookAnswerFrom, type MergedAnswer, mergeAnswers } from '../answers.ts';
 import type { HookUpload, UploadEvent, UploadEventName } from '../events.ts';
-import { type RunOn, runsFor } from '../pipeline.ts';
+import type { RunOn } from '../pipeline.ts';
 import { CronSchedule } from './cron.ts';
 import { asHookError } from './hook-error.ts';
 import { ModuleRouter } from './router.ts';
@@ -44,8 +44,6 @@ export interface ModuleRun {
   readonly error?: string;
 }
 
-export type ModuleRunRecorder = (run: ModuleRun) => void;
-
 /** A module run through a named hook's binding, with the merged args. */
 export interface BoundRun {
   readonly module: string;
@@ -63,10 +61,26 @@ export type FilterOutcome =
       readonly broken?: boolean;
     };
 
-/** An action ready to be queued: runs the handler and says how it went. */
-export interface ActionJob {
+/** One filter of one module, as a chain entry runs it. */
+export interface FilterStep {
+  readonly module: string;
+  /** `module:<folder>` */
   readonly target: string;
-  run(): Promise<ModuleRun>;
+  run(event: UploadEvent, eventId: string, timeoutMs: number): Promise<FilterStepResult>;
+}
+
+/** How one filter went: its run (for the run record) and its decision (its own answer, not merged). */
+export interface FilterStepResult {
+  readonly run: ModuleRun;
+  readonly outcome: FilterOutcome;
+}
+
+/** One action of one module, as a chain entry runs it. */
+export interface ActionStep {
+  readonly module: string;
+  readonly target: string;
+  readonly runOn: RunOn;
+  run(event: UploadEvent, eventId: string): Promise<ModuleRun>;
 }
 
 const plainText = 'text/plain; charset=utf-8';
@@ -177,160 +191,158 @@ export class HookModules {
   }
 
   /**
-   * Runs the event's filters in registration order, each receiving the previous one's output. A HookError
-   * cancels with its status and message; any other failure cancels with 500. The following filters are
-   * recorded as skipped.
+   * The event's filters, one step each, in registration order: the chain runs them one by one (each receiving
+   * the upload as the previous entries left it) and records them. A HookError or a reject answer is the
+   * filter's decision; any other failure is `broken` (500, 502 for an invalid answer, 504 at its timeout).
    */
-  async runFilters(
+  filterSteps(event: UploadEventName, only?: BoundRun): FilterStep[] {
+    return this.#select(this.filters.get(event), only).map((entry) => ({
+      module: entry.module,
+      target: `module:${entry.module}`,
+      run: (uploadEvent, eventId, timeoutMs) => this.#runFilter(entry, uploadEvent, eventId, timeoutMs),
+    }));
+  }
+
+  async #runFilter(
+    entry: Registered<FilterHandler>,
     event: UploadEvent,
     eventId: string,
-    record: ModuleRunRecorder,
-    only?: BoundRun,
-    timeoutMs = 30_000,
-  ): Promise<FilterOutcome> {
+    timeoutMs: number,
+  ): Promise<FilterStepResult> {
     const extra = event.error !== undefined ? { error: event.error } : {};
-    const entries = this.#select(this.filters.get(event.name), only);
+    const target = `module:${entry.module}`;
     let upload = event.upload;
     let answer: MergedAnswer | undefined;
-    for (const [index, entry] of entries.entries()) {
-      const target = `module:${entry.module}`;
-      const payload: FilterPayload = {
-        id: upload.id,
-        metadata: { ...upload.metadata },
-        offset: upload.offset,
-        length: upload.length,
-        isPartial: upload.isPartial,
-        isFinal: upload.isFinal,
-      };
-      const meta: HookMeta = { event: event.name, eventId, request: event.request, upload, ...extra };
-      const started = performance.now();
-      let outcome: FilterOutcome | undefined;
-      try {
-        const returned: unknown = await withTimeout(
-          Promise.resolve().then(() => entry.handler(payload, meta, entry.context)),
-          timeoutMs,
-          entry.module,
-        );
-        let change: { id?: string; metadata?: Record<string, string> } = {};
-        if (typeof returned === 'object' && returned !== null && isAnswer(returned)) {
-          const parsed = hookAnswerFrom(returned);
-          if (parsed?.reject) {
-            const response = parsed.httpResponse;
-            outcome = {
+    const payload: FilterPayload = {
+      id: upload.id,
+      metadata: { ...upload.metadata },
+      offset: upload.offset,
+      length: upload.length,
+      isPartial: upload.isPartial,
+      isFinal: upload.isFinal,
+    };
+    const meta: HookMeta = { event: event.name, eventId, request: event.request, upload, ...extra };
+    const started = performance.now();
+    try {
+      const returned: unknown = await withTimeout(
+        Promise.resolve().then(() => entry.handler(payload, meta, entry.context)),
+        timeoutMs,
+        entry.module,
+      );
+      let change: { id?: string; metadata?: Record<string, string> } = {};
+      if (typeof returned === 'object' && returned !== null && isAnswer(returned)) {
+        const parsed = hookAnswerFrom(returned);
+        if (parsed?.reject) {
+          const response = parsed.httpResponse;
+          return {
+            run: { target, status: 'failed', durationMs: elapsed(started), error: 'rejected by its answer' },
+            outcome: {
               kind: 'reject',
               status: response?.status !== undefined && response.status >= 400 ? response.status : 400,
               body: response?.body ?? `Hook module "${entry.module}" rejected the request`,
               headers: { 'Content-Type': plainText, ...response?.headers },
-            };
-          } else if (parsed !== undefined) {
-            answer = mergeAnswers(answer, parsed);
-            change = { ...parsed.changeUpload };
-          }
-        } else if (typeof returned === 'object' && returned !== null) {
-          const next = returned as Partial<FilterPayload>;
-          if (typeof next.id === 'string' && next.id !== upload.id) change.id = next.id;
-          if (
-            typeof next.metadata === 'object' &&
-            next.metadata !== null &&
-            !sameMetadata(next.metadata, upload.metadata)
-          ) {
-            const metadata = hookAnswerFrom({ changeUpload: { metadata: next.metadata } })?.changeUpload
-              ?.metadata;
-            if (metadata !== undefined) change.metadata = { ...metadata };
-          }
-          if (change.id !== undefined || change.metadata !== undefined) {
-            answer = mergeAnswers(answer, { reject: false, changeUpload: change });
-          }
-        }
-        if (change.id !== undefined) upload = { ...upload, id: change.id };
-        if (change.metadata !== undefined) upload = { ...upload, metadata: change.metadata };
-        if (outcome === undefined) {
-          record({ target, status: 'completed', durationMs: elapsed(started) });
-          continue;
-        }
-        record({ target, status: 'failed', durationMs: elapsed(started), error: 'rejected by its answer' });
-      } catch (error) {
-        const hookError = asHookError(error);
-        if (hookError !== undefined) {
-          outcome = {
-            kind: 'reject',
-            status: hookError.status,
-            body: hookError.message,
-            headers: { 'Content-Type': plainText, ...hookError.headers },
-          };
-        } else {
-          const invalid = error instanceof HookAnswerError;
-          const timedOut = error instanceof FilterTimeoutError;
-          this.#logger.error(
-            { err: error, module: entry.module, event: event.name },
-            'hook module filter failed',
-          );
-          outcome = {
-            kind: 'reject',
-            broken: true,
-            status: timedOut ? 504 : invalid ? 502 : 500,
-            body: timedOut
-              ? error.message
-              : invalid
-                ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
-                : `Hook module "${entry.module}" failed`,
-            headers: { 'Content-Type': plainText },
+            },
           };
         }
-        // A filter abandoned at its timeout did not fail on its own: the run log tells the two apart.
-        record({
+        if (parsed !== undefined) {
+          answer = mergeAnswers(answer, parsed);
+          change = { ...parsed.changeUpload };
+        }
+      } else if (typeof returned === 'object' && returned !== null) {
+        const next = returned as Partial<FilterPayload>;
+        if (typeof next.id === 'string' && next.id !== upload.id) change.id = next.id;
+        if (
+          typeof next.metadata === 'object' &&
+          next.metadata !== null &&
+          !sameMetadata(next.metadata, upload.metadata)
+        ) {
+          const metadata = hookAnswerFrom({ changeUpload: { metadata: next.metadata } })?.changeUpload
+            ?.metadata;
+          if (metadata !== undefined) change.metadata = { ...metadata };
+        }
+        if (change.id !== undefined || change.metadata !== undefined) {
+          answer = mergeAnswers(answer, { reject: false, changeUpload: change });
+        }
+      }
+      if (change.id !== undefined) upload = { ...upload, id: change.id };
+      if (change.metadata !== undefined) upload = { ...upload, metadata: change.metadata };
+      return {
+        run: { target, status: 'completed', durationMs: elapsed(started) },
+        outcome: answer === undefined ? { kind: 'continue', upload } : { kind: 'continue', upload, answer },
+      };
+    } catch (error) {
+      let outcome: FilterOutcome;
+      const hookError = asHookError(error);
+      if (hookError !== undefined) {
+        outcome = {
+          kind: 'reject',
+          status: hookError.status,
+          body: hookError.message,
+          headers: { 'Content-Type': plainText, ...hookError.headers },
+        };
+      } else {
+        const invalid = error instanceof HookAnswerError;
+        const timedOut = error instanceof FilterTimeoutError;
+        this.#logger.error(
+          { err: error, module: entry.module, event: event.name },
+          'hook module filter failed',
+        );
+        outcome = {
+          kind: 'reject',
+          broken: true,
+          status: timedOut ? 504 : invalid ? 502 : 500,
+          body: timedOut
+            ? error.message
+            : invalid
+              ? `Hook module "${entry.module}" answered an invalid response: ${error.message}`
+              : `Hook module "${entry.module}" failed`,
+          headers: { 'Content-Type': plainText },
+        };
+      }
+      // A filter abandoned at its timeout did not fail on its own: the run log tells the two apart.
+      return {
+        run: {
           target,
           status: error instanceof FilterTimeoutError ? 'timed_out' : 'failed',
           durationMs: elapsed(started),
           error: messageOf(error),
-        });
-      }
-      for (const skipped of entries.slice(index + 1)) {
-        record({
-          target: `module:${skipped.module}`,
-          status: 'skipped',
-          durationMs: 0,
-          error: 'not run: an earlier blocking hook failed',
-        });
-      }
-      return outcome;
+        },
+        outcome,
+      };
     }
-    return answer === undefined ? { kind: 'continue', upload } : { kind: 'continue', upload, answer };
   }
 
-  /** The event's actions as jobs for the post queue. */
-  actionJobs(event: UploadEvent, eventId: string, only?: BoundRun): ActionJob[] {
-    const extra = event.error !== undefined ? { error: event.error } : {};
-    // A bound module runs when its named hook's runOn says so (the engine checks); its own runOn is ignored.
-    const entries = this.#select(this.actions.get(event.name), only).filter(
-      (entry) => only !== undefined || runsFor(entry.runOn, event.error !== undefined),
-    );
-    return entries.map((entry) => {
-      const target = `module:${entry.module}`;
-      return {
-        target,
-        run: async (): Promise<ModuleRun> => {
-          const started = performance.now();
-          const meta: HookMeta = {
-            event: event.name,
-            eventId,
-            request: event.request,
-            upload: event.upload,
-            ...extra,
-          };
-          try {
-            await entry.handler(event.upload, meta, entry.context);
-            return { target, status: 'completed', durationMs: elapsed(started) };
-          } catch (error) {
-            this.#logger.warn(
-              { err: error, module: entry.module, event: event.name },
-              'hook module action failed',
-            );
-            return { target, status: 'failed', durationMs: elapsed(started), error: messageOf(error) };
-          }
-        },
-      };
-    });
+  /**
+   * The event's actions, one step each, with their own `runOn` (a bound module's is its named hook's: the
+   * chain checks that one instead).
+   */
+  actionSteps(event: UploadEventName, only?: BoundRun): ActionStep[] {
+    return this.#select(this.actions.get(event), only).map((entry) => ({
+      module: entry.module,
+      target: `module:${entry.module}`,
+      runOn: entry.runOn,
+      run: async (uploadEvent, eventId): Promise<ModuleRun> => {
+        const target = `module:${entry.module}`;
+        const started = performance.now();
+        const meta: HookMeta = {
+          event: uploadEvent.name,
+          eventId,
+          request: uploadEvent.request,
+          upload: uploadEvent.upload,
+          ...(uploadEvent.error !== undefined ? { error: uploadEvent.error } : {}),
+        };
+        try {
+          await entry.handler(uploadEvent.upload, meta, entry.context);
+          return { target, status: 'completed', durationMs: elapsed(started) };
+        } catch (error) {
+          this.#logger.warn(
+            { err: error, module: entry.module, event: uploadEvent.name },
+            'hook module action failed',
+          );
+          return { target, status: 'failed', durationMs: elapsed(started), error: messageOf(error) };
+        }
+      },
+    }));
   }
 
   /** Runs the init handlers of one event in order; a failure is thrown (start-up then fails). */

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorCatalogue } from '../../errors.ts';
 import type {
   DeadLetter,
   DeliveryControl,
@@ -6,6 +7,7 @@ import type {
   TargetState,
 } from '../../hooks/delivery-control.ts';
 import type { HookEngine } from '../../hooks/engine.ts';
+import { isBlockingEvent, isUploadEventName } from '../../hooks/events.ts';
 import type { EventQuery, EventSummary, RunHistory } from '../../hooks/run-history.ts';
 import { type RunRecord, type RunStatus, runStatuses } from '../../hooks/run-log.ts';
 import {
@@ -49,6 +51,12 @@ class ApiError extends Error {
 }
 
 const maxBodyBytes = 64 * 1024;
+
+const targetEventRefusal: LocalRefusal = {
+  status: errorCatalogue.ERR_ADMIN_TARGET_EVENT.status,
+  code: 'ERR_ADMIN_TARGET_EVENT',
+  message: errorCatalogue.ERR_ADMIN_TARGET_EVENT.message,
+};
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -304,6 +312,12 @@ export function createAdminApi(options: AdminApiOptions): {
         const url = optionalString(body, 'url');
         if (url === undefined) throw new ApiError(400, 'url is required');
         const events = optionalStrings(body, 'events');
+        // A run-time target joins the post chains only: a blocking hook added by an API call could refuse
+        // every upload, and its answer would have to be trusted like configuration (docs/admin.md).
+        if (events?.some((event) => !isUploadEventName(event) || isBlockingEvent(event))) {
+          refuse(res, req, targetEventRefusal);
+          return;
+        }
         const secrets = optionalStrings(body, 'secrets');
         // Standard Webhooks secrets: `whsec_` and base64. The secret itself is never echoed.
         if (secrets?.some((secret) => !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret))) {

@@ -1,0 +1,171 @@
+import { isBlockingEvent, type UploadEventName } from '../events.ts';
+import type { HookModules } from '../modules/registry.ts';
+import { isBrokerTransport, type Pipeline } from '../pipeline.ts';
+import type { HookTransport } from '../transports/types.ts';
+import type { ChainEntry, CompiledChain } from './entries.ts';
+
+/** Everything that declares hook entries; the compiler turns them into one chain per event and endpoint. */
+export interface ChainSources {
+  /** `--hooks`: the events the flag-defined targets hear. */
+  readonly enabledEvents: ReadonlySet<UploadEventName>;
+  /** `--hooks-file`, `--hooks-dir`, `--hooks-http-urls`, in rustus's order. */
+  readonly flagTargets: readonly HookTransport[];
+  /** `--hooks-amqp-*`, `--hooks-kafka-*`: never blocking. */
+  readonly flagBrokers: readonly HookTransport[];
+  /** The outbox name of each flag target whose post deliveries are durable. */
+  readonly outboxNames: ReadonlyMap<HookTransport, string>;
+  readonly modules?: HookModules;
+  readonly pipeline?: Pipeline;
+  /** `--hooks-executable-timeout`: a module filter's timeout unless its named hook sets one. */
+  readonly filterTimeoutMs: number;
+  /** Targets added through the admin API (post events only), with their outbox name and transport. */
+  runtimeTargets(
+    event: UploadEventName,
+  ): readonly { readonly name: string; readonly transport: HookTransport }[];
+}
+
+/**
+ * Compiles and keeps the chains: for each event and endpoint, in this order, modules' filters or actions,
+ * flag-defined targets (brokers last), named hooks as their bindings list them, then run-time targets.
+ * A chain is compiled the first time its endpoint sends the event and kept until {@link invalidate}
+ * (run-time targets changed).
+ */
+export class ChainCompiler {
+  readonly #sources: ChainSources;
+  readonly #chains = new Map<string, CompiledChain>();
+
+  constructor(sources: ChainSources) {
+    this.#sources = sources;
+  }
+
+  chain(event: UploadEventName, endpoint: string): CompiledChain {
+    const key = `${event}\u0000${endpoint}`;
+    let chain = this.#chains.get(key);
+    if (chain === undefined) {
+      const entries = compile(this.#sources, event, endpoint);
+      chain = entries.length === 0 ? null : entries;
+      this.#chains.set(key, chain);
+    }
+    return chain;
+  }
+
+  /** Forgets the compiled chains: the next event compiles its chain again. */
+  invalidate(): void {
+    this.#chains.clear();
+  }
+}
+
+/** The entries of one event on one endpoint, in chain order. */
+export function compile(sources: ChainSources, event: UploadEventName, endpoint: string): ChainEntry[] {
+  const blocking = isBlockingEvent(event);
+  const entries: ChainEntry[] = [];
+  const { modules, pipeline } = sources;
+  // Modules' filters and actions (those no named hook binds).
+  if (blocking) {
+    for (const step of modules?.filterSteps(event) ?? []) {
+      entries.push({
+        kind: 'filter',
+        source: 'module',
+        step,
+        critical: true,
+        runOn: 'success',
+        timeoutMs: sources.filterTimeoutMs,
+      });
+    }
+  } else {
+    for (const step of modules?.actionSteps(event) ?? []) {
+      entries.push({ kind: 'action', source: 'module', step, critical: false, runOn: step.runOn });
+    }
+  }
+  // Flag-defined targets hear of successful operations only, as in rustus.
+  if (sources.enabledEvents.has(event)) {
+    for (const transport of sources.flagTargets) {
+      const outboxName = blocking ? undefined : sources.outboxNames.get(transport);
+      entries.push({
+        kind: 'target',
+        source: 'flag',
+        transport,
+        critical: blocking,
+        runOn: 'success',
+        deferred: false,
+        retries: 0,
+        ...(outboxName !== undefined ? { outboxName } : {}),
+      });
+    }
+    for (const transport of sources.flagBrokers) {
+      const outboxName = sources.outboxNames.get(transport);
+      entries.push({
+        kind: 'target',
+        source: 'flag',
+        transport,
+        critical: false,
+        runOn: 'success',
+        deferred: true,
+        retries: 0,
+        ...(outboxName !== undefined ? { outboxName } : {}),
+      });
+    }
+  }
+  // Named hooks, as the endpoint's bindings list them.
+  for (const bound of pipeline?.boundTo(event, endpoint) ?? []) {
+    const { hook, binding } = bound;
+    const when = binding.when !== undefined ? { when: binding.when } : {};
+    if (hook.transport === 'module') {
+      const only = { module: hook.module ?? '', args: bound.args };
+      if (blocking) {
+        for (const step of modules?.filterSteps(event, only) ?? []) {
+          entries.push({
+            kind: 'filter',
+            source: 'named',
+            step,
+            critical: bound.critical,
+            runOn: hook.runOn,
+            timeoutMs: hook.timeoutMs ?? sources.filterTimeoutMs,
+            ...when,
+          });
+        }
+      } else {
+        // A bound module runs when its named hook's runOn says so; its own runOn is ignored.
+        for (const step of modules?.actionSteps(event, only) ?? []) {
+          entries.push({
+            kind: 'action',
+            source: 'named',
+            step,
+            critical: false,
+            runOn: hook.runOn,
+            ...when,
+          });
+        }
+      }
+      continue;
+    }
+    entries.push({
+      kind: 'target',
+      source: 'named',
+      transport: bound.transport,
+      critical: bound.critical,
+      runOn: hook.runOn,
+      deferred: isBrokerTransport(hook.transport),
+      retries: hook.retries,
+      bound,
+      ...(bound.outboxTarget !== undefined ? { outboxName: bound.outboxTarget } : {}),
+      ...when,
+    });
+  }
+  // Targets added through the admin API: post events only (a pre-* event is refused when one is added).
+  if (!blocking) {
+    for (const { name, transport } of sources.runtimeTargets(event)) {
+      entries.push({
+        kind: 'target',
+        source: 'runtime',
+        transport,
+        critical: false,
+        runOn: 'success',
+        deferred: false,
+        retries: 0,
+        outboxName: name,
+      });
+    }
+  }
+  return entries;
+}

@@ -1,0 +1,529 @@
+import {
+  type HookAnswer,
+  HookAnswerError,
+  type MergedAnswer,
+  mergeAnswers,
+  parseHookAnswer,
+} from '../answers.ts';
+import { cloudEventEnvironment } from '../cloudevents-bindings.ts';
+import { matchesWhen } from '../conditions.ts';
+import { failureOf } from '../delivery-verdict.ts';
+import type { UploadEvent } from '../events.ts';
+import type { FormattedEvent } from '../formats/index.ts';
+import type { HookLogger } from '../hook-logger.ts';
+import type { ModuleRun } from '../modules/registry.ts';
+import type { Outbox } from '../outbox.ts';
+import { type BoundHook, runsFor } from '../pipeline.ts';
+import type { PostQueue } from '../post-queue.ts';
+import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from '../rejections.ts';
+import type { RunLog, RunRecord, RunStatus } from '../run-log.ts';
+import { redactTarget, redactTargetText } from '../target-guard.ts';
+import type { DeliveryResult, HookDelivery, HookTransport } from '../transports/types.ts';
+import { type ChainEntry, type CompiledChain, type TargetEntry, targetOf } from './entries.ts';
+
+/** Why an entry was not run; every skipped record carries one of these. */
+export const skipReasons = {
+  earlierFailed: 'not run: an earlier blocking hook failed',
+  closed: 'the hooks engine closed',
+  queueFull: 'queue full',
+  outboxFull: 'outbox full',
+} as const;
+export type SkipReason = (typeof skipReasons)[keyof typeof skipReasons];
+
+/** What a run record says beyond the entry and its status. */
+interface RunExtra {
+  error?: string;
+  exitCode?: number;
+  httpStatus?: number;
+  output?: string;
+  attempt?: number;
+}
+
+/** One transport delivery, its answer read. */
+export interface Delivered {
+  readonly result: DeliveryResult;
+  readonly record: RunRecord;
+  readonly answer?: HookAnswer;
+  readonly invalidAnswer?: string;
+}
+
+/** What the runner is handed (the engine builds these). */
+export interface RunnerParts {
+  readonly runs: RunLog;
+  readonly logger: HookLogger;
+  /** Non-blocking runs that do not go through the outbox (module actions, non-durable targets). */
+  readonly queue: PostQueue;
+  readonly postQueueLimit: number;
+  /** Where durable post deliveries are stored, then delivered with retries in per-upload order. */
+  readonly outbox: Outbox;
+  /** Aborted when the engine closes. */
+  readonly signal: AbortSignal;
+  /** The event in `--hooks-format` (flag-defined and run-time targets). */
+  formatEvent(event: UploadEvent, eventId: string): FormattedEvent;
+  /** A named hook's payload: its format plus the `hook` section. */
+  payloadFor(bound: BoundHook, event: UploadEvent, eventId: string): FormattedEvent;
+  /** Keeps an outbox addition of the event being handed out (its number is settled after it). */
+  collect(addition: Promise<unknown>): void;
+}
+
+function runStatusOf(result: DeliveryResult): RunStatus {
+  if (result.kind === 'delivered') return 'completed';
+  if (result.kind === 'timed_out') return 'timed_out';
+  return 'failed';
+}
+
+/** How much of an executable's stderr one log line carries (the transport keeps at most 4 KiB of it). */
+const stderrLogLimit = 1024;
+
+function excerpt(text: string, limit = 200): string {
+  const trimmed = text.trim();
+  return trimmed.length <= limit ? trimmed : `${trimmed.slice(0, limit)}…`;
+}
+
+/** The run record's error: the verdict's description, with an executable's stderr after it. */
+function errorOf(result: DeliveryResult): string | undefined {
+  if (result.kind === 'delivered') return undefined;
+  const failure = failureOf(result);
+  const stderr = result.kind === 'exited' ? excerpt(result.stderr) : '';
+  return stderr === '' ? failure : `${failure}: ${stderr}`;
+}
+
+/** One event on its way through the chain: the event as the entries so far left it, and its id. */
+interface Run {
+  event: UploadEvent;
+  readonly eventId: string;
+  readonly blocking: boolean;
+  /** The `--hooks-format` delivery, built once per state of the event. */
+  flagDelivery?: { readonly event: UploadEvent; readonly delivery: HookDelivery };
+}
+
+/** How one blocking entry went. */
+interface StepOutcome {
+  /** The client's answer when the entry refused or failed; undefined when the operation goes on. */
+  readonly outcome?: BlockingOutcome;
+  /** A refusal the entry decided (a reject answer, a module's HookError), as opposed to a breakage. */
+  readonly decided: boolean;
+  readonly answer?: HookAnswer;
+  /** A filter's upload after its change (applied as is). */
+  readonly upload?: UploadEvent['upload'];
+}
+
+/**
+ * Runs a compiled chain. Every entry, whatever declared it, is run the same way: `when` and `runOn` decide
+ * whether it runs, `critical` whether its failure ends a blocking event, and every run (completed, failed,
+ * timed out, skipped and why) is recorded by {@link ChainRunner.record}, the one place run records are written.
+ */
+export class ChainRunner {
+  readonly #parts: RunnerParts;
+
+  constructor(parts: RunnerParts) {
+    this.#parts = parts;
+  }
+
+  get #closed(): boolean {
+    return this.#parts.signal.aborted;
+  }
+
+  /**
+   * Runs the chain of a `pre-*` event in order and stops at the first failure of a critical entry (the rest are
+   * recorded skipped). Deferred entries (brokers) hear of the event once the whole chain let it through.
+   */
+  async runBlocking(chain: CompiledChain, event: UploadEvent, eventId: string): Promise<BlockingOutcome> {
+    const run: Run = { event, eventId, blocking: true };
+    const endpoint = event.endpoint ?? '';
+    const entries = (chain ?? []).filter((entry) => matchesWhen(entry.when, event, endpoint));
+    let merged: MergedAnswer | undefined;
+    const warnings: string[] = [];
+    const deferred: TargetEntry[] = [];
+    for (const [index, entry] of entries.entries()) {
+      if (entry.kind === 'action') continue;
+      if (entry.kind === 'target' && entry.deferred) {
+        deferred.push(entry);
+        continue;
+      }
+      const step = await this.#runBlockingEntry(entry, run);
+      if (step.outcome === undefined) {
+        if (step.answer !== undefined) merged = mergeAnswers(merged, step.answer);
+        if (step.upload !== undefined) {
+          run.event = { ...run.event, upload: step.upload };
+        } else if (step.answer !== undefined) {
+          // Later entries see the id and metadata an earlier one chose.
+          const change = step.answer.changeUpload;
+          if (change?.id !== undefined || change?.metadata !== undefined) {
+            run.event = {
+              ...run.event,
+              upload: {
+                ...run.event.upload,
+                ...(change.id !== undefined ? { id: change.id } : {}),
+                ...(change.metadata !== undefined ? { metadata: { ...change.metadata } } : {}),
+              },
+            };
+          }
+        }
+        continue;
+      }
+      // A refusal is a decision; only failures of non-critical entries become warnings.
+      if (!entry.critical && !step.decided) {
+        warnings.push(nameOf(entry, run.event));
+        continue;
+      }
+      for (const skipped of [...deferred, ...entries.slice(index + 1)]) {
+        this.skip(skipped, run, skipReasons.earlierFailed);
+      }
+      return step.outcome;
+    }
+    // Brokers hear of a pre-* event once the chain let it through, and never hold it up (as in rustus, where a
+    // rejected pre-create never reaches AMQP or Kafka).
+    for (const entry of deferred) this.#post(entry, { ...run, blocking: false });
+    if (warnings.length > 0) {
+      this.#parts.logger.warn(
+        { eventId, hook: event.name, uploadId: event.upload.id, failed: warnings },
+        'operation completed with warnings',
+      );
+    }
+    return {
+      kind: 'continue',
+      ...(merged !== undefined ? { answer: merged } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
+    };
+  }
+
+  /** Hands every entry of a post event whose `runOn` and `when` fit it to the outbox or the post queue. */
+  runPost(chain: CompiledChain, event: UploadEvent, eventId: string): void {
+    const failed = event.error !== undefined;
+    const endpoint = event.endpoint ?? '';
+    const run: Run = { event, eventId, blocking: false };
+    for (const entry of chain ?? []) {
+      if (!runsFor(entry.runOn, failed) || !matchesWhen(entry.when, event, endpoint)) continue;
+      this.#post(entry, run);
+    }
+  }
+
+  async #runBlockingEntry(entry: ChainEntry, run: Run): Promise<StepOutcome> {
+    if (entry.kind === 'filter') {
+      const { run: moduleRun, outcome } = await entry.step.run(run.event, run.eventId, entry.timeoutMs);
+      this.#recordModule(run, moduleRun);
+      if (outcome.kind === 'continue') {
+        return {
+          decided: false,
+          upload: outcome.upload,
+          ...(outcome.answer !== undefined ? { answer: { reject: false, ...outcome.answer } } : {}),
+        };
+      }
+      const { kind: _kind, broken, ...rejection } = outcome;
+      // A module's HookError or reject answer is its decision, like a hook answering `reject`.
+      return { outcome: { kind: 'reject', ...rejection }, decided: broken !== true };
+    }
+    if (entry.kind === 'action') return { decided: false };
+    const delivery = this.#deliveryFor(entry, run);
+    const delivered = await this.#deliverWithRetries(entry, delivery, true);
+    const outcome = this.#blockingFailure(entry.bound?.hook.name ?? run.event.name, delivered);
+    const answer = delivered.answer;
+    return {
+      decided: answer?.reject === true,
+      ...(outcome !== undefined ? { outcome } : {}),
+      ...(outcome === undefined && answer !== undefined ? { answer } : {}),
+    };
+  }
+
+  /** What a failed blocking delivery means for the client; undefined when the hook let the operation go on. */
+  #blockingFailure(hook: string, delivered: Delivered): BlockingOutcome | undefined {
+    const { result, answer, invalidAnswer } = delivered;
+    if (result.kind !== 'delivered') return rejectionFor(hook, result);
+    if (invalidAnswer !== undefined)
+      return reject(502, `Hook "${hook}" answered an invalid response: ${invalidAnswer}`);
+    if (answer?.reject) return rejectionByAnswer(hook, answer);
+    return undefined;
+  }
+
+  /** Delivers, trying again (up to the entry's `retries`) when it could not be run or reached or timed out. */
+  async #deliverWithRetries(
+    entry: TargetEntry,
+    delivery: HookDelivery,
+    blocking: boolean,
+  ): Promise<Delivered> {
+    for (let attempt = 0; ; attempt++) {
+      const delivered = await this.deliver(entry.transport, delivery, blocking);
+      const kind = delivered.result.kind;
+      const retriable = kind === 'unreachable' || kind === 'spawn_failed' || kind === 'timed_out';
+      if (!retriable || attempt >= entry.retries || this.#closed) return delivered;
+    }
+  }
+
+  /** One non-blocking entry: stored in the outbox (durable, ordered, retried) or queued; skipped when it cannot. */
+  #post(entry: ChainEntry, run: Run): void {
+    if (entry.kind === 'filter') return;
+    if (this.#closed) {
+      this.skip(entry, run, skipReasons.closed);
+      return;
+    }
+    if (entry.kind === 'target' && entry.outboxName !== undefined) {
+      const delivery = this.#deliveryFor(entry, run);
+      this.#pending(entry, run, delivery);
+      // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
+      this.#parts.collect(
+        this.#parts.outbox.add(entry.outboxName, delivery).then((added) => {
+          if (!added) this.skip(entry, run, this.#closed ? skipReasons.closed : skipReasons.outboxFull);
+        }),
+      );
+      return;
+    }
+    const delivery = entry.kind === 'target' ? this.#deliveryFor(entry, run) : undefined;
+    this.#pending(entry, run, delivery);
+    const queued = this.#parts.queue.push(async () => {
+      if (this.#closed) return this.skip(entry, run, skipReasons.closed);
+      if (entry.kind === 'action') {
+        this.#recordModule(run, await entry.step.run(run.event, run.eventId));
+        return;
+      }
+      if (delivery !== undefined) await this.#deliverWithRetries(entry, delivery, false);
+    });
+    if (queued) return;
+    this.skip(entry, run, skipReasons.queueFull);
+    this.#parts.logger.warn(
+      {
+        eventId: run.eventId,
+        hook: run.event.name,
+        target: redactTarget(targetOf(entry, run.event.name)),
+        uploadId: run.event.upload.id,
+        queueLimit: this.#parts.postQueueLimit,
+      },
+      'hook queue full; event dropped for this target',
+    );
+  }
+
+  /** Records an entry that did not run, and why. */
+  skip(entry: ChainEntry, run: Run, reason: SkipReason): void {
+    this.record({
+      ...this.#identity(entry, run),
+      status: 'skipped',
+      startedAt: Date.now(),
+      durationMs: 0,
+      error: reason,
+    });
+  }
+
+  /** The one place a run record is written (completed, failed, timed out, skipped). */
+  record(record: RunRecord): RunRecord {
+    this.#parts.runs.add(record);
+    return record;
+  }
+
+  #identity(entry: ChainEntry, run: Run): Omit<RunRecord, 'status' | 'durationMs' | 'startedAt'> {
+    return {
+      eventId: run.eventId,
+      event: run.event.name,
+      hook: nameOf(entry, run.event),
+      target: targetOf(entry, run.event.name),
+      uploadId: run.event.upload.id,
+      blocking: run.blocking,
+    };
+  }
+
+  /** A post run waiting for the queue or the outbox shows as `pending` until its final record. */
+  #pending(entry: ChainEntry, run: Run, delivery: HookDelivery | undefined): void {
+    this.#parts.runs.addPending({
+      ...this.#identity(entry, run),
+      ...(delivery !== undefined ? { uploadId: delivery.uploadId } : {}),
+      startedAt: Date.now(),
+    });
+  }
+
+  /** A delivery the outbox will try again shows as `pending` with its next attempt's number. */
+  retrying(
+    transport: HookTransport,
+    delivery: Pick<HookDelivery, 'eventId' | 'event' | 'hook' | 'label' | 'uploadId'>,
+    attempt: number,
+  ): void {
+    this.#parts.runs.addPending({
+      eventId: delivery.eventId,
+      event: delivery.event,
+      hook: delivery.label ?? delivery.hook,
+      target: transport.describe(delivery.hook),
+      uploadId: delivery.uploadId,
+      blocking: false,
+      startedAt: Date.now(),
+      attempt,
+    });
+  }
+
+  #recordModule(run: Run, moduleRun: ModuleRun): void {
+    this.record({
+      eventId: run.eventId,
+      event: run.event.name,
+      hook: run.event.name,
+      target: moduleRun.target,
+      uploadId: run.event.upload.id,
+      blocking: run.blocking,
+      status: moduleRun.status,
+      startedAt: Date.now(),
+      durationMs: moduleRun.durationMs,
+      ...(moduleRun.error !== undefined ? { error: moduleRun.error } : {}),
+    });
+  }
+
+  /** The delivery of a target entry: a named hook's own payload, else the `--hooks-format` one. */
+  #deliveryFor(entry: TargetEntry, run: Run): HookDelivery {
+    if (entry.bound !== undefined) {
+      const bound = entry.bound;
+      const base = this.delivery(
+        run.eventId,
+        run.event,
+        this.#parts.payloadFor(bound, run.event, run.eventId),
+      );
+      return {
+        ...base,
+        label: bound.hook.name,
+        env: { ...base.env, WHARF_HOOK_NAME: bound.hook.name, WHARF_HOOK_ARGS: JSON.stringify(bound.args) },
+      };
+    }
+    if (run.flagDelivery?.event !== run.event) {
+      run.flagDelivery = {
+        event: run.event,
+        delivery: this.delivery(run.eventId, run.event, this.#parts.formatEvent(run.event, run.eventId)),
+      };
+    }
+    return run.flagDelivery.delivery;
+  }
+
+  /** A delivery of this event with this payload: what every transport is handed. */
+  delivery(eventId: string, event: UploadEvent, formatted: FormattedEvent): HookDelivery {
+    const { payload, cloudEvent } = formatted;
+    return {
+      eventId,
+      event: event.name,
+      hook: event.name,
+      uploadId: event.upload.id,
+      ...(event.sequence !== undefined ? { sequence: event.sequence } : {}),
+      payload,
+      request: event.request,
+      signal: this.#parts.signal,
+      env: {
+        WHARF_UPLOAD_OFFSET: String(event.upload.offset),
+        WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
+        WHARF_ENDPOINT: event.endpoint ?? '',
+        ...cloudEventEnvironment(cloudEvent),
+      },
+      ...(cloudEvent !== undefined ? { cloudEvent } : {}),
+    };
+  }
+
+  /** Runs one delivery through its transport and records it; a blocking one's answer is read. */
+  async deliver(
+    transport: HookTransport,
+    delivery: HookDelivery,
+    blocking: boolean,
+    attempt?: number,
+  ): Promise<Delivered> {
+    const startedAt = Date.now();
+    this.#parts.runs.markRunning({
+      eventId: delivery.eventId,
+      event: delivery.event,
+      hook: delivery.label ?? delivery.hook,
+      target: transport.describe(delivery.hook),
+      uploadId: delivery.uploadId,
+      blocking,
+      startedAt,
+      ...(attempt !== undefined ? { attempt } : {}),
+    });
+    const started = performance.now();
+    let result: DeliveryResult;
+    try {
+      result = await transport.deliver(delivery);
+    } catch (error) {
+      // Transports resolve with a typed result; this guards against a bug turning into a stuck request.
+      result = { kind: 'spawn_failed', detail: `unexpected transport error: ${String(error)}` };
+    }
+    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    // Only blocking hooks answer: what a post hook prints is not a decision.
+    let answer: HookAnswer | undefined;
+    let invalidAnswer: string | undefined;
+    if (blocking && result.kind === 'delivered') {
+      try {
+        answer = parseHookAnswer(result.answer);
+      } catch (cause) {
+        if (!(cause instanceof HookAnswerError)) throw cause;
+        invalidAnswer = cause.message;
+      }
+    }
+    const extra: RunExtra = attempt !== undefined ? { attempt } : {};
+    const output =
+      result.kind === 'delivered'
+        ? result.answer
+        : result.kind === 'exited'
+          ? result.stderr
+          : result.kind === 'responded'
+            ? result.body
+            : undefined;
+    if (output !== undefined && output.trim() !== '') extra.output = excerpt(output);
+    const error =
+      invalidAnswer !== undefined
+        ? `invalid answer: ${invalidAnswer}`
+        : answer?.reject
+          ? 'rejected by its answer'
+          : errorOf(result);
+    if (error !== undefined) extra.error = error;
+    const exitCode = result.kind === 'delivered' || result.kind === 'exited' ? result.exitCode : undefined;
+    if (exitCode !== undefined && exitCode !== null) extra.exitCode = exitCode;
+    const httpStatus =
+      result.kind === 'delivered' || result.kind === 'responded' ? result.httpStatus : undefined;
+    if (httpStatus !== undefined) extra.httpStatus = httpStatus;
+
+    const status = error !== undefined && result.kind === 'delivered' ? 'failed' : runStatusOf(result);
+    const record = this.record({
+      eventId: delivery.eventId,
+      event: delivery.event,
+      hook: delivery.label ?? delivery.hook,
+      target: transport.describe(delivery.hook),
+      uploadId: delivery.uploadId,
+      blocking,
+      status,
+      startedAt,
+      durationMs,
+      ...extra,
+    });
+    this.#log(record, result);
+    return {
+      result,
+      record,
+      ...(answer !== undefined ? { answer } : {}),
+      ...(invalidAnswer !== undefined ? { invalidAnswer } : {}),
+    };
+  }
+
+  /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
+  #log(record: RunRecord, result: DeliveryResult): void {
+    const logger = this.#parts.logger;
+    // Targets by their label: no URL path, query or password, no executable path (target-guard.ts).
+    const fields: Record<string, unknown> = { ...record, target: redactTarget(record.target) };
+    // An executable that cannot run is reported with its path; the label stands for it (target-guard.ts).
+    if (record.error !== undefined) fields.error = redactTargetText(record.error, record.target);
+    if (record.output !== undefined) fields.output = redactTargetText(record.output, record.target);
+    if (result.kind === 'delivered' && record.status === 'completed') {
+      logger.debug(fields, 'hook run completed');
+      return;
+    }
+    if (result.kind === 'delivered') {
+      logger.info(fields, 'blocking hook refused the operation by its answer');
+      return;
+    }
+    if (result.kind === 'exited') {
+      // The client gets a fixed message, never stderr (paths, commands, credentials): the reason is logged here.
+      fields.stderr = excerpt(result.stderr, stderrLogLimit);
+      logger.warn(fields, record.blocking ? 'blocking hook rejected the operation' : 'hook run failed');
+      return;
+    }
+    if (result.kind === 'responded' && result.body !== '') fields.responseBody = excerpt(result.body);
+    if (record.blocking && result.kind === 'responded')
+      logger.info(fields, 'blocking hook rejected the operation');
+    else if (record.blocking) logger.error(fields, 'blocking hook failed; the operation is cancelled');
+    else if (result.kind === 'not_runnable' || result.kind === 'spawn_failed') {
+      logger.error(fields, 'hook could not be run');
+    } else if (result.kind !== 'aborted') logger.warn(fields, 'hook run failed');
+  }
+}
+
+/** The hook name run records give an entry: a named hook's name, else the event's. */
+function nameOf(entry: ChainEntry, event: UploadEvent): string {
+  return entry.kind === 'target' && entry.bound !== undefined ? entry.bound.hook.name : event.name;
+}
