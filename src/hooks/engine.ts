@@ -912,7 +912,7 @@ export class HookEngine {
     }
     if (result.kind === 'exited') {
       // The client gets a fixed message, never stderr (paths, commands, credentials): the reason is logged here.
-      fields.stderr = excerpt(result.stderr, stderrLogLimit);
+      fields.stderr = redactTargetText(excerpt(result.stderr, stderrLogLimit), record.target);
       this.#logger.warn(fields, record.blocking ? 'blocking hook rejected the operation' : 'hook run failed');
       return;
     }
