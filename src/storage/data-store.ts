@@ -62,7 +62,16 @@ export function canConcatenate(store: DataStore): store is ConcatenatingDataStor
  * multipart upload; hybrid-s3 sends the file to the bucket). Called before the record says "complete".
  */
 export interface FinishingDataStore extends DataStore {
+  /**
+   * Seals the upload. Safe to call again once it succeeded (a retry): it then only removes what the first
+   * call may have left (tails, the local copy).
+   */
   finish(location: string, length: number): Promise<void>;
+  /**
+   * Whether the sealed object of exactly `length` bytes is in place: {@link finish} completed, though the
+   * record may not say so (the process was killed, or the record write failed, right after it).
+   */
+  isFinished(location: string, length: number): Promise<boolean>;
 }
 
 export function canFinish(store: DataStore): store is FinishingDataStore {

@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { BucketHandle } from './bucket-handle.ts';
@@ -80,15 +79,16 @@ export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataS
   }
 
   async finish(location: string, length: number): Promise<void> {
-    const file = this.#local.describe(location);
-    const present = await access(file).then(
-      () => true,
-      () => false,
-    );
-    // A retry after the local copy was already sent and removed.
-    if (!present && (await this.#bucket.size(location)) === length) return;
-    await uploadFile(this.#bucket, location, file, length, this.#tuning);
+    // A retry after the file was sent (and maybe removed): only the local copy is left to go.
+    if (!(await this.isFinished(location, length))) {
+      await uploadFile(this.#bucket, location, this.#local.describe(location), length, this.#tuning);
+    }
     await this.#local.remove(location);
+  }
+
+  /** The object exists in the bucket only once the whole file was sent (one PUT, or a completed multipart). */
+  async isFinished(location: string, length: number): Promise<boolean> {
+    return (await this.#bucket.size(location)) === length;
   }
 
   /** Only finished uploads are downloadable, and those are in the bucket. */

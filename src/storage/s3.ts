@@ -389,6 +389,11 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     await this.#removeTails(key, () => false);
   }
 
+  /** The object exists under the upload's key only once its multipart upload was completed (or put empty). */
+  async isFinished(location: string, length: number): Promise<boolean> {
+    return (await this.#bucket.size(location)) === length;
+  }
+
   async read(location: string, range?: ByteRange): Promise<Readable> {
     return this.#bucket.read(location, range);
   }

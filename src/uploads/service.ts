@@ -71,6 +71,9 @@ function mergedResponse(
   return { headers: { ...first.headers, ...second.headers }, ...(body !== undefined ? { body } : {}) };
 }
 
+/** The "request" of a HEAD whose caller did not describe it. */
+const headRequest: DescribeRequest = () => ({ uri: '', method: 'HEAD', remoteAddr: null, headers: {} });
+
 /** The "request" of an event no client caused (the expiration sweep). */
 const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
 
@@ -193,14 +196,70 @@ export class UploadService {
     }
   }
 
-  /** Takes the upload's lock (interrupting a stale writer) and reads the settled record. */
-  async settle(id: string): Promise<UploadRecord> {
+  /**
+   * Takes the upload's lock (interrupting a stale writer) and reads the settled record: an upload whose
+   * sealed object is in place is finished first (see {@link #finishSealed}).
+   */
+  async settle(id: string, describeRequest: DescribeRequest = headRequest): Promise<UploadRecord> {
     const lock = await this.#lock(id, () => undefined);
     try {
-      return await this.get(id);
+      const record = await this.get(id);
+      if (this.#mayBeSealed(record)) {
+        // A refusing pre-finish hook marked the upload failed, which the record now shows.
+        await this.#finishSealed(record, describeRequest).catch((error: unknown) => {
+          if (!(error instanceof WharfError) || record.failure == null) throw error;
+        });
+      }
+      return record;
     } finally {
       await lock.release();
     }
+  }
+
+  /** The record for a download: like {@link get}, but an upload whose object was sealed is finished first. */
+  async getForDownload(id: string, describeRequest: DescribeRequest): Promise<UploadRecord> {
+    const record = await this.get(id);
+    return this.#mayBeSealed(record) ? this.settle(id, describeRequest) : record;
+  }
+
+  /** Whether the record may lag behind its store: a known length not reached, in a store that seals. */
+  #mayBeSealed(record: UploadRecord): boolean {
+    return (
+      canFinish(this.#data) &&
+      !record.isFinal &&
+      record.length !== null &&
+      !isComplete(record) &&
+      (record.failure ?? '') === ''
+    );
+  }
+
+  /**
+   * A store that seals (S3) completes the object before the record says so (see #receive): a process killed,
+   * or a record write that failed, between the two leaves a complete object behind an unfinished record,
+   * which no append can continue. Whoever holds the lock next (HEAD, the retried PATCH, GET) finishes the
+   * record as the cut PATCH would have: pre-finish, then post-finish, once, since the record then says
+   * complete. Resolves to whether it did, with what answering pre-finish hooks add to the answer.
+   */
+  async #finishSealed(
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+  ): Promise<{ finished: boolean; hookResponse?: HookResponse }> {
+    const length = record.length;
+    if (!canFinish(this.#data) || length === null) return { finished: false };
+    if (!(await this.#data.isFinished(record.path, length))) return { finished: false };
+    this.#options.logger.warn(
+      { id: record.id, offset: record.offset, length },
+      'finishing an upload whose object was sealed but not recorded (a finishing request was cut)',
+    );
+    // Removes what the cut finish may have left (tails, the local copy).
+    await this.#seal(record.path, length);
+    const expected = record.version;
+    record.offset = length;
+    record.expiresAt = null;
+    await this.#info.put(record, expected);
+    const hookResponse = await this.#checkFinish(record, describeRequest);
+    await this.#finish(record, describeRequest);
+    return hookResponse !== undefined ? { finished: true, hookResponse } : { finished: true };
   }
 
   #expiry(): number | null {
@@ -583,6 +642,20 @@ export class UploadService {
         throw new WharfError('ERR_MISMATCHED_OFFSET', {
           headers: { 'Upload-Offset': String(record.offset) },
         });
+      }
+      // A retried last chunk whose first attempt sealed the object but could not record it.
+      if (
+        this.#mayBeSealed(record) &&
+        (request.contentLength === undefined ||
+          request.offset + request.contentLength >= (record.length ?? 0))
+      ) {
+        const sealed = await this.#finishSealed(record, request.describeRequest);
+        if (sealed.finished) {
+          return {
+            upload: record,
+            ...(sealed.hookResponse !== undefined ? { hookResponse: sealed.hookResponse } : {}),
+          };
+        }
       }
       if (request.declaredLength !== undefined) {
         if (record.length === null) {

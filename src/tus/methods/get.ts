@@ -59,7 +59,7 @@ function parseRange(
 /** GET (Wharf's and rustus's `getting` extension): download a finished upload, with Range support. */
 export async function handleGet(exchange: TusExchange, id: string): Promise<void> {
   const { req, res } = exchange;
-  const upload = await exchange.service.get(id);
+  const upload = await exchange.service.getForDownload(id, exchange.describeRequest);
   if (!isComplete(upload)) throw new WharfError('ERR_NOT_DOWNLOADABLE');
   // A refused upload keeps its bytes for inspection (hook modules can read them), not for clients.
   if (typeof upload.failure === 'string' && upload.failure !== '') throw new WharfError('ERR_UPLOAD_FAILED');

@@ -5,7 +5,7 @@ import { httpDate } from '../headers.ts';
 /** HEAD: the upload's state. It takes the upload's lock, so an offset read after a dropped PATCH is final. */
 export async function handleHead(exchange: TusExchange, id: string): Promise<void> {
   const { res } = exchange;
-  const upload = await exchange.service.settle(id);
+  const upload = await exchange.service.settle(id, exchange.describeRequest);
   res.setHeader('Cache-Control', 'no-store');
   // A final upload reports no offset until it has been concatenated (tus concatenation extension).
   if (!upload.isFinal || isComplete(upload)) res.setHeader('Upload-Offset', String(upload.offset));
