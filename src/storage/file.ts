@@ -1,12 +1,20 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, truncate } from 'node:fs/promises';
+import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OpenFiles } from '../open-files.ts';
-import type { AppendResult, ByteRange, ConcatenatingDataStore, NewUploadPlacement } from './data-store.ts';
+import type {
+  AppendResult,
+  ByteRange,
+  ConcatenatingDataStore,
+  NewUploadPlacement,
+  RecordCopyingDataStore,
+  StoredData,
+} from './data-store.ts';
 import { expandDirStructure } from './dir-structure.ts';
 import { WriteBudget, writeStreamAt } from './file-sink.ts';
+import { RecordCopyFolder, recordCopyFolderName, uploadFiles } from './record-copy-folder.ts';
 
 export interface FileDataStoreOptions {
   readonly directory: string;
@@ -36,7 +44,7 @@ const minWriteBufferBytes = 64 * 1024;
 const writeBufferBudgetBytes = 16 * 1024 * 1024;
 
 /** Upload bytes as plain files under --data-dir. */
-export class FileDataStore implements ConcatenatingDataStore {
+export class FileDataStore implements ConcatenatingDataStore, RecordCopyingDataStore {
   readonly name = 'file_storage';
   readonly #root: string;
   readonly #options: FileDataStoreOptions;
@@ -123,6 +131,47 @@ export class FileDataStore implements ConcatenatingDataStore {
 
   close(): Promise<void> {
     return this.#openFiles.closeAll();
+  }
+
+  #recordCopies: RecordCopyFolder | undefined;
+
+  /** Record copies live in `<data-dir>/.wharf-records/<id>.json` (record-copy-folder.ts). */
+  get #copies(): RecordCopyFolder {
+    this.#recordCopies ??= new RecordCopyFolder(
+      path.join(this.#root, recordCopyFolderName),
+      this.#options.fsync,
+    );
+    return this.#recordCopies;
+  }
+
+  writeRecordCopy(id: string, copy: string): Promise<void> {
+    return this.#copies.write(id, copy);
+  }
+
+  readRecordCopy(id: string): Promise<string | undefined> {
+    return this.#copies.read(id);
+  }
+
+  removeRecordCopy(id: string): Promise<void> {
+    return this.#copies.remove(id);
+  }
+
+  recordCopies(): AsyncIterable<string> {
+    return this.#copies.ids();
+  }
+
+  async stored(location: string): Promise<StoredData | undefined> {
+    try {
+      const info = await stat(this.#absolute(location));
+      return { length: info.size, modifiedAt: info.mtimeMs };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  storedLocations(): AsyncIterable<{ location: string; modifiedAt: number }> {
+    return uploadFiles(this.#root, this.#options.dirStructure);
   }
 
   async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {

@@ -5,11 +5,18 @@ import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
 import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
-import { canConcatenate, canFinish, type DataStore } from '../storage/data-store.ts';
+import {
+  canConcatenate,
+  canFinish,
+  type DataStore,
+  keepsRecordCopies,
+  type RecordCopyingDataStore,
+} from '../storage/data-store.ts';
 import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
 import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
+import { RecordCopyingInfoStore } from './record-copies.ts';
 import { isComplete, isExpired, type UploadRecord } from './upload.ts';
 
 export interface UploadServiceOptions {
@@ -31,6 +38,11 @@ export interface UploadServiceOptions {
   readonly expirationMs: number;
   readonly lockTimeoutMs: number;
   readonly allowUnfinishedConcatenation: boolean;
+  /**
+   * Keep a copy of each record beside its bytes (when the data store can) and rebuild lost records from it:
+   * for info stores that can come back empty (Redis, PostgreSQL).
+   */
+  readonly keepRecordCopies?: boolean;
   readonly logger: {
     warn(object: object, message: string): void;
     error(object: object, message: string): void;
@@ -125,14 +137,23 @@ export class UploadService {
   readonly #data: DataStore;
   readonly #info: InfoStore;
   readonly #now: () => number;
+  /** The data store, when it keeps the record copies (see record-copies.ts). */
+  readonly #copies: RecordCopyingDataStore | undefined;
   /** Bodies being written now (only tracked when someone listens to the activity). */
   readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
 
   constructor(options: UploadServiceOptions) {
     this.#options = options;
     this.#data = options.dataStore;
-    this.#info = options.infoStore;
     this.#now = options.now ?? Date.now;
+    this.#copies = options.keepRecordCopies && keepsRecordCopies(this.#data) ? this.#data : undefined;
+    this.#info = this.#copies
+      ? new RecordCopyingInfoStore(options.infoStore, this.#copies, {
+          expirationMs: options.expirationMs,
+          now: this.#now,
+          logger: options.logger,
+        })
+      : options.infoStore;
   }
 
   get dataStore(): DataStore {
@@ -731,7 +752,13 @@ export class UploadService {
   async sweepExpired(): Promise<number> {
     let removed = 0;
     const now = this.#now();
+    // What the records name, so that data no record names can be told apart (#sweepUnrecorded).
+    const recorded = { ids: new Set<string>(), paths: new Set<string>() };
     for await (const record of this.#info.list()) {
+      if (this.#copies) {
+        recorded.ids.add(record.id);
+        recorded.paths.add(record.path);
+      }
       if (!isExpired(record, now)) continue;
       const lock = await this.#lock(record.id, () => undefined).catch(() => undefined);
       if (!lock) continue;
@@ -744,6 +771,48 @@ export class UploadService {
           this.#options.activity?.expired(current);
           this.#notify('post-terminate', current, expirySweep, 'expired: removed by the expiration sweep');
         }
+      } finally {
+        await lock.release();
+      }
+    }
+    if (this.#copies) removed += await this.#sweepUnrecorded(this.#copies, recorded);
+    return removed;
+  }
+
+  /**
+   * After the record store lost records: a copy without its record gets the record back (the next sweep expires
+   * it like any other), a copy whose bytes are gone is removed, and data that neither a record nor a copy names
+   * (the store's own layout only) is removed once it has not changed for the expiration time.
+   */
+  async #sweepUnrecorded(
+    data: RecordCopyingDataStore,
+    recorded: { ids: Set<string>; paths: Set<string> },
+  ): Promise<number> {
+    for await (const id of data.recordCopies()) {
+      if (recorded.ids.has(id) || !isValidUploadId(id)) continue;
+      const record = await this.#info.get(id);
+      if (record) {
+        recorded.ids.add(id);
+        recorded.paths.add(record.path);
+      } else {
+        await data.removeRecordCopy(id);
+      }
+    }
+    let removed = 0;
+    const cutoff = this.#now() - this.#options.expirationMs;
+    for await (const { location, modifiedAt } of data.storedLocations()) {
+      if (modifiedAt > cutoff || recorded.paths.has(location)) continue;
+      const id = location.slice(location.lastIndexOf('/') + 1);
+      if (!isValidUploadId(id) || recorded.ids.has(id)) continue;
+      const lock = await this.#lock(id, () => undefined).catch(() => undefined);
+      if (!lock) continue;
+      try {
+        // Looked up again under the lock: an upload created meanwhile, or a copy written since, keeps its data.
+        if ((await this.#info.get(id)) !== undefined) continue;
+        await data.remove(location);
+        recorded.paths.add(location);
+        removed++;
+        this.#options.logger.warn({ id, location }, 'removed upload data that no record names (abandoned)');
       } finally {
         await lock.release();
       }
