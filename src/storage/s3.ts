@@ -213,7 +213,14 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
   async #begin(
     key: string,
     offset: number,
-  ): Promise<{ uploadId: string | undefined; partSize: number; firstPartStart: number; part: PartFile }> {
+  ): Promise<{
+    uploadId: string | undefined;
+    partSize: number;
+    firstPartStart: number;
+    part: PartFile;
+    /** Tails past the offset being removed (another instance's cut attempt); awaited before a tail is saved. */
+    clearing?: Promise<void>;
+  }> {
     const local = this.#localTails.get(key);
     if (local && offset === local.partStart + local.size) {
       this.#localTails.delete(key);
@@ -224,7 +231,16 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
         if (local.consumedTail !== undefined) {
           await this.#bucket.remove(tailKey(key, local.consumedTail)).catch(() => undefined);
         }
-        return { uploadId: local.uploadId, partSize: local.partSize, firstPartStart: local.partStart, part };
+        // Only this instance's own appends are known here: another one's cut attempt may have left tails past
+        // the offset, which would otherwise mark the stored bytes as ending there (see stored()).
+        const clearing = this.#removeTails(key, (start) => start <= local.partStart).catch(() => undefined);
+        return {
+          uploadId: local.uploadId,
+          partSize: local.partSize,
+          firstPartStart: local.partStart,
+          part,
+          clearing,
+        };
       }
     }
     const { uploadId, partSize } = await this.#layout(key, offset);
@@ -287,6 +303,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       } catch (error) {
         failure = error;
       }
+      await begun.clearing;
       // The tail is saved while the last parts are still in flight.
       const tail = part;
       const tailStart = partStart;
