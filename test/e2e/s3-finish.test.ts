@@ -163,6 +163,7 @@ for (const storage of ['s3', 'hybrid-s3'] as const) {
       await receiver.close();
       await removeObjects(`${setup.folder}/`);
       await removeObjects(`.wharf-tails/${setup.folder}/`);
+      for (const id of ids) await removeObjects(`.wharf-records/${id}.json`);
       await rm(dataDir, { recursive: true, force: true });
     });
 
@@ -196,6 +197,34 @@ for (const storage of ['s3', 'hybrid-s3'] as const) {
       assert.equal(await downloadSha256(url), contentSha);
       await assertNothingLeft(cut);
       await assertOnePostFinish(second, cut.id);
+    });
+
+    it('when Redis refuses the record write (500), the retried last chunk finishes it', async () => {
+      const wharf = await instance();
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': content.length });
+      const id = url.slice(url.lastIndexOf('/') + 1);
+      ids.push(id);
+      assert.equal(await patchInFlight(url, 0, content.subarray(0, firstChunk)), 204);
+      // What a failover to a read-only replica answers.
+      proxy.failAt(
+        `"offset":${content.length},"length":${content.length}`,
+        "-READONLY You can't write against a read only replica.\r\n",
+      );
+      assert.equal(await patchInFlight(url, firstChunk, content.subarray(firstChunk)), 500);
+      // The object is complete in the bucket, the record one chunk short.
+      assert.deepEqual(await objectSha256(`${setup.folder}/${id}`), {
+        sha256: contentSha,
+        size: content.length,
+      });
+      const retry = await send('PATCH', url, {
+        headers: { ...tus, ...octets, 'Upload-Offset': firstChunk },
+        body: content.subarray(firstChunk),
+      });
+      assert.equal(retry.status, 204, retry.text);
+      assert.equal(retry.headers['upload-offset'], String(content.length));
+      assert.equal(await downloadSha256(url), contentSha);
+      await assertNothingLeft({ url, id, key: `${setup.folder}/${id}` });
+      await assertOnePostFinish(wharf, id);
     });
 
     it("a new instance's GET finishes it and downloads it byte-exact", async () => {

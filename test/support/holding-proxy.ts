@@ -7,6 +7,11 @@ export interface HoldingProxy {
   holdAt(pattern: string): void;
   /** Whether the proxy is holding a connection's request bytes now. */
   holding(): boolean;
+  /**
+   * From now on, the first request bytes containing `pattern` are not forwarded; the client gets `reply`
+   * instead, as if the server had refused the command (a Redis error reply such as `-READONLY ...`).
+   */
+  failAt(pattern: string, reply: string): void;
   close(): Promise<void>;
 }
 
@@ -18,6 +23,7 @@ export interface HoldingProxy {
 export async function holdingProxy(targetPort: number): Promise<HoldingProxy> {
   let pattern: string | undefined;
   let held = 0;
+  let failing: { pattern: string; reply: string } | undefined;
   const sockets = new Set<Socket>();
   const server = createServer((client: Socket) => {
     const upstream = connect(targetPort, '127.0.0.1');
@@ -28,6 +34,11 @@ export async function holdingProxy(targetPort: number): Promise<HoldingProxy> {
     client.on('data', (chunk: Buffer) => {
       if (holding) return;
       const text = recent + chunk.toString('latin1');
+      if (failing !== undefined && text.includes(failing.pattern)) {
+        client.write(failing.reply);
+        failing = undefined;
+        return;
+      }
       if (pattern !== undefined && text.includes(pattern)) {
         pattern = undefined;
         holding = true;
@@ -61,6 +72,9 @@ export async function holdingProxy(targetPort: number): Promise<HoldingProxy> {
       pattern = text;
     },
     holding: () => held > 0,
+    failAt: (text, reply) => {
+      failing = { pattern: text, reply };
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

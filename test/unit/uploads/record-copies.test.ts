@@ -49,6 +49,8 @@ const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).dig
 
 type Kind = 'file' | 's3' | 'hybrid-s3';
 
+const idOf = (url: string): string => url.slice(url.lastIndexOf('/') + 1);
+
 /** An in-process Wharf on real Redis (its own key prefix) and a real data store, served on a free port. */
 class Harness {
   readonly kind: Kind;
@@ -61,7 +63,15 @@ class Harness {
   endpoint = '';
   /** The sweep's clock: moved forward to make data old. */
   clock = 0;
+  /** Every upload created, whose record copies the bucket keeps until the end. */
+  readonly ids: string[] = [];
   #server: Server | undefined;
+
+  async create(headers: Record<string, string | number>): Promise<string> {
+    const url = await createUpload(this.endpoint, headers);
+    this.ids.push(idOf(url));
+    return url;
+  }
 
   constructor(kind: Kind) {
     this.kind = kind;
@@ -130,6 +140,7 @@ class Harness {
     if (this.kind !== 'file') {
       await removeObjects(`${this.folder}/`);
       await removeObjects(`.wharf-tails/${this.folder}/`);
+      for (const id of this.ids) await removeObjects(`.wharf-records/${id}.json`);
     }
     await rm(this.root, { recursive: true, force: true });
   }
@@ -139,8 +150,6 @@ async function patch(url: string, offset: number, body: Buffer): Promise<void> {
   const reply = await send('PATCH', url, { headers: { ...tus, ...octets, 'Upload-Offset': offset }, body });
   assert.equal(reply.status, 204, reply.text);
 }
-
-const idOf = (url: string): string => url.slice(url.lastIndexOf('/') + 1);
 
 for (const kind of ['file', 's3', 'hybrid-s3'] as const) {
   describe(`${kind}: the record store loses its data`, {
@@ -154,7 +163,7 @@ for (const kind of ['file', 's3', 'hybrid-s3'] as const) {
       // A full S3 part and a tail, then more: the offset is read back from the parts and the tail.
       const content = randomBytes(5 * MiB + 700 * 1024);
       const first = 5 * MiB + 300 * 1024;
-      const url = await createUpload(harness.endpoint, {
+      const url = await harness.create({
         'Upload-Length': content.length,
         'Upload-Metadata': `filename ${Buffer.from('report.pdf').toString('base64')}`,
       });
@@ -177,7 +186,7 @@ for (const kind of ['file', 's3', 'hybrid-s3'] as const) {
 
     it('a finished upload still downloads byte-exact, and HEAD shows it complete', async () => {
       const content = randomBytes(300 * 1024);
-      const url = await createUpload(harness.endpoint, { 'Upload-Length': content.length });
+      const url = await harness.create({ 'Upload-Length': content.length });
       await patch(url, 0, content);
       await harness.wipeRecords();
 
@@ -189,7 +198,7 @@ for (const kind of ['file', 's3', 'hybrid-s3'] as const) {
     });
 
     it('an upload whose record and copy are both gone answers 404, and its removal removes its copy', async () => {
-      const url = await createUpload(harness.endpoint, { 'Upload-Length': 10 });
+      const url = await harness.create({ 'Upload-Length': 10 });
       await patch(url, 0, Buffer.from('01234'));
       const removed = await send('DELETE', url, { headers: tus });
       assert.equal(removed.status, 204);
@@ -201,7 +210,7 @@ for (const kind of ['file', 's3', 'hybrid-s3'] as const) {
 
     it('the expiration sweep removes old data no record or copy names, and keeps the rest', async () => {
       // Recorded, finished: kept.
-      const kept = await createUpload(harness.endpoint, { 'Upload-Length': 3 });
+      const kept = await harness.create({ 'Upload-Length': 3 });
       await patch(kept, 0, Buffer.from('abc'));
       // Data whose record and copy are gone (a Wharf that kept no copies, or a copy lost with it).
       const orphanId = randomUUID();
@@ -232,7 +241,7 @@ for (const kind of ['file', 's3', 'hybrid-s3'] as const) {
     });
 
     it('the sweep brings back the record of an abandoned upload from its copy, then expires it', async () => {
-      const url = await createUpload(harness.endpoint, { 'Upload-Length': 100 });
+      const url = await harness.create({ 'Upload-Length': 100 });
       await patch(url, 0, Buffer.alloc(40, 1));
       await harness.wipeRecords();
       harness.clock = 2 * hour;
