@@ -48,8 +48,11 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     expirationMs: config.extensions.has('expiration') ? config.uploadExpirationMs : 0,
     lockTimeoutMs: config.lockTimeoutMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
-    // Records in files sit beside the data already; a shared store may come back without its data.
-    keepRecordCopies: config.infoStorage !== 'file-info-storage',
+    // Records in files sit beside the data already; a shared store may come back without its data. With
+    // --redis-info-expiration records are meant to vanish: a copy would bring them back.
+    keepRecordCopies:
+      config.infoStorage !== 'file-info-storage' &&
+      !(config.infoStorage === 'redis-info-storage' && config.redisInfoExpirationSeconds > 0),
     logger: options.logger,
     ...(options.activity !== undefined ? { activity: options.activity } : {}),
   });
