@@ -208,7 +208,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
    * Where an append at `offset` starts: the layout, and the part to fill with the bytes already stored in
    * it. When this instance's last append of the upload ended exactly at `offset`, nothing else happened to
    * the upload since (offsets only grow, and a discarded chunk leaves the offset where that append began),
-   * so the layout and the tail it kept are used as they are, with no request to S3.
+   * so the layout and the tail it kept are used as they are, without waiting for S3.
    */
   async #begin(
     key: string,
