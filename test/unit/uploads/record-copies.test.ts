@@ -13,8 +13,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PostgresBackend } from '../../../src/backends/postgres.ts';
 import { RedisBackend } from '../../../src/backends/redis.ts';
 import { configFromOptions } from '../../../src/config/load.ts';
+import { PostgresInfoStore } from '../../../src/info/postgres.ts';
 import { RedisInfoStore } from '../../../src/info/redis.ts';
 import { MemoryLocker } from '../../../src/locks/memory.ts';
 import type { DataStore } from '../../../src/storage/data-store.ts';
@@ -26,7 +28,7 @@ import { silentObserver } from '../../../src/uploads/events.ts';
 import { UploadService } from '../../../src/uploads/service.ts';
 import { createUpload, octets, send, tus } from '../../support/http.ts';
 import { listKeys, removeObjects, s3, s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
-import { redisUrl } from '../../support/services.ts';
+import { postgresUrl, redisUrl } from '../../support/services.ts';
 
 const MiB = 1024 * 1024;
 const hour = 3_600_000;
@@ -54,6 +56,9 @@ const idOf = (url: string): string => url.slice(url.lastIndexOf('/') + 1);
 /** An in-process Wharf on real Redis (its own key prefix) and a real data store, served on a free port. */
 class Harness {
   readonly kind: Kind;
+  /** PostgreSQL: the shared table; only this test's rows are deleted (and the sweep is not run there). */
+  readonly records: 'redis' | 'postgres';
+  readonly postgres = new PostgresBackend(postgresUrl);
   readonly folder = `record-copies-${randomUUID()}`;
   readonly keyPrefix = `wharf-test-${randomUUID()}:`;
   readonly backend = new RedisBackend(redisUrl);
@@ -73,8 +78,9 @@ class Harness {
     return url;
   }
 
-  constructor(kind: Kind) {
+  constructor(kind: Kind, records: 'redis' | 'postgres' = 'redis') {
     this.kind = kind;
+    this.records = records;
   }
 
   async start(): Promise<void> {
@@ -93,7 +99,10 @@ class Harness {
           : new HybridS3DataStore({ connection, ...tuning, local: files, dirStructure: this.folder });
     this.service = new UploadService({
       dataStore: this.data,
-      infoStore: new RedisInfoStore(this.backend, { expirationSeconds: 0, keyPrefix: this.keyPrefix }),
+      infoStore:
+        this.records === 'redis'
+          ? new RedisInfoStore(this.backend, { expirationSeconds: 0, keyPrefix: this.keyPrefix })
+          : new PostgresInfoStore(this.postgres),
       locker: new MemoryLocker(),
       observer: silentObserver,
       maxFileSize: 0,
@@ -124,6 +133,12 @@ class Harness {
 
   /** What a Redis that restarted empty shows: none of this test's records. */
   async wipeRecords(): Promise<void> {
+    if (this.records === 'postgres') {
+      const pool = await this.postgres.pool();
+      const { rowCount } = await pool.query('DELETE FROM wharf_uploads WHERE id = ANY($1)', [this.ids]);
+      assert.ok((rowCount ?? 0) > 0, 'there were records to lose');
+      return;
+    }
     const client = await this.backend.client();
     const keys = await client.keys(`${this.keyPrefix}*`);
     assert.ok(keys.length > 0, 'there were records to lose');
@@ -135,8 +150,13 @@ class Harness {
     const client = await this.backend.client();
     const keys = await client.keys(`${this.keyPrefix}*`);
     if (keys.length > 0) await client.del(...keys);
+    if (this.records === 'postgres') {
+      const pool = await this.postgres.pool();
+      await pool.query('DELETE FROM wharf_uploads WHERE id = ANY($1)', [this.ids]);
+    }
     await this.service.close();
     await this.backend.close();
+    await this.postgres.close();
     if (this.kind !== 'file') {
       await removeObjects(`${this.folder}/`);
       await removeObjects(`.wharf-tails/${this.folder}/`);
@@ -258,3 +278,27 @@ for (const kind of ['file', 's3', 'hybrid-s3'] as const) {
     });
   });
 }
+
+describe('file storage with db-info-storage: PostgreSQL loses the records', () => {
+  const harness = new Harness('file', 'postgres');
+  before(() => harness.start());
+  after(() => harness.stop());
+
+  it('an upload in flight resumes, a finished one downloads, both byte-exact', async () => {
+    const finished = randomBytes(100 * 1024);
+    const done = await harness.create({ 'Upload-Length': finished.length });
+    await patch(done, 0, finished);
+    const content = randomBytes(300 * 1024);
+    const url = await harness.create({ 'Upload-Length': content.length });
+    await patch(url, 0, content.subarray(0, 123_456));
+    await harness.wipeRecords();
+
+    assert.equal(sha256((await send('GET', done)).body), sha256(finished));
+    const head = await send('HEAD', url, { headers: tus });
+    assert.equal(head.headers['upload-offset'], '123456');
+    await patch(url, 123_456, content.subarray(123_456));
+    const download = await send('GET', url);
+    assert.equal(download.status, 200);
+    assert.equal(sha256(download.body), sha256(content));
+  });
+});
