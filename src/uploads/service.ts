@@ -267,7 +267,15 @@ export class UploadService {
   ): Promise<{ finished: boolean; hookResponse?: HookResponse }> {
     const length = record.length;
     if (!canFinish(this.#data) || length === null) return { finished: false };
-    if (!(await this.#data.isFinished(record.path, length))) return { finished: false };
+    // Only a look: a store that cannot answer now (S3 down) leaves the record as it is, and HEAD still answers.
+    const sealed = await this.#data.isFinished(record.path, length).catch((error: unknown) => {
+      this.#options.logger.warn(
+        { err: error, id: record.id },
+        'could not check whether the upload was sealed',
+      );
+      return false;
+    });
+    if (!sealed) return { finished: false };
     this.#options.logger.warn(
       { id: record.id, offset: record.offset, length },
       'finishing an upload whose object was sealed but not recorded (a finishing request was cut)',
