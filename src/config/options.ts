@@ -341,7 +341,7 @@ export const optionTable: readonly OptionSpec[] = [
     flag: 'hooks-format',
     env: ['WHARF_HOOKS_FORMAT', 'RUSTUS_HOOKS_FORMAT'],
     kind: 'enum',
-    choices: ['default', 'v2', 'tusd', 'cloudevents'],
+    choices: ['default', 'v2', 'tusd', 'cloudevents', 'tusd-v2'],
     default: 'default',
     help: 'Payload format of every hook (see docs/hooks.md); cloudevents is CloudEvents 1.0 (see --hooks-cloudevents-mode).',
     group: hooks,

@@ -21,6 +21,8 @@ export interface RequestDescription {
   readonly headers: Readonly<Record<string, readonly string[]>>;
   /** `scheme://host` as the client reached it (see requestOrigin in tus/request-info.ts); absent when unknown. */
   readonly origin?: string;
+  /** The TCP peer as `host:port` (`[::1]:port` for IPv6), as Go's `RemoteAddr` spells it; absent when unknown. */
+  readonly peer?: string;
 }
 
 export type DescribeRequest = () => RequestDescription;

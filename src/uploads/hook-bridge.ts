@@ -109,6 +109,8 @@ export class HookObserver implements UploadObserver {
       remoteAddr: described.remoteAddr,
       headers: described.headers,
       ...(described.origin !== undefined ? { origin: described.origin } : {}),
+      requestUri: described.uri,
+      ...(described.peer !== undefined ? { peer: described.peer } : {}),
     };
     return { name, upload, request, endpoint: this.#endpoint };
   }
