@@ -89,6 +89,10 @@ export const errorCatalogue = {
     message:
       'the shared record store (Redis or PostgreSQL) is down or not answering; nothing was lost, retry after Retry-After (HEAD answers 423)',
   },
+  ERR_UPLOAD_STOPPED: {
+    status: 400,
+    message: 'upload has been stopped by a post-receive hook (StopUpload) and was terminated',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -47,6 +47,7 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     removeParts: config.removeParts,
     expirationMs: config.extensions.has('expiration') ? config.uploadExpirationMs : 0,
     lockTimeoutMs: config.lockTimeoutMs,
+    progressIntervalMs: config.hooksProgressIntervalMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
     logger: options.logger,
     ...(options.activity !== undefined ? { activity: options.activity } : {}),

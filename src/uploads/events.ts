@@ -58,6 +58,18 @@ export interface UploadObserver {
     request: DescribeRequest,
     error?: string,
   ): void;
+  /**
+   * Registers the service's handler for a hook asking to stop an upload (tusd 2's `StopUpload` on
+   * post-receive), with the response the stopped request should get.
+   */
+  onStopUpload?(listener: (uploadId: string, response: StopResponse | undefined) => void): void;
+}
+
+/** What a stopping hook asked the stopped request to answer (tusd's HTTPResponse). */
+export interface StopResponse {
+  readonly status?: number;
+  readonly body?: string;
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export const silentObserver: UploadObserver = {
