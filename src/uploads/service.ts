@@ -843,6 +843,9 @@ export class UploadService {
       if (interruption && interruption.status === 413) throw interruption;
       let hookResponse: HookResponse | undefined;
       if (isComplete(record)) {
+        // With progress events (tusd's model), the PATCH that completes the upload reports its end too.
+        if (progress !== undefined && record.offset > before && record.offset !== reported)
+          this.#notify('post-receive', record, request.describeRequest);
         hookResponse = await this.#checkFinish(record, request.describeRequest);
         await this.#finish(record, request.describeRequest);
       } else if (record.offset > before && record.offset !== reported) {
