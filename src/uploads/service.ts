@@ -198,7 +198,7 @@ export class UploadService {
       await lock.release();
     }
     this.#options.activity?.terminated(record);
-    this.#notify('post-terminate', record, stoppedByHook, 'stopped by a post-receive hook (StopUpload)');
+    this.#notify('post-terminate', record, stoppedByHook);
     await this.#reviewFinals(record.pendingFinals, stoppedByHook);
   }
 
