@@ -139,6 +139,9 @@ export function parseCommandLine(original: readonly string[]): ParsedCommandLine
     } else if (/^-[a-zA-Z]$/.test(token)) {
       spec = optionTable.find((candidate) => candidate.short === token.slice(1));
       if (!spec) throw new ConfigError(`unknown option ${token} (see --help)`);
+    } else if (/^-[a-zA-Z][a-zA-Z0-9_-]+(=|$)/.test(token)) {
+      // Go-style single-dash flags are tusd's (translated above); any other is a mistake, not an argument.
+      throw new ConfigError(`unknown option ${token.split('=')[0]} (see --help)`);
     } else {
       positionals.push(token);
       continue;

@@ -311,3 +311,51 @@ export function translateTusdFlags(
   }
   return { argv: out, tusd, warnings };
 }
+
+/** The "tusd's flags" section of docs/configuration.md. */
+export function renderTusdFlagsDoc(): string[] {
+  const lines = [
+    '',
+    "## tusd's flags",
+    '',
+    "A tusd 2 command line starts Wharf too: tusd's flags are read the way Go reads them (`-flag value`,",
+    '`--flag value`, `-flag=value`; a boolean flag alone means true, `-flag=false` turns it off). A double-dash',
+    "flag that is also Wharf's (`--port`, `--hooks-dir`, `--host`) is Wharf's, with the same meaning. As soon as",
+    "one tusd spelling is used, tusd's defaults apply to what the command line does not set itself:",
+    Object.entries(tusdDefaults)
+      .map(([flag, value]) => `\`--${flag}=${value}\``)
+      .join(', ') +
+      ' (so a tusd hook server receives tusd 2 payloads and works unchanged; `--hooks-format` or any other flag',
+    "on the command line still wins). `--host` keeps Wharf's default. A flag Wharf cannot honour stops it with",
+    "exit code 2 naming the flag; one that only tunes tusd's internals is accepted with a warning naming it.",
+    '',
+    '| tusd flag | In Wharf |',
+    '| --- | --- |',
+  ];
+  for (const [name, translation] of tusdFlags) {
+    let text: string;
+    switch (translation.kind) {
+      case 'option':
+        text = `\`--${translation.flag}\`${translation.convert ? ' (the Go duration converted)' : ''}`;
+        break;
+      case 'switch':
+        text = `\`--${translation.flag}\``;
+        break;
+      case 'disable':
+        text = `removes \`${translation.extension}\` from \`--tus-extensions\``;
+        break;
+      case 'collect':
+        text =
+          '`--hooks-retry-schedule`: `-hooks-http-retry` delays of `-hooks-http-backoff` (default 3 × 1s), for post hooks delivered through the outbox';
+        break;
+      case 'refuse':
+        text = `refused: ${translation.why}`;
+        break;
+      case 'warn':
+        text = `warning, no effect: ${translation.why}`;
+        break;
+    }
+    lines.push(`| \`-${name}\` | ${text.replaceAll('|', '\\|')} |`);
+  }
+  return lines;
+}
