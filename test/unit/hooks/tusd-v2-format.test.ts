@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { uploadEventNames } from '../../../src/hooks/events.ts';
 import { formatPayload, isHookFormatName } from '../../../src/hooks/formats/index.ts';
+import { hookSchemaErrors } from '../../support/hook-payload-validator.ts';
 import { sampleEvent } from './fixtures.ts';
 
 function parse(text: string): Record<string, unknown> {
@@ -70,6 +72,18 @@ describe('--hooks-format tusd-v2 sends tusd 2 hook requests', () => {
     assert.equal(upload?.Storage, null);
     assert.equal(upload?.Size, 0);
     assert.equal(upload?.SizeIsDeferred, true);
+  });
+
+  test('every event validates against tusd 2 HookRequest schema (all fields, nothing else)', () => {
+    for (const name of uploadEventNames) {
+      for (const event of [
+        sampleEvent(name),
+        sampleEvent(name, { ...patch, name }),
+        sampleEvent(name, { request: { ...sampleEvent().request, remoteAddr: null } }),
+      ]) {
+        assert.deepEqual(hookSchemaErrors('tusd-v2', parse(formatPayload('tusd-v2', event))), [], name);
+      }
+    }
   });
 
   test('the tusd format keeps the 1.x shape (no Type, no Event)', () => {
