@@ -695,7 +695,11 @@ export class HookEngine {
       });
       const queued = this.#queue.push(async () => {
         if (this.closed) return skip('the hooks engine closed');
-        this.#recordModule(event, eventId, false, await job.run());
+        const run = await job.run();
+        this.#recordModule(event, eventId, false, run);
+        if (run.stopUpload !== undefined) {
+          for (const listener of this.#stopListeners) listener(event.upload.id, run.stopUpload.response);
+        }
       });
       if (!queued) {
         skip('queue full');
@@ -758,6 +762,10 @@ export class HookEngine {
         WHARF_UPLOAD_OFFSET: String(event.upload.offset),
         WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
         WHARF_ENDPOINT: event.endpoint ?? '',
+        // tusd 2's file hooks read these; tusd has no id yet in pre-create.
+        TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
+        TUS_SIZE: String(event.upload.length ?? 0),
+        TUS_OFFSET: String(event.upload.offset),
         ...cloudEventEnvironment(cloudEvent),
       },
       ...(cloudEvent !== undefined ? { cloudEvent } : {}),

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -75,6 +75,12 @@ process.stdin.on('end', () => {
       path.join(dir, 'pre-terminate'),
       script(`if (meta.keep) console.log(JSON.stringify({ RejectTermination: true }));`),
     );
+    // tusd's file hooks read TUS_ID, TUS_SIZE and TUS_OFFSET.
+    await writeFile(
+      path.join(dir, 'post-create'),
+      `#!/bin/sh\ncat >/dev/null\necho "$TUS_ID $TUS_SIZE $TUS_OFFSET" >>"${path.join(scratch, 'tus-env.txt')}"\n`,
+    );
+    await chmod(path.join(dir, 'post-create'), 0o755);
     await chmod(path.join(dir, 'pre-create'), 0o755);
     await chmod(path.join(dir, 'pre-terminate'), 0o755);
     // The HTTP hook answers post events in tusd 2's shape.
@@ -186,6 +192,17 @@ process.stdin.on('end', () => {
     assert.equal((await send('HEAD', url, { headers: tus })).status, 200);
   });
 
+  it('file hooks get tusd’s TUS_ID, TUS_SIZE and TUS_OFFSET', async () => {
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': 7 });
+    const id = url.split('/').at(-1) ?? '';
+    let lines = '';
+    for (let waited = 0; waited < 100 && !lines.includes(id); waited++) {
+      await sleep(50);
+      lines = await readFile(path.join(scratch, 'tus-env.txt'), 'utf8').catch(() => '');
+    }
+    assert.ok(lines.split('\n').includes(`${id} 7 0`), lines);
+  });
+
   it('StopUpload from post-receive terminates the upload (the PATCH was already stored: its answer stands)', async () => {
     const url = await createUpload(wharf.endpoint, {
       'Upload-Length': 10,
@@ -216,5 +233,67 @@ process.stdin.on('end', () => {
     assert.equal(keptPatch.status, 204);
     await sleep(300);
     assert.equal((await send('HEAD', kept, { headers: tus })).status, 200);
+  });
+});
+
+describe('a hook module action answering StopUpload on post-receive', () => {
+  let scratch: string;
+  let wharf: WharfProcess;
+
+  before(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'wharf-tusd-module-'));
+    const module = path.join(scratch, 'modules', 'stopper');
+    await mkdir(module, { recursive: true });
+    await writeFile(
+      path.join(module, 'index.mjs'),
+      `export default ({ action }) => {
+  action('post-receive', (upload) => (upload.metadata.stop ? { StopUpload: true } : undefined));
+  action('post-create', (upload) => (upload.metadata.odd ? { RejectUpload: true } : undefined));
+};
+`,
+    );
+    wharf = await startWharf({
+      args: ['--hooks-modules-dir', path.join(scratch, 'modules'), '--admin', '--admin-token', token],
+    });
+  });
+
+  after(async () => {
+    await wharf?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('terminates the upload; an upload it does not stop stays', async () => {
+    const stopped = await createUpload(wharf.endpoint, {
+      'Upload-Length': 10,
+      'Upload-Metadata': metadata({ stop: '1' }),
+    });
+    const kept = await createUpload(wharf.endpoint, { 'Upload-Length': 10 });
+    for (const url of [stopped, kept]) {
+      const reply = await send('PATCH', url, {
+        headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+        body: 'hello',
+      });
+      assert.equal(reply.status, 204);
+    }
+    let status = 200;
+    for (let waited = 0; waited < 200 && status === 200; waited++) {
+      await sleep(50);
+      status = (await send('HEAD', stopped, { headers: tus })).status;
+    }
+    assert.equal(status, 404);
+    assert.equal((await send('HEAD', kept, { headers: tus })).status, 200);
+  });
+
+  it('records an answer a post-create action cannot give as not honoured', async () => {
+    const url = await createUpload(wharf.endpoint, {
+      'Upload-Length': 3,
+      'Upload-Metadata': metadata({ odd: '1' }),
+    });
+    const runs = await runsOf(wharf, url.split('/').at(-1) ?? '', 'post-create');
+    assert.match(
+      runs.find((run) => run.target === 'module:stopper')?.error ?? '',
+      /answer not honoured: RejectUpload: only pre-create can reject an upload, not post-create/,
+    );
+    assert.equal((await send('HEAD', url, { headers: tus })).status, 200);
   });
 });

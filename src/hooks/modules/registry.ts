@@ -1,5 +1,7 @@
 import {
+  type HookAnswer,
   HookAnswerError,
+  type HookHttpResponse,
   hookAnswerFrom,
   isHookAnswer,
   type MergedAnswer,
@@ -48,6 +50,8 @@ export interface ModuleRun {
   readonly status: 'completed' | 'failed' | 'skipped' | 'timed_out';
   readonly durationMs: number;
   readonly error?: string;
+  /** A post-receive action answered tusd 2's StopUpload (with this response for the stopped request). */
+  readonly stopUpload?: { readonly response?: HookHttpResponse };
 }
 
 export type ModuleRunRecorder = (run: ModuleRun) => void;
@@ -343,8 +347,35 @@ export class HookModules {
             ...extra,
           };
           try {
-            await entry.handler(event.upload, meta, entry.context);
-            return { target, status: 'completed', durationMs: elapsed(started) };
+            const returned: unknown = await entry.handler(event.upload, meta, entry.context);
+            let answer: HookAnswer | undefined;
+            let notHonoured: readonly string[] | undefined;
+            try {
+              answer = hookAnswerFrom(returned, event.name);
+              notHonoured = answer?.notHonoured;
+            } catch (cause) {
+              if (!(cause instanceof HookAnswerError)) throw cause;
+              notHonoured = [`invalid answer: ${cause.message}`];
+            }
+            if (notHonoured !== undefined) {
+              this.#logger.warn(
+                { module: entry.module, event: event.name, notHonoured },
+                'hook module answer not honoured in part',
+              );
+            }
+            return {
+              target,
+              status: 'completed',
+              durationMs: elapsed(started),
+              ...(notHonoured !== undefined
+                ? { error: `answer not honoured: ${notHonoured.join('; ')}` }
+                : {}),
+              ...(answer?.stopUpload === true
+                ? {
+                    stopUpload: answer.httpResponse !== undefined ? { response: answer.httpResponse } : {},
+                  }
+                : {}),
+            };
           } catch (error) {
             this.#logger.warn(
               { err: error, module: entry.module, event: event.name },
