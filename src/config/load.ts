@@ -346,6 +346,7 @@ function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | 
       executableTimeoutMs: integer(options, 'hooksExecutableTimeout') * 1000,
       postConcurrency: integer(options, 'hooksPostConcurrency'),
       postQueueLimit: integer(options, 'hooksPostQueueLimit'),
+      ...(integer(options, 'hooksStopCode') > 0 ? { stopCode: integer(options, 'hooksStopCode') } : {}),
       ...brokerHooks(options, env),
       ...webhooksConfig(options),
     }),

@@ -143,13 +143,7 @@ export const tusdFlags: ReadonlyMap<string, Translation> = new Map<string, Trans
   ['hooks-grpc-client-tls-key', { kind: 'refuse', why: 'Wharf has no gRPC hooks' }],
   ['hooks-grpc-forward-headers', { kind: 'refuse', why: 'Wharf has no gRPC hooks' }],
   ['hooks-plugin', { kind: 'refuse', why: 'Wharf loads hook modules (--hooks-modules-dir), not Go plugins' }],
-  [
-    'hooks-stop-code',
-    {
-      kind: 'warn',
-      why: "tusd 1's flag; tusd 2 hooks stop an upload by answering StopUpload, which Wharf honours",
-    },
-  ],
+  ['hooks-stop-code', { kind: 'option', flag: 'hooks-stop-code' }],
   ['expose-metrics', { kind: 'switch', flag: 'metrics' }],
   ['metrics-path', { kind: 'warn', why: `${quiet} (metrics are at /metrics)` }],
   ['expose-pprof', { kind: 'warn', why: quiet, boolean: true }],

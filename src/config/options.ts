@@ -421,6 +421,17 @@ export const optionTable: readonly OptionSpec[] = [
     group: hooks,
   },
   {
+    key: 'hooksStopCode',
+    flag: 'hooks-stop-code',
+    env: ['WHARF_HOOKS_STOP_CODE'],
+    kind: 'integer',
+    min: 0,
+    max: 255,
+    default: '0',
+    help: "Exit code of a file or dir post-receive hook that stops the upload and terminates it, as a StopUpload answer does (tusd 1's -hooks-stop-code). 0: no exit code stops an upload.",
+    group: hooks,
+  },
+  {
     key: 'hooksProgressInterval',
     flag: 'hooks-progress-interval',
     env: ['WHARF_HOOKS_PROGRESS_INTERVAL'],

@@ -817,6 +817,17 @@ export class HookEngine {
       }
       if (!blocking) answer = undefined;
     }
+    // tusd 1's -hooks-stop-code: an executable's exit code asks to stop the upload.
+    const stopCode = this.config.stopCode ?? 0;
+    if (
+      !blocking &&
+      stopCode !== 0 &&
+      delivery.event === 'post-receive' &&
+      result.kind === 'exited' &&
+      result.exitCode === stopCode
+    ) {
+      for (const listener of this.#stopListeners) listener(delivery.uploadId, undefined);
+    }
     const extra: RunExtra = attempt !== undefined ? { attempt } : {};
     const output =
       result.kind === 'delivered'

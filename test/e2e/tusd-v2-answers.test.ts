@@ -81,6 +81,9 @@ process.stdin.on('end', () => {
       `#!/bin/sh\ncat >/dev/null\necho "$TUS_ID $TUS_SIZE $TUS_OFFSET" >>"${path.join(scratch, 'tus-env.txt')}"\n`,
     );
     await chmod(path.join(dir, 'post-create'), 0o755);
+    // tusd 1's -hooks-stop-code: a post-receive hook exiting 3 stops the upload.
+    await writeFile(path.join(dir, 'post-receive'), script(`process.exitCode = meta.exitstop ? 3 : 0;`));
+    await chmod(path.join(dir, 'post-receive'), 0o755);
     await chmod(path.join(dir, 'pre-create'), 0o755);
     await chmod(path.join(dir, 'pre-terminate'), 0o755);
     // The HTTP hook answers post events in tusd 2's shape.
@@ -118,6 +121,8 @@ process.stdin.on('end', () => {
         '--admin-token',
         token,
         '--hooks-allow-private-targets',
+        '--hooks-stop-code',
+        '3',
       ],
     });
   });
@@ -190,6 +195,24 @@ process.stdin.on('end', () => {
     assert.ok(warning, 'a warning is logged');
     // The upload kept its id.
     assert.equal((await send('HEAD', url, { headers: tus })).status, 200);
+  });
+
+  it('a post-receive file hook exiting with --hooks-stop-code stops the upload (tusd 1)', async () => {
+    const url = await createUpload(wharf.endpoint, {
+      'Upload-Length': 10,
+      'Upload-Metadata': metadata({ exitstop: '1' }),
+    });
+    const patched = await send('PATCH', url, {
+      headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+      body: 'hi',
+    });
+    assert.equal(patched.status, 204);
+    let status = 200;
+    for (let waited = 0; waited < 200 && status === 200; waited++) {
+      await sleep(50);
+      status = (await send('HEAD', url, { headers: tus })).status;
+    }
+    assert.equal(status, 404);
   });
 
   it('file hooks get tusd’s TUS_ID, TUS_SIZE and TUS_OFFSET', async () => {
