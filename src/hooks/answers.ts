@@ -7,6 +7,9 @@
  *   the metadata or the storage path;
  * - `{ "httpResponse": {…} }` alone adds headers or a body to the normal answer.
  * An empty or non-JSON answer means "go on", so rustus-style hooks keep working.
+ *
+ * tusd 2's own shape (`RejectUpload`, `RejectTermination`, `HTTPResponse`, `ChangeFileInfo`, `StopUpload`) is read
+ * into the same answer, so a tusd hook server works unchanged whatever payload format it is sent.
  */
 
 export interface HookHttpResponse {
@@ -151,11 +154,7 @@ function tusdHttpResponse(value: unknown): HookHttpResponse | undefined {
     throw new HookAnswerError('HTTPResponse.StatusCode must be an integer');
   return httpResponseOf({
     ...(typeof status === 'number' && status !== 0 ? { status } : {}),
-    ...(typeof body === 'string' && body !== ''
-      ? { body }
-      : body !== undefined && body !== null && typeof body !== 'string'
-        ? { body }
-        : {}),
+    ...(body === undefined || body === null || body === '' ? {} : { body }),
     ...(headers !== undefined && headers !== null ? { headers } : {}),
   });
 }

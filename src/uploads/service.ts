@@ -92,9 +92,9 @@ function isUsable(part: UploadRecord): boolean {
 
 /** The "request" of an event no client caused (the expiration sweep). */
 const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
-/** The "request" of a removal by a hook module or housekeeping. */
 /** The "request" of a termination a post-receive hook asked for when no PATCH was arriving. */
 const stoppedByHook: DescribeRequest = () => ({ uri: '', method: 'STOP', remoteAddr: null, headers: {} });
+/** The "request" of a removal by a hook module or housekeeping. */
 const housekeeping: DescribeRequest = () => ({ uri: '', method: 'REMOVE', remoteAddr: null, headers: {} });
 
 /** Upload-Metadata for metadata a hook rewrote: `key base64value` pairs, a key alone for an empty value. */
@@ -168,8 +168,8 @@ export class UploadService {
    * A post-receive hook answered StopUpload (tusd 2). A PATCH of the upload arriving on this instance is
    * interrupted and answered 400 ERR_UPLOAD_STOPPED (the hook's HTTPResponse merged over it), and the upload
    * is terminated, as tusd does. With no PATCH arriving here, the upload is terminated at once (taking its
-   * lock interrupts a PATCH on another instance), so the client's next request gets 404: tusd would ignore a
-   * stop that comes after the request, which Wharf's post-receive (sent once the PATCH is stored) always does.
+   * lock interrupts a PATCH on another instance), so the client's next request gets 404. tusd ignores a stop
+   * that comes after the request; without --hooks-progress-interval Wharf's post-receive always does.
    */
   async stop(id: string, response: StopResponse | undefined): Promise<void> {
     const error = new WharfError('ERR_UPLOAD_STOPPED', {
@@ -177,10 +177,12 @@ export class UploadService {
       ...(response?.body !== undefined ? { body: response.body } : {}),
       headers: { ...response?.headers },
     });
+    if (!isValidUploadId(id)) return;
     const body = this.#patchBodies.get(id);
     if (body !== undefined) {
       body.interrupt(error);
-      return;
+      // Too late for this body (fully read, or interrupted for another reason): terminate once the PATCH is done.
+      if (body.interruption === error) return;
     }
     let record: UploadRecord;
     const lock = await this.#lock(id, () => undefined);
