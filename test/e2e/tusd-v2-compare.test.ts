@@ -352,9 +352,13 @@ describe('one tusd hook server, against tusd and against Wharf with tusd flags',
   });
 
   after(async () => {
-    tusd?.child.kill('SIGTERM');
+    if (tusd !== undefined) {
+      const exited = new Promise((resolve) => tusd.child.once('exit', resolve));
+      tusd.child.kill('SIGTERM');
+      await exited;
+      await rm(tusd.dir, { recursive: true, force: true });
+    }
     await wharf?.stop();
-    await rm(tusd.dir, { recursive: true, force: true });
     tusdHooks?.close();
     wharfHooks?.close();
   });
