@@ -47,6 +47,7 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     removeParts: config.removeParts,
     expirationMs: config.extensions.has('expiration') ? config.uploadExpirationMs : 0,
     lockTimeoutMs: config.lockTimeoutMs,
+    progressIntervalMs: config.hooksProgressIntervalMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
     // Records in files sit beside the data already; a shared store may come back without its data. With
     // --redis-info-expiration records are meant to vanish: a copy would bring them back.

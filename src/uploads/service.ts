@@ -14,7 +14,7 @@ import {
 } from '../storage/data-store.ts';
 import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
-import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
+import type { CheckAnswer, DescribeRequest, StopResponse, UploadObserver } from './events.ts';
 import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
 import { RecordCopyingInfoStore } from './record-copies.ts';
 import { isAwaitingApproval, isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
@@ -43,6 +43,11 @@ export interface UploadServiceOptions {
    * for info stores that can come back empty (Redis, PostgreSQL).
    */
   readonly keepRecordCopies?: boolean;
+  /**
+   * Milliseconds between post-receive events while a PATCH body arrives (tusd's -progress-hooks-interval);
+   * 0 (the default) sends one post-receive per PATCH, once its bytes are stored.
+   */
+  readonly progressIntervalMs?: number;
   readonly logger: {
     warn(object: object, message: string): void;
     error(object: object, message: string): void;
@@ -102,6 +107,8 @@ const headRequest: DescribeRequest = () => ({ uri: '', method: 'HEAD', remoteAdd
 
 /** The "request" of an event no client caused (the expiration sweep). */
 const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
+/** The "request" of a termination a post-receive hook asked for when no PATCH was arriving. */
+const stoppedByHook: DescribeRequest = () => ({ uri: '', method: 'STOP', remoteAddr: null, headers: {} });
 /** The "request" of a removal by a hook module or housekeeping. */
 const housekeeping: DescribeRequest = () => ({ uri: '', method: 'REMOVE', remoteAddr: null, headers: {} });
 
@@ -172,6 +179,8 @@ export class UploadService {
   readonly #copies: RecordCopyingDataStore | undefined;
   /** Bodies being written now (only tracked when someone listens to the activity). */
   readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
+  /** The PATCH bodies arriving now, by upload id: what a hook's StopUpload interrupts. */
+  readonly #patchBodies = new Map<string, BodyMeter>();
 
   constructor(options: UploadServiceOptions) {
     this.#options = options;
@@ -185,6 +194,51 @@ export class UploadService {
           logger: options.logger,
         })
       : options.infoStore;
+    options.observer.onStopUpload?.((id, response) => {
+      this.stop(id, response).catch((error: unknown) => {
+        options.logger.error({ err: error, id }, 'stopping an upload for a hook failed');
+      });
+    });
+  }
+
+  /**
+   * A post-receive hook answered StopUpload (tusd 2). A PATCH of the upload arriving on this instance is
+   * interrupted and answered 400 ERR_UPLOAD_STOPPED (the hook's HTTPResponse merged over it), and the upload
+   * is terminated, as tusd does. With no PATCH arriving here, the upload is terminated at once (taking its
+   * lock interrupts a PATCH on another instance), so the client's next request gets 404. tusd ignores a stop
+   * that comes after the request; without --hooks-progress-interval Wharf's post-receive always does.
+   */
+  async stop(id: string, response: StopResponse | undefined): Promise<void> {
+    const error = new WharfError('ERR_UPLOAD_STOPPED', {
+      ...(response?.status !== undefined ? { status: response.status } : {}),
+      ...(response?.body !== undefined ? { body: response.body } : {}),
+      headers: { ...response?.headers },
+    });
+    if (!isValidUploadId(id)) return;
+    const body = this.#patchBodies.get(id);
+    if (body !== undefined) {
+      body.interrupt(error);
+      // Too late for this body (fully read, or interrupted for another reason): terminate once the PATCH is done.
+      if (body.interruption === error) return;
+    }
+    let record: UploadRecord;
+    const lock = await this.#lock(id, () => undefined);
+    try {
+      try {
+        record = await this.get(id);
+      } catch (cause) {
+        // Gone already (terminated, expired) or another endpoint's upload: nothing to stop.
+        if (cause instanceof WharfError && cause.status < 500) return;
+        throw cause;
+      }
+      await this.#info.remove(id);
+      await this.#data.remove(record.path);
+    } finally {
+      await lock.release();
+    }
+    this.#options.activity?.terminated(record);
+    this.#notify('post-terminate', record, stoppedByHook);
+    await this.#reviewFinals(record.pendingFinals, stoppedByHook);
   }
 
   get dataStore(): DataStore {
@@ -902,15 +956,33 @@ export class UploadService {
         }
       }
       const before = record.offset;
-      const { interruption } = await this.#receive(
+      let reported = before;
+      const progress = this.#progressReporter(
         record,
-        (limit) => {
-          meter = request.openBody(limit);
-          return meter;
+        () => meter,
+        request.describeRequest,
+        (offset) => {
+          reported = offset;
         },
-        request.checksum,
-        request.contentLength,
       );
+      let received: { interruption?: WharfError };
+      try {
+        received = await this.#receiveForWrite(record, request, (opened) => {
+          meter = opened;
+        });
+      } finally {
+        if (progress !== undefined) clearInterval(progress);
+        this.#patchBodies.delete(id);
+      }
+      const { interruption } = received;
+      if (interruption?.code === 'ERR_UPLOAD_STOPPED') {
+        // tusd terminates an upload its hook stopped; the client's next request gets 404.
+        await this.#info.remove(record.id);
+        await this.#data.remove(record.path);
+        this.#options.activity?.terminated(record);
+        this.#notify('post-terminate', record, request.describeRequest);
+        throw interruption;
+      }
       if (
         interruption?.code === 'ERR_CHECKSUM_MISMATCH' ||
         interruption?.code === 'ERR_INTERNAL' ||
@@ -926,9 +998,12 @@ export class UploadService {
       if (interruption && interruption.status === 413) throw interruption;
       let hookResponse: HookResponse | undefined;
       if (isComplete(record)) {
+        // With progress events (tusd's model), the PATCH that completes the upload reports its end too.
+        if (progress !== undefined && record.offset > before && record.offset !== reported)
+          this.#notify('post-receive', record, request.describeRequest);
         hookResponse = await this.#checkFinish(record, request.describeRequest);
         await this.#finish(record, request.describeRequest);
-      } else if (record.offset > before) {
+      } else if (record.offset > before && record.offset !== reported) {
         this.#notify('post-receive', record, request.describeRequest);
       }
       return {
@@ -940,6 +1015,48 @@ export class UploadService {
       await this.#recorded(id);
       await lock.release();
     }
+  }
+
+  /** Receives a PATCH body, keeping it where {@link UploadService.stop} can interrupt it. */
+  #receiveForWrite(
+    record: UploadRecord,
+    request: WriteRequest,
+    opened: (meter: BodyMeter) => void,
+  ): Promise<{ interruption?: WharfError }> {
+    return this.#receive(
+      record,
+      (limit) => {
+        const meter = request.openBody(limit);
+        opened(meter);
+        this.#patchBodies.set(record.id, meter);
+        return meter;
+      },
+      request.checksum,
+      request.contentLength,
+    );
+  }
+
+  /**
+   * With --hooks-progress-interval, a post-receive event every interval while the body arrives, when the
+   * offset moved (tusd's progress hooks; the offset counts bytes read, which may exceed bytes stored).
+   */
+  #progressReporter(
+    record: UploadRecord,
+    meter: () => BodyMeter | undefined,
+    describeRequest: DescribeRequest,
+    onReport: (offset: number) => void,
+  ): NodeJS.Timeout | undefined {
+    const interval = this.#options.progressIntervalMs ?? 0;
+    if (interval <= 0 || !this.#options.observer.listens('post-receive')) return undefined;
+    const from = record.offset;
+    let last = from;
+    return setInterval(() => {
+      const offset = from + (meter()?.bytesSeen ?? 0);
+      if (offset === last) return;
+      last = offset;
+      onReport(offset);
+      this.#notify('post-receive', { ...record, offset }, describeRequest);
+    }, interval);
   }
 
   #refuseWriteToComplete(record: UploadRecord, request: WriteRequest): void {
