@@ -106,6 +106,10 @@ export const errorCatalogue = {
     status: 403,
     message: 'the admin API has no token and answers only to the bound address or a loopback name in Host',
   },
+  ERR_UPLOAD_STOPPED: {
+    status: 400,
+    message: 'upload has been stopped by a post-receive hook (StopUpload) and was terminated',
+  },
   ERR_ADMIN_TARGET_EVENT: {
     status: 400,
     message:

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { ChainCompiler } from './chain/compile.ts';
 import type { CompiledChain } from './chain/entries.ts';
-import { ChainRunner } from './chain/runner.ts';
+import { ChainRunner, type StopUploadListener } from './chain/runner.ts';
 import type { DeliveryControl } from './delivery-control.ts';
 import { frozenConfig, type HooksConfig } from './engine-config.ts';
 import { HookConfigError } from './errors.ts';
@@ -27,6 +27,7 @@ import { HttpHookTransport } from './transports/http.ts';
 import { KafkaHookTransport } from './transports/kafka.ts';
 import type { HookDelivery, HookTransport } from './transports/types.ts';
 
+export type { StopUploadListener } from './chain/runner.ts';
 export type { HookLogger } from './hook-logger.ts';
 
 export interface HookEngineOptions {
@@ -89,6 +90,7 @@ export class HookEngine {
   readonly #chains: ChainCompiler;
   /** Runs every chain and writes every run record. */
   readonly #runner: ChainRunner;
+  readonly #stopListeners = new Set<StopUploadListener>();
 
   constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
     this.config = frozenConfig(config);
@@ -227,6 +229,10 @@ export class HookEngine {
           ? { payload: '' }
           : pipeline.payloadFor(bound, event, event.endpoint ?? '', eventId),
       collect: (addition) => this.#additions?.push(addition),
+      stopUpload: (uploadId, response) => {
+        for (const listener of this.#stopListeners) listener(uploadId, response);
+      },
+      ...(this.config.stopCode !== undefined ? { stopCode: this.config.stopCode } : {}),
     });
     this.#chains = new ChainCompiler({
       enabledEvents: this.config.enabledEvents,
@@ -251,6 +257,15 @@ export class HookEngine {
         );
       });
     }
+  }
+
+  /**
+   * Calls `listener` when a post-receive hook answers tusd 2's `StopUpload` (with its `HTTPResponse`, if
+   * any): the upload service stops and terminates the upload. Returns a function that removes the listener.
+   */
+  onStopUpload(listener: StopUploadListener): () => void {
+    this.#stopListeners.add(listener);
+    return () => this.#stopListeners.delete(listener);
   }
 
   /** True when an event of this name would reach at least one entry on some endpoint: lets the core skip building it. */

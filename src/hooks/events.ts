@@ -69,6 +69,10 @@ export interface HookRequest {
    * URLs; absent when unknown. Not part of the rustus payloads: CloudEvents' default `source` is built from it.
    */
   readonly origin?: string;
+  /** The path and query exactly as received (no trailing slash added): tusd-v2's `URI`. */
+  readonly requestUri?: string;
+  /** The TCP peer as `host:port` (`[::1]:port` for IPv6), whatever proxies say: tusd-v2's `RemoteAddr`. */
+  readonly peer?: string;
 }
 
 export interface UploadEvent {

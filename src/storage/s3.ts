@@ -8,10 +8,13 @@ import type {
   ConcatenatingDataStore,
   FinishingDataStore,
   NewUploadPlacement,
+  RecordCopyingDataStore,
+  StoredData,
 } from './data-store.ts';
-import { expandDirStructure } from './dir-structure.ts';
+import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
 import { PartUploads } from './part-uploads.ts';
+import { RecordCopyObjects } from './record-copy-objects.ts';
 import type { S3Bucket, S3Connection, StoredPart } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning } from './s3-objects.ts';
 
@@ -67,11 +70,12 @@ const localTailLimit = 16;
  * and a part above the offset is overwritten by number, so cutting back to where an append started always
  * finds the state it started from.
  */
-export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
+export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, RecordCopyingDataStore {
   readonly name = 's3';
   readonly #options: S3DataStoreOptions;
   readonly #tuning: PartTuning;
   readonly #localTails = new Map<string, LocalTail>();
+  readonly #copies = new RecordCopyObjects(() => this.#bucket);
 
   constructor(options: S3DataStoreOptions) {
     this.#options = options;
@@ -125,12 +129,19 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     return { uploadId, partSize: this.#partSize(first, stored) };
   }
 
-  async #tails(key: string): Promise<{ key: string; start: number; size: number }[]> {
+  async #tails(key: string): Promise<{ key: string; start: number; size: number; lastModified: number }[]> {
     const prefix = tailPrefix(key);
-    const tails: { key: string; start: number; size: number }[] = [];
+    const tails: { key: string; start: number; size: number; lastModified: number }[] = [];
     for await (const object of this.#bucket.list(prefix)) {
       const rest = object.key.slice(prefix.length);
-      if (/^\d+$/.test(rest)) tails.push({ key: object.key, start: Number(rest), size: object.size });
+      if (/^\d+$/.test(rest)) {
+        tails.push({
+          key: object.key,
+          start: Number(rest),
+          size: object.size,
+          lastModified: object.lastModified,
+        });
+      }
     }
     return tails;
   }
@@ -197,12 +208,19 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
    * Where an append at `offset` starts: the layout, and the part to fill with the bytes already stored in
    * it. When this instance's last append of the upload ended exactly at `offset`, nothing else happened to
    * the upload since (offsets only grow, and a discarded chunk leaves the offset where that append began),
-   * so the layout and the tail it kept are used as they are, with no request to S3.
+   * so the layout and the tail it kept are used as they are, without waiting for S3.
    */
   async #begin(
     key: string,
     offset: number,
-  ): Promise<{ uploadId: string | undefined; partSize: number; firstPartStart: number; part: PartFile }> {
+  ): Promise<{
+    uploadId: string | undefined;
+    partSize: number;
+    firstPartStart: number;
+    part: PartFile;
+    /** Tails past the offset being removed (another instance's cut attempt); awaited before a tail is saved. */
+    clearing?: Promise<void>;
+  }> {
     const local = this.#localTails.get(key);
     if (local && offset === local.partStart + local.size) {
       this.#localTails.delete(key);
@@ -213,7 +231,16 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
         if (local.consumedTail !== undefined) {
           await this.#bucket.remove(tailKey(key, local.consumedTail)).catch(() => undefined);
         }
-        return { uploadId: local.uploadId, partSize: local.partSize, firstPartStart: local.partStart, part };
+        // Only this instance's own appends are known here: another one's cut attempt may have left tails past
+        // the offset, which would otherwise mark the stored bytes as ending there (see stored()).
+        const clearing = this.#removeTails(key, (start) => start <= local.partStart).catch(() => undefined);
+        return {
+          uploadId: local.uploadId,
+          partSize: local.partSize,
+          firstPartStart: local.partStart,
+          part,
+          clearing,
+        };
       }
     }
     const { uploadId, partSize } = await this.#layout(key, offset);
@@ -276,6 +303,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       } catch (error) {
         failure = error;
       }
+      await begun.clearing;
       // The tail is saved while the last parts are still in flight.
       const tail = part;
       const tailStart = partStart;
@@ -290,7 +318,13 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
                 (error: unknown) => ({ saved: false as const, error }),
               )
           : undefined;
-      const [tailOutcome] = await Promise.all([savingTail, uploads.settle()]);
+      // An append that ends on a part boundary leaves an empty tail there: the highest tail marks where the
+      // stored bytes end, which rebuilding a lost record needs (see stored()). Only a hint: failing costs nothing.
+      const markingEnd =
+        tail.size === 0 && tailStart > firstPartStart && !uploads.failure
+          ? bucket.putEmpty(tailKey(key, tailStart)).catch(() => undefined)
+          : undefined;
+      const [tailOutcome] = await Promise.all([savingTail, uploads.settle(), markingEnd]);
 
       // What is durable: every part below the first that failed, then the tail if it could be saved.
       let durable: number;
@@ -329,22 +363,107 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
 
   /**
    * Nothing below `length` was changed by the append being undone (see the class comment), so cutting back
-   * only checks that the upload can continue from `length` and drops tails the discarded bytes left.
+   * checks that the upload can continue from `length`, drops tails the discarded bytes left, and leaves the
+   * tail of `length`'s part holding exactly the bytes below `length` (an empty one on a part boundary): the
+   * stored bytes then end at `length`, as a rebuilt record will read them (see stored()).
    */
   async truncate(location: string, length: number): Promise<void> {
     const key = location;
+    await this.#dropLocalTail(key);
     const { uploadId, partSize } = await this.#layout(key, length);
     const partStart = length - (length % partSize);
     if (partStart > 0 && uploadId === undefined) {
       throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: no multipart upload`);
     }
-    if (length > partStart) {
-      const size = await this.#bucket.size(tailKey(key, partStart));
-      if (size === undefined || size < length - partStart) {
-        throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: its tail is missing`);
+    const keep = length - partStart;
+    const size = await this.#bucket.size(tailKey(key, partStart));
+    if (keep > 0 && (size === undefined || size < keep)) {
+      throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: its tail is missing`);
+    }
+    if (size !== keep) await this.#rewriteTail(key, partStart, keep);
+    await this.#removeTails(key, (start) => start <= partStart);
+  }
+
+  /** Replaces the tail at `partStart` with its first `keep` bytes. */
+  async #rewriteTail(key: string, partStart: number, keep: number): Promise<void> {
+    if (keep === 0) {
+      await this.#bucket.putEmpty(tailKey(key, partStart));
+      return;
+    }
+    const part = await PartFile.create(this.#tuning.bufferDir);
+    try {
+      await this.#loadTail(key, partStart, keep, part);
+      await part.close();
+      await this.#bucket.putFile(tailKey(key, partStart), part.path, keep);
+    } finally {
+      await part.remove();
+    }
+  }
+
+  /**
+   * The bytes stored for the upload: the object once finished; before, the parts and the highest tail, which
+   * marks where the last append (or cut) ended. Parts above it are leftovers of a discarded chunk; parts
+   * missing below it (a process killed while they were in flight) end the count at the first gap.
+   */
+  async stored(location: string): Promise<StoredData> {
+    const key = location;
+    const object = await this.#bucket.stat(key);
+    if (object) return { length: object.size, modifiedAt: object.lastModified };
+    const [uploadId] = await this.#bucket.multipartUploads(key);
+    const parts = uploadId === undefined ? [] : await this.#bucket.parts(key, uploadId);
+    const partSize = parts[0]?.size ?? 0;
+    let full = 0;
+    while (parts[full]?.partNumber === full + 1 && parts[full]?.size === partSize) full++;
+    const tails = await this.#tails(key);
+    const highest = tails.reduce<(typeof tails)[number] | undefined>(
+      (top, tail) => (top === undefined || tail.start > top.start ? tail : top),
+      undefined,
+    );
+    const end =
+      highest !== undefined && highest.start <= full * partSize
+        ? highest
+        : tails.find((tail) => tail.start === full * partSize);
+    const length = end === undefined ? full * partSize : end.start + end.size;
+    const times = [
+      ...(end !== undefined ? [end.lastModified] : []),
+      ...parts.slice(0, full).flatMap((part) => (part.lastModified !== undefined ? [part.lastModified] : [])),
+    ];
+    return { length, modifiedAt: times.length > 0 ? Math.max(...times) : undefined };
+  }
+
+  /** Finished objects, tails and multipart uploads at keys the store's layout gives. */
+  async *storedLocations(): AsyncIterable<{ location: string; modifiedAt: number }> {
+    const prefix = fixedDirPrefix(this.#options.dirStructure);
+    const { pattern } = layoutPattern(this.#options.dirStructure);
+    const under = prefix === '' ? '' : `${prefix}/`;
+    for await (const object of this.#bucket.list(under)) {
+      if (!object.key.startsWith('.wharf-') && pattern.test(object.key)) {
+        yield { location: object.key, modifiedAt: object.lastModified };
       }
     }
-    await this.#removeTails(key, (start) => start <= partStart);
+    for await (const object of this.#bucket.list(`${tailFolder}/${under}`)) {
+      const location = object.key.slice(tailFolder.length + 1, object.key.lastIndexOf('/'));
+      if (pattern.test(location)) yield { location, modifiedAt: object.lastModified };
+    }
+    for await (const upload of this.#bucket.multipartUploadsUnder(under)) {
+      if (pattern.test(upload.key)) yield { location: upload.key, modifiedAt: upload.initiated };
+    }
+  }
+
+  writeRecordCopy(id: string, copy: string): Promise<void> {
+    return this.#copies.write(id, copy);
+  }
+
+  readRecordCopy(id: string): Promise<string | undefined> {
+    return this.#copies.read(id);
+  }
+
+  removeRecordCopy(id: string): Promise<void> {
+    return this.#copies.remove(id);
+  }
+
+  recordCopies(): AsyncIterable<string> {
+    return this.#copies.ids();
   }
 
   /** Completes the multipart upload: the full parts below `length`, then the tail copied in as the last part. */
@@ -387,6 +506,11 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     // Parts above these (from discarded chunks) are dropped by S3 when the upload completes.
     await bucket.completeMultipart(key, target, chosen);
     await this.#removeTails(key, () => false);
+  }
+
+  /** The object exists under the upload's key only once its multipart upload was completed (or put empty). */
+  async isFinished(location: string, length: number): Promise<boolean> {
+    return (await this.#bucket.size(location)) === length;
   }
 
   async read(location: string, range?: ByteRange): Promise<Readable> {

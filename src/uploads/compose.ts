@@ -47,7 +47,13 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     removeParts: config.removeParts,
     expirationMs: config.extensions.has('expiration') ? config.uploadExpirationMs : 0,
     lockTimeoutMs: config.lockTimeoutMs,
+    progressIntervalMs: config.hooksProgressIntervalMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
+    // Records in files sit beside the data already; a shared store may come back without its data. With
+    // --redis-info-expiration records are meant to vanish: a copy would bring them back.
+    keepRecordCopies:
+      config.infoStorage !== 'file-info-storage' &&
+      !(config.infoStorage === 'redis-info-storage' && config.redisInfoExpirationSeconds > 0),
     logger: options.logger,
     ...(options.activity !== undefined ? { activity: options.activity } : {}),
   });
@@ -70,6 +76,8 @@ function composeDataStore(config: Config): DataStore {
     concatConcurrency: s3.concatConcurrency,
     bufferDir: s3.bufferDir,
   };
-  if (config.storage === 'hybrid-s3') return new HybridS3DataStore({ ...tuning, local: files });
+  if (config.storage === 'hybrid-s3') {
+    return new HybridS3DataStore({ ...tuning, local: files, dirStructure: config.dirStructure });
+  }
   return new S3DataStore({ ...tuning, dirStructure: config.dirStructure, env: config.env });
 }

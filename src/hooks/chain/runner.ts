@@ -1,6 +1,7 @@
 import {
   type HookAnswer,
   HookAnswerError,
+  type HookHttpResponse,
   type MergedAnswer,
   mergeAnswers,
   parseHookAnswer,
@@ -29,6 +30,9 @@ export const skipReasons = {
   outboxFull: 'outbox full',
 } as const;
 export type SkipReason = (typeof skipReasons)[keyof typeof skipReasons];
+
+/** Told of a post-receive hook's `StopUpload` answer (or `--hooks-stop-code` exit). */
+export type StopUploadListener = (uploadId: string, response: HookHttpResponse | undefined) => void;
 
 /** What a run record says beyond the entry and its status. */
 interface RunExtra {
@@ -64,6 +68,10 @@ export interface RunnerParts {
   payloadFor(bound: BoundHook, event: UploadEvent, eventId: string): FormattedEvent;
   /** Keeps an outbox addition of the event being handed out (its number is settled after it). */
   collect(addition: Promise<unknown>): void;
+  /** A post-receive hook asked to stop the upload (tusd 2's `StopUpload`, or `--hooks-stop-code`). */
+  readonly stopUpload: StopUploadListener;
+  /** `--hooks-stop-code`: a post-receive executable exiting with it stops the upload (0: none). */
+  readonly stopCode?: number;
 }
 
 function runStatusOf(result: DeliveryResult): RunStatus {
@@ -273,7 +281,11 @@ export class ChainRunner {
     const queued = this.#parts.queue.push(async () => {
       if (this.#closed) return this.skip(entry, run, skipReasons.closed);
       if (entry.kind === 'action') {
-        this.#recordModule(run, await entry.step.run(run.event, run.eventId));
+        const moduleRun = await entry.step.run(run.event, run.eventId);
+        this.#recordModule(run, moduleRun);
+        if (moduleRun.stopUpload !== undefined) {
+          this.#parts.stopUpload(run.event.upload.id, moduleRun.stopUpload.response);
+        }
         return;
       }
       if (delivery !== undefined) await this.#deliverWithRetries(entry, delivery, false);
@@ -402,6 +414,10 @@ export class ChainRunner {
         WHARF_UPLOAD_OFFSET: String(event.upload.offset),
         WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
         WHARF_ENDPOINT: event.endpoint ?? '',
+        // tusd 2's file hooks read these; tusd has no id yet in pre-create.
+        TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
+        TUS_SIZE: String(event.upload.length ?? 0),
+        TUS_OFFSET: String(event.upload.offset),
         ...cloudEventEnvironment(cloudEvent),
       },
       ...(cloudEvent !== undefined ? { cloudEvent } : {}),
@@ -435,16 +451,34 @@ export class ChainRunner {
       result = { kind: 'spawn_failed', detail: `unexpected transport error: ${String(error)}` };
     }
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    // Only blocking hooks answer: what a post hook prints is not a decision.
+    // Blocking hooks decide by their answer. A post hook's answer decides nothing, except tusd 2's StopUpload
+    // on post-receive; anything else it asks for is reported as not honoured, never dropped silently.
     let answer: HookAnswer | undefined;
     let invalidAnswer: string | undefined;
-    if (blocking && result.kind === 'delivered') {
+    let notHonoured: readonly string[] | undefined;
+    if (result.kind === 'delivered' && delivery.event !== 'ping') {
       try {
-        answer = parseHookAnswer(result.answer);
+        answer = parseHookAnswer(result.answer, delivery.event);
       } catch (cause) {
         if (!(cause instanceof HookAnswerError)) throw cause;
-        invalidAnswer = cause.message;
+        if (blocking) invalidAnswer = cause.message;
+        else notHonoured = [`invalid answer: ${cause.message}`];
       }
+      notHonoured = answer?.notHonoured ?? notHonoured;
+      if (!blocking && answer?.stopUpload === true)
+        this.#parts.stopUpload(delivery.uploadId, answer.httpResponse);
+      if (!blocking) answer = undefined;
+    }
+    // tusd 1's -hooks-stop-code: an executable's exit code asks to stop the upload.
+    const stopCode = this.#parts.stopCode ?? 0;
+    if (
+      !blocking &&
+      stopCode !== 0 &&
+      delivery.event === 'post-receive' &&
+      result.kind === 'exited' &&
+      result.exitCode === stopCode
+    ) {
+      this.#parts.stopUpload(delivery.uploadId, undefined);
     }
     const extra: RunExtra = attempt !== undefined ? { attempt } : {};
     const output =
@@ -470,6 +504,19 @@ export class ChainRunner {
     if (httpStatus !== undefined) extra.httpStatus = httpStatus;
 
     const status = error !== undefined && result.kind === 'delivered' ? 'failed' : runStatusOf(result);
+    if (notHonoured !== undefined && error === undefined) {
+      extra.error = `answer not honoured: ${notHonoured.join('; ')}`;
+      this.#parts.logger.warn(
+        {
+          eventId: delivery.eventId,
+          hook: delivery.label ?? delivery.hook,
+          target: redactTarget(transport.describe(delivery.hook)),
+          uploadId: delivery.uploadId,
+          notHonoured,
+        },
+        'hook answer not honoured in part',
+      );
+    }
     const record = this.record({
       eventId: delivery.eventId,
       event: delivery.event,
@@ -509,7 +556,7 @@ export class ChainRunner {
     }
     if (result.kind === 'exited') {
       // The client gets a fixed message, never stderr (paths, commands, credentials): the reason is logged here.
-      fields.stderr = excerpt(result.stderr, stderrLogLimit);
+      fields.stderr = redactTargetText(excerpt(result.stderr, stderrLogLimit), record.target);
       logger.warn(fields, record.blocking ? 'blocking hook rejected the operation' : 'hook run failed');
       return;
     }
