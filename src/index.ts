@@ -9,7 +9,7 @@ import type { UploadService } from './uploads/service.ts';
 
 export type { Config } from './config/load.ts';
 export { type ErrorCode, WharfError } from './errors.ts';
-export type { HookAnswer, HookHttpResponse, UploadChange } from './hooks/answers.ts';
+export type { HookAnswer, HookHttpResponse, UploadChange } from './hooks/chain/answers.ts';
 export { HookError } from './hooks/modules/hook-error.ts';
 export type {
   ActionHandler,

@@ -6,12 +6,13 @@
  * import { verifyWebhook } from 'wharf/webhooks';
  * const payload = verifyWebhook({ payload: rawBody, headers: req.headers, secrets: [process.env.WEBHOOK_SECRET] });
  */
-export { percentDecodeHeaderValue } from './hooks/cloudevents-bindings.ts';
+
 export type { CloudEvent, CloudEventAttributes, CloudEventData } from './hooks/formats/cloudevents.ts';
+export { percentDecodeHeaderValue } from './hooks/transports/cloudevents-bindings.ts';
 export {
   type VerifyWebhookOptions,
   verifyWebhook,
   type WebhookRequestHeaders,
   type WebhookVerificationCode,
   WebhookVerificationError,
-} from './hooks/webhook-signature.ts';
+} from './hooks/transports/webhook-signature.ts';

@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { conditionProblem, type WhenCondition } from '../hooks/conditions.ts';
-import { isUploadEventName, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
-import { type HookFormatName, hookFormatNames, isHookFormatName } from '../hooks/formats/index.ts';
+import { conditionProblem, type WhenCondition } from '../hooks/chain/conditions.ts';
 import {
   type HookBindingDeclaration,
   type NamedHookDeclaration,
@@ -10,9 +8,11 @@ import {
   namedHookTransports,
   type RunOn,
   runOnValues,
-} from '../hooks/pipeline.ts';
-import { retryScheduleOf } from '../hooks/retry-policy.ts';
-import { WebhookSecretError, webhookKeys } from '../hooks/webhook-signature.ts';
+} from '../hooks/chain/pipeline.ts';
+import { retryScheduleOf } from '../hooks/delivery/retry-policy.ts';
+import { isUploadEventName, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
+import { type HookFormatName, hookFormatNames, isHookFormatName } from '../hooks/formats/index.ts';
+import { WebhookSecretError, webhookKeys } from '../hooks/transports/webhook-signature.ts';
 import {
   amqpHookKeys,
   type InheritedBrokers,

@@ -4,7 +4,7 @@ import {
   TargetAllowList,
   TargetRefusedError,
   urlLabel,
-} from '../hooks/target-guard.ts';
+} from '../hooks/delivery/target-guard.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
 
 /**

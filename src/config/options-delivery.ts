@@ -1,5 +1,5 @@
+import { formatDuration, parseDuration, parseRetrySchedule } from '../hooks/delivery/retry-policy.ts';
 import type { HooksConfig } from '../hooks/engine-config.ts';
-import { formatDuration, parseDuration, parseRetrySchedule } from '../hooks/retry-policy.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
 
 const group = 'Hook outbox (at-least-once delivery)';

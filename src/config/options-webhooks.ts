@@ -1,6 +1,6 @@
 import type { HooksConfig } from '../hooks/engine-config.ts';
 import { cloudEventsModes, isCloudEventSource } from '../hooks/formats/cloudevents.ts';
-import { WebhookSecretError, webhookKeys } from '../hooks/webhook-signature.ts';
+import { WebhookSecretError, webhookKeys } from '../hooks/transports/webhook-signature.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
 
 const group = 'Hooks: signed webhooks and CloudEvents';

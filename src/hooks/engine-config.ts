@@ -1,12 +1,12 @@
-import { defaultDeadLetterLimit } from './dead-letters.ts';
+import { defaultDeadLetterLimit } from './delivery/dead-letters.ts';
+import { defaultRetrySchedule } from './delivery/retry-policy.ts';
 import { HookConfigError } from './errors.ts';
 import type { UploadEventName } from './events.ts';
 import { isCloudEventSource } from './formats/cloudevents.ts';
 import { type CloudEventsSettings, type HookFormatName, isHookFormatName } from './formats/index.ts';
-import { defaultRetrySchedule } from './retry-policy.ts';
 import type { AmqpHooksConfig } from './transports/amqp.ts';
 import type { KafkaHooksConfig } from './transports/kafka.ts';
-import { WebhookSecretError, webhookKeys } from './webhook-signature.ts';
+import { WebhookSecretError, webhookKeys } from './transports/webhook-signature.ts';
 
 /** The hooks configuration, as `config/` resolves it from flags and environment. */
 export interface HooksConfig {

@@ -9,7 +9,8 @@ export {
   mergeAnswers,
   parseHookAnswer,
   type UploadChange,
-} from './answers.ts';
+} from './chain/answers.ts';
+export { type BlockingOutcome, rejectionByAnswer, rejectionFor } from './chain/rejections.ts';
 export type {
   DeadLetter,
   DeadLetterFilter,
@@ -21,7 +22,8 @@ export type {
   RuntimeHttpTarget,
   TargetHealth,
   TargetState,
-} from './delivery-control.ts';
+} from './delivery/delivery-control.ts';
+export type { OutboxStore, OwedEntry, StoredDelivery, StoredEntry } from './delivery/outbox-store.ts';
 export { HookEngine, type HookEngineOptions, type HookLogger } from './engine.ts';
 export type { HooksConfig } from './engine-config.ts';
 export { HookConfigError } from './errors.ts';
@@ -47,8 +49,6 @@ export {
   type TusdPayload,
   type V2Payload,
 } from './formats/index.ts';
-export type { OutboxStore, OwedEntry, StoredDelivery, StoredEntry } from './outbox-store.ts';
-export { type BlockingOutcome, rejectionByAnswer, rejectionFor } from './rejections.ts';
 export {
   type FinalRunStatus,
   type RunListener,
@@ -56,5 +56,5 @@ export {
   type RunRecord,
   type RunStatus,
   runStatuses,
-} from './run-log.ts';
+} from './history/run-log.ts';
 export type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';

@@ -1,6 +1,6 @@
-import type { OutboxStats } from '../hooks/delivery-control.ts';
-import type { RunRecord } from '../hooks/run-log.ts';
-import { redactTarget } from '../hooks/target-guard.ts';
+import type { OutboxStats } from '../hooks/delivery/delivery-control.ts';
+import { redactTarget } from '../hooks/delivery/target-guard.ts';
+import type { RunRecord } from '../hooks/history/run-log.ts';
 import type { UploadActivity } from '../uploads/activity.ts';
 import type { UploadRecord } from '../uploads/upload.ts';
 

@@ -1,5 +1,5 @@
 import { WharfError } from '../errors.ts';
-import type { HookHttpResponse, MergedAnswer } from '../hooks/answers.ts';
+import type { HookHttpResponse, MergedAnswer } from '../hooks/chain/answers.ts';
 import type { HookEngine } from '../hooks/engine.ts';
 import type { HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
 import type { DataStore } from '../storage/data-store.ts';

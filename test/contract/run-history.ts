@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { RetentionSettings, RunHistory } from '../../src/hooks/run-history.ts';
-import type { RunRecord } from '../../src/hooks/run-log.ts';
+import type { RetentionSettings, RunHistory } from '../../src/hooks/history/run-history.ts';
+import type { RunRecord } from '../../src/hooks/history/run-log.ts';
 
 export interface RunHistoryUnderTest {
   readonly history: RunHistory;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { redactTarget } from '../../src/hooks/target-guard.ts';
+import { redactTarget } from '../../src/hooks/delivery/target-guard.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, type Reply, send, tus } from '../support/http.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';

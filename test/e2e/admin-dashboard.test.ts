@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { redactTarget } from '../../src/hooks/target-guard.ts';
+import { redactTarget } from '../../src/hooks/delivery/target-guard.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';

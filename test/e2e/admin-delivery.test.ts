@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { redactTarget } from '../../src/hooks/target-guard.ts';
+import { redactTarget } from '../../src/hooks/delivery/target-guard.ts';
 import { HookReceiver, type ReceivedHook, uploadOf } from '../support/hook-receiver.ts';
 import { createUpload, octets, type Reply, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';

@@ -3,9 +3,9 @@
  * makes `tsc` (part of `npm test`) fail when a server-side shape changes in a way the page would misread: each
  * server type must be assignable to the page's type of the same name.
  */
-import type { DeadLetter, TargetState } from '../../src/hooks/delivery-control.ts';
-import type { EventSummary } from '../../src/hooks/run-history.ts';
-import type { RunRecord, RunStatus } from '../../src/hooks/run-log.ts';
+import type { DeadLetter, TargetState } from '../../src/hooks/delivery/delivery-control.ts';
+import type { EventSummary } from '../../src/hooks/history/run-history.ts';
+import type { RunRecord, RunStatus } from '../../src/hooks/history/run-log.ts';
 import type * as Page from '../../src/server/admin/dashboard/shapes.ts';
 import type { UploadSummary } from '../../src/server/admin/uploads.ts';
 

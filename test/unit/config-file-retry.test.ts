@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { validateWharfFile } from '../../src/config/config-file.ts';
 import { buildConfig, parseCommandLine } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/config/option-table.ts';
-import { retryScheduleOf } from '../../src/hooks/retry-policy.ts';
+import { retryScheduleOf } from '../../src/hooks/delivery/retry-policy.ts';
 
 /** Validates a config file whose hooks are bound on /files to the given events, with the flags' settings. */
 function wharfFile(

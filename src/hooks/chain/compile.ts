@@ -1,8 +1,8 @@
 import { isBlockingEvent, type UploadEventName } from '../events.ts';
 import type { HookModules } from '../modules/registry.ts';
-import { isBrokerTransport, type Pipeline } from '../pipeline.ts';
 import type { HookTransport } from '../transports/types.ts';
 import type { ChainEntry, CompiledChain } from './entries.ts';
+import { isBrokerTransport, type Pipeline } from './pipeline.ts';
 
 /** Everything that declares hook entries; the compiler turns them into one chain per event and endpoint. */
 export interface ChainSources {

@@ -1,8 +1,8 @@
-import type { WhenCondition } from '../conditions.ts';
 import type { UploadEventName } from '../events.ts';
 import type { ActionStep, FilterStep } from '../modules/registry.ts';
-import type { BoundHook, RunOn } from '../pipeline.ts';
 import type { HookTransport } from '../transports/types.ts';
+import type { WhenCondition } from './conditions.ts';
+import type { BoundHook, RunOn } from './pipeline.ts';
 
 /** What declared an entry: a `--hooks-*` flag, a loaded hook module, a named hook's binding, the admin API. */
 export type EntrySource = 'flag' | 'module' | 'named' | 'runtime';

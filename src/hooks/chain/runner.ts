@@ -1,3 +1,13 @@
+import { failureOf } from '../delivery/delivery-verdict.ts';
+import type { Outbox } from '../delivery/outbox.ts';
+import { redactTarget, redactTargetText } from '../delivery/target-guard.ts';
+import type { UploadEvent } from '../events.ts';
+import type { FormattedEvent } from '../formats/index.ts';
+import type { RunLog, RunRecord, RunStatus } from '../history/run-log.ts';
+import type { HookLogger } from '../hook-logger.ts';
+import type { ModuleRun } from '../modules/registry.ts';
+import { cloudEventEnvironment } from '../transports/cloudevents-bindings.ts';
+import type { DeliveryResult, HookDelivery, HookTransport } from '../transports/types.ts';
 import {
   type HookAnswer,
   HookAnswerError,
@@ -5,22 +15,12 @@ import {
   type MergedAnswer,
   mergeAnswers,
   parseHookAnswer,
-} from '../answers.ts';
-import { cloudEventEnvironment } from '../cloudevents-bindings.ts';
-import { matchesWhen } from '../conditions.ts';
-import { failureOf } from '../delivery-verdict.ts';
-import type { UploadEvent } from '../events.ts';
-import type { FormattedEvent } from '../formats/index.ts';
-import type { HookLogger } from '../hook-logger.ts';
-import type { ModuleRun } from '../modules/registry.ts';
-import type { Outbox } from '../outbox.ts';
-import { type BoundHook, runsFor } from '../pipeline.ts';
-import type { PostQueue } from '../post-queue.ts';
-import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from '../rejections.ts';
-import type { RunLog, RunRecord, RunStatus } from '../run-log.ts';
-import { redactTarget, redactTargetText } from '../target-guard.ts';
-import type { DeliveryResult, HookDelivery, HookTransport } from '../transports/types.ts';
+} from './answers.ts';
+import { matchesWhen } from './conditions.ts';
 import { type ChainEntry, type CompiledChain, type TargetEntry, targetOf } from './entries.ts';
+import { type BoundHook, runsFor } from './pipeline.ts';
+import type { PostQueue } from './post-queue.ts';
+import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
 
 /** Why an entry was not run; every skipped record carries one of these. */
 export const skipReasons = {

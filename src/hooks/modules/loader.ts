@@ -1,8 +1,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runOnValues } from '../chain/pipeline.ts';
 import { isBlockingEvent, isUploadEventName, uploadEventNames } from '../events.ts';
-import { runOnValues } from '../pipeline.ts';
 import { CronSchedule } from './cron.ts';
 import { HookModules } from './registry.ts';
 import {

@@ -6,9 +6,9 @@ import {
   isHookAnswer,
   type MergedAnswer,
   mergeAnswers,
-} from '../answers.ts';
+} from '../chain/answers.ts';
+import type { RunOn } from '../chain/pipeline.ts';
 import type { HookUpload, UploadEvent, UploadEventName } from '../events.ts';
-import type { RunOn } from '../pipeline.ts';
 import { CronSchedule } from './cron.ts';
 import { asHookError } from './hook-error.ts';
 import { ModuleRouter } from './router.ts';

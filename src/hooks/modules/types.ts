@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { HookAnswer } from '../answers.ts';
+import type { HookAnswer } from '../chain/answers.ts';
 import type { HookRequest, HookUpload, UploadEventName } from '../events.ts';
 
 /** An upload as modules see it and as `context.uploads` returns it. */

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import type { ConfirmChannel, Options } from 'amqplib';
-import { amqpCloudEventProperties } from '../cloudevents-bindings.ts';
 import { uploadEventNames } from '../events.ts';
 import { AmqpChannelPool, type PooledChannel } from './amqp-pool.ts';
+import { amqpCloudEventProperties } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
 /** `--hooks-amqp-*`, resolved. Names and defaults follow rustus. */

@@ -7,9 +7,9 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { urlToHttpOptions } from 'node:url';
-import { httpCloudEventHeaders } from '../cloudevents-bindings.ts';
-import { webhookHeaders, webhookKeys } from '../webhook-signature.ts';
+import { httpCloudEventHeaders } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
+import { webhookHeaders, webhookKeys } from './webhook-signature.ts';
 
 /** How much of a hook's response body Wharf keeps (relayed to the client when a blocking hook rejects). */
 export const responseBodyLimitBytes = 64 * 1024;

@@ -1,8 +1,8 @@
 import type { Kafka, KafkaConfig, Message, Producer, ProducerConfig } from 'kafkajs';
 import { withTimeout } from '../../backends/backend.ts';
-import { kafkaCloudEventHeaders } from '../cloudevents-bindings.ts';
 import { HookConfigError } from '../errors.ts';
 import { BatchSender } from './batch-sender.ts';
+import { kafkaCloudEventHeaders } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
 /** kafkajs's CompressionTypes values, spelled out so that this module does not load kafkajs before it is used. */

@@ -1,4 +1,4 @@
-import type { OutboxStats } from '../../hooks/delivery-control.ts';
+import type { OutboxStats } from '../../hooks/delivery/delivery-control.ts';
 import type { HookEngine } from '../../hooks/engine.ts';
 
 /** Outbox figures for /metrics and the stats endpoint. */

@@ -5,18 +5,18 @@ import type {
   DeliveryControl,
   DeliveryNotice,
   TargetState,
-} from '../../hooks/delivery-control.ts';
-import type { HookEngine } from '../../hooks/engine.ts';
-import { isBlockingEvent, isUploadEventName } from '../../hooks/events.ts';
-import type { EventQuery, EventSummary, RunHistory } from '../../hooks/run-history.ts';
-import { type RunRecord, type RunStatus, runStatuses } from '../../hooks/run-log.ts';
+} from '../../hooks/delivery/delivery-control.ts';
 import {
   checkRuntimeTarget,
   redactTarget,
   redactTargetText,
   TargetAllowList,
   TargetRefusedError,
-} from '../../hooks/target-guard.ts';
+} from '../../hooks/delivery/target-guard.ts';
+import type { HookEngine } from '../../hooks/engine.ts';
+import { isBlockingEvent, isUploadEventName } from '../../hooks/events.ts';
+import type { EventQuery, EventSummary, RunHistory } from '../../hooks/history/run-history.ts';
+import { type RunRecord, type RunStatus, runStatuses } from '../../hooks/history/run-log.ts';
 import type { Logger } from '../../logger.ts';
 import { isAuthorized } from './auth.ts';
 import { outboxStatsOf } from './delivery.ts';

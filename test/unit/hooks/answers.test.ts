@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HookAnswerError, mergeAnswers, parseHookAnswer } from '../../../src/hooks/answers.ts';
+import { HookAnswerError, mergeAnswers, parseHookAnswer } from '../../../src/hooks/chain/answers.ts';
 
 test('empty, non-JSON and JSON without answer fields mean "go on"', () => {
   assert.equal(parseHookAnswer(''), undefined);

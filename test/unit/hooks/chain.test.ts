@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HookEngine } from '../../../src/hooks/engine.ts';
+import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
 import { HookError } from '../../../src/hooks/modules/hook-error.ts';
 import { HookModules } from '../../../src/hooks/modules/registry.ts';
 import type { HookModuleContext } from '../../../src/hooks/modules/types.ts';
-import type { RunRecord } from '../../../src/hooks/run-log.ts';
 import { captureLogger, hooksConfig, sampleEvent, startHookServer } from './fixtures.ts';
 
 /** Every hook, whatever declared it, is an entry of one chain; its runs are recorded the same way. */

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { HookEngine } from '../../../src/hooks/engine.ts';
+import { isCloudEventSource } from '../../../src/hooks/formats/cloudevents.ts';
+import { formatEvent } from '../../../src/hooks/formats/index.ts';
 import {
   amqpCloudEventProperties,
   cloudEventEnvironment,
@@ -7,11 +10,8 @@ import {
   kafkaCloudEventHeaders,
   percentDecodeHeaderValue,
   percentEncodeHeaderValue,
-} from '../../../src/hooks/cloudevents-bindings.ts';
-import { HookEngine } from '../../../src/hooks/engine.ts';
-import { isCloudEventSource } from '../../../src/hooks/formats/cloudevents.ts';
-import { formatEvent } from '../../../src/hooks/formats/index.ts';
-import { verifyWebhook } from '../../../src/hooks/webhook-signature.ts';
+} from '../../../src/hooks/transports/cloudevents-bindings.ts';
+import { verifyWebhook } from '../../../src/hooks/transports/webhook-signature.ts';
 import { captureLogger, hooksConfig, sampleEvent, startHookServer } from './fixtures.ts';
 
 const eventId = '0b6f6c1e-58d6-4c3e-9d0e-2f1a7d0c9a11';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { conditionProblem, matchesWhen } from '../../../src/hooks/conditions.ts';
+import { conditionProblem, matchesWhen } from '../../../src/hooks/chain/conditions.ts';
 import type { UploadEvent } from '../../../src/hooks/events.ts';
 
 const event: UploadEvent = {

@@ -4,14 +4,17 @@ import { describe, test } from 'node:test';
 import pg from 'pg';
 import { PostgresBackend } from '../../../src/backends/postgres.ts';
 import { RedisBackend } from '../../../src/backends/redis.ts';
-import { amqpCloudEventProperties, kafkaCloudEventHeaders } from '../../../src/hooks/cloudevents-bindings.ts';
+import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
+import { PostgresOutboxStore } from '../../../src/hooks/delivery/outbox-postgres-store.ts';
+import { RedisOutboxStore } from '../../../src/hooks/delivery/outbox-redis-store.ts';
+import type { OutboxStore, SharedOrder } from '../../../src/hooks/delivery/outbox-store.ts';
 import { HookEngine } from '../../../src/hooks/engine.ts';
 import { formatEvent, formatPayload, rustusHookFormatNames } from '../../../src/hooks/formats/index.ts';
-import { Outbox } from '../../../src/hooks/outbox.ts';
-import { PostgresOutboxStore } from '../../../src/hooks/outbox-postgres-store.ts';
-import { RedisOutboxStore } from '../../../src/hooks/outbox-redis-store.ts';
-import type { OutboxStore, SharedOrder } from '../../../src/hooks/outbox-store.ts';
 import { type AmqpHooksConfig, amqpMessage } from '../../../src/hooks/transports/amqp.ts';
+import {
+  amqpCloudEventProperties,
+  kafkaCloudEventHeaders,
+} from '../../../src/hooks/transports/cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../../../src/hooks/transports/types.ts';
 import { hookSchemaErrors } from '../../support/hook-payload-validator.ts';
 import { postgresUrl, redisUrl } from '../../support/services.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import type { NamedHookDeclaration, PipelineConfig } from '../../../src/hooks/chain/pipeline.ts';
 import { HookEngine } from '../../../src/hooks/engine.ts';
-import type { NamedHookDeclaration, PipelineConfig } from '../../../src/hooks/pipeline.ts';
 import { captureLogger, hooksConfig, sampleEvent, startHookServer } from './fixtures.ts';
 
 const secret = `whsec_${randomBytes(24).toString('base64')}`;

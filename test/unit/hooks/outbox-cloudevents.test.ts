@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Outbox } from '../../../src/hooks/outbox.ts';
-import { FileOutboxStore } from '../../../src/hooks/outbox-file-store.ts';
+import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
+import { FileOutboxStore } from '../../../src/hooks/delivery/outbox-file-store.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../../../src/hooks/transports/types.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };

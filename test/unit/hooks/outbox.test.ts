@@ -7,12 +7,12 @@ import { describe, test } from 'node:test';
 import pg from 'pg';
 import { PostgresBackend } from '../../../src/backends/postgres.ts';
 import { RedisBackend } from '../../../src/backends/redis.ts';
-import { Outbox, type OutboxOptions } from '../../../src/hooks/outbox.ts';
-import { FileOutboxStore } from '../../../src/hooks/outbox-file-store.ts';
-import type { StoredEntry } from '../../../src/hooks/outbox-journal.ts';
-import { PostgresOutboxStore } from '../../../src/hooks/outbox-postgres-store.ts';
-import { RedisOutboxStore } from '../../../src/hooks/outbox-redis-store.ts';
-import type { OutboxStore } from '../../../src/hooks/outbox-store.ts';
+import { Outbox, type OutboxOptions } from '../../../src/hooks/delivery/outbox.ts';
+import { FileOutboxStore } from '../../../src/hooks/delivery/outbox-file-store.ts';
+import type { StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts';
+import { PostgresOutboxStore } from '../../../src/hooks/delivery/outbox-postgres-store.ts';
+import { RedisOutboxStore } from '../../../src/hooks/delivery/outbox-redis-store.ts';
+import type { OutboxStore } from '../../../src/hooks/delivery/outbox-store.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../../../src/hooks/transports/types.ts';
 import { postgresUrl, redisUrl } from '../../support/services.ts';
 

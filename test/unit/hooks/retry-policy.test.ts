@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { judgeDelivery } from '../../../src/hooks/delivery-verdict.ts';
+import { judgeDelivery } from '../../../src/hooks/delivery/delivery-verdict.ts';
 import {
   defaultRetrySchedule,
   formatDuration,
@@ -10,7 +10,7 @@ import {
   retryAfterUntil,
   scheduleOf,
   withJitter,
-} from '../../../src/hooks/retry-policy.ts';
+} from '../../../src/hooks/delivery/retry-policy.ts';
 
 describe('retry schedule', () => {
   test('durations take ms, s, m, h and d; a bare number is seconds', () => {

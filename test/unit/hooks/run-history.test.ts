@@ -6,10 +6,10 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { PostgresBackend } from '../../../src/backends/postgres.ts';
 import { RedisBackend } from '../../../src/backends/redis.ts';
-import { eventStatus } from '../../../src/hooks/run-history.ts';
-import { FileRunHistory } from '../../../src/hooks/run-history-file.ts';
-import { PostgresRunHistory } from '../../../src/hooks/run-history-postgres.ts';
-import { RedisRunHistory } from '../../../src/hooks/run-history-redis.ts';
+import { eventStatus } from '../../../src/hooks/history/run-history.ts';
+import { FileRunHistory } from '../../../src/hooks/history/run-history-file.ts';
+import { PostgresRunHistory } from '../../../src/hooks/history/run-history-postgres.ts';
+import { RedisRunHistory } from '../../../src/hooks/history/run-history-redis.ts';
 import { describeRunHistory, sampleRun } from '../../contract/run-history.ts';
 import { postgresUrl, redisUrl } from '../../support/services.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RunLog } from '../../../src/hooks/run-log.ts';
+import { RunLog } from '../../../src/hooks/history/run-log.ts';
 
 test('a queued delivery is pending until its final record arrives', () => {
   const log = new RunLog(10);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RunLog, type RunRecord } from '../../../src/hooks/run-log.ts';
+import { RunLog, type RunRecord } from '../../../src/hooks/history/run-log.ts';
 
 function record(index: number, status: RunRecord['status'] = 'completed'): RunRecord {
   return {

@@ -8,7 +8,7 @@ import {
   redactTargetText,
   TargetAllowList,
   TargetRefusedError,
-} from '../../../src/hooks/target-guard.ts';
+} from '../../../src/hooks/delivery/target-guard.ts';
 
 const publicResolver = async (): Promise<readonly string[]> => ['93.184.215.14'];
 

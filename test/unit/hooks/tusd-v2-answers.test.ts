@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HookAnswerError, hookAnswerFrom, parseHookAnswer } from '../../../src/hooks/answers.ts';
-import { rejectionByAnswer } from '../../../src/hooks/rejections.ts';
+import { HookAnswerError, hookAnswerFrom, parseHookAnswer } from '../../../src/hooks/chain/answers.ts';
+import { rejectionByAnswer } from '../../../src/hooks/chain/rejections.ts';
 
 describe("tusd 2's hook answers", () => {
   test('RejectUpload on pre-create rejects; its HTTPResponse is merged over tusd’s error', () => {

@@ -9,7 +9,7 @@ import {
   webhookKey,
   webhookKeys,
   webhookSignature,
-} from '../../../src/hooks/webhook-signature.ts';
+} from '../../../src/hooks/transports/webhook-signature.ts';
 
 // The test vector published with Standard Webhooks (its reference libraries test against it).
 const vector = {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RunLog, type RunRecord } from '../../../src/hooks/run-log.ts';
+import { RunLog, type RunRecord } from '../../../src/hooks/history/run-log.ts';
 import { AdminStream } from '../../../src/server/admin/sse.ts';
 
 function run(index: number): RunRecord {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RunRecord } from '../../../src/hooks/run-log.ts';
+import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
 import type { UploadRecord } from '../../../src/uploads/upload.ts';
 import { uploadRecord } from '../../support/upload-record.ts';

@@ -1,5 +1,5 @@
+import type { DeliveryResult } from '../transports/types.ts';
 import type { HookAnswer, MergedAnswer } from './answers.ts';
-import type { DeliveryResult } from './transports/types.ts';
 
 /** The decision of the blocking hooks on one event. */
 export type BlockingOutcome =

@@ -1,4 +1,4 @@
-import type { CloudEventEnvelope } from './formats/cloudevents.ts';
+import type { CloudEventEnvelope } from '../formats/cloudevents.ts';
 
 /**
  * How each protocol binding of CloudEvents 1.0 carries an event: the content type, and in binary mode the

@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { UploadEventName } from '../events.ts';
+import type { RunRecord } from '../history/run-log.ts';
+import { HttpHookTransport } from '../transports/http.ts';
+import type { HookDelivery, HookTransport } from '../transports/types.ts';
 import type {
   DeadLetter,
   DeadLetterFilter,
@@ -8,12 +12,8 @@ import type {
   RuntimeHttpTarget,
   TargetState,
 } from './delivery-control.ts';
-import type { UploadEventName } from './events.ts';
 import type { Outbox } from './outbox.ts';
 import { scheduleOf } from './retry-policy.ts';
-import type { RunRecord } from './run-log.ts';
-import { HttpHookTransport } from './transports/http.ts';
-import type { HookDelivery, HookTransport } from './transports/types.ts';
 
 /** What the delivery control needs from the engine. */
 export interface OutboxControlHooks {

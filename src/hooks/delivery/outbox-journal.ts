@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { HookEventName, HookRequest } from './events.ts';
-import type { CloudEventEnvelope } from './formats/cloudevents.ts';
+import type { HookEventName, HookRequest } from '../events.ts';
+import type { CloudEventEnvelope } from '../formats/cloudevents.ts';
 import type { DeadEntry, DeathNote } from './outbox-store.ts';
 
 /** What the outbox keeps of a delivery: everything a transport needs, nothing live (no abort signal). */

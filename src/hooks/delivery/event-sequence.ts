@@ -1,4 +1,4 @@
-import type { HookLogger } from './hook-logger.ts';
+import type { HookLogger } from '../hook-logger.ts';
 
 /**
  * Where an upload's event numbers come from. A shared outbox store (Redis, PostgreSQL) counts them for every

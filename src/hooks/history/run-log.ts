@@ -1,4 +1,4 @@
-import type { HookEventName } from './events.ts';
+import type { HookEventName } from '../events.ts';
 
 export const runStatuses = ['completed', 'failed', 'skipped', 'timed_out', 'pending', 'running'] as const;
 export type RunStatus = (typeof runStatuses)[number];

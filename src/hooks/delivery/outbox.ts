@@ -1,3 +1,5 @@
+import type { HookLogger } from '../hook-logger.ts';
+import type { DeliveryResult, HookDelivery, HookTransport } from '../transports/types.ts';
 import { DeadLetterBook, deadLetterOf, matchesDeadLetter } from './dead-letters.ts';
 import type {
   DeadLetter,
@@ -8,7 +10,6 @@ import type {
   OutboxStats,
 } from './delivery-control.ts';
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
-import type { HookLogger } from './hook-logger.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
@@ -20,7 +21,6 @@ import {
 import { nextDelay, type RetryPolicy } from './retry-policy.ts';
 import { redactTarget } from './target-guard.ts';
 import { DeliveryNotices, TargetHealthRecord } from './target-health.ts';
-import type { DeliveryResult, HookDelivery, HookTransport } from './transports/types.ts';
 
 /** Default `--hooks-disable-after`: a target failing every attempt for 5 days is disabled (Svix). */
 export const defaultDisableAfterMs = 5 * 86_400_000;

@@ -1,4 +1,4 @@
-import type { RunRecord } from './run-log.ts';
+import type { RunRecord } from '../history/run-log.ts';
 
 /**
  * What an operator can see and change about non-blocking delivery: the targets' health, the events that

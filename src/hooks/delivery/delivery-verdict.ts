@@ -1,6 +1,6 @@
+import type { DeliveryResult } from '../transports/types.ts';
 import type { DeadLetterReason, DisabledReason } from './delivery-control.ts';
 import { retryAfterUntil } from './retry-policy.ts';
-import type { DeliveryResult } from './transports/types.ts';
 
 /**
  * What one attempt's result means for the outbox entry and its target:

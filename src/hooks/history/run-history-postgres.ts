@@ -1,4 +1,4 @@
-import type { PostgresBackend } from '../backends/postgres.ts';
+import type { PostgresBackend } from '../../backends/postgres.ts';
 import {
   BatchWriter,
   type EventQuery,

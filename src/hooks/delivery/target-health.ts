@@ -1,5 +1,5 @@
+import type { HookLogger } from '../hook-logger.ts';
 import type { DeliveryNotice, DisabledReason, TargetHealth } from './delivery-control.ts';
-import type { HookLogger } from './hook-logger.ts';
 import { redactTarget } from './target-guard.ts';
 
 /**

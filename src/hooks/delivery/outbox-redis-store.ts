@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { RedisBackend } from '../backends/redis.ts';
-import { RedisScript } from '../backends/redis.ts';
+import type { RedisBackend } from '../../backends/redis.ts';
+import { RedisScript } from '../../backends/redis.ts';
 import type { StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,

@@ -1,5 +1,5 @@
+import type { HookLogger } from '../hook-logger.ts';
 import type { DeadLetter, DeadLetterFilter } from './delivery-control.ts';
-import type { HookLogger } from './hook-logger.ts';
 import type { StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,

@@ -1,4 +1,4 @@
-import type { RedisBackend } from '../backends/redis.ts';
+import type { RedisBackend } from '../../backends/redis.ts';
 import {
   BatchWriter,
   type EventQuery,

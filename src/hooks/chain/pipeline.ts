@@ -1,16 +1,16 @@
-import type { WhenCondition } from './conditions.ts';
-import type { UploadEvent, UploadEventName } from './events.ts';
+import type { UploadEvent, UploadEventName } from '../events.ts';
 import {
   type CloudEventsSettings,
   type FormattedEvent,
   formatEvent,
   type HookFormatName,
-} from './formats/index.ts';
-import { type AmqpHooksConfig, AmqpHookTransport } from './transports/amqp.ts';
-import { DirHookTransport, FileHookTransport } from './transports/file.ts';
-import { HttpHookTransport } from './transports/http.ts';
-import { type KafkaHooksConfig, KafkaHookTransport } from './transports/kafka.ts';
-import type { DeliveryResult, HookTransport } from './transports/types.ts';
+} from '../formats/index.ts';
+import { type AmqpHooksConfig, AmqpHookTransport } from '../transports/amqp.ts';
+import { DirHookTransport, FileHookTransport } from '../transports/file.ts';
+import { HttpHookTransport } from '../transports/http.ts';
+import { type KafkaHooksConfig, KafkaHookTransport } from '../transports/kafka.ts';
+import type { DeliveryResult, HookTransport } from '../transports/types.ts';
+import type { WhenCondition } from './conditions.ts';
 
 /** When a post hook runs: after a successful operation (default), after a failed one, or both. */
 export const runOnValues = ['success', 'failure', 'always'] as const;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { PostgresBackend } from '../backends/postgres.ts';
+import type { PostgresBackend } from '../../backends/postgres.ts';
 import type { StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,

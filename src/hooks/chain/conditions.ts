@@ -1,4 +1,4 @@
-import type { UploadEvent } from './events.ts';
+import type { UploadEvent } from '../events.ts';
 
 /**
  * A binding's `when`: every key must match (AND). Keys: `event`, `metadata.<key>`, `method`,
