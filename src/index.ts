@@ -29,8 +29,8 @@ export type {
   ScheduledRun,
   ScheduleHandler,
 } from './hooks/modules/types.ts';
+export type { UploadRecord } from './info/upload-record.ts';
 export { startServer, type WharfServer } from './server/http-server.ts';
-export type { UploadRecord } from './uploads/upload.ts';
 export * from './webhooks.ts';
 
 export interface TusHandlerOptions {

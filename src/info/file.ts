@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { OpenFiles } from '../open-files.ts';
-import { isValidUploadId } from '../uploads/ids.ts';
-import type { UploadRecord } from '../uploads/upload.ts';
+import { isValidUploadId } from './ids.ts';
 import { InfoConflictError, type InfoStore } from './info-store.ts';
+import type { UploadRecord } from './upload-record.ts';
 
 const suffix = '.info';
 const temporarySuffix = '.tmp';

@@ -1,4 +1,4 @@
-import type { UploadRecord } from '../uploads/upload.ts';
+import type { UploadRecord } from './upload-record.ts';
 
 /** Holds upload records. Writes are compare-and-set on the record's version. */
 export interface InfoStore {

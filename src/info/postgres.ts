@@ -1,7 +1,7 @@
 import type { PostgresBackend } from '../backends/postgres.ts';
-import { isValidUploadId } from '../uploads/ids.ts';
-import type { UploadRecord } from '../uploads/upload.ts';
+import { isValidUploadId } from './ids.ts';
 import { InfoConflictError, type InfoStore } from './info-store.ts';
+import type { UploadRecord } from './upload-record.ts';
 
 const pageSize = 500;
 

@@ -1,8 +1,8 @@
 import type { RedisBackend } from '../backends/redis.ts';
 import { RedisScript } from '../backends/redis.ts';
-import { isValidUploadId } from '../uploads/ids.ts';
-import type { UploadRecord } from '../uploads/upload.ts';
+import { isValidUploadId } from './ids.ts';
 import { InfoConflictError, type InfoStore } from './info-store.ts';
+import type { UploadRecord } from './upload-record.ts';
 
 /**
  * Compare-and-set in one round trip: the stored version must be the expected one ('' = must not exist),

@@ -1,8 +1,8 @@
 import type { OutboxStats } from '../hooks/delivery/delivery-control.ts';
 import { redactTarget } from '../hooks/delivery/target-guard.ts';
 import type { RunRecord } from '../hooks/history/run-log.ts';
+import type { UploadRecord } from '../info/upload-record.ts';
 import type { UploadActivity } from '../uploads/activity.ts';
-import type { UploadRecord } from '../uploads/upload.ts';
 
 /**
  * Prometheus metrics (text exposition format 0.0.4), written by hand: rustus's upload metrics under their

@@ -1,4 +1,4 @@
-import type { UploadRecord } from './upload.ts';
+import type { UploadRecord } from '../info/upload-record.ts';
 
 /**
  * What the upload lifecycle reports as it goes, for counters (/metrics) and live progress (the admin stream).

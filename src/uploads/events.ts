@@ -1,4 +1,4 @@
-import type { UploadRecord } from './upload.ts';
+import type { UploadRecord } from '../info/upload-record.ts';
 
 /** The events an operation waits for; a failure cancels it. */
 export type BlockingLifecycleEvent = 'pre-create' | 'pre-terminate' | 'pre-finish';

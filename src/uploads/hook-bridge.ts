@@ -2,6 +2,7 @@ import { WharfError } from '../errors.ts';
 import type { HookHttpResponse, MergedAnswer } from '../hooks/chain/answers.ts';
 import type { HookEngine } from '../hooks/engine.ts';
 import type { HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
+import type { UploadRecord } from '../info/upload-record.ts';
 import type { DataStore } from '../storage/data-store.ts';
 import type {
   BlockingLifecycleEvent,
@@ -11,7 +12,6 @@ import type {
   UploadLifecycleEvent,
   UploadObserver,
 } from './events.ts';
-import type { UploadRecord } from './upload.ts';
 
 /** rustus reports request paths normalised to a trailing slash (`/files/`, `/files/<id>/`); receivers rely on it. */
 function withTrailingSlash(uri: string): string {

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { WharfError } from '../errors.ts';
 import type { ModuleUpload, ModuleUploads } from '../hooks/modules/types.ts';
+import { isComplete, type UploadRecord } from '../info/upload-record.ts';
 import type { UploadService } from './service.ts';
-import { isComplete, type UploadRecord } from './upload.ts';
 
 function moduleUpload(record: UploadRecord): ModuleUpload {
   return {

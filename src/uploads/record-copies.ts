@@ -1,6 +1,6 @@
 import { InfoConflictError, type InfoStore } from '../info/info-store.ts';
+import { isComplete, type UploadRecord } from '../info/upload-record.ts';
 import type { RecordCopyingDataStore } from '../storage/data-store.ts';
-import { isComplete, type UploadRecord } from './upload.ts';
 
 export interface RecordCopyOptions {
   /** 0 = uploads never expire. */

@@ -1,8 +1,16 @@
 import type { Readable } from 'node:stream';
 import type { Backend } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
+import { isValidLocation, isValidUploadId, newUploadId } from '../info/ids.ts';
 import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
+import {
+  isAwaitingApproval,
+  isComplete,
+  isExpired,
+  plainMetadata,
+  type UploadRecord,
+} from '../info/upload-record.ts';
 import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
 import {
@@ -15,9 +23,7 @@ import {
 import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { CheckAnswer, DescribeRequest, StopResponse, UploadObserver } from './events.ts';
-import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
 import { RecordCopyingInfoStore } from './record-copies.ts';
-import { isAwaitingApproval, isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
 
 export interface UploadServiceOptions {
   readonly dataStore: DataStore;

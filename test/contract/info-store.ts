@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { InfoConflictError, type InfoStore } from '../../src/info/info-store.ts';
-import type { UploadRecord } from '../../src/uploads/upload.ts';
+import type { UploadRecord } from '../../src/info/upload-record.ts';
 import { uploadRecord } from '../support/upload-record.ts';
 
 export interface InfoStoreUnderTest {

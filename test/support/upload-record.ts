@@ -1,4 +1,4 @@
-import type { UploadRecord } from '../../src/uploads/upload.ts';
+import type { UploadRecord } from '../../src/info/upload-record.ts';
 
 /** A plain upload record (no metadata, not a concatenation, nothing expires), with the fields a test sets. */
 export function uploadRecord(overrides: Partial<UploadRecord> & Pick<UploadRecord, 'id'>): UploadRecord {

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DeliveryControl, DeliveryNotice } from '../../hooks/delivery/delivery-control.ts';
 import type { RunLog, RunRecord } from '../../hooks/history/run-log.ts';
+import type { UploadRecord } from '../../info/upload-record.ts';
 import type { UploadActivity } from '../../uploads/activity.ts';
-import type { UploadRecord } from '../../uploads/upload.ts';
 import { type AdminEndpoint, type UploadSummary, uploadSummary } from './uploads.ts';
 
 export interface AdminStreamOptions {

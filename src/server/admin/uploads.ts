@@ -1,6 +1,6 @@
 import { WharfError } from '../../errors.ts';
+import { isComplete, type UploadRecord } from '../../info/upload-record.ts';
 import type { UploadService } from '../../uploads/service.ts';
-import { isComplete, type UploadRecord } from '../../uploads/upload.ts';
 
 /** An upload as the admin API shows it. */
 export interface UploadSummary {

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { WharfError } from '../../errors.ts';
-import { finalFailure, isAwaitingApproval, isComplete } from '../../uploads/upload.ts';
+import { finalFailure, isAwaitingApproval, isComplete } from '../../info/upload-record.ts';
 import type { TusExchange } from '../context.ts';
 import { finalFailedError } from '../headers.ts';
 

@@ -1,4 +1,4 @@
-import { finalFailure, isAwaitingApproval, isComplete } from '../../uploads/upload.ts';
+import { finalFailure, isAwaitingApproval, isComplete } from '../../info/upload-record.ts';
 import type { TusExchange } from '../context.ts';
 import { finalFailedError, headerText, httpDate } from '../headers.ts';
 

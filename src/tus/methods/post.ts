@@ -1,5 +1,5 @@
 import { WharfError } from '../../errors.ts';
-import { isValidUploadId } from '../../uploads/ids.ts';
+import { isValidUploadId } from '../../info/ids.ts';
 import { openRequestBody, type TusExchange } from '../context.ts';
 import {
   hasBody,

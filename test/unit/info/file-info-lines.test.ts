@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { FileInfoStore } from '../../../src/info/file.ts';
 import { InfoConflictError } from '../../../src/info/info-store.ts';
-import type { UploadRecord } from '../../../src/uploads/upload.ts';
+import type { UploadRecord } from '../../../src/info/upload-record.ts';
 import { uploadRecord } from '../../support/upload-record.ts';
 
 const id = '0b0e3a53-5a59-4a9e-9d3c-5a1e64f0c0aa';

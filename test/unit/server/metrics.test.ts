@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
+import type { UploadRecord } from '../../../src/info/upload-record.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
-import type { UploadRecord } from '../../../src/uploads/upload.ts';
 import { uploadRecord } from '../../support/upload-record.ts';
 
 function upload(length: number | null, offset = 0): UploadRecord {

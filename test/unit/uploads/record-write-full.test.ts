@@ -6,12 +6,12 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { WharfError } from '../../../src/errors.ts';
 import { FileInfoStore } from '../../../src/info/file.ts';
+import type { UploadRecord } from '../../../src/info/upload-record.ts';
 import { MemoryLocker } from '../../../src/locks/memory.ts';
 import { FileDataStore } from '../../../src/storage/file.ts';
 import { BodyMeter } from '../../../src/uploads/body-meter.ts';
 import { silentObserver } from '../../../src/uploads/events.ts';
 import { UploadService, type WriteRequest } from '../../../src/uploads/service.ts';
-import type { UploadRecord } from '../../../src/uploads/upload.ts';
 
 /** The file info store, whose next `put` of an offset above `failAbove` fails as on a full disk. */
 class FillingInfoStore extends FileInfoStore {
