@@ -1,33 +1,8 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { HookEventName, HookRequest } from '../events.ts';
-import type { CloudEventEnvelope } from '../formats/cloudevents.ts';
-import type { DeadEntry, DeathNote } from './outbox-store.ts';
+import type { DeadEntry, DeathNote, StoredEntry } from './stored.ts';
 
-/** What the outbox keeps of a delivery: everything a transport needs, nothing live (no abort signal). */
-export interface StoredDelivery {
-  readonly eventId: string;
-  readonly event: HookEventName;
-  readonly hook: string;
-  readonly uploadId: string;
-  /** The upload's event number: the outbox delivers an upload's events to a target in this order. */
-  readonly sequence?: number;
-  readonly payload: string;
-  readonly request: HookRequest;
-  /** A named hook's name, for run records. */
-  readonly label?: string;
-  /** CloudEvents: the mode and binary-mode attributes, which the payload alone does not carry. */
-  readonly cloudEvent?: CloudEventEnvelope;
-}
-
-/** One undelivered event for one target. */
-export interface StoredEntry {
-  /** The target's stable name (`amqp`, `kafka`, `http:<url>`). */
-  readonly target: string;
-  readonly delivery: StoredDelivery;
-  /** Unix ms it was first added (shows how long the oldest pending event has waited). */
-  readonly addedAt?: number;
-}
+export type { StoredDelivery, StoredEntry } from './stored.ts';
 
 /** What the journal holds after a replay: owed entries in order, and dead letters. */
 export interface JournalState {

@@ -1,22 +1,7 @@
-import type { DeadLetterReason } from './delivery-control.ts';
 import type { SequenceSource } from './event-sequence.ts';
-import type { StoredEntry } from './outbox-journal.ts';
+import type { DeadEntry, DeathNote, StoredEntry } from './stored.ts';
 
-export type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
-
-/** Why and when an entry was given up on. */
-export interface DeathNote {
-  readonly reason: DeadLetterReason;
-  readonly attempts: number;
-  readonly lastError: string;
-  /** Unix ms. */
-  readonly deadAt: number;
-}
-
-/** An entry no longer owed: its target never accepted it. Kept until it is resent. */
-export interface DeadEntry extends StoredEntry {
-  readonly dead: DeathNote;
-}
+export type { DeadEntry, DeathNote, StoredDelivery, StoredEntry } from './stored.ts';
 
 /** A dead letter dropped to keep the store within its limit. */
 export interface DroppedDeadLetter {
