@@ -7,6 +7,7 @@ import { composeUploadService } from './uploads/compose.ts';
 import type { UploadObserver } from './uploads/events.ts';
 import type { UploadService } from './uploads/service.ts';
 
+export { composeWharf, startServer } from './compose.ts';
 export type { Config } from './config/load.ts';
 export { type ErrorCode, WharfError } from './errors.ts';
 export type { HookAnswer, HookHttpResponse, UploadChange } from './hooks/chain/answers.ts';
@@ -30,7 +31,7 @@ export type {
   ScheduleHandler,
 } from './hooks/modules/types.ts';
 export type { UploadRecord } from './info/upload-record.ts';
-export { startServer, type WharfServer } from './server/http-server.ts';
+export type { WharfServer } from './server/http-server.ts';
 export * from './webhooks.ts';
 
 export interface TusHandlerOptions {

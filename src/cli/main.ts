@@ -1,12 +1,12 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { startServer } from '../compose.ts';
 import { renderHelp } from '../config/help.ts';
 import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
 import { ConfigError } from '../config/option-table.ts';
 import { unknownVariables } from '../config/unknown-env.ts';
 import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { startServer } from '../server/http-server.ts';
 import { checkHooks } from './hooks-check.ts';
 
 function packageVersion(): string {

@@ -1,32 +1,22 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Backend } from '../backends/backend.ts';
 import { jobLeasesOn } from '../backends/shared-job-leases.ts';
-import { loadWharfFile } from '../config/config-file.ts';
 import type { Config } from '../config/load.ts';
-import { checkConfiguredTarget, TargetAllowList } from '../hooks/delivery/target-guard.ts';
-import { HookEngine } from '../hooks/engine.ts';
-import { type RunHistory, recordRuns } from '../hooks/history/run-history.ts';
-import { loadHookModules } from '../hooks/modules/loader.ts';
+import type { HookEngine } from '../hooks/engine.ts';
+import type { RunHistory } from '../hooks/history/run-history.ts';
 import type { HookModules } from '../hooks/modules/registry.ts';
 import type { Locker } from '../locks/locker.ts';
 import type { Logger } from '../logger.ts';
-import { createTusRequestHandler, routeTusPath } from '../tus/handler.ts';
-import { allActivity, type UploadActivity } from '../uploads/activity.ts';
-import { composeUploadService } from '../uploads/compose.ts';
+import { type RequestHandler, routeTusPath } from '../tus/handler.ts';
 import type { UploadObserver } from '../uploads/events.ts';
-import { HookObserver } from '../uploads/hook-bridge.ts';
-import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';
-import { composeRunHistory, composeUploadState } from '../uploads/shared-state.ts';
 import { isAuthorized } from './admin/auth.ts';
-import { createDashboardHandler } from './admin/dashboard.ts';
-import { outboxStatsOf } from './admin/delivery.ts';
-import { LocalGuard } from './admin/local-guard.ts';
-import { createAdminApi } from './admin/routes.ts';
+import type { DashboardHandler } from './admin/dashboard.ts';
+import type { AdminApi } from './admin/routes.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { createCors } from './cors.ts';
-import { endpointConfigs } from './endpoints.ts';
-import { Metrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 
 export interface WharfServer {
   readonly server: Server;
@@ -81,114 +71,38 @@ function sendHealth(
   res.end(JSON.stringify(report));
 }
 
-function activityOption(activity: UploadActivity | undefined): { activity?: UploadActivity } {
-  return activity === undefined ? {} : { activity };
+/** One endpoint of the service: its configuration, upload lifecycle and tus handler. */
+export interface ServedEndpoint {
+  readonly config: Config;
+  readonly service: UploadService;
+  readonly tus: RequestHandler;
 }
 
-/** Starts the HTTP server: health, CORS, access log, and the tus endpoint. */
-export async function startServer(config: Config, options: StartOptions): Promise<WharfServer> {
+/** What the composition root (src/compose.ts) builds and hands the server. */
+export interface ServerParts {
+  readonly hooks: HookEngine;
+  readonly modules: HookModules;
+  readonly history: RunHistory | undefined;
+  readonly metrics: Metrics | undefined;
+  readonly admin: AdminApi | undefined;
+  readonly dashboard: DashboardHandler | undefined;
+  /** The default endpoint first. */
+  readonly endpoints: readonly ServedEndpoint[];
+  /** The default endpoint's shared backend (Redis, PostgreSQL), for job leases; undefined without one. */
+  readonly sharedBackend: Backend | undefined;
+  /** Aborted when the server starts shutting down (the tus handlers listen to it). */
+  readonly shutdown: AbortController;
+  /** Disposers run on close, after the hooks engine stopped (run counters, history recording). */
+  readonly disposers: readonly (() => void)[];
+}
+
+/** Serves what it is handed: health, metrics, admin, module routes, CORS and the tus endpoints. */
+export async function serve(config: Config, parts: ServerParts, options: StartOptions): Promise<WharfServer> {
   const { logger } = options;
-  // Modules get the uploads service in their context, but the service's observer needs the modules first.
-  let composed: UploadService | undefined;
-  const uploads = moduleUploadsOf(() => {
-    if (composed === undefined) throw new Error('the uploads service is not ready yet');
-    return composed;
-  });
-  const modules = await loadHookModules(
-    config.hooksModulesDir,
-    (name) => ({ logger: logger.child({ module: name }), config, env: config.env, uploads, args: {} }),
-    logger,
-  );
-  if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
-  const wharfFile =
-    config.configFile === undefined
-      ? undefined
-      : await loadWharfFile(config.configFile, config.basePath, config.hooks);
-  // Configured HTTP hooks must fit --hooks-allowed-urls (the flag-defined ones were checked with the options).
-  const allowList = new TargetAllowList(config.admin.allowedUrls);
-  for (const hook of wharfFile?.hooks ?? []) {
-    if (hook.transport === 'http' && hook.url !== undefined) checkConfiguredTarget(hook.url, allowList);
-  }
-  // The default endpoint's state: its shared backend (Redis, PostgreSQL) also holds the hooks outbox.
-  const mainState = composeUploadState(config);
-  const hooks = new HookEngine(config.hooks, logger, {
-    modules,
-    ...(mainState.outboxStore !== undefined ? { outboxStore: mainState.outboxStore } : {}),
-    ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
-  });
-  const shutdown = new AbortController();
-  const metrics = config.admin.metrics ? new Metrics() : undefined;
-  const stopCountingRuns =
-    metrics === undefined ? undefined : hooks.runs.subscribe((run) => metrics.run(run));
-  metrics?.outboxFrom(() => outboxStatsOf(hooks));
-  // The run history is kept only for the admin API: nothing else reads it.
-  let history: RunHistory | undefined;
-  let stopRecording: (() => void) | undefined;
-  if (config.admin.enabled) {
-    history = composeRunHistory(config, mainState, (error, dropped) => {
-      logger.warn({ err: error, dropped }, 'hook run history: a batch could not be written');
-    });
-    await history.open();
-    stopRecording = recordRuns(hooks.runs, history);
-  }
-  const admin =
-    history === undefined
-      ? undefined
-      : createAdminApi({
-          token: config.admin.token,
-          host: config.host,
-          engine: hooks,
-          history,
-          endpoints: () =>
-            endpoints.map((endpoint) => ({ basePath: endpoint.config.basePath, service: endpoint.service })),
-          allowedUrls: config.admin.allowedUrls,
-          allowPrivateTargets: config.admin.allowPrivateTargets,
-          logger,
-        });
-  // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
-  const dashboard =
-    admin === undefined
-      ? undefined
-      : createDashboardHandler(
-          config.admin.token === undefined ? { localGuard: new LocalGuard(config.host) } : {},
-        );
-  if (admin !== undefined && config.admin.token === undefined) {
-    logger.warn(
-      { host: config.host },
-      'the admin API has no token (--admin-token): any process on this machine can use it; web pages are refused by Host, Origin and Content-Type checks',
-    );
-  }
-  // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
-  const endpoints: {
-    config: Config;
-    service: UploadService;
-    tus: ReturnType<typeof createTusRequestHandler>;
-  }[] = [];
-  for (const endpointConfig of endpointConfigs(config, wharfFile?.endpoints ?? [])) {
-    const endpointService = composeUploadService(endpointConfig, {
-      logger,
-      ...(endpoints.length === 0 ? { state: mainState } : {}),
-      ...(options.locker ? { locker: options.locker } : {}),
-      observer:
-        options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore, endpointConfig.basePath)),
-      ...activityOption(allActivity([metrics?.uploads, admin?.stream.activityFor(endpointConfig.basePath)])),
-    });
-    await endpointService.prepare();
-    endpoints.push({
-      config: endpointConfig,
-      service: endpointService,
-      tus: createTusRequestHandler({
-        settings: endpointConfig,
-        service: endpointService,
-        shutdown: shutdown.signal,
-        logger,
-      }),
-    });
-  }
+  const { hooks, modules, history, metrics, admin, dashboard, endpoints, shutdown } = parts;
   const main = endpoints[0];
   if (main === undefined) throw new Error('no endpoint to serve');
   const service = main.service;
-  composed = service;
   // Longest path first, so /files/images wins over /files.
   const routed = [...endpoints].sort((a, b) => b.config.basePath.length - a.config.basePath.length);
   const tusFor = (pathname: string) =>
@@ -303,7 +217,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
   }
   // Like the expiration sweep, schedules run in one process of a cluster, not once per worker; instances that
   // share Redis or PostgreSQL take turns through leases on it, so each run happens once among them.
-  const leases = jobLeasesOn(mainState.backends[0], {
+  const leases = jobLeasesOn(parts.sharedBackend, {
     ttlMs: config.lockTtlMs,
     onError: (error, job) => logger.warn({ err: error, job }, 'a job lease could not be renewed or released'),
   });
@@ -366,8 +280,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
       // Post hooks already accepted get the rest of the shutdown window, then the engine stops.
       await hooks.drain(Math.max(1000, config.shutdownTimeoutMs));
       await hooks.close();
-      stopCountingRuns?.();
-      stopRecording?.();
+      for (const dispose of parts.disposers) dispose();
       await history?.close();
       await service.close();
     },

@@ -173,10 +173,13 @@ function refuse(res: ServerResponse, req: IncomingMessage, refusal: LocalRefusal
  * The admin API under `/admin/api`: JSON over a bearer token (docs/admin.md). Returns a request handler that
  * answers and returns true for requests under the prefix, false for any other path.
  */
-export function createAdminApi(options: AdminApiOptions): {
+/** The admin API: its request handler and the live stream it serves. */
+export interface AdminApi {
   handle(req: IncomingMessage, res: ServerResponse, pathname: string): boolean;
   readonly stream: AdminStream;
-} {
+}
+
+export function createAdminApi(options: AdminApiOptions): AdminApi {
   const { engine, history } = options;
   // Without a token, web pages the operator visits must not reach the API (local-guard.ts).
   const localGuard = options.token === undefined ? new LocalGuard(options.host) : undefined;

@@ -1,0 +1,155 @@
+import { loadWharfFile } from './config/config-file.ts';
+import type { Config } from './config/load.ts';
+import { checkConfiguredTarget, TargetAllowList } from './hooks/delivery/target-guard.ts';
+import { HookEngine } from './hooks/engine.ts';
+import { type RunHistory, recordRuns } from './hooks/history/run-history.ts';
+import { loadHookModules } from './hooks/modules/loader.ts';
+import { createDashboardHandler } from './server/admin/dashboard.ts';
+import { outboxStatsOf } from './server/admin/delivery.ts';
+import { LocalGuard } from './server/admin/local-guard.ts';
+import { createAdminApi } from './server/admin/routes.ts';
+import { endpointConfigs } from './server/endpoints.ts';
+import {
+  type ServedEndpoint,
+  type ServerParts,
+  type StartOptions,
+  serve,
+  type WharfServer,
+} from './server/http-server.ts';
+import { Metrics } from './server/metrics.ts';
+import { createTusRequestHandler } from './tus/handler.ts';
+import { allActivity, type UploadActivity } from './uploads/activity.ts';
+import { composeUploadService } from './uploads/compose.ts';
+import { HookObserver } from './uploads/hook-bridge.ts';
+import { moduleUploadsOf } from './uploads/module-uploads.ts';
+import type { UploadService } from './uploads/service.ts';
+import { composeRunHistory, composeUploadState } from './uploads/shared-state.ts';
+
+/*
+ * The composition root: the one place that builds Wharf from the frozen configuration, the stores and locks
+ * of each endpoint (uploads/compose.ts, uploads/shared-state.ts), the hook modules, named hooks and the hook
+ * chain (hooks/engine.ts), the run history, metrics, the admin API, the tus handlers, then the server that
+ * serves them. Nothing below it constructs a collaborator it was not handed.
+ */
+
+function activityOption(activity: UploadActivity | undefined): { activity?: UploadActivity } {
+  return activity === undefined ? {} : { activity };
+}
+
+/** Builds every part of the service from the configuration. */
+export async function composeWharf(config: Config, options: StartOptions): Promise<ServerParts> {
+  const { logger } = options;
+  // Modules get the uploads service in their context, but the service's observer needs the modules first.
+  let composed: UploadService | undefined;
+  const uploads = moduleUploadsOf(() => {
+    if (composed === undefined) throw new Error('the uploads service is not ready yet');
+    return composed;
+  });
+  const modules = await loadHookModules(
+    config.hooksModulesDir,
+    (name) => ({ logger: logger.child({ module: name }), config, env: config.env, uploads, args: {} }),
+    logger,
+  );
+  if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
+  const wharfFile =
+    config.configFile === undefined
+      ? undefined
+      : await loadWharfFile(config.configFile, config.basePath, config.hooks);
+  // Configured HTTP hooks must fit --hooks-allowed-urls (the flag-defined ones were checked with the options).
+  const allowList = new TargetAllowList(config.admin.allowedUrls);
+  for (const hook of wharfFile?.hooks ?? []) {
+    if (hook.transport === 'http' && hook.url !== undefined) checkConfiguredTarget(hook.url, allowList);
+  }
+  // The default endpoint's state: its shared backend (Redis, PostgreSQL) also holds the hooks outbox.
+  const mainState = composeUploadState(config);
+  const hooks = new HookEngine(config.hooks, logger, {
+    modules,
+    ...(mainState.outboxStore !== undefined ? { outboxStore: mainState.outboxStore } : {}),
+    ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
+  });
+  const shutdown = new AbortController();
+  const metrics = config.admin.metrics ? new Metrics() : undefined;
+  const stopCountingRuns =
+    metrics === undefined ? undefined : hooks.runs.subscribe((run) => metrics.run(run));
+  metrics?.outboxFrom(() => outboxStatsOf(hooks));
+  // The run history is kept only for the admin API: nothing else reads it.
+  let history: RunHistory | undefined;
+  let stopRecording: (() => void) | undefined;
+  if (config.admin.enabled) {
+    history = composeRunHistory(config, mainState, (error, dropped) => {
+      logger.warn({ err: error, dropped }, 'hook run history: a batch could not be written');
+    });
+    await history.open();
+    stopRecording = recordRuns(hooks.runs, history);
+  }
+  const admin =
+    history === undefined
+      ? undefined
+      : createAdminApi({
+          token: config.admin.token,
+          host: config.host,
+          engine: hooks,
+          history,
+          endpoints: () =>
+            endpoints.map((endpoint) => ({ basePath: endpoint.config.basePath, service: endpoint.service })),
+          allowedUrls: config.admin.allowedUrls,
+          allowPrivateTargets: config.admin.allowPrivateTargets,
+          logger,
+        });
+  // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
+  const dashboard =
+    admin === undefined
+      ? undefined
+      : createDashboardHandler(
+          config.admin.token === undefined ? { localGuard: new LocalGuard(config.host) } : {},
+        );
+  if (admin !== undefined && config.admin.token === undefined) {
+    logger.warn(
+      { host: config.host },
+      'the admin API has no token (--admin-token): any process on this machine can use it; web pages are refused by Host, Origin and Content-Type checks',
+    );
+  }
+  // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
+  const endpoints: ServedEndpoint[] = [];
+  for (const endpointConfig of endpointConfigs(config, wharfFile?.endpoints ?? [])) {
+    const endpointService = composeUploadService(endpointConfig, {
+      logger,
+      ...(endpoints.length === 0 ? { state: mainState } : {}),
+      ...(options.locker ? { locker: options.locker } : {}),
+      observer:
+        options.observer ?? ((dataStore) => new HookObserver(hooks, dataStore, endpointConfig.basePath)),
+      ...activityOption(allActivity([metrics?.uploads, admin?.stream.activityFor(endpointConfig.basePath)])),
+    });
+    await endpointService.prepare();
+    endpoints.push({
+      config: endpointConfig,
+      service: endpointService,
+      tus: createTusRequestHandler({
+        settings: endpointConfig,
+        service: endpointService,
+        shutdown: shutdown.signal,
+        logger,
+      }),
+    });
+  }
+  const main = endpoints[0];
+  if (main === undefined) throw new Error('no endpoint to serve');
+  composed = main.service;
+  return {
+    hooks,
+    modules,
+    history,
+    metrics,
+    admin,
+    dashboard,
+    endpoints,
+    sharedBackend: mainState.backends[0],
+    shutdown,
+    disposers: [stopCountingRuns, stopRecording].filter((dispose) => dispose !== undefined),
+  };
+}
+
+/** Builds the service from the configuration and starts serving it. */
+export async function startServer(config: Config, options: StartOptions): Promise<WharfServer> {
+  return serve(config, await composeWharf(config, options), options);
+}
