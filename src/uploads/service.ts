@@ -15,7 +15,7 @@ import {
 import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
 import type { CheckAnswer, DescribeRequest, StopResponse, UploadObserver } from './events.ts';
-import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
+import { isGeneratedUploadId, isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
 import { RecordCopyingInfoStore } from './record-copies.ts';
 import { isAwaitingApproval, isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
 
@@ -40,9 +40,10 @@ export interface UploadServiceOptions {
   readonly allowUnfinishedConcatenation: boolean;
   /**
    * Keep a copy of each record beside its bytes (when the data store can) and rebuild lost records from it:
-   * for info stores that can come back empty (Redis, PostgreSQL).
+   * for info stores that can come back empty (Redis, PostgreSQL). The value names the record store (see
+   * RecordCopyOptions.owner); absent, no copies are kept.
    */
-  readonly keepRecordCopies?: boolean;
+  readonly recordCopyOwner?: string;
   /**
    * Milliseconds between post-receive events while a PATCH body arrives (tusd's -progress-hooks-interval);
    * 0 (the default) sends one post-receive per PATCH, once its bytes are stored.
@@ -177,6 +178,8 @@ export class UploadService {
   readonly #now: () => number;
   /** The data store, when it keeps the record copies (see record-copies.ts). */
   readonly #copies: RecordCopyingDataStore | undefined;
+  /** The info store with its copies, when they are kept. */
+  readonly #copyingInfo: RecordCopyingInfoStore | undefined;
   /** Bodies being written now (only tracked when someone listens to the activity). */
   readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
   /** The PATCH bodies arriving now, by upload id: what a hook's StopUpload interrupts. */
@@ -186,14 +189,18 @@ export class UploadService {
     this.#options = options;
     this.#data = options.dataStore;
     this.#now = options.now ?? Date.now;
-    this.#copies = options.keepRecordCopies && keepsRecordCopies(this.#data) ? this.#data : undefined;
-    this.#info = this.#copies
-      ? new RecordCopyingInfoStore(options.infoStore, this.#copies, {
-          expirationMs: options.expirationMs,
-          now: this.#now,
-          logger: options.logger,
-        })
-      : options.infoStore;
+    const owner = options.recordCopyOwner;
+    this.#copies = owner !== undefined && keepsRecordCopies(this.#data) ? this.#data : undefined;
+    this.#copyingInfo =
+      this.#copies && owner !== undefined
+        ? new RecordCopyingInfoStore(options.infoStore, this.#copies, {
+            owner,
+            expirationMs: options.expirationMs,
+            now: this.#now,
+            logger: options.logger,
+          })
+        : undefined;
+    this.#info = this.#copyingInfo ?? options.infoStore;
     options.observer.onStopUpload?.((id, response) => {
       this.stop(id, response).catch((error: unknown) => {
         options.logger.error({ err: error, id }, 'stopping an upload for a hook failed');
@@ -1140,6 +1147,13 @@ export class UploadService {
         recorded.ids.add(id);
         recorded.paths.add(record.path);
       } else {
+        // Another deployment's upload in a shared folder or bucket: its copy and bytes are left alone.
+        const foreign = await this.#copyingInfo?.foreignPath(id);
+        if (foreign !== undefined) {
+          recorded.ids.add(id);
+          recorded.paths.add(foreign);
+          continue;
+        }
         await data.removeRecordCopy(id);
       }
     }
@@ -1148,7 +1162,8 @@ export class UploadService {
     for await (const { location, modifiedAt } of data.storedLocations()) {
       if (modifiedAt > cutoff || recorded.paths.has(location)) continue;
       const id = location.slice(location.lastIndexOf('/') + 1);
-      if (!isValidUploadId(id) || recorded.ids.has(id)) continue;
+      // Only names Wharf gives uploads: a folder or bucket shared with other files keeps those whatever their age.
+      if (!isGeneratedUploadId(id) || recorded.ids.has(id)) continue;
       const lock = await this.#lock(id, () => undefined).catch(() => undefined);
       if (!lock) continue;
       try {
