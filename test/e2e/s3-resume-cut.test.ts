@@ -14,7 +14,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { downloadSha256, MiB } from '../support/bytes.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
-import { removeObjects, s3, s3Args, s3Bucket, s3Unavailable } from '../support/s3.ts';
+import {
+  listKeys,
+  pendingMultipartUploads,
+  removeObjects,
+  s3,
+  s3Args,
+  s3Bucket,
+  s3Unavailable,
+} from '../support/s3.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 /** Numbers of the parts uploaded so far to the key's multipart uploads. */
@@ -111,5 +119,7 @@ describe('s3: resuming after a PATCH killed once it stored a part past the recor
     assert.equal(reply.status, 204, reply.text);
     assert.equal(reply.headers['upload-offset'], String(content.length));
     assert.equal(await downloadSha256(resumeUrl), createHash('sha256').update(content).digest('hex'));
+    assert.deepEqual(await listKeys(`.wharf-tails/${key}/`), []);
+    assert.deepEqual(await pendingMultipartUploads(key), []);
   });
 });

@@ -138,6 +138,17 @@ describe('s3 data store', { skip: await s3Unavailable() }, () => {
     await store.remove(location);
   });
 
+  it('cuts back below parts already uploaded to exactly the bytes below the offset', async () => {
+    const data = randomBytes(11 * MiB + 9);
+    const { store, location } = await stored(data);
+    const length = 6 * MiB + 1;
+    await store.truncate(location, length);
+    assert.equal((await store.stored(location)).length, length);
+    await store.finish(location, length);
+    assert.ok((await collect(await store.read(location))).equals(data.subarray(0, length)));
+    await store.remove(location);
+  });
+
   it('continues after a rebuild was cut once the old parts became an object', async () => {
     const data = randomBytes(12 * MiB + 5);
     const { store, location } = await stored(data);
