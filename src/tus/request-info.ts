@@ -51,6 +51,7 @@ export function describeRequest(
   req: IncomingMessage,
   method: string,
   behindProxy: boolean,
+  protocol?: RequestDescription['protocol'],
 ): () => RequestDescription {
   let described: RequestDescription | undefined;
   return () => {
@@ -62,6 +63,7 @@ export function describeRequest(
         remoteAddr: clientAddress(req, behindProxy),
         headers: headerLists(req),
         ...(origin !== undefined ? { origin } : {}),
+        ...(protocol !== undefined ? { protocol } : {}),
       };
     }
     return described;

@@ -21,6 +21,8 @@ export interface RequestDescription {
   readonly headers: Readonly<Record<string, readonly string[]>>;
   /** `scheme://host` as the client reached it (see requestOrigin in tus/request-info.ts); absent when unknown. */
   readonly origin?: string;
+  /** The upload protocol the request spoke: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP). */
+  readonly protocol?: 'tus-v1' | 'ietf-draft';
 }
 
 export type DescribeRequest = () => RequestDescription;

@@ -113,6 +113,7 @@ export class HookObserver implements UploadObserver {
       remoteAddr: described.remoteAddr,
       headers: described.headers,
       ...(described.origin !== undefined ? { origin: described.origin } : {}),
+      ...(described.protocol !== undefined ? { protocol: described.protocol } : {}),
     };
     return { name, upload, request, endpoint: this.#endpoint };
   }
