@@ -27,7 +27,10 @@ after(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-function upload(input: tus.Upload['file'], options: tus.UploadOptions): Promise<string> {
+/** 4.3.1 reads `protocol` at run time; its type declarations do not list it yet. */
+type DraftUploadOptions = tus.UploadOptions & { readonly protocol: 'ietf-draft-03' | 'ietf-draft-05' };
+
+function upload(input: tus.Upload['file'], options: DraftUploadOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const task = new tus.Upload(input, {
       retryDelays: [0, 100, 200, 500],

@@ -107,7 +107,6 @@ async function create(exchange: TusExchange, rules: DraftRules): Promise<void> {
   let hookResponse:
     | { readonly body?: string; readonly headers: Readonly<Record<string, string>> }
     | undefined;
-  const now = Date.now();
   try {
     const upload = await exchange.service.create({
       length: length ?? null,
@@ -127,7 +126,7 @@ async function create(exchange: TusExchange, rules: DraftRules): Promise<void> {
           Location: uploadUrl(exchange, record.id),
           'Upload-Draft-Interop-Version': String(rules.version),
         };
-        if (rules.announcesLimits) headers['Upload-Limit'] = uploadLimit(settings, rules, record, now);
+        if (rules.announcesLimits) headers['Upload-Limit'] = uploadLimit(settings, rules, record, Date.now());
         sendInformational(res, 104, 'Upload Resumption Supported', headers);
       },
       ...(withBody ? { body: (limit: number) => openRequestBody(exchange, limit, undefined) } : {}),

@@ -23,7 +23,8 @@ export function uploadLimit(
         ? now + settings.uploadExpirationMs
         : null
       : upload.expiresAt;
-  if (expiresAt !== null) entries.push([rules.lifetimeKey, Math.ceil((expiresAt - now) / 1000)]);
+  // Rounded: the lifetime is counted from this response, a few milliseconds after the expiry was set.
+  if (expiresAt !== null) entries.push([rules.lifetimeKey, Math.round((expiresAt - now) / 1000)]);
   if (entries.length === 0) entries.push(['min-size', 0]);
   return sfIntegerDictionary(entries);
 }
