@@ -114,6 +114,10 @@ export const errorCatalogue = {
     status: 400,
     message: 'the upload is already complete and takes no more data (problem type)',
   },
+  ERR_IETF_CONTENT_DIGEST_MISMATCH: {
+    status: 400,
+    message: 'the content does not match its Content-Digest; it was not appended',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -465,6 +465,99 @@ describe('IETF draft: the same life as a tus upload', () => {
   });
 });
 
+describe('IETF draft: integrity digests ("Content Digests", RFC 9530)', () => {
+  const sha256 = (text: string): string => createHash('sha256').update(text).digest('base64');
+
+  test('an append whose Content-Digest does not match is not appended (400); a matching one is', async () => {
+    const upload = await createIncomplete(8, 'abc');
+    const wrong = await exchange(
+      wharf.port,
+      'PATCH',
+      upload,
+      { ...appendHeaders(8, 3, false), 'Content-Digest': `sha-256=:${sha256('something else')}:` },
+      'def',
+    );
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.body.toString(), /^ERR_IETF_CONTENT_DIGEST_MISMATCH/);
+    assert.equal(wrong.headers['upload-complete'], '?0');
+    assert.equal((await stored(upload)).toString(), 'abc', 'the content was not appended');
+    const right = await exchange(
+      wharf.port,
+      'PATCH',
+      upload,
+      // sha-512 is preferred when both are sent; an unknown algorithm beside them is ignored.
+      {
+        ...appendHeaders(8, 3, true),
+        'Content-Digest': `unixsum=:AAAA:, sha-256=:${sha256('def')}:, sha-512=:${createHash('sha512').update('def').digest('base64')}:`,
+      },
+      'def',
+    );
+    assert.equal(right.status, 204, right.body.toString());
+    assert.equal((await stored(upload)).toString(), 'abcdef');
+  });
+
+  test('a creation whose Content-Digest does not match keeps no upload', async () => {
+    const response = await exchange(
+      wharf.port,
+      'POST',
+      '/files',
+      {
+        'Upload-Draft-Interop-Version': 8,
+        'Upload-Complete': '?1',
+        'Content-Digest': `sha-256=:${sha256('x')}:`,
+      },
+      'not x',
+    );
+    assert.equal(response.status, 400);
+    assert.match(response.body.toString(), /^ERR_IETF_CONTENT_DIGEST_MISMATCH/);
+    const location = response.interim[0]?.headers.location;
+    assert.ok(location, 'the 104 had announced it');
+    const head = await exchange(wharf.port, 'HEAD', pathOf(location), { 'Upload-Draft-Interop-Version': 8 });
+    assert.equal(head.status, 404);
+  });
+});
+
+describe('IETF draft: hooks that answer', () => {
+  test('a pre-create hook refusing a draft creation answers before the upload exists: its status, no 104', async () => {
+    receiver.answer = (hook) =>
+      hook.name === 'pre-create' &&
+      (hook.payload.upload as { metadata: Record<string, string> }).metadata.filename === 'refused.txt'
+        ? { status: 403, body: 'not this one' }
+        : {};
+    try {
+      const refused = await exchange(
+        wharf.port,
+        'POST',
+        '/files',
+        {
+          'Upload-Draft-Interop-Version': 8,
+          'Upload-Complete': '?1',
+          'Content-Disposition': 'attachment; filename="refused.txt"',
+        },
+        'data',
+      );
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.toString(), 'not this one');
+      assert.equal(refused.interim.length, 0);
+      const accepted = await exchange(
+        wharf.port,
+        'POST',
+        '/files',
+        {
+          'Upload-Draft-Interop-Version': 8,
+          'Upload-Complete': '?1',
+          'Content-Disposition': 'attachment; filename="fine.txt"',
+        },
+        'data',
+      );
+      assert.equal(accepted.status, 201, 'positive control');
+      assert.equal(accepted.interim[0]?.status, 104);
+    } finally {
+      receiver.answer = () => ({});
+    }
+  });
+});
+
 describe('IETF draft turned off (--ietf-draft=false)', () => {
   test('a draft request is a tus 1.0 request then: 412 without Tus-Resumable, no 104', async () => {
     const off = await startWharf({ args: ['--ietf-draft=false'] });

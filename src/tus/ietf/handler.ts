@@ -6,6 +6,7 @@ import { hasBody, parseUploadMetadata } from '../headers.ts';
 import { handleGet } from '../methods/get.ts';
 import { requestOrigin } from '../request-info.ts';
 import { endWithHookResponse, sendError } from '../respond.ts';
+import { contentDigest } from './digests.ts';
 import { parseSfBoolean, parseSfInteger, sfBoolean } from './fields.ts';
 import { sendInformational } from './informational.ts';
 import type { DraftRules } from './interop.ts';
@@ -103,6 +104,7 @@ async function create(exchange: TusExchange, rules: DraftRules): Promise<void> {
   const length = indicatedLength(exchange, completes, 0);
   const withBody = hasBody(req.headers);
   const metadata = metadataOf(exchange);
+  const digest = contentDigest(req.headers['content-digest']);
   let created: UploadRecord | undefined;
   let hookResponse:
     | { readonly body?: string; readonly headers: Readonly<Record<string, string>> }
@@ -129,7 +131,9 @@ async function create(exchange: TusExchange, rules: DraftRules): Promise<void> {
         if (rules.announcesLimits) headers['Upload-Limit'] = uploadLimit(settings, rules, record, Date.now());
         sendInformational(res, 104, 'Upload Resumption Supported', headers);
       },
-      ...(withBody ? { body: (limit: number) => openRequestBody(exchange, limit, undefined) } : {}),
+      ...(withBody
+        ? { body: (limit: number) => openRequestBody(exchange, limit, digest), checksum: digest }
+        : {}),
     });
     created = upload;
   } catch (error) {
@@ -193,14 +197,15 @@ async function append(exchange: TusExchange, rules: DraftRules, id: string): Pro
   ) {
     throw inconsistentLength(`the upload's length is ${current.length}, this request indicates ${length}`);
   }
+  const digest = contentDigest(req.headers['content-digest']);
   const outcome = await exchange.service.write(id, {
     offset,
     declaredLength: length,
     contentLength: contentLength(exchange),
     announcesBody: hasBody(req.headers),
-    checksum: undefined,
+    checksum: digest,
     completesAtEnd: completes,
-    openBody: (limit) => openRequestBody(exchange, limit, undefined),
+    openBody: (limit) => openRequestBody(exchange, limit, digest),
     describeRequest: exchange.describeRequest,
   });
   const { upload } = outcome;
@@ -297,6 +302,10 @@ function withDraftFields(exchange: TusExchange, rules: DraftRules, error: unknow
     return rules.completedAppend === 'completed-upload'
       ? new WharfError('ERR_IETF_COMPLETED_UPLOAD', { ...problem('completed-upload') })
       : inconsistentLength('the upload is complete: no more data can be appended');
+  }
+  if (error.code === 'ERR_CHECKSUM_MISMATCH') {
+    // 460 is tus's own status; the draft ("Content Digests") asks only that the content is not appended.
+    return new WharfError('ERR_IETF_CONTENT_DIGEST_MISMATCH', { headers: error.headers });
   }
   if (error.code === 'ERR_UPLOAD_LENGTH_ALREADY_SET') {
     return inconsistentLength(error.message);
