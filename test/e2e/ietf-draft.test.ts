@@ -465,6 +465,35 @@ describe('IETF draft: the same life as a tus upload', () => {
   });
 });
 
+describe('IETF draft from a browser (CORS)', () => {
+  test('the preflight allows the draft fields and PUT; answers expose Upload-Complete and Upload-Limit', async () => {
+    const origin = 'http://app.localhost';
+    const preflight = await exchange(wharf.port, 'OPTIONS', '/files', {
+      Origin: origin,
+      'Access-Control-Request-Method': 'PUT',
+      'Access-Control-Request-Headers': 'upload-draft-interop-version, upload-complete',
+    });
+    assert.equal(preflight.status, 204);
+    assert.match(String(preflight.headers['access-control-allow-methods']), /\bPUT\b/);
+    const allowed = String(preflight.headers['access-control-allow-headers']).toLowerCase();
+    for (const name of ['upload-draft-interop-version', 'upload-complete', 'content-digest']) {
+      assert.ok(allowed.includes(name), name);
+    }
+    const created = await exchange(
+      wharf.port,
+      'POST',
+      '/files',
+      { Origin: origin, 'Upload-Draft-Interop-Version': 8, 'Upload-Complete': '?0' },
+      'x',
+    );
+    assert.equal(created.status, 201);
+    const exposed = String(created.headers['access-control-expose-headers']).toLowerCase();
+    for (const name of ['upload-complete', 'upload-limit', 'upload-offset', 'location']) {
+      assert.ok(exposed.split(', ').includes(name), name);
+    }
+  });
+});
+
 describe('IETF draft: integrity digests ("Content Digests", RFC 9530)', () => {
   const sha256 = (text: string): string => createHash('sha256').update(text).digest('base64');
 
