@@ -377,6 +377,30 @@ describe('IETF draft: offset retrieval, append, cancellation', () => {
     }
   });
 
+  test('DELETE ends an append still in flight first, then removes the upload ("Upload Cancellation")', async () => {
+    const upload = await createIncomplete(8, 'doomed-');
+    const stale = await RawConnection.open(wharf.port);
+    try {
+      stale.write(rawHead('PATCH', upload, { ...appendHeaders(8, 7, false), 'Content-Length': 100 }));
+      stale.write('0123');
+      await eventually(async () => {
+        const reply = await send('GET', `${wharf.origin}/admin/api/uploads?state=in_progress`);
+        const { uploads } = JSON.parse(reply.text) as { uploads: Array<Record<string, unknown>> };
+        return uploads.find((entry) => entry.id === path.basename(upload) && entry.offset === 11);
+      }, 'the append in flight');
+      const cancelled = await exchange(wharf.port, 'DELETE', upload, { 'Upload-Draft-Interop-Version': 8 });
+      assert.equal(cancelled.status, 204);
+      // The append in flight got its answer (it was interrupted) instead of holding the upload.
+      const staleAnswer = await stale.read();
+      assert.equal(staleAnswer.status, 400);
+      assert.match(staleAnswer.body.toString(), /^ERR_UPLOAD_INTERRUPTED/);
+      const head = await exchange(wharf.port, 'HEAD', upload, { 'Upload-Draft-Interop-Version': 8 });
+      assert.equal(head.status, 404);
+    } finally {
+      stale.close();
+    }
+  });
+
   test('OPTIONS announces Upload-Limit from interop 6 (with expires in 6, max-age from 7)', async () => {
     for (const version of [5, 6, 7, 8]) {
       const response = await exchange(wharf.port, 'OPTIONS', '/files', {
