@@ -632,6 +632,40 @@ describe('IETF draft turned off (--ietf-draft=false)', () => {
     }
   });
 
+  test('--max-body-size is max-append-size; a larger append is refused with 413 and Upload-Limit ("Limits")', async () => {
+    const limited = await startWharf({ args: ['--max-body-size', '1k'] });
+    try {
+      const options = await exchange(limited.port, 'OPTIONS', '/files', {
+        'Upload-Draft-Interop-Version': 8,
+      });
+      assert.equal(options.headers['upload-limit'], 'max-append-size=1024');
+      const created = await exchange(limited.port, 'POST', '/files', {
+        'Upload-Draft-Interop-Version': 8,
+        'Upload-Complete': '?0',
+      });
+      const upload = pathOf(created.headers.location);
+      const tooBig = await exchange(
+        limited.port,
+        'PATCH',
+        upload,
+        appendHeaders(8, 0, false),
+        'x'.repeat(2048),
+      );
+      assert.equal(tooBig.status, 413);
+      assert.equal(tooBig.headers['upload-limit'], 'max-append-size=1024');
+      const fits = await exchange(
+        limited.port,
+        'PATCH',
+        upload,
+        appendHeaders(8, 0, false),
+        'x'.repeat(1024),
+      );
+      assert.equal(fits.status, 204, 'positive control');
+    } finally {
+      await limited.stop();
+    }
+  });
+
   test('without limits, Upload-Limit says min-size=0 rather than nothing ("Limits")', async () => {
     const plain = await startWharf();
     try {
