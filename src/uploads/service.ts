@@ -75,6 +75,13 @@ export interface CreateRequest {
    * pre-finish hooks when the creation body completes the upload.
    */
   readonly onHookResponse?: (response: NonNullable<CheckAnswer['response']>) => void;
+  /**
+   * Called once the upload exists (record stored) and before its body is read: the IETF draft announces the
+   * upload's URL to the client at that moment (104 Upload Resumption Supported).
+   */
+  readonly onCreated?: (upload: UploadRecord) => void;
+  /** The body is the rest of the upload (IETF `Upload-Complete: ?1`): a length still unknown is set at its end. */
+  readonly completesAtEnd?: boolean;
 }
 
 export type HookResponse = NonNullable<CheckAnswer['response']>;
@@ -147,6 +154,8 @@ export interface WriteRequest {
   readonly checksum: { readonly algorithm: string; readonly digest: Buffer } | undefined;
   readonly openBody: BodyOpener;
   readonly describeRequest: DescribeRequest;
+  /** The body is the rest of the upload (IETF `Upload-Complete: ?1`): a length still unknown is set at its end. */
+  readonly completesAtEnd?: boolean;
 }
 
 export interface BackendHealth {
@@ -488,6 +497,7 @@ export class UploadService {
       throw error;
     }
     this.#options.activity?.created(record);
+    request.onCreated?.(record);
 
     if (concat?.kind === 'final') {
       if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
@@ -499,12 +509,16 @@ export class UploadService {
       // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
       const refusedForSpace = (error: WharfError | undefined): boolean =>
         error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
-      const { interruption } = await this.#receive(record, request.body, request.checksum, undefined).catch(
-        async (error: unknown) => {
-          if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
-          throw error;
-        },
-      );
+      const { interruption } = await this.#receive(
+        record,
+        request.body,
+        request.checksum,
+        undefined,
+        request.completesAtEnd === true,
+      ).catch(async (error: unknown) => {
+        if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+        throw error;
+      });
       // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
       if (
         interruption &&
@@ -813,6 +827,7 @@ export class UploadService {
     openBody: BodyOpener,
     checksum: WriteRequest['checksum'],
     contentLength: number | undefined,
+    completesAtEnd = false,
   ): Promise<{ interruption?: WharfError }> {
     const remaining = record.length === null ? Number.POSITIVE_INFINITY : record.length - record.offset;
     const maxForFile =
@@ -869,13 +884,17 @@ export class UploadService {
       await this.#data.truncate(record.path, startOffset);
       written = 0;
     }
-    if (record.length !== null && startOffset + written === record.length) {
+    // A body that ended on its own completes an upload of unknown length there (IETF Upload-Complete: ?1).
+    const endsHere = completesAtEnd && record.length === null && !interruption && !discard;
+    const length = endsHere ? startOffset + written : record.length;
+    if (length !== null && startOffset + written === length) {
       // Sealed before the record says complete, so a failure leaves the client retrying the last chunk.
-      await this.#seal(record.path, record.length);
+      await this.#seal(record.path, length);
     }
-    if (written > 0) {
+    if (written > 0 || endsHere) {
       const expected = record.version;
-      const before = { offset: record.offset, expiresAt: record.expiresAt };
+      const before = { offset: record.offset, expiresAt: record.expiresAt, length: record.length };
+      record.length = length;
       record.offset = startOffset + written;
       record.expiresAt = isComplete(record) ? null : this.#expiry();
       try {
@@ -1040,6 +1059,7 @@ export class UploadService {
       },
       request.checksum,
       request.contentLength,
+      request.completesAtEnd === true,
     );
   }
 
