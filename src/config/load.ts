@@ -58,6 +58,8 @@ export interface Config {
   /** Bytes; 0 = unlimited. */
   readonly maxFileSize: number;
   readonly allowEmpty: boolean;
+  /** `--ietf-draft`: serve the IETF draft (Resumable Uploads for HTTP) next to tus 1.0. */
+  readonly ietfDraft: boolean;
   readonly maxHeaderSize: number;
   readonly networkTimeoutMs: number;
   /** Bytes per second a body must average over each network-timeout window; 0 = no minimum. */
@@ -327,6 +329,7 @@ function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | 
     maxBodySize: integer(options, 'maxBodySize'),
     maxFileSize: integer(options, 'maxFileSize'),
     allowEmpty: flag(options, 'allowEmpty'),
+    ietfDraft: flag(options, 'ietfDraft'),
     maxHeaderSize: integer(options, 'maxHeaderSize'),
     networkTimeoutMs: integer(options, 'networkTimeout') * 1000,
     minBodyRate: integer(options, 'minBodyRate'),

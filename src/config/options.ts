@@ -118,6 +118,15 @@ export const optionTable: readonly OptionSpec[] = [
     group: server,
   },
   {
+    key: 'ietfDraft',
+    flag: 'ietf-draft',
+    env: ['WHARF_IETF_DRAFT'],
+    kind: 'boolean',
+    default: 'true',
+    help: 'Serve the IETF draft "Resumable Uploads for HTTP" (interop versions 3 to 8) next to tus 1.0 on the same endpoint, for requests that carry Upload-Draft-Interop-Version. --ietf-draft=false answers them as tus 1.0 requests.',
+    group: server,
+  },
+  {
     key: 'storage',
     flag: 'storage',
     short: 's',

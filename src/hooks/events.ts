@@ -73,6 +73,11 @@ export interface HookRequest {
   readonly requestUri?: string;
   /** The TCP peer as `host:port` (`[::1]:port` for IPv6), whatever proxies say: tusd-v2's `RemoteAddr`. */
   readonly peer?: string;
+  /**
+   * The upload protocol of the request: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP, interop version
+   * in the `upload-draft-interop-version` header); absent for events no client request caused (the sweep).
+   */
+  readonly protocol?: 'tus-v1' | 'ietf-draft';
 }
 
 export interface UploadEvent {

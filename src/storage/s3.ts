@@ -17,6 +17,7 @@ import { PartUploads } from './part-uploads.ts';
 import { RecordCopyObjects } from './record-copy-objects.ts';
 import type { S3Bucket, S3Connection, StoredPart } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning } from './s3-objects.ts';
+import { type RebuildLayout, type Rebuilt, rebuildAt } from './s3-rebuild.ts';
 
 export interface S3DataStoreOptions {
   readonly connection: S3Connection;
@@ -249,11 +250,50 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
     }
     // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
-    const [part] = await Promise.all([
+    const [opened, removed] = await Promise.allSettled([
       this.#openPart(key, firstPartStart, offset - firstPartStart),
       this.#removeTails(key, (start) => start === firstPartStart),
     ]);
-    return { uploadId, partSize, firstPartStart, part };
+    if (opened.status === 'fulfilled' && removed.status === 'fulfilled') {
+      return { uploadId, partSize, firstPartStart, part: opened.value };
+    }
+    if (opened.status === 'fulfilled') await opened.value.remove();
+    const failure = opened.status === 'rejected' ? opened.reason : (removed as PromiseRejectedResult).reason;
+    const rebuilt = await this.#rebuildIfCut(key, offset, { uploadId, partSize }, failure);
+    return {
+      uploadId: rebuilt.uploadId,
+      partSize: rebuilt.partSize,
+      firstPartStart: rebuilt.partStart,
+      part: rebuilt.part,
+    };
+  }
+
+  /**
+   * After `failure` (a tail that could not be read): when the bytes below `offset` are not in the tail of the
+   * offset's part, they went into an uploaded part (stored past the offset: a PATCH cut after it sent that
+   * part), and the upload is laid out again to end at the offset; otherwise `failure` stands. The normal
+   * path never comes here, so it costs no request.
+   */
+  async #rebuildIfCut(
+    key: string,
+    offset: number,
+    layout: RebuildLayout,
+    failure: unknown,
+  ): Promise<Rebuilt> {
+    const partStart = offset - (offset % layout.partSize);
+    const tail = await this.#bucket.size(tailKey(key, partStart));
+    if (tail !== undefined && tail >= offset - partStart) throw failure;
+    const rebuilt = await rebuildAt(this.#bucket, key, layout, offset, {
+      ...this.#tuning,
+      tailKey: (start) => tailKey(key, start),
+    });
+    try {
+      await this.#removeTails(key, (start) => start === rebuilt.partStart);
+    } catch (error) {
+      await rebuilt.part.remove();
+      throw error;
+    }
+    return rebuilt;
   }
 
   async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
@@ -378,7 +418,12 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     const keep = length - partStart;
     const size = await this.#bucket.size(tailKey(key, partStart));
     if (keep > 0 && (size === undefined || size < keep)) {
-      throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: its tail is missing`);
+      const missing = new Error(`S3 upload of ${key} cannot be cut back to ${length}: its tail is missing`);
+      if (uploadId === undefined) throw missing;
+      // The bytes below `length` went into a part (stored past it): laid out again to end at `length`.
+      const { part } = await this.#rebuildIfCut(key, length, { uploadId, partSize }, missing);
+      await part.remove();
+      return;
     }
     if (size !== keep) await this.#rewriteTail(key, partStart, keep);
     await this.#removeTails(key, (start) => start <= partStart);
@@ -466,9 +511,16 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     return this.#copies.ids();
   }
 
-  /** Completes the multipart upload: the full parts below `length`, then the tail copied in as the last part. */
-  async finish(location: string, length: number): Promise<void> {
-    const key = location;
+  /**
+   * Completes the multipart upload: the full parts below `length`, then the tail copied in as the last part.
+   * Parts above are dropped by S3, so the object is exactly `length` bytes.
+   */
+  finish(location: string, length: number): Promise<void> {
+    return this.#finish(location, length, false);
+  }
+
+  /** `rebuilt`: the upload was just laid out again to end at `length`, so a missing tail is not retried. */
+  async #finish(key: string, length: number, rebuilt: boolean): Promise<void> {
     const bucket = this.#bucket;
     await this.#dropLocalTail(key);
     const [uploadId, ...strays] = await bucket.multipartUploads(key);
@@ -496,21 +548,34 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     }
     if (tailLength > 0) {
       const tailStart = fullParts * partSize;
-      chosen.push(
-        await bucket.copyPart(key, target, fullParts + 1, tailKey(key, tailStart), {
-          start: 0,
-          end: tailLength - 1,
-        }),
-      );
+      try {
+        chosen.push(
+          await bucket.copyPart(key, target, fullParts + 1, tailKey(key, tailStart), {
+            start: 0,
+            end: tailLength - 1,
+          }),
+        );
+      } catch (error) {
+        // The bytes below `length` went into a part (stored past it): laid out again to end at `length`.
+        if (rebuilt || uploadId === undefined) throw error;
+        const { part } = await this.#rebuildIfCut(key, length, { uploadId, partSize }, error);
+        await part.remove();
+        return this.#finish(key, length, true);
+      }
     }
     // Parts above these (from discarded chunks) are dropped by S3 when the upload completes.
     await bucket.completeMultipart(key, target, chosen);
     await this.#removeTails(key, () => false);
   }
 
-  /** The object exists under the upload's key only once its multipart upload was completed (or put empty). */
+  /**
+   * The object exists under the upload's key only once its multipart upload was completed (or put empty). A
+   * rebuild (see rebuildAt) also completes one, but starts the next multipart upload first: an object
+   * beside a multipart upload is not a finished upload.
+   */
   async isFinished(location: string, length: number): Promise<boolean> {
-    return (await this.#bucket.size(location)) === length;
+    if ((await this.#bucket.size(location)) !== length) return false;
+    return (await this.#bucket.multipartUploads(location)).length === 0;
   }
 
   async read(location: string, range?: ByteRange): Promise<Readable> {

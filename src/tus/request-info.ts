@@ -62,6 +62,7 @@ export function describeRequest(
   req: IncomingMessage,
   method: string,
   behindProxy: boolean,
+  protocol?: RequestDescription['protocol'],
 ): () => RequestDescription {
   let described: RequestDescription | undefined;
   return () => {
@@ -75,6 +76,7 @@ export function describeRequest(
         headers: headerLists(req),
         ...(origin !== undefined ? { origin } : {}),
         ...(peer !== undefined ? { peer } : {}),
+        ...(protocol !== undefined ? { protocol } : {}),
       };
     }
     return described;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.ts';
 import type { Locker } from '../locks/locker.ts';
 import { MemoryLocker } from '../locks/memory.ts';
@@ -25,6 +26,28 @@ export interface ComposeOptions {
   readonly activity?: UploadActivity;
 }
 
+/**
+ * Record copies beside the bytes (see record-copies.ts), named after the record store they belong to: its
+ * kind, address (without credentials) and key prefix or schema, as a digest. Records in files sit beside the
+ * data already; a shared store may come back without its data. With --redis-info-expiration records are meant
+ * to vanish: a copy would bring them back.
+ */
+function recordCopies(config: Config): { recordCopyOwner?: string } {
+  if (config.infoStorage === 'file-info-storage') return {};
+  if (config.infoStorage === 'redis-info-storage' && config.redisInfoExpirationSeconds > 0) return {};
+  let address = config.infoDbDsn ?? '';
+  if (URL.canParse(address)) {
+    const url = new URL(address);
+    url.username = '';
+    url.password = '';
+    address = url.toString();
+  }
+  const namespace =
+    config.infoStorage === 'redis-info-storage' ? config.redisKeyPrefix : (config.postgresSchema ?? 'public');
+  const owner = createHash('sha256').update(`${config.infoStorage}\n${address}\n${namespace}`).digest('hex');
+  return { recordCopyOwner: owner.slice(0, 16) };
+}
+
 /** Builds the upload lifecycle and its stores from the configuration. */
 export function composeUploadService(config: Config, options: ComposeOptions): UploadService {
   const dataStore = composeDataStore(config);
@@ -49,11 +72,7 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     lockTimeoutMs: config.lockTimeoutMs,
     progressIntervalMs: config.hooksProgressIntervalMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
-    // Records in files sit beside the data already; a shared store may come back without its data. With
-    // --redis-info-expiration records are meant to vanish: a copy would bring them back.
-    keepRecordCopies:
-      config.infoStorage !== 'file-info-storage' &&
-      !(config.infoStorage === 'redis-info-storage' && config.redisInfoExpirationSeconds > 0),
+    ...recordCopies(config),
     logger: options.logger,
     ...(options.activity !== undefined ? { activity: options.activity } : {}),
   });

@@ -23,6 +23,8 @@ export interface RequestDescription {
   readonly origin?: string;
   /** The TCP peer as `host:port` (`[::1]:port` for IPv6), as Go's `RemoteAddr` spells it; absent when unknown. */
   readonly peer?: string;
+  /** The upload protocol the request spoke: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP). */
+  readonly protocol?: 'tus-v1' | 'ietf-draft';
 }
 
 export type DescribeRequest = () => RequestDescription;

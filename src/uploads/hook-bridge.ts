@@ -120,6 +120,7 @@ export class HookObserver implements UploadObserver {
       ...(described.origin !== undefined ? { origin: described.origin } : {}),
       requestUri: described.uri,
       ...(described.peer !== undefined ? { peer: described.peer } : {}),
+      ...(described.protocol !== undefined ? { protocol: described.protocol } : {}),
     };
     return { name, upload, request, endpoint: this.#endpoint };
   }

@@ -3,6 +3,11 @@ import { isComplete, type UploadRecord } from '../info/upload-record.ts';
 import type { RecordCopyingDataStore } from '../storage/data-store.ts';
 
 export interface RecordCopyOptions {
+  /**
+   * Which record store the copies belong to (a digest of its address and key prefix or schema): deployments that
+   * share a data folder or bucket but not a record namespace never rebuild, or sweep, each other's uploads.
+   */
+  readonly owner: string;
   /** 0 = uploads never expire. */
   readonly expirationMs: number;
   readonly now: () => number;
@@ -17,18 +22,17 @@ export interface RecordCopyOptions {
  * its expiry, the version), so a PATCH that only adds bytes does not rewrite it. `offset` is null until the
  * upload is complete.
  */
-function copyOf(record: UploadRecord): string {
+function copyOf(record: UploadRecord, owner: string): string {
   const kept = Object.fromEntries(
     Object.entries(record).filter(([key]) => key !== 'version' && key !== 'expiresAt' && key !== 'offset'),
   );
-  return JSON.stringify({ ...kept, offset: isComplete(record) ? record.offset : null });
+  return JSON.stringify({ ...kept, offset: isComplete(record) ? record.offset : null, copyOwner: owner });
 }
 
+type RecordCopy = Omit<UploadRecord, 'offset'> & { offset: number | null; copyOwner?: unknown };
+
 /** The fields of a copy, checked enough that a damaged one is refused rather than served. */
-function parseCopy(
-  id: string,
-  text: string,
-): (Omit<UploadRecord, 'offset'> & { offset: number | null }) | undefined {
+function parseCopy(id: string, text: string): RecordCopy | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -48,7 +52,7 @@ function parseCopy(
   ) {
     return undefined;
   }
-  return parsed as Omit<UploadRecord, 'offset'> & { offset: number | null };
+  return parsed as RecordCopy;
 }
 
 /**
@@ -78,13 +82,13 @@ export class RecordCopyingInfoStore implements InfoStore {
   async get(id: string): Promise<UploadRecord | undefined> {
     const record = (await this.#inner.get(id)) ?? (await this.#rebuild(id));
     // A record an older Wharf wrote has no copy yet: it gets one when it next changes beyond its offset.
-    if (record) this.#copied.set(record, copyOf(record));
+    if (record) this.#copied.set(record, copyOf(record, this.#options.owner));
     return record;
   }
 
   async put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
     await this.#inner.put(record, expectedVersion);
-    const copy = copyOf(record);
+    const copy = copyOf(record, this.#options.owner);
     if (this.#copied.get(record) === copy) return;
     try {
       await this.#data.writeRecordCopy(record.id, copy);
@@ -113,6 +117,21 @@ export class RecordCopyingInfoStore implements InfoStore {
   }
 
   /**
+   * Where upload `id`'s bytes are, when its copy was written by another record store (a deployment sharing this
+   * folder or bucket with its own Redis prefix, PostgreSQL schema or server): they are that deployment's to keep.
+   * Undefined for our own uploads and for ids without a readable copy.
+   */
+  async foreignPath(id: string): Promise<string | undefined> {
+    const text = await this.#data.readRecordCopy(id);
+    if (text === undefined) return undefined;
+    const copy = parseCopy(id, text);
+    if (copy === undefined || copy.copyOwner === undefined || copy.copyOwner === this.#options.owner) {
+      return undefined;
+    }
+    return copy.path;
+  }
+
+  /**
    * The record from its copy, stored again. An unfinished upload's offset is what its storage holds; one that
    * holds every byte resumes one byte short, so that the last chunk's request runs again and finishes it
    * (pre-finish and post-finish included: the copy cannot tell whether they ran). Expiry restarts from the last
@@ -129,6 +148,8 @@ export class RecordCopyingInfoStore implements InfoStore {
       );
       return undefined;
     }
+    // Another deployment's upload (same folder or bucket, another record store): not ours to bring back.
+    if (copy.copyOwner !== undefined && copy.copyOwner !== this.#options.owner) return undefined;
     const stored = await this.#data.stored(copy.path);
     if (stored === undefined) return undefined;
     const { expirationMs, now } = this.#options;
@@ -140,7 +161,8 @@ export class RecordCopyingInfoStore implements InfoStore {
       offset = copy.length === null ? stored.length : Math.min(stored.length, Math.max(0, copy.length - 1));
       if (expirationMs > 0) expiresAt = (stored.modifiedAt ?? copy.createdAt) + expirationMs;
     }
-    const record: UploadRecord = { ...copy, offset, expiresAt, version: 0 };
+    const { copyOwner: _owner, ...fields } = copy;
+    const record: UploadRecord = { ...fields, offset, expiresAt, version: 0 };
     try {
       await this.#inner.put(record, null);
     } catch (error) {

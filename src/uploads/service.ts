@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Backend } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
-import { isValidLocation, isValidUploadId, newUploadId } from '../info/ids.ts';
+import { isGeneratedUploadId, isValidLocation, isValidUploadId, newUploadId } from '../info/ids.ts';
 import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
 import {
@@ -46,9 +46,10 @@ export interface UploadServiceOptions {
   readonly allowUnfinishedConcatenation: boolean;
   /**
    * Keep a copy of each record beside its bytes (when the data store can) and rebuild lost records from it:
-   * for info stores that can come back empty (Redis, PostgreSQL).
+   * for info stores that can come back empty (Redis, PostgreSQL). The value names the record store (see
+   * RecordCopyOptions.owner); absent, no copies are kept.
    */
-  readonly keepRecordCopies?: boolean;
+  readonly recordCopyOwner?: string;
   /**
    * Milliseconds between post-receive events while a PATCH body arrives (tusd's -progress-hooks-interval);
    * 0 (the default) sends one post-receive per PATCH, once its bytes are stored.
@@ -80,6 +81,13 @@ export interface CreateRequest {
    * pre-finish hooks when the creation body completes the upload.
    */
   readonly onHookResponse?: (response: NonNullable<CheckAnswer['response']>) => void;
+  /**
+   * Called once the upload exists (record stored) and before its body is read: the IETF draft announces the
+   * upload's URL to the client at that moment (104 Upload Resumption Supported).
+   */
+  readonly onCreated?: (upload: UploadRecord) => void;
+  /** The body is the rest of the upload (IETF `Upload-Complete: ?1`): a length still unknown is set at its end. */
+  readonly completesAtEnd?: boolean;
 }
 
 export type HookResponse = NonNullable<CheckAnswer['response']>;
@@ -152,6 +160,8 @@ export interface WriteRequest {
   readonly checksum: { readonly algorithm: string; readonly digest: Buffer } | undefined;
   readonly openBody: BodyOpener;
   readonly describeRequest: DescribeRequest;
+  /** The body is the rest of the upload (IETF `Upload-Complete: ?1`): a length still unknown is set at its end. */
+  readonly completesAtEnd?: boolean;
 }
 
 export interface BackendHealth {
@@ -183,6 +193,8 @@ export class UploadService {
   readonly #now: () => number;
   /** The data store, when it keeps the record copies (see record-copies.ts). */
   readonly #copies: RecordCopyingDataStore | undefined;
+  /** The info store with its copies, when they are kept. */
+  readonly #copyingInfo: RecordCopyingInfoStore | undefined;
   /** Bodies being written now (only tracked when someone listens to the activity). */
   readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
   /** The PATCH bodies arriving now, by upload id: what a hook's StopUpload interrupts. */
@@ -192,14 +204,18 @@ export class UploadService {
     this.#options = options;
     this.#data = options.dataStore;
     this.#now = options.now ?? Date.now;
-    this.#copies = options.keepRecordCopies && keepsRecordCopies(this.#data) ? this.#data : undefined;
-    this.#info = this.#copies
-      ? new RecordCopyingInfoStore(options.infoStore, this.#copies, {
-          expirationMs: options.expirationMs,
-          now: this.#now,
-          logger: options.logger,
-        })
-      : options.infoStore;
+    const owner = options.recordCopyOwner;
+    this.#copies = owner !== undefined && keepsRecordCopies(this.#data) ? this.#data : undefined;
+    this.#copyingInfo =
+      this.#copies && owner !== undefined
+        ? new RecordCopyingInfoStore(options.infoStore, this.#copies, {
+            owner,
+            expirationMs: options.expirationMs,
+            now: this.#now,
+            logger: options.logger,
+          })
+        : undefined;
+    this.#info = this.#copyingInfo ?? options.infoStore;
     options.observer.onStopUpload?.((id, response) => {
       this.stop(id, response).catch((error: unknown) => {
         options.logger.error({ err: error, id }, 'stopping an upload for a hook failed');
@@ -487,6 +503,7 @@ export class UploadService {
       throw error;
     }
     this.#options.activity?.created(record);
+    request.onCreated?.(record);
 
     if (concat?.kind === 'final') {
       if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
@@ -498,12 +515,16 @@ export class UploadService {
       // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
       const refusedForSpace = (error: WharfError | undefined): boolean =>
         error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
-      const { interruption } = await this.#receive(record, request.body, request.checksum, undefined).catch(
-        async (error: unknown) => {
-          if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
-          throw error;
-        },
-      );
+      const { interruption } = await this.#receive(
+        record,
+        request.body,
+        request.checksum,
+        undefined,
+        request.completesAtEnd === true,
+      ).catch(async (error: unknown) => {
+        if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+        throw error;
+      });
       // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
       if (
         interruption &&
@@ -812,6 +833,7 @@ export class UploadService {
     openBody: BodyOpener,
     checksum: WriteRequest['checksum'],
     contentLength: number | undefined,
+    completesAtEnd = false,
   ): Promise<{ interruption?: WharfError }> {
     const remaining = record.length === null ? Number.POSITIVE_INFINITY : record.length - record.offset;
     const maxForFile =
@@ -868,13 +890,17 @@ export class UploadService {
       await this.#data.truncate(record.path, startOffset);
       written = 0;
     }
-    if (record.length !== null && startOffset + written === record.length) {
+    // A body that ended on its own completes an upload of unknown length there (IETF Upload-Complete: ?1).
+    const endsHere = completesAtEnd && record.length === null && !interruption && !discard;
+    const length = endsHere ? startOffset + written : record.length;
+    if (length !== null && startOffset + written === length) {
       // Sealed before the record says complete, so a failure leaves the client retrying the last chunk.
-      await this.#seal(record.path, record.length);
+      await this.#seal(record.path, length);
     }
-    if (written > 0) {
+    if (written > 0 || endsHere) {
       const expected = record.version;
-      const before = { offset: record.offset, expiresAt: record.expiresAt };
+      const before = { offset: record.offset, expiresAt: record.expiresAt, length: record.length };
+      record.length = length;
       record.offset = startOffset + written;
       record.expiresAt = isComplete(record) ? null : this.#expiry();
       try {
@@ -1039,6 +1065,7 @@ export class UploadService {
       },
       request.checksum,
       request.contentLength,
+      request.completesAtEnd === true,
     );
   }
 
@@ -1146,6 +1173,13 @@ export class UploadService {
         recorded.ids.add(id);
         recorded.paths.add(record.path);
       } else {
+        // Another deployment's upload in a shared folder or bucket: its copy and bytes are left alone.
+        const foreign = await this.#copyingInfo?.foreignPath(id);
+        if (foreign !== undefined) {
+          recorded.ids.add(id);
+          recorded.paths.add(foreign);
+          continue;
+        }
         await data.removeRecordCopy(id);
       }
     }
@@ -1154,7 +1188,8 @@ export class UploadService {
     for await (const { location, modifiedAt } of data.storedLocations()) {
       if (modifiedAt > cutoff || recorded.paths.has(location)) continue;
       const id = location.slice(location.lastIndexOf('/') + 1);
-      if (!isValidUploadId(id) || recorded.ids.has(id)) continue;
+      // Only names Wharf gives uploads: a folder or bucket shared with other files keeps those whatever their age.
+      if (!isGeneratedUploadId(id) || recorded.ids.has(id)) continue;
       const lock = await this.#lock(id, () => undefined).catch(() => undefined);
       if (!lock) continue;
       try {
