@@ -6,9 +6,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { FileDataStore } from '../../../src/storage/file.ts';
+import { GcsDataStore } from '../../../src/storage/gcs.ts';
+import { GcsBucket } from '../../../src/storage/gcs-bucket.ts';
 import { HybridS3DataStore } from '../../../src/storage/hybrid-s3.ts';
 import { S3DataStore } from '../../../src/storage/s3.ts';
 import { describeDataStore } from '../../contract/data-store.ts';
+import { gcsBucket, gcsUnavailable, gcsUrl } from '../../support/gcs.ts';
 import { s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
 
 const MiB = 1024 * 1024;
@@ -63,6 +66,27 @@ if ((await s3Unavailable()) === undefined) {
   describeDataStore('hybrid-s3', async () => {
     const make = async () => {
       const store = new HybridS3DataStore({ connection, ...tuning, local: files('hybrid') });
+      await store.prepare();
+      return store;
+    };
+    return { store: await make(), twin: await make() };
+  });
+}
+
+if ((await gcsUnavailable()) === undefined) {
+  const prefix = `contract-${process.pid}-${Date.now()}/`;
+  describeDataStore('gcs', async () => {
+    const make = async () => {
+      const bucket = new GcsBucket({ bucket: gcsBucket, endpoint: gcsUrl, projectId: 'wharf', keyFile: undefined });
+      const store = new GcsDataStore({
+        bucket,
+        prefix,
+        pieceSize: 5 * MiB,
+        pieceConcurrency: 2,
+        bufferDir: undefined,
+        dirStructure: 'contract',
+        env: {},
+      });
       await store.prepare();
       return store;
     };
