@@ -127,7 +127,9 @@ export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore 
         continue;
       }
       if (piece.start !== covered) {
-        throw new Error(`GCS upload ${location} has no bytes at ${covered} (next piece starts at ${piece.start})`);
+        throw new Error(
+          `GCS upload ${location} has no bytes at ${covered} (next piece starts at ${piece.start})`,
+        );
       }
       covered = piece.start + piece.size;
       kept.push(piece);

@@ -25,7 +25,17 @@ export function gcsArgs(extra: readonly string[] = []): { args: string[]; prefix
   const prefix = `test-${randomUUID()}/`;
   return {
     prefix,
-    args: ['--storage', 'gcs', '--gcs-url', gcsUrl, '--gcs-bucket', gcsBucket, '--gcs-prefix', prefix, ...extra],
+    args: [
+      '--storage',
+      'gcs',
+      '--gcs-url',
+      gcsUrl,
+      '--gcs-bucket',
+      gcsBucket,
+      '--gcs-prefix',
+      prefix,
+      ...extra,
+    ],
   };
 }
 

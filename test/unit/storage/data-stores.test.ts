@@ -5,12 +5,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { AzureDataStore } from '../../../src/storage/azure.ts';
+import { AzureContainer } from '../../../src/storage/azure-container.ts';
 import { FileDataStore } from '../../../src/storage/file.ts';
 import { GcsDataStore } from '../../../src/storage/gcs.ts';
 import { GcsBucket } from '../../../src/storage/gcs-bucket.ts';
 import { HybridS3DataStore } from '../../../src/storage/hybrid-s3.ts';
 import { S3DataStore } from '../../../src/storage/s3.ts';
 import { describeDataStore } from '../../contract/data-store.ts';
+import {
+  azureAccount,
+  azureContainerName,
+  azureKey,
+  azureUnavailable,
+  azureUrl,
+} from '../../support/azure.ts';
 import { gcsBucket, gcsUnavailable, gcsUrl } from '../../support/gcs.ts';
 import { s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
 
@@ -77,12 +86,45 @@ if ((await gcsUnavailable()) === undefined) {
   const prefix = `contract-${process.pid}-${Date.now()}/`;
   describeDataStore('gcs', async () => {
     const make = async () => {
-      const bucket = new GcsBucket({ bucket: gcsBucket, endpoint: gcsUrl, projectId: 'wharf', keyFile: undefined });
+      const bucket = new GcsBucket({
+        bucket: gcsBucket,
+        endpoint: gcsUrl,
+        projectId: 'wharf',
+        keyFile: undefined,
+      });
       const store = new GcsDataStore({
         bucket,
         prefix,
         pieceSize: 5 * MiB,
         pieceConcurrency: 2,
+        bufferDir: undefined,
+        dirStructure: 'contract',
+        env: {},
+      });
+      await store.prepare();
+      return store;
+    };
+    return { store: await make(), twin: await make() };
+  });
+}
+
+if ((await azureUnavailable()) === undefined) {
+  const prefix = `contract-${process.pid}-${Date.now()}/`;
+  describeDataStore('azure', async () => {
+    const make = async () => {
+      const container = new AzureContainer({
+        container: azureContainerName,
+        endpoint: azureUrl,
+        account: azureAccount,
+        key: azureKey,
+        sas: undefined,
+        connectionString: undefined,
+      });
+      const store = new AzureDataStore({
+        container,
+        prefix,
+        blockSize: 4 * MiB,
+        blockConcurrency: 2,
         bufferDir: undefined,
         dirStructure: 'contract',
         env: {},

@@ -1,0 +1,123 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { ContainerClient } from '@azure/storage-blob';
+import { type Backend, withTimeout } from '../backends/backend.ts';
+import type { ByteRange } from './data-store.ts';
+
+/** How to reach the container: one of a connection string, an account key or a SAS token. */
+export interface AzureConnection {
+  readonly container: string;
+  /** Blob service URL, e.g. http://127.0.0.1:10000/devstoreaccount1 for Azurite; unset uses the account's. */
+  readonly endpoint: string | undefined;
+  readonly account: string | undefined;
+  readonly key: string | undefined;
+  readonly sas: string | undefined;
+  readonly connectionString: string | undefined;
+}
+
+/** A committed block, as the block list gives it. */
+export interface CommittedBlock {
+  readonly id: string;
+  readonly size: number;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/**
+ * The few block-blob operations the Azure store needs, over Microsoft's client. The client is loaded on
+ * first use, so a server on another storage never loads it.
+ */
+export class AzureContainer implements Backend {
+  readonly name = 'azure';
+  readonly #connection: AzureConnection;
+  #container: ContainerClient | undefined;
+
+  constructor(connection: AzureConnection) {
+    this.#connection = connection;
+  }
+
+  async connect(): Promise<void> {
+    if (!this.#container) {
+      const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
+      const { endpoint, account, key, sas, connectionString } = this.#connection;
+      const url = endpoint ?? `https://${account ?? ''}.blob.core.windows.net`;
+      let service: InstanceType<typeof BlobServiceClient>;
+      if (connectionString !== undefined) service = BlobServiceClient.fromConnectionString(connectionString);
+      else if (key !== undefined)
+        service = new BlobServiceClient(url, new StorageSharedKeyCredential(account ?? '', key));
+      else service = new BlobServiceClient(`${url}?${(sas ?? '').replace(/^\?/, '')}`);
+      this.#container = service.getContainerClient(this.#connection.container);
+    }
+    await this.#exists();
+  }
+
+  get #client(): ContainerClient {
+    if (!this.#container) throw new Error('Azure storage used before prepare()');
+    return this.#container;
+  }
+
+  async #exists(): Promise<void> {
+    if (!(await this.#client.exists())) {
+      throw new Error(`Azure container ${this.#connection.container} does not exist`);
+    }
+  }
+
+  check(): Promise<void> {
+    return withTimeout(this.#exists(), 5000, 'the Azure container did not answer within 5 s');
+  }
+
+  async close(): Promise<void> {
+    // Microsoft's client keeps no connection of its own open: idle keep-alive sockets do not hold the process.
+    this.#container = undefined;
+  }
+
+  /** The blob's committed blocks in order; none when the blob does not exist yet. */
+  async committedBlocks(name: string): Promise<CommittedBlock[]> {
+    try {
+      const list = await this.#client.getBlockBlobClient(name).getBlockList('committed');
+      return (list.committedBlocks ?? []).map((block) => ({ id: block.name, size: block.size }));
+    } catch (error) {
+      if (statusOf(error) === 404) return [];
+      throw error;
+    }
+  }
+
+  /** Stages the first `length` bytes of a local file as a block (re-read from the file on a retry). */
+  async stageFile(name: string, blockId: string, path: string, length: number): Promise<void> {
+    await this.#client
+      .getBlockBlobClient(name)
+      .stageBlock(blockId, () => createReadStream(path, { start: 0, end: length - 1 }), length);
+  }
+
+  /** Makes the blob exactly these blocks, in order; staged blocks left out are discarded by Azure. */
+  async commit(name: string, blockIds: readonly string[]): Promise<void> {
+    await this.#client.getBlockBlobClient(name).commitBlockList([...blockIds]);
+  }
+
+  /** The blob's bytes, whole or one inclusive range; rejects when the blob is missing. */
+  async read(name: string, range?: ByteRange): Promise<Readable> {
+    const response = await this.#client
+      .getBlockBlobClient(name)
+      .download(range?.start ?? 0, range ? range.end - range.start + 1 : undefined);
+    const body = response.readableStreamBody;
+    if (!body) throw new Error(`Azure returned no body for ${name}`);
+    return body as Readable;
+  }
+
+  /** Removes the blob with its staged blocks; a missing blob is not an error. */
+  async remove(name: string): Promise<void> {
+    const blob = this.#client.getBlockBlobClient(name);
+    const removed = await blob.deleteIfExists();
+    if (removed.succeeded) return;
+    // Blocks staged for a blob never committed wait a week for Azure to drop them: committing none and
+    // deleting drops them now.
+    const staged = await blob.getBlockList('uncommitted').catch(() => undefined);
+    if ((staged?.uncommittedBlocks ?? []).length > 0) {
+      await blob.commitBlockList([]);
+      await blob.deleteIfExists();
+    }
+  }
+}
