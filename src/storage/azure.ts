@@ -28,12 +28,12 @@ export interface AzureDataStoreOptions {
 
 /** Azure's largest block. */
 export const azureMaxBlockSize = 4000 * 1024 * 1024;
-/** Blocks at one size before the size doubles: 50 000 committed blocks then reach well past 100 TiB. */
-const blocksPerSize = 2000;
+/** Blocks at one size before the size doubles: 50 000 committed blocks then reach about 150 TiB. */
+const blocksPerSize = 1000;
 
 /**
  * The size of a block that starts at `start`: the configured size, doubled each time the upload has grown
- * past 2000 blocks of the current size, up to Azure's 4000 MiB. Blocks need not share a size: each block id
+ * past 1000 blocks of the current size, up to Azure's 4000 MiB. Blocks need not share a size: each block id
  * records its start and size.
  */
 export function blockSizeAt(start: number, configured: number): number {

@@ -136,6 +136,39 @@ if ((await azureUnavailable()) === undefined) {
   });
 }
 
+describe('gcs data store', { skip: await gcsUnavailable() }, () => {
+  it('composes more pieces than one compose request takes (32), in order', async () => {
+    const bucket = new GcsBucket({
+      bucket: gcsBucket,
+      endpoint: gcsUrl,
+      projectId: 'wharf',
+      keyFile: undefined,
+    });
+    const store = new GcsDataStore({
+      bucket,
+      prefix: `compose-${process.pid}-${Date.now()}/`,
+      pieceSize: 64 * 1024,
+      pieceConcurrency: 4,
+      bufferDir: undefined,
+      dirStructure: '',
+      env: {},
+    });
+    await store.prepare();
+    // 70 pieces of 64 KiB and a short one: three compose requests, then one more of their results.
+    const data = randomBytes(70 * 64 * 1024 + 5);
+    const location = await store.create({ id: `many-${Date.now()}`, createdAt: Date.now() });
+    const result = await store.append(location, 0, Readable.from([data]));
+    assert.equal(result.error, undefined);
+    assert.equal(result.bytesWritten, data.length);
+    await store.finish(location, data.length);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await store.read(location)) chunks.push(chunk as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(data));
+    assert.deepEqual(await bucket.list(`${store.describe('.wharf-pieces')}`), [], 'no piece left');
+    await store.remove(location);
+  });
+});
+
 describe('s3 data store', { skip: await s3Unavailable() }, () => {
   it('continues an upload after --s3-part-size changed, before and after the first part', async () => {
     const make = async (partSize: number) => {
