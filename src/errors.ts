@@ -94,6 +94,18 @@ export const errorCatalogue = {
     message:
       'the server has no storage space left; bytes that fit were kept (see Upload-Offset), retry later',
   },
+  ERR_ADMIN_CONTENT_TYPE: {
+    status: 415,
+    message: 'admin API writes must be sent with Content-Type: application/json',
+  },
+  ERR_ADMIN_CROSS_SITE: {
+    status: 403,
+    message: 'the admin API has no token and refuses requests from another site (Origin, Sec-Fetch-Site)',
+  },
+  ERR_ADMIN_HOST: {
+    status: 403,
+    message: 'the admin API has no token and answers only to the bound address or a loopback name in Host',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -1,11 +1,19 @@
 import { isIP } from 'node:net';
 import {
   checkConfiguredTarget,
-  redactUrl,
   TargetAllowList,
   TargetRefusedError,
+  urlLabel,
 } from '../hooks/target-guard.ts';
 import { ConfigError, type OptionSpec, type RawOptions } from './option-table.ts';
+
+/**
+ * A refused `--hooks-http-urls` entry as an error shows it: a URL by its label (no user, password, path or
+ * query: where secrets live); text that is no URL at all as typed, so the user sees the mistake.
+ */
+function shownUrl(text: string): string {
+  return URL.canParse(text) ? urlLabel(text) : text.slice(0, 200);
+}
 
 const group = 'Admin API, metrics and hook safety';
 
@@ -57,6 +65,14 @@ export const adminOptions: readonly OptionSpec[] = [
     group,
   },
   {
+    key: 'metricsToken',
+    flag: 'metrics-token',
+    env: ['WHARF_METRICS_TOKEN'],
+    kind: 'string',
+    help: 'Bearer token /metrics asks for (Authorization: Bearer <token>; 401 without it). Unset: /metrics is open, and shows no secret (targets by scheme, host and port). Prefer the environment variable. Never logged.',
+    group,
+  },
+  {
     key: 'hooksAllowedUrls',
     flag: 'hooks-allowed-urls',
     env: ['WHARF_HOOKS_ALLOWED_URLS'],
@@ -87,6 +103,8 @@ export interface AdminConfig {
   readonly historyMaxAgeMs: number;
   /** `/metrics` on. */
   readonly metrics: boolean;
+  /** `--metrics-token`: /metrics needs `Authorization: Bearer <token>`; undefined: open. Never logged. */
+  readonly metricsToken: string | undefined;
   /** `--hooks-allowed-urls`; empty: any URL. */
   readonly allowedUrls: readonly string[];
   readonly allowPrivateTargets: boolean;
@@ -123,7 +141,7 @@ function allowListOf(patterns: readonly string[]): TargetAllowList {
   }
 }
 
-/** One `--hooks-http-urls` entry: an error names that flag and the URL (its password masked). */
+/** One `--hooks-http-urls` entry: an error names that flag and the URL (by its label). */
 function checkHttpHookUrl(url: string, allowList: TargetAllowList): void {
   try {
     checkConfiguredTarget(url, allowList);
@@ -131,7 +149,7 @@ function checkHttpHookUrl(url: string, allowList: TargetAllowList): void {
     if (!(error instanceof TargetRefusedError)) throw error;
     if (error.status === 400) {
       throw new ConfigError(
-        `--hooks-http-urls: expected absolute http:// or https:// URLs, got ${JSON.stringify(redactUrl(url))}`,
+        `--hooks-http-urls: expected absolute http:// or https:// URLs, got ${JSON.stringify(shownUrl(url))}`,
       );
     }
     throw new ConfigError(`--hooks-http-urls: ${error.message}`);
@@ -161,6 +179,10 @@ export function adminConfig(options: RawOptions, host: string): AdminConfig {
       'admin-history-max-age',
     ),
     metrics: options.metrics !== false,
+    metricsToken:
+      typeof options.metricsToken === 'string' && options.metricsToken !== ''
+        ? options.metricsToken
+        : undefined,
     allowedUrls,
     allowPrivateTargets: options.hooksAllowPrivateTargets === true,
   };

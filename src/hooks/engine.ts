@@ -25,7 +25,7 @@ import { PostQueue } from './post-queue.ts';
 import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
 import { defaultRetrySchedule } from './retry-policy.ts';
 import { RunLog, type RunRecord, type RunStatus } from './run-log.ts';
-import { redactTarget } from './target-guard.ts';
+import { redactTarget, redactTargetText } from './target-guard.ts';
 import { AmqpHookTransport } from './transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from './transports/file.ts';
 import { HttpHookTransport } from './transports/http.ts';
@@ -268,7 +268,7 @@ export class HookEngine {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
       broker.open?.().catch((error: unknown) => {
         this.#logger.warn(
-          { target: broker.describe('*'), error: String(error) },
+          { target: redactTarget(broker.describe('*')), error: String(error) },
           'hook broker not reachable at startup; events wait for it',
         );
       });
@@ -897,8 +897,11 @@ export class HookEngine {
 
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
   #log(record: RunRecord, result: DeliveryResult): void {
-    // A password in a hook URL (https://user:password@host/) is masked.
+    // Targets by their label: no URL path, query or password, no executable path (target-guard.ts).
     const fields: Record<string, unknown> = { ...record, target: redactTarget(record.target) };
+    // An executable that cannot run is reported with its path; the label stands for it (target-guard.ts).
+    if (record.error !== undefined) fields.error = redactTargetText(record.error, record.target);
+    if (record.output !== undefined) fields.output = redactTargetText(record.output, record.target);
     if (result.kind === 'delivered' && record.status === 'completed') {
       this.#logger.debug(fields, 'hook run completed');
       return;

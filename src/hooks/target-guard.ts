@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import { basename, dirname } from 'node:path';
 
 /**
  * Where hooks may send events. An allow-list (`--hooks-allowed-urls`) limits every HTTP target, configured or
@@ -165,7 +167,7 @@ export function parseTargetUrl(text: string): URL {
 export function checkConfiguredTarget(text: string, allowList: TargetAllowList): void {
   const url = parseTargetUrl(text);
   if (!allowList.allows(url)) {
-    throw new TargetRefusedError(`hook URL ${redactUrl(text)} is not allowed by --hooks-allowed-urls`, 403);
+    throw new TargetRefusedError(`hook URL ${urlLabel(text)} is not allowed by --hooks-allowed-urls`, 403);
   }
 }
 
@@ -199,19 +201,83 @@ export async function checkRuntimeTarget(text: string, policy: TargetPolicy): Pr
   return url;
 }
 
-/** A URL with its password (and user name) masked, for logs, errors and API answers. */
-export function redactUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.password === '' && url.username === '') return text;
-    if (url.password !== '') url.password = '***';
-    return url.toString();
-  } catch {
-    return text;
+function defaultPortOf(protocol: string): string {
+  switch (protocol) {
+    case 'https:':
+      return '443';
+    case 'http:':
+      return '80';
+    case 'amqps:':
+      return '5671';
+    case 'amqp:':
+      return '5672';
+    default:
+      return '';
   }
 }
 
-/** A target name (`http:<url>`, `amqp:…`, …) as it may be shown: an HTTP URL's password masked. */
+/**
+ * A URL as logs, metrics and API answers show it: scheme, host and port only. User names, passwords, paths
+ * and query strings are where secrets live (`?token=…`, Slack-style `/services/T…/B…/secret` paths), so none
+ * of them is shown; when the URL had any, a short digest of the whole URL tells two targets on one host
+ * apart (it reveals nothing that guessing the whole URL would not).
+ */
+export function urlLabel(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return '<unparsable URL>';
+  }
+  const port = url.port || defaultPortOf(url.protocol);
+  const origin = `${url.protocol}//${url.hostname}${port === '' ? '' : `:${port}`}`;
+  const hidden =
+    url.username !== '' ||
+    url.password !== '' ||
+    url.pathname.length > 1 ||
+    url.search !== '' ||
+    url.hash !== '';
+  if (!hidden) return origin;
+  const digest = createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 8);
+  return `${origin} (${digest})`;
+}
+
+/**
+ * A target name (`http:<url>`, `file:<path>`, `dir:<folder>/<hook>`, `amqp:<url>#…`, …) as logs, metrics and
+ * the admin API show it: URLs by scheme, host and port ({@link urlLabel}); executables by their file's base
+ * name (for a hooks folder, the hook name), never their absolute path; broker exchanges, topics and named
+ * hooks as they are. Targets are still stored and delivered to under their full name.
+ */
 export function redactTarget(name: string): string {
-  return name.startsWith('http:') ? `http:${redactUrl(name.slice(5))}` : name;
+  if (name.startsWith('http:')) return `http:${urlLabel(name.slice(5))}`;
+  if (name.startsWith('file:') || name.startsWith('dir:')) {
+    const colon = name.indexOf(':');
+    return `${name.slice(0, colon)}:${basename(name.slice(colon + 1))}`;
+  }
+  if (name.startsWith('amqp:')) {
+    // `amqp:<url>#<exchange>/<routing key>`: the URL may carry a user, a password and a vhost.
+    const rest = name.slice(5);
+    const hash = rest.indexOf('#');
+    const url = hash === -1 ? rest : rest.slice(0, hash);
+    return `amqp:${urlLabel(url).replace(/ \(.*\)$/, '')}${hash === -1 ? '' : rest.slice(hash)}`;
+  }
+  return name;
+}
+
+/**
+ * A message (a run's error, a target's last error) with the target's hidden parts replaced by its label: an
+ * executable that cannot be run is reported with its path, an HTTP client error may quote the URL.
+ */
+export function redactTargetText(text: string, target: string): string {
+  const colon = target.indexOf(':');
+  if (colon === -1) return text;
+  const kind = target.slice(0, colon);
+  const full = target.slice(colon + 1);
+  const label = redactTarget(target).slice(colon + 1);
+  let shown = full.length > 1 ? text.replaceAll(full, label) : text;
+  if (kind === 'dir') {
+    const folder = dirname(full);
+    if (folder.length > 1) shown = shown.replaceAll(folder, '<hooks dir>');
+  }
+  return shown;
 }

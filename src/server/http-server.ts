@@ -18,8 +18,10 @@ import { HookObserver } from '../uploads/hook-bridge.ts';
 import { moduleUploadsOf } from '../uploads/module-uploads.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';
 import { composeRunHistory, composeUploadState } from '../uploads/shared-state.ts';
+import { isAuthorized } from './admin/auth.ts';
 import { createDashboardHandler } from './admin/dashboard.ts';
 import { outboxStatsOf } from './admin/delivery.ts';
+import { LocalGuard } from './admin/local-guard.ts';
 import { createAdminApi } from './admin/routes.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { createCors } from './cors.ts';
@@ -134,6 +136,7 @@ export async function startServer(config: Config, options: StartOptions): Promis
       ? undefined
       : createAdminApi({
           token: config.admin.token,
+          host: config.host,
           engine: hooks,
           history,
           endpoints: () =>
@@ -143,7 +146,18 @@ export async function startServer(config: Config, options: StartOptions): Promis
           logger,
         });
   // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
-  const dashboard = admin === undefined ? undefined : createDashboardHandler();
+  const dashboard =
+    admin === undefined
+      ? undefined
+      : createDashboardHandler(
+          config.admin.token === undefined ? { localGuard: new LocalGuard(config.host) } : {},
+        );
+  if (admin !== undefined && config.admin.token === undefined) {
+    logger.warn(
+      { host: config.host },
+      'the admin API has no token (--admin-token): any process on this machine can use it; web pages are refused by Host, Origin and Content-Type checks',
+    );
+  }
   // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
   const endpoints: {
     config: Config;
@@ -226,6 +240,19 @@ export async function startServer(config: Config, options: StartOptions): Promis
       return;
     }
     if (metrics !== undefined && pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (config.admin.metricsToken !== undefined && !isAuthorized(req, config.admin.metricsToken)) {
+        res.writeHead(401, {
+          'WWW-Authenticate': 'Bearer',
+          'Content-Type': 'text/plain; charset=utf-8',
+          'Cache-Control': 'no-store',
+        });
+        res.end(
+          req.method === 'HEAD'
+            ? undefined
+            : 'unauthorized: /metrics needs Authorization: Bearer <--metrics-token>\n',
+        );
+        return;
+      }
       const text = metrics.render();
       res.writeHead(200, {
         'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { redactTarget } from '../../src/hooks/target-guard.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
@@ -181,7 +182,7 @@ describe('the admin dashboard in headless Chromium against the real server', { t
     assert.equal(await uploadRow.locator('progress').getAttribute('value'), '50');
 
     // The failed delivery is listed as dead-lettered, with the receiver's status.
-    const target = `http:${receiver.url}`;
+    const target = redactTarget(`http:${receiver.url}`);
     const failedRow = page
       .locator(`#failed-body tr[data-target="${target}"]`)
       .filter({ hasText: finishedId });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { redactTarget } from '../../src/hooks/target-guard.ts';
 import { HookReceiver, type ReceivedHook, uploadOf } from '../support/hook-receiver.ts';
 import { createUpload, octets, type Reply, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
@@ -82,7 +83,7 @@ describe('admin API: delivery control', () => {
   /** Cases (upload metadata) whose calls the receiver refuses (500), and how many times (Infinity: until told). */
   const refusals = new Map<string, number>();
   let wharf: WharfProcess;
-  const target = (): string => `http:${receiver.url}`;
+  const target = (): string => redactTarget(`http:${receiver.url}`);
 
   before(async () => {
     receiver.answer = (hook: ReceivedHook) => {
@@ -208,7 +209,7 @@ describe('admin API: delivery control', () => {
       const added = await api(wharf, 'POST', '/targets', { url: second.url, secrets: [secret] });
       assert.equal(added.status, 201, added.text);
       const state = JSON.parse(added.text) as { name: string; signed: boolean; addedAtRuntime: boolean };
-      assert.equal(state.name, `http:${second.url}`);
+      assert.equal(state.name, redactTarget(`http:${second.url}`));
       assert.equal(state.addedAtRuntime, true);
       assert.equal(state.signed, true);
       const uploadId = await finishedUpload(wharf);

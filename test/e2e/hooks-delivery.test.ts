@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { buildConfig } from '../../src/config/load.ts';
 import { HookEngine } from '../../src/hooks/engine.ts';
+import { redactTarget } from '../../src/hooks/target-guard.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
@@ -92,7 +93,10 @@ describe('hook delivery control (real wharf, real receiver)', () => {
       (line) => line.notice === 'target.disabled',
       'the target being disabled',
     );
-    assert.deepEqual([disabled.level, disabled.target, disabled.reason], [40, `http:${hooks.url}`, 'gone']);
+    assert.deepEqual(
+      [disabled.level, disabled.target, disabled.reason],
+      [40, redactTarget(`http:${hooks.url}`), 'gone'],
+    );
     const second = await finishedUpload(wharf.endpoint);
     // Shutting down drains what can be sent; the disabled target's events stay in the outbox.
     await wharf.stop();
@@ -151,7 +155,10 @@ describe('hook delivery control (real wharf, real receiver)', () => {
     const first = await startWharf({ args, dataDir });
     const id = await finishedUpload(first.endpoint);
     const dead = await logLine(first, (line) => line.notice === 'message.dead_lettered', 'the dead letter');
-    assert.deepEqual([dead.level, dead.reason, dead.target], [40, 'exhausted', `http:${hooks.url}`]);
+    assert.deepEqual(
+      [dead.level, dead.reason, dead.target],
+      [40, 'exhausted', redactTarget(`http:${hooks.url}`)],
+    );
     assert.equal(hooks.forUpload(id).length, 3);
     await first.stop();
 

@@ -60,21 +60,24 @@ describe('a PATCH to a finished upload', () => {
     assert.equal((await send('GET', url)).text, 'hello');
   });
 
-  it('lets exactly one of 20 concurrent PATCHes with different bodies succeed; the others get 409', async () => {
+  it('lets at most one of 20 concurrent PATCHes with different bodies succeed, storing its body whole; the others get 409', async () => {
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': 4 });
     const bodies = Array.from({ length: 20 }, (_, index) => String(index).padStart(4, 'x'));
     const replies = await Promise.all(bodies.map((body) => patch(url, 0, body)));
     const statuses = replies.map((reply) => reply.status);
     const winners = replies.flatMap((reply, index) => (reply.status === 204 ? [bodies[index]] : []));
-    // A PATCH that took the lock over from a slower one ends that one (400, bytes kept); none may say 204
-    // without its bytes being the upload.
-    assert.equal(winners.length, 1, `statuses: ${statuses.join(',')}`);
+    // A PATCH that took the lock over from a slower one ends that one (400, bytes kept): under load the one whose
+    // bytes completed the upload may be such a PATCH, so there is at most one 204, and none may say 204 without
+    // its bytes being the upload.
+    assert.ok(winners.length <= 1, `statuses: ${statuses.join(',')}`);
     assert.ok(statuses.includes(409), `statuses: ${statuses.join(',')}`);
     assert.ok(
       statuses.every((status) => status === 204 || status === 409 || status === 400),
       statuses.join(','),
     );
-    assert.equal((await send('GET', url)).text, winners[0]);
+    const stored = (await send('GET', url)).text;
+    assert.ok(bodies.includes(stored), `the upload is one PATCH's body, not a mix: ${stored}`);
+    if (winners.length === 1) assert.equal(stored, winners[0]);
   });
 });
 

@@ -65,7 +65,7 @@ describe('command-line values', () => {
     );
     assert.throws(
       () => fromArgs(['--hooks-http-urls=ftp://example.test/']),
-      /^ConfigError: --hooks-http-urls: .*"ftp:\/\/example.test\/"/,
+      /^ConfigError: --hooks-http-urls: .*"ftp:\/\/example.test"/,
     );
     assert.throws(
       () =>

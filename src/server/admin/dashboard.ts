@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import type { LocalGuard } from './local-guard.ts';
 
 /**
  * Serves the admin dashboard (`/admin`): a static page, its stylesheet and scripts, compiled into
@@ -44,6 +45,8 @@ interface LoadedAsset {
 export interface DashboardOptions {
   /** Where the built files are; default: the `dashboard` folder next to this module. */
   readonly assetsDir?: string;
+  /** Without an admin token: a `Host` that is not the bound address or a loopback name gets a 403. */
+  readonly localGuard?: LocalGuard;
 }
 
 /** Handles `/admin`, `/admin/` and the dashboard's files; returns false for any other path (`/admin/api`, …). */
@@ -77,6 +80,11 @@ export function createDashboardHandler(options: DashboardOptions = {}): Dashboar
     if (pathname !== '/admin' && !pathname.startsWith('/admin/')) return false;
     if (pathname === '/admin/api' || pathname.startsWith('/admin/api/')) return false;
     const name = pathname === '/admin' ? '' : pathname.slice('/admin/'.length);
+    const refused = options.localGuard?.checkHost(req);
+    if (refused !== undefined) {
+      sendText(res, refused.status, `${refused.code}: ${refused.message}`);
+      return true;
+    }
     if (!Object.hasOwn(assets, name)) {
       sendText(res, 404, 'Not found');
       return true;

@@ -11,12 +11,14 @@ import { type RunRecord, type RunStatus, runStatuses } from '../../hooks/run-log
 import {
   checkRuntimeTarget,
   redactTarget,
+  redactTargetText,
   TargetAllowList,
   TargetRefusedError,
 } from '../../hooks/target-guard.ts';
 import type { Logger } from '../../logger.ts';
 import { isAuthorized } from './auth.ts';
 import { outboxStatsOf } from './delivery.ts';
+import { checkBodyType, LocalGuard, type LocalRefusal } from './local-guard.ts';
 import { AdminStream } from './sse.ts';
 import { type AdminEndpoint, findUpload, listUploads, type UploadState } from './uploads.ts';
 
@@ -24,6 +26,8 @@ export const adminApiPrefix = '/admin/api';
 
 export interface AdminApiOptions {
   readonly token: string | undefined;
+  /** `--host`: without a token, requests must name it (or a loopback name) in `Host` (local-guard.ts). */
+  readonly host: string;
   readonly engine: HookEngine;
   readonly history: RunHistory;
   readonly endpoints: () => readonly AdminEndpoint[];
@@ -114,10 +118,17 @@ function textParam(params: URLSearchParams, key: string): string | undefined {
   return text === null || text === '' ? undefined : text;
 }
 
-/** Run records and names as the API shows them: a password in an HTTP target URL is masked. */
+/**
+ * Run records and targets as the API shows them: a target by its label (scheme, host and port of a URL, the
+ * base name of an executable; target-guard.ts), and the same masking in the messages that may quote it.
+ */
 function showRun(run: RunRecord): RunRecord {
-  const target = redactTarget(run.target);
-  return target === run.target ? run : { ...run, target };
+  return {
+    ...run,
+    target: redactTarget(run.target),
+    ...(run.error !== undefined ? { error: redactTargetText(run.error, run.target) } : {}),
+    ...(run.output !== undefined ? { output: redactTargetText(run.output, run.target) } : {}),
+  };
 }
 
 function showEvent(summary: EventSummary): EventSummary {
@@ -125,15 +136,29 @@ function showEvent(summary: EventSummary): EventSummary {
 }
 
 function showTarget(target: TargetState): TargetState {
-  return { ...target, name: redactTarget(target.name) };
+  return {
+    ...target,
+    name: redactTarget(target.name),
+    ...(target.lastError !== undefined ? { lastError: redactTargetText(target.lastError, target.name) } : {}),
+  };
 }
 
 function showDeadLetter(letter: DeadLetter): DeadLetter {
-  return { ...letter, target: redactTarget(letter.target) };
+  return {
+    ...letter,
+    target: redactTarget(letter.target),
+    lastError: redactTargetText(letter.lastError, letter.target),
+  };
 }
 
 function showNotice(notice: DeliveryNotice): DeliveryNotice {
   return { ...notice, target: redactTarget(notice.target) };
+}
+
+function refuse(res: ServerResponse, req: IncomingMessage, refusal: LocalRefusal): true {
+  sendJson(res, refusal.status, { error: refusal.message, code: refusal.code });
+  req.resume();
+  return true;
 }
 
 /**
@@ -145,6 +170,8 @@ export function createAdminApi(options: AdminApiOptions): {
   readonly stream: AdminStream;
 } {
   const { engine, history } = options;
+  // Without a token, web pages the operator visits must not reach the API (local-guard.ts).
+  const localGuard = options.token === undefined ? new LocalGuard(options.host) : undefined;
   const allowList = new TargetAllowList(options.allowedUrls);
   const stream = new AdminStream({
     runs: engine.runs,
@@ -156,11 +183,14 @@ export function createAdminApi(options: AdminApiOptions): {
 
   const delivery = (): DeliveryControl => engine.delivery;
 
-  /** A target named in a path: its real name (the shown name has its URL password masked). */
+  /**
+   * A target named in a path or body, by its label as the API shows it: its real name. The real name itself
+   * is not accepted, so a secret in a URL never has to be sent (and land in an access log) to act on it.
+   */
   const targetNamed = (shown: string): string => {
     const target = delivery()
       .targets()
-      .find((candidate) => candidate.name === shown || redactTarget(candidate.name) === shown);
+      .find((candidate) => redactTarget(candidate.name) === shown);
     if (target === undefined) throw new ApiError(404, 'unknown target');
     return target.name;
   };
@@ -323,12 +353,18 @@ export function createAdminApi(options: AdminApiOptions): {
     stream,
     handle(req, res, pathname) {
       if (pathname !== adminApiPrefix && !pathname.startsWith(`${adminApiPrefix}/`)) return false;
+      // Without a token: Host, Origin and JSON checks first (local-guard.ts). With one: the token first, then
+      // only the type of a body.
+      const guarded = localGuard?.check(req);
+      if (guarded !== undefined) return refuse(res, req, guarded);
       if (!isAuthorized(req, options.token)) {
         res.setHeader('WWW-Authenticate', 'Bearer');
         sendJson(res, 401, { error: 'unauthorized' });
         req.resume();
         return true;
       }
+      const badBody = localGuard === undefined ? checkBodyType(req) : undefined;
+      if (badBody !== undefined) return refuse(res, req, badBody);
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       route(req, res, url).catch((error: unknown) => {
         if (res.headersSent) {

@@ -5,6 +5,7 @@ import {
   checkRuntimeTarget,
   isPrivateAddress,
   redactTarget,
+  redactTargetText,
   TargetAllowList,
   TargetRefusedError,
 } from '../../../src/hooks/target-guard.ts';
@@ -109,12 +110,52 @@ describe('private address guard', () => {
     );
   });
 
-  test('URL passwords are masked in shown target names', () => {
+  test('shown target names keep scheme, host, port and hook name only', () => {
+    // A digest of the whole URL tells apart targets on one host; it is stable across processes.
     assert.equal(
       redactTarget('http:https://user:hunter2@example.com/hook'),
-      'http:https://user:***@example.com/hook',
+      'http:https://example.com:443 (7eb1e302)',
     );
-    assert.equal(redactTarget('http:https://example.com/hook'), 'http:https://example.com/hook');
+    assert.equal(redactTarget('http:https://example.com/hook'), 'http:https://example.com:443 (19f13522)');
+    assert.equal(redactTarget('http:https://example.com'), 'http:https://example.com:443');
+    assert.equal(
+      redactTarget('http:http://[::1]:8080/?token=x'),
+      `http:http://[::1]:8080 (${redactTarget('http:http://[::1]:8080/?token=x').slice(-9, -1)})`,
+    );
+    assert.notEqual(
+      redactTarget('http:http://h.test/a?token=1'),
+      redactTarget('http:http://h.test/a?token=2'),
+    );
+    assert.equal(redactTarget('file:/opt/secret-folder/notify.sh'), 'file:notify.sh');
+    assert.equal(redactTarget('dir:/opt/secret-folder/hooks.d/pre-create'), 'dir:pre-create');
+    assert.equal(
+      redactTarget('amqp:amqps://wharf:***@mq.test/secret-vhost#wharf/wharf.post-finish'),
+      'amqp:amqps://mq.test:5671#wharf/wharf.post-finish',
+    );
+    assert.equal(
+      redactTarget('kafka:127.0.0.1:9092/wharf.post-finish'),
+      'kafka:127.0.0.1:9092/wharf.post-finish',
+    );
+    assert.equal(redactTarget('hook:audit@/files#0'), 'hook:audit@/files#0');
     assert.equal(redactTarget('amqp'), 'amqp');
+    assert.equal(redactTarget('http:not a url'), 'http:<unparsable URL>');
+  });
+
+  test('messages quoting a target show its label instead', () => {
+    assert.equal(
+      redactTargetText(
+        'ENOENT: /opt/secret-folder/hooks.d/pre-create is missing',
+        'dir:/opt/secret-folder/hooks.d/pre-create',
+      ),
+      'ENOENT: pre-create is missing',
+    );
+    assert.equal(
+      redactTargetText('spawn /opt/secret-folder/notify.sh EACCES', 'file:/opt/secret-folder/notify.sh'),
+      'spawn notify.sh EACCES',
+    );
+    assert.equal(
+      redactTargetText('posting to https://h.test/x?token=t failed', 'http:https://h.test/x?token=t'),
+      `posting to ${redactTarget('http:https://h.test/x?token=t').slice(5)} failed`,
+    );
   });
 });

@@ -56,12 +56,12 @@ test('metrics: rustus upload counters, cumulative histograms, escaped labels, ma
     'wharf_received_bytes_total 3',
     'wharf_http_requests_total{method="PATCH",status="204"} 2',
     'wharf_http_requests_total{method="other",status="418"} 1',
-    'wharf_hook_runs_total{event="post-finish",target="http:https://user:***@hooks.test/a",status="completed"} 1',
-    'wharf_hook_runs_total{event="post-finish",target="http:https://user:***@hooks.test/a",status="failed"} 1',
-    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://user:***@hooks.test/a",le="0.025"} 0',
-    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://user:***@hooks.test/a",le="0.05"} 1',
-    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://user:***@hooks.test/a",le="2.5"} 2',
-    'wharf_hook_run_duration_seconds_count{event="post-finish",target="http:https://user:***@hooks.test/a"} 2',
+    'wharf_hook_runs_total{event="post-finish",target="http:https://hooks.test:443 (c1a5e7a0)",status="completed"} 1',
+    'wharf_hook_runs_total{event="post-finish",target="http:https://hooks.test:443 (c1a5e7a0)",status="failed"} 1',
+    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://hooks.test:443 (c1a5e7a0)",le="0.025"} 0',
+    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://hooks.test:443 (c1a5e7a0)",le="0.05"} 1',
+    'wharf_hook_run_duration_seconds_bucket{event="post-finish",target="http:https://hooks.test:443 (c1a5e7a0)",le="2.5"} 2',
+    'wharf_hook_run_duration_seconds_count{event="post-finish",target="http:https://hooks.test:443 (c1a5e7a0)"} 2',
     'wharf_hook_runs_total{event="post-finish",target="module:say \\"hi\\"\\\\",status="skipped"} 1',
     'wharf_hook_outbox_depth 2',
     'wharf_hook_outbox_oldest_pending_age_seconds 10',
@@ -72,6 +72,32 @@ test('metrics: rustus upload counters, cumulative histograms, escaped labels, ma
     assert.ok(lines.has(expected), `missing: ${expected}\n${text}`);
   }
   assert.equal(text.includes('secret'), false);
+  assert.equal(text.includes('user'), false);
+  assert.equal(text.includes('/a'), false);
+});
+
+test('metrics: targets are labelled by scheme, host, port and hook name, never by path, query or folder', () => {
+  const metrics = new Metrics();
+  for (const target of [
+    'http:http://127.0.0.1:8080/hooks/path-secret?token=query-secret',
+    'file:/srv/folder-secret/notify.sh',
+    'dir:/srv/folder-secret/hooks.d/post-finish',
+    'amqp:amqp://wharf:***@broker.test/vhost-secret#wharf/wharf.post-finish',
+    'http:https://hooks.test/',
+  ]) {
+    metrics.run(run({ target, status: 'completed' }));
+  }
+  const text = metrics.render(0);
+  for (const label of [
+    'target="http:http://127.0.0.1:8080 (',
+    'target="file:notify.sh"',
+    'target="dir:post-finish"',
+    'target="amqp:amqp://broker.test:5672#wharf/wharf.post-finish"',
+    'target="http:https://hooks.test:443"',
+  ]) {
+    assert.ok(text.includes(label), `missing ${label}\n${text}`);
+  }
+  assert.equal(/secret|wharf:|\/srv/.test(text), false, text);
 });
 
 test('metrics: an upload removed by the expiration sweep is no longer active and is counted as expired', () => {

@@ -36,12 +36,18 @@ export class AdminApi {
 
   async #call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { ...this.headers, Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // Every write is JSON, even one with nothing to say: without an admin token the server refuses writes of
+    // any other type (a cross-site page could send those without a preflight).
+    const sent = method === 'POST' ? JSON.stringify(body ?? {}) : undefined;
+    if (sent !== undefined) headers['Content-Type'] = 'application/json';
     const response = await fetch(`${base}${path}`, {
       method,
       headers,
       cache: 'no-store',
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      // Same origin only: the server refuses other sites, and the token never goes anywhere else.
+      mode: 'same-origin',
+      credentials: 'omit',
+      ...(sent !== undefined ? { body: sent } : {}),
     });
     if (response.status === 401) throw new UnauthorizedError();
     const text = await response.text();
@@ -102,6 +108,8 @@ export class AdminApi {
     const response = await fetch(`${base}/stream`, {
       headers: { ...this.headers, Accept: 'text/event-stream' },
       cache: 'no-store',
+      mode: 'same-origin',
+      credentials: 'omit',
       signal,
     });
     if (response.status === 401) throw new UnauthorizedError();
