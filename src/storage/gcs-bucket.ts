@@ -1,3 +1,5 @@
+import type { Agent } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import type { Bucket, File, Storage } from '@google-cloud/storage';
 import { type Backend, withTimeout } from '../backends/backend.ts';
@@ -68,10 +70,25 @@ export class GcsBucket implements Backend {
     return withTimeout(this.#exists(), 5000, 'the GCS bucket did not answer within 5 s');
   }
 
+  /**
+   * Google's client has no close(): its requests go through keep-alive agents pooled by its HTTP layer
+   * (teeny-request) for the whole process. Their idle sockets are closed here; sockets of requests still
+   * running (another client in the same process) are left alone.
+   */
   async close(): Promise<void> {
-    // Google's client keeps no connection of its own open: idle keep-alive sockets do not hold the process.
+    if (!this.#storage) return;
     this.#bucket = undefined;
     this.#storage = undefined;
+    try {
+      const require = createRequire(createRequire(import.meta.url).resolve('@google-cloud/storage'));
+      const { pool } = require('teeny-request/build/src/agents.js') as { pool?: Map<string, Agent> };
+      for (const agent of pool?.values() ?? []) {
+        for (const sockets of Object.values(agent.freeSockets))
+          for (const socket of sockets ?? []) socket.destroy();
+      }
+    } catch {
+      // Another layout of Google's client: its idle sockets then close on their own.
+    }
   }
 
   #file(name: string): File {
