@@ -11,6 +11,7 @@ import type {
 } from './data-store.ts';
 import { expandDirStructure } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
+import { PartLayout } from './part-size.ts';
 import { PartUploads } from './part-uploads.ts';
 import type { S3Bucket, S3Connection, StoredPart } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning } from './s3-objects.ts';
@@ -23,6 +24,8 @@ export interface S3DataStoreOptions {
   readonly bufferDir: string | undefined;
   readonly dirStructure: string;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Parts at one size before it doubles (part-size.ts); only tests set it, to see growth on a few parts. */
+  readonly partsPerSize?: number;
 }
 
 /** Where the bytes of an unfinished upload that do not fill a part wait, one object per part start. */
@@ -217,7 +220,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       }
     }
     const { uploadId, partSize } = await this.#layout(key, offset);
-    const firstPartStart = offset - (offset % partSize);
+    const firstPartStart = new PartLayout(partSize, this.#options.partsPerSize).partAt(offset).start;
     if (uploadId === undefined && firstPartStart > 0) {
       throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
     }
@@ -240,20 +243,25 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       part = begun.part;
 
       const uploads = new PartUploads(this.#tuning.concurrency);
+      // Parts grow as the upload grows (part-size.ts): the part being filled has its own size.
+      const layout = new PartLayout(partSize, this.#options.partsPerSize);
+      let partNumber = layout.partAt(firstPartStart).number;
       let partStart = firstPartStart;
       let failure: unknown;
       try {
         for await (const chunk of source as AsyncIterable<Buffer>) {
           let rest = chunk;
           while (rest.length > 0) {
-            const piece = rest.subarray(0, partSize - part.size);
+            const size = layout.sizeOf(partNumber);
+            const piece = rest.subarray(0, size - part.size);
             rest = rest.subarray(piece.length);
             await part.write(piece);
-            if (part.size < partSize) continue;
+            if (part.size < size) continue;
             const full = part;
-            const partNumber = partStart / partSize + 1;
+            const number = partNumber;
             part = await PartFile.create(this.#tuning.bufferDir);
-            partStart += partSize;
+            partStart += size;
+            partNumber++;
             try {
               // Looked up first: another instance may have started it since this one last looked.
               uploadId ??= (await bucket.multipartUploads(key))[0] ?? (await bucket.startMultipart(key));
@@ -263,9 +271,9 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
               throw error;
             }
             const target = uploadId;
-            await uploads.add(partNumber, async (): Promise<StoredPart> => {
+            await uploads.add(number, async (): Promise<StoredPart> => {
               try {
-                return await bucket.uploadPartFromFile(key, target, partNumber, full.path, 0, partSize);
+                return await bucket.uploadPartFromFile(key, target, number, full.path, 0, size);
               } finally {
                 await full.remove();
               }
@@ -297,7 +305,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       if (uploads.failure) {
         // A tail saved past a failed part is never read: the next append starts at that part's boundary.
         failure ??= uploads.failure.error;
-        durable = (uploads.failure.partNumber - 1) * partSize;
+        durable = layout.startOf(uploads.failure.partNumber);
       } else if (tailOutcome?.saved === false) {
         failure ??= tailOutcome.error;
         durable = tailStart;
@@ -334,7 +342,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
   async truncate(location: string, length: number): Promise<void> {
     const key = location;
     const { uploadId, partSize } = await this.#layout(key, length);
-    const partStart = length - (length % partSize);
+    const partStart = new PartLayout(partSize, this.#options.partsPerSize).partAt(length).start;
     if (partStart > 0 && uploadId === undefined) {
       throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: no multipart upload`);
     }
@@ -366,17 +374,18 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
     const target = uploadId ?? (await bucket.startMultipart(key));
     const stored = uploadId === undefined ? [] : await bucket.parts(key, uploadId);
-    const partSize = this.#partSize(stored[0], length);
-    const fullParts = Math.floor(length / partSize);
-    const tailLength = length - fullParts * partSize;
+    const layout = new PartLayout(this.#partSize(stored[0], length), this.#options.partsPerSize);
+    const { number: tailNumber, start: tailStart } = layout.partAt(length);
+    const fullParts = tailNumber - 1;
+    const tailLength = length - tailStart;
     const chosen: StoredPart[] = [];
     for (let number = 1; number <= fullParts; number++) {
       const part = stored.find((candidate) => candidate.partNumber === number);
-      if (!part || part.size !== partSize) throw new Error(`S3 upload of ${key} is missing part ${number}`);
+      if (!part || part.size !== layout.sizeOf(number))
+        throw new Error(`S3 upload of ${key} is missing part ${number}`);
       chosen.push(part);
     }
     if (tailLength > 0) {
-      const tailStart = fullParts * partSize;
       chosen.push(
         await bucket.copyPart(key, target, fullParts + 1, tailKey(key, tailStart), {
           start: 0,
