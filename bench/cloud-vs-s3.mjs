@@ -14,6 +14,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { create, keepAliveAgent, MB, MiB, patchAll, rssSampler, send } from './lib/tus-client.mjs';
@@ -116,6 +118,45 @@ async function uploadOnce(storeArgs, chunkBytes) {
   }
 }
 
+/** The same bytes, 1 MiB at a time, for the emulators alone. */
+function body() {
+  const piece = Buffer.alloc(MiB, 7);
+  return Readable.from(
+    (function* () {
+      for (let sent = 0; sent < bytes; sent += MiB) yield sent + MiB <= bytes ? piece : piece.subarray(0, bytes - sent);
+    })(),
+  );
+}
+
+/** Each emulator alone: one upload of the same bytes from this process with the store's own client. */
+const alone = {
+  async s3() {
+    const { PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({
+      endpoint: stores.s3[3],
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: stores.s3[7], secretAccessKey: stores.s3[9] },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    await client.send(new PutObjectCommand({ Bucket: stores.s3[5], Key: 'bench/alone', Body: body(), ContentLength: bytes }));
+    client.destroy();
+  },
+  async gcs() {
+    const { Storage } = await import('@google-cloud/storage');
+    const file = new Storage({ apiEndpoint: stores.gcs[3], projectId: 'bench' }).bucket(stores.gcs[5]).file('bench/alone');
+    await pipeline(body(), file.createWriteStream({ resumable: false }));
+    await file.delete();
+  },
+  async azure() {
+    const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
+    const service = new BlobServiceClient(stores.azure[3], new StorageSharedKeyCredential(stores.azure[5], stores.azure[7]));
+    const blob = service.getContainerClient(stores.azure[9]).getBlockBlobClient('bench/alone');
+    await blob.uploadStream(body(), 8 * MiB, 2);
+    await blob.delete();
+  },
+};
+
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -140,6 +181,13 @@ for (let round = 1; round <= rounds; round++) {
       await sleep(200);
     }
   }
+  for (const store of Object.keys(alone)) {
+    const started = performance.now();
+    await alone[store]();
+    const mbPerSecond = bytes / MB / ((performance.now() - started) / 1000);
+    record(`alone|${store}`, { mbPerSecond, peakRssMB: Number.NaN });
+    console.error(`round ${round} ${store} emulator alone ${mbPerSecond.toFixed(0)} MB/s`);
+  }
 }
 
 const lines = [
@@ -156,5 +204,10 @@ for (const scenario of scenarios) {
     const rss = median(runs.map((r) => r.peakRssMB));
     lines.push(`| ${scenario.name} | ${store} | ${(speed / s3).toFixed(2)} | ${rss.toFixed(0)} |`);
   }
+}
+const s3Alone = median(results.get('alone|s3').map((r) => r.mbPerSecond));
+for (const store of Object.keys(alone)) {
+  const speed = median(results.get(`alone|${store}`).map((r) => r.mbPerSecond));
+  lines.push(`| one upload, emulator alone (no Wharf) | ${store} | ${(speed / s3Alone).toFixed(2)} | |`);
 }
 console.log(lines.join('\n'));

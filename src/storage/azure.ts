@@ -73,6 +73,7 @@ function parseBlock(block: CommittedBlock): Block | undefined {
  * downloaded and staged again with the next append's bytes (at most one block's download), which keeps the
  * count of committed blocks (Azure allows 50 000) low whatever the clients' chunk sizes; the block that
  * straddles an append's offset is cut the same way, so bytes past the record never end up in the upload.
+ * Concatenation copies the sources' bytes into blocks inside Azure.
  */
 export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStore {
   readonly name = 'azure';
@@ -243,15 +244,27 @@ export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStor
     await this.#container.remove(this.#name(location));
   }
 
-  /** Copies the sources' bytes, in order, into the target's blocks, then finishes it. */
+  /**
+   * Builds the target blob from the sources' bytes inside Azure (`Put Block From URL`, ranges of at most one
+   * block each), then commits them in order; no byte passes through this process.
+   */
   async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {
-    let offset = 0;
+    const name = this.#name(target);
+    const blocks: Block[] = [];
+    let start = 0;
     for (const source of sources) {
-      if (source.length === 0) continue;
-      const result = await this.append(target, offset, await this.read(source.location));
-      if (result.error !== undefined) throw result.error;
-      offset += result.bytesWritten;
+      for (let from = 0; from < source.length; ) {
+        const size = Math.min(blockSizeAt(start, this.#options.blockSize), source.length - from);
+        const block = { id: blockId(start, size), start, size };
+        await this.#container.stageFromBlob(name, block.id, this.#name(source.location), from, size);
+        blocks.push(block);
+        from += size;
+        start += size;
+      }
     }
-    await this.finish(target, offset);
+    await this.#container.commit(
+      name,
+      blocks.map((block) => block.id),
+    );
   }
 }

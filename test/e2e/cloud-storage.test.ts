@@ -9,6 +9,7 @@ import * as tus from 'tus-js-client';
 import { azureArgs, azureBlobNames, azureBlobSha256, azureUnavailable } from '../support/azure.ts';
 import { gcsArgs, gcsObjectNames, gcsObjectSha256, gcsUnavailable } from '../support/gcs.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import { redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
@@ -247,6 +248,68 @@ for (const cloud of clouds) {
         assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
       } finally {
         await other.stop();
+      }
+    });
+
+    it('lets instances sharing Redis (records and locks) take turns on one upload, and a tus-js-client resume', async () => {
+      const shared = ['--info-storage', 'redis-info-storage', '--info-db-dsn', redisUrl];
+      const prefixArgs = ['--redis-key-prefix', `wharf-${cloud.name}-${Date.now()}-${process.pid}:`];
+      const [first, second] = [
+        await startWharf({ args: [...args, ...shared, ...prefixArgs] }),
+        await startWharf({ args: [...args, ...shared, ...prefixArgs] }),
+      ];
+      try {
+        const data = randomBytes(17 * MiB + 5);
+        const url = await createUpload(first.endpoint, { 'Upload-Length': data.length });
+        const path = new URL(url).pathname;
+        let offset = 0;
+        for (const [index, size] of [3 * MiB, 6 * MiB + 1, MiB].entries()) {
+          const instance = index % 2 === 0 ? first : second;
+          offset = await sendChunks(new URL(path, instance.origin).toString(), data, [size], offset);
+        }
+        // tus-js-client asks the other instance where the upload stands and sends the rest.
+        await new Promise<void>((resolve, reject) => {
+          const task = new tus.Upload(data, {
+            endpoint: second.endpoint,
+            uploadUrl: new URL(path, second.origin).toString(),
+            chunkSize: 5 * MiB,
+            retryDelays: [0, 200],
+            onSuccess: () => resolve(),
+            onError: reject,
+          });
+          task.start();
+        });
+        assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
+      } finally {
+        await first.stop();
+        await second.stop();
+      }
+    });
+
+    it('expiration deletes what an abandoned upload stored', async () => {
+      const expiring = await startWharf({
+        args: [...args, '--upload-expiration', '1', '--expiration-sweep-interval', '1'],
+      });
+      try {
+        const data = randomBytes(6 * MiB + 3);
+        const url = await createUpload(expiring.endpoint, { 'Upload-Length': 10 * MiB });
+        await sendChunks(url, data, [data.length]);
+        assert.notDeepEqual(await storedFor(idOf(url)), [], 'something stored before');
+        let status = 204;
+        for (let attempt = 0; attempt < 100 && status !== 404; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          status = (await send('HEAD', url, { headers: tusHeaders })).status;
+        }
+        assert.equal(status, 404);
+        // The sweep may answer 404 while it is still deleting the stored objects, one by one.
+        let left = await storedFor(idOf(url));
+        for (let attempt = 0; attempt < 50 && left.length > 0; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          left = await storedFor(idOf(url));
+        }
+        assert.deepEqual(left, []);
+      } finally {
+        await expiring.stop();
       }
     });
   });
