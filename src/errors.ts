@@ -106,6 +106,34 @@ export const errorCatalogue = {
     status: 403,
     message: 'the admin API has no token and answers only to the bound address or a loopback name in Host',
   },
+  ERR_UPLOAD_STOPPED: {
+    status: 400,
+    message: 'upload has been stopped by a post-receive hook (StopUpload) and was terminated',
+  },
+  ERR_IETF_INTEROP_VERSION: {
+    status: 400,
+    message: 'Upload-Draft-Interop-Version names a draft this server does not speak (it speaks 3 to 8)',
+  },
+  ERR_IETF_UPLOAD_COMPLETE_REQUIRED: {
+    status: 400,
+    message: 'Upload-Complete (?1 or ?0; Upload-Incomplete in interop version 3) is required',
+  },
+  ERR_IETF_PARTIAL_UPLOAD_TYPE: {
+    status: 415,
+    message: 'an upload append must be Content-Type: application/partial-upload',
+  },
+  ERR_IETF_INCONSISTENT_LENGTH: {
+    status: 400,
+    message: 'the request indicates an upload length that differs from the one known (problem type)',
+  },
+  ERR_IETF_COMPLETED_UPLOAD: {
+    status: 400,
+    message: 'the upload is already complete and takes no more data (problem type)',
+  },
+  ERR_IETF_CONTENT_DIGEST_MISMATCH: {
+    status: 400,
+    message: 'the content does not match its Content-Digest; it was not appended',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -85,8 +85,10 @@ export async function main(
   let config: Config;
   // Warned once, by the process the user started (cluster workers read the same environment).
   const misspelt = cluster.isPrimary ? unknownVariables(env) : [];
+  let tusdWarnings: readonly string[] = [];
   try {
     const commandLine = parseCommandLine(argv);
+    if (cluster.isPrimary) tusdWarnings = commandLine.warnings ?? [];
     if (commandLine.help) {
       process.stdout.write(renderHelp());
       return;
@@ -120,6 +122,7 @@ export async function main(
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  for (const warning of tusdWarnings) logger.warn({}, warning);
   for (const { variable, nearest } of misspelt)
     logger.warn({ variable, nearest }, unknownMessage(variable, nearest));
   if (config.workers > 1 && cluster.isPrimary) {

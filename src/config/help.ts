@@ -1,5 +1,6 @@
 import type { OptionSpec } from './option-table.ts';
 import { optionTable } from './options.ts';
+import { renderTusdFlagsDoc } from './options-tusd.ts';
 
 function valueHint(spec: OptionSpec): string {
   switch (spec.kind) {
@@ -99,6 +100,7 @@ export function renderConfigurationDoc(): string {
       lines.push(`| ${flagText} | ${envText} | ${cell(fallback)} | ${cell(spec.help + choices)} |`);
     }
   }
+  lines.push(...renderTusdFlagsDoc());
   lines.push('');
   return lines.join('\n');
 }

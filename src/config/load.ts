@@ -15,6 +15,7 @@ import { deliveryConfig } from './options-delivery.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
 import { outboxConfig } from './options-outbox.ts';
 import { type S3Settings, s3SettingsFrom } from './options-s3.ts';
+import { translateTusdFlags } from './options-tusd.ts';
 import { webhooksConfig } from './options-webhooks.ts';
 import { type InfoStorageName, sharedStateConfig } from './state.ts';
 
@@ -62,6 +63,8 @@ export interface Config {
   /** Bytes; 0 = unlimited. */
   readonly maxFileSize: number;
   readonly allowEmpty: boolean;
+  /** `--ietf-draft`: serve the IETF draft (Resumable Uploads for HTTP) next to tus 1.0. */
+  readonly ietfDraft: boolean;
   readonly maxHeaderSize: number;
   readonly networkTimeoutMs: number;
   /** Bytes per second a body must average over each network-timeout window; 0 = no minimum. */
@@ -72,6 +75,8 @@ export interface Config {
   readonly accessLog: boolean;
   readonly healthAccessLog: boolean;
   readonly hooks: HooksConfig;
+  /** `--hooks-progress-interval`: ms between post-receive events during a PATCH; 0 = one per PATCH. */
+  readonly hooksProgressIntervalMs: number;
   /** `--hooks-modules-dir`: folder of hook modules (may not exist). */
   readonly hooksModulesDir: string;
   /** `--config`: the named hooks and endpoints file, read at start-up; undefined when not given. */
@@ -87,7 +92,15 @@ export interface ParsedCommandLine {
   readonly positionals: readonly string[];
   readonly help: boolean;
   readonly version: boolean;
+  /** True when the command line used tusd's flags (see options-tusd.ts): tusd's defaults then apply. */
+  readonly tusd?: boolean;
+  /** tusd flags accepted without effect, each naming the flag: the CLI logs them as warnings. */
+  readonly warnings?: readonly string[];
 }
+
+const wharfFlagNames: ReadonlySet<string> = new Set(
+  optionTable.flatMap((spec) => [spec.flag, ...(spec.aliases ?? [])]),
+);
 
 function findSpec(name: string): OptionSpec | undefined {
   return optionTable.find((spec) => spec.flag === name || spec.aliases?.includes(name));
@@ -97,7 +110,10 @@ function findSpec(name: string): OptionSpec | undefined {
  * Parses argv against the option table: `--flag value`, `--flag=value`, `-p value`, boolean flags
  * bare or with `=true|false`, and rustus's underscore spellings (`--data_dir`).
  */
-export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
+export function parseCommandLine(original: readonly string[]): ParsedCommandLine {
+  const extensions = optionTable.find((spec) => spec.key === 'tusExtensions')?.default?.split(',') ?? [];
+  const translated = translateTusdFlags(original, wharfFlagNames, extensions);
+  const argv = translated.argv;
   const options: Record<string, OptionValue> = {};
   const positionals: string[] = [];
   let help = false;
@@ -130,6 +146,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     } else if (/^-[a-zA-Z]$/.test(token)) {
       spec = optionTable.find((candidate) => candidate.short === token.slice(1));
       if (!spec) throw new ConfigError(`unknown option ${token} (see --help)`);
+    } else if (/^-[a-zA-Z][a-zA-Z0-9_-]+(=|$)/.test(token)) {
+      // Go-style single-dash flags are tusd's (translated above); any other is a mistake, not an argument.
+      throw new ConfigError(`unknown option ${token.split('=')[0]} (see --help)`);
     } else {
       positionals.push(token);
       continue;
@@ -155,7 +174,13 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     }
     options[spec.key] = coerceOption(spec, text, given);
   }
-  return { options, positionals, help, version };
+  return {
+    options,
+    positionals,
+    help,
+    version,
+    ...(translated.tusd ? { tusd: true, warnings: translated.warnings } : {}),
+  };
 }
 
 /** The variable each option is read from in `env` (Wharf's name first, then rustus's), by option key. */
@@ -311,6 +336,7 @@ function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | 
     maxBodySize: integer(options, 'maxBodySize'),
     maxFileSize: integer(options, 'maxFileSize'),
     allowEmpty: flag(options, 'allowEmpty'),
+    ietfDraft: flag(options, 'ietfDraft'),
     maxHeaderSize: integer(options, 'maxHeaderSize'),
     networkTimeoutMs: integer(options, 'networkTimeout') * 1000,
     minBodyRate: integer(options, 'minBodyRate'),
@@ -330,9 +356,11 @@ function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | 
       executableTimeoutMs: integer(options, 'hooksExecutableTimeout') * 1000,
       postConcurrency: integer(options, 'hooksPostConcurrency'),
       postQueueLimit: integer(options, 'hooksPostQueueLimit'),
+      ...(integer(options, 'hooksStopCode') > 0 ? { stopCode: integer(options, 'hooksStopCode') } : {}),
       ...brokerHooks(options, env),
       ...webhooksConfig(options),
     }),
+    hooksProgressIntervalMs: integer(options, 'hooksProgressInterval'),
     hooksModulesDir: text(options, 'hooksModulesDir'),
     configFile: optionalText(options, 'config'),
     admin: Object.freeze(adminConfig(options, text(options, 'host'))),

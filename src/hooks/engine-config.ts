@@ -52,6 +52,11 @@ export interface HooksConfig {
   readonly disableAfterMs?: number;
   /** Dead letters kept at most; beyond it the oldest are dropped, counted and logged (default 10000). */
   readonly deadLetterLimit?: number;
+  /**
+   * `--hooks-stop-code` (tusd 1's flag): a file or dir `post-receive` hook exiting with this code stops the upload,
+   * as a tusd 2 `StopUpload` answer does. Absent or 0: no exit code stops an upload.
+   */
+  readonly stopCode?: number;
 }
 
 function positiveNumber(value: number, name: string): number {
@@ -131,5 +136,8 @@ export function frozenConfig(config: HooksConfig): HooksConfig {
     ),
     disableAfterMs: positiveNumber(config.disableAfterMs ?? 5 * 86_400_000, 'disableAfterMs'),
     deadLetterLimit: integerAtLeast(config.deadLetterLimit ?? defaultDeadLetterLimit, 1, 'deadLetterLimit'),
+    ...(config.stopCode !== undefined && config.stopCode !== 0
+      ? { stopCode: integerAtLeast(config.stopCode, 1, 'stopCode') }
+      : {}),
   });
 }

@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import {
   type HookAnswer,
   HookAnswerError,
+  type HookHttpResponse,
   type MergedAnswer,
   mergeAnswers,
   parseHookAnswer,
@@ -39,6 +40,9 @@ export interface HookLogger {
   error(object: Record<string, unknown>, message: string): void;
   debug(object: Record<string, unknown>, message: string): void;
 }
+
+/** Told of a post-receive hook's `StopUpload` answer. */
+export type StopUploadListener = (uploadId: string, response: HookHttpResponse | undefined) => void;
 
 /** What a run record says beyond the delivery and its status. */
 interface RunExtra {
@@ -135,6 +139,7 @@ export class HookEngine {
   readonly #sequencer: UploadSequencer;
   /** While a numbered event is handed out: the outbox additions it makes (the store settles it after them). */
   #additions: Promise<unknown>[] | undefined;
+  readonly #stopListeners = new Set<StopUploadListener>();
 
   constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
     this.config = frozenConfig(config);
@@ -273,6 +278,15 @@ export class HookEngine {
         );
       });
     }
+  }
+
+  /**
+   * Calls `listener` when a post-receive hook answers tusd 2's `StopUpload` (with its `HTTPResponse`, if
+   * any): the upload service stops and terminates the upload. Returns a function that removes the listener.
+   */
+  onStopUpload(listener: StopUploadListener): () => void {
+    this.#stopListeners.add(listener);
+    return () => this.#stopListeners.delete(listener);
   }
 
   /** True when an event of this name would reach at least one target: lets the core skip building it. */
@@ -729,7 +743,11 @@ export class HookEngine {
       });
       const queued = this.#queue.push(async () => {
         if (this.closed) return skip('the hooks engine closed');
-        this.#recordModule(event, eventId, false, await job.run());
+        const run = await job.run();
+        this.#recordModule(event, eventId, false, run);
+        if (run.stopUpload !== undefined) {
+          for (const listener of this.#stopListeners) listener(event.upload.id, run.stopUpload.response);
+        }
       });
       if (!queued) {
         skip('queue full');
@@ -793,6 +811,10 @@ export class HookEngine {
         WHARF_UPLOAD_OFFSET: String(event.upload.offset),
         WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
         WHARF_ENDPOINT: event.endpoint ?? '',
+        // tusd 2's file hooks read these; tusd has no id yet in pre-create.
+        TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
+        TUS_SIZE: String(event.upload.length ?? 0),
+        TUS_OFFSET: String(event.upload.offset),
         ...cloudEventEnvironment(cloudEvent),
       },
       ...(cloudEvent !== undefined ? { cloudEvent } : {}),
@@ -825,16 +847,35 @@ export class HookEngine {
       result = { kind: 'spawn_failed', detail: `unexpected transport error: ${String(error)}` };
     }
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    // Only blocking hooks answer: what a post hook prints is not a decision.
+    // Blocking hooks decide by their answer. A post hook's answer decides nothing, except tusd 2's StopUpload
+    // on post-receive; anything else it asks for is reported as not honoured, never dropped silently.
     let answer: HookAnswer | undefined;
     let invalidAnswer: string | undefined;
-    if (blocking && result.kind === 'delivered') {
+    let notHonoured: readonly string[] | undefined;
+    if (result.kind === 'delivered' && delivery.event !== 'ping') {
       try {
-        answer = parseHookAnswer(result.answer);
+        answer = parseHookAnswer(result.answer, delivery.event);
       } catch (cause) {
         if (!(cause instanceof HookAnswerError)) throw cause;
-        invalidAnswer = cause.message;
+        if (blocking) invalidAnswer = cause.message;
+        else notHonoured = [`invalid answer: ${cause.message}`];
       }
+      notHonoured = answer?.notHonoured ?? notHonoured;
+      if (!blocking && answer?.stopUpload === true) {
+        for (const listener of this.#stopListeners) listener(delivery.uploadId, answer.httpResponse);
+      }
+      if (!blocking) answer = undefined;
+    }
+    // tusd 1's -hooks-stop-code: an executable's exit code asks to stop the upload.
+    const stopCode = this.config.stopCode ?? 0;
+    if (
+      !blocking &&
+      stopCode !== 0 &&
+      delivery.event === 'post-receive' &&
+      result.kind === 'exited' &&
+      result.exitCode === stopCode
+    ) {
+      for (const listener of this.#stopListeners) listener(delivery.uploadId, undefined);
     }
     const extra: RunExtra = attempt !== undefined ? { attempt } : {};
     const output =
@@ -860,6 +901,19 @@ export class HookEngine {
     if (httpStatus !== undefined) extra.httpStatus = httpStatus;
 
     const status = error !== undefined && result.kind === 'delivered' ? 'failed' : runStatusOf(result);
+    if (notHonoured !== undefined && error === undefined) {
+      extra.error = `answer not honoured: ${notHonoured.join('; ')}`;
+      this.#logger.warn(
+        {
+          eventId: delivery.eventId,
+          hook: delivery.label ?? delivery.hook,
+          target: redactTarget(transport.describe(delivery.hook)),
+          uploadId: delivery.uploadId,
+          notHonoured,
+        },
+        'hook answer not honoured in part',
+      );
+    }
     const record = this.#record(transport, delivery, blocking, startedAt, durationMs, status, extra);
     this.#log(record, result);
     return {
@@ -912,7 +966,7 @@ export class HookEngine {
     }
     if (result.kind === 'exited') {
       // The client gets a fixed message, never stderr (paths, commands, credentials): the reason is logged here.
-      fields.stderr = excerpt(result.stderr, stderrLogLimit);
+      fields.stderr = redactTargetText(excerpt(result.stderr, stderrLogLimit), record.target);
       this.#logger.warn(fields, record.blocking ? 'blocking hook rejected the operation' : 'hook run failed');
       return;
     }

@@ -69,6 +69,15 @@ export interface HookRequest {
    * URLs; absent when unknown. Not part of the rustus payloads: CloudEvents' default `source` is built from it.
    */
   readonly origin?: string;
+  /** The path and query exactly as received (no trailing slash added): tusd-v2's `URI`. */
+  readonly requestUri?: string;
+  /** The TCP peer as `host:port` (`[::1]:port` for IPv6), whatever proxies say: tusd-v2's `RemoteAddr`. */
+  readonly peer?: string;
+  /**
+   * The upload protocol of the request: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP, interop version
+   * in the `upload-draft-interop-version` header); absent for events no client request caused (the sweep).
+   */
+  readonly protocol?: 'tus-v1' | 'ietf-draft';
 }
 
 export interface UploadEvent {

@@ -60,10 +60,14 @@ export function rejectionFor(
 export function rejectionByAnswer(hook: string, answer: HookAnswer): BlockingOutcome {
   const response = answer.httpResponse;
   const status = response?.status !== undefined && response.status >= 400 ? response.status : 400;
+  // A tusd-shaped refusal (RejectUpload, RejectTermination) reads as tusd's error unless the hook said more.
+  const tusd = answer.tusdRejection;
+  const fallback =
+    tusd !== undefined ? `${tusd.code}: ${tusd.message}\n` : `Hook "${hook}" rejected the request`;
   return {
     kind: 'reject',
     status,
-    body: response?.body ?? `Hook "${hook}" rejected the request`,
+    body: response?.body ?? fallback,
     headers: { 'Content-Type': plainText, ...response?.headers },
   };
 }

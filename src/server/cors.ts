@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-const allowMethods = 'POST, HEAD, PATCH, OPTIONS, GET, DELETE';
+// PUT: the IETF draft creates uploads with any method that has content.
+const allowMethods = 'POST, HEAD, PATCH, OPTIONS, GET, DELETE, PUT';
 const allowHeaders = [
   'Authorization',
   'Origin',
@@ -15,6 +16,12 @@ const allowHeaders = [
   'Upload-Defer-Length',
   'Upload-Concat',
   'Upload-Checksum',
+  // The IETF draft (Resumable Uploads for HTTP), docs/ietf-resumable-uploads.md.
+  'Upload-Draft-Interop-Version',
+  'Upload-Complete',
+  'Upload-Incomplete',
+  'Content-Digest',
+  'Content-Disposition',
 ];
 const exposeHeaders = [
   'Upload-Offset',
@@ -36,6 +43,10 @@ const exposeHeaders = [
   'Upload-Expires',
   'Content-Disposition',
   'Content-Range',
+  // The IETF draft (Resumable Uploads for HTTP).
+  'Upload-Complete',
+  'Upload-Incomplete',
+  'Upload-Limit',
 ].join(', ');
 
 function wildcardToRegExp(pattern: string): RegExp {

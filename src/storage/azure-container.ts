@@ -85,6 +85,10 @@ export class AzureContainer implements Backend {
     }
   }
 
+  async exists(name: string): Promise<boolean> {
+    return this.#client.getBlockBlobClient(name).exists();
+  }
+
   /** Stages the first `length` bytes of a local file as a block (re-read from the file on a retry). */
   async stageFile(name: string, blockId: string, path: string, length: number): Promise<void> {
     await this.#client

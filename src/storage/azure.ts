@@ -236,6 +236,16 @@ export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStor
     if (length === 0) await this.#container.commit(this.#name(location), []);
   }
 
+  /**
+   * The blob is the upload from its first append on: it is sealed once it holds exactly `length` bytes (what
+   * finish would leave), and exists (an empty upload's blob is created by finish).
+   */
+  async isFinished(location: string, length: number): Promise<boolean> {
+    const blocks = await this.#container.committedBlocks(this.#name(location));
+    if (blocks.length === 0) return length === 0 && (await this.#container.exists(this.#name(location)));
+    return blocks.reduce((sum, block) => sum + block.size, 0) === length;
+  }
+
   async read(location: string, range?: ByteRange): Promise<Readable> {
     return this.#container.read(this.#name(location), range);
   }

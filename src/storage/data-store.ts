@@ -67,9 +67,56 @@ export function canConcatenate(store: DataStore): store is ConcatenatingDataStor
  * The sealed object holds exactly `length` bytes: anything stored past it is discarded.
  */
 export interface FinishingDataStore extends DataStore {
+  /**
+   * Seals the upload. Safe to call again once it succeeded (a retry): it then only removes what the first
+   * call may have left (tails, the local copy).
+   */
   finish(location: string, length: number): Promise<void>;
+  /**
+   * Whether the sealed object of exactly `length` bytes is in place: {@link finish} completed, though the
+   * record may not say so (the process was killed, or the record write failed, right after it).
+   */
+  isFinished(location: string, length: number): Promise<boolean>;
 }
 
 export function canFinish(store: DataStore): store is FinishingDataStore {
   return typeof (store as Partial<FinishingDataStore>).finish === 'function';
+}
+
+/** What an upload's storage holds now. */
+export interface StoredData {
+  /** Bytes stored from 0: the offset an unfinished upload reached. */
+  readonly length: number;
+  /** Unix milliseconds of the last change, when the store can tell. */
+  readonly modifiedAt: number | undefined;
+}
+
+/**
+ * Optional capability: a copy of each upload's record kept with its bytes, so the loss of the record store (a
+ * Redis or PostgreSQL that comes back empty) loses no upload. The copy is text the store does not read; the
+ * offset of an unfinished upload is not in it, but taken from the stored bytes ({@link stored}).
+ */
+export interface RecordCopyingDataStore extends DataStore {
+  /** Writes (replaces, whole) the copy of upload `id`'s record. */
+  writeRecordCopy(id: string, copy: string): Promise<void>;
+  /** The copy of upload `id`'s record, or undefined when none is kept. */
+  readRecordCopy(id: string): Promise<string | undefined>;
+  /** Removes the copy; a missing copy is not an error. */
+  removeRecordCopy(id: string): Promise<void>;
+  /** Ids of every upload a copy is kept for. */
+  recordCopies(): AsyncIterable<string>;
+  /**
+   * What is stored at `location`; undefined when the upload's storage is gone (a store that keeps nothing
+   * for an empty upload answers a length of 0 instead).
+   */
+  stored(location: string): Promise<StoredData | undefined>;
+  /**
+   * The locations holding upload data under the fixed part of --dir-structure, and when each last changed (the
+   * expiration sweep removes old data that no record names). A location may come more than once.
+   */
+  storedLocations(): AsyncIterable<{ readonly location: string; readonly modifiedAt: number }>;
+}
+
+export function keepsRecordCopies(store: DataStore): store is RecordCopyingDataStore {
+  return typeof (store as Partial<RecordCopyingDataStore>).writeRecordCopy === 'function';
 }

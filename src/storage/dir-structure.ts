@@ -30,3 +30,40 @@ export function expandDirStructure(
   }
   return segments.join('/');
 }
+
+/**
+ * The folder every upload of a --dir-structure template lies in: its leading segments without a placeholder
+ * (`uploads` for `uploads/{year}/{month}`, '' for `{year}`). Sweeps that walk the stored data stay inside it.
+ */
+export function fixedDirPrefix(template: string): string {
+  const segments: string[] = [];
+  for (const segment of template.split('/')) {
+    if (segment.includes('{')) break;
+    if (segment !== '' && segment !== '.' && segment !== '..') segments.push(segment);
+  }
+  return segments.join('/');
+}
+
+/**
+ * Matches the locations the store itself gives uploads under a --dir-structure template: each folder as the
+ * template makes it (date parts are digits, an environment value anything but '/'), then one safe name. Other
+ * files under the same root (another endpoint's folder, records, hook history) never match.
+ */
+export function layoutPattern(template: string): { readonly pattern: RegExp; readonly depth: number } {
+  const folders = template
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.')
+    .map((segment) =>
+      segment
+        .split(/(\{env\[[A-Za-z_][A-Za-z0-9_]*\]\}|\{(?:year|month|day|hour|minute)\})/)
+        .map((part, index) => {
+          if (index % 2 === 0) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          return part.startsWith('{env') ? '[^/]*' : '\\d+';
+        })
+        .join(''),
+    );
+  const name = '[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}';
+  // An environment value may be empty, which drops its folder: such a folder is optional.
+  const folderPattern = folders.map((folder) => (folder === '[^/]*' ? '(?:[^/]+/)?' : `${folder}/`)).join('');
+  return { pattern: new RegExp(`^${folderPattern}${name}$`), depth: folders.length + 1 };
+}

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rm, truncate } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,9 +10,12 @@ import type {
   ConcatenatingDataStore,
   FinishingDataStore,
   NewUploadPlacement,
+  RecordCopyingDataStore,
+  StoredData,
 } from './data-store.ts';
 import { expandDirStructure } from './dir-structure.ts';
 import { WriteBudget, writeStreamAt } from './file-sink.ts';
+import { RecordCopyFolder, recordCopyFolderName, uploadFiles } from './record-copy-folder.ts';
 
 export interface FileDataStoreOptions {
   readonly directory: string;
@@ -52,7 +55,7 @@ async function cutTo(handle: FileHandle, length: number): Promise<void> {
 }
 
 /** Upload bytes as plain files under --data-dir. */
-export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore {
+export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore, RecordCopyingDataStore {
   readonly name = 'file_storage';
   readonly #root: string;
   readonly #options: FileDataStoreOptions;
@@ -139,6 +142,15 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
     await this.#openFiles.keep(absolute, handle).catch(() => undefined);
   }
 
+  /**
+   * Never: a file of exactly `length` bytes may hold the tail of a PATCH a killed process never recorded (and
+   * never checked against its checksum), so only the record says a file upload is finished; a client's retry of
+   * the last chunk finishes it, cheaply, as finishing only cuts the file to its length.
+   */
+  async isFinished(): Promise<boolean> {
+    return false;
+  }
+
   async read(location: string, range?: ByteRange): Promise<Readable> {
     // Opened first so that a missing file fails here, before any response header is sent.
     const handle = await open(this.#absolute(location), 'r');
@@ -161,6 +173,47 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
 
   close(): Promise<void> {
     return this.#openFiles.closeAll();
+  }
+
+  #recordCopies: RecordCopyFolder | undefined;
+
+  /** Record copies live in `<data-dir>/.wharf-records/<id>.json` (record-copy-folder.ts). */
+  get #copies(): RecordCopyFolder {
+    this.#recordCopies ??= new RecordCopyFolder(
+      path.join(this.#root, recordCopyFolderName),
+      this.#options.fsync,
+    );
+    return this.#recordCopies;
+  }
+
+  writeRecordCopy(id: string, copy: string): Promise<void> {
+    return this.#copies.write(id, copy);
+  }
+
+  readRecordCopy(id: string): Promise<string | undefined> {
+    return this.#copies.read(id);
+  }
+
+  removeRecordCopy(id: string): Promise<void> {
+    return this.#copies.remove(id);
+  }
+
+  recordCopies(): AsyncIterable<string> {
+    return this.#copies.ids();
+  }
+
+  async stored(location: string): Promise<StoredData | undefined> {
+    try {
+      const info = await stat(this.#absolute(location));
+      return { length: info.size, modifiedAt: info.mtimeMs };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  storedLocations(): AsyncIterable<{ location: string; modifiedAt: number }> {
+    return uploadFiles(this.#root, this.#options.dirStructure);
   }
 
   async concatenate(target: string, sources: readonly { location: string; length: number }[]): Promise<void> {

@@ -261,6 +261,11 @@ export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore 
     await this.#removeFolder(folder);
   }
 
+  /** The upload's object exists only once finish composed it. */
+  async isFinished(location: string, length: number): Promise<boolean> {
+    return (await this.#bucket.size(this.#key(location))) === length;
+  }
+
   async read(location: string, range?: ByteRange): Promise<Readable> {
     return this.#bucket.read(this.#key(location), range);
   }

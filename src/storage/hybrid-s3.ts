@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { BucketHandle } from './bucket-handle.ts';
@@ -8,8 +7,12 @@ import type {
   ConcatenatingDataStore,
   FinishingDataStore,
   NewUploadPlacement,
+  RecordCopyingDataStore,
+  StoredData,
 } from './data-store.ts';
+import { fixedDirPrefix, layoutPattern } from './dir-structure.ts';
 import type { FileDataStore } from './file.ts';
+import { RecordCopyObjects } from './record-copy-objects.ts';
 import type { S3Bucket, S3Connection } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning, uploadFile } from './s3-objects.ts';
 
@@ -21,18 +24,22 @@ export interface HybridS3DataStoreOptions {
   readonly partConcurrency: number;
   readonly concatConcurrency: number;
   readonly bufferDir: string | undefined;
+  /** The local store's --dir-structure: the sweep looks for finished objects where it puts them ('' by default). */
+  readonly dirStructure?: string;
 }
 
 /**
  * rustus's hybrid-s3: chunks go to local files; the PATCH that completes an upload sends the whole file to
  * the bucket (key = the upload's location) and removes the local copy. Finished uploads live only in S3.
  */
-export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataStore {
+export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataStore, RecordCopyingDataStore {
   /** rustus records hybrid-s3 uploads as `s3_storage`. */
   readonly name = 's3_storage';
   readonly #local: FileDataStore;
   readonly #options: HybridS3DataStoreOptions;
   readonly #tuning: PartTuning;
+  /** Kept in the bucket, where the upload ends up, whichever instance's folder holds it meanwhile. */
+  readonly #copies = new RecordCopyObjects(() => this.#bucket);
 
   constructor(options: HybridS3DataStoreOptions) {
     this.#options = options;
@@ -80,15 +87,55 @@ export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataS
   }
 
   async finish(location: string, length: number): Promise<void> {
-    const file = this.#local.describe(location);
-    const present = await access(file).then(
-      () => true,
-      () => false,
-    );
-    // A retry after the local copy was already sent and removed.
-    if (!present && (await this.#bucket.size(location)) === length) return;
-    await uploadFile(this.#bucket, location, file, length, this.#tuning);
+    // A retry after the file was sent (and maybe removed): only the local copy is left to go.
+    if (!(await this.isFinished(location, length))) {
+      await uploadFile(this.#bucket, location, this.#local.describe(location), length, this.#tuning);
+    }
     await this.#local.remove(location);
+  }
+
+  /** The object exists in the bucket only once the whole file was sent (one PUT, or a completed multipart). */
+  async isFinished(location: string, length: number): Promise<boolean> {
+    return (await this.#bucket.size(location)) === length;
+  }
+
+  /** The local file while unfinished, then the object. */
+  async stored(location: string): Promise<StoredData | undefined> {
+    const local = await this.#local.stored(location);
+    if (local) return local;
+    const object = await this.#bucket.stat(location);
+    return object ? { length: object.size, modifiedAt: object.lastModified } : undefined;
+  }
+
+  async *storedLocations(): AsyncIterable<{ location: string; modifiedAt: number }> {
+    yield* this.#local.storedLocations();
+    const prefix = fixedDirPrefix(this.#options.dirStructure ?? '');
+    const { pattern } = layoutPattern(this.#options.dirStructure ?? '');
+    const under = prefix === '' ? '' : `${prefix}/`;
+    for await (const object of this.#bucket.list(under)) {
+      if (!object.key.startsWith('.wharf-') && pattern.test(object.key)) {
+        yield { location: object.key, modifiedAt: object.lastModified };
+      }
+    }
+    for await (const upload of this.#bucket.multipartUploadsUnder(under)) {
+      if (pattern.test(upload.key)) yield { location: upload.key, modifiedAt: upload.initiated };
+    }
+  }
+
+  writeRecordCopy(id: string, copy: string): Promise<void> {
+    return this.#copies.write(id, copy);
+  }
+
+  readRecordCopy(id: string): Promise<string | undefined> {
+    return this.#copies.read(id);
+  }
+
+  removeRecordCopy(id: string): Promise<void> {
+    return this.#copies.remove(id);
+  }
+
+  recordCopies(): AsyncIterable<string> {
+    return this.#copies.ids();
   }
 
   /** Only finished uploads are downloadable, and those are in the bucket. */

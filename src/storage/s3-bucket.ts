@@ -19,6 +19,8 @@ export interface StoredPart {
   readonly partNumber: number;
   readonly size: number;
   readonly etag: string;
+  /** Unix milliseconds, when S3 listed it. */
+  readonly lastModified?: number;
 }
 
 export interface InclusiveRange {
@@ -104,10 +106,12 @@ export class S3Bucket {
   }
 
   /** The object's size and ETag, or undefined when it does not exist. */
-  async stat(key: string): Promise<{ size: number; etag: string | undefined } | undefined> {
+  async stat(
+    key: string,
+  ): Promise<{ size: number; etag: string | undefined; lastModified: number | undefined } | undefined> {
     try {
       const head = await this.#client.send(new this.#sdk.HeadObjectCommand({ Bucket: this.name, Key: key }));
-      return { size: head.ContentLength ?? 0, etag: head.ETag };
+      return { size: head.ContentLength ?? 0, etag: head.ETag, lastModified: head.LastModified?.getTime() };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -149,6 +153,30 @@ export class S3Bucket {
     return output.ETag;
   }
 
+  /** Puts a small object held in memory (a record copy). */
+  async putBytes(key: string, bytes: Buffer): Promise<void> {
+    await this.#client.send(
+      new this.#sdk.PutObjectCommand({
+        Bucket: this.name,
+        Key: key,
+        Body: bytes,
+        ContentLength: bytes.length,
+      }),
+    );
+  }
+
+  /** A small object's bytes, or undefined when it does not exist. */
+  async readSmall(key: string): Promise<Buffer | undefined> {
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.read(key)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   async putEmpty(key: string): Promise<void> {
     await this.#client.send(
       new this.#sdk.PutObjectCommand({
@@ -175,8 +203,8 @@ export class S3Bucket {
     await this.#client.send(new this.#sdk.DeleteObjectCommand({ Bucket: this.name, Key: key }));
   }
 
-  /** Keys and sizes of every object under a prefix. */
-  async *list(prefix: string): AsyncGenerator<{ key: string; size: number }> {
+  /** Keys, sizes and modification times of every object under a prefix. */
+  async *list(prefix: string): AsyncGenerator<{ key: string; size: number; lastModified: number }> {
     let token: string | undefined;
     do {
       const page = await this.#client.send(
@@ -187,7 +215,9 @@ export class S3Bucket {
         }),
       );
       for (const entry of page.Contents ?? []) {
-        if (entry.Key !== undefined) yield { key: entry.Key, size: entry.Size ?? 0 };
+        if (entry.Key !== undefined) {
+          yield { key: entry.Key, size: entry.Size ?? 0, lastModified: entry.LastModified?.getTime() ?? 0 };
+        }
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -227,6 +257,28 @@ export class S3Bucket {
     return ids.sort((a, b) => a.initiated - b.initiated).map((upload) => upload.id);
   }
 
+  /** Keys and start times of the unfinished multipart uploads under a prefix. */
+  async *multipartUploadsUnder(prefix: string): AsyncGenerator<{ key: string; initiated: number }> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.#client.send(
+        new this.#sdk.ListMultipartUploadsCommand({
+          Bucket: this.name,
+          Prefix: prefix,
+          ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+          ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+        }),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key !== undefined) yield { key: upload.Key, initiated: upload.Initiated?.getTime() ?? 0 };
+      }
+      if (!page.IsTruncated) break;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
   /** Parts uploaded so far, in part-number order; `limit` stops after that many. */
   async parts(key: string, uploadId: string, limit = Number.POSITIVE_INFINITY): Promise<StoredPart[]> {
     const parts: StoredPart[] = [];
@@ -243,7 +295,12 @@ export class S3Bucket {
       );
       for (const part of page.Parts ?? []) {
         if (part.PartNumber !== undefined && part.ETag !== undefined) {
-          parts.push({ partNumber: part.PartNumber, size: part.Size ?? 0, etag: part.ETag });
+          parts.push({
+            partNumber: part.PartNumber,
+            size: part.Size ?? 0,
+            etag: part.ETag,
+            ...(part.LastModified !== undefined ? { lastModified: part.LastModified.getTime() } : {}),
+          });
         }
       }
       if (!page.IsTruncated || parts.length >= limit) break;

@@ -8,13 +8,17 @@ import type {
   ConcatenatingDataStore,
   FinishingDataStore,
   NewUploadPlacement,
+  RecordCopyingDataStore,
+  StoredData,
 } from './data-store.ts';
-import { expandDirStructure } from './dir-structure.ts';
+import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
 import { PartLayout } from './part-size.ts';
 import { PartUploads } from './part-uploads.ts';
+import { RecordCopyObjects } from './record-copy-objects.ts';
 import type { S3Bucket, S3Connection, StoredPart } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning } from './s3-objects.ts';
+import { type RebuildLayout, type Rebuilt, rebuildAt } from './s3-rebuild.ts';
 
 export interface S3DataStoreOptions {
   readonly connection: S3Connection;
@@ -70,11 +74,12 @@ const localTailLimit = 16;
  * and a part above the offset is overwritten by number, so cutting back to where an append started always
  * finds the state it started from.
  */
-export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
+export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, RecordCopyingDataStore {
   readonly name = 's3';
   readonly #options: S3DataStoreOptions;
   readonly #tuning: PartTuning;
   readonly #localTails = new Map<string, LocalTail>();
+  readonly #copies = new RecordCopyObjects(() => this.#bucket);
 
   constructor(options: S3DataStoreOptions) {
     this.#options = options;
@@ -121,6 +126,11 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     return configured * Math.max(1, Math.ceil((stored + 1) / configured));
   }
 
+  /** Where each part starts and how large it is, from the first part's size (parts grow: part-size.ts). */
+  #grid(firstSize: number): PartLayout {
+    return new PartLayout(firstSize, this.#options.partsPerSize);
+  }
+
   /** The upload's multipart upload (if one started) and the part size its parts use. */
   async #layout(key: string, stored: number): Promise<{ uploadId: string | undefined; partSize: number }> {
     const [uploadId] = await this.#bucket.multipartUploads(key);
@@ -128,12 +138,19 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     return { uploadId, partSize: this.#partSize(first, stored) };
   }
 
-  async #tails(key: string): Promise<{ key: string; start: number; size: number }[]> {
+  async #tails(key: string): Promise<{ key: string; start: number; size: number; lastModified: number }[]> {
     const prefix = tailPrefix(key);
-    const tails: { key: string; start: number; size: number }[] = [];
+    const tails: { key: string; start: number; size: number; lastModified: number }[] = [];
     for await (const object of this.#bucket.list(prefix)) {
       const rest = object.key.slice(prefix.length);
-      if (/^\d+$/.test(rest)) tails.push({ key: object.key, start: Number(rest), size: object.size });
+      if (/^\d+$/.test(rest)) {
+        tails.push({
+          key: object.key,
+          start: Number(rest),
+          size: object.size,
+          lastModified: object.lastModified,
+        });
+      }
     }
     return tails;
   }
@@ -200,12 +217,19 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
    * Where an append at `offset` starts: the layout, and the part to fill with the bytes already stored in
    * it. When this instance's last append of the upload ended exactly at `offset`, nothing else happened to
    * the upload since (offsets only grow, and a discarded chunk leaves the offset where that append began),
-   * so the layout and the tail it kept are used as they are, with no request to S3.
+   * so the layout and the tail it kept are used as they are, without waiting for S3.
    */
   async #begin(
     key: string,
     offset: number,
-  ): Promise<{ uploadId: string | undefined; partSize: number; firstPartStart: number; part: PartFile }> {
+  ): Promise<{
+    uploadId: string | undefined;
+    partSize: number;
+    firstPartStart: number;
+    part: PartFile;
+    /** Tails past the offset being removed (another instance's cut attempt); awaited before a tail is saved. */
+    clearing?: Promise<void>;
+  }> {
     const local = this.#localTails.get(key);
     if (local && offset === local.partStart + local.size) {
       this.#localTails.delete(key);
@@ -216,20 +240,69 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
         if (local.consumedTail !== undefined) {
           await this.#bucket.remove(tailKey(key, local.consumedTail)).catch(() => undefined);
         }
-        return { uploadId: local.uploadId, partSize: local.partSize, firstPartStart: local.partStart, part };
+        // Only this instance's own appends are known here: another one's cut attempt may have left tails past
+        // the offset, which would otherwise mark the stored bytes as ending there (see stored()).
+        const clearing = this.#removeTails(key, (start) => start <= local.partStart).catch(() => undefined);
+        return {
+          uploadId: local.uploadId,
+          partSize: local.partSize,
+          firstPartStart: local.partStart,
+          part,
+          clearing,
+        };
       }
     }
     const { uploadId, partSize } = await this.#layout(key, offset);
-    const firstPartStart = new PartLayout(partSize, this.#options.partsPerSize).partAt(offset).start;
+    const firstPartStart = this.#grid(partSize).partAt(offset).start;
     if (uploadId === undefined && firstPartStart > 0) {
       throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
     }
     // Tails below this offset's part were either consumed into parts or left by a discarded chunk.
-    const [part] = await Promise.all([
+    const [opened, removed] = await Promise.allSettled([
       this.#openPart(key, firstPartStart, offset - firstPartStart),
       this.#removeTails(key, (start) => start === firstPartStart),
     ]);
-    return { uploadId, partSize, firstPartStart, part };
+    if (opened.status === 'fulfilled' && removed.status === 'fulfilled') {
+      return { uploadId, partSize, firstPartStart, part: opened.value };
+    }
+    if (opened.status === 'fulfilled') await opened.value.remove();
+    const failure = opened.status === 'rejected' ? opened.reason : (removed as PromiseRejectedResult).reason;
+    const rebuilt = await this.#rebuildIfCut(key, offset, { uploadId, partSize }, failure);
+    return {
+      uploadId: rebuilt.uploadId,
+      partSize: rebuilt.partSize,
+      firstPartStart: rebuilt.partStart,
+      part: rebuilt.part,
+    };
+  }
+
+  /**
+   * After `failure` (a tail that could not be read): when the bytes below `offset` are not in the tail of the
+   * offset's part, they went into an uploaded part (stored past the offset: a PATCH cut after it sent that
+   * part), and the upload is laid out again to end at the offset; otherwise `failure` stands. The normal
+   * path never comes here, so it costs no request.
+   */
+  async #rebuildIfCut(
+    key: string,
+    offset: number,
+    layout: RebuildLayout,
+    failure: unknown,
+  ): Promise<Rebuilt> {
+    const partStart = this.#grid(layout.partSize).partAt(offset).start;
+    const tail = await this.#bucket.size(tailKey(key, partStart));
+    if (tail !== undefined && tail >= offset - partStart) throw failure;
+    const rebuilt = await rebuildAt(this.#bucket, key, layout, offset, {
+      ...this.#tuning,
+      ...(this.#options.partsPerSize !== undefined ? { partsPerSize: this.#options.partsPerSize } : {}),
+      tailKey: (start) => tailKey(key, start),
+    });
+    try {
+      await this.#removeTails(key, (start) => start === rebuilt.partStart);
+    } catch (error) {
+      await rebuilt.part.remove();
+      throw error;
+    }
+    return rebuilt;
   }
 
   async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
@@ -244,7 +317,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
 
       const uploads = new PartUploads(this.#tuning.concurrency);
       // Parts grow as the upload grows (part-size.ts): the part being filled has its own size.
-      const layout = new PartLayout(partSize, this.#options.partsPerSize);
+      const layout = this.#grid(partSize);
       let partNumber = layout.partAt(firstPartStart).number;
       let partStart = firstPartStart;
       let failure: unknown;
@@ -284,6 +357,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       } catch (error) {
         failure = error;
       }
+      await begun.clearing;
       // The tail is saved while the last parts are still in flight.
       const tail = part;
       const tailStart = partStart;
@@ -298,7 +372,13 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
                 (error: unknown) => ({ saved: false as const, error }),
               )
           : undefined;
-      const [tailOutcome] = await Promise.all([savingTail, uploads.settle()]);
+      // An append that ends on a part boundary leaves an empty tail there: the highest tail marks where the
+      // stored bytes end, which rebuilding a lost record needs (see stored()). Only a hint: failing costs nothing.
+      const markingEnd =
+        tail.size === 0 && tailStart > firstPartStart && !uploads.failure
+          ? bucket.putEmpty(tailKey(key, tailStart)).catch(() => undefined)
+          : undefined;
+      const [tailOutcome] = await Promise.all([savingTail, uploads.settle(), markingEnd]);
 
       // What is durable: every part below the first that failed, then the tail if it could be saved.
       let durable: number;
@@ -337,27 +417,125 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
 
   /**
    * Nothing below `length` was changed by the append being undone (see the class comment), so cutting back
-   * only checks that the upload can continue from `length` and drops tails the discarded bytes left.
+   * checks that the upload can continue from `length`, drops tails the discarded bytes left, and leaves the
+   * tail of `length`'s part holding exactly the bytes below `length` (an empty one on a part boundary): the
+   * stored bytes then end at `length`, as a rebuilt record will read them (see stored()).
    */
   async truncate(location: string, length: number): Promise<void> {
     const key = location;
+    await this.#dropLocalTail(key);
     const { uploadId, partSize } = await this.#layout(key, length);
-    const partStart = new PartLayout(partSize, this.#options.partsPerSize).partAt(length).start;
+    const partStart = this.#grid(partSize).partAt(length).start;
     if (partStart > 0 && uploadId === undefined) {
       throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: no multipart upload`);
     }
-    if (length > partStart) {
-      const size = await this.#bucket.size(tailKey(key, partStart));
-      if (size === undefined || size < length - partStart) {
-        throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: its tail is missing`);
-      }
+    const keep = length - partStart;
+    const size = await this.#bucket.size(tailKey(key, partStart));
+    if (keep > 0 && (size === undefined || size < keep)) {
+      const missing = new Error(`S3 upload of ${key} cannot be cut back to ${length}: its tail is missing`);
+      if (uploadId === undefined) throw missing;
+      // The bytes below `length` went into a part (stored past it): laid out again to end at `length`.
+      const { part } = await this.#rebuildIfCut(key, length, { uploadId, partSize }, missing);
+      await part.remove();
+      return;
     }
+    if (size !== keep) await this.#rewriteTail(key, partStart, keep);
     await this.#removeTails(key, (start) => start <= partStart);
   }
 
-  /** Completes the multipart upload: the full parts below `length`, then the tail copied in as the last part. */
-  async finish(location: string, length: number): Promise<void> {
+  /** Replaces the tail at `partStart` with its first `keep` bytes. */
+  async #rewriteTail(key: string, partStart: number, keep: number): Promise<void> {
+    if (keep === 0) {
+      await this.#bucket.putEmpty(tailKey(key, partStart));
+      return;
+    }
+    const part = await PartFile.create(this.#tuning.bufferDir);
+    try {
+      await this.#loadTail(key, partStart, keep, part);
+      await part.close();
+      await this.#bucket.putFile(tailKey(key, partStart), part.path, keep);
+    } finally {
+      await part.remove();
+    }
+  }
+
+  /**
+   * The bytes stored for the upload: the object once finished; before, the parts and the highest tail, which
+   * marks where the last append (or cut) ended. Parts above it are leftovers of a discarded chunk; parts
+   * missing below it (a process killed while they were in flight) end the count at the first gap.
+   */
+  async stored(location: string): Promise<StoredData> {
     const key = location;
+    const object = await this.#bucket.stat(key);
+    if (object) return { length: object.size, modifiedAt: object.lastModified };
+    const [uploadId] = await this.#bucket.multipartUploads(key);
+    const parts = uploadId === undefined ? [] : await this.#bucket.parts(key, uploadId);
+    const grid = this.#grid(parts[0]?.size ?? 0);
+    let full = 0;
+    while (parts[full]?.partNumber === full + 1 && parts[full]?.size === grid.sizeOf(full + 1)) full++;
+    const fullEnd = full === 0 ? 0 : grid.startOf(full + 1);
+    const tails = await this.#tails(key);
+    const highest = tails.reduce<(typeof tails)[number] | undefined>(
+      (top, tail) => (top === undefined || tail.start > top.start ? tail : top),
+      undefined,
+    );
+    const end =
+      highest !== undefined && highest.start <= fullEnd
+        ? highest
+        : tails.find((tail) => tail.start === fullEnd);
+    const length = end === undefined ? fullEnd : end.start + end.size;
+    const times = [
+      ...(end !== undefined ? [end.lastModified] : []),
+      ...parts.slice(0, full).flatMap((part) => (part.lastModified !== undefined ? [part.lastModified] : [])),
+    ];
+    return { length, modifiedAt: times.length > 0 ? Math.max(...times) : undefined };
+  }
+
+  /** Finished objects, tails and multipart uploads at keys the store's layout gives. */
+  async *storedLocations(): AsyncIterable<{ location: string; modifiedAt: number }> {
+    const prefix = fixedDirPrefix(this.#options.dirStructure);
+    const { pattern } = layoutPattern(this.#options.dirStructure);
+    const under = prefix === '' ? '' : `${prefix}/`;
+    for await (const object of this.#bucket.list(under)) {
+      if (!object.key.startsWith('.wharf-') && pattern.test(object.key)) {
+        yield { location: object.key, modifiedAt: object.lastModified };
+      }
+    }
+    for await (const object of this.#bucket.list(`${tailFolder}/${under}`)) {
+      const location = object.key.slice(tailFolder.length + 1, object.key.lastIndexOf('/'));
+      if (pattern.test(location)) yield { location, modifiedAt: object.lastModified };
+    }
+    for await (const upload of this.#bucket.multipartUploadsUnder(under)) {
+      if (pattern.test(upload.key)) yield { location: upload.key, modifiedAt: upload.initiated };
+    }
+  }
+
+  writeRecordCopy(id: string, copy: string): Promise<void> {
+    return this.#copies.write(id, copy);
+  }
+
+  readRecordCopy(id: string): Promise<string | undefined> {
+    return this.#copies.read(id);
+  }
+
+  removeRecordCopy(id: string): Promise<void> {
+    return this.#copies.remove(id);
+  }
+
+  recordCopies(): AsyncIterable<string> {
+    return this.#copies.ids();
+  }
+
+  /**
+   * Completes the multipart upload: the full parts below `length`, then the tail copied in as the last part.
+   * Parts above are dropped by S3, so the object is exactly `length` bytes.
+   */
+  finish(location: string, length: number): Promise<void> {
+    return this.#finish(location, length, false);
+  }
+
+  /** `rebuilt`: the upload was just laid out again to end at `length`, so a missing tail is not retried. */
+  async #finish(key: string, length: number, rebuilt: boolean): Promise<void> {
     const bucket = this.#bucket;
     await this.#dropLocalTail(key);
     const [uploadId, ...strays] = await bucket.multipartUploads(key);
@@ -374,7 +552,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
     }
     const target = uploadId ?? (await bucket.startMultipart(key));
     const stored = uploadId === undefined ? [] : await bucket.parts(key, uploadId);
-    const layout = new PartLayout(this.#partSize(stored[0], length), this.#options.partsPerSize);
+    const layout = this.#grid(this.#partSize(stored[0], length));
     const { number: tailNumber, start: tailStart } = layout.partAt(length);
     const fullParts = tailNumber - 1;
     const tailLength = length - tailStart;
@@ -386,16 +564,39 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore {
       chosen.push(part);
     }
     if (tailLength > 0) {
-      chosen.push(
-        await bucket.copyPart(key, target, fullParts + 1, tailKey(key, tailStart), {
-          start: 0,
-          end: tailLength - 1,
-        }),
-      );
+      try {
+        chosen.push(
+          await bucket.copyPart(key, target, fullParts + 1, tailKey(key, tailStart), {
+            start: 0,
+            end: tailLength - 1,
+          }),
+        );
+      } catch (error) {
+        // The bytes below `length` went into a part (stored past it): laid out again to end at `length`.
+        if (rebuilt || uploadId === undefined) throw error;
+        const { part } = await this.#rebuildIfCut(
+          key,
+          length,
+          { uploadId, partSize: layout.firstSize },
+          error,
+        );
+        await part.remove();
+        return this.#finish(key, length, true);
+      }
     }
     // Parts above these (from discarded chunks) are dropped by S3 when the upload completes.
     await bucket.completeMultipart(key, target, chosen);
     await this.#removeTails(key, () => false);
+  }
+
+  /**
+   * The object exists under the upload's key only once its multipart upload was completed (or put empty). A
+   * rebuild (see rebuildAt) also completes one, but starts the next multipart upload first: an object
+   * beside a multipart upload is not a finished upload.
+   */
+  async isFinished(location: string, length: number): Promise<boolean> {
+    if ((await this.#bucket.size(location)) !== length) return false;
+    return (await this.#bucket.multipartUploads(location)).length === 0;
   }
 
   async read(location: string, range?: ByteRange): Promise<Readable> {

@@ -17,6 +17,10 @@ export interface TusSettings {
   readonly minBodyRate: number;
   /** 0 = uploads never expire (then `expiration` is not advertised). */
   readonly uploadExpirationMs: number;
+  /** Bytes per request body; 0 or absent = unlimited (the IETF draft's `max-append-size`). */
+  readonly maxBodySize?: number;
+  /** Serve the IETF draft (Resumable Uploads for HTTP) next to tus 1.0; absent = on. */
+  readonly ietfDraft?: boolean;
 }
 
 /** One request on its way through the tus layer. */

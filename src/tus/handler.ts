@@ -5,6 +5,8 @@ import type { BodyMeter } from '../uploads/body-meter.ts';
 import type { UploadService } from '../uploads/service.ts';
 import type { TusExchange, TusSettings } from './context.ts';
 import { tusVersion } from './headers.ts';
+import { handleDraftRequest } from './ietf/handler.ts';
+import { requestedDraft } from './ietf/interop.ts';
 import { handleDelete } from './methods/delete.ts';
 import { handleGet } from './methods/get.ts';
 import { handleHead } from './methods/head.ts';
@@ -140,6 +142,13 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
       const pathname = url.split('?', 1)[0] ?? '/';
       const route = routeTusPath(pathname, settings.basePath);
       if (!route) throw new WharfError('ERR_NOT_FOUND');
+      // Upload-Draft-Interop-Version marks the IETF draft; without it (or with the draft off) it is tus 1.0.
+      const draft = settings.ietfDraft === false ? undefined : requestedDraft(req);
+      if (draft === 'unsupported' && req.headers['tus-resumable'] === undefined) {
+        res.removeHeader('Tus-Resumable');
+        throw new WharfError('ERR_IETF_INTEROP_VERSION');
+      }
+      const rules = draft === 'unsupported' ? undefined : draft;
       const exchange: TusExchange = {
         req,
         res,
@@ -147,11 +156,17 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
         uploadId: route.kind === 'upload' ? route.id : undefined,
         settings,
         service: dependencies.service,
-        describeRequest: describeRequest(req, method, settings.behindProxy),
+        describeRequest: describeRequest(
+          req,
+          method,
+          settings.behindProxy,
+          rules === undefined ? 'tus-v1' : 'ietf-draft',
+        ),
         activeBodies,
         shuttingDown,
       };
-      await dispatch(exchange);
+      if (rules !== undefined) await handleDraftRequest(exchange, rules);
+      else await dispatch(exchange);
     } catch (error) {
       const backendFailure = backendFailureIn(error);
       if (closedByClient(res, error)) {

@@ -34,6 +34,17 @@ export function clientAddress(req: IncomingMessage, behindProxy: boolean): strin
   return peer.startsWith('::ffff:') && isIP(peer.slice(7)) === 4 ? peer.slice(7) : peer;
 }
 
+/** The TCP peer as `host:port` (Go's `RemoteAddr` spelling: IPv6 in brackets), for tusd-v2 hook payloads. */
+export function peerAddress(req: IncomingMessage): string | undefined {
+  const { remoteAddress, remotePort } = req.socket;
+  if (!remoteAddress || remotePort === undefined) return undefined;
+  const host =
+    remoteAddress.startsWith('::ffff:') && isIP(remoteAddress.slice(7)) === 4
+      ? remoteAddress.slice(7)
+      : remoteAddress;
+  return isIP(host) === 6 ? `[${host}]:${remotePort}` : `${host}:${remotePort}`;
+}
+
 /** Every request header, lowercase name to all its values in arrival order. */
 export function headerLists(req: IncomingMessage): Record<string, string[]> {
   const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
@@ -51,17 +62,21 @@ export function describeRequest(
   req: IncomingMessage,
   method: string,
   behindProxy: boolean,
+  protocol?: RequestDescription['protocol'],
 ): () => RequestDescription {
   let described: RequestDescription | undefined;
   return () => {
     if (described === undefined) {
       const origin = requestOrigin(req, behindProxy);
+      const peer = peerAddress(req);
       described = {
         uri: req.url ?? '/',
         method,
         remoteAddr: clientAddress(req, behindProxy),
         headers: headerLists(req),
         ...(origin !== undefined ? { origin } : {}),
+        ...(peer !== undefined ? { peer } : {}),
+        ...(protocol !== undefined ? { protocol } : {}),
       };
     }
     return described;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.ts';
 import type { Locker } from '../locks/locker.ts';
 import { MemoryLocker } from '../locks/memory.ts';
@@ -29,6 +30,28 @@ export interface ComposeOptions {
   readonly activity?: UploadActivity;
 }
 
+/**
+ * Record copies beside the bytes (see record-copies.ts), named after the record store they belong to: its
+ * kind, address (without credentials) and key prefix or schema, as a digest. Records in files sit beside the
+ * data already; a shared store may come back without its data. With --redis-info-expiration records are meant
+ * to vanish: a copy would bring them back.
+ */
+function recordCopies(config: Config): { recordCopyOwner?: string } {
+  if (config.infoStorage === 'file-info-storage') return {};
+  if (config.infoStorage === 'redis-info-storage' && config.redisInfoExpirationSeconds > 0) return {};
+  let address = config.infoDbDsn ?? '';
+  if (URL.canParse(address)) {
+    const url = new URL(address);
+    url.username = '';
+    url.password = '';
+    address = url.toString();
+  }
+  const namespace =
+    config.infoStorage === 'redis-info-storage' ? config.redisKeyPrefix : (config.postgresSchema ?? 'public');
+  const owner = createHash('sha256').update(`${config.infoStorage}\n${address}\n${namespace}`).digest('hex');
+  return { recordCopyOwner: owner.slice(0, 16) };
+}
+
 /** Builds the upload lifecycle and its stores from the configuration. */
 export function composeUploadService(config: Config, options: ComposeOptions): UploadService {
   const dataStore = composeDataStore(config);
@@ -54,7 +77,9 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     removeParts: config.removeParts,
     expirationMs: config.extensions.has('expiration') ? config.uploadExpirationMs : 0,
     lockTimeoutMs: config.lockTimeoutMs,
+    progressIntervalMs: config.hooksProgressIntervalMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
+    ...recordCopies(config),
     logger: options.logger,
     ...(options.activity !== undefined ? { activity: options.activity } : {}),
   });
@@ -101,6 +126,8 @@ function composeDataStore(config: Config): DataStore {
     concatConcurrency: s3.concatConcurrency,
     bufferDir: s3.bufferDir,
   };
-  if (config.storage === 'hybrid-s3') return new HybridS3DataStore({ ...tuning, local: files });
+  if (config.storage === 'hybrid-s3') {
+    return new HybridS3DataStore({ ...tuning, local: files, dirStructure: config.dirStructure });
+  }
   return new S3DataStore({ ...tuning, dirStructure: config.dirStructure, env: config.env });
 }

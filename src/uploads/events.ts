@@ -21,6 +21,10 @@ export interface RequestDescription {
   readonly headers: Readonly<Record<string, readonly string[]>>;
   /** `scheme://host` as the client reached it (see requestOrigin in tus/request-info.ts); absent when unknown. */
   readonly origin?: string;
+  /** The TCP peer as `host:port` (`[::1]:port` for IPv6), as Go's `RemoteAddr` spells it; absent when unknown. */
+  readonly peer?: string;
+  /** The upload protocol the request spoke: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP). */
+  readonly protocol?: 'tus-v1' | 'ietf-draft';
 }
 
 export type DescribeRequest = () => RequestDescription;
@@ -61,6 +65,18 @@ export interface UploadObserver {
    * shared outbox store counted them); the service waits for it before it lets go of the upload. Optional.
    */
   recorded?(uploadId: string): Promise<void>;
+  /**
+   * Registers the service's handler for a hook asking to stop an upload (tusd 2's `StopUpload` on
+   * post-receive), with the response the stopped request should get.
+   */
+  onStopUpload?(listener: (uploadId: string, response: StopResponse | undefined) => void): void;
+}
+
+/** What a stopping hook asked the stopped request to answer (tusd's HTTPResponse). */
+export interface StopResponse {
+  readonly status?: number;
+  readonly body?: string;
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export const silentObserver: UploadObserver = {

@@ -7,6 +7,7 @@ import type {
   BlockingLifecycleEvent,
   CheckAnswer,
   DescribeRequest,
+  StopResponse,
   UploadLifecycleEvent,
   UploadObserver,
 } from './events.ts';
@@ -43,6 +44,10 @@ export class HookObserver implements UploadObserver {
     this.#engine = engine;
     this.#dataStore = dataStore;
     this.#endpoint = endpoint;
+  }
+
+  onStopUpload(listener: (uploadId: string, response: StopResponse | undefined) => void): void {
+    this.#engine.onStopUpload(listener);
   }
 
   listens(event: UploadLifecycleEvent): boolean {
@@ -113,6 +118,9 @@ export class HookObserver implements UploadObserver {
       remoteAddr: described.remoteAddr,
       headers: described.headers,
       ...(described.origin !== undefined ? { origin: described.origin } : {}),
+      requestUri: described.uri,
+      ...(described.peer !== undefined ? { peer: described.peer } : {}),
+      ...(described.protocol !== undefined ? { protocol: described.protocol } : {}),
     };
     return { name, upload, request, endpoint: this.#endpoint };
   }

@@ -11,6 +11,13 @@ export function isValidUploadId(id: string): boolean {
   return safeId.test(id);
 }
 
+const generatedId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether `id` has the shape of an id Wharf generates (a UUID), as opposed to one a hook chose. */
+export function isGeneratedUploadId(id: string): boolean {
+  return generatedId.test(id);
+}
+
 export function newUploadId(): string {
   return randomUUID();
 }

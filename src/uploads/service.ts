@@ -5,11 +5,18 @@ import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
 import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
-import { canConcatenate, canFinish, type DataStore } from '../storage/data-store.ts';
+import {
+  canConcatenate,
+  canFinish,
+  type DataStore,
+  keepsRecordCopies,
+  type RecordCopyingDataStore,
+} from '../storage/data-store.ts';
 import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
-import type { CheckAnswer, DescribeRequest, UploadObserver } from './events.ts';
-import { isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
+import type { CheckAnswer, DescribeRequest, StopResponse, UploadObserver } from './events.ts';
+import { isGeneratedUploadId, isValidLocation, isValidUploadId, newUploadId } from './ids.ts';
+import { RecordCopyingInfoStore } from './record-copies.ts';
 import { isAwaitingApproval, isComplete, isExpired, plainMetadata, type UploadRecord } from './upload.ts';
 
 export interface UploadServiceOptions {
@@ -31,6 +38,17 @@ export interface UploadServiceOptions {
   readonly expirationMs: number;
   readonly lockTimeoutMs: number;
   readonly allowUnfinishedConcatenation: boolean;
+  /**
+   * Keep a copy of each record beside its bytes (when the data store can) and rebuild lost records from it:
+   * for info stores that can come back empty (Redis, PostgreSQL). The value names the record store (see
+   * RecordCopyOptions.owner); absent, no copies are kept.
+   */
+  readonly recordCopyOwner?: string;
+  /**
+   * Milliseconds between post-receive events while a PATCH body arrives (tusd's -progress-hooks-interval);
+   * 0 (the default) sends one post-receive per PATCH, once its bytes are stored.
+   */
+  readonly progressIntervalMs?: number;
   readonly logger: {
     warn(object: object, message: string): void;
     error(object: object, message: string): void;
@@ -57,6 +75,13 @@ export interface CreateRequest {
    * pre-finish hooks when the creation body completes the upload.
    */
   readonly onHookResponse?: (response: NonNullable<CheckAnswer['response']>) => void;
+  /**
+   * Called once the upload exists (record stored) and before its body is read: the IETF draft announces the
+   * upload's URL to the client at that moment (104 Upload Resumption Supported).
+   */
+  readonly onCreated?: (upload: UploadRecord) => void;
+  /** The body is the rest of the upload (IETF `Upload-Complete: ?1`): a length still unknown is set at its end. */
+  readonly completesAtEnd?: boolean;
 }
 
 export type HookResponse = NonNullable<CheckAnswer['response']>;
@@ -85,8 +110,13 @@ function isUsable(part: UploadRecord): boolean {
   return isComplete(part) && !isAwaitingApproval(part);
 }
 
+/** The "request" of a HEAD whose caller did not describe it. */
+const headRequest: DescribeRequest = () => ({ uri: '', method: 'HEAD', remoteAddr: null, headers: {} });
+
 /** The "request" of an event no client caused (the expiration sweep). */
 const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
+/** The "request" of a termination a post-receive hook asked for when no PATCH was arriving. */
+const stoppedByHook: DescribeRequest = () => ({ uri: '', method: 'STOP', remoteAddr: null, headers: {} });
 /** The "request" of a removal by a hook module or housekeeping. */
 const housekeeping: DescribeRequest = () => ({ uri: '', method: 'REMOVE', remoteAddr: null, headers: {} });
 
@@ -124,6 +154,8 @@ export interface WriteRequest {
   readonly checksum: { readonly algorithm: string; readonly digest: Buffer } | undefined;
   readonly openBody: BodyOpener;
   readonly describeRequest: DescribeRequest;
+  /** The body is the rest of the upload (IETF `Upload-Complete: ?1`): a length still unknown is set at its end. */
+  readonly completesAtEnd?: boolean;
 }
 
 export interface BackendHealth {
@@ -153,14 +185,76 @@ export class UploadService {
   readonly #data: DataStore;
   readonly #info: InfoStore;
   readonly #now: () => number;
+  /** The data store, when it keeps the record copies (see record-copies.ts). */
+  readonly #copies: RecordCopyingDataStore | undefined;
+  /** The info store with its copies, when they are kept. */
+  readonly #copyingInfo: RecordCopyingInfoStore | undefined;
   /** Bodies being written now (only tracked when someone listens to the activity). */
   readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
+  /** The PATCH bodies arriving now, by upload id: what a hook's StopUpload interrupts. */
+  readonly #patchBodies = new Map<string, BodyMeter>();
 
   constructor(options: UploadServiceOptions) {
     this.#options = options;
     this.#data = options.dataStore;
-    this.#info = options.infoStore;
     this.#now = options.now ?? Date.now;
+    const owner = options.recordCopyOwner;
+    this.#copies = owner !== undefined && keepsRecordCopies(this.#data) ? this.#data : undefined;
+    this.#copyingInfo =
+      this.#copies && owner !== undefined
+        ? new RecordCopyingInfoStore(options.infoStore, this.#copies, {
+            owner,
+            expirationMs: options.expirationMs,
+            now: this.#now,
+            logger: options.logger,
+          })
+        : undefined;
+    this.#info = this.#copyingInfo ?? options.infoStore;
+    options.observer.onStopUpload?.((id, response) => {
+      this.stop(id, response).catch((error: unknown) => {
+        options.logger.error({ err: error, id }, 'stopping an upload for a hook failed');
+      });
+    });
+  }
+
+  /**
+   * A post-receive hook answered StopUpload (tusd 2). A PATCH of the upload arriving on this instance is
+   * interrupted and answered 400 ERR_UPLOAD_STOPPED (the hook's HTTPResponse merged over it), and the upload
+   * is terminated, as tusd does. With no PATCH arriving here, the upload is terminated at once (taking its
+   * lock interrupts a PATCH on another instance), so the client's next request gets 404. tusd ignores a stop
+   * that comes after the request; without --hooks-progress-interval Wharf's post-receive always does.
+   */
+  async stop(id: string, response: StopResponse | undefined): Promise<void> {
+    const error = new WharfError('ERR_UPLOAD_STOPPED', {
+      ...(response?.status !== undefined ? { status: response.status } : {}),
+      ...(response?.body !== undefined ? { body: response.body } : {}),
+      headers: { ...response?.headers },
+    });
+    if (!isValidUploadId(id)) return;
+    const body = this.#patchBodies.get(id);
+    if (body !== undefined) {
+      body.interrupt(error);
+      // Too late for this body (fully read, or interrupted for another reason): terminate once the PATCH is done.
+      if (body.interruption === error) return;
+    }
+    let record: UploadRecord;
+    const lock = await this.#lock(id, () => undefined);
+    try {
+      try {
+        record = await this.get(id);
+      } catch (cause) {
+        // Gone already (terminated, expired) or another endpoint's upload: nothing to stop.
+        if (cause instanceof WharfError && cause.status < 500) return;
+        throw cause;
+      }
+      await this.#info.remove(id);
+      await this.#data.remove(record.path);
+    } finally {
+      await lock.release();
+    }
+    this.#options.activity?.terminated(record);
+    this.#notify('post-terminate', record, stoppedByHook);
+    await this.#reviewFinals(record.pendingFinals, stoppedByHook);
   }
 
   get dataStore(): DataStore {
@@ -225,8 +319,11 @@ export class UploadService {
     }
   }
 
-  /** Takes the upload's lock (interrupting a stale writer) and reads the settled record. */
-  async settle(id: string): Promise<UploadRecord> {
+  /**
+   * Takes the upload's lock (interrupting a stale writer) and reads the settled record: an upload whose
+   * sealed object is in place is finished first (see {@link #finishSealed}).
+   */
+  async settle(id: string, describeRequest: DescribeRequest = headRequest): Promise<UploadRecord> {
     // A complete upload's offset cannot move: while pre-finish hooks decide (holding the lock for as long as a
     // scan takes) its state is read without waiting for them.
     const current = await this.get(id);
@@ -238,11 +335,70 @@ export class UploadService {
       if (record.isFinal && record.parts && !isComplete(record) && !hasFailed(record)) {
         const { failure } = await this.#reviewParts(record);
         if (failure !== undefined) await this.#markFinalFailed(record, failure);
+      } else if (this.#mayBeSealed(record)) {
+        // A refusing pre-finish hook marked the upload failed, which the record now shows.
+        await this.#finishSealed(record, describeRequest).catch((error: unknown) => {
+          if (!(error instanceof WharfError) || record.failure == null) throw error;
+        });
       }
       return record;
     } finally {
       await lock.release();
     }
+  }
+
+  /** The record for a download: like {@link get}, but an upload whose object was sealed is finished first. */
+  async getForDownload(id: string, describeRequest: DescribeRequest): Promise<UploadRecord> {
+    const record = await this.get(id);
+    return this.#mayBeSealed(record) ? this.settle(id, describeRequest) : record;
+  }
+
+  /** Whether the record may lag behind its store: a known length not reached, in a store that seals. */
+  #mayBeSealed(record: UploadRecord): boolean {
+    return (
+      canFinish(this.#data) &&
+      !record.isFinal &&
+      record.length !== null &&
+      !isComplete(record) &&
+      (record.failure ?? '') === ''
+    );
+  }
+
+  /**
+   * A store that seals (S3) completes the object before the record says so (see #receive): a process killed,
+   * or a record write that failed, between the two leaves a complete object behind an unfinished record,
+   * which no append can continue. Whoever holds the lock next (HEAD, the retried PATCH, GET) finishes the
+   * record as the cut PATCH would have: pre-finish, then post-finish, once, since the record then says
+   * complete. Resolves to whether it did, with what answering pre-finish hooks add to the answer.
+   */
+  async #finishSealed(
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+  ): Promise<{ finished: boolean; hookResponse?: HookResponse }> {
+    const length = record.length;
+    if (!canFinish(this.#data) || length === null) return { finished: false };
+    // Only a look: a store that cannot answer now (S3 down) leaves the record as it is, and HEAD still answers.
+    const sealed = await this.#data.isFinished(record.path, length).catch((error: unknown) => {
+      this.#options.logger.warn(
+        { err: error, id: record.id },
+        'could not check whether the upload was sealed',
+      );
+      return false;
+    });
+    if (!sealed) return { finished: false };
+    this.#options.logger.warn(
+      { id: record.id, offset: record.offset, length },
+      'finishing an upload whose object was sealed but not recorded (a finishing request was cut)',
+    );
+    // Removes what the cut finish may have left (tails, the local copy).
+    await this.#seal(record.path, length);
+    const expected = record.version;
+    record.offset = length;
+    record.expiresAt = null;
+    await this.#info.put(record, expected);
+    const hookResponse = await this.#checkFinish(record, describeRequest);
+    await this.#finish(record, describeRequest);
+    return hookResponse !== undefined ? { finished: true, hookResponse } : { finished: true };
   }
 
   #expiry(): number | null {
@@ -341,6 +497,7 @@ export class UploadService {
       throw error;
     }
     this.#options.activity?.created(record);
+    request.onCreated?.(record);
 
     if (concat?.kind === 'final') {
       if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
@@ -352,12 +509,16 @@ export class UploadService {
       // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
       const refusedForSpace = (error: WharfError | undefined): boolean =>
         error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
-      const { interruption } = await this.#receive(record, request.body, request.checksum, undefined).catch(
-        async (error: unknown) => {
-          if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
-          throw error;
-        },
-      );
+      const { interruption } = await this.#receive(
+        record,
+        request.body,
+        request.checksum,
+        undefined,
+        request.completesAtEnd === true,
+      ).catch(async (error: unknown) => {
+        if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+        throw error;
+      });
       // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
       if (
         interruption &&
@@ -666,6 +827,7 @@ export class UploadService {
     openBody: BodyOpener,
     checksum: WriteRequest['checksum'],
     contentLength: number | undefined,
+    completesAtEnd = false,
   ): Promise<{ interruption?: WharfError }> {
     const remaining = record.length === null ? Number.POSITIVE_INFINITY : record.length - record.offset;
     const maxForFile =
@@ -722,13 +884,17 @@ export class UploadService {
       await this.#data.truncate(record.path, startOffset);
       written = 0;
     }
-    if (record.length !== null && startOffset + written === record.length) {
+    // A body that ended on its own completes an upload of unknown length there (IETF Upload-Complete: ?1).
+    const endsHere = completesAtEnd && record.length === null && !interruption && !discard;
+    const length = endsHere ? startOffset + written : record.length;
+    if (length !== null && startOffset + written === length) {
       // Sealed before the record says complete, so a failure leaves the client retrying the last chunk.
-      await this.#seal(record.path, record.length);
+      await this.#seal(record.path, length);
     }
-    if (written > 0) {
+    if (written > 0 || endsHere) {
       const expected = record.version;
-      const before = { offset: record.offset, expiresAt: record.expiresAt };
+      const before = { offset: record.offset, expiresAt: record.expiresAt, length: record.length };
+      record.length = length;
       record.offset = startOffset + written;
       record.expiresAt = isComplete(record) ? null : this.#expiry();
       try {
@@ -785,6 +951,20 @@ export class UploadService {
           headers: { 'Upload-Offset': String(record.offset) },
         });
       }
+      // A retried last chunk whose first attempt sealed the object but could not record it.
+      if (
+        this.#mayBeSealed(record) &&
+        (request.contentLength === undefined ||
+          request.offset + request.contentLength >= (record.length ?? 0))
+      ) {
+        const sealed = await this.#finishSealed(record, request.describeRequest);
+        if (sealed.finished) {
+          return {
+            upload: record,
+            ...(sealed.hookResponse !== undefined ? { hookResponse: sealed.hookResponse } : {}),
+          };
+        }
+      }
       if (request.declaredLength !== undefined) {
         if (record.length === null) {
           if (request.declaredLength < record.offset)
@@ -802,15 +982,33 @@ export class UploadService {
         }
       }
       const before = record.offset;
-      const { interruption } = await this.#receive(
+      let reported = before;
+      const progress = this.#progressReporter(
         record,
-        (limit) => {
-          meter = request.openBody(limit);
-          return meter;
+        () => meter,
+        request.describeRequest,
+        (offset) => {
+          reported = offset;
         },
-        request.checksum,
-        request.contentLength,
       );
+      let received: { interruption?: WharfError };
+      try {
+        received = await this.#receiveForWrite(record, request, (opened) => {
+          meter = opened;
+        });
+      } finally {
+        if (progress !== undefined) clearInterval(progress);
+        this.#patchBodies.delete(id);
+      }
+      const { interruption } = received;
+      if (interruption?.code === 'ERR_UPLOAD_STOPPED') {
+        // tusd terminates an upload its hook stopped; the client's next request gets 404.
+        await this.#info.remove(record.id);
+        await this.#data.remove(record.path);
+        this.#options.activity?.terminated(record);
+        this.#notify('post-terminate', record, request.describeRequest);
+        throw interruption;
+      }
       if (
         interruption?.code === 'ERR_CHECKSUM_MISMATCH' ||
         interruption?.code === 'ERR_INTERNAL' ||
@@ -826,9 +1024,12 @@ export class UploadService {
       if (interruption && interruption.status === 413) throw interruption;
       let hookResponse: HookResponse | undefined;
       if (isComplete(record)) {
+        // With progress events (tusd's model), the PATCH that completes the upload reports its end too.
+        if (progress !== undefined && record.offset > before && record.offset !== reported)
+          this.#notify('post-receive', record, request.describeRequest);
         hookResponse = await this.#checkFinish(record, request.describeRequest);
         await this.#finish(record, request.describeRequest);
-      } else if (record.offset > before) {
+      } else if (record.offset > before && record.offset !== reported) {
         this.#notify('post-receive', record, request.describeRequest);
       }
       return {
@@ -840,6 +1041,49 @@ export class UploadService {
       await this.#recorded(id);
       await lock.release();
     }
+  }
+
+  /** Receives a PATCH body, keeping it where {@link UploadService.stop} can interrupt it. */
+  #receiveForWrite(
+    record: UploadRecord,
+    request: WriteRequest,
+    opened: (meter: BodyMeter) => void,
+  ): Promise<{ interruption?: WharfError }> {
+    return this.#receive(
+      record,
+      (limit) => {
+        const meter = request.openBody(limit);
+        opened(meter);
+        this.#patchBodies.set(record.id, meter);
+        return meter;
+      },
+      request.checksum,
+      request.contentLength,
+      request.completesAtEnd === true,
+    );
+  }
+
+  /**
+   * With --hooks-progress-interval, a post-receive event every interval while the body arrives, when the
+   * offset moved (tusd's progress hooks; the offset counts bytes read, which may exceed bytes stored).
+   */
+  #progressReporter(
+    record: UploadRecord,
+    meter: () => BodyMeter | undefined,
+    describeRequest: DescribeRequest,
+    onReport: (offset: number) => void,
+  ): NodeJS.Timeout | undefined {
+    const interval = this.#options.progressIntervalMs ?? 0;
+    if (interval <= 0 || !this.#options.observer.listens('post-receive')) return undefined;
+    const from = record.offset;
+    let last = from;
+    return setInterval(() => {
+      const offset = from + (meter()?.bytesSeen ?? 0);
+      if (offset === last) return;
+      last = offset;
+      onReport(offset);
+      this.#notify('post-receive', { ...record, offset }, describeRequest);
+    }, interval);
   }
 
   #refuseWriteToComplete(record: UploadRecord, request: WriteRequest): void {
@@ -878,7 +1122,13 @@ export class UploadService {
     let removed = 0;
     const orphaned: string[] = [];
     const now = this.#now();
+    // What the records name, so that data no record names can be told apart (#sweepUnrecorded).
+    const recorded = { ids: new Set<string>(), paths: new Set<string>() };
     for await (const record of this.#info.list()) {
+      if (this.#copies) {
+        recorded.ids.add(record.id);
+        recorded.paths.add(record.path);
+      }
       if (!isExpired(record, now)) continue;
       const lock = await this.#lock(record.id, () => undefined).catch(() => undefined);
       if (!lock) continue;
@@ -897,6 +1147,56 @@ export class UploadService {
       }
     }
     await this.#reviewFinals(orphaned, expirySweep);
+    if (this.#copies) removed += await this.#sweepUnrecorded(this.#copies, recorded);
+    return removed;
+  }
+
+  /**
+   * After the record store lost records: a copy without its record gets the record back (the next sweep expires
+   * it like any other), a copy whose bytes are gone is removed, and data that neither a record nor a copy names
+   * (the store's own layout only) is removed once it has not changed for the expiration time.
+   */
+  async #sweepUnrecorded(
+    data: RecordCopyingDataStore,
+    recorded: { ids: Set<string>; paths: Set<string> },
+  ): Promise<number> {
+    for await (const id of data.recordCopies()) {
+      if (recorded.ids.has(id) || !isValidUploadId(id)) continue;
+      const record = await this.#info.get(id);
+      if (record) {
+        recorded.ids.add(id);
+        recorded.paths.add(record.path);
+      } else {
+        // Another deployment's upload in a shared folder or bucket: its copy and bytes are left alone.
+        const foreign = await this.#copyingInfo?.foreignPath(id);
+        if (foreign !== undefined) {
+          recorded.ids.add(id);
+          recorded.paths.add(foreign);
+          continue;
+        }
+        await data.removeRecordCopy(id);
+      }
+    }
+    let removed = 0;
+    const cutoff = this.#now() - this.#options.expirationMs;
+    for await (const { location, modifiedAt } of data.storedLocations()) {
+      if (modifiedAt > cutoff || recorded.paths.has(location)) continue;
+      const id = location.slice(location.lastIndexOf('/') + 1);
+      // Only names Wharf gives uploads: a folder or bucket shared with other files keeps those whatever their age.
+      if (!isGeneratedUploadId(id) || recorded.ids.has(id)) continue;
+      const lock = await this.#lock(id, () => undefined).catch(() => undefined);
+      if (!lock) continue;
+      try {
+        // Looked up again under the lock: an upload created meanwhile, or a copy written since, keeps its data.
+        if ((await this.#info.get(id)) !== undefined) continue;
+        await data.remove(location);
+        recorded.paths.add(location);
+        removed++;
+        this.#options.logger.warn({ id, location }, 'removed upload data that no record names (abandoned)');
+      } finally {
+        await lock.release();
+      }
+    }
     return removed;
   }
 

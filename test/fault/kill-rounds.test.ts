@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import { send, tus } from '../support/http.ts';
 import { RawConnection, rawRequest } from '../support/raw-http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
@@ -42,7 +43,7 @@ const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).dig
 
 /**
  * Streams `body` as one PATCH at `offset` and kills the server once `killAfter` bytes have been written to the
- * socket (the server has received some of them, maybe none). Resolves once the server is gone.
+ * socket and the server stored some of them. Resolves once the server is gone.
  */
 async function patchThenKill(
   wharf: WharfProcess,
@@ -50,6 +51,7 @@ async function patchThenKill(
   offset: number,
   body: Buffer,
   killAfter: number,
+  dataFile: string,
 ): Promise<void> {
   const exited = once(wharf.child, 'exit');
   const req = request({
@@ -72,6 +74,12 @@ async function patchThenKill(
     const piece = body.subarray(sent, Math.min(killAfter, sent + chunk));
     sent += piece.length;
     if (!req.write(piece)) await once(req, 'drain');
+  }
+  // The kill lands once the server has stored some of what was sent (the file grew past the offset), or after a
+  // second: a kill before the server read anything would test nothing.
+  for (let waited = 0; waited < 1_000 && killAfter > 0; waited += 10) {
+    if ((await stat(dataFile)).size > offset) break;
+    await setTimeout(10);
   }
   wharf.child.kill('SIGKILL');
   await exited;
@@ -142,7 +150,8 @@ describe('SIGKILL at seeded random points', () => {
       for (let cut = 0, cuts = 1 + Math.floor(random() * 2); cut < cuts; cut += 1) {
         const offset = await headOffset(wharf, uploadPath);
         const rest = data.subarray(offset);
-        await patchThenKill(wharf, uploadPath, offset, rest, Math.floor(random() * rest.length));
+        const killAfter = Math.floor(random() * rest.length);
+        await patchThenKill(wharf, uploadPath, offset, rest, killAfter, path.join(dataDir, id));
         kills += 1;
         if ((await stat(path.join(dataDir, id))).size > (await recordedOffset(dataDir, id))) {
           cutsThatLeftBytesPastTheRecord += 1;

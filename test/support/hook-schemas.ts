@@ -364,3 +364,72 @@ export function pydanticNullable(schema: JsonSchema): JsonSchema {
   }
   return copy;
 }
+
+/**
+ * tusd 2's HookRequest (pkg/hooks HookRequest, pkg/handler HookEvent, FileInfo, HTTPRequest), written from its Go
+ * types for `--hooks-format tusd-v2`: every field always present, nothing else.
+ */
+export const tusdV2HookSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['Type', 'Event'],
+  properties: {
+    Type: {
+      enum: [
+        'pre-create',
+        'post-create',
+        'post-receive',
+        'pre-finish',
+        'post-finish',
+        'pre-terminate',
+        'post-terminate',
+      ],
+    },
+    Event: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['Upload', 'HTTPRequest'],
+      properties: {
+        Upload: {
+          type: 'object',
+          additionalProperties: false,
+          required: [
+            'ID',
+            'Size',
+            'SizeIsDeferred',
+            'Offset',
+            'MetaData',
+            'IsPartial',
+            'IsFinal',
+            'PartialUploads',
+            'Storage',
+          ],
+          properties: {
+            ID: { type: 'string' },
+            Size: { type: 'integer', minimum: 0 },
+            SizeIsDeferred: { type: 'boolean' },
+            Offset: { type: 'integer', minimum: 0 },
+            MetaData: { type: 'object', additionalProperties: { type: 'string' } },
+            IsPartial: { type: 'boolean' },
+            IsFinal: { type: 'boolean' },
+            PartialUploads: { anyOf: [{ type: 'null' }, { type: 'array', items: { type: 'string' } }] },
+            Storage: {
+              anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: { type: 'string' } }],
+            },
+          },
+        },
+        HTTPRequest: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['Method', 'URI', 'RemoteAddr', 'Header'],
+          properties: {
+            Method: { type: 'string' },
+            URI: { type: 'string' },
+            RemoteAddr: { type: 'string' },
+            Header: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+          },
+        },
+      },
+    },
+  },
+} as const;

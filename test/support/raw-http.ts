@@ -6,6 +6,16 @@ export interface RawResponse {
   /** Header names in lower case; repeated headers joined with ", ". */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Buffer;
+  /** The informational (1xx) responses that came before this one, in order (e.g. 104 Upload Resumption Supported). */
+  readonly interim: readonly RawInterimResponse[];
+}
+
+/** An informational (1xx) response: a head without a body. */
+export interface RawInterimResponse {
+  readonly status: number;
+  readonly reason: string;
+  /** Header names in lower case; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 const headerEnd = Buffer.from('\r\n\r\n');
@@ -65,14 +75,48 @@ export class RawConnection {
     return this.read(head);
   }
 
-  /** Reads the next response off the socket. */
+  /** Reads the next response off the socket; the 1xx responses before it are in its `interim`. */
   async read(head = false): Promise<RawResponse> {
+    const interim: RawInterimResponse[] = [];
+    let next = await this.#readHead();
+    while (next.status < 200) {
+      interim.push(next);
+      next = await this.#readHead();
+    }
+    const { status, headers } = next;
+    if (head || status === 204 || status === 304) return { status, headers, body: Buffer.alloc(0), interim };
+    if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
+      return { status, headers, body: await this.#chunkedBody(), interim };
+    }
+    const length = headers['content-length'];
+    if (length === undefined) {
+      // Framed by the end of the connection.
+      while (!this.#ended) await this.#more('a body ended by close');
+      return { status, headers, body: this.#take(this.#buffer.length), interim };
+    }
+    if (!/^\d+$/.test(length)) throw new Error(`bad Content-Length ${JSON.stringify(length)}`);
+    return { status, headers, body: await this.#exactly(Number(length)), interim };
+  }
+
+  /** Reads one informational (1xx) response; fails if the next response on the socket is a final one. */
+  async readInterim(): Promise<RawInterimResponse> {
+    const response = await this.#readHead();
+    if (response.status >= 200) throw new Error(`expected a 1xx response, got ${response.status}`);
+    return response;
+  }
+
+  /** True when bytes of a next response have arrived and not been read yet. */
+  get pending(): boolean {
+    return this.#buffer.length > 0;
+  }
+
+  async #readHead(): Promise<RawInterimResponse> {
     while (this.#buffer.indexOf(headerEnd) < 0) await this.#more('a response head');
     const end = this.#buffer.indexOf(headerEnd);
     const responseHead = this.#buffer.subarray(0, end).toString('latin1');
     this.#buffer = this.#buffer.subarray(end + headerEnd.length);
     const [statusLine = '', ...lines] = responseHead.split('\r\n');
-    const match = /^HTTP\/1\.1 (\d{3})(?: .*)?$/.exec(statusLine);
+    const match = /^HTTP\/1\.1 (\d{3})(?: (.*))?$/.exec(statusLine);
     if (!match) throw new Error(`not a status line: ${JSON.stringify(statusLine.slice(0, 200))}`);
     const status = Number(match[1]);
     const headers: Record<string, string> = {};
@@ -83,19 +127,7 @@ export class RawConnection {
       const value = line.slice(colon + 1).trim();
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     }
-    if (status < 200) return this.read(head);
-    if (head || status === 204 || status === 304) return { status, headers, body: Buffer.alloc(0) };
-    if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
-      return { status, headers, body: await this.#chunkedBody() };
-    }
-    const length = headers['content-length'];
-    if (length === undefined) {
-      // Framed by the end of the connection.
-      while (!this.#ended) await this.#more('a body ended by close');
-      return { status, headers, body: this.#take(this.#buffer.length) };
-    }
-    if (!/^\d+$/.test(length)) throw new Error(`bad Content-Length ${JSON.stringify(length)}`);
-    return { status, headers, body: await this.#exactly(Number(length)) };
+    return { status, reason: match[2] ?? '', headers };
   }
 
   /**

@@ -9,6 +9,7 @@ import {
 } from './cloudevents.ts';
 import { defaultPayload, v2Payload } from './rustus.ts';
 import { tusdPayload } from './tusd.ts';
+import { tusdV2Payload } from './tusd-v2.ts';
 
 export type {
   CloudEvent,
@@ -20,12 +21,13 @@ export type {
 } from './cloudevents.ts';
 export type { DefaultPayload, RustusUploadPayload, V2Payload } from './rustus.ts';
 export type { TusdPayload } from './tusd.ts';
+export type { TusdV2Payload } from './tusd-v2.ts';
 
 /** The formats rustus has (their JSON schemas are in rustus's documentation). */
 export const rustusHookFormatNames = ['default', 'v2', 'tusd'] as const;
 
 /** The payload formats of `--hooks-format`. */
-export const hookFormatNames = [...rustusHookFormatNames, 'cloudevents'] as const;
+export const hookFormatNames = [...rustusHookFormatNames, 'cloudevents', 'tusd-v2'] as const;
 export type HookFormatName = (typeof hookFormatNames)[number];
 
 export function isHookFormatName(name: string): name is HookFormatName {
@@ -47,6 +49,8 @@ export function buildPayload(format: HookFormatName, event: UploadEvent, eventId
       return v2Payload(event);
     case 'tusd':
       return tusdPayload(event);
+    case 'tusd-v2':
+      return tusdV2Payload(event);
     case 'cloudevents':
       return {
         ...cloudEventAttributes(event, eventId ?? randomUUID(), defaultCloudEvents),

@@ -22,6 +22,8 @@ export interface DefaultPayload {
     URI: string;
     headers: Record<string, string>;
     method: string;
+    /** `tus-v1` or `ietf-draft`; absent for events no request caused. */
+    protocol?: 'tus-v1' | 'ietf-draft';
     remote_addr: string | null;
   };
   upload: RustusUploadPayload;
@@ -34,6 +36,8 @@ export interface V2Payload {
   request: {
     headers: Record<string, string>;
     method: string;
+    /** `tus-v1` or `ietf-draft`; absent for events no request caused. */
+    protocol?: 'tus-v1' | 'ietf-draft';
     remote_addr: string | null;
     uri: string;
   };
@@ -71,6 +75,7 @@ export function defaultPayload(event: UploadEvent): DefaultPayload {
       URI: request.uri,
       headers: lastHeaderValues(request.headers),
       method: request.method,
+      ...protocolField(request),
       remote_addr: request.remoteAddr,
     },
     upload: uploadPayload(event),
@@ -86,12 +91,18 @@ function sequenceField(event: UploadEvent): { sequence?: number } {
   return event.sequence === undefined ? {} : { sequence: event.sequence };
 }
 
+/** `request.protocol` (`tus-v1` or `ietf-draft`) when known; extra fields leave rustus receivers unaffected. */
+function protocolField(request: UploadEvent['request']): { protocol?: 'tus-v1' | 'ietf-draft' } {
+  return request.protocol === undefined ? {} : { protocol: request.protocol };
+}
+
 export function v2Payload(event: UploadEvent): V2Payload {
   const { request } = event;
   return {
     request: {
       headers: lastHeaderValues(request.headers),
       method: request.method,
+      ...protocolField(request),
       remote_addr: request.remoteAddr,
       uri: request.uri,
     },

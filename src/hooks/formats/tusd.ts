@@ -7,6 +7,8 @@ export interface TusdPayload {
     /** Every value of every header, in the order received (rustus kept only the last). */
     Header: Record<string, string[]>;
     Method: string;
+    /** `tus-v1` or `ietf-draft` (Resumable Uploads for HTTP); absent for events no request caused. */
+    Protocol?: 'tus-v1' | 'ietf-draft';
     RemoteAddr: string | null;
     URI: string;
   };
@@ -35,6 +37,7 @@ export function tusdPayload(event: UploadEvent): TusdPayload {
     HTTPRequest: {
       Header: sortedRecord(request.headers, (values) => (values.length === 0 ? undefined : [...values])),
       Method: request.method,
+      ...(request.protocol === undefined ? {} : { Protocol: request.protocol }),
       RemoteAddr: request.remoteAddr,
       URI: request.uri,
     },

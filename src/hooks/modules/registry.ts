@@ -1,4 +1,12 @@
-import { HookAnswerError, hookAnswerFrom, type MergedAnswer, mergeAnswers } from '../answers.ts';
+import {
+  type HookAnswer,
+  HookAnswerError,
+  type HookHttpResponse,
+  hookAnswerFrom,
+  isHookAnswer,
+  type MergedAnswer,
+  mergeAnswers,
+} from '../answers.ts';
 import type { HookUpload, UploadEvent, UploadEventName } from '../events.ts';
 import { type RunOn, runsFor } from '../pipeline.ts';
 import { CronSchedule } from './cron.ts';
@@ -42,6 +50,8 @@ export interface ModuleRun {
   readonly status: 'completed' | 'failed' | 'skipped' | 'timed_out';
   readonly durationMs: number;
   readonly error?: string;
+  /** A post-receive action answered tusd 2's StopUpload (with this response for the stopped request). */
+  readonly stopUpload?: { readonly response?: HookHttpResponse };
 }
 
 export type ModuleRunRecorder = (run: ModuleRun) => void;
@@ -97,7 +107,7 @@ function messageOf(error: unknown): string {
 }
 
 function isAnswer(value: object): boolean {
-  return 'reject' in value || 'httpResponse' in value || 'changeUpload' in value;
+  return isHookAnswer(value);
 }
 
 function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
@@ -212,14 +222,27 @@ export class HookModules {
           entry.module,
         );
         let change: { id?: string; metadata?: Record<string, string> } = {};
+        let notHonoured: readonly string[] | undefined;
         if (typeof returned === 'object' && returned !== null && isAnswer(returned)) {
-          const parsed = hookAnswerFrom(returned);
+          const parsed = hookAnswerFrom(returned, event.name);
+          notHonoured = parsed?.notHonoured;
+          if (parsed?.notHonoured !== undefined) {
+            this.#logger.warn(
+              { module: entry.module, event: event.name, notHonoured: parsed.notHonoured },
+              'hook module answer not honoured in part',
+            );
+          }
           if (parsed?.reject) {
             const response = parsed.httpResponse;
+            const tusd = parsed.tusdRejection;
             outcome = {
               kind: 'reject',
               status: response?.status !== undefined && response.status >= 400 ? response.status : 400,
-              body: response?.body ?? `Hook module "${entry.module}" rejected the request`,
+              body:
+                response?.body ??
+                (tusd !== undefined
+                  ? `${tusd.code}: ${tusd.message}\n`
+                  : `Hook module "${entry.module}" rejected the request`),
               headers: { 'Content-Type': plainText, ...response?.headers },
             };
           } else if (parsed !== undefined) {
@@ -245,7 +268,12 @@ export class HookModules {
         if (change.id !== undefined) upload = { ...upload, id: change.id };
         if (change.metadata !== undefined) upload = { ...upload, metadata: change.metadata };
         if (outcome === undefined) {
-          record({ target, status: 'completed', durationMs: elapsed(started) });
+          record({
+            target,
+            status: 'completed',
+            durationMs: elapsed(started),
+            ...(notHonoured !== undefined ? { error: `answer not honoured: ${notHonoured.join('; ')}` } : {}),
+          });
           continue;
         }
         record({ target, status: 'failed', durationMs: elapsed(started), error: 'rejected by its answer' });
@@ -319,8 +347,35 @@ export class HookModules {
             ...extra,
           };
           try {
-            await entry.handler(event.upload, meta, entry.context);
-            return { target, status: 'completed', durationMs: elapsed(started) };
+            const returned: unknown = await entry.handler(event.upload, meta, entry.context);
+            let answer: HookAnswer | undefined;
+            let notHonoured: readonly string[] | undefined;
+            try {
+              answer = hookAnswerFrom(returned, event.name);
+              notHonoured = answer?.notHonoured;
+            } catch (cause) {
+              if (!(cause instanceof HookAnswerError)) throw cause;
+              notHonoured = [`invalid answer: ${cause.message}`];
+            }
+            if (notHonoured !== undefined) {
+              this.#logger.warn(
+                { module: entry.module, event: event.name, notHonoured },
+                'hook module answer not honoured in part',
+              );
+            }
+            return {
+              target,
+              status: 'completed',
+              durationMs: elapsed(started),
+              ...(notHonoured !== undefined
+                ? { error: `answer not honoured: ${notHonoured.join('; ')}` }
+                : {}),
+              ...(answer?.stopUpload === true
+                ? {
+                    stopUpload: answer.httpResponse !== undefined ? { response: answer.httpResponse } : {},
+                  }
+                : {}),
+            };
           } catch (error) {
             this.#logger.warn(
               { err: error, module: entry.module, event: event.name },

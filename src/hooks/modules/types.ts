@@ -77,7 +77,11 @@ export type FilterHandler<Settings extends object = object> = (
   context: HookModuleContext<Settings>,
 ) => FilterPayload | HookAnswer | undefined | Promise<FilterPayload | HookAnswer | undefined>;
 
-/** Runs after the fact; what it returns is ignored and what it throws is recorded, never sent to a client. */
+/**
+ * Runs after the fact; what it throws is recorded, never sent to a client. What it returns is ignored, except
+ * tusd 2's `{ StopUpload: true }` from a post-receive action, which stops and terminates the upload; any other
+ * answer is recorded on the run as not honoured.
+ */
 export type ActionHandler<Settings extends object = object> = (
   payload: HookUpload,
   meta: HookMeta,

@@ -60,7 +60,7 @@ function parseRange(
 /** GET (Wharf's and rustus's `getting` extension): download a finished upload, with Range support. */
 export async function handleGet(exchange: TusExchange, id: string): Promise<void> {
   const { req, res } = exchange;
-  const upload = await exchange.service.get(id);
+  const upload = await exchange.service.getForDownload(id, exchange.describeRequest);
   const failedFinal = finalFailure(upload);
   if (failedFinal !== undefined) throw finalFailedError(failedFinal);
   if (!isComplete(upload)) throw new WharfError('ERR_NOT_DOWNLOADABLE');

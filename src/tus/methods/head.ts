@@ -5,7 +5,7 @@ import { finalFailedError, headerText, httpDate } from '../headers.ts';
 /** HEAD: the upload's state. It takes the upload's lock, so an offset read after a dropped PATCH is final. */
 export async function handleHead(exchange: TusExchange, id: string): Promise<void> {
   const { res } = exchange;
-  const upload = await exchange.service.settle(id);
+  const upload = await exchange.service.settle(id, exchange.describeRequest);
   const failedFinal = finalFailure(upload);
   if (failedFinal !== undefined) throw finalFailedError(failedFinal);
   res.setHeader('Cache-Control', 'no-store');

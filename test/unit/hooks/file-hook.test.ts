@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { HookEngine } from '../../../src/hooks/engine.ts';
 import { formatPayload } from '../../../src/hooks/formats/index.ts';
@@ -94,7 +94,7 @@ test('a non-zero exit rejects with 400 and a fixed message; the stderr (a secret
   );
   assert.ok(warned, JSON.stringify(entries));
   assert.equal(warned.fields.hook, 'pre-create');
-  assert.equal(warned.fields.target, `file:${hook}`);
+  assert.equal(warned.fields.target, `file:${basename(hook)}`);
   const [record] = engine.runs.records();
   assert.equal(record?.status, 'failed');
   assert.equal(record?.exitCode, 1);

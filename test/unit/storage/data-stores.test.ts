@@ -5,6 +5,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+} from '@aws-sdk/client-s3';
 import { AzureDataStore } from '../../../src/storage/azure.ts';
 import { AzureContainer } from '../../../src/storage/azure-container.ts';
 import { FileDataStore } from '../../../src/storage/file.ts';
@@ -22,7 +28,7 @@ import {
   azureUrl,
 } from '../../support/azure.ts';
 import { gcsBucket, gcsUnavailable, gcsUrl } from '../../support/gcs.ts';
-import { s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
+import { listKeys, s3, s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
 
 const MiB = 1024 * 1024;
 let root: string;
@@ -238,5 +244,84 @@ describe('s3 data store', { skip: await s3Unavailable() }, () => {
     for await (const chunk of await small.read(location)) chunks.push(chunk as Buffer);
     assert.ok(Buffer.concat(chunks).equals(data));
     await small.remove(location);
+  });
+
+  /** An upload of `data` sent in one append (parts and a tail), on a fresh store. */
+  async function stored(data: Buffer): Promise<{ store: S3DataStore; location: string }> {
+    const store = new S3DataStore({ connection, ...tuning, dirStructure: 'rebuild', env: {} });
+    await store.prepare();
+    const location = await store.create({
+      id: `rebuild-${process.pid}-${randomBytes(6).toString('hex')}`,
+      createdAt: 0,
+    });
+    const result = await store.append(location, 0, Readable.from([data]));
+    assert.equal(result.error, undefined);
+    return { store, location };
+  }
+
+  async function collect(source: AsyncIterable<unknown>): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of source) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  it('finishes below parts already uploaded with exactly the bytes below the length', async () => {
+    const data = randomBytes(12 * MiB + 5);
+    const { store, location } = await stored(data);
+    // Parts 1 and 2 are in S3, the tail at 10 MiB; the record said 7 MiB + 3 (inside part 2).
+    const length = 7 * MiB + 3;
+    await store.finish(location, length);
+    assert.ok((await collect(await store.read(location))).equals(data.subarray(0, length)));
+    assert.deepEqual(await listKeys(`.wharf-tails/${location}/`), []);
+    await store.remove(location);
+  });
+
+  it('cuts back below parts already uploaded to exactly the bytes below the offset', async () => {
+    const data = randomBytes(11 * MiB + 9);
+    const { store, location } = await stored(data);
+    const length = 6 * MiB + 1;
+    await store.truncate(location, length);
+    assert.equal((await store.stored(location)).length, length);
+    await store.finish(location, length);
+    assert.ok((await collect(await store.read(location))).equals(data.subarray(0, length)));
+    await store.remove(location);
+  });
+
+  it('continues after a rebuild was cut once the old parts became an object', async () => {
+    const data = randomBytes(12 * MiB + 5);
+    const { store, location } = await stored(data);
+    // What a rebuild killed after its second step leaves: a new multipart upload, then the old one
+    // completed into an object under the upload's key.
+    const [old] =
+      (
+        await s3.send(new ListMultipartUploadsCommand({ Bucket: s3Bucket, Prefix: location }))
+      ).Uploads?.filter((upload) => upload.Key === location) ?? [];
+    assert.ok(old?.UploadId);
+    await s3.send(new CreateMultipartUploadCommand({ Bucket: s3Bucket, Key: location }));
+    const parts = await s3.send(
+      new ListPartsCommand({ Bucket: s3Bucket, Key: location, UploadId: old.UploadId }),
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: s3Bucket,
+        Key: location,
+        UploadId: old.UploadId,
+        MultipartUpload: {
+          Parts: (parts.Parts ?? []).map((part) => ({ PartNumber: part.PartNumber, ETag: part.ETag })),
+        },
+      }),
+    );
+    // An object as long as the upload, beside a multipart upload, is not a finished upload.
+    assert.equal(await store.isFinished(location, 10 * MiB), false);
+    const offset = 7 * MiB + 3;
+    const more = randomBytes(4 * MiB);
+    const result = await store.append(location, offset, Readable.from([more]));
+    assert.equal(result.error, undefined);
+    assert.equal(result.bytesWritten, more.length);
+    await store.finish(location, offset + more.length);
+    const expected = Buffer.concat([data.subarray(0, offset), more]);
+    assert.ok((await collect(await store.read(location))).equals(expected));
+    assert.equal(await store.isFinished(location, expected.length), true);
+    await store.remove(location);
   });
 });

@@ -1,0 +1,44 @@
+import { type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
+
+/** Node 26+ (`res.writeInformation`, nodejs/node#63155); typed here since Node 20's types lack it. */
+interface WithWriteInformation {
+  writeInformation(status: number, headers: Record<string, string>): void;
+}
+
+/** What ServerResponse uses for 100, 102 and 103 itself: queued behind earlier pipelined answers. */
+interface WithRawWrite {
+  _writeRaw(data: string, encoding: BufferEncoding): boolean;
+}
+
+/**
+ * Sends an informational (1xx) response ahead of the final one; false when it cannot be sent. Node 20 and 22
+ * have public calls for 100, 102 and 103 only. They all end in the response's `_writeRaw`, which writes on the
+ * socket when this response owns it and otherwise queues the bytes behind the answers to earlier pipelined
+ * requests; a write on the socket itself would overtake those. So: Node's own `writeInformation` when it has
+ * one, else the same path as `writeProcessing`, with header names and values checked as `setHeader` checks them.
+ * Nothing is sent once the final head is out, to an HTTP/1.0 client (RFC 9110 15.2), or to a gone socket.
+ */
+export function sendInformational(
+  res: ServerResponse,
+  status: number,
+  reason: string,
+  headers: Readonly<Record<string, string>>,
+): boolean {
+  if (status < 100 || status > 199 || status === 101) throw new RangeError(`${status} is not a 1xx status`);
+  if (res.headersSent || res.writableEnded || res.destroyed) return false;
+  if (res.req.httpVersionMajor !== 1 || res.req.httpVersionMinor < 1) return false;
+  for (const [name, value] of Object.entries(headers)) {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+  }
+  const native = res as unknown as Partial<WithWriteInformation>;
+  if (typeof native.writeInformation === 'function') {
+    native.writeInformation(status, { ...headers });
+    return true;
+  }
+  const raw = res as unknown as Partial<WithRawWrite>;
+  if (typeof raw._writeRaw !== 'function') return false;
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  raw._writeRaw(`HTTP/1.1 ${status} ${reason}\r\n${lines.join('')}\r\n`, 'latin1');
+  return true;
+}
