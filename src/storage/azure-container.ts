@@ -89,6 +89,43 @@ export class AzureContainer implements Backend {
     return this.#client.getBlockBlobClient(name).exists();
   }
 
+  /** When the blob last changed (Unix milliseconds), or undefined when it does not exist. */
+  async modifiedAt(name: string): Promise<number | undefined> {
+    try {
+      return (await this.#client.getBlockBlobClient(name).getProperties()).lastModified?.getTime();
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Every blob under a prefix, with when it last changed. */
+  async *list(prefix: string): AsyncGenerator<{ name: string; modifiedAt: number }> {
+    for await (const blob of this.#client.listBlobsFlat({ prefix })) {
+      yield { name: blob.name, modifiedAt: blob.properties.lastModified?.getTime() ?? 0 };
+    }
+  }
+
+  /** Puts a small blob (a record copy) in one request. */
+  async putBytes(name: string, bytes: Buffer): Promise<void> {
+    await this.#client.getBlockBlobClient(name).upload(bytes, bytes.length);
+  }
+
+  /** A small blob's bytes (a record copy), or undefined when it is missing. */
+  async readSmall(name: string): Promise<Buffer | undefined> {
+    try {
+      return await this.#client.getBlockBlobClient(name).downloadToBuffer();
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Removes a blob; a missing one is not an error. */
+  async removeBlob(name: string): Promise<void> {
+    await this.#client.getBlockBlobClient(name).deleteIfExists();
+  }
+
   /** Stages the first `length` bytes of a local file as a block (re-read from the file on a retry). */
   async stageFile(name: string, blockId: string, path: string, length: number): Promise<void> {
     await this.#client

@@ -8,8 +8,10 @@ import type {
   ConcatenatingDataStore,
   FinishingDataStore,
   NewUploadPlacement,
+  RecordCopyingDataStore,
+  StoredData,
 } from './data-store.ts';
-import { expandDirStructure } from './dir-structure.ts';
+import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
 import { PartUploads } from './part-uploads.ts';
 
@@ -43,6 +45,8 @@ export function blockSizeAt(start: number, configured: number): number {
 }
 
 const offsetDigits = 16;
+/** Where record copies are kept, `<prefix>.wharf-records/<id>.json`: no upload name can be there. */
+const recordFolder = '.wharf-records';
 
 /** A block of the upload: its id says which bytes it holds. */
 interface Block {
@@ -75,7 +79,7 @@ function parseBlock(block: CommittedBlock): Block | undefined {
  * straddles an append's offset is cut the same way, so bytes past the record never end up in the upload.
  * Concatenation copies the sources' bytes into blocks inside Azure.
  */
-export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStore {
+export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStore, RecordCopyingDataStore {
   readonly name = 'azure';
   readonly #options: AzureDataStoreOptions;
   readonly #bufferDir: string;
@@ -252,6 +256,51 @@ export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStor
 
   async remove(location: string): Promise<void> {
     await this.#container.remove(this.#name(location));
+  }
+
+  /** The committed blocks: the upload's bytes from 0, finished or not. */
+  async stored(location: string): Promise<StoredData> {
+    const name = this.#name(location);
+    const blocks = await this.#blocks(name);
+    const length = blocks.reduce((sum, block) => sum + block.size, 0);
+    return { length, modifiedAt: await this.#container.modifiedAt(name) };
+  }
+
+  async *storedLocations(): AsyncIterable<{ location: string; modifiedAt: number }> {
+    const fixed = fixedDirPrefix(this.#options.dirStructure);
+    const { pattern } = layoutPattern(this.#options.dirStructure);
+    const { prefix } = this.#options;
+    for await (const blob of this.#container.list(`${prefix}${fixed === '' ? '' : `${fixed}/`}`)) {
+      const location = blob.name.slice(prefix.length);
+      if (!location.startsWith('.wharf-') && pattern.test(location)) {
+        yield { location, modifiedAt: blob.modifiedAt };
+      }
+    }
+  }
+
+  #recordName(id: string): string {
+    if (id.includes('/') || id.startsWith('.')) throw new Error(`invalid upload id: ${id}`);
+    return `${this.#options.prefix}${recordFolder}/${id}.json`;
+  }
+
+  async writeRecordCopy(id: string, copy: string): Promise<void> {
+    await this.#container.putBytes(this.#recordName(id), Buffer.from(copy, 'utf8'));
+  }
+
+  async readRecordCopy(id: string): Promise<string | undefined> {
+    return (await this.#container.readSmall(this.#recordName(id)))?.toString('utf8');
+  }
+
+  async removeRecordCopy(id: string): Promise<void> {
+    await this.#container.removeBlob(this.#recordName(id));
+  }
+
+  async *recordCopies(): AsyncIterable<string> {
+    const folder = `${this.#options.prefix}${recordFolder}/`;
+    for await (const blob of this.#container.list(folder)) {
+      const name = blob.name.slice(folder.length);
+      if (name.endsWith('.json') && !name.includes('/')) yield name.slice(0, -'.json'.length);
+    }
   }
 
   /**

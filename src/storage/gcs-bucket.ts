@@ -19,6 +19,8 @@ export interface GcsConnection {
 export interface GcsObject {
   readonly name: string;
   readonly size: number;
+  /** Unix milliseconds of the last change. */
+  readonly modifiedAt: number;
 }
 
 /** GCS composes at most 32 objects in one request. */
@@ -97,13 +99,41 @@ export class GcsBucket implements Backend {
 
   async list(prefix: string): Promise<GcsObject[]> {
     const [files] = await this.#handle.getFiles({ prefix, autoPaginate: true });
-    return files.map((file) => ({ name: file.name, size: Number(file.metadata.size ?? 0) }));
+    return files.map((file) => ({
+      name: file.name,
+      size: Number(file.metadata.size ?? 0),
+      modifiedAt: Date.parse(String(file.metadata.updated ?? '')) || 0,
+    }));
   }
 
   async size(name: string): Promise<number | undefined> {
+    return (await this.stat(name))?.size;
+  }
+
+  async stat(name: string): Promise<GcsObject | undefined> {
     try {
       const [metadata] = await this.#file(name).getMetadata();
-      return Number(metadata.size ?? 0);
+      return {
+        name,
+        size: Number(metadata.size ?? 0),
+        modifiedAt: Date.parse(String(metadata.updated ?? '')) || 0,
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Puts a small object (a record copy) in one request. */
+  async putBytes(name: string, bytes: Buffer): Promise<void> {
+    await this.#file(name).save(bytes, { resumable: false, contentType: 'application/json' });
+  }
+
+  /** A small object's bytes (a record copy), or undefined when it is missing. */
+  async readSmall(name: string): Promise<Buffer | undefined> {
+    try {
+      const [bytes] = await this.#file(name).download({ validation: false });
+      return bytes;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

@@ -6,8 +6,10 @@ import type {
   ConcatenatingDataStore,
   FinishingDataStore,
   NewUploadPlacement,
+  RecordCopyingDataStore,
+  StoredData,
 } from './data-store.ts';
-import { expandDirStructure } from './dir-structure.ts';
+import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
 import { composeLimit, type GcsBucket, type GcsObject } from './gcs-bucket.ts';
 import { PartFile } from './part-file.ts';
 import { PartUploads } from './part-uploads.ts';
@@ -27,6 +29,8 @@ export interface GcsDataStoreOptions {
 
 /** Where an unfinished upload's bytes wait, one object per piece, named by the offset of its first byte. */
 const pieceFolder = '.wharf-pieces';
+/** Where record copies are kept, `<prefix>.wharf-records/<id>.json`: no upload name can be there. */
+const recordFolder = '.wharf-records';
 /** Piece names carry their start offset zero-padded, so a listing returns them in order. */
 const offsetDigits = 16;
 
@@ -54,7 +58,7 @@ function runs<T>(items: readonly T[], size: number): T[][] {
  * upload. Resumable-upload sessions are not used: they cannot go back to an earlier offset, and they live
  * in one session URI rather than in objects any instance can list.
  */
-export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore {
+export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore, RecordCopyingDataStore {
   readonly name = 'gcs';
   readonly #options: GcsDataStoreOptions;
   readonly #bufferDir: string;
@@ -273,6 +277,63 @@ export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore 
   async remove(location: string): Promise<void> {
     await this.#removeFolder(this.#pieceFolder(location));
     await this.#bucket.remove(this.#key(location));
+  }
+
+  /** The object once finished; before, the pieces that follow each other from 0. */
+  async stored(location: string): Promise<StoredData> {
+    const object = await this.#bucket.stat(this.#key(location));
+    if (object) return { length: object.size, modifiedAt: object.modifiedAt };
+    let length = 0;
+    let modifiedAt: number | undefined;
+    for (const piece of await this.#pieces(location)) {
+      if (piece.start !== length) break;
+      length += piece.size;
+      modifiedAt = Math.max(modifiedAt ?? 0, piece.modifiedAt);
+    }
+    return { length, modifiedAt };
+  }
+
+  async *storedLocations(): AsyncIterable<{ location: string; modifiedAt: number }> {
+    const fixed = fixedDirPrefix(this.#options.dirStructure);
+    const { pattern } = layoutPattern(this.#options.dirStructure);
+    const under = fixed === '' ? '' : `${fixed}/`;
+    const { prefix } = this.#options;
+    for (const object of await this.#bucket.list(`${prefix}${under}`)) {
+      const location = object.name.slice(prefix.length);
+      if (!location.startsWith('.wharf-') && pattern.test(location)) {
+        yield { location, modifiedAt: object.modifiedAt };
+      }
+    }
+    const pieces = `${prefix}${pieceFolder}/`;
+    for (const object of await this.#bucket.list(`${pieces}${under}`)) {
+      const location = object.name.slice(pieces.length, object.name.lastIndexOf('/'));
+      if (pattern.test(location)) yield { location, modifiedAt: object.modifiedAt };
+    }
+  }
+
+  #recordName(id: string): string {
+    if (id.includes('/') || id.startsWith('.')) throw new Error(`invalid upload id: ${id}`);
+    return `${this.#options.prefix}${recordFolder}/${id}.json`;
+  }
+
+  async writeRecordCopy(id: string, copy: string): Promise<void> {
+    await this.#bucket.putBytes(this.#recordName(id), Buffer.from(copy, 'utf8'));
+  }
+
+  async readRecordCopy(id: string): Promise<string | undefined> {
+    return (await this.#bucket.readSmall(this.#recordName(id)))?.toString('utf8');
+  }
+
+  async removeRecordCopy(id: string): Promise<void> {
+    await this.#bucket.remove(this.#recordName(id));
+  }
+
+  async *recordCopies(): AsyncIterable<string> {
+    const folder = `${this.#options.prefix}${recordFolder}/`;
+    for (const object of await this.#bucket.list(folder)) {
+      const name = object.name.slice(folder.length);
+      if (name.endsWith('.json') && !name.includes('/')) yield name.slice(0, -'.json'.length);
+    }
   }
 
   /** Composes the sources' objects server-side; no byte passes through this process. */

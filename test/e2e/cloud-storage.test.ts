@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import * as tus from 'tus-js-client';
 import { azureArgs, azureBlobNames, azureBlobSha256, azureUnavailable } from '../support/azure.ts';
 import { gcsArgs, gcsObjectNames, gcsObjectSha256, gcsUnavailable } from '../support/gcs.ts';
@@ -310,6 +311,38 @@ for (const cloud of clouds) {
         assert.deepEqual(left, []);
       } finally {
         await expiring.stop();
+      }
+    });
+
+    it('rebuilds a record Redis lost from the copy kept beside the bytes, and the upload continues', async () => {
+      const keyPrefix = `wharf-copy-${cloud.name}-${Date.now()}-${process.pid}:`;
+      const copying = await startWharf({
+        args: [
+          ...args,
+          '--info-storage',
+          'redis-info-storage',
+          '--info-db-dsn',
+          redisUrl,
+          '--redis-key-prefix',
+          keyPrefix,
+        ],
+      });
+      const redis = new Redis(redisUrl);
+      try {
+        const data = randomBytes(9 * MiB + 3);
+        const url = await createUpload(copying.endpoint, { 'Upload-Length': data.length });
+        const id = idOf(url);
+        await sendChunks(url, data, [6 * MiB + 1]);
+        assert.ok((await cloud.names(`${prefix}.wharf-records/${id}`)).length === 1, 'the copy is kept');
+        assert.equal(await redis.del(`${keyPrefix}info:${id}`), 1, 'the record was in Redis, and is gone');
+        assert.equal(await headOffset(url), 6 * MiB + 1);
+        await sendChunks(url, data, [data.length - (6 * MiB + 1)], 6 * MiB + 1);
+        const download = await send('GET', url);
+        assert.equal(sha256(download.body), sha256(data));
+        await redis.del(`${keyPrefix}info:${id}`);
+      } finally {
+        redis.disconnect();
+        await copying.stop();
       }
     });
   });
