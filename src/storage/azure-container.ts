@@ -1,4 +1,6 @@
 import { createReadStream } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { type Backend, withTimeout } from '../backends/backend.ts';
@@ -13,6 +15,11 @@ export interface AzureConnection {
   readonly key: string | undefined;
   readonly sas: string | undefined;
   readonly connectionString: string | undefined;
+}
+
+/** The part of Microsoft's HTTP client (core-rest-pipeline's HttpClient) this store wraps. */
+interface SharedHttpClient {
+  sendRequest(request: { readonly url: string; agent?: HttpAgent | HttpsAgent }): Promise<unknown>;
 }
 
 /** A committed block, as the block list gives it. */
@@ -34,6 +41,11 @@ export class AzureContainer implements Backend {
   readonly name = 'azure';
   readonly #connection: AzureConnection;
   #container: ContainerClient | undefined;
+  /**
+   * The store's own keep-alive agents: Microsoft's client otherwise shares process-wide ones with no way to
+   * close them, and close() must leave no connection open.
+   */
+  #agents: { http: HttpAgent; https: HttpsAgent } | undefined;
 
   constructor(connection: AzureConnection) {
     this.#connection = connection;
@@ -41,14 +53,36 @@ export class AzureContainer implements Backend {
 
   async connect(): Promise<void> {
     if (!this.#container) {
-      const { BlobServiceClient, StorageSharedKeyCredential } = await import('@azure/storage-blob');
+      const { BlobServiceClient, StorageSharedKeyCredential, newPipeline } = await import(
+        '@azure/storage-blob'
+      );
       const { endpoint, account, key, sas, connectionString } = this.#connection;
       const url = endpoint ?? `https://${account ?? ''}.blob.core.windows.net`;
-      let service: InstanceType<typeof BlobServiceClient>;
-      if (connectionString !== undefined) service = BlobServiceClient.fromConnectionString(connectionString);
+      let base: InstanceType<typeof BlobServiceClient>;
+      if (connectionString !== undefined) base = BlobServiceClient.fromConnectionString(connectionString);
       else if (key !== undefined)
-        service = new BlobServiceClient(url, new StorageSharedKeyCredential(account ?? '', key));
-      else service = new BlobServiceClient(`${url}?${(sas ?? '').replace(/^\?/, '')}`);
+        base = new BlobServiceClient(url, new StorageSharedKeyCredential(account ?? '', key));
+      else base = new BlobServiceClient(`${url}?${(sas ?? '').replace(/^\?/, '')}`);
+      const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+      this.#agents = agents;
+      // The client's HTTP client is shared by the whole process: a client built on this pipeline sends its
+      // requests through it with this store's own agents, which close() can then close. The pipeline keeps
+      // its HTTP client in a field it fills on first use; without it (another version of the client),
+      // requests go the usual way and idle connections close when the service drops them.
+      const pipeline = newPipeline(base.credential) as ReturnType<typeof newPipeline> & {
+        _coreHttpClient?: SharedHttpClient;
+      };
+      new BlobServiceClient(base.url, pipeline);
+      const shared = pipeline._coreHttpClient;
+      if (shared) {
+        pipeline._coreHttpClient = {
+          sendRequest: (request) => {
+            request.agent ??= request.url.startsWith('https:') ? agents.https : agents.http;
+            return shared.sendRequest(request);
+          },
+        };
+      }
+      const service = new BlobServiceClient(base.url, pipeline);
       this.#container = service.getContainerClient(this.#connection.container);
     }
     await this.#exists();
@@ -70,8 +104,10 @@ export class AzureContainer implements Backend {
   }
 
   async close(): Promise<void> {
-    // Microsoft's client keeps no connection of its own open: idle keep-alive sockets do not hold the process.
     this.#container = undefined;
+    this.#agents?.http.destroy();
+    this.#agents?.https.destroy();
+    this.#agents = undefined;
   }
 
   /** The blob's committed blocks in order; none when the blob does not exist yet. */

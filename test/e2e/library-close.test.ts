@@ -45,8 +45,9 @@ async function countingProxy(
   };
 }
 
+/** Within 2 s: less than the 5 s after which the emulators themselves close an idle connection. */
 async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 200 && !check(); attempt++) await new Promise((r) => setTimeout(r, 50));
+  for (let attempt = 0; attempt < 40 && !check(); attempt++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(check(), what);
 }
 
