@@ -12,4 +12,4 @@ npx tsc -p tsconfig.json --noEmit
 npx biome check src test bench scripts >/dev/null || npx biome check src test bench scripts
 shopt -s nullglob globstar
 files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts test/fault/**/*.test.ts)
-exec node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
+exec node --import tsx --test --test-reporter=spec --test-concurrency=2 --test-timeout=300000 "${files[@]}"

@@ -40,7 +40,9 @@ async function runsOf(wharf: WharfProcess, uploadId: string, event: string): Pro
       events: { event: string; runs: Run[] }[];
     };
     const runs = events.filter((item) => item.event === event).flatMap((item) => item.runs);
-    if (runs.some((run) => run.status !== 'pending' && run.status !== 'running')) return runs;
+    // Every target's run of the event has ended (one finishing first says nothing of the others).
+    if (runs.length > 0 && runs.every((run) => run.status !== 'pending' && run.status !== 'running'))
+      return runs;
     if (Date.now() > deadline) throw new Error(`no finished ${event} run for ${uploadId}`);
     await sleep(50);
   }
