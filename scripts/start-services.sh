@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 logs=.cache/services-logs
 mkdir -p "$logs"
-background=(minio tusd kafka python-clients)
+background=(minio tusd kafka python-clients fake-gcs azurite)
 started=$(date +%s)
 declare -A pids=()
 for name in "${background[@]}"; do

@@ -49,8 +49,12 @@ export interface TusHandler {
   (req: IncomingMessage, res: ServerResponse): void;
   readonly config: Config;
   readonly service: UploadService;
-  /** Interrupts in-flight bodies (their bytes are kept). */
-  close(): void;
+  /**
+   * Interrupts in-flight bodies (their bytes are kept), then closes every connection the handler opened
+   * (Redis, PostgreSQL, the object store's client) and the files it holds, as the server's shutdown does.
+   * Call it after the HTTP server stopped taking requests; calling it again returns the same promise.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -79,5 +83,15 @@ export function createTusHandler(handlerOptions: TusHandlerOptions = {}): TusHan
         res.end();
       });
   };
-  return Object.assign(handler, { config, service, close: () => shutdown.abort() });
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      shutdown.abort();
+      // Connections are opened by prepare(): wait for it (a failed one still may have opened some).
+      await ready.catch(() => undefined);
+      await service.close();
+    })();
+    return closing;
+  };
+  return Object.assign(handler, { config, service, close });
 }

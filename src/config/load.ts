@@ -10,6 +10,7 @@ import {
 import { optionTable, type TusExtensionName } from './options.ts';
 import { type AdminConfig, adminConfig } from './options-admin.ts';
 import { amqpHooksConfig } from './options-amqp.ts';
+import { type AzureSettings, azureSettingsFrom, type GcsSettings, gcsSettingsFrom } from './options-cloud.ts';
 import { deliveryConfig } from './options-delivery.ts';
 import { kafkaHooksConfig } from './options-kafka.ts';
 import { outboxConfig } from './options-outbox.ts';
@@ -30,9 +31,13 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly behindProxy: boolean;
   readonly extensions: ReadonlySet<TusExtensionName>;
-  readonly storage: 'file-storage' | 's3' | 'hybrid-s3';
+  readonly storage: 'file-storage' | 's3' | 'hybrid-s3' | 'gcs' | 'azure';
   /** Set when --storage is s3 or hybrid-s3. */
   readonly s3: S3Settings | undefined;
+  /** Set when --storage is gcs. */
+  readonly gcs: GcsSettings | undefined;
+  /** Set when --storage is azure. */
+  readonly azure: AzureSettings | undefined;
   readonly dataDir: string;
   readonly dirStructure: string;
   readonly forceFsync: boolean;
@@ -318,6 +323,8 @@ function shapeConfig(options: RawOptions, env: Readonly<Record<string, string | 
     extensions: normaliseExtensions(list(options, 'tusExtensions')),
     storage: text(options, 'storage') as Config['storage'],
     s3: ['s3', 'hybrid-s3'].includes(text(options, 'storage')) ? s3SettingsFrom(options) : undefined,
+    gcs: text(options, 'storage') === 'gcs' ? gcsSettingsFrom(options) : undefined,
+    azure: text(options, 'storage') === 'azure' ? azureSettingsFrom(options) : undefined,
     dataDir: text(options, 'dataDir'),
     dirStructure: text(options, 'dirStructure'),
     forceFsync: flag(options, 'forceFsync'),

@@ -115,7 +115,7 @@ export const s3Options: readonly OptionSpec[] = [
     kind: 'size',
     min: s3MinimumPartSize,
     default: '8MiB',
-    help: 'Size of each multipart-upload part (at least 5 MiB). An object can have 10 000 parts, so this times 10 000 is the largest upload.',
+    help: 'Size of the first multipart-upload parts (at least 5 MiB). Parts double in size every 900 parts (up to 5 GiB), so an upload reaches the 5 TiB S3 allows within its 10 000 parts.',
     group,
   },
   {

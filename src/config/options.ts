@@ -1,6 +1,7 @@
 import type { OptionSpec } from './option-table.ts';
 import { adminOptions } from './options-admin.ts';
 import { amqpOptions } from './options-amqp.ts';
+import { azureOptions, gcsOptions } from './options-cloud.ts';
 import { deliveryOptions } from './options-delivery.ts';
 import { kafkaOptions } from './options-kafka.ts';
 import { modulesOptions } from './options-modules.ts';
@@ -132,9 +133,9 @@ export const optionTable: readonly OptionSpec[] = [
     short: 's',
     env: ['WHARF_STORAGE', 'RUSTUS_STORAGE'],
     kind: 'enum',
-    choices: ['file-storage', 's3', 'hybrid-s3'],
+    choices: ['file-storage', 's3', 'hybrid-s3', 'gcs', 'azure'],
     default: 'file-storage',
-    help: 'Data storage for upload bytes: files under --data-dir; s3 (multipart uploads straight to the bucket); hybrid-s3 (chunks under --data-dir, the finished file sent to the bucket).',
+    help: 'Data storage for upload bytes: files under --data-dir; s3 (multipart uploads straight to the bucket); hybrid-s3 (chunks under --data-dir, the finished file sent to the bucket); gcs (Google Cloud Storage: pieces composed at the end); azure (Azure Blob Storage: a block blob).',
     group: storage,
   },
   {
@@ -453,6 +454,8 @@ export const optionTable: readonly OptionSpec[] = [
   ...amqpOptions,
   ...kafkaOptions,
   ...s3Options,
+  ...gcsOptions,
+  ...azureOptions,
   ...modulesOptions,
   ...outboxOptions,
   ...webhooksOptions,

@@ -1,4 +1,5 @@
 import { PartFile } from './part-file.ts';
+import { PartLayout } from './part-size.ts';
 import { PartUploads } from './part-uploads.ts';
 import type { S3Bucket, StoredPart } from './s3-bucket.ts';
 
@@ -47,8 +48,10 @@ export async function uploadFile(
     return;
   }
   await multipart(bucket, key, tuning.concurrency, async (uploadId, uploads) => {
-    for (let start = 0, partNumber = 1; start < length; start += tuning.partSize, partNumber++) {
-      const size = Math.min(tuning.partSize, length - start);
+    // Parts grow as in the s3 store (part-size.ts), so a file past 10 000 parts of --s3-part-size fits.
+    const layout = new PartLayout(tuning.partSize);
+    for (let start = 0, partNumber = 1, size = 0; start < length; start += size, partNumber++) {
+      size = Math.min(layout.sizeOf(partNumber), length - start);
       const number = partNumber;
       const from = start;
       await uploads.add(number, () => bucket.uploadPartFromFile(key, uploadId, number, file, from, size));

@@ -1,4 +1,5 @@
 import { PartFile } from './part-file.ts';
+import { PartLayout } from './part-size.ts';
 import { PartUploads } from './part-uploads.ts';
 import type { S3Bucket } from './s3-bucket.ts';
 
@@ -6,7 +7,7 @@ import type { S3Bucket } from './s3-bucket.ts';
 export interface RebuildLayout {
   /** The multipart upload holding the parts, if one was started. */
   readonly uploadId: string | undefined;
-  /** The size of its parts. */
+  /** The size of its first parts (later ones grow, see part-size.ts). */
   readonly partSize: number;
 }
 
@@ -17,6 +18,8 @@ export interface RebuildTuning {
   readonly bufferDir: string;
   /** The key of the tail object of the part starting at `partStart`. */
   readonly tailKey: (partStart: number) => string;
+  /** Parts at one size before it doubles (part-size.ts); only tests set it. */
+  readonly partsPerSize?: number;
 }
 
 /** The upload laid out again to end at the offset, with the part to keep filling. */
@@ -63,11 +66,14 @@ export async function rebuildAt(
     const old = layout.uploadId;
     if (old === undefined) throw new Error(`S3 upload of ${key} cannot continue at ${offset}: no parts`);
     partSize = layout.partSize;
-    const through = Math.floor(offset / partSize) + 1;
+    const through = new PartLayout(partSize, tuning.partsPerSize).partAt(offset).number;
     const parts = await bucket.parts(key, old, through);
     for (let number = 1; number <= through; number++) {
       const part = parts[number - 1];
-      if (part?.partNumber !== number || part.size !== partSize) {
+      if (
+        part?.partNumber !== number ||
+        part.size !== new PartLayout(partSize, tuning.partsPerSize).sizeOf(number)
+      ) {
         throw new Error(`S3 upload of ${key} cannot continue at ${offset}: part ${number} is missing`);
       }
     }
@@ -75,13 +81,13 @@ export async function rebuildAt(
     await bucket.completeMultipart(key, old, parts.slice(0, through));
   }
 
-  const partStart = offset - (offset % partSize);
+  const grid = new PartLayout(partSize, tuning.partsPerSize);
+  const partStart = grid.partAt(offset).start;
   const copies = new PartUploads(tuning.concurrency);
-  for (let start = 0; start < partStart; start += partSize) {
-    const partNumber = start / partSize + 1;
-    await copies.add(partNumber, () =>
-      bucket.copyPart(key, fresh, partNumber, key, { start, end: start + partSize - 1 }),
-    );
+  for (let start = 0, partNumber = 1, size = 0; start < partStart; start += size, partNumber++) {
+    size = grid.sizeOf(partNumber);
+    const [number, from, to] = [partNumber, start, start + size - 1];
+    await copies.add(number, () => bucket.copyPart(key, fresh, number, key, { start: from, end: to }));
     if (copies.failure) break;
   }
   const part = await PartFile.create(tuning.bufferDir);

@@ -13,6 +13,7 @@ import type {
 } from './data-store.ts';
 import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
+import { PartLayout } from './part-size.ts';
 import { PartUploads } from './part-uploads.ts';
 import { RecordCopyObjects } from './record-copy-objects.ts';
 import type { S3Bucket, S3Connection, StoredPart } from './s3-bucket.ts';
@@ -27,6 +28,8 @@ export interface S3DataStoreOptions {
   readonly bufferDir: string | undefined;
   readonly dirStructure: string;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Parts at one size before it doubles (part-size.ts); only tests set it, to see growth on a few parts. */
+  readonly partsPerSize?: number;
 }
 
 /** Where the bytes of an unfinished upload that do not fill a part wait, one object per part start. */
@@ -121,6 +124,11 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     if (firstPart) return firstPart.size;
     const configured = this.#tuning.partSize;
     return configured * Math.max(1, Math.ceil((stored + 1) / configured));
+  }
+
+  /** Where each part starts and how large it is, from the first part's size (parts grow: part-size.ts). */
+  #grid(firstSize: number): PartLayout {
+    return new PartLayout(firstSize, this.#options.partsPerSize);
   }
 
   /** The upload's multipart upload (if one started) and the part size its parts use. */
@@ -245,7 +253,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       }
     }
     const { uploadId, partSize } = await this.#layout(key, offset);
-    const firstPartStart = offset - (offset % partSize);
+    const firstPartStart = this.#grid(partSize).partAt(offset).start;
     if (uploadId === undefined && firstPartStart > 0) {
       throw new Error(`S3 upload of ${key} has no multipart upload at offset ${offset}`);
     }
@@ -280,11 +288,12 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     layout: RebuildLayout,
     failure: unknown,
   ): Promise<Rebuilt> {
-    const partStart = offset - (offset % layout.partSize);
+    const partStart = this.#grid(layout.partSize).partAt(offset).start;
     const tail = await this.#bucket.size(tailKey(key, partStart));
     if (tail !== undefined && tail >= offset - partStart) throw failure;
     const rebuilt = await rebuildAt(this.#bucket, key, layout, offset, {
       ...this.#tuning,
+      ...(this.#options.partsPerSize !== undefined ? { partsPerSize: this.#options.partsPerSize } : {}),
       tailKey: (start) => tailKey(key, start),
     });
     try {
@@ -307,20 +316,25 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       part = begun.part;
 
       const uploads = new PartUploads(this.#tuning.concurrency);
+      // Parts grow as the upload grows (part-size.ts): the part being filled has its own size.
+      const layout = this.#grid(partSize);
+      let partNumber = layout.partAt(firstPartStart).number;
       let partStart = firstPartStart;
       let failure: unknown;
       try {
         for await (const chunk of source as AsyncIterable<Buffer>) {
           let rest = chunk;
           while (rest.length > 0) {
-            const piece = rest.subarray(0, partSize - part.size);
+            const size = layout.sizeOf(partNumber);
+            const piece = rest.subarray(0, size - part.size);
             rest = rest.subarray(piece.length);
             await part.write(piece);
-            if (part.size < partSize) continue;
+            if (part.size < size) continue;
             const full = part;
-            const partNumber = partStart / partSize + 1;
+            const number = partNumber;
             part = await PartFile.create(this.#tuning.bufferDir);
-            partStart += partSize;
+            partStart += size;
+            partNumber++;
             try {
               // Looked up first: another instance may have started it since this one last looked.
               uploadId ??= (await bucket.multipartUploads(key))[0] ?? (await bucket.startMultipart(key));
@@ -330,9 +344,9 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
               throw error;
             }
             const target = uploadId;
-            await uploads.add(partNumber, async (): Promise<StoredPart> => {
+            await uploads.add(number, async (): Promise<StoredPart> => {
               try {
-                return await bucket.uploadPartFromFile(key, target, partNumber, full.path, 0, partSize);
+                return await bucket.uploadPartFromFile(key, target, number, full.path, 0, size);
               } finally {
                 await full.remove();
               }
@@ -371,7 +385,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       if (uploads.failure) {
         // A tail saved past a failed part is never read: the next append starts at that part's boundary.
         failure ??= uploads.failure.error;
-        durable = (uploads.failure.partNumber - 1) * partSize;
+        durable = layout.startOf(uploads.failure.partNumber);
       } else if (tailOutcome?.saved === false) {
         failure ??= tailOutcome.error;
         durable = tailStart;
@@ -411,7 +425,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     const key = location;
     await this.#dropLocalTail(key);
     const { uploadId, partSize } = await this.#layout(key, length);
-    const partStart = length - (length % partSize);
+    const partStart = this.#grid(partSize).partAt(length).start;
     if (partStart > 0 && uploadId === undefined) {
       throw new Error(`S3 upload of ${key} cannot be cut back to ${length}: no multipart upload`);
     }
@@ -456,19 +470,20 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     if (object) return { length: object.size, modifiedAt: object.lastModified };
     const [uploadId] = await this.#bucket.multipartUploads(key);
     const parts = uploadId === undefined ? [] : await this.#bucket.parts(key, uploadId);
-    const partSize = parts[0]?.size ?? 0;
+    const grid = this.#grid(parts[0]?.size ?? 0);
     let full = 0;
-    while (parts[full]?.partNumber === full + 1 && parts[full]?.size === partSize) full++;
+    while (parts[full]?.partNumber === full + 1 && parts[full]?.size === grid.sizeOf(full + 1)) full++;
+    const fullEnd = full === 0 ? 0 : grid.startOf(full + 1);
     const tails = await this.#tails(key);
     const highest = tails.reduce<(typeof tails)[number] | undefined>(
       (top, tail) => (top === undefined || tail.start > top.start ? tail : top),
       undefined,
     );
     const end =
-      highest !== undefined && highest.start <= full * partSize
+      highest !== undefined && highest.start <= fullEnd
         ? highest
-        : tails.find((tail) => tail.start === full * partSize);
-    const length = end === undefined ? full * partSize : end.start + end.size;
+        : tails.find((tail) => tail.start === fullEnd);
+    const length = end === undefined ? fullEnd : end.start + end.size;
     const times = [
       ...(end !== undefined ? [end.lastModified] : []),
       ...parts.slice(0, full).flatMap((part) => (part.lastModified !== undefined ? [part.lastModified] : [])),
@@ -537,17 +552,18 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     }
     const target = uploadId ?? (await bucket.startMultipart(key));
     const stored = uploadId === undefined ? [] : await bucket.parts(key, uploadId);
-    const partSize = this.#partSize(stored[0], length);
-    const fullParts = Math.floor(length / partSize);
-    const tailLength = length - fullParts * partSize;
+    const layout = this.#grid(this.#partSize(stored[0], length));
+    const { number: tailNumber, start: tailStart } = layout.partAt(length);
+    const fullParts = tailNumber - 1;
+    const tailLength = length - tailStart;
     const chosen: StoredPart[] = [];
     for (let number = 1; number <= fullParts; number++) {
       const part = stored.find((candidate) => candidate.partNumber === number);
-      if (!part || part.size !== partSize) throw new Error(`S3 upload of ${key} is missing part ${number}`);
+      if (!part || part.size !== layout.sizeOf(number))
+        throw new Error(`S3 upload of ${key} is missing part ${number}`);
       chosen.push(part);
     }
     if (tailLength > 0) {
-      const tailStart = fullParts * partSize;
       try {
         chosen.push(
           await bucket.copyPart(key, target, fullParts + 1, tailKey(key, tailStart), {
@@ -558,7 +574,12 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       } catch (error) {
         // The bytes below `length` went into a part (stored past it): laid out again to end at `length`.
         if (rebuilt || uploadId === undefined) throw error;
-        const { part } = await this.#rebuildIfCut(key, length, { uploadId, partSize }, error);
+        const { part } = await this.#rebuildIfCut(
+          key,
+          length,
+          { uploadId, partSize: layout.firstSize },
+          error,
+        );
         await part.remove();
         return this.#finish(key, length, true);
       }

@@ -2,8 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.ts';
 import type { Locker } from '../locks/locker.ts';
 import { MemoryLocker } from '../locks/memory.ts';
+import { AzureDataStore } from '../storage/azure.ts';
+import { AzureContainer } from '../storage/azure-container.ts';
 import type { DataStore } from '../storage/data-store.ts';
 import { FileDataStore } from '../storage/file.ts';
+import { GcsDataStore } from '../storage/gcs.ts';
+import { GcsBucket } from '../storage/gcs-bucket.ts';
 import { HybridS3DataStore } from '../storage/hybrid-s3.ts';
 import { S3DataStore } from '../storage/s3.ts';
 import type { UploadActivity } from './activity.ts';
@@ -57,7 +61,10 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     infoStore: state.infoStore,
     locker: options.locker ?? state.locker ?? new MemoryLocker(),
     backends:
-      dataStore instanceof S3DataStore || dataStore instanceof HybridS3DataStore
+      dataStore instanceof S3DataStore ||
+      dataStore instanceof HybridS3DataStore ||
+      dataStore instanceof GcsDataStore ||
+      dataStore instanceof AzureDataStore
         ? [dataStore.backend, ...state.backends]
         : state.backends,
     observer:
@@ -86,6 +93,30 @@ function composeDataStore(config: Config): DataStore {
     env: config.env,
     idleFiles: ownsFilesAlone(config) ? idleUploadFiles : 0,
   });
+  if (config.storage === 'gcs' && config.gcs) {
+    const gcs = config.gcs;
+    return new GcsDataStore({
+      bucket: new GcsBucket(gcs),
+      prefix: gcs.prefix,
+      pieceSize: gcs.partSize,
+      pieceConcurrency: gcs.partConcurrency,
+      bufferDir: gcs.bufferDir,
+      dirStructure: config.dirStructure,
+      env: config.env,
+    });
+  }
+  if (config.storage === 'azure' && config.azure) {
+    const azure = config.azure;
+    return new AzureDataStore({
+      container: new AzureContainer(azure),
+      prefix: azure.prefix,
+      blockSize: azure.blockSize,
+      blockConcurrency: azure.blockConcurrency,
+      bufferDir: azure.bufferDir,
+      dirStructure: config.dirStructure,
+      env: config.env,
+    });
+  }
   if (config.storage === 'file-storage' || !config.s3) return files;
   const s3 = config.s3;
   const tuning = {

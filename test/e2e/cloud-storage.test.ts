@@ -1,0 +1,349 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import * as tus from 'tus-js-client';
+import { azureArgs, azureBlobNames, azureBlobSha256, azureUnavailable } from '../support/azure.ts';
+import { gcsArgs, gcsObjectNames, gcsObjectSha256, gcsUnavailable } from '../support/gcs.ts';
+import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import { redisUrl } from '../support/services.ts';
+import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
+
+const MiB = 1024 * 1024;
+
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function idOf(url: string): string {
+  return new URL(url).pathname.split('/').pop() ?? '';
+}
+
+async function patch(url: string, offset: number, body: Buffer, headers: Record<string, string> = {}) {
+  const reply = await send('PATCH', url, {
+    headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset, ...headers },
+    body,
+  });
+  const uploadOffset = reply.headers['upload-offset'];
+  return {
+    status: reply.status,
+    offset: typeof uploadOffset === 'string' ? uploadOffset : undefined,
+    text: reply.text,
+  };
+}
+
+async function headOffset(url: string): Promise<number> {
+  const reply = await send('HEAD', url, { headers: tusHeaders });
+  assert.equal(reply.status, 200);
+  return Number(reply.headers['upload-offset']);
+}
+
+async function sendChunks(url: string, data: Buffer, sizes: readonly number[], from = 0): Promise<number> {
+  let offset = from;
+  for (const size of sizes) {
+    const reply = await patch(url, offset, data.subarray(offset, offset + size));
+    assert.equal(reply.status, 204, reply.text);
+    offset += size;
+    assert.equal(reply.offset, String(offset));
+  }
+  return offset;
+}
+
+/** What a test needs to know of one cloud: the flags, and a look at the container not through Wharf. */
+interface Cloud {
+  readonly name: 'gcs' | 'azure';
+  readonly unavailable: () => Promise<undefined>;
+  readonly args: (extra?: readonly string[]) => { args: string[]; prefix: string };
+  readonly names: (prefix: string) => Promise<string[]>;
+  readonly sha256: (name: string) => Promise<{ sha256: string; size: number }>;
+}
+
+const clouds: Cloud[] = [
+  {
+    name: 'gcs',
+    unavailable: gcsUnavailable,
+    args: (extra = []) => gcsArgs(['--gcs-part-size', '5MiB', ...extra]),
+    names: gcsObjectNames,
+    sha256: gcsObjectSha256,
+  },
+  {
+    name: 'azure',
+    unavailable: azureUnavailable,
+    args: (extra = []) => azureArgs(['--azure-block-size', '5MiB', ...extra]),
+    names: azureBlobNames,
+    sha256: azureBlobSha256,
+  },
+];
+
+for (const cloud of clouds) {
+  await cloud.unavailable();
+  describe(`${cloud.name} storage against its emulator`, () => {
+    let wharf: WharfProcess;
+    let prefix: string;
+    let args: string[];
+    /** Kept across a restart: the info records live here. */
+    let dataDir: string;
+
+    before(async () => {
+      ({ args, prefix } = cloud.args(['--allow-empty']));
+      dataDir = await mkdtemp(path.join(tmpdir(), `wharf-${cloud.name}-`));
+      wharf = await startWharf({ args, dataDir });
+    });
+    after(async () => {
+      await wharf?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    /** Every object this run stored for one upload (its own, and any temporary ones). */
+    async function storedFor(id: string): Promise<string[]> {
+      return (await cloud.names(prefix)).filter((name) => name.includes(id));
+    }
+
+    it('receives a tus-js-client upload in chunks, byte-exact, and serves it whole and by Range', async () => {
+      const data = randomBytes(23 * MiB + 11);
+      const url = await new Promise<string>((resolve, reject) => {
+        const task = new tus.Upload(data, {
+          endpoint: wharf.endpoint,
+          chunkSize: 6 * MiB,
+          retryDelays: [0, 200, 500],
+          metadata: { filename: 'big.bin' },
+          onSuccess: () => resolve(task.url ?? ''),
+          onError: reject,
+        });
+        task.start();
+      });
+      const name = `${prefix}${idOf(url)}`;
+      const stored = await cloud.sha256(name);
+      assert.equal(stored.size, data.length);
+      assert.equal(stored.sha256, sha256(data));
+      assert.deepEqual(await storedFor(idOf(url)), [name], 'only the upload object is left');
+      const whole = await send('GET', url);
+      assert.equal(whole.status, 200);
+      assert.equal(sha256(whole.body), sha256(data));
+      const start = 5 * MiB - 10;
+      const end = 12 * MiB + 9;
+      const ranged = await send('GET', url, { headers: { Range: `bytes=${start}-${end}` } });
+      assert.equal(ranged.status, 206);
+      assert.equal(ranged.headers['content-range'], `bytes ${start}-${end}/${data.length}`);
+      assert.ok(ranged.body.equals(data.subarray(start, end + 1)));
+    });
+
+    it('keeps the bytes of a PATCH whose connection dropped, and the client resumes from there', async () => {
+      const data = randomBytes(16 * MiB);
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
+      const sent = 11 * MiB + 777;
+      await new Promise<void>((resolve) => {
+        const req = request(url, {
+          method: 'PATCH',
+          headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0, 'Content-Length': data.length },
+        });
+        req.on('error', () => resolve());
+        req.on('response', (res) => {
+          res.resume();
+          resolve();
+        });
+        req.write(data.subarray(0, sent), () => setTimeout(() => req.destroy(), 500));
+      });
+      let offset = await headOffset(url);
+      for (let attempt = 0; attempt < 50 && offset === 0; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        offset = await headOffset(url);
+      }
+      assert.ok(offset >= MiB && offset <= sent, `offset ${offset} after ${sent} bytes sent`);
+      await sendChunks(url, data, [data.length - offset], offset);
+      assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
+    });
+
+    it('discards a chunk whose checksum does not match', async () => {
+      const data = randomBytes(12 * MiB);
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
+      await sendChunks(url, data, [3 * MiB]);
+      const chunk = data.subarray(3 * MiB, 9 * MiB);
+      const wrong = createHash('sha256').update('not these bytes').digest('base64');
+      const refused = await patch(url, 3 * MiB, randomBytes(chunk.length), {
+        'Upload-Checksum': `sha256 ${wrong}`,
+      });
+      assert.equal(refused.status, 460);
+      assert.equal(await headOffset(url), 3 * MiB);
+      const right = createHash('sha256').update(chunk).digest('base64');
+      const accepted = await patch(url, 3 * MiB, chunk, { 'Upload-Checksum': `sha256 ${right}` });
+      assert.equal(accepted.status, 204);
+      await sendChunks(url, data, [3 * MiB], 9 * MiB);
+      assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
+    });
+
+    it('terminates unfinished and finished uploads, leaving nothing stored', async () => {
+      const data = randomBytes(12 * MiB);
+      const unfinished = await createUpload(wharf.endpoint, { 'Upload-Length': 20 * MiB });
+      await sendChunks(unfinished, data, [7 * MiB, 5 * MiB]);
+      const finished = await createUpload(wharf.endpoint, { 'Upload-Length': 6 * MiB });
+      await sendChunks(finished, data, [6 * MiB]);
+      for (const url of [unfinished, finished]) {
+        assert.notDeepEqual(await storedFor(idOf(url)), [], 'something stored before');
+        const reply = await send('DELETE', url, { headers: tusHeaders });
+        assert.equal(reply.status, 204);
+        assert.equal((await send('HEAD', url, { headers: tusHeaders })).status, 404);
+        assert.deepEqual(await storedFor(idOf(url)), []);
+      }
+    });
+
+    it('concatenates partial uploads into one object', async () => {
+      const pieces = [randomBytes(MiB + 5), randomBytes(6 * MiB), randomBytes(17), randomBytes(0)];
+      const partUrls: string[] = [];
+      for (const piece of pieces) {
+        const url = await createUpload(wharf.endpoint, {
+          'Upload-Length': piece.length,
+          'Upload-Concat': 'partial',
+        });
+        if (piece.length > 0) await sendChunks(url, piece, [piece.length]);
+        partUrls.push(url);
+      }
+      const final = await createUpload(wharf.endpoint, {
+        'Upload-Concat': `final;${partUrls.map((url) => new URL(url).pathname).join(' ')}`,
+      });
+      const expected = Buffer.concat(pieces);
+      assert.equal(await headOffset(final), expected.length);
+      const stored = await cloud.sha256(`${prefix}${idOf(final)}`);
+      assert.equal(stored.size, expected.length);
+      assert.equal(stored.sha256, sha256(expected));
+    });
+
+    it('finishes a deferred-length upload when the last PATCH declares the length', async () => {
+      const data = randomBytes(7 * MiB + 3);
+      const url = await createUpload(wharf.endpoint, { 'Upload-Defer-Length': 1 });
+      await sendChunks(url, data, [6 * MiB]);
+      const last = await patch(url, 6 * MiB, data.subarray(6 * MiB), {
+        'Upload-Length': String(data.length),
+      });
+      assert.equal(last.status, 204);
+      assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
+    });
+
+    it('stores an empty upload as an empty object', async () => {
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': 0 });
+      assert.deepEqual(await cloud.sha256(`${prefix}${idOf(url)}`), {
+        sha256: sha256(Buffer.alloc(0)),
+        size: 0,
+      });
+    });
+
+    it('continues an upload after a restart, and on a second process sharing the info folder', async () => {
+      const data = randomBytes(13 * MiB + 7);
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
+      const half = await sendChunks(url, data, [3 * MiB, 4 * MiB + 1]);
+      // The first process goes away; a new one, with nothing of it in memory, takes the upload over.
+      await wharf.stop();
+      wharf = await startWharf({ args, dataDir });
+      const other = await startWharf({ args, dataDir });
+      try {
+        const restarted = new URL(new URL(url).pathname, wharf.origin).toString();
+        assert.equal(await headOffset(restarted), half);
+        const next = await sendChunks(restarted, data, [2 * MiB], half);
+        const elsewhere = new URL(new URL(url).pathname, other.origin).toString();
+        assert.equal(await headOffset(elsewhere), next);
+        await sendChunks(elsewhere, data, [data.length - next], next);
+        assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
+      } finally {
+        await other.stop();
+      }
+    });
+
+    it('lets instances sharing Redis (records and locks) take turns on one upload, and a tus-js-client resume', async () => {
+      const shared = ['--info-storage', 'redis-info-storage', '--info-db-dsn', redisUrl];
+      const prefixArgs = ['--redis-key-prefix', `wharf-${cloud.name}-${Date.now()}-${process.pid}:`];
+      const [first, second] = [
+        await startWharf({ args: [...args, ...shared, ...prefixArgs] }),
+        await startWharf({ args: [...args, ...shared, ...prefixArgs] }),
+      ];
+      try {
+        const data = randomBytes(17 * MiB + 5);
+        const url = await createUpload(first.endpoint, { 'Upload-Length': data.length });
+        const path = new URL(url).pathname;
+        let offset = 0;
+        for (const [index, size] of [3 * MiB, 6 * MiB + 1, MiB].entries()) {
+          const instance = index % 2 === 0 ? first : second;
+          offset = await sendChunks(new URL(path, instance.origin).toString(), data, [size], offset);
+        }
+        // tus-js-client asks the other instance where the upload stands and sends the rest.
+        await new Promise<void>((resolve, reject) => {
+          const task = new tus.Upload(data, {
+            endpoint: second.endpoint,
+            uploadUrl: new URL(path, second.origin).toString(),
+            chunkSize: 5 * MiB,
+            retryDelays: [0, 200],
+            onSuccess: () => resolve(),
+            onError: reject,
+          });
+          task.start();
+        });
+        assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
+      } finally {
+        await first.stop();
+        await second.stop();
+      }
+    });
+
+    it('expiration deletes what an abandoned upload stored', async () => {
+      const expiring = await startWharf({
+        args: [...args, '--upload-expiration', '1', '--expiration-sweep-interval', '1'],
+      });
+      try {
+        const data = randomBytes(6 * MiB + 3);
+        const url = await createUpload(expiring.endpoint, { 'Upload-Length': 10 * MiB });
+        await sendChunks(url, data, [data.length]);
+        assert.notDeepEqual(await storedFor(idOf(url)), [], 'something stored before');
+        let status = 204;
+        for (let attempt = 0; attempt < 100 && status !== 404; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          status = (await send('HEAD', url, { headers: tusHeaders })).status;
+        }
+        assert.equal(status, 404);
+        // The sweep may answer 404 while it is still deleting the stored objects, one by one.
+        let left = await storedFor(idOf(url));
+        for (let attempt = 0; attempt < 50 && left.length > 0; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          left = await storedFor(idOf(url));
+        }
+        assert.deepEqual(left, []);
+      } finally {
+        await expiring.stop();
+      }
+    });
+
+    it('rebuilds a record Redis lost from the copy kept beside the bytes, and the upload continues', async () => {
+      const keyPrefix = `wharf-copy-${cloud.name}-${Date.now()}-${process.pid}:`;
+      const copying = await startWharf({
+        args: [
+          ...args,
+          '--info-storage',
+          'redis-info-storage',
+          '--info-db-dsn',
+          redisUrl,
+          '--redis-key-prefix',
+          keyPrefix,
+        ],
+      });
+      const redis = new Redis(redisUrl);
+      try {
+        const data = randomBytes(9 * MiB + 3);
+        const url = await createUpload(copying.endpoint, { 'Upload-Length': data.length });
+        const id = idOf(url);
+        await sendChunks(url, data, [6 * MiB + 1]);
+        assert.ok((await cloud.names(`${prefix}.wharf-records/${id}`)).length === 1, 'the copy is kept');
+        assert.equal(await redis.del(`${keyPrefix}info:${id}`), 1, 'the record was in Redis, and is gone');
+        assert.equal(await headOffset(url), 6 * MiB + 1);
+        await sendChunks(url, data, [data.length - (6 * MiB + 1)], 6 * MiB + 1);
+        const download = await send('GET', url);
+        assert.equal(sha256(download.body), sha256(data));
+        await redis.del(`${keyPrefix}info:${id}`);
+      } finally {
+        redis.disconnect();
+        await copying.stop();
+      }
+    });
+  });
+}
