@@ -1,5 +1,6 @@
 import { loadWharfFile } from './config/config-file.ts';
 import type { Config } from './config/load.ts';
+import { composeHookParts } from './hooks/compose-hooks.ts';
 import { checkConfiguredTarget, TargetAllowList } from './hooks/delivery/target-guard.ts';
 import { HookEngine } from './hooks/engine.ts';
 import { type RunHistory, recordRuns } from './hooks/history/run-history.ts';
@@ -28,7 +29,7 @@ import { composeRunHistory, composeUploadState } from './uploads/shared-state.ts
 /*
  * The composition root: the one place that builds Wharf from the frozen configuration, the stores and locks
  * of each endpoint (uploads/compose.ts, uploads/shared-state.ts), the hook modules, named hooks and the hook
- * chain (hooks/engine.ts), the run history, metrics, the admin API, the tus handlers, then the server that
+ * chain (hooks/compose-hooks.ts builds the transports, named hooks and outbox, handed to hooks/engine.ts), the run history, metrics, the admin API, the tus handlers, then the server that
  * serves them. Nothing below it constructs a collaborator it was not handed.
  */
 
@@ -62,11 +63,13 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
   }
   // The default endpoint's state: its shared backend (Redis, PostgreSQL) also holds the hooks outbox.
   const mainState = composeUploadState(config);
-  const hooks = new HookEngine(config.hooks, logger, {
+  // The hooks' transports, named hooks, outbox and its store are built here, then handed to the engine.
+  const hookParts = composeHookParts(config.hooks, logger, {
     modules,
     ...(mainState.outboxStore !== undefined ? { outboxStore: mainState.outboxStore } : {}),
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
+  const hooks = new HookEngine(config.hooks, logger, hookParts);
   const shutdown = new AbortController();
   const metrics = config.admin.metrics ? new Metrics() : undefined;
   const stopCountingRuns =

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { loadWharfFile } from '../config/config-file.ts';
 import type { Config } from '../config/load.ts';
-import { HookEngine, type HookLogger } from '../hooks/engine.ts';
+import { createHookEngine } from '../hooks/compose-hooks.ts';
+import type { HookLogger } from '../hooks/engine.ts';
 import { uploadEventNames } from '../hooks/events.ts';
 import { loadHookModules } from '../hooks/modules/loader.ts';
 import type { ModuleUploads } from '../hooks/modules/types.ts';
@@ -34,7 +35,7 @@ export async function checkHooks(config: Config): Promise<string> {
     config.configFile === undefined
       ? undefined
       : await loadWharfFile(config.configFile, config.basePath, config.hooks);
-  const engine = new HookEngine(config.hooks, quiet, {
+  const engine = createHookEngine(config.hooks, quiet, {
     modules,
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });

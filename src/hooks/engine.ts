@@ -1,49 +1,55 @@
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { ChainCompiler } from './chain/compile.ts';
 import type { CompiledChain } from './chain/entries.ts';
-import { boundModules, Pipeline, type PipelineConfig } from './chain/pipeline.ts';
+import type { Pipeline } from './chain/pipeline.ts';
 import { PostQueue } from './chain/post-queue.ts';
 import { type BlockingOutcome, rejectionFor } from './chain/rejections.ts';
 import { ChainRunner, type StopUploadListener } from './chain/runner.ts';
 import type { DeliveryControl } from './delivery/delivery-control.ts';
 import { UploadSequencer } from './delivery/event-sequence.ts';
-import { Outbox } from './delivery/outbox.ts';
-import { OutboxControl } from './delivery/outbox-control.ts';
-import { FileOutboxStore } from './delivery/outbox-file-store.ts';
+import type { Outbox } from './delivery/outbox.ts';
+import type { OutboxControl } from './delivery/outbox-control.ts';
 import { type OutboxStore, sequenceSourceOf } from './delivery/outbox-store.ts';
-import { defaultRetrySchedule } from './delivery/retry-policy.ts';
 import { redactTarget } from './delivery/target-guard.ts';
 import { frozenConfig, type HooksConfig } from './engine-config.ts';
-import { HookConfigError } from './errors.ts';
 import type { UploadEvent, UploadEventName } from './events.ts';
 import { formatEvent } from './formats/index.ts';
 import { RunLog } from './history/run-log.ts';
 import type { HookLogger } from './hook-logger.ts';
 import type { HookModules } from './modules/registry.ts';
-import { AmqpHookTransport } from './transports/amqp.ts';
-import { DirHookTransport, FileHookTransport } from './transports/file.ts';
-import { HttpHookTransport } from './transports/http.ts';
-import { KafkaHookTransport } from './transports/kafka.ts';
-import type { HookDelivery, HookTransport } from './transports/types.ts';
+import type { RunnerLink } from './runner-link.ts';
+import type { HookTransport } from './transports/types.ts';
 
 export type { StopUploadListener } from './chain/runner.ts';
 export type { HookLogger } from './hook-logger.ts';
 
+/**
+ * The engine's collaborators, built by its composition (compose-hooks.ts `composeHookParts`, called by
+ * src/compose.ts): the engine builds nothing from its configuration.
+ */
 export interface HookEngineOptions {
-  /** Run records kept in memory (default 1000). */
-  readonly runLogCapacity?: number;
-  /** The environment hook executables inherit before Wharf's additions (default: Wharf's own). */
-  readonly executableEnv?: NodeJS.ProcessEnv;
+  /** Targets that take part in blocking events (file, dir, HTTP), in rustus's order. */
+  readonly transports: readonly HookTransport[];
+  /** Broker targets: every event reaches them, but never blocking (a pre-* event once the filters passed). */
+  readonly brokers: readonly HookTransport[];
+  /** Targets whose non-blocking deliveries go through the outbox, with their stable journal names. */
+  readonly outboxNames: ReadonlyMap<HookTransport, string>;
+  /** Named hooks and their bindings (the config file): run after the flag-defined targets, in order. */
+  readonly pipeline?: Pipeline;
   /** Loaded hook modules: their filters run before the other blocking hooks, their actions with post hooks. */
   readonly modules?: HookModules;
-  /** Named hooks and their bindings (the config file): run after the flag-defined targets, in order. */
-  readonly pipeline?: PipelineConfig;
-  /**
-   * Where the outbox keeps undelivered events: a shared store (Redis, PostgreSQL) lets another instance deliver
-   * the events of one that died. Default: the journal file in `outboxDirectory`.
-   */
-  readonly outboxStore?: OutboxStore;
+  /** A shared outbox store numbers each upload's post events across instances (none: numbered here). */
+  readonly sequenceStore?: OutboxStore;
+  /** Run records kept in memory (default 1000). */
+  readonly runLogCapacity?: number;
+  /** Where post deliveries wait until confirmed (always there: run-time targets go through it). */
+  readonly outbox: Outbox;
+  /** Targets' health, dead letters, resend, ping, runtime targets, over {@link HookEngineOptions.outbox}. */
+  readonly delivery: OutboxControl;
+  /** How the outbox and the delivery control reach this engine's runner: the engine attaches it. */
+  readonly link: RunnerLink;
+  /** The outbox and the delivery control stop on its signal; the engine aborts it when it closes. */
+  readonly closing: AbortController;
 }
 
 /**
@@ -57,7 +63,7 @@ export interface HookEngineOptions {
  * recorded in {@link HookEngine.runs}.
  *
  * @example
- * const engine = new HookEngine({ ...config, httpUrls: ['http://localhost:8080/hooks'] }, logger);
+ * const engine = createHookEngine({ ...config, httpUrls: ['http://localhost:8080/hooks'] }, logger); // compose-hooks.ts
  * const outcome = await engine.runBlocking(event); // { kind: 'continue' } or { kind: 'reject', status, ... }
  * engine.emit(postEvent);
  * await engine.drain(5000);
@@ -75,11 +81,11 @@ export class HookEngine {
   /** Broker targets: every event reaches them, but never blocking (a pre-* event once the filters passed). */
   readonly #brokers: readonly HookTransport[];
   /** Where broker deliveries wait until the broker confirmed them; undefined without brokers. */
-  readonly #outbox: Outbox | undefined;
+  readonly #outbox: Outbox;
   /** Targets whose non-blocking deliveries go through the outbox, with their stable journal names. */
-  readonly #outboxNames = new Map<HookTransport, string>();
+  readonly #outboxNames: ReadonlyMap<HookTransport, string>;
   readonly #queue: PostQueue;
-  readonly #closing = new AbortController();
+  readonly #closing: AbortController;
   readonly #modules: HookModules | undefined;
   readonly #pipeline: Pipeline | undefined;
   /** Numbers each upload's post events (shared by every instance with a shared outbox store). */
@@ -92,124 +98,24 @@ export class HookEngine {
   readonly #runner: ChainRunner;
   readonly #stopListeners = new Set<StopUploadListener>();
 
-  constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions = {}) {
+  constructor(config: HooksConfig, logger: HookLogger, options: HookEngineOptions) {
     this.config = frozenConfig(config);
     this.#logger = logger;
     this.runs = new RunLog(options.runLogCapacity ?? 1000);
     this.#queue = new PostQueue(this.config.postConcurrency, this.config.postQueueLimit);
     this.#modules = options.modules;
     this.#sequencer = new UploadSequencer(
-      options.outboxStore === undefined ? undefined : sequenceSourceOf(options.outboxStore),
+      options.sequenceStore === undefined ? undefined : sequenceSourceOf(options.sequenceStore),
       logger,
     );
-    // Every delivery in flight listens for the engine closing; hundreds at once is normal, not a leak.
-    setMaxListeners(0, this.#closing.signal);
-
-    const executableOptions = {
-      timeoutMs: this.config.executableTimeoutMs,
-      // Hooks inherit Wharf's environment, as in rustus; the library caller may pass another one.
-      baseEnv: options.executableEnv ?? process.env,
-      onStdout: (delivery: HookDelivery, stdout: string) => {
-        this.#logger.debug({ eventId: delivery.eventId, hook: delivery.hook, stdout }, 'hook stdout');
-      },
-    };
-    const transports: HookTransport[] = [];
-    const outboxTargets = new Map<string, HookTransport>();
-    // HTTP post hooks go through the outbox when it can keep them (a journal or a shared store).
-    const durable = options.outboxStore !== undefined || this.config.outboxDirectory !== undefined;
-    if (this.config.hooksFile !== undefined) {
-      transports.push(new FileHookTransport(this.config.hooksFile, executableOptions));
-    }
-    if (this.config.hooksDir !== undefined) {
-      transports.push(new DirHookTransport(this.config.hooksDir, executableOptions));
-    }
-    for (const url of this.config.httpUrls) {
-      const transport = new HttpHookTransport(url, {
-        timeoutMs: this.config.httpTimeoutMs,
-        proxyHeaders: this.config.httpProxyHeaders,
-        ...(this.config.httpSecrets !== undefined ? { secrets: this.config.httpSecrets } : {}),
-      });
-      transports.push(transport);
-      if (durable && this.config.httpOutbox === true) outboxTargets.set(`http:${url}`, transport);
-    }
-    this.#transports = transports;
-    const brokers = new Map<string, HookTransport>();
-    if (this.config.amqp !== undefined) brokers.set('amqp', new AmqpHookTransport(this.config.amqp));
-    if (this.config.kafka !== undefined) brokers.set('kafka', new KafkaHookTransport(this.config.kafka));
-    this.#brokers = [...brokers.values()];
-    for (const [name, transport] of brokers) outboxTargets.set(name, transport);
-    for (const [name, transport] of outboxTargets) this.#outboxNames.set(transport, name);
-    const bound = boundModules(options.pipeline);
-    if (bound.length > 0) {
-      if (options.modules === undefined) {
-        throw new HookConfigError(
-          `named hooks refer to hook modules (${bound.join(', ')}) but none are loaded`,
-        );
-      }
-      try {
-        options.modules.bind(bound);
-      } catch (cause) {
-        throw new HookConfigError((cause as Error).message, { cause });
-      }
-    }
-    this.#pipeline =
-      options.pipeline === undefined || options.pipeline.bindings.length === 0
-        ? undefined
-        : new Pipeline(options.pipeline, {
-            format: this.config.format,
-            httpTimeoutMs: this.config.httpTimeoutMs,
-            executableTimeoutMs: this.config.executableTimeoutMs,
-            httpProxyHeaders: this.config.httpProxyHeaders,
-            baseEnv: options.executableEnv ?? process.env,
-            ...(this.config.cloudEvents !== undefined ? { cloudEvents: this.config.cloudEvents } : {}),
-            httpOutbox: this.config.httpOutbox !== false,
-            retrySchedule: this.config.retrySchedule ?? defaultRetrySchedule,
-          });
-    // Named broker hooks, and named http hooks' post deliveries, go through the outbox: one target per binding.
-    for (const [name, transport] of this.#pipeline?.outboxTargets ?? []) outboxTargets.set(name, transport);
-    // Always there: targets added at run time go through it (in memory unless targets are configured).
-    const outbox = new Outbox(outboxTargets, {
-      store:
-        outboxTargets.size === 0
-          ? undefined
-          : (options.outboxStore ??
-            (this.config.outboxDirectory === undefined
-              ? undefined
-              : new FileOutboxStore(this.config.outboxDirectory))),
-      limit: this.config.outboxLimit ?? 100_000,
-      maxBackoffMs: this.config.outboxMaxBackoffMs ?? 30_000,
-      // HTTP receivers follow their schedule (a named hook's own, else the flag's), then dead; brokers are
-      // retried until they confirm.
-      retryPolicy: (name) => {
-        const named = this.#pipeline?.retrySchedules.get(name);
-        if (named !== undefined) return { kind: 'schedule', delaysMs: named };
-        return name.startsWith('http:')
-          ? { kind: 'schedule', delaysMs: this.config.retrySchedule ?? defaultRetrySchedule }
-          : { kind: 'backoff', initialMs: 200, maxMs: this.config.outboxMaxBackoffMs ?? 30_000 };
-      },
-      ...(this.config.disableAfterMs !== undefined ? { disableAfterMs: this.config.disableAfterMs } : {}),
-      ...(this.config.deadLetterLimit !== undefined ? { deadLetterLimit: this.config.deadLetterLimit } : {}),
-      concurrency: this.config.postConcurrency,
-      logger,
-      signal: this.#closing.signal,
-      deliver: async (transport, delivery, attempt) =>
-        (await this.#runner.deliver(transport, delivery, false, attempt)).result,
-      onRetry: (transport, entry, attempt) => this.#runner.retrying(transport, entry.delivery, attempt),
-    });
+    this.#closing = options.closing;
+    this.#transports = options.transports;
+    this.#brokers = options.brokers;
+    this.#outboxNames = options.outboxNames;
+    this.#pipeline = options.pipeline;
+    const outbox = options.outbox;
     this.#outbox = outbox;
-    this.#control = new OutboxControl(outbox, {
-      httpTransport: (url, secrets) =>
-        new HttpHookTransport(url, {
-          timeoutMs: this.config.httpTimeoutMs,
-          proxyHeaders: this.config.httpProxyHeaders,
-          secrets,
-        }),
-      deliverOnce: async (transport, delivery) =>
-        (await this.#runner.deliver(transport, delivery, false)).record,
-      signal: this.#closing.signal,
-      // A target added through the admin API is an entry of the post chains from the next event on.
-      onTargetsChanged: () => this.#chains.invalidate(),
-    });
+    this.#control = options.delivery;
     this.delivery = this.#control;
     const pipeline = this.#pipeline;
     this.#runner = new ChainRunner({
@@ -248,6 +154,7 @@ export class HookEngine {
           return transport === undefined ? [] : [{ name, transport }];
         }),
     });
+    options.link.attach(this.#runner, () => this.#chains.invalidate());
     for (const broker of [...this.#brokers, ...(this.#pipeline?.brokerTransports ?? [])]) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
       broker.open?.().catch((error: unknown) => {

@@ -11,6 +11,7 @@ export {
   type UploadChange,
 } from './chain/answers.ts';
 export { type BlockingOutcome, rejectionByAnswer, rejectionFor } from './chain/rejections.ts';
+export { composeHookParts, createHookEngine, type HookPartsOptions } from './compose-hooks.ts';
 export type {
   DeadLetter,
   DeadLetterFilter,

@@ -8,8 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { buildConfig } from '../../src/config/load.ts';
+import { createHookEngine } from '../../src/hooks/compose-hooks.ts';
 import { redactTarget } from '../../src/hooks/delivery/target-guard.ts';
-import { HookEngine } from '../../src/hooks/engine.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
@@ -172,7 +172,7 @@ describe('hook delivery control (real wharf, real receiver)', () => {
     // The same outbox opened by the library: listed, resent, delivered.
     hooks.answer = () => ({});
     const config = buildConfig({ dataDir, hooksHttpUrls: [hooks.url], hooks: ['post-finish'] }, {});
-    const engine = new HookEngine(config.hooks, quiet);
+    const engine = createHookEngine(config.hooks, quiet);
     t.after(() => engine.close());
     const letters = await engine.delivery.deadLetters({ uploadId: id });
     assert.deepEqual(
@@ -203,7 +203,7 @@ describe('hook delivery control (real wharf, real receiver)', () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-ping-'));
     t.after(() => rm(dataDir, { recursive: true, force: true }));
     const config = buildConfig({ dataDir, hooks: ['post-finish'] }, {});
-    const engine = new HookEngine(config.hooks, quiet);
+    const engine = createHookEngine(config.hooks, quiet);
     t.after(() => engine.close());
     const added = engine.delivery.addHttpTarget({ url: hooks.url, events: ['post-create'] });
     assert.deepEqual(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HookEngine } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
 import { HookError } from '../../../src/hooks/modules/hook-error.ts';
 import { HookModules } from '../../../src/hooks/modules/registry.ts';
@@ -25,7 +25,7 @@ describe('one chain', () => {
     const server = await startHookServer(t, (_request, response) => {
       held.push(() => response.writeHead(200).end());
     });
-    const engine = new HookEngine(
+    const engine = createHookEngine(
       hooksConfig({ outboxLimit: 1, httpTimeoutMs: 10_000 }),
       captureLogger().logger,
     );
@@ -58,7 +58,7 @@ describe('one chain', () => {
 
   test('a target added at run time is an entry of the post chains from the next event on', async (t) => {
     const server = await startHookServer(t);
-    const engine = new HookEngine(hooksConfig({ enabledEvents: new Set() }), captureLogger().logger);
+    const engine = createHookEngine(hooksConfig({ enabledEvents: new Set() }), captureLogger().logger);
     t.after(() => engine.close());
     assert.equal(engine.listens('post-create'), false);
     engine.delivery.addHttpTarget({ url: server.url });
@@ -84,7 +84,7 @@ describe('one chain', () => {
         },
       },
     ]);
-    const engine = new HookEngine(hooksConfig({ httpUrls: [flagTarget.url] }), logger, {
+    const engine = createHookEngine(hooksConfig({ httpUrls: [flagTarget.url] }), logger, {
       modules,
       pipeline: {
         hooks: [
@@ -108,7 +108,7 @@ describe('one chain', () => {
     // Positive control: the same chain with the gate open calls both targets, in chain order.
     const open = new HookModules(logger);
     open.filters.set('pre-create', [{ module: 'gate', context, handler: (upload) => upload }]);
-    const opened = new HookEngine(hooksConfig({ httpUrls: [flagTarget.url] }), logger, {
+    const opened = createHookEngine(hooksConfig({ httpUrls: [flagTarget.url] }), logger, {
       modules: open,
       pipeline: {
         hooks: [

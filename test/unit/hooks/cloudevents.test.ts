@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HookEngine } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { isCloudEventSource } from '../../../src/hooks/formats/cloudevents.ts';
 import { formatEvent } from '../../../src/hooks/formats/index.ts';
 import {
@@ -163,23 +163,27 @@ describe('the engine with cloudevents', () => {
   test('a named http hook in binary mode: ce-* headers, data with its hook section, signed', async (t) => {
     const server = await startHookServer(t);
     const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
-    const engine = new HookEngine(hooksConfig({ cloudEvents: { mode: 'binary' } }), captureLogger().logger, {
-      pipeline: {
-        hooks: [
-          {
-            name: 'notify',
-            transport: 'http',
-            url: server.url,
-            secrets: [secret],
-            format: 'cloudevents',
-            retries: 0,
-            runOn: 'success',
-            args: { channel: 'uploads' },
-          },
-        ],
-        bindings: [{ hook: 'notify', endpoint: '/files', events: ['post-finish'], args: {} }],
+    const engine = createHookEngine(
+      hooksConfig({ cloudEvents: { mode: 'binary' } }),
+      captureLogger().logger,
+      {
+        pipeline: {
+          hooks: [
+            {
+              name: 'notify',
+              transport: 'http',
+              url: server.url,
+              secrets: [secret],
+              format: 'cloudevents',
+              retries: 0,
+              runOn: 'success',
+              args: { channel: 'uploads' },
+            },
+          ],
+          bindings: [{ hook: 'notify', endpoint: '/files', events: ['post-finish'], args: {} }],
+        },
       },
-    });
+    );
     t.after(() => engine.close());
     engine.emit(event);
     const request = await server.nthRequest(1);

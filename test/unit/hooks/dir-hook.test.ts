@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { HookEngine } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { formatPayload } from '../../../src/hooks/formats/index.ts';
 import {
   captureLogger,
@@ -20,7 +20,10 @@ test('a dir hook runs <dir>/<hook name> with the JSON as argv[1] and on stdin', 
     'pre-create',
     `printf '%s' "$#" > "${out}/argc"\nprintf '%s' "$1" > "${out}/argv1"\ncat > "${out}/stdin"`,
   );
-  const engine = new HookEngine(hooksConfig({ hooksDir: directory, format: 'tusd' }), captureLogger().logger);
+  const engine = createHookEngine(
+    hooksConfig({ hooksDir: directory, format: 'tusd' }),
+    captureLogger().logger,
+  );
   const event = sampleEvent('pre-create');
 
   assert.deepEqual(await engine.runBlocking(event), { kind: 'continue' });
@@ -34,7 +37,7 @@ test('a missing dir hook file cancels a blocking event with 400 naming the hook'
   const directory = await temporaryDirectory(t);
   await writeScript(directory, 'pre-create', 'exit 0');
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), logger);
+  const engine = createHookEngine(hooksConfig({ hooksDir: directory }), logger);
 
   const outcome = await engine.runBlocking(sampleEvent('pre-terminate'));
   assert.equal(outcome.kind, 'reject');
@@ -48,7 +51,7 @@ test('a dir hook exiting non-zero rejects with a fixed message; its stderr goes 
   const directory = await temporaryDirectory(t);
   await writeScript(directory, 'pre-create', 'echo "quota exceeded for token tk_live_123" >&2\nexit 2');
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), logger);
+  const engine = createHookEngine(hooksConfig({ hooksDir: directory }), logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind === 'reject' && outcome.status, 400);
   assert.equal(outcome.kind === 'reject' && outcome.body, 'Hook "pre-create" failed with exit code 2');
@@ -62,7 +65,7 @@ test('a dir hook answering {"reject": true} on stdout gets its own status and bo
   const directory = await temporaryDirectory(t);
   const answer = JSON.stringify({ reject: true, httpResponse: { status: 413, body: 'quota exceeded' } });
   await writeScript(directory, 'pre-create', `printf '%s' '${answer}'`);
-  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ hooksDir: directory }), captureLogger().logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind === 'reject' && outcome.status, 413);
   assert.equal(outcome.kind === 'reject' && outcome.body, 'quota exceeded');
@@ -71,7 +74,7 @@ test('a dir hook answering {"reject": true} on stdout gets its own status and bo
 test('a missing dir hook file for a post event is recorded as failed and logged', async (t) => {
   const directory = await temporaryDirectory(t);
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksDir: directory }), logger);
+  const engine = createHookEngine(hooksConfig({ hooksDir: directory }), logger);
   engine.emit(sampleEvent('post-receive'));
   const record = await engine.runs.waitFor((candidate) => candidate.event === 'post-receive');
   assert.equal(record.status, 'failed');
@@ -83,7 +86,7 @@ test('post dir hooks run with the JSON of their own event', async (t) => {
   const directory = await temporaryDirectory(t);
   const out = await temporaryDirectory(t);
   await writeScript(directory, 'post-finish', `printf '%s' "$1" > "${out}/post-finish"`);
-  const engine = new HookEngine(hooksConfig({ hooksDir: directory, format: 'v2' }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ hooksDir: directory, format: 'v2' }), captureLogger().logger);
   const event = sampleEvent('post-finish');
   engine.emit(event);
   const record = await engine.runs.waitFor((candidate) => candidate.event === 'post-finish');

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { HookEngine, type HookLogger } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
+import type { HookLogger } from '../../../src/hooks/engine.ts';
 import { HookConfigError } from '../../../src/hooks/errors.ts';
 import { isBlockingEvent, parseEventList, uploadEventNames } from '../../../src/hooks/events.ts';
 import {
@@ -34,7 +35,7 @@ describe('blocking dispatch', () => {
       seenByHttp.push('second');
       response.writeHead(200).end();
     });
-    const engine = new HookEngine(
+    const engine = createHookEngine(
       hooksConfig({ hooksFile: file, hooksDir, httpUrls: [first.url, second.url] }),
       captureLogger().logger,
     );
@@ -64,7 +65,7 @@ describe('blocking dispatch', () => {
     const file = await writeScript(directory, 'file-hook.sh', `echo file >> "${trace}"`);
     await writeScript(hooksDir, 'pre-create', `echo dir >> "${trace}"\necho "dir says no" >&2\nexit 1`);
     const server = await startHookServer(t);
-    const engine = new HookEngine(
+    const engine = createHookEngine(
       hooksConfig({ hooksFile: file, hooksDir, httpUrls: [server.url] }),
       captureLogger().logger,
     );
@@ -85,7 +86,7 @@ describe('blocking dispatch', () => {
   });
 
   test('with no targets configured nothing listens and blocking events continue', async () => {
-    const engine = new HookEngine(hooksConfig(), captureLogger().logger);
+    const engine = createHookEngine(hooksConfig(), captureLogger().logger);
     for (const name of uploadEventNames) assert.equal(engine.listens(name), false);
     assert.deepEqual(await engine.runBlocking(sampleEvent()), { kind: 'continue' });
     assert.equal(engine.runs.records().length, 0);
@@ -95,7 +96,7 @@ describe('blocking dispatch', () => {
 describe('enabled events', () => {
   test('events not in enabledEvents fire nothing on any target', async (t) => {
     const server = await startHookServer(t);
-    const engine = new HookEngine(
+    const engine = createHookEngine(
       hooksConfig({ httpUrls: [server.url], enabledEvents: parseEventList('post-finish,pre-terminate') }),
       captureLogger().logger,
     );
@@ -137,7 +138,7 @@ describe('non-blocking dispatch', () => {
       response.writeHead(500).end();
     });
     const healthy = await startHookServer(t);
-    const engine = new HookEngine(
+    const engine = createHookEngine(
       hooksConfig({
         hooksFile: join(directory, 'missing-hook.sh'),
         hooksDir: directory,
@@ -163,7 +164,7 @@ describe('non-blocking dispatch', () => {
       await release.opened;
       response.writeHead(200).end();
     });
-    const engine = new HookEngine(
+    const engine = createHookEngine(
       hooksConfig({ httpUrls: [server.url], postConcurrency: 1, postQueueLimit: 10, httpTimeoutMs: 10_000 }),
       captureLogger().logger,
     );
@@ -191,7 +192,7 @@ describe('non-blocking dispatch', () => {
 
   test('drain resolves once every queued delivery is done', async (t) => {
     const server = await startHookServer(t);
-    const engine = new HookEngine(
+    const engine = createHookEngine(
       hooksConfig({ httpUrls: [server.url], postConcurrency: 2 }),
       captureLogger().logger,
     );
@@ -205,19 +206,19 @@ describe('non-blocking dispatch', () => {
 describe('configuration', () => {
   test('invalid values are refused with HookConfigError', () => {
     const logger = captureLogger().logger;
-    assert.throws(() => new HookEngine(hooksConfig({ httpUrls: ['not a url'] }), logger), HookConfigError);
+    assert.throws(() => createHookEngine(hooksConfig({ httpUrls: ['not a url'] }), logger), HookConfigError);
     assert.throws(
-      () => new HookEngine(hooksConfig({ httpUrls: ['ftp://example.com/'] }), logger),
+      () => createHookEngine(hooksConfig({ httpUrls: ['ftp://example.com/'] }), logger),
       HookConfigError,
     );
-    assert.throws(() => new HookEngine(hooksConfig({ postConcurrency: 0 }), logger), HookConfigError);
-    assert.throws(() => new HookEngine(hooksConfig({ postQueueLimit: -1 }), logger), HookConfigError);
-    assert.throws(() => new HookEngine(hooksConfig({ httpTimeoutMs: 0 }), logger), HookConfigError);
+    assert.throws(() => createHookEngine(hooksConfig({ postConcurrency: 0 }), logger), HookConfigError);
+    assert.throws(() => createHookEngine(hooksConfig({ postQueueLimit: -1 }), logger), HookConfigError);
+    assert.throws(() => createHookEngine(hooksConfig({ httpTimeoutMs: 0 }), logger), HookConfigError);
   });
 
   test('the configuration is copied and frozen', () => {
     const enabledEvents = new Set(['post-finish'] as const);
-    const engine = new HookEngine(hooksConfig({ enabledEvents }), captureLogger().logger);
+    const engine = createHookEngine(hooksConfig({ enabledEvents }), captureLogger().logger);
     enabledEvents.clear();
     assert.equal(engine.config.enabledEvents.has('post-finish'), true);
     assert.ok(Object.isFrozen(engine.config));
@@ -225,6 +226,6 @@ describe('configuration', () => {
 
   test('a pino logger is a HookLogger', () => {
     const logger: HookLogger = pino({ enabled: false });
-    assert.doesNotThrow(() => new HookEngine(hooksConfig(), logger));
+    assert.doesNotThrow(() => createHookEngine(hooksConfig(), logger));
   });
 });

@@ -4,11 +4,11 @@ import { describe, test } from 'node:test';
 import pg from 'pg';
 import { PostgresBackend } from '../../../src/backends/postgres.ts';
 import { RedisBackend } from '../../../src/backends/redis.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
 import { PostgresOutboxStore } from '../../../src/hooks/delivery/outbox-postgres-store.ts';
 import { RedisOutboxStore } from '../../../src/hooks/delivery/outbox-redis-store.ts';
 import type { OutboxStore, SharedOrder } from '../../../src/hooks/delivery/outbox-store.ts';
-import { HookEngine } from '../../../src/hooks/engine.ts';
 import { formatEvent, formatPayload, rustusHookFormatNames } from '../../../src/hooks/formats/index.ts';
 import { type AmqpHooksConfig, amqpMessage } from '../../../src/hooks/transports/amqp.ts';
 import {
@@ -79,7 +79,7 @@ describe('the upload sequence number in payloads and headers', () => {
 
   test('one process numbers each upload`s post events 1, 2, 3 on its own', async (t) => {
     const server = await startHookServer(t);
-    const engine = new HookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+    const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
     t.after(() => engine.close());
     const other = { ...sampleEvent().upload, id: 'another-upload' };
     engine.emit(sampleEvent('post-create'));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import { HookEngine } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { formatPayload } from '../../../src/hooks/formats/index.ts';
 import { stdoutLimitBytes } from '../../../src/hooks/transports/executable.ts';
 import {
@@ -53,7 +53,7 @@ async function waitUntil(condition: () => boolean, what: string): Promise<void> 
 test('a blocking file hook gets the hook name as argv[1], the JSON as argv[2] and on stdin, and WHARF_* env', async (t) => {
   const directory = await temporaryDirectory(t);
   const hook = await writeScript(directory, 'hook.sh', recordingScript(directory));
-  const engine = new HookEngine(hooksConfig({ hooksFile: hook, format: 'v2' }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: hook, format: 'v2' }), captureLogger().logger);
   const event = sampleEvent('pre-create');
 
   assert.deepEqual(await engine.runBlocking(event), { kind: 'continue' });
@@ -78,7 +78,7 @@ test('a non-zero exit rejects with 400 and a fixed message; the stderr (a secret
   const secret = 'password=hunter2-in-/srv/secrets/db.env';
   const hook = await writeScript(directory, 'hook.sh', `echo "curl failed: ${secret}" >&2\nexit 1`);
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksFile: hook }), logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: hook }), logger);
 
   const outcome = await engine.runBlocking(sampleEvent());
   assert.deepEqual(outcome, {
@@ -111,7 +111,7 @@ test('a hook that means to answer prints a reject answer on stdout: the client g
     'hook.sh',
     `echo 'debug: /srv/secret' >&2\nprintf '%s' '${answer}'`,
   );
-  const engine = new HookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
 
   assert.deepEqual(await engine.runBlocking(sampleEvent()), {
     kind: 'reject',
@@ -124,7 +124,7 @@ test('a hook that means to answer prints a reject answer on stdout: the client g
 test('a non-zero exit with empty stderr gives a message with the exit code', async (t) => {
   const directory = await temporaryDirectory(t);
   const hook = await writeScript(directory, 'hook.sh', 'exit 3');
-  const engine = new HookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
   const outcome = await engine.runBlocking(sampleEvent('pre-terminate'));
   assert.equal(outcome.kind, 'reject');
   assert.equal(outcome.kind === 'reject' && outcome.status, 400);
@@ -139,7 +139,7 @@ test('a huge stderr is logged capped and never answered; a huge stdout is draine
     'head -c 20000000 /dev/zero\nhead -c 100000 /dev/zero | tr "\\0" "e" >&2\nexit 1',
   );
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksFile: hook }), logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: hook }), logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind, 'reject');
   assert.equal(outcome.kind === 'reject' && outcome.body, 'Hook "pre-create" failed with exit code 1');
@@ -152,7 +152,7 @@ test('a huge stderr is logged capped and never answered; a huge stdout is draine
 test('a missing hook file rejects with 400 naming the hook, and logs an error', async (t) => {
   const directory = await temporaryDirectory(t);
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksFile: join(directory, 'absent.sh') }), logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: join(directory, 'absent.sh') }), logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind, 'reject');
   assert.equal(outcome.kind === 'reject' && outcome.status, 400);
@@ -166,7 +166,7 @@ test('a hook file that is not executable rejects with 400', async (t) => {
   const hook = await writeScript(directory, 'hook.sh', 'exit 0');
   const { chmod } = await import('node:fs/promises');
   await chmod(hook, 0o644);
-  const engine = new HookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind === 'reject' && outcome.status, 400);
   assert.match(engine.runs.records()[0]?.error ?? '', /EACCES/);
@@ -175,7 +175,7 @@ test('a hook file that is not executable rejects with 400', async (t) => {
 test('a post file hook that fails is logged and recorded, never thrown', async (t) => {
   const directory = await temporaryDirectory(t);
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksFile: join(directory, 'absent.sh') }), logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: join(directory, 'absent.sh') }), logger);
   engine.emit(sampleEvent('post-finish'));
   const record = await engine.runs.waitFor((candidate) => candidate.event === 'post-finish');
   assert.equal(record.status, 'failed');
@@ -190,7 +190,7 @@ test('a hook that outlives the executable timeout is killed with what it started
     'slow.sh',
     `echo $$ > "${directory}/shell.pid"\nsleep 30 &\necho $! > "${directory}/sleep.pid"\nwait`,
   );
-  const engine = new HookEngine(
+  const engine = createHookEngine(
     hooksConfig({ hooksFile: hook, executableTimeoutMs: 300 }),
     captureLogger().logger,
   );
@@ -214,7 +214,7 @@ test('a hook that outlives the executable timeout is killed with what it started
 test('a bare executable name is looked up in PATH', async (t) => {
   const directory = await temporaryDirectory(t);
   await writeScript(directory, 'wharf-test-hook', `printf '%s' "$1" > "${directory}/argv1"`);
-  const engine = new HookEngine(hooksConfig({ hooksFile: 'wharf-test-hook' }), captureLogger().logger, {
+  const engine = createHookEngine(hooksConfig({ hooksFile: 'wharf-test-hook' }), captureLogger().logger, {
     executableEnv: { ...process.env, PATH: `${directory}:${process.env.PATH ?? ''}` },
   });
   assert.deepEqual(await engine.runBlocking(sampleEvent('pre-terminate')), { kind: 'continue' });
@@ -224,7 +224,7 @@ test('a bare executable name is looked up in PATH', async (t) => {
 test('a payload too large for argv fails the blocking hook with 500 instead of crashing', async (t) => {
   const directory = await temporaryDirectory(t);
   const hook = await writeScript(directory, 'hook.sh', 'exit 0');
-  const engine = new HookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ hooksFile: hook }), captureLogger().logger);
   const event = sampleEvent('pre-create', {
     upload: { ...sampleEvent().upload, metadata: { big: 'x'.repeat(300_000) } },
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HookEngine } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { formatPayload } from '../../../src/hooks/formats/index.ts';
 import { captureLogger, deadUrl, gate, hooksConfig, sampleEvent, startHookServer } from './fixtures.ts';
 
@@ -17,7 +17,7 @@ const withAuthorization = sampleEvent('pre-create', {
 
 test('an HTTP hook gets a POST of the JSON with Hook-Name, Idempotency-Key and the proxied headers', async (t) => {
   const server = await startHookServer(t);
-  const engine = new HookEngine(
+  const engine = createHookEngine(
     hooksConfig({ httpUrls: [server.url], httpProxyHeaders: ['Authorization', 'X-Absent'] }),
     captureLogger().logger,
   );
@@ -45,7 +45,7 @@ test('an HTTP hook gets a POST of the JSON with Hook-Name, Idempotency-Key and t
 test('every URL of one event gets the same Idempotency-Key; the next event a new one', async (t) => {
   const first = await startHookServer(t);
   const second = await startHookServer(t);
-  const engine = new HookEngine(hooksConfig({ httpUrls: [first.url, second.url] }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ httpUrls: [first.url, second.url] }), captureLogger().logger);
 
   await engine.runBlocking(sampleEvent('pre-create'));
   await engine.runBlocking(sampleEvent('pre-terminate'));
@@ -66,7 +66,7 @@ test('a 403 answer rejects with the hook status, body and Content-Type', async (
   const server = await startHookServer(t, (_request, response) => {
     response.writeHead(403, { 'Content-Type': 'application/json' }).end('{"reason":"not allowed"}');
   });
-  const engine = new HookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
 
   assert.deepEqual(await engine.runBlocking(sampleEvent()), {
     kind: 'reject',
@@ -83,7 +83,7 @@ test('a rejection without Content-Type is relayed as text/plain; charset=utf-8',
   const server = await startHookServer(t, (_request, response) => {
     response.writeHead(401).end('who are you?');
   });
-  const engine = new HookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
   assert.deepEqual(await engine.runBlocking(sampleEvent()), {
     kind: 'reject',
     status: 401,
@@ -97,7 +97,7 @@ test('redirects are followed; the final answer counts', async (t) => {
     if (request.url === '/hooks') response.writeHead(307, { Location: '/moved' }).end();
     else response.writeHead(204).end();
   });
-  const engine = new HookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
   assert.deepEqual(await engine.runBlocking(sampleEvent()), { kind: 'continue' });
   const moved = await server.nthRequest(2);
   assert.equal(moved.url, '/moved');
@@ -109,7 +109,7 @@ test('a server that never answers rejects with 504 after the timeout and is reco
   const server = await startHookServer(t, () => {
     // Never answers.
   });
-  const engine = new HookEngine(
+  const engine = createHookEngine(
     hooksConfig({ httpUrls: [server.url], httpTimeoutMs: 200 }),
     captureLogger().logger,
   );
@@ -124,7 +124,7 @@ test('a server that never answers rejects with 504 after the timeout and is reco
 });
 
 test('a target nobody listens on rejects with 502', async (t) => {
-  const engine = new HookEngine(hooksConfig({ httpUrls: [await deadUrl()] }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ httpUrls: [await deadUrl()] }), captureLogger().logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind === 'reject' && outcome.status, 502);
   assert.equal(
@@ -141,14 +141,14 @@ test('a final status outside 4xx/5xx from a blocking hook becomes 502', async (t
   const server = await startHookServer(t, (_request, response) => {
     response.writeHead(304).end();
   });
-  const engine = new HookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
   const outcome = await engine.runBlocking(sampleEvent());
   assert.equal(outcome.kind === 'reject' && outcome.status, 502);
 });
 
 test('a proxied header value HTTP cannot carry is left out; the hook still runs', async (t) => {
   const server = await startHookServer(t);
-  const engine = new HookEngine(
+  const engine = createHookEngine(
     hooksConfig({ httpUrls: [server.url], httpProxyHeaders: ['X-Name', 'X-Latin1'] }),
     captureLogger().logger,
   );
@@ -173,7 +173,7 @@ test('post hooks to a target that answers after 5 s never hold up emit()', async
     clearTimeout(timer);
     response.writeHead(200).end();
   });
-  const engine = new HookEngine(
+  const engine = createHookEngine(
     hooksConfig({ httpUrls: [server.url], httpTimeoutMs: 10_000 }),
     captureLogger().logger,
   );
@@ -196,7 +196,7 @@ test('post hook queue overflow is logged and recorded as skipped', async (t) => 
     response.writeHead(200).end();
   });
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(
+  const engine = createHookEngine(
     hooksConfig({ httpUrls: [server.url], postConcurrency: 1, postQueueLimit: 1 }),
     logger,
   );
@@ -225,7 +225,7 @@ test('a post hook answering non-2xx is logged at warn and recorded failed', asyn
     response.writeHead(500).end('boom');
   });
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ httpUrls: [server.url] }), logger);
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), logger);
   engine.emit(sampleEvent('post-create'));
   const record = await engine.runs.waitFor((candidate) => candidate.event === 'post-create');
   assert.equal(record.status, 'failed');
@@ -239,7 +239,7 @@ test('logs never carry header values such as authorization or cookie', async (t)
     response.writeHead(403).end('no');
   });
   const { logger, entries } = captureLogger();
-  const engine = new HookEngine(
+  const engine = createHookEngine(
     hooksConfig({ httpUrls: [server.url], httpProxyHeaders: ['Authorization'] }),
     logger,
   );

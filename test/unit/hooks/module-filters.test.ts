@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HookEngine } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { HookError } from '../../../src/hooks/modules/hook-error.ts';
 import { HookModules } from '../../../src/hooks/modules/registry.ts';
 import type { FilterHandler, HookModuleContext } from '../../../src/hooks/modules/types.ts';
@@ -35,7 +35,7 @@ test('filters chain, a HookError cancels with its status and the rest are skippe
     ['third', (upload) => upload],
   ]);
   const { logger } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksFile: undefined }), logger, { modules });
+  const engine = createHookEngine(hooksConfig({ hooksFile: undefined }), logger, { modules });
   const outcome = await engine.runBlocking(sampleEvent('pre-create'));
   assert.deepEqual(outcome.kind === 'reject' && [outcome.status, outcome.body], [
     403,
@@ -54,7 +54,7 @@ test('filters chain, a HookError cancels with its status and the rest are skippe
 test('a filter that never answers is abandoned at the timeout with 504', async () => {
   const modules = modulesWith([['stuck', () => new Promise<undefined>(() => {})]]);
   const { logger } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksFile: undefined, executableTimeoutMs: 50 }), logger, {
+  const engine = createHookEngine(hooksConfig({ hooksFile: undefined, executableTimeoutMs: 50 }), logger, {
     modules,
   });
   const outcome = await engine.runBlocking(sampleEvent('pre-create'));
@@ -72,7 +72,7 @@ test('a changed metadata becomes a changeUpload answer', async () => {
     ['rename', (upload) => ({ ...upload, metadata: { ...upload.metadata, filename: 'renamed.txt' } })],
   ]);
   const { logger } = captureLogger();
-  const engine = new HookEngine(hooksConfig({ hooksFile: undefined }), logger, { modules });
+  const engine = createHookEngine(hooksConfig({ hooksFile: undefined }), logger, { modules });
   const outcome = await engine.runBlocking(sampleEvent('pre-create'));
   assert.equal(outcome.kind, 'continue');
   assert.equal(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { NamedHookDeclaration, PipelineConfig } from '../../../src/hooks/chain/pipeline.ts';
-import { HookEngine } from '../../../src/hooks/engine.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { captureLogger, hooksConfig, sampleEvent, startHookServer } from './fixtures.ts';
 
 const secret = `whsec_${randomBytes(24).toString('base64')}`;
@@ -33,7 +33,7 @@ function pipeline(url: string): PipelineConfig {
 describe('named http hooks in the outbox', () => {
   test('each binding with a post event is an http target with its own schedule; pre-only bindings are not', async (t) => {
     const server = await startHookServer(t);
-    const engine = new HookEngine(hooksConfig({ retrySchedule: [7000] }), captureLogger().logger, {
+    const engine = createHookEngine(hooksConfig({ retrySchedule: [7000] }), captureLogger().logger, {
       pipeline: pipeline(server.url),
     });
     t.after(() => engine.close());
@@ -55,7 +55,7 @@ describe('named http hooks in the outbox', () => {
 
   test('with the HTTP outbox off, named http hooks are no outbox targets', async (t) => {
     const server = await startHookServer(t);
-    const engine = new HookEngine(hooksConfig({ httpOutbox: false }), captureLogger().logger, {
+    const engine = createHookEngine(hooksConfig({ httpOutbox: false }), captureLogger().logger, {
       pipeline: pipeline(server.url),
     });
     t.after(() => engine.close());
