@@ -17,7 +17,7 @@ import {
 import { hookSchemaErrors } from '../support/hook-payload-validator.ts';
 import { HookReceiver, type ReceivedHook } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
-import { repoRoot, startWharf, wharfBin } from '../support/wharf-process.ts';
+import { scratchCwd, startWharf, wharfBin } from '../support/wharf-process.ts';
 
 /** The events these tests enable: one blocking, two post events (pre-create reaches brokers once it passed). */
 const events = ['pre-create', 'post-create', 'post-finish'] as const;
@@ -313,7 +313,7 @@ describe('CloudEvents options', () => {
     const failed = await promisify(execFile)(
       process.execPath,
       [wharfBin, '--hooks-format', 'cloudevents', '--hooks-cloudevents-source', 'not a uri'],
-      { cwd: repoRoot },
+      { cwd: scratchCwd },
     ).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error,
