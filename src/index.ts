@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type FetchPeer, toFetchHandler } from './adapters/fetch.ts';
 import { type Config, configFromOptions } from './config/load.ts';
 import type { OptionValue } from './config/option-table.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -7,6 +8,7 @@ import { composeUploadService } from './uploads/compose.ts';
 import type { UploadObserver } from './uploads/events.ts';
 import type { UploadService } from './uploads/service.ts';
 
+export type { FetchPeer } from './adapters/fetch.ts';
 export type { Config } from './config/load.ts';
 export { type ErrorCode, WharfError } from './errors.ts';
 export type { HookAnswer, HookHttpResponse, UploadChange } from './hooks/answers.ts';
@@ -79,4 +81,32 @@ export function createTusHandler(handlerOptions: TusHandlerOptions = {}): TusHan
       });
   };
   return Object.assign(handler, { config, service, close: () => shutdown.abort() });
+}
+
+/** A Web-standard tus handler (Hono, Bun, Deno, Next.js route handlers), plus the service behind it. */
+export interface FetchHandler {
+  /** `peer` is the client's address when the host gives it (Bun's `server.requestIP()`, Deno's `remoteAddr`). */
+  (request: Request, peer?: FetchPeer): Promise<Response>;
+  readonly config: Config;
+  readonly service: UploadService;
+  /** Interrupts in-flight bodies (their bytes are kept). */
+  close(): void;
+}
+
+/**
+ * Creates the tus handler as `(Request) => Promise<Response>`. Both bodies stream: the request's is read as the
+ * store writes, the download is a ReadableStream fed as the reader pulls; nothing is held whole in memory.
+ * @example
+ * const tus = createFetchHandler({ options: { url: '/files', dataDir: './uploads' } });
+ * app.all('/files/*', (c) => tus(c.req.raw));   // Hono
+ * export { tus as GET, tus as POST, tus as PATCH, tus as HEAD, tus as DELETE, tus as OPTIONS }; // Next.js
+ */
+export function createFetchHandler(handlerOptions: TusHandlerOptions = {}): FetchHandler {
+  const tus = createTusHandler(handlerOptions);
+  const handle = toFetchHandler(tus);
+  return Object.assign((request: Request, peer?: FetchPeer) => handle(request, peer), {
+    config: tus.config,
+    service: tus.service,
+    close: tus.close,
+  });
 }
