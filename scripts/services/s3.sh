@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The S3-compatible server the tests use, on 127.0.0.1:${WHARF_S3_PORT:-19000}: moto's server mode (a real HTTP
+# The S3-compatible server the tests use, on 127.0.0.1:${WHARF_TEST_S3_PORT:-19000}: moto's server mode (a real HTTP
 # S3 API in its own process, signatures checked as SigV4 requests), installed from PyPI with the version pinned
 # into a venv under .cache/s3-venv (git-ignored), about a minute on a fresh machine and instant after.
 # MinIO was built from source here before (about 14 minutes on 2 cores): bench/minio.sh still builds it for the
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 MOTO_VERSION=5.2.6
-port="${WHARF_S3_PORT:-19000}"
+port="${WHARF_TEST_S3_PORT:-19000}"
 bucket="${WHARF_TEST_S3_BUCKET:-wharf-test}"
 access_key="${WHARF_TEST_S3_ACCESS_KEY:-wharf-test}"
 secret_key="${WHARF_TEST_S3_SECRET_KEY:-wharf-test-secret}"
