@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type FetchPeer, toFetchHandler } from './adapters/fetch.ts';
+import { checkLibraryOptions } from './config/library-options.ts';
 import { type Config, configFromOptions } from './config/load.ts';
-import type { OptionValue } from './config/option-table.ts';
+import type { WharfOptions } from './config/option-types.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createTusRequestHandler } from './tus/handler.ts';
 import { composeUploadService } from './uploads/compose.ts';
@@ -10,6 +11,8 @@ import type { UploadService } from './uploads/service.ts';
 
 export type { FetchPeer } from './adapters/fetch.ts';
 export type { Config } from './config/load.ts';
+export { ConfigError } from './config/option-table.ts';
+export type { WharfOptions } from './config/option-types.ts';
 export { type ErrorCode, WharfError } from './errors.ts';
 export type { HookAnswer, HookHttpResponse, UploadChange } from './hooks/answers.ts';
 export { HookError } from './hooks/modules/hook-error.ts';
@@ -38,9 +41,10 @@ export * from './webhooks.ts';
 export interface TusHandlerOptions {
   /**
    * Any option of the option table by its camelCase key, e.g. `{ url: '/files', dataDir: './uploads',
-   * maxFileSize: 1e9 }`. Defaults are the CLI's.
+   * maxFileSize: '1GiB' }`. Defaults are the CLI's; an unknown key or a bad value throws a ConfigError with the
+   * CLI's message (an unknown key names the nearest known one).
    */
-  readonly options?: Readonly<Record<string, OptionValue>>;
+  readonly options?: WharfOptions;
   readonly logger?: Logger;
   readonly observer?: UploadObserver;
 }
@@ -62,7 +66,7 @@ export interface TusHandler {
  * // Express: app.all(['/files', '/files/*id'], tus);
  */
 export function createTusHandler(handlerOptions: TusHandlerOptions = {}): TusHandler {
-  const config = configFromOptions(handlerOptions.options ?? {});
+  const config = configFromOptions(checkLibraryOptions(handlerOptions.options ?? {}));
   const logger = handlerOptions.logger ?? createLogger(config.logLevel);
   const service = composeUploadService(config, {
     logger,
