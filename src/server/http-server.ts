@@ -117,7 +117,9 @@ export async function startServer(config: Config, options: StartOptions): Promis
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
   const shutdown = new AbortController();
-  const metrics = config.admin.metrics ? new Metrics() : undefined;
+  const metrics = config.admin.metrics ? new Metrics({ processMetrics: true }) : undefined;
+  // Under --workers, /metrics answers the sum over every worker.
+  if (config.workers > 1) metrics?.joinCluster();
   const stopCountingRuns =
     metrics === undefined ? undefined : hooks.runs.subscribe((run) => metrics.run(run));
   metrics?.outboxFrom(() => outboxStatsOf(hooks));
@@ -253,13 +255,21 @@ export async function startServer(config: Config, options: StartOptions): Promis
         );
         return;
       }
-      const text = metrics.render();
-      res.writeHead(200, {
-        'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
-        'Cache-Control': 'no-store',
-        'Content-Length': Buffer.byteLength(text),
-      });
-      res.end(req.method === 'HEAD' ? undefined : text);
+      metrics
+        .exposition()
+        .then((text) => {
+          res.writeHead(200, {
+            'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+            'Cache-Control': 'no-store',
+            'Content-Length': Buffer.byteLength(text),
+          });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: error }, 'metrics failed');
+          if (!res.headersSent) res.writeHead(503, { 'Cache-Control': 'no-store' });
+          res.end();
+        });
       return;
     }
     if (admin?.handle(req, res, pathname)) return;
