@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { ConsumeMessage } from 'amqplib';
-import { percentDecodeHeaderValue } from 'wharf/webhooks';
+import { percentDecodeHeaderValue } from 'wharf-uploads/webhooks';
 import {
   type AmqpPeer,
   amqpPeer,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { verifyWebhook, WebhookVerificationError } from 'wharf/webhooks';
+import { verifyWebhook, WebhookVerificationError } from 'wharf-uploads/webhooks';
 import { verifyWebhook as verifyFromRoot } from '../../src/index.ts';
 import { HookReceiver, type ReceivedHook } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';

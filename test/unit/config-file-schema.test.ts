@@ -20,7 +20,7 @@ function wharfSays(yamlText: string): string | undefined {
   }
 }
 
-const valid = `# yaml-language-server: $schema=./node_modules/wharf/wharf.schema.json
+const valid = `# yaml-language-server: $schema=./node_modules/wharf-uploads/wharf.schema.json
 hooks:
   scan:
     transport: http
