@@ -74,7 +74,8 @@ start() {
   fi
   mkdir -p .cache
   # setsid: the server outlives this script and the test run that started it.
-  setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 </dev/null &
+  # s3-server.py is moto_server serving one request at a time (see that file for why).
+  setsid "$venv/bin/python" scripts/services/s3-server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   for _ in $(seq 1 300); do
     if answers; then
