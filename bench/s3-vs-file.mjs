@@ -1,9 +1,9 @@
 // Throughput of one large upload into Wharf with the local file store, with --storage s3 and with
-// --storage hybrid-s3 (MinIO from scripts/services/minio.sh), plus MinIO alone (one PutObject of the same
+// --storage hybrid-s3 (MinIO from bench/minio.sh, on 127.0.0.1:19020), plus MinIO alone (one PutObject of the same
 // bytes from this process) as the ceiling of the S3 path. Each round starts a fresh Wharf per store and
 // alternates the stores; medians are reported with the S3/file ratio and the server's peak RSS.
 //
-// Usage: bash scripts/services/minio.sh start && npm run build && node bench/s3-vs-file.mjs
+// Usage: bash bench/minio.sh start && npm run build && node bench/s3-vs-file.mjs
 //   BENCH_S3_BYTES (default 512 MiB) bytes per upload; BENCH_S3_ROUNDS (3);
 //   BENCH_S3_CHUNK (6 MiB) chunk size of the chunked scenario (tus-js-client with chunkSize);
 //   BENCH_S3_ARGS extra flags for the S3 stores, e.g. "--s3-part-size 16MiB --s3-part-concurrency 4";
@@ -24,7 +24,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const bytes = Number(process.env.BENCH_S3_BYTES ?? 512 * MiB);
 const rounds = Number(process.env.BENCH_S3_ROUNDS ?? 3);
 const chunk = Number(process.env.BENCH_S3_CHUNK ?? 6 * MiB);
-const s3Url = process.env.WHARF_TEST_S3_URL ?? 'http://127.0.0.1:19000';
+const s3Url = process.env.WHARF_TEST_S3_URL ?? 'http://127.0.0.1:19020';
 const bucket = process.env.WHARF_TEST_S3_BUCKET ?? 'wharf-test';
 const accessKey = process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test';
 const secretKey = process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret';

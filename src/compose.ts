@@ -71,7 +71,9 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
   });
   const hooks = new HookEngine(config.hooks, logger, hookParts);
   const shutdown = new AbortController();
-  const metrics = config.admin.metrics ? new Metrics() : undefined;
+  const metrics = config.admin.metrics ? new Metrics({ processMetrics: true }) : undefined;
+  // Under --workers, /metrics answers the sum over every worker.
+  if (config.workers > 1) metrics?.joinCluster();
   const stopCountingRuns =
     metrics === undefined ? undefined : hooks.runs.subscribe((run) => metrics.run(run));
   metrics?.outboxFrom(() => outboxStatsOf(hooks));

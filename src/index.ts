@@ -1,14 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type FetchPeer, toFetchHandler } from './adapters/fetch.ts';
+import { checkLibraryOptions } from './config/library-options.ts';
 import { type Config, configFromOptions } from './config/load.ts';
-import type { OptionValue } from './config/option-table.ts';
+import type { WharfOptions } from './config/option-types.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createTusRequestHandler } from './tus/handler.ts';
 import { composeUploadService } from './uploads/compose.ts';
 import type { UploadObserver } from './uploads/events.ts';
 import type { UploadService } from './uploads/service.ts';
 
+export type { FetchPeer } from './adapters/fetch.ts';
 export { composeWharf, startServer } from './compose.ts';
 export type { Config } from './config/load.ts';
+export { ConfigError } from './config/option-table.ts';
+export type { WharfOptions } from './config/option-types.ts';
 export { type ErrorCode, WharfError } from './errors.ts';
 export type { HookAnswer, HookHttpResponse, UploadChange } from './hooks/chain/answers.ts';
 export { HookError } from './hooks/modules/hook-error.ts';
@@ -37,9 +42,10 @@ export * from './webhooks.ts';
 export interface TusHandlerOptions {
   /**
    * Any option of the option table by its camelCase key, e.g. `{ url: '/files', dataDir: './uploads',
-   * maxFileSize: 1e9 }`. Defaults are the CLI's.
+   * maxFileSize: '1GiB' }`. Defaults are the CLI's; an unknown key or a bad value throws a ConfigError with the
+   * CLI's message (an unknown key names the nearest known one).
    */
-  readonly options?: Readonly<Record<string, OptionValue>>;
+  readonly options?: WharfOptions;
   readonly logger?: Logger;
   readonly observer?: UploadObserver;
 }
@@ -65,7 +71,7 @@ export interface TusHandler {
  * // Express: app.all(['/files', '/files/*id'], tus);
  */
 export function createTusHandler(handlerOptions: TusHandlerOptions = {}): TusHandler {
-  const config = configFromOptions(handlerOptions.options ?? {});
+  const config = configFromOptions(checkLibraryOptions(handlerOptions.options ?? {}));
   const logger = handlerOptions.logger ?? createLogger(config.logLevel);
   const service = composeUploadService(config, {
     logger,
@@ -94,4 +100,32 @@ export function createTusHandler(handlerOptions: TusHandlerOptions = {}): TusHan
     return closing;
   };
   return Object.assign(handler, { config, service, close });
+}
+
+/** A Web-standard tus handler (Hono, Bun, Deno, Next.js route handlers), plus the service behind it. */
+export interface FetchHandler {
+  /** `peer` is the client's address when the host gives it (Bun's `server.requestIP()`, Deno's `remoteAddr`). */
+  (request: Request, peer?: FetchPeer): Promise<Response>;
+  readonly config: Config;
+  readonly service: UploadService;
+  /** Interrupts in-flight bodies (their bytes are kept). */
+  close(): void;
+}
+
+/**
+ * Creates the tus handler as `(Request) => Promise<Response>`. Both bodies stream: the request's is read as the
+ * store writes, the download is a ReadableStream fed as the reader pulls; nothing is held whole in memory.
+ * @example
+ * const tus = createFetchHandler({ options: { url: '/files', dataDir: './uploads' } });
+ * app.all('/files/*', (c) => tus(c.req.raw));   // Hono
+ * export { tus as GET, tus as POST, tus as PATCH, tus as HEAD, tus as DELETE, tus as OPTIONS }; // Next.js
+ */
+export function createFetchHandler(handlerOptions: TusHandlerOptions = {}): FetchHandler {
+  const tus = createTusHandler(handlerOptions);
+  const handle = toFetchHandler(tus);
+  return Object.assign((request: Request, peer?: FetchPeer) => handle(request, peer), {
+    config: tus.config,
+    service: tus.service,
+    close: tus.close,
+  });
 }

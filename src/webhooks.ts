@@ -1,9 +1,9 @@
 /**
- * `wharf/webhooks`: what a receiver of Wharf's hooks needs, without loading the server. Verify a signed
+ * `wharf-uploads/webhooks`: what a receiver of Wharf's hooks needs, without loading the server. Verify a signed
  * request (Standard Webhooks) and read CloudEvents sent in binary mode.
  *
  * @example
- * import { verifyWebhook } from 'wharf/webhooks';
+ * import { verifyWebhook } from 'wharf-uploads/webhooks';
  * const payload = verifyWebhook({ payload: rawBody, headers: req.headers, secrets: [process.env.WEBHOOK_SECRET] });
  */
 

@@ -7,6 +7,7 @@ import { ConfigError } from '../config/option-table.ts';
 import { unknownVariables } from '../config/unknown-env.ts';
 import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
 import { createLogger, type Logger } from '../logger.ts';
+import { serveClusterMetrics } from '../server/metrics.ts';
 import { checkHooks } from './hooks-check.ts';
 
 function packageVersion(): string {
@@ -55,6 +56,8 @@ function runPrimary(config: Config, logger: Logger): void {
     slots.set(worker.id, slot);
     serveClusterLocks(worker);
   };
+  // Workers answer /metrics with the sum over all of them, which this process gathers.
+  if (config.admin.metrics) serveClusterMetrics();
   for (let slot = 1; slot <= config.workers; slot++) fork(slot);
   cluster.on('exit', (worker, code) => {
     if (stopping) {

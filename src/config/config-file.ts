@@ -108,7 +108,7 @@ function argsOf(value: Json, where: string, problems: Problems): Record<string, 
   return args;
 }
 
-const hookKeys = [
+export const hookKeys = [
   'transport',
   'command',
   'directory',
@@ -389,8 +389,8 @@ function extensionsOf(
   return normaliseExtensions(names);
 }
 
-const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
-const bindingKeys = ['hook', 'events', 'args', 'when'];
+export const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
+export const bindingKeys = ['hook', 'events', 'args', 'when'];
 
 /**
  * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); relative paths are

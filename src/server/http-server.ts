@@ -167,13 +167,21 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
         );
         return;
       }
-      const text = metrics.render();
-      res.writeHead(200, {
-        'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
-        'Cache-Control': 'no-store',
-        'Content-Length': Buffer.byteLength(text),
-      });
-      res.end(req.method === 'HEAD' ? undefined : text);
+      metrics
+        .exposition()
+        .then((text) => {
+          res.writeHead(200, {
+            'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+            'Cache-Control': 'no-store',
+            'Content-Length': Buffer.byteLength(text),
+          });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: error }, 'metrics failed');
+          if (!res.headersSent) res.writeHead(503, { 'Cache-Control': 'no-store' });
+          res.end();
+        });
       return;
     }
     if (admin?.handle(req, res, pathname)) return;

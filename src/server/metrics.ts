@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { OutboxStats } from '../hooks/delivery/delivery-control.ts';
 import { redactTarget } from '../hooks/delivery/target-guard.ts';
 import type { RunRecord } from '../hooks/history/run-log.ts';
@@ -5,9 +7,10 @@ import type { UploadRecord } from '../info/upload-record.ts';
 import type { UploadActivity } from '../uploads/activity.ts';
 
 /**
- * Prometheus metrics (text exposition format 0.0.4), written by hand: rustus's upload metrics under their
- * rustus names, plus Wharf's own (`wharf_` prefix). Everything on the request path is a counter bump or a Map
- * lookup; the text is built only when /metrics is scraped.
+ * Prometheus metrics on prom-client: rustus's upload metrics under their rustus names, Wharf's own (`wharf_`
+ * prefix), and the process's (CPU, memory, handles, event-loop delay: prom-client's defaults). Under --workers
+ * each worker keeps its own registry and /metrics asks the primary for the sum over every worker (prom-client's
+ * cluster aggregator), whichever worker the scrape reaches.
  */
 
 /** rustus's `uploads_sizes` buckets: 2^1 … 2^40 bytes. */
@@ -17,102 +20,131 @@ const durationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** Methods counted by name; anything else is `other` (bounded label values). */
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS', 'PUT']);
 
-class Histogram {
-  readonly counts: number[];
-  sum = 0;
-  count = 0;
-  constructor(readonly buckets: readonly number[]) {
-    this.counts = new Array<number>(buckets.length).fill(0);
-  }
-
-  observe(value: number): void {
-    this.sum += value;
-    this.count += 1;
-    for (let index = 0; index < this.buckets.length; index++) {
-      if (value <= (this.buckets[index] ?? 0)) {
-        this.counts[index] = (this.counts[index] ?? 0) + 1;
-        return;
-      }
-    }
-  }
-
-  lines(name: string, labels: string): string[] {
-    const lines: string[] = [];
-    let cumulative = 0;
-    const separator = labels === '' ? '' : ',';
-    for (const [index, bound] of this.buckets.entries()) {
-      cumulative += this.counts[index] ?? 0;
-      lines.push(`${name}_bucket{${labels}${separator}le="${bound}"} ${cumulative}`);
-    }
-    lines.push(`${name}_bucket{${labels}${separator}le="+Inf"} ${this.count}`);
-    const braces = labels === '' ? '' : `{${labels}}`;
-    lines.push(`${name}_sum${braces} ${this.sum}`, `${name}_count${braces} ${this.count}`);
-    return lines;
-  }
-}
-
-function labelValue(text: string): string {
-  return text.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
-}
-
-function header(name: string, type: 'counter' | 'gauge' | 'histogram', help: string): string[] {
-  return [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
-}
-
 /** Where the outbox figures come from (the delivery control when the engine has one). */
 export type OutboxStatsSource = () => OutboxStats;
 
+export interface MetricsOptions {
+  /** prom-client's process and event-loop metrics (the server has them; unit tests of the counters need not). */
+  readonly processMetrics?: boolean;
+}
+
 export class Metrics {
-  #started = 0;
-  #finished = 0;
-  #terminated = 0;
-  #expired = 0;
-  #active = 0;
-  #receivedBytes = 0;
-  readonly #sizes = new Histogram(sizeBuckets);
-  /** method -> status -> count: two Map lookups per request, no key string built. */
-  readonly #requests = new Map<string, Map<number, number>>();
-  /** `event target status` -> count. */
-  readonly #runs = new Map<string, { event: string; target: string; status: string; count: number }>();
-  readonly #durations = new Map<string, { event: string; target: string; histogram: Histogram }>();
+  /** This process's metrics; under --workers, the primary sums every worker's. */
+  readonly registry = new Registry();
+  readonly #started: Counter;
+  readonly #finished: Counter;
+  readonly #terminated: Counter;
+  readonly #expired: Counter;
+  readonly #active: Gauge;
+  readonly #sizes: Histogram;
+  readonly #receivedBytes: Counter;
+  readonly #requests: Counter<'method' | 'status'>;
+  readonly #runs: Counter<'event' | 'target' | 'status'>;
+  readonly #durations: Histogram<'event' | 'target'>;
+  /** method -> status -> its labelled counter: two Map lookups per request once seen, no label hashing. */
+  readonly #requestCounters = new Map<string, Map<number, { inc(): void }>>();
   /** Target name -> as shown (URL password masked): parsed once per target, not once per hook run. */
   readonly #shownTargets = new Map<string, string>();
   #outbox: OutboxStatsSource | undefined;
+  /** The clock the outbox age is read with (a render at a given time, in tests). */
+  #now: () => number = Date.now;
+  #clustered = false;
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.#started = new Counter({ name: 'started_uploads', help: 'Uploads created.', registers });
+    this.#finished = new Counter({
+      name: 'finished_uploads',
+      help: 'Uploads that received all their bytes.',
+      registers,
+    });
+    this.#terminated = new Counter({
+      name: 'terminated_uploads',
+      help: 'Uploads deleted by their client.',
+      registers,
+    });
+    this.#expired = new Counter({
+      name: 'wharf_expired_uploads_total',
+      help: 'Unfinished uploads removed by the expiration sweep.',
+      registers,
+    });
+    this.#active = new Gauge({
+      name: 'active_uploads',
+      help: 'Uploads created and not yet finished or deleted (summed over workers; per instance).',
+      registers,
+    });
+    this.#sizes = new Histogram({
+      name: 'uploads_sizes',
+      help: 'Declared sizes of created uploads, in bytes.',
+      buckets: sizeBuckets,
+      registers,
+    });
+    this.#receivedBytes = new Counter({
+      name: 'wharf_received_bytes_total',
+      help: 'Upload bytes received in request bodies.',
+      registers,
+    });
+    this.#requests = new Counter({
+      name: 'wharf_http_requests_total',
+      help: 'HTTP requests answered, by method and status.',
+      labelNames: ['method', 'status'],
+      registers,
+    });
+    this.#runs = new Counter({
+      name: 'wharf_hook_runs_total',
+      help: 'Hook runs finished, by event, target and status.',
+      labelNames: ['event', 'target', 'status'],
+      registers,
+    });
+    this.#durations = new Histogram({
+      name: 'wharf_hook_run_duration_seconds',
+      help: 'Hook run durations, by event and target.',
+      labelNames: ['event', 'target'],
+      buckets: durationBuckets,
+      registers,
+    });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
 
   /** The upload lifecycle's counters. */
   readonly uploads: UploadActivity = {
     created: (upload: UploadRecord) => {
-      this.#started += 1;
-      this.#active += 1;
+      this.#started.inc();
+      this.#active.inc();
       if (upload.length !== null) this.#sizes.observe(upload.length);
     },
     received: (_upload: UploadRecord, bytes: number) => {
-      this.#receivedBytes += bytes;
+      this.#receivedBytes.inc(bytes);
     },
     finished: () => {
-      this.#finished += 1;
-      this.#active -= 1;
+      this.#finished.inc();
+      this.#active.dec();
     },
     terminated: (upload: UploadRecord) => {
-      this.#terminated += 1;
-      if (upload.length === null || upload.offset < upload.length) this.#active -= 1;
+      this.#terminated.inc();
+      if (upload.length === null || upload.offset < upload.length) this.#active.dec();
     },
     expired: () => {
       // Only unfinished uploads expire, so each one was still counted as active.
-      this.#expired += 1;
-      this.#active -= 1;
+      this.#expired.inc();
+      this.#active.dec();
     },
   };
 
   /** Counts one answered request. */
   request(method: string | undefined, status: number): void {
     const name = method !== undefined && knownMethods.has(method) ? method : 'other';
-    let byStatus = this.#requests.get(name);
+    let byStatus = this.#requestCounters.get(name);
     if (byStatus === undefined) {
       byStatus = new Map();
-      this.#requests.set(name, byStatus);
+      this.#requestCounters.set(name, byStatus);
     }
-    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    let counter = byStatus.get(status);
+    if (counter === undefined) {
+      counter = this.#requests.labels(name, String(status));
+      byStatus.set(status, counter);
+    }
+    counter.inc();
   }
 
   /** Counts one finished hook run (pending and running transitions are not runs yet). */
@@ -123,102 +155,124 @@ export class Metrics {
       targetName = redactTarget(record.target);
       this.#shownTargets.set(record.target, targetName);
     }
-    const key = `${record.event} ${targetName} ${record.status}`;
-    const counted = this.#runs.get(key);
-    if (counted !== undefined) counted.count += 1;
-    else this.#runs.set(key, { event: record.event, target: targetName, status: record.status, count: 1 });
+    this.#runs.inc({ event: record.event, target: targetName, status: record.status });
     if (record.status === 'skipped') return;
-    const durationKey = `${record.event} ${targetName}`;
-    let timed = this.#durations.get(durationKey);
-    if (timed === undefined) {
-      timed = { event: record.event, target: targetName, histogram: new Histogram(durationBuckets) };
-      this.#durations.set(durationKey, timed);
-    }
-    timed.histogram.observe(record.durationMs / 1000);
+    this.#durations.observe({ event: record.event, target: targetName }, record.durationMs / 1000);
   }
 
   outboxFrom(source: OutboxStatsSource): void {
+    if (this.#outbox === undefined) this.#registerOutbox();
     this.#outbox = source;
   }
 
-  /** The exposition text. */
-  render(now = Date.now()): string {
-    const lines: string[] = [
-      ...header('started_uploads', 'counter', 'Uploads created.'),
-      `started_uploads ${this.#started}`,
-      ...header('finished_uploads', 'counter', 'Uploads that received all their bytes.'),
-      `finished_uploads ${this.#finished}`,
-      ...header('terminated_uploads', 'counter', 'Uploads deleted by their client.'),
-      `terminated_uploads ${this.#terminated}`,
-      ...header(
-        'wharf_expired_uploads_total',
-        'counter',
-        'Unfinished uploads removed by the expiration sweep.',
-      ),
-      `wharf_expired_uploads_total ${this.#expired}`,
-      ...header(
-        'active_uploads',
-        'gauge',
-        'Uploads created and not yet finished or deleted (per process: sum over instances).',
-      ),
-      `active_uploads ${this.#active}`,
-      ...header('uploads_sizes', 'histogram', 'Declared sizes of created uploads, in bytes.'),
-      ...this.#sizes.lines('uploads_sizes', ''),
-      ...header('wharf_received_bytes_total', 'counter', 'Upload bytes received in request bodies.'),
-      `wharf_received_bytes_total ${this.#receivedBytes}`,
-      ...header('wharf_http_requests_total', 'counter', 'HTTP requests answered, by method and status.'),
-    ];
-    for (const [method, byStatus] of this.#requests) {
-      for (const [status, count] of byStatus) {
-        lines.push(`wharf_http_requests_total{method="${method}",status="${status}"} ${count}`);
-      }
-    }
-    lines.push(
-      ...header('wharf_hook_runs_total', 'counter', 'Hook runs finished, by event, target and status.'),
-    );
-    for (const { event, target, status, count } of this.#runs.values()) {
-      lines.push(
-        `wharf_hook_runs_total{event="${labelValue(event)}",target="${labelValue(target)}",status="${status}"} ${count}`,
-      );
-    }
-    lines.push(
-      ...header('wharf_hook_run_duration_seconds', 'histogram', 'Hook run durations, by event and target.'),
-    );
-    for (const { event, target, histogram } of this.#durations.values()) {
-      lines.push(
-        ...histogram.lines(
-          'wharf_hook_run_duration_seconds',
-          `event="${labelValue(event)}",target="${labelValue(target)}"`,
-        ),
-      );
-    }
-    const outbox = this.#outbox?.();
-    if (outbox !== undefined) {
-      lines.push(
-        ...header('wharf_hook_outbox_depth', 'gauge', 'Hook deliveries waiting in the outbox.'),
-        `wharf_hook_outbox_depth ${outbox.depth}`,
-        ...header(
-          'wharf_hook_outbox_oldest_pending_age_seconds',
-          'gauge',
-          'Age of the oldest delivery waiting in the outbox (0 when none waits).',
-        ),
-        `wharf_hook_outbox_oldest_pending_age_seconds ${
-          outbox.oldestPendingAt === undefined ? 0 : Math.max(0, (now - outbox.oldestPendingAt) / 1000)
-        }`,
-        ...header(
-          'wharf_hook_outbox_dropped_total',
-          'counter',
-          'Deliveries refused because the outbox was full.',
-        ),
-        `wharf_hook_outbox_dropped_total ${outbox.dropped}`,
-        ...header(
-          'wharf_hook_dead_letters_dropped_total',
-          'counter',
-          'Dead letters dropped, oldest first, to stay within --hooks-dead-letter-limit.',
-        ),
-        `wharf_hook_dead_letters_dropped_total ${outbox.deadLettersDropped}`,
-      );
-    }
-    return `${lines.join('\n')}\n`;
+  #registerOutbox(): void {
+    const registers = [this.registry];
+    const stats = (): OutboxStats | undefined => this.#outbox?.();
+    new Gauge({
+      name: 'wharf_hook_outbox_depth',
+      help: 'Hook deliveries waiting in the outbox.',
+      registers,
+      collect() {
+        this.set(stats()?.depth ?? 0);
+      },
+    });
+    const now = (): number => this.#now();
+    new Gauge({
+      name: 'wharf_hook_outbox_oldest_pending_age_seconds',
+      help: 'Age of the oldest delivery waiting in the outbox (0 when none waits).',
+      registers,
+      aggregator: 'max',
+      collect() {
+        const oldest = stats()?.oldestPendingAt;
+        this.set(oldest === undefined ? 0 : Math.max(0, (now() - oldest) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'wharf_hook_outbox_dropped_total',
+      help: 'Deliveries refused because the outbox was full.',
+      registers,
+      collect() {
+        this.set(stats()?.dropped ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'wharf_hook_dead_letters_dropped_total',
+      help: 'Dead letters dropped, oldest first, to stay within --hooks-dead-letter-limit.',
+      registers,
+      collect() {
+        this.set(stats()?.deadLettersDropped ?? 0);
+      },
+    });
   }
+
+  /** This process's exposition text; `now` is the clock the outbox age is read with. */
+  async render(now?: number): Promise<string> {
+    this.#now = now === undefined ? Date.now : () => now;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#now = Date.now;
+    }
+  }
+
+  /**
+   * What /metrics answers: under --workers the sum over every worker (asked of the primary, which runs
+   * {@link serveClusterMetrics}), else this process's text.
+   */
+  async exposition(): Promise<string> {
+    return this.#clustered ? askPrimary() : this.render();
+  }
+
+  /**
+   * In a --workers worker, from the start: the primary asks every worker for its registry when any scrape
+   * comes, so each must answer, scraped or not.
+   */
+  joinCluster(): void {
+    if (!cluster.isWorker || this.#clustered) return;
+    this.#clustered = true;
+    AggregatorRegistry.setRegistries([this.registry]);
+    // Constructing one makes prom-client answer the primary's requests for this worker's registry.
+    new AggregatorRegistry();
+    listenForAnswers();
+  }
+}
+
+const metricsRequest = 'wharf:metrics-request';
+const metricsAnswer = 'wharf:metrics-answer';
+let workerListening = false;
+let nextRequest = 0;
+const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
+
+function listenForAnswers(): void {
+  if (!workerListening) {
+    workerListening = true;
+    process.on('message', (message: { type?: string; id?: number; text?: string; error?: string }) => {
+      if (message?.type !== metricsAnswer || message.id === undefined) return;
+      const pending = waiting.get(message.id);
+      waiting.delete(message.id);
+      if (message.error !== undefined) pending?.reject(new Error(message.error));
+      else pending?.resolve(message.text ?? '');
+    });
+  }
+}
+
+/** A worker asks the primary for the sum over all workers; the answer comes back by id. */
+function askPrimary(): Promise<string> {
+  const id = nextRequest++;
+  return new Promise((resolve, reject) => {
+    waiting.set(id, { resolve, reject });
+    process.send?.({ type: metricsRequest, id });
+  });
+}
+
+/** In the cluster primary: answers workers' /metrics requests with prom-client's sum over every worker. */
+export function serveClusterMetrics(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker, message: { type?: string; id?: number }) => {
+    if (message?.type !== metricsRequest) return;
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ type: metricsAnswer, id: message.id, text }),
+      (error: Error) => worker.send({ type: metricsAnswer, id: message.id, error: error.message }),
+    );
+  });
 }

@@ -11,7 +11,7 @@ import { redactTarget } from '../../src/hooks/delivery/target-guard.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, type Reply, send, tus } from '../support/http.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
-import { repoRoot, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
+import { scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
 const token = `admin-${randomUUID()}`;
 const auth = { Authorization: `Bearer ${token}` };
@@ -73,7 +73,7 @@ async function refusal(
   const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-test-'));
   try {
     const child = spawn(process.execPath, [wharfBin, '--port', '0', '--data-dir', dataDir, ...args], {
-      cwd: repoRoot,
+      cwd: scratchCwd,
       env: { ...process.env, WHARF_ADMIN_TOKEN: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

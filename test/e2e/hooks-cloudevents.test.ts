@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { ConsumeMessage } from 'amqplib';
-import { percentDecodeHeaderValue } from 'wharf/webhooks';
+import { percentDecodeHeaderValue } from 'wharf-uploads/webhooks';
 import {
   type AmqpPeer,
   amqpPeer,
@@ -17,7 +17,7 @@ import {
 import { hookSchemaErrors } from '../support/hook-payload-validator.ts';
 import { HookReceiver, type ReceivedHook } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
-import { repoRoot, startWharf, wharfBin } from '../support/wharf-process.ts';
+import { scratchCwd, startWharf, wharfBin } from '../support/wharf-process.ts';
 
 /** The events these tests enable: one blocking, two post events (pre-create reaches brokers once it passed). */
 const events = ['pre-create', 'post-create', 'post-finish'] as const;
@@ -313,7 +313,7 @@ describe('CloudEvents options', () => {
     const failed = await promisify(execFile)(
       process.execPath,
       [wharfBin, '--hooks-format', 'cloudevents', '--hooks-cloudevents-source', 'not a uri'],
-      { cwd: repoRoot },
+      { cwd: scratchCwd },
     ).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { octets, send, tus } from '../support/http.ts';
-import { repoRoot, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
+import { scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
 function metadata(values: Record<string, string>): string {
   return Object.entries(values)
@@ -200,7 +200,7 @@ endpoints:
         '--hooks-modules-dir',
         path.join(scratch, 'modules'),
       ],
-      { cwd: repoRoot, encoding: 'utf8' },
+      { cwd: scratchCwd, encoding: 'utf8' },
     );
     assert.equal(check.status, 0, check.stderr);
     assert.match(check.stdout, /pre-create: hook:gate@\/images, hook:watermark@\/images/);

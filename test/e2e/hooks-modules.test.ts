@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createUpload, octets, send, tus } from '../support/http.ts';
-import { repoRoot, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
+import { repoRoot, scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
 /** Modules import `wharf` as a user's would; here the built package entry, by URL. */
 const wharfEntry = pathToFileURL(path.join(repoRoot, 'dist/index.js')).href;
@@ -36,7 +36,7 @@ async function eventually<T>(probe: () => Promise<T | undefined>, what: string):
 
 function runWharf(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [wharfBin, ...args], { cwd: repoRoot });
+    const child = spawn(process.execPath, [wharfBin, ...args], { cwd: scratchCwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { verifyWebhook, WebhookVerificationError } from 'wharf/webhooks';
+import { verifyWebhook, WebhookVerificationError } from 'wharf-uploads/webhooks';
 import { verifyWebhook as verifyFromRoot } from '../../src/index.ts';
 import { HookReceiver, type ReceivedHook } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
-import { repoRoot, startWharf, wharfBin } from '../support/wharf-process.ts';
+import { repoRoot, scratchCwd, startWharf, wharfBin } from '../support/wharf-process.ts';
 
 const run = promisify(execFile);
 
@@ -355,7 +355,7 @@ describe('bad secrets stop start-up without showing them', () => {
     const good = newSecret();
     const bad = `whsec_${randomBytes(8).toString('base64')}`;
     const failed = await run(process.execPath, [wharfBin, '--hooks-http-secret', `${good},${bad}`], {
-      cwd: repoRoot,
+      cwd: scratchCwd,
     }).then(
       () => undefined,
       (error: { code: number; stderr: string; stdout: string }) => error,
@@ -370,7 +370,7 @@ describe('bad secrets stop start-up without showing them', () => {
     assert.ok(!failed.stdout.includes(bad.slice(6)));
 
     const unprefixed = await run(process.execPath, [wharfBin], {
-      cwd: repoRoot,
+      cwd: scratchCwd,
       env: { ...process.env, WHARF_HOOKS_HTTP_SECRET: good.slice(6) },
     }).then(
       () => undefined,
@@ -391,7 +391,7 @@ describe('bad secrets stop start-up without showing them', () => {
       JSON.stringify({ hooks: { notify: { transport: 'http', url: receiver.url, secret: bad } } }),
     );
     const failed = await run(process.execPath, [wharfBin, '--config', wharfFile, '--port', '0'], {
-      cwd: repoRoot,
+      cwd: scratchCwd,
     }).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error,
@@ -405,7 +405,7 @@ describe('bad secrets stop start-up without showing them', () => {
   it('--help shows the option but no secret, even when one is set', async () => {
     const secret = newSecret();
     const { stdout } = await run(process.execPath, [wharfBin, '--help'], {
-      cwd: repoRoot,
+      cwd: scratchCwd,
       env: { ...process.env, WHARF_HOOKS_HTTP_SECRET: secret },
     });
     assert.match(stdout, /--hooks-http-secret/);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { describe, it } from 'node:test';
 import express from 'express';
 import { createTusHandler } from '../../src/index.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
+import { repoRoot } from '../support/wharf-process.ts';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -57,6 +59,44 @@ describe('createTusHandler (library use)', () => {
     } finally {
       server.close();
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the README's library example", () => {
+  it('runs as written: it listens, serves its own route and tus on /files/', {
+    timeout: 60_000,
+  }, async () => {
+    const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Using Wharf as a library'));
+    const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(code?.includes('.listen('), 'the first example listens');
+    // Inside the clone, so its `import ... from '<package>'` resolves to this package (a self-reference) and
+    // express to its node_modules; run from an empty folder, where its ./uploads lands.
+    const scratch = path.join(repoRoot, '.tmp');
+    await mkdir(scratch, { recursive: true });
+    const folder = await mkdtemp(path.join(scratch, 'readme-'));
+    const cwd = await mkdtemp(path.join(tmpdir(), 'wharf-readme-'));
+    const file = path.join(folder, 'server.mjs');
+    await writeFile(file, code ?? '');
+    const free = createServer();
+    const port = Number(new URL(await listen(free)).port);
+    await new Promise((resolve) => free.close(resolve));
+    const child = spawn(process.execPath, [file], { cwd, env: { ...process.env, PORT: String(port) } });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('tus endpoint')) resolve();
+        });
+        child.once('exit', (status) => reject(new Error(`example exited with ${status}`)));
+      });
+      const origin = `http://127.0.0.1:${port}`;
+      assert.equal((await send('GET', `${origin}/`)).status, 200);
+      await roundTrip(`${origin}/files/`);
+    } finally {
+      child.kill();
+      await rm(folder, { recursive: true, force: true });
+      await rm(cwd, { recursive: true, force: true });
     }
   });
 });

@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
+import { type BackendProxy, startBackendProxy } from '../support/backend-proxy.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
-import { s3Args, s3SecretKey, s3Url } from '../support/s3.ts';
-import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { s3Args, s3SecretKey, s3Unavailable, s3Url } from '../support/s3.ts';
+import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
-const run = promisify(execFile);
-const script = path.join(repoRoot, 'scripts/services/minio.sh');
-const binary = path.join(repoRoot, '.cache/bin/minio');
-// A server of its own, so stopping it cannot disturb the suites that share the main one.
-const port = 19010;
-
-/** Fails (never skips) without the MinIO binary: `npm test` builds it through scripts/start-services.sh. */
-function unavailable(): undefined {
-  if (existsSync(binary)) return undefined;
-  throw new Error(`no MinIO binary at ${binary}; run scripts/services/minio.sh start once`);
-}
 
 /** Sends `first`, waits until it is written, calls `between`, then sends `rest`; resolves with the status or the error. */
 function patchWithPause(
@@ -57,28 +41,22 @@ function patchWithPause(
   });
 }
 
-describe('s3 storage when S3 goes away mid-upload', { skip: unavailable() }, () => {
-  let dataDir: string;
+describe('s3 storage when S3 goes away mid-upload', { skip: await s3Unavailable() }, () => {
+  // S3 goes away behind a proxy of this test's own, so the server the other suites share keeps running.
+  let proxy: BackendProxy;
   let wharf: WharfProcess;
-  const minio = (command: 'start' | 'stop') =>
-    run('bash', [script, command], {
-      env: { ...process.env, WHARF_MINIO_PORT: String(port), WHARF_MINIO_DATA_DIR: dataDir },
-    });
 
   before(async () => {
-    dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-minio-outage-'));
-    await minio('start');
-    const setup = s3Args('s3', ['--s3-url', `http://127.0.0.1:${port}`, '--s3-part-size', '5MiB']);
+    proxy = await startBackendProxy(Number(new URL(s3Url).port));
+    const setup = s3Args('s3', ['--s3-url', `http://127.0.0.1:${proxy.port}`, '--s3-part-size', '5MiB']);
     wharf = await startWharf({ args: setup.args });
   });
   after(async () => {
     await wharf?.stop();
-    await minio('stop');
-    await rm(dataDir, { recursive: true, force: true });
+    await proxy?.close();
   });
 
   it('keeps what was stored before the outage and resumes once S3 is back', async () => {
-    assert.notEqual(s3Url, `http://127.0.0.1:${port}`);
     const data = randomBytes(40 * MiB);
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
     const first = await send('PATCH', url, {
@@ -93,7 +71,7 @@ describe('s3 storage when S3 goes away mid-upload', { skip: unavailable() }, () 
       data.subarray(12 * MiB, 23 * MiB),
       data.subarray(23 * MiB, 32 * MiB),
       async () => {
-        await minio('stop');
+        proxy.cut();
       },
     );
     assert.notEqual(outcome, 204, 'a PATCH whose bytes could not be stored is not acknowledged');
@@ -108,7 +86,7 @@ describe('s3 storage when S3 goes away mid-upload', { skip: unavailable() }, () 
     assert.equal(down.status, 503);
     assert.equal(JSON.parse(down.text).backends.s3.status, 'down');
 
-    await minio('start');
+    proxy.restore();
     const up = await send('GET', `${wharf.origin}/health`);
     assert.equal(up.status, 200);
     assert.deepEqual(JSON.parse(up.text), { status: 'ok', backends: { s3: { status: 'ok' } } });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
-import { repoRoot, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
+import { scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
 let wharf: WharfProcess;
 before(async () => {
@@ -165,7 +165,7 @@ describe('--tus-extensions', () => {
 
 describe('the wharf command', () => {
   it('prints --help generated from the option table', () => {
-    const result = spawnSync(process.execPath, [wharfBin, '--help'], { cwd: repoRoot, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [wharfBin, '--help'], { cwd: scratchCwd, encoding: 'utf8' });
     assert.equal(result.status, 0);
     assert.match(result.stdout, /--data-dir <text>/);
     assert.match(result.stdout, /RUSTUS_SERVER_PORT/);
@@ -173,7 +173,7 @@ describe('the wharf command', () => {
 
   it('exits 2 with a clear message on a bad value', () => {
     const result = spawnSync(process.execPath, [wharfBin, '--port', 'eighty'], {
-      cwd: repoRoot,
+      cwd: scratchCwd,
       encoding: 'utf8',
     });
     assert.equal(result.status, 2);

@@ -56,8 +56,16 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
     };
     client.on('error', end);
     upstream.on('error', end);
-    client.on('close', end);
-    upstream.on('close', end);
+    // A side that closed ends the other once what was forwarded to it is flushed: a server that closes right
+    // after its answer (an HTTP/1.0 one) must not lose the answer's tail.
+    client.on('close', () => {
+      pairs.delete(pair);
+      upstream.end();
+    });
+    upstream.on('close', () => {
+      pairs.delete(pair);
+      client.end();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();

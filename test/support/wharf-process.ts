@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,12 @@ import { setTimeout } from 'node:timers/promises';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const wharfBin = path.join(repoRoot, 'bin/wharf.js');
+/**
+ * An empty working folder for the `wharf` commands a test runs itself (removed when the test process exits), so
+ * that nothing in the clone's folder (./extensions/hooks, ./wharf.yaml, ./data) reaches them.
+ */
+export const scratchCwd = mkdtempSync(path.join(tmpdir(), 'wharf-cwd-'));
+process.once('exit', () => rmSync(scratchCwd, { recursive: true, force: true }));
 
 export interface WharfProcess {
   readonly child: ChildProcess;
@@ -17,6 +24,8 @@ export interface WharfProcess {
   /** Endpoint URL with trailing slash, e.g. http://127.0.0.1:1234/files/ */
   readonly endpoint: string;
   readonly dataDir: string;
+  /** Its working folder: relative defaults (./extensions/hooks, ./data) resolve there, never in the clone. */
+  readonly cwd: string;
   /** Every JSON log line the process printed so far. */
   readonly logs: Record<string, unknown>[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -28,11 +37,16 @@ export interface StartWharfOptions {
   /** Reuse a data folder (otherwise a fresh temporary one, removed on stop). */
   readonly dataDir?: string;
   readonly basePath?: string;
+  /** The working folder (otherwise a fresh empty temporary one, removed on stop). */
+  readonly cwd?: string;
 }
 
 /** Starts the real `wharf` command on a free port and waits until it listens. */
 export async function startWharf(options: StartWharfOptions = {}): Promise<WharfProcess> {
   const ownDir = options.dataDir === undefined;
+  // Not the clone: a ./extensions/hooks made there by following the docs would load into every test's server.
+  const ownCwd = options.cwd === undefined ? await mkdtemp(path.join(tmpdir(), 'wharf-cwd-')) : undefined;
+  const cwd = options.cwd ?? ownCwd ?? tmpdir();
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'wharf-test-')));
   const args = [
     wharfBin,
@@ -47,7 +61,7 @@ export async function startWharf(options: StartWharfOptions = {}): Promise<Wharf
     ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, {
-    cwd: repoRoot,
+    cwd,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -78,6 +92,7 @@ export async function startWharf(options: StartWharfOptions = {}): Promise<Wharf
     origin,
     endpoint: `${origin}${basePath}/`,
     dataDir,
+    cwd,
     logs,
     stop: async (signal = 'SIGTERM') => {
       const exited = new Promise<number | null>((resolve) => {
@@ -88,6 +103,8 @@ export async function startWharf(options: StartWharfOptions = {}): Promise<Wharf
       child.kill(signal);
       const code = await exited;
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
+      // Only the folder made above is removed, whatever cwd was.
+      if (ownCwd !== undefined) await rm(ownCwd, { recursive: true, force: true });
       return code;
     },
   };

@@ -1,0 +1,116 @@
+import { namedHookTransports, runOnValues } from '../hooks/chain/pipeline.ts';
+import { uploadEventNames } from '../hooks/events.ts';
+import { hookFormatNames } from '../hooks/formats/index.ts';
+import { bindingKeys, endpointKeys, hookKeys } from './config-file.ts';
+import { tusExtensionNames } from './options.ts';
+
+type Schema = Record<string, unknown>;
+
+const text: Schema = { type: 'string', minLength: 1 };
+const yesNo: Schema = { type: 'boolean' };
+const bytes: Schema = { type: 'integer', minimum: 0, description: 'bytes' };
+
+/**
+ * The value each key of a named hook takes, as validateWharfFile checks it. Every key of `hookKeys` needs an
+ * entry: the generator throws on one without, so a key added to the file's checks shows up here.
+ */
+const hookValues: Readonly<Record<string, Schema>> = {
+  transport: { enum: [...namedHookTransports] },
+  command: { ...text, description: 'file hooks: the executable, relative to the config file' },
+  directory: { ...text, description: 'dir hooks: one executable per event name' },
+  url: { ...text, description: 'http hooks: http(s) URL; amqp hooks: amqp(s) URL' },
+  secret: { type: 'string', description: 'http hooks: a whsec_ signing secret' },
+  secrets: { type: 'array', items: { type: 'string' }, minItems: 1 },
+  module: { ...text, description: 'module hooks: a folder of --hooks-modules-dir' },
+  format: { enum: [...hookFormatNames] },
+  timeout: { type: 'number', minimum: 0.001, description: 'seconds' },
+  retries: { type: 'integer', minimum: 0 },
+  retrySchedule: {
+    anyOf: [{ type: 'string' }, { type: 'array', items: { type: ['string', 'number'] } }],
+    description: 'http hooks: delays between outbox attempts of post-* deliveries',
+  },
+  critical: yesNo,
+  runOn: { enum: [...runOnValues] },
+  args: { type: 'object' },
+  exchange: { type: 'string' },
+  exchangeKind: { type: 'string' },
+  routingKey: { type: 'string' },
+  queuesPrefix: { type: 'string' },
+  declareExchange: yesNo,
+  declareQueues: yesNo,
+  durableExchange: yesNo,
+  durableQueues: yesNo,
+  autoDelete: yesNo,
+  celery: yesNo,
+  brokers: { type: 'array', items: { type: 'string' }, minItems: 1 },
+  topic: { type: 'string' },
+  prefix: { type: 'string' },
+  clientId: { type: 'string' },
+};
+
+const endpointValues: Readonly<Record<string, Schema>> = {
+  path: { type: 'string', pattern: '^/?[A-Za-z0-9._~/-]*$' },
+  dataDir: text,
+  maxFileSize: bytes,
+  maxBodySize: bytes,
+  extensions: {
+    anyOf: [{ type: 'string' }, { type: 'array', items: { enum: [...tusExtensionNames] } }],
+  },
+  hooks: { type: 'array', items: { $ref: '#/$defs/binding' } },
+};
+
+const bindingValues: Readonly<Record<string, Schema>> = {
+  hook: { type: 'string', description: 'the name of a hook declared under hooks' },
+  events: { type: 'array', items: { enum: [...uploadEventNames] }, minItems: 1 },
+  args: { type: 'object' },
+  when: { type: 'object', description: 'conditions, all of which must match' },
+};
+
+function mapping(
+  keys: readonly string[],
+  values: Readonly<Record<string, Schema>>,
+  required: string[],
+): Schema {
+  const properties: Record<string, Schema> = {};
+  for (const key of keys) {
+    const value = values[key];
+    if (value === undefined) throw new Error(`config-file-schema: no schema for key "${key}"`);
+    properties[key] = value;
+  }
+  return { type: 'object', properties, required, additionalProperties: false };
+}
+
+/**
+ * The JSON Schema of `wharf.yaml` (`--config`), from the key lists and value sets validateWharfFile checks with.
+ * What a schema cannot say (a binding naming a declared hook, paths that overlap, keys that belong to one
+ * transport, retries against the events bound) stays with validateWharfFile. `npm run docs` writes it to
+ * wharf.schema.json; a test fails when that file is stale.
+ */
+export function wharfFileSchema(): Schema {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'wharf.schema.json',
+    title: 'wharf.yaml (--config)',
+    description: 'Named hooks and the endpoints that bind them; see docs/hooks.md.',
+    type: 'object',
+    properties: {
+      hooks: {
+        type: 'object',
+        propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+        additionalProperties: { $ref: '#/$defs/hook' },
+      },
+      endpoints: { type: 'array', items: { $ref: '#/$defs/endpoint' } },
+    },
+    additionalProperties: false,
+    $defs: {
+      hook: mapping(hookKeys, hookValues, ['transport']),
+      endpoint: mapping(endpointKeys, endpointValues, ['path']),
+      binding: mapping(bindingKeys, bindingValues, ['hook', 'events']),
+    },
+  };
+}
+
+/** The committed file's text. */
+export function renderWharfFileSchema(): string {
+  return `${JSON.stringify(wharfFileSchema(), null, 2)}\n`;
+}
