@@ -24,6 +24,8 @@ export type {
   InitEventName,
   InitHandler,
   InitMeta,
+  ModuleEmitter,
+  ModuleEventListener,
   ModuleUpload,
   ModuleUploads,
   RouteHandler,

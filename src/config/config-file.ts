@@ -10,7 +10,7 @@ import {
   runOnValues,
 } from '../hooks/chain/pipeline.ts';
 import { retryScheduleOf } from '../hooks/delivery/retry-policy.ts';
-import { isUploadEventName, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
+import { eventsMatching, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
 import { type HookFormatName, hookFormatNames, isHookFormatName } from '../hooks/formats/index.ts';
 import { WebhookSecretError, webhookKeys } from '../hooks/transports/webhook-signature.ts';
 import {
@@ -340,9 +340,16 @@ function eventsOf(value: unknown, where: string, problems: Problems): UploadEven
   }
   const events: UploadEventName[] = [];
   for (const item of items) {
-    if (typeof item === 'string' && isUploadEventName(item)) events.push(item);
-    else
-      problems.add(where, `unknown event ${JSON.stringify(item)} (expected ${uploadEventNames.join(', ')})`);
+    const matched = typeof item === 'string' ? eventsMatching(item) : undefined;
+    if (matched === undefined) {
+      problems.add(
+        where,
+        `unknown event ${JSON.stringify(item)} (expected ${uploadEventNames.join(', ')}, or pre-*, post-*, *)`,
+      );
+      continue;
+    }
+    // A pattern and a name it covers bind the hook once per event.
+    for (const name of matched) if (!events.includes(name)) events.push(name);
   }
   return events;
 }
