@@ -59,7 +59,8 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
   // Configured HTTP hooks must fit --hooks-allowed-urls (the flag-defined ones were checked with the options).
   const allowList = new TargetAllowList(config.admin.allowedUrls);
   for (const hook of wharfFile?.hooks ?? []) {
-    if (hook.transport === 'http' && hook.url !== undefined) checkConfiguredTarget(hook.url, allowList);
+    if ((hook.transport === 'http' || hook.transport === 'notify') && hook.url !== undefined)
+      checkConfiguredTarget(hook.url, allowList);
   }
   // The default endpoint's state: its shared backend (Redis, PostgreSQL) also holds the hooks outbox.
   const mainState = composeUploadState(config);

@@ -29,6 +29,8 @@ export type {
   InitEventName,
   InitHandler,
   InitMeta,
+  ModuleEmitter,
+  ModuleEventListener,
   ModuleUpload,
   ModuleUploads,
   RouteHandler,

@@ -1,6 +1,7 @@
 import { namedHookTransports, runOnValues } from '../hooks/chain/pipeline.ts';
 import { uploadEventNames } from '../hooks/events.ts';
 import { hookFormatNames } from '../hooks/formats/index.ts';
+import { notifyServices } from '../hooks/transports/notify-message.ts';
 import { bindingKeys, endpointKeys, hookKeys } from './config-file.ts';
 import { tusExtensionNames } from './options.ts';
 
@@ -32,6 +33,15 @@ const hookValues: Readonly<Record<string, Schema>> = {
   critical: yesNo,
   runOn: { enum: [...runOnValues] },
   args: { type: 'object' },
+  service: {
+    enum: [...notifyServices],
+    description: 'notify hooks: the service whose message shape is sent',
+  },
+  template: {
+    type: 'string',
+    description: 'notify hooks: the message, with {{field.path}} from the payload',
+  },
+  title: { type: 'string', description: 'notify hooks: a title (ntfy, Teams)' },
   exchange: { type: 'string' },
   exchangeKind: { type: 'string' },
   routingKey: { type: 'string' },

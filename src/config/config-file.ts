@@ -10,8 +10,9 @@ import {
   runOnValues,
 } from '../hooks/chain/pipeline.ts';
 import { retryScheduleOf } from '../hooks/delivery/retry-policy.ts';
-import { isUploadEventName, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
+import { eventsMatching, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
 import { type HookFormatName, hookFormatNames, isHookFormatName } from '../hooks/formats/index.ts';
+import { type NotifyService, notifyServices } from '../hooks/transports/notify-message.ts';
 import { WebhookSecretError, webhookKeys } from '../hooks/transports/webhook-signature.ts';
 import {
   amqpHookKeys,
@@ -123,6 +124,9 @@ export const hookKeys = [
   'critical',
   'runOn',
   'args',
+  'service',
+  'template',
+  'title',
   ...amqpHookKeys.filter((key) => key !== 'url'),
   ...kafkaHookKeys,
 ];
@@ -160,7 +164,11 @@ function namedHook(
     }
   }
   const command = optionalString(value, 'command', where, problems);
-  const url = transport === 'http' ? optionalString(value, 'url', where, problems) : undefined;
+  const url =
+    transport === 'http' || transport === 'notify'
+      ? optionalString(value, 'url', where, problems)
+      : undefined;
+  const notify = transport === 'notify' ? notifyOf(value, where, problems) : undefined;
   if (transport !== 'http' && (value.secret !== undefined || value.secrets !== undefined)) {
     problems.add(where, '"secret" and "secrets" sign http hooks only');
   }
@@ -172,8 +180,8 @@ function namedHook(
     problems.add(where, 'a module hook needs "module" (a folder of --hooks-modules-dir)');
   }
   if (transport === 'file' && command === undefined) problems.add(where, 'a file hook needs "command"');
-  if (transport === 'http') {
-    if (url === undefined) problems.add(where, 'an http hook needs "url"');
+  if (transport === 'http' || transport === 'notify') {
+    if (url === undefined) problems.add(where, `an ${transport} hook needs "url"`);
     else if (!/^https?:\/\/./.test(url)) problems.add(`${where}.url`, 'must be an http:// or https:// URL');
   }
   const format = value.format;
@@ -210,6 +218,7 @@ function namedHook(
     ...(command !== undefined ? { command: path.resolve(base, command) } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(secrets !== undefined ? { secrets } : {}),
+    ...(notify !== undefined ? { notify } : {}),
     ...(module !== undefined ? { module } : {}),
     ...(directory !== undefined ? { directory: path.resolve(base, directory) } : {}),
     ...(typeof format === 'string' && isHookFormatName(format) ? { format: format as HookFormatName } : {}),
@@ -224,6 +233,22 @@ function namedHook(
   };
 }
 
+/** A notify hook's `service`, `template` and `title`, checked. */
+function notifyOf(value: Json, where: string, problems: Problems): NamedHookDeclaration['notify'] {
+  const service = value.service ?? 'json';
+  if (!(notifyServices as readonly unknown[]).includes(service)) {
+    problems.add(`${where}.service`, `expected one of ${notifyServices.join(', ')}`);
+    return undefined;
+  }
+  const template = optionalString(value, 'template', where, problems);
+  if (template === undefined) {
+    problems.add(where, 'a notify hook needs "template" (e.g. "{{upload.metadata.filename}} finished")');
+    return undefined;
+  }
+  const title = optionalString(value, 'title', where, problems);
+  return { service: service as NotifyService, template, ...(title !== undefined ? { title } : {}) };
+}
+
 /** An http hook's `retrySchedule` (a list or a comma string of durations), checked. */
 function retryScheduleIn(
   value: Json,
@@ -233,7 +258,7 @@ function retryScheduleIn(
 ): readonly number[] | undefined {
   const raw = value.retrySchedule;
   if (raw === undefined) return undefined;
-  if (transport !== 'http') {
+  if (transport !== 'http' && transport !== 'notify') {
     problems.add(
       `${where}.retrySchedule`,
       transport === 'amqp' || transport === 'kafka'
@@ -263,7 +288,7 @@ function httpRetryProblems(
   problems: Problems,
 ): void {
   for (const hook of hooks) {
-    if (hook.transport !== 'http') continue;
+    if (hook.transport !== 'http' && hook.transport !== 'notify') continue;
     const events = bindings
       .filter((binding) => binding.hook === hook.name)
       .flatMap((binding) => binding.events);
@@ -340,9 +365,16 @@ function eventsOf(value: unknown, where: string, problems: Problems): UploadEven
   }
   const events: UploadEventName[] = [];
   for (const item of items) {
-    if (typeof item === 'string' && isUploadEventName(item)) events.push(item);
-    else
-      problems.add(where, `unknown event ${JSON.stringify(item)} (expected ${uploadEventNames.join(', ')})`);
+    const matched = typeof item === 'string' ? eventsMatching(item) : undefined;
+    if (matched === undefined) {
+      problems.add(
+        where,
+        `unknown event ${JSON.stringify(item)} (expected ${uploadEventNames.join(', ')}, or pre-*, post-*, *)`,
+      );
+      continue;
+    }
+    // A pattern and a name it covers bind the hook once per event.
+    for (const name of matched) if (!events.includes(name)) events.push(name);
   }
   return events;
 }

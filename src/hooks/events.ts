@@ -34,6 +34,23 @@ export function isBlockingEvent(name: UploadEventName): boolean {
   return name.startsWith('pre-');
 }
 
+/** The subscription patterns a module action, filter or named-hook binding may use instead of one event name. */
+export const eventPatterns = ['*', 'pre-*', 'post-*'] as const;
+export type EventPattern = (typeof eventPatterns)[number];
+
+/**
+ * The events an event name or pattern stands for, in {@link uploadEventNames} order: `pre-*` every blocking
+ * event, `post-*` every other one, `*` all of them (pre-finish included). Undefined for an unknown name.
+ * Patterns are expanded once, at start-up: a handler registered with one runs as if registered on each event.
+ */
+export function eventsMatching(pattern: string): UploadEventName[] | undefined {
+  if (isUploadEventName(pattern)) return [pattern];
+  if (pattern === '*') return [...uploadEventNames];
+  if (pattern === 'pre-*') return uploadEventNames.filter(isBlockingEvent);
+  if (pattern === 'post-*') return uploadEventNames.filter((name) => !isBlockingEvent(name));
+  return undefined;
+}
+
 /** The upload as hooks see it. Field meanings follow rustus's payloads. */
 export interface HookUpload {
   readonly id: string;

@@ -279,6 +279,7 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
       await modules.init('server.stop').catch((error: unknown) => {
         logger.error({ err: error }, 'a hook module failed on server.stop');
       });
+      modules.stopEmitter();
       shutdown.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

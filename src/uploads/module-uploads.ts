@@ -10,7 +10,8 @@ function moduleUpload(record: UploadRecord): ModuleUpload {
     offset: record.offset,
     length: record.length,
     metadata: { ...record.metadata },
-    createdAt: record.createdAt,
+    // Unix seconds, as in every hook payload (rustus's created_at): the record keeps milliseconds.
+    createdAt: Math.floor(record.createdAt / 1000),
     finished: isComplete(record),
   };
 }

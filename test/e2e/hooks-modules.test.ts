@@ -138,7 +138,7 @@ export default register;
   schedule('* * * * * *', async ({ uploads }) => {
     const maxAge = Number(context.env.TEST_MAX_AGE_MS);
     for await (const upload of uploads.list()) {
-      if (!upload.finished && Date.now() - upload.createdAt > maxAge) {
+      if (!upload.finished && Date.now() - upload.createdAt * 1000 > maxAge) {
         await uploads.delete(upload.id);
         context.logger.info({ id: upload.id }, 'stale upload deleted');
       }

@@ -9,7 +9,23 @@ import { type AmqpHooksConfig, AmqpHookTransport } from '../transports/amqp.ts';
 import { DirHookTransport, FileHookTransport } from '../transports/file.ts';
 import { HttpHookTransport } from '../transports/http.ts';
 import { type KafkaHooksConfig, KafkaHookTransport } from '../transports/kafka.ts';
+import { type NotifyService, notifyRequest, renderTemplate } from '../transports/notify-message.ts';
 import type { DeliveryResult, HookTransport } from '../transports/types.ts';
+
+/** A notify hook's body: its template rendered against the formatted payload (JSON), shaped for its service. */
+function notifyRenderer(notify: NonNullable<NamedHookDeclaration['notify']>) {
+  return (payload: string) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(payload);
+    } catch {
+      parsed = {};
+    }
+    const title = notify.title === undefined ? undefined : renderTemplate(notify.title, parsed);
+    return notifyRequest(notify.service, renderTemplate(notify.template, parsed), title);
+  };
+}
+
 import type { WhenCondition } from './conditions.ts';
 
 /** When a post hook runs: after a successful operation (default), after a failed one, or both. */
@@ -17,7 +33,7 @@ export const runOnValues = ['success', 'failure', 'always'] as const;
 export type RunOn = (typeof runOnValues)[number];
 
 /** Transports a named hook may use. */
-export const namedHookTransports = ['file', 'dir', 'http', 'amqp', 'kafka', 'module'] as const;
+export const namedHookTransports = ['file', 'dir', 'http', 'amqp', 'kafka', 'module', 'notify'] as const;
 export type NamedHookTransport = (typeof namedHookTransports)[number];
 
 /** amqp and kafka hooks never block (as in rustus): they hear of an event through the outbox. */
@@ -35,6 +51,8 @@ export interface NamedHookDeclaration {
   readonly directory?: string;
   /** http: the URL the payload is POSTed to. */
   readonly url?: string;
+  /** notify: the service whose incoming-webhook body is sent, the message template and an optional title. */
+  readonly notify?: { readonly service: NotifyService; readonly template: string; readonly title?: string };
   /** http: Standard Webhooks `whsec_` secrets, newest first; every request is signed with each. */
   readonly secrets?: readonly string[];
   /** module: the folder name of a hook module; its filters/actions then run only where it is bound. */
@@ -169,6 +187,7 @@ export class Pipeline {
             timeoutMs: hook.timeoutMs ?? defaults.httpTimeoutMs,
             proxyHeaders: defaults.httpProxyHeaders,
             ...(hook.secrets !== undefined ? { secrets: hook.secrets } : {}),
+            ...(hook.notify !== undefined ? { render: notifyRenderer(hook.notify) } : {}),
           }),
         );
       }
@@ -187,7 +206,7 @@ export class Pipeline {
         return [{ binding, hook, transport, outboxTarget }];
       }
       const durableHttp =
-        hook.transport === 'http' &&
+        (hook.transport === 'http' || hook.transport === 'notify') &&
         defaults.httpOutbox !== false &&
         binding.events.some((event) => !event.startsWith('pre-'));
       if (!durableHttp) return [{ binding, hook, transport }];

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runOnValues } from '../chain/pipeline.ts';
-import { isBlockingEvent, isUploadEventName, uploadEventNames } from '../events.ts';
+import { eventsMatching, isBlockingEvent, uploadEventNames } from '../events.ts';
 import { CronSchedule } from './cron.ts';
 import { HookModules } from './registry.ts';
 import {
@@ -72,23 +72,33 @@ function registrarFor(modules: HookModules, name: string, context: HookModuleCon
   return {
     filter(event, handler) {
       checkHandler('filter', handler);
-      if (!isUploadEventName(event) || !isBlockingEvent(event)) {
+      // A filter's `*` means every event a filter can run on: `*` and `pre-*` are the same for filters.
+      const matched = eventsMatching(String(event))?.filter(isBlockingEvent);
+      if (matched === undefined || matched.length === 0) {
         const blocking = uploadEventNames.filter(isBlockingEvent).join(', ');
-        throw new TypeError(`filter("${String(event)}"): filters run on blocking events (${blocking})`);
+        throw new TypeError(
+          `filter("${String(event)}"): filters run on blocking events (${blocking}, or pre-* or * for all)`,
+        );
       }
-      modules.filters.set(event, [...(modules.filters.get(event) ?? []), entry(handler)]);
+      for (const name of matched)
+        modules.filters.set(name, [...(modules.filters.get(name) ?? []), entry(handler)]);
     },
     action(event, handler, options) {
       checkHandler('action', handler);
-      if (!isUploadEventName(event) || isBlockingEvent(event)) {
+      // An action's `*` means every event an action can run on (the post events), as `post-*` does.
+      const matched = eventsMatching(String(event))?.filter((name) => !isBlockingEvent(name));
+      if (matched === undefined || matched.length === 0) {
         const post = uploadEventNames.filter((name) => !isBlockingEvent(name)).join(', ');
-        throw new TypeError(`action("${String(event)}"): actions run on non-blocking events (${post})`);
+        throw new TypeError(
+          `action("${String(event)}"): actions run on non-blocking events (${post}, or post-* or * for all)`,
+        );
       }
       const runOn = options?.runOn ?? 'success';
       if (!(runOnValues as readonly string[]).includes(runOn)) {
         throw new TypeError(`action("${event}"): runOn must be one of ${runOnValues.join(', ')}`);
       }
-      modules.actions.set(event, [...(modules.actions.get(event) ?? []), { ...entry(handler), runOn }]);
+      for (const name of matched)
+        modules.actions.set(name, [...(modules.actions.get(name) ?? []), { ...entry(handler), runOn }]);
     },
     init(event, handler) {
       checkHandler('init', handler);
@@ -112,7 +122,7 @@ function registrarFor(modules: HookModules, name: string, context: HookModuleCon
  */
 export async function loadHookModules(
   directory: string,
-  contextFor: (moduleName: string) => HookModuleContext,
+  contextFor: (moduleName: string) => Omit<HookModuleContext, 'emitter'>,
   logger: ModuleLogger,
 ): Promise<HookModules> {
   const modules = new HookModules(logger);
@@ -158,7 +168,7 @@ export async function loadHookModules(
     if (typeof register !== 'function') {
       throw new HookModuleError(file, 'the default export must be a register(hooks, context) function');
     }
-    const context = contextFor(folder);
+    const context: HookModuleContext = { ...contextFor(folder), emitter: modules.emitter.forModule(folder) };
     try {
       await (register as HookModule)(registrarFor(modules, folder, context), context);
     } catch (error) {

@@ -10,6 +10,7 @@ import {
 import type { RunOn } from '../chain/pipeline.ts';
 import type { HookUpload, UploadEvent, UploadEventName } from '../events.ts';
 import { CronSchedule } from './cron.ts';
+import { ModuleEventBus } from './emitter.ts';
 import { asHookError } from './hook-error.ts';
 import { ModuleRouter } from './router.ts';
 import type {
@@ -143,6 +144,8 @@ export class HookModules {
   readonly routesBefore = new ModuleRouter();
   /** Routes tried when the tus endpoint does not own the path. */
   readonly routesAfter = new ModuleRouter();
+  /** `context.emitter` of every module: closed (every listener removed) by {@link HookModules.stopEmitter}. */
+  readonly emitter: ModuleEventBus;
   readonly #logger: ModuleLogger;
   /** Modules named hooks refer to: their filters and actions run only through their bindings. */
   readonly #bound = new Set<string>();
@@ -152,6 +155,12 @@ export class HookModules {
 
   constructor(logger: ModuleLogger) {
     this.#logger = logger;
+    this.emitter = new ModuleEventBus(logger);
+  }
+
+  /** Removes every module's event listeners (shutdown, after the `server.stop` handlers ran). */
+  stopEmitter(): void {
+    this.emitter.close();
   }
 
   static empty(logger: ModuleLogger): HookModules {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { HookAnswer } from '../chain/answers.ts';
-import type { HookRequest, HookUpload, UploadEventName } from '../events.ts';
+import type { EventPattern, HookRequest, HookUpload, UploadEventName } from '../events.ts';
 
 /** An upload as modules see it and as `context.uploads` returns it. */
 export interface ModuleUpload {
@@ -9,7 +9,10 @@ export interface ModuleUpload {
   readonly offset: number;
   readonly length: number | null;
   readonly metadata: Readonly<Record<string, string>>;
-  /** Unix milliseconds. */
+  /**
+   * Unix seconds, as `createdAt` in hook payloads and rustus's `created_at` (before issue 19: milliseconds;
+   * multiply by 1000 for a `Date`).
+   */
   readonly createdAt: number;
   readonly finished: boolean;
 }
@@ -24,6 +27,24 @@ export interface ModuleUploads {
   delete(id: string): Promise<boolean>;
   /** The stored bytes. */
   read(id: string): Promise<Readable>;
+}
+
+/** A listener of the modules' event bus; what it returns is ignored, what it throws or rejects is logged. */
+export type ModuleEventListener = (...args: unknown[]) => unknown;
+
+/**
+ * `context.emitter`: the event bus all hook modules of the process share. Listeners run in registration order;
+ * an error in one is logged (naming its module), never thrown to the emitter. Every listener is removed at
+ * shutdown (after `server.stop`); `on` and `once` return a disposer that removes the listener earlier.
+ */
+export interface ModuleEmitter {
+  /** Calls the event's listeners; resolves with how many ran once all settled (await it or not: never rejects). */
+  emit(event: string, ...args: unknown[]): Promise<number>;
+  on(event: string, listener: ModuleEventListener): () => void;
+  /** As `on`, removed before its first call. */
+  once(event: string, listener: ModuleEventListener): () => void;
+  /** Removes one registration of the listener; false when it had none. */
+  off(event: string, listener: ModuleEventListener): boolean;
 }
 
 /** The logger given to modules (a pino child logger fits). */
@@ -44,6 +65,8 @@ export interface HookModuleContext<Settings extends object = object> {
   readonly uploads: ModuleUploads;
   /** Arguments given to this module by a named hook binding (empty otherwise). */
   readonly args: Readonly<Record<string, unknown>>;
+  /** The event bus shared by every module of the process. */
+  readonly emitter: ModuleEmitter;
 }
 
 /** What a filter receives: the upload before the operation, with metadata it may rewrite. */
@@ -131,10 +154,13 @@ export type ScheduleHandler<Settings extends object = object> = (
 
 /** The first argument of `register`. */
 export interface HookRegistrar<Settings extends object = object> {
-  filter(event: UploadEventName, handler: FilterHandler<Settings>): void;
-  /** `runOn`: `success` (default), `failure` (the operation failed; `meta.error` says why) or `always`. */
+  /** `pre-*` and `*` register the filter on every blocking event (`meta.event` says which one runs). */
+  filter(event: UploadEventName | EventPattern, handler: FilterHandler<Settings>): void;
+  /**
+   * `post-*` and `*` register the action on every post event (`meta.event` says which one runs).
+   * `runOn`: `success` (default), `failure` (the operation failed; `meta.error` says why) or `always`. */
   action(
-    event: UploadEventName,
+    event: UploadEventName | EventPattern,
     handler: ActionHandler<Settings>,
     options?: { readonly runOn?: 'success' | 'failure' | 'always' },
   ): void;

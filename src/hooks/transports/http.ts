@@ -32,6 +32,14 @@ export interface HttpTransportOptions {
    * (`webhook-id`, `webhook-timestamp`, `webhook-signature`). None: requests are not signed.
    */
   readonly secrets?: readonly string[];
+  /**
+   * notify hooks: the request body and its headers built from the formatted payload (a chat message) instead
+   * of the payload itself.
+   */
+  readonly render?: (payload: string) => {
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: string;
+  };
 }
 
 /** Reads at most `limit` bytes of a response, then drops the connection rather than reading the rest. */
@@ -132,12 +140,14 @@ export class HttpHookTransport implements HookTransport {
     const onClose = () => stop.interrupt('closed');
     delivery.signal.addEventListener('abort', onClose, { once: true });
     try {
-      const body = Buffer.from(delivery.payload);
+      const rendered = this.options.render?.(delivery.payload);
+      const body = Buffer.from(rendered?.body ?? delivery.payload);
       let attempt: Attempt = {
         url: this.#target,
         method: 'POST',
         headers: {
           ...this.#headers(delivery),
+          ...rendered?.headers,
           // Signed per attempt: the timestamp is this attempt's, the id the event's (stable across retries).
           ...(this.#signingKeys.length > 0 ? webhookHeaders(this.#signingKeys, delivery.eventId, body) : {}),
           'Content-Length': body.length,
