@@ -31,6 +31,12 @@ export interface NamedHookDeclaration {
   readonly transport: NamedHookTransport;
   /** file: the executable (argv[1] the event name, argv[2] and stdin the JSON payload). */
   readonly command?: string;
+  /** file: `command` is a shell line run through `/bin/sh -c` (pipes, redirections, variables). */
+  readonly shell?: boolean;
+  /** file/dir: variables added to the hook's environment (the `WHARF_*` context variables win). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** file/dir: the working directory of the hook's process. */
+  readonly cwd?: string;
   /** dir: a folder holding one executable per event name (argv[1] and stdin the JSON payload). */
   readonly directory?: string;
   /** http: the URL the payload is POSTed to. */
@@ -155,6 +161,9 @@ export class Pipeline {
         const options = {
           timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
           baseEnv: defaults.baseEnv,
+          ...(hook.env !== undefined ? { hookEnv: hook.env } : {}),
+          ...(hook.cwd !== undefined ? { cwd: hook.cwd } : {}),
+          ...(hook.shell === true ? { shell: true } : {}),
         };
         transports.set(
           hook.name,
