@@ -123,6 +123,7 @@ const hookKeys = [
   'critical',
   'runOn',
   'args',
+  'continueOnFailure',
   'shell',
   'env',
   'cwd',
@@ -232,6 +233,15 @@ function namedHook(
   const critical = value.critical;
   if (critical !== undefined && typeof critical !== 'boolean')
     problems.add(`${where}.critical`, 'must be true or false');
+  const continueOnFailure = value.continueOnFailure;
+  if (continueOnFailure !== undefined && typeof continueOnFailure !== 'boolean')
+    problems.add(`${where}.continueOnFailure`, 'must be true or false');
+  if (continueOnFailure === true && critical === true) {
+    problems.add(
+      `${where}.continueOnFailure`,
+      'a critical hook stops the operation when it fails: set critical: true or continueOnFailure: true, not both',
+    );
+  }
   const runOn = value.runOn ?? 'success';
   if (!(runOnValues as readonly unknown[]).includes(runOn)) {
     problems.add(`${where}.runOn`, `expected one of ${runOnValues.join(', ')}`);
@@ -265,6 +275,7 @@ function namedHook(
     retries,
     ...(retrySchedule !== undefined ? { retrySchedule } : {}),
     ...(typeof critical === 'boolean' ? { critical } : {}),
+    ...(continueOnFailure === true ? { continueOnFailure: true } : {}),
     ...(amqp !== undefined ? { amqp } : {}),
     ...(kafka !== undefined ? { kafka } : {}),
     runOn: runOn as RunOn,

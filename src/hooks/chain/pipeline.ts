@@ -65,6 +65,11 @@ export interface NamedHookDeclaration {
   readonly retrySchedule?: readonly number[];
   /** A failure cancels the operation and skips the following hooks. Default: true on pre-* events. */
   readonly critical?: boolean;
+  /**
+   * Borgitory's "continue on failure": a failure is recorded `failed`, the later hooks run and the operation goes
+   * on (with a warning). The same as `critical: false`, whatever the event; both together are refused.
+   */
+  readonly continueOnFailure?: boolean;
   readonly runOn: RunOn;
   readonly args: Readonly<Record<string, unknown>>;
 }
@@ -241,7 +246,10 @@ export class Pipeline {
           transport,
           format: hook.format ?? this.#format,
           args: { ...hook.args, ...binding.args },
-          critical: !isBrokerTransport(hook.transport) && (hook.critical ?? blocking),
+          critical:
+            !isBrokerTransport(hook.transport) &&
+            hook.continueOnFailure !== true &&
+            (hook.critical ?? blocking),
           ...(outboxTarget !== undefined ? { outboxTarget } : {}),
         };
       });
