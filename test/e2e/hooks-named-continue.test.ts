@@ -12,7 +12,7 @@ const token = `admin-${randomUUID()}`;
 interface EventSummary {
   event: string;
   status: string;
-  runs: { target: string; status: string; exitCode?: number }[];
+  runs: { target: string; status: string; exitCode?: number; warning?: boolean }[];
 }
 
 async function preCreate(wharf: WharfProcess, uploadId: string): Promise<EventSummary> {
@@ -83,6 +83,15 @@ endpoints:
         ['completed', 0],
       ],
     );
+    // Completed with warnings: an event status of its own, not `failed`, and a filter of the admin API.
+    assert.equal(event.status, 'completed_with_warnings');
+    assert.equal(event.runs[0]?.warning, true);
+    const reply = await send('GET', `${wharf.origin}/admin/api/events?status=completed_with_warnings`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.equal(reply.status, 200, reply.text);
+    const listed = (JSON.parse(reply.text) as { events: { eventId: string; uploadId: string }[] }).events;
+    assert.ok(listed.some((found) => found.uploadId === id));
   });
 
   it('a critical hook that also says continueOnFailure is refused at start', async () => {
