@@ -138,6 +138,7 @@ export async function main(
     logger.fatal({ err: error }, 'wharf failed to start');
     logger.flush();
     process.stderr.write(`wharf: ${(error as Error).message}\n`);
-    process.exit(1);
+    // A --config file Wharf cannot use is a configuration error like a bad flag: exit 2, as docs/configuration.md says.
+    process.exit(error instanceof ConfigError ? 2 : 1);
   }
 }

@@ -31,6 +31,13 @@ const hookValues: Readonly<Record<string, Schema>> = {
     description: 'http hooks: delays between outbox attempts of post-* deliveries',
   },
   critical: yesNo,
+  continueOnFailure: {
+    type: 'boolean',
+    description: "a failure is recorded and the operation goes on (critical: false, Borgitory's name)",
+  },
+  shell: { type: 'boolean', description: 'file hooks: run command through /bin/sh -c' },
+  env: { type: 'object', additionalProperties: { type: 'string' }, description: 'file and dir hooks' },
+  cwd: { ...text, description: 'file and dir hooks: the working folder, relative to the config file' },
   runOn: { enum: [...runOnValues] },
   args: { type: 'object' },
   service: {

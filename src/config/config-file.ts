@@ -127,9 +127,37 @@ export const hookKeys = [
   'service',
   'template',
   'title',
+  'continueOnFailure',
+  'shell',
+  'env',
+  'cwd',
   ...amqpHookKeys.filter((key) => key !== 'url'),
   ...kafkaHookKeys,
 ];
+
+/**
+ * What makes a file hook's `command` a shell line rather than a path: run without a shell it would fail on
+ * every upload, so it is refused at start unless the hook says `shell: true`.
+ */
+const shellSyntax = /[\s|&;<>()$`*?~"'\\]/;
+
+/** A hook's `env`: a mapping of variable names to strings (numbers and booleans are written out). */
+function envOf(value: Json, where: string, problems: Problems): Record<string, string> | undefined {
+  const raw = value.env;
+  if (raw === undefined) return undefined;
+  if (!isObject(raw)) {
+    problems.add(`${where}.env`, 'must be a mapping of variable names to strings');
+    return undefined;
+  }
+  const env: Record<string, string> = {};
+  for (const [key, item] of Object.entries(raw)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) problems.add(`${where}.env.${key}`, 'is not a variable name');
+    else if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean')
+      env[key] = String(item);
+    else problems.add(`${where}.env.${key}`, 'must be a string');
+  }
+  return env;
+}
 
 /** Keys that mean something for one broker transport only. */
 const brokerOnlyKeys: readonly [string, readonly string[]][] = [
@@ -180,6 +208,24 @@ function namedHook(
     problems.add(where, 'a module hook needs "module" (a folder of --hooks-modules-dir)');
   }
   if (transport === 'file' && command === undefined) problems.add(where, 'a file hook needs "command"');
+  const shell = value.shell;
+  if (shell !== undefined && typeof shell !== 'boolean')
+    problems.add(`${where}.shell`, 'must be true or false');
+  if (shell !== undefined && transport !== 'file')
+    problems.add(`${where}.shell`, 'is a setting of file hooks only');
+  if (transport === 'file' && shell !== true && command !== undefined && shellSyntax.test(command)) {
+    problems.add(
+      `${where}.command`,
+      'looks like a shell line (spaces, |, >, $, ;, &, …): add "shell: true" to run it through /bin/sh -c, or name a script',
+    );
+  }
+  const executable = transport === 'file' || transport === 'dir';
+  const env = envOf(value, where, problems);
+  if (env !== undefined && !executable)
+    problems.add(`${where}.env`, 'is a setting of file and dir hooks only');
+  const cwd = optionalString(value, 'cwd', where, problems);
+  if (cwd !== undefined && !executable)
+    problems.add(`${where}.cwd`, 'is a setting of file and dir hooks only');
   if (transport === 'http' || transport === 'notify') {
     if (url === undefined) problems.add(where, `an ${transport} hook needs "url"`);
     else if (!/^https?:\/\/./.test(url)) problems.add(`${where}.url`, 'must be an http:// or https:// URL');
@@ -195,6 +241,15 @@ function namedHook(
   const critical = value.critical;
   if (critical !== undefined && typeof critical !== 'boolean')
     problems.add(`${where}.critical`, 'must be true or false');
+  const continueOnFailure = value.continueOnFailure;
+  if (continueOnFailure !== undefined && typeof continueOnFailure !== 'boolean')
+    problems.add(`${where}.continueOnFailure`, 'must be true or false');
+  if (continueOnFailure === true && critical === true) {
+    problems.add(
+      `${where}.continueOnFailure`,
+      'a critical hook stops the operation when it fails: set critical: true or continueOnFailure: true, not both',
+    );
+  }
   const runOn = value.runOn ?? 'success';
   if (!(runOnValues as readonly unknown[]).includes(runOn)) {
     problems.add(`${where}.runOn`, `expected one of ${runOnValues.join(', ')}`);
@@ -215,7 +270,10 @@ function namedHook(
   return {
     name,
     transport: transport as NamedHookTransport,
-    ...(command !== undefined ? { command: path.resolve(base, command) } : {}),
+    ...(command !== undefined ? { command: shell === true ? command : path.resolve(base, command) } : {}),
+    ...(shell === true ? { shell: true } : {}),
+    ...(env !== undefined ? { env } : {}),
+    ...(cwd !== undefined ? { cwd: path.resolve(base, cwd) } : {}),
     ...(url !== undefined ? { url } : {}),
     ...(secrets !== undefined ? { secrets } : {}),
     ...(notify !== undefined ? { notify } : {}),
@@ -226,6 +284,7 @@ function namedHook(
     retries,
     ...(retrySchedule !== undefined ? { retrySchedule } : {}),
     ...(typeof critical === 'boolean' ? { critical } : {}),
+    ...(continueOnFailure === true ? { continueOnFailure: true } : {}),
     ...(amqp !== undefined ? { amqp } : {}),
     ...(kafka !== undefined ? { kafka } : {}),
     runOn: runOn as RunOn,

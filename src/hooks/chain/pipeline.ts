@@ -47,6 +47,12 @@ export interface NamedHookDeclaration {
   readonly transport: NamedHookTransport;
   /** file: the executable (argv[1] the event name, argv[2] and stdin the JSON payload). */
   readonly command?: string;
+  /** file: `command` is a shell line run through `/bin/sh -c` (pipes, redirections, variables). */
+  readonly shell?: boolean;
+  /** file/dir: variables added to the hook's environment (the `WHARF_*` context variables win). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** file/dir: the working directory of the hook's process. */
+  readonly cwd?: string;
   /** dir: a folder holding one executable per event name (argv[1] and stdin the JSON payload). */
   readonly directory?: string;
   /** http: the URL the payload is POSTed to. */
@@ -77,6 +83,11 @@ export interface NamedHookDeclaration {
   readonly retrySchedule?: readonly number[];
   /** A failure cancels the operation and skips the following hooks. Default: true on pre-* events. */
   readonly critical?: boolean;
+  /**
+   * Borgitory's "continue on failure": a failure is recorded `failed`, the later hooks run and the operation goes
+   * on (with a warning). The same as `critical: false`, whatever the event; both together are refused.
+   */
+  readonly continueOnFailure?: boolean;
   readonly runOn: RunOn;
   readonly args: Readonly<Record<string, unknown>>;
 }
@@ -173,6 +184,9 @@ export class Pipeline {
         const options = {
           timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
           baseEnv: defaults.baseEnv,
+          ...(hook.env !== undefined ? { hookEnv: hook.env } : {}),
+          ...(hook.cwd !== undefined ? { cwd: hook.cwd } : {}),
+          ...(hook.shell === true ? { shell: true } : {}),
         };
         transports.set(
           hook.name,
@@ -251,7 +265,10 @@ export class Pipeline {
           transport,
           format: hook.format ?? this.#format,
           args: { ...hook.args, ...binding.args },
-          critical: !isBrokerTransport(hook.transport) && (hook.critical ?? blocking),
+          critical:
+            !isBrokerTransport(hook.transport) &&
+            hook.continueOnFailure !== true &&
+            (hook.critical ?? blocking),
           ...(outboxTarget !== undefined ? { outboxTarget } : {}),
         };
       });

@@ -251,7 +251,9 @@ export class ChainRunner {
     blocking: boolean,
   ): Promise<Delivered> {
     for (let attempt = 0; ; attempt++) {
-      const delivered = await this.deliver(entry.transport, delivery, blocking);
+      // A failure of a hook that lets the operation go on is a warning (Borgitory's "completed with warnings").
+      const goesOn = !entry.critical && (blocking || entry.bound?.hook.continueOnFailure === true);
+      const delivered = await this.deliver(entry.transport, delivery, blocking, undefined, goesOn);
       const kind = delivered.result.kind;
       const retriable = kind === 'unreachable' || kind === 'spawn_failed' || kind === 'timed_out';
       if (!retriable || attempt >= entry.retries || this.#closed) return delivered;
@@ -430,6 +432,8 @@ export class ChainRunner {
     delivery: HookDelivery,
     blocking: boolean,
     attempt?: number,
+    /** The operation goes on when this run fails: a failure is recorded with `warning: true`. */
+    goesOn = false,
   ): Promise<Delivered> {
     const startedAt = Date.now();
     this.#parts.runs.markRunning({
@@ -517,6 +521,8 @@ export class ChainRunner {
         'hook answer not honoured in part',
       );
     }
+    // A refusal the hook answered is a decision, never a warning: the operation stops even then.
+    const warning = goesOn && (status === 'failed' || status === 'timed_out') && answer?.reject !== true;
     const record = this.record({
       eventId: delivery.eventId,
       event: delivery.event,
@@ -528,6 +534,7 @@ export class ChainRunner {
       startedAt,
       durationMs,
       ...extra,
+      ...(warning ? { warning: true } : {}),
     });
     this.#log(record, result);
     return {

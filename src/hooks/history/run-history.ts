@@ -1,4 +1,4 @@
-import type { RunLog, RunRecord, RunStatus } from './run-log.ts';
+import { type RunLog, type RunRecord, type RunStatus, runStatuses } from './run-log.ts';
 
 /**
  * The persisted history of hook runs, grouped by event: what the admin API lists and the dashboard shows. It is
@@ -7,14 +7,21 @@ import type { RunLog, RunRecord, RunStatus } from './run-log.ts';
  * buffered and written in batches, so a slow disk or database never slows an upload.
  */
 
-/** One hook event and every run it caused; `status` is the worst latest run per target. */
+/**
+ * What an event shows: the worst latest run per target, or `completed_with_warnings` when every failure among
+ * them let the operation go on (Borgitory's "completed with warnings").
+ */
+export const eventStatuses = [...runStatuses, 'completed_with_warnings'] as const;
+export type EventStatus = (typeof eventStatuses)[number];
+
+/** One hook event and every run it caused; `status` is the worst latest run per target (see {@link EventStatus}). */
 export interface EventSummary {
   readonly eventId: string;
   readonly event: string;
   readonly uploadId: string;
   /** Unix ms: when its first run started. */
   readonly at: number;
-  readonly status: RunStatus;
+  readonly status: EventStatus;
   /** Oldest first; every attempt at every target. */
   readonly runs: readonly RunRecord[];
 }
@@ -22,7 +29,7 @@ export interface EventSummary {
 export interface EventQuery {
   readonly uploadId?: string;
   readonly event?: string;
-  readonly status?: RunStatus;
+  readonly status?: EventStatus;
   /** Unix ms: events at or after. */
   readonly since?: number;
   /** At most this many (newest first); default 100. */
@@ -91,7 +98,7 @@ function later(a: RunRecord, b: RunRecord): boolean {
 }
 
 /** The event's status from its runs: per target the latest run counts, then the worst of those. */
-export function eventStatus(runs: readonly RunRecord[]): RunStatus {
+export function eventStatus(runs: readonly RunRecord[]): EventStatus {
   const latest = new Map<string, RunRecord>();
   for (const run of runs) {
     const seen = latest.get(run.target);
@@ -99,7 +106,9 @@ export function eventStatus(runs: readonly RunRecord[]): RunStatus {
   }
   let worst: RunStatus = 'completed';
   for (const run of latest.values()) if (severity[run.status] > severity[worst]) worst = run.status;
-  return worst;
+  if (worst !== 'failed' && worst !== 'timed_out') return worst;
+  const broken = [...latest.values()].filter((run) => run.status === 'failed' || run.status === 'timed_out');
+  return broken.every((run) => run.warning === true) ? 'completed_with_warnings' : worst;
 }
 
 /** Builds the summary of one event from its runs (any order). */

@@ -27,6 +27,11 @@ export interface RunRecord {
   readonly output?: string;
   /** 1 for the first attempt of this event at this target, 2 for the first retry, … */
   readonly attempt?: number;
+  /**
+   * A failed or timed-out run of a hook whose failure let the operation go on (`critical: false`,
+   * `continueOnFailure: true`): its event shows `completed_with_warnings`, not `failed`.
+   */
+  readonly warning?: boolean;
 }
 
 export type RunListener = (record: RunRecord) => void;

@@ -14,6 +14,8 @@ export interface ExecutableRun {
   /** Written to the hook's stdin; a hook that does not read it is fine. */
   readonly input: string;
   readonly env: NodeJS.ProcessEnv;
+  /** The hook's working directory; default: Wharf's. */
+  readonly cwd?: string;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
 }
@@ -63,6 +65,7 @@ export function runExecutable(run: ExecutableRun): Promise<ExecutableResult> {
     try {
       child = spawn(run.file, run.args, {
         env: run.env,
+        ...(run.cwd !== undefined ? { cwd: run.cwd } : {}),
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: posix,
         windowsHide: true,

@@ -8,11 +8,21 @@ export interface ExecutableTransportOptions {
   readonly baseEnv: NodeJS.ProcessEnv;
   /** Receives what the hook wrote to stdout (capped), for debug logging. */
   readonly onStdout?: (delivery: HookDelivery, stdout: string) => void;
+  /** A named hook's own `env`: added over `baseEnv`, under the `WHARF_*` context variables. */
+  readonly hookEnv?: Readonly<Record<string, string>>;
+  /** A named hook's `cwd`. */
+  readonly cwd?: string;
+  /** A named hook's `shell: true`: the command is a line for `/bin/sh -c`, not a file. */
+  readonly shell?: boolean;
 }
+
+/** `$0` of a shell-string hook; `$1` is then the hook name and `$2` the JSON payload, as argv of a file hook. */
+const shellArgv0 = 'wharf-hook';
 
 function hookEnv(options: ExecutableTransportOptions, delivery: HookDelivery): NodeJS.ProcessEnv {
   return {
     ...options.baseEnv,
+    ...options.hookEnv,
     WHARF_HOOK_NAME: delivery.hook,
     WHARF_UPLOAD_ID: delivery.uploadId,
     WHARF_EVENT_ID: delivery.eventId,
@@ -31,6 +41,7 @@ async function runHook(
     args,
     input: delivery.payload,
     env: hookEnv(options, delivery),
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     timeoutMs: options.timeoutMs,
     signal: delivery.signal,
   });
@@ -49,10 +60,19 @@ export class FileHookTransport implements HookTransport {
   ) {}
 
   describe(): string {
-    return `file:${this.file}`;
+    return this.options.shell === true ? `shell:${this.file}` : `file:${this.file}`;
   }
 
   deliver(delivery: HookDelivery): Promise<DeliveryResult> {
+    if (this.options.shell === true) {
+      return runHook(this.options, delivery, '/bin/sh', [
+        '-c',
+        this.file,
+        shellArgv0,
+        delivery.hook,
+        delivery.payload,
+      ]);
+    }
     return runHook(this.options, delivery, this.file, [delivery.hook, delivery.payload]);
   }
 }

@@ -15,8 +15,14 @@ import {
 } from '../../hooks/delivery/target-guard.ts';
 import type { HookEngine } from '../../hooks/engine.ts';
 import { isBlockingEvent, isUploadEventName } from '../../hooks/events.ts';
-import type { EventQuery, EventSummary, RunHistory } from '../../hooks/history/run-history.ts';
-import { type RunRecord, type RunStatus, runStatuses } from '../../hooks/history/run-log.ts';
+import {
+  type EventQuery,
+  type EventStatus,
+  type EventSummary,
+  eventStatuses,
+  type RunHistory,
+} from '../../hooks/history/run-history.ts';
+import type { RunRecord } from '../../hooks/history/run-log.ts';
 import type { Logger } from '../../logger.ts';
 import { isAuthorized } from './auth.ts';
 import { outboxStatsOf } from './delivery.ts';
@@ -248,8 +254,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     if (resource === 'events') {
       if (id === undefined && get) {
         const status = textParam(params, 'status');
-        if (status !== undefined && !(runStatuses as readonly string[]).includes(status)) {
-          throw new ApiError(400, `status must be one of ${runStatuses.join(', ')}`);
+        if (status !== undefined && !(eventStatuses as readonly string[]).includes(status)) {
+          throw new ApiError(400, `status must be one of ${eventStatuses.join(', ')}`);
         }
         const uploadId = textParam(params, 'uploadId');
         const event = textParam(params, 'event');
@@ -258,7 +264,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
           limit: limitParam(params, 100),
           ...(uploadId !== undefined ? { uploadId } : {}),
           ...(event !== undefined ? { event } : {}),
-          ...(status !== undefined ? { status: status as RunStatus } : {}),
+          ...(status !== undefined ? { status: status as EventStatus } : {}),
           ...(since !== undefined ? { since } : {}),
         };
         sendJson(res, 200, { events: (await history.events(query)).map(showEvent) });

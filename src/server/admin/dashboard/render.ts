@@ -37,6 +37,7 @@ export function formatTime(ms: number | null | undefined): string {
 
 const statusLabels: Record<RunStatus, string> = {
   completed: 'completed',
+  completed_with_warnings: 'completed with warnings',
   failed: 'failed',
   timed_out: 'timed out',
   running: 'running',

@@ -4,7 +4,14 @@
  * test/support/dashboard-shapes.ts makes the project's type check fail when the server's shapes drift from these.
  */
 
-export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'timed_out';
+export type RunStatus =
+  | 'pending'
+  | 'running'
+  | 'completed'
+  | 'completed_with_warnings'
+  | 'failed'
+  | 'skipped'
+  | 'timed_out';
 
 export interface UploadSummary {
   readonly id: string;
@@ -34,6 +41,7 @@ export interface RunRecord {
   readonly httpStatus?: number;
   readonly output?: string;
   readonly attempt?: number;
+  readonly warning?: boolean;
 }
 
 export interface EventSummary {
