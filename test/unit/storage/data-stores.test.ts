@@ -28,7 +28,7 @@ import {
   azureUrl,
 } from '../../support/azure.ts';
 import { gcsBucket, gcsUnavailable, gcsUrl } from '../../support/gcs.ts';
-import { listKeys, s3, s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
+import { s3Connection as connection, listKeys, s3, s3Bucket, s3Unavailable } from '../../support/s3.ts';
 
 const MiB = 1024 * 1024;
 let root: string;
@@ -55,18 +55,6 @@ describeDataStore('file', async () => {
   return { store, twin: files('file') };
 });
 
-const connection = {
-  endpoint: s3Url,
-  bucket: s3Bucket,
-  region: 'us-east-1',
-  credentials: {
-    accessKeyId: process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test',
-    secretAccessKey: process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret',
-  },
-  profile: undefined,
-  forcePathStyle: true,
-  headers: {},
-};
 const tuning = { partSize: 5 * MiB, partConcurrency: 2, concatConcurrency: 4, bufferDir: undefined };
 /** Looks at the multipart uploads directly, not through the store. */
 const s3Parts = await S3Bucket.connect(connection);
