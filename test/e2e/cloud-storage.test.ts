@@ -8,50 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import * as tus from 'tus-js-client';
 import { azureArgs, azureBlobNames, azureBlobSha256, azureUnavailable } from '../support/azure.ts';
+import { headOffset, idOf, patch, sendChunks, sha256 } from '../support/chunked-upload.ts';
 import { gcsArgs, gcsObjectNames, gcsObjectSha256, gcsUnavailable } from '../support/gcs.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import { redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function idOf(url: string): string {
-  return new URL(url).pathname.split('/').pop() ?? '';
-}
-
-async function patch(url: string, offset: number, body: Buffer, headers: Record<string, string> = {}) {
-  const reply = await send('PATCH', url, {
-    headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset, ...headers },
-    body,
-  });
-  const uploadOffset = reply.headers['upload-offset'];
-  return {
-    status: reply.status,
-    offset: typeof uploadOffset === 'string' ? uploadOffset : undefined,
-    text: reply.text,
-  };
-}
-
-async function headOffset(url: string): Promise<number> {
-  const reply = await send('HEAD', url, { headers: tusHeaders });
-  assert.equal(reply.status, 200);
-  return Number(reply.headers['upload-offset']);
-}
-
-async function sendChunks(url: string, data: Buffer, sizes: readonly number[], from = 0): Promise<number> {
-  let offset = from;
-  for (const size of sizes) {
-    const reply = await patch(url, offset, data.subarray(offset, offset + size));
-    assert.equal(reply.status, 204, reply.text);
-    offset += size;
-    assert.equal(reply.offset, String(offset));
-  }
-  return offset;
-}
 
 /** What a test needs to know of one cloud: the flags, and a look at the container not through Wharf. */
 interface Cloud {

@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
+import { headOffset, idOf, patch, sendChunks, sha256 } from '../support/chunked-upload.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import {
   listKeys,
@@ -19,50 +20,6 @@ import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
 const unavailable = await s3Unavailable();
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function idOf(url: string): string {
-  return new URL(url).pathname.split('/').pop() ?? '';
-}
-
-async function patch(
-  url: string,
-  offset: number,
-  body: Buffer,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; offset: string | undefined; text: string }> {
-  const reply = await send('PATCH', url, {
-    headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset, ...headers },
-    body,
-  });
-  const uploadOffset = reply.headers['upload-offset'];
-  return {
-    status: reply.status,
-    offset: typeof uploadOffset === 'string' ? uploadOffset : undefined,
-    text: reply.text,
-  };
-}
-
-async function headOffset(url: string): Promise<number> {
-  const reply = await send('HEAD', url, { headers: tusHeaders });
-  assert.equal(reply.status, 200);
-  return Number(reply.headers['upload-offset']);
-}
-
-/** Sends `sizes` as consecutive PATCHes of `data`, checking the offset after each. */
-async function sendChunks(url: string, data: Buffer, sizes: readonly number[], from = 0): Promise<number> {
-  let offset = from;
-  for (const size of sizes) {
-    const reply = await patch(url, offset, data.subarray(offset, offset + size));
-    assert.equal(reply.status, 204, reply.text);
-    offset += size;
-    assert.equal(reply.offset, String(offset));
-  }
-  return offset;
-}
 
 describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
   let wharf: WharfProcess;

@@ -1,0 +1,54 @@
+/** PATCH helpers the storage e2e suites share: one chunk, a run of chunks checked as they go, the stored offset. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { octets, send, tus as tusHeaders } from './http.ts';
+
+export function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The upload id: the last segment of its URL. */
+export function idOf(url: string): string {
+  return new URL(url).pathname.split('/').pop() ?? '';
+}
+
+export async function patch(
+  url: string,
+  offset: number,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; offset: string | undefined; text: string }> {
+  const reply = await send('PATCH', url, {
+    headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset, ...headers },
+    body,
+  });
+  const uploadOffset = reply.headers['upload-offset'];
+  return {
+    status: reply.status,
+    offset: typeof uploadOffset === 'string' ? uploadOffset : undefined,
+    text: reply.text,
+  };
+}
+
+export async function headOffset(url: string): Promise<number> {
+  const reply = await send('HEAD', url, { headers: tusHeaders });
+  assert.equal(reply.status, 200);
+  return Number(reply.headers['upload-offset']);
+}
+
+/** Sends `sizes` as consecutive PATCHes of `data`, checking the offset after each. */
+export async function sendChunks(
+  url: string,
+  data: Buffer,
+  sizes: readonly number[],
+  from = 0,
+): Promise<number> {
+  let offset = from;
+  for (const size of sizes) {
+    const reply = await patch(url, offset, data.subarray(offset, offset + size));
+    assert.equal(reply.status, 204, reply.text);
+    offset += size;
+    assert.equal(reply.offset, String(offset));
+  }
+  return offset;
+}
