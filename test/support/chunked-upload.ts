@@ -1,6 +1,7 @@
 /** PATCH helpers the storage e2e suites share: one chunk, a run of chunks checked as they go, the stored offset. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { request } from 'node:http';
 import { octets, send, tus as tusHeaders } from './http.ts';
 
 export function sha256(bytes: Buffer): string {
@@ -49,6 +50,35 @@ export async function sendChunks(
     assert.equal(reply.status, 204, reply.text);
     offset += size;
     assert.equal(reply.offset, String(offset));
+  }
+  return offset;
+}
+
+/**
+ * A PATCH that announces all of `data` but goes away mid-body: its first `sent` bytes reach the server's socket,
+ * then the client drops the connection.
+ */
+export async function patchThenDrop(url: string, data: Buffer, sent: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const req = request(url, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0, 'Content-Length': data.length },
+    });
+    req.on('error', () => resolve());
+    req.on('response', (res) => {
+      res.resume();
+      resolve();
+    });
+    req.write(data.subarray(0, sent), () => setTimeout(() => req.destroy(), 500));
+  });
+}
+
+/** The offset once the server stored something after a dropped PATCH (it may take a moment); 0 after 5 s. */
+export async function offsetAfterDrop(url: string): Promise<number> {
+  let offset = await headOffset(url);
+  for (let attempt = 0; attempt < 50 && offset === 0; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    offset = await headOffset(url);
   }
   return offset;
 }
