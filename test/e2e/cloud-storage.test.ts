@@ -15,6 +15,7 @@ import {
   patchThenDrop,
   sendChunks,
   sha256,
+  uploadWithTusJs,
 } from '../support/chunked-upload.ts';
 import { gcsArgs, gcsObjectNames, gcsObjectSha256, gcsUnavailable } from '../support/gcs.ts';
 import { createUpload, send, tus as tusHeaders } from '../support/http.ts';
@@ -75,17 +76,7 @@ for (const cloud of clouds) {
 
     it('receives a tus-js-client upload in chunks, byte-exact, and serves it whole and by Range', async () => {
       const data = randomBytes(23 * MiB + 11);
-      const url = await new Promise<string>((resolve, reject) => {
-        const task = new tus.Upload(data, {
-          endpoint: wharf.endpoint,
-          chunkSize: 6 * MiB,
-          retryDelays: [0, 200, 500],
-          metadata: { filename: 'big.bin' },
-          onSuccess: () => resolve(task.url ?? ''),
-          onError: reject,
-        });
-        task.start();
-      });
+      const url = await uploadWithTusJs(wharf.endpoint, data);
       const name = `${prefix}${idOf(url)}`;
       const stored = await cloud.sha256(name);
       assert.equal(stored.size, data.length);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import * as tus from 'tus-js-client';
 import {
   headOffset,
   idOf,
@@ -11,6 +10,7 @@ import {
   patchThenDrop,
   sendChunks,
   sha256,
+  uploadWithTusJs,
 } from '../support/chunked-upload.ts';
 import { createUpload, send, tus as tusHeaders } from '../support/http.ts';
 import {
@@ -189,17 +189,7 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
 
   it('receives a 64 MiB tus-js-client upload in 6 MiB chunks', async () => {
     const data = randomBytes(64 * MiB);
-    const url = await new Promise<string>((resolve, reject) => {
-      const task = new tus.Upload(data, {
-        endpoint: wharf.endpoint,
-        chunkSize: 6 * MiB,
-        retryDelays: [0, 200, 500],
-        metadata: { filename: 'big.bin' },
-        onSuccess: () => resolve(task.url ?? ''),
-        onError: reject,
-      });
-      task.start();
-    });
+    const url = await uploadWithTusJs(wharf.endpoint, data);
     const key = `${folder}/${idOf(url)}`;
     const stored = await objectSha256(key);
     assert.equal(stored.size, data.length);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
+import * as tus from 'tus-js-client';
 import { octets, send, tus as tusHeaders } from './http.ts';
 
 export function sha256(bytes: Buffer): string {
@@ -81,4 +82,19 @@ export async function offsetAfterDrop(url: string): Promise<number> {
     offset = await headOffset(url);
   }
   return offset;
+}
+
+/** Uploads `data` with tus-js-client in 6 MiB chunks (as `big.bin`); resolves to the upload's URL. */
+export function uploadWithTusJs(endpoint: string, data: Buffer): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const task = new tus.Upload(data, {
+      endpoint,
+      chunkSize: 6 * 1024 * 1024,
+      retryDelays: [0, 200, 500],
+      metadata: { filename: 'big.bin' },
+      onSuccess: () => resolve(task.url ?? ''),
+      onError: reject,
+    });
+    task.start();
+  });
 }
