@@ -9,21 +9,15 @@
 //   BENCH_CLOUD_BYTES (default 256 MiB) bytes per upload; BENCH_CLOUD_ROUNDS (3);
 //   BENCH_CLOUD_CHUNK (6 MiB) chunk size of the chunked scenario;
 //   WHARF_TEST_S3_*, WHARF_TEST_GCS_* and WHARF_TEST_AZURE_* as for the tests.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { create, keepAliveAgent, MB, MiB, patchAll, rssSampler, send } from './lib/tus-client.mjs';
+import { median, runRounds, scenariosFor } from './lib/store-rounds.mjs';
+import { MB, MiB } from './lib/tus-client.mjs';
 
 const bytes = Number(process.env.BENCH_CLOUD_BYTES ?? 256 * MiB);
 const rounds = Number(process.env.BENCH_CLOUD_ROUNDS ?? 3);
 const chunk = Number(process.env.BENCH_CLOUD_CHUNK ?? 6 * MiB);
-const root = fileURLToPath(new URL('..', import.meta.url));
 const azureAccount = process.env.WHARF_TEST_AZURE_ACCOUNT ?? 'devstoreaccount1';
 
 const stores = {
@@ -69,55 +63,6 @@ const stores = {
   ],
 };
 
-async function startWharf(args) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'wharf-bench-cloud-'));
-  const child = spawn(
-    process.execPath,
-    ['bin/wharf.js', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--info-dir', dataDir, '--no-access', ...args],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
-  );
-  const port = await new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stdout.on('data', (data) => {
-      buffered += data;
-      const match = /"port":(\d+)/.exec(buffered);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`wharf exited with ${code}`)));
-  });
-  child.stdout.resume();
-  return {
-    endpoint: `http://127.0.0.1:${port}/files/`,
-    pid: child.pid,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** One upload of `bytes` in PATCHes of `chunkBytes`; returns MB/s and the server's peak RSS. */
-async function uploadOnce(storeArgs, chunkBytes) {
-  const wharf = await startWharf(storeArgs);
-  const agent = keepAliveAgent(1);
-  try {
-    const sampler = rssSampler(wharf.pid);
-    const started = performance.now();
-    const url = await create(wharf.endpoint, agent, bytes);
-    await patchAll(url, agent, bytes, chunkBytes);
-    const seconds = (performance.now() - started) / 1000;
-    const peakRss = sampler.stop();
-    // Termination removes what was stored, so rounds do not fill the emulators.
-    await send(url, { method: 'DELETE', agent });
-    return { mbPerSecond: bytes / MB / seconds, peakRssMB: peakRss / MB };
-  } finally {
-    agent.destroy();
-    await wharf.stop();
-  }
-}
-
 /** The same bytes, 1 MiB at a time, for the emulators alone. */
 function body() {
   const piece = Buffer.alloc(MiB, 7);
@@ -157,38 +102,25 @@ const alone = {
   },
 };
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
+const scenarios = scenariosFor(bytes, chunk);
 
-const scenarios = [
-  { name: 'one PATCH', chunk: bytes },
-  { name: `${chunk / MiB} MiB PATCHes`, chunk },
-];
-const results = new Map();
-const record = (key, value) => results.set(key, [...(results.get(key) ?? []), value]);
-
-for (let round = 1; round <= rounds; round++) {
-  for (const scenario of scenarios) {
-    const order = round % 2 === 1 ? Object.keys(stores) : Object.keys(stores).reverse();
-    for (const store of order) {
-      const result = await uploadOnce(stores[store], scenario.chunk);
-      record(`${scenario.name}|${store}`, result);
-      console.error(
-        `round ${round} ${scenario.name.padEnd(16)} ${store.padEnd(6)} ${result.mbPerSecond.toFixed(0).padStart(5)} MB/s  peak RSS ${result.peakRssMB.toFixed(0)} MB`,
-      );
-      await sleep(200);
+const results = await runRounds({
+  rounds,
+  scenarios,
+  stores,
+  bytes,
+  label: 'cloud',
+  storeWidth: 6,
+  async afterRound(round, record) {
+    for (const store of Object.keys(alone)) {
+      const started = performance.now();
+      await alone[store]();
+      const mbPerSecond = bytes / MB / ((performance.now() - started) / 1000);
+      record(`alone|${store}`, { mbPerSecond, peakRssMB: Number.NaN });
+      console.error(`round ${round} ${store} emulator alone ${mbPerSecond.toFixed(0)} MB/s`);
     }
-  }
-  for (const store of Object.keys(alone)) {
-    const started = performance.now();
-    await alone[store]();
-    const mbPerSecond = bytes / MB / ((performance.now() - started) / 1000);
-    record(`alone|${store}`, { mbPerSecond, peakRssMB: Number.NaN });
-    console.error(`round ${round} ${store} emulator alone ${mbPerSecond.toFixed(0)} MB/s`);
-  }
-}
+  },
+});
 
 const lines = [
   `Upload of ${(bytes / MiB).toFixed(0)} MiB, median of ${rounds} rounds, each store's emulator on this machine.`,

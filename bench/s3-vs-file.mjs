@@ -8,16 +8,11 @@
 //   BENCH_S3_CHUNK (6 MiB) chunk size of the chunked scenario (tus-js-client with chunkSize);
 //   BENCH_S3_ARGS extra flags for the S3 stores, e.g. "--s3-part-size 16MiB --s3-part-concurrency 4";
 //   WHARF_TEST_S3_URL / _BUCKET / _ACCESS_KEY / _SECRET_KEY as for the tests.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { create, keepAliveAgent, MB, MiB, patchAll, rssSampler, send } from './lib/tus-client.mjs';
+import { median, runRounds, scenariosFor } from './lib/store-rounds.mjs';
+import { MB, MiB } from './lib/tus-client.mjs';
 
 // The SDK's notice about Node 20 support would interleave with the figures.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -28,7 +23,6 @@ const s3Url = process.env.WHARF_TEST_S3_URL ?? 'http://127.0.0.1:19020';
 const bucket = process.env.WHARF_TEST_S3_BUCKET ?? 'wharf-test';
 const accessKey = process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test';
 const secretKey = process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret';
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 const s3Flags = [
   '--s3-url',
@@ -49,55 +43,6 @@ const stores = {
   s3: ['--storage', 's3', ...s3Flags],
   'hybrid-s3': ['--storage', 'hybrid-s3', ...s3Flags],
 };
-
-async function startWharf(args) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'wharf-bench-s3-'));
-  const child = spawn(
-    process.execPath,
-    ['bin/wharf.js', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--info-dir', dataDir, '--no-access', ...args],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
-  );
-  const port = await new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stdout.on('data', (data) => {
-      buffered += data;
-      const match = /"port":(\d+)/.exec(buffered);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`wharf exited with ${code}`)));
-  });
-  child.stdout.resume();
-  return {
-    endpoint: `http://127.0.0.1:${port}/files/`,
-    pid: child.pid,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** One upload of `bytes` in PATCHes of `chunkBytes`; returns MB/s and the server's peak RSS. */
-async function uploadOnce(storeArgs, chunkBytes) {
-  const wharf = await startWharf(storeArgs);
-  const agent = keepAliveAgent(1);
-  try {
-    const sampler = rssSampler(wharf.pid);
-    const started = performance.now();
-    const url = await create(wharf.endpoint, agent, bytes);
-    await patchAll(url, agent, bytes, chunkBytes);
-    const seconds = (performance.now() - started) / 1000;
-    const peakRss = sampler.stop();
-    // Termination removes the object, so rounds do not fill the bucket.
-    await send(url, { method: 'DELETE', agent });
-    return { mbPerSecond: bytes / MB / seconds, peakRssMB: peakRss / MB };
-  } finally {
-    agent.destroy();
-    await wharf.stop();
-  }
-}
 
 /** MinIO alone: one PutObject of the same number of bytes, streamed from this process. */
 async function minioPut() {
@@ -121,35 +66,21 @@ async function minioPut() {
   return { mbPerSecond: bytes / MB / seconds, peakRssMB: Number.NaN };
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
+const scenarios = scenariosFor(bytes, chunk);
 
-const scenarios = [
-  { name: 'one PATCH', chunk: bytes },
-  { name: `${chunk / MiB} MiB PATCHes`, chunk },
-];
-const results = new Map();
-const record = (key, value) => results.set(key, [...(results.get(key) ?? []), value]);
-
-for (let round = 1; round <= rounds; round++) {
-  for (const scenario of scenarios) {
-    // Alternate the order each round so neither store always runs on a warmer disk cache.
-    const order = round % 2 === 1 ? Object.keys(stores) : Object.keys(stores).reverse();
-    for (const store of order) {
-      const result = await uploadOnce(stores[store], scenario.chunk);
-      record(`${scenario.name}|${store}`, result);
-      console.error(
-        `round ${round} ${scenario.name.padEnd(16)} ${store.padEnd(10)} ${result.mbPerSecond.toFixed(0).padStart(5)} MB/s  peak RSS ${result.peakRssMB.toFixed(0)} MB`,
-      );
-      await sleep(200);
-    }
-  }
-  const raw = await minioPut();
-  record('raw|minio', raw);
-  console.error(`round ${round} MinIO PutObject alone ${raw.mbPerSecond.toFixed(0)} MB/s`);
-}
+const results = await runRounds({
+  rounds,
+  scenarios,
+  stores,
+  bytes,
+  label: 's3',
+  storeWidth: 10,
+  async afterRound(round, record) {
+    const raw = await minioPut();
+    record('raw|minio', raw);
+    console.error(`round ${round} MinIO PutObject alone ${raw.mbPerSecond.toFixed(0)} MB/s`);
+  },
+});
 
 const lines = [
   `Upload of ${(bytes / MiB).toFixed(0)} MiB, median of ${rounds} rounds (MB = 10^6 bytes).`,

@@ -11,9 +11,10 @@ import type {
   RecordCopyingDataStore,
   StoredData,
 } from './data-store.ts';
-import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
+import { fixedDirPrefix, layoutPattern, uploadLocation } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
 import { PartUploads } from './part-uploads.ts';
+import { azureRecordBucket, RecordCopyObjects } from './record-copy-objects.ts';
 
 export interface AzureDataStoreOptions {
   readonly container: AzureContainer;
@@ -45,8 +46,6 @@ export function blockSizeAt(start: number, configured: number): number {
 }
 
 const offsetDigits = 16;
-/** Where record copies are kept, `<prefix>.wharf-records/<id>.json`: no upload name can be there. */
-const recordFolder = '.wharf-records';
 
 /** A block of the upload: its id says which bytes it holds. */
 interface Block {
@@ -83,10 +82,12 @@ export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStor
   readonly name = 'azure';
   readonly #options: AzureDataStoreOptions;
   readonly #bufferDir: string;
+  readonly #copies: RecordCopyObjects;
 
   constructor(options: AzureDataStoreOptions) {
     this.#options = options;
     this.#bufferDir = options.bufferDir ?? tmpdir();
+    this.#copies = new RecordCopyObjects(azureRecordBucket(options.container), options.prefix);
   }
 
   /** The store's backend: /health reports it and shutdown closes it. */
@@ -103,12 +104,8 @@ export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStor
   }
 
   async create(placement: NewUploadPlacement): Promise<string> {
-    const folder = expandDirStructure(this.#options.dirStructure, placement.createdAt, this.#options.env)
-      .split('/')
-      .filter((segment) => segment !== '' && segment !== '.' && segment !== '..')
-      .join('/');
     // Nothing is stored yet: the first append commits the first blocks.
-    return folder === '' ? placement.id : `${folder}/${placement.id}`;
+    return uploadLocation(this.#options.dirStructure, placement.createdAt, this.#options.env, placement.id);
   }
 
   #name(location: string): string {
@@ -278,29 +275,20 @@ export class AzureDataStore implements ConcatenatingDataStore, FinishingDataStor
     }
   }
 
-  #recordName(id: string): string {
-    if (id.includes('/') || id.startsWith('.')) throw new Error(`invalid upload id: ${id}`);
-    return `${this.#options.prefix}${recordFolder}/${id}.json`;
+  writeRecordCopy(id: string, copy: string): Promise<void> {
+    return this.#copies.write(id, copy);
   }
 
-  async writeRecordCopy(id: string, copy: string): Promise<void> {
-    await this.#container.putBytes(this.#recordName(id), Buffer.from(copy, 'utf8'));
+  readRecordCopy(id: string): Promise<string | undefined> {
+    return this.#copies.read(id);
   }
 
-  async readRecordCopy(id: string): Promise<string | undefined> {
-    return (await this.#container.readSmall(this.#recordName(id)))?.toString('utf8');
+  removeRecordCopy(id: string): Promise<void> {
+    return this.#copies.remove(id);
   }
 
-  async removeRecordCopy(id: string): Promise<void> {
-    await this.#container.removeBlob(this.#recordName(id));
-  }
-
-  async *recordCopies(): AsyncIterable<string> {
-    const folder = `${this.#options.prefix}${recordFolder}/`;
-    for await (const blob of this.#container.list(folder)) {
-      const name = blob.name.slice(folder.length);
-      if (name.endsWith('.json') && !name.includes('/')) yield name.slice(0, -'.json'.length);
-    }
+  recordCopies(): AsyncIterable<string> {
+    return this.#copies.ids();
   }
 
   /**

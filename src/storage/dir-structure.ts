@@ -31,6 +31,20 @@ export function expandDirStructure(
   return segments.join('/');
 }
 
+/** The location object stores give a new upload: its id, in the folder the --dir-structure template makes. */
+export function uploadLocation(
+  template: string,
+  createdAt: number,
+  env: Readonly<Record<string, string | undefined>>,
+  id: string,
+): string {
+  const folder = expandDirStructure(template, createdAt, env)
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.' && segment !== '..')
+    .join('/');
+  return folder === '' ? id : `${folder}/${id}`;
+}
+
 /**
  * The folder every upload of a --dir-structure template lies in: its leading segments without a placeholder
  * (`uploads` for `uploads/{year}/{month}`, '' for `{year}`). Sweeps that walk the stored data stay inside it.

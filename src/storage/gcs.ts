@@ -9,10 +9,11 @@ import type {
   RecordCopyingDataStore,
   StoredData,
 } from './data-store.ts';
-import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
+import { fixedDirPrefix, layoutPattern, uploadLocation } from './dir-structure.ts';
 import { composeLimit, type GcsBucket, type GcsObject } from './gcs-bucket.ts';
 import { PartFile } from './part-file.ts';
 import { PartUploads } from './part-uploads.ts';
+import { gcsRecordBucket, RecordCopyObjects } from './record-copy-objects.ts';
 
 export interface GcsDataStoreOptions {
   readonly bucket: GcsBucket;
@@ -29,8 +30,6 @@ export interface GcsDataStoreOptions {
 
 /** Where an unfinished upload's bytes wait, one object per piece, named by the offset of its first byte. */
 const pieceFolder = '.wharf-pieces';
-/** Where record copies are kept, `<prefix>.wharf-records/<id>.json`: no upload name can be there. */
-const recordFolder = '.wharf-records';
 /** Piece names carry their start offset zero-padded, so a listing returns them in order. */
 const offsetDigits = 16;
 
@@ -62,10 +61,12 @@ export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore,
   readonly name = 'gcs';
   readonly #options: GcsDataStoreOptions;
   readonly #bufferDir: string;
+  readonly #copies: RecordCopyObjects;
 
   constructor(options: GcsDataStoreOptions) {
     this.#options = options;
     this.#bufferDir = options.bufferDir ?? tmpdir();
+    this.#copies = new RecordCopyObjects(gcsRecordBucket(options.bucket), options.prefix);
   }
 
   /** The store's backend: /health reports it and shutdown closes it. */
@@ -82,12 +83,8 @@ export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore,
   }
 
   async create(placement: NewUploadPlacement): Promise<string> {
-    const folder = expandDirStructure(this.#options.dirStructure, placement.createdAt, this.#options.env)
-      .split('/')
-      .filter((segment) => segment !== '' && segment !== '.' && segment !== '..')
-      .join('/');
     // Nothing is stored yet: the first append writes the first piece.
-    return folder === '' ? placement.id : `${folder}/${placement.id}`;
+    return uploadLocation(this.#options.dirStructure, placement.createdAt, this.#options.env, placement.id);
   }
 
   #key(location: string): string {
@@ -311,29 +308,20 @@ export class GcsDataStore implements ConcatenatingDataStore, FinishingDataStore,
     }
   }
 
-  #recordName(id: string): string {
-    if (id.includes('/') || id.startsWith('.')) throw new Error(`invalid upload id: ${id}`);
-    return `${this.#options.prefix}${recordFolder}/${id}.json`;
+  writeRecordCopy(id: string, copy: string): Promise<void> {
+    return this.#copies.write(id, copy);
   }
 
-  async writeRecordCopy(id: string, copy: string): Promise<void> {
-    await this.#bucket.putBytes(this.#recordName(id), Buffer.from(copy, 'utf8'));
+  readRecordCopy(id: string): Promise<string | undefined> {
+    return this.#copies.read(id);
   }
 
-  async readRecordCopy(id: string): Promise<string | undefined> {
-    return (await this.#bucket.readSmall(this.#recordName(id)))?.toString('utf8');
+  removeRecordCopy(id: string): Promise<void> {
+    return this.#copies.remove(id);
   }
 
-  async removeRecordCopy(id: string): Promise<void> {
-    await this.#bucket.remove(this.#recordName(id));
-  }
-
-  async *recordCopies(): AsyncIterable<string> {
-    const folder = `${this.#options.prefix}${recordFolder}/`;
-    for (const object of await this.#bucket.list(folder)) {
-      const name = object.name.slice(folder.length);
-      if (name.endsWith('.json') && !name.includes('/')) yield name.slice(0, -'.json'.length);
-    }
+  recordCopies(): AsyncIterable<string> {
+    return this.#copies.ids();
   }
 
   /** Composes the sources' objects server-side; no byte passes through this process. */

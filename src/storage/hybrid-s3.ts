@@ -12,7 +12,7 @@ import type {
 } from './data-store.ts';
 import { fixedDirPrefix, layoutPattern } from './dir-structure.ts';
 import type { FileDataStore } from './file.ts';
-import { RecordCopyObjects } from './record-copy-objects.ts';
+import { RecordCopyObjects, s3RecordBucket } from './record-copy-objects.ts';
 import type { S3Bucket, S3Connection } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning, uploadFile } from './s3-objects.ts';
 
@@ -39,7 +39,7 @@ export class HybridS3DataStore implements ConcatenatingDataStore, FinishingDataS
   readonly #options: HybridS3DataStoreOptions;
   readonly #tuning: PartTuning;
   /** Kept in the bucket, where the upload ends up, whichever instance's folder holds it meanwhile. */
-  readonly #copies = new RecordCopyObjects(() => this.#bucket);
+  readonly #copies = new RecordCopyObjects(s3RecordBucket(() => this.#bucket));
 
   constructor(options: HybridS3DataStoreOptions) {
     this.#options = options;

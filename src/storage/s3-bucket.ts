@@ -234,31 +234,25 @@ export class S3Bucket {
   /** Ids of the unfinished multipart uploads of exactly this key, oldest first. */
   async multipartUploads(key: string): Promise<string[]> {
     const ids: { id: string; initiated: number }[] = [];
-    let keyMarker: string | undefined;
-    let uploadIdMarker: string | undefined;
-    for (;;) {
-      const page = await this.#client.send(
-        new this.#sdk.ListMultipartUploadsCommand({
-          Bucket: this.name,
-          Prefix: key,
-          ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
-          ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
-        }),
-      );
-      for (const upload of page.Uploads ?? []) {
-        if (upload.Key === key && upload.UploadId !== undefined) {
-          ids.push({ id: upload.UploadId, initiated: upload.Initiated?.getTime() ?? 0 });
-        }
+    for await (const upload of this.#listMultipartUploads(key)) {
+      if (upload.key === key && upload.uploadId !== undefined) {
+        ids.push({ id: upload.uploadId, initiated: upload.initiated });
       }
-      if (!page.IsTruncated) break;
-      keyMarker = page.NextKeyMarker;
-      uploadIdMarker = page.NextUploadIdMarker;
     }
     return ids.sort((a, b) => a.initiated - b.initiated).map((upload) => upload.id);
   }
 
   /** Keys and start times of the unfinished multipart uploads under a prefix. */
   async *multipartUploadsUnder(prefix: string): AsyncGenerator<{ key: string; initiated: number }> {
+    for await (const upload of this.#listMultipartUploads(prefix)) {
+      yield { key: upload.key, initiated: upload.initiated };
+    }
+  }
+
+  /** Every unfinished multipart upload whose key starts with `prefix`, following the listing's pages. */
+  async *#listMultipartUploads(
+    prefix: string,
+  ): AsyncGenerator<{ key: string; uploadId: string | undefined; initiated: number }> {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
@@ -271,7 +265,8 @@ export class S3Bucket {
         }),
       );
       for (const upload of page.Uploads ?? []) {
-        if (upload.Key !== undefined) yield { key: upload.Key, initiated: upload.Initiated?.getTime() ?? 0 };
+        if (upload.Key === undefined) continue;
+        yield { key: upload.Key, uploadId: upload.UploadId, initiated: upload.Initiated?.getTime() ?? 0 };
       }
       if (!page.IsTruncated) break;
       keyMarker = page.NextKeyMarker;

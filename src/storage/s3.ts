@@ -11,11 +11,11 @@ import type {
   RecordCopyingDataStore,
   StoredData,
 } from './data-store.ts';
-import { expandDirStructure, fixedDirPrefix, layoutPattern } from './dir-structure.ts';
+import { fixedDirPrefix, layoutPattern, uploadLocation } from './dir-structure.ts';
 import { PartFile } from './part-file.ts';
 import { PartLayout } from './part-size.ts';
 import { PartUploads } from './part-uploads.ts';
-import { RecordCopyObjects } from './record-copy-objects.ts';
+import { RecordCopyObjects, s3RecordBucket } from './record-copy-objects.ts';
 import type { S3Bucket, S3Connection, StoredPart } from './s3-bucket.ts';
 import { concatenateObjects, type PartTuning } from './s3-objects.ts';
 import { type RebuildLayout, type Rebuilt, rebuildAt } from './s3-rebuild.ts';
@@ -79,7 +79,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
   readonly #options: S3DataStoreOptions;
   readonly #tuning: PartTuning;
   readonly #localTails = new Map<string, LocalTail>();
-  readonly #copies = new RecordCopyObjects(() => this.#bucket);
+  readonly #copies = new RecordCopyObjects(s3RecordBucket(() => this.#bucket));
 
   constructor(options: S3DataStoreOptions) {
     this.#options = options;
@@ -103,12 +103,8 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
   }
 
   async create(placement: NewUploadPlacement): Promise<string> {
-    const folder = expandDirStructure(this.#options.dirStructure, placement.createdAt, this.#options.env)
-      .split('/')
-      .filter((segment) => segment !== '' && segment !== '.' && segment !== '..')
-      .join('/');
     // Nothing is stored yet: the multipart upload starts with the first full part.
-    return folder === '' ? placement.id : `${folder}/${placement.id}`;
+    return uploadLocation(this.#options.dirStructure, placement.createdAt, this.#options.env, placement.id);
   }
 
   describe(location: string): string {

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { type HeadlessChromium, launchChromium } from '../support/chromium.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
@@ -14,12 +12,9 @@ import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
  * itself still passes: the live stream moves a progress bar, and Disable / Enable / Ping work.
  */
 
-const chromiumPath = process.env.WHARF_TEST_CHROMIUM ?? '/usr/bin/chromium';
-
 let receiver: HookReceiver;
 let wharf: WharfProcess;
-let profileDir: string;
-let browser: BrowserContext;
+let chrome: HeadlessChromium | undefined;
 let page: Page;
 const scriptErrors: string[] = [];
 
@@ -31,33 +26,17 @@ before(
       args: ['--admin', '--hooks-http-urls', receiver.url, '--hooks', 'post-finish'],
       env: { WHARF_ADMIN_TOKEN: '' },
     });
-    profileDir = await mkdtemp(path.join(tmpdir(), 'wharf-chromium-'));
-    browser = await chromium.launchPersistentContext(profileDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      timeout: 30_000,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
+    chrome = await launchChromium();
+    page = chrome.page;
     page.on('pageerror', (error) => scriptErrors.push(error.message));
   },
   { timeout: 60_000 },
 );
 
 after(async () => {
-  await browser?.close();
+  await chrome?.close();
   await wharf?.stop();
   await receiver?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 describe('the dashboard with no admin token, in headless Chromium', { timeout: 120_000 }, () => {

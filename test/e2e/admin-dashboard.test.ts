@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { type ClientRequest, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { redactTarget } from '../../src/hooks/delivery/target-guard.ts';
+import { type HeadlessChromium, launchChromium } from '../support/chromium.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
-// Debian's chromium, installed by scripts/services/chromium.sh (run by .ci/run).
-const chromiumPath = process.env.WHARF_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const screenshot = path.join(repoRoot, 'test-artifacts/admin-dashboard.png');
 const token = 'dashboard-e2e-token';
 /** Upload metadata is user input: the page must show it as text, never as markup. */
@@ -20,8 +18,7 @@ const KiB = 1024;
 
 let receiver: HookReceiver;
 let wharf: WharfProcess;
-let profileDir: string;
-let browser: BrowserContext;
+let chrome: HeadlessChromium | undefined;
 let page: Page;
 /** Content-Security-Policy violations the browser reported, and uncaught script errors. */
 const cspViolations: string[] = [];
@@ -44,24 +41,8 @@ before(
         '100ms',
       ],
     });
-    profileDir = await mkdtemp(path.join(tmpdir(), 'wharf-chromium-'));
-    browser = await chromium.launchPersistentContext(profileDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      timeout: 30_000,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
+    chrome = await launchChromium({ viewport: { width: 1280, height: 900 } });
+    page = chrome.page;
     page.on('console', (message) => {
       if (message.text().includes('Content Security Policy')) cspViolations.push(message.text());
     });
@@ -71,10 +52,9 @@ before(
 );
 
 after(async () => {
-  await browser?.close();
+  await chrome?.close();
   await wharf?.stop();
   await receiver?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 function idOf(url: string): string {

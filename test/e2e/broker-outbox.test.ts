@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type ChannelModel, connect } from 'amqplib';
-import { kafkaConsumer } from '../support/brokers.ts';
+import { kafkaConsumer, takeDistinctMessages } from '../support/brokers.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
@@ -50,31 +50,12 @@ interface Received {
 }
 
 /** Reads messages from `queue` until `count` distinct event ids arrived (duplicates are allowed). */
-async function receiveDistinct(connection: ChannelModel, queue: string, count: number): Promise<Received[]> {
-  const channel = await connection.createChannel();
-  const distinct = new Map<string, Received>();
-  try {
-    return await new Promise<Received[]>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`only ${distinct.size} of ${count} events arrived on ${queue}`)),
-        60_000,
-      );
-      void channel.consume(queue, (message) => {
-        if (message === null) return;
-        channel.ack(message);
-        const payload = JSON.parse(message.content.toString('utf8')) as { upload: { id: string } };
-        const id = String(message.properties.messageId);
-        const hook = String(message.properties.type);
-        if (!distinct.has(id)) distinct.set(id, { id, hook, uploadId: payload.upload.id });
-        if (distinct.size === count) {
-          clearTimeout(timer);
-          resolve([...distinct.values()]);
-        }
-      });
-    });
-  } finally {
-    await channel.close().catch(() => {});
-  }
+function receiveDistinct(connection: ChannelModel, queue: string, count: number): Promise<Received[]> {
+  return takeDistinctMessages(connection, queue, count, 60_000, (message) => {
+    const payload = JSON.parse(message.content.toString('utf8')) as { upload: { id: string } };
+    const id = String(message.properties.messageId);
+    return { id, hook: String(message.properties.type), uploadId: payload.upload.id };
+  });
 }
 
 /** Each upload got post-create then post-finish, and nothing else arrived. */

@@ -1,57 +1,28 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import * as tus from 'tus-js-client';
 import { azureArgs, azureBlobNames, azureBlobSha256, azureUnavailable } from '../support/azure.ts';
+import {
+  headOffset,
+  idOf,
+  offsetAfterDrop,
+  patch,
+  patchThenDrop,
+  sendChunks,
+  sha256,
+  uploadWithTusJs,
+} from '../support/chunked-upload.ts';
 import { gcsArgs, gcsObjectNames, gcsObjectSha256, gcsUnavailable } from '../support/gcs.ts';
-import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import { createUpload, send, tus as tusHeaders } from '../support/http.ts';
 import { redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function idOf(url: string): string {
-  return new URL(url).pathname.split('/').pop() ?? '';
-}
-
-async function patch(url: string, offset: number, body: Buffer, headers: Record<string, string> = {}) {
-  const reply = await send('PATCH', url, {
-    headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset, ...headers },
-    body,
-  });
-  const uploadOffset = reply.headers['upload-offset'];
-  return {
-    status: reply.status,
-    offset: typeof uploadOffset === 'string' ? uploadOffset : undefined,
-    text: reply.text,
-  };
-}
-
-async function headOffset(url: string): Promise<number> {
-  const reply = await send('HEAD', url, { headers: tusHeaders });
-  assert.equal(reply.status, 200);
-  return Number(reply.headers['upload-offset']);
-}
-
-async function sendChunks(url: string, data: Buffer, sizes: readonly number[], from = 0): Promise<number> {
-  let offset = from;
-  for (const size of sizes) {
-    const reply = await patch(url, offset, data.subarray(offset, offset + size));
-    assert.equal(reply.status, 204, reply.text);
-    offset += size;
-    assert.equal(reply.offset, String(offset));
-  }
-  return offset;
-}
 
 /** What a test needs to know of one cloud: the flags, and a look at the container not through Wharf. */
 interface Cloud {
@@ -105,17 +76,7 @@ for (const cloud of clouds) {
 
     it('receives a tus-js-client upload in chunks, byte-exact, and serves it whole and by Range', async () => {
       const data = randomBytes(23 * MiB + 11);
-      const url = await new Promise<string>((resolve, reject) => {
-        const task = new tus.Upload(data, {
-          endpoint: wharf.endpoint,
-          chunkSize: 6 * MiB,
-          retryDelays: [0, 200, 500],
-          metadata: { filename: 'big.bin' },
-          onSuccess: () => resolve(task.url ?? ''),
-          onError: reject,
-        });
-        task.start();
-      });
+      const url = await uploadWithTusJs(wharf.endpoint, data);
       const name = `${prefix}${idOf(url)}`;
       const stored = await cloud.sha256(name);
       assert.equal(stored.size, data.length);
@@ -136,23 +97,8 @@ for (const cloud of clouds) {
       const data = randomBytes(16 * MiB);
       const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
       const sent = 11 * MiB + 777;
-      await new Promise<void>((resolve) => {
-        const req = request(url, {
-          method: 'PATCH',
-          headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0, 'Content-Length': data.length },
-        });
-        req.on('error', () => resolve());
-        req.on('response', (res) => {
-          res.resume();
-          resolve();
-        });
-        req.write(data.subarray(0, sent), () => setTimeout(() => req.destroy(), 500));
-      });
-      let offset = await headOffset(url);
-      for (let attempt = 0; attempt < 50 && offset === 0; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        offset = await headOffset(url);
-      }
+      await patchThenDrop(url, data, sent);
+      const offset = await offsetAfterDrop(url);
       assert.ok(offset >= MiB && offset <= sent, `offset ${offset} after ${sent} bytes sent`);
       await sendChunks(url, data, [data.length - offset], offset);
       assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));

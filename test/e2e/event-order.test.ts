@@ -8,7 +8,13 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { type ChannelModel, connect } from 'amqplib';
 import pg from 'pg';
-import { amqpUrl, type KafkaRecord, kafkaBrokers, kafkaConsumer } from '../support/brokers.ts';
+import {
+  amqpUrl,
+  type KafkaRecord,
+  kafkaBrokers,
+  kafkaConsumer,
+  takeDistinctMessages,
+} from '../support/brokers.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
 import { postgresUrl } from '../support/services.ts';
@@ -151,43 +157,20 @@ async function takeAmqp(connection: ChannelModel, queue: string, count: number):
     assert.ok(attempt < 600, `queue ${queue} is declared`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const channel = await connection.createChannel();
-  const distinct = new Map<string, Received>();
-  try {
-    return await new Promise<Received[]>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`only ${distinct.size} of ${count} events arrived on ${queue}`)),
-        90_000,
-      );
-      void channel.consume(queue, (message) => {
-        if (message === null) return;
-        channel.ack(message);
-        const payload = JSON.parse(message.content.toString('utf8')) as {
-          upload: { id: string };
-          sequence?: unknown;
-        };
-        const eventId = String(message.properties.messageId);
-        const header = (message.properties.headers as Record<string, unknown> | undefined)?.[
-          'upload-sequence'
-        ];
-        if (!distinct.has(eventId)) {
-          distinct.set(eventId, {
-            eventId,
-            hook: String(message.properties.type),
-            uploadId: payload.upload.id,
-            header: header === undefined ? undefined : String(header),
-            sequence: payload.sequence,
-          });
-        }
-        if (distinct.size === count) {
-          clearTimeout(timer);
-          resolve([...distinct.values()]);
-        }
-      });
-    });
-  } finally {
-    await channel.close().catch(() => {});
-  }
+  return takeDistinctMessages(connection, queue, count, 90_000, (message) => {
+    const payload = JSON.parse(message.content.toString('utf8')) as {
+      upload: { id: string };
+      sequence?: unknown;
+    };
+    const header = (message.properties.headers as Record<string, unknown> | undefined)?.['upload-sequence'];
+    return {
+      eventId: String(message.properties.messageId),
+      hook: String(message.properties.type),
+      uploadId: payload.upload.id,
+      header: header === undefined ? undefined : String(header),
+      sequence: payload.sequence,
+    };
+  });
 }
 
 function fromKafka(record: KafkaRecord): Received {

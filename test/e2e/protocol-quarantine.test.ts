@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createUpload, octets, send, tus } from '../support/http.ts';
+import { closeNow, listenOnLoopback } from '../support/loopback-server.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 // Issue 17, point 7: while a pre-finish hook (a virus scanner) decides, the bytes it has not approved cannot be
@@ -44,14 +45,11 @@ class HoldingScanner {
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    const address = this.#server.address();
-    this.#port = typeof address === 'object' && address ? address.port : 0;
+    this.#port = await listenOnLoopback(this.#server);
   }
 
-  async close(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeNow(this.#server);
   }
 
   /** Resolves once the scanner holds a question about `id`. */

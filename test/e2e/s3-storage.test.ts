@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import * as tus from 'tus-js-client';
-import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import {
+  headOffset,
+  idOf,
+  offsetAfterDrop,
+  patch,
+  patchThenDrop,
+  sendChunks,
+  sha256,
+  uploadWithTusJs,
+} from '../support/chunked-upload.ts';
+import { createUpload, send, tus as tusHeaders } from '../support/http.ts';
 import {
   listKeys,
   objectMetadata,
@@ -19,50 +27,6 @@ import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
 const unavailable = await s3Unavailable();
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function idOf(url: string): string {
-  return new URL(url).pathname.split('/').pop() ?? '';
-}
-
-async function patch(
-  url: string,
-  offset: number,
-  body: Buffer,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; offset: string | undefined; text: string }> {
-  const reply = await send('PATCH', url, {
-    headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset, ...headers },
-    body,
-  });
-  const uploadOffset = reply.headers['upload-offset'];
-  return {
-    status: reply.status,
-    offset: typeof uploadOffset === 'string' ? uploadOffset : undefined,
-    text: reply.text,
-  };
-}
-
-async function headOffset(url: string): Promise<number> {
-  const reply = await send('HEAD', url, { headers: tusHeaders });
-  assert.equal(reply.status, 200);
-  return Number(reply.headers['upload-offset']);
-}
-
-/** Sends `sizes` as consecutive PATCHes of `data`, checking the offset after each. */
-async function sendChunks(url: string, data: Buffer, sizes: readonly number[], from = 0): Promise<number> {
-  let offset = from;
-  for (const size of sizes) {
-    const reply = await patch(url, offset, data.subarray(offset, offset + size));
-    assert.equal(reply.status, 204, reply.text);
-    offset += size;
-    assert.equal(reply.offset, String(offset));
-  }
-  return offset;
-}
 
 describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
   let wharf: WharfProcess;
@@ -119,24 +83,9 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
     const key = `${folder}/${idOf(url)}`;
     const sent = 13 * MiB + 777;
-    await new Promise<void>((resolve) => {
-      const req = request(url, {
-        method: 'PATCH',
-        headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0, 'Content-Length': data.length },
-      });
-      req.on('error', () => resolve());
-      req.on('response', (res) => {
-        res.resume();
-        resolve();
-      });
-      // The client goes away mid-body, after its bytes reached the server's socket.
-      req.write(data.subarray(0, sent), () => setTimeout(() => req.destroy(), 500));
-    });
-    let offset = await headOffset(url);
-    for (let attempt = 0; attempt < 50 && offset === 0; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      offset = await headOffset(url);
-    }
+    // The client goes away mid-body, after its bytes reached the server's socket.
+    await patchThenDrop(url, data, sent);
+    const offset = await offsetAfterDrop(url);
     assert.ok(offset >= MiB && offset <= sent, `offset ${offset} after ${sent} bytes sent`);
     await sendChunks(url, data, [data.length - offset], offset);
     assert.equal((await objectSha256(key)).sha256, sha256(data));
@@ -240,17 +189,7 @@ describe('s3 storage against a real S3 server', { skip: unavailable }, () => {
 
   it('receives a 64 MiB tus-js-client upload in 6 MiB chunks', async () => {
     const data = randomBytes(64 * MiB);
-    const url = await new Promise<string>((resolve, reject) => {
-      const task = new tus.Upload(data, {
-        endpoint: wharf.endpoint,
-        chunkSize: 6 * MiB,
-        retryDelays: [0, 200, 500],
-        metadata: { filename: 'big.bin' },
-        onSuccess: () => resolve(task.url ?? ''),
-        onError: reject,
-      });
-      task.start();
-    });
+    const url = await uploadWithTusJs(wharf.endpoint, data);
     const key = `${folder}/${idOf(url)}`;
     const stored = await objectSha256(key);
     assert.equal(stored.size, data.length);

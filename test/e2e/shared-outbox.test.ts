@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { type ChannelModel, connect } from 'amqplib';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { takeDistinctMessages } from '../support/brokers.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
 import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
@@ -41,32 +42,12 @@ interface Received {
 }
 
 /** Reads messages from `queue` until `count` distinct event ids arrived (duplicates are allowed). */
-async function receiveDistinct(connection: ChannelModel, queue: string, count: number): Promise<Received[]> {
-  const channel = await connection.createChannel();
-  const distinct = new Map<string, Received>();
-  try {
-    return await new Promise<Received[]>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`only ${distinct.size} of ${count} events arrived on ${queue}`)),
-        90_000,
-      );
-      void channel.consume(queue, (message) => {
-        if (message === null) return;
-        channel.ack(message);
-        const payload = JSON.parse(message.content.toString('utf8')) as { upload: { id: string } };
-        const id = String(message.properties.messageId);
-        if (!distinct.has(id)) {
-          distinct.set(id, { id, hook: String(message.properties.type), uploadId: payload.upload.id });
-        }
-        if (distinct.size === count) {
-          clearTimeout(timer);
-          resolve([...distinct.values()]);
-        }
-      });
-    });
-  } finally {
-    await channel.close().catch(() => {});
-  }
+function receiveDistinct(connection: ChannelModel, queue: string, count: number): Promise<Received[]> {
+  return takeDistinctMessages(connection, queue, count, 90_000, (message) => {
+    const payload = JSON.parse(message.content.toString('utf8')) as { upload: { id: string } };
+    const id = String(message.properties.messageId);
+    return { id, hook: String(message.properties.type), uploadId: payload.upload.id };
+  });
 }
 
 async function waitForQueue(queue: string): Promise<void> {

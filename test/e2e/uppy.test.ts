@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startBackendProxy } from '../support/backend-proxy.ts';
 import { downloadSha256, MiB } from '../support/bytes.ts';
+import { type HeadlessChromium, launchChromium } from '../support/chromium.ts';
 import { cuttingProxy } from '../support/cutting-proxy.ts';
 import { send, tus as tusHeaders } from '../support/http.ts';
 import { redisUrl } from '../support/services.ts';
 import { accessLog, startWharf, type WharfProcess } from '../support/wharf-process.ts';
-
-// Debian's chromium, installed by scripts/services/chromium.sh (run by .ci/run).
-const chromiumPath = process.env.WHARF_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
 /** What uploadWithUppy in test/e2e/clients/uppy-page.js resolves with. */
 interface PageResult {
@@ -52,7 +48,7 @@ interface UploadRequest {
 let pageServer: Server;
 let pageOrigin: string;
 let wharf: WharfProcess;
-let profileDir: string;
+let chrome: HeadlessChromium | undefined;
 let browser: BrowserContext;
 let page: Page;
 
@@ -90,23 +86,8 @@ before(
     ({ server: pageServer, origin: pageOrigin } = await servePage());
     // The page and the tus endpoint are on different ports, so every request is cross-origin and needs CORS.
     wharf = await startWharf({ args: ['--cors', pageOrigin] });
-    profileDir = await mkdtemp(path.join(tmpdir(), 'wharf-chromium-'));
-    browser = await chromium.launchPersistentContext(profileDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      timeout: 30_000,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
+    chrome = await launchChromium();
+    ({ browser, page } = chrome);
     await page.goto(`${pageOrigin}/`);
     await page.waitForFunction(() => 'uploadWithUppy' in globalThis);
   },
@@ -114,10 +95,9 @@ before(
 );
 
 after(async () => {
-  await browser?.close();
+  await chrome?.close();
   await wharf?.stop();
   pageServer?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 function uploadInPage<Result = PageResult>(request: UploadRequest): Promise<Result> {

@@ -97,6 +97,43 @@ export async function takeMessages(
 }
 
 /**
+ * Consumes `queue` (acking every message) until `count` distinct event ids (the messages' `messageId`) arrived,
+ * failing after `timeoutMs`; redeliveries are allowed. Returns the first copy of each, in arrival order, as
+ * `read` makes it of the message.
+ */
+export async function takeDistinctMessages<T>(
+  connection: ChannelModel,
+  queue: string,
+  count: number,
+  timeoutMs: number,
+  read: (message: ConsumeMessage) => T,
+): Promise<T[]> {
+  const channel = await connection.createChannel();
+  const distinct = new Map<string, T>();
+  try {
+    return await new Promise<T[]>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`only ${distinct.size} of ${count} events arrived on ${queue}`)),
+        timeoutMs,
+      );
+      void channel.consume(queue, (message) => {
+        if (message === null) return;
+        channel.ack(message);
+        const event = read(message);
+        const id = String(message.properties.messageId);
+        if (!distinct.has(id)) distinct.set(id, event);
+        if (distinct.size === count) {
+          clearTimeout(timer);
+          resolve([...distinct.values()]);
+        }
+      });
+    });
+  } finally {
+    await channel.close().catch(() => {});
+  }
+}
+
+/**
  * One upload through its whole life: create (pre-create, post-create), a first chunk (post-receive), the last
  * chunk (post-finish), delete (pre-terminate, post-terminate). Returns the upload's id.
  */

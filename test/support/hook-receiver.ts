@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { closeNow, listenOnLoopback } from './loopback-server.ts';
 
 /** One hook request as the receiver saw it. */
 export interface ReceivedHook {
@@ -60,14 +61,11 @@ export class HookReceiver {
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    const address = this.#server.address();
-    this.#port = typeof address === 'object' && address ? address.port : 0;
+    this.#port = await listenOnLoopback(this.#server);
   }
 
-  async close(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeNow(this.#server);
   }
 
   /** Calls about one upload, in arrival order. */

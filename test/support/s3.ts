@@ -19,6 +19,17 @@ export const s3Bucket = process.env.WHARF_TEST_S3_BUCKET ?? 'wharf-test';
 const accessKey = process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test';
 const secretKey = process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret';
 
+/** Connection options for Wharf's own S3 stores (S3DataStore, HybridS3DataStore, S3Bucket) on the test bucket. */
+export const s3Connection = {
+  endpoint: s3Url,
+  bucket: s3Bucket,
+  region: 'us-east-1',
+  credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+  profile: undefined,
+  forcePathStyle: true,
+  headers: {},
+};
+
 /** An independent client, so assertions look at the bucket without going through Wharf's code. */
 export const s3 = new S3Client({
   endpoint: s3Url,

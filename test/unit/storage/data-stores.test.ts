@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { AzureDataStore } from '../../../src/storage/azure.ts';
 import { AzureContainer } from '../../../src/storage/azure-container.ts';
+import type { DataStore } from '../../../src/storage/data-store.ts';
 import { FileDataStore } from '../../../src/storage/file.ts';
 import { GcsDataStore } from '../../../src/storage/gcs.ts';
 import { GcsBucket } from '../../../src/storage/gcs-bucket.ts';
@@ -28,7 +29,7 @@ import {
   azureUrl,
 } from '../../support/azure.ts';
 import { gcsBucket, gcsUnavailable, gcsUrl } from '../../support/gcs.ts';
-import { listKeys, s3, s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
+import { s3Connection as connection, listKeys, s3, s3Bucket, s3Unavailable } from '../../support/s3.ts';
 
 const MiB = 1024 * 1024;
 let root: string;
@@ -49,111 +50,91 @@ function files(folder: string): FileDataStore {
   });
 }
 
+/**
+ * Runs the data store contract on two instances of a store on the same backend, as two Wharf processes would
+ * have them.
+ */
+function describeTwinStores(name: string, build: () => DataStore): void {
+  describeDataStore(name, async () => {
+    const make = async () => {
+      const store = build();
+      await store.prepare();
+      return store;
+    };
+    return { store: await make(), twin: await make() };
+  });
+}
+
+function gcsTestBucket(): GcsBucket {
+  return new GcsBucket({ bucket: gcsBucket, endpoint: gcsUrl, projectId: 'wharf', keyFile: undefined });
+}
+
 describeDataStore('file', async () => {
   const store = files('file');
   await store.prepare();
   return { store, twin: files('file') };
 });
 
-const connection = {
-  endpoint: s3Url,
-  bucket: s3Bucket,
-  region: 'us-east-1',
-  credentials: {
-    accessKeyId: process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test',
-    secretAccessKey: process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret',
-  },
-  profile: undefined,
-  forcePathStyle: true,
-  headers: {},
-};
 const tuning = { partSize: 5 * MiB, partConcurrency: 2, concatConcurrency: 4, bufferDir: undefined };
 /** Looks at the multipart uploads directly, not through the store. */
 const s3Parts = await S3Bucket.connect(connection);
 after(() => s3Parts.close());
 
 if ((await s3Unavailable()) === undefined) {
-  describeDataStore('s3', async () => {
-    const make = async () => {
-      const store = new S3DataStore({ connection, ...tuning, dirStructure: 'contract', env: {} });
-      await store.prepare();
-      return store;
-    };
-    return { store: await make(), twin: await make() };
-  });
+  describeTwinStores(
+    's3',
+    () => new S3DataStore({ connection, ...tuning, dirStructure: 'contract', env: {} }),
+  );
 
-  describeDataStore('hybrid-s3', async () => {
-    const make = async () => {
-      const store = new HybridS3DataStore({ connection, ...tuning, local: files('hybrid') });
-      await store.prepare();
-      return store;
-    };
-    return { store: await make(), twin: await make() };
-  });
+  describeTwinStores(
+    'hybrid-s3',
+    () => new HybridS3DataStore({ connection, ...tuning, local: files('hybrid') }),
+  );
 }
 
 if ((await gcsUnavailable()) === undefined) {
   const prefix = `contract-${process.pid}-${Date.now()}/`;
-  describeDataStore('gcs', async () => {
-    const make = async () => {
-      const bucket = new GcsBucket({
-        bucket: gcsBucket,
-        endpoint: gcsUrl,
-        projectId: 'wharf',
-        keyFile: undefined,
-      });
-      const store = new GcsDataStore({
-        bucket,
+  describeTwinStores(
+    'gcs',
+    () =>
+      new GcsDataStore({
+        bucket: gcsTestBucket(),
         prefix,
         pieceSize: 5 * MiB,
         pieceConcurrency: 2,
         bufferDir: undefined,
         dirStructure: 'contract',
         env: {},
-      });
-      await store.prepare();
-      return store;
-    };
-    return { store: await make(), twin: await make() };
-  });
+      }),
+  );
 }
 
 if ((await azureUnavailable()) === undefined) {
   const prefix = `contract-${process.pid}-${Date.now()}/`;
-  describeDataStore('azure', async () => {
-    const make = async () => {
-      const container = new AzureContainer({
-        container: azureContainerName,
-        endpoint: azureUrl,
-        account: azureAccount,
-        key: azureKey,
-        sas: undefined,
-        connectionString: undefined,
-      });
-      const store = new AzureDataStore({
-        container,
-        prefix,
-        blockSize: 4 * MiB,
-        blockConcurrency: 2,
-        bufferDir: undefined,
-        dirStructure: 'contract',
-        env: {},
-      });
-      await store.prepare();
-      return store;
-    };
-    return { store: await make(), twin: await make() };
+  describeTwinStores('azure', () => {
+    const container = new AzureContainer({
+      container: azureContainerName,
+      endpoint: azureUrl,
+      account: azureAccount,
+      key: azureKey,
+      sas: undefined,
+      connectionString: undefined,
+    });
+    return new AzureDataStore({
+      container,
+      prefix,
+      blockSize: 4 * MiB,
+      blockConcurrency: 2,
+      bufferDir: undefined,
+      dirStructure: 'contract',
+      env: {},
+    });
   });
 }
 
 describe('gcs data store', { skip: await gcsUnavailable() }, () => {
   it('composes more pieces than one compose request takes (32), in order', async () => {
-    const bucket = new GcsBucket({
-      bucket: gcsBucket,
-      endpoint: gcsUrl,
-      projectId: 'wharf',
-      keyFile: undefined,
-    });
+    const bucket = gcsTestBucket();
     const store = new GcsDataStore({
       bucket,
       prefix: `compose-${process.pid}-${Date.now()}/`,

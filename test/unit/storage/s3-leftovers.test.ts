@@ -12,21 +12,15 @@ import { after, before, describe, it } from 'node:test';
 import { FileDataStore } from '../../../src/storage/file.ts';
 import { HybridS3DataStore } from '../../../src/storage/hybrid-s3.ts';
 import { S3DataStore } from '../../../src/storage/s3.ts';
-import { listKeys, objectSha256, removeObjects, s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
+import {
+  s3Connection as connection,
+  listKeys,
+  objectSha256,
+  removeObjects,
+  s3Unavailable,
+} from '../../support/s3.ts';
 
 const MiB = 1024 * 1024;
-const connection = {
-  endpoint: s3Url,
-  bucket: s3Bucket,
-  region: 'us-east-1',
-  credentials: {
-    accessKeyId: process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test',
-    secretAccessKey: process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret',
-  },
-  profile: undefined,
-  forcePathStyle: true,
-  headers: {},
-};
 const tuning = { partSize: 5 * MiB, partConcurrency: 2, concatConcurrency: 2, bufferDir: undefined };
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 

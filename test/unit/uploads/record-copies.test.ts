@@ -27,24 +27,19 @@ import { createTusRequestHandler } from '../../../src/tus/handler.ts';
 import { silentObserver } from '../../../src/uploads/events.ts';
 import { UploadService } from '../../../src/uploads/service.ts';
 import { createUpload, octets, send, tus } from '../../support/http.ts';
-import { listKeys, removeObjects, s3, s3Bucket, s3Unavailable, s3Url } from '../../support/s3.ts';
+import {
+  s3Connection as connection,
+  listKeys,
+  removeObjects,
+  s3,
+  s3Bucket,
+  s3Unavailable,
+} from '../../support/s3.ts';
 import { postgresUrl, redisUrl } from '../../support/services.ts';
 
 const MiB = 1024 * 1024;
 const hour = 3_600_000;
 const quiet = { warn: () => undefined, error: () => undefined, info: () => undefined };
-const connection = {
-  endpoint: s3Url,
-  bucket: s3Bucket,
-  region: 'us-east-1',
-  credentials: {
-    accessKeyId: process.env.WHARF_TEST_S3_ACCESS_KEY ?? 'wharf-test',
-    secretAccessKey: process.env.WHARF_TEST_S3_SECRET_KEY ?? 'wharf-test-secret',
-  },
-  profile: undefined,
-  forcePathStyle: true,
-  headers: {},
-};
 const tuning = { partSize: 5 * MiB, partConcurrency: 2, concatConcurrency: 2, bufferDir: undefined };
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
