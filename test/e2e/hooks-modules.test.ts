@@ -24,8 +24,13 @@ async function writeModule(root: string, folder: string, file: string, source: s
   return target;
 }
 
+/**
+ * Longer than --lock-timeout (20 s): a schedule run that waits for one upload's lock holds every later run back
+ * (a schedule never runs twice at once), and under a loaded CI machine the stale upload's deletion once came later
+ * than 15 s.
+ */
 async function eventually<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 45_000;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
