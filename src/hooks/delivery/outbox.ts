@@ -535,9 +535,22 @@ export class Outbox {
         this.#busyLanes.delete(laneName);
         entry.waits += 1;
         entry.retryAt = Date.now() + Math.min(orderPollMaxMs, orderPollMs * 2 ** Math.min(entry.waits, 10));
+        // Entries added while this one was being checked went in behind it whatever their number; it goes back
+        // to its place by number, so an earlier event of the upload held here is not stuck behind it for good.
+        this.#reorder(laneName, entry);
         this.#dispatch();
         this.#settleIdle();
       });
+  }
+
+  /** Moves a lane's head that must wait back to its place by event number among the entries behind it. */
+  #reorder(laneName: string, entry: Entry): void {
+    const lane = this.#lanes.get(laneName);
+    if (lane === undefined || lane[0] !== entry) return;
+    lane.shift();
+    let at = lane.length;
+    while (at > 0 && comesAfter(lane[at - 1], entry)) at -= 1;
+    lane.splice(at, 0, entry);
   }
 
   #send(laneName: string, entry: Entry, target: Target): void {

@@ -245,3 +245,40 @@ for (const [name, setup] of [
     });
   });
 }
+
+describe('one instance whose store answers slowly', () => {
+  test('events added behind a head that must wait still go out in order (the head goes back to its place)', async () => {
+    const place = await redisPlace();
+    const store = place.store();
+    // The shared order answers late, as a loaded store does: later events arrive while the first is checked.
+    const isNext = store.isNext.bind(store);
+    store.isNext = async (entry) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return isNext(entry);
+    };
+    const transport = receiver();
+    const outbox = instance(store, transport);
+    try {
+      await outbox.ready();
+      const upload = `u-${randomBytes(4).toString('hex')}`;
+      for (let sequence = 1; sequence <= 3; sequence++)
+        assert.equal(await store.nextSequence(upload), sequence);
+      // Event 3 first: while its check is on its way, 2 and then 1 come in behind it.
+      for (const sequence of [3, 2, 1]) {
+        assert.equal(await outbox.add('t', delivery(upload, sequence)), true);
+        await store.settleSequence(upload, sequence);
+      }
+      const idle = outbox.idle().then(() => 'idle' as const);
+      const stuck = new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 20_000).unref());
+      assert.equal(
+        await Promise.race([idle, stuck]),
+        'idle',
+        `delivered so far: ${transport.accepted.join(',')}`,
+      );
+      assert.deepEqual(transport.accepted, [1, 2, 3]);
+    } finally {
+      await outbox.close();
+      await place.cleanup();
+    }
+  });
+});
