@@ -227,6 +227,18 @@ describe('hook modules (--hooks-modules-dir)', () => {
     assert.equal((await send('GET', `${wharf.origin}/ext/uploads/nope`)).status, 404);
     assert.equal((await send('GET', `${wharf.origin}/elsewhere`)).status, 404);
   });
+});
+
+describe('a hook module schedule', () => {
+  // A server of its own: the schedule sees only this test's uploads, none an earlier test left locked or half-made.
+  let wharf: WharfProcess;
+  before(async () => {
+    wharf = await startWharf({
+      args: ['--hooks-modules-dir', modulesDir],
+      env: { TEST_UPLOAD_TOKEN: 'letmein', TEST_MAX_AGE_MS: '1500' },
+    });
+  });
+  after(() => wharf.stop());
 
   it('a schedule (every second) deletes old unfinished uploads and keeps finished ones', async () => {
     const stale = await createUpload(wharf.endpoint, { ...auth, 'Upload-Length': 10 });
