@@ -169,7 +169,8 @@ const sampler = rssSampler(serverPid);
 try {
   const figures = await run();
   const peakRssMB = serverPid ? sampler.stop() / MB : null;
-  console.log(JSON.stringify({ scenario, ...figures, peakRssMB }));
+  const processes = serverPid ? sampler.processes : null;
+  console.log(JSON.stringify({ scenario, ...figures, peakRssMB, processes }));
   clearTimeout(deadline);
   process.exit(0);
 } catch (error) {

@@ -1,5 +1,6 @@
-// Turns one run's results.jsonl into the table: medians per server, the ratio subject/peer
-// for every peer, and pass/short against the targets of issue 7. Prints it and writes
+// Turns one run's results.jsonl into the tables: the targets of issue 20 (pass, short or not measured), then
+// medians per server with the ratio subject/peer for every peer, every large-upload figure also as a share of
+// the loopback sink (the physical limit), and how each server was started. Prints them and writes
 // bench/RESULTS.md with the date, the machine and the versions.
 //
 // Usage: node bench/report.mjs <results.jsonl> [--subject wharf] [--rounds 3] [--elapsed s]
@@ -10,6 +11,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { config as configFromEnvironment } from './lib/config.mjs';
+import { issueTargets, median } from './lib/targets.mjs';
 import { MiB } from './lib/tus-client.mjs';
 
 const { values: options, positionals } = parseArgs({
@@ -39,20 +41,14 @@ const records = readFileSync(resultsPath, 'utf8')
 const config = records.find((record) => record.type === 'config') ?? configFromEnvironment;
 const runs = records.filter((record) => record.type === 'run');
 const unavailable = records.filter((record) => record.type === 'unavailable');
+const commands = records.filter((record) => record.type === 'server');
 
-const SERVER_ORDER = ['wharf', 'tusd', 'rustus', 'tus-node', 'pipe'];
+const SERVER_ORDER = ['wharf', 'tusd', 'rustus', 'tus-node', 'sink', 'pipe'];
 const rank = (server) => (SERVER_ORDER.includes(server) ? SERVER_ORDER.indexOf(server) : SERVER_ORDER.length);
 const servers = [...new Set(runs.map((run) => run.server))]
   .filter((server) => !server.startsWith('dd-'))
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 const peers = servers.filter((server) => server !== subject);
-
-function median(values) {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 function cell(scenario, server, key) {
   const mine = runs.filter((run) => run.scenario === scenario && run.server === server);
@@ -75,11 +71,13 @@ const largeTargets = [
   ['tusd', 1.0],
   ['rustus', 1.0],
 ];
+// `limit`: a throughput row that is followed by every server's figure as a share of the sink's.
 const rows = [
   {
     scenario: 'large-chunked',
     key: 'mbPerSecond',
     better: higher,
+    limit: true,
     targets: largeTargets,
     label: `large: ${large} in ${bytes(config.largeChunkBytes)} PATCHes, MB/s`,
   },
@@ -87,6 +85,7 @@ const rows = [
     scenario: 'large-single',
     key: 'mbPerSecond',
     better: higher,
+    limit: true,
     targets: largeTargets,
     label: `large: ${large} in one PATCH, MB/s`,
   },
@@ -95,7 +94,10 @@ const rows = [
     scenario: 'small',
     key: 'uploadsPerSecond',
     better: higher,
-    targets: [['tusd', 1.0]],
+    targets: [
+      ['rustus', 1.0],
+      ['tusd', 1.0],
+    ],
     label: `small: ${count(config.smallCount)} × ${bytes(config.smallBytes)}, ${config.smallClients} clients, uploads/s`,
   },
   { scenario: 'small', key: 'p50Ms', better: lower, label: 'small: p50 latency, ms' },
@@ -104,13 +106,15 @@ const rows = [
     scenario: 'concurrent',
     key: 'mbPerSecond',
     better: higher,
+    limit: true,
+    targets: [['tusd', 1.0]],
     label: `concurrent: ${config.concurrentUploads} × ${bytes(config.concurrentBytes)}, MB/s`,
   },
   {
     scenario: 'concurrent',
     key: 'peakRssMB',
     better: lower,
-    targets: [['tusd', 1.0]],
+    targets: [['tusd', 1.5]],
     label: `concurrent: peak RSS, MB`,
   },
   { scenario: 'concurrent', key: 'idleRssMB', better: lower, label: 'idle RSS before the first request, MB' },
@@ -169,7 +173,22 @@ for (const row of rows) {
     values[subject] !== undefined && values[peer] ? `${(values[subject] / values[peer]).toFixed(2)}×` : '',
   );
   table.push([row.label, ...cells, ...ratios, verdict(row, values)]);
+  // The same figures as a share of the physical limit, so "close to the limit" is a number for every server.
+  if (row.limit && values.sink) {
+    const shares = servers.map((server) => (values[server] === undefined ? '' : (values[server] / values.sink).toFixed(2)));
+    table.push(['  as a share of the sink', ...shares, ...peers.map(() => ''), '']);
+  }
 }
+
+// --- the targets of issue 20 --------------------------------------------------------------
+const targetRows = issueTargets(runs, subject, {
+  concurrent: `${config.concurrentUploads} concurrent ${bytes(config.concurrentBytes)} uploads, MB/s`,
+  small: `small uploads/s (${count(config.smallCount)} × ${bytes(config.smallBytes)}, ${config.smallClients} clients)`,
+});
+const targetTable = [
+  ['Target (issue 20)', 'Measured', 'Goal', 'Verdict'],
+  ...targetRows.map(({ target, measured, goal, verdict }) => [target, measured, goal, verdict]),
+];
 
 function markdownTable(rowsOfCells) {
   const widths = rowsOfCells[0].map((_, column) =>
@@ -205,6 +224,17 @@ if (ddSync !== undefined) {
         : ''),
   );
 }
+const sinkFigures = ['large-chunked', 'large-single', 'concurrent']
+  .map((scenario) => [scenario, cell(scenario, 'sink', 'mbPerSecond').value])
+  .filter(([, value]) => value !== undefined);
+if (sinkFigures.length) {
+  extra.push(
+    `- Physical limit: the loopback sink (bench/sink, Go, standard library: a PATCH body goes from the socket to ` +
+      `the file with splice(2), one copy into the page cache, nothing validated or recorded) took ` +
+      `${sinkFigures.map(([scenario, value]) => `${format(value)} MB/s in ${scenario}`).join(', ')}. The ` +
+      `"as a share of the sink" rows divide every server's figure by it.`,
+  );
+}
 const subjectIdle = cell('concurrent', subject, 'idleRssMB').value;
 const pipeConcurrent = cell('concurrent', 'pipe', 'peakRssMB').value;
 if (subjectIdle !== undefined && pipeConcurrent !== undefined) {
@@ -238,12 +268,6 @@ if (hookRuns.length) {
     `- Hooks on versus off (${subject} alone, ${count(config.hooksCount ?? config.smallCount)} small uploads per ` +
       `run; the HTTP target is a minimal HTTP/1.1 responder answering 200 at once, RabbitMQ and Kafka are the test brokers on the same machine): ${parts.join('; ')}.`,
   );
-  for (const mode of hookModes.filter((name) => name.startsWith('all post hooks'))) {
-    const post = of(mode);
-    if (post === undefined) continue;
-    const cost = 1 - post / off;
-    extra.push(`  - ${mode}: cost ${(cost * 100).toFixed(0)}% of uploads/s, ${cost <= 0.1 ? 'pass' : '**short**'} (target at most 10%).`);
-  }
   const skipped = [...new Set(runs.filter((run) => run.hooks !== undefined && run.skipped).map((run) => run.hooks))];
   if (skipped.length) extra.push(`  - Not run: ${skipped.join(', ')} (the broker did not answer).`);
   const failed = [...new Set(runs.filter((run) => run.hooks !== undefined && run.error).map((run) => `${run.hooks}: ${run.error}`))];
@@ -278,6 +302,15 @@ if (resumeRetries.length) {
   );
 }
 for (const { server, reason } of unavailable) extra.push(`- **${server} not run**: ${reason}`);
+
+// --- how each server was started ----------------------------------------------------------
+// The most processes a server's tree had under load (its workers; threads are not counted).
+const processesOf = (server) =>
+  Math.max(0, ...runs.filter((run) => run.server === server && typeof run.processes === 'number').map((run) => run.processes));
+const started = commands.map(({ server, command }) => {
+  const processes = processesOf(server);
+  return `- ${server}: \`${command}\`${processes > 1 || server === subject ? ` (${processes} process${processes === 1 ? '' : 'es'} under load)` : ''}`;
+});
 const errors = runs.filter((run) => run.error);
 for (const run of errors)
   extra.push(`- error: ${run.scenario} on ${run.server}, round ${run.round}: ${run.error}`);
@@ -346,9 +379,29 @@ const body = [
   `Versions: ${versions}`,
   `Settings: ${settings}`,
   '',
+  markdownTable(targetTable),
+  '',
   markdownTable(table),
   '',
   ...extra,
+  ...(started.length
+    ? [
+        '',
+        `Every server ran with its defaults: no worker count, buffer size or other tuning was passed${
+          commands.some(({ added }) => added)
+            ? `, except ${commands
+                .filter(({ added }) => added)
+                .map(({ server, added }) => `\`${added}\` for ${server} (BENCH_WHARF_ARGS)`)
+                .join(', ')}`
+            : ''
+        }. Each got a ` +
+          'loopback address, a port and a fresh folder, and each had its per-request log turned off (no server ' +
+          'pays for lines the others do not write); rustus also needs `--max-body-size`, as its default (256 KiB) ' +
+          'refuses larger PATCH bodies. The commands as they ran (PORT and DIR stand for the port and the folder):',
+        '',
+        ...started,
+      ]
+    : []),
 ].join('\n');
 
 console.log(`\n${body}\n`);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run bench`: Wharf against tusd, rustus, @tus/server and the raw limit (node:http pipe, dd).
+# `npm run bench`: Wharf against tusd, rustus, @tus/server and the limits: the loopback sink (bench/sink, Go:
+# the physical limit), the node:http pipe (Node's limit) and dd (the disk and the page cache).
 # For each scenario, for each round, every server in turn (A B C D A B C D ...), each started
 # fresh on its own port with its own data dir, then stopped and its data removed. Medians
 # and ratios are printed and written to bench/RESULTS.md by bench/report.mjs.
@@ -7,7 +8,7 @@
 # Environment (all optional):
 #   BENCH_ROUNDS=3             rounds per scenario (median of the rounds is reported)
 #   BENCH_SCALE=1              multiplies sizes and counts (0.1 for a quick run)
-#   BENCH_SERVERS=wharf,tusd,rustus,tus-node   servers to run (pipe joins the large and concurrent scenarios)
+#   BENCH_SERVERS=wharf,tusd,rustus,tus-node   servers to run (sink and pipe join the large and concurrent scenarios)
 #   BENCH_SCENARIOS=large-chunked,large-single,small,concurrent,resume
 #   BENCH_SUBJECT=wharf        the server whose ratios and targets are reported
 #   BENCH_WHARF_ARGS=          extra arguments for bin/wharf.js (e.g. "--workers 2")
@@ -81,10 +82,13 @@ for server in "${SERVERS[@]}"; do
       if [ -f "$PEERS/$server.unavailable" ]; then UNAVAILABLE[$server]=$(head -1 "$PEERS/$server.unavailable")
       elif [ ! -x "$PEERS/bin/$server" ]; then UNAVAILABLE[$server]="not installed"; fi ;;
     tus-node) [ -d "$BENCH/node_modules/@tus/server" ] || UNAVAILABLE[tus-node]="@tus/server not installed" ;;
-    pipe) ;;
+    pipe | sink) ;;
     *) echo "bench: unknown server $server" >&2; exit 64 ;;
   esac
 done
+# The limits join the large and concurrent scenarios by themselves; the sink only when setup.sh could build it.
+if [ -f "$PEERS/sink.unavailable" ]; then UNAVAILABLE[sink]=$(head -1 "$PEERS/sink.unavailable")
+elif [ ! -x "$PEERS/bin/sink" ]; then UNAVAILABLE[sink]="not built"; fi
 for server in "${!UNAVAILABLE[@]}"; do
   echo "bench: skipping $server: ${UNAVAILABLE[$server]}" >&2
   printf '{"type":"unavailable","server":"%s","reason":%s}\n' "$server" \
@@ -100,21 +104,50 @@ free_port() {
   next_port=$((next_port + 1))
 }
 
+# server_command NAME PORT DIR -> COMMAND (an array). Every server runs with its defaults but for where it
+# listens and stores, and per-request logging, which is off in each (Wharf --no-access, tusd -verbose=false,
+# rustus --log-level ERROR; @tus/server logs nothing): no server pays for log lines the others do not write.
+# rustus needs --max-body-size: its default (256 KiB) refuses every larger PATCH body with a 413.
+# No worker count, buffer size or other tuning is passed: BENCH_WHARF_ARGS is the only way to add one, and
+# the report prints every command as it ran.
+server_command() {
+  local name=$1 port=$2 dir=$3
+  case $name in
+    wharf) COMMAND=(node bin/wharf.js --host 127.0.0.1 --port "$port" --data-dir "$dir" --info-dir "$dir" --no-access
+      "${WHARF_ARGS[@]}") ;;
+    tusd) COMMAND=("$PEERS/bin/tusd" -host 127.0.0.1 -port "$port" -upload-dir "$dir" -base-path /files/
+      -verbose=false -show-startup-logs=false) ;;
+    rustus) COMMAND=("$PEERS/bin/rustus" --host 127.0.0.1 --port "$port" --data-dir "$dir" --info-dir "$dir"
+      --max-body-size "$MAX_BODY" --log-level ERROR) ;;
+    tus-node) COMMAND=(node bench/peers/tus-node-server.mjs "$port" "$dir") ;;
+    pipe) COMMAND=(node bench/baseline-pipe.mjs "$port" "$dir") ;;
+    sink) COMMAND=("$PEERS/bin/sink" -host 127.0.0.1 -port "$port" -dir "$dir") ;;
+  esac
+}
+
+declare -A COMMAND_RECORDED=()
+record_command() { # once per server: the command line as it ran, with the port and folder left out
+  local name=$1
+  [ -n "${COMMAND_RECORDED[$name]:-}" ] && return
+  COMMAND_RECORDED[$name]=1
+  server_command "$name" PORT DIR
+  local text="${COMMAND[*]}"
+  text=${text//$ROOT\//}
+  # "added": what BENCH_WHARF_ARGS put on top of the defaults, which the report names.
+  local added=''
+  [ "$name" = wharf ] && added="${WHARF_ARGS[*]}"
+  node -e 'console.log(JSON.stringify({ type: "server", server: process.argv[1], command: process.argv[2],
+    added: process.argv[3] }))' "$name" "$text" "$added" >>"$RESULTS"
+}
+
 # start_server NAME LOG -> SERVER_PID, PORT, DATA_DIR; returns 1 when it does not listen in 15 s
 start_server() {
   local name=$1 log=$2
   free_port
   DATA_DIR=$(mktemp -d "$DATA_ROOT/$name.XXXXXX")
-  case $name in
-    wharf) node "$ROOT/bin/wharf.js" --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" \
-      --info-dir "$DATA_DIR" --no-access "${WHARF_ARGS[@]}" >"$log" 2>&1 & ;;
-    tusd) "$PEERS/bin/tusd" -host 127.0.0.1 -port "$PORT" -upload-dir "$DATA_DIR" -base-path /files/ \
-      -verbose=false -show-startup-logs=false >"$log" 2>&1 & ;;
-    rustus) "$PEERS/bin/rustus" --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" --info-dir "$DATA_DIR" \
-      --max-body-size "$MAX_BODY" --log-level ERROR >"$log" 2>&1 & ;;
-    tus-node) node "$BENCH/peers/tus-node-server.mjs" "$PORT" "$DATA_DIR" >"$log" 2>&1 & ;;
-    pipe) node "$BENCH/baseline-pipe.mjs" "$PORT" "$DATA_DIR" >"$log" 2>&1 & ;;
-  esac
+  record_command "$name"
+  server_command "$name" "$PORT" "$DATA_DIR"
+  "${COMMAND[@]}" >"$log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 750); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
@@ -211,8 +244,12 @@ run_dd 1
 for scenario in "${SCENARIOS[@]}"; do
   servers=()
   for server in "${SERVERS[@]}"; do [ -z "${UNAVAILABLE[$server]:-}" ] && servers+=("$server"); done
-  # The node:http pipe is the raw limit for throughput, and Node's own floor for memory under concurrency.
-  case $scenario in large-* | concurrent) servers+=(pipe) ;; esac
+  # The sink is the physical limit (one copy from the socket into the page cache) that every large figure is
+  # also a share of; the node:http pipe is Node's limit for throughput and its floor for memory under concurrency.
+  case $scenario in large-* | concurrent)
+    [ -z "${UNAVAILABLE[sink]:-}" ] && servers+=(sink)
+    servers+=(pipe) ;;
+  esac
   for round in $(seq "$ROUNDS"); do
     for server in "${servers[@]}"; do
       # Under concurrency the pipe only shows Node's memory floor (no target compares with it): one round is

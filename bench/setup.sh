@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the pinned peers into bench/.peers/ (git-ignored) and bench/node_modules/.
+# Installs the pinned peers into bench/.peers/ (git-ignored) and bench/node_modules/, and builds the loopback
+# sink (bench/sink, the physical limit) into bench/.peers/bin/sink.
 # Idempotent: each step checks the installed version first and skips itself when it matches.
+# Only the peers named in BENCH_SERVERS (default: all of them) are installed.
 # A peer that cannot be installed is recorded in bench/.peers/<name>.unavailable (with the
 # reason) and skipped by run.sh; setup itself still exits 0 so the rest of the bench runs.
 set -euo pipefail
@@ -10,6 +12,7 @@ PEERS=$BENCH/.peers
 TUSD_VERSION=v2.9.1   # newest v2 the Go module proxy serves (2026-11)
 RUSTUS_VERSION=0.5.10 # newest rustus on crates.io; 1.x is released on GitHub only (see README)
 mkdir -p "$PEERS/bin" "$PEERS/logs"
+wanted() { [[ ",${BENCH_SERVERS:-wharf,tusd,rustus,tus-node}," == *",$1,"* ]]; }
 
 tusd_ok() {
   [ -x "$PEERS/bin/tusd" ] && command -v go >/dev/null &&
@@ -23,6 +26,22 @@ npm_ok() {
       const installed = require(process.argv[1] + "/node_modules/" + name + "/package.json").version;
       if (installed !== version) process.exit(1);
     }' "$BENCH" 2>/dev/null
+}
+
+# The sink is rebuilt when its source changes: the hash of what it was built from is kept beside it.
+sink_source() { cat "$BENCH/sink/go.mod" "$BENCH/sink/main.go" | sha256sum | cut -c1-16; }
+sink_ok() { [ -x "$PEERS/bin/sink" ] && [ "$(cat "$PEERS/sink.source" 2>/dev/null)" = "$(sink_source)" ]; }
+
+install_sink() {
+  rm -f "$PEERS/sink.unavailable"
+  if ! command -v go >/dev/null; then echo "go is not installed" >"$PEERS/sink.unavailable"; return; fi
+  echo "setup: building the loopback sink (go build, standard library only)"
+  # GOPROXY=off: it has no dependencies, so the build never needs the network.
+  if (cd "$BENCH/sink" && GOPROXY=off go build -trimpath -o "$PEERS/bin/sink" .) >"$PEERS/logs/sink-build.log" 2>&1; then
+    sink_source >"$PEERS/sink.source"
+  else
+    { echo "go build failed:"; tail -20 "$PEERS/logs/sink-build.log"; } >"$PEERS/sink.unavailable"
+  fi
 }
 
 install_tusd() {
@@ -46,11 +65,17 @@ install_rustus() {
 
 # On a fresh machine this is CPU-bound: about 13 CPU-minutes (rustus's build 8, tusd's 4½, npm, Maven for
 # Kafka's jars) on two cores, so everything runs at once and rustus's build sets the time (6½ to 7 min).
+# The sink's build (about 20 CPU-seconds with an empty Go cache, standard library only) hides under rustus's.
 pids=()
-if rustus_ok; then echo "setup: rustus $RUSTUS_VERSION already installed"; else install_rustus & pids+=($!); fi
-if tusd_ok; then echo "setup: tusd $TUSD_VERSION already installed"; else install_tusd & pids+=($!); fi
+if ! wanted rustus; then echo "setup: rustus not in BENCH_SERVERS"
+elif rustus_ok; then echo "setup: rustus $RUSTUS_VERSION already installed"; else install_rustus & pids+=($!); fi
+if ! wanted tusd; then echo "setup: tusd not in BENCH_SERVERS"
+elif tusd_ok; then echo "setup: tusd $TUSD_VERSION already installed"; else install_tusd & pids+=($!); fi
+if sink_ok; then echo "setup: the loopback sink is built"; else install_sink & pids+=($!); fi
 (
-  if npm_ok; then
+  if ! wanted tus-node; then
+    echo "setup: tus-node not in BENCH_SERVERS"
+  elif npm_ok; then
     echo "setup: @tus/server and @tus/file-store already installed"
   else
     echo "setup: npm ci --prefix bench"
@@ -73,7 +98,7 @@ if tusd_ok; then echo "setup: tusd $TUSD_VERSION already installed"; else instal
 pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done
 
-for peer in tusd rustus; do
+for peer in tusd rustus sink; do
   if [ -f "$PEERS/$peer.unavailable" ]; then
     echo "setup: WARNING: $peer unavailable: $(head -1 "$PEERS/$peer.unavailable")" >&2
   fi

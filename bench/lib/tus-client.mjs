@@ -158,15 +158,18 @@ function statusField(status, key) {
 }
 
 /**
- * Samples the resident memory of a server every `everyMs`; stop() returns the peak in bytes.
+ * Samples the resident memory of a server every `everyMs`; stop() returns the peak in bytes, and `processes`
+ * the most processes its tree had.
  * A lone process also reports its kernel-kept peak (VmHWM), which catches spikes between
  * samples; a process tree (a cluster) is the largest sum of VmRSS sampled.
  */
 export function rssSampler(pid, everyMs = 100) {
   let peak = 0;
+  let processes = 0;
   const read = () => {
     if (!pid) return;
     const pids = processTree(pid);
+    processes = Math.max(processes, pids.length);
     let sum = 0;
     for (const member of pids) {
       try {
@@ -186,6 +189,10 @@ export function rssSampler(pid, everyMs = 100) {
       clearInterval(timer);
       read();
       return peak;
+    },
+    /** The most processes seen in the tree at once (a server's workers show here). */
+    get processes() {
+      return processes;
     },
   };
 }

@@ -1,0 +1,3 @@
+module wharf.local/bench/sink
+
+go 1.22
