@@ -229,8 +229,8 @@ const sinkFigures = ['large-chunked', 'large-single', 'concurrent']
   .filter(([, value]) => value !== undefined);
 if (sinkFigures.length) {
   extra.push(
-    `- Physical limit: the loopback sink (bench/sink, Go, standard library: a PATCH body goes from the socket to ` +
-      `the file with splice(2), one copy into the page cache, nothing validated or recorded) took ` +
+    `- Physical limit: the loopback sink (bench/sink, Go, standard library: each PATCH body is read from the socket ` +
+      `and written into the page cache through a 64 KiB buffer, nothing validated, locked or recorded) took ` +
       `${sinkFigures.map(([scenario, value]) => `${format(value)} MB/s in ${scenario}`).join(', ')}. The ` +
       `"as a share of the sink" rows divide every server's figure by it.`,
   );
@@ -304,12 +304,12 @@ if (resumeRetries.length) {
 for (const { server, reason } of unavailable) extra.push(`- **${server} not run**: ${reason}`);
 
 // --- how each server was started ----------------------------------------------------------
-// The most processes a server's tree had under load (its workers; threads are not counted).
+// The most processes the subject's tree had under load: its workers (its default, unless BENCH_WHARF_ARGS).
 const processesOf = (server) =>
   Math.max(0, ...runs.filter((run) => run.server === server && typeof run.processes === 'number').map((run) => run.processes));
 const started = commands.map(({ server, command }) => {
   const processes = processesOf(server);
-  return `- ${server}: \`${command}\`${processes > 1 || server === subject ? ` (${processes} process${processes === 1 ? '' : 'es'} under load)` : ''}`;
+  return `- ${server}: \`${command}\`${server === subject ? ` (${processes} process${processes === 1 ? '' : 'es'} under load)` : ''}`;
 });
 const errors = runs.filter((run) => run.error);
 for (const run of errors)
