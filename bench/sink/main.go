@@ -64,6 +64,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// With -port 0 this is how a caller learns the port.
+	fmt.Printf("sink: listening on %s\n", listener.Addr())
 	for {
 		conn, err := listener.Accept()
 		if err != nil {
