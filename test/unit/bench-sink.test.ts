@@ -19,10 +19,11 @@ let binary = '';
 before(async () => {
   folder = await mkdtemp(path.join(tmpdir(), 'wharf-bench-sink-'));
   binary = path.join(folder, 'sink');
-  // As bench/setup.sh builds it: standard library only, so no network.
+  // As bench/setup.sh builds it: standard library only, so no network. Go's own install folder is searched too,
+  // as scripts/services/tusd.sh does.
   await promisify(execFile)('go', ['build', '-o', binary, '.'], {
     cwd: source,
-    env: { ...process.env, GOPROXY: 'off' },
+    env: { ...process.env, GOPROXY: 'off', PATH: `${process.env.PATH ?? ''}:/usr/local/go/bin` },
   });
 });
 after(async () => {
