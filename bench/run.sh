@@ -186,6 +186,23 @@ summary() { # one human line per run, read from the load generator's JSON line (
   echo "${out:- (unreadable: $json)}"
 }
 
+tree_rss_mb() { # the VmRSS of a process and all its descendants (a server's workers), in MB
+  local pids=("$1") i=0 kb=0 task
+  while [ $i -lt ${#pids[@]} ]; do
+    for task in /proc/"${pids[$i]}"/task/*/children; do
+      # shellcheck disable=SC2207
+      [ -r "$task" ] && pids+=($(cat "$task" 2>/dev/null))
+    done
+    i=$((i + 1))
+  done
+  local pid rss
+  for pid in "${pids[@]}"; do
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true) # none for a zombie
+    kb=$((kb + ${rss:-0}))
+  done
+  awk -v kb="$kb" 'BEGIN { if (kb > 0) printf "%.1f", kb / 1024 }'
+}
+
 run_one() { # run_one SCENARIO SERVER ROUND
   local scenario=$1 server=$2 round=$3 log="$OUT/logs/$server-$scenario-$round.log" line
   printf 'bench: round %s/%s %-13s %-8s' "$round" "$ROUNDS" "$scenario" "$server"
@@ -194,7 +211,7 @@ run_one() { # run_one SCENARIO SERVER ROUND
   else
     # What the server holds before its first request: the floor under every peak RSS figure.
     local idle
-    idle=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status" 2>/dev/null || true)
+    idle=$(tree_rss_mb "$SERVER_PID")
     line=$(timeout $((DEADLINE + 30)) node "$BENCH/load.mjs" "$scenario" "http://127.0.0.1:$PORT/files/" "$SERVER_PID" \
       2>>"$OUT/logs/load.log" | tail -1) || true
     [ -n "$line" ] || line="{\"scenario\":\"$scenario\",\"error\":\"load generator gave no result\"}"
