@@ -75,8 +75,13 @@ export function issueTargets(runs, subject, labels) {
   };
 
   const kept = of('resume', subject, 'keptFraction');
+  const concurrent = versusPeers(labels.concurrent, 'concurrent', 'mbPerSecond', 'higher', 1.0, ['tusd'], ' MB/s');
+  // How close to the physical limit, when the sink ran.
+  const mine = of('concurrent', subject, 'mbPerSecond');
+  const sink = of('concurrent', 'sink', 'mbPerSecond');
+  if (mine !== undefined && sink) concurrent.measured += `; ${subject} = ${(mine / sink).toFixed(2)} of the sink`;
   const rows = [
-    versusPeers(labels.concurrent, 'concurrent', 'mbPerSecond', 'higher', 1.0, ['tusd'], ' MB/s'),
+    concurrent,
     versusPeers('same, peak RSS', 'concurrent', 'peakRssMB', 'lower', 1.5, ['tusd'], ' MB'),
     {
       target: 'share of the bytes sent before a cut that the server kept',

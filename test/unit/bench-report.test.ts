@@ -174,6 +174,13 @@ test('every large figure is also a share of the sink, and each server says how i
   assert.match(lines[at + 1] ?? '', /^\| {3}as a share of the sink/);
   assert.equal(lines.filter((line) => line.startsWith('|   as a share of the sink')).length, 1);
 
+  // The concurrent target says how close to the limit it is, when the sink ran there.
+  const withSink = await resultsOf([...measured, run('sink', 'concurrent', { mbPerSecond: 1500 })]);
+  assert.equal(
+    row(withSink, '200 concurrent 16 MiB uploads, MB/s')[1],
+    'wharf 900 MB/s, tusd 1000 MB/s (0.90×); wharf = 0.60 of the sink',
+  );
+
   assert.match(markdown, /tuning was passed, except `--workers 2` for wharf \(BENCH_WHARF_ARGS\)/);
   assert.ok(
     markdown.includes(
