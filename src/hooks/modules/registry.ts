@@ -91,6 +91,8 @@ export interface ActionStep {
   readonly module: string;
   readonly target: string;
   readonly runOn: RunOn;
+  /** The registered handler: one handler bound to several events hears a failure once. */
+  readonly handler?: unknown;
   run(event: UploadEvent, eventId: string): Promise<ModuleRun>;
 }
 
@@ -358,6 +360,7 @@ export class HookModules {
       module: entry.module,
       target: `module:${entry.module}`,
       runOn: entry.runOn,
+      handler: entry.handler,
       run: (uploadEvent, eventId) => this.#runAction(entry, uploadEvent, eventId),
     }));
   }
@@ -375,6 +378,7 @@ export class HookModules {
       request: event.request,
       upload: event.upload,
       ...(event.error !== undefined ? { error: event.error } : {}),
+      ...(event.failure !== undefined ? { failure: event.failure } : {}),
     };
     try {
       const returned: unknown = await entry.handler(event.upload, meta, entry.context);
