@@ -151,6 +151,8 @@ export class HookModules {
   readonly #logger: ModuleLogger;
   /** Modules named hooks refer to: their filters and actions run only through their bindings. */
   readonly #bound = new Set<string>();
+  /** What ends with the modules (isolated modules' worker threads). */
+  readonly #onStop: (() => Promise<void>)[] = [];
   #ticker: NodeJS.Timeout | undefined;
   #lastTick = 0;
   #gate: ScheduleGate | undefined;
@@ -163,6 +165,13 @@ export class HookModules {
   /** Removes every module's event listeners (shutdown, after the `server.stop` handlers ran). */
   stopEmitter(): void {
     this.emitter.close();
+    // Isolated modules' worker threads end with the bus they talk to.
+    for (const stop of this.#onStop.splice(0)) void stop().catch(() => undefined);
+  }
+
+  /** Runs `stop` at shutdown (an isolated module's worker thread). */
+  closeOnStop(stop: () => Promise<void>): void {
+    this.#onStop.push(stop);
   }
 
   static empty(logger: ModuleLogger): HookModules {
