@@ -14,6 +14,8 @@ const token = `admin-${randomUUID()}`;
 const guard = `
 import { isMainThread, threadId } from 'node:worker_threads';
 export default function register(hooks, context) {
+  // Through the main thread's bus and back: the worker's listener hears what the filter emitted.
+  context.emitter.on('ping', (n) => context.logger.info({ n }, 'isolated listener heard ping'));
   hooks.filter('pre-create', async (payload) => {
     const mode = payload.metadata.mode;
     if (mode === 'loop') for (;;) {}
@@ -27,8 +29,10 @@ export default function register(hooks, context) {
     }
     if (mode === 'refuse') throw Object.assign(new Error('not this one'), { status: 403 });
     const known = await context.uploads.get('no-such-upload');
+    const read = await context.uploads.read('any').then(() => 'read', (error) => error.message);
+    await context.emitter.emit('ping', 7);
     context.logger.info({ known: known === undefined }, 'isolated filter ran');
-    return { ...payload, metadata: { ...payload.metadata, thread: isMainThread ? 'main' : String(threadId), args: JSON.stringify(context.args) } };
+    return { ...payload, metadata: { ...payload.metadata, thread: isMainThread ? 'main' : String(threadId), known: String(known === undefined), read } };
   });
 }
 `;
@@ -45,14 +49,14 @@ async function create(wharf: WharfProcess, mode: string) {
   });
 }
 
-/** The thread the filter tagged a created upload with (from HEAD's Upload-Metadata). */
-async function threadOf(wharf: WharfProcess, location: string): Promise<string> {
+/** A metadata value the filter set on a created upload (from HEAD's Upload-Metadata). */
+async function tagOf(wharf: WharfProcess, location: string, key = 'thread'): Promise<string> {
   const head = await send('HEAD', new URL(location, wharf.origin).href, { headers: tus });
   assert.equal(head.status, 200);
   const pair = String(head.headers['upload-metadata'])
     .split(',')
     .map((item) => item.split(' '))
-    .find(([key]) => key === 'thread');
+    .find(([name]) => name === key);
   return Buffer.from(pair?.[1] ?? '', 'base64').toString();
 }
 
@@ -107,9 +111,22 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
     // Positive control: the filter ran, in a worker thread, and reached context.uploads through the main thread.
     const first = await create(wharf, 'plain');
     assert.equal(first.status, 201, first.text);
-    const firstThread = await threadOf(wharf, String(first.headers.location));
+    const firstThread = await tagOf(wharf, String(first.headers.location));
     assert.notEqual(firstThread, 'main');
     assert.notEqual(firstThread, '');
+    const location = String(first.headers.location);
+    assert.equal(await tagOf(wharf, location, 'known'), 'true');
+    assert.match(
+      await tagOf(wharf, location, 'read'),
+      /guard: context\.uploads\.read \(a stream\) is not available with "isolation": "worker"/,
+    );
+    await eventually(
+      () =>
+        wharf.logs.find(
+          (line) => line.msg === 'isolated listener heard ping' && line.n === 7 && line.module === 'guard',
+        ),
+      'the worker listener to hear the ping its filter emitted',
+    );
 
     // A HookError-shaped refusal keeps its status across the thread boundary.
     const refused = await create(wharf, 'refuse');
@@ -128,7 +145,7 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
       // The server lives on: the next upload is created, by a new worker that loaded the module again.
       const next = await create(wharf, 'plain');
       assert.equal(next.status, 201, `after ${mode}: ${next.text}`);
-      const thread = await threadOf(wharf, String(next.headers.location));
+      const thread = await tagOf(wharf, String(next.headers.location));
       assert.notEqual(thread, 'main');
       assert.notEqual(thread, previous, `after ${mode} the worker was replaced`);
       previous = thread;
