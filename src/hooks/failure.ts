@@ -1,4 +1,4 @@
-import type { FailureStage, UploadEventName } from './events.ts';
+import type { FailureStage, HookFailure, UploadEventName } from './events.ts';
 
 /**
  * The post events whose operation a failure at each stage ends. A post-create binding's operation is the
@@ -37,4 +37,26 @@ export function maskSecrets(text: string): string {
     .replace(/\s+/g, ' ')
     .trim();
   return masked.length <= 500 ? masked : `${masked.slice(0, 500)}…`;
+}
+
+/** The `error` line rustus-era failure hooks read (kept as it was: the table in docs/hooks.md). */
+export function failureErrorLine(failure: HookFailure): string {
+  switch (failure.stage) {
+    case 'pre-create':
+    case 'pre-finish':
+    case 'pre-terminate':
+      return `rejected by a ${failure.stage} hook: ${failure.reason}`;
+    case 'checksum':
+      return 'checksum mismatch: the chunk was discarded';
+    case 'storage':
+      return `storage error: ${failure.reason}`;
+    case 'concatenation':
+      return `concatenation failed: ${failure.reason}`;
+    case 'expiration':
+      return 'expired: removed by the expiration sweep';
+    case 'creation':
+      return `creation failed: ${failure.reason}`;
+    case 'termination':
+      return `termination failed: ${failure.reason}`;
+  }
 }

@@ -2,6 +2,7 @@ import { WharfError } from '../errors.ts';
 import type { HookHttpResponse, MergedAnswer } from '../hooks/chain/answers.ts';
 import type { HookEngine } from '../hooks/engine.ts';
 import type { HookFailure, HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
+import { failureErrorLine } from '../hooks/failure.ts';
 import type { UploadRecord } from '../info/upload-record.ts';
 import type { DataStore } from '../storage/data-store.ts';
 import type {
@@ -19,28 +20,6 @@ function withTrailingSlash(uri: string): string {
   const path = queryAt === -1 ? uri : uri.slice(0, queryAt);
   const query = queryAt === -1 ? '' : uri.slice(queryAt);
   return (path.endsWith('/') ? path : `${path}/`) + query;
-}
-
-/** The `error` line rustus-era failure hooks read (kept as it was: the table in docs/hooks.md). */
-function errorText(failure: HookFailure): string {
-  switch (failure.stage) {
-    case 'pre-create':
-    case 'pre-finish':
-    case 'pre-terminate':
-      return `rejected by a ${failure.stage} hook: ${failure.reason}`;
-    case 'checksum':
-      return 'checksum mismatch: the chunk was discarded';
-    case 'storage':
-      return `storage error: ${failure.reason}`;
-    case 'concatenation':
-      return `concatenation failed: ${failure.reason}`;
-    case 'expiration':
-      return 'expired: removed by the expiration sweep';
-    case 'creation':
-      return `creation failed: ${failure.reason}`;
-    case 'termination':
-      return `termination failed: ${failure.reason}`;
-  }
 }
 
 /** Non-critical hooks failed: the answer says so (`Wharf-Hooks: completed with warnings; failed=a,b`). */
@@ -121,7 +100,7 @@ export class HookObserver implements UploadObserver {
     failure: HookFailure,
   ): void {
     const built = this.#event(paired, upload, request);
-    this.#engine.emitFailure({ ...built, error: errorText(failure), failure });
+    this.#engine.emitFailure({ ...built, error: failureErrorLine(failure), failure });
   }
 
   recorded(uploadId: string): Promise<void> {

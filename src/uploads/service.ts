@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Backend } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
 import type { FailureStage } from '../hooks/events.ts';
-import { failureHeardBy, maskSecrets } from '../hooks/failure.ts';
+import { failureErrorLine, failureHeardBy, maskSecrets } from '../hooks/failure.ts';
 import { isGeneratedUploadId, isValidLocation, isValidUploadId, newUploadId } from '../info/ids.ts';
 import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
@@ -848,7 +848,7 @@ export class UploadService {
     const paired = failureHeardBy[stage][0] as PostLifecycleEvent;
     const failure = { stage, code: error.code, status: error.status, reason: maskSecrets(reason) };
     if (observer.failed !== undefined) observer.failed(paired, record, describeRequest, failure);
-    else this.#notify(paired, record, describeRequest, `${stage} failed: ${failure.reason}`);
+    else this.#notify(paired, record, describeRequest, failureErrorLine(failure));
   }
 
   /**
