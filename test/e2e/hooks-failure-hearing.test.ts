@@ -204,3 +204,139 @@ endpoints:
     assert.equal(finishFailed[2]?.hook.failure?.reason, 'virus found');
   });
 });
+
+describe('run-on-failure hooks of post-terminate and post-finish: a refused DELETE, a final that can never be built', () => {
+  let scratch: string;
+  let wharf: WharfProcess;
+  before(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'wharf-failure-hearing-'));
+    const record = (file: string) => `'{ cat; echo; } >> ${file}'`;
+    await writeFile(
+      path.join(scratch, 'wharf.yaml'),
+      `hooks:
+  hold:
+    transport: file
+    shell: true
+    command: 'grep -q legal-hold && printf %s ''${answer(409, 'under legal hold')}''; exit 0'
+  finish-failed:
+    transport: file
+    shell: true
+    runOn: failure
+    command: ${record('finish-failed.jsonl')}
+  terminate-failed:
+    transport: file
+    shell: true
+    runOn: failure
+    command: ${record('terminate-failed.jsonl')}
+  terminated:
+    transport: file
+    shell: true
+    command: ${record('terminated.jsonl')}
+endpoints:
+  - path: /files
+    hooks:
+      - { hook: hold, events: [pre-terminate] }
+      - { hook: finish-failed, events: [post-finish] }
+      - { hook: terminate-failed, events: [post-terminate] }
+      - { hook: terminated, events: [post-terminate] }
+`,
+    );
+    wharf = await startWharf({
+      args: ['--config', path.join(scratch, 'wharf.yaml'), '--hooks-post-concurrency', '1'],
+      cwd: scratch,
+    });
+  });
+  after(async () => {
+    await wharf?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function held(marker: string): Promise<void> {
+    const created = await send('POST', wharf.endpoint, {
+      headers: { ...tus, 'Upload-Length': 3, 'Upload-Metadata': metadata(marker) },
+    });
+    assert.equal(created.status, 201, created.text);
+    const deleted = await send('DELETE', new URL(String(created.headers.location), wharf.origin).href, {
+      headers: tus,
+    });
+    assert.equal(deleted.status, 409, deleted.text);
+  }
+
+  it('each failure reaches the hooks of the operation it ends, and only those', async () => {
+    await held('legal-hold');
+
+    const partial = async (length: number, body?: string) => {
+      const created = await send('POST', wharf.endpoint, {
+        headers: { ...tus, 'Upload-Length': length, 'Upload-Concat': 'partial' },
+      });
+      assert.equal(created.status, 201, created.text);
+      const url = new URL(String(created.headers.location), wharf.origin).href;
+      if (body !== undefined) {
+        const patched = await send('PATCH', url, {
+          headers: { ...tus, 'Upload-Offset': 0, 'Content-Type': 'application/offset+octet-stream' },
+          body,
+        });
+        assert.equal(patched.status, 204, patched.text);
+      }
+      return url;
+    };
+    const a = await partial(2, 'ab');
+    const b = await partial(3);
+    const final = await send('POST', wharf.endpoint, {
+      headers: { ...tus, 'Upload-Concat': `final;${new URL(a).pathname} ${new URL(b).pathname}` },
+    });
+    assert.equal(final.status, 201, final.text);
+    const finalId = String(final.headers.location).split('/').pop() ?? '';
+    const bId = b.split('/').pop() ?? '';
+    assert.equal((await send('DELETE', b, { headers: tus })).status, 204);
+    const gone = await send('HEAD', new URL(String(final.headers.location), wharf.origin).href, {
+      headers: tus,
+    });
+    assert.equal(gone.status, 410);
+
+    await held('legal-hold last');
+    const terminateFailed = await eventually(async () => {
+      const runs = await heard(path.join(scratch, 'terminate-failed.jsonl'));
+      return runs.some((run) => run.upload.metadata.marker === 'legal-hold last') ? runs : undefined;
+    }, 'the last refused DELETE heard by terminate-failed');
+
+    assert.deepEqual(
+      terminateFailed.map((run) => [run.upload.metadata.marker, run.hook.event, run.hook.failure]),
+      [
+        [
+          'legal-hold',
+          'post-terminate',
+          { stage: 'pre-terminate', code: 'ERR_HOOK_REJECTED', status: 409, reason: 'under legal hold' },
+        ],
+        [
+          'legal-hold last',
+          'post-terminate',
+          { stage: 'pre-terminate', code: 'ERR_HOOK_REJECTED', status: 409, reason: 'under legal hold' },
+        ],
+      ],
+    );
+    // A refused DELETE does not stop an upload from finishing: the post-finish failure hook heard only the final.
+    const finishFailed = await heard(path.join(scratch, 'finish-failed.jsonl'));
+    assert.deepEqual(
+      finishFailed.map((run) => [run.upload.id, run.hook.event, run.hook.failure]),
+      [
+        [
+          finalId,
+          'post-finish',
+          {
+            stage: 'concatenation',
+            code: 'ERR_CONCAT_FAILED',
+            status: 410,
+            reason: `partial upload ${bId} no longer exists`,
+          },
+        ],
+      ],
+    );
+    // Positive control: the DELETE that went through reached the success hook, and only it.
+    const terminated = await heard(path.join(scratch, 'terminated.jsonl'));
+    assert.deepEqual(
+      terminated.map((run) => [run.upload.id, run.hook.failure]),
+      [[bId, undefined]],
+    );
+  });
+});
