@@ -16,6 +16,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 export default function register(hooks, context) {
   // Through the main thread's bus and back: the worker's listener hears what the filter emitted.
   context.emitter.on('ping', (n) => context.logger.info({ n }, 'isolated listener heard ping'));
+  hooks.action('post-create', (upload, meta) => context.logger.info({ id: upload.id, event: meta.event }, 'isolated action ran'));
   hooks.filter('pre-create', async (payload) => {
     const mode = payload.metadata.mode;
     if (mode === 'loop') for (;;) {}
@@ -127,6 +128,12 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
         ),
       'the worker listener to hear the ping its filter emitted',
     );
+    // Actions run there too.
+    const firstId = location.split('/').pop();
+    await eventually(
+      () => wharf.logs.find((line) => line.msg === 'isolated action ran' && line.id === firstId),
+      'the isolated post-create action to run',
+    );
 
     // A HookError-shaped refusal keeps its status across the thread boundary.
     const refused = await create(wharf, 'refuse');
@@ -178,6 +185,20 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
     const started = await startWharf({ args: ['--hooks-modules-dir', plainModules] });
     assert.equal((await create(started, 'plain')).status, 201);
     await started.stop();
+
+    // A module that never finishes loading (a loop at its top level) fails start-up at its timeout.
+    const spinning = path.join(scratch, 'spinning');
+    await mkdir(path.join(spinning, 'spin'), { recursive: true });
+    await writeFile(path.join(spinning, 'spin', 'index.mjs'), 'for (;;) {}\nexport default () => {};\n');
+    await writeFile(
+      path.join(spinning, 'spin', 'wharf-module.json'),
+      JSON.stringify({ isolation: 'worker', timeout: 1 }),
+    );
+    await assert.rejects(
+      startWharf({ args: ['--hooks-modules-dir', spinning] }),
+      (error: Error) =>
+        /spin/.test(error.message) && /did not finish loading within 1000 ms/.test(error.message),
+    );
 
     await assert.rejects(
       startWharf({ args: ['--hooks-modules-dir', modules] }),

@@ -111,6 +111,8 @@ export class IsolatedModule {
   readonly #pending = new Map<number, Pending>();
   #nextRun = 0;
   #closed = false;
+  /** The main bus's forwarders to the current worker: removed when it is lost. */
+  #listening: (() => void)[] = [];
   /** Why the last worker ended, for the log line of the next one. */
   replaced = 0;
 
@@ -142,12 +144,21 @@ export class IsolatedModule {
     this.#worker = worker;
     const subscribed = new Set<string>();
     this.#ready = new Promise((resolve, reject) => {
+      // A module whose loading never ends (a loop at its top level) must not hold start-up or the next run.
+      const loading = setTimeout(() => {
+        const reason = `did not finish loading within ${this.#settings.timeoutMs} ms`;
+        reject(new Error(reason));
+        this.#lost(worker, reason);
+        void worker.terminate();
+      }, this.#settings.timeoutMs);
       worker.on('message', (message: Record<string, unknown>) => {
         switch (message.type) {
           case 'registered':
+            clearTimeout(loading);
             resolve(message.registrations as IsolatedRegistration[]);
             return;
           case 'refused':
+            clearTimeout(loading);
             reject(new Error((message.error as { message: string }).message));
             return;
           case 'log': {
@@ -162,10 +173,11 @@ export class IsolatedModule {
             const event = message.event as string;
             if (subscribed.has(event)) return;
             subscribed.add(event);
-            this.#context.emitter.on(event, (...args: unknown[]) => {
+            const off = this.#context.emitter.on(event, (...args: unknown[]) => {
               if (this.#worker === worker)
                 worker.postMessage({ type: 'emitted', event, args: cloneable(args) });
             });
+            this.#listening.push(off);
             return;
           }
           case 'request':
@@ -177,6 +189,7 @@ export class IsolatedModule {
         }
       });
       worker.on('error', (error: Error) => {
+        clearTimeout(loading);
         const code = (error as NodeJS.ErrnoException).code;
         const reason =
           code === 'ERR_WORKER_OUT_OF_MEMORY'
@@ -186,6 +199,7 @@ export class IsolatedModule {
         this.#lost(worker, reason);
       });
       worker.on('exit', (exitCode) => {
+        clearTimeout(loading);
         reject(new Error(`its worker exited with code ${exitCode} while loading`));
         this.#lost(worker, `its worker exited with code ${exitCode}`);
       });
@@ -254,6 +268,7 @@ export class IsolatedModule {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
     this.#ready = undefined;
+    for (const off of this.#listening.splice(0)) off();
     this.replaced++;
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
