@@ -17,7 +17,7 @@ export default function register(hooks, context) {
   // Through the main thread's bus and back: the worker's listener hears what the filter emitted.
   context.emitter.on('ping', (n) => context.logger.info({ n }, 'isolated listener heard ping'));
   hooks.action('post-create', (upload, meta) => context.logger.info({ id: upload.id, event: meta.event }, 'isolated action ran'));
-  hooks.filter('pre-create', async (payload) => {
+  hooks.filter('pre-create', async (payload, meta, run) => {
     const mode = payload.metadata.mode;
     if (mode === 'loop') for (;;) {}
     if (mode === 'crash') {
@@ -33,7 +33,7 @@ export default function register(hooks, context) {
     const read = await context.uploads.read('any').then(() => 'read', (error) => error.message);
     await context.emitter.emit('ping', 7);
     context.logger.info({ known: known === undefined }, 'isolated filter ran');
-    return { ...payload, metadata: { ...payload.metadata, thread: isMainThread ? 'main' : String(threadId), known: String(known === undefined), read } };
+    return { ...payload, metadata: { ...payload.metadata, thread: isMainThread ? 'main' : String(threadId), known: String(known === undefined), read, args: JSON.stringify(run.args) } };
   });
 }
 `;
@@ -89,7 +89,9 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
     await writeFile(path.join(folder, 'index.mjs'), guard);
     await writeFile(
       path.join(folder, 'wharf-module.json'),
-      JSON.stringify({ isolation: 'worker', memoryLimitMb: 32, timeout: 2 }),
+      // Longer than the filter's own timeout (2 s): the next upload's run reaches the worker while it is still
+      // stuck in the loop, and moves to the new worker once the stuck one is terminated.
+      JSON.stringify({ isolation: 'worker', memoryLimitMb: 32, timeout: 3 }),
     );
     wharf = await startWharf({
       args: [
@@ -206,5 +208,36 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
         /cleaner/.test(error.message) &&
         /schedule\(\) is not available with "isolation": "worker"/.test(error.message),
     );
+  });
+
+  it('a named hook binding the isolated module hands its args to the worker with each run', async () => {
+    const config = path.join(scratch, 'bound.yaml');
+    await writeFile(
+      config,
+      `hooks:
+  guard:
+    transport: module
+    module: guard
+    args: { team: storage }
+endpoints:
+  - path: /files
+    hooks:
+      - { hook: guard, events: [pre-create], args: { limit: 3 } }
+`,
+    );
+    const bound = await startWharf({
+      args: ['--hooks-modules-dir', path.join(scratch, 'modules'), '--config', config],
+    });
+    try {
+      const created = await create(bound, 'plain');
+      assert.equal(created.status, 201, created.text);
+      const location = String(created.headers.location);
+      assert.notEqual(await tagOf(bound, location), 'main');
+      assert.deepEqual(JSON.parse(await tagOf(bound, location, 'args')), { team: 'storage', limit: 3 });
+      // A refusal through the binding keeps its status, as unbound.
+      assert.equal((await create(bound, 'refuse')).status, 403);
+    } finally {
+      await bound.stop();
+    }
   });
 });

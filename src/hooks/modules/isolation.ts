@@ -75,6 +75,9 @@ interface Pending {
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
+  readonly message: Readonly<Record<string, unknown>>;
+  /** The worker the run was sent to; undefined while it waits for one. */
+  worker: Worker | undefined;
 }
 
 /** The worker entry, next to this file (dist/…/isolated-worker.js; isolated-worker.ts when run from source). */
@@ -113,7 +116,7 @@ export class IsolatedModule {
   #closed = false;
   /** The main bus's forwarders to the current worker: removed when it is lost. */
   #listening: (() => void)[] = [];
-  /** Why the last worker ended, for the log line of the next one. */
+  /** How many workers were lost and replaced. */
   replaced = 0;
 
   constructor(module: string, file: string, settings: ModuleIsolation, context: IsolatedContext) {
@@ -208,34 +211,81 @@ export class IsolatedModule {
   }
 
   /** Runs registered handler `index` with this payload; rejects with the handler's error or the worker's fate. */
-  async run(index: number, payload: unknown, meta: unknown, args: unknown): Promise<unknown> {
-    if (this.#closed) throw new Error(`hook module ${this.#module}: closed`);
-    await this.start();
-    const worker = this.#worker;
-    if (worker === undefined) throw new Error(`hook module ${this.#module}: no worker`);
+  run(index: number, payload: unknown, meta: unknown, args: unknown): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new Error(`hook module ${this.#module}: closed`));
     const id = this.#nextRun++;
+    const message = {
+      type: 'run',
+      id,
+      index,
+      payload: cloneable(payload),
+      meta: cloneable(meta),
+      args: cloneable(args),
+    };
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const reason = `did not answer within ${this.#settings.timeoutMs} ms; its worker was terminated and replaced`;
-        this.#lost(worker, reason);
-        void worker.terminate();
-      }, this.#settings.timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
-      worker.postMessage({
-        type: 'run',
-        id,
-        index,
-        payload: cloneable(payload),
-        meta: cloneable(meta),
-        args: cloneable(args),
-      });
+      const timer = setTimeout(() => this.#timedOut(id), this.#settings.timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer, message, worker: undefined });
+      this.#dispatch(id);
     });
+  }
+
+  /** Sends a waiting run to the current worker, starting one when there is none. */
+  #dispatch(id: number): void {
+    this.start().then(
+      () => {
+        const pending = this.#pending.get(id);
+        const worker = this.#worker;
+        if (pending === undefined || pending.worker !== undefined) return;
+        if (worker === undefined) {
+          // The worker was lost between its start and now: try the next one.
+          this.#dispatch(id);
+          return;
+        }
+        pending.worker = worker;
+        worker.postMessage(pending.message);
+      },
+      (error: unknown) => this.#fail(id, error instanceof Error ? error.message : String(error)),
+    );
+  }
+
+  /**
+   * A run past its timeout: it fails and its worker (stuck, or as good as) is terminated. The runs sent to that
+   * worker before it fail with it; those sent after it (queued behind a stuck thread) go to the new worker.
+   */
+  #timedOut(id: number): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    const reason = `did not answer within ${this.#settings.timeoutMs} ms; its worker was terminated and replaced`;
+    const worker = pending.worker;
+    this.#fail(id, reason);
+    if (worker === undefined || worker !== this.#worker) return;
+    const younger: number[] = [];
+    for (const [other, waiting] of this.#pending) {
+      if (waiting.worker !== worker) continue;
+      if (other < id) this.#fail(other, reason);
+      else {
+        waiting.worker = undefined;
+        younger.push(other);
+      }
+    }
+    this.#lost(worker, reason);
+    void worker.terminate();
+    for (const other of younger) this.#dispatch(other);
+  }
+
+  #fail(id: number, reason: string): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.reject(new Error(`hook module ${this.#module} (isolation: worker) ${reason}`));
   }
 
   /** Terminates the worker (shutdown); waiting runs fail. */
   async close(): Promise<void> {
     this.#closed = true;
     const worker = this.#worker;
+    for (const id of [...this.#pending.keys()]) this.#fail(id, 'the server is stopping');
     if (worker !== undefined) {
       this.#lost(worker, 'the server is stopping');
       await worker.terminate();
@@ -270,11 +320,7 @@ export class IsolatedModule {
     this.#ready = undefined;
     for (const off of this.#listening.splice(0)) off();
     this.replaced++;
-    for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error(`hook module ${this.#module} (isolation: worker) ${reason}`));
-      this.#pending.delete(id);
-    }
+    for (const [id, pending] of this.#pending) if (pending.worker === worker) this.#fail(id, reason);
     if (!this.#closed)
       this.#context.logger.error(
         { module: this.#module, reason },
