@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Backend } from '../backends/backend.ts';
+import { type Backend, BackendUnavailableError } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
 import type { FailureStage } from '../hooks/events.ts';
 import { failureErrorLine, failureHeardBy, maskSecrets } from '../hooks/failure.ts';
@@ -863,7 +863,8 @@ export class UploadService {
   ): unknown {
     const coded = code !== undefined ? new WharfError(code, { cause: error }) : error;
     const reported = coded instanceof WharfError ? coded : new WharfError('ERR_INTERNAL', { cause: error });
-    if (reported.status >= 500) {
+    // A shared record store that is down answers 503 and the client retries: nothing failed for good.
+    if (reported.status >= 500 && !(error instanceof BackendUnavailableError)) {
       const cause = reported.cause instanceof Error ? reported.cause.message : reported.message;
       this.#failed('creation', record, describeRequest, reported, cause);
     }
