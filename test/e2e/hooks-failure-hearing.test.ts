@@ -340,3 +340,104 @@ endpoints:
     );
   });
 });
+
+describe('a post-finish failure hook hears an unfinished upload the expiration sweep removed', () => {
+  let scratch: string;
+  let wharf: WharfProcess;
+  before(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'wharf-failure-hearing-'));
+    const record = (file: string) => `'{ cat; echo; } >> ${file}'`;
+    await writeFile(
+      path.join(scratch, 'wharf.yaml'),
+      `hooks:
+  finish-failed:
+    transport: file
+    shell: true
+    runOn: failure
+    command: ${record('finish-failed.jsonl')}
+  done:
+    transport: file
+    shell: true
+    command: ${record('done.jsonl')}
+endpoints:
+  - path: /files
+    hooks:
+      - { hook: finish-failed, events: [post-finish] }
+      - { hook: done, events: [post-finish] }
+`,
+    );
+    wharf = await startWharf({
+      args: [
+        '--config',
+        path.join(scratch, 'wharf.yaml'),
+        '--upload-expiration',
+        '1',
+        '--expiration-sweep-interval',
+        '1',
+      ],
+      cwd: scratch,
+    });
+  });
+  after(async () => {
+    await wharf?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('the expired upload is heard as a failure of its finishing; the finished one as a success', async () => {
+    const stale = await send('POST', wharf.endpoint, {
+      headers: { ...tus, 'Upload-Length': 5, 'Upload-Metadata': metadata('stale') },
+    });
+    assert.equal(stale.status, 201, stale.text);
+    const staleId = String(stale.headers.location).split('/').pop() ?? '';
+    const finished = await send('POST', wharf.endpoint, {
+      headers: {
+        ...tus,
+        'Upload-Length': 2,
+        'Upload-Metadata': metadata('finished'),
+        'Content-Type': 'application/offset+octet-stream',
+      },
+      body: 'ok',
+    });
+    assert.equal(finished.status, 201, finished.text);
+    const finishedId = String(finished.headers.location).split('/').pop() ?? '';
+
+    const failed = await eventually(async () => {
+      const runs = await heard(path.join(scratch, 'finish-failed.jsonl'));
+      return runs.length > 0 ? runs : undefined;
+    }, 'the expired upload heard by the post-finish failure hook');
+    assert.deepEqual(
+      failed.map((run) => [run.upload.id, run.hook.event, run.hook.failure]),
+      [
+        [
+          staleId,
+          'post-finish',
+          {
+            stage: 'expiration',
+            code: 'ERR_UPLOAD_EXPIRED',
+            status: 410,
+            reason: 'removed by the expiration sweep',
+          },
+        ],
+      ],
+    );
+    assert.equal(
+      (await send('HEAD', new URL(String(stale.headers.location), wharf.origin).href, { headers: tus }))
+        .status,
+      404,
+    );
+    // Positive control: the finished upload reached the success hook and was not swept.
+    const done = await eventually(async () => {
+      const runs = await heard(path.join(scratch, 'done.jsonl'));
+      return runs.length > 0 ? runs : undefined;
+    }, 'the finished upload heard by the success hook');
+    assert.deepEqual(
+      done.map((run) => [run.upload.id, run.hook.failure]),
+      [[finishedId, undefined]],
+    );
+    assert.equal(
+      (await send('HEAD', new URL(String(finished.headers.location), wharf.origin).href, { headers: tus }))
+        .status,
+      200,
+    );
+  });
+});
