@@ -50,6 +50,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     config.hooksModulesDir,
     (name) => ({ logger: logger.child({ module: name }), config, env: config.env, uploads, args: {} }),
     logger,
+    config.hooks.executableTimeoutMs,
   );
   if (modules.modules.length > 0) logger.info({ modules: modules.modules }, 'hook modules loaded');
   const wharfFile =

@@ -12,7 +12,8 @@ import type { OutboxControl } from './delivery/outbox-control.ts';
 import { type OutboxStore, sequenceSourceOf } from './delivery/outbox-store.ts';
 import { redactTarget } from './delivery/target-guard.ts';
 import { frozenConfig, type HooksConfig } from './engine-config.ts';
-import type { UploadEvent, UploadEventName } from './events.ts';
+import type { HookFailure, UploadEvent, UploadEventName } from './events.ts';
+import { failureHeardBy } from './failure.ts';
 import { formatEvent } from './formats/index.ts';
 import { RunLog } from './history/run-log.ts';
 import type { HookLogger } from './hook-logger.ts';
@@ -248,6 +249,41 @@ export class HookEngine {
       this.#additions = [];
       try {
         this.#emitNumbered(sequence === undefined ? event : { ...event, sequence });
+        return Promise.allSettled(this.#additions);
+      } finally {
+        this.#additions = undefined;
+      }
+    });
+  }
+
+  /**
+   * A failed operation (`event.failure` set, `event.name` the stage's own post event): every run-on-failure
+   * entry of the post events whose operation it ends hears it, once (see `failureHeardBy`). Numbered like
+   * {@link emit}; returns at once.
+   */
+  emitFailure(event: UploadEvent & { readonly failure: HookFailure }): void {
+    const endpoint = event.endpoint ?? '';
+    const chains = failureHeardBy[event.failure.stage].map((name) => ({
+      name,
+      chain: this.#chains.chain(name, endpoint),
+    }));
+    if (chains.every(({ chain }) => chain === null)) return;
+    const run = (numbered: UploadEvent): void => {
+      const eventId = randomUUID();
+      this.#logger.debug(
+        { eventId, hook: event.name, uploadId: event.upload.id, stage: event.failure.stage },
+        'queueing hook failure event',
+      );
+      this.#runner.runFailure(chains, numbered, eventId);
+    };
+    if (this.closed) {
+      run(event);
+      return;
+    }
+    this.#sequencer.number(event.upload.id, (sequence) => {
+      this.#additions = [];
+      try {
+        run(sequence === undefined ? event : { ...event, sequence });
         return Promise.allSettled(this.#additions);
       } finally {
         this.#additions = undefined;

@@ -97,6 +97,35 @@ export interface HookRequest {
   readonly protocol?: 'tus-v1' | 'ietf-draft';
 }
 
+/**
+ * Where an upload operation failed (Borgitory's run-on-failure hooks). Each stage is heard by the run-on-failure
+ * hooks of every post event whose operation it ends (`failureHeardBy` in failure.ts).
+ */
+export const failureStages = [
+  'pre-create',
+  'creation',
+  'storage',
+  'checksum',
+  'pre-finish',
+  'concatenation',
+  'pre-terminate',
+  'termination',
+  'expiration',
+] as const;
+export type FailureStage = (typeof failureStages)[number];
+
+/** A failed operation as run-on-failure hooks receive it (`hook.failure`, a module action's `meta.failure`). */
+export interface HookFailure {
+  /** The stage that refused or failed. */
+  readonly stage: FailureStage;
+  /** Wharf's error code (docs/errors.md), e.g. `ERR_HOOK_REJECTED`, `ERR_STORAGE_FULL`. */
+  readonly code: string;
+  /** The HTTP status the client got (or gets from now on, for a concatenation or an expiry). */
+  readonly status: number;
+  /** Why, in one line, secrets masked. */
+  readonly reason: string;
+}
+
 export interface UploadEvent {
   readonly name: UploadEventName;
   readonly upload: HookUpload;
@@ -108,6 +137,8 @@ export interface UploadEvent {
    * expired): only hooks with `runOn: failure` or `always` receive it.
    */
   readonly error?: string;
+  /** With `error`: which stage failed, its code, the client's status and the reason (run-on-failure hooks). */
+  readonly failure?: HookFailure;
   /**
    * The upload's event number: 1 for its first post event, one more for each later one, whichever instance
    * recorded it (a shared outbox store counts them). Receivers order an upload's events by it. Absent on

@@ -1,3 +1,4 @@
+import type { HookFailure } from '../hooks/events.ts';
 import type { UploadRecord } from '../info/upload-record.ts';
 
 /** The events an operation waits for; a failure cancels it. */
@@ -59,6 +60,17 @@ export interface UploadObserver {
     upload: UploadRecord,
     request: DescribeRequest,
     error?: string,
+  ): void;
+  /**
+   * An operation failed (a hook refused it, a store failed it): told to the run-on-failure hooks of every post
+   * event whose operation it ends, as `paired` (the stage's own post event) with `error` and `failure`.
+   * Optional: without it the service calls {@link notify} with the error on `paired`.
+   */
+  failed?(
+    paired: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
+    upload: UploadRecord,
+    request: DescribeRequest,
+    failure: HookFailure,
   ): void;
   /**
    * Resolves once the post events notified so far for the upload hold their place in its event order (a

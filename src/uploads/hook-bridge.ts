@@ -1,7 +1,8 @@
 import { WharfError } from '../errors.ts';
 import type { HookHttpResponse, MergedAnswer } from '../hooks/chain/answers.ts';
 import type { HookEngine } from '../hooks/engine.ts';
-import type { HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
+import type { HookFailure, HookRequest, HookUpload, UploadEvent } from '../hooks/events.ts';
+import { failureErrorLine } from '../hooks/failure.ts';
 import type { UploadRecord } from '../info/upload-record.ts';
 import type { DataStore } from '../storage/data-store.ts';
 import type {
@@ -90,6 +91,16 @@ export class HookObserver implements UploadObserver {
   ): void {
     const built = this.#event(event, upload, request);
     this.#engine.emit(error === undefined ? built : { ...built, error });
+  }
+
+  failed(
+    paired: Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>,
+    upload: UploadRecord,
+    request: DescribeRequest,
+    failure: HookFailure,
+  ): void {
+    const built = this.#event(paired, upload, request);
+    this.#engine.emitFailure({ ...built, error: failureErrorLine(failure), failure });
   }
 
   recorded(uploadId: string): Promise<void> {

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
-import type { Backend } from '../backends/backend.ts';
+import { type Backend, BackendUnavailableError } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
+import type { FailureStage } from '../hooks/events.ts';
+import { failureErrorLine, failureHeardBy, maskSecrets } from '../hooks/failure.ts';
 import { isGeneratedUploadId, isValidLocation, isValidUploadId, newUploadId } from '../info/ids.ts';
 import type { InfoStore } from '../info/info-store.ts';
 import { InfoConflictError } from '../info/info-store.ts';
@@ -22,7 +24,17 @@ import {
 } from '../storage/data-store.ts';
 import type { UploadActivity, WriteInProgress } from './activity.ts';
 import type { BodyMeter } from './body-meter.ts';
-import type { CheckAnswer, DescribeRequest, StopResponse, UploadObserver } from './events.ts';
+import type {
+  BlockingLifecycleEvent,
+  CheckAnswer,
+  DescribeRequest,
+  StopResponse,
+  UploadLifecycleEvent,
+  UploadObserver,
+} from './events.ts';
+
+type PostLifecycleEvent = Exclude<UploadLifecycleEvent, BlockingLifecycleEvent>;
+
 import { RecordCopyingInfoStore } from './record-copies.ts';
 
 export interface UploadServiceOptions {
@@ -120,6 +132,11 @@ function isUsable(part: UploadRecord): boolean {
 const headRequest: DescribeRequest = () => ({ uri: '', method: 'HEAD', remoteAddr: null, headers: {} });
 
 /** The "request" of an event no client caused (the expiration sweep). */
+/** What run-on-failure hooks are told of a final that can never be built (HEAD answers 410 from then on). */
+const concatFailed = { code: 'ERR_CONCAT_FAILED', status: 410 } as const;
+/** What run-on-failure hooks are told of an unfinished upload the sweep removed. */
+const expiredFailure = { code: 'ERR_UPLOAD_EXPIRED', status: 410 } as const;
+
 const expirySweep: DescribeRequest = () => ({ uri: '', method: 'SWEEP', remoteAddr: null, headers: {} });
 /** The "request" of a termination a post-receive hook asked for when no PATCH was arriving. */
 const stoppedByHook: DescribeRequest = () => ({ uri: '', method: 'STOP', remoteAddr: null, headers: {} });
@@ -197,6 +214,8 @@ export class UploadService {
   readonly #copyingInfo: RecordCopyingInfoStore | undefined;
   /** Bodies being written now (only tracked when someone listens to the activity). */
   readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
+  /** The last failure run-on-failure hooks heard of, by upload id: a retry into the same one is not new. */
+  readonly #lastFailure = new Map<string, string>();
   /** The PATCH bodies arriving now, by upload id: what a hook's StopUpload interrupts. */
   readonly #patchBodies = new Map<string, BodyMeter>();
 
@@ -484,8 +503,9 @@ export class UploadService {
           cause: error,
         });
       }
-      if (isStorageFull(error)) throw new WharfError('ERR_STORAGE_FULL', { cause: error });
-      throw error;
+      if (isStorageFull(error))
+        throw this.#creationFailed(draft, request.describeRequest, error, 'ERR_STORAGE_FULL');
+      throw this.#creationFailed(draft, request.describeRequest, error);
     }
     if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
     const record: UploadRecord = {
@@ -499,8 +519,9 @@ export class UploadService {
       await this.#data.remove(location);
       if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
       // The record store refused it (a full disk): no record and no data file are left behind.
-      if (isStorageFull(error)) throw new WharfError('ERR_STORAGE_FULL', { cause: error });
-      throw error;
+      if (isStorageFull(error))
+        throw this.#creationFailed(record, request.describeRequest, error, 'ERR_STORAGE_FULL');
+      throw this.#creationFailed(record, request.describeRequest, error);
     }
     this.#options.activity?.created(record);
     request.onCreated?.(record);
@@ -523,7 +544,7 @@ export class UploadService {
         request.completesAtEnd === true,
       ).catch(async (error: unknown) => {
         if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
-        throw error;
+        throw this.#creationFailed(record, request.describeRequest, error);
       });
       // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
       if (
@@ -531,7 +552,15 @@ export class UploadService {
         (interruption.status === 413 || interruption.status === 460 || refusedForSpace(interruption))
       ) {
         await this.#removeQuietly(record.id);
+        if (refusedForSpace(interruption))
+          this.#creationFailed(record, request.describeRequest, interruption);
         throw interruption;
+      }
+      if (interruption?.code === 'ERR_STORAGE_FULL' || interruption?.code === 'ERR_INTERNAL') {
+        // The upload exists with the bytes that fit: its storage failed, as a PATCH's would.
+        const reason = String((interruption.cause as Error | undefined)?.message ?? interruption.message);
+        if (this.#firstFailure(record.id, `${interruption.code}:${record.offset}`))
+          this.#failed('storage', record, request.describeRequest, interruption, reason);
       }
     }
     if (isComplete(record)) {
@@ -657,7 +686,7 @@ export class UploadService {
       await lock.release();
     }
     if (failure !== undefined) {
-      this.#notify('post-finish', final, describeRequest, `concatenation failed: ${failure}`);
+      this.#failed('concatenation', final, describeRequest, concatFailed, failure);
       return;
     }
     if (this.#options.removeParts && final.parts) {
@@ -731,8 +760,7 @@ export class UploadService {
     } finally {
       await lock.release();
     }
-    if (failure !== undefined)
-      this.#notify('post-finish', final, describeRequest, `concatenation failed: ${failure}`);
+    if (failure !== undefined) this.#failed('concatenation', final, describeRequest, concatFailed, failure);
   }
 
   async #removeQuietly(id: string): Promise<void> {
@@ -805,7 +833,60 @@ export class UploadService {
     }
   }
 
-  /** A blocking event; when a hook refuses, the matching post event fires for run-on-failure hooks. */
+  /**
+   * An operation failed at `stage`: the run-on-failure hooks of every post event whose operation it ends hear it
+   * once (failureHeardBy in hooks/failure.ts), with the stage, code, status and reason (secrets masked).
+   */
+  #failed(
+    stage: FailureStage,
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+    error: { readonly code: string; readonly status: number },
+    reason: string,
+  ): void {
+    const observer = this.#options.observer;
+    const paired = failureHeardBy[stage][0] as PostLifecycleEvent;
+    const failure = { stage, code: error.code, status: error.status, reason: maskSecrets(reason) };
+    if (observer.failed !== undefined) observer.failed(paired, record, describeRequest, failure);
+    else this.#notify(paired, record, describeRequest, failureErrorLine(failure));
+  }
+
+  /**
+   * A creation the server could not carry out (a store failed or is full; never a client's mistake): its
+   * run-on-failure hooks hear it. Returns the error to throw (a store's own error becomes the coded one).
+   */
+  #creationFailed(
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+    error: unknown,
+    code?: 'ERR_STORAGE_FULL',
+  ): unknown {
+    const coded = code !== undefined ? new WharfError(code, { cause: error }) : error;
+    const reported = coded instanceof WharfError ? coded : new WharfError('ERR_INTERNAL', { cause: error });
+    // A shared record store that is down answers 503 and the client retries: nothing failed for good.
+    if (reported.status >= 500 && !(error instanceof BackendUnavailableError)) {
+      const cause = reported.cause instanceof Error ? reported.cause.message : reported.message;
+      this.#failed('creation', record, describeRequest, reported, cause);
+    }
+    return coded;
+  }
+
+  /**
+   * Whether this failure of the upload is new: a client retrying into the same failure (the same stage, code
+   * and offset) is told again, its hooks are not. Remembered per instance, for the last 1000 uploads.
+   */
+  #firstFailure(id: string, key: string): boolean {
+    if (this.#lastFailure.get(id) === key) return false;
+    this.#lastFailure.delete(id);
+    this.#lastFailure.set(id, key);
+    if (this.#lastFailure.size > 1000) {
+      const oldest = this.#lastFailure.keys().next().value;
+      if (oldest !== undefined) this.#lastFailure.delete(oldest);
+    }
+    return true;
+  }
+
+  /** A blocking event; when a hook refuses, the run-on-failure hooks of its operation hear it. */
   async #check(
     event: 'pre-create' | 'pre-finish' | 'pre-terminate',
     record: UploadRecord,
@@ -815,10 +896,8 @@ export class UploadService {
       return await this.#options.observer.check(event, record, describeRequest);
     } catch (error) {
       if (error instanceof WharfError) {
-        const post =
-          event === 'pre-create' ? 'post-create' : event === 'pre-finish' ? 'post-finish' : 'post-terminate';
         const reason = (error.body ?? '').trim() || error.message;
-        this.#notify(post, record, describeRequest, `rejected by a ${event} hook: ${reason}`);
+        this.#failed(event, record, describeRequest, error, reason);
       }
       throw error;
     }
@@ -1020,11 +1099,14 @@ export class UploadService {
         interruption?.code === 'ERR_INTERNAL' ||
         interruption?.code === 'ERR_STORAGE_FULL'
       ) {
-        const reason =
-          interruption.code === 'ERR_CHECKSUM_MISMATCH'
-            ? 'checksum mismatch: the chunk was discarded'
-            : `storage error: ${String((interruption.cause as Error | undefined)?.message ?? interruption.message)}`;
-        this.#notify('post-receive', record, request.describeRequest, reason);
+        const checksum = interruption.code === 'ERR_CHECKSUM_MISMATCH';
+        const reason = checksum
+          ? 'the chunk was discarded'
+          : String((interruption.cause as Error | undefined)?.message ?? interruption.message);
+        const stage = checksum ? 'checksum' : 'storage';
+        // A client retrying into the same storage failure (same code and offset) is not a new failure.
+        if (checksum || this.#firstFailure(record.id, `${interruption.code}:${record.offset}`))
+          this.#failed(stage, record, request.describeRequest, interruption, reason);
       }
       if (interruption && interruption.status === 460) throw interruption;
       if (interruption && interruption.status === 413) throw interruption;
@@ -1111,8 +1193,14 @@ export class UploadService {
       if (this.#options.observer.listens('pre-terminate')) {
         hookResponse = (await this.#check('pre-terminate', record, describeRequest))?.response;
       }
+      const removing = record;
       await this.#info.remove(id);
-      await this.#data.remove(record.path);
+      await this.#data.remove(record.path).catch((error: unknown) => {
+        // The record is gone but the bytes may not be: the DELETE failed, and its failure hooks hear it.
+        const reason = error instanceof Error ? error.message : String(error);
+        this.#failed('termination', removing, describeRequest, { code: 'ERR_INTERNAL', status: 500 }, reason);
+        throw error;
+      });
     } finally {
       await lock.release();
     }
@@ -1145,7 +1233,7 @@ export class UploadService {
           await this.#data.remove(current.path);
           removed++;
           this.#options.activity?.expired(current);
-          this.#notify('post-terminate', current, expirySweep, 'expired: removed by the expiration sweep');
+          this.#failed('expiration', current, expirySweep, expiredFailure, 'removed by the expiration sweep');
           orphaned.push(...current.pendingFinals);
         }
       } finally {

@@ -287,6 +287,7 @@ export class Pipeline {
       hookArgs: bound.hook.args,
       bindingArgs: bound.binding.args,
       ...(event.error !== undefined ? { error: event.error } : {}),
+      ...(event.failure !== undefined ? { failure: event.failure } : {}),
     };
     const context = {
       eventId,

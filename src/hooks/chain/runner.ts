@@ -207,6 +207,31 @@ export class ChainRunner {
     }
   }
 
+  /**
+   * A failed operation, heard by the run-on-failure entries of every post event whose operation it ends
+   * (`failureHeardBy`): each entry runs once per failure, as the first of those events it is bound to, even
+   * when it is bound to several of them.
+   */
+  runFailure(
+    chains: readonly { readonly name: UploadEvent['name']; readonly chain: CompiledChain }[],
+    event: UploadEvent,
+    eventId: string,
+  ): void {
+    const endpoint = event.endpoint ?? '';
+    const heard = new Set<unknown>();
+    for (const { name, chain } of chains) {
+      const named: UploadEvent = name === event.name ? event : { ...event, name };
+      const run: Run = { event: named, eventId, blocking: false };
+      for (const entry of chain ?? []) {
+        if (!runsFor(entry.runOn, true) || !matchesWhen(entry.when, named, endpoint)) continue;
+        const identity = failureIdentity(entry);
+        if (heard.has(identity)) continue;
+        heard.add(identity);
+        this.#post(entry, run);
+      }
+    }
+  }
+
   async #runBlockingEntry(entry: ChainEntry, run: Run): Promise<StepOutcome> {
     if (entry.kind === 'filter') {
       const { run: moduleRun, outcome } = await entry.step.run(run.event, run.eventId, entry.timeoutMs);
@@ -580,4 +605,11 @@ export class ChainRunner {
 /** The hook name run records give an entry: a named hook's name, else the event's. */
 function nameOf(entry: ChainEntry, event: UploadEvent): string {
   return entry.kind === 'target' && entry.bound !== undefined ? entry.bound.hook.name : event.name;
+}
+
+/** What makes two entries of different events the same hook for a failure: a named hook, a module's handler. */
+function failureIdentity(entry: ChainEntry): unknown {
+  if (entry.kind === 'target' && entry.bound !== undefined) return `named:${entry.bound.hook.name}`;
+  if (entry.kind === 'action') return entry.step.handler ?? entry;
+  return entry;
 }

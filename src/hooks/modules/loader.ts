@@ -1,11 +1,18 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runOnValues } from '../chain/pipeline.ts';
-import { eventsMatching, isBlockingEvent, uploadEventNames } from '../events.ts';
+import { type RunOn, runOnValues } from '../chain/pipeline.ts';
+import { eventsMatching, isBlockingEvent, type UploadEventName, uploadEventNames } from '../events.ts';
 import { CronSchedule } from './cron.ts';
+import {
+  IsolatedModule,
+  type IsolatedRegistration,
+  type ModuleIsolation,
+  readIsolation,
+} from './isolation.ts';
 import { HookModules } from './registry.ts';
 import {
+  type FilterHandler,
   type HookModule,
   type HookModuleContext,
   type HookRegistrar,
@@ -124,6 +131,8 @@ export async function loadHookModules(
   directory: string,
   contextFor: (moduleName: string) => Omit<HookModuleContext, 'emitter'>,
   logger: ModuleLogger,
+  /** `--hooks-executable-timeout`: an isolated module's run timeout unless its wharf-module.json sets one. */
+  hookTimeoutMs = 30_000,
 ): Promise<HookModules> {
   const modules = new HookModules(logger);
   const root = path.resolve(directory);
@@ -152,6 +161,21 @@ export async function loadHookModules(
     if (file === undefined) {
       throw new HookModuleError(base, `no ${entryNames.join(', ')} in this folder`);
     }
+    let isolation: ModuleIsolation;
+    try {
+      isolation = await readIsolation(base, hookTimeoutMs);
+    } catch (error) {
+      throw new HookModuleError(base, messageOf(error), { cause: error });
+    }
+    if (isolation.isolation === 'worker') {
+      const context: HookModuleContext = {
+        ...contextFor(folder),
+        emitter: modules.emitter.forModule(folder),
+      };
+      await loadIsolated(modules, folder, file, isolation, context);
+      modules.modules.push(file);
+      continue;
+    }
     let register: unknown;
     try {
       const loaded = (
@@ -177,4 +201,46 @@ export async function loadHookModules(
     modules.modules.push(file);
   }
   return modules;
+}
+
+/**
+ * Loads a module with `"isolation": "worker"` in its worker thread and registers, in the main thread, one proxy
+ * per filter or action it registered there: each run is a message to the worker, bounded by the module's
+ * timeout. What the module may not do there (init, schedule, routes) refuses start-up, naming it.
+ */
+async function loadIsolated(
+  modules: HookModules,
+  folder: string,
+  file: string,
+  settings: ModuleIsolation,
+  context: HookModuleContext,
+): Promise<void> {
+  const isolated = new IsolatedModule(folder, file, settings, context);
+  let registrations: readonly IsolatedRegistration[];
+  try {
+    registrations = await isolated.start();
+  } catch (error) {
+    await isolated.close();
+    throw new HookModuleError(file, `register failed (isolation: worker): ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  modules.closeOnStop(() => isolated.close());
+  const registrar = registrarFor(modules, folder, context);
+  try {
+    for (const [index, registration] of registrations.entries()) {
+      const proxy = (payload: unknown, meta: unknown, handlerContext: HookModuleContext) =>
+        isolated.run(index, payload, meta, handlerContext.args);
+      // What the worker returns is checked by the registry as any filter's answer is.
+      if (registration.kind === 'filter')
+        registrar.filter(registration.event as UploadEventName, proxy as FilterHandler);
+      else {
+        const runOn = registration.runOn as RunOn | undefined;
+        registrar.action(registration.event as UploadEventName, proxy, runOn !== undefined ? { runOn } : {});
+      }
+    }
+  } catch (error) {
+    await isolated.close();
+    throw new HookModuleError(file, `register failed: ${messageOf(error)}`, { cause: error });
+  }
 }

@@ -91,6 +91,8 @@ export interface ActionStep {
   readonly module: string;
   readonly target: string;
   readonly runOn: RunOn;
+  /** The registered handler: one handler bound to several events hears a failure once. */
+  readonly handler?: unknown;
   run(event: UploadEvent, eventId: string): Promise<ModuleRun>;
 }
 
@@ -149,6 +151,8 @@ export class HookModules {
   readonly #logger: ModuleLogger;
   /** Modules named hooks refer to: their filters and actions run only through their bindings. */
   readonly #bound = new Set<string>();
+  /** What ends with the modules (isolated modules' worker threads). */
+  readonly #onStop: (() => Promise<void>)[] = [];
   #ticker: NodeJS.Timeout | undefined;
   #lastTick = 0;
   #gate: ScheduleGate | undefined;
@@ -161,6 +165,13 @@ export class HookModules {
   /** Removes every module's event listeners (shutdown, after the `server.stop` handlers ran). */
   stopEmitter(): void {
     this.emitter.close();
+    // Isolated modules' worker threads end with the bus they talk to.
+    for (const stop of this.#onStop.splice(0)) void stop().catch(() => undefined);
+  }
+
+  /** Runs `stop` at shutdown (an isolated module's worker thread). */
+  closeOnStop(stop: () => Promise<void>): void {
+    this.#onStop.push(stop);
   }
 
   static empty(logger: ModuleLogger): HookModules {
@@ -358,6 +369,7 @@ export class HookModules {
       module: entry.module,
       target: `module:${entry.module}`,
       runOn: entry.runOn,
+      handler: entry.handler,
       run: (uploadEvent, eventId) => this.#runAction(entry, uploadEvent, eventId),
     }));
   }
@@ -375,6 +387,7 @@ export class HookModules {
       request: event.request,
       upload: event.upload,
       ...(event.error !== undefined ? { error: event.error } : {}),
+      ...(event.failure !== undefined ? { failure: event.failure } : {}),
     };
     try {
       const returned: unknown = await entry.handler(event.upload, meta, entry.context);

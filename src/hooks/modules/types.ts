@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { HookAnswer } from '../chain/answers.ts';
-import type { EventPattern, HookRequest, HookUpload, UploadEventName } from '../events.ts';
+import type { EventPattern, HookFailure, HookRequest, HookUpload, UploadEventName } from '../events.ts';
 
 /** An upload as modules see it and as `context.uploads` returns it. */
 export interface ModuleUpload {
@@ -88,6 +88,8 @@ export interface HookMeta {
   readonly upload: HookUpload;
   /** For runOn failure hooks: why the operation failed. */
   readonly error?: string;
+  /** For runOn failure hooks: the stage that failed, its error code, the client's status and the reason. */
+  readonly failure?: HookFailure;
 }
 
 /**
