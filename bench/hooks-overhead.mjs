@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -95,6 +95,29 @@ const bareClientSource = `
 `;
 
 const postHooks = 'post-create,post-receive,post-finish,post-terminate';
+/** Events held for a broker that is down in the backlog modes (BENCH_HOOKS_BACKLOG, default 50,000). */
+const backlog = Number(process.env.BENCH_HOOKS_BACKLOG ?? 50_000);
+/** An AMQP URL where nothing listens: the broker that is down (its port is taken from a closed listener). */
+let downAmqpUrl = '';
+
+/**
+ * Writes the outbox journal Wharf resumes at start: `count` undelivered events for the AMQP target, each of its own
+ * upload (one lane each, the worst case for an outbox that looked at every waiting lane).
+ */
+async function seedBacklog(dataDir, count) {
+  const folder = path.join(dataDir, '.wharf-outbox');
+  await mkdir(folder, { recursive: true });
+  const request = { uri: '/files/', method: 'PATCH', remoteAddr: '127.0.0.1', headers: {} };
+  const lines = [];
+  for (let i = 0; i < count; i++) {
+    const uploadId = `backlog${i.toString(16).padStart(24, '0')}`;
+    const payload = JSON.stringify({ Type: 'post-finish', Event: { Upload: { ID: uploadId, Size: 65536, Offset: 65536 } } });
+    const delivery = { eventId: randomUUID(), event: 'post-finish', hook: 'post-finish', uploadId, sequence: 1, payload, request };
+    lines.push(JSON.stringify({ t: 'add', entry: { target: 'amqp', delivery, addedAt: Date.now() } }));
+  }
+  await writeFile(path.join(folder, 'journal.jsonl'), `${lines.join('\n')}\n`);
+}
+
 const amqpUrl = process.env.WHARF_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5682';
 const kafkaBrokers = process.env.WHARF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9192';
 /**
@@ -125,6 +148,20 @@ const modes = {
         },
       }
     : {}),
+  // The outbox with a broker down (issue 20): every post hook on HTTP and on an AMQP broker that does not answer,
+  // first with nothing waiting for the broker, then with a backlog of 50,000 events resumed from the journal.
+  // The two figures should match: adding and dispatching an event must not cost more with a backlog.
+  'post hooks, a broker down': {
+    sink: 'http',
+    events: 2,
+    args: (url) => ['--hooks-http-urls', url, '--hooks-amqp-url', downAmqpUrl, '--hooks', postHooks],
+  },
+  [`post hooks with a ${backlog.toLocaleString('en')}-event backlog`]: {
+    sink: 'http',
+    events: 2,
+    setup: (dataDir) => seedBacklog(dataDir, backlog),
+    args: (url) => ['--hooks-http-urls', url, '--hooks-amqp-url', downAmqpUrl, '--hooks', postHooks],
+  },
   'all post hooks on AMQP': {
     sink: 'amqp',
     events: 2,
@@ -296,6 +333,7 @@ const median = (values) => {
 };
 
 const receiverPort = await freePort();
+downAmqpUrl = `amqp://guest:guest@127.0.0.1:${await freePort()}`;
 const receiver = spawn(process.execPath, ['-e', receiverSource, String(receiverPort)], { stdio: 'inherit' });
 await waitForPort(receiverPort, receiver);
 const hookUrl = `http://127.0.0.1:${receiverPort}/hooks`;
@@ -324,6 +362,7 @@ try {
       const port = await freePort();
       const dataDir = await mkdtemp(path.join(bench, 'out', 'hooks-data-'));
       const sink = await sinkOf[modes[mode].sink].open();
+      await modes[mode].setup?.(dataDir);
       const child = startServer(port, dataDir, modes[mode].args(sink.target));
       try {
         await waitForPort(port, child);
@@ -388,7 +427,17 @@ if (resultsFile) {
   await appendFile(
     resultsFile,
     results
-      .map(({ mode, ...rest }) => JSON.stringify({ ...rest, type: 'run', server: 'wharf', scenario: slug(mode), hooks: mode }))
+      .map(({ mode, ...rest }) =>
+        JSON.stringify({
+          ...rest,
+          type: 'run',
+          server: 'wharf',
+          scenario: slug(mode),
+          hooks: mode,
+          // The backlog row of RESULTS.md compares this mode with the same hooks and no backlog.
+          ...(mode.includes('-event backlog') ? { baseline: 'post hooks, a broker down' } : {}),
+        }),
+      )
       .join('\n') + '\n',
   );
 }

@@ -2,6 +2,15 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { WharfError } from '../errors.ts';
 
+/**
+ * How a body gives way to a request that waits for its upload's lock. A client that reconnects at once (HEAD, then
+ * PATCH) finds its old connection's last bytes still unread in the server's socket, the old client gone: those bytes
+ * are read and kept before the lock passes on. Reading stops once the body has brought nothing for `quietMs` while
+ * the meter let it flow (a stale connection that sends nothing gives way at once), and after `maxMs` in any case (a
+ * live client still sending on the old connection is cut off, as before).
+ */
+export const GIVE_WAY = { quietMs: 20, maxMs: 500 } as const;
+
 /** The slowest a body may arrive: fewer than `bytesPerSecond` over a window of `windowMs` ends it. */
 export interface MinimumRate {
   readonly bytesPerSecond: number;
@@ -43,6 +52,8 @@ export class BodyMeter extends Readable {
   #pausedAt: number | undefined;
   /** A window has ended already (the first one is not judged). */
   #judged = false;
+  /** While giving way ({@link giveWay}): checks every quiet period whether the body still brings bytes. */
+  #giveWayTimer: NodeJS.Timeout | undefined;
 
   constructor(options: {
     limit: number;
@@ -85,6 +96,39 @@ export class BodyMeter extends Readable {
     if (this.interruption || this.#ended) return;
     this.interruption = reason;
     this.#end();
+  }
+
+  /**
+   * Ends the body soon, for a request that waits for the upload's lock: first reads what keeps arriving without
+   * a pause (the bytes a gone client left in the socket), then interrupts with `reason`. See {@link GIVE_WAY}.
+   */
+  giveWay(reason: WharfError): void {
+    if (this.interruption || this.#ended || this.#giveWayTimer !== undefined) return;
+    if (this.#upstream === undefined) {
+      this.interrupt(reason);
+      return;
+    }
+    const askedAt = performance.now();
+    let seen = this.bytesSeen;
+    let confirming = false;
+    this.#giveWayTimer = setInterval(() => {
+      if (this.#ended || confirming) return;
+      if (performance.now() - askedAt >= GIVE_WAY.maxMs) {
+        this.interrupt(reason);
+        return;
+      }
+      const quiet = this.bytesSeen === seen && this.#pausedAt === undefined;
+      seen = this.bytesSeen;
+      if (!quiet) return;
+      // A timer can run before the event loop polls sockets that became readable while it was busy: the body is
+      // quiet only if a poll that follows brought nothing either.
+      confirming = true;
+      setImmediate(() => {
+        confirming = false;
+        if (this.bytesSeen === seen && this.#pausedAt === undefined) this.interrupt(reason);
+        seen = this.bytesSeen;
+      });
+    }, GIVE_WAY.quietMs);
   }
 
   /** The digest of every byte that passed, or undefined when no checksum was requested. */
@@ -138,6 +182,7 @@ export class BodyMeter extends Readable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearInterval(this.#rateTimer);
+    clearInterval(this.#giveWayTimer);
     callback(error);
   }
 
@@ -145,6 +190,7 @@ export class BodyMeter extends Readable {
     if (this.#ended) return;
     this.#ended = true;
     clearInterval(this.#rateTimer);
+    clearInterval(this.#giveWayTimer);
     const upstream = this.#upstream;
     if (upstream !== undefined) {
       upstream.off('data', this.#onData);

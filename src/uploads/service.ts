@@ -1008,7 +1008,8 @@ export class UploadService {
 
   async write(id: string, request: WriteRequest): Promise<WriteOutcome> {
     let meter: BodyMeter | undefined;
-    const lock = await this.#lock(id, () => meter?.interrupt(new WharfError('ERR_UPLOAD_INTERRUPTED')));
+    // Asked to give way, the body first reads the bytes already on their way (a client that reconnected at once).
+    const lock = await this.#lock(id, () => meter?.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED')));
     try {
       const record = await this.get(id);
       if (record.isFinal) throw new WharfError('ERR_MODIFY_FINAL');

@@ -10,6 +10,7 @@ import type {
   OutboxStats,
 } from './delivery-control.ts';
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
+import { Fifo, TimeHeap } from './lane-queues.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
@@ -63,6 +64,21 @@ interface Target {
   failures: number;
   /** Nothing is sent to the target before (backoff, or its `Retry-After`). */
   retryAt: number;
+  /** Its lanes whose head may be sent as soon as the target may be sent to, oldest first. */
+  readonly ready: Fifo<Lane>;
+  /** Entries owed to it by this process. */
+  pending: number;
+}
+
+/** One target and one upload: its entries are delivered strictly in order, only the head in flight. */
+interface Lane {
+  readonly name: string;
+  readonly target: string;
+  readonly entries: Entry[];
+  /** Its head is being sent (or its place in the shared order checked). */
+  busy: boolean;
+  /** In its target's ready queue. */
+  queued: boolean;
 }
 
 interface Entry extends StoredEntry {
@@ -117,9 +133,10 @@ export class Outbox {
   readonly #options: OutboxOptions;
   readonly #targets = new Map<string, Target>();
   #store: OutboxStore | undefined;
-  readonly #lanes = new Map<string, Entry[]>();
+  readonly #lanes = new Map<string, Lane>();
   readonly #keys = new Set<string>();
-  readonly #busyLanes = new Set<string>();
+  /** Lanes whose head waits for its own retry time, earliest first (entries may be stale: checked when taken). */
+  readonly #waiting = new TimeHeap<Lane>();
   readonly #ready: Promise<void>;
   #isReady = false;
   #pending = 0;
@@ -130,6 +147,8 @@ export class Outbox {
   #removing = 0;
   #dropped = 0;
   #wakeTimer: NodeJS.Timeout | undefined;
+  /** When the wake timer fires (so that a dispatch asking for the same time leaves it be). */
+  #wakeTime = Number.POSITIVE_INFINITY;
   #claimTimer: NodeJS.Timeout | undefined;
   #claiming = false;
   #idleWaiters: (() => void)[] = [];
@@ -159,6 +178,8 @@ export class Outbox {
       health: new TargetHealthRecord(),
       failures: 0,
       retryAt: 0,
+      ready: new Fifo<Lane>(),
+      pending: 0,
     });
     this.#dispatch();
   }
@@ -175,15 +196,11 @@ export class Outbox {
   target(name: string): OutboxTargetView | undefined {
     const target = this.#targets.get(name);
     if (target === undefined) return undefined;
-    let pending = 0;
-    for (const lane of this.#lanes.values()) {
-      if (lane[0]?.target === name) pending += lane.length;
-    }
     return {
       transport: target.transport,
       policy: target.policy,
       health: target.health,
-      pending,
+      pending: target.pending,
       deadLetters: this.#dead.count(name),
     };
   }
@@ -211,7 +228,7 @@ export class Outbox {
   stats(): OutboxStats {
     let oldest: number | undefined;
     for (const lane of this.#lanes.values()) {
-      for (const entry of lane) {
+      for (const entry of lane.entries) {
         if (entry.addedAt !== undefined && (oldest === undefined || entry.addedAt < oldest)) {
           oldest = entry.addedAt;
         }
@@ -241,11 +258,12 @@ export class Outbox {
   async resend(eventId: string, target?: string): Promise<number> {
     let count = 0;
     for (const lane of this.#lanes.values()) {
-      for (const entry of lane) {
+      for (const entry of lane.entries) {
         if (entry.delivery.eventId !== eventId || (target !== undefined && entry.target !== target)) continue;
         entry.retryAt = 0;
         const owner = this.#targets.get(entry.target);
         if (owner !== undefined) owner.retryAt = 0;
+        this.#markReady(lane);
         count += 1;
       }
     }
@@ -340,6 +358,7 @@ export class Outbox {
   /** Stops dispatching, waits for running deliveries (aborted by the engine's signal), closes the store. */
   async close(): Promise<void> {
     clearTimeout(this.#wakeTimer);
+    this.#wakeTime = Number.POSITIVE_INFINITY;
     clearInterval(this.#claimTimer);
     await this.#ready.catch(() => {});
     while (this.#running > 0 || this.#adding > 0 || this.#removing > 0 || this.#claiming) {
@@ -468,57 +487,105 @@ export class Outbox {
    */
   #enqueue(entry: Entry, where: 'front' | 'back' | 'ordered'): void {
     if (this.#keys.has(entry.key)) return;
+    const target = this.#targets.get(entry.target);
+    if (target === undefined) return;
     this.#keys.add(entry.key);
-    const lane = this.#lanes.get(entry.lane);
-    if (lane === undefined) this.#lanes.set(entry.lane, [entry]);
-    else if (where === 'front') lane.splice(this.#busyLanes.has(entry.lane) ? 1 : 0, 0, entry);
-    else if (where === 'back') lane.push(entry);
+    let lane = this.#lanes.get(entry.lane);
+    if (lane === undefined) {
+      lane = { name: entry.lane, target: entry.target, entries: [entry], busy: false, queued: false };
+      this.#lanes.set(lane.name, lane);
+    } else if (where === 'front') lane.entries.splice(lane.busy ? 1 : 0, 0, entry);
+    else if (where === 'back') lane.entries.push(entry);
     else {
-      const first = this.#busyLanes.has(entry.lane) ? 1 : 0;
-      let at = lane.length;
-      while (at > first && comesAfter(lane[at - 1], entry)) at -= 1;
-      lane.splice(at, 0, entry);
+      const entries = lane.entries;
+      const first = lane.busy ? 1 : 0;
+      let at = entries.length;
+      while (at > first && comesAfter(entries[at - 1], entry)) at -= 1;
+      entries.splice(at, 0, entry);
     }
     this.#pending += 1;
+    target.pending += 1;
+    this.#markReady(lane);
     this.#dispatch();
   }
 
+  /** Puts a lane that is not in flight in its target's ready queue (once; checked again when taken out). */
+  #markReady(lane: Lane): void {
+    if (lane.busy || lane.queued || this.#lanes.get(lane.name) !== lane || lane.entries.length === 0) return;
+    const target = this.#targets.get(lane.target);
+    if (target === undefined) return;
+    lane.queued = true;
+    target.ready.push(lane);
+  }
+
+  /**
+   * Starts what may go now, up to the concurrency, taking one lane per target in turn. It costs the lanes it
+   * starts (and the stale queue items it meets), never the lanes that wait: a target that is paused or disabled
+   * keeps its ready queue untouched, and a lane whose head waits for its own retry sits in a heap by time.
+   */
   #dispatch(): void {
     if (!this.#isReady || this.#options.signal.aborted) return;
     const now = Date.now();
-    let nextWake = Number.POSITIVE_INFINITY;
-    for (const [name, lane] of this.#lanes) {
-      if (this.#running >= this.#options.concurrency) return;
-      if (this.#busyLanes.has(name)) continue;
-      const head = lane[0];
-      if (head === undefined) {
-        this.#lanes.delete(name);
-        continue;
+    // Lanes whose head's retry time has come go back to their target's queue.
+    while ((this.#waiting.peekTime() ?? Number.POSITIVE_INFINITY) <= now) {
+      const lane = this.#waiting.pop();
+      if (lane !== undefined) this.#markReady(lane);
+    }
+    let nextWake = this.#waiting.peekTime() ?? Number.POSITIVE_INFINITY;
+    let progress = true;
+    while (progress && this.#running < this.#options.concurrency) {
+      progress = false;
+      for (const target of this.#targets.values()) {
+        if (this.#running >= this.#options.concurrency) break;
+        if (target.ready.size === 0 || target.health.disabled) continue;
+        if (target.retryAt > now) {
+          nextWake = Math.min(nextWake, target.retryAt);
+          continue;
+        }
+        progress = true;
+        const lane = target.ready.shift();
+        if (lane === undefined) continue;
+        lane.queued = false;
+        if (lane.busy || this.#lanes.get(lane.name) !== lane) continue;
+        const head = lane.entries[0];
+        if (head === undefined) {
+          this.#lanes.delete(lane.name);
+          continue;
+        }
+        if (head.retryAt > now) {
+          this.#waiting.push(head.retryAt, lane);
+          nextWake = Math.min(nextWake, head.retryAt);
+          continue;
+        }
+        this.#start(lane, head, target);
       }
-      const target = this.#targets.get(head.target);
-      if (target === undefined || target.health.disabled) continue;
-      const notBefore = Math.max(target.retryAt, head.retryAt);
-      if (notBefore > now) {
-        nextWake = Math.min(nextWake, notBefore);
-        continue;
-      }
-      this.#start(name, head, target);
     }
     if (nextWake !== Number.POSITIVE_INFINITY) this.#wakeAt(nextWake);
   }
 
   #wakeAt(when: number): void {
+    // A timer set for this time or earlier stays (its dispatch looks again): while a target is paused, every
+    // added event asks for the same wake.
+    if (this.#wakeTimer !== undefined && this.#wakeTime <= when) return;
     clearTimeout(this.#wakeTimer);
+    this.#wakeTime = when;
     // Capped: a timer longer than 2^31 ms fires at once in Node.
-    this.#wakeTimer = setTimeout(() => this.#dispatch(), Math.min(Math.max(0, when - Date.now()), 2 ** 30));
+    this.#wakeTimer = setTimeout(
+      () => {
+        this.#wakeTimer = undefined;
+        this.#wakeTime = Number.POSITIVE_INFINITY;
+        this.#dispatch();
+      },
+      Math.min(Math.max(0, when - Date.now()), 2 ** 30),
+    );
   }
 
-  #start(laneName: string, entry: Entry, target: Target): void {
-    this.#busyLanes.add(laneName);
+  #start(lane: Lane, entry: Entry, target: Target): void {
+    lane.busy = true;
     this.#running += 1;
     const order = entry.sequence === undefined || entry.cleared ? undefined : this.#store?.order;
     if (order === undefined) {
-      this.#send(laneName, entry, target);
+      this.#send(lane, entry, target);
       return;
     }
     // Another instance may owe an earlier event of this upload to this target: that one goes first.
@@ -528,32 +595,33 @@ export class Outbox {
       .then((first) => {
         if (first && !this.#options.signal.aborted) {
           entry.cleared = true;
-          this.#send(laneName, entry, target);
+          this.#send(lane, entry, target);
           return;
         }
         this.#running -= 1;
-        this.#busyLanes.delete(laneName);
+        lane.busy = false;
         entry.waits += 1;
         entry.retryAt = Date.now() + Math.min(orderPollMaxMs, orderPollMs * 2 ** Math.min(entry.waits, 10));
         // Entries added while this one was being checked went in behind it whatever their number; it goes back
         // to its place by number, so an earlier event of the upload held here is not stuck behind it for good.
-        this.#reorder(laneName, entry);
+        this.#reorder(lane, entry);
+        this.#markReady(lane);
         this.#dispatch();
         this.#settleIdle();
       });
   }
 
   /** Moves a lane's head that must wait back to its place by event number among the entries behind it. */
-  #reorder(laneName: string, entry: Entry): void {
-    const lane = this.#lanes.get(laneName);
-    if (lane === undefined || lane[0] !== entry) return;
-    lane.shift();
-    let at = lane.length;
-    while (at > 0 && comesAfter(lane[at - 1], entry)) at -= 1;
-    lane.splice(at, 0, entry);
+  #reorder(lane: Lane, entry: Entry): void {
+    const entries = lane.entries;
+    if (this.#lanes.get(lane.name) !== lane || entries[0] !== entry) return;
+    entries.shift();
+    let at = entries.length;
+    while (at > 0 && comesAfter(entries[at - 1], entry)) at -= 1;
+    entries.splice(at, 0, entry);
   }
 
-  #send(laneName: string, entry: Entry, target: Target): void {
+  #send(lane: Lane, entry: Entry, target: Target): void {
     const delivery: HookDelivery = { ...entry.delivery, signal: this.#options.signal };
     const attempt = entry.attempts + 1;
     void this.#options
@@ -561,15 +629,16 @@ export class Outbox {
       .catch((error: unknown): DeliveryResult => ({ kind: 'unreachable', detail: String(error) }))
       .then((result) => {
         this.#running -= 1;
-        this.#busyLanes.delete(laneName);
-        this.#settle(laneName, entry, target, attempt, result);
+        lane.busy = false;
+        this.#settle(lane, entry, target, attempt, result);
+        this.#markReady(lane);
         this.#dispatch();
         this.#settleIdle();
       });
   }
 
   /** Applies one attempt's verdict to the entry and its target. */
-  #settle(laneName: string, entry: Entry, target: Target, attempt: number, result: DeliveryResult): void {
+  #settle(lane: Lane, entry: Entry, target: Target, attempt: number, result: DeliveryResult): void {
     const verdict = (this.#options.judge ?? judgeDelivery)(result);
     if (verdict.kind === 'aborted') return;
     const now = Date.now();
@@ -578,7 +647,7 @@ export class Outbox {
       target.health.succeeded(now);
       target.failures = 0;
       target.retryAt = 0;
-      this.#take(laneName, entry);
+      this.#take(lane, entry);
       this.#forget(entry);
       if (verdict.disable !== undefined) this.setEnabled(entry.target, false, verdict.disable);
       return;
@@ -586,7 +655,7 @@ export class Outbox {
     const error = failureOf(result);
     const tooLong = target.health.failed(now, error, this.#options.disableAfterMs ?? defaultDisableAfterMs);
     if (verdict.kind === 'dead') {
-      this.#kill(laneName, entry, verdict.reason, error);
+      this.#kill(lane, entry, verdict.reason, error);
     } else if (verdict.kind === 'disable') {
       if (verdict.notBefore !== undefined) entry.retryAt = verdict.notBefore;
       this.setEnabled(entry.target, false, verdict.reason);
@@ -601,7 +670,7 @@ export class Outbox {
     } else {
       const delay = nextDelay(target.policy, attempt);
       if (delay === undefined) {
-        this.#kill(laneName, entry, 'exhausted', error);
+        this.#kill(lane, entry, 'exhausted', error);
       } else {
         entry.retryAt = Math.max(now + delay, verdict.notBefore ?? 0);
         // `Retry-After` speaks for the receiver, not for one event: none of its events go before it.
@@ -613,17 +682,19 @@ export class Outbox {
   }
 
   /** Takes a settled entry (the head of its lane) out of the lane. */
-  #take(laneName: string, entry: Entry): void {
-    const lane = this.#lanes.get(laneName);
-    if (lane?.[0] === entry) lane.shift();
-    if (lane?.length === 0) this.#lanes.delete(laneName);
+  #take(lane: Lane, entry: Entry): void {
+    const entries = lane.entries;
+    if (entries[0] === entry) entries.shift();
+    if (entries.length === 0 && this.#lanes.get(lane.name) === lane) this.#lanes.delete(lane.name);
     this.#keys.delete(entry.key);
     this.#pending -= 1;
+    const target = this.#targets.get(entry.target);
+    if (target !== undefined) target.pending -= 1;
   }
 
   /** Turns an entry into a dead letter: out of its lane, kept in the store (or memory) until resent. */
-  #kill(laneName: string, entry: Entry, reason: DeadLetterReason, lastError: string): void {
-    this.#take(laneName, entry);
+  #kill(lane: Lane, entry: Entry, reason: DeadLetterReason, lastError: string): void {
+    this.#take(lane, entry);
     const now = Date.now();
     const stored: StoredEntry = {
       target: entry.target,

@@ -249,6 +249,19 @@ export function urlLabel(text: string): string {
  * hooks as they are. Targets are still stored and delivered to under their full name.
  */
 export function redactTarget(name: string): string {
+  let label = redactedLabels.get(name);
+  if (label === undefined) {
+    label = redactTargetNow(name);
+    // A few targets, each named on every run record and log line: parsed once (bounded, should names vary).
+    if (redactedLabels.size >= 256) redactedLabels.clear();
+    redactedLabels.set(name, label);
+  }
+  return label;
+}
+
+const redactedLabels = new Map<string, string>();
+
+function redactTargetNow(name: string): string {
   if (name.startsWith('http:')) return `http:${urlLabel(name.slice(5))}`;
   if (name.startsWith('file:') || name.startsWith('dir:')) {
     const colon = name.indexOf(':');

@@ -100,3 +100,37 @@ test('an interrupted meter still hands on what it holds, then ends and stops rea
   assert.equal(meter.interruption?.code, 'ERR_UPLOAD_INTERRUPTED');
   assert.equal(request.listenerCount('data'), 0);
 });
+
+test('asked to give way, a meter first reads what keeps arriving, then ends with the reason once the body is quiet', async () => {
+  const upstream = new PassThrough();
+  const meter = meterOf();
+  meter.drawFrom(upstream);
+  const received = drain(meter);
+  upstream.write(Buffer.alloc(16 * KiB, 1));
+  await tick();
+  const reason = new WharfError('ERR_UPLOAD_INTERRUPTED');
+  meter.giveWay(reason);
+  // What a gone client left in the socket, read after the request to give way.
+  for (let i = 2; i <= 5; i++) upstream.write(Buffer.alloc(16 * KiB, i));
+  const body = await received;
+  assert.equal(body.length, 5 * 16 * KiB);
+  assert.equal(body[4 * 16 * KiB], 5);
+  assert.equal(meter.interruption, reason);
+  // Bytes sent after it gave way are not taken (the lock went to the next request).
+  upstream.write(Buffer.alloc(16 * KiB, 9));
+  await tick();
+  assert.equal(meter.bytesSeen, 5 * 16 * KiB);
+});
+
+test('asked to give way, a meter whose body brings nothing more ends with the reason', async () => {
+  const upstream = new PassThrough();
+  const meter = meterOf();
+  meter.drawFrom(upstream);
+  const received = drain(meter);
+  upstream.write(Buffer.alloc(16 * KiB, 1));
+  await tick();
+  const reason = new WharfError('ERR_UPLOAD_INTERRUPTED');
+  meter.giveWay(reason);
+  assert.equal((await received).length, 16 * KiB);
+  assert.equal(meter.interruption, reason);
+});

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Fifo, TimeHeap } from '../../../src/hooks/delivery/lane-queues.ts';
+import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
+import type { DeliveryResult, HookDelivery, HookTransport } from '../../../src/hooks/transports/types.ts';
+
+// The outbox dispatches from a ready queue per target and a heap of lanes waiting for a retry time, so that
+// adding and dispatching cost the same with a backlog as without (bench/outbox-backlog.mjs measures it). These
+// tests pin down what must not change with it: order per upload, the retry schedule per event, a paused target
+// holding only its own events, resend, disable and enable, the concurrency cap.
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** A target whose answer for each event is decided by `answer`; records every attempt and every acceptance. */
+function target(answer: (delivery: HookDelivery) => DeliveryResult = () => ({ kind: 'delivered' })) {
+  const transport = {
+    attempts: [] as string[],
+    accepted: [] as string[],
+    running: 0,
+    mostRunning: 0,
+    describe: () => 'test',
+    async deliver(delivery: HookDelivery): Promise<DeliveryResult> {
+      transport.running += 1;
+      transport.mostRunning = Math.max(transport.mostRunning, transport.running);
+      transport.attempts.push(delivery.eventId);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
+      transport.running -= 1;
+      const result = answer(delivery);
+      if (result.kind === 'delivered') transport.accepted.push(delivery.eventId);
+      return result;
+    },
+  };
+  return transport satisfies HookTransport;
+}
+
+function delivery(uploadId: string, n: number): HookDelivery {
+  return {
+    eventId: `${uploadId}-${n}`,
+    event: 'post-receive',
+    hook: 'post-receive',
+    uploadId,
+    sequence: n,
+    payload: JSON.stringify({ n }),
+    request: { uri: '/files/', method: 'PATCH', remoteAddr: null, headers: {} },
+    signal: new AbortController().signal,
+  };
+}
+
+function outboxOf(
+  targets: Record<string, HookTransport>,
+  schedule: Record<string, number[]>,
+  concurrency = 8,
+) {
+  const controller = new AbortController();
+  const box = new Outbox(new Map(Object.entries(targets)), {
+    store: undefined,
+    limit: 100_000,
+    concurrency,
+    logger: quiet,
+    signal: controller.signal,
+    deliver: (transport, d) => transport.deliver(d),
+    retryPolicy: (name) => {
+      const delays = schedule[name];
+      return delays === undefined
+        ? { kind: 'backoff', initialMs: 60_000, maxMs: 60_000 }
+        : { kind: 'schedule', delaysMs: delays };
+    },
+  });
+  const stop = (): Promise<void> => {
+    controller.abort();
+    return box.close();
+  };
+  return { box, stop };
+}
+
+/** Waits (bounded) until `check` holds. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !check(); waited += 5) {
+    if (waited > 10_000) throw new Error(`never: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('the hook outbox with a backlog', () => {
+  test('a broker that is down holds 5,000 events; another target still gets every event, in order per upload', async (t) => {
+    let brokerUp = false;
+    const broker = target(() => (brokerUp ? { kind: 'delivered' } : { kind: 'unreachable', detail: 'down' }));
+    const http = target();
+    const { box, stop } = outboxOf({ broker, http }, {});
+    t.after(stop);
+    await box.ready();
+    for (let i = 0; i < 5000; i++)
+      await box.add('broker', delivery(`b${i % 1000}`, Math.floor(i / 1000) + 1));
+    await until(() => broker.attempts.length > 0 && broker.running === 0, 'the broker was tried');
+    const triedWhileDown = broker.attempts.length;
+    for (let n = 1; n <= 3; n++)
+      for (const upload of ['h1', 'h2']) await box.add('http', delivery(upload, n));
+    await until(() => http.accepted.length === 6, 'the http target got its events');
+    assert.deepEqual(
+      http.accepted.filter((id) => id.startsWith('h1')),
+      ['h1-1', 'h1-2', 'h1-3'],
+    );
+    assert.deepEqual(
+      http.accepted.filter((id) => id.startsWith('h2')),
+      ['h2-1', 'h2-2', 'h2-3'],
+    );
+    // The paused broker was not tried again for the events added meanwhile (its backoff is a minute).
+    assert.equal(broker.attempts.length, triedWhileDown);
+    assert.equal(box.target('broker')?.pending, 5000);
+    assert.equal(box.target('http')?.pending, 0);
+
+    // Back up (resend lifts the pause): every event goes, each upload's in order, never more than 8 at once.
+    brokerUp = true;
+    assert.equal(await box.resend('b0-1'), 1);
+    await until(() => broker.accepted.length === 5000, 'the broker got the backlog');
+    for (const upload of ['b0', 'b1', 'b999']) {
+      assert.deepEqual(
+        broker.accepted.filter((id) => id.startsWith(`${upload}-`)),
+        [1, 2, 3, 4, 5].map((n) => `${upload}-${n}`),
+      );
+    }
+    assert.ok(broker.mostRunning <= 8);
+    assert.equal(box.pending, 0);
+  });
+
+  test('per-event retry schedules: a failing event waits its delays while the target sends the others, then goes', async (t) => {
+    const failing = new Map<string, number>([
+      ['a-1', 2],
+      ['c-1', 1],
+    ]);
+    const http = target((d) => {
+      const left = failing.get(d.eventId) ?? 0;
+      if (left === 0) return { kind: 'delivered' };
+      failing.set(d.eventId, left - 1);
+      return { kind: 'unreachable', detail: 'refused' };
+    });
+    const { box, stop } = outboxOf({ http }, { http: [30, 30, 30] });
+    t.after(stop);
+    await box.ready();
+    for (const upload of ['a', 'b', 'c'])
+      for (let n = 1; n <= 2; n++) await box.add('http', delivery(upload, n));
+    await until(() => http.accepted.length === 6, 'every event delivered');
+    // b's events did not wait for a's and c's retries; a-2 and c-2 waited for their lane's head.
+    assert.ok(http.accepted.indexOf('b-2') < http.accepted.indexOf('a-1'));
+    assert.ok(http.accepted.indexOf('a-1') < http.accepted.indexOf('a-2'));
+    assert.ok(http.accepted.indexOf('c-1') < http.accepted.indexOf('c-2'));
+    assert.deepEqual(
+      http.attempts.filter((id) => id === 'a-1'),
+      ['a-1', 'a-1', 'a-1'],
+    );
+    assert.deepEqual(await box.deadLetters(), []);
+  });
+
+  test('a disabled target keeps its events unsent while the others flow, and sends them once enabled', async (t) => {
+    const off = target();
+    const on = target();
+    const { box, stop } = outboxOf({ off, on }, {});
+    t.after(stop);
+    await box.ready();
+    box.setEnabled('off', false);
+    for (let n = 1; n <= 3; n++) {
+      await box.add('off', delivery('x', n));
+      await box.add('on', delivery('y', n));
+    }
+    await until(() => on.accepted.length === 3, 'the enabled target got its events');
+    assert.deepEqual(off.attempts, []);
+    box.setEnabled('off', true);
+    await until(() => off.accepted.length === 3, 'the re-enabled target got its events');
+    assert.deepEqual(off.accepted, ['x-1', 'x-2', 'x-3']);
+  });
+});
+
+describe('the outbox queues', () => {
+  test('Fifo gives items back in order across its compaction', () => {
+    const fifo = new Fifo<number>();
+    const out: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      fifo.push(i);
+      if (i % 3 === 0) out.push(fifo.shift() ?? -1);
+    }
+    while (fifo.size > 0) out.push(fifo.shift() ?? -1);
+    assert.deepEqual(
+      out,
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    assert.equal(fifo.shift(), undefined);
+  });
+
+  test('TimeHeap pops earliest first, equal times included', () => {
+    const heap = new TimeHeap<string>();
+    const times = [50, 10, 30, 10, 70, 20, 60, 40, 0, 30];
+    for (const [index, time] of times.entries()) heap.push(time, `${time}:${index}`);
+    assert.equal(heap.peekTime(), 0);
+    const popped: number[] = [];
+    while (heap.size > 0) popped.push(Number(heap.pop()?.split(':')[0]));
+    assert.deepEqual(
+      popped,
+      [...times].sort((a, b) => a - b),
+    );
+    assert.equal(heap.pop(), undefined);
+  });
+});
