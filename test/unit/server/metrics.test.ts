@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
 import type { UploadRecord } from '../../../src/info/upload-record.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
+import { mergeFamilies, renderFamilies } from '../../../src/server/metrics-families.ts';
 import { uploadRecord } from '../../support/upload-record.ts';
 
 function upload(length: number | null, offset = 0): UploadRecord {
@@ -119,4 +120,51 @@ test('metrics: an upload removed by the expiration sweep is no longer active and
   const lines = new Set((await metrics.render()).trimEnd().split('\n').map(canonical));
   assert.ok(lines.has(canonical('active_uploads 1')));
   assert.ok(lines.has(canonical('wharf_expired_uploads_total 1')));
+});
+
+test('metrics: families of several workers sum, the oldest pending age takes the largest, labelled series stay apart', async () => {
+  const first = new Metrics();
+  const second = new Metrics();
+  first.uploads.created(upload(3));
+  second.uploads.created(upload(3));
+  second.uploads.created(upload(5000));
+  first.request('PATCH', 204);
+  second.request('PATCH', 204);
+  second.request('HEAD', 200);
+  first.outboxFrom(() => ({ depth: 1, oldestPendingAt: 9_000, dropped: 0, deadLettersDropped: 0 }));
+  second.outboxFrom(() => ({ depth: 2, oldestPendingAt: 4_000, dropped: 3, deadLettersDropped: 0 }));
+  const text = renderFamilies(mergeFamilies([await first.collect(10_000), await second.collect(10_000)]));
+  const lines = new Set(text.trimEnd().split('\n').map(canonical));
+  for (const expected of [
+    'started_uploads 3',
+    'active_uploads 3',
+    'uploads_sizes_bucket{le="4"} 2',
+    'uploads_sizes_bucket{le="8192"} 3',
+    'uploads_sizes_count 3',
+    'wharf_http_requests_total{method="PATCH",status="204"} 2',
+    'wharf_http_requests_total{method="HEAD",status="200"} 1',
+    'wharf_hook_outbox_depth 3',
+    'wharf_hook_outbox_oldest_pending_age_seconds 6',
+    'wharf_hook_outbox_dropped_total 3',
+  ]) {
+    assert.ok(lines.has(canonical(expected)), `missing: ${expected}\n${text}`);
+  }
+  // One HELP and TYPE per family, however many processes had it.
+  assert.equal(text.split('\n').filter((line) => line === '# TYPE started_uploads counter').length, 1);
+});
+
+test('metrics: the process figures are read at the scrape (CPU, memory, event-loop delay, version)', async () => {
+  const text = await new Metrics({ processMetrics: true }).render();
+  for (const name of [
+    'process_cpu_user_seconds_total',
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_seconds',
+  ]) {
+    assert.match(text, new RegExp(`^${name} \\d`, 'm'), name);
+  }
+  assert.ok(text.includes(`nodejs_version_info{version="${process.version}"} 1`));
+  // Without the option (as in the counters' tests), none of them.
+  assert.equal((await new Metrics().render()).includes('process_cpu'), false);
 });
