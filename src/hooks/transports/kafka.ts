@@ -212,6 +212,10 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
         );
     }
   }
+  if (client.idempotent === true && requiredAcks !== -1) {
+    // The broker de-duplicates only what every in-sync replica acknowledged; the client would fail each send.
+    throw new HookConfigError('Kafka enable.idempotence=true needs acks all (-1)');
+  }
   if (tls !== undefined) client.tls = tls;
   if (username !== undefined && password !== undefined) {
     const saslMechanism = saslMechanisms[mechanism as keyof typeof saslMechanisms];
