@@ -55,6 +55,7 @@ const typeWords: Readonly<Record<string, string>> = {
   array: 'a list',
   integer: 'a whole number',
   number: 'a number',
+  null: 'empty',
 };
 
 /** What a schema pattern means, in words, by the pattern. */

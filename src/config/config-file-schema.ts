@@ -117,7 +117,8 @@ const endpointValues: Readonly<Record<string, Schema>> = {
   extensions: {
     anyOf: [{ type: 'string' }, { type: 'array', items: { enum: [...tusExtensionNames] } }],
   },
-  hooks: { type: 'array', items: { $ref: '#/$defs/binding' } },
+  // Empty (YAML's `hooks:` with nothing under it) is no bindings, as it always was.
+  hooks: { type: ['array', 'null'], items: { $ref: '#/$defs/binding' } },
 };
 
 const bindingValues: Readonly<Record<string, Schema>> = {
@@ -166,7 +167,7 @@ export function wharfFileSchema(): Schema {
         propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
         additionalProperties: { $ref: '#/$defs/hook' },
       },
-      endpoints: { type: 'array', items: { $ref: '#/$defs/endpoint' } },
+      endpoints: { type: ['array', 'null'], items: { $ref: '#/$defs/endpoint' } },
     },
     additionalProperties: false,
     $defs: {

@@ -100,4 +100,8 @@ test('what wharf takes in its other spellings, the schema takes too', () => {
   assert.notEqual(other, valid);
   assert.equal(wharfSays(other), undefined);
   assert.equal(validate(parse(other)), true, JSON.stringify(validate.errors));
+  const empty = 'hooks: {}\nendpoints:\n';
+  assert.equal(wharfSays(empty), undefined);
+  assert.equal(validate(parse(empty)), true, JSON.stringify(validate.errors));
+  assert.match(wharfSays('endpoints: 5\n') ?? '', /endpoints: must be a list or empty, got 5/);
 });
