@@ -140,7 +140,7 @@ export interface WharfOptions {
   readonly hooksKafkaPrefix?: string;
   /** `--hooks-kafka-required-acks`: Replicas that must acknowledge a message (request.required.acks): all (-1), 1, or 0 (no acknowledgement: delivery is then not guaranteed). Default: `all`. */
   readonly hooksKafkaRequiredAcks?: string;
-  /** `--hooks-kafka-compression`: Compression codec (compression.codec): none, gzip, snappy, lz4 or zstd (zstd needs Node.js 22.15 or later). Default: `none`. */
+  /** `--hooks-kafka-compression`: Compression codec (compression.codec): none, gzip, snappy, lz4 or zstd. Default: `none`. */
   readonly hooksKafkaCompression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
   /** `--hooks-kafka-idle-timeout`: Seconds without a message after which the connection is closed (reopened on the next event). Unset: kept open. */
   readonly hooksKafkaIdleTimeout?: number;

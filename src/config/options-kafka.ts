@@ -62,7 +62,7 @@ export const kafkaOptions: readonly OptionSpec[] = [
     kind: 'enum',
     choices: knownKafkaCompressions,
     default: 'none',
-    help: 'Compression codec (compression.codec): none, gzip, snappy, lz4 or zstd (zstd needs Node.js 22.15 or later).',
+    help: 'Compression codec (compression.codec): none, gzip, snappy, lz4 or zstd.',
     group,
   },
   {

@@ -231,20 +231,50 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
   return { client, sendTimeoutMs, requiredAcks, compression, batching };
 }
 
-/** zstd comes from node:zlib, which has it from Node 22.15 (and 23.8) on. */
-const zstdAvailable = typeof Reflect.get(zlib, 'zstdCompressSync') === 'function';
+/** zstd comes from node:zlib from Node 22.15 (and 23.8) on; on older ones, from WebAssembly (below). */
+const zstdInZlib = typeof Reflect.get(zlib, 'zstdCompressSync') === 'function';
 
-/** Checks a compression name: none, gzip, snappy, lz4 or zstd (zstd where this Node has it). */
+let wasmZstd: Promise<void> | undefined;
+
+/**
+ * Gives @platformatic/kafka a zstd codec where node:zlib has none (Node 20): @bokuweb/zstd-wasm, WebAssembly
+ * shipped in its npm package, fills the client's own codec table (`compressionsAlgorithms`, a public export).
+ * Its output is standard zstd (node:zlib and librdkafka read it). Loaded once, only when zstd is used there.
+ */
+export function ensureZstdCodec(): Promise<void> {
+  if (zstdInZlib) return Promise.resolve();
+  wasmZstd ??= (async () => {
+    const [{ compressionsAlgorithms }, zstd] = await Promise.all([
+      import('@platformatic/kafka'),
+      import('@bokuweb/zstd-wasm'),
+    ]);
+    await zstd.init();
+    const asBuffer = (bytes: Uint8Array): Buffer =>
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // The client hands its codecs a Buffer or its own DynamicBuffer, whose `buffer` is the bytes joined.
+    const bytesOf = (data: Uint8Array | { readonly buffer: Buffer }): Uint8Array =>
+      data instanceof Uint8Array ? data : data.buffer;
+    Object.assign(compressionsAlgorithms.zstd, {
+      // librdkafka's default level.
+      compressSync: (data: Uint8Array | { readonly buffer: Buffer }) =>
+        asBuffer(zstd.compress(bytesOf(data), 3)),
+      decompressSync: (data: Uint8Array | { readonly buffer: Buffer }) =>
+        asBuffer(zstd.decompress(bytesOf(data))),
+      available: true,
+    });
+  })();
+  wasmZstd.catch(() => {
+    wasmZstd = undefined;
+  });
+  return wasmZstd;
+}
+
+/** Checks a compression name: none, gzip, snappy, lz4 or zstd, as rustus offers them. */
 export function kafkaCompression(name: string): KafkaCompression {
   const lowered = name.trim().toLowerCase();
   if (!(knownKafkaCompressions as readonly string[]).includes(lowered)) {
     throw new HookConfigError(
       `unknown Kafka compression "${name}"; expected one of ${knownKafkaCompressions.join(', ')}`,
-    );
-  }
-  if (lowered === 'zstd' && !zstdAvailable) {
-    throw new HookConfigError(
-      `Kafka compression "zstd" needs Node.js 22.15 or later (this is ${process.version}, whose zlib has no zstd); none, gzip, snappy and lz4 work here`,
     );
   }
   return lowered as KafkaCompression;
@@ -425,6 +455,7 @@ export class KafkaHookTransport implements HookTransport {
   #connected(): Promise<Producer> {
     if (this.#producer === undefined) {
       const connecting = import('@platformatic/kafka').then(async ({ Producer, stringSerializers }) => {
+        if (this.#settings.compression === 'zstd') await ensureZstdCodec();
         const producer: Producer = new Producer({ ...this.#settings.client, serializers: stringSerializers });
         try {
           await producer.metadata({ topics: [] });
