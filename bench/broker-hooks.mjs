@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect } from 'amqplib';
-import { Kafka, logLevel } from 'kafkajs';
+import { Admin, Consumer } from '@platformatic/kafka';
 
 const root = path.resolve(import.meta.dirname, '..');
 const uploads = Number(process.env.BENCH_UPLOADS ?? 500);
@@ -139,25 +139,26 @@ async function amqpMode() {
 
 async function kafkaMode() {
   const topic = `bench-${randomUUID().slice(0, 8)}`;
-  const kafka = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
-  const consumer = kafka.consumer({ groupId: `bench-${topic}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  const admin = new Admin({ clientId: 'bench', bootstrapBrokers: kafkaBrokers });
+  await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+  const consumer = new Consumer({ clientId: 'bench', groupId: `bench-${topic}`, bootstrapBrokers: kafkaBrokers });
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest' });
   let received = 0;
   let lastAt = 0;
-  await consumer.run({ eachBatch: async ({ batch }) => { received += batch.messages.length; lastAt = performance.now(); } });
+  stream.on('data', () => {
+    received += 1;
+    lastAt = performance.now();
+  });
   const wharf = await startWharf(['--hooks-kafka-urls', kafkaBrokers.join(','), '--hooks-kafka-topic', topic]);
   const result = await run(wharf.endpoint, wharf);
   const expected = uploads * eventsPerUpload;
   while (received < expected) await new Promise((resolve) => setTimeout(resolve, 20));
   result.cpuPerUpload = ((await wharf.cpuMs()) - result.cpuBefore) / uploads;
   await wharf.stop();
-  await consumer.disconnect();
+  await stream.close();
+  await consumer.close();
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-  await admin.disconnect();
+  await admin.close();
   return { ...result, eventsPerSecond: expected / ((lastAt - result.started) / 1000) };
 }
 

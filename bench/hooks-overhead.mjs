@@ -250,18 +250,20 @@ function sinks(receiverUrl, receiverStats) {
     kafka: {
       available: () => listening(...kafkaBrokers.split(',')[0].split(':')),
       open: async () => {
-        const { Kafka, logLevel } = await import('kafkajs');
+        const { Admin, Consumer } = await import('@platformatic/kafka');
         const topic = `bench-hooks-${randomUUID().slice(0, 8)}`;
-        const admin = new Kafka({ brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
-        await admin.connect();
-        await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+        const bootstrapBrokers = kafkaBrokers.split(',');
+        const admin = new Admin({ clientId: 'bench', bootstrapBrokers });
+        await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+        // Only for its listOffsets: it joins no group and reads nothing.
+        const offsets = new Consumer({ clientId: 'bench', groupId: `bench-${topic}`, bootstrapBrokers });
         return {
           target: topic,
-          received: async () =>
-            (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0),
+          received: async () => Number((await offsets.listOffsets({ topics: [topic] })).get(topic)?.[0] ?? 0n),
           close: async () => {
+            await offsets.close();
             await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-            await admin.disconnect();
+            await admin.close();
           },
         };
       },

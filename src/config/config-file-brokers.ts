@@ -41,24 +41,16 @@ function tableDefaults(specs: readonly OptionSpec[]): RawOptions {
   return options;
 }
 
-function text(value: Json, key: string, where: string, report: Report): string | undefined {
+/** A string, else undefined: the file's schema check (config-file-check.ts) has reported a wrong type. */
+function text(value: Json, key: string): string | undefined {
   const item = value[key];
-  if (item === undefined) return undefined;
-  if (typeof item !== 'string') {
-    report(`${where}.${key}`, 'must be a string');
-    return undefined;
-  }
-  return item;
+  return typeof item === 'string' ? item : undefined;
 }
 
-function yesNo(value: Json, key: string, where: string, report: Report): boolean | undefined {
+/** true or false, else undefined (a wrong type is the schema check's to report). */
+function yesNo(value: Json, key: string): boolean | undefined {
   const item = value[key];
-  if (item === undefined) return undefined;
-  if (typeof item !== 'boolean') {
-    report(`${where}.${key}`, 'must be true or false');
-    return undefined;
-  }
-  return item;
+  return typeof item === 'boolean' ? item : undefined;
 }
 
 /**
@@ -72,7 +64,7 @@ export function namedAmqpConfig(
   inherited: AmqpHooksConfig | undefined,
   timeoutMs: number | undefined,
 ): AmqpHooksConfig | undefined {
-  const url = text(value, 'url', where, report) ?? inherited?.url;
+  const url = text(value, 'url') ?? inherited?.url;
   if (url === undefined || url === '') {
     report(where, 'an amqp hook needs "url" (or --hooks-amqp-url)');
     return undefined;
@@ -83,16 +75,16 @@ export function namedAmqpConfig(
   }
   const base = inherited ?? amqpHooksConfig({ ...tableDefaults(amqpOptions), hooksAmqpUrl: url });
   if (base === undefined) return undefined;
-  const routingKey = text(value, 'routingKey', where, report);
-  const flag = (key: string, fallback: boolean): boolean => yesNo(value, key, where, report) ?? fallback;
+  const routingKey = text(value, 'routingKey');
+  const flag = (key: string, fallback: boolean): boolean => yesNo(value, key) ?? fallback;
   return Object.freeze({
     ...base,
     url,
-    exchange: text(value, 'exchange', where, report) ?? base.exchange,
-    exchangeKind: text(value, 'exchangeKind', where, report) ?? base.exchangeKind,
+    exchange: text(value, 'exchange') ?? base.exchange,
+    exchangeKind: text(value, 'exchangeKind') ?? base.exchangeKind,
     // An empty routingKey goes back to one queue per event, as when the flag is unset.
     routingKey: routingKey === undefined ? base.routingKey : routingKey === '' ? undefined : routingKey,
-    queuesPrefix: text(value, 'queuesPrefix', where, report) ?? base.queuesPrefix,
+    queuesPrefix: text(value, 'queuesPrefix') ?? base.queuesPrefix,
     declareExchange: flag('declareExchange', base.declareExchange),
     declareQueues: flag('declareQueues', base.declareQueues),
     durableExchange: flag('durableExchange', base.durableExchange),
@@ -132,9 +124,9 @@ export function namedKafkaConfig(
   const base =
     inherited ?? kafkaHooksConfig({ ...tableDefaults(kafkaOptions), hooksKafkaUrls: [...brokers] });
   if (base === undefined) return undefined;
-  const topic = text(value, 'topic', where, report);
-  const prefix = text(value, 'prefix', where, report);
-  const clientId = text(value, 'clientId', where, report);
+  const topic = text(value, 'topic');
+  const prefix = text(value, 'prefix');
+  const clientId = text(value, 'clientId');
   const config: KafkaHooksConfig = {
     ...base,
     brokers: [...brokers],

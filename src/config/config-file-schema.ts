@@ -2,10 +2,43 @@ import { namedHookTransports, runOnValues } from '../hooks/chain/pipeline.ts';
 import { uploadEventNames } from '../hooks/events.ts';
 import { hookFormatNames } from '../hooks/formats/index.ts';
 import { notifyServices } from '../hooks/transports/notify-message.ts';
-import { bindingKeys, endpointKeys, hookKeys } from './config-file.ts';
+import { amqpHookKeys, kafkaHookKeys } from './config-file-brokers.ts';
 import { tusExtensionNames } from './options.ts';
 
 type Schema = Record<string, unknown>;
+
+/** The keys of a named hook (`hooks.<name>`). */
+export const hookKeys: readonly string[] = [
+  'transport',
+  'command',
+  'directory',
+  'url',
+  'secret',
+  'secrets',
+  'module',
+  'format',
+  'timeout',
+  'retries',
+  'retrySchedule',
+  'critical',
+  'runOn',
+  'args',
+  'service',
+  'template',
+  'title',
+  'continueOnFailure',
+  'shell',
+  'env',
+  'cwd',
+  ...amqpHookKeys.filter((key) => key !== 'url'),
+  ...kafkaHookKeys,
+];
+/** The keys of an endpoint (`endpoints[i]`) and of a binding (`endpoints[i].hooks[j]`). */
+export const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
+export const bindingKeys = ['hook', 'events', 'args', 'when'];
+
+/** What a binding's `events` may name besides the event names (see eventsMatching). */
+const eventPatterns = ['pre-*', 'post-*', '*'];
 
 const text: Schema = { type: 'string', minLength: 1 };
 const yesNo: Schema = { type: 'boolean' };
@@ -21,7 +54,10 @@ const hookValues: Readonly<Record<string, Schema>> = {
   directory: { ...text, description: 'dir hooks: one executable per event name' },
   url: { ...text, description: 'http hooks: http(s) URL; amqp hooks: amqp(s) URL' },
   secret: { type: 'string', description: 'http hooks: a whsec_ signing secret' },
-  secrets: { type: 'array', items: { type: 'string' }, minItems: 1 },
+  secrets: {
+    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
+    description: 'http hooks: whsec_ secrets, newest first (a list or a comma-separated string)',
+  },
   module: { ...text, description: 'module hooks: a folder of --hooks-modules-dir' },
   format: { enum: [...hookFormatNames] },
   timeout: { type: 'number', minimum: 0.001, description: 'seconds' },
@@ -36,7 +72,12 @@ const hookValues: Readonly<Record<string, Schema>> = {
     description: "a failure is recorded and the operation goes on (critical: false, Borgitory's name)",
   },
   shell: { type: 'boolean', description: 'file hooks: run command through /bin/sh -c' },
-  env: { type: 'object', additionalProperties: { type: 'string' }, description: 'file and dir hooks' },
+  env: {
+    type: 'object',
+    propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+    additionalProperties: { type: ['string', 'number', 'boolean'] },
+    description: 'file and dir hooks',
+  },
   cwd: { ...text, description: 'file and dir hooks: the working folder, relative to the config file' },
   runOn: { enum: [...runOnValues] },
   args: { type: 'object' },
@@ -59,7 +100,10 @@ const hookValues: Readonly<Record<string, Schema>> = {
   durableQueues: yesNo,
   autoDelete: yesNo,
   celery: yesNo,
-  brokers: { type: 'array', items: { type: 'string' }, minItems: 1 },
+  brokers: {
+    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }],
+    description: 'kafka hooks: host:port addresses (a list or a comma-separated string)',
+  },
   topic: { type: 'string' },
   prefix: { type: 'string' },
   clientId: { type: 'string' },
@@ -73,12 +117,18 @@ const endpointValues: Readonly<Record<string, Schema>> = {
   extensions: {
     anyOf: [{ type: 'string' }, { type: 'array', items: { enum: [...tusExtensionNames] } }],
   },
-  hooks: { type: 'array', items: { $ref: '#/$defs/binding' } },
+  // Empty (YAML's `hooks:` with nothing under it) is no bindings, as it always was.
+  hooks: { type: ['array', 'null'], items: { $ref: '#/$defs/binding' } },
 };
 
 const bindingValues: Readonly<Record<string, Schema>> = {
   hook: { type: 'string', description: 'the name of a hook declared under hooks' },
-  events: { type: 'array', items: { enum: [...uploadEventNames] }, minItems: 1 },
+  events: {
+    anyOf: [
+      { type: 'string', description: 'comma-separated event names or patterns' },
+      { type: 'array', items: { enum: [...uploadEventNames, ...eventPatterns] }, minItems: 1 },
+    ],
+  },
   args: { type: 'object' },
   when: { type: 'object', description: 'conditions, all of which must match' },
 };
@@ -98,9 +148,10 @@ function mapping(
 }
 
 /**
- * The JSON Schema of `wharf.yaml` (`--config`), from the key lists and value sets validateWharfFile checks with.
- * What a schema cannot say (a binding naming a declared hook, paths that overlap, keys that belong to one
- * transport, retries against the events bound) stays with validateWharfFile. `npm run docs` writes it to
+ * The JSON Schema of `wharf.yaml` (`--config`): validateWharfFile checks every file with it first (keys, types,
+ * value sets, ranges; config-file-check.ts). What a schema cannot say (a binding naming a declared hook, paths
+ * that overlap, keys that belong to one transport, retries against the events bound, the parts of a
+ * comma-separated string) stays with validateWharfFile. `npm run docs` writes it to
  * wharf.schema.json; a test fails when that file is stale.
  */
 export function wharfFileSchema(): Schema {
@@ -116,7 +167,7 @@ export function wharfFileSchema(): Schema {
         propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
         additionalProperties: { $ref: '#/$defs/hook' },
       },
-      endpoints: { type: 'array', items: { $ref: '#/$defs/endpoint' } },
+      endpoints: { type: ['array', 'null'], items: { $ref: '#/$defs/endpoint' } },
     },
     additionalProperties: false,
     $defs: {

@@ -11,7 +11,7 @@ import {
 } from '../hooks/chain/pipeline.ts';
 import { retryScheduleOf } from '../hooks/delivery/retry-policy.ts';
 import { eventsMatching, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
-import { type HookFormatName, hookFormatNames, isHookFormatName } from '../hooks/formats/index.ts';
+import { type HookFormatName, isHookFormatName } from '../hooks/formats/index.ts';
 import { type NotifyService, notifyServices } from '../hooks/transports/notify-message.ts';
 import { WebhookSecretError, webhookKeys } from '../hooks/transports/webhook-signature.ts';
 import {
@@ -21,6 +21,7 @@ import {
   namedAmqpConfig,
   namedKafkaConfig,
 } from './config-file-brokers.ts';
+import { schemaProblems } from './config-file-check.ts';
 import { normaliseExtensions } from './load.ts';
 import { ConfigError } from './option-table.ts';
 import { type TusExtensionName, tusExtensionNames } from './options.ts';
@@ -59,7 +60,11 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Collects every problem with its place in the file, so one run shows them all. */
+/**
+ * Collects every problem with its place in the file, so one run shows them all. The schema's problems come first
+ * (config-file-check.ts); what follows here are the checks a schema cannot express, so the readers below skip a
+ * value of the wrong type silently: the schema has named it already.
+ */
 class Problems {
   readonly list: string[] = [];
   add(where: string, message: string): void {
@@ -67,73 +72,21 @@ class Problems {
   }
 }
 
-function allowedKeys(value: Json, allowed: readonly string[], where: string, problems: Problems): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) problems.add(where, `unknown key "${key}" (expected ${allowed.join(', ')})`);
-  }
-}
-
-function optionalString(value: Json, key: string, where: string, problems: Problems): string | undefined {
+/** A non-empty string, else undefined (the schema reports a wrong type or an empty one). */
+function optionalString(value: Json, key: string): string | undefined {
   const item = value[key];
-  if (item === undefined) return undefined;
-  if (typeof item !== 'string' || item === '') {
-    problems.add(`${where}.${key}`, 'must be a non-empty string');
-    return undefined;
-  }
-  return item;
+  return typeof item === 'string' && item !== '' ? item : undefined;
 }
 
-function optionalNumber(
-  value: Json,
-  key: string,
-  where: string,
-  problems: Problems,
-  min: number,
-): number | undefined {
+/** A finite number, else undefined (the schema reports a wrong type or one out of range). */
+function optionalNumber(value: Json, key: string): number | undefined {
   const item = value[key];
-  if (item === undefined) return undefined;
-  if (typeof item !== 'number' || !Number.isFinite(item) || item < min) {
-    problems.add(`${where}.${key}`, `must be a number >= ${min}`);
-    return undefined;
-  }
-  return item;
+  return typeof item === 'number' && Number.isFinite(item) ? item : undefined;
 }
 
-function argsOf(value: Json, where: string, problems: Problems): Record<string, unknown> {
-  const args = value.args;
-  if (args === undefined) return {};
-  if (!isObject(args)) {
-    problems.add(`${where}.args`, 'must be a mapping');
-    return {};
-  }
-  return args;
+function argsOf(value: Json): Record<string, unknown> {
+  return isObject(value.args) ? value.args : {};
 }
-
-export const hookKeys = [
-  'transport',
-  'command',
-  'directory',
-  'url',
-  'secret',
-  'secrets',
-  'module',
-  'format',
-  'timeout',
-  'retries',
-  'retrySchedule',
-  'critical',
-  'runOn',
-  'args',
-  'service',
-  'template',
-  'title',
-  'continueOnFailure',
-  'shell',
-  'env',
-  'cwd',
-  ...amqpHookKeys.filter((key) => key !== 'url'),
-  ...kafkaHookKeys,
-];
 
 /**
  * What makes a file hook's `command` a shell line rather than a path: run without a shell it would fail on
@@ -142,19 +95,13 @@ export const hookKeys = [
 const shellSyntax = /[\s|&;<>()$`*?~"'\\]/;
 
 /** A hook's `env`: a mapping of variable names to strings (numbers and booleans are written out). */
-function envOf(value: Json, where: string, problems: Problems): Record<string, string> | undefined {
+function envOf(value: Json): Record<string, string> | undefined {
   const raw = value.env;
-  if (raw === undefined) return undefined;
-  if (!isObject(raw)) {
-    problems.add(`${where}.env`, 'must be a mapping of variable names to strings');
-    return undefined;
-  }
+  if (!isObject(raw)) return undefined;
   const env: Record<string, string> = {};
   for (const [key, item] of Object.entries(raw)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) problems.add(`${where}.env.${key}`, 'is not a variable name');
-    else if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean')
+    if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean')
       env[key] = String(item);
-    else problems.add(`${where}.env.${key}`, 'must be a string');
   }
   return env;
 }
@@ -173,44 +120,30 @@ function namedHook(
   inherited: InheritedBrokers,
 ): NamedHookDeclaration | undefined {
   const where = `hooks.${name}`;
-  if (!/^[A-Za-z0-9_.-]+$/.test(name))
-    problems.add(where, 'a hook name may use letters, digits, ".", "_" and "-"');
-  if (!isObject(value)) {
-    problems.add(where, 'must be a mapping');
-    return undefined;
-  }
-  allowedKeys(value, hookKeys, where, problems);
+  if (!isObject(value)) return undefined;
   const transport = value.transport;
-  if (!(namedHookTransports as readonly unknown[]).includes(transport)) {
-    problems.add(`${where}.transport`, `expected one of ${namedHookTransports.join(', ')}`);
-    return undefined;
-  }
+  if (!(namedHookTransports as readonly unknown[]).includes(transport)) return undefined;
   for (const [owner, keys] of brokerOnlyKeys) {
     for (const key of keys) {
       if (value[key] !== undefined && transport !== owner)
         problems.add(`${where}.${key}`, `is a setting of ${owner} hooks only`);
     }
   }
-  const command = optionalString(value, 'command', where, problems);
-  const url =
-    transport === 'http' || transport === 'notify'
-      ? optionalString(value, 'url', where, problems)
-      : undefined;
+  const command = optionalString(value, 'command');
+  const url = transport === 'http' || transport === 'notify' ? optionalString(value, 'url') : undefined;
   const notify = transport === 'notify' ? notifyOf(value, where, problems) : undefined;
   if (transport !== 'http' && (value.secret !== undefined || value.secrets !== undefined)) {
     problems.add(where, '"secret" and "secrets" sign http hooks only');
   }
   const secrets = transport === 'http' ? secretsOf(value, where, problems) : undefined;
-  const module = optionalString(value, 'module', where, problems);
-  const directory = optionalString(value, 'directory', where, problems);
+  const module = optionalString(value, 'module');
+  const directory = optionalString(value, 'directory');
   if (transport === 'dir' && directory === undefined) problems.add(where, 'a dir hook needs "directory"');
   if (transport === 'module' && module === undefined) {
     problems.add(where, 'a module hook needs "module" (a folder of --hooks-modules-dir)');
   }
   if (transport === 'file' && command === undefined) problems.add(where, 'a file hook needs "command"');
   const shell = value.shell;
-  if (shell !== undefined && typeof shell !== 'boolean')
-    problems.add(`${where}.shell`, 'must be true or false');
   if (shell !== undefined && transport !== 'file')
     problems.add(`${where}.shell`, 'is a setting of file hooks only');
   if (transport === 'file' && shell !== true && command !== undefined && shellSyntax.test(command)) {
@@ -220,10 +153,10 @@ function namedHook(
     );
   }
   const executable = transport === 'file' || transport === 'dir';
-  const env = envOf(value, where, problems);
+  const env = envOf(value);
   if (env !== undefined && !executable)
     problems.add(`${where}.env`, 'is a setting of file and dir hooks only');
-  const cwd = optionalString(value, 'cwd', where, problems);
+  const cwd = optionalString(value, 'cwd');
   if (cwd !== undefined && !executable)
     problems.add(`${where}.cwd`, 'is a setting of file and dir hooks only');
   if (transport === 'http' || transport === 'notify') {
@@ -231,29 +164,18 @@ function namedHook(
     else if (!/^https?:\/\/./.test(url)) problems.add(`${where}.url`, 'must be an http:// or https:// URL');
   }
   const format = value.format;
-  if (format !== undefined && (typeof format !== 'string' || !isHookFormatName(format))) {
-    problems.add(`${where}.format`, `expected one of ${hookFormatNames.join(', ')}`);
-  }
-  const timeout = optionalNumber(value, 'timeout', where, problems, 0.001);
-  const retries = optionalNumber(value, 'retries', where, problems, 0) ?? 0;
-  if (!Number.isInteger(retries)) problems.add(`${where}.retries`, 'must be an integer');
+  const timeout = optionalNumber(value, 'timeout');
+  const retries = optionalNumber(value, 'retries') ?? 0;
   const retrySchedule = retryScheduleIn(value, transport, where, problems);
   const critical = value.critical;
-  if (critical !== undefined && typeof critical !== 'boolean')
-    problems.add(`${where}.critical`, 'must be true or false');
   const continueOnFailure = value.continueOnFailure;
-  if (continueOnFailure !== undefined && typeof continueOnFailure !== 'boolean')
-    problems.add(`${where}.continueOnFailure`, 'must be true or false');
   if (continueOnFailure === true && critical === true) {
     problems.add(
       `${where}.continueOnFailure`,
       'a critical hook stops the operation when it fails: set critical: true or continueOnFailure: true, not both',
     );
   }
-  const runOn = value.runOn ?? 'success';
-  if (!(runOnValues as readonly unknown[]).includes(runOn)) {
-    problems.add(`${where}.runOn`, `expected one of ${runOnValues.join(', ')}`);
-  }
+  const runOn = (runOnValues as readonly unknown[]).includes(value.runOn) ? value.runOn : 'success';
   const broker = transport === 'amqp' || transport === 'kafka';
   if (broker && critical === true) {
     problems.add(`${where}.critical`, `${transport} hooks are never blocking: they cannot be critical`);
@@ -288,23 +210,20 @@ function namedHook(
     ...(amqp !== undefined ? { amqp } : {}),
     ...(kafka !== undefined ? { kafka } : {}),
     runOn: runOn as RunOn,
-    args: argsOf(value, where, problems),
+    args: argsOf(value),
   };
 }
 
 /** A notify hook's `service`, `template` and `title`, checked. */
 function notifyOf(value: Json, where: string, problems: Problems): NamedHookDeclaration['notify'] {
   const service = value.service ?? 'json';
-  if (!(notifyServices as readonly unknown[]).includes(service)) {
-    problems.add(`${where}.service`, `expected one of ${notifyServices.join(', ')}`);
-    return undefined;
-  }
-  const template = optionalString(value, 'template', where, problems);
+  if (!(notifyServices as readonly unknown[]).includes(service)) return undefined;
+  const template = optionalString(value, 'template');
   if (template === undefined) {
     problems.add(where, 'a notify hook needs "template" (e.g. "{{upload.metadata.filename}} finished")');
     return undefined;
   }
-  const title = optionalString(value, 'title', where, problems);
+  const title = optionalString(value, 'title');
   return { service: service as NotifyService, template, ...(title !== undefined ? { title } : {}) };
 }
 
@@ -417,6 +336,8 @@ function normalisePath(text: string): string {
 }
 
 function eventsOf(value: unknown, where: string, problems: Problems): UploadEventName[] {
+  // A binding without events: the schema names the missing key.
+  if (value === undefined) return [];
   const items = typeof value === 'string' ? value.split(',').map((item) => item.trim()) : value;
   if (!Array.isArray(items) || items.length === 0) {
     problems.add(where, `must list events (${uploadEventNames.join(', ')})`);
@@ -439,11 +360,7 @@ function eventsOf(value: unknown, where: string, problems: Problems): UploadEven
 }
 
 function whenOf(value: unknown, where: string, problems: Problems): WhenCondition | undefined {
-  if (value === undefined) return undefined;
-  if (!isObject(value)) {
-    problems.add(where, 'must be a mapping of conditions');
-    return undefined;
-  }
+  if (!isObject(value)) return undefined;
   const when: Record<string, string | readonly string[]> = {};
   for (const [key, item] of Object.entries(value)) {
     const problem = conditionProblem(key, item);
@@ -480,9 +397,6 @@ function extensionsOf(
   return normaliseExtensions(names);
 }
 
-export const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
-export const bindingKeys = ['hook', 'events', 'args', 'when'];
-
 /**
  * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); relative paths are
  * resolved from the file's folder; named broker hooks start from `inherited` (the `--hooks-amqp-*` and
@@ -495,14 +409,11 @@ export function validateWharfFile(
   inherited: InheritedHookSettings = {},
 ): WharfFile {
   const problems = new Problems();
+  for (const problem of schemaProblems(raw)) problems.add(problem.where, problem.message);
   const base = path.dirname(path.resolve(file));
   const root = isObject(raw) ? raw : {};
-  if (!isObject(raw)) problems.add('(top)', 'must be a mapping with "hooks" and "endpoints"');
-  allowedKeys(root, ['hooks', 'endpoints'], '(top)', problems);
 
   const hooks: NamedHookDeclaration[] = [];
-  if (root.hooks !== undefined && !isObject(root.hooks))
-    problems.add('hooks', 'must be a mapping of hook names');
   for (const [name, value] of Object.entries(isObject(root.hooks) ? root.hooks : {})) {
     const hook = namedHook(name, value, base, problems, inherited);
     if (hook !== undefined) hooks.push(hook);
@@ -511,23 +422,13 @@ export function validateWharfFile(
 
   const endpoints: EndpointDeclaration[] = [];
   const bindings: HookBindingDeclaration[] = [];
-  const rawEndpoints = root.endpoints ?? [];
-  if (!Array.isArray(rawEndpoints)) problems.add('endpoints', 'must be a list');
+  const rawEndpoints = root.endpoints;
   const seen = new Set<string>();
   for (const [index, value] of (Array.isArray(rawEndpoints) ? rawEndpoints : []).entries()) {
     const where = `endpoints[${index}]`;
-    if (!isObject(value)) {
-      problems.add(where, 'must be a mapping');
-      continue;
-    }
-    allowedKeys(value, endpointKeys, where, problems);
-    const pathText = optionalString(value, 'path', where, problems);
-    if (pathText === undefined) {
-      problems.add(where, 'needs "path" (e.g. /files)');
-      continue;
-    }
-    if (!/^\/?[A-Za-z0-9._~/-]*$/.test(pathText))
-      problems.add(`${where}.path`, 'may use letters, digits and ._~-/');
+    if (!isObject(value)) continue;
+    const pathText = optionalString(value, 'path');
+    if (pathText === undefined) continue;
     const endpointPath = normalisePath(pathText);
     if (seen.has(endpointPath)) problems.add(`${where}.path`, `"${endpointPath}" is declared twice`);
     seen.add(endpointPath);
@@ -541,16 +442,9 @@ export function validateWharfFile(
         }
       }
     }
-    const dataDir = optionalString(value, 'dataDir', where, problems);
-    const maxFileSize = optionalNumber(value, 'maxFileSize', where, problems, 0);
-    const maxBodySize = optionalNumber(value, 'maxBodySize', where, problems, 0);
-    for (const [key, size] of [
-      ['maxFileSize', maxFileSize],
-      ['maxBodySize', maxBodySize],
-    ] as const) {
-      if (size !== undefined && !Number.isInteger(size))
-        problems.add(`${where}.${key}`, 'must be a whole number of bytes');
-    }
+    const dataDir = optionalString(value, 'dataDir');
+    const maxFileSize = optionalNumber(value, 'maxFileSize');
+    const maxBodySize = optionalNumber(value, 'maxBodySize');
     const extensions = extensionsOf(value.extensions, `${where}.extensions`, problems);
     endpoints.push({
       path: endpointPath,
@@ -559,20 +453,13 @@ export function validateWharfFile(
       ...(maxBodySize !== undefined ? { maxBodySize } : {}),
       ...(extensions !== undefined ? { extensions } : {}),
     });
-    const rawBindings = value.hooks ?? [];
-    if (!Array.isArray(rawBindings)) {
-      problems.add(`${where}.hooks`, 'must be a list of bindings');
-      continue;
-    }
+    const rawBindings = Array.isArray(value.hooks) ? value.hooks : [];
     for (const [position, binding] of rawBindings.entries()) {
       const at = `${where}.hooks[${position}]`;
-      if (!isObject(binding)) {
-        problems.add(at, 'must be a mapping with "hook" and "events"');
-        continue;
-      }
-      allowedKeys(binding, bindingKeys, at, problems);
+      if (!isObject(binding)) continue;
       const hook = binding.hook;
-      if (typeof hook !== 'string' || !names.has(hook)) {
+      if (typeof hook !== 'string') continue;
+      if (!names.has(hook)) {
         problems.add(`${at}.hook`, `names no declared hook (declared: ${[...names].join(', ') || 'none'})`);
         continue;
       }
@@ -581,7 +468,7 @@ export function validateWharfFile(
         hook,
         endpoint: endpointPath,
         events: eventsOf(binding.events, `${at}.events`, problems),
-        args: argsOf(binding, at, problems),
+        args: argsOf(binding),
         ...(when !== undefined ? { when } : {}),
       });
     }

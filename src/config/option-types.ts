@@ -140,13 +140,13 @@ export interface WharfOptions {
   readonly hooksKafkaPrefix?: string;
   /** `--hooks-kafka-required-acks`: Replicas that must acknowledge a message (request.required.acks): all (-1), 1, or 0 (no acknowledgement: delivery is then not guaranteed). Default: `all`. */
   readonly hooksKafkaRequiredAcks?: string;
-  /** `--hooks-kafka-compression`: Compression codec (compression.codec): none or gzip. snappy, lz4 and zstd are refused at startup (the Kafka client, kafkajs, lacks them). Default: `none`. */
+  /** `--hooks-kafka-compression`: Compression codec (compression.codec): none, gzip, snappy, lz4 or zstd. Default: `none`. */
   readonly hooksKafkaCompression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
   /** `--hooks-kafka-idle-timeout`: Seconds without a message after which the connection is closed (reopened on the next event). Unset: kept open. */
   readonly hooksKafkaIdleTimeout?: number;
   /** `--hooks-kafka-send-timeout`: Seconds a message may wait for its acknowledgement before the attempt counts as failed (and is retried). Default: `10`. */
   readonly hooksKafkaSendTimeout?: number;
-  /** `--hooks-kafka-extra-options`: More client settings, key=value;key=value, with librdkafka names: allow.auto.create.topics, security.protocol, sasl.mechanism, sasl.username, sasl.password, request.timeout.ms, message.timeout.ms, enable.idempotence, client.id, acks, compression.codec, metadata.max.age.ms, linger.ms (queue.buffering.max.ms), batch.num.messages, batch.size. Others are refused at startup. */
+  /** `--hooks-kafka-extra-options`: More client settings, key=value;key=value, with librdkafka names: bootstrap.servers, client.id, allow.auto.create.topics, security.protocol, enable.ssl.certificate.verification, sasl.mechanism, sasl.username, sasl.password, request.timeout.ms, socket.connection.setup.timeout.ms, message.timeout.ms, acks, compression.codec, enable.idempotence, metadata.max.age.ms, message.send.max.retries, retry.backoff.ms, max.in.flight.requests.per.connection, linger.ms (queue.buffering.max.ms), batch.num.messages, batch.size. Any other is refused at startup, named. */
   readonly hooksKafkaExtraOptions?: string;
   /** `--s3-url`: S3 endpoint, e.g. http://127.0.0.1:9000 for MinIO; unset uses AWS's endpoint for the region. */
   readonly s3Url?: string;

@@ -62,7 +62,7 @@ export const kafkaOptions: readonly OptionSpec[] = [
     kind: 'enum',
     choices: knownKafkaCompressions,
     default: 'none',
-    help: 'Compression codec (compression.codec): none or gzip. snappy, lz4 and zstd are refused at startup (the Kafka client, kafkajs, lacks them).',
+    help: 'Compression codec (compression.codec): none, gzip, snappy, lz4 or zstd.',
     group,
   },
   {
@@ -89,7 +89,7 @@ export const kafkaOptions: readonly OptionSpec[] = [
     flag: 'hooks-kafka-extra-options',
     env: ['WHARF_HOOKS_KAFKA_EXTRA_OPTIONS', 'RUSTUS_HOOKS_KAFKA_EXTRA_OPTIONS'],
     kind: 'string',
-    help: 'More client settings, key=value;key=value, with librdkafka names: allow.auto.create.topics, security.protocol, sasl.mechanism, sasl.username, sasl.password, request.timeout.ms, message.timeout.ms, enable.idempotence, client.id, acks, compression.codec, metadata.max.age.ms, linger.ms (queue.buffering.max.ms), batch.num.messages, batch.size. Others are refused at startup.',
+    help: 'More client settings, key=value;key=value, with librdkafka names: bootstrap.servers, client.id, allow.auto.create.topics, security.protocol, enable.ssl.certificate.verification, sasl.mechanism, sasl.username, sasl.password, request.timeout.ms, socket.connection.setup.timeout.ms, message.timeout.ms, acks, compression.codec, enable.idempotence, metadata.max.age.ms, message.send.max.retries, retry.backoff.ms, max.in.flight.requests.per.connection, linger.ms (queue.buffering.max.ms), batch.num.messages, batch.size. Any other is refused at startup, named.',
     group,
   },
 ];

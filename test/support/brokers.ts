@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Admin, Consumer, stringDeserializers } from '@platformatic/kafka';
 import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
-import { Kafka, logLevel } from 'kafkajs';
 import { createUpload, octets, send, tus } from './http.ts';
 
 const run = promisify(execFile);
@@ -182,6 +182,51 @@ export interface KafkaRecord {
   readonly headers: Record<string, string>;
 }
 
+/** A broker that has just started may answer UNKNOWN_TOPIC_OR_PARTITION for a moment: try again. */
+async function retrying<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/** The broker's error codes (apiId) inside a client error, which nests them in AggregateErrors. */
+function errorCodes(error: unknown): string[] {
+  if (error instanceof AggregateError) return error.errors.flatMap(errorCodes);
+  const code = error instanceof Error ? Reflect.get(error, 'apiId') : undefined;
+  return typeof code === 'string' ? [code] : [];
+}
+
+/** Creates `topics` (one partition each) with the given topic configs, e.g. `max.message.bytes`. */
+export async function createKafkaTopics(
+  topics: readonly string[],
+  configs: Readonly<Record<string, string>> = {},
+  brokers: readonly string[] = kafkaBrokers,
+): Promise<void> {
+  const admin = new Admin({ clientId: 'wharf-test', bootstrapBrokers: [...brokers] });
+  try {
+    await retrying(() =>
+      admin
+        .createTopics({
+          topics: [...topics],
+          partitions: 1,
+          replicas: 1,
+          configs: Object.entries(configs).map(([name, value]) => ({ name, value })),
+        })
+        .catch((error: unknown) => {
+          // A topic that exists already (an earlier step created it) is what was asked for.
+          if (!JSON.stringify(errorCodes(error)).includes('TOPIC_ALREADY_EXISTS')) throw error;
+        }),
+    );
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
 /**
  * Reads `count` records from `topics` (from the beginning) with a real consumer in a group of its own, failing
  * after `timeoutMs`. The topics are created first, so the consumer can subscribe before Wharf sends.
@@ -199,42 +244,24 @@ export async function kafkaConsumer(
   ): Promise<KafkaRecord[]>;
   close(): Promise<void>;
 }> {
-  const kafka = new Kafka({ brokers: [...brokers], clientId: 'wharf-test', logLevel: logLevel.NOTHING });
-  // A broker that has just started may answer UNKNOWN_TOPIC_OR_PARTITION for a moment: try again.
-  const retrying = async (step: () => Promise<unknown>): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await step();
-        return;
-      } catch (error) {
-        if (attempt >= 20) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
-  };
-  const admin = kafka.admin();
-  await retrying(() => admin.connect());
-  await retrying(() =>
-    admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true }),
-  );
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `wharf-test-${randomUUID()}` });
-  await retrying(() => consumer.connect());
-  await retrying(() => consumer.subscribe({ topics: [...topics], fromBeginning: true }));
+  await createKafkaTopics(topics, {}, brokers);
+  const consumer = new Consumer({
+    groupId: `wharf-test-${randomUUID()}`,
+    clientId: 'wharf-test',
+    bootstrapBrokers: [...brokers],
+    deserializers: stringDeserializers,
+  });
+  const stream = await retrying(() => consumer.consume({ topics: [...topics], mode: 'earliest' }));
   const records: KafkaRecord[] = [];
   const listeners = new Set<() => void>();
-  await consumer.run({
-    eachMessage: async ({ topic, message }) => {
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-      records.push({
-        topic,
-        key: message.key?.toString('utf8') ?? '',
-        value: message.value?.toString('utf8') ?? '',
-        headers,
-      });
-      for (const listener of listeners) listener();
-    },
+  stream.on('data', (message) => {
+    records.push({
+      topic: message.topic,
+      key: message.key ?? '',
+      value: message.value ?? '',
+      headers: Object.fromEntries(message.headers),
+    });
+    for (const listener of listeners) listener();
   });
   const distinct = (idOf: (record: KafkaRecord) => string): KafkaRecord[] => {
     const seen = new Map<string, KafkaRecord>();
@@ -283,7 +310,8 @@ export async function kafkaConsumer(
         check();
       }),
     close: async () => {
-      await consumer.disconnect().catch(() => {});
+      await stream.close().catch(() => {});
+      await consumer.close().catch(() => {});
     },
   };
 }

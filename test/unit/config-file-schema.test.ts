@@ -66,3 +66,42 @@ test('cross-references a schema cannot express are still checked by wharf', () =
   assert.equal(validate(parse(undeclared)), true);
   assert.match(wharfSays(undeclared) ?? '', /names no declared hook/);
 });
+
+test('wharf checks the file through the schema: each problem names its place, the bad value, the nearest key', () => {
+  const said = wharfSays(
+    valid
+      .replace('transport: file', 'trasnport: file')
+      .replace('runOn: always', 'runOn: sometimes')
+      .replace('timeout: 5', 'timeout: 0')
+      .replace('maxFileSize: 1048576', 'maxFileSize: big')
+      .replace('retries: 1', 'retries: 1\n    env: { 1BAD: x }'),
+  );
+  for (const expected of [
+    'hooks.notify: unknown key "trasnport"; did you mean "transport"? (expected transport, command,',
+    'hooks.notify: needs "transport"',
+    'hooks.notify.runOn: expected one of success, failure, always, got "sometimes"',
+    'hooks.scan.timeout: must be a number >= 0.001, got 0',
+    'hooks.scan.env.1BAD: is not a variable name',
+    'endpoints[0].maxFileSize: must be a whole number of bytes, got "big"',
+  ]) {
+    assert.ok(said?.includes(expected), `missing "${expected}" in: ${said}`);
+  }
+  // A key unlike every known one is listed with the known keys, not "corrected" into one of them.
+  const far = wharfSays(valid.replace('    runOn: always', '    zzzzzzzzzz: 1'));
+  assert.match(far ?? '', /hooks\.notify: unknown key "zzzzzzzzzz" \(expected transport, /);
+  assert.doesNotMatch(far ?? '', /did you mean/);
+});
+
+test('what wharf takes in its other spellings, the schema takes too', () => {
+  const other = valid
+    .replace('events: [post-finish]', "events: 'post-*'")
+    .replace('events: [pre-create]', 'events: [pre-*]')
+    .replace('runOn: always', 'runOn: always\n    env: { RETRIES: 3, VERBOSE: true }');
+  assert.notEqual(other, valid);
+  assert.equal(wharfSays(other), undefined);
+  assert.equal(validate(parse(other)), true, JSON.stringify(validate.errors));
+  const empty = 'hooks: {}\nendpoints:\n';
+  assert.equal(wharfSays(empty), undefined);
+  assert.equal(validate(parse(empty)), true, JSON.stringify(validate.errors));
+  assert.match(wharfSays('endpoints: 5\n') ?? '', /endpoints: must be a list or empty, got 5/);
+});

@@ -1,18 +1,17 @@
-import type { Kafka, KafkaConfig, Message, Producer, ProducerConfig } from 'kafkajs';
+import zlib from 'node:zlib';
+import type { Producer as PlatformaticProducer, ProducerOptions } from '@platformatic/kafka';
 import { withTimeout } from '../../backends/backend.ts';
 import { HookConfigError } from '../errors.ts';
 import { BatchSender } from './batch-sender.ts';
 import { kafkaCloudEventHeaders } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
-/** kafkajs's CompressionTypes values, spelled out so that this module does not load kafkajs before it is used. */
-const compressionTypes = { none: 0, gzip: 1 } as const;
-
-/** Compression codecs kafkajs can produce without extra codec packages. */
-export const supportedKafkaCompressions = ['none', 'gzip'] as const;
-export type KafkaCompression = (typeof supportedKafkaCompressions)[number];
-/** Codecs rustus (librdkafka) knows; asking for one kafkajs lacks is a startup error, never a silent downgrade. */
+/** The codecs rustus (librdkafka) offers; the client, @platformatic/kafka, produces every one of them. */
 export const knownKafkaCompressions = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+export type KafkaCompression = (typeof knownKafkaCompressions)[number];
+
+type Producer = PlatformaticProducer<string, string, string, string>;
+type ClientOptions = ProducerOptions<string, string, string, string>;
 
 /** `--hooks-kafka-*`, resolved. Names follow rustus. */
 export interface KafkaHooksConfig {
@@ -60,7 +59,7 @@ export function parseRequiredAcks(text: string): -1 | 0 | 1 {
   if (value === 'all' || value === '-1') return -1;
   if (value === '0') return 0;
   if (value === '1') return 1;
-  throw new HookConfigError(`Kafka required acks must be all, -1, 0 or 1 (kafkajs), got "${text}"`);
+  throw new HookConfigError(`Kafka required acks must be all, -1, 0 or 1, got "${text}"`);
 }
 
 function integerOption(key: string, value: string): number {
@@ -87,57 +86,71 @@ export interface KafkaBatching {
 const defaultBatching: KafkaBatching = { lingerMs: 0, maxMessages: 10_000, maxBytes: 1_000_000 };
 
 interface ClientSettings {
-  readonly client: KafkaConfig;
-  readonly producer: ProducerConfig;
+  /** Options for @platformatic/kafka's Producer (serializers are added when it is created). */
+  readonly client: ClientOptions;
   readonly sendTimeoutMs: number;
   readonly requiredAcks: -1 | 0 | 1;
   readonly compression: KafkaCompression;
   readonly batching: KafkaBatching;
 }
 
+/** librdkafka's `sasl.mechanisms` values that the client speaks, by their lowercase spelling. */
+const saslMechanisms = {
+  plain: 'PLAIN',
+  'scram-sha-256': 'SCRAM-SHA-256',
+  'scram-sha-512': 'SCRAM-SHA-512',
+} as const;
+
 /**
- * Maps the configuration (and the librdkafka-named extra options that have a kafkajs equivalent) onto kafkajs
- * settings. An extra option with no equivalent is a startup error rather than silently ignored.
+ * Maps the configuration, and the librdkafka-named extra options, onto @platformatic/kafka's producer options.
+ * An extra option with no equivalent is a startup error naming it, never silently ignored.
  */
 export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
-  const client: KafkaConfig = {
-    brokers: [...config.brokers],
+  const client: ClientOptions = {
+    bootstrapBrokers: [...config.brokers],
     clientId: config.clientId ?? 'wharf',
-    // kafkajs's logLevel.NOTHING, spelled out so that reading the configuration does not load kafkajs.
-    logLevel: 0,
-    connectionTimeout: Math.min(config.sendTimeoutMs, 3000),
+    connectTimeout: Math.min(config.sendTimeoutMs, 3000),
     requestTimeout: config.sendTimeoutMs,
-    // The outbox retries with its own backoff; kafkajs should fail fast instead of holding a delivery.
-    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    timeout: config.sendTimeoutMs,
+    // The outbox retries with its own backoff; the client should fail fast instead of holding a delivery.
+    retries: 2,
+    retryDelay: 100,
+    autocreateTopics: true,
+    // Wharf does not rely on the broker's de-duplication (every record carries its event-id header);
+    // librdkafka's enable.idempotence=true turns it on.
+    idempotent: false,
   };
-  const producer: ProducerConfig = { allowAutoTopicCreation: true };
   let sendTimeoutMs = config.sendTimeoutMs;
   let requiredAcks = config.requiredAcks;
   let compression = config.compression;
   let username: string | undefined;
   let password: string | undefined;
   let mechanism = 'plain';
+  let tls: { rejectUnauthorized?: boolean } | undefined;
   let batching = defaultBatching;
   for (const [key, value] of Object.entries(config.extraOptions)) {
     switch (key) {
       case 'bootstrap.servers':
       case 'metadata.broker.list':
-        client.brokers = value.split(',').map((item) => item.trim());
+        client.bootstrapBrokers = value.split(',').map((item) => item.trim());
         break;
       case 'client.id':
         client.clientId = value;
         break;
       case 'allow.auto.create.topics':
-        producer.allowAutoTopicCreation = booleanOption(key, value);
+        client.autocreateTopics = booleanOption(key, value);
         break;
       case 'security.protocol': {
         const protocol = value.toLowerCase();
         if (!['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'].includes(protocol)) {
           throw new HookConfigError(`Kafka security.protocol "${value}" is not supported`);
         }
-        client.ssl = protocol.endsWith('ssl');
+        tls = protocol.endsWith('ssl') ? (tls ?? {}) : undefined;
         break;
       }
+      case 'enable.ssl.certificate.verification':
+        tls = { ...tls, rejectUnauthorized: booleanOption(key, value) };
+        break;
       case 'sasl.mechanism':
       case 'sasl.mechanisms':
         mechanism = value.toLowerCase();
@@ -152,14 +165,14 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
         client.requestTimeout = integerOption(key, value);
         break;
       case 'socket.connection.setup.timeout.ms':
-        client.connectionTimeout = integerOption(key, value);
+        client.connectTimeout = integerOption(key, value);
         break;
       case 'message.timeout.ms':
       case 'delivery.timeout.ms':
         sendTimeoutMs = integerOption(key, value);
         break;
       case 'enable.idempotence':
-        producer.idempotent = booleanOption(key, value);
+        client.idempotent = booleanOption(key, value);
         break;
       case 'request.required.acks':
       case 'acks':
@@ -170,7 +183,18 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
         compression = kafkaCompression(value);
         break;
       case 'metadata.max.age.ms':
-        producer.metadataMaxAge = integerOption(key, value);
+        client.metadataMaxAge = integerOption(key, value);
+        break;
+      case 'message.send.max.retries':
+      case 'retries':
+        client.retries = integerOption(key, value);
+        break;
+      case 'retry.backoff.ms':
+        client.retryDelay = integerOption(key, value);
+        break;
+      case 'max.in.flight.requests.per.connection':
+      case 'max.in.flight':
+        client.maxInflights = Math.max(1, integerOption(key, value));
         break;
       case 'linger.ms':
       case 'queue.buffering.max.ms':
@@ -184,41 +208,100 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
         break;
       default:
         throw new HookConfigError(
-          `Kafka extra option "${key}" has no equivalent in Wharf's Kafka client (kafkajs); see docs/hooks.md`,
+          `Kafka extra option "${key}" has no equivalent in Wharf's Kafka client (@platformatic/kafka); see docs/hooks.md`,
         );
     }
   }
-  if (username !== undefined && password !== undefined) {
-    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-      throw new HookConfigError(`Kafka SASL mechanism "${mechanism}" is not supported`);
-    }
-    client.sasl = { mechanism, username, password } as NonNullable<KafkaConfig['sasl']>;
+  if (client.idempotent === true && requiredAcks !== -1) {
+    // The broker de-duplicates only what every in-sync replica acknowledged; the client would fail each send.
+    throw new HookConfigError('Kafka enable.idempotence=true needs acks all (-1)');
   }
-  return { client, producer, sendTimeoutMs, requiredAcks, compression, batching };
+  if (tls !== undefined) client.tls = tls;
+  if (username !== undefined && password !== undefined) {
+    const saslMechanism = saslMechanisms[mechanism as keyof typeof saslMechanisms];
+    if (saslMechanism === undefined) {
+      throw new HookConfigError(
+        `Kafka SASL mechanism "${mechanism}" is not supported (use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)`,
+      );
+    }
+    client.sasl = { mechanism: saslMechanism, username, password };
+  }
+  client.requestTimeout = Math.min(client.requestTimeout ?? sendTimeoutMs, sendTimeoutMs);
+  client.timeout = sendTimeoutMs;
+  return { client, sendTimeoutMs, requiredAcks, compression, batching };
 }
 
-/** Checks a compression name: kafkajs produces none and gzip; snappy, lz4 and zstd are refused at startup. */
+/** zstd comes from node:zlib from Node 22.15 (and 23.8) on; on older ones, from WebAssembly (below). */
+const zstdInZlib = typeof Reflect.get(zlib, 'zstdCompressSync') === 'function';
+
+let wasmZstd: Promise<void> | undefined;
+
+/**
+ * Gives @platformatic/kafka a zstd codec where node:zlib has none (Node 20): @bokuweb/zstd-wasm, WebAssembly
+ * shipped in its npm package, fills the client's own codec table (`compressionsAlgorithms`, a public export).
+ * Its output is standard zstd (node:zlib and librdkafka read it). Loaded once, only when zstd is used there.
+ */
+export function ensureZstdCodec(): Promise<void> {
+  if (zstdInZlib) return Promise.resolve();
+  wasmZstd ??= (async () => {
+    const [{ compressionsAlgorithms }, zstd] = await Promise.all([
+      import('@platformatic/kafka'),
+      import('@bokuweb/zstd-wasm'),
+    ]);
+    await zstd.init();
+    const asBuffer = (bytes: Uint8Array): Buffer =>
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // The client hands its codecs a Buffer or its own DynamicBuffer, whose `buffer` is the bytes joined.
+    const bytesOf = (data: Uint8Array | { readonly buffer: Buffer }): Uint8Array =>
+      data instanceof Uint8Array ? data : data.buffer;
+    Object.assign(compressionsAlgorithms.zstd, {
+      // librdkafka's default level.
+      compressSync: (data: Uint8Array | { readonly buffer: Buffer }) =>
+        asBuffer(zstd.compress(bytesOf(data), 3)),
+      decompressSync: (data: Uint8Array | { readonly buffer: Buffer }) =>
+        asBuffer(zstd.decompress(bytesOf(data))),
+      available: true,
+    });
+  })();
+  wasmZstd.catch(() => {
+    wasmZstd = undefined;
+  });
+  return wasmZstd;
+}
+
+/** Checks a compression name: none, gzip, snappy, lz4 or zstd, as rustus offers them. */
 export function kafkaCompression(name: string): KafkaCompression {
   const lowered = name.trim().toLowerCase();
-  if ((supportedKafkaCompressions as readonly string[]).includes(lowered)) return lowered as KafkaCompression;
-  if ((knownKafkaCompressions as readonly string[]).includes(lowered)) {
+  if (!(knownKafkaCompressions as readonly string[]).includes(lowered)) {
     throw new HookConfigError(
-      `Kafka compression "${lowered}" is not available in Wharf (kafkajs produces ${supportedKafkaCompressions.join(' and ')} only)`,
+      `unknown Kafka compression "${name}"; expected one of ${knownKafkaCompressions.join(', ')}`,
     );
   }
-  throw new HookConfigError(
-    `unknown Kafka compression "${name}"; expected one of ${knownKafkaCompressions.join(', ')}`,
-  );
+  return lowered as KafkaCompression;
+}
+
+/** The innermost errors of a client error: a send fails with an AggregateError of per-broker or per-partition ones. */
+function leafErrors(error: unknown): unknown[] {
+  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.flatMap(leafErrors);
+  return [error];
 }
 
 function errorText(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  // kafkajs names the broker's error code in `type` (MESSAGE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED, ...).
-  const type = Reflect.get(error, 'type');
-  return `${error.name}${typeof type === 'string' ? ` (${type})` : ''}: ${error.message}`;
+  // The broker's error code is in `apiId` (MESSAGE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED, ...), the cause of a
+  // network error (ECONNREFUSED, ...) in `cause`.
+  const details = leafErrors(error)
+    .filter((leaf) => leaf !== error)
+    .map((leaf) => {
+      if (!(leaf instanceof Error)) return String(leaf);
+      const apiId = Reflect.get(leaf, 'apiId');
+      const cause = leaf.cause instanceof Error ? ` (${leaf.cause.message})` : '';
+      return `${typeof apiId === 'string' ? `${apiId}: ` : ''}${leaf.message}${cause}`;
+    });
+  return `${error.message}${details.length > 0 ? ` ${[...new Set(details)].join('; ')}` : ''}`;
 }
 
-/** One event on its way: its topic and its Kafka record (a kafkajs Message, with text only). */
+/** One event on its way: its topic and its Kafka record (text only). */
 interface OutgoingRecord {
   readonly topic: string;
   readonly message: {
@@ -241,10 +324,12 @@ function recordSize({ message }: OutgoingRecord): number {
  * connection or a timeout is everyone's, and sending each record again alone would only multiply the waiting.
  */
 function brokerRefusedRecords(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    error.name === 'KafkaJSProtocolError' &&
-    Reflect.get(error, 'retriable') === false
+  const leaves = leafErrors(error);
+  return leaves.every(
+    (leaf) =>
+      leaf instanceof Error &&
+      Reflect.get(leaf, 'code') === 'PLT_KFK_PROTOCOL' &&
+      Reflect.get(leaf, 'canRetry') === false,
   );
 }
 
@@ -256,8 +341,7 @@ function brokerRefusedRecords(error: unknown): boolean {
 export class KafkaHookTransport implements HookTransport {
   readonly config: KafkaHooksConfig;
   readonly #settings: ClientSettings;
-  /** Created with the first producer: kafkajs is loaded only when a Kafka hook is actually used. */
-  #kafka: Kafka | undefined;
+  /** Created on first use: the client is loaded only when a Kafka hook is actually used. */
   #producer: Promise<Producer> | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
@@ -328,7 +412,7 @@ export class KafkaHookTransport implements HookTransport {
     clearTimeout(this.#idleTimer);
     const producer = this.#producer;
     this.#producer = undefined;
-    if (producer !== undefined) await (await producer.catch(() => undefined))?.disconnect().catch(() => {});
+    if (producer !== undefined) await (await producer.catch(() => undefined))?.close().catch(() => {});
   }
 
   #record(delivery: HookDelivery): OutgoingRecord {
@@ -347,22 +431,15 @@ export class KafkaHookTransport implements HookTransport {
     };
   }
 
-  /** One produce request for a batch, its records grouped by topic in the order they came. */
+  /** One produce request for a batch, its records in the order they came. */
   async #sendBatch(records: readonly OutgoingRecord[]): Promise<void> {
     if (this.#closed) throw new Error('the Kafka hook transport is closed');
-    const byTopic = new Map<string, Message[]>();
-    for (const record of records) {
-      const messages = byTopic.get(record.topic);
-      if (messages === undefined) byTopic.set(record.topic, [record.message]);
-      else messages.push(record.message);
-    }
     const timeoutMs = this.#settings.sendTimeoutMs;
     const sending = this.#connected().then((producer) =>
-      producer.sendBatch({
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      producer.send({
+        messages: records.map(({ topic, message }) => ({ topic, ...message })),
         acks: this.#settings.requiredAcks,
-        timeout: timeoutMs,
-        compression: this.#settings.compression === 'gzip' ? compressionTypes.gzip : compressionTypes.none,
+        compression: this.#settings.compression,
       }),
     );
     try {
@@ -374,12 +451,18 @@ export class KafkaHookTransport implements HookTransport {
     }
   }
 
+  /** The producer, created on first use; it connects lazily, so this asks for the cluster's metadata once. */
   #connected(): Promise<Producer> {
     if (this.#producer === undefined) {
-      const connecting = import('kafkajs').then(async ({ Kafka: KafkaClient }) => {
-        this.#kafka ??= new KafkaClient(this.#settings.client);
-        const producer = this.#kafka.producer(this.#settings.producer);
-        await producer.connect();
+      const connecting = import('@platformatic/kafka').then(async ({ Producer, stringSerializers }) => {
+        if (this.#settings.compression === 'zstd') await ensureZstdCodec();
+        const producer: Producer = new Producer({ ...this.#settings.client, serializers: stringSerializers });
+        try {
+          await producer.metadata({ topics: [] });
+        } catch (error) {
+          await producer.close().catch(() => {});
+          throw error;
+        }
         return producer;
       });
       connecting.catch(() => {
@@ -393,7 +476,7 @@ export class KafkaHookTransport implements HookTransport {
   #reset(): void {
     const producer = this.#producer;
     this.#producer = undefined;
-    void producer?.then((connected) => connected.disconnect()).catch(() => {});
+    void producer?.then((connected) => connected.close()).catch(() => {});
   }
 
   #armIdleTimer(): void {

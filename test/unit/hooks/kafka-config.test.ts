@@ -77,5 +77,49 @@ describe('Kafka hook configuration', () => {
     );
     assert.equal(kafkaClientSettings(config({ 'queue.buffering.max.ms': '20' })).batching.lingerMs, 20);
     assert.throws(() => kafkaClientSettings(config({ 'linger.ms': 'soon' })), /must be an integer/);
+    assert.equal(kafkaClientSettings(config({ 'enable.idempotence': 'true' })).client.idempotent, true);
+    assert.throws(
+      () => kafkaClientSettings(config({ 'enable.idempotence': 'true', acks: '1' })),
+      /enable\.idempotence=true needs acks all/,
+    );
+  });
+
+  test('librdkafka security and retry options map onto the client; an unknown SASL mechanism is refused', () => {
+    const config = (extraOptions: Record<string, string>): KafkaHooksConfig => ({
+      brokers: ['k:1'],
+      clientId: undefined,
+      topic: 'all',
+      prefix: undefined,
+      requiredAcks: -1,
+      compression: 'none',
+      idleTimeoutMs: undefined,
+      sendTimeoutMs: 5000,
+      extraOptions,
+    });
+    const { client } = kafkaClientSettings(
+      config({
+        'security.protocol': 'SASL_SSL',
+        'sasl.mechanisms': 'SCRAM-SHA-512',
+        'sasl.username': 'wharf',
+        'sasl.password': 'pw',
+        'enable.ssl.certificate.verification': 'false',
+        'message.send.max.retries': '5',
+        'retry.backoff.ms': '250',
+        'bootstrap.servers': 'a:1, b:2',
+      }),
+    );
+    assert.deepEqual(client.sasl, { mechanism: 'SCRAM-SHA-512', username: 'wharf', password: 'pw' });
+    assert.deepEqual(client.tls, { rejectUnauthorized: false });
+    assert.equal(client.retries, 5);
+    assert.equal(client.retryDelay, 250);
+    assert.deepEqual(client.bootstrapBrokers, ['a:1', 'b:2']);
+    assert.equal(kafkaClientSettings(config({ 'security.protocol': 'plaintext' })).client.tls, undefined);
+    assert.throws(
+      () =>
+        kafkaClientSettings(
+          config({ 'sasl.mechanism': 'GSSAPI', 'sasl.username': 'u', 'sasl.password': 'p' }),
+        ),
+      /SASL mechanism "gssapi" is not supported/,
+    );
   });
 });
