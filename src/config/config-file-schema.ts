@@ -74,6 +74,11 @@ const endpointValues: Readonly<Record<string, Schema>> = {
     anyOf: [{ type: 'string' }, { type: 'array', items: { enum: [...tusExtensionNames] } }],
   },
   hooks: { type: 'array', items: { $ref: '#/$defs/binding' } },
+  globalHooks: {
+    type: 'boolean',
+    description:
+      'false: only the hooks bound here run (no flag-defined targets, unbound modules, admin targets)',
+  },
 };
 
 const bindingValues: Readonly<Record<string, Schema>> = {
@@ -81,6 +86,10 @@ const bindingValues: Readonly<Record<string, Schema>> = {
   events: { type: 'array', items: { enum: [...uploadEventNames] }, minItems: 1 },
   args: { type: 'object' },
   when: { type: 'object', description: 'conditions, all of which must match' },
+  priority: {
+    type: 'integer',
+    description: 'lower runs first; equal priorities keep file order (default 0)',
+  },
 };
 
 function mapping(

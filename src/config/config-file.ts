@@ -37,6 +37,11 @@ export interface EndpointDeclaration {
   readonly maxBodySize?: number;
   /** The tus extensions this endpoint offers (with the ones they imply); default `--tus-extensions`. */
   readonly extensions?: ReadonlySet<TusExtensionName>;
+  /**
+   * false: the endpoint runs only the hooks its bindings list, none of the global ones (flag-defined targets,
+   * hook modules no named hook binds, targets added through the admin API). Default true.
+   */
+  readonly globalHooks?: boolean;
 }
 
 /** What the file's hooks inherit from the flags: broker settings, and whether the HTTP outbox is on. */
@@ -480,8 +485,16 @@ function extensionsOf(
   return normaliseExtensions(names);
 }
 
-export const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
-export const bindingKeys = ['hook', 'events', 'args', 'when'];
+export const endpointKeys = [
+  'path',
+  'dataDir',
+  'maxFileSize',
+  'maxBodySize',
+  'extensions',
+  'hooks',
+  'globalHooks',
+];
+export const bindingKeys = ['hook', 'events', 'args', 'when', 'priority'];
 
 /**
  * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); relative paths are
@@ -552,12 +565,16 @@ export function validateWharfFile(
         problems.add(`${where}.${key}`, 'must be a whole number of bytes');
     }
     const extensions = extensionsOf(value.extensions, `${where}.extensions`, problems);
+    const globalHooks = value.globalHooks;
+    if (globalHooks !== undefined && typeof globalHooks !== 'boolean')
+      problems.add(`${where}.globalHooks`, 'must be true or false');
     endpoints.push({
       path: endpointPath,
       ...(dataDir !== undefined ? { dataDir: path.resolve(base, dataDir) } : {}),
       ...(maxFileSize !== undefined ? { maxFileSize } : {}),
       ...(maxBodySize !== undefined ? { maxBodySize } : {}),
       ...(extensions !== undefined ? { extensions } : {}),
+      ...(globalHooks === false ? { globalHooks: false } : {}),
     });
     const rawBindings = value.hooks ?? [];
     if (!Array.isArray(rawBindings)) {
@@ -577,12 +594,23 @@ export function validateWharfFile(
         continue;
       }
       const when = whenOf(binding.when, `${at}.when`, problems);
+      const events = eventsOf(binding.events, `${at}.events`, problems);
+      if (when?.status !== undefined && events.some((event) => event.startsWith('pre-'))) {
+        problems.add(
+          `${at}.when.status`,
+          'tests the answer the client got, known only after the operation: bind it to post-* events only',
+        );
+      }
+      const priority = binding.priority;
+      if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority)))
+        problems.add(`${at}.priority`, 'must be an integer (lower runs first)');
       bindings.push({
         hook,
         endpoint: endpointPath,
-        events: eventsOf(binding.events, `${at}.events`, problems),
+        events,
         args: argsOf(binding, at, problems),
         ...(when !== undefined ? { when } : {}),
+        ...(typeof priority === 'number' && Number.isInteger(priority) ? { priority } : {}),
       });
     }
   }

@@ -1,5 +1,10 @@
 import { setMaxListeners } from 'node:events';
-import { boundModules, Pipeline, type PipelineConfig } from './chain/pipeline.ts';
+import {
+  boundModules,
+  endpointsWithoutGlobalHooks,
+  Pipeline,
+  type PipelineConfig,
+} from './chain/pipeline.ts';
 import { Outbox } from './delivery/outbox.ts';
 import { OutboxControl } from './delivery/outbox-control.ts';
 import { FileOutboxStore } from './delivery/outbox-file-store.ts';
@@ -156,6 +161,7 @@ export function composeHookParts(
     brokers: [...brokers.values()],
     outboxNames,
     ...(pipeline !== undefined ? { pipeline } : {}),
+    withoutGlobalHooks: endpointsWithoutGlobalHooks(options.pipeline),
     ...(options.modules !== undefined ? { modules: options.modules } : {}),
     ...(options.outboxStore !== undefined ? { sequenceStore: options.outboxStore } : {}),
     ...(options.runLogCapacity !== undefined ? { runLogCapacity: options.runLogCapacity } : {}),

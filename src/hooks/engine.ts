@@ -38,6 +38,8 @@ export interface HookEngineOptions {
   readonly pipeline?: Pipeline;
   /** Loaded hook modules: their filters run before the other blocking hooks, their actions with post hooks. */
   readonly modules?: HookModules;
+  /** Endpoints that run only their bound named hooks (`globalHooks: false` in the config file). */
+  readonly withoutGlobalHooks?: ReadonlySet<string>;
   /** A shared outbox store numbers each upload's post events across instances (none: numbered here). */
   readonly sequenceStore?: OutboxStore;
   /** Run records kept in memory (default 1000). */
@@ -148,6 +150,7 @@ export class HookEngine {
       ...(options.modules !== undefined ? { modules: options.modules } : {}),
       ...(pipeline !== undefined ? { pipeline } : {}),
       filterTimeoutMs: this.config.executableTimeoutMs,
+      ...(options.withoutGlobalHooks !== undefined ? { withoutGlobalHooks: options.withoutGlobalHooks } : {}),
       runtimeTargets: (event) =>
         this.#control.runtimeTargetsFor(event).flatMap((name) => {
           const transport = outbox.target(name)?.transport;
@@ -234,20 +237,21 @@ export class HookEngine {
 
   /**
    * Queues a non-blocking event for every entry of its chain; returns at once. Each entry is delivered to on
-   * its own, so one failing target does not hide the event from the others.
+   * its own, so one failing target does not hide the event from the others. `answered` resolves with the status
+   * code of the answer the client got (undefined: none was sent), for entries whose `when` tests `status`.
    */
-  emit(event: UploadEvent): void {
+  emit(event: UploadEvent, answered?: Promise<number | undefined>): void {
     if (this.#chain(event) === null) return;
     // A closed engine sends nothing (each entry records the event skipped): no number to ask the store for.
     if (this.closed) {
-      this.#emitNumbered(event);
+      this.#emitNumbered(event, answered);
       return;
     }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
-        this.#emitNumbered(sequence === undefined ? event : { ...event, sequence });
+        this.#emitNumbered(sequence === undefined ? event : { ...event, sequence }, answered);
         return Promise.allSettled(this.#additions);
       } finally {
         this.#additions = undefined;
@@ -264,10 +268,10 @@ export class HookEngine {
     return this.#sequencer.numbered(uploadId);
   }
 
-  #emitNumbered(event: UploadEvent): void {
+  #emitNumbered(event: UploadEvent, answered: Promise<number | undefined> | undefined): void {
     const eventId = randomUUID();
     this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
-    this.#runner.runPost(this.#chain(event), event, eventId);
+    this.#runner.runPost(this.#chain(event), event, eventId, answered);
   }
 
   /** Waits until every queued non-blocking delivery has finished, or `timeoutMs` has passed. */

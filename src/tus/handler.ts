@@ -161,6 +161,7 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
           method,
           settings.behindProxy,
           rules === undefined ? 'tus-v1' : 'ietf-draft',
+          res,
         ),
         activeBodies,
         shuttingDown,

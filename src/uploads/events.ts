@@ -25,6 +25,11 @@ export interface RequestDescription {
   readonly peer?: string;
   /** The upload protocol the request spoke: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP). */
   readonly protocol?: 'tus-v1' | 'ietf-draft';
+  /**
+   * Resolves with the status code of the answer once it is sent (undefined when the connection ended before
+   * one was): post hooks whose `when` tests `status` wait for it.
+   */
+  readonly answered?: Promise<number | undefined>;
 }
 
 export type DescribeRequest = () => RequestDescription;

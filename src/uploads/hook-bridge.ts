@@ -89,7 +89,7 @@ export class HookObserver implements UploadObserver {
     error?: string,
   ): void {
     const built = this.#event(event, upload, request);
-    this.#engine.emit(error === undefined ? built : { ...built, error });
+    this.#engine.emit(error === undefined ? built : { ...built, error }, request().answered);
   }
 
   recorded(uploadId: string): Promise<void> {

@@ -100,11 +100,22 @@ export interface HookBindingDeclaration {
   readonly events: readonly UploadEventName[];
   readonly args: Readonly<Record<string, unknown>>;
   readonly when?: WhenCondition;
+  /** Lower runs first among the endpoint's bindings of an event; equal priorities keep declaration order. */
+  readonly priority?: number;
 }
 
 export interface PipelineConfig {
   readonly hooks: readonly NamedHookDeclaration[];
   readonly bindings: readonly HookBindingDeclaration[];
+  /** Endpoints that run only their bound hooks (`globalHooks: false`), by path. */
+  readonly endpoints?: readonly { readonly path: string; readonly globalHooks?: boolean }[];
+}
+
+/** The paths of the endpoints that opted out of the global hooks (`globalHooks: false`). */
+export function endpointsWithoutGlobalHooks(config: PipelineConfig | undefined): ReadonlySet<string> {
+  return new Set(
+    (config?.endpoints ?? []).filter((endpoint) => endpoint.globalHooks === false).map(({ path }) => path),
+  );
 }
 
 export interface PipelineDefaults {
@@ -246,13 +257,14 @@ export class Pipeline {
   }
 
   /**
-   * The hooks bound to this event on this endpoint, in declared order; each binding's `when` is checked per
-   * event by the chain's runner.
+   * The hooks bound to this event on this endpoint, by `priority` (lower first; equal ones in declared order);
+   * each binding's `when` is checked per event by the chain's runner.
    */
   boundTo(event: UploadEventName, endpoint: string): BoundHook[] {
     const blocking = event.startsWith('pre-');
     return this.#bindings
       .filter(({ binding }) => binding.endpoint === endpoint && binding.events.includes(event))
+      .sort((one, other) => (one.binding.priority ?? 0) - (other.binding.priority ?? 0))
       .map(({ binding, hook, transport, outboxTarget: bindingTarget }) => {
         // An http hook runs blocking on pre-* events; only its post deliveries go through the outbox.
         const outboxTarget =
