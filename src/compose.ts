@@ -1,5 +1,6 @@
-import { loadWharfFile } from './config/config-file.ts';
+import { type EndpointDeclaration, loadWharfFile, type WharfFile } from './config/config-file.ts';
 import type { Config } from './config/load.ts';
+import { ConfigError } from './config/option-table.ts';
 import { composeHookParts } from './hooks/compose-hooks.ts';
 import { checkConfiguredTarget, TargetAllowList } from './hooks/delivery/target-guard.ts';
 import { HookEngine } from './hooks/engine.ts';
@@ -135,12 +136,32 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
         service: endpointService,
         shutdown: shutdown.signal,
         logger,
+        hookSet: () => hooks.hookSet,
       }),
     });
   }
   const main = endpoints[0];
   if (main === undefined) throw new Error('no endpoint to serve');
   composed = main.service;
+  const configFile = config.configFile;
+  const reload =
+    configFile === undefined
+      ? undefined
+      : async () => {
+          const file = await loadWharfFile(configFile, config.basePath, config.hooks);
+          checkReloadable(file, wharfFile?.endpoints ?? []);
+          for (const hook of file.hooks) {
+            if ((hook.transport === 'http' || hook.transport === 'notify') && hook.url !== undefined)
+              checkConfiguredTarget(hook.url, allowList);
+          }
+          const set = hooks.replaceNamedHooks(file);
+          return {
+            file: configFile,
+            version: set.version,
+            hooks: file.hooks.length,
+            bindings: file.bindings.length,
+          };
+        };
   return {
     hooks,
     modules,
@@ -152,7 +173,28 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     sharedBackend: mainState.backends[0],
     shutdown,
     disposers: [stopCountingRuns, stopRecording].filter((dispose) => dispose !== undefined),
+    ...(reload !== undefined ? { reload } : {}),
   };
+}
+
+/** An endpoint as far as a reload may not change it: everything but its hooks. */
+function servedShape(endpoint: EndpointDeclaration): string {
+  const { globalHooks: _globalHooks, extensions, ...rest } = endpoint;
+  return JSON.stringify({ ...rest, extensions: extensions === undefined ? null : [...extensions].sort() });
+}
+
+/**
+ * A reload replaces hooks and bindings only: endpoints (paths, data folders, limits, extensions) are served by
+ * stores and handlers built at start, so a file that changes them is refused and the running hooks are kept.
+ */
+function checkReloadable(file: WharfFile, running: readonly EndpointDeclaration[]): void {
+  const before = running.map(servedShape).sort().join('\n');
+  const after = file.endpoints.map(servedShape).sort().join('\n');
+  if (before !== after) {
+    throw new ConfigError(
+      `${file.file}: its endpoints (paths, data folders, limits, extensions) differ from the running ones; they change only with a restart, so the running hooks are kept`,
+    );
+  }
 }
 
 /** Builds the service from the configuration and starts serving it. */

@@ -64,6 +64,7 @@ export function describeRequest(
   behindProxy: boolean,
   protocol?: RequestDescription['protocol'],
   res?: ServerResponse,
+  hookSet?: RequestDescription['hookSet'],
 ): () => RequestDescription {
   let described: RequestDescription | undefined;
   return () => {
@@ -72,6 +73,7 @@ export function describeRequest(
       const peer = peerAddress(req);
       described = {
         ...(res !== undefined ? { answered: answerStatus(res) } : {}),
+        ...(hookSet !== undefined ? { hookSet } : {}),
         uri: req.url ?? '/',
         method,
         remoteAddr: clientAddress(req, behindProxy),

@@ -1,3 +1,4 @@
+import type { HookSet } from '../hooks/engine.ts';
 import type { UploadRecord } from '../info/upload-record.ts';
 
 /** The events an operation waits for; a failure cancels it. */
@@ -30,6 +31,8 @@ export interface RequestDescription {
    * one was): post hooks whose `when` tests `status` wait for it.
    */
   readonly answered?: Promise<number | undefined>;
+  /** The named hooks current when the request started: every event of the request runs with them. */
+  readonly hookSet?: HookSet;
 }
 
 export type DescribeRequest = () => RequestDescription;

@@ -59,7 +59,7 @@ export class HookObserver implements UploadObserver {
     upload: UploadRecord,
     request: DescribeRequest,
   ): Promise<CheckAnswer | undefined> {
-    const outcome = await this.#engine.runBlocking(this.#event(event, upload, request));
+    const outcome = await this.#engine.runBlocking(this.#event(event, upload, request), request().hookSet);
     if (outcome.kind === 'reject') {
       throw new WharfError('ERR_HOOK_REJECTED', {
         status: outcome.status,
@@ -89,7 +89,12 @@ export class HookObserver implements UploadObserver {
     error?: string,
   ): void {
     const built = this.#event(event, upload, request);
-    this.#engine.emit(error === undefined ? built : { ...built, error }, request().answered);
+    const described = request();
+    this.#engine.emit(
+      error === undefined ? built : { ...built, error },
+      described.answered,
+      described.hookSet,
+    );
   }
 
   recorded(uploadId: string): Promise<void> {
