@@ -9,6 +9,7 @@ import { loadHookModules } from './hooks/modules/loader.ts';
 import { createDashboardHandler } from './server/admin/dashboard.ts';
 import { outboxStatsOf } from './server/admin/delivery.ts';
 import { LocalGuard } from './server/admin/local-guard.ts';
+import { RuntimeNamedHooks } from './server/admin/named-hooks.ts';
 import { createAdminApi } from './server/admin/routes.ts';
 import { endpointConfigs } from './server/endpoints.ts';
 import {
@@ -72,6 +73,19 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
   const hooks = new HookEngine(config.hooks, logger, hookParts);
+  // Named hooks and bindings changed through the admin API, on the default endpoint's info storage: loaded
+  // now, checked by every request that may run hooks when the storage is shared (another instance changes it).
+  let currentFile = wharfFile;
+  const declared = endpointConfigs(config, wharfFile?.endpoints ?? []);
+  const namedHooks = new RuntimeNamedHooks({
+    store: mainState.namedHooksStore,
+    engine: hooks,
+    file: () => currentFile,
+    endpoints: declared.map((endpoint) => endpoint.basePath),
+    inherited: config.hooks,
+    logger,
+  });
+  await namedHooks.start();
   const shutdown = new AbortController();
   const metrics = config.admin.metrics ? new Metrics({ processMetrics: true }) : undefined;
   // Under --workers, /metrics answers the sum over every worker.
@@ -102,6 +116,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
           allowedUrls: config.admin.allowedUrls,
           allowPrivateTargets: config.admin.allowPrivateTargets,
           logger,
+          namedHooks,
         });
   // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
   const dashboard =
@@ -118,7 +133,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
   }
   // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
   const endpoints: ServedEndpoint[] = [];
-  for (const endpointConfig of endpointConfigs(config, wharfFile?.endpoints ?? [])) {
+  for (const endpointConfig of declared) {
     const endpointService = composeUploadService(endpointConfig, {
       logger,
       ...(endpoints.length === 0 ? { state: mainState } : {}),
@@ -136,7 +151,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
         service: endpointService,
         shutdown: shutdown.signal,
         logger,
-        hookSet: () => hooks.hookSet,
+        hookSet: (method) => namedHooks.pin(method),
       }),
     });
   }
@@ -154,7 +169,8 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
             if ((hook.transport === 'http' || hook.transport === 'notify') && hook.url !== undefined)
               checkConfiguredTarget(hook.url, allowList);
           }
-          const set = hooks.replaceNamedHooks(file);
+          const set = hooks.replaceNamedHooks(namedHooks.withFile(file));
+          currentFile = file;
           return {
             file: configFile,
             version: set.version,

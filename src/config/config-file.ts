@@ -497,6 +497,106 @@ export const endpointKeys = [
 export const bindingKeys = ['hook', 'events', 'args', 'when', 'priority'];
 
 /**
+ * One binding of a named hook to an endpoint, checked (`at` names its place in the problems). `names`: the
+ * hooks it may bind. `extraKeys`: keys allowed beside the file's (the admin API's `endpoint`).
+ */
+function bindingOf(
+  binding: unknown,
+  at: string,
+  endpointPath: string,
+  names: ReadonlySet<string>,
+  problems: Problems,
+  extraKeys: readonly string[] = [],
+): HookBindingDeclaration | undefined {
+  if (!isObject(binding)) {
+    problems.add(at, 'must be a mapping with "hook" and "events"');
+    return undefined;
+  }
+  allowedKeys(binding, [...bindingKeys, ...extraKeys], at, problems);
+  const hook = binding.hook;
+  if (typeof hook !== 'string' || !names.has(hook)) {
+    problems.add(`${at}.hook`, `names no declared hook (declared: ${[...names].join(', ') || 'none'})`);
+    return undefined;
+  }
+  const when = whenOf(binding.when, `${at}.when`, problems);
+  const events = eventsOf(binding.events, `${at}.events`, problems);
+  if (when?.status !== undefined && events.some((event) => event.startsWith('pre-'))) {
+    problems.add(
+      `${at}.when.status`,
+      'tests the answer the client got, known only after the operation: bind it to post-* events only',
+    );
+  }
+  const priority = binding.priority;
+  if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority)))
+    problems.add(`${at}.priority`, 'must be an integer (lower runs first)');
+  return {
+    hook,
+    endpoint: endpointPath,
+    events,
+    args: argsOf(binding, at, problems),
+    ...(when !== undefined ? { when } : {}),
+    ...(typeof priority === 'number' && Number.isInteger(priority) ? { priority } : {}),
+  };
+}
+
+/** The named hooks and bindings added through the admin API, as stored: hooks by name, bindings by id. */
+export interface RuntimeHooksDocument {
+  readonly hooks: Readonly<Record<string, unknown>>;
+  readonly bindings: readonly (Readonly<Record<string, unknown>> & { readonly id: string })[];
+}
+
+/** What the admin API's named hooks add to the running set, validated. */
+export interface RuntimeHooks {
+  readonly hooks: readonly NamedHookDeclaration[];
+  readonly bindings: readonly (HookBindingDeclaration & { readonly id: string })[];
+}
+
+/**
+ * Validates the admin API's named hooks and bindings with the checks and messages of `--config`: a hook as a
+ * file's `hooks.<name>`, a binding as an endpoint's binding plus its `endpoint` (one of `endpoints`). Bindings
+ * may name the file's hooks (`fileHooks`) or the document's; a document hook may not take a file hook's name.
+ * Throws one ConfigError listing every problem (`hooks.<name>…`, `bindings[<id>]…`).
+ */
+export function validateRuntimeHooks(
+  raw: RuntimeHooksDocument,
+  fileHooks: readonly NamedHookDeclaration[],
+  endpoints: readonly string[],
+  inherited: InheritedHookSettings = {},
+): RuntimeHooks {
+  const problems = new Problems();
+  const hooks: NamedHookDeclaration[] = [];
+  const fileNames = new Set(fileHooks.map((hook) => hook.name));
+  for (const [name, value] of Object.entries(raw.hooks)) {
+    if (fileNames.has(name)) {
+      problems.add(`hooks.${name}`, 'is declared in --config: change it there (and reload)');
+      continue;
+    }
+    const hook = namedHook(name, value, process.cwd(), problems, inherited);
+    if (hook !== undefined) hooks.push(hook);
+  }
+  const names = new Set([...fileNames, ...Object.keys(raw.hooks)]);
+  const bindings: (HookBindingDeclaration & { id: string })[] = [];
+  for (const binding of raw.bindings) {
+    const { id, ...rest } = binding;
+    const at = `bindings[${id}]`;
+    const endpointText = rest.endpoint;
+    const endpointPath = typeof endpointText === 'string' ? normalisePath(endpointText) : undefined;
+    if (endpointPath === undefined || !endpoints.includes(endpointPath)) {
+      problems.add(
+        `${at}.endpoint`,
+        `names no endpoint of this server (endpoints: ${endpoints.map((path) => path || '/').join(', ')})`,
+      );
+      continue;
+    }
+    const bound = bindingOf(rest, at, endpointPath, names, problems, ['endpoint']);
+    if (bound !== undefined) bindings.push({ ...bound, id });
+  }
+  httpRetryProblems([...fileHooks, ...hooks], bindings, inherited.httpOutbox !== false, problems);
+  if (problems.list.length > 0) throw new ConfigError(problems.list.join('\n'));
+  return { hooks, bindings };
+}
+
+/**
  * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); relative paths are
  * resolved from the file's folder; named broker hooks start from `inherited` (the `--hooks-amqp-*` and
  * `--hooks-kafka-*` settings, when those flags are set). Throws one ConfigError listing every problem.
@@ -582,36 +682,8 @@ export function validateWharfFile(
       continue;
     }
     for (const [position, binding] of rawBindings.entries()) {
-      const at = `${where}.hooks[${position}]`;
-      if (!isObject(binding)) {
-        problems.add(at, 'must be a mapping with "hook" and "events"');
-        continue;
-      }
-      allowedKeys(binding, bindingKeys, at, problems);
-      const hook = binding.hook;
-      if (typeof hook !== 'string' || !names.has(hook)) {
-        problems.add(`${at}.hook`, `names no declared hook (declared: ${[...names].join(', ') || 'none'})`);
-        continue;
-      }
-      const when = whenOf(binding.when, `${at}.when`, problems);
-      const events = eventsOf(binding.events, `${at}.events`, problems);
-      if (when?.status !== undefined && events.some((event) => event.startsWith('pre-'))) {
-        problems.add(
-          `${at}.when.status`,
-          'tests the answer the client got, known only after the operation: bind it to post-* events only',
-        );
-      }
-      const priority = binding.priority;
-      if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority)))
-        problems.add(`${at}.priority`, 'must be an integer (lower runs first)');
-      bindings.push({
-        hook,
-        endpoint: endpointPath,
-        events,
-        args: argsOf(binding, at, problems),
-        ...(when !== undefined ? { when } : {}),
-        ...(typeof priority === 'number' && Number.isInteger(priority) ? { priority } : {}),
-      });
+      const bound = bindingOf(binding, `${where}.hooks[${position}]`, endpointPath, names, problems);
+      if (bound !== undefined) bindings.push(bound);
     }
   }
   httpRetryProblems(hooks, bindings, inherited.httpOutbox !== false, problems);

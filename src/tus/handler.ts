@@ -32,7 +32,9 @@ export interface TusHandlerDependencies {
    * The named hooks a request starting now runs with (taken once, at its start, so a change never reaches a
    * request in flight); a promise when the current set must first be checked against a shared store.
    */
-  readonly hookSet?: () => RequestDescription['hookSet'] | Promise<RequestDescription['hookSet']>;
+  readonly hookSet?: (
+    method: string,
+  ) => RequestDescription['hookSet'] | Promise<RequestDescription['hookSet']>;
 }
 
 const uploadMethods = 'OPTIONS, HEAD, PATCH, GET, DELETE';
@@ -143,7 +145,7 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
     ).toUpperCase();
     const isHead = method === 'HEAD';
     try {
-      const pinned = dependencies.hookSet?.();
+      const pinned = dependencies.hookSet?.(method);
       const hookSet = pinned instanceof Promise ? await pinned : pinned;
       // Express strips its mount path from req.url; originalUrl keeps the full path.
       const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
