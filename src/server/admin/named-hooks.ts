@@ -72,6 +72,11 @@ export class RuntimeNamedHooks {
   #version = 0;
   #checking: Promise<void> | undefined;
   #nextCheck: Promise<void> | undefined;
+  /**
+   * After a check that failed (the store down or hung), requests use the last known set for a second rather
+   * than each waiting for a check that will time out too (a change cannot be written meanwhile either).
+   */
+  #skipChecksUntil = 0;
 
   constructor(options: RuntimeNamedHooksOptions) {
     this.#options = options;
@@ -95,9 +100,11 @@ export class RuntimeNamedHooks {
     const engine = this.#options.engine;
     if (!this.#options.store.shared || method === 'GET' || method === 'HEAD' || method === 'OPTIONS')
       return engine.hookSet;
+    if (Date.now() < this.#skipChecksUntil) return engine.hookSet;
     return this.#check().then(
       () => engine.hookSet,
       (error: unknown) => {
+        if (Date.now() >= this.#skipChecksUntil) this.#skipChecksUntil = Date.now() + 1000;
         this.#options.logger.warn(
           { error: error instanceof Error ? error.message : String(error) },
           'could not check the named hooks version; the request runs the last known set',
