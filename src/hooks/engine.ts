@@ -162,7 +162,7 @@ export class HookEngine {
     });
     this.#set = this.#newSet(0, options.pipeline, this.#withoutGlobalHooks);
     // A target added through the admin API joins the chains of new requests.
-    options.link.attach(this.#runner, () => this.#set.chains.invalidate());
+    options.link.attach(this.#runner, () => this.#chains.invalidate());
     this.#openBrokers([...this.#brokers, ...(options.pipeline?.brokerTransports ?? [])]);
   }
 
@@ -197,6 +197,11 @@ export class HookEngine {
         );
       });
     }
+  }
+
+  /** The chains of the current set (what an event without a request of its own runs). */
+  get #chains(): ChainCompiler {
+    return this.#set.chains;
   }
 
   /** The named hooks a request starting now uses: pass it to {@link runBlocking} and {@link emit}. */
