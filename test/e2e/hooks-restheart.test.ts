@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
 import { send, tus } from '../support/http.ts';
-import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
 /** The lines of a hook's log file, [] while it does not exist. */
 async function linesOf(file: string): Promise<string[]> {
@@ -162,6 +163,27 @@ endpoints:
       [`201 ${createdId}`],
     );
     assert.ok(!lines.some((line) => line.startsWith('5xx')), lines.join('\n'));
+  });
+
+  it("`wharf hooks check` shows each binding's priority and the endpoints without global hooks", async () => {
+    const checked = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [wharfBin, 'hooks', 'check', '--config', path.join(scratch, 'wharf.yaml')],
+        {
+          cwd: scratch,
+        },
+      );
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.on('close', (code) => resolve({ code, stdout }));
+    });
+    assert.equal(checked.code, 0, checked.stdout);
+    assert.match(checked.stdout, /\/files pre-create args=\{\} when=\(always\) priority=20\n/);
+    assert.match(checked.stdout, /\/files pre-create args=\{\} when=\(always\) priority=-5\n/);
+    assert.match(checked.stdout, /endpoint \/private: globalHooks=false \(runs only the hooks bound to it\)/);
   });
 
   it('a status condition on a pre-* binding and a priority that is no integer are refused at start', async () => {
