@@ -293,8 +293,10 @@ describe('a hook declared through the admin API (http), bound to post events', (
       const delivered = receiver.received.find(
         (hook) => (hook.payload.upload as { id?: string } | undefined)?.id === id,
       );
-      assert.deepEqual((delivered?.payload.hook as { name: string; args: unknown }).name, 'crm');
-      assert.deepEqual((delivered?.payload.hook as { args: unknown }).args, { team: 'sales' });
+      assert.ok(delivered !== undefined);
+      const section = delivered.payload.hook as { name: string; args: unknown };
+      assert.equal(section.name, 'crm');
+      assert.deepEqual(section.args, { team: 'sales' });
       assert.equal((await admin(wharf, 'DELETE', `bindings/${String(bound.body.id)}`)).status, 204);
       assert.equal((await admin(wharf, 'DELETE', 'hooks/crm')).status, 204);
       assert.equal((await admin(wharf, 'DELETE', 'hooks/crm')).body.code, 'ERR_ADMIN_HOOK_NOT_FOUND');
