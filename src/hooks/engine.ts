@@ -22,18 +22,18 @@ import type { RunnerLink } from './runner-link.ts';
 import type { HookTransport } from './transports/types.ts';
 
 export type { StopUploadListener } from './chain/runner.ts';
+export type { HookLogger } from './hook-logger.ts';
 
 /**
  * One version of the named hooks and bindings, with its compiled chains. A request runs every event with the
  * set that was current when it started, so a change never reaches a request in flight.
  */
 export interface HookSet {
-  /** 0 at start; each replacement is a new version (the admin API's come from the store). */
+  /** 0 at start; one more at each replacement (a reload of --config, a change through the admin API). */
   readonly version: number;
   readonly pipeline: Pipeline | undefined;
   readonly chains: ChainCompiler;
 }
-export type { HookLogger } from './hook-logger.ts';
 
 /**
  * The engine's collaborators, built by its composition (compose-hooks.ts `composeHookParts`, called by
@@ -109,7 +109,7 @@ export class HookEngine {
   readonly #modules: HookModules | undefined;
   /** The named hooks new requests use; a request keeps the set that was current when it started. */
   #set: HookSet;
-  /** Every pipeline installed since start: their broker connections close with the engine. */
+  /** Every pipeline with brokers installed since start: their connections close with the engine. */
   readonly #pipelines: Pipeline[] = [];
   readonly #buildPipeline: ((config: PipelineConfig) => Pipeline | undefined) | undefined;
   readonly #withoutGlobalHooks: ReadonlySet<string>;
@@ -167,7 +167,7 @@ export class HookEngine {
   }
 
   #newSet(version: number, pipeline: Pipeline | undefined, withoutGlobalHooks: ReadonlySet<string>): HookSet {
-    if (pipeline !== undefined) this.#pipelines.push(pipeline);
+    if (pipeline !== undefined && pipeline.brokerTransports.length > 0) this.#pipelines.push(pipeline);
     const outbox = this.#outbox;
     const chains = new ChainCompiler({
       enabledEvents: this.config.enabledEvents,
@@ -220,8 +220,7 @@ export class HookEngine {
     }
     const pipeline = this.#buildPipeline(config);
     this.#openBrokers(pipeline?.brokerTransports ?? []);
-    const withoutGlobal = new Set([...endpointsWithoutGlobalHooks(config)]);
-    this.#set = this.#newSet(version, pipeline, withoutGlobal);
+    this.#set = this.#newSet(version, pipeline, endpointsWithoutGlobalHooks(config));
     return this.#set;
   }
 
