@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -130,6 +131,74 @@ function sharedStoreSuite(name: string, storeArgs: () => string[], cleanup: () =
         (await admin(b, 'DELETE', `bindings/${bindingId}`)).body.code,
         'ERR_ADMIN_BINDING_NOT_FOUND',
       );
+    });
+
+    it('a change never reaches a request in flight on the other instance', async () => {
+      const body = Buffer.alloc(32 * 1024, 1);
+      const created = await send('POST', b.endpoint, { headers: { ...tus, 'Upload-Length': body.length } });
+      assert.equal(created.status, 201, created.text);
+      const inFlight = String(created.headers.location).split('/').pop() ?? '';
+      const patch = request(new URL(`${b.endpoint}${inFlight}`), {
+        method: 'PATCH',
+        headers: {
+          ...tus,
+          'Content-Type': 'application/offset+octet-stream',
+          'Upload-Offset': '0',
+          'Content-Length': String(body.length),
+        },
+      });
+      const answered = new Promise<number>((resolve, reject) => {
+        patch.on('response', (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        });
+        patch.on('error', reject);
+      });
+      patch.write(body.subarray(0, 1024));
+      // The PATCH is being handled (its first bytes are on disk) when the binding is added through a.
+      await eventually(async () => {
+        const stored = await stat(path.join(b.dataDir, inFlight)).catch(() => undefined);
+        return stored !== undefined && stored.size > 0 ? true : undefined;
+      }, 'the first bytes of the PATCH');
+      const added = await admin(a, 'POST', 'bindings', {
+        endpoint: '/files',
+        hook: 'snooper',
+        events: ['post-finish'],
+        args: { late: true },
+      });
+      assert.equal(added.status, 201, JSON.stringify(added.body));
+      // A request that starts on b after the change (an upload sent whole in its creation) runs it, while the
+      // PATCH is still open (the positive control; b now knows the new set) ...
+      const whole = await send('POST', b.endpoint, {
+        headers: { ...tus, 'Upload-Length': 3, 'Content-Type': 'application/offset+octet-stream' },
+        body: 'abc',
+      });
+      assert.equal(whole.status, 201, whole.text);
+      const wholeId = String(whole.headers.location).split('/').pop() ?? '';
+      await eventually(
+        async () =>
+          (await linesOf(log)).includes(`{"late":true} post-finish ${wholeId}`) ? true : undefined,
+        'the post-finish of the upload after the change',
+      );
+      patch.end(body.subarray(1024));
+      assert.equal(await answered, 204);
+      // Its record says complete: its post-finish was emitted before the answer.
+      const head = await send('HEAD', `${b.endpoint}${inFlight}`, { headers: tus });
+      assert.equal(head.headers['upload-offset'], String(body.length));
+      // A marker upload after it: once its hooks ran, the PATCH's post-finish has had its turn too.
+      const marker = await send('POST', b.endpoint, {
+        headers: { ...tus, 'Upload-Length': 1, 'Content-Type': 'application/offset+octet-stream' },
+        body: 'z',
+      });
+      const markerId = String(marker.headers.location).split('/').pop() ?? '';
+      await eventually(
+        async () =>
+          (await linesOf(log)).some((line) => line.endsWith(`post-finish ${markerId}`)) ? true : undefined,
+        'the marker upload',
+      );
+      // ... the upload in flight did not.
+      assert.ok(!(await linesOf(log)).some((line) => line.endsWith(`post-finish ${inFlight}`)));
+      assert.equal((await admin(a, 'DELETE', `bindings/${String(added.body.id)}`)).status, 204);
     });
 
     it('bad input is refused with its own code and the messages --config gives; nothing stored changes', async () => {
