@@ -1,5 +1,6 @@
-import { loadWharfFile } from './config/config-file.ts';
+import { type EndpointDeclaration, loadWharfFile, type WharfFile } from './config/config-file.ts';
 import type { Config } from './config/load.ts';
+import { ConfigError } from './config/option-table.ts';
 import { composeHookParts } from './hooks/compose-hooks.ts';
 import { checkConfiguredTarget, TargetAllowList } from './hooks/delivery/target-guard.ts';
 import { HookEngine } from './hooks/engine.ts';
@@ -8,6 +9,7 @@ import { loadHookModules } from './hooks/modules/loader.ts';
 import { createDashboardHandler } from './server/admin/dashboard.ts';
 import { outboxStatsOf } from './server/admin/delivery.ts';
 import { LocalGuard } from './server/admin/local-guard.ts';
+import { RuntimeNamedHooks } from './server/admin/named-hooks.ts';
 import { createAdminApi } from './server/admin/routes.ts';
 import { endpointConfigs } from './server/endpoints.ts';
 import {
@@ -72,6 +74,19 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
   const hooks = new HookEngine(config.hooks, logger, hookParts);
+  // Named hooks and bindings changed through the admin API, on the default endpoint's info storage: loaded
+  // now, checked by every request that may run hooks when the storage is shared (another instance changes it).
+  let currentFile = wharfFile;
+  const declared = endpointConfigs(config, wharfFile?.endpoints ?? []);
+  const namedHooks = new RuntimeNamedHooks({
+    store: mainState.namedHooksStore,
+    engine: hooks,
+    file: () => currentFile,
+    endpoints: declared.map((endpoint) => endpoint.basePath),
+    inherited: config.hooks,
+    logger,
+  });
+  await namedHooks.start();
   const shutdown = new AbortController();
   const metrics = config.admin.metrics ? new Metrics({ processMetrics: true }) : undefined;
   // Under --workers, /metrics answers the sum over every worker.
@@ -102,6 +117,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
           allowedUrls: config.admin.allowedUrls,
           allowPrivateTargets: config.admin.allowPrivateTargets,
           logger,
+          namedHooks,
         });
   // The page at /admin (no token: it holds no data, it asks for the token and calls /admin/api).
   const dashboard =
@@ -118,7 +134,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
   }
   // The default endpoint (`--url`) and every other endpoint of the config file, each with its own store.
   const endpoints: ServedEndpoint[] = [];
-  for (const endpointConfig of endpointConfigs(config, wharfFile?.endpoints ?? [])) {
+  for (const endpointConfig of declared) {
     const endpointService = composeUploadService(endpointConfig, {
       logger,
       ...(endpoints.length === 0 ? { state: mainState } : {}),
@@ -136,12 +152,33 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
         service: endpointService,
         shutdown: shutdown.signal,
         logger,
+        hookSet: (method) => namedHooks.pin(method),
       }),
     });
   }
   const main = endpoints[0];
   if (main === undefined) throw new Error('no endpoint to serve');
   composed = main.service;
+  const configFile = config.configFile;
+  const reload =
+    configFile === undefined
+      ? undefined
+      : async () => {
+          const file = await loadWharfFile(configFile, config.basePath, config.hooks);
+          checkReloadable(file, wharfFile?.endpoints ?? []);
+          for (const hook of file.hooks) {
+            if ((hook.transport === 'http' || hook.transport === 'notify') && hook.url !== undefined)
+              checkConfiguredTarget(hook.url, allowList);
+          }
+          const set = hooks.replaceNamedHooks(namedHooks.withFile(file));
+          currentFile = file;
+          return {
+            file: configFile,
+            version: set.version,
+            hooks: file.hooks.length,
+            bindings: file.bindings.length,
+          };
+        };
   return {
     hooks,
     modules,
@@ -153,7 +190,28 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     sharedBackend: mainState.backends[0],
     shutdown,
     disposers: [stopCountingRuns, stopRecording].filter((dispose) => dispose !== undefined),
+    ...(reload !== undefined ? { reload } : {}),
   };
+}
+
+/** An endpoint as far as a reload may not change it: everything but its hooks. */
+function servedShape(endpoint: EndpointDeclaration): string {
+  const { globalHooks: _globalHooks, extensions, ...rest } = endpoint;
+  return JSON.stringify({ ...rest, extensions: extensions === undefined ? null : [...extensions].sort() });
+}
+
+/**
+ * A reload replaces hooks and bindings only: endpoints (paths, data folders, limits, extensions) are served by
+ * stores and handlers built at start, so a file that changes them is refused and the running hooks are kept.
+ */
+function checkReloadable(file: WharfFile, running: readonly EndpointDeclaration[]): void {
+  const before = running.map(servedShape).sort().join('\n');
+  const after = file.endpoints.map(servedShape).sort().join('\n');
+  if (before !== after) {
+    throw new ConfigError(
+      `${file.file}: its endpoints (paths, data folders, limits, extensions) differ from the running ones; they change only with a restart, so the running hooks are kept`,
+    );
+  }
 }
 
 /** Builds the service from the configuration and starts serving it. */

@@ -139,6 +139,29 @@ export const errorCatalogue = {
     message:
       'a target added through the admin API receives post-* events only; pre-* (blocking) hooks are declared by flags or the config file',
   },
+  ERR_ADMIN_HOOK_INVALID: {
+    status: 422,
+    message: 'the named hook or binding is not valid (problems lists each, as --config would)',
+  },
+  ERR_ADMIN_HOOK_TRANSPORT: {
+    status: 422,
+    message:
+      'a hook declared through the admin API uses transport http or notify; file, dir, module, amqp and kafka hooks are declared in the config file, then bound through the API',
+  },
+  ERR_ADMIN_HOOK_CONFIGURED: {
+    status: 409,
+    message: 'this hook is declared in the config file: change it there and reload (SIGHUP)',
+  },
+  ERR_ADMIN_HOOK_IN_USE: { status: 409, message: 'bindings still name this hook: delete them first' },
+  ERR_ADMIN_HOOK_NOT_FOUND: {
+    status: 404,
+    message: 'no hook of this name was declared through the admin API',
+  },
+  ERR_ADMIN_BINDING_NOT_FOUND: { status: 404, message: 'no binding with this id' },
+  ERR_ADMIN_HOOKS_BUSY: {
+    status: 409,
+    message: 'the named hooks kept changing while this change was written; send it again',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -104,6 +104,19 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Numbered apart, like 17 (issue 19: named hooks changed through the admin API).
+    version: 1902,
+    name: 'named hooks of the admin API',
+    sql: `
+      CREATE TABLE wharf_named_hooks (
+        id smallint PRIMARY KEY,
+        version bigint NOT NULL,
+        document jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Any constant works; it only keeps two instances starting together from migrating at once. */

@@ -78,9 +78,14 @@ function describeNamedHooks(file: WharfFile): string[] {
     for (const binding of bindings) {
       lines.push(
         `    ${binding.endpoint} ${binding.events.join(',')} args=${JSON.stringify(binding.args)}` +
-          ` when=${binding.when === undefined ? '(always)' : JSON.stringify(binding.when)}`,
+          ` when=${binding.when === undefined ? '(always)' : JSON.stringify(binding.when)}` +
+          (binding.priority === undefined ? '' : ` priority=${binding.priority}`),
       );
     }
+  }
+  for (const endpoint of file.endpoints) {
+    if (endpoint.globalHooks === false)
+      lines.push(`  endpoint ${endpoint.path}: globalHooks=false (runs only the hooks bound to it)`);
   }
   return lines;
 }

@@ -45,6 +45,20 @@ async function serve(config: Config, logger: Logger, inCluster: boolean): Promis
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP reloads --config: requests in flight keep the hooks they started with; a failure keeps the old set.
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(() =>
+      wharf.reload().then(
+        (result) => logger.info({ ...result }, 'configuration reloaded'),
+        (error: unknown) =>
+          logger.error(
+            { file: config.configFile, error: error instanceof Error ? error.message : String(error) },
+            'configuration reload failed; the running hooks are kept',
+          ),
+      ),
+    );
+  });
 }
 
 function runPrimary(config: Config, logger: Logger): void {
@@ -74,6 +88,10 @@ function runPrimary(config: Config, logger: Logger): void {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Each worker reloads --config itself (and logs how it went).
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
 }
 
 function unknownMessage(variable: string, nearest: string): string {

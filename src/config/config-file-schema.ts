@@ -34,8 +34,16 @@ export const hookKeys: readonly string[] = [
   ...kafkaHookKeys,
 ];
 /** The keys of an endpoint (`endpoints[i]`) and of a binding (`endpoints[i].hooks[j]`). */
-export const endpointKeys = ['path', 'dataDir', 'maxFileSize', 'maxBodySize', 'extensions', 'hooks'];
-export const bindingKeys = ['hook', 'events', 'args', 'when'];
+export const endpointKeys = [
+  'path',
+  'dataDir',
+  'maxFileSize',
+  'maxBodySize',
+  'extensions',
+  'hooks',
+  'globalHooks',
+];
+export const bindingKeys = ['hook', 'events', 'args', 'when', 'priority'];
 
 /** What a binding's `events` may name besides the event names (see eventsMatching). */
 const eventPatterns = ['pre-*', 'post-*', '*'];
@@ -119,6 +127,11 @@ const endpointValues: Readonly<Record<string, Schema>> = {
   },
   // Empty (YAML's `hooks:` with nothing under it) is no bindings, as it always was.
   hooks: { type: ['array', 'null'], items: { $ref: '#/$defs/binding' } },
+  globalHooks: {
+    type: 'boolean',
+    description:
+      'false: only the hooks bound here run (no flag-defined targets, unbound modules, admin targets)',
+  },
 };
 
 const bindingValues: Readonly<Record<string, Schema>> = {
@@ -131,6 +144,10 @@ const bindingValues: Readonly<Record<string, Schema>> = {
   },
   args: { type: 'object' },
   when: { type: 'object', description: 'conditions, all of which must match' },
+  priority: {
+    type: 'integer',
+    description: 'lower runs first; equal priorities keep file order (default 0)',
+  },
 };
 
 function mapping(

@@ -38,6 +38,11 @@ export interface EndpointDeclaration {
   readonly maxBodySize?: number;
   /** The tus extensions this endpoint offers (with the ones they imply); default `--tus-extensions`. */
   readonly extensions?: ReadonlySet<TusExtensionName>;
+  /**
+   * false: the endpoint runs only the hooks its bindings list, none of the global ones (flag-defined targets,
+   * hook modules no named hook binds, targets added through the admin API). Default true.
+   */
+  readonly globalHooks?: boolean;
 }
 
 /** What the file's hooks inherit from the flags: broker settings, and whether the HTTP outbox is on. */
@@ -398,6 +403,112 @@ function extensionsOf(
 }
 
 /**
+ * One binding of a named hook to an endpoint, its cross-references checked (`at` names its place in the
+ * problems; keys and types were checked by the schema). `names`: the hooks it may bind.
+ */
+function bindingOf(
+  binding: unknown,
+  at: string,
+  endpointPath: string,
+  names: ReadonlySet<string>,
+  problems: Problems,
+): HookBindingDeclaration | undefined {
+  if (!isObject(binding)) return undefined;
+  const hook = binding.hook;
+  if (typeof hook !== 'string') return undefined;
+  if (!names.has(hook)) {
+    problems.add(`${at}.hook`, `names no declared hook (declared: ${[...names].join(', ') || 'none'})`);
+    return undefined;
+  }
+  const when = whenOf(binding.when, `${at}.when`, problems);
+  const events = eventsOf(binding.events, `${at}.events`, problems);
+  if (when?.status !== undefined && events.some((event) => event.startsWith('pre-'))) {
+    problems.add(
+      `${at}.when.status`,
+      'tests the answer the client got, known only after the operation: bind it to post-* events only',
+    );
+  }
+  const priority = binding.priority;
+  return {
+    hook,
+    endpoint: endpointPath,
+    events,
+    args: argsOf(binding),
+    ...(when !== undefined ? { when } : {}),
+    ...(typeof priority === 'number' && Number.isInteger(priority) ? { priority } : {}),
+  };
+}
+
+/** The named hooks and bindings added through the admin API, as stored: hooks by name, bindings by id. */
+export interface RuntimeHooksDocument {
+  readonly hooks: Readonly<Record<string, unknown>>;
+  readonly bindings: readonly (Readonly<Record<string, unknown>> & { readonly id: string })[];
+}
+
+/** What the admin API's named hooks add to the running set, validated. */
+export interface RuntimeHooks {
+  readonly hooks: readonly NamedHookDeclaration[];
+  readonly bindings: readonly (HookBindingDeclaration & { readonly id: string })[];
+}
+
+/**
+ * Validates the admin API's named hooks and bindings with the checks and messages of `--config`: a hook as a
+ * file's `hooks.<name>`, a binding as an endpoint's binding plus its `endpoint` (one of `endpoints`). Bindings
+ * may name the file's hooks (`fileHooks`) or the document's; a document hook may not take a file hook's name.
+ * Throws one ConfigError listing every problem (`hooks.<name>…`, `bindings[<id>]…`).
+ */
+export function validateRuntimeHooks(
+  raw: RuntimeHooksDocument,
+  fileHooks: readonly NamedHookDeclaration[],
+  endpoints: readonly string[],
+  inherited: InheritedHookSettings = {},
+): RuntimeHooks {
+  const problems = new Problems();
+  // Keys, types and values through the file's schema, as the file's `hooks:` and an endpoint's binding.
+  for (const problem of schemaProblems({ hooks: raw.hooks })) problems.add(problem.where, problem.message);
+  for (const { id, endpoint: _endpoint, ...binding } of raw.bindings) {
+    const bindingAt = 'endpoints[0].hooks[0]';
+    for (const problem of schemaProblems({ endpoints: [{ path: '/', hooks: [binding] }] })) {
+      const where = problem.where.startsWith(bindingAt)
+        ? `bindings[${id}]${problem.where.slice(bindingAt.length)}`
+        : `bindings[${id}]`;
+      problems.add(where, problem.message);
+    }
+  }
+  const hooks: NamedHookDeclaration[] = [];
+  const fileNames = new Set(fileHooks.map((hook) => hook.name));
+  for (const [name, value] of Object.entries(raw.hooks)) {
+    if (fileNames.has(name)) {
+      problems.add(`hooks.${name}`, 'is declared in --config: change it there (and reload)');
+      continue;
+    }
+    const hook = namedHook(name, value, process.cwd(), problems, inherited);
+    if (hook !== undefined) hooks.push(hook);
+  }
+  const names = new Set([...fileNames, ...Object.keys(raw.hooks)]);
+  const bindings: (HookBindingDeclaration & { id: string })[] = [];
+  for (const binding of raw.bindings) {
+    const { id, ...rest } = binding;
+    const at = `bindings[${id}]`;
+    const endpointText = rest.endpoint;
+    const endpointPath = typeof endpointText === 'string' ? normalisePath(endpointText) : undefined;
+    if (endpointPath === undefined || !endpoints.includes(endpointPath)) {
+      problems.add(
+        `${at}.endpoint`,
+        `names no endpoint of this server (endpoints: ${endpoints.map((path) => path || '/').join(', ')})`,
+      );
+      continue;
+    }
+    const { endpoint: _endpoint, ...bindingKeysOnly } = rest;
+    const bound = bindingOf(bindingKeysOnly, at, endpointPath, names, problems);
+    if (bound !== undefined) bindings.push({ ...bound, id });
+  }
+  httpRetryProblems([...fileHooks, ...hooks], bindings, inherited.httpOutbox !== false, problems);
+  if (problems.list.length > 0) throw new ConfigError(problems.list.join('\n'));
+  return { hooks, bindings };
+}
+
+/**
  * Validates a parsed config file. `defaultEndpoint` is the flag-defined one (`--url`); relative paths are
  * resolved from the file's folder; named broker hooks start from `inherited` (the `--hooks-amqp-*` and
  * `--hooks-kafka-*` settings, when those flags are set). Throws one ConfigError listing every problem.
@@ -446,31 +557,19 @@ export function validateWharfFile(
     const maxFileSize = optionalNumber(value, 'maxFileSize');
     const maxBodySize = optionalNumber(value, 'maxBodySize');
     const extensions = extensionsOf(value.extensions, `${where}.extensions`, problems);
+    const globalHooks = value.globalHooks;
     endpoints.push({
       path: endpointPath,
       ...(dataDir !== undefined ? { dataDir: path.resolve(base, dataDir) } : {}),
       ...(maxFileSize !== undefined ? { maxFileSize } : {}),
       ...(maxBodySize !== undefined ? { maxBodySize } : {}),
       ...(extensions !== undefined ? { extensions } : {}),
+      ...(globalHooks === false ? { globalHooks: false } : {}),
     });
     const rawBindings = Array.isArray(value.hooks) ? value.hooks : [];
     for (const [position, binding] of rawBindings.entries()) {
-      const at = `${where}.hooks[${position}]`;
-      if (!isObject(binding)) continue;
-      const hook = binding.hook;
-      if (typeof hook !== 'string') continue;
-      if (!names.has(hook)) {
-        problems.add(`${at}.hook`, `names no declared hook (declared: ${[...names].join(', ') || 'none'})`);
-        continue;
-      }
-      const when = whenOf(binding.when, `${at}.when`, problems);
-      bindings.push({
-        hook,
-        endpoint: endpointPath,
-        events: eventsOf(binding.events, `${at}.events`, problems),
-        args: argsOf(binding),
-        ...(when !== undefined ? { when } : {}),
-      });
+      const bound = bindingOf(binding, `${where}.hooks[${position}]`, endpointPath, names, problems);
+      if (bound !== undefined) bindings.push(bound);
     }
   }
   httpRetryProblems(hooks, bindings, inherited.httpOutbox !== false, problems);

@@ -1,5 +1,10 @@
 import { setMaxListeners } from 'node:events';
-import { boundModules, Pipeline, type PipelineConfig } from './chain/pipeline.ts';
+import {
+  boundModules,
+  endpointsWithoutGlobalHooks,
+  Pipeline,
+  type PipelineConfig,
+} from './chain/pipeline.ts';
 import { Outbox } from './delivery/outbox.ts';
 import { OutboxControl } from './delivery/outbox-control.ts';
 import { FileOutboxStore } from './delivery/outbox-file-store.ts';
@@ -97,21 +102,28 @@ export function composeHookParts(
       throw new HookConfigError((cause as Error).message, { cause });
     }
   }
+  const pipelineDefaults = {
+    format: frozen.format,
+    httpTimeoutMs: frozen.httpTimeoutMs,
+    executableTimeoutMs: frozen.executableTimeoutMs,
+    httpProxyHeaders: frozen.httpProxyHeaders,
+    baseEnv,
+    ...(frozen.cloudEvents !== undefined ? { cloudEvents: frozen.cloudEvents } : {}),
+    httpOutbox: frozen.httpOutbox !== false,
+    retrySchedule: frozen.retrySchedule ?? defaultRetrySchedule,
+  };
+  // What each named outbox target was registered for: a later set reuses the name only for the same hook.
+  const registeredTargets = new Map<string, string>();
+  const revisions = new Map<string, string[]>();
+  const namedSchedules = new Map<string, readonly number[]>();
   const pipeline =
     options.pipeline === undefined || options.pipeline.bindings.length === 0
       ? undefined
-      : new Pipeline(options.pipeline, {
-          format: frozen.format,
-          httpTimeoutMs: frozen.httpTimeoutMs,
-          executableTimeoutMs: frozen.executableTimeoutMs,
-          httpProxyHeaders: frozen.httpProxyHeaders,
-          baseEnv,
-          ...(frozen.cloudEvents !== undefined ? { cloudEvents: frozen.cloudEvents } : {}),
-          httpOutbox: frozen.httpOutbox !== false,
-          retrySchedule: frozen.retrySchedule ?? defaultRetrySchedule,
-        });
+      : new Pipeline(options.pipeline, pipelineDefaults);
   // Named broker hooks, and named http hooks' post deliveries, go through the outbox: one target per binding.
   for (const [name, transport] of pipeline?.outboxTargets ?? []) outboxTargets.set(name, transport);
+  for (const [name, schedule] of pipeline?.retrySchedules ?? []) namedSchedules.set(name, schedule);
+  for (const [name, content] of pipeline?.targetContents ?? []) registeredTargets.set(name, content);
   // Always there: targets added at run time go through it (in memory unless targets are configured).
   const store =
     outboxTargets.size === 0
@@ -125,7 +137,7 @@ export function composeHookParts(
     // HTTP receivers follow their schedule (a named hook's own, else the flag's), then dead; brokers are
     // retried until they confirm.
     retryPolicy: (name) => {
-      const named = pipeline?.retrySchedules.get(name);
+      const named = namedSchedules.get(name);
       if (named !== undefined) return { kind: 'schedule', delaysMs: named };
       return name.startsWith('http:')
         ? { kind: 'schedule', delaysMs: frozen.retrySchedule ?? defaultRetrySchedule }
@@ -151,11 +163,48 @@ export function composeHookParts(
     // A target added through the admin API is an entry of the post chains from the next event on.
     onTargetsChanged: () => link.targetsChanged(),
   });
+  const startModules = new Set(bound);
+  /**
+   * Builds the pipeline of a set of named hooks that replaces the running one (a reloaded --config, the admin
+   * API) and registers its outbox targets. A binding whose hook and binding are unchanged keeps its target (its
+   * health, dead letters and pending events); a changed one gets a target of its own, so that events stored for
+   * the old declaration are still delivered as it said.
+   */
+  const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
+    const modules = boundModules(config);
+    if (modules.length !== startModules.size || modules.some((name) => !startModules.has(name))) {
+      throw new HookConfigError(
+        `the module hooks (transport: module) cannot change without a restart: running with ${[...startModules].join(', ') || 'none'}, the new set has ${modules.join(', ') || 'none'}`,
+      );
+    }
+    if (config.bindings.length === 0) return undefined;
+    const built = new Pipeline(config, {
+      ...pipelineDefaults,
+      targetName: (base, content) => {
+        const known = registeredTargets.get(base);
+        if (known === undefined || known === content) return base;
+        // A changed declaration: `<base>.<n>`, the same n for the same content (secrets included, never shown).
+        const seen = revisions.get(base) ?? [];
+        let revision = seen.indexOf(content);
+        if (revision === -1) revision = seen.push(content) - 1;
+        revisions.set(base, seen);
+        return `${base}.${revision + 1}`;
+      },
+    });
+    for (const [name, schedule] of built.retrySchedules) namedSchedules.set(name, schedule);
+    for (const [name, content] of built.targetContents) {
+      if (!registeredTargets.has(name)) registeredTargets.set(name, content);
+    }
+    for (const [name, transport] of built.outboxTargets) outbox.addTarget(name, transport);
+    return built;
+  };
   return {
     transports,
+    buildPipeline,
     brokers: [...brokers.values()],
     outboxNames,
     ...(pipeline !== undefined ? { pipeline } : {}),
+    withoutGlobalHooks: endpointsWithoutGlobalHooks(options.pipeline),
     ...(options.modules !== undefined ? { modules: options.modules } : {}),
     ...(options.outboxStore !== undefined ? { sequenceStore: options.outboxStore } : {}),
     ...(options.runLogCapacity !== undefined ? { runLogCapacity: options.runLogCapacity } : {}),

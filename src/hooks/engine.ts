@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ChainCompiler } from './chain/compile.ts';
 import type { CompiledChain } from './chain/entries.ts';
-import type { Pipeline } from './chain/pipeline.ts';
+import { endpointsWithoutGlobalHooks, type Pipeline, type PipelineConfig } from './chain/pipeline.ts';
 import { PostQueue } from './chain/post-queue.ts';
 import { type BlockingOutcome, rejectionFor } from './chain/rejections.ts';
 import { ChainRunner, type StopUploadListener } from './chain/runner.ts';
@@ -12,6 +12,7 @@ import type { OutboxControl } from './delivery/outbox-control.ts';
 import { type OutboxStore, sequenceSourceOf } from './delivery/outbox-store.ts';
 import { redactTarget } from './delivery/target-guard.ts';
 import { frozenConfig, type HooksConfig } from './engine-config.ts';
+import { HookConfigError } from './errors.ts';
 import type { HookFailure, UploadEvent, UploadEventName } from './events.ts';
 import { failureHeardBy } from './failure.ts';
 import { formatEvent } from './formats/index.ts';
@@ -23,6 +24,17 @@ import type { HookTransport } from './transports/types.ts';
 
 export type { StopUploadListener } from './chain/runner.ts';
 export type { HookLogger } from './hook-logger.ts';
+
+/**
+ * One version of the named hooks and bindings, with its compiled chains. A request runs every event with the
+ * set that was current when it started, so a change never reaches a request in flight.
+ */
+export interface HookSet {
+  /** 0 at start; one more at each replacement (a reload of --config, a change through the admin API). */
+  readonly version: number;
+  readonly pipeline: Pipeline | undefined;
+  readonly chains: ChainCompiler;
+}
 
 /**
  * The engine's collaborators, built by its composition (compose-hooks.ts `composeHookParts`, called by
@@ -39,6 +51,14 @@ export interface HookEngineOptions {
   readonly pipeline?: Pipeline;
   /** Loaded hook modules: their filters run before the other blocking hooks, their actions with post hooks. */
   readonly modules?: HookModules;
+  /** Endpoints that run only their bound named hooks (`globalHooks: false` in the config file). */
+  readonly withoutGlobalHooks?: ReadonlySet<string>;
+  /**
+   * Builds the pipeline of named hooks that replace the running ones ({@link HookEngine.replaceNamedHooks}) and
+   * registers its outbox targets; throws a HookConfigError when the set cannot be used. Absent: the named hooks
+   * cannot change while the engine runs.
+   */
+  readonly buildPipeline?: (config: PipelineConfig) => Pipeline | undefined;
   /** A shared outbox store numbers each upload's post events across instances (none: numbered here). */
   readonly sequenceStore?: OutboxStore;
   /** Run records kept in memory (default 1000). */
@@ -88,13 +108,16 @@ export class HookEngine {
   readonly #queue: PostQueue;
   readonly #closing: AbortController;
   readonly #modules: HookModules | undefined;
-  readonly #pipeline: Pipeline | undefined;
+  /** The named hooks new requests use; a request keeps the set that was current when it started. */
+  #set: HookSet;
+  /** Every pipeline with brokers installed since start: their connections close with the engine. */
+  readonly #pipelines: Pipeline[] = [];
+  readonly #buildPipeline: ((config: PipelineConfig) => Pipeline | undefined) | undefined;
+  readonly #withoutGlobalHooks: ReadonlySet<string>;
   /** Numbers each upload's post events (shared by every instance with a shared outbox store). */
   readonly #sequencer: UploadSequencer;
   /** While a numbered event is handed out: the outbox additions it makes (the store settles it after them). */
   #additions: Promise<unknown>[] | undefined;
-  /** One chain per event and endpoint, compiled from every source of entries. */
-  readonly #chains: ChainCompiler;
   /** Runs every chain and writes every run record. */
   readonly #runner: ChainRunner;
   readonly #stopListeners = new Set<StopUploadListener>();
@@ -113,12 +136,12 @@ export class HookEngine {
     this.#transports = options.transports;
     this.#brokers = options.brokers;
     this.#outboxNames = options.outboxNames;
-    this.#pipeline = options.pipeline;
+    this.#buildPipeline = options.buildPipeline;
+    this.#withoutGlobalHooks = options.withoutGlobalHooks ?? new Set();
     const outbox = options.outbox;
     this.#outbox = outbox;
     this.#control = options.delivery;
     this.delivery = this.#control;
-    const pipeline = this.#pipeline;
     this.#runner = new ChainRunner({
       runs: this.runs,
       logger,
@@ -131,32 +154,42 @@ export class HookEngine {
           eventId,
           ...(this.config.cloudEvents !== undefined ? { cloudEvents: this.config.cloudEvents } : {}),
         }),
-      payloadFor: (bound, event, eventId) =>
-        pipeline === undefined
-          ? { payload: '' }
-          : pipeline.payloadFor(bound, event, event.endpoint ?? '', eventId),
+      payloadFor: (bound, event, eventId) => bound.payloadFor(event, event.endpoint ?? '', eventId),
       collect: (addition) => this.#additions?.push(addition),
       stopUpload: (uploadId, response) => {
         for (const listener of this.#stopListeners) listener(uploadId, response);
       },
       ...(this.config.stopCode !== undefined ? { stopCode: this.config.stopCode } : {}),
     });
-    this.#chains = new ChainCompiler({
+    this.#set = this.#newSet(0, options.pipeline, this.#withoutGlobalHooks);
+    // A target added through the admin API joins the chains of new requests.
+    options.link.attach(this.#runner, () => this.#chains.invalidate());
+    this.#openBrokers([...this.#brokers, ...(options.pipeline?.brokerTransports ?? [])]);
+  }
+
+  #newSet(version: number, pipeline: Pipeline | undefined, withoutGlobalHooks: ReadonlySet<string>): HookSet {
+    if (pipeline !== undefined && pipeline.brokerTransports.length > 0) this.#pipelines.push(pipeline);
+    const outbox = this.#outbox;
+    const chains = new ChainCompiler({
       enabledEvents: this.config.enabledEvents,
       flagTargets: this.#transports,
       flagBrokers: this.#brokers,
       outboxNames: this.#outboxNames,
-      ...(options.modules !== undefined ? { modules: options.modules } : {}),
+      ...(this.#modules !== undefined ? { modules: this.#modules } : {}),
       ...(pipeline !== undefined ? { pipeline } : {}),
       filterTimeoutMs: this.config.executableTimeoutMs,
+      withoutGlobalHooks,
       runtimeTargets: (event) =>
         this.#control.runtimeTargetsFor(event).flatMap((name) => {
           const transport = outbox.target(name)?.transport;
           return transport === undefined ? [] : [{ name, transport }];
         }),
     });
-    options.link.attach(this.#runner, () => this.#chains.invalidate());
-    for (const broker of [...this.#brokers, ...(this.#pipeline?.brokerTransports ?? [])]) {
+    return { version, pipeline, chains };
+  }
+
+  #openBrokers(brokers: readonly HookTransport[]): void {
+    for (const broker of brokers) {
       // Declarations happen early when the broker is up; when it is down, the first delivery retries them.
       broker.open?.().catch((error: unknown) => {
         this.#logger.warn(
@@ -165,6 +198,31 @@ export class HookEngine {
         );
       });
     }
+  }
+
+  /** The chains of the current set (what an event without a request of its own runs). */
+  get #chains(): ChainCompiler {
+    return this.#set.chains;
+  }
+
+  /** The named hooks a request starting now uses: pass it to {@link runBlocking} and {@link emit}. */
+  get hookSet(): HookSet {
+    return this.#set;
+  }
+
+  /**
+   * Replaces the named hooks and bindings (a reloaded `--config`, a change through the admin API): requests
+   * that start from now on run the new set; those in flight keep the set they started with. Throws a
+   * HookConfigError (the running set stays) when the set cannot be used or the engine cannot change its set.
+   */
+  replaceNamedHooks(config: PipelineConfig, version = this.#set.version + 1): HookSet {
+    if (this.#buildPipeline === undefined) {
+      throw new HookConfigError('this hooks engine cannot change its named hooks while it runs');
+    }
+    const pipeline = this.#buildPipeline(config);
+    this.#openBrokers(pipeline?.brokerTransports ?? []);
+    this.#set = this.#newSet(version, pipeline, endpointsWithoutGlobalHooks(config));
+    return this.#set;
   }
 
   /**
@@ -178,7 +236,8 @@ export class HookEngine {
 
   /** True when an event of this name would reach at least one entry on some endpoint: lets the core skip building it. */
   listens(name: UploadEventName): boolean {
-    return this.#chains.chain(name, '') !== null || (this.#pipeline?.has(name) ?? false);
+    const set = this.#set;
+    return set.chains.chain(name, '') !== null || (set.pipeline?.has(name) ?? false);
   }
 
   /** `--hooks` selects the events of file, dir, HTTP and broker targets; modules choose their events themselves. */
@@ -197,7 +256,7 @@ export class HookEngine {
     return [
       ...(this.#modules?.filterTargets(name) ?? []),
       ...transports,
-      ...(this.#pipeline?.targets(name) ?? []),
+      ...(this.#set.pipeline?.targets(name) ?? []),
       ...(this.#modules?.actionTargets(name) ?? []),
     ];
   }
@@ -216,8 +275,8 @@ export class HookEngine {
    * Runs the chain of a `pre-*` event in order, stopping at the first failure of a critical entry. Never throws:
    * any failure is a `reject` carrying the status, body and headers the client should receive.
    */
-  async runBlocking(event: UploadEvent): Promise<BlockingOutcome> {
-    const chain = this.#chain(event);
+  async runBlocking(event: UploadEvent, set: HookSet = this.#set): Promise<BlockingOutcome> {
+    const chain = this.#chain(event, set);
     if (chain === null) return { kind: 'continue' };
     if (this.closed) return rejectionFor(event.name, { kind: 'aborted' });
     const eventId = randomUUID();
@@ -228,27 +287,28 @@ export class HookEngine {
     return this.#runner.runBlocking(chain, event, eventId);
   }
 
-  /** The compiled chain of this event's name on its endpoint. */
-  #chain(event: UploadEvent): CompiledChain {
-    return this.#chains.chain(event.name, event.endpoint ?? '');
+  /** The compiled chain of this event's name on its endpoint, in the request's set of named hooks. */
+  #chain(event: UploadEvent, set: HookSet): CompiledChain {
+    return set.chains.chain(event.name, event.endpoint ?? '');
   }
 
   /**
    * Queues a non-blocking event for every entry of its chain; returns at once. Each entry is delivered to on
-   * its own, so one failing target does not hide the event from the others.
+   * its own, so one failing target does not hide the event from the others. `answered` resolves with the status
+   * code of the answer the client got (undefined: none was sent), for entries whose `when` tests `status`.
    */
-  emit(event: UploadEvent): void {
-    if (this.#chain(event) === null) return;
+  emit(event: UploadEvent, answered?: Promise<number | undefined>, set: HookSet = this.#set): void {
+    if (this.#chain(event, set) === null) return;
     // A closed engine sends nothing (each entry records the event skipped): no number to ask the store for.
     if (this.closed) {
-      this.#emitNumbered(event);
+      this.#emitNumbered(event, answered, set);
       return;
     }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
-        this.#emitNumbered(sequence === undefined ? event : { ...event, sequence });
+        this.#emitNumbered(sequence === undefined ? event : { ...event, sequence }, answered, set);
         return Promise.allSettled(this.#additions);
       } finally {
         this.#additions = undefined;
@@ -261,11 +321,15 @@ export class HookEngine {
    * entry of the post events whose operation it ends hears it, once (see `failureHeardBy`). Numbered like
    * {@link emit}; returns at once.
    */
-  emitFailure(event: UploadEvent & { readonly failure: HookFailure }): void {
+  emitFailure(
+    event: UploadEvent & { readonly failure: HookFailure },
+    answered?: Promise<number | undefined>,
+    set: HookSet = this.#set,
+  ): void {
     const endpoint = event.endpoint ?? '';
     const chains = failureHeardBy[event.failure.stage].map((name) => ({
       name,
-      chain: this.#chains.chain(name, endpoint),
+      chain: set.chains.chain(name, endpoint),
     }));
     if (chains.every(({ chain }) => chain === null)) return;
     const run = (numbered: UploadEvent): void => {
@@ -274,7 +338,7 @@ export class HookEngine {
         { eventId, hook: event.name, uploadId: event.upload.id, stage: event.failure.stage },
         'queueing hook failure event',
       );
-      this.#runner.runFailure(chains, numbered, eventId);
+      this.#runner.runFailure(chains, numbered, eventId, answered);
     };
     if (this.closed) {
       run(event);
@@ -300,10 +364,10 @@ export class HookEngine {
     return this.#sequencer.numbered(uploadId);
   }
 
-  #emitNumbered(event: UploadEvent): void {
+  #emitNumbered(event: UploadEvent, answered: Promise<number | undefined> | undefined, set: HookSet): void {
     const eventId = randomUUID();
     this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
-    this.#runner.runPost(this.#chain(event), event, eventId);
+    this.#runner.runPost(this.#chain(event, set), event, eventId, answered);
   }
 
   /** Waits until every queued non-blocking delivery has finished, or `timeoutMs` has passed. */
@@ -341,9 +405,11 @@ export class HookEngine {
     await this.#queue.idle();
     await this.#outbox?.close();
     await Promise.all(
-      [...this.#transports, ...this.#brokers, ...(this.#pipeline?.brokerTransports ?? [])].map((transport) =>
-        transport.close?.(),
-      ),
+      [
+        ...this.#transports,
+        ...this.#brokers,
+        ...this.#pipelines.flatMap((pipeline) => pipeline.brokerTransports),
+      ].map((transport) => transport.close?.()),
     );
   }
 }

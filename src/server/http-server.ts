@@ -31,6 +31,19 @@ export interface WharfServer {
   readonly history: RunHistory | undefined;
   /** Stops accepting, interrupts bodies (keeping their bytes), waits up to the shutdown timeout. */
   close(): Promise<void>;
+  /**
+   * Reads `--config` again and replaces the named hooks and bindings (SIGHUP): requests in flight finish with
+   * the hooks they started with. Rejects, keeping the running hooks, when the file cannot be used.
+   */
+  reload(): Promise<ReloadResult>;
+}
+
+/** What a reload replaced. */
+export interface ReloadResult {
+  readonly file?: string;
+  readonly version: number;
+  readonly hooks: number;
+  readonly bindings: number;
 }
 
 export interface StartOptions {
@@ -94,6 +107,8 @@ export interface ServerParts {
   readonly shutdown: AbortController;
   /** Disposers run on close, after the hooks engine stopped (run counters, history recording). */
   readonly disposers: readonly (() => void)[];
+  /** Reloads `--config` (SIGHUP); see {@link WharfServer.reload}. */
+  readonly reload?: () => Promise<ReloadResult>;
 }
 
 /** Serves what it is handed: health, metrics, admin, module routes, CORS and the tus endpoints. */
@@ -272,6 +287,10 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
     hooks,
     modules,
     history,
+    reload: async () => {
+      if (parts.reload === undefined) return { version: hooks.hookSet.version, hooks: 0, bindings: 0 };
+      return parts.reload();
+    },
     close: async () => {
       admin?.stream.close();
       if (sweeper) clearInterval(sweeper);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { backendFailureIn } from '../backends/backend.ts';
 import { WharfError } from '../errors.ts';
 import type { BodyMeter } from '../uploads/body-meter.ts';
+import type { RequestDescription } from '../uploads/events.ts';
 import type { UploadService } from '../uploads/service.ts';
 import type { TusExchange, TusSettings } from './context.ts';
 import { tusVersion } from './headers.ts';
@@ -27,6 +28,13 @@ export interface TusHandlerDependencies {
     info(object: object, message: string): void;
     warn(object: object, message: string): void;
   };
+  /**
+   * The named hooks a request starting now runs with (taken once, at its start, so a change never reaches a
+   * request in flight); a promise when the current set must first be checked against a shared store.
+   */
+  readonly hookSet?: (
+    method: string,
+  ) => RequestDescription['hookSet'] | Promise<RequestDescription['hookSet']>;
 }
 
 const uploadMethods = 'OPTIONS, HEAD, PATCH, GET, DELETE';
@@ -137,6 +145,8 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
     ).toUpperCase();
     const isHead = method === 'HEAD';
     try {
+      const pinned = dependencies.hookSet?.(method);
+      const hookSet = pinned instanceof Promise ? await pinned : pinned;
       // Express strips its mount path from req.url; originalUrl keeps the full path.
       const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
       const pathname = url.split('?', 1)[0] ?? '/';
@@ -161,6 +171,8 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
           method,
           settings.behindProxy,
           rules === undefined ? 'tus-v1' : 'ietf-draft',
+          res,
+          hookSet,
         ),
         activeBodies,
         shuttingDown,

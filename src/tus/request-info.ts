@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { RequestDescription } from '../uploads/events.ts';
 
@@ -63,6 +63,8 @@ export function describeRequest(
   method: string,
   behindProxy: boolean,
   protocol?: RequestDescription['protocol'],
+  res?: ServerResponse,
+  hookSet?: RequestDescription['hookSet'],
 ): () => RequestDescription {
   let described: RequestDescription | undefined;
   return () => {
@@ -70,6 +72,8 @@ export function describeRequest(
       const origin = requestOrigin(req, behindProxy);
       const peer = peerAddress(req);
       described = {
+        ...(res !== undefined ? { answered: answerStatus(res) } : {}),
+        ...(hookSet !== undefined ? { hookSet } : {}),
         uri: req.url ?? '/',
         method,
         remoteAddr: clientAddress(req, behindProxy),
@@ -81,6 +85,19 @@ export function describeRequest(
     }
     return described;
   };
+}
+
+/**
+ * The status code of the answer, once it is sent ('finish'), or what was sent before the connection ended
+ * ('close'); undefined when the connection ended before any answer left.
+ */
+function answerStatus(res: ServerResponse): Promise<number | undefined> {
+  if (res.writableFinished) return Promise.resolve(res.statusCode);
+  return new Promise((resolve) => {
+    const settle = (): void => resolve(res.headersSent ? res.statusCode : undefined);
+    res.once('finish', settle);
+    res.once('close', settle);
+  });
 }
 
 /** scheme://host of the request, for absolute Location URLs; proxies are believed only with --behind-proxy. */

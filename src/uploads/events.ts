@@ -1,3 +1,4 @@
+import type { HookSet } from '../hooks/engine.ts';
 import type { HookFailure } from '../hooks/events.ts';
 import type { UploadRecord } from '../info/upload-record.ts';
 
@@ -26,6 +27,13 @@ export interface RequestDescription {
   readonly peer?: string;
   /** The upload protocol the request spoke: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP). */
   readonly protocol?: 'tus-v1' | 'ietf-draft';
+  /**
+   * Resolves with the status code of the answer once it is sent (undefined when the connection ended before
+   * one was): post hooks whose `when` tests `status` wait for it.
+   */
+  readonly answered?: Promise<number | undefined>;
+  /** The named hooks current when the request started: every event of the request runs with them. */
+  readonly hookSet?: HookSet;
 }
 
 export type DescribeRequest = () => RequestDescription;

@@ -60,7 +60,7 @@ export class HookObserver implements UploadObserver {
     upload: UploadRecord,
     request: DescribeRequest,
   ): Promise<CheckAnswer | undefined> {
-    const outcome = await this.#engine.runBlocking(this.#event(event, upload, request));
+    const outcome = await this.#engine.runBlocking(this.#event(event, upload, request), request().hookSet);
     if (outcome.kind === 'reject') {
       throw new WharfError('ERR_HOOK_REJECTED', {
         status: outcome.status,
@@ -90,7 +90,12 @@ export class HookObserver implements UploadObserver {
     error?: string,
   ): void {
     const built = this.#event(event, upload, request);
-    this.#engine.emit(error === undefined ? built : { ...built, error });
+    const described = request();
+    this.#engine.emit(
+      error === undefined ? built : { ...built, error },
+      described.answered,
+      described.hookSet,
+    );
   }
 
   failed(
@@ -100,7 +105,12 @@ export class HookObserver implements UploadObserver {
     failure: HookFailure,
   ): void {
     const built = this.#event(paired, upload, request);
-    this.#engine.emitFailure({ ...built, error: failureErrorLine(failure), failure });
+    const described = request();
+    this.#engine.emitFailure(
+      { ...built, error: failureErrorLine(failure), failure },
+      described.answered,
+      described.hookSet,
+    );
   }
 
   recorded(uploadId: string): Promise<void> {

@@ -12,6 +12,10 @@ import { PostgresRunHistory } from '../hooks/history/run-history-postgres.ts';
 import { RedisRunHistory } from '../hooks/history/run-history-redis.ts';
 import { FileInfoStore } from '../info/file.ts';
 import type { InfoStore } from '../info/info-store.ts';
+import { FileNamedHooksStore } from '../info/named-hooks-file.ts';
+import { PostgresNamedHooksStore } from '../info/named-hooks-postgres.ts';
+import { RedisNamedHooksStore } from '../info/named-hooks-redis.ts';
+import type { NamedHooksStore } from '../info/named-hooks-store.ts';
 import { PostgresInfoStore } from '../info/postgres.ts';
 import { RedisInfoStore } from '../info/redis.ts';
 import type { Locker } from '../locks/locker.ts';
@@ -25,6 +29,8 @@ export interface UploadState {
   readonly backends: readonly Backend[];
   /** The hooks outbox on the same shared backend; undefined for file-info-storage (the local journal). */
   readonly outboxStore: OutboxStore | undefined;
+  /** The named hooks and bindings added through the admin API, beside the records. */
+  readonly namedHooksStore: NamedHooksStore;
 }
 
 /** Upload records a lone file-info-storage process keeps in memory (a few hundred bytes each). */
@@ -58,6 +64,7 @@ export function composeUploadState(config: Config): UploadState {
         locker: undefined,
         backends: [],
         outboxStore: undefined,
+        namedHooksStore: new FileNamedHooksStore(config.infoDir, { shared: !ownsFilesAlone(config) }),
       };
     case 'redis-info-storage': {
       const backend = new RedisBackend(config.infoDbDsn ?? '', {
@@ -69,6 +76,7 @@ export function composeUploadState(config: Config): UploadState {
         locker: new RedisLocker(backend, { ttlMs: config.lockTtlMs }),
         backends: [backend],
         outboxStore: new RedisOutboxStore(backend, { leaseMs: outboxLeaseMs }),
+        namedHooksStore: new RedisNamedHooksStore(backend),
       };
     }
     case 'db-info-storage': {
@@ -81,6 +89,7 @@ export function composeUploadState(config: Config): UploadState {
         locker: new PostgresLocker(backend, { retryMs: postgresLockRetryMs }),
         backends: [backend],
         outboxStore: new PostgresOutboxStore(backend, { leaseMs: outboxLeaseMs }),
+        namedHooksStore: new PostgresNamedHooksStore(backend),
       };
     }
   }

@@ -18,6 +18,11 @@ export interface ChainSources {
   readonly pipeline?: Pipeline;
   /** `--hooks-executable-timeout`: a module filter's timeout unless its named hook sets one. */
   readonly filterTimeoutMs: number;
+  /**
+   * Endpoints that opted out of the global hooks (`globalHooks: false`): their chains hold only the named hooks
+   * their bindings list, no module filters or actions no named hook binds, flag-defined targets or admin targets.
+   */
+  readonly withoutGlobalHooks?: ReadonlySet<string>;
   /** Targets added through the admin API (post events only), with their outbox name and transport. */
   runtimeTargets(
     event: UploadEventName,
@@ -60,8 +65,9 @@ export function compile(sources: ChainSources, event: UploadEventName, endpoint:
   const blocking = isBlockingEvent(event);
   const entries: ChainEntry[] = [];
   const { modules, pipeline } = sources;
-  // Modules' filters and actions (those no named hook binds).
-  if (blocking) {
+  const global = sources.withoutGlobalHooks?.has(endpoint) !== true;
+  // Modules' filters and actions (those no named hook binds), unless the endpoint runs its bound hooks only.
+  if (global && blocking) {
     for (const step of modules?.filterSteps(event) ?? []) {
       entries.push({
         kind: 'filter',
@@ -72,13 +78,13 @@ export function compile(sources: ChainSources, event: UploadEventName, endpoint:
         timeoutMs: sources.filterTimeoutMs,
       });
     }
-  } else {
+  } else if (global) {
     for (const step of modules?.actionSteps(event) ?? []) {
       entries.push({ kind: 'action', source: 'module', step, critical: false, runOn: step.runOn });
     }
   }
   // Flag-defined targets hear of successful operations only, as in rustus.
-  if (sources.enabledEvents.has(event)) {
+  if (global && sources.enabledEvents.has(event)) {
     for (const transport of sources.flagTargets) {
       const outboxName = blocking ? undefined : sources.outboxNames.get(transport);
       entries.push({
@@ -153,7 +159,7 @@ export function compile(sources: ChainSources, event: UploadEventName, endpoint:
     });
   }
   // Targets added through the admin API: post events only (a pre-* event is refused when one is added).
-  if (!blocking) {
+  if (global && !blocking) {
     for (const { name, transport } of sources.runtimeTargets(event)) {
       entries.push({
         kind: 'target',

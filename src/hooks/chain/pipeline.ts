@@ -100,11 +100,22 @@ export interface HookBindingDeclaration {
   readonly events: readonly UploadEventName[];
   readonly args: Readonly<Record<string, unknown>>;
   readonly when?: WhenCondition;
+  /** Lower runs first among the endpoint's bindings of an event; equal priorities keep declaration order. */
+  readonly priority?: number;
 }
 
 export interface PipelineConfig {
   readonly hooks: readonly NamedHookDeclaration[];
   readonly bindings: readonly HookBindingDeclaration[];
+  /** Endpoints that run only their bound hooks (`globalHooks: false`), by path. */
+  readonly endpoints?: readonly { readonly path: string; readonly globalHooks?: boolean }[];
+}
+
+/** The paths of the endpoints that opted out of the global hooks (`globalHooks: false`). */
+export function endpointsWithoutGlobalHooks(config: PipelineConfig | undefined): ReadonlySet<string> {
+  return new Set(
+    (config?.endpoints ?? []).filter((endpoint) => endpoint.globalHooks === false).map(({ path }) => path),
+  );
 }
 
 export interface PipelineDefaults {
@@ -119,6 +130,11 @@ export interface PipelineDefaults {
   readonly httpOutbox?: boolean;
   /** `--hooks-retry-schedule`: the schedule of http hooks that set none. */
   readonly retrySchedule?: readonly number[];
+  /**
+   * The outbox target name of a binding, from its base name (`hook:<name>@<endpoint>#<n>`) and its content (the
+   * hook's and the binding's declarations as JSON). Default: the base name.
+   */
+  readonly targetName?: (base: string, content: string) => string;
 }
 
 /** A binding ready to run: its hook's transport and both argument sets. */
@@ -136,6 +152,8 @@ export interface BoundHook {
    * post-* events (unless `--hooks-http-outbox false`).
    */
   readonly outboxTarget?: string;
+  /** The payload in the hook's format plus its `hook` section ({@link Pipeline.payloadFor}). */
+  payloadFor(event: UploadEvent, endpoint: string, eventId: string): FormattedEvent;
 }
 
 /**
@@ -161,6 +179,8 @@ export class Pipeline {
   readonly outboxTargets: ReadonlyMap<string, HookTransport>;
   /** The retry schedule of each http outbox target: its hook's `retrySchedule`, else `--hooks-retry-schedule`. */
   readonly retrySchedules: ReadonlyMap<string, readonly number[]>;
+  /** What each outbox target delivers for: its hook's and binding's declarations, as JSON. */
+  readonly targetContents: ReadonlyMap<string, string>;
 
   constructor(config: PipelineConfig, defaults: PipelineDefaults) {
     this.#format = defaults.format;
@@ -210,11 +230,15 @@ export class Pipeline {
     const byName = new Map(config.hooks.map((hook) => [hook.name, hook]));
     const outboxTargets = new Map<string, HookTransport>();
     const retrySchedules = new Map<string, readonly number[]>();
+    const targetContents = new Map<string, string>();
     this.#bindings = config.bindings.flatMap((binding, index) => {
       const hook = byName.get(binding.hook);
       const transport = transports.get(binding.hook);
       if (hook === undefined || transport === undefined) return [];
-      const outboxTarget = `hook:${hook.name}@${binding.endpoint}#${index}`;
+      const base = `hook:${hook.name}@${binding.endpoint}#${index}`;
+      const content = JSON.stringify({ hook, binding });
+      const outboxTarget = defaults.targetName?.(base, content) ?? base;
+      targetContents.set(outboxTarget, content);
       if (isBrokerTransport(hook.transport)) {
         outboxTargets.set(outboxTarget, transport);
         return [{ binding, hook, transport, outboxTarget }];
@@ -231,6 +255,7 @@ export class Pipeline {
     });
     this.outboxTargets = outboxTargets;
     this.retrySchedules = retrySchedules;
+    this.targetContents = targetContents;
   }
 
   /** Whether any binding listens to this event (on any endpoint). */
@@ -246,13 +271,15 @@ export class Pipeline {
   }
 
   /**
-   * The hooks bound to this event on this endpoint, in declared order; each binding's `when` is checked per
-   * event by the chain's runner.
+   * The hooks bound to this event on this endpoint, by `priority` (lower first; equal ones in declared order);
+   * each binding's `when` is checked per event by the chain's runner.
    */
   boundTo(event: UploadEventName, endpoint: string): BoundHook[] {
     const blocking = event.startsWith('pre-');
+    const pipeline = this;
     return this.#bindings
       .filter(({ binding }) => binding.endpoint === endpoint && binding.events.includes(event))
+      .sort((one, other) => (one.binding.priority ?? 0) - (other.binding.priority ?? 0))
       .map(({ binding, hook, transport, outboxTarget: bindingTarget }) => {
         // An http hook runs blocking on pre-* events; only its post deliveries go through the outbox.
         const outboxTarget =
@@ -260,6 +287,9 @@ export class Pipeline {
             ? bindingTarget
             : undefined;
         return {
+          payloadFor(event: UploadEvent, endpointPath: string, eventId: string): FormattedEvent {
+            return pipeline.payloadFor(this, event, endpointPath, eventId);
+          },
           hook,
           binding,
           transport,

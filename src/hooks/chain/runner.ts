@@ -16,7 +16,7 @@ import {
   mergeAnswers,
   parseHookAnswer,
 } from './answers.ts';
-import { matchesWhen } from './conditions.ts';
+import { matchesWhen, testsStatus } from './conditions.ts';
 import { type ChainEntry, type CompiledChain, type TargetEntry, targetOf } from './entries.ts';
 import { type BoundHook, runsFor } from './pipeline.ts';
 import type { PostQueue } from './post-queue.ts';
@@ -196,13 +196,32 @@ export class ChainRunner {
     };
   }
 
-  /** Hands every entry of a post event whose `runOn` and `when` fit it to the outbox or the post queue. */
-  runPost(chain: CompiledChain, event: UploadEvent, eventId: string): void {
+  /**
+   * Hands every entry of a post event whose `runOn` and `when` fit it to the outbox or the post queue. An entry
+   * whose `when` tests the answer's `status` waits for `answered` (the status code of the answer the client
+   * got), so it is stored or queued once the answer is sent, not before.
+   */
+  runPost(
+    chain: CompiledChain,
+    event: UploadEvent,
+    eventId: string,
+    answered?: Promise<number | undefined>,
+  ): void {
     const failed = event.error !== undefined;
     const endpoint = event.endpoint ?? '';
     const run: Run = { event, eventId, blocking: false };
     for (const entry of chain ?? []) {
-      if (!runsFor(entry.runOn, failed) || !matchesWhen(entry.when, event, endpoint)) continue;
+      if (!runsFor(entry.runOn, failed)) continue;
+      if (testsStatus(entry.when) && answered !== undefined) {
+        answered.then(
+          (status) => {
+            if (matchesWhen(entry.when, event, endpoint, status)) this.#post(entry, run);
+          },
+          () => undefined,
+        );
+        continue;
+      }
+      if (!matchesWhen(entry.when, event, endpoint)) continue;
       this.#post(entry, run);
     }
   }
@@ -216,6 +235,7 @@ export class ChainRunner {
     chains: readonly { readonly name: UploadEvent['name']; readonly chain: CompiledChain }[],
     event: UploadEvent,
     eventId: string,
+    answered?: Promise<number | undefined>,
   ): void {
     const endpoint = event.endpoint ?? '';
     const heard = new Set<unknown>();
@@ -223,9 +243,22 @@ export class ChainRunner {
       const named: UploadEvent = name === event.name ? event : { ...event, name };
       const run: Run = { event: named, eventId, blocking: false };
       for (const entry of chain ?? []) {
-        if (!runsFor(entry.runOn, true) || !matchesWhen(entry.when, named, endpoint)) continue;
+        if (!runsFor(entry.runOn, true)) continue;
         const identity = failureIdentity(entry);
         if (heard.has(identity)) continue;
+        // An entry that tests the answer's status waits for it, as in runPost; it still counts as heard here,
+        // so the same failure never reaches it twice through another of its events.
+        if (testsStatus(entry.when) && answered !== undefined) {
+          heard.add(identity);
+          answered.then(
+            (status) => {
+              if (matchesWhen(entry.when, named, endpoint, status)) this.#post(entry, run);
+            },
+            () => undefined,
+          );
+          continue;
+        }
+        if (!matchesWhen(entry.when, named, endpoint)) continue;
         heard.add(identity);
         this.#post(entry, run);
       }

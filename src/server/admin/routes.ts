@@ -27,6 +27,7 @@ import type { Logger } from '../../logger.ts';
 import { isAuthorized } from './auth.ts';
 import { outboxStatsOf } from './delivery.ts';
 import { checkBodyType, LocalGuard, type LocalRefusal } from './local-guard.ts';
+import { NamedHooksError, type RuntimeNamedHooks } from './named-hooks.ts';
 import { AdminStream } from './sse.ts';
 import { type AdminEndpoint, findUpload, listUploads, type UploadState } from './uploads.ts';
 
@@ -44,6 +45,8 @@ export interface AdminApiOptions {
   readonly logger: Logger;
   /** Resolves host names for the private-address guard (tests pass their own). */
   readonly resolve?: (host: string) => Promise<readonly string[]>;
+  /** Named hooks and bindings changed at run time (`/admin/api/hooks`, `/admin/api/bindings`). */
+  readonly namedHooks?: RuntimeNamedHooks;
 }
 
 /** A request the API refuses, with the status and message the client gets. */
@@ -361,6 +364,65 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         return;
       }
     }
+    const namedHooks = options.namedHooks;
+    if (
+      (resource === 'hooks' || resource === 'bindings') &&
+      namedHooks !== undefined &&
+      action === undefined
+    ) {
+      if (id === undefined && get) {
+        const listed = await namedHooks.list();
+        sendJson(
+          res,
+          200,
+          resource === 'hooks' ? listed : { version: listed.version, bindings: listed.bindings },
+        );
+        return;
+      }
+      if (resource === 'hooks' && id !== undefined && method === 'PUT') {
+        const declaration = await readJson(req);
+        // The URL guard of run-time targets (allow-list, private addresses), once the declaration is valid.
+        const created = await namedHooks.putHook(id, declaration, async () => {
+          if (typeof declaration.url !== 'string') return;
+          await checkRuntimeTarget(declaration.url, {
+            allowList,
+            allowPrivate: options.allowPrivateTargets,
+            ...(options.resolve !== undefined ? { resolve: options.resolve } : {}),
+          });
+        });
+        options.logger.info(
+          { hook: id },
+          `named hook ${created ? 'created' : 'replaced'} through the admin API`,
+        );
+        sendJson(res, created ? 201 : 200, { name: id, created });
+        return;
+      }
+      if (resource === 'hooks' && id !== undefined && method === 'DELETE') {
+        await namedHooks.deleteHook(id);
+        options.logger.info({ hook: id }, 'named hook deleted through the admin API');
+        res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
+        return;
+      }
+      if (
+        resource === 'bindings' &&
+        (method === 'POST' ? id === undefined : id !== undefined) &&
+        (method === 'POST' || method === 'PUT')
+      ) {
+        const binding = await namedHooks.putBinding(id, await readJson(req));
+        options.logger.info(
+          { binding: binding.id, hook: binding.hook },
+          `binding ${id === undefined ? 'added' : 'replaced'} through the admin API`,
+        );
+        sendJson(res, id === undefined ? 201 : 200, binding);
+        return;
+      }
+      if (resource === 'bindings' && id !== undefined && method === 'DELETE') {
+        await namedHooks.deleteBinding(id);
+        options.logger.info({ binding: id }, 'binding deleted through the admin API');
+        res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
+        return;
+      }
+    }
     if (resource === 'stats' && id === undefined && get) {
       const outbox = outboxStatsOf(engine);
       sendJson(res, 200, {
@@ -400,6 +462,15 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         }
         if (error instanceof TargetRefusedError) {
           sendJson(res, error.status, { error: error.message });
+          return;
+        }
+        if (error instanceof NamedHooksError) {
+          const { status, message } = errorCatalogue[error.code];
+          sendJson(res, status, {
+            error: message,
+            code: error.code,
+            ...(error.problems.length > 0 ? { problems: error.problems } : {}),
+          });
           return;
         }
         options.logger.error({ err: error, path: pathname }, 'admin API request failed');
