@@ -206,7 +206,7 @@ endpoints:
         error.message,
         /endpoints\[0\]\.hooks\[0\]\.when\.status: tests the answer the client got/,
       );
-      assert.match(error.message, /endpoints\[0\]\.hooks\[1\]\.priority: must be an integer/);
+      assert.match(error.message, /endpoints\[0\]\.hooks\[1\]\.priority: must be a whole number/);
       assert.match(error.message, /endpoints\[0\]\.globalHooks: must be true or false/);
       return true;
     });
