@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Starts every service the tests use (scripts/services/*.sh start), installing what is missing.
-# Services that only download or build (MinIO's go build, Kafka's jars, the Python venv) start in the
+# Services that only download or build (tusd's and fake-gcs-server's go builds, S3Proxy's and Kafka's jars, the Python venv) start in the
 # background while the Debian-package ones install and start one after the other; apt waits for its lock.
 # Each script's output goes to .cache/services-logs/<name>.log; a failure prints that log and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 logs=.cache/services-logs
 mkdir -p "$logs"
-background=(minio tusd kafka python-clients fake-gcs azurite)
+background=(tusd fake-gcs s3proxy kafka python-clients azurite)
 started=$(date +%s)
 declare -A pids=()
 for name in "${background[@]}"; do
