@@ -106,9 +106,9 @@ s3proxy.credential=$secret_key
 jclouds.provider=filesystem-nio2
 jclouds.filesystem.basedir=$data_dir
 CONF
-  # setsid: the server outlives this script and the test run that started it. A small heap and the serial
+  # setsid: the server outlives this script and the test run that started it. A bounded heap and the serial
   # collector: bodies stream through, and the machine has 2 cores for everything.
-  setsid java -Xms64m -Xmx512m -XX:+UseSerialGC -XX:-UsePerfData -Djava.awt.headless=true \
+  setsid java -Xms64m -Xmx1g -XX:+UseSerialGC -XX:-UsePerfData -Djava.awt.headless=true \
     -jar "$jar" --properties "$state/s3proxy.conf" >"$log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   for _ in $(seq 1 600); do
