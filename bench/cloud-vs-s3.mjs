@@ -4,7 +4,7 @@
 // fresh Wharf per store and alternates the stores; medians are reported with the ratio to s3 and the
 // server's peak RSS.
 //
-// Usage: bash scripts/services/minio.sh start && bash scripts/services/fake-gcs.sh start &&
+// Usage: WHARF_MINIO_PORT=19000 bash scripts/minio.sh start (or any S3 server at WHARF_TEST_S3_URL) && bash scripts/services/fake-gcs.sh start &&
 //        bash scripts/services/azurite.sh start && npm run build && node bench/cloud-vs-s3.mjs
 //   BENCH_CLOUD_BYTES (default 256 MiB) bytes per upload; BENCH_CLOUD_ROUNDS (3);
 //   BENCH_CLOUD_CHUNK (6 MiB) chunk size of the chunked scenario;

@@ -246,9 +246,9 @@ node --input-type=module -e '
   console.log(JSON.stringify({ type: "config", ...config }));' >>"$RESULTS"
 echo "{\"type\":\"load\",\"at\":\"start\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$RESULTS"
 # The test services take CPU from the servers under test even when idle (Kafka's JVM, RabbitMQ, PostgreSQL,
-# MinIO): a run with them up gave tusd the large rows that a run without them gave Wharf. Said, and recorded.
+# S3Proxy): a run with them up gave tusd the large rows that a run without them gave Wharf. Said, and recorded.
 running_services=()
-for service in s3 postgres redis rabbitmq kafka; do
+for service in s3proxy postgres redis rabbitmq kafka; do
   bash "$ROOT/scripts/services/$service.sh" status >/dev/null 2>&1 && running_services+=("$service")
 done
 if [ ${#running_services[@]} -gt 0 ]; then

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
 npm run --silent build
-# The real services the e2e tests talk to (RabbitMQ, Kafka, Redis, PostgreSQL, MinIO, tuspy, Chromium): each
+# The real services the e2e tests talk to (RabbitMQ, Kafka, Redis, PostgreSQL, S3Proxy, tuspy, Chromium, ...): each
 # script installs what is missing and starts its service on loopback; quick when already up.
 # WHARF_TEST_SERVICES=0 skips this when they are started elsewhere (.ci/run starts them first).
 if [ "${WHARF_TEST_SERVICES:-1}" != 0 ]; then bash scripts/start-services.sh; fi

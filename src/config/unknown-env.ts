@@ -17,6 +17,8 @@ const notOptions: ReadonlySet<string> = new Set([
   // scripts/services/*.sh, bench/setup.sh and bench/run.sh.
   'WHARF_MINIO_PORT',
   'WHARF_MINIO_DATA_DIR',
+  'WHARF_S3PROXY_PORT',
+  'WHARF_S3PROXY_DATA_DIR',
   'WHARF_FAKE_GCS_PORT',
   'WHARF_AZURITE_PORT',
   'WHARF_REDIS_PORT',

@@ -1,5 +1,5 @@
 /**
- * The S3-compatible server the tests use: MinIO started by scripts/services/minio.sh. Override with
+ * The S3-compatible server the tests use: S3Proxy started by scripts/services/s3proxy.sh. Override with
  * WHARF_TEST_S3_URL, WHARF_TEST_S3_BUCKET, WHARF_TEST_S3_ACCESS_KEY and WHARF_TEST_S3_SECRET_KEY.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -45,7 +45,7 @@ export const s3 = new S3Client({
  * skips them with a loud message; under CI (CI=true) it fails the run.
  */
 /**
- * Fails (never skips) when the test bucket cannot be reached: `npm test` starts MinIO itself, so an unreachable
+ * Fails (never skips) when the test bucket cannot be reached: `npm test` starts S3Proxy itself, so an unreachable
  * bucket is a broken setup to report. Returns undefined, for `{ skip: await s3Unavailable() }` call sites.
  */
 export async function s3Unavailable(): Promise<undefined> {
@@ -54,7 +54,7 @@ export async function s3Unavailable(): Promise<undefined> {
     return undefined;
   } catch (error) {
     throw new Error(
-      `S3 server at ${s3Url} (bucket ${s3Bucket}) unreachable: ${(error as Error).name}; start it with scripts/services/minio.sh start`,
+      `S3 server at ${s3Url} (bucket ${s3Bucket}) unreachable: ${(error as Error).name}; start it with scripts/services/s3proxy.sh start`,
     );
   }
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# MinIO (a real S3-compatible server) for tests and benches, on 127.0.0.1:${WHARF_MINIO_PORT:-19000}.
+# MinIO (a real S3-compatible server) for the S3 bench (bench/minio.sh runs it on 127.0.0.1:19020), on
+# 127.0.0.1:${WHARF_MINIO_PORT:-19000}. Not a test service: the tests use S3Proxy (scripts/services/s3proxy.sh), which
+# installs in seconds where this build takes 8 to 14 minutes on an empty Go cache on 2 cores.
 # Built once with `go install` through the Go module proxy into .cache/bin (git-ignored) and reused after;
 # data under .cache/minio-data; fixed test credentials; the test bucket is created on start.
-# Usage: scripts/services/minio.sh start|stop|status|restart   (idempotent; quick when already running)
+# Usage: scripts/minio.sh start|stop|status|restart   (idempotent; quick when already running)
 # WHARF_MINIO_PORT and WHARF_MINIO_DATA_DIR select another port and data folder.
 # Tests read WHARF_TEST_S3_URL (default http://127.0.0.1:19000), WHARF_TEST_S3_BUCKET (wharf-test),
 # WHARF_TEST_S3_ACCESS_KEY (wharf-test) and WHARF_TEST_S3_SECRET_KEY (wharf-test-secret).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 # MinIO tags its releases RELEASE.<date>, which are not semver, so the proxy serves pseudo-versions only.
 # This is the newest one it serves (commit 7aac2a2c of 2026-02-12).
