@@ -218,7 +218,8 @@ export async function kafkaConsumer(
     admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true }),
   );
   await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `wharf-test-${randomUUID()}` });
+  // A short fetch long-poll: close() waits for the fetch in flight, which otherwise idles for 5 s on an empty topic.
+  const consumer = kafka.consumer({ groupId: `wharf-test-${randomUUID()}`, maxWaitTimeInMs: 200 });
   await retrying(() => consumer.connect());
   await retrying(() => consumer.subscribe({ topics: [...topics], fromBeginning: true }));
   const records: KafkaRecord[] = [];
