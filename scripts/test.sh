@@ -21,7 +21,7 @@ shopt -s nullglob globstar
 all=(test/unit/**/*.test.ts test/e2e/**/*.test.ts test/fault/**/*.test.ts)
 # These stop and start service instances of their own on fixed ports (a RabbitMQ, a Kafka, a Redis, a PostgreSQL),
 # so two runs of one of them at once would stop each other's; they run once, on the node on PATH. They test the
-# services' outages more than Node, and are a third of the suite's time.
+# services' outages more than Node, and are a fifth to a third of the suite's time.
 once=" test/e2e/broker-outbox.test.ts test/e2e/shared-outbox.test.ts test/e2e/scale-out.test.ts "
 others=()
 for file in test/unit/**/*.test.ts test/e2e/**/*.test.ts; do
