@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The one test command (npm test): build, typecheck, lint, then every test file with node's test runner.
+# The one test command (npm test): build, typecheck, lint, then every test file with node's test runner on the
+# node on PATH (Node 20.19+), and at the same time the unit and end-to-end files on Node 22 and 24 (binaries from
+# the npm registry, cached in .cache/node/ by scripts/node-versions.sh). WHARF_TEST_NODE_VERSIONS="" runs the node
+# on PATH only; WHARF_TEST_NODE_VERSIONS="24.22.3" picks others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
@@ -10,6 +13,70 @@ npm run --silent build
 if [ "${WHARF_TEST_SERVICES:-1}" != 0 ]; then bash scripts/start-services.sh; fi
 npx tsc -p tsconfig.json --noEmit
 npx biome check src test bench scripts >/dev/null || npx biome check src test bench scripts
+node_bins_text="$(bash scripts/node-versions.sh)"
+mapfile -t node_bins <<<"$node_bins_text"
+[ -n "$node_bins_text" ] || node_bins=()
+
 shopt -s nullglob globstar
-files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts test/fault/**/*.test.ts)
-exec node --import tsx --test --test-reporter=spec --test-concurrency=2 --test-timeout=300000 "${files[@]}"
+all=(test/unit/**/*.test.ts test/e2e/**/*.test.ts test/fault/**/*.test.ts)
+# These stop and start service instances of their own on fixed ports (a RabbitMQ, a Kafka, a Redis, a PostgreSQL),
+# so two runs of one of them at once would stop each other's; they run once, on the node on PATH. They test the
+# services' outages more than Node, and are a fifth to a third of the suite's time.
+once=" test/e2e/broker-outbox.test.ts test/e2e/shared-outbox.test.ts test/e2e/scale-out.test.ts "
+others=()
+for file in test/unit/**/*.test.ts test/e2e/**/*.test.ts; do
+  [[ "$once" == *" $file "* ]] || others+=("$file")
+done
+runner=(--import tsx --test --test-timeout=300000 --test-concurrency=2 --test-reporter=spec)
+# Beside each run's output, its time per test file (scripts/test-file-times.mjs), to see where the time goes.
+timing_args() { echo --test-reporter-destination=stdout --test-reporter=./scripts/test-file-times.mjs "--test-reporter-destination=$logs/node-$1.times"; }
+
+logs=.cache/test-logs
+mkdir -p "$logs"
+rm -f "$logs"/node-v*.log
+# The files, slowest first as the last run on that version timed them (new files first too): the runner starts
+# them in this order, so a long file starts early instead of running alone at the end.
+slowest_first() {
+  local times="$logs/node-$1.times"
+  shift
+  [ -s "$times" ] || { printf '%s\n' "$@"; return; }
+  printf '%s\n' "$@" |
+    awk 'NR == FNR { if (FNR > 1) seconds[$NF] = $1; next } { print (($0 in seconds) ? seconds[$0] : 1e9), $0 }' "$times" - |
+    sort -k1,1 -g -r -s | cut -d' ' -f2-
+}
+declare -A pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
+for bin in "${node_bins[@]}"; do
+  version="$("$bin/node" --version)"
+  mapfile -t files < <(slowest_first "$version" "${others[@]}")
+  # shellcheck disable=SC2046
+  PATH="$bin:$PATH" node "${runner[@]}" $(timing_args "$version") "${files[@]}" >"$logs/node-$version.log" 2>&1 &
+  pids[$version]=$!
+done
+echo "Node $(node --version) (on PATH): all ${#all[@]} test files; at the same time, in the background:" \
+  "${!pids[*]} run the ${#others[@]} unit and end-to-end files (logs in $logs/)"
+status=0
+version="$(node --version)"
+mapfile -t files < <(slowest_first "$version" "${all[@]}")
+# shellcheck disable=SC2046
+node "${runner[@]}" $(timing_args "$version") "${files[@]}" 2>&1 | tee "$logs/node-$version.log" || status=1
+
+# Each background run's closing lines, and its failures; then the counts of all runs together.
+for version in $(printf '%s\n' "${!pids[@]}" | sort -V); do
+  wait "${pids[$version]}" || status=1
+  echo
+  echo "── Node $version: ${#others[@]} unit and end-to-end files (full output: $logs/node-$version.log)"
+  grep -E '^ℹ (tests|pass|fail|cancelled|duration_ms) ' "$logs/node-$version.log" || status=1
+  sed -n '/^✖ failing tests:/,$p' "$logs/node-$version.log"
+done
+passed=0
+failed=0
+for log in "$logs"/node-v*.log; do
+  count="$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -1)"
+  passed=$((passed + ${count:-0}))
+  count="$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -1)"
+  failed=$((failed + ${count:-0}))
+done
+echo
+echo "tests: $passed passed, $failed failed"
+exit "$status"

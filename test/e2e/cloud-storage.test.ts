@@ -17,6 +17,7 @@ import {
   sha256,
   uploadWithTusJs,
 } from '../support/chunked-upload.ts';
+import { eventually } from '../support/eventually.ts';
 import { gcsArgs, gcsObjectNames, gcsObjectSha256, gcsUnavailable } from '../support/gcs.ts';
 import { createUpload, send, tus as tusHeaders } from '../support/http.ts';
 import { redisUrl } from '../support/services.ts';
@@ -242,19 +243,19 @@ for (const cloud of clouds) {
         const url = await createUpload(expiring.endpoint, { 'Upload-Length': 10 * MiB });
         await sendChunks(url, data, [data.length]);
         assert.notDeepEqual(await storedFor(idOf(url)), [], 'something stored before');
-        let status = 204;
-        for (let attempt = 0; attempt < 100 && status !== 404; attempt++) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          status = (await send('HEAD', url, { headers: tusHeaders })).status;
-        }
-        assert.equal(status, 404);
+        // Bounded by time, not by a count of tries: on a loaded machine each HEAD and listing takes longer.
+        await eventually(
+          async () => ((await send('HEAD', url, { headers: tusHeaders })).status === 404 ? true : undefined),
+          'the expired upload to answer 404',
+          60_000,
+        );
         // The sweep may answer 404 while it is still deleting the stored objects, one by one.
-        let left = await storedFor(idOf(url));
-        for (let attempt = 0; attempt < 50 && left.length > 0; attempt++) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          left = await storedFor(idOf(url));
-        }
-        assert.deepEqual(left, []);
+        await eventually(
+          async () => ((await storedFor(idOf(url))).length === 0 ? true : undefined),
+          'the expired upload to leave nothing stored',
+          60_000,
+        );
+        assert.deepEqual(await storedFor(idOf(url)), []);
       } finally {
         await expiring.stop();
       }

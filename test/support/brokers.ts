@@ -251,7 +251,10 @@ export async function kafkaConsumer(
     bootstrapBrokers: [...brokers],
     deserializers: stringDeserializers,
   });
-  const stream = await retrying(() => consumer.consume({ topics: [...topics], mode: 'earliest' }));
+  // A short fetch long-poll: close() waits for the fetch in flight, which otherwise idles on an empty topic.
+  const stream = await retrying(() =>
+    consumer.consume({ topics: [...topics], mode: 'earliest', maxWaitTime: 200 }),
+  );
   const records: KafkaRecord[] = [];
   const listeners = new Set<() => void>();
   stream.on('data', (message) => {

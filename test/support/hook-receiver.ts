@@ -19,6 +19,8 @@ export interface HookAnswer {
   readonly body?: string;
   /** Holds the answer back this long (a slow hook target). */
   readonly delayMs?: number;
+  /** Holds the answer back until this settles (a slow hook target the test releases), then `delayMs`. */
+  readonly until?: Promise<unknown>;
   /** Extra response headers (`Retry-After`, `webhook-delivery`). */
   readonly headers?: Readonly<Record<string, string>>;
 }
@@ -47,11 +49,14 @@ export class HookReceiver {
         };
         this.received.push(hook);
         for (const wake of this.#waiters) wake();
-        const { status = 200, body = '', delayMs = 0, headers = {} } = this.answer(hook);
-        setTimeout(() => {
-          hook.answered = true;
-          res.writeHead(status, { 'Content-Type': 'text/plain', ...headers }).end(body);
-        }, delayMs);
+        const { status = 200, body = '', delayMs = 0, until, headers = {} } = this.answer(hook);
+        const reply = () =>
+          setTimeout(() => {
+            hook.answered = true;
+            res.writeHead(status, { 'Content-Type': 'text/plain', ...headers }).end(body);
+          }, delayMs);
+        if (until) void until.finally(reply);
+        else reply();
       });
     });
   }

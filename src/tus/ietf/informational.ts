@@ -1,6 +1,6 @@
-import { type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
+import { type ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 
-/** Node 26+ (`res.writeInformation`, nodejs/node#63155); typed here since Node 20's types lack it. */
+/** Node 24.x and 26+ (`res.writeInformation`, nodejs/node#63155); typed here since Node 20's types lack it. */
 interface WithWriteInformation {
   writeInformation(status: number, headers: Record<string, string>): void;
 }
@@ -16,7 +16,8 @@ interface WithRawWrite {
  * socket when this response owns it and otherwise queues the bytes behind the answers to earlier pipelined
  * requests; a write on the socket itself would overtake those. So: Node's own `writeInformation` when it has
  * one, else the same path as `writeProcessing`, with header names and values checked as `setHeader` checks them.
- * Nothing is sent once the final head is out, to an HTTP/1.0 client (RFC 9110 15.2), or to a gone socket.
+ * `writeInformation` takes its reason phrase from `STATUS_CODES`, which has no 104 (Node 24 sends "104 unknown"),
+ * so it is used only when it would send the given reason, or when the raw path is gone. Nothing is sent once the final head is out, to an HTTP/1.0 client (RFC 9110 15.2), or to a gone socket.
  */
 export function sendInformational(
   res: ServerResponse,
@@ -32,11 +33,14 @@ export function sendInformational(
     validateHeaderValue(name, value);
   }
   const native = res as unknown as Partial<WithWriteInformation>;
-  if (typeof native.writeInformation === 'function') {
+  const raw = res as unknown as Partial<WithRawWrite>;
+  if (
+    typeof native.writeInformation === 'function' &&
+    (STATUS_CODES[status] === reason || typeof raw._writeRaw !== 'function')
+  ) {
     native.writeInformation(status, { ...headers });
     return true;
   }
-  const raw = res as unknown as Partial<WithRawWrite>;
   if (typeof raw._writeRaw !== 'function') return false;
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
   raw._writeRaw(`HTTP/1.1 ${status} ${reason}\r\n${lines.join('')}\r\n`, 'latin1');
