@@ -128,10 +128,17 @@ endpoints:
     });
     assert.equal(reply.status, 400);
     assert.equal(reply.text, 'Hook "quota" failed with exit code 1');
+    // The refusal ends the upload's finishing too, so alert (run-on-failure, bound to post-finish) hears it, once
+    // and after the refusal; enrich, audit and slow, later in the pre-create pipeline, never ran.
+    const alert = await waitForCall(
+      log,
+      (call) => call.hook === 'alert' && call.payload.upload.metadata.tag === 'first',
+    );
+    assert.match(alert.payload.hook.error ?? '', /quota/);
     const seen = (await calls(log)).filter((call) => call.payload.upload.metadata.tag === 'first');
     assert.deepEqual(
       seen.map((call) => call.hook),
-      ['quota'],
+      ['quota', 'alert'],
     );
   });
 
