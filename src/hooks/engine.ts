@@ -244,6 +244,12 @@ export class HookEngine {
       this.#emitNumbered(event);
       return;
     }
+    // Without a shared store the number is known at once: nothing to collect or wait for.
+    const now = this.#sequencer.numberNow(event.upload.id);
+    if (now !== undefined) {
+      this.#emitNumbered({ ...event, sequence: now });
+      return;
+    }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
@@ -280,6 +286,11 @@ export class HookEngine {
       run(event);
       return;
     }
+    const now = this.#sequencer.numberNow(event.upload.id);
+    if (now !== undefined) {
+      run({ ...event, sequence: now });
+      return;
+    }
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
@@ -302,7 +313,9 @@ export class HookEngine {
 
   #emitNumbered(event: UploadEvent): void {
     const eventId = randomUUID();
-    this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
+    if (this.#logger.isLevelEnabled?.('debug') !== false) {
+      this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
+    }
     this.#runner.runPost(this.#chain(event), event, eventId);
   }
 

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { uploadEventNames } from '../events.ts';
+import { AbortWatch } from './abort-watch.ts';
 import { AmqpChannelPool, type PooledChannel } from './amqp-pool.ts';
 import { amqpCloudEventProperties } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
@@ -148,6 +149,8 @@ export class AmqpHookTransport implements HookTransport {
   readonly config: AmqpHooksConfig;
   readonly #pool: AmqpChannelPool;
   readonly #name: string;
+  /** What to cancel when a delivery's signal aborts. */
+  readonly #aborts = new AbortWatch();
 
   constructor(config: AmqpHooksConfig) {
     this.config = config;
@@ -199,19 +202,18 @@ export class AmqpHookTransport implements HookTransport {
   #acquireUnlessAborted(signal: AbortSignal): Promise<PooledChannel | undefined> {
     const acquiring = this.#pool.acquire();
     return new Promise<PooledChannel | undefined>((resolve, reject) => {
-      const onAbort = (): void => {
+      const stopWatching = this.#aborts.on(signal, () => {
         resolve(undefined);
         acquiring.then((late) => this.#pool.release(late)).catch(() => {});
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
+      });
       acquiring.then(
         (channel) => {
-          signal.removeEventListener('abort', onAbort);
+          stopWatching();
           if (signal.aborted) return;
           resolve(channel);
         },
         (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
+          stopWatching();
           reject(error);
         },
       );
@@ -234,15 +236,14 @@ export class AmqpHookTransport implements HookTransport {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        stopWatching();
         pooled.channel.off('close', onClose);
         if (error === undefined) resolve();
         else reject(error);
       };
       const timer = setTimeout(() => settle(new PublishTimeout()), this.config.publishTimeoutMs);
-      const onAbort = (): void => settle(new Error('aborted'));
       const onClose = (): void => settle(new Error('channel closed before the broker confirmed'));
-      signal.addEventListener('abort', onAbort, { once: true });
+      const stopWatching = this.#aborts.on(signal, () => settle(new Error('aborted')));
       pooled.channel.once('close', onClose);
       try {
         pooled.channel.publish(
