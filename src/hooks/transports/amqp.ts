@@ -151,6 +151,8 @@ export class AmqpHookTransport implements HookTransport {
   readonly #name: string;
   /** What to cancel when a delivery's signal aborts. */
   readonly #aborts = new AbortWatch();
+  /** The payload says all a consumer learns of the request: no request header is read. */
+  readonly requestHeaders: readonly string[] = [];
 
   constructor(config: AmqpHooksConfig) {
     this.config = config;

@@ -100,12 +100,15 @@ export class HttpHookTransport implements HookTransport {
   /** The target's URL and its request options, parsed once rather than on every event. */
   readonly #target: URL;
   readonly #targetOptions: ReturnType<typeof urlToHttpOptions>;
+  /** The proxied client headers: the only ones of the request it reads. */
+  readonly requestHeaders: readonly string[];
 
   constructor(
     readonly url: string,
     readonly options: HttpTransportOptions,
   ) {
     this.#signingKeys = webhookKeys(options.secrets ?? [], 'HTTP hook secrets');
+    this.requestHeaders = options.proxyHeaders.map((name) => name.toLowerCase());
     this.#target = new URL(url);
     this.#targetOptions = urlToHttpOptions(this.#target);
   }

@@ -259,6 +259,8 @@ export class KafkaHookTransport implements HookTransport {
   readonly #settings: ClientSettings;
   /** What to interrupt when a delivery's signal aborts. */
   readonly #aborts = new AbortWatch();
+  /** The payload says all a consumer learns of the request: no request header is read. */
+  readonly requestHeaders: readonly string[] = [];
   /** Created with the first producer: kafkajs is loaded only when a Kafka hook is actually used. */
   #kafka: Kafka | undefined;
   #producer: Promise<Producer> | undefined;
