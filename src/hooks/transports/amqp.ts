@@ -151,6 +151,9 @@ export class AmqpHookTransport implements HookTransport {
   readonly #name: string;
   /** What to cancel when a delivery's signal aborts. */
   readonly #aborts = new AbortWatch();
+  /** The publish each channel waits on the broker's confirm for (see `#watchClose`). */
+  readonly #unconfirmed = new Map<PooledChannel, (error: Error | undefined) => void>();
+  readonly #watchedChannels = new WeakSet<PooledChannel>();
   /** The payload says all a consumer learns of the request: no request header is read. */
   readonly requestHeaders: readonly string[] = [];
 
@@ -174,9 +177,9 @@ export class AmqpHookTransport implements HookTransport {
 
   async deliver(delivery: HookDelivery): Promise<DeliveryResult> {
     if (delivery.signal.aborted) return { kind: 'aborted' };
-    let pooled: PooledChannel | undefined;
+    let pooled = this.#pool.takeIdle();
     try {
-      pooled = await this.#acquireUnlessAborted(delivery.signal);
+      pooled ??= await this.#acquireUnlessAborted(delivery.signal);
       if (pooled === undefined) return { kind: 'aborted' };
     } catch (error) {
       if (delivery.signal.aborted) return { kind: 'aborted' };
@@ -222,6 +225,18 @@ export class AmqpHookTransport implements HookTransport {
     });
   }
 
+  /**
+   * Fails the publish waiting on a channel when the channel closes. One listener per channel for its whole life
+   * (a pooled channel carries one publish at a time), not one added and removed by every publish.
+   */
+  #watchClose(pooled: PooledChannel): void {
+    if (this.#watchedChannels.has(pooled)) return;
+    this.#watchedChannels.add(pooled);
+    pooled.channel.on('close', () => {
+      this.#unconfirmed.get(pooled)?.(new Error('channel closed before the broker confirmed'));
+    });
+  }
+
   /** Connects and declares the exchange and queues now, as rustus does at startup. */
   async open(): Promise<void> {
     this.#pool.release(await this.#pool.acquire());
@@ -239,14 +254,14 @@ export class AmqpHookTransport implements HookTransport {
         settled = true;
         clearTimeout(timer);
         stopWatching();
-        pooled.channel.off('close', onClose);
+        if (this.#unconfirmed.get(pooled) === settle) this.#unconfirmed.delete(pooled);
         if (error === undefined) resolve();
         else reject(error);
       };
       const timer = setTimeout(() => settle(new PublishTimeout()), this.config.publishTimeoutMs);
-      const onClose = (): void => settle(new Error('channel closed before the broker confirmed'));
       const stopWatching = this.#aborts.on(signal, () => settle(new Error('aborted')));
-      pooled.channel.once('close', onClose);
+      this.#watchClose(pooled);
+      this.#unconfirmed.set(pooled, settle);
       try {
         pooled.channel.publish(
           this.config.exchange,
