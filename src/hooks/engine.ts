@@ -304,6 +304,12 @@ export class HookEngine {
       this.#emitNumbered(event, answered, set);
       return;
     }
+    // Without a shared store the number is known at once: nothing to collect or wait for.
+    const now = this.#sequencer.numberNow(event.upload.id);
+    if (now !== undefined) {
+      this.#emitNumbered({ ...event, sequence: now }, answered, set);
+      return;
+    }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
@@ -344,6 +350,11 @@ export class HookEngine {
       run(event);
       return;
     }
+    const now = this.#sequencer.numberNow(event.upload.id);
+    if (now !== undefined) {
+      run({ ...event, sequence: now });
+      return;
+    }
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
@@ -366,7 +377,9 @@ export class HookEngine {
 
   #emitNumbered(event: UploadEvent, answered: Promise<number | undefined> | undefined, set: HookSet): void {
     const eventId = randomUUID();
-    this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
+    if (this.#logger.isLevelEnabled?.('debug') !== false) {
+      this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
+    }
     this.#runner.runPost(this.#chain(event, set), event, eventId, answered);
   }
 

@@ -606,12 +606,14 @@ export class ChainRunner {
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
   #log(record: RunRecord, result: DeliveryResult): void {
     const logger = this.#parts.logger;
+    const completed = result.kind === 'delivered' && record.status === 'completed';
+    if (completed && logger.isLevelEnabled?.('debug') === false) return;
     // Targets by their label: no URL path, query or password, no executable path (target-guard.ts).
     const fields: Record<string, unknown> = { ...record, target: redactTarget(record.target) };
     // An executable that cannot run is reported with its path; the label stands for it (target-guard.ts).
     if (record.error !== undefined) fields.error = redactTargetText(record.error, record.target);
     if (record.output !== undefined) fields.output = redactTargetText(record.output, record.target);
-    if (result.kind === 'delivered' && record.status === 'completed') {
+    if (completed) {
       logger.debug(fields, 'hook run completed');
       return;
     }

@@ -46,6 +46,15 @@ export class UploadSequencer {
   }
 
   /**
+   * The number a lone process gives at once (no shared store: counted in memory), or undefined when a shared
+   * store counts and {@link UploadSequencer.number} must be used. Spares the caller the promises that wait for a
+   * store's answer (they cost every event, and a process without a shared store has nothing to wait for).
+   */
+  numberNow(uploadId: string): number | undefined {
+    return this.#source === undefined ? this.#countInMemory(uploadId) : undefined;
+  }
+
+  /**
    * Calls `use` with the upload's next number (undefined when the shared store could not give one), after
    * the previous event of this upload on this instance was handled. `use` resolves once the event is in the
    * outbox; then the store forgets the number was pending.

@@ -1,3 +1,4 @@
+import type { HookRequest } from '../events.ts';
 import type { HookLogger } from '../hook-logger.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../transports/types.ts';
 import { DeadLetterBook, deadLetterOf, matchesDeadLetter } from './dead-letters.ts';
@@ -312,7 +313,7 @@ export class Outbox {
       uploadId: delivery.uploadId,
       ...(delivery.sequence !== undefined ? { sequence: delivery.sequence } : {}),
       payload: delivery.payload,
-      request: delivery.request,
+      request: storedRequest(delivery.request, this.#targets.get(target)?.transport.requestHeaders),
       ...(delivery.label !== undefined ? { label: delivery.label } : {}),
       ...(delivery.cloudEvent !== undefined ? { cloudEvent: delivery.cloudEvent } : {}),
     };
@@ -756,4 +757,19 @@ export class Outbox {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
   }
+}
+
+/**
+ * The request as the outbox keeps it: with only the headers the target's transport reads (all when it does not
+ * say). Every stored event is written to the journal or a shared store, and the request's headers made up about
+ * a third of it while a broker target reads none of them.
+ */
+export function storedRequest(request: HookRequest, headers: readonly string[] | undefined): HookRequest {
+  if (headers === undefined) return request;
+  const kept: Record<string, readonly string[]> = Object.create(null);
+  for (const name of headers) {
+    const values = request.headers[name];
+    if (values !== undefined && Object.hasOwn(request.headers, name)) kept[name] = values;
+  }
+  return { ...request, headers: kept };
 }

@@ -66,6 +66,16 @@ export class AmqpChannelPool {
     return this.#connections.length;
   }
 
+  /**
+   * An idle channel at once, or undefined when none is idle (then {@link acquire}): the common case of a busy
+   * server, without the promises an `async` acquire costs every publish.
+   */
+  takeIdle(): PooledChannel | undefined {
+    if (this.#closed) return undefined;
+    const idle = this.#idle.pop();
+    return idle === undefined ? undefined : this.#lend(idle);
+  }
+
   /** A channel for one publish; give it back with {@link release}. Rejects when the broker cannot be reached. */
   async acquire(): Promise<PooledChannel> {
     if (this.#closed) throw new Error('the AMQP pool is closed');

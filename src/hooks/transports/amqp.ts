@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { uploadEventNames } from '../events.ts';
+import { AbortWatch } from './abort-watch.ts';
 import { AmqpChannelPool, type PooledChannel } from './amqp-pool.ts';
 import { amqpCloudEventProperties } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
@@ -148,6 +149,13 @@ export class AmqpHookTransport implements HookTransport {
   readonly config: AmqpHooksConfig;
   readonly #pool: AmqpChannelPool;
   readonly #name: string;
+  /** What to cancel when a delivery's signal aborts. */
+  readonly #aborts = new AbortWatch();
+  /** The publish each channel waits on the broker's confirm for (see `#watchClose`). */
+  readonly #unconfirmed = new Map<PooledChannel, (error: Error | undefined) => void>();
+  readonly #watchedChannels = new WeakSet<PooledChannel>();
+  /** The payload says all a consumer learns of the request: no request header is read. */
+  readonly requestHeaders: readonly string[] = [];
 
   constructor(config: AmqpHooksConfig) {
     this.config = config;
@@ -169,9 +177,9 @@ export class AmqpHookTransport implements HookTransport {
 
   async deliver(delivery: HookDelivery): Promise<DeliveryResult> {
     if (delivery.signal.aborted) return { kind: 'aborted' };
-    let pooled: PooledChannel | undefined;
+    let pooled = this.#pool.takeIdle();
     try {
-      pooled = await this.#acquireUnlessAborted(delivery.signal);
+      pooled ??= await this.#acquireUnlessAborted(delivery.signal);
       if (pooled === undefined) return { kind: 'aborted' };
     } catch (error) {
       if (delivery.signal.aborted) return { kind: 'aborted' };
@@ -199,22 +207,33 @@ export class AmqpHookTransport implements HookTransport {
   #acquireUnlessAborted(signal: AbortSignal): Promise<PooledChannel | undefined> {
     const acquiring = this.#pool.acquire();
     return new Promise<PooledChannel | undefined>((resolve, reject) => {
-      const onAbort = (): void => {
+      const stopWatching = this.#aborts.on(signal, () => {
         resolve(undefined);
         acquiring.then((late) => this.#pool.release(late)).catch(() => {});
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
+      });
       acquiring.then(
         (channel) => {
-          signal.removeEventListener('abort', onAbort);
+          stopWatching();
           if (signal.aborted) return;
           resolve(channel);
         },
         (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
+          stopWatching();
           reject(error);
         },
       );
+    });
+  }
+
+  /**
+   * Fails the publish waiting on a channel when the channel closes. One listener per channel for its whole life
+   * (a pooled channel carries one publish at a time), not one added and removed by every publish.
+   */
+  #watchClose(pooled: PooledChannel): void {
+    if (this.#watchedChannels.has(pooled)) return;
+    this.#watchedChannels.add(pooled);
+    pooled.channel.on('close', () => {
+      this.#unconfirmed.get(pooled)?.(new Error('channel closed before the broker confirmed'));
     });
   }
 
@@ -234,16 +253,15 @@ export class AmqpHookTransport implements HookTransport {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        pooled.channel.off('close', onClose);
+        stopWatching();
+        if (this.#unconfirmed.get(pooled) === settle) this.#unconfirmed.delete(pooled);
         if (error === undefined) resolve();
         else reject(error);
       };
       const timer = setTimeout(() => settle(new PublishTimeout()), this.config.publishTimeoutMs);
-      const onAbort = (): void => settle(new Error('aborted'));
-      const onClose = (): void => settle(new Error('channel closed before the broker confirmed'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      pooled.channel.once('close', onClose);
+      const stopWatching = this.#aborts.on(signal, () => settle(new Error('aborted')));
+      this.#watchClose(pooled);
+      this.#unconfirmed.set(pooled, settle);
       try {
         pooled.channel.publish(
           this.config.exchange,

@@ -7,6 +7,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { urlToHttpOptions } from 'node:url';
+import { AbortWatch } from './abort-watch.ts';
 import { httpCloudEventHeaders } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 import { webhookHeaders, webhookKeys } from './webhook-signature.ts';
@@ -94,15 +95,20 @@ export class HttpHookTransport implements HookTransport {
   readonly #httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
   /** The HMAC keys of `options.secrets`, decoded once (a bad secret throws here, naming its position only). */
   readonly #signingKeys: readonly Buffer[];
+  /** What to interrupt when a delivery's signal aborts. */
+  readonly #aborts = new AbortWatch();
   /** The target's URL and its request options, parsed once rather than on every event. */
   readonly #target: URL;
   readonly #targetOptions: ReturnType<typeof urlToHttpOptions>;
+  /** The proxied client headers: the only ones of the request it reads. */
+  readonly requestHeaders: readonly string[];
 
   constructor(
     readonly url: string,
     readonly options: HttpTransportOptions,
   ) {
     this.#signingKeys = webhookKeys(options.secrets ?? [], 'HTTP hook secrets');
+    this.requestHeaders = options.proxyHeaders.map((name) => name.toLowerCase());
     this.#target = new URL(url);
     this.#targetOptions = urlToHttpOptions(this.#target);
   }
@@ -137,8 +143,7 @@ export class HttpHookTransport implements HookTransport {
     // Node 20 (it showed in the profile of small uploads with post hooks at about a third of a millisecond each).
     const stop = new Interruption();
     const timer = setTimeout(() => stop.interrupt('timeout'), this.options.timeoutMs);
-    const onClose = () => stop.interrupt('closed');
-    delivery.signal.addEventListener('abort', onClose, { once: true });
+    const stopWatching = this.#aborts.on(delivery.signal, () => stop.interrupt('closed'));
     try {
       const rendered = this.options.render?.(delivery.payload);
       const body = Buffer.from(rendered?.body ?? delivery.payload);
@@ -191,7 +196,7 @@ export class HttpHookTransport implements HookTransport {
       return { kind: 'unreachable', detail: describeRequestError(error) };
     } finally {
       clearTimeout(timer);
-      delivery.signal.removeEventListener('abort', onClose);
+      stopWatching();
     }
   }
 

@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import type { Producer as PlatformaticProducer, ProducerOptions } from '@platformatic/kafka';
 import { withTimeout } from '../../backends/backend.ts';
 import { HookConfigError } from '../errors.ts';
+import { AbortWatch } from './abort-watch.ts';
 import { BatchSender } from './batch-sender.ts';
 import { kafkaCloudEventHeaders } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
@@ -341,6 +342,10 @@ function brokerRefusedRecords(error: unknown): boolean {
 export class KafkaHookTransport implements HookTransport {
   readonly config: KafkaHooksConfig;
   readonly #settings: ClientSettings;
+  /** What to interrupt when a delivery's signal aborts. */
+  readonly #aborts = new AbortWatch();
+  /** The payload says all a consumer learns of the request: no request header is read. */
+  readonly requestHeaders: readonly string[] = [];
   /** Created on first use: the client is loaded only when a Kafka hook is actually used. */
   #producer: Promise<Producer> | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -380,10 +385,9 @@ export class KafkaHookTransport implements HookTransport {
     const timedOut = new Promise<'timed_out'>((resolve) => {
       timer = setTimeout(() => resolve('timed_out'), timeoutMs);
     });
-    let onAbort: (() => void) | undefined;
+    let stopWatching: (() => void) | undefined;
     const aborted = new Promise<'aborted'>((resolve) => {
-      onAbort = () => resolve('aborted');
-      delivery.signal.addEventListener('abort', onAbort, { once: true });
+      stopWatching = this.#aborts.on(delivery.signal, () => resolve('aborted'));
     });
     // Given up on (timed out, or the engine closed): a record still waiting for its batch is then not sent.
     const giveUp = new AbortController();
@@ -394,7 +398,7 @@ export class KafkaHookTransport implements HookTransport {
     const outcome = await Promise.race([sent, timedOut, aborted]);
     clearTimeout(timer);
     // The signal is the engine's, shared by every delivery: leave no listener behind.
-    if (onAbort !== undefined) delivery.signal.removeEventListener('abort', onAbort);
+    stopWatching?.();
     this.#inFlight -= 1;
     this.#armIdleTimer();
     if (outcome === 'timed_out' || outcome === 'aborted') giveUp.abort(new Error(`the delivery ${outcome}`));

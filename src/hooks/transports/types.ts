@@ -70,6 +70,12 @@ export interface HookTransport {
   /** How run records and logs name the target: `file:/path`, `dir:/path/<hook>`, `http:<url>`. */
   describe(hook: string): string;
   deliver(delivery: HookDelivery): Promise<DeliveryResult>;
+  /**
+   * The request headers (lower-case names) {@link HookTransport.deliver} reads from `delivery.request.headers`;
+   * absent: it may read any. The outbox stores only these with each event: the payload already carries what a
+   * receiver sees of the request, and a broker target reads none (a stored event was twice its payload's size).
+   */
+  readonly requestHeaders?: readonly string[];
   /** Connects (and declares what it must) ahead of the first event; a failure is only worth a warning. */
   open?(): Promise<void>;
   /** Releases connections the transport holds (brokers); called once when the engine closes. */
