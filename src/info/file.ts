@@ -97,6 +97,12 @@ export class FileInfoStore implements InfoStore {
   readonly #cache = new Map<string, RecordFile>();
   readonly #cacheLimit: number;
   /**
+   * Counts finished removals. A read that began before a removal finished may have read the removed record
+   * (its file was still there): it must not put that in the cache, or the record would come back for every
+   * later reader of this process (a HEAD, which reads without the upload's lock, racing a termination).
+   */
+  #removals = 0;
+  /**
    * Record files kept open for their next append, when this process is the only writer (as for the cache): a
    * small upload's record is created and then appended once. Closed when pushed out, replaced or removed.
    */
@@ -130,6 +136,7 @@ export class FileInfoStore implements InfoStore {
     const file = this.#file(id);
     const cached = this.#cache.get(id);
     if (cached !== undefined) return cached;
+    const removals = this.#removals;
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -138,7 +145,7 @@ export class FileInfoStore implements InfoStore {
       throw error;
     }
     const found = latestIn(text);
-    if (found !== undefined) this.#remember(id, found);
+    if (found !== undefined && removals === this.#removals) this.#remember(id, found);
     return found;
   }
 
@@ -281,6 +288,9 @@ export class FileInfoStore implements InfoStore {
     this.#cache.delete(id);
     await this.#openFiles.drop(id);
     await rm(file, { force: true });
+    // Reads under way now began while the file existed: what they found is not cached (see #removals).
+    this.#removals += 1;
+    this.#cache.delete(id);
   }
 
   close(): Promise<void> {
