@@ -97,11 +97,12 @@ export class FileInfoStore implements InfoStore {
   readonly #cache = new Map<string, RecordFile>();
   readonly #cacheLimit: number;
   /**
-   * Counts finished removals. A read that began before a removal finished may have read the removed record
-   * (its file was still there): it must not put that in the cache, or the record would come back for every
-   * later reader of this process (a HEAD, which reads without the upload's lock, racing a termination).
+   * Bumped when a write lands and when a removal ends: a read that began before one of them may have
+   * read what is no longer so (a removed record, an older version), so it is returned but not cached. Without
+   * this a HEAD's unlocked read overlapping a removal put the removed record back in the cache, and the upload
+   * answered 200 until pushed out, though its file was gone.
    */
-  #removals = 0;
+  #changes = 0;
   /**
    * Record files kept open for their next append, when this process is the only writer (as for the cache): a
    * small upload's record is created and then appended once. Closed when pushed out, replaced or removed.
@@ -136,7 +137,7 @@ export class FileInfoStore implements InfoStore {
     const file = this.#file(id);
     const cached = this.#cache.get(id);
     if (cached !== undefined) return cached;
-    const removals = this.#removals;
+    const changes = this.#changes;
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -145,7 +146,7 @@ export class FileInfoStore implements InfoStore {
       throw error;
     }
     const found = latestIn(text);
-    if (found !== undefined && removals === this.#removals) this.#remember(id, found);
+    if (found !== undefined && changes === this.#changes) this.#remember(id, found);
     return found;
   }
 
@@ -199,6 +200,7 @@ export class FileInfoStore implements InfoStore {
         lines = current.lines + 1;
       }
     } else await this.#replace(record.id, file, json);
+    this.#changes++;
     this.#remember(record.id, { version, json, lines, appendable: true });
     record.version = version;
   }
@@ -286,11 +288,14 @@ export class FileInfoStore implements InfoStore {
   async remove(id: string): Promise<void> {
     const file = this.#file(id);
     this.#cache.delete(id);
-    await this.#openFiles.drop(id);
-    await rm(file, { force: true });
-    // Reads under way now began while the file existed: what they found is not cached (see #removals).
-    this.#removals += 1;
-    this.#cache.delete(id);
+    try {
+      await this.#openFiles.drop(id);
+      await rm(file, { force: true });
+    } finally {
+      // A read that finished while the file was being removed may have cached it meanwhile.
+      this.#changes++;
+      this.#cache.delete(id);
+    }
   }
 
   close(): Promise<void> {

@@ -25,9 +25,9 @@ async function writeModule(root: string, folder: string, file: string, source: s
 }
 
 /**
- * Longer than --lock-timeout (20 s): a schedule run that waits for one upload's lock holds every later run back
- * (a schedule never runs twice at once), and under a loaded CI machine the stale upload's deletion once came later
- * than 15 s.
+ * Generous for a loaded CI machine. (This test once stalled here for another reason: the HEAD polled below read
+ * the record while the schedule removed it, and the file info store cached the removed record again, so HEAD
+ * answered 200 for good; see test/unit/info/file-info-cache-removal.test.ts.)
  */
 async function eventually<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
   const deadline = Date.now() + 45_000;
