@@ -240,3 +240,40 @@ describe('SIGHUP reloads the hook modules without dropping uploads in progress',
     assert.equal(await routeAnswer(wharf), 'v3');
   });
 });
+
+describe('SIGHUP reloads an isolated (worker thread) module', () => {
+  let scratch: string;
+  let moduleFile: string;
+  let wharf: WharfProcess;
+  const isolated = (label: string) =>
+    `export default function register(hooks) {
+  hooks.filter('pre-create', (payload) => ({ ...payload, metadata: { ...payload.metadata, version: '${label}' } }));
+}
+`;
+  before(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'wharf-module-reload-isolated-'));
+    const folder = path.join(scratch, 'modules', 'tagger');
+    await mkdir(folder, { recursive: true });
+    moduleFile = path.join(folder, 'index.js');
+    await writeFile(path.join(folder, 'wharf-module.json'), '{ "isolation": "worker" }\n');
+    await writeFile(moduleFile, isolated('w1'));
+    wharf = await startWharf({ args: ['--hooks-modules-dir', path.join(scratch, 'modules')] });
+  });
+  after(async () => {
+    await wharf.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it("uploads created after the reload run the new module's filter in its new worker", async () => {
+    assert.equal(await versionOf(wharf, await create(wharf, 3)), 'w1');
+    await writeFile(moduleFile, isolated('w2'));
+    await hangUp(wharf, reloadedMessage);
+    assert.equal(await versionOf(wharf, await create(wharf, 3)), 'w2');
+    // A broken isolated module is refused like any other: w2 stays.
+    await writeFile(moduleFile, 'export default function register() { throw new Error("bad w3"); }\n');
+    const failed = await hangUp(wharf, failedMessage);
+    assert.equal(failed.file, moduleFile);
+    assert.match(String(failed.error), /bad w3/);
+    assert.equal(await versionOf(wharf, await create(wharf, 3)), 'w2');
+  });
+});
