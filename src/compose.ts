@@ -1,11 +1,13 @@
 import { type EndpointDeclaration, loadWharfFile, type WharfFile } from './config/config-file.ts';
 import type { Config } from './config/load.ts';
 import { ConfigError } from './config/option-table.ts';
+import { boundModules } from './hooks/chain/pipeline.ts';
 import { composeHookParts } from './hooks/compose-hooks.ts';
 import { checkConfiguredTarget, TargetAllowList } from './hooks/delivery/target-guard.ts';
 import { HookEngine } from './hooks/engine.ts';
 import { type RunHistory, recordRuns } from './hooks/history/run-history.ts';
 import { loadHookModules } from './hooks/modules/loader.ts';
+import type { HookModules } from './hooks/modules/registry.ts';
 import { createDashboardHandler } from './server/admin/dashboard.ts';
 import { outboxStatsOf } from './server/admin/delivery.ts';
 import { LocalGuard } from './server/admin/local-guard.ts';
@@ -48,9 +50,16 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     if (composed === undefined) throw new Error('the uploads service is not ready yet');
     return composed;
   });
+  const moduleContext = (name: string) => ({
+    logger: logger.child({ module: name }),
+    config,
+    env: config.env,
+    uploads,
+    args: {},
+  });
   const modules = await loadHookModules(
     config.hooksModulesDir,
-    (name) => ({ logger: logger.child({ module: name }), config, env: config.env, uploads, args: {} }),
+    moduleContext,
     logger,
     config.hooks.executableTimeoutMs,
   );
@@ -179,9 +188,30 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
             bindings: file.bindings.length,
           };
         };
+  // The modules named hooks bind: a reload cannot change them (compose-hooks.ts), so the new set binds the same.
+  const bound = boundModules(wharfFile);
+  let reloads = 0;
+  const loadModules = async (): Promise<HookModules> => {
+    reloads++;
+    const fresh = await loadHookModules(
+      config.hooksModulesDir,
+      moduleContext,
+      logger,
+      config.hooks.executableTimeoutMs,
+      reloads,
+    );
+    try {
+      fresh.bind(bound);
+    } catch (error) {
+      fresh.stopEmitter();
+      throw error;
+    }
+    return fresh;
+  };
   return {
     hooks,
     modules,
+    loadModules,
     history,
     metrics,
     admin,

@@ -5,6 +5,7 @@ import { renderHelp } from '../config/help.ts';
 import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
 import { ConfigError } from '../config/option-table.ts';
 import { unknownVariables } from '../config/unknown-env.ts';
+import { HookModuleError } from '../hooks/modules/loader.ts';
 import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { serveClusterMetrics } from '../server/metrics.ts';
@@ -45,7 +46,8 @@ async function serve(config: Config, logger: Logger, inCluster: boolean): Promis
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // SIGHUP reloads --config: requests in flight keep the hooks they started with; a failure keeps the old set.
+  // SIGHUP reloads the hook modules and --config: requests in flight keep the hooks they started with; a
+  // failure keeps the old set and names the file at fault (a module's entry file, or the config file).
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
     reloading = reloading.then(() =>
@@ -53,7 +55,10 @@ async function serve(config: Config, logger: Logger, inCluster: boolean): Promis
         (result) => logger.info({ ...result }, 'configuration reloaded'),
         (error: unknown) =>
           logger.error(
-            { file: config.configFile, error: error instanceof Error ? error.message : String(error) },
+            {
+              file: error instanceof HookModuleError ? error.file : config.configFile,
+              error: error instanceof Error ? error.message : String(error),
+            },
             'configuration reload failed; the running hooks are kept',
           ),
       ),

@@ -107,13 +107,16 @@ export class HookEngine {
   readonly #outboxNames: ReadonlyMap<HookTransport, string>;
   readonly #queue: PostQueue;
   readonly #closing: AbortController;
-  readonly #modules: HookModules | undefined;
+  /** The hook modules new requests use (replaced by a reload); a request's set keeps those it started with. */
+  #modules: HookModules | undefined;
   /** The named hooks new requests use; a request keeps the set that was current when it started. */
   #set: HookSet;
   /** Every pipeline with brokers installed since start: their connections close with the engine. */
   readonly #pipelines: Pipeline[] = [];
   readonly #buildPipeline: ((config: PipelineConfig) => Pipeline | undefined) | undefined;
   readonly #withoutGlobalHooks: ReadonlySet<string>;
+  /** The endpoints without global hooks of the current set (a replacement of the modules keeps them). */
+  #currentWithout: ReadonlySet<string>;
   /** Numbers each upload's post events (shared by every instance with a shared outbox store). */
   readonly #sequencer: UploadSequencer;
   /** While a numbered event is handed out: the outbox additions it makes (the store settles it after them). */
@@ -161,6 +164,7 @@ export class HookEngine {
       },
       ...(this.config.stopCode !== undefined ? { stopCode: this.config.stopCode } : {}),
     });
+    this.#currentWithout = this.#withoutGlobalHooks;
     this.#set = this.#newSet(0, options.pipeline, this.#withoutGlobalHooks);
     // A target added through the admin API joins the chains of new requests.
     options.link.attach(this.#runner, () => this.#chains.invalidate());
@@ -168,7 +172,8 @@ export class HookEngine {
   }
 
   #newSet(version: number, pipeline: Pipeline | undefined, withoutGlobalHooks: ReadonlySet<string>): HookSet {
-    if (pipeline !== undefined && pipeline.brokerTransports.length > 0) this.#pipelines.push(pipeline);
+    if (pipeline !== undefined && pipeline.brokerTransports.length > 0 && !this.#pipelines.includes(pipeline))
+      this.#pipelines.push(pipeline);
     const outbox = this.#outbox;
     const chains = new ChainCompiler({
       enabledEvents: this.config.enabledEvents,
@@ -221,7 +226,20 @@ export class HookEngine {
     }
     const pipeline = this.#buildPipeline(config);
     this.#openBrokers(pipeline?.brokerTransports ?? []);
-    this.#set = this.#newSet(version, pipeline, endpointsWithoutGlobalHooks(config));
+    this.#currentWithout = endpointsWithoutGlobalHooks(config);
+    this.#set = this.#newSet(version, pipeline, this.#currentWithout);
+    return this.#set;
+  }
+
+  /**
+   * Replaces the hook modules (reloaded on SIGHUP), keeping the named hooks: requests that start from now on
+   * run the new modules' filters and actions; those in flight keep the set, and so the modules, they started
+   * with. The caller retires the old modules. `version`: the set's number (a SIGHUP that also reloaded
+   * `--config` gives the number that reload gave, so one reload is one version).
+   */
+  replaceModules(modules: HookModules, version = this.#set.version + 1): HookSet {
+    this.#modules = modules;
+    this.#set = this.#newSet(version, this.#set.pipeline, this.#currentWithout);
     return this.#set;
   }
 

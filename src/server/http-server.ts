@@ -5,7 +5,7 @@ import { jobLeasesOn } from '../backends/shared-job-leases.ts';
 import type { Config } from '../config/load.ts';
 import type { HookEngine } from '../hooks/engine.ts';
 import type { RunHistory } from '../hooks/history/run-history.ts';
-import type { HookModules } from '../hooks/modules/registry.ts';
+import type { HookModules, ScheduleGate } from '../hooks/modules/registry.ts';
 import type { Locker } from '../locks/locker.ts';
 import type { Logger } from '../logger.ts';
 import { type RequestHandler, routeTusPath } from '../tus/handler.ts';
@@ -25,15 +25,17 @@ export interface WharfServer {
   readonly port: number;
   /** The hooks engine (its run log shows every hook run). */
   readonly hooks: HookEngine;
-  /** The hook modules loaded from `--hooks-modules-dir`. */
+  /** The hook modules loaded from `--hooks-modules-dir` (the set new requests use: a reload replaces it). */
   readonly modules: HookModules;
   /** The persisted hook run history (with --admin). */
   readonly history: RunHistory | undefined;
   /** Stops accepting, interrupts bodies (keeping their bytes), waits up to the shutdown timeout. */
   close(): Promise<void>;
   /**
-   * Reads `--config` again and replaces the named hooks and bindings (SIGHUP): requests in flight finish with
-   * the hooks they started with. Rejects, keeping the running hooks, when the file cannot be used.
+   * Loads the hook modules afresh and reads `--config` again, then replaces the modules (filters, actions,
+   * routes, schedules) and the named hooks and bindings together (SIGHUP): requests in flight finish with the
+   * hooks they started with. Rejects, keeping every running hook and module, when a module or the file cannot
+   * be used.
    */
   reload(): Promise<ReloadResult>;
 }
@@ -44,6 +46,8 @@ export interface ReloadResult {
   readonly version: number;
   readonly hooks: number;
   readonly bindings: number;
+  /** The entry files of the hook modules now running (reloaded). */
+  readonly modules?: readonly string[];
 }
 
 export interface StartOptions {
@@ -109,12 +113,21 @@ export interface ServerParts {
   readonly disposers: readonly (() => void)[];
   /** Reloads `--config` (SIGHUP); see {@link WharfServer.reload}. */
   readonly reload?: () => Promise<ReloadResult>;
+  /**
+   * Loads the hook modules afresh (SIGHUP), bound as the running ones; rejects with a HookModuleError naming
+   * the file when one cannot be used. Absent: the modules stay as loaded at start.
+   */
+  readonly loadModules?: () => Promise<HookModules>;
 }
 
 /** Serves what it is handed: health, metrics, admin, module routes, CORS and the tus endpoints. */
 export async function serve(config: Config, parts: ServerParts, options: StartOptions): Promise<WharfServer> {
   const { logger } = options;
-  const { hooks, modules, history, metrics, admin, dashboard, endpoints, shutdown } = parts;
+  const { hooks, history, metrics, admin, dashboard, endpoints, shutdown } = parts;
+  // The modules new requests and routes use; a reload replaces them (see `reload` below).
+  let modules = parts.modules;
+  /** Replaced modules still ending (their isolated runs in flight): shutdown waits for them. */
+  const retiring = new Set<Promise<void>>();
   const main = endpoints[0];
   if (main === undefined) throw new Error('no endpoint to serve');
   const service = main.service;
@@ -244,9 +257,48 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
     ttlMs: config.lockTtlMs,
     onError: (error, job) => logger.warn({ err: error, job }, 'a job lease could not be renewed or released'),
   });
-  if (options.sweep !== false) {
-    modules.startSchedules(leases === undefined ? undefined : (job, tick) => leases.claim(job, tick));
-  }
+  const scheduleGate: ScheduleGate | undefined =
+    leases === undefined ? undefined : (job, tick) => leases.claim(job, tick);
+  if (options.sweep !== false) modules.startSchedules(scheduleGate);
+
+  /**
+   * Loads the modules afresh and runs their route and start handlers before anything changes; then reloads
+   * --config; only when both worked are the new modules swapped in (the new schedules start, the old ones
+   * stop, the old modules' server.stop runs and their isolated workers end after their runs in flight).
+   */
+  const reload = async (): Promise<ReloadResult> => {
+    const fresh = await parts.loadModules?.();
+    if (fresh !== undefined) {
+      try {
+        await fresh.init('routes.before');
+        await fresh.init('routes.after');
+        await fresh.init('server.start');
+      } catch (error) {
+        fresh.stopEmitter();
+        throw error;
+      }
+    }
+    let result: ReloadResult;
+    try {
+      result =
+        parts.reload === undefined
+          ? { version: hooks.hookSet.version, hooks: 0, bindings: 0 }
+          : await parts.reload();
+    } catch (error) {
+      await fresh?.retire(0);
+      throw error;
+    }
+    if (fresh === undefined) return result;
+    const old = modules;
+    modules = fresh;
+    const set = hooks.replaceModules(fresh, parts.reload === undefined ? undefined : result.version);
+    // The old schedules stop (synchronously, first thing retire does) before the new ones start.
+    const retired = old.retire(config.hooks.executableTimeoutMs);
+    retiring.add(retired);
+    void retired.finally(() => retiring.delete(retired));
+    if (options.sweep !== false) fresh.startSchedules(scheduleGate);
+    return { ...result, version: set.version, modules: [...fresh.modules] };
+  };
 
   let sweeper: NodeJS.Timeout | undefined;
   if (options.sweep !== false && config.uploadExpirationMs > 0 && config.extensions.has('expiration')) {
@@ -285,12 +337,11 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
     service,
     port,
     hooks,
-    modules,
-    history,
-    reload: async () => {
-      if (parts.reload === undefined) return { version: hooks.hookSet.version, hooks: 0, bindings: 0 };
-      return parts.reload();
+    get modules() {
+      return modules;
     },
+    history,
+    reload,
     close: async () => {
       admin?.stream.close();
       if (sweeper) clearInterval(sweeper);
@@ -307,6 +358,8 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
       server.closeAllConnections();
       // Post hooks already accepted get the rest of the shutdown window, then the engine stops.
       await hooks.drain(Math.max(1000, config.shutdownTimeoutMs));
+      // Modules a reload replaced end their isolated runs in flight (bounded by the hook timeout) first.
+      await Promise.all(retiring);
       await hooks.close();
       for (const dispose of parts.disposers) dispose();
       await history?.close();

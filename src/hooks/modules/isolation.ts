@@ -282,6 +282,17 @@ export class IsolatedModule {
   }
 
   /** Terminates the worker (shutdown); waiting runs fail. */
+  /**
+   * Resolves once no run waits on the worker (or after `waitMs`): a reload ends the replaced module's worker
+   * after the runs it was given.
+   */
+  async idle(waitMs: number): Promise<void> {
+    const until = Date.now() + waitMs;
+    while (this.#pending.size > 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const worker = this.#worker;

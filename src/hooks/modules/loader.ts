@@ -50,7 +50,7 @@ let typeScriptImport: Promise<ScopedImport> | undefined;
  * `index.ts` modules are compiled on the fly by tsx's scoped import, when tsx is installed (Node 20 cannot
  * strip types). Scoped: Wharf's own imports are not affected.
  */
-async function importTypeScript(file: string): Promise<unknown> {
+async function importTypeScript(file: string, reload: number): Promise<unknown> {
   typeScriptImport ??= (async () => {
     const specifier = 'tsx/esm/api';
     const tsx = (await import(specifier)) as { tsImport: ScopedImport };
@@ -64,7 +64,14 @@ async function importTypeScript(file: string): Promise<unknown> {
       cause,
     });
   }
-  return tsImport(pathToFileURL(file).href, import.meta.url);
+  return tsImport(entryUrl(file, reload), import.meta.url);
+}
+
+/** The URL an entry file is imported as: a reload's own query makes Node's module cache read the file again. */
+function entryUrl(file: string, reload: number): string {
+  const url = pathToFileURL(file);
+  if (reload > 0) url.search = `reload=${reload}`;
+  return url.href;
 }
 
 function messageOf(error: unknown): string {
@@ -133,14 +140,37 @@ export async function loadHookModules(
   logger: ModuleLogger,
   /** `--hooks-executable-timeout`: an isolated module's run timeout unless its wharf-module.json sets one. */
   hookTimeoutMs = 30_000,
+  /**
+   * 0 at start; the reload's number on SIGHUP. Above 0, each entry file is imported as `<file URL>?reload=<n>`,
+   * a URL Node's module cache has not seen, so the file is read again. What an entry file imports itself is
+   * cached under its own URL and is not read again (a restart reloads it).
+   */
+  reload = 0,
 ): Promise<HookModules> {
   const modules = new HookModules(logger);
+  try {
+    await loadInto(modules, directory, contextFor, hookTimeoutMs, reload);
+  } catch (error) {
+    // Isolated modules already started (a later folder broke the load) end with the set they joined.
+    modules.stopEmitter();
+    throw error;
+  }
+  return modules;
+}
+
+async function loadInto(
+  modules: HookModules,
+  directory: string,
+  contextFor: (moduleName: string) => Omit<HookModuleContext, 'emitter'>,
+  hookTimeoutMs: number,
+  reload: number,
+): Promise<void> {
   const root = path.resolve(directory);
   let entries: import('node:fs').Dirent[];
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return modules;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw new HookModuleError(root, `cannot read the hook modules folder: ${messageOf(error)}`, {
       cause: error,
     });
@@ -179,7 +209,7 @@ export async function loadHookModules(
     let register: unknown;
     try {
       const loaded = (
-        file.endsWith('.ts') ? await importTypeScript(file) : await import(pathToFileURL(file).href)
+        file.endsWith('.ts') ? await importTypeScript(file, reload) : await import(entryUrl(file, reload))
       ) as { default?: unknown };
       register = loaded.default;
       // A module compiled to CommonJS (tsx without "type": "module", tsc output) nests its default export.
@@ -200,7 +230,6 @@ export async function loadHookModules(
     }
     modules.modules.push(file);
   }
-  return modules;
 }
 
 /**
@@ -225,7 +254,10 @@ async function loadIsolated(
       cause: error,
     });
   }
-  modules.closeOnStop(() => isolated.close());
+  modules.closeOnStop(
+    () => isolated.close(),
+    (waitMs) => isolated.idle(waitMs),
+  );
   const registrar = registrarFor(modules, folder, context);
   try {
     for (const [index, registration] of registrations.entries()) {

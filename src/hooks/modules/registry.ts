@@ -153,6 +153,8 @@ export class HookModules {
   readonly #bound = new Set<string>();
   /** What ends with the modules (isolated modules' worker threads). */
   readonly #onStop: (() => Promise<void>)[] = [];
+  /** Resolve once an isolated module has no run in flight. */
+  readonly #idle: ((waitMs: number) => Promise<void>)[] = [];
   #ticker: NodeJS.Timeout | undefined;
   #lastTick = 0;
   #gate: ScheduleGate | undefined;
@@ -169,9 +171,27 @@ export class HookModules {
     for (const stop of this.#onStop.splice(0)) void stop().catch(() => undefined);
   }
 
-  /** Runs `stop` at shutdown (an isolated module's worker thread). */
-  closeOnStop(stop: () => Promise<void>): void {
+  /**
+   * Runs `stop` at shutdown (an isolated module's worker thread); `idle` resolves once its runs in flight are
+   * done (or after the wait), for {@link HookModules.retire}.
+   */
+  closeOnStop(stop: () => Promise<void>, idle?: (waitMs: number) => Promise<void>): void {
     this.#onStop.push(stop);
+    if (idle !== undefined) this.#idle.push(idle);
+  }
+
+  /**
+   * Ends modules a reload replaced: their schedules stop, their `server.stop` handlers run, and once the
+   * isolated modules' runs in flight are done (at most `waitMs`) their worker threads end and their listeners
+   * are removed. Never throws: a failing `server.stop` is logged.
+   */
+  async retire(waitMs: number): Promise<void> {
+    this.stopSchedules();
+    await this.init('server.stop').catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'a replaced hook module failed on server.stop');
+    });
+    await Promise.all(this.#idle.map((idle) => idle(waitMs)));
+    this.stopEmitter();
   }
 
   static empty(logger: ModuleLogger): HookModules {
