@@ -69,7 +69,9 @@ function assertEveryUploadInOrder(received: readonly Received[], ids: readonly s
 
 async function journalMentions(dataDir: string, ids: readonly string[]): Promise<boolean> {
   const text = await readFile(path.join(dataDir, '.wharf-outbox/journal.jsonl'), 'utf8').catch(() => '');
-  return ids.every((id) => text.split(id).length - 1 >= 2);
+  // Both events of each upload (post-create, post-finish) added: one event's line names its upload more than once.
+  const added = text.split('\n').filter((line) => line.startsWith('{"t":"add"'));
+  return ids.every((id) => added.filter((line) => line.includes(id)).length >= 2);
 }
 
 async function killHard(wharf: WharfProcess): Promise<void> {
