@@ -284,9 +284,18 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     layout: RebuildLayout,
     failure: unknown,
   ): Promise<Rebuilt> {
-    const partStart = this.#grid(layout.partSize).partAt(offset).start;
+    const { start: partStart, number: through } = this.#grid(layout.partSize).partAt(offset);
     const tail = await this.#bucket.size(tailKey(key, partStart));
     if (tail !== undefined && tail >= offset - partStart) throw failure;
+    if (tail !== undefined && !(await this.#covered(key, layout, offset, through))) {
+      // Not a cut PATCH (that leaves the offset's part in S3): the tail lost bytes the offset counts, and a
+      // rebuild would only fail later on a part that was never sent.
+      throw new Error(
+        `S3 upload of ${key} cannot continue at ${offset}: its tail at ${partStart} holds ${tail} bytes where ` +
+          `${offset - partStart} were stored, and no part holds the rest`,
+        { cause: failure },
+      );
+    }
     const rebuilt = await rebuildAt(this.#bucket, key, layout, offset, {
       ...this.#tuning,
       ...(this.#options.partsPerSize !== undefined ? { partsPerSize: this.#options.partsPerSize } : {}),
@@ -299,6 +308,18 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       throw error;
     }
     return rebuilt;
+  }
+
+  /**
+   * Whether the bytes below `offset` are somewhere a rebuild reads them: the offset's part (number
+   * `through`) uploaded at its full size, or the object an earlier, cut rebuild completed (see rebuildAt).
+   */
+  async #covered(key: string, layout: RebuildLayout, offset: number, through: number): Promise<boolean> {
+    if (((await this.#bucket.size(key)) ?? 0) >= offset) return true;
+    if (layout.uploadId === undefined) return false;
+    const parts = await this.#bucket.parts(key, layout.uploadId, through);
+    const part = parts.find((candidate) => candidate.partNumber === through);
+    return part !== undefined && part.size === this.#grid(layout.partSize).sizeOf(through);
   }
 
   async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
