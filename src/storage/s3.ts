@@ -378,12 +378,15 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       // The tail is saved while the last parts are still in flight.
       const tail = part;
       const tailStart = partStart;
-      const newTailBytes = tailStart === firstPartStart ? tail.size - (offset - firstPartStart) : tail.size;
+      // Read once, before closing starts: the saving and the end marker below must agree on it, or both
+      // PUTs go to the same key and the one S3 completes last (maybe the empty one) is the tail.
+      const tailSize = tail.size;
+      const newTailBytes = tailStart === firstPartStart ? tailSize - (offset - firstPartStart) : tailSize;
       const savingTail =
         newTailBytes > 0 && !uploads.failure
           ? tail
               .close()
-              .then(() => bucket.putFile(tailKey(key, tailStart), tail.path, tail.size))
+              .then(() => bucket.putFile(tailKey(key, tailStart), tail.path, tailSize))
               .then(
                 (etag) => ({ saved: true as const, etag }),
                 (error: unknown) => ({ saved: false as const, error }),
@@ -392,7 +395,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       // An append that ends on a part boundary leaves an empty tail there: the highest tail marks where the
       // stored bytes end, which rebuilding a lost record needs (see stored()). Only a hint: failing costs nothing.
       const markingEnd =
-        tail.size === 0 && tailStart > firstPartStart && !uploads.failure
+        tailSize === 0 && tailStart > firstPartStart && !uploads.failure
           ? bucket.putEmpty(tailKey(key, tailStart)).catch(() => undefined)
           : undefined;
       const [tailOutcome] = await Promise.all([savingTail, uploads.settle(), markingEnd]);
@@ -407,12 +410,12 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
         failure ??= tailOutcome.error;
         durable = tailStart;
       } else {
-        durable = tailStart + (tailOutcome ? tail.size : 0);
+        durable = tailStart + (tailOutcome ? tailSize : 0);
         if (tailOutcome?.etag !== undefined) {
           // Kept on disk: the next PATCH of this upload on this instance need not download it.
           await this.#keepLocalTail(key, {
             partStart: tailStart,
-            size: tail.size,
+            size: tailSize,
             etag: tailOutcome.etag,
             path: tail.path,
             partSize,
