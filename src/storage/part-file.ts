@@ -17,6 +17,8 @@ export class PartFile {
   /** Chunks not yet written: batched so the disk sees a few large writes, not one per network chunk. */
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** Bytes taken from `#pending` by a flush and not yet on disk: still part of {@link size}. */
+  #flushing = 0;
 
   private constructor(file: string, handle: FileHandle) {
     this.path = file;
@@ -42,8 +44,9 @@ export class PartFile {
     return part;
   }
 
+  /** Every byte written so far, wherever it is (on disk, being flushed, pending), also while it closes. */
   get size(): number {
-    return this.#flushed + this.#pendingBytes;
+    return this.#flushed + this.#flushing + this.#pendingBytes;
   }
 
   /** Keeps a reference to `bytes` until the next flush: callers must not reuse the buffer. */
@@ -62,11 +65,17 @@ export class PartFile {
     let remaining = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
-    while (remaining > 0) {
-      const { bytesWritten } = await handle.writev(buffers, this.#flushed);
-      this.#flushed += bytesWritten;
-      remaining -= bytesWritten;
-      if (remaining > 0) buffers = [Buffer.concat(buffers).subarray(bytesWritten)];
+    this.#flushing = remaining;
+    try {
+      while (remaining > 0) {
+        const { bytesWritten } = await handle.writev(buffers, this.#flushed);
+        this.#flushed += bytesWritten;
+        this.#flushing -= bytesWritten;
+        remaining -= bytesWritten;
+        if (remaining > 0) buffers = [Buffer.concat(buffers).subarray(bytesWritten)];
+      }
+    } finally {
+      this.#flushing = 0;
     }
   }
 

@@ -284,9 +284,18 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
     layout: RebuildLayout,
     failure: unknown,
   ): Promise<Rebuilt> {
-    const partStart = this.#grid(layout.partSize).partAt(offset).start;
+    const { start: partStart, number: through } = this.#grid(layout.partSize).partAt(offset);
     const tail = await this.#bucket.size(tailKey(key, partStart));
     if (tail !== undefined && tail >= offset - partStart) throw failure;
+    if (tail !== undefined && !(await this.#covered(key, layout, offset, through))) {
+      // Not a cut PATCH (that leaves the offset's part in S3): the tail lost bytes the offset counts, and a
+      // rebuild would only fail later on a part that was never sent.
+      throw new Error(
+        `S3 upload of ${key} cannot continue at ${offset}: its tail at ${partStart} holds ${tail} bytes where ` +
+          `${offset - partStart} were stored, and no part holds the rest`,
+        { cause: failure },
+      );
+    }
     const rebuilt = await rebuildAt(this.#bucket, key, layout, offset, {
       ...this.#tuning,
       ...(this.#options.partsPerSize !== undefined ? { partsPerSize: this.#options.partsPerSize } : {}),
@@ -299,6 +308,18 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       throw error;
     }
     return rebuilt;
+  }
+
+  /**
+   * Whether the bytes below `offset` are somewhere a rebuild reads them: the offset's part (number
+   * `through`) uploaded at its full size, or the object an earlier, cut rebuild completed (see rebuildAt).
+   */
+  async #covered(key: string, layout: RebuildLayout, offset: number, through: number): Promise<boolean> {
+    if (((await this.#bucket.size(key)) ?? 0) >= offset) return true;
+    if (layout.uploadId === undefined) return false;
+    const parts = await this.#bucket.parts(key, layout.uploadId, through);
+    const part = parts.find((candidate) => candidate.partNumber === through);
+    return part !== undefined && part.size === this.#grid(layout.partSize).sizeOf(through);
   }
 
   async append(location: string, offset: number, source: Readable): Promise<AppendResult> {
@@ -357,12 +378,15 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       // The tail is saved while the last parts are still in flight.
       const tail = part;
       const tailStart = partStart;
-      const newTailBytes = tailStart === firstPartStart ? tail.size - (offset - firstPartStart) : tail.size;
+      // Read once, before closing starts: the saving and the end marker below must agree on it, or both
+      // PUTs go to the same key and the one S3 completes last (maybe the empty one) is the tail.
+      const tailSize = tail.size;
+      const newTailBytes = tailStart === firstPartStart ? tailSize - (offset - firstPartStart) : tailSize;
       const savingTail =
         newTailBytes > 0 && !uploads.failure
           ? tail
               .close()
-              .then(() => bucket.putFile(tailKey(key, tailStart), tail.path, tail.size))
+              .then(() => bucket.putFile(tailKey(key, tailStart), tail.path, tailSize))
               .then(
                 (etag) => ({ saved: true as const, etag }),
                 (error: unknown) => ({ saved: false as const, error }),
@@ -371,7 +395,7 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
       // An append that ends on a part boundary leaves an empty tail there: the highest tail marks where the
       // stored bytes end, which rebuilding a lost record needs (see stored()). Only a hint: failing costs nothing.
       const markingEnd =
-        tail.size === 0 && tailStart > firstPartStart && !uploads.failure
+        tailSize === 0 && tailStart > firstPartStart && !uploads.failure
           ? bucket.putEmpty(tailKey(key, tailStart)).catch(() => undefined)
           : undefined;
       const [tailOutcome] = await Promise.all([savingTail, uploads.settle(), markingEnd]);
@@ -386,12 +410,12 @@ export class S3DataStore implements ConcatenatingDataStore, FinishingDataStore, 
         failure ??= tailOutcome.error;
         durable = tailStart;
       } else {
-        durable = tailStart + (tailOutcome ? tail.size : 0);
+        durable = tailStart + (tailOutcome ? tailSize : 0);
         if (tailOutcome?.etag !== undefined) {
           // Kept on disk: the next PATCH of this upload on this instance need not download it.
           await this.#keepLocalTail(key, {
             partStart: tailStart,
-            size: tail.size,
+            size: tailSize,
             etag: tailOutcome.etag,
             path: tail.path,
             partSize,
