@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 celery_version="${WHARF_CELERY_VERSION:-5.5.3}"
 venv="$PWD/.cache/celery-venv"
 marker="$venv/.celery-$celery_version"
+mkdir -p .cache
+# npm test runs the Celery test on several Node versions at once: one of them makes the venv, the others wait.
+exec 9>.cache/celery-venv.lock
+flock 9
 if [ ! -f "$marker" ]; then
   if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
