@@ -254,7 +254,7 @@ export interface WharfOptions {
   readonly metrics?: boolean;
   /** `--metrics-token`: Bearer token /metrics asks for (Authorization: Bearer <token>; 401 without it). Unset: /metrics is open, and shows no secret (targets by scheme, host and port). Prefer the environment variable. Never logged. */
   readonly metricsToken?: string;
-  /** `--hooks-allowed-urls`: Where HTTP hooks may send events, comma separated: URL prefixes (https://hooks.example.com/wharf/) or host patterns (example.com, *.example.com, 192.0.2.5:8080). Configured hook URLs outside the list stop Wharf at start; targets added through the admin API are refused (403). Empty: no limit. Default: ``. */
+  /** `--hooks-allowed-urls`: Where HTTP hooks may send events, comma separated: URL prefixes (https://hooks.example.com/wharf/) or host patterns (example.com, *.example.com, hooks.example.net:8080). Configured hook URLs outside the list stop Wharf at start; targets added through the admin API are refused (403). Empty: no limit. Default: ``. */
   readonly hooksAllowedUrls?: readonly string[] | string;
   /** `--hooks-allow-private-targets`: Let targets added through the admin API resolve to private, loopback or link-local addresses (refused by default, against server-side request forgery). Default: `false`. */
   readonly hooksAllowPrivateTargets?: boolean;

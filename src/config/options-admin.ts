@@ -78,7 +78,7 @@ export const adminOptions: readonly OptionSpec[] = [
     env: ['WHARF_HOOKS_ALLOWED_URLS'],
     kind: 'list',
     default: '',
-    help: 'Where HTTP hooks may send events, comma separated: URL prefixes (https://hooks.example.com/wharf/) or host patterns (example.com, *.example.com, 192.0.2.5:8080). Configured hook URLs outside the list stop Wharf at start; targets added through the admin API are refused (403). Empty: no limit.',
+    help: 'Where HTTP hooks may send events, comma separated: URL prefixes (https://hooks.example.com/wharf/) or host patterns (example.com, *.example.com, hooks.example.net:8080). Configured hook URLs outside the list stop Wharf at start; targets added through the admin API are refused (403). Empty: no limit.',
     group,
   },
   {

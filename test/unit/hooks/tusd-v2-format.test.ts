@@ -15,7 +15,7 @@ const patch = sampleEvent('post-receive', {
     uri: '/files/3cd911fe/',
     requestUri: '/files/3cd911fe',
     method: 'PATCH',
-    remoteAddr: '192.0.2.10',
+    remoteAddr: '127.0.0.10',
     peer: '127.0.0.1:53122',
     headers: {
       host: ['wharf.localhost:8080'],

@@ -29,7 +29,7 @@ describe('the admin API guard without a token', () => {
       'rebinding.example:1081',
       '127.0.0.1.evil.example',
       'localhost.evil.example',
-      '198.51.100.1',
+      '0.0.0.0:1081',
       '',
     ]) {
       assert.equal(codeOf(guard, 'GET', { host }), 'ERR_ADMIN_HOST', host);
