@@ -12,7 +12,8 @@ port="${WHARF_TEST_KAFKA_PORT:-9192}"
 controller_port=$((port + 1))
 cache="$PWD/.cache/kafka"
 jars="$cache/$kafka_version/jars"
-state="$cache/state-$port"
+# WHARF_KAFKA_STATE_DIR: another folder for its data and logs (a test's private broker uses a temporary one).
+state="${WHARF_KAFKA_STATE_DIR:-$cache/state-$port}"
 data="$state/data"
 pid_file="$state/kafka.pid"
 log_file="$state/kafka.log"

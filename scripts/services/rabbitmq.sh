@@ -9,6 +9,13 @@ set -euo pipefail
 port="${WHARF_TEST_AMQP_PORT:-5682}"
 node="${WHARF_TEST_RABBITMQ_NODE:-wharf@localhost}"
 log_dir=/var/log/rabbitmq
+# WHARF_RABBITMQ_DIR: a folder of its own for the node's data and logs (a test's private node uses a temporary
+# one, removed after it); otherwise the package's /var/lib/rabbitmq/mnesia and /var/log/rabbitmq.
+if [ -n "${WHARF_RABBITMQ_DIR:-}" ]; then
+  log_dir="$WHARF_RABBITMQ_DIR/log"
+  export RABBITMQ_MNESIA_BASE="$WHARF_RABBITMQ_DIR/mnesia" RABBITMQ_LOG_BASE="$log_dir"
+  mkdir -p "$RABBITMQ_MNESIA_BASE" && chown rabbitmq:rabbitmq "$WHARF_RABBITMQ_DIR" "$RABBITMQ_MNESIA_BASE"
+fi
 export RABBITMQ_NODENAME="$node"
 export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export RABBITMQ_NODE_PORT="$port"

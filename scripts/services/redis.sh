@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 port="${WHARF_REDIS_PORT:-16379}"
-dir="$PWD/.cache/redis-$port"
+# WHARF_REDIS_DIR: another data folder (a test's private instance keeps its data in a temporary one).
+dir="${WHARF_REDIS_DIR:-$PWD/.cache/redis-$port}"
 pidfile="$dir/redis.pid"
 
 answers() { redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; }

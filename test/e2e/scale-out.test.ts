@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import * as tus from 'tus-js-client';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
+import { type PrivateService, privatePostgres, privateRedis } from '../support/private-services.ts';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
 import { objectSha256, removeObjects, s3Args } from '../support/s3.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
-import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
-const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const retryDelays = [0, 200, 500, 1000, 1000, 2000, 2000, 3000, 3000, 5000, 5000];
 
@@ -128,35 +126,37 @@ function describeScaleOut(
   name: string,
   stateArgs: (url: string) => string[],
   sharedUrl: string,
-  privateService: {
-    readonly script: string;
-    readonly env: Record<string, string>;
-    readonly url: string;
-    readonly backend: string;
-  },
+  privateService: { readonly start: () => Promise<PrivateService>; readonly backend: string },
 ): void {
   describe(`three instances sharing files and ${name}`, () => {
-    it('a 64 MiB tus-js-client upload in 4 MiB chunks is served by every instance and keeps its SHA-256', async () => {
-      const cluster = await startCluster(stateArgs(sharedUrl), 3);
-      try {
-        const { bytes, sha256 } = randomPayload(64 * MiB);
-        const url = await upload(bytes, {
-          endpoint: `${cluster.proxy.origin}/files/`,
-          chunkSize: 4 * MiB,
-          metadata: { filename: 'big.bin' },
-        });
-        assert.deepEqual([...patchesBy(cluster.proxy)].sort(), ['0', '1', '2']);
-        assert.equal(await downloadSha256(url), sha256);
-      } finally {
-        await cluster.stop();
-      }
+    // One cluster for the tests that leave its instances as they found them (the others kill one, or use S3).
+    let shared: Cluster;
+    before(async () => {
+      shared = await startCluster(stateArgs(sharedUrl), 3);
+    });
+    after(async () => {
+      await shared?.stop();
     });
 
-    it('with S3 storage: a 200 MiB upload whose PATCHes land on every instance becomes one object with its SHA-256', async () => {
+    // 6 PATCHes of 4 MiB: each instance takes two, in turn (more bytes would test nothing more).
+    it('a 24 MiB tus-js-client upload in 4 MiB chunks is served by every instance and keeps its SHA-256', async () => {
+      const { bytes, sha256 } = randomPayload(24 * MiB);
+      const url = await upload(bytes, {
+        endpoint: `${shared.proxy.origin}/files/`,
+        chunkSize: 4 * MiB,
+        metadata: { filename: 'big.bin' },
+      });
+      assert.deepEqual([...patchesBy(shared.proxy)].sort(), ['0', '1', '2']);
+      assert.equal(await downloadSha256(url), sha256);
+    });
+
+    // 6 PATCHes of 8 MiB (the default --s3-part-size), so each is one whole part of the multipart upload and
+    // every instance uploads two of them, in turn, before the one that gets the last completes the object.
+    it('with S3 storage: a 48 MiB upload whose PATCHes land on every instance becomes one object with its SHA-256', async () => {
       const s3 = s3Args('s3');
       const cluster = await startCluster([...stateArgs(sharedUrl), ...s3.args], 3);
       try {
-        const { bytes, sha256 } = randomPayload(200 * MiB);
+        const { bytes, sha256 } = randomPayload(48 * MiB);
         const url = await upload(bytes, {
           endpoint: `${cluster.proxy.origin}/files/`,
           chunkSize: 8 * MiB,
@@ -164,7 +164,7 @@ function describeScaleOut(
         });
         assert.deepEqual([...patchesBy(cluster.proxy)].sort(), ['0', '1', '2']);
         const stored = await objectSha256(`${s3.folder}/${url.split('/').pop()}`);
-        assert.equal(stored.size, 200 * MiB);
+        assert.equal(stored.size, 48 * MiB);
         assert.equal(stored.sha256, sha256);
       } finally {
         await cluster.stop();
@@ -177,7 +177,7 @@ function describeScaleOut(
         const s3 = storage === 's3' ? s3Args('s3') : undefined;
         const cluster = await startCluster([...stateArgs(sharedUrl), ...(s3?.args ?? [])], 3);
         try {
-          const { bytes, sha256 } = randomPayload(32 * MiB);
+          const { bytes, sha256 } = randomPayload(24 * MiB);
           let killed: number | undefined;
           const url = await upload(bytes, {
             endpoint: `${cluster.proxy.origin}/files/`,
@@ -201,52 +201,48 @@ function describeScaleOut(
     }
 
     it('concurrent PATCHes to one upload on two instances never interleave bytes', async () => {
-      const cluster = await startCluster(stateArgs(sharedUrl), 3);
+      const cluster = shared;
+      const [first, second, third] = cluster.instances as [WharfProcess, WharfProcess, WharfProcess];
+      const length = 8 * MiB;
+      const location = await createUpload(first.endpoint, { 'Upload-Length': length });
+      const id = location.split('/').pop()!;
+      const onSecond = `${second.endpoint}${id}`;
+      const onThird = `${third.endpoint}${id}`;
+      // A writes slowly on one instance; once it is well under way, B writes at the same offset on another.
+      const a = tricklingPatch(onSecond, 0, 0x41, 4 * MiB);
+      await waitFor(() => a.sent() >= MiB, 'A sent 1 MiB');
+      const b = tricklingPatch(onThird, 0, 0x42, 4 * MiB);
+      const [statusA, statusB] = await Promise.all([a.status, b.status]);
+      // A was asked to release (its bytes kept); B then found the offset moved, or wrote after A's bytes were cut.
+      // Either may see its connection reset (0) rather than its 400/409: the server closes a request body it
+      // stops reading, and a client still writing can get the reset before it reads the answer. What must hold
+      // is below: the stored bytes are all A's or all B's.
+      assert.ok([204, 400, 0].includes(statusA), `A answered ${statusA}`);
+      assert.ok([204, 409, 0].includes(statusB), `B answered ${statusB}`);
+      const head = await send('HEAD', `${first.endpoint}${id}`, { headers: tusHeaders });
+      const offset = Number(head.headers['upload-offset']);
+      assert.ok(offset > 0);
+      const file = await open(path.join(cluster.dataDir, id), 'r');
       try {
-        const [first, second, third] = cluster.instances as [WharfProcess, WharfProcess, WharfProcess];
-        const length = 8 * MiB;
-        const location = await createUpload(first.endpoint, { 'Upload-Length': length });
-        const id = location.split('/').pop()!;
-        const onSecond = `${second.endpoint}${id}`;
-        const onThird = `${third.endpoint}${id}`;
-        // A writes slowly on one instance; once it is well under way, B writes at the same offset on another.
-        const a = tricklingPatch(onSecond, 0, 0x41, 4 * MiB);
-        await waitFor(() => a.sent() >= MiB, 'A sent 1 MiB');
-        const b = tricklingPatch(onThird, 0, 0x42, 4 * MiB);
-        const [statusA, statusB] = await Promise.all([a.status, b.status]);
-        // A was asked to release (its bytes kept); B then found the offset moved, or wrote after A's bytes were cut.
-        // Either may see its connection reset (0) rather than its 400/409: the server closes a request body it
-        // stops reading, and a client still writing can get the reset before it reads the answer. What must hold
-        // is below: the stored bytes are all A's or all B's.
-        assert.ok([204, 400, 0].includes(statusA), `A answered ${statusA}`);
-        assert.ok([204, 409, 0].includes(statusB), `B answered ${statusB}`);
-        const head = await send('HEAD', `${first.endpoint}${id}`, { headers: tusHeaders });
-        const offset = Number(head.headers['upload-offset']);
-        assert.ok(offset > 0);
-        const file = await open(path.join(cluster.dataDir, id), 'r');
-        try {
-          const { buffer } = await file.read(Buffer.alloc(offset), 0, offset, 0);
-          const fill = buffer[0]!;
-          assert.ok(fill === 0x41 || fill === 0x42);
-          assert.equal(buffer.indexOf(fill === 0x41 ? 0x42 : 0x41), -1, 'bytes of A and B are not mixed');
-          assert.equal(
-            buffer.findIndex((byte) => byte !== fill),
-            -1,
-          );
-        } finally {
-          await file.close();
-        }
-        // The upload goes on from the recorded offset.
-        const rest = Buffer.alloc(length - offset, 0x43);
-        const done = await send('PATCH', `${first.endpoint}${id}`, {
-          headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset },
-          body: rest,
-        });
-        assert.equal(done.status, 204, done.text);
-        assert.equal(done.headers['upload-offset'], String(length));
+        const { buffer } = await file.read(Buffer.alloc(offset), 0, offset, 0);
+        const fill = buffer[0]!;
+        assert.ok(fill === 0x41 || fill === 0x42);
+        assert.equal(buffer.indexOf(fill === 0x41 ? 0x42 : 0x41), -1, 'bytes of A and B are not mixed');
+        assert.equal(
+          buffer.findIndex((byte) => byte !== fill),
+          -1,
+        );
       } finally {
-        await cluster.stop();
+        await file.close();
       }
+      // The upload goes on from the recorded offset.
+      const rest = Buffer.alloc(length - offset, 0x43);
+      const done = await send('PATCH', `${first.endpoint}${id}`, {
+        headers: { ...tusHeaders, ...octets, 'Upload-Offset': offset },
+        body: rest,
+      });
+      assert.equal(done.status, 204, done.text);
+      assert.equal(done.headers['upload-offset'], String(length));
     });
   });
 
@@ -283,19 +279,19 @@ function describeScaleOut(
   });
 
   describe(`${name} restarted in the middle of an upload`, () => {
-    const service = (command: string) =>
-      run('bash', [path.join(repoRoot, 'scripts/services', privateService.script), command], {
-        env: { ...process.env, ...privateService.env },
-      });
+    // An instance of its own on a free port, data in a temporary folder: a run beside this one has its own.
+    let instance: PrivateService;
+    const service = (command: 'start' | 'stop') => instance[command]();
     before(async () => {
+      instance = await privateService.start();
       await service('start');
     });
     after(async () => {
-      await service('stop');
+      await instance?.remove();
     });
 
     it('/health fails while it is down, and the upload resumes once it is back with nothing lost', async () => {
-      const cluster = await startCluster(stateArgs(privateService.url), 2);
+      const cluster = await startCluster(stateArgs(instance.url), 2);
       try {
         const [first] = cluster.instances as [WharfProcess];
         const healthy = await send('GET', `${first.origin}/health`);
@@ -345,9 +341,7 @@ function describeScaleOut(
 }
 
 describeScaleOut('Redis', (url) => ['--info-storage', 'redis-info-storage', '--info-db-dsn', url], redisUrl, {
-  script: 'redis.sh',
-  env: { WHARF_REDIS_PORT: '16390' },
-  url: 'redis://127.0.0.1:16390/0',
+  start: privateRedis,
   backend: 'redis',
 });
 
@@ -355,12 +349,7 @@ describeScaleOut(
   'PostgreSQL',
   (url) => ['--info-storage', 'db-info-storage', '--info-db-dsn', url],
   postgresUrl,
-  {
-    script: 'postgres.sh',
-    env: { WHARF_POSTGRES_PORT: '15442' },
-    url: 'postgres://wharf:wharf@127.0.0.1:15442/wharf_test',
-    backend: 'postgres',
-  },
+  { start: privatePostgres, backend: 'postgres' },
 );
 
 describe('an unreachable shared info storage', () => {

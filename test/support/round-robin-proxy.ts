@@ -51,6 +51,10 @@ export async function startRoundRobinProxy(upstreams: readonly string[]): Promis
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ECONNREFUSED') dead.add(index);
       served[entry] += ' 502';
+      // The rest of the client's body goes nowhere: read it away, so the client finishes sending and reads the
+      // 502 at once (a body left unread stalls the client until its connection gives up, seconds later).
+      req.unpipe(upstream);
+      req.resume();
       if (!res.headersSent) {
         res.statusCode = 502;
         res.end(`upstream ${index} failed: ${error.code ?? error.message}`);

@@ -1,0 +1,127 @@
+/**
+ * Service instances of a test's own (Redis, PostgreSQL, RabbitMQ, Kafka), for tests that stop and start them:
+ * started by the same scripts/services/*.sh as the shared ones, but on ports picked free at run time and with
+ * their data in a fresh temporary folder, so two runs of one test file at once (Node 20, 22 and 24 side by side)
+ * never stop each other's instance, and the shared services are never touched.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from './wharf-process.ts';
+
+const run = promisify(execFile);
+
+function listenOn(port: number): Promise<import('node:net').Server | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/**
+ * A free loopback port `port` for which `port + offset` is free too for each of `offsets` (a RabbitMQ node's
+ * distribution port, a Kafka controller's port), below `below` so those stay valid port numbers.
+ */
+export async function freePort(offsets: readonly number[] = [], below = 65_536): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const first = await listenOn(0);
+    if (first === undefined) continue;
+    const port = (first.address() as import('node:net').AddressInfo).port;
+    const others = await Promise.all(offsets.map((offset) => listenOn(port + offset)));
+    const ok = port + Math.max(0, ...offsets) < below && others.every((server) => server !== undefined);
+    await Promise.all(
+      [first, ...others].map(
+        (server) => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
+      ),
+    );
+    if (ok) return port;
+  }
+  throw new Error(`no free port with ${offsets.join(', ')} above it free`);
+}
+
+export interface PrivateService {
+  /** Where a client connects: a URL (Redis, PostgreSQL, RabbitMQ) or host:port (Kafka). */
+  readonly url: string;
+  readonly port: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Stops the instance and removes its data folder. */
+  remove(): Promise<void>;
+}
+
+async function privateService(
+  script: string,
+  url: (port: number) => string,
+  env: (port: number, dir: string) => Record<string, string>,
+  offsets: readonly number[] = [],
+  below?: number,
+): Promise<PrivateService> {
+  const port = await freePort(offsets, below);
+  const dir = await mkdtemp(path.join(tmpdir(), `wharf-private-${path.basename(script, '.sh')}-`));
+  const action = async (command: 'start' | 'stop'): Promise<void> => {
+    await run('bash', [path.join(repoRoot, 'scripts/services', script), command], {
+      env: { ...process.env, ...env(port, dir) },
+      timeout: 300_000,
+    });
+  };
+  return {
+    url: url(port),
+    port,
+    start: () => action('start'),
+    stop: () => action('stop'),
+    remove: async () => {
+      await action('stop').catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A Redis with an append-only file (a restart keeps its records), on a free port. */
+export function privateRedis(): Promise<PrivateService> {
+  return privateService(
+    'redis.sh',
+    (port) => `redis://127.0.0.1:${port}/0`,
+    (port, dir) => ({ WHARF_REDIS_PORT: String(port), WHARF_REDIS_DIR: dir }),
+  );
+}
+
+/** A PostgreSQL cluster with the `wharf` role and the `wharf_test` database, on a free port. */
+export function privatePostgres(): Promise<PrivateService> {
+  return privateService(
+    'postgres.sh',
+    (port) => `postgres://wharf:wharf@127.0.0.1:${port}/wharf_test`,
+    (port, dir) => ({ WHARF_POSTGRES_PORT: String(port), WHARF_POSTGRES_DIR: dir }),
+  );
+}
+
+/** A RabbitMQ node of its own (own name, port, distribution port and data folder). */
+export function privateRabbitmq(): Promise<PrivateService & { readonly node: string }> {
+  const node = `wharf-private-${randomBytes(4).toString('hex')}@localhost`;
+  // rabbitmq.sh puts the node's distribution port 20000 above its AMQP port.
+  return privateService(
+    'rabbitmq.sh',
+    (port) => `amqp://guest:guest@127.0.0.1:${port}`,
+    (port, dir) => ({
+      WHARF_TEST_AMQP_PORT: String(port),
+      WHARF_TEST_RABBITMQ_NODE: node,
+      WHARF_RABBITMQ_DIR: dir,
+    }),
+    [20_000],
+    65_536,
+  ).then((service) => ({ ...service, node }));
+}
+
+/** A single-node Kafka (broker and controller, the controller one port above), `url` is host:port. */
+export function privateKafka(): Promise<PrivateService> {
+  return privateService(
+    'kafka.sh',
+    (port) => `127.0.0.1:${port}`,
+    (port, dir) => ({ WHARF_TEST_KAFKA_PORT: String(port), WHARF_KAFKA_STATE_DIR: dir }),
+    [1],
+  );
+}
