@@ -1,29 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { type ChannelModel, connect } from 'amqplib';
-import { kafkaConsumer, takeDistinctMessages } from '../support/brokers.ts';
+import { type KafkaRecord, kafkaConsumer, takeDistinctMessages } from '../support/brokers.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
-import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { privateKafka, privateRabbitmq } from '../support/private-services.ts';
+import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
-const run = promisify(execFile);
-
-// Brokers of their own (other ports, other node names): stopping them never disturbs the other test files.
-const rabbitEnv = { WHARF_TEST_AMQP_PORT: '5692', WHARF_TEST_RABBITMQ_NODE: 'wharf-outage@localhost' };
-const rabbitUrl = 'amqp://guest:guest@127.0.0.1:5692';
-const kafkaEnv = { WHARF_TEST_KAFKA_PORT: '9292' };
-const kafkaBroker = '127.0.0.1:9292';
-
-async function service(name: 'rabbitmq' | 'kafka', action: 'start' | 'stop', env: Record<string, string>) {
-  await run('bash', [path.join(repoRoot, `scripts/services/${name}.sh`), action], {
-    env: { ...process.env, ...env },
-    timeout: 300_000,
-  });
+/** Waits (polling) until every event of `ids` is in the journal of the Wharf whose data folder is `dataDir`. */
+async function waitJournaled(dataDir: string, ids: readonly string[]): Promise<void> {
+  for (let attempt = 0; !(await journalMentions(dataDir, ids)); attempt++) {
+    assert.ok(attempt < 100, 'events were journaled');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Creates an upload of 4 bytes and sends them: post-create, then post-finish. Returns the upload id. */
@@ -80,19 +72,22 @@ async function killHard(wharf: WharfProcess): Promise<void> {
   await exited;
 }
 
+// Each test stops and starts a broker of its own (free ports, data in a temporary folder), never a shared one, so
+// two runs of this file at once do not disturb each other. One outage serves both cases: instance A stays up
+// through it and must deliver what it owes once the broker is back; instance B (a data folder of its own) is
+// killed -9 during it with events pending and must deliver them when it starts again.
 describe('durable outbox: broker outages and crashes lose no event', () => {
   test('RabbitMQ: down during 20 uploads, then back: every event arrives once per id, in order per upload; kill -9 with events pending, restart: they arrive', async (t) => {
-    await service('rabbitmq', 'start', rabbitEnv);
-    t.after(() => service('rabbitmq', 'stop', rabbitEnv));
+    const rabbit = await privateRabbitmq();
+    t.after(() => rabbit.remove());
+    await rabbit.start();
     const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-outbox-'));
     t.after(() => rm(dataDir, { recursive: true, force: true }));
-    const tag = randomUUID().slice(0, 8);
-    const queue = `outage-${tag}`;
-    const args = [
+    const argsFor = (queue: string) => [
       '--hooks-amqp-url',
-      rabbitUrl,
+      rabbit.url,
       '--hooks-amqp-exchange',
-      `outage-${tag}`,
+      queue,
       '--hooks-amqp-declare-exchange',
       '--hooks-amqp-declare-queues',
       '--hooks-amqp-durable-exchange',
@@ -108,72 +103,75 @@ describe('durable outbox: broker outages and crashes lose no event', () => {
       '--hooks-outbox-max-backoff',
       '1',
     ];
-    let wharf = await startWharf({ dataDir, args });
+    const tag = randomUUID().slice(0, 8);
+    const [queueA, queueB] = [`outage-${tag}-a`, `outage-${tag}-b`];
+    const a = await startWharf({ args: argsFor(queueA) });
+    let b = await startWharf({ dataDir, args: argsFor(queueB) });
     try {
-      // Wharf declares its queue when it connects at startup; wait for it before taking the broker down.
-      const probe = await connect(rabbitUrl);
+      // Wharf declares its queue when it connects at startup; wait for both before taking the broker down.
+      const probe = await connect(rabbit.url);
       try {
-        for (let attempt = 0; ; attempt++) {
-          const channel = await probe.createChannel();
-          channel.on('error', () => {});
-          const declared = await channel.checkQueue(queue).then(
-            () => true,
-            () => false,
-          );
-          if (declared) break;
-          assert.ok(attempt < 100, 'the queue is declared at startup');
-          await new Promise((resolve) => setTimeout(resolve, 100));
+        for (const queue of [queueA, queueB]) {
+          for (let attempt = 0; ; attempt++) {
+            const channel = await probe.createChannel();
+            channel.on('error', () => {});
+            const declared = await channel.checkQueue(queue).then(
+              () => true,
+              () => false,
+            );
+            if (declared) break;
+            assert.ok(attempt < 100, 'the queue is declared at startup');
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
         }
       } finally {
         await probe.close().catch(() => {});
       }
 
-      await service('rabbitmq', 'stop', rabbitEnv);
-      const ids = await uploads(wharf.endpoint, 20);
+      await rabbit.stop();
+      const ids = await uploads(a.endpoint, 20);
       assert.equal(ids.length, 20);
-      await service('rabbitmq', 'start', rabbitEnv);
+      // A crash with events still owed: they are in the journal, and the next start sends them.
+      const pendingIds = await uploads(b.endpoint, 5);
+      await waitJournaled(dataDir, pendingIds);
+      await killHard(b);
+      await rabbit.start();
 
-      const consumer = await connect(rabbitUrl);
+      const consumer = await connect(rabbit.url);
       try {
-        assertEveryUploadInOrder(await receiveDistinct(consumer, queue, 40), ids);
+        assertEveryUploadInOrder(await receiveDistinct(consumer, queueA, 40), ids);
       } finally {
         await consumer.close();
       }
 
-      // A crash with events still owed: they are in the journal, and the next start sends them.
-      await service('rabbitmq', 'stop', rabbitEnv);
-      const pendingIds = await uploads(wharf.endpoint, 5);
-      for (let attempt = 0; !(await journalMentions(dataDir, pendingIds)); attempt++) {
-        assert.ok(attempt < 100, 'events were journaled');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      await killHard(wharf);
-      await service('rabbitmq', 'start', rabbitEnv);
-      wharf = await startWharf({ dataDir, args });
-      const afterCrash = await connect(rabbitUrl);
+      b = await startWharf({ dataDir, args: argsFor(queueB) });
+      const afterCrash = await connect(rabbit.url);
       try {
-        assertEveryUploadInOrder(await receiveDistinct(afterCrash, queue, 10), pendingIds);
+        assertEveryUploadInOrder(await receiveDistinct(afterCrash, queueB, 10), pendingIds);
       } finally {
         await afterCrash.close();
       }
     } finally {
-      await wharf.stop();
+      await a.stop();
+      await b.stop();
     }
   });
 
   test('Kafka: down during 20 uploads, then back: every event arrives; kill -9 with events pending, restart: they arrive', async (t) => {
-    await service('kafka', 'start', kafkaEnv);
-    t.after(() => service('kafka', 'stop', kafkaEnv));
+    const kafka = await privateKafka();
+    t.after(() => kafka.remove());
+    await kafka.start();
     const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-outbox-'));
     t.after(() => rm(dataDir, { recursive: true, force: true }));
-    const topic = `outage-${randomUUID().slice(0, 8)}`;
-    const brokers = [kafkaBroker];
-    // The topic exists before the outage (Wharf's producer creates missing topics, but not while Kafka is down).
-    const setup = await kafkaConsumer([topic], brokers);
+    const tag = randomUUID().slice(0, 8);
+    const [topicA, topicB] = [`outage-${tag}-a`, `outage-${tag}-b`];
+    const brokers = [kafka.url];
+    // The topics exist before the outage (Wharf's producer creates missing topics, but not while Kafka is down).
+    const setup = await kafkaConsumer([topicA, topicB], brokers);
     await setup.close();
-    const args = [
+    const argsFor = (topic: string) => [
       '--hooks-kafka-urls',
-      kafkaBroker,
+      kafka.url,
       '--hooks-kafka-topic',
       topic,
       '--hooks',
@@ -185,50 +183,41 @@ describe('durable outbox: broker outages and crashes lose no event', () => {
       '--hooks-outbox-max-backoff',
       '1',
     ];
-    let wharf = await startWharf({ dataDir, args });
+    const received = (records: readonly KafkaRecord[]) =>
+      records.map((record) => ({
+        id: record.headers['event-id'] ?? '',
+        hook: record.headers['hook-name'] ?? '',
+        uploadId: record.key,
+      }));
+    const a = await startWharf({ args: argsFor(topicA) });
+    let b = await startWharf({ dataDir, args: argsFor(topicB) });
     try {
-      await service('kafka', 'stop', kafkaEnv);
-      const ids = await uploads(wharf.endpoint, 20);
-      await service('kafka', 'start', kafkaEnv);
+      await kafka.stop();
+      const ids = await uploads(a.endpoint, 20);
+      const pendingIds = await uploads(b.endpoint, 5);
+      await waitJournaled(dataDir, pendingIds);
+      await killHard(b);
+      await kafka.start();
 
-      const consumer = await kafkaConsumer([topic], brokers);
+      const consumer = await kafkaConsumer([topicA], brokers);
       try {
         const records = await consumer.takeDistinct(40, (record) => record.headers['event-id'] ?? '');
-        const received = records.map((record) => ({
-          id: record.headers['event-id'] ?? '',
-          hook: record.headers['hook-name'] ?? '',
-          uploadId: record.key,
-        }));
-        assertEveryUploadInOrder(received, ids);
+        assertEveryUploadInOrder(received(records), ids);
       } finally {
         await consumer.close();
       }
 
-      await service('kafka', 'stop', kafkaEnv);
-      const pendingIds = await uploads(wharf.endpoint, 5);
-      for (let attempt = 0; !(await journalMentions(dataDir, pendingIds)); attempt++) {
-        assert.ok(attempt < 100, 'events were journaled');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      await killHard(wharf);
-      await service('kafka', 'start', kafkaEnv);
-      wharf = await startWharf({ dataDir, args });
-      const afterCrash = await kafkaConsumer([topic], brokers);
+      b = await startWharf({ dataDir, args: argsFor(topicB) });
+      const afterCrash = await kafkaConsumer([topicB], brokers);
       try {
-        const records = await afterCrash.takeDistinct(50, (record) => record.headers['event-id'] ?? '');
-        const received = records
-          .map((record) => ({
-            id: record.headers['event-id'] ?? '',
-            hook: record.headers['hook-name'] ?? '',
-            uploadId: record.key,
-          }))
-          .filter((event) => pendingIds.includes(event.uploadId));
-        assertEveryUploadInOrder(received, pendingIds);
+        const records = await afterCrash.takeDistinct(10, (record) => record.headers['event-id'] ?? '');
+        assertEveryUploadInOrder(received(records), pendingIds);
       } finally {
         await afterCrash.close();
       }
     } finally {
-      await wharf.stop();
+      await a.stop();
+      await b.stop();
     }
   });
 });
