@@ -1,29 +1,55 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { after, before, describe, type TestContext, test } from 'node:test';
 import { type ChannelModel, connect } from 'amqplib';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { takeDistinctMessages } from '../support/brokers.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
+import { type PrivateService, privateRabbitmq } from '../support/private-services.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
-import { repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
-const run = promisify(execFile);
+// A RabbitMQ node of its own (free ports, its own name and data folder), started once for the file: stopping it
+// never disturbs the other test files, nor another run of this file.
+let rabbit: PrivateService;
+let rabbitUrl: string;
 
-// A RabbitMQ node of its own (port, node name): stopping it never disturbs the other test files.
-const rabbitEnv = { WHARF_TEST_AMQP_PORT: '5693', WHARF_TEST_RABBITMQ_NODE: 'wharf-takeover@localhost' };
-const rabbitUrl = 'amqp://guest:guest@127.0.0.1:5693';
-
-async function rabbit(action: 'start' | 'stop'): Promise<void> {
-  await run('bash', [path.join(repoRoot, 'scripts/services/rabbitmq.sh'), action], {
-    env: { ...process.env, ...rabbitEnv },
-    timeout: 300_000,
-  });
+/**
+ * A step that runs once every test taking part has reached it (each waits for it there): the tests share one
+ * outage of RabbitMQ instead of stopping and starting it each in turn. A test that ends without reaching it
+ * leaves, so the others do not wait for it.
+ */
+interface Rendezvous {
+  arrive(): Promise<void>;
+  leave(): void;
 }
+
+function rendezvous(count: number, step: () => Promise<void>): Rendezvous {
+  let missing = count;
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const done = opened.then(step);
+  done.catch(() => {});
+  const countOne = (): void => {
+    missing -= 1;
+    if (missing === 0) open();
+  };
+  return {
+    arrive: async () => {
+      countOne();
+      await done;
+    },
+    leave: countOne,
+  };
+}
+
+/** RabbitMQ goes down once both tests are ready for it, and comes back once both did what they do meanwhile. */
+const participants = 2;
+const brokerDown = rendezvous(participants, () => rabbit.stop());
+const brokerBack = rendezvous(participants, () => rabbit.start());
 
 async function smallUpload(endpoint: string): Promise<string> {
   const url = await createUpload(endpoint, { 'Upload-Length': 4 });
@@ -120,7 +146,18 @@ async function killHard(wharf: WharfProcess): Promise<void> {
   await exited;
 }
 
-async function takeover(shared: SharedStore): Promise<void> {
+async function takeover(t: TestContext, store: () => Promise<SharedStore>): Promise<void> {
+  // Until this test has reached each step, ending (a failure) lets the other test go on without it.
+  const pending = new Set([brokerDown, brokerBack]);
+  t.after(() => {
+    for (const step of pending) step.leave();
+  });
+  const reach = async (step: Rendezvous): Promise<void> => {
+    pending.delete(step);
+    await step.arrive();
+  };
+  const shared = await store();
+  t.after(() => shared.cleanup());
   const tag = randomBytes(4).toString('hex');
   const queue = `takeover-${tag}`;
   const args = [
@@ -148,7 +185,7 @@ async function takeover(shared: SharedStore): Promise<void> {
   const b = await startWharf({ args });
   try {
     await waitForQueue(queue);
-    await rabbit('stop');
+    await reach(brokerDown);
     const ids: string[] = [];
     for (let index = 0; index < 8; index++) ids.push(await smallUpload(a.endpoint));
     for (let attempt = 0; (await shared.owed()) < ids.length * 2; attempt++) {
@@ -157,7 +194,7 @@ async function takeover(shared: SharedStore): Promise<void> {
     }
     // Instance A dies with every event undelivered; only B is left to send them.
     await killHard(a);
-    await rabbit('start');
+    await reach(brokerBack);
     const consumer = await connect(rabbitUrl);
     let received: Received[];
     try {
@@ -180,20 +217,24 @@ async function takeover(shared: SharedStore): Promise<void> {
   }
 }
 
-describe('hooks outbox on the shared info store: events of an instance that dies are delivered by another', () => {
+// The two tests run side by side and share one outage (see brokerDown, brokerBack).
+describe('hooks outbox on the shared info store: events of an instance that dies are delivered by another', {
+  concurrency: participants,
+}, () => {
+  before(async () => {
+    rabbit = await privateRabbitmq();
+    rabbitUrl = rabbit.url;
+    await rabbit.start();
+  });
+  after(async () => {
+    await rabbit?.remove();
+  });
+
   test('Redis: A is killed with its events pending while RabbitMQ is down; B delivers them all', async (t) => {
-    await rabbit('start');
-    t.after(() => rabbit('stop'));
-    const shared = await redisStore();
-    t.after(() => shared.cleanup());
-    await takeover(shared);
+    await takeover(t, redisStore);
   });
 
   test('PostgreSQL: A is killed with its events pending while RabbitMQ is down; B delivers them all', async (t) => {
-    await rabbit('start');
-    t.after(() => rabbit('stop'));
-    const shared = await postgresStore();
-    t.after(() => shared.cleanup());
-    await takeover(shared);
+    await takeover(t, postgresStore);
   });
 });

@@ -25,15 +25,16 @@ function listenOn(port: number): Promise<import('node:net').Server | undefined> 
 
 /**
  * A free loopback port `port` for which `port + offset` is free too for each of `offsets` (a RabbitMQ node's
- * distribution port, a Kafka controller's port), below `below` so those stay valid port numbers.
+ * distribution port, a Kafka controller's port), all of them valid port numbers.
  */
-export async function freePort(offsets: readonly number[] = [], below = 65_536): Promise<number> {
+export async function freePort(offsets: readonly number[] = []): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const first = await listenOn(0);
     if (first === undefined) continue;
     const port = (first.address() as import('node:net').AddressInfo).port;
-    const others = await Promise.all(offsets.map((offset) => listenOn(port + offset)));
-    const ok = port + Math.max(0, ...offsets) < below && others.every((server) => server !== undefined);
+    const inRange = port + Math.max(0, ...offsets) < 65_536;
+    const others = inRange ? await Promise.all(offsets.map((offset) => listenOn(port + offset))) : [];
+    const ok = inRange && others.every((server) => server !== undefined);
     await Promise.all(
       [first, ...others].map(
         (server) => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
@@ -59,9 +60,8 @@ async function privateService(
   url: (port: number) => string,
   env: (port: number, dir: string) => Record<string, string>,
   offsets: readonly number[] = [],
-  below?: number,
 ): Promise<PrivateService> {
-  const port = await freePort(offsets, below);
+  const port = await freePort(offsets);
   const dir = await mkdtemp(path.join(tmpdir(), `wharf-private-${path.basename(script, '.sh')}-`));
   const action = async (command: 'start' | 'stop'): Promise<void> => {
     await run('bash', [path.join(repoRoot, 'scripts/services', script), command], {
@@ -112,7 +112,6 @@ export function privateRabbitmq(): Promise<PrivateService & { readonly node: str
       WHARF_RABBITMQ_DIR: dir,
     }),
     [20_000],
-    65_536,
   ).then((service) => ({ ...service, node }));
 }
 
