@@ -89,11 +89,26 @@ async function downloadSha256(url: string): Promise<string> {
   return createHash('sha256').update(reply.body).digest('hex');
 }
 
-/** Takes the backend away for `ms`, then gives it back; resolves when it is back. */
-async function outage(proxy: BackendProxy, ms: number): Promise<void> {
+/**
+ * Takes the backend away until `met()` says a client met the outage (polled every 50 ms), then gives it back;
+ * resolves when it is back. Never met within 60 s: it gives the backend back and fails, naming `what`.
+ */
+async function outage(proxy: BackendProxy, met: () => boolean, what: string): Promise<void> {
   proxy.cut();
-  await sleep(ms);
-  proxy.restore();
+  try {
+    for (const deadline = Date.now() + 60_000; !met(); await sleep(50)) {
+      if (Date.now() > deadline) assert.fail(`the outage was never met: no ${what} within 60 s`);
+    }
+  } finally {
+    proxy.restore();
+  }
+}
+
+/** Whether `wharf` has logged an answer `${method} ${status}` (the access log, as it comes in). */
+function answered(wharf: WharfProcess, method: string, status: number, from = 0): boolean {
+  return wharf.logs
+    .slice(from)
+    .some((line) => line.msg === 'access' && line.method === method && line.status === status);
 }
 
 for (const backend of [redis, postgres]) {
@@ -128,8 +143,12 @@ for (const backend of [redis, postgres]) {
           chunkSize: 256 * 1024,
           retryDelays,
           onChunkComplete: (_chunk, accepted) => {
-            // After the first MiB, the backend goes away for 3 s while the client keeps going.
-            if (outageDone === undefined && accepted >= MiB) outageDone = outage(proxy, 3_000);
+            // After the first MiB, the backend goes away while the client keeps going, until a HEAD was told to
+            // wait (the client is then in its retries).
+            if (outageDone === undefined && accepted >= MiB) {
+              const from = wharf.logs.length;
+              outageDone = outage(proxy, () => answered(wharf, 'HEAD', 423, from), 'HEAD answered 423');
+            }
           },
           onSuccess: () => resolve(task.url ?? ''),
           onError: reject,
@@ -165,10 +184,15 @@ for (const backend of [redis, postgres]) {
       lines.on('line', (line) => output.push(line));
       assert.equal(first.offset, 256 * 1024);
       const before = (await accessLog(wharf)).length;
-      proxy.cut();
+      const logged = wharf.logs.length;
+      // The backend is away until tuspy met the outage (a PATCH refused or a HEAD told to wait), then back.
+      const outageDone = outage(
+        proxy,
+        () => answered(wharf, 'PATCH', 503, logged) || answered(wharf, 'HEAD', 423, logged),
+        'PATCH 503 or HEAD 423',
+      );
       child.stdin.write('go\n');
-      await sleep(3_000);
-      proxy.restore();
+      await outageDone;
       assert.equal(await exited, 0);
       const last = JSON.parse(output.at(-1) ?? '{}') as { url: string; offset: number };
       assert.equal(last.url, first.url);
@@ -226,7 +250,13 @@ for (const backend of [redis, postgres]) {
                 retryDelays,
                 onChunkComplete: (chunk) => {
                   sent += chunk;
-                  if (outageDone === undefined && sent >= 2 * MiB) outageDone = outage(proxy, 3_000);
+                  // The backend goes away until an upload in flight met it (see the last assertion).
+                  if (outageDone === undefined && sent >= 2 * MiB)
+                    outageDone = outage(
+                      proxy,
+                      () => balancer.served.some((entry) => /^(HEAD \d 423|PATCH \d 503)$/.test(entry)),
+                      'HEAD 423 or PATCH 503 through the balancer',
+                    );
                 },
                 onSuccess: () => resolve(task.url ?? ''),
                 onError: reject,
@@ -280,17 +310,20 @@ for (const backend of [redis, postgres]) {
       // The hang ends on its own after 8 s, so that a server without a bound answers late instead of never.
       const hangEnds = setTimeout(() => proxy.restore(), 8_000);
       try {
-        const head = await send('HEAD', url, { headers: tusHeaders });
+        // The three at once: each waits out --backend-timeout on its own.
+        const [head, patch, post] = await Promise.all([
+          send('HEAD', url, { headers: tusHeaders }),
+          send('PATCH', url, {
+            headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0 },
+            body: Buffer.from('0123456789'),
+          }),
+          send('POST', wharf.endpoint, { headers: { ...tusHeaders, 'Upload-Length': 5 } }),
+        ]);
         assert.equal(head.status, 423);
         assert.equal(head.headers['retry-after'], '1');
-        const patch = await send('PATCH', url, {
-          headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0 },
-          body: Buffer.from('0123456789'),
-        });
         assert.equal(patch.status, 503, patch.text);
         assert.equal(patch.headers['retry-after'], '1');
         assert.match(patch.text, /^ERR_BACKEND_UNAVAILABLE: /);
-        const post = await send('POST', wharf.endpoint, { headers: { ...tusHeaders, 'Upload-Length': 5 } });
         assert.equal(post.status, 503, post.text);
         assert.match(post.text, /^ERR_BACKEND_UNAVAILABLE: /);
       } finally {
