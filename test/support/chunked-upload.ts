@@ -84,12 +84,16 @@ export async function offsetAfterDrop(url: string): Promise<number> {
   return offset;
 }
 
-/** Uploads `data` with tus-js-client in 6 MiB chunks (as `big.bin`); resolves to the upload's URL. */
-export function uploadWithTusJs(endpoint: string, data: Buffer): Promise<string> {
+/** Uploads `data` with tus-js-client in `chunkSize` chunks (as `big.bin`); resolves to the upload's URL. */
+export function uploadWithTusJs(
+  endpoint: string,
+  data: Buffer,
+  chunkSize = 6 * 1024 * 1024,
+): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const task = new tus.Upload(data, {
       endpoint,
-      chunkSize: 6 * 1024 * 1024,
+      chunkSize,
       retryDelays: [0, 200, 500],
       metadata: { filename: 'big.bin' },
       onSuccess: () => resolve(task.url ?? ''),
