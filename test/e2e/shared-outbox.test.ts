@@ -105,16 +105,25 @@ interface SharedStore {
 }
 
 async function redisStore(): Promise<SharedStore> {
-  // A database of its own: no other test's outbox entries to take over, none of ours left behind.
+  // Keys of its own (a prefix no other test or run uses): no other outbox entries to take over, none of ours left
+  // behind. Database 11 as before, but never flushed: another run of this file may be using it at the same time.
   const url = new URL(redisUrl);
   url.pathname = '/11';
+  const prefix = `wharf-takeover-${randomBytes(4).toString('hex')}:`;
   const client = new Redis(url.toString());
-  await client.flushdb();
   return {
-    args: ['--info-storage', 'redis-info-storage', '--info-db-dsn', url.toString()],
-    owed: () => client.hlen('wharf:outbox:entries'),
+    args: [
+      '--info-storage',
+      'redis-info-storage',
+      '--info-db-dsn',
+      url.toString(),
+      '--redis-key-prefix',
+      prefix,
+    ],
+    owed: () => client.hlen(`${prefix}outbox:entries`),
     cleanup: async () => {
-      await client.flushdb();
+      const keys = await client.keys(`${prefix}*`);
+      if (keys.length > 0) await client.del(...keys);
       client.disconnect();
     },
   };
