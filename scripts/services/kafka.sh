@@ -70,6 +70,17 @@ java_run() {
     -Dlog4j.configuration="file:$state/log4j.properties" -cp "$jars/*" "$@"
 }
 
+# A cluster id as `StorageTool random-uuid` makes one (16 random bytes, URL-safe base64 without padding, not
+# starting with "-"), without starting a JVM for it.
+cluster_id() {
+  local id
+  while :; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    [ "${id:0:1}" != - ] && break
+  done
+  echo "$id"
+}
+
 configure() {
   mkdir -p "$state"
   cat >"$state/server.properties" <<PROPS
@@ -98,7 +109,7 @@ log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 PROPS
   if [ ! -f "$data/meta.properties" ]; then
-    java_run kafka.tools.StorageTool format -t "$(java_run kafka.tools.StorageTool random-uuid)" \
+    java_run kafka.tools.StorageTool format -t "$(cluster_id)" \
       -c "$state/server.properties" --ignore-formatted >/dev/null
   fi
 }
@@ -115,13 +126,14 @@ start() {
     -Dlog4j.configuration=file:$state/log4j.properties -cp '$jars/*' kafka.Kafka $state/server.properties" \
     >"$log_file" 2>&1 </dev/null &
   echo $! >"$pid_file"
-  for _ in $(seq 1 120); do
+  # Up to 120 s, looking every 0.2 s.
+  for _ in $(seq 1 600); do
     if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then break; fi
     if grep -q "Kafka Server started\|KafkaRaftServer.*started" "$log_file" 2>/dev/null && running; then
       echo "kafka: started on 127.0.0.1:$port"
       return
     fi
-    sleep 1
+    sleep 0.2
   done
   echo "kafka: did not start; see $log_file" >&2
   tail -n 30 "$log_file" >&2 || true

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,6 +45,23 @@ export async function freePort(offsets: readonly number[] = []): Promise<number>
   throw new Error(`no free port with ${offsets.join(', ')} above it free`);
 }
 
+/** SIGKILL to `pid`, then waits (up to 10 s) until it is gone. */
+async function killAndWait(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export interface PrivateService {
   /** Where a client connects: a URL (Redis, PostgreSQL, RabbitMQ) or host:port (Kafka). */
   readonly url: string;
@@ -60,6 +77,8 @@ async function privateService(
   url: (port: number) => string,
   env: (port: number, dir: string) => Record<string, string>,
   offsets: readonly number[] = [],
+  /** Its process id file: at the end the instance is killed at once (its data is thrown away anyway). */
+  pidFile?: (dir: string) => string,
 ): Promise<PrivateService> {
   const port = await freePort(offsets);
   const dir = await mkdtemp(path.join(tmpdir(), `wharf-private-${path.basename(script, '.sh')}-`));
@@ -75,6 +94,9 @@ async function privateService(
     start: () => action('start'),
     stop: () => action('stop'),
     remove: async () => {
+      const pid =
+        pidFile === undefined ? Number.NaN : Number(await readFile(pidFile(dir), 'utf8').catch(() => ''));
+      if (Number.isInteger(pid) && pid > 0) await killAndWait(pid);
       await action('stop').catch(() => {});
       await rm(dir, { recursive: true, force: true });
     },
@@ -112,6 +134,7 @@ export function privateRabbitmq(): Promise<PrivateService & { readonly node: str
       WHARF_RABBITMQ_DIR: dir,
     }),
     [20_000],
+    (dir) => path.join(dir, 'mnesia', `${node}.pid`),
   ).then((service) => ({ ...service, node }));
 }
 
@@ -122,5 +145,6 @@ export function privateKafka(): Promise<PrivateService> {
     (port) => `127.0.0.1:${port}`,
     (port, dir) => ({ WHARF_TEST_KAFKA_PORT: String(port), WHARF_KAFKA_STATE_DIR: dir }),
     [1],
+    (dir) => path.join(dir, 'kafka.pid'),
   );
 }
