@@ -105,8 +105,10 @@ describe('durable outbox: broker outages and crashes lose no event', () => {
     ];
     const tag = randomUUID().slice(0, 8);
     const [queueA, queueB] = [`outage-${tag}-a`, `outage-${tag}-b`];
-    const a = await startWharf({ args: argsFor(queueA) });
-    let b = await startWharf({ dataDir, args: argsFor(queueB) });
+    let [a, b] = await Promise.all([
+      startWharf({ args: argsFor(queueA) }),
+      startWharf({ dataDir, args: argsFor(queueB) }),
+    ]);
     try {
       // Wharf declares its queue when it connects at startup; wait for both before taking the broker down.
       const probe = await connect(rabbit.url);
@@ -189,8 +191,10 @@ describe('durable outbox: broker outages and crashes lose no event', () => {
         hook: record.headers['hook-name'] ?? '',
         uploadId: record.key,
       }));
-    const a = await startWharf({ args: argsFor(topicA) });
-    let b = await startWharf({ dataDir, args: argsFor(topicB) });
+    let [a, b] = await Promise.all([
+      startWharf({ args: argsFor(topicA) }),
+      startWharf({ dataDir, args: argsFor(topicB) }),
+    ]);
     try {
       await kafka.stop();
       const ids = await uploads(a.endpoint, 20);

@@ -190,8 +190,7 @@ async function takeover(t: TestContext, store: () => Promise<SharedStore>): Prom
     '--hooks-outbox-max-backoff',
     '1',
   ];
-  const a = await startWharf({ args });
-  const b = await startWharf({ args });
+  const [a, b] = await Promise.all([startWharf({ args }), startWharf({ args })]);
   try {
     await waitForQueue(queue);
     await reach(brokerDown);
