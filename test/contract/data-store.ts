@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterEach, describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { canConcatenate, canFinish, type DataStore } from '../../src/storage/data-store.ts';
 
 const MiB = 1024 * 1024;
@@ -65,19 +65,20 @@ function placement() {
  * serves ranges, concatenates, removes. Sizes straddle 5 MiB, S3's smallest part.
  */
 export function describeDataStore(name: string, makeStores: MakeStores): void {
-  describe(`${name} data store contract`, () => {
+  // Three tests at a time (each has uploads and stores of its own): the S3, GCS and Azure calls overlap, and the
+  // buffers of at most three tests are held at once.
+  describe(`${name} data store contract`, { concurrency: 3 }, () => {
     // Each test's stores are closed after it, as a server closes its store at shutdown (open files included).
-    const made: DataStore[] = [];
-    afterEach(async () => {
-      for (const store of made.splice(0)) await store.close?.();
-    });
-    const storesForThisTest = async (): Promise<StoresUnderTest> => {
+    const storesForThisTest = async (t: TestContext): Promise<StoresUnderTest> => {
       const stores = await makeStores();
-      made.push(stores.store, stores.twin);
+      t.after(async () => {
+        await stores.store.close?.();
+        await stores.twin.close?.();
+      });
       return stores;
     };
-    test('appends chunks of any size and reads them back whole and by range', async () => {
-      const { store } = await storesForThisTest();
+    test('appends chunks of any size and reads them back whole and by range', async (t) => {
+      const { store } = await storesForThisTest(t);
       const sizes = [MiB, 4 * MiB + 1, 5 * MiB, 3 * MiB - 1, 7];
       const data = randomBytes(sizes.reduce((sum, size) => sum + size, 0));
       const location = await store.create(placement());
@@ -91,8 +92,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('keeps every byte of a body that was interrupted (ended early), and continues from there', async () => {
-      const { store } = await storesForThisTest();
+    test('keeps every byte of a body that was interrupted (ended early), and continues from there', async (t) => {
+      const { store } = await storesForThisTest(t);
       const data = randomBytes(13 * MiB);
       const location = await store.create(placement());
       const cut = 7 * MiB + 12345;
@@ -105,8 +106,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('reports a body that failed, with the bytes it kept, and continues from those', async () => {
-      const { store } = await storesForThisTest();
+    test('reports a body that failed, with the bytes it kept, and continues from those', async (t) => {
+      const { store } = await storesForThisTest(t);
       const data = randomBytes(13 * MiB);
       const location = await store.create(placement());
       const cut = 7 * MiB + 12345;
@@ -121,8 +122,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('cut back to where an append started, the store continues as if it never happened', async () => {
-      const { store } = await storesForThisTest();
+    test('cut back to where an append started, the store continues as if it never happened', async (t) => {
+      const { store } = await storesForThisTest(t);
       const data = randomBytes(12 * MiB);
       const location = await store.create(placement());
       await appendAll(store, location, data, [3 * MiB]);
@@ -138,8 +139,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('an append at an offset discards whatever was stored past it', async () => {
-      const { store, twin } = await storesForThisTest();
+    test('an append at an offset discards whatever was stored past it', async (t) => {
+      const { store, twin } = await storesForThisTest(t);
       const first = randomBytes(7 * MiB);
       const second = randomBytes(MiB + 3);
       const location = await store.create(placement());
@@ -157,8 +158,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('an empty append at an offset, then finishing there, leaves exactly that many bytes', async () => {
-      const { store } = await storesForThisTest();
+    test('an empty append at an offset, then finishing there, leaves exactly that many bytes', async (t) => {
+      const { store } = await storesForThisTest(t);
       const data = randomBytes(6 * MiB + 5);
       const location = await store.create(placement());
       await appendAll(store, location, data, [data.length]);
@@ -174,8 +175,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('a finished upload holds exactly its length, whatever was stored past it', async () => {
-      const { store } = await storesForThisTest();
+    test('a finished upload holds exactly its length, whatever was stored past it', async (t) => {
+      const { store } = await storesForThisTest(t);
       const data = randomBytes(3 * MiB + 7);
       const location = await store.create(placement());
       await appendAll(store, location, data, [data.length]);
@@ -187,8 +188,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await store.remove(location);
     });
 
-    test('instances take turns on one upload, each continuing where the other stopped', async () => {
-      const { store, twin } = await storesForThisTest();
+    test('instances take turns on one upload, each continuing where the other stopped', async (t) => {
+      const { store, twin } = await storesForThisTest(t);
       const data = randomBytes(11 * MiB + 5);
       const location = await store.create(placement());
       const turns: [DataStore, number][] = [
@@ -209,8 +210,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
       await twin.remove(location);
     });
 
-    test('concatenates finished uploads in order', async () => {
-      const { store } = await storesForThisTest();
+    test('concatenates finished uploads in order', async (t) => {
+      const { store } = await storesForThisTest(t);
       assert.ok(canConcatenate(store));
       const pieces = [randomBytes(2 * MiB), randomBytes(5 * MiB + 3), randomBytes(0), randomBytes(9)];
       const sources: { location: string; length: number }[] = [];
@@ -227,8 +228,8 @@ export function describeDataStore(name: string, makeStores: MakeStores): void {
         await store.remove(location);
     });
 
-    test('removes an upload, finished or not; removing twice is not an error', async () => {
-      const { store } = await storesForThisTest();
+    test('removes an upload, finished or not; removing twice is not an error', async (t) => {
+      const { store } = await storesForThisTest(t);
       const data = randomBytes(6 * MiB);
       const unfinished = await store.create(placement());
       await appendAll(store, unfinished, data, [6 * MiB]);

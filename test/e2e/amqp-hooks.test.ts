@@ -23,7 +23,8 @@ function names(): { exchange: string; prefix: string } {
   return { exchange: `wharf-test-${tag}`, prefix: `wharf-test-${tag}` };
 }
 
-describe('AMQP hooks against RabbitMQ', () => {
+// The tests at once: each has exchange and queue names (and a Wharf) of its own.
+describe('AMQP hooks against RabbitMQ', { concurrency: true }, () => {
   let peer: AmqpPeer;
   const cleanup: (() => Promise<unknown>)[] = [];
 

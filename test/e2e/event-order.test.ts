@@ -293,7 +293,10 @@ async function twoInstancesInOrder(state: SharedState): Promise<void> {
   }
 }
 
-describe('events of one upload in order across two instances (shared outbox, brokers down, then back)', () => {
+// Both at once: each has its own record store, brokers' ports, queue, topic and instances.
+describe('events of one upload in order across two instances (shared outbox, brokers down, then back)', {
+  concurrency: true,
+}, () => {
   test('Redis outbox: RabbitMQ and Kafka receive each upload`s events in order, numbered 1, 2, 3, 4', async () => {
     await twoInstancesInOrder(await privateRedis());
   });

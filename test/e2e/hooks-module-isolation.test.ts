@@ -79,7 +79,10 @@ async function preCreateErrors(wharf: WharfProcess): Promise<RunView[]> {
     .filter((run) => run.status !== 'completed');
 }
 
-describe('isolation: worker (a hook module in a worker thread with a memory limit and a timeout)', () => {
+// The tests at once: the first uses the server started below, the others start their own.
+describe('isolation: worker (a hook module in a worker thread with a memory limit and a timeout)', {
+  concurrency: true,
+}, () => {
   let scratch: string;
   let wharf: WharfProcess;
   before(async () => {

@@ -155,133 +155,136 @@ export default register;
 });
 after(() => rm(scratch, { recursive: true, force: true }));
 
-describe('hook modules (--hooks-modules-dir)', () => {
-  let wharf: WharfProcess;
-  before(async () => {
-    wharf = await startWharf({
-      args: ['--hooks-modules-dir', modulesDir],
-      env: { TEST_UPLOAD_TOKEN: 'letmein', TEST_MAX_AGE_MS: '1500' },
+// The three suites at once: each runs its own servers (or commands) on the modules written above.
+describe('hook modules', { concurrency: true }, () => {
+  describe('hook modules (--hooks-modules-dir)', { concurrency: false }, () => {
+    let wharf: WharfProcess;
+    before(async () => {
+      wharf = await startWharf({
+        args: ['--hooks-modules-dir', modulesDir],
+        env: { TEST_UPLOAD_TOKEN: 'letmein', TEST_MAX_AGE_MS: '1500' },
+      });
+    });
+    after(() => wharf.stop());
+
+    it('a filter cancels with the HookError status and message', async () => {
+      const reply = await send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': 3 } });
+      assert.equal(reply.status, 401);
+      assert.equal(reply.text, 'a valid token is required');
+    });
+
+    it('filters run in order, each seeing the previous output, and rewrite the metadata', async () => {
+      const url = await createUpload(wharf.endpoint, {
+        ...auth,
+        'Upload-Length': 5,
+        'Upload-Metadata': metadata({ filename: 'Report.PDF' }),
+      });
+      const head = await send('HEAD', url, { headers: tus });
+      assert.equal(
+        head.headers['upload-metadata'],
+        metadata({ filename: 'report.pdf', checkedBy: 'normalise' }),
+      );
+    });
+
+    it('an action sees the finished upload (and its bytes); a failing action never reaches the client', async () => {
+      const url = await createUpload(wharf.endpoint, {
+        ...auth,
+        'Upload-Length': 5,
+        'Upload-Metadata': metadata({ filename: 'A.txt' }),
+      });
+      const id = url.split('/').pop() ?? '';
+      const reply = await send('PATCH', url, {
+        headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+        body: 'hello',
+      });
+      assert.equal(reply.status, 204);
+      const text = await eventually(
+        () => readFile(path.join(auditDir, `${id}.json`), 'utf8').catch(() => undefined),
+        'the audit action',
+      );
+      assert.deepEqual(JSON.parse(text), {
+        event: 'post-finish',
+        id,
+        metadata: { filename: 'a.txt', checkedBy: 'normalise' },
+        bytes: 'hello',
+      });
+      await eventually(
+        async () =>
+          wharf.logs.some((entry) => entry.msg === 'hook module action failed' && entry.module === 'c-audit')
+            ? true
+            : undefined,
+        'the failing post-create action to be logged',
+      );
+    });
+
+    it('init routes answer before and after the tus endpoint', async () => {
+      const ping = await send('GET', `${wharf.origin}/ext/ping`);
+      assert.equal(ping.status, 200);
+      assert.equal(ping.text, 'pong');
+      const url = await createUpload(wharf.endpoint, { ...auth, 'Upload-Length': 4 });
+      const id = url.split('/').pop() ?? '';
+      const info = await send('GET', `${wharf.origin}/ext/uploads/${id}`);
+      assert.equal(info.status, 200);
+      assert.equal(JSON.parse(info.text).id, id);
+      assert.equal((await send('GET', `${wharf.origin}/ext/uploads/nope`)).status, 404);
+      assert.equal((await send('GET', `${wharf.origin}/elsewhere`)).status, 404);
     });
   });
-  after(() => wharf.stop());
 
-  it('a filter cancels with the HookError status and message', async () => {
-    const reply = await send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': 3 } });
-    assert.equal(reply.status, 401);
-    assert.equal(reply.text, 'a valid token is required');
-  });
-
-  it('filters run in order, each seeing the previous output, and rewrite the metadata', async () => {
-    const url = await createUpload(wharf.endpoint, {
-      ...auth,
-      'Upload-Length': 5,
-      'Upload-Metadata': metadata({ filename: 'Report.PDF' }),
+  describe('a hook module schedule', { concurrency: false }, () => {
+    // A server of its own: the schedule sees only this test's uploads, none an earlier test left locked or half-made.
+    let wharf: WharfProcess;
+    before(async () => {
+      wharf = await startWharf({
+        args: ['--hooks-modules-dir', modulesDir],
+        env: { TEST_UPLOAD_TOKEN: 'letmein', TEST_MAX_AGE_MS: '1500' },
+      });
     });
-    const head = await send('HEAD', url, { headers: tus });
-    assert.equal(
-      head.headers['upload-metadata'],
-      metadata({ filename: 'report.pdf', checkedBy: 'normalise' }),
-    );
-  });
+    after(() => wharf.stop());
 
-  it('an action sees the finished upload (and its bytes); a failing action never reaches the client', async () => {
-    const url = await createUpload(wharf.endpoint, {
-      ...auth,
-      'Upload-Length': 5,
-      'Upload-Metadata': metadata({ filename: 'A.txt' }),
-    });
-    const id = url.split('/').pop() ?? '';
-    const reply = await send('PATCH', url, {
-      headers: { ...tus, ...octets, 'Upload-Offset': 0 },
-      body: 'hello',
-    });
-    assert.equal(reply.status, 204);
-    const text = await eventually(
-      () => readFile(path.join(auditDir, `${id}.json`), 'utf8').catch(() => undefined),
-      'the audit action',
-    );
-    assert.deepEqual(JSON.parse(text), {
-      event: 'post-finish',
-      id,
-      metadata: { filename: 'a.txt', checkedBy: 'normalise' },
-      bytes: 'hello',
-    });
-    await eventually(
-      async () =>
-        wharf.logs.some((entry) => entry.msg === 'hook module action failed' && entry.module === 'c-audit')
-          ? true
-          : undefined,
-      'the failing post-create action to be logged',
-    );
-  });
-
-  it('init routes answer before and after the tus endpoint', async () => {
-    const ping = await send('GET', `${wharf.origin}/ext/ping`);
-    assert.equal(ping.status, 200);
-    assert.equal(ping.text, 'pong');
-    const url = await createUpload(wharf.endpoint, { ...auth, 'Upload-Length': 4 });
-    const id = url.split('/').pop() ?? '';
-    const info = await send('GET', `${wharf.origin}/ext/uploads/${id}`);
-    assert.equal(info.status, 200);
-    assert.equal(JSON.parse(info.text).id, id);
-    assert.equal((await send('GET', `${wharf.origin}/ext/uploads/nope`)).status, 404);
-    assert.equal((await send('GET', `${wharf.origin}/elsewhere`)).status, 404);
-  });
-});
-
-describe('a hook module schedule', () => {
-  // A server of its own: the schedule sees only this test's uploads, none an earlier test left locked or half-made.
-  let wharf: WharfProcess;
-  before(async () => {
-    wharf = await startWharf({
-      args: ['--hooks-modules-dir', modulesDir],
-      env: { TEST_UPLOAD_TOKEN: 'letmein', TEST_MAX_AGE_MS: '1500' },
+    it('a schedule (every second) deletes old unfinished uploads and keeps finished ones', async () => {
+      const stale = await createUpload(wharf.endpoint, { ...auth, 'Upload-Length': 10 });
+      const done = await createUpload(wharf.endpoint, { ...auth, 'Upload-Length': 2 });
+      const patched = await send('PATCH', done, {
+        headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+        body: 'ok',
+      });
+      assert.equal(patched.status, 204);
+      await eventually(async () => {
+        const head = await send('HEAD', stale, { headers: tus });
+        return head.status === 404 ? true : undefined;
+      }, 'the stale upload to be deleted');
+      assert.equal((await send('HEAD', done, { headers: tus })).status, 200);
+      assert.equal((await send('GET', done)).text, 'ok');
     });
   });
-  after(() => wharf.stop());
 
-  it('a schedule (every second) deletes old unfinished uploads and keeps finished ones', async () => {
-    const stale = await createUpload(wharf.endpoint, { ...auth, 'Upload-Length': 10 });
-    const done = await createUpload(wharf.endpoint, { ...auth, 'Upload-Length': 2 });
-    const patched = await send('PATCH', done, {
-      headers: { ...tus, ...octets, 'Upload-Offset': 0 },
-      body: 'ok',
+  describe('broken modules and `wharf hooks check`', { concurrency: false }, () => {
+    it('`wharf hooks check` lists every hook without serving', async () => {
+      const result = await runWharf(['hooks', 'check', '--hooks-modules-dir', modulesDir]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /filter pre-create module:a-auth/);
+      assert.match(result.stdout, /action post-finish module:c-audit/);
+      assert.match(result.stdout, /init routes\.before module:d-routes/);
+      assert.match(result.stdout, /schedule "\* \* \* \* \* \*" module:e-cleanup/);
+      assert.match(result.stdout, /pre-create: module:a-auth, module:b-normalise/);
     });
-    assert.equal(patched.status, 204);
-    await eventually(async () => {
-      const head = await send('HEAD', stale, { headers: tus });
-      return head.status === 404 ? true : undefined;
-    }, 'the stale upload to be deleted');
-    assert.equal((await send('HEAD', done, { headers: tus })).status, 200);
-    assert.equal((await send('GET', done)).text, 'ok');
-  });
-});
 
-describe('broken modules and `wharf hooks check`', () => {
-  it('`wharf hooks check` lists every hook without serving', async () => {
-    const result = await runWharf(['hooks', 'check', '--hooks-modules-dir', modulesDir]);
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /filter pre-create module:a-auth/);
-    assert.match(result.stdout, /action post-finish module:c-audit/);
-    assert.match(result.stdout, /init routes\.before module:d-routes/);
-    assert.match(result.stdout, /schedule "\* \* \* \* \* \*" module:e-cleanup/);
-    assert.match(result.stdout, /pre-create: module:a-auth, module:b-normalise/);
-  });
-
-  it('a module that fails to register stops start-up, naming its path and the error', async () => {
-    const broken = path.join(scratch, 'broken');
-    const file = await writeModule(
-      broken,
-      'bad',
-      'index.mjs',
-      `export default ({ schedule }) => { schedule('61 * * * *', () => {}); };\n`,
-    );
-    await assert.rejects(
-      startWharf({ args: ['--hooks-modules-dir', broken] }),
-      (error: Error) => error.message.includes(file) && /minute: 61 is outside 0-59/.test(error.message),
-    );
-    const check = await runWharf(['hooks', 'check', '--hooks-modules-dir', broken]);
-    assert.equal(check.code, 1);
-    assert.ok(check.stderr.includes(file), check.stderr);
+    it('a module that fails to register stops start-up, naming its path and the error', async () => {
+      const broken = path.join(scratch, 'broken');
+      const file = await writeModule(
+        broken,
+        'bad',
+        'index.mjs',
+        `export default ({ schedule }) => { schedule('61 * * * *', () => {}); };\n`,
+      );
+      await assert.rejects(
+        startWharf({ args: ['--hooks-modules-dir', broken] }),
+        (error: Error) => error.message.includes(file) && /minute: 61 is outside 0-59/.test(error.message),
+      );
+      const check = await runWharf(['hooks', 'check', '--hooks-modules-dir', broken]);
+      assert.equal(check.code, 1);
+      assert.ok(check.stderr.includes(file), check.stderr);
+    });
   });
 });

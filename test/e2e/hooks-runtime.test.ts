@@ -64,7 +64,10 @@ async function admin(wharf: WharfProcess, method: string, route: string, body?: 
  * change replaces it, a deletion removes it; validation answers 422 with --config's messages.
  */
 function sharedStoreSuite(name: string, storeArgs: () => string[], cleanup: () => Promise<void>) {
-  describe(`named hooks changed through the admin API, two instances on ${name}`, () => {
+  // Its tests share two instances and go in turn (not inherited from the concurrent describe around it).
+  describe(`named hooks changed through the admin API, two instances on ${name}`, {
+    concurrency: false,
+  }, () => {
     let scratch: string;
     let log: string;
     let a: WharfProcess;
@@ -257,122 +260,130 @@ function sharedStoreSuite(name: string, storeArgs: () => string[], cleanup: () =
 }
 
 const prefix = `test-runtime-hooks-${randomUUID()}:`;
-sharedStoreSuite(
-  'one Redis',
-  () => ['--info-storage', 'redis-info-storage', '--info-db-dsn', redisUrl, '--redis-key-prefix', prefix],
-  async () => {
-    const { Redis } = await import('ioredis');
-    const client = new Redis(redisUrl);
-    const keys = await client.keys(`${prefix}*`);
-    if (keys.length > 0) await client.del(...keys);
-    client.disconnect();
-  },
-);
-
 const schema = `test_runtime_hooks_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-sharedStoreSuite(
-  'one PostgreSQL',
-  () => ['--info-storage', 'db-info-storage', '--info-db-dsn', postgresUrl, '--postgres-schema', schema],
-  async () => {
-    const pg = (await import('pg')).default;
-    const client = new pg.Client({ connectionString: postgresUrl });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
-  },
-);
 
-describe('named hooks changed through the admin API, file info storage: kept across a restart', () => {
-  it('a binding made before a restart is listed and runs after it', async () => {
-    const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-file-'));
-    const dataDir = path.join(scratch, 'data');
-    const log = path.join(scratch, 'snooper.log');
-    const args = ['--config', await writeConfig(scratch, log), '--admin', '--admin-token', token];
-    try {
-      const first = await startWharf({ args, dataDir });
-      const added = await admin(first, 'POST', 'bindings', {
-        endpoint: '/files',
-        hook: 'snooper',
-        events: ['post-create'],
-        args: { kept: true },
-      });
-      assert.equal(added.status, 201, JSON.stringify(added.body));
-      await first.stop();
-      const second = await startWharf({ args, dataDir });
+// The four suites at once: each has its own store (key prefix, schema or folder) and instances.
+describe('hooks changed at run time', { concurrency: true }, () => {
+  sharedStoreSuite(
+    'one Redis',
+    () => ['--info-storage', 'redis-info-storage', '--info-db-dsn', redisUrl, '--redis-key-prefix', prefix],
+    async () => {
+      const { Redis } = await import('ioredis');
+      const client = new Redis(redisUrl);
+      const keys = await client.keys(`${prefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+      client.disconnect();
+    },
+  );
+
+  sharedStoreSuite(
+    'one PostgreSQL',
+    () => ['--info-storage', 'db-info-storage', '--info-db-dsn', postgresUrl, '--postgres-schema', schema],
+    async () => {
+      const pg = (await import('pg')).default;
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    },
+  );
+
+  describe('named hooks changed through the admin API, file info storage: kept across a restart', {
+    concurrency: false,
+  }, () => {
+    it('a binding made before a restart is listed and runs after it', async () => {
+      const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-file-'));
+      const dataDir = path.join(scratch, 'data');
+      const log = path.join(scratch, 'snooper.log');
+      const args = ['--config', await writeConfig(scratch, log), '--admin', '--admin-token', token];
       try {
-        const listed = await admin(second, 'GET', 'bindings');
-        assert.equal((listed.body.bindings as { id?: string }[]).at(-1)?.id, added.body.id);
-        const id = await create(second);
-        await eventually(
-          async () => ((await linesOf(log)).includes(`{"kept":true} post-create ${id}`) ? true : undefined),
-          'the post-create of the stored binding',
-        );
+        const first = await startWharf({ args, dataDir });
+        const added = await admin(first, 'POST', 'bindings', {
+          endpoint: '/files',
+          hook: 'snooper',
+          events: ['post-create'],
+          args: { kept: true },
+        });
+        assert.equal(added.status, 201, JSON.stringify(added.body));
+        await first.stop();
+        const second = await startWharf({ args, dataDir });
+        try {
+          const listed = await admin(second, 'GET', 'bindings');
+          assert.equal((listed.body.bindings as { id?: string }[]).at(-1)?.id, added.body.id);
+          const id = await create(second);
+          await eventually(
+            async () => ((await linesOf(log)).includes(`{"kept":true} post-create ${id}`) ? true : undefined),
+            'the post-create of the stored binding',
+          );
+        } finally {
+          await second.stop();
+        }
       } finally {
-        await second.stop();
+        await rm(scratch, { recursive: true, force: true });
       }
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+    });
   });
-});
 
-describe('a hook declared through the admin API (http), bound to post events', () => {
-  it('receives the post-create of uploads after the binding; a pre-* binding of it is refused; delete frees it', async () => {
-    const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-http-'));
-    const receiver = new HookReceiver();
-    await receiver.start();
-    const args = [
-      '--config',
-      await writeConfig(scratch, path.join(scratch, 'snooper.log')),
-      '--admin',
-      '--admin-token',
-      token,
-      '--hooks-allow-private-targets',
-    ];
-    const wharf = await startWharf({ args });
-    try {
-      const created = await admin(wharf, 'PUT', 'hooks/crm', {
-        transport: 'http',
-        url: receiver.url,
-        args: { team: 'sales' },
-      });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      const blocking = await admin(wharf, 'POST', 'bindings', {
-        endpoint: '/files',
-        hook: 'crm',
-        events: ['pre-create'],
-      });
-      assert.equal(blocking.status, 400);
-      assert.equal(blocking.body.code, 'ERR_ADMIN_TARGET_EVENT');
-      const bound = await admin(wharf, 'POST', 'bindings', {
-        endpoint: '/files',
-        hook: 'crm',
-        events: ['post-create'],
-      });
-      assert.equal(bound.status, 201, JSON.stringify(bound.body));
-      const inUse = await admin(wharf, 'DELETE', 'hooks/crm');
-      assert.equal(inUse.status, 409);
-      assert.equal(inUse.body.code, 'ERR_ADMIN_HOOK_IN_USE');
-      const id = await create(wharf);
-      await receiver.waitUntil(
-        (received) =>
-          received.some((hook) => (hook.payload.upload as { id?: string } | undefined)?.id === id),
-        'the post-create of the upload',
-      );
-      const delivered = receiver.received.find(
-        (hook) => (hook.payload.upload as { id?: string } | undefined)?.id === id,
-      );
-      assert.ok(delivered !== undefined);
-      const section = delivered.payload.hook as { name: string; args: unknown };
-      assert.equal(section.name, 'crm');
-      assert.deepEqual(section.args, { team: 'sales' });
-      assert.equal((await admin(wharf, 'DELETE', `bindings/${String(bound.body.id)}`)).status, 204);
-      assert.equal((await admin(wharf, 'DELETE', 'hooks/crm')).status, 204);
-      assert.equal((await admin(wharf, 'DELETE', 'hooks/crm')).body.code, 'ERR_ADMIN_HOOK_NOT_FOUND');
-    } finally {
-      await wharf.stop();
-      await receiver.close();
-      await rm(scratch, { recursive: true, force: true });
-    }
+  describe('a hook declared through the admin API (http), bound to post events', {
+    concurrency: false,
+  }, () => {
+    it('receives the post-create of uploads after the binding; a pre-* binding of it is refused; delete frees it', async () => {
+      const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-http-'));
+      const receiver = new HookReceiver();
+      await receiver.start();
+      const args = [
+        '--config',
+        await writeConfig(scratch, path.join(scratch, 'snooper.log')),
+        '--admin',
+        '--admin-token',
+        token,
+        '--hooks-allow-private-targets',
+      ];
+      const wharf = await startWharf({ args });
+      try {
+        const created = await admin(wharf, 'PUT', 'hooks/crm', {
+          transport: 'http',
+          url: receiver.url,
+          args: { team: 'sales' },
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        const blocking = await admin(wharf, 'POST', 'bindings', {
+          endpoint: '/files',
+          hook: 'crm',
+          events: ['pre-create'],
+        });
+        assert.equal(blocking.status, 400);
+        assert.equal(blocking.body.code, 'ERR_ADMIN_TARGET_EVENT');
+        const bound = await admin(wharf, 'POST', 'bindings', {
+          endpoint: '/files',
+          hook: 'crm',
+          events: ['post-create'],
+        });
+        assert.equal(bound.status, 201, JSON.stringify(bound.body));
+        const inUse = await admin(wharf, 'DELETE', 'hooks/crm');
+        assert.equal(inUse.status, 409);
+        assert.equal(inUse.body.code, 'ERR_ADMIN_HOOK_IN_USE');
+        const id = await create(wharf);
+        await receiver.waitUntil(
+          (received) =>
+            received.some((hook) => (hook.payload.upload as { id?: string } | undefined)?.id === id),
+          'the post-create of the upload',
+        );
+        const delivered = receiver.received.find(
+          (hook) => (hook.payload.upload as { id?: string } | undefined)?.id === id,
+        );
+        assert.ok(delivered !== undefined);
+        const section = delivered.payload.hook as { name: string; args: unknown };
+        assert.equal(section.name, 'crm');
+        assert.deepEqual(section.args, { team: 'sales' });
+        assert.equal((await admin(wharf, 'DELETE', `bindings/${String(bound.body.id)}`)).status, 204);
+        assert.equal((await admin(wharf, 'DELETE', 'hooks/crm')).status, 204);
+        assert.equal((await admin(wharf, 'DELETE', 'hooks/crm')).body.code, 'ERR_ADMIN_HOOK_NOT_FOUND');
+      } finally {
+        await wharf.stop();
+        await receiver.close();
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
   });
 });

@@ -120,295 +120,312 @@ except ValueError as error:
   });
 }
 
-const receiver = new HookReceiver();
-before(() => receiver.start());
-after(() => receiver.close());
-afterEach(() => {
-  receiver.answer = () => ({});
-});
+/** Every suite's receiver, closed once all suites are done (their servers stopped first, so no keep-alive waits). */
+const receivers: HookReceiver[] = [];
+after(() => Promise.all(receivers.map((receiver) => receiver.close())));
 
-describe('signed HTTP hooks (Standard Webhooks)', () => {
-  const secret = newSecret();
-  let hooks: ReceivedHook[] = [];
-  let uploadId = '';
+/**
+ * A hook receiver for one suite (started before it, its answers reset after each test): the suites run at once,
+ * and a test that sets the answers must not change another suite's.
+ */
+function suiteReceiver(): HookReceiver {
+  const receiver = new HookReceiver();
+  receivers.push(receiver);
+  before(() => receiver.start());
+  afterEach(() => {
+    receiver.answer = () => ({});
+  });
+  return receiver;
+}
 
-  before(async () => {
-    const wharf = await startWharf({
-      args: ['--hooks-http-urls', receiver.url, '--hooks-http-secret', secret, '--log-level', 'debug'],
+// The suites at once, each with its own receiver and servers; the tests of a suite go in turn.
+describe('signed hooks', { concurrency: true }, () => {
+  describe('signed HTTP hooks (Standard Webhooks)', { concurrency: false }, () => {
+    const receiver = suiteReceiver();
+    const secret = newSecret();
+    let hooks: ReceivedHook[] = [];
+    let uploadId = '';
+
+    before(async () => {
+      const wharf = await startWharf({
+        args: ['--hooks-http-urls', receiver.url, '--hooks-http-secret', secret, '--log-level', 'debug'],
+      });
+      try {
+        uploadId = await uploadInTwoChunks(wharf.endpoint);
+        hooks = await receiver.waitForNames(uploadId, [
+          'pre-create',
+          'post-create',
+          'post-receive',
+          'post-finish',
+        ]);
+        // No log line carries the secret or its key material (debug logging is the most talkative).
+        const logged = JSON.stringify(wharf.logs);
+        assert.ok(!logged.includes(secret.slice('whsec_'.length, 30)), 'the secret is not logged');
+      } finally {
+        await wharf.stop();
+      }
     });
-    try {
-      uploadId = await uploadInTwoChunks(wharf.endpoint);
-      hooks = await receiver.waitForNames(uploadId, [
-        'pre-create',
-        'post-create',
-        'post-receive',
-        'post-finish',
-      ]);
-      // No log line carries the secret or its key material (debug logging is the most talkative).
-      const logged = JSON.stringify(wharf.logs);
-      assert.ok(!logged.includes(secret.slice('whsec_'.length, 30)), 'the secret is not logged');
-    } finally {
-      await wharf.stop();
-    }
-  });
 
-  it('every request carries webhook-id (= Idempotency-Key), webhook-timestamp and one v1 signature', () => {
-    assert.ok(hooks.length >= 4, `hooks received: ${hooks.map((hook) => hook.name).join(', ')}`);
-    const now = Math.floor(Date.now() / 1000);
-    for (const hook of hooks) {
-      const id = header(hook.headers, 'webhook-id');
-      assert.equal(id, header(hook.headers, 'idempotency-key'));
-      const timestamp = header(hook.headers, 'webhook-timestamp');
-      assert.match(timestamp, /^\d{10}$/);
-      assert.ok(Math.abs(now - Number(timestamp)) < 120, 'the timestamp is the attempt time, in seconds');
-      assert.match(header(hook.headers, 'webhook-signature'), /^v1,[A-Za-z0-9+/]{43}=$/);
-    }
-    assert.equal(
-      new Set(hooks.map((hook) => hook.headers['webhook-id'])).size,
-      hooks.length,
-      'one id per event',
-    );
-  });
-
-  it('verifies with the exported helper and with an independent implementation, returning the body', () => {
-    for (const hook of hooks) {
-      const payload = verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: [secret] });
-      assert.deepEqual(payload, hook.payload);
-      assert.deepEqual(
-        verifyFromRoot({ payload: hook.rawBody.toString(), headers: hook.headers, secrets: secret }),
-        payload,
-      );
-      assert.ok(
-        independentlyVerified(hook.rawBody, hook.headers, secret, Math.floor(Date.now() / 1000)),
-        hook.name,
-      );
-    }
-  });
-
-  it('fails when the body, the timestamp or the id is altered, or with another secret', () => {
-    const [hook] = hooks;
-    assert.ok(hook);
-    const now = Math.floor(Date.now() / 1000);
-    const altered = Buffer.from(hook.rawBody.toString().replace('signed.txt', 'signed.txT'));
-    assert.notDeepEqual(altered, hook.rawBody);
-    assert.throws(
-      () => verifyWebhook({ payload: altered, headers: hook.headers, secrets: secret }),
-      code('bad_signature'),
-    );
-    assert.equal(independentlyVerified(altered, hook.headers, secret, now), false);
-
-    const shifted = {
-      ...hook.headers,
-      'webhook-timestamp': String(Number(hook.headers['webhook-timestamp']) - 1),
-    };
-    assert.throws(
-      () => verifyWebhook({ payload: hook.rawBody, headers: shifted, secrets: secret }),
-      code('bad_signature'),
-    );
-    assert.equal(independentlyVerified(hook.rawBody, shifted, secret, now), false);
-
-    const otherId = { ...hook.headers, 'webhook-id': 'another-event' };
-    assert.throws(
-      () => verifyWebhook({ payload: hook.rawBody, headers: otherId, secrets: secret }),
-      code('bad_signature'),
-    );
-    assert.throws(
-      () => verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: newSecret() }),
-      code('bad_signature'),
-    );
-    assert.equal(independentlyVerified(hook.rawBody, hook.headers, newSecret(), now), false);
-  });
-
-  it('refuses a captured request replayed later than the tolerance', () => {
-    const [hook] = hooks;
-    assert.ok(hook);
-    const later = new Date((Number(hook.headers['webhook-timestamp']) + 301) * 1000);
-    assert.throws(
-      () => verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: secret, now: later }),
-      code('timestamp_too_old'),
-    );
-    const { 'webhook-signature': _signature, ...unsigned } = hook.headers;
-    assert.throws(
-      () => verifyWebhook({ payload: hook.rawBody, headers: unsigned, secrets: secret }),
-      code('missing_headers'),
-    );
-  });
-
-  it("the docs' Python verifier accepts a captured request and refuses it altered", async () => {
-    const hook = hooks.find((candidate) => candidate.name === 'post-finish');
-    assert.ok(hook);
-    assert.equal(await runPythonVerifier(hook, [newSecret(), secret]), `ok ${JSON.stringify(uploadId)}`);
-    const tampered: ReceivedHook = {
-      ...hook,
-      rawBody: Buffer.from(hook.rawBody.toString().replace('"offset"', '"Offset"')),
-    };
-    assert.equal(await runPythonVerifier(tampered, [secret]), 'refused no matching signature');
-    const replayed: ReceivedHook = {
-      ...hook,
-      headers: {
-        ...hook.headers,
-        'webhook-timestamp': String(Number(hook.headers['webhook-timestamp']) - 3600),
-      },
-    };
-    assert.equal(await runPythonVerifier(replayed, [secret]), 'refused timestamp outside the tolerance');
-  });
-});
-
-describe('rotation, retries and named hooks', () => {
-  it('with two secrets (from the environment) both signatures are sent and either secret verifies', async () => {
-    const [newer, older] = [newSecret(), newSecret()];
-    const wharf = await startWharf({
-      args: ['--hooks-http-urls', receiver.url, '--hooks', 'post-finish'],
-      env: { WHARF_HOOKS_HTTP_SECRET: `${newer},${older}` },
-    });
-    try {
-      const uploadId = await uploadInTwoChunks(wharf.endpoint);
-      const [hook] = await receiver.waitForNames(uploadId, ['post-finish']);
-      assert.ok(hook);
-      const signatures = header(hook.headers, 'webhook-signature').split(' ');
-      assert.equal(signatures.length, 2);
+    it('every request carries webhook-id (= Idempotency-Key), webhook-timestamp and one v1 signature', () => {
+      assert.ok(hooks.length >= 4, `hooks received: ${hooks.map((hook) => hook.name).join(', ')}`);
       const now = Math.floor(Date.now() / 1000);
-      for (const known of [[newer], [older], [older, newer]]) {
+      for (const hook of hooks) {
+        const id = header(hook.headers, 'webhook-id');
+        assert.equal(id, header(hook.headers, 'idempotency-key'));
+        const timestamp = header(hook.headers, 'webhook-timestamp');
+        assert.match(timestamp, /^\d{10}$/);
+        assert.ok(Math.abs(now - Number(timestamp)) < 120, 'the timestamp is the attempt time, in seconds');
+        assert.match(header(hook.headers, 'webhook-signature'), /^v1,[A-Za-z0-9+/]{43}=$/);
+      }
+      assert.equal(
+        new Set(hooks.map((hook) => hook.headers['webhook-id'])).size,
+        hooks.length,
+        'one id per event',
+      );
+    });
+
+    it('verifies with the exported helper and with an independent implementation, returning the body', () => {
+      for (const hook of hooks) {
+        const payload = verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: [secret] });
+        assert.deepEqual(payload, hook.payload);
         assert.deepEqual(
-          verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: known }),
-          hook.payload,
+          verifyFromRoot({ payload: hook.rawBody.toString(), headers: hook.headers, secrets: secret }),
+          payload,
+        );
+        assert.ok(
+          independentlyVerified(hook.rawBody, hook.headers, secret, Math.floor(Date.now() / 1000)),
+          hook.name,
         );
       }
-      assert.ok(independentlyVerified(hook.rawBody, hook.headers, newer, now));
-      assert.ok(independentlyVerified(hook.rawBody, hook.headers, older, now));
-      // Each entry is the signature of one secret, newest first.
-      const onlyNewer = { ...hook.headers, 'webhook-signature': signatures[0] };
-      assert.ok(independentlyVerified(hook.rawBody, onlyNewer, newer, now));
-      assert.equal(independentlyVerified(hook.rawBody, onlyNewer, older, now), false);
+    });
+
+    it('fails when the body, the timestamp or the id is altered, or with another secret', () => {
+      const [hook] = hooks;
+      assert.ok(hook);
+      const now = Math.floor(Date.now() / 1000);
+      const altered = Buffer.from(hook.rawBody.toString().replace('signed.txt', 'signed.txT'));
+      assert.notDeepEqual(altered, hook.rawBody);
+      assert.throws(
+        () => verifyWebhook({ payload: altered, headers: hook.headers, secrets: secret }),
+        code('bad_signature'),
+      );
+      assert.equal(independentlyVerified(altered, hook.headers, secret, now), false);
+
+      const shifted = {
+        ...hook.headers,
+        'webhook-timestamp': String(Number(hook.headers['webhook-timestamp']) - 1),
+      };
+      assert.throws(
+        () => verifyWebhook({ payload: hook.rawBody, headers: shifted, secrets: secret }),
+        code('bad_signature'),
+      );
+      assert.equal(independentlyVerified(hook.rawBody, shifted, secret, now), false);
+
+      const otherId = { ...hook.headers, 'webhook-id': 'another-event' };
+      assert.throws(
+        () => verifyWebhook({ payload: hook.rawBody, headers: otherId, secrets: secret }),
+        code('bad_signature'),
+      );
       assert.throws(
         () => verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: newSecret() }),
         code('bad_signature'),
       );
-    } finally {
-      await wharf.stop();
-    }
-  });
-
-  it('a retried event keeps its webhook-id and every attempt is signed', async () => {
-    const secret = newSecret();
-    let failures = 0;
-    receiver.answer = (hook) => (hook.name === 'post-finish' && failures++ < 2 ? { status: 503 } : {});
-    const wharf = await startWharf({
-      args: [
-        '--hooks-http-urls',
-        receiver.url,
-        '--hooks',
-        'post-finish',
-        '--hooks-http-outbox',
-        '--hooks-retry-schedule',
-        '100ms,100ms',
-        '--hooks-http-secret',
-        secret,
-      ],
+      assert.equal(independentlyVerified(hook.rawBody, hook.headers, newSecret(), now), false);
     });
-    try {
-      const uploadId = await uploadInTwoChunks(wharf.endpoint);
-      const attempts = await receiver.waitForNames(uploadId, ['post-finish', 'post-finish', 'post-finish']);
-      assert.equal(new Set(attempts.map((hook) => hook.headers['webhook-id'])).size, 1, 'one webhook-id');
-      for (const attempt of attempts) {
-        assert.deepEqual(
-          verifyWebhook({ payload: attempt.rawBody, headers: attempt.headers, secrets: secret }),
-          attempt.payload,
-        );
-      }
-    } finally {
-      await wharf.stop();
-    }
-  });
 
-  it('a named http hook of the config file signs with its own secrets', async (t) => {
-    const secret = newSecret();
-    const folder = await mkdtemp(path.join(tmpdir(), 'wharf-signing-'));
-    t.after(() => rm(folder, { recursive: true, force: true }));
-    const wharfFile = path.join(folder, 'wharf.json');
-    await writeFile(
-      wharfFile,
-      JSON.stringify({
-        hooks: { notify: { transport: 'http', url: receiver.url, secrets: [secret] } },
-        endpoints: [{ path: '/files', hooks: [{ hook: 'notify', events: ['post-finish'] }] }],
-      }),
-    );
-    const wharf = await startWharf({ args: ['--config', wharfFile] });
-    try {
-      const uploadId = await uploadInTwoChunks(wharf.endpoint);
-      const [hook] = await receiver.waitForNames(uploadId, ['post-finish']);
+    it('refuses a captured request replayed later than the tolerance', () => {
+      const [hook] = hooks;
       assert.ok(hook);
-      const payload = verifyWebhook<{ hook: { name: string } }>({
-        payload: hook.rawBody,
-        headers: hook.headers,
-        secrets: secret,
-      });
-      assert.equal(payload.hook.name, 'notify');
-    } finally {
-      await wharf.stop();
-    }
-  });
-});
-
-describe('bad secrets stop start-up without showing them', () => {
-  it('--hooks-http-secret: exit code 2 and a message naming the position', async () => {
-    const good = newSecret();
-    const bad = `whsec_${randomBytes(8).toString('base64')}`;
-    const failed = await run(process.execPath, [wharfBin, '--hooks-http-secret', `${good},${bad}`], {
-      cwd: scratchCwd,
-    }).then(
-      () => undefined,
-      (error: { code: number; stderr: string; stdout: string }) => error,
-    );
-    assert.ok(failed, 'wharf refused to start');
-    assert.equal(failed.code, 2);
-    assert.match(
-      failed.stderr,
-      /--hooks-http-secret \(secret 2 of 2\): a webhook secret must encode 24 to 64 bytes/,
-    );
-    assert.ok(!failed.stderr.includes(bad.slice(6)) && !failed.stderr.includes(good.slice(6)));
-    assert.ok(!failed.stdout.includes(bad.slice(6)));
-
-    const unprefixed = await run(process.execPath, [wharfBin], {
-      cwd: scratchCwd,
-      env: { ...process.env, WHARF_HOOKS_HTTP_SECRET: good.slice(6) },
-    }).then(
-      () => undefined,
-      (error: { code: number; stderr: string }) => error,
-    );
-    assert.equal(unprefixed?.code, 2);
-    assert.match(unprefixed?.stderr ?? '', /must start with "whsec_"/);
-    assert.ok(!unprefixed?.stderr.includes(good.slice(6)));
-  });
-
-  it('a config file secret: the problem names the hook, not the secret', async (t) => {
-    const bad = 'whsec_bm90IGEgcmVhbCBzZWNyZXQ=';
-    const folder = await mkdtemp(path.join(tmpdir(), 'wharf-signing-'));
-    t.after(() => rm(folder, { recursive: true, force: true }));
-    const wharfFile = path.join(folder, 'wharf.json');
-    await writeFile(
-      wharfFile,
-      JSON.stringify({ hooks: { notify: { transport: 'http', url: receiver.url, secret: bad } } }),
-    );
-    const failed = await run(process.execPath, [wharfBin, '--config', wharfFile, '--port', '0'], {
-      cwd: scratchCwd,
-    }).then(
-      () => undefined,
-      (error: { code: number; stderr: string }) => error,
-    );
-    assert.ok(failed);
-    assert.notEqual(failed.code, 0);
-    assert.match(failed.stderr, /hooks\.notify: secret: a webhook secret must encode 24 to 64 bytes/);
-    assert.ok(!failed.stderr.includes('bm90IGEgcmVhbCBzZWNyZXQ'));
-  });
-
-  it('--help shows the option but no secret, even when one is set', async () => {
-    const secret = newSecret();
-    const { stdout } = await run(process.execPath, [wharfBin, '--help'], {
-      cwd: scratchCwd,
-      env: { ...process.env, WHARF_HOOKS_HTTP_SECRET: secret },
+      const later = new Date((Number(hook.headers['webhook-timestamp']) + 301) * 1000);
+      assert.throws(
+        () => verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: secret, now: later }),
+        code('timestamp_too_old'),
+      );
+      const { 'webhook-signature': _signature, ...unsigned } = hook.headers;
+      assert.throws(
+        () => verifyWebhook({ payload: hook.rawBody, headers: unsigned, secrets: secret }),
+        code('missing_headers'),
+      );
     });
-    assert.match(stdout, /--hooks-http-secret/);
-    assert.ok(!stdout.includes(secret.slice(6)));
+
+    it("the docs' Python verifier accepts a captured request and refuses it altered", async () => {
+      const hook = hooks.find((candidate) => candidate.name === 'post-finish');
+      assert.ok(hook);
+      assert.equal(await runPythonVerifier(hook, [newSecret(), secret]), `ok ${JSON.stringify(uploadId)}`);
+      const tampered: ReceivedHook = {
+        ...hook,
+        rawBody: Buffer.from(hook.rawBody.toString().replace('"offset"', '"Offset"')),
+      };
+      assert.equal(await runPythonVerifier(tampered, [secret]), 'refused no matching signature');
+      const replayed: ReceivedHook = {
+        ...hook,
+        headers: {
+          ...hook.headers,
+          'webhook-timestamp': String(Number(hook.headers['webhook-timestamp']) - 3600),
+        },
+      };
+      assert.equal(await runPythonVerifier(replayed, [secret]), 'refused timestamp outside the tolerance');
+    });
+  });
+
+  describe('rotation, retries and named hooks', { concurrency: false }, () => {
+    const receiver = suiteReceiver();
+    it('with two secrets (from the environment) both signatures are sent and either secret verifies', async () => {
+      const [newer, older] = [newSecret(), newSecret()];
+      const wharf = await startWharf({
+        args: ['--hooks-http-urls', receiver.url, '--hooks', 'post-finish'],
+        env: { WHARF_HOOKS_HTTP_SECRET: `${newer},${older}` },
+      });
+      try {
+        const uploadId = await uploadInTwoChunks(wharf.endpoint);
+        const [hook] = await receiver.waitForNames(uploadId, ['post-finish']);
+        assert.ok(hook);
+        const signatures = header(hook.headers, 'webhook-signature').split(' ');
+        assert.equal(signatures.length, 2);
+        const now = Math.floor(Date.now() / 1000);
+        for (const known of [[newer], [older], [older, newer]]) {
+          assert.deepEqual(
+            verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: known }),
+            hook.payload,
+          );
+        }
+        assert.ok(independentlyVerified(hook.rawBody, hook.headers, newer, now));
+        assert.ok(independentlyVerified(hook.rawBody, hook.headers, older, now));
+        // Each entry is the signature of one secret, newest first.
+        const onlyNewer = { ...hook.headers, 'webhook-signature': signatures[0] };
+        assert.ok(independentlyVerified(hook.rawBody, onlyNewer, newer, now));
+        assert.equal(independentlyVerified(hook.rawBody, onlyNewer, older, now), false);
+        assert.throws(
+          () => verifyWebhook({ payload: hook.rawBody, headers: hook.headers, secrets: newSecret() }),
+          code('bad_signature'),
+        );
+      } finally {
+        await wharf.stop();
+      }
+    });
+
+    it('a retried event keeps its webhook-id and every attempt is signed', async () => {
+      const secret = newSecret();
+      let failures = 0;
+      receiver.answer = (hook) => (hook.name === 'post-finish' && failures++ < 2 ? { status: 503 } : {});
+      const wharf = await startWharf({
+        args: [
+          '--hooks-http-urls',
+          receiver.url,
+          '--hooks',
+          'post-finish',
+          '--hooks-http-outbox',
+          '--hooks-retry-schedule',
+          '100ms,100ms',
+          '--hooks-http-secret',
+          secret,
+        ],
+      });
+      try {
+        const uploadId = await uploadInTwoChunks(wharf.endpoint);
+        const attempts = await receiver.waitForNames(uploadId, ['post-finish', 'post-finish', 'post-finish']);
+        assert.equal(new Set(attempts.map((hook) => hook.headers['webhook-id'])).size, 1, 'one webhook-id');
+        for (const attempt of attempts) {
+          assert.deepEqual(
+            verifyWebhook({ payload: attempt.rawBody, headers: attempt.headers, secrets: secret }),
+            attempt.payload,
+          );
+        }
+      } finally {
+        await wharf.stop();
+      }
+    });
+
+    it('a named http hook of the config file signs with its own secrets', async (t) => {
+      const secret = newSecret();
+      const folder = await mkdtemp(path.join(tmpdir(), 'wharf-signing-'));
+      t.after(() => rm(folder, { recursive: true, force: true }));
+      const wharfFile = path.join(folder, 'wharf.json');
+      await writeFile(
+        wharfFile,
+        JSON.stringify({
+          hooks: { notify: { transport: 'http', url: receiver.url, secrets: [secret] } },
+          endpoints: [{ path: '/files', hooks: [{ hook: 'notify', events: ['post-finish'] }] }],
+        }),
+      );
+      const wharf = await startWharf({ args: ['--config', wharfFile] });
+      try {
+        const uploadId = await uploadInTwoChunks(wharf.endpoint);
+        const [hook] = await receiver.waitForNames(uploadId, ['post-finish']);
+        assert.ok(hook);
+        const payload = verifyWebhook<{ hook: { name: string } }>({
+          payload: hook.rawBody,
+          headers: hook.headers,
+          secrets: secret,
+        });
+        assert.equal(payload.hook.name, 'notify');
+      } finally {
+        await wharf.stop();
+      }
+    });
+  });
+
+  describe('bad secrets stop start-up without showing them', { concurrency: false }, () => {
+    const receiver = suiteReceiver();
+    it('--hooks-http-secret: exit code 2 and a message naming the position', async () => {
+      const good = newSecret();
+      const bad = `whsec_${randomBytes(8).toString('base64')}`;
+      const failed = await run(process.execPath, [wharfBin, '--hooks-http-secret', `${good},${bad}`], {
+        cwd: scratchCwd,
+      }).then(
+        () => undefined,
+        (error: { code: number; stderr: string; stdout: string }) => error,
+      );
+      assert.ok(failed, 'wharf refused to start');
+      assert.equal(failed.code, 2);
+      assert.match(
+        failed.stderr,
+        /--hooks-http-secret \(secret 2 of 2\): a webhook secret must encode 24 to 64 bytes/,
+      );
+      assert.ok(!failed.stderr.includes(bad.slice(6)) && !failed.stderr.includes(good.slice(6)));
+      assert.ok(!failed.stdout.includes(bad.slice(6)));
+
+      const unprefixed = await run(process.execPath, [wharfBin], {
+        cwd: scratchCwd,
+        env: { ...process.env, WHARF_HOOKS_HTTP_SECRET: good.slice(6) },
+      }).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(unprefixed?.code, 2);
+      assert.match(unprefixed?.stderr ?? '', /must start with "whsec_"/);
+      assert.ok(!unprefixed?.stderr.includes(good.slice(6)));
+    });
+
+    it('a config file secret: the problem names the hook, not the secret', async (t) => {
+      const bad = 'whsec_bm90IGEgcmVhbCBzZWNyZXQ=';
+      const folder = await mkdtemp(path.join(tmpdir(), 'wharf-signing-'));
+      t.after(() => rm(folder, { recursive: true, force: true }));
+      const wharfFile = path.join(folder, 'wharf.json');
+      await writeFile(
+        wharfFile,
+        JSON.stringify({ hooks: { notify: { transport: 'http', url: receiver.url, secret: bad } } }),
+      );
+      const failed = await run(process.execPath, [wharfBin, '--config', wharfFile, '--port', '0'], {
+        cwd: scratchCwd,
+      }).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.ok(failed);
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /hooks\.notify: secret: a webhook secret must encode 24 to 64 bytes/);
+      assert.ok(!failed.stderr.includes('bm90IGEgcmVhbCBzZWNyZXQ'));
+    });
+
+    it('--help shows the option but no secret, even when one is set', async () => {
+      const secret = newSecret();
+      const { stdout } = await run(process.execPath, [wharfBin, '--help'], {
+        cwd: scratchCwd,
+        env: { ...process.env, WHARF_HOOKS_HTTP_SECRET: secret },
+      });
+      assert.match(stdout, /--hooks-http-secret/);
+      assert.ok(!stdout.includes(secret.slice(6)));
+    });
   });
 });

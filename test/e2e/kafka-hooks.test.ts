@@ -88,7 +88,8 @@ describe('Kafka hooks against a Kafka broker', () => {
     await createKafkaTopics([topic], { 'max.message.bytes': '4096' });
     const consumer = await kafkaConsumer([topic]);
     const wharf = await startWharf({
-      args: [...topicArgs(topic), '--hooks', 'post-create,post-finish'],
+      // The refused upload's events are still owed when the test ends: stopping waits 1 s for them, not 10.
+      args: [...topicArgs(topic), '--hooks', 'post-create,post-finish', '--shutdown-timeout', '0'],
     });
     try {
       const upload = async (name: string): Promise<string> => {

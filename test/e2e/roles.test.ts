@@ -68,49 +68,51 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-describe('roles in a --workers cluster', () => {
-  it('after worker slot 1 is killed, its replacement runs the schedules and the expiration sweep', async () => {
-    const runsFile = path.join(scratch, `cluster-${randomBytes(4).toString('hex')}.runs`);
-    const { modulesDir } = await scheduleModule(runsFile);
-    const wharf = await startWharf({
-      args: [
-        '--workers',
-        '2',
-        '--hooks-modules-dir',
-        modulesDir,
-        '--upload-expiration',
-        '1',
-        '--expiration-sweep-interval',
-        '1',
-      ],
+function describeCluster(): void {
+  describe('roles in a --workers cluster', () => {
+    it('after worker slot 1 is killed, its replacement runs the schedules and the expiration sweep', async () => {
+      const runsFile = path.join(scratch, `cluster-${randomBytes(4).toString('hex')}.runs`);
+      const { modulesDir } = await scheduleModule(runsFile);
+      const wharf = await startWharf({
+        args: [
+          '--workers',
+          '2',
+          '--hooks-modules-dir',
+          modulesDir,
+          '--upload-expiration',
+          '1',
+          '--expiration-sweep-interval',
+          '1',
+        ],
+      });
+      try {
+        const first = await eventually(async () => (await runsIn(runsFile))[1], 'two runs of the schedule');
+        const slotOne = first.pid;
+        assert.notEqual(slotOne, wharf.child.pid, 'a worker, not the primary, runs the schedule');
+        // One process of the cluster runs it: every run so far is slot 1's.
+        assert.deepEqual(new Set((await runsIn(runsFile)).map((run) => run.pid)), new Set([slotOne]));
+        process.kill(slotOne, 'SIGKILL');
+        const runsBefore = (await runsIn(runsFile)).length;
+        const replacement = await eventually(
+          async () => (await runsIn(runsFile)).slice(runsBefore).find((run) => run.pid !== slotOne),
+          'a run of the schedule by the replacement of worker slot 1',
+        );
+        assert.notEqual(replacement.pid, wharf.child.pid);
+        // The sweep too: an unfinished upload past its expiry loses its data file.
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': 10 });
+        const dataFile = path.join(wharf.dataDir, url.split('/').pop() ?? '');
+        assert.equal(await exists(dataFile), true);
+        await eventually(
+          async () => ((await exists(dataFile)) ? undefined : true),
+          'the expiration sweep to remove the expired upload',
+        );
+        assert.notEqual((await send('HEAD', url, { headers: tus })).status, 200);
+      } finally {
+        await wharf.stop();
+      }
     });
-    try {
-      const first = await eventually(async () => (await runsIn(runsFile))[1], 'two runs of the schedule');
-      const slotOne = first.pid;
-      assert.notEqual(slotOne, wharf.child.pid, 'a worker, not the primary, runs the schedule');
-      // One process of the cluster runs it: every run so far is slot 1's.
-      assert.deepEqual(new Set((await runsIn(runsFile)).map((run) => run.pid)), new Set([slotOne]));
-      process.kill(slotOne, 'SIGKILL');
-      const runsBefore = (await runsIn(runsFile)).length;
-      const replacement = await eventually(
-        async () => (await runsIn(runsFile)).slice(runsBefore).find((run) => run.pid !== slotOne),
-        'a run of the schedule by the replacement of worker slot 1',
-      );
-      assert.notEqual(replacement.pid, wharf.child.pid);
-      // The sweep too: an unfinished upload past its expiry loses its data file.
-      const url = await createUpload(wharf.endpoint, { 'Upload-Length': 10 });
-      const dataFile = path.join(wharf.dataDir, url.split('/').pop() ?? '');
-      assert.equal(await exists(dataFile), true);
-      await eventually(
-        async () => ((await exists(dataFile)) ? undefined : true),
-        'the expiration sweep to remove the expired upload',
-      );
-      assert.notEqual((await send('HEAD', url, { headers: tus })).status, 200);
-    } finally {
-      await wharf.stop();
-    }
   });
-});
+}
 
 interface SharedStore {
   readonly args: readonly string[];
@@ -194,5 +196,10 @@ function describeSharedSchedules(name: string, makeStore: () => SharedStore | Pr
   });
 }
 
-describeSharedSchedules('Redis', redisStore);
-describeSharedSchedules('PostgreSQL', postgresStore);
+// The three suites at once: each has its own processes, module (so its own leases), runs file and store, and most
+// of their time is waiting for schedules that run once a second.
+describe('roles', { concurrency: true }, () => {
+  describeCluster();
+  describeSharedSchedules('Redis', redisStore);
+  describeSharedSchedules('PostgreSQL', postgresStore);
+});

@@ -67,175 +67,185 @@ interface CutUpload {
   readonly key: string;
 }
 
-for (const storage of ['s3', 'hybrid-s3'] as const) {
-  describe(`${storage}: a final PATCH killed after sealing the object, before writing the record`, {
-    skip: await s3Unavailable(),
-  }, () => {
-    let proxy: HoldingProxy;
-    let dataDir: string;
-    let receiver: HookReceiver;
-    const setup = s3Args(storage, ['--s3-part-size', '5MiB']);
-    const ids: string[] = [];
-    const instances: WharfProcess[] = [];
-    const redis = new Redis(redisUrl, { lazyConnect: true });
+const unavailable = await s3Unavailable();
 
-    /** An instance on the shared folder and Redis (through the proxy); its post-finish events go to the receiver. */
-    async function instance(): Promise<WharfProcess> {
-      const wharf = await startWharf({
-        dataDir,
-        args: [
-          ...setup.args,
-          '--info-storage',
-          'redis-info-storage',
-          '--info-db-dsn',
-          `redis://127.0.0.1:${proxy.port}/0`,
-          // A killed instance's lock frees itself quickly.
-          '--lock-ttl',
-          '1',
-          '--hooks',
-          'post-finish',
-          '--hooks-http-urls',
-          receiver.url,
-        ],
+// The two storages at once: each has its own proxy, folder and instances. The tests of one storage run one at a
+// time, as they arm that storage's proxy in turn.
+describe('a final PATCH killed after sealing the object, before writing the record', {
+  concurrency: true,
+}, () => {
+  for (const storage of ['s3', 'hybrid-s3'] as const) {
+    describe(`${storage}: a final PATCH killed after sealing the object, before writing the record`, {
+      skip: unavailable,
+      // Not inherited from the describe above: these arm one proxy in turn.
+      concurrency: false,
+    }, () => {
+      let proxy: HoldingProxy;
+      let dataDir: string;
+      let receiver: HookReceiver;
+      const setup = s3Args(storage, ['--s3-part-size', '5MiB']);
+      const ids: string[] = [];
+      const instances: WharfProcess[] = [];
+      const redis = new Redis(redisUrl, { lazyConnect: true });
+
+      /** An instance on the shared folder and Redis (through the proxy); its post-finish events go to the receiver. */
+      async function instance(): Promise<WharfProcess> {
+        const wharf = await startWharf({
+          dataDir,
+          args: [
+            ...setup.args,
+            '--info-storage',
+            'redis-info-storage',
+            '--info-db-dsn',
+            `redis://127.0.0.1:${proxy.port}/0`,
+            // A killed instance's lock frees itself quickly.
+            '--lock-ttl',
+            '1',
+            '--hooks',
+            'post-finish',
+            '--hooks-http-urls',
+            receiver.url,
+          ],
+        });
+        instances.push(wharf);
+        return wharf;
+      }
+
+      /** Uploads all but the last chunk, then sends it to an instance killed while its record write is held. */
+      async function cutFinalPatch(): Promise<CutUpload> {
+        const first = await instance();
+        const url = await createUpload(first.endpoint, { 'Upload-Length': content.length });
+        const id = url.slice(url.lastIndexOf('/') + 1);
+        ids.push(id);
+        const key = `${setup.folder}/${id}`;
+        const reply = await send('PATCH', url, {
+          headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+          body: content.subarray(0, firstChunk),
+        });
+        assert.equal(reply.status, 204);
+        // The record write that would say "complete": held, so the instance dies with it unsent.
+        proxy.holdAt(`"offset":${content.length},"length":${content.length}`);
+        const cut = patchInFlight(url, firstChunk, content.subarray(firstChunk));
+        await eventually(() => proxy.holding(), 'the final record write');
+        // The object was sealed before the record write: complete and byte-exact in the bucket.
+        assert.deepEqual(await objectSha256(key), { sha256: contentSha, size: content.length });
+        await first.stop('SIGKILL');
+        assert.ok((await cut) instanceof Error, 'the killed instance never answered the final PATCH');
+        return { url, id, key };
+      }
+
+      /** What a sealed upload must not leave behind: tails, the multipart upload, the local file. */
+      async function assertNothingLeft(cut: CutUpload): Promise<void> {
+        assert.deepEqual(await listKeys(`.wharf-tails/${cut.key}/`), []);
+        assert.deepEqual(await pendingMultipartUploads(cut.key), []);
+        assert.equal(existsSync(path.join(dataDir, cut.key)), false, 'the local copy is removed');
+      }
+
+      /** post-finish fired exactly once for `id`: a later upload's post-finish arriving proves the wait was long enough. */
+      async function assertOnePostFinish(wharf: WharfProcess, id: string): Promise<void> {
+        const marker = await createUpload(wharf.endpoint, { 'Upload-Length': 1 });
+        ids.push(marker.slice(marker.lastIndexOf('/') + 1));
+        const finished = await send('PATCH', marker, {
+          headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+          body: Buffer.from('x'),
+        });
+        assert.equal(finished.status, 204);
+        await receiver.waitForNames(marker.slice(marker.lastIndexOf('/') + 1), ['post-finish']);
+        assert.deepEqual(
+          receiver.forUpload(id).map((hook) => hook.name),
+          ['post-finish'],
+        );
+      }
+
+      before(async () => {
+        proxy = await holdingProxy(redisPort);
+        dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-s3-finish-'));
+        receiver = new HookReceiver();
+        await receiver.start();
+        await redis.connect();
       });
-      instances.push(wharf);
-      return wharf;
-    }
-
-    /** Uploads all but the last chunk, then sends it to an instance killed while its record write is held. */
-    async function cutFinalPatch(): Promise<CutUpload> {
-      const first = await instance();
-      const url = await createUpload(first.endpoint, { 'Upload-Length': content.length });
-      const id = url.slice(url.lastIndexOf('/') + 1);
-      ids.push(id);
-      const key = `${setup.folder}/${id}`;
-      const reply = await send('PATCH', url, {
-        headers: { ...tus, ...octets, 'Upload-Offset': 0 },
-        body: content.subarray(0, firstChunk),
+      after(async () => {
+        for (const wharf of instances) await wharf.stop('SIGKILL');
+        if (ids.length > 0) await redis.del(...ids.map((id) => `wharf:info:${id}`));
+        redis.disconnect();
+        await proxy.close();
+        await receiver.close();
+        await removeObjects(`${setup.folder}/`);
+        await removeObjects(`.wharf-tails/${setup.folder}/`);
+        for (const id of ids) await removeObjects(`.wharf-records/${id}.json`);
+        await rm(dataDir, { recursive: true, force: true });
       });
-      assert.equal(reply.status, 204);
-      // The record write that would say "complete": held, so the instance dies with it unsent.
-      proxy.holdAt(`"offset":${content.length},"length":${content.length}`);
-      const cut = patchInFlight(url, firstChunk, content.subarray(firstChunk));
-      await eventually(() => proxy.holding(), 'the final record write');
-      // The object was sealed before the record write: complete and byte-exact in the bucket.
-      assert.deepEqual(await objectSha256(key), { sha256: contentSha, size: content.length });
-      await first.stop('SIGKILL');
-      assert.ok((await cut) instanceof Error, 'the killed instance never answered the final PATCH');
-      return { url, id, key };
-    }
 
-    /** What a sealed upload must not leave behind: tails, the multipart upload, the local file. */
-    async function assertNothingLeft(cut: CutUpload): Promise<void> {
-      assert.deepEqual(await listKeys(`.wharf-tails/${cut.key}/`), []);
-      assert.deepEqual(await pendingMultipartUploads(cut.key), []);
-      assert.equal(existsSync(path.join(dataDir, cut.key)), false, 'the local copy is removed');
-    }
-
-    /** post-finish fired exactly once for `id`: a later upload's post-finish arriving proves the wait was long enough. */
-    async function assertOnePostFinish(wharf: WharfProcess, id: string): Promise<void> {
-      const marker = await createUpload(wharf.endpoint, { 'Upload-Length': 1 });
-      ids.push(marker.slice(marker.lastIndexOf('/') + 1));
-      const finished = await send('PATCH', marker, {
-        headers: { ...tus, ...octets, 'Upload-Offset': 0 },
-        body: Buffer.from('x'),
+      it('the retried last chunk on a new instance answers 204 at the full length; GET is byte-exact', async () => {
+        const cut = await cutFinalPatch();
+        const second = await instance();
+        const retry = await send('PATCH', cut.url.replace(/^http:\/\/[^/]+/, second.origin), {
+          headers: { ...tus, ...octets, 'Upload-Offset': firstChunk },
+          body: content.subarray(firstChunk),
+        });
+        assert.equal(retry.status, 204, retry.text);
+        assert.equal(retry.headers['upload-offset'], String(content.length));
+        const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
+        const head = await send('HEAD', url, { headers: tus });
+        assert.equal(head.headers['upload-offset'], String(content.length));
+        assert.equal(await downloadSha256(url), contentSha);
+        await assertNothingLeft(cut);
+        await assertOnePostFinish(second, cut.id);
       });
-      assert.equal(finished.status, 204);
-      await receiver.waitForNames(marker.slice(marker.lastIndexOf('/') + 1), ['post-finish']);
-      assert.deepEqual(
-        receiver.forUpload(id).map((hook) => hook.name),
-        ['post-finish'],
-      );
-    }
 
-    before(async () => {
-      proxy = await holdingProxy(redisPort);
-      dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-s3-finish-'));
-      receiver = new HookReceiver();
-      await receiver.start();
-      await redis.connect();
-    });
-    after(async () => {
-      for (const wharf of instances) await wharf.stop('SIGKILL');
-      if (ids.length > 0) await redis.del(...ids.map((id) => `wharf:info:${id}`));
-      redis.disconnect();
-      await proxy.close();
-      await receiver.close();
-      await removeObjects(`${setup.folder}/`);
-      await removeObjects(`.wharf-tails/${setup.folder}/`);
-      for (const id of ids) await removeObjects(`.wharf-records/${id}.json`);
-      await rm(dataDir, { recursive: true, force: true });
-    });
-
-    it('the retried last chunk on a new instance answers 204 at the full length; GET is byte-exact', async () => {
-      const cut = await cutFinalPatch();
-      const second = await instance();
-      const retry = await send('PATCH', cut.url.replace(/^http:\/\/[^/]+/, second.origin), {
-        headers: { ...tus, ...octets, 'Upload-Offset': firstChunk },
-        body: content.subarray(firstChunk),
+      it("a new instance's HEAD finishes it, and GET then downloads it byte-exact", async () => {
+        const cut = await cutFinalPatch();
+        const second = await instance();
+        const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
+        const head = await send('HEAD', url, { headers: tus });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], String(content.length));
+        assert.equal(head.headers['upload-expires'], undefined, 'a finished upload does not expire');
+        const again = await send('HEAD', url, { headers: tus });
+        assert.equal(again.headers['upload-offset'], String(content.length));
+        assert.equal(await downloadSha256(url), contentSha);
+        await assertNothingLeft(cut);
+        await assertOnePostFinish(second, cut.id);
       });
-      assert.equal(retry.status, 204, retry.text);
-      assert.equal(retry.headers['upload-offset'], String(content.length));
-      const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
-      const head = await send('HEAD', url, { headers: tus });
-      assert.equal(head.headers['upload-offset'], String(content.length));
-      assert.equal(await downloadSha256(url), contentSha);
-      await assertNothingLeft(cut);
-      await assertOnePostFinish(second, cut.id);
-    });
 
-    it("a new instance's HEAD finishes it, and GET then downloads it byte-exact", async () => {
-      const cut = await cutFinalPatch();
-      const second = await instance();
-      const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
-      const head = await send('HEAD', url, { headers: tus });
-      assert.equal(head.status, 200);
-      assert.equal(head.headers['upload-offset'], String(content.length));
-      assert.equal(head.headers['upload-expires'], undefined, 'a finished upload does not expire');
-      const again = await send('HEAD', url, { headers: tus });
-      assert.equal(again.headers['upload-offset'], String(content.length));
-      assert.equal(await downloadSha256(url), contentSha);
-      await assertNothingLeft(cut);
-      await assertOnePostFinish(second, cut.id);
-    });
-
-    it('when Redis refuses the record write (READONLY: a 5xx, retry), the retried last chunk finishes it', async () => {
-      const wharf = await instance();
-      const url = await createUpload(wharf.endpoint, { 'Upload-Length': content.length });
-      const id = url.slice(url.lastIndexOf('/') + 1);
-      ids.push(id);
-      assert.equal(await patchInFlight(url, 0, content.subarray(0, firstChunk)), 204);
-      // What a failover to a read-only replica answers.
-      proxy.failAt(
-        `"offset":${content.length},"length":${content.length}`,
-        "-READONLY You can't write against a read only replica.\r\n",
-      );
-      // 503 with Retry-After when the refusal is recognised as the store's (READONLY), else 500: a retry either way.
-      const refused = await patchInFlight(url, firstChunk, content.subarray(firstChunk));
-      assert.ok(refused === 503 || refused === 500, `the refused record write answers ${String(refused)}`);
-      // The object is complete in the bucket, the record one chunk short.
-      assert.deepEqual(await objectSha256(`${setup.folder}/${id}`), {
-        sha256: contentSha,
-        size: content.length,
+      it('when Redis refuses the record write (READONLY: a 5xx, retry), the retried last chunk finishes it', async () => {
+        const wharf = await instance();
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': content.length });
+        const id = url.slice(url.lastIndexOf('/') + 1);
+        ids.push(id);
+        assert.equal(await patchInFlight(url, 0, content.subarray(0, firstChunk)), 204);
+        // What a failover to a read-only replica answers.
+        proxy.failAt(
+          `"offset":${content.length},"length":${content.length}`,
+          "-READONLY You can't write against a read only replica.\r\n",
+        );
+        // 503 with Retry-After when the refusal is recognised as the store's (READONLY), else 500: a retry either way.
+        const refused = await patchInFlight(url, firstChunk, content.subarray(firstChunk));
+        assert.ok(refused === 503 || refused === 500, `the refused record write answers ${String(refused)}`);
+        // The object is complete in the bucket, the record one chunk short.
+        assert.deepEqual(await objectSha256(`${setup.folder}/${id}`), {
+          sha256: contentSha,
+          size: content.length,
+        });
+        const retry = await send('PATCH', url, {
+          headers: { ...tus, ...octets, 'Upload-Offset': firstChunk },
+          body: content.subarray(firstChunk),
+        });
+        assert.equal(retry.status, 204, retry.text);
+        assert.equal(retry.headers['upload-offset'], String(content.length));
+        assert.equal(await downloadSha256(url), contentSha);
+        await assertNothingLeft({ url, id, key: `${setup.folder}/${id}` });
+        await assertOnePostFinish(wharf, id);
       });
-      const retry = await send('PATCH', url, {
-        headers: { ...tus, ...octets, 'Upload-Offset': firstChunk },
-        body: content.subarray(firstChunk),
-      });
-      assert.equal(retry.status, 204, retry.text);
-      assert.equal(retry.headers['upload-offset'], String(content.length));
-      assert.equal(await downloadSha256(url), contentSha);
-      await assertNothingLeft({ url, id, key: `${setup.folder}/${id}` });
-      await assertOnePostFinish(wharf, id);
-    });
 
-    it("a new instance's GET finishes it and downloads it byte-exact", async () => {
-      const cut = await cutFinalPatch();
-      const second = await instance();
-      const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
-      assert.equal(await downloadSha256(url), contentSha);
-      await assertNothingLeft(cut);
-      await assertOnePostFinish(second, cut.id);
+      it("a new instance's GET finishes it and downloads it byte-exact", async () => {
+        const cut = await cutFinalPatch();
+        const second = await instance();
+        const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
+        assert.equal(await downloadSha256(url), contentSha);
+        await assertNothingLeft(cut);
+        await assertOnePostFinish(second, cut.id);
+      });
     });
-  });
-}
+  }
+});

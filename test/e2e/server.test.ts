@@ -16,211 +16,224 @@ after(async () => {
   await wharf.stop();
 });
 
-describe('health', () => {
-  it('answers 200 with a JSON status, outside the tus endpoint', async () => {
-    const reply = await send('GET', `${wharf.origin}/health`);
-    assert.equal(reply.status, 200);
-    assert.deepEqual(JSON.parse(reply.text), { status: 'ok' });
-  });
-
-  it('answers liveness on /health/live without checking backends', async () => {
-    const reply = await send('GET', `${wharf.origin}/health/live`);
-    assert.equal(reply.status, 200);
-    assert.deepEqual(JSON.parse(reply.text), { status: 'ok' });
-  });
-});
-
-describe('access log', () => {
-  it('writes one JSON line per request with method, url and status', async () => {
-    await send('HEAD', `${wharf.endpoint}nothing-here`, { headers: tus });
-    const find = () => wharf.logs.find((line) => line.msg === 'access' && line.url === '/files/nothing-here');
-    // Logs are written asynchronously: wait (bounded) for the line to arrive.
-    for (let attempt = 0; attempt < 100 && !find(); attempt++) await sleep(20);
-    const entry = find();
-    assert.equal(entry?.method, 'HEAD');
-    assert.equal(entry?.status, 404);
-  });
-});
-
-describe('CORS', () => {
-  it('answers a preflight from any origin by default and exposes the tus headers', async () => {
-    const preflight = await send('OPTIONS', wharf.endpoint, {
-      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'PATCH' },
+// Every test at once: those on the shared server use uploads of their own, the others start their own server.
+describe('server', { concurrency: true }, () => {
+  describe('health', () => {
+    it('answers 200 with a JSON status, outside the tus endpoint', async () => {
+      const reply = await send('GET', `${wharf.origin}/health`);
+      assert.equal(reply.status, 200);
+      assert.deepEqual(JSON.parse(reply.text), { status: 'ok' });
     });
-    assert.equal(preflight.status, 204);
-    assert.equal(preflight.headers['access-control-allow-origin'], 'https://app.example');
-    assert.match(String(preflight.headers['access-control-allow-headers']), /Upload-Offset/);
-    assert.match(String(preflight.headers['access-control-allow-methods']), /PATCH/);
-    const post = await send('POST', wharf.endpoint, {
-      headers: { ...tus, Origin: 'https://app.example', 'Upload-Length': 1 },
+
+    it('answers liveness on /health/live without checking backends', async () => {
+      const reply = await send('GET', `${wharf.origin}/health/live`);
+      assert.equal(reply.status, 200);
+      assert.deepEqual(JSON.parse(reply.text), { status: 'ok' });
     });
-    assert.match(String(post.headers['access-control-expose-headers']), /Location/);
-    assert.match(String(post.headers['access-control-expose-headers']), /Upload-Offset/);
   });
 
-  it('with --cors, allows only matching origins', async () => {
-    const strict = await startWharf({ args: ['--cors', 'https://*.example.com,http://localhost:????'] });
-    try {
-      const allowed = await send('OPTIONS', strict.endpoint, {
-        headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST' },
-      });
-      assert.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com');
-      const port = await send('OPTIONS', strict.endpoint, {
-        headers: { Origin: 'http://localhost:8080', 'Access-Control-Request-Method': 'POST' },
-      });
-      assert.equal(port.headers['access-control-allow-origin'], 'http://localhost:8080');
-      const denied = await send('OPTIONS', strict.endpoint, {
-        headers: { Origin: 'https://evil.test', 'Access-Control-Request-Method': 'POST' },
-      });
-      assert.equal(denied.headers['access-control-allow-origin'], undefined);
-    } finally {
-      await strict.stop();
-    }
-  });
-});
-
-describe('--behind-proxy', () => {
-  const proxied = { 'X-Forwarded-Host': 'uploads.example.com', 'X-Forwarded-Proto': 'https' };
-
-  it('ignores X-Forwarded-* without the flag', async () => {
-    const reply = await send('POST', wharf.endpoint, { headers: { ...tus, ...proxied, 'Upload-Length': 1 } });
-    assert.match(String(reply.headers.location), new RegExp(`^${wharf.endpoint}`));
+  describe('access log', () => {
+    it('writes one JSON line per request with method, url and status', async () => {
+      await send('HEAD', `${wharf.endpoint}nothing-here`, { headers: tus });
+      const find = () =>
+        wharf.logs.find((line) => line.msg === 'access' && line.url === '/files/nothing-here');
+      // Logs are written asynchronously: wait (bounded) for the line to arrive.
+      for (let attempt = 0; attempt < 100 && !find(); attempt++) await sleep(20);
+      const entry = find();
+      assert.equal(entry?.method, 'HEAD');
+      assert.equal(entry?.status, 404);
+    });
   });
 
-  it('builds Location from Forwarded / X-Forwarded-* with the flag', async () => {
-    const trusting = await startWharf({ args: ['--behind-proxy'] });
-    try {
-      const reply = await send('POST', trusting.endpoint, {
+  describe('CORS', () => {
+    it('answers a preflight from any origin by default and exposes the tus headers', async () => {
+      const preflight = await send('OPTIONS', wharf.endpoint, {
+        headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'PATCH' },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers['access-control-allow-origin'], 'https://app.example');
+      assert.match(String(preflight.headers['access-control-allow-headers']), /Upload-Offset/);
+      assert.match(String(preflight.headers['access-control-allow-methods']), /PATCH/);
+      const post = await send('POST', wharf.endpoint, {
+        headers: { ...tus, Origin: 'https://app.example', 'Upload-Length': 1 },
+      });
+      assert.match(String(post.headers['access-control-expose-headers']), /Location/);
+      assert.match(String(post.headers['access-control-expose-headers']), /Upload-Offset/);
+    });
+
+    it('with --cors, allows only matching origins', async () => {
+      const strict = await startWharf({ args: ['--cors', 'https://*.example.com,http://localhost:????'] });
+      try {
+        const allowed = await send('OPTIONS', strict.endpoint, {
+          headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST' },
+        });
+        assert.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com');
+        const port = await send('OPTIONS', strict.endpoint, {
+          headers: { Origin: 'http://localhost:8080', 'Access-Control-Request-Method': 'POST' },
+        });
+        assert.equal(port.headers['access-control-allow-origin'], 'http://localhost:8080');
+        const denied = await send('OPTIONS', strict.endpoint, {
+          headers: { Origin: 'https://evil.test', 'Access-Control-Request-Method': 'POST' },
+        });
+        assert.equal(denied.headers['access-control-allow-origin'], undefined);
+      } finally {
+        await strict.stop();
+      }
+    });
+  });
+
+  describe('--behind-proxy', () => {
+    const proxied = { 'X-Forwarded-Host': 'uploads.example.com', 'X-Forwarded-Proto': 'https' };
+
+    it('ignores X-Forwarded-* without the flag', async () => {
+      const reply = await send('POST', wharf.endpoint, {
         headers: { ...tus, ...proxied, 'Upload-Length': 1 },
       });
-      assert.match(String(reply.headers.location), /^https:\/\/uploads\.example\.com\/files\/[0-9a-f-]{36}$/);
-      const forwarded = await send('POST', trusting.endpoint, {
-        headers: { ...tus, Forwarded: 'for=192.0.2.60;proto=https;host=cdn.example.org', 'Upload-Length': 1 },
-      });
-      assert.match(String(forwarded.headers.location), /^https:\/\/cdn\.example\.org\/files\//);
-    } finally {
-      await trusting.stop();
-    }
-  });
-});
-
-describe('limits', () => {
-  it('refuses headers larger than --max-header-size with 431', async () => {
-    const answer = await sendRaw(
-      wharf.port,
-      `POST /files/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 1\r\nUpload-Metadata: k ${'QUFB'.repeat(6000)}\r\nConnection: close\r\n\r\n`,
-    );
-    assert.match(answer, /^HTTP\/1\.1 431/);
-  });
-
-  it('enforces --max-body-size on a single PATCH with 413', async () => {
-    const limited = await startWharf({ args: ['--max-body-size', '4'] });
-    try {
-      const url = await createUpload(limited.endpoint, { 'Upload-Length': 10 });
-      const tooBig = await send('PATCH', url, {
-        headers: { ...tus, ...octets, 'Upload-Offset': 0 },
-        body: 'hello',
-      });
-      assert.equal(tooBig.status, 413);
-      const fits = await send('PATCH', url, {
-        headers: { ...tus, ...octets, 'Upload-Offset': 0 },
-        body: 'hell',
-      });
-      assert.equal(fits.status, 204);
-    } finally {
-      await limited.stop();
-    }
-  });
-
-  it('refuses Upload-Length: 0 with --allow-empty=false, as rustus does by default', async () => {
-    const strict = await startWharf({ env: { RUSTUS_ALLOW_EMPTY: 'false' } });
-    try {
-      const reply = await send('POST', strict.endpoint, { headers: { ...tus, 'Upload-Length': 0 } });
-      assert.equal(reply.status, 400);
-    } finally {
-      await strict.stop();
-    }
-  });
-});
-
-describe('--tus-extensions', () => {
-  it('turns off what is not listed', async () => {
-    const minimal = await startWharf({ args: ['--tus-extensions', 'creation'] });
-    try {
-      const options = await send('OPTIONS', minimal.endpoint);
-      assert.equal(options.headers['tus-extension'], 'creation');
-      assert.equal(options.headers['tus-checksum-algorithm'], undefined);
-      const url = await createUpload(minimal.endpoint, { 'Upload-Length': 1 });
-      assert.equal((await send('DELETE', url, { headers: tus })).status, 405);
-      assert.equal((await send('GET', url)).status, 405);
-      const deferred = await send('POST', minimal.endpoint, {
-        headers: { ...tus, 'Upload-Defer-Length': '1' },
-      });
-      assert.equal(deferred.status, 400);
-    } finally {
-      await minimal.stop();
-    }
-  });
-});
-
-describe('the wharf command', () => {
-  it('prints --help generated from the option table', () => {
-    const result = spawnSync(process.execPath, [wharfBin, '--help'], { cwd: scratchCwd, encoding: 'utf8' });
-    assert.equal(result.status, 0);
-    assert.match(result.stdout, /--data-dir <text>/);
-    assert.match(result.stdout, /RUSTUS_SERVER_PORT/);
-  });
-
-  it('exits 2 with a clear message on a bad value', () => {
-    const result = spawnSync(process.execPath, [wharfBin, '--port', 'eighty'], {
-      cwd: scratchCwd,
-      encoding: 'utf8',
+      assert.match(String(reply.headers.location), new RegExp(`^${wharf.endpoint}`));
     });
-    assert.equal(result.status, 2);
-    assert.match(result.stderr, /wharf: --port: expected an integer, got "eighty"/);
-  });
 
-  it('honours a custom --url', async () => {
-    const custom = await startWharf({ args: ['--url', '/api/tus/'], basePath: '/api/tus' });
-    try {
-      const url = await createUpload(custom.endpoint, { 'Upload-Length': 1 });
-      assert.match(url, /\/api\/tus\/[0-9a-f-]{36}$/);
-      assert.equal((await send('HEAD', url, { headers: tus })).status, 200);
-    } finally {
-      await custom.stop();
-    }
-  });
-});
-
-describe('cluster workers (--workers)', () => {
-  it('serves one upload from several processes without interleaving writers', async () => {
-    const clustered = await startWharf({ args: ['--workers', '2'] });
-    try {
-      const payload = Buffer.alloc(1000, 7);
-      const url = await createUpload(clustered.endpoint, { 'Upload-Length': payload.length });
-      const file = path.join(clustered.dataDir, url.split('/').pop() ?? '');
-      const socket: Socket = connect(clustered.port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      socket.write(
-        `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n` +
-          `Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 1000\r\n\r\n`,
-      );
-      socket.write(payload.subarray(0, 600));
-      for (let attempt = 0; attempt < 200 && (await stat(file)).size < 600; attempt++) await sleep(20);
-      // Several requests so that, with round-robin, at least one lands on the other worker.
-      for (let index = 0; index < 3; index++) {
-        const head = await send('HEAD', url, { headers: tus });
-        assert.equal(head.headers['upload-offset'], '600');
+    it('builds Location from Forwarded / X-Forwarded-* with the flag', async () => {
+      const trusting = await startWharf({ args: ['--behind-proxy'] });
+      try {
+        const reply = await send('POST', trusting.endpoint, {
+          headers: { ...tus, ...proxied, 'Upload-Length': 1 },
+        });
+        assert.match(
+          String(reply.headers.location),
+          /^https:\/\/uploads\.example\.com\/files\/[0-9a-f-]{36}$/,
+        );
+        const forwarded = await send('POST', trusting.endpoint, {
+          headers: {
+            ...tus,
+            Forwarded: 'for=192.0.2.60;proto=https;host=cdn.example.org',
+            'Upload-Length': 1,
+          },
+        });
+        assert.match(String(forwarded.headers.location), /^https:\/\/cdn\.example\.org\/files\//);
+      } finally {
+        await trusting.stop();
       }
-      const rest = await send('PATCH', url, {
-        headers: { ...tus, ...octets, 'Upload-Offset': 600 },
-        body: payload.subarray(600),
+    });
+  });
+
+  describe('limits', () => {
+    it('refuses headers larger than --max-header-size with 431', async () => {
+      const answer = await sendRaw(
+        wharf.port,
+        `POST /files/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 1\r\nUpload-Metadata: k ${'QUFB'.repeat(6000)}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 431/);
+    });
+
+    it('enforces --max-body-size on a single PATCH with 413', async () => {
+      const limited = await startWharf({ args: ['--max-body-size', '4'] });
+      try {
+        const url = await createUpload(limited.endpoint, { 'Upload-Length': 10 });
+        const tooBig = await send('PATCH', url, {
+          headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+          body: 'hello',
+        });
+        assert.equal(tooBig.status, 413);
+        const fits = await send('PATCH', url, {
+          headers: { ...tus, ...octets, 'Upload-Offset': 0 },
+          body: 'hell',
+        });
+        assert.equal(fits.status, 204);
+      } finally {
+        await limited.stop();
+      }
+    });
+
+    it('refuses Upload-Length: 0 with --allow-empty=false, as rustus does by default', async () => {
+      const strict = await startWharf({ env: { RUSTUS_ALLOW_EMPTY: 'false' } });
+      try {
+        const reply = await send('POST', strict.endpoint, { headers: { ...tus, 'Upload-Length': 0 } });
+        assert.equal(reply.status, 400);
+      } finally {
+        await strict.stop();
+      }
+    });
+  });
+
+  describe('--tus-extensions', () => {
+    it('turns off what is not listed', async () => {
+      const minimal = await startWharf({ args: ['--tus-extensions', 'creation'] });
+      try {
+        const options = await send('OPTIONS', minimal.endpoint);
+        assert.equal(options.headers['tus-extension'], 'creation');
+        assert.equal(options.headers['tus-checksum-algorithm'], undefined);
+        const url = await createUpload(minimal.endpoint, { 'Upload-Length': 1 });
+        assert.equal((await send('DELETE', url, { headers: tus })).status, 405);
+        assert.equal((await send('GET', url)).status, 405);
+        const deferred = await send('POST', minimal.endpoint, {
+          headers: { ...tus, 'Upload-Defer-Length': '1' },
+        });
+        assert.equal(deferred.status, 400);
+      } finally {
+        await minimal.stop();
+      }
+    });
+  });
+
+  describe('the wharf command', () => {
+    it('prints --help generated from the option table', () => {
+      const result = spawnSync(process.execPath, [wharfBin, '--help'], { cwd: scratchCwd, encoding: 'utf8' });
+      assert.equal(result.status, 0);
+      assert.match(result.stdout, /--data-dir <text>/);
+      assert.match(result.stdout, /RUSTUS_SERVER_PORT/);
+    });
+
+    it('exits 2 with a clear message on a bad value', () => {
+      const result = spawnSync(process.execPath, [wharfBin, '--port', 'eighty'], {
+        cwd: scratchCwd,
+        encoding: 'utf8',
       });
-      assert.equal(rest.status, 204);
-      socket.destroy();
-      assert.deepEqual(await readFile(file), payload);
-    } finally {
-      await clustered.stop();
-    }
+      assert.equal(result.status, 2);
+      assert.match(result.stderr, /wharf: --port: expected an integer, got "eighty"/);
+    });
+
+    it('honours a custom --url', async () => {
+      const custom = await startWharf({ args: ['--url', '/api/tus/'], basePath: '/api/tus' });
+      try {
+        const url = await createUpload(custom.endpoint, { 'Upload-Length': 1 });
+        assert.match(url, /\/api\/tus\/[0-9a-f-]{36}$/);
+        assert.equal((await send('HEAD', url, { headers: tus })).status, 200);
+      } finally {
+        await custom.stop();
+      }
+    });
+  });
+
+  describe('cluster workers (--workers)', () => {
+    it('serves one upload from several processes without interleaving writers', async () => {
+      const clustered = await startWharf({ args: ['--workers', '2'] });
+      try {
+        const payload = Buffer.alloc(1000, 7);
+        const url = await createUpload(clustered.endpoint, { 'Upload-Length': payload.length });
+        const file = path.join(clustered.dataDir, url.split('/').pop() ?? '');
+        const socket: Socket = connect(clustered.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.write(
+          `PATCH ${new URL(url).pathname} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n` +
+            `Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 1000\r\n\r\n`,
+        );
+        socket.write(payload.subarray(0, 600));
+        for (let attempt = 0; attempt < 200 && (await stat(file)).size < 600; attempt++) await sleep(20);
+        // Several requests so that, with round-robin, at least one lands on the other worker.
+        for (let index = 0; index < 3; index++) {
+          const head = await send('HEAD', url, { headers: tus });
+          assert.equal(head.headers['upload-offset'], '600');
+        }
+        const rest = await send('PATCH', url, {
+          headers: { ...tus, ...octets, 'Upload-Offset': 600 },
+          body: payload.subarray(600),
+        });
+        assert.equal(rest.status, 204);
+        socket.destroy();
+        assert.deepEqual(await readFile(file), payload);
+      } finally {
+        await clustered.stop();
+      }
+    });
   });
 });

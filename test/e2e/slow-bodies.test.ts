@@ -13,7 +13,8 @@ import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 let wharf: WharfProcess;
 before(async () => {
-  wharf = await startWharf({ args: ['--network-timeout', '2', '--min-body-rate', '100'] });
+  // 1 s windows: the shortest --network-timeout, so each case lasts about two windows.
+  wharf = await startWharf({ args: ['--network-timeout', '1', '--min-body-rate', '100'] });
 });
 after(async () => {
   await wharf.stop();
@@ -54,15 +55,17 @@ async function pacedPatch(
     await sleep(everyMs);
   }
   await eventually(() => (answered || socket.destroyed ? true : undefined), 'the server to answer the PATCH');
-  await Promise.race([closed, sleep(5_000)]);
+  // Unreferenced: a pending 5 s timer would keep the test process alive after its last test.
+  await Promise.race([closed, sleep(5_000, undefined, { ref: false })]);
   socket.destroy();
   return { answer: Buffer.concat(chunks).toString('latin1'), written };
 }
 
 describe('slow request bodies (--min-body-rate)', () => {
-  it('a body trickling at 1 byte per second is ended, its bytes kept and counted', async () => {
+  it('a body trickling at 4 bytes per second is ended, its bytes kept and counted', async () => {
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': payload.length });
-    const { answer, written } = await pacedPatch(url, payload, 1, 1000);
+    // A byte every 250 ms: never a 1 s stall, far below 100 bytes/s.
+    const { answer, written } = await pacedPatch(url, payload, 1, 250);
     assert.match(answer, /^HTTP\/1\.1 500/);
     assert.match(answer, /ERR_BODY_TOO_SLOW/);
     const head = await send('HEAD', url, { headers: tus });
@@ -82,8 +85,8 @@ describe('slow request bodies (--min-body-rate)', () => {
 
   it('a body of the same length sent at a normal pace over several windows completes', async () => {
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': payload.length });
-    // 50 bytes every 200 ms: about 250 bytes/s for 4 s, two 2 s windows (the second judged), above 100 bytes/s.
-    const { answer, written } = await pacedPatch(url, payload, 50, 200);
+    // 100 bytes every 200 ms: about 500 bytes/s for 2 s, two 1 s windows (the second judged), above 100 bytes/s.
+    const { answer, written } = await pacedPatch(url, payload, 100, 200);
     assert.equal(written, payload.length);
     assert.match(answer, /^HTTP\/1\.1 204/);
     assert.deepEqual((await send('GET', url)).body, payload);

@@ -114,14 +114,14 @@ function uploadInPage<Result = PageResult>(request: UploadRequest): Promise<Resu
  * Runs `work` with the page's upload throughput limited (DevTools network emulation): on loopback a 5 MiB chunk
  * is sent before a pause can land, at 16 MiB/s a pause interrupts a PATCH.
  */
-async function throttled<T>(work: () => Promise<T>): Promise<T> {
+async function throttled<T>(work: () => Promise<T>, bytesPerSecond = 16 * MiB): Promise<T> {
   const devtools = await browser.newCDPSession(page);
   await devtools.send('Network.enable');
   await devtools.send('Network.emulateNetworkConditions', {
     offline: false,
     latency: 0,
     downloadThroughput: -1,
-    uploadThroughput: 16 * MiB,
+    uploadThroughput: bytesPerSecond,
   });
   try {
     return await work();
@@ -266,22 +266,36 @@ describe('Uppy while the record store (Redis) is stopped mid-upload', { timeout:
       ],
     });
     try {
-      const size = 16 * MiB;
-      const uploading = throttled(() =>
-        uploadInPage({
-          endpoint: instance.endpoint,
-          size,
-          chunkSize: 256 * 1024,
-          retryDelays: [0, 200, 500, 1000, 1000, 1000, 1000, 1000, 1000, 2000, 2000],
-        }),
+      const size = 8 * MiB;
+      // At 4 MiB/s the upload lasts 2-3 s: the cut below lands while it runs even when this process is slow to
+      // see the first PATCH (16 MiB at 16 MiB/s lasted 1 s, and a busy machine saw it only after the last one).
+      const uploading = throttled(
+        () =>
+          uploadInPage({
+            endpoint: instance.endpoint,
+            size,
+            chunkSize: 256 * 1024,
+            retryDelays: [0, 200, 500, 1000, 1000, 1000, 1000, 1000, 1000, 2000, 2000],
+          }),
+        4 * MiB,
       );
-      // Redis goes away once the first chunk is in, for 3 s, while Uppy keeps uploading.
+      // Redis goes away once the first chunk is in, while Uppy keeps uploading, and comes back once Wharf met the
+      // outage (a PATCH refused with 503 or a HEAD told to wait with 423).
       for (let waited = 0; !instance.logs.some((line) => line.method === 'PATCH'); waited += 5) {
         if (waited > 20_000) throw new Error('no PATCH arrived');
         await sleep(5);
       }
       redisProxy.cut();
-      await sleep(3_000);
+      const metOutage = (): boolean =>
+        instance.logs.some(
+          (line) =>
+            (line.method === 'PATCH' && line.status === 503) ||
+            (line.method === 'HEAD' && line.status === 423),
+        );
+      for (let waited = 0; !metOutage(); waited += 20) {
+        if (waited > 20_000) throw new Error('Wharf never met the outage');
+        await sleep(20);
+      }
       redisProxy.restore();
       const result = await uploading;
       assert.equal(result.successful, 1, result.errors.join());

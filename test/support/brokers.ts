@@ -1,11 +1,16 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Admin, Consumer, stringDeserializers } from '@platformatic/kafka';
 import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
 import { createUpload, octets, send, tus } from './http.ts';
 
 const run = promisify(execFile);
+
+/**
+ * The Kafka client, loaded by the first Kafka helper called: it takes most of this module's load time, which the
+ * files that use only RabbitMQ would pay for nothing.
+ */
+const kafkaClient = () => import('@platformatic/kafka');
 
 /** RabbitMQ started by scripts/services/rabbitmq.sh (or given by the environment). */
 export const amqpUrl = process.env.WHARF_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5682';
@@ -207,6 +212,7 @@ export async function createKafkaTopics(
   configs: Readonly<Record<string, string>> = {},
   brokers: readonly string[] = kafkaBrokers,
 ): Promise<void> {
+  const { Admin } = await kafkaClient();
   const admin = new Admin({ clientId: 'wharf-test', bootstrapBrokers: [...brokers] });
   try {
     await retrying(() =>
@@ -245,6 +251,7 @@ export async function kafkaConsumer(
   close(): Promise<void>;
 }> {
   await createKafkaTopics(topics, {}, brokers);
+  const { Consumer, stringDeserializers } = await kafkaClient();
   const consumer = new Consumer({
     groupId: `wharf-test-${randomUUID()}`,
     clientId: 'wharf-test',

@@ -70,54 +70,59 @@ const kinds: Record<string, (proxy: BackendProxy) => Parts> = {
   },
 };
 
-for (const [kind, make] of Object.entries(kinds)) {
-  describe(`${kind}: every call is bounded by the backend timeout`, () => {
-    test('while the server hangs, the info store, the locker and the outbox fail as unavailable instead of waiting; afterwards they work', async () => {
-      const proxy = await startBackendProxy(Number(new URL(kind === 'redis' ? redisUrl : postgresUrl).port));
-      const parts = make(proxy);
-      const id = randomUUID().replaceAll('-', '');
-      try {
-        // Everything connected and working first (positive control).
-        await parts.infoStore.put(uploadRecord({ id }), null);
-        const lock = await parts.locker.acquire(`${id}-first`, lockOptions);
-        await lock.release();
-        assert.deepEqual(await parts.outbox.pending(), []);
-
-        proxy.hang();
-        // Without a bound these would wait for the hang to end, then succeed.
-        const hangEnds = setTimeout(() => proxy.restore(), 8_000);
+// Redis and PostgreSQL at once: each has its own proxy, key prefix or schema.
+describe('backends', { concurrency: true }, () => {
+  for (const [kind, make] of Object.entries(kinds)) {
+    describe(`${kind}: every call is bounded by the backend timeout`, () => {
+      test('while the server hangs, the info store, the locker and the outbox fail as unavailable instead of waiting; afterwards they work', async () => {
+        const proxy = await startBackendProxy(
+          Number(new URL(kind === 'redis' ? redisUrl : postgresUrl).port),
+        );
+        const parts = make(proxy);
+        const id = randomUUID().replaceAll('-', '');
         try {
-          const read = await parts.infoStore.get(id).catch((error: unknown) => error);
-          assert.ok(read instanceof BackendUnavailableError, String(read));
-          assert.equal(read.backend, kind);
-          const write = await parts.infoStore
-            .put(uploadRecord({ id, offset: 5 }), 1)
-            .catch((error: unknown) => error);
-          assert.ok(write instanceof BackendUnavailableError, String(write));
-          const locked = await parts.locker.acquire(id, lockOptions).catch((error: unknown) => error);
-          assert.ok(locked instanceof BackendUnavailableError, String(locked));
-          const pending = await parts.outbox.pending().catch((error: unknown) => error);
-          assert.ok(pending instanceof Error && parts.backend.isUnavailable(pending), String(pending));
-        } finally {
-          clearTimeout(hangEnds);
-          proxy.restore();
-        }
+          // Everything connected and working first (positive control).
+          await parts.infoStore.put(uploadRecord({ id }), null);
+          const lock = await parts.locker.acquire(`${id}-first`, lockOptions);
+          await lock.release();
+          assert.deepEqual(await parts.outbox.pending(), []);
 
-        // Back: the record is whole. A write that timed out here may still have landed when the server woke up
-        // (it was sent): either version is consistent, since bytes are always written before their record.
-        assert.ok([0, 5].includes((await parts.infoStore.get(id))?.offset ?? -1));
-        const again = await parts.locker.acquire(id, lockOptions);
-        await again.release();
-      } finally {
-        await parts.locker.close();
-        await parts.outbox.close();
-        await parts.backend.close();
-        await proxy.close();
-        await parts.cleanUp();
-      }
+          proxy.hang();
+          // Without a bound these would wait for the hang to end, then succeed.
+          const hangEnds = setTimeout(() => proxy.restore(), 8_000);
+          try {
+            const read = await parts.infoStore.get(id).catch((error: unknown) => error);
+            assert.ok(read instanceof BackendUnavailableError, String(read));
+            assert.equal(read.backend, kind);
+            const write = await parts.infoStore
+              .put(uploadRecord({ id, offset: 5 }), 1)
+              .catch((error: unknown) => error);
+            assert.ok(write instanceof BackendUnavailableError, String(write));
+            const locked = await parts.locker.acquire(id, lockOptions).catch((error: unknown) => error);
+            assert.ok(locked instanceof BackendUnavailableError, String(locked));
+            const pending = await parts.outbox.pending().catch((error: unknown) => error);
+            assert.ok(pending instanceof Error && parts.backend.isUnavailable(pending), String(pending));
+          } finally {
+            clearTimeout(hangEnds);
+            proxy.restore();
+          }
+
+          // Back: the record is whole. A write that timed out here may still have landed when the server woke up
+          // (it was sent): either version is consistent, since bytes are always written before their record.
+          assert.ok([0, 5].includes((await parts.infoStore.get(id))?.offset ?? -1));
+          const again = await parts.locker.acquire(id, lockOptions);
+          await again.release();
+        } finally {
+          await parts.locker.close();
+          await parts.outbox.close();
+          await parts.backend.close();
+          await proxy.close();
+          await parts.cleanUp();
+        }
+      });
     });
-  });
-}
+  }
+});
 
 describe('what counts as "unavailable"', () => {
   test('redis: silence, closed connections and transient replies do; a script or type error does not', () => {

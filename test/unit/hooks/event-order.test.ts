@@ -176,75 +176,78 @@ function instance(store: OutboxStore, transport: HookTransport): Outbox {
   });
 }
 
-for (const [name, setup] of [
-  ['Redis', redisPlace],
-  ['PostgreSQL', postgresPlace],
-] as const) {
-  describe(`two instances sharing a ${name} outbox`, () => {
-    test('a later event waits while an earlier one of its upload is counted on the other instance but not yet stored', async () => {
-      const place = await setup();
-      const a = place.store();
-      const b = place.store();
-      const transport = receiver();
-      const first = instance(a, transport);
-      const second = instance(b, transport);
-      try {
-        await Promise.all([first.ready(), second.ready()]);
-        const upload = `u-${randomBytes(4).toString('hex')}`;
-        // A counts event 1 (the request answered), B then counts and stores event 2 at once.
-        assert.equal(await a.nextSequence(upload), 1);
-        assert.equal(await b.nextSequence(upload), 2);
-        assert.equal(await second.add('t', delivery(upload, 2)), true);
-        await b.settleSequence(upload, 2);
-        // Time enough for B to send event 2, were it not held back.
-        await new Promise((resolve) => setTimeout(resolve, 150));
-        assert.equal(await first.add('t', delivery(upload, 1)), true);
-        await a.settleSequence(upload, 1);
-        await Promise.all([first.idle(), second.idle()]);
-        assert.deepEqual(transport.accepted, [1, 2]);
-      } finally {
-        await Promise.all([first.close(), second.close()]);
-        await place.cleanup();
-      }
-    });
-
-    test('an earlier event owed by the other instance goes first, and a count whose event never came lapses', async () => {
-      const place = await setup();
-      const a = place.store();
-      const b = place.store();
-      const transport = receiver();
-      const first = instance(a, transport);
-      const second = instance(b, transport);
-      try {
-        await Promise.all([first.ready(), second.ready()]);
-        const upload = `u-${randomBytes(4).toString('hex')}`;
-        for (let sequence = 1; sequence <= 6; sequence++) {
-          const store = sequence % 2 === 1 ? a : b;
-          assert.equal(await store.nextSequence(upload), sequence);
+// Every test below at once: each has its own store (key prefix or schema), instances and upload.
+describe('shared outboxes', { concurrency: true }, () => {
+  for (const [name, setup] of [
+    ['Redis', redisPlace],
+    ['PostgreSQL', postgresPlace],
+  ] as const) {
+    describe(`two instances sharing a ${name} outbox`, () => {
+      test('a later event waits while an earlier one of its upload is counted on the other instance but not yet stored', async () => {
+        const place = await setup();
+        const a = place.store();
+        const b = place.store();
+        const transport = receiver();
+        const first = instance(a, transport);
+        const second = instance(b, transport);
+        try {
+          await Promise.all([first.ready(), second.ready()]);
+          const upload = `u-${randomBytes(4).toString('hex')}`;
+          // A counts event 1 (the request answered), B then counts and stores event 2 at once.
+          assert.equal(await a.nextSequence(upload), 1);
+          assert.equal(await b.nextSequence(upload), 2);
+          assert.equal(await second.add('t', delivery(upload, 2)), true);
+          await b.settleSequence(upload, 2);
+          // Time enough for B to send event 2, were it not held back.
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          assert.equal(await first.add('t', delivery(upload, 1)), true);
+          await a.settleSequence(upload, 1);
+          await Promise.all([first.idle(), second.idle()]);
+          assert.deepEqual(transport.accepted, [1, 2]);
+        } finally {
+          await Promise.all([first.close(), second.close()]);
+          await place.cleanup();
         }
-        // Stored the wrong way round: B's (2, 4, 6) first, then A's (1, 3, 5).
-        for (const sequence of [6, 4, 2]) await second.add('t', delivery(upload, sequence));
-        for (const sequence of [2, 4, 6]) await b.settleSequence(upload, sequence);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        for (const sequence of [1, 3, 5]) await first.add('t', delivery(upload, sequence));
-        for (const sequence of [1, 3, 5]) await a.settleSequence(upload, sequence);
-        await Promise.all([first.idle(), second.idle()]);
-        assert.deepEqual(transport.accepted, [1, 2, 3, 4, 5, 6]);
+      });
 
-        // Event 7 is counted by an instance that dies before storing it: event 8 goes once the mark lapses.
-        assert.equal(await a.nextSequence(upload), 7);
-        assert.equal(await b.nextSequence(upload), 8);
-        await second.add('t', delivery(upload, 8));
-        await b.settleSequence(upload, 8);
-        await second.idle();
-        assert.deepEqual(transport.accepted, [1, 2, 3, 4, 5, 6, 8]);
-      } finally {
-        await Promise.all([first.close(), second.close()]);
-        await place.cleanup();
-      }
+      test('an earlier event owed by the other instance goes first, and a count whose event never came lapses', async () => {
+        const place = await setup();
+        const a = place.store();
+        const b = place.store();
+        const transport = receiver();
+        const first = instance(a, transport);
+        const second = instance(b, transport);
+        try {
+          await Promise.all([first.ready(), second.ready()]);
+          const upload = `u-${randomBytes(4).toString('hex')}`;
+          for (let sequence = 1; sequence <= 6; sequence++) {
+            const store = sequence % 2 === 1 ? a : b;
+            assert.equal(await store.nextSequence(upload), sequence);
+          }
+          // Stored the wrong way round: B's (2, 4, 6) first, then A's (1, 3, 5).
+          for (const sequence of [6, 4, 2]) await second.add('t', delivery(upload, sequence));
+          for (const sequence of [2, 4, 6]) await b.settleSequence(upload, sequence);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          for (const sequence of [1, 3, 5]) await first.add('t', delivery(upload, sequence));
+          for (const sequence of [1, 3, 5]) await a.settleSequence(upload, sequence);
+          await Promise.all([first.idle(), second.idle()]);
+          assert.deepEqual(transport.accepted, [1, 2, 3, 4, 5, 6]);
+
+          // Event 7 is counted by an instance that dies before storing it: event 8 goes once the mark lapses.
+          assert.equal(await a.nextSequence(upload), 7);
+          assert.equal(await b.nextSequence(upload), 8);
+          await second.add('t', delivery(upload, 8));
+          await b.settleSequence(upload, 8);
+          await second.idle();
+          assert.deepEqual(transport.accepted, [1, 2, 3, 4, 5, 6, 8]);
+        } finally {
+          await Promise.all([first.close(), second.close()]);
+          await place.cleanup();
+        }
+      });
     });
-  });
-}
+  }
+});
 
 describe('one instance whose store answers slowly', () => {
   test('events added behind a head that must wait still go out in order (the head goes back to its place)', async () => {
