@@ -20,10 +20,9 @@ mapfile -t node_bins <<<"$node_bins_text"
 
 shopt -s nullglob globstar
 all=(test/unit/**/*.test.ts test/e2e/**/*.test.ts test/fault/**/*.test.ts)
-# These stop and start service instances of their own on fixed ports (a RabbitMQ, a Kafka, a Redis, a PostgreSQL),
-# so two runs of one of them at once would stop each other's; they run once, on the node on PATH. They test the
-# services' outages more than Node, and are a fifth to a third of the suite's time.
-once=" test/e2e/broker-outbox.test.ts test/e2e/shared-outbox.test.ts test/e2e/scale-out.test.ts "
+# The fault tests (SIGKILL rounds, a full tmpfs, protocol fuzzing) test Wharf's own code paths under faults more than
+# Node's; they run once, on the node on PATH.
+once=" $(echo test/fault/*.test.ts) "
 # On Node 22 and 24: every unit file, and by default the end-to-end files that cover what differs between Node
 # versions (the HTTP server and its interim answers, streams and backpressure, worker threads, module reloading,
 # zlib's zstd for Kafka, fetch and the adapters, the S3 SDK, the cluster): all the end-to-end files on three
@@ -39,7 +38,7 @@ smoke=" $(echo $smoke) "
 others=()
 for file in test/unit/**/*.test.ts test/e2e/**/*.test.ts; do
   [[ "$once" == *" $file "* ]] && continue
-  if [[ "${WHARF_TEST_NODE_SCOPE:-smoke}" != all && "$file" == test/e2e/* && "$smoke" != *" $file "* ]]; then continue; fi
+  if [[ "${WHARF_TEST_NODE_SCOPE:-all}" != all && "$file" == test/e2e/* && "$smoke" != *" $file "* ]]; then continue; fi
   others+=("$file")
 done
 runner=(--import tsx --test --test-timeout=300000 --test-concurrency=2 --test-reporter=spec)
@@ -66,11 +65,11 @@ for bin in "${node_bins[@]}"; do
   mapfile -t files < <(slowest_first "$version" "${others[@]}")
   # shellcheck disable=SC2046
   # One file at a time each: beside the main run's two, four test files run at once on the machine's cores.
-  PATH="$bin:$PATH" node "${runner[@]}" --test-concurrency=1 $(timing_args "$version") "${files[@]}" >"$logs/node-$version.log" 2>&1 &
+  PATH="$bin:$PATH" node "${runner[@]}" --test-concurrency="${WHARF_TEST_CONCURRENCY_OTHERS:-2}" $(timing_args "$version") "${files[@]}" >"$logs/node-$version.log" 2>&1 &
   pids[$version]=$!
 done
 echo "Node $(node --version) (on PATH): all ${#all[@]} test files; at the same time, in the background:" \
-  "${!pids[*]} run ${#others[@]} unit and end-to-end files (WHARF_TEST_NODE_SCOPE=${WHARF_TEST_NODE_SCOPE:-smoke}; logs in $logs/)"
+  "${!pids[*]} run ${#others[@]} unit and end-to-end files (WHARF_TEST_NODE_SCOPE=${WHARF_TEST_NODE_SCOPE:-all}; logs in $logs/)"
 status=0
 version="$(node --version)"
 mapfile -t files < <(slowest_first "$version" "${all[@]}")

@@ -120,7 +120,11 @@ export default ({ action }, { uploads }) => {
     const deadline = Date.now() + 15_000;
     let text: string | undefined;
     while (text === undefined && Date.now() < deadline) {
-      text = await readFile(out, 'utf8').catch(() => undefined);
+      // The module writes the file after the answer: an empty or half-written file is read again.
+      text = await readFile(out, 'utf8').then(
+        (read) => (read.trim().endsWith('}') ? read : undefined),
+        () => undefined,
+      );
       if (text === undefined) await sleep(50);
     }
     const times = JSON.parse(text ?? '{}') as { payload: number; meta: number; get: number; list: number };
