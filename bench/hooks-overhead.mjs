@@ -320,6 +320,8 @@ function startServer(port, dataDir, hookArgs, build = root, name = 'wharf') {
     ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []),
     // Names the JIT-compiled functions for perf (/tmp/perf-<pid>.map).
     ...(perfDir ? ['--perf-basic-prof'] : []),
+    // BENCH_HOOKS_NODE_ARGS: more node flags for the server (e.g. --log-deopt --logfile=FILE).
+    ...(process.env.BENCH_HOOKS_NODE_ARGS ?? '').split(' ').filter(Boolean),
   ];
   const args = [...profile, path.join(build, 'bin/wharf.js'), '--host', '127.0.0.1', '--port', String(port), '--data-dir',
     dataDir, '--info-dir', dataDir, '--no-access', '--log-level', 'error', ...hookArgs];

@@ -23,6 +23,24 @@ import type { RunnerLink } from './runner-link.ts';
 import type { HookTransport } from './transports/types.ts';
 
 export type { StopUploadListener } from './chain/runner.ts';
+
+/**
+ * The event with its number: a copy, as `{ ...event, sequence }` would make, with its optional fields set once
+ * the object is built (a spread into a literal takes V8's slow path, and every post event is numbered).
+ */
+function withSequence(event: UploadEvent, sequence: number): UploadEvent {
+  const numbered: { -readonly [K in keyof UploadEvent]: UploadEvent[K] } = {
+    name: event.name,
+    upload: event.upload,
+    request: event.request,
+  };
+  if (event.endpoint !== undefined) numbered.endpoint = event.endpoint;
+  if (event.error !== undefined) numbered.error = event.error;
+  if (event.failure !== undefined) numbered.failure = event.failure;
+  numbered.sequence = sequence;
+  return numbered;
+}
+
 export type { HookLogger } from './hook-logger.ts';
 
 /**
@@ -325,14 +343,14 @@ export class HookEngine {
     // Without a shared store the number is known at once: nothing to collect or wait for.
     const now = this.#sequencer.numberNow(event.upload.id);
     if (now !== undefined) {
-      this.#emitNumbered({ ...event, sequence: now }, answered, set);
+      this.#emitNumbered(withSequence(event, now), answered, set);
       return;
     }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
-        this.#emitNumbered(sequence === undefined ? event : { ...event, sequence }, answered, set);
+        this.#emitNumbered(sequence === undefined ? event : withSequence(event, sequence), answered, set);
         return Promise.allSettled(this.#additions);
       } finally {
         this.#additions = undefined;

@@ -394,10 +394,17 @@ export class ChainRunner {
 
   /** A post run waiting for the queue or the outbox shows as `pending` until its final record. */
   #pending(entry: ChainEntry, run: Run, delivery: HookDelivery | undefined): void {
-    this.#parts.runs.addPending({
-      ...this.#identity(entry, run),
-      ...(delivery !== undefined ? { uploadId: delivery.uploadId } : {}),
+    // Built whole here (every post event makes one per entry), not spread from #identity's object.
+    this.#parts.runs.setPending({
+      eventId: run.eventId,
+      event: run.event.name,
+      hook: nameOf(entry, run.event),
+      target: targetOf(entry, run.event.name),
+      uploadId: delivery !== undefined ? delivery.uploadId : run.event.upload.id,
+      blocking: run.blocking,
+      status: 'pending',
       startedAt: Date.now(),
+      durationMs: 0,
     });
   }
 
@@ -461,27 +468,31 @@ export class ChainRunner {
   /** A delivery of this event with this payload: what every transport is handed. */
   delivery(eventId: string, event: UploadEvent, formatted: FormattedEvent): HookDelivery {
     const { payload, cloudEvent } = formatted;
-    return {
+    // Optional fields are set once the objects are built: a literal with conditional spreads takes V8's slow
+    // path, and every event builds one delivery per format.
+    const env: Record<string, string> = {
+      WHARF_UPLOAD_OFFSET: String(event.upload.offset),
+      WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
+      WHARF_ENDPOINT: event.endpoint ?? '',
+      // tusd 2's file hooks read these; tusd has no id yet in pre-create.
+      TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
+      TUS_SIZE: String(event.upload.length ?? 0),
+      TUS_OFFSET: String(event.upload.offset),
+    };
+    if (cloudEvent !== undefined) Object.assign(env, cloudEventEnvironment(cloudEvent));
+    const delivery: { -readonly [K in keyof HookDelivery]: HookDelivery[K] } = {
       eventId,
       event: event.name,
       hook: event.name,
       uploadId: event.upload.id,
-      ...(event.sequence !== undefined ? { sequence: event.sequence } : {}),
       payload,
       request: event.request,
       signal: this.#parts.signal,
-      env: {
-        WHARF_UPLOAD_OFFSET: String(event.upload.offset),
-        WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
-        WHARF_ENDPOINT: event.endpoint ?? '',
-        // tusd 2's file hooks read these; tusd has no id yet in pre-create.
-        TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
-        TUS_SIZE: String(event.upload.length ?? 0),
-        TUS_OFFSET: String(event.upload.offset),
-        ...cloudEventEnvironment(cloudEvent),
-      },
-      ...(cloudEvent !== undefined ? { cloudEvent } : {}),
+      env,
     };
+    if (event.sequence !== undefined) delivery.sequence = event.sequence;
+    if (cloudEvent !== undefined) delivery.cloudEvent = cloudEvent;
+    return delivery;
   }
 
   /** Runs one delivery through its transport and records it; a blocking one's answer is read. */
@@ -494,16 +505,20 @@ export class ChainRunner {
     goesOn = false,
   ): Promise<Delivered> {
     const startedAt = Date.now();
-    this.#parts.runs.markRunning({
+    const target = transport.describe(delivery.hook);
+    const running: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
       eventId: delivery.eventId,
       event: delivery.event,
       hook: delivery.label ?? delivery.hook,
-      target: transport.describe(delivery.hook),
+      target,
       uploadId: delivery.uploadId,
       blocking,
+      status: 'running',
       startedAt,
-      ...(attempt !== undefined ? { attempt } : {}),
-    });
+      durationMs: 0,
+    };
+    if (attempt !== undefined) running.attempt = attempt;
+    this.#parts.runs.setRunning(running);
     const started = performance.now();
     let result: DeliveryResult;
     try {
@@ -581,19 +596,25 @@ export class ChainRunner {
     }
     // A refusal the hook answered is a decision, never a warning: the operation stops even then.
     const warning = goesOn && (status === 'failed' || status === 'timed_out') && answer?.reject !== true;
-    const record = this.record({
+    // A new record: watchers may keep the running one.
+    const final: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
       eventId: delivery.eventId,
       event: delivery.event,
-      hook: delivery.label ?? delivery.hook,
-      target: transport.describe(delivery.hook),
+      hook: running.hook,
+      target,
       uploadId: delivery.uploadId,
       blocking,
       status,
       startedAt,
       durationMs,
-      ...extra,
-      ...(warning ? { warning: true } : {}),
-    });
+    };
+    if (extra.attempt !== undefined) final.attempt = extra.attempt;
+    if (extra.output !== undefined) final.output = extra.output;
+    if (extra.error !== undefined) final.error = extra.error;
+    if (extra.exitCode !== undefined) final.exitCode = extra.exitCode;
+    if (extra.httpStatus !== undefined) final.httpStatus = extra.httpStatus;
+    if (warning) final.warning = true;
+    const record = this.record(final);
     this.#log(record, result);
     return {
       result,

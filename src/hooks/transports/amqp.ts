@@ -262,6 +262,7 @@ export class AmqpHookTransport implements HookTransport {
       const stopWatching = this.#aborts.on(signal, () => settle(new Error('aborted')));
       this.#watchClose(pooled);
       this.#unconfirmed.set(pooled, settle);
+      this.#pool.batchWrites(pooled);
       try {
         pooled.channel.publish(
           this.config.exchange,
