@@ -302,6 +302,15 @@ export class HookEngine {
     return { pending: this.#outbox?.pending ?? 0, dropped: this.#outbox?.dropped ?? 0 };
   }
 
+  /**
+   * Loads the broker clients' libraries (see `HookTransport.load`); the server awaits it before it listens.
+   * Never rejects: a library that cannot load fails the first delivery, which reports it.
+   */
+  async loadClients(): Promise<void> {
+    const brokers = [...this.#brokers, ...this.#pipelines.flatMap((pipeline) => pipeline.brokerTransports)];
+    await Promise.all(brokers.map((broker) => broker.load?.().catch(() => undefined)));
+  }
+
   /** Whether {@link HookEngine.close} was called. */
   get closed(): boolean {
     return this.#closing.signal.aborted;

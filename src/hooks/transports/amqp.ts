@@ -237,6 +237,10 @@ export class AmqpHookTransport implements HookTransport {
     });
   }
 
+  async load(): Promise<void> {
+    await import('amqplib');
+  }
+
   /** Connects and declares the exchange and queues now, as rustus does at startup. */
   async open(): Promise<void> {
     this.#pool.release(await this.#pool.acquire());

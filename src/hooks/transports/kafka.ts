@@ -371,6 +371,10 @@ export class KafkaHookTransport implements HookTransport {
     return `kafka:${this.config.brokers.join(',')}/${kafkaTopic(this.config, hook)}`;
   }
 
+  async load(): Promise<void> {
+    await import('@platformatic/kafka');
+  }
+
   async open(): Promise<void> {
     await this.#connected();
     this.#armIdleTimer();
