@@ -171,10 +171,13 @@ export class HookEngine {
       outbox,
       signal: this.#closing.signal,
       formatEvent: (event, eventId) =>
-        formatEvent(this.config.format, event, {
-          eventId,
-          ...(this.config.cloudEvents !== undefined ? { cloudEvents: this.config.cloudEvents } : {}),
-        }),
+        formatEvent(
+          this.config.format,
+          event,
+          this.config.cloudEvents !== undefined
+            ? { eventId, cloudEvents: this.config.cloudEvents }
+            : { eventId },
+        ),
       payloadFor: (bound, event, eventId) => bound.payloadFor(event, event.endpoint ?? '', eventId),
       collect: (addition) => this.#additions?.push(addition),
       stopUpload: (uploadId, response) => {

@@ -102,7 +102,13 @@ interface Run {
   readonly eventId: string;
   readonly blocking: boolean;
   /** The `--hooks-format` delivery, built once per state of the event. */
-  flagDelivery?: { readonly event: UploadEvent; readonly delivery: HookDelivery };
+  flagDelivery?: {
+    readonly event: UploadEvent;
+    /** Without `env`: what the outbox stores (it keeps no environment). */
+    readonly delivery: HookDelivery;
+    /** With `env`, made when an entry runs an executable or is queued. */
+    withEnv?: HookDelivery;
+  };
 }
 
 /** How one blocking entry went. */
@@ -326,7 +332,7 @@ export class ChainRunner {
       return;
     }
     if (entry.kind === 'target' && entry.outboxName !== undefined) {
-      const delivery = this.#deliveryFor(entry, run);
+      const delivery = this.#deliveryFor(entry, run, false);
       this.#pending(entry, run, delivery);
       // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
       this.#parts.collect(
@@ -441,45 +447,56 @@ export class ChainRunner {
     });
   }
 
-  /** The delivery of a target entry: a named hook's own payload, else the `--hooks-format` one. */
-  #deliveryFor(entry: TargetEntry, run: Run): HookDelivery {
+  /**
+   * The delivery of a target entry: a named hook's own payload, else the `--hooks-format` one. `withEnv: false`
+   * for an entry that goes to the outbox: it stores no environment, so none is built (six strings and an object
+   * for every event and target).
+   */
+  #deliveryFor(entry: TargetEntry, run: Run, withEnv = true): HookDelivery {
     if (entry.bound !== undefined) {
       const bound = entry.bound;
-      const base = this.delivery(
+      const base = this.#bareDelivery(
         run.eventId,
         run.event,
         this.#parts.payloadFor(bound, run.event, run.eventId),
       );
-      return {
-        ...base,
-        label: bound.hook.name,
-        env: { ...base.env, WHARF_HOOK_NAME: bound.hook.name, WHARF_HOOK_ARGS: JSON.stringify(bound.args) },
-      };
+      const named = base as { -readonly [K in keyof HookDelivery]: HookDelivery[K] };
+      named.label = bound.hook.name;
+      if (withEnv) {
+        const env = environmentOf(run.event, base.cloudEvent);
+        env.WHARF_HOOK_NAME = bound.hook.name;
+        env.WHARF_HOOK_ARGS = JSON.stringify(bound.args);
+        named.env = env;
+      }
+      return named;
     }
-    if (run.flagDelivery?.event !== run.event) {
-      run.flagDelivery = {
+    let cached = run.flagDelivery;
+    if (cached?.event !== run.event) {
+      cached = {
         event: run.event,
-        delivery: this.delivery(run.eventId, run.event, this.#parts.formatEvent(run.event, run.eventId)),
+        delivery: this.#bareDelivery(run.eventId, run.event, this.#parts.formatEvent(run.event, run.eventId)),
       };
+      run.flagDelivery = cached;
     }
-    return run.flagDelivery.delivery;
+    if (!withEnv) return cached.delivery;
+    cached.withEnv ??= { ...cached.delivery, env: environmentOf(run.event, cached.delivery.cloudEvent) };
+    return cached.withEnv;
   }
 
   /** A delivery of this event with this payload: what every transport is handed. */
   delivery(eventId: string, event: UploadEvent, formatted: FormattedEvent): HookDelivery {
-    const { payload, cloudEvent } = formatted;
-    // Optional fields are set once the objects are built: a literal with conditional spreads takes V8's slow
-    // path, and every event builds one delivery per format.
-    const env: Record<string, string> = {
-      WHARF_UPLOAD_OFFSET: String(event.upload.offset),
-      WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
-      WHARF_ENDPOINT: event.endpoint ?? '',
-      // tusd 2's file hooks read these; tusd has no id yet in pre-create.
-      TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
-      TUS_SIZE: String(event.upload.length ?? 0),
-      TUS_OFFSET: String(event.upload.offset),
+    const delivery = this.#bareDelivery(eventId, event, formatted) as {
+      -readonly [K in keyof HookDelivery]: HookDelivery[K];
     };
-    if (cloudEvent !== undefined) Object.assign(env, cloudEventEnvironment(cloudEvent));
+    delivery.env = environmentOf(event, formatted.cloudEvent);
+    return delivery;
+  }
+
+  /** {@link ChainRunner.delivery} without `env`. */
+  #bareDelivery(eventId: string, event: UploadEvent, formatted: FormattedEvent): HookDelivery {
+    const { payload, cloudEvent } = formatted;
+    // Optional fields are set once the object is built: a literal with conditional spreads takes V8's slow
+    // path, and every event builds one delivery per format.
     const delivery: { -readonly [K in keyof HookDelivery]: HookDelivery[K] } = {
       eventId,
       event: event.name,
@@ -488,7 +505,6 @@ export class ChainRunner {
       payload,
       request: event.request,
       signal: this.#parts.signal,
-      env,
     };
     if (event.sequence !== undefined) delivery.sequence = event.sequence;
     if (cloudEvent !== undefined) delivery.cloudEvent = cloudEvent;
@@ -656,6 +672,21 @@ export class ChainRunner {
       logger.error(fields, 'hook could not be run');
     } else if (result.kind !== 'aborted') logger.warn(fields, 'hook run failed');
   }
+}
+
+/** What executables get in their environment besides the payload (upload offset and length, endpoint, tusd's). */
+function environmentOf(event: UploadEvent, cloudEvent: FormattedEvent['cloudEvent']): Record<string, string> {
+  const env: Record<string, string> = {
+    WHARF_UPLOAD_OFFSET: String(event.upload.offset),
+    WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
+    WHARF_ENDPOINT: event.endpoint ?? '',
+    // tusd 2's file hooks read these; tusd has no id yet in pre-create.
+    TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
+    TUS_SIZE: String(event.upload.length ?? 0),
+    TUS_OFFSET: String(event.upload.offset),
+  };
+  if (cloudEvent !== undefined) Object.assign(env, cloudEventEnvironment(cloudEvent));
+  return env;
 }
 
 /** The hook name run records give an entry: a named hook's name, else the event's. */
