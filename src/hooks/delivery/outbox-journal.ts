@@ -45,8 +45,12 @@ export class OutboxJournal {
   #doneTimer: NodeJS.Timeout | undefined;
   #linesWritten = 0;
 
-  constructor(directory: string) {
+  readonly #doneDelayMs: number;
+
+  /** `doneDelayMs`: how long a delivered line may wait for another to share its write (tests set it). */
+  constructor(directory: string, doneDelayMs = doneLineDelayMs) {
     this.file = path.join(directory, 'journal.jsonl');
+    this.#doneDelayMs = doneDelayMs;
   }
 
   /** Lines in the file since the last compaction (so the owner knows when to compact). */
@@ -107,7 +111,7 @@ export class OutboxJournal {
     this.#doneTimer = setTimeout(() => {
       this.#doneTimer = undefined;
       if (!this.#scheduled && this.#buffer.length > 0) this.#schedule();
-    }, doneLineDelayMs);
+    }, this.#doneDelayMs);
   }
 
   dead(key: string, note: DeathNote): void {
