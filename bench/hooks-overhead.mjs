@@ -8,6 +8,18 @@
 //
 // Usage: node bench/hooks-overhead.mjs [--results FILE]   (BENCH_ROUNDS, BENCH_HOOKS_COUNT as in run.sh;
 //   WHARF_TEST_AMQP_URL, WHARF_TEST_KAFKA_BROKERS as in the tests)
+//   BENCH_HOOKS_WHARF=DIR runs the Wharf checkout at DIR (its bin/wharf.js) instead of this one; with
+//   BENCH_HOOKS_WHARF_B=DIR too, every mode runs on both builds in turn (A B A B), for before/after figures.
+//   BENCH_HOOKS_WARMUP=N runs N uploads on each server before the measured ones (not counted, their events
+//   delivered first): figures of a server whose hot code V8 has compiled. Without it a server just started
+//   spends much of its CPU compiling (perf: TurboFan threads ~0.15 ms per upload over the first 4,000).
+//   BENCH_HOOKS_PROFILE=DIR starts each server with --cpu-prof, its profile written into DIR.
+//   BENCH_HOOKS_PERF=DIR records each server's on-CPU samples with `perf record -g` (every thread, the kernel
+//   side of its system calls too) into DIR/<mode>.data while the load runs and its events are delivered; read
+//   them with `perf report -i FILE`. A --cpu-prof profile counts wall time, which other work on the machine
+//   inflates; perf counts only time on a CPU.
+// The figure that load does not distort is the server's CPU per upload (utime + stime from /proc); the summary
+// also gives what the hooks add per event: (CPU per upload - CPU per upload with no hooks) / events per upload.
 // Prints one line per run and a summary; with --results, appends run records for report.mjs (run.sh does).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -289,8 +301,33 @@ async function waitForPort(port, child) {
   throw new Error(`nothing listened on ${port}`);
 }
 
-function startServer(port, dataDir, hookArgs) {
-  const args = [path.join(root, 'bin/wharf.js'), '--host', '127.0.0.1', '--port', String(port), '--data-dir',
+/** The Wharf checkouts to compare: one (this one, or BENCH_HOOKS_WHARF), or two run in turn. */
+const builds = [process.env.BENCH_HOOKS_WHARF || root, ...(process.env.BENCH_HOOKS_WHARF_B ? [process.env.BENCH_HOOKS_WHARF_B] : [])];
+const profileDir = process.env.BENCH_HOOKS_PROFILE;
+const perfDir = process.env.BENCH_HOOKS_PERF;
+const warmup = Number(process.env.BENCH_HOOKS_WARMUP ?? 0);
+
+/** Starts `perf record` on a running server; the function it returns stops it and waits for its file. */
+function recordPerf(pid, name) {
+  const perf = spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', path.join(perfDir, `${name}.data`)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return async () => {
+    const exited = new Promise((resolve) => perf.once('exit', resolve));
+    perf.kill('SIGINT');
+    await exited;
+  };
+}
+
+function startServer(port, dataDir, hookArgs, build = root, name = 'wharf') {
+  const profile = [
+    ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []),
+    // Names the JIT-compiled functions for perf (/tmp/perf-<pid>.map).
+    ...(perfDir ? ['--perf-basic-prof'] : []),
+    // BENCH_HOOKS_NODE_ARGS: more node flags for the server (e.g. --log-deopt --logfile=FILE).
+    ...(process.env.BENCH_HOOKS_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
+  const args = [...profile, path.join(build, 'bin/wharf.js'), '--host', '127.0.0.1', '--port', String(port), '--data-dir',
     dataDir, '--info-dir', dataDir, '--no-access', '--log-level', 'error', ...hookArgs];
   return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
 }
@@ -309,11 +346,11 @@ async function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function runLoad(port) {
+function runLoad(port, count = config.hooksCount) {
   return new Promise((resolve, reject) => {
     const load = spawn(process.execPath, [path.join(bench, 'load.mjs'), 'small', `http://127.0.0.1:${port}/files/`], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, BENCH_SMALL_COUNT: String(config.hooksCount) },
+      env: { ...process.env, BENCH_SMALL_COUNT: String(count) },
     });
     let out = '';
     load.stdout.on('data', (chunk) => {
@@ -328,6 +365,8 @@ function runLoad(port) {
     });
   });
 }
+
+const slug = (mode) => `hooks-${mode.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -361,36 +400,53 @@ const results = Object.keys(modes)
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const mode of runnable) {
-      const port = await freePort();
-      const dataDir = await mkdtemp(path.join(bench, 'out', 'hooks-data-'));
-      const sink = await sinkOf[modes[mode].sink].open();
-      await modes[mode].setup?.(dataDir);
-      const child = startServer(port, dataDir, modes[mode].args(sink.target));
-      try {
-        await waitForPort(port, child);
-        const cpuBefore = await cpuSeconds(child.pid);
-        const result = await runLoad(port);
-        // Server CPU per upload: unlike uploads/s, it does not depend on what else shares the machine.
-        const cpuMsPerUpload = ((await cpuSeconds(child.pid)) - cpuBefore) * 1000 / result.uploads;
-        // Post events may still be on their way when the load ends (the outbox sends them after the response).
-        const expected = result.uploads * modes[mode].events;
-        const hookRequests = modes[mode].sink === 'none' ? 0 : await settled(sink.received, expected);
-        if (modes[mode].sink !== 'none' && hookRequests < result.uploads) {
-          throw new Error(`only ${hookRequests} events arrived for ${result.uploads} uploads`);
+      for (const [index, build] of builds.entries()) {
+        // With two builds each record says which one ran ('A' or 'B'); the mode's name stays what report.mjs reads.
+        const label = builds.length > 1 ? 'AB'[index] : undefined;
+        const port = await freePort();
+        const dataDir = await mkdtemp(path.join(bench, 'out', 'hooks-data-'));
+        const sink = await sinkOf[modes[mode].sink].open();
+        await modes[mode].setup?.(dataDir);
+        const name = `${slug(mode)}-${label ?? 'wharf'}-r${round}`;
+        const child = startServer(port, dataDir, modes[mode].args(sink.target), build, name);
+        const tag = `${label === undefined ? '' : `${label} `}${mode}`;
+        try {
+          await waitForPort(port, child);
+          // BENCH_HOOKS_WARMUP uploads first, their events delivered, none of it counted: the figures of a
+          // server that has run a while (its hot code compiled), not of one just started.
+          let before = 0;
+          if (warmup > 0) {
+            const warm = await runLoad(port, warmup);
+            before = modes[mode].sink === 'none' ? 0 : await settled(sink.received, warm.uploads * modes[mode].events);
+          }
+          const stopPerf = perfDir ? recordPerf(child.pid, name) : undefined;
+          const cpuBefore = await cpuSeconds(child.pid);
+          const result = await runLoad(port);
+          // Post events may still be on their way when the load ends (the outbox sends them after the response).
+          const expected = result.uploads * modes[mode].events;
+          const hookRequests =
+            modes[mode].sink === 'none' ? 0 : (await settled(async () => (await sink.received()) - before, expected));
+          if (modes[mode].sink !== 'none' && hookRequests < result.uploads) {
+            throw new Error(`only ${hookRequests} events arrived for ${result.uploads} uploads`);
+          }
+          // Server CPU per upload, the deliveries included (read once they arrived): unlike uploads/s, it does not
+          // depend on what else shares the machine.
+          const cpuMsPerUpload = (((await cpuSeconds(child.pid)) - cpuBefore) * 1000) / result.uploads;
+          await stopPerf?.();
+          results.push({ mode, round, ...(label ? { build: label } : {}), ...result, cpuMsPerUpload, hookRequests });
+          console.log(
+            `hooks: round ${round} ${tag.padEnd(26)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms, server CPU ${cpuMsPerUpload.toFixed(2)} ms/upload`,
+          );
+        } catch (error) {
+          results.push({ mode, round, ...(label ? { build: label } : {}), error: String(error) });
+          console.log(`hooks: round ${round} ${tag.padEnd(26)} ERROR ${error}`);
+        } finally {
+          await stop(child);
+          await sink.close().catch(() => {});
+          await rm(dataDir, { recursive: true, force: true });
+          // As run.sh does: the next run starts on a quiet disk, not during this one's write-back.
+          spawnSync('sync');
         }
-        results.push({ mode, round, ...result, cpuMsPerUpload, hookRequests });
-        console.log(
-          `hooks: round ${round} ${mode.padEnd(24)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms, server CPU ${cpuMsPerUpload.toFixed(2)} ms/upload`,
-        );
-      } catch (error) {
-        results.push({ mode, round, error: String(error) });
-        console.log(`hooks: round ${round} ${mode.padEnd(24)} ERROR ${error}`);
-      } finally {
-        await stop(child);
-        await sink.close().catch(() => {});
-        await rm(dataDir, { recursive: true, force: true });
-        // As run.sh does: the next run starts on a quiet disk, not during this one's write-back.
-        spawnSync('sync');
       }
     }
   }
@@ -424,7 +480,6 @@ try {
   await stop(receiver);
 }
 
-const slug = (mode) => `hooks-${mode.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
 if (resultsFile) {
   await appendFile(
     resultsFile,
@@ -443,15 +498,23 @@ if (resultsFile) {
       .join('\n') + '\n',
   );
 }
-const ok = (mode) => results.filter((r) => r.mode === mode && !r.error).map((r) => r.uploadsPerSecond);
-const base = median(ok('no hooks'));
-const hookModes = runnable;
-const cpu = (mode) => median(results.filter((r) => r.mode === mode && !r.error).map((r) => r.cpuMsPerUpload));
-console.log('\nhooks: median uploads/s (ratio to no hooks), server CPU ms per upload (ratio to no hooks)');
-for (const mode of hookModes) {
-  const value = median(ok(mode));
+for (const [index, build] of builds.entries()) {
+  const label = builds.length > 1 ? 'AB'[index] : undefined;
+  const runs = (mode) => results.filter((r) => r.mode === mode && !r.error && r.build === label);
+  const ok = (mode) => runs(mode).map((r) => r.uploadsPerSecond);
+  const cpu = (mode) => median(runs(mode).map((r) => r.cpuMsPerUpload));
+  const base = median(ok('no hooks'));
   console.log(
-    `hooks: ${mode.padEnd(24)} ${value?.toFixed(1).padStart(8)} x${(value / base).toFixed(2)}  ` +
-      `${cpu(mode)?.toFixed(2).padStart(6)} ms x${(cpu(mode) / cpu('no hooks')).toFixed(2)}`,
+    `\nhooks: ${label === undefined ? '' : `build ${label} (${build}): `}median uploads/s (ratio to no hooks), ` +
+      'server CPU ms per upload (ratio to no hooks), CPU µs the hooks add per event',
   );
+  for (const mode of runnable) {
+    const value = median(ok(mode));
+    const perEvent = modes[mode].events > 0 ? ((cpu(mode) - cpu('no hooks')) * 1000) / modes[mode].events : undefined;
+    console.log(
+      `hooks: ${mode.padEnd(24)} ${value?.toFixed(1).padStart(8)} x${(value / base).toFixed(2)}  ` +
+        `${cpu(mode)?.toFixed(3).padStart(6)} ms x${(cpu(mode) / cpu('no hooks')).toFixed(2)}` +
+        (perEvent === undefined ? '' : `  ${perEvent.toFixed(0).padStart(5)} µs/event`),
+    );
+  }
 }

@@ -83,6 +83,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     ...(wharfFile !== undefined ? { pipeline: wharfFile } : {}),
   });
   const hooks = new HookEngine(config.hooks, logger, hookParts);
+  await hooks.loadClients();
   // Named hooks and bindings changed through the admin API, on the default endpoint's info storage: loaded
   // now, checked by every request that may run hooks when the storage is shared (another instance changes it).
   let currentFile = wharfFile;

@@ -23,6 +23,24 @@ import type { RunnerLink } from './runner-link.ts';
 import type { HookTransport } from './transports/types.ts';
 
 export type { StopUploadListener } from './chain/runner.ts';
+
+/**
+ * The event with its number: a copy, as `{ ...event, sequence }` would make, with its optional fields set once
+ * the object is built (a spread into a literal takes V8's slow path, and every post event is numbered).
+ */
+function withSequence(event: UploadEvent, sequence: number): UploadEvent {
+  const numbered: { -readonly [K in keyof UploadEvent]: UploadEvent[K] } = {
+    name: event.name,
+    upload: event.upload,
+    request: event.request,
+  };
+  if (event.endpoint !== undefined) numbered.endpoint = event.endpoint;
+  if (event.error !== undefined) numbered.error = event.error;
+  if (event.failure !== undefined) numbered.failure = event.failure;
+  numbered.sequence = sequence;
+  return numbered;
+}
+
 export type { HookLogger } from './hook-logger.ts';
 
 /**
@@ -153,10 +171,13 @@ export class HookEngine {
       outbox,
       signal: this.#closing.signal,
       formatEvent: (event, eventId) =>
-        formatEvent(this.config.format, event, {
-          eventId,
-          ...(this.config.cloudEvents !== undefined ? { cloudEvents: this.config.cloudEvents } : {}),
-        }),
+        formatEvent(
+          this.config.format,
+          event,
+          this.config.cloudEvents !== undefined
+            ? { eventId, cloudEvents: this.config.cloudEvents }
+            : { eventId },
+        ),
       payloadFor: (bound, event, eventId) => bound.payloadFor(event, event.endpoint ?? '', eventId),
       collect: (addition) => this.#additions?.push(addition),
       stopUpload: (uploadId, response) => {
@@ -284,6 +305,15 @@ export class HookEngine {
     return { pending: this.#outbox?.pending ?? 0, dropped: this.#outbox?.dropped ?? 0 };
   }
 
+  /**
+   * Loads the broker clients' libraries (see `HookTransport.load`); the server awaits it before it listens.
+   * Never rejects: a library that cannot load fails the first delivery, which reports it.
+   */
+  async loadClients(): Promise<void> {
+    const brokers = [...this.#brokers, ...this.#pipelines.flatMap((pipeline) => pipeline.brokerTransports)];
+    await Promise.all(brokers.map((broker) => broker.load?.().catch(() => undefined)));
+  }
+
   /** Whether {@link HookEngine.close} was called. */
   get closed(): boolean {
     return this.#closing.signal.aborted;
@@ -325,14 +355,14 @@ export class HookEngine {
     // Without a shared store the number is known at once: nothing to collect or wait for.
     const now = this.#sequencer.numberNow(event.upload.id);
     if (now !== undefined) {
-      this.#emitNumbered({ ...event, sequence: now }, answered, set);
+      this.#emitNumbered(withSequence(event, now), answered, set);
       return;
     }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
-        this.#emitNumbered(sequence === undefined ? event : { ...event, sequence }, answered, set);
+        this.#emitNumbered(sequence === undefined ? event : withSequence(event, sequence), answered, set);
         return Promise.allSettled(this.#additions);
       } finally {
         this.#additions = undefined;

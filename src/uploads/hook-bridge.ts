@@ -89,13 +89,8 @@ export class HookObserver implements UploadObserver {
     request: DescribeRequest,
     error?: string,
   ): void {
-    const built = this.#event(event, upload, request);
     const described = request();
-    this.#engine.emit(
-      error === undefined ? built : { ...built, error },
-      described.answered,
-      described.hookSet,
-    );
+    this.#engine.emit(this.#event(event, upload, request, error), described.answered, described.hookSet);
   }
 
   failed(
@@ -117,7 +112,17 @@ export class HookObserver implements UploadObserver {
     return this.#engine.numbered(uploadId);
   }
 
-  #event(name: UploadLifecycleEvent, record: UploadRecord, describeRequest: DescribeRequest): UploadEvent {
+  /**
+   * The event as hooks see it. Optional fields are set on the objects once built rather than spread into their
+   * literals: a literal with conditional spreads is built property by property in V8's slow path, and post
+   * events build these for every request.
+   */
+  #event(
+    name: UploadLifecycleEvent,
+    record: UploadRecord,
+    describeRequest: DescribeRequest,
+    error?: string,
+  ): UploadEvent {
     const upload: HookUpload = {
       id: record.id,
       offset: record.offset,
@@ -133,16 +138,23 @@ export class HookObserver implements UploadObserver {
       metadata: record.metadata,
     };
     const described = describeRequest();
-    const request: HookRequest = {
+    const request: { -readonly [K in keyof HookRequest]: HookRequest[K] } = {
       uri: withTrailingSlash(described.uri),
       method: described.method,
       remoteAddr: described.remoteAddr,
       headers: described.headers,
-      ...(described.origin !== undefined ? { origin: described.origin } : {}),
-      requestUri: described.uri,
-      ...(described.peer !== undefined ? { peer: described.peer } : {}),
-      ...(described.protocol !== undefined ? { protocol: described.protocol } : {}),
     };
-    return { name, upload, request, endpoint: this.#endpoint };
+    if (described.origin !== undefined) request.origin = described.origin;
+    request.requestUri = described.uri;
+    if (described.peer !== undefined) request.peer = described.peer;
+    if (described.protocol !== undefined) request.protocol = described.protocol;
+    const event: { -readonly [K in keyof UploadEvent]: UploadEvent[K] } = {
+      name,
+      upload,
+      request,
+      endpoint: this.#endpoint,
+    };
+    if (error !== undefined) event.error = error;
+    return event;
   }
 }

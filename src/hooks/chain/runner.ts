@@ -102,7 +102,13 @@ interface Run {
   readonly eventId: string;
   readonly blocking: boolean;
   /** The `--hooks-format` delivery, built once per state of the event. */
-  flagDelivery?: { readonly event: UploadEvent; readonly delivery: HookDelivery };
+  flagDelivery?: {
+    readonly event: UploadEvent;
+    /** Without `env`: what the outbox stores (it keeps no environment). */
+    readonly delivery: HookDelivery;
+    /** With `env`, made when an entry runs an executable or is queued. */
+    withEnv?: HookDelivery;
+  };
 }
 
 /** How one blocking entry went. */
@@ -326,7 +332,7 @@ export class ChainRunner {
       return;
     }
     if (entry.kind === 'target' && entry.outboxName !== undefined) {
-      const delivery = this.#deliveryFor(entry, run);
+      const delivery = this.#deliveryFor(entry, run, false);
       this.#pending(entry, run, delivery);
       // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
       this.#parts.collect(
@@ -394,10 +400,17 @@ export class ChainRunner {
 
   /** A post run waiting for the queue or the outbox shows as `pending` until its final record. */
   #pending(entry: ChainEntry, run: Run, delivery: HookDelivery | undefined): void {
-    this.#parts.runs.addPending({
-      ...this.#identity(entry, run),
-      ...(delivery !== undefined ? { uploadId: delivery.uploadId } : {}),
+    // Built whole here (every post event makes one per entry), not spread from #identity's object.
+    this.#parts.runs.setPending({
+      eventId: run.eventId,
+      event: run.event.name,
+      hook: nameOf(entry, run.event),
+      target: targetOf(entry, run.event.name),
+      uploadId: delivery !== undefined ? delivery.uploadId : run.event.upload.id,
+      blocking: run.blocking,
+      status: 'pending',
       startedAt: Date.now(),
+      durationMs: 0,
     });
   }
 
@@ -434,54 +447,68 @@ export class ChainRunner {
     });
   }
 
-  /** The delivery of a target entry: a named hook's own payload, else the `--hooks-format` one. */
-  #deliveryFor(entry: TargetEntry, run: Run): HookDelivery {
+  /**
+   * The delivery of a target entry: a named hook's own payload, else the `--hooks-format` one. `withEnv: false`
+   * for an entry that goes to the outbox: it stores no environment, so none is built (six strings and an object
+   * for every event and target).
+   */
+  #deliveryFor(entry: TargetEntry, run: Run, withEnv = true): HookDelivery {
     if (entry.bound !== undefined) {
       const bound = entry.bound;
-      const base = this.delivery(
+      const base = this.#bareDelivery(
         run.eventId,
         run.event,
         this.#parts.payloadFor(bound, run.event, run.eventId),
       );
-      return {
-        ...base,
-        label: bound.hook.name,
-        env: { ...base.env, WHARF_HOOK_NAME: bound.hook.name, WHARF_HOOK_ARGS: JSON.stringify(bound.args) },
-      };
+      const named = base as { -readonly [K in keyof HookDelivery]: HookDelivery[K] };
+      named.label = bound.hook.name;
+      if (withEnv) {
+        const env = environmentOf(run.event, base.cloudEvent);
+        env.WHARF_HOOK_NAME = bound.hook.name;
+        env.WHARF_HOOK_ARGS = JSON.stringify(bound.args);
+        named.env = env;
+      }
+      return named;
     }
-    if (run.flagDelivery?.event !== run.event) {
-      run.flagDelivery = {
+    let cached = run.flagDelivery;
+    if (cached?.event !== run.event) {
+      cached = {
         event: run.event,
-        delivery: this.delivery(run.eventId, run.event, this.#parts.formatEvent(run.event, run.eventId)),
+        delivery: this.#bareDelivery(run.eventId, run.event, this.#parts.formatEvent(run.event, run.eventId)),
       };
+      run.flagDelivery = cached;
     }
-    return run.flagDelivery.delivery;
+    if (!withEnv) return cached.delivery;
+    cached.withEnv ??= { ...cached.delivery, env: environmentOf(run.event, cached.delivery.cloudEvent) };
+    return cached.withEnv;
   }
 
   /** A delivery of this event with this payload: what every transport is handed. */
   delivery(eventId: string, event: UploadEvent, formatted: FormattedEvent): HookDelivery {
+    const delivery = this.#bareDelivery(eventId, event, formatted) as {
+      -readonly [K in keyof HookDelivery]: HookDelivery[K];
+    };
+    delivery.env = environmentOf(event, formatted.cloudEvent);
+    return delivery;
+  }
+
+  /** {@link ChainRunner.delivery} without `env`. */
+  #bareDelivery(eventId: string, event: UploadEvent, formatted: FormattedEvent): HookDelivery {
     const { payload, cloudEvent } = formatted;
-    return {
+    // Optional fields are set once the object is built: a literal with conditional spreads takes V8's slow
+    // path, and every event builds one delivery per format.
+    const delivery: { -readonly [K in keyof HookDelivery]: HookDelivery[K] } = {
       eventId,
       event: event.name,
       hook: event.name,
       uploadId: event.upload.id,
-      ...(event.sequence !== undefined ? { sequence: event.sequence } : {}),
       payload,
       request: event.request,
       signal: this.#parts.signal,
-      env: {
-        WHARF_UPLOAD_OFFSET: String(event.upload.offset),
-        WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
-        WHARF_ENDPOINT: event.endpoint ?? '',
-        // tusd 2's file hooks read these; tusd has no id yet in pre-create.
-        TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
-        TUS_SIZE: String(event.upload.length ?? 0),
-        TUS_OFFSET: String(event.upload.offset),
-        ...cloudEventEnvironment(cloudEvent),
-      },
-      ...(cloudEvent !== undefined ? { cloudEvent } : {}),
     };
+    if (event.sequence !== undefined) delivery.sequence = event.sequence;
+    if (cloudEvent !== undefined) delivery.cloudEvent = cloudEvent;
+    return delivery;
   }
 
   /** Runs one delivery through its transport and records it; a blocking one's answer is read. */
@@ -494,16 +521,20 @@ export class ChainRunner {
     goesOn = false,
   ): Promise<Delivered> {
     const startedAt = Date.now();
-    this.#parts.runs.markRunning({
+    const target = transport.describe(delivery.hook);
+    const running: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
       eventId: delivery.eventId,
       event: delivery.event,
       hook: delivery.label ?? delivery.hook,
-      target: transport.describe(delivery.hook),
+      target,
       uploadId: delivery.uploadId,
       blocking,
+      status: 'running',
       startedAt,
-      ...(attempt !== undefined ? { attempt } : {}),
-    });
+      durationMs: 0,
+    };
+    if (attempt !== undefined) running.attempt = attempt;
+    this.#parts.runs.setRunning(running);
     const started = performance.now();
     let result: DeliveryResult;
     try {
@@ -581,19 +612,25 @@ export class ChainRunner {
     }
     // A refusal the hook answered is a decision, never a warning: the operation stops even then.
     const warning = goesOn && (status === 'failed' || status === 'timed_out') && answer?.reject !== true;
-    const record = this.record({
+    // A new record: watchers may keep the running one.
+    const final: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
       eventId: delivery.eventId,
       event: delivery.event,
-      hook: delivery.label ?? delivery.hook,
-      target: transport.describe(delivery.hook),
+      hook: running.hook,
+      target,
       uploadId: delivery.uploadId,
       blocking,
       status,
       startedAt,
       durationMs,
-      ...extra,
-      ...(warning ? { warning: true } : {}),
-    });
+    };
+    if (extra.attempt !== undefined) final.attempt = extra.attempt;
+    if (extra.output !== undefined) final.output = extra.output;
+    if (extra.error !== undefined) final.error = extra.error;
+    if (extra.exitCode !== undefined) final.exitCode = extra.exitCode;
+    if (extra.httpStatus !== undefined) final.httpStatus = extra.httpStatus;
+    if (warning) final.warning = true;
+    const record = this.record(final);
     this.#log(record, result);
     return {
       result,
@@ -635,6 +672,21 @@ export class ChainRunner {
       logger.error(fields, 'hook could not be run');
     } else if (result.kind !== 'aborted') logger.warn(fields, 'hook run failed');
   }
+}
+
+/** What executables get in their environment besides the payload (upload offset and length, endpoint, tusd's). */
+function environmentOf(event: UploadEvent, cloudEvent: FormattedEvent['cloudEvent']): Record<string, string> {
+  const env: Record<string, string> = {
+    WHARF_UPLOAD_OFFSET: String(event.upload.offset),
+    WHARF_UPLOAD_LENGTH: event.upload.length === null ? '' : String(event.upload.length),
+    WHARF_ENDPOINT: event.endpoint ?? '',
+    // tusd 2's file hooks read these; tusd has no id yet in pre-create.
+    TUS_ID: event.name === 'pre-create' ? '' : event.upload.id,
+    TUS_SIZE: String(event.upload.length ?? 0),
+    TUS_OFFSET: String(event.upload.offset),
+  };
+  if (cloudEvent !== undefined) Object.assign(env, cloudEventEnvironment(cloudEvent));
+  return env;
 }
 
 /** The hook name run records give an entry: a named hook's name, else the event's. */

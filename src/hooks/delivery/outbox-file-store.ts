@@ -47,7 +47,13 @@ export class FileOutboxStore implements OutboxStore {
     this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
     // Queued in order; the delivered line of this entry can only be written after it.
     this.#journal.add(entry);
-    return { ...entry, seq: ++this.#seq };
+    const owed: { -readonly [K in keyof OwedEntry]: OwedEntry[K] } = {
+      target: entry.target,
+      delivery: entry.delivery,
+      seq: ++this.#seq,
+    };
+    if (entry.addedAt !== undefined) owed.addedAt = entry.addedAt;
+    return owed;
   }
 
   async remove(entry: StoredEntry): Promise<void> {

@@ -22,6 +22,9 @@ type JournalLine =
   /** A dead letter was dropped (the oldest, beyond the dead-letter limit). */
   | { readonly t: 'dropped'; readonly key: string };
 
+/** How long a delivered entry's line may wait for another line to share its write. */
+export const doneLineDelayMs = 20;
+
 export function entryKey(target: string, eventId: string): string {
   return `${target} ${eventId}`;
 }
@@ -38,10 +41,16 @@ export class OutboxJournal {
   #buffer: string[] = [];
   #writing: Promise<void> = Promise.resolve();
   #scheduled = false;
+  /** Writes delivered lines that no other line took along (see {@link OutboxJournal.done}). */
+  #doneTimer: NodeJS.Timeout | undefined;
   #linesWritten = 0;
 
-  constructor(directory: string) {
+  readonly #doneDelayMs: number;
+
+  /** `doneDelayMs`: how long a delivered line may wait for another to share its write (tests set it). */
+  constructor(directory: string, doneDelayMs = doneLineDelayMs) {
     this.file = path.join(directory, 'journal.jsonl');
+    this.#doneDelayMs = doneDelayMs;
   }
 
   /** Lines in the file since the last compaction (so the owner knows when to compact). */
@@ -89,8 +98,20 @@ export class OutboxJournal {
     this.#queue(JSON.stringify({ t: 'add', entry }));
   }
 
+  /**
+   * A delivered entry. Its line waits for the next line that must be written (an added entry) or for
+   * {@link doneLineDelayMs}, whichever comes first: a delivered line lost to a crash only means the event is
+   * delivered once more (at least once), so it need not cost a write of its own. Under load the lines of the
+   * confirms of one turn and the events of the next leave in one write, half the writes (and thread-pool
+   * wake-ups) of a line per turn each.
+   */
   done(key: string): void {
-    this.#queue(JSON.stringify({ t: 'done', key }));
+    this.#buffer.push(`{"t":"done","key":${JSON.stringify(key)}}`);
+    if (this.#scheduled || this.#doneTimer !== undefined) return;
+    this.#doneTimer = setTimeout(() => {
+      this.#doneTimer = undefined;
+      if (!this.#scheduled && this.#buffer.length > 0) this.#schedule();
+    }, this.#doneDelayMs);
   }
 
   dead(key: string, note: DeathNote): void {
@@ -112,9 +133,10 @@ export class OutboxJournal {
     return run;
   }
 
-  /** Resolves once every queued line is written. */
+  /** Resolves once every queued line is written (delivered lines too, at once). */
   async flushed(): Promise<void> {
     while (this.#buffer.length > 0 || this.#scheduled) {
+      if (!this.#scheduled) this.#schedule();
       await this.#writing;
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -130,6 +152,12 @@ export class OutboxJournal {
   #queue(line: string): void {
     this.#buffer.push(line);
     if (this.#scheduled) return;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    clearTimeout(this.#doneTimer);
+    this.#doneTimer = undefined;
     this.#scheduled = true;
     // Written after this turn of the event loop: every line that turn queues (the events of every request it
     // served, the confirms of every broker answer it read) goes out in one write. A write per line cost each

@@ -306,17 +306,19 @@ export class Outbox {
    * when the outbox is full.
    */
   async add(target: string, delivery: HookDelivery): Promise<boolean> {
-    const stored: StoredDelivery = {
+    // Optional fields are set once the object is built: a literal with conditional spreads takes V8's slow
+    // path, and every post event adds one of these per target.
+    const stored: { -readonly [K in keyof StoredDelivery]: StoredDelivery[K] } = {
       eventId: delivery.eventId,
       event: delivery.event,
       hook: delivery.hook,
       uploadId: delivery.uploadId,
-      ...(delivery.sequence !== undefined ? { sequence: delivery.sequence } : {}),
       payload: delivery.payload,
       request: storedRequest(delivery.request, this.#targets.get(target)?.transport.requestHeaders),
-      ...(delivery.label !== undefined ? { label: delivery.label } : {}),
-      ...(delivery.cloudEvent !== undefined ? { cloudEvent: delivery.cloudEvent } : {}),
     };
+    if (delivery.sequence !== undefined) stored.sequence = delivery.sequence;
+    if (delivery.label !== undefined) stored.label = delivery.label;
+    if (delivery.cloudEvent !== undefined) stored.cloudEvent = delivery.cloudEvent;
     return this.#add(target, stored);
   }
 
@@ -623,7 +625,7 @@ export class Outbox {
   }
 
   #send(lane: Lane, entry: Entry, target: Target): void {
-    const delivery: HookDelivery = { ...entry.delivery, signal: this.#options.signal };
+    const delivery = deliveryOf(entry.delivery, this.#options.signal);
     const attempt = entry.attempts + 1;
     void this.#options
       .deliver(target.transport, delivery, attempt)
@@ -771,5 +773,41 @@ export function storedRequest(request: HookRequest, headers: readonly string[] |
     const values = request.headers[name];
     if (values !== undefined && Object.hasOwn(request.headers, name)) kept[name] = values;
   }
-  return { ...request, headers: kept };
+  const stored: { -readonly [K in keyof HookRequest]: HookRequest[K] } = {
+    uri: request.uri,
+    method: request.method,
+    remoteAddr: request.remoteAddr,
+    headers: kept,
+  };
+  // What `{ ...request, headers: kept }` gives, built without a spread (once per event and target).
+  for (const key of optionalRequestFields) {
+    const value = request[key];
+    if (value !== undefined) (stored as Record<string, unknown>)[key] = value;
+  }
+  return stored;
+}
+
+/** HookRequest's fields besides uri, method, remoteAddr and headers. */
+const optionalRequestFields = [
+  'origin',
+  'requestUri',
+  'peer',
+  'protocol',
+] as const satisfies readonly (keyof HookRequest)[];
+
+/** The delivery a transport is handed for a stored one: the stored fields and the outbox's signal. */
+function deliveryOf(stored: StoredDelivery, signal: AbortSignal): HookDelivery {
+  const delivery: { -readonly [K in keyof HookDelivery]: HookDelivery[K] } = {
+    eventId: stored.eventId,
+    event: stored.event,
+    hook: stored.hook,
+    uploadId: stored.uploadId,
+    payload: stored.payload,
+    request: stored.request,
+    signal,
+  };
+  if (stored.sequence !== undefined) delivery.sequence = stored.sequence;
+  if (stored.label !== undefined) delivery.label = stored.label;
+  if (stored.cloudEvent !== undefined) delivery.cloudEvent = stored.cloudEvent;
+  return delivery;
 }

@@ -63,6 +63,21 @@ export class RunLog {
     this.#notify(this.#watchers, pending);
   }
 
+  /** {@link RunLog.addPending} of a record built whole by the caller (status `pending`): kept as it is, no copy. */
+  setPending(record: RunRecord): void {
+    this.#pending.set(`${record.eventId} ${record.target}`, record);
+    this.#notify(this.#watchers, record);
+  }
+
+  /**
+   * {@link RunLog.markRunning} of a record built whole by the caller (status `running`): kept as it is, no copy.
+   */
+  setRunning(record: RunRecord): void {
+    const key = `${record.eventId} ${record.target}`;
+    if (this.#pending.has(key)) this.#pending.set(key, record);
+    this.#notify(this.#watchers, record);
+  }
+
   /** Tells watchers a delivery started (it stays pending until its final record). */
   markRunning(record: Omit<RunRecord, 'status' | 'durationMs'>): void {
     const running: RunRecord = { ...record, status: 'running', durationMs: 0 };

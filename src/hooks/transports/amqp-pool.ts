@@ -26,6 +26,17 @@ interface PooledConnection {
   busy: number;
   lastUsedAt: number;
   prepared: Promise<void> | undefined;
+  /** Its socket holds writes until the publishes of this turn of the event loop are all encoded. */
+  corked: boolean;
+}
+
+/** The socket under an amqplib connection (not in its types: `ChannelModel.connection.stream`). */
+function socketOf(model: ChannelModel): { cork(): void; uncork(): void } | undefined {
+  const stream = (model as unknown as { connection?: { stream?: { cork?: unknown; uncork?: unknown } } })
+    .connection?.stream;
+  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function'
+    ? (stream as { cork(): void; uncork(): void })
+    : undefined;
 }
 
 export interface PooledChannel {
@@ -125,6 +136,29 @@ export class AmqpChannelPool {
     else this.#idle.push(pooled);
   }
 
+  /**
+   * Holds the connection's socket writes until the next turn of the event loop, so that every message published
+   * on it in this turn (amqplib writes each one to the socket on its own, a turn after the publish) leaves in one
+   * system call and reaches the broker as one TCP segment, not one each. Nothing waits on it: the writes go out
+   * a turn later whatever happens to the connection.
+   */
+  batchWrites(pooled: PooledChannel): void {
+    const connection = pooled.connection;
+    if (connection.corked) return;
+    const socket = socketOf(connection.model);
+    if (socket === undefined) return;
+    connection.corked = true;
+    socket.cork();
+    // amqplib moves each channel's frames to the socket in a setImmediate queued after this one: the socket
+    // is uncorked by the next turn's immediate, after those writes.
+    setImmediate(() =>
+      setImmediate(() => {
+        connection.corked = false;
+        socket.uncork();
+      }),
+    );
+  }
+
   /** Closes a channel that misbehaved (e.g. a publish that was never confirmed). */
   discard(pooled: PooledChannel): void {
     this.#dropChannel(pooled);
@@ -171,6 +205,7 @@ export class AmqpChannelPool {
       busy: 0,
       lastUsedAt: Date.now(),
       prepared: undefined,
+      corked: false,
     };
     const drop = (): void => this.#dropConnection(connection);
     model.on('close', drop);

@@ -237,6 +237,10 @@ export class AmqpHookTransport implements HookTransport {
     });
   }
 
+  async load(): Promise<void> {
+    await import('amqplib');
+  }
+
   /** Connects and declares the exchange and queues now, as rustus does at startup. */
   async open(): Promise<void> {
     this.#pool.release(await this.#pool.acquire());
@@ -262,6 +266,7 @@ export class AmqpHookTransport implements HookTransport {
       const stopWatching = this.#aborts.on(signal, () => settle(new Error('aborted')));
       this.#watchClose(pooled);
       this.#unconfirmed.set(pooled, settle);
+      this.#pool.batchWrites(pooled);
       try {
         pooled.channel.publish(
           this.config.exchange,

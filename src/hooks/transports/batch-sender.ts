@@ -23,9 +23,15 @@ export interface BatchSenderOptions<T> {
   readonly mayBeOneItem: (error: unknown) => boolean;
 }
 
+/** What says an item was given up on: an AbortSignal, or any object with the same two fields. */
+export interface GiveUpSignal {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+}
+
 interface Waiting<T> {
   readonly item: T;
-  readonly signal: AbortSignal | undefined;
+  readonly signal: GiveUpSignal | undefined;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -48,7 +54,7 @@ export class BatchSender<T> {
    * engine closed) and rejects with the signal's reason; otherwise a target that hangs would leave every
    * abandoned item to be sent later, beside the retries of the same events.
    */
-  send(item: T, signal?: AbortSignal): Promise<void> {
+  send(item: T, signal?: GiveUpSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#waiting.push({ item, signal, resolve, reject });
       this.#pump();

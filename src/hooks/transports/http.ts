@@ -4,6 +4,7 @@ import {
   request as httpRequest,
   type IncomingMessage,
   type OutgoingHttpHeaders,
+  type RequestOptions,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { urlToHttpOptions } from 'node:url';
@@ -147,18 +148,14 @@ export class HttpHookTransport implements HookTransport {
     try {
       const rendered = this.options.render?.(delivery.payload);
       const body = Buffer.from(rendered?.body ?? delivery.payload);
-      let attempt: Attempt = {
-        url: this.#target,
-        method: 'POST',
-        headers: {
-          ...this.#headers(delivery),
-          ...rendered?.headers,
-          // Signed per attempt: the timestamp is this attempt's, the id the event's (stable across retries).
-          ...(this.#signingKeys.length > 0 ? webhookHeaders(this.#signingKeys, delivery.eventId, body) : {}),
-          'Content-Length': body.length,
-        },
-        body,
-      };
+      // Added to one object rather than spread into a literal (V8's slow path, on every event).
+      const headers = this.#headers(delivery);
+      if (rendered?.headers !== undefined) Object.assign(headers, rendered.headers);
+      // Signed per attempt: the timestamp is this attempt's, the id the event's (stable across retries).
+      if (this.#signingKeys.length > 0)
+        Object.assign(headers, webhookHeaders(this.#signingKeys, delivery.eventId, body));
+      headers['Content-Length'] = body.length;
+      let attempt: Attempt = { url: this.#target, method: 'POST', headers, body };
       for (let redirects = 0; ; redirects++) {
         const response = await this.#send(attempt, stop);
         const status = response.statusCode ?? 0;
@@ -223,15 +220,14 @@ export class HttpHookTransport implements HookTransport {
         reject(new Error(`hook request interrupted (${stop.reason})`));
         return;
       }
-      const request = send(
-        {
-          ...(attempt.url === this.#target ? this.#targetOptions : urlToHttpOptions(attempt.url)),
-          method: attempt.method,
-          headers: attempt.headers,
-          agent: secure ? this.#httpsAgent : this.#httpAgent,
-        },
-        resolve,
+      const options: RequestOptions = Object.assign(
+        {},
+        attempt.url === this.#target ? this.#targetOptions : urlToHttpOptions(attempt.url),
       );
+      options.method = attempt.method;
+      options.headers = attempt.headers;
+      options.agent = secure ? this.#httpsAgent : this.#httpAgent;
+      const request = send(options, resolve);
       stop.watch(request);
       request.once('error', (error: Error) => {
         const code = (error as NodeJS.ErrnoException).code;

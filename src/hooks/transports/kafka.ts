@@ -371,6 +371,10 @@ export class KafkaHookTransport implements HookTransport {
     return `kafka:${this.config.brokers.join(',')}/${kafkaTopic(this.config, hook)}`;
   }
 
+  async load(): Promise<void> {
+    await import('@platformatic/kafka');
+  }
+
   async open(): Promise<void> {
     await this.#connected();
     this.#armIdleTimer();
@@ -381,27 +385,34 @@ export class KafkaHookTransport implements HookTransport {
     const timeoutMs = this.#settings.sendTimeoutMs;
     clearTimeout(this.#idleTimer);
     this.#inFlight += 1;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timed_out'>((resolve) => {
-      timer = setTimeout(() => resolve('timed_out'), timeoutMs);
+    // Given up on (timed out, or the engine closed): a record still waiting for its batch is then not sent. A
+    // plain flag, and one promise settled by whichever comes first, rather than an AbortController and a race of
+    // three promises for every event.
+    const giveUp: { aborted: boolean; reason: unknown } = { aborted: false, reason: undefined };
+    const outcome = await new Promise<unknown>((resolve) => {
+      let done = false;
+      let stopWatching: (() => void) | undefined;
+      const finish = (value: unknown): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        // The signal is the engine's, shared by every delivery: leave no listener behind.
+        stopWatching?.();
+        resolve(value);
+      };
+      const timer = setTimeout(() => finish('timed_out'), timeoutMs);
+      stopWatching = this.#aborts.on(delivery.signal, () => finish('aborted'));
+      this.#batches.send(this.#record(delivery), giveUp).then(
+        () => finish('delivered'),
+        (error: unknown) => finish(error),
+      );
     });
-    let stopWatching: (() => void) | undefined;
-    const aborted = new Promise<'aborted'>((resolve) => {
-      stopWatching = this.#aborts.on(delivery.signal, () => resolve('aborted'));
-    });
-    // Given up on (timed out, or the engine closed): a record still waiting for its batch is then not sent.
-    const giveUp = new AbortController();
-    const sent = this.#batches.send(this.#record(delivery), giveUp.signal).then(
-      () => 'delivered' as const,
-      (error: unknown) => error,
-    );
-    const outcome = await Promise.race([sent, timedOut, aborted]);
-    clearTimeout(timer);
-    // The signal is the engine's, shared by every delivery: leave no listener behind.
-    stopWatching?.();
     this.#inFlight -= 1;
     this.#armIdleTimer();
-    if (outcome === 'timed_out' || outcome === 'aborted') giveUp.abort(new Error(`the delivery ${outcome}`));
+    if (outcome === 'timed_out' || outcome === 'aborted') {
+      giveUp.reason = new Error(`the delivery ${outcome}`);
+      giveUp.aborted = true;
+    }
     if (outcome === 'delivered') return { kind: 'delivered' };
     if (outcome === 'aborted') return { kind: 'aborted' };
     // The producer of a hung or failed send is reset by #sendBatch, once for its batch: every delivery waiting
@@ -424,11 +435,12 @@ export class KafkaHookTransport implements HookTransport {
       'event-id': delivery.eventId,
       'hook-name': delivery.hook,
       'content-type': 'application/json',
-      // CloudEvents Kafka binding: its `content-type`, and `ce_*` attribute headers in binary mode.
-      ...(delivery.cloudEvent !== undefined ? kafkaCloudEventHeaders(delivery.cloudEvent) : {}),
-      // The upload's event number (Kafka header values are bytes: its decimal text).
-      ...(delivery.sequence !== undefined ? { 'upload-sequence': String(delivery.sequence) } : {}),
     };
+    // CloudEvents Kafka binding: its `content-type`, and `ce_*` attribute headers in binary mode.
+    if (delivery.cloudEvent !== undefined)
+      Object.assign(headers, kafkaCloudEventHeaders(delivery.cloudEvent));
+    // The upload's event number (Kafka header values are bytes: its decimal text).
+    if (delivery.sequence !== undefined) headers['upload-sequence'] = String(delivery.sequence);
     return {
       topic: kafkaTopic(this.config, delivery.hook),
       message: { key: delivery.uploadId, value: delivery.payload, headers },
@@ -441,7 +453,12 @@ export class KafkaHookTransport implements HookTransport {
     const timeoutMs = this.#settings.sendTimeoutMs;
     const sending = this.#connected().then((producer) =>
       producer.send({
-        messages: records.map(({ topic, message }) => ({ topic, ...message })),
+        messages: records.map(({ topic, message }) => ({
+          topic,
+          key: message.key,
+          value: message.value,
+          headers: message.headers,
+        })),
         acks: this.#settings.requiredAcks,
         compression: this.#settings.compression,
       }),

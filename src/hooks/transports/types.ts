@@ -76,6 +76,12 @@ export interface HookTransport {
    * receiver sees of the request, and a broker target reads none (a stored event was twice its payload's size).
    */
   readonly requestHeaders?: readonly string[];
+  /**
+   * Loads the client library without connecting: awaited before the server listens, so that its one-off cost
+   * (@platformatic/kafka compiles its option schemas when loaded: ~0.3 s of CPU) falls at start, not on the
+   * requests of the first uploads. A failure is left for the first delivery to report.
+   */
+  load?(): Promise<void>;
   /** Connects (and declares what it must) ahead of the first event; a failure is only worth a warning. */
   open?(): Promise<void>;
   /** Releases connections the transport holds (brokers); called once when the engine closes. */

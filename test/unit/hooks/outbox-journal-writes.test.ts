@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { open, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { entryKey, OutboxJournal, type StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts';
+import { temporaryDirectory } from './fixtures.ts';
+
+function entry(index: number): StoredEntry {
+  return {
+    target: 'amqp',
+    delivery: {
+      eventId: `event-${index}`,
+      event: 'post-finish',
+      hook: 'post-finish',
+      uploadId: `upload-${index}`,
+      sequence: 1,
+      payload: JSON.stringify({ upload: { id: `upload-${index}` } }),
+      request: { uri: '/files/', method: 'PATCH', remoteAddr: '127.0.0.1', headers: {} },
+    },
+    addedAt: 1,
+  };
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Counts the writes to the journal file: every FileHandle shares one prototype, so its `write` is wrapped for the
+ * test (and put back after it); only writes through a handle open on `file` count.
+ */
+async function countWrites(context: test.TestContext, file: string): Promise<{ writes: number }> {
+  const probe = await open(path.join(path.dirname(file), 'probe'), 'w');
+  const prototype = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+  await probe.close();
+  const original = prototype.write;
+  const counter = { writes: 0 };
+  prototype.write = async function (this: { fd: number }, ...args: unknown[]) {
+    if ((await readlink(`/proc/self/fd/${this.fd}`).catch(() => '')) === file) counter.writes += 1;
+    return original.apply(this, args);
+  };
+  context.after(() => {
+    prototype.write = original;
+  });
+  return counter;
+}
+
+test("a delivered event's journal line leaves with the next added events in one write, not in a write of its own", async (context) => {
+  const directory = await temporaryDirectory(context);
+  // A delay no test run reaches: only the next added line (or flushed()) writes the delivered lines.
+  const journal = new OutboxJournal(directory, 60_000);
+  await journal.open();
+  context.after(() => journal.close());
+  const counter = await countWrites(context, journal.file);
+
+  for (let index = 0; index < 10; index++) journal.add(entry(index));
+  await journal.flushed();
+  assert.equal(counter.writes, 1, 'ten events added in one turn: one write');
+
+  // The broker confirms them in one turn; the next turn's uploads add ten more events.
+  for (let index = 0; index < 10; index++) journal.done(entryKey('amqp', `event-${index}`));
+  await nextTurn();
+  await nextTurn();
+  for (let index = 10; index < 20; index++) journal.add(entry(index));
+  await journal.flushed();
+  assert.equal(counter.writes, 2, 'the delivered lines went out with the next added ones');
+
+  // What a restart replays: only the ten events never delivered.
+  await journal.close();
+  const replay = new OutboxJournal(directory);
+  const state = await replay.open();
+  await replay.close();
+  assert.deepEqual(
+    state.owed.map((owed) => owed.delivery.eventId),
+    Array.from({ length: 10 }, (_, index) => `event-${index + 10}`),
+  );
+});
+
+test('a delivered line with no event after it is written on its own within the delay, and at once by flushed()', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory, 5);
+  await journal.open();
+  context.after(() => journal.close());
+  journal.add(entry(1));
+  journal.add(entry(2));
+  await journal.flushed();
+
+  journal.done(entryKey('amqp', 'event-1'));
+  // Nothing else comes: the line is written once its delay ran out.
+  for (let polls = 0; ; polls++) {
+    const text = await readFile(journal.file, 'utf8');
+    if (text.includes('"done"')) break;
+    assert.ok(polls < 500, 'the delivered line reached the file');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // flushed() does not wait for the delay.
+  const slow = new OutboxJournal(directory, 60_000);
+  await journal.close();
+  const state = await slow.open();
+  assert.deepEqual(
+    state.owed.map((owed) => owed.delivery.eventId),
+    ['event-2'],
+  );
+  slow.done(entryKey('amqp', 'event-2'));
+  await slow.flushed();
+  const text = await readFile(slow.file, 'utf8');
+  assert.match(text, /"done","key":"amqp event-2"/);
+  await slow.close();
+});
