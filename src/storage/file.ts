@@ -58,10 +58,15 @@ async function cutTo(handle: FileHandle, length: number, size?: number): Promise
   return length;
 }
 
+/** A file name of the root folder itself: no separator, not starting with a dot. */
+const plainName = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
 /** Upload bytes as plain files under --data-dir. */
 export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore, RecordCopyingDataStore {
   readonly name = 'file_storage';
   readonly #root: string;
+  /** The root and a separator: a plain name appended to it is the file's absolute path. */
+  readonly #rootPrefix: string;
   readonly #options: FileDataStoreOptions;
   /** Shared by the appends streaming now. */
   readonly #budget = new WriteBudget(writeBufferBudgetBytes, maxWriteBufferBytes, minWriteBufferBytes);
@@ -88,6 +93,7 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
   constructor(options: FileDataStoreOptions) {
     this.#options = options;
     this.#root = path.resolve(options.directory);
+    this.#rootPrefix = this.#root + path.sep;
     this.#openFiles = new OpenFiles(options.idleFiles ?? 0);
   }
 
@@ -97,6 +103,9 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
 
   /** Every location is resolved here and must stay inside the root, whatever produced it. */
   #absolute(location: string): string {
+    // The usual location, a name in the root itself (an upload id), needs no resolving: it has no separator and
+    // cannot be `.` or `..`. path.resolve was a tenth of what a small upload allocated in this store.
+    if (plainName.test(location)) return this.#rootPrefix + location;
     const absolute = path.resolve(this.#root, location);
     if (absolute !== this.#root && !absolute.startsWith(this.#root + path.sep)) {
       throw new Error(`location escapes the data folder: ${location}`);
