@@ -90,6 +90,8 @@ function latestIn(text: string): RecordFile | undefined {
  */
 export class FileInfoStore implements InfoStore {
   readonly #directory: string;
+  /** The folder and a separator. */
+  readonly #directoryPrefix: string;
   readonly #fsync: boolean;
   /** Tail of the chain of writes per id: compare-and-set is read, compare, write, so writes queue. */
   readonly #writes = new Map<string, Promise<void>>();
@@ -111,6 +113,7 @@ export class FileInfoStore implements InfoStore {
 
   constructor(directory: string, options: FileInfoStoreOptions = { fsync: true }) {
     this.#directory = path.resolve(directory);
+    this.#directoryPrefix = this.#directory + path.sep;
     this.#fsync = options.fsync;
     this.#cacheLimit = options.cachedRecords ?? 0;
     this.#openFiles = new OpenFiles(this.#cacheLimit === 0 ? 0 : openRecordFilesLimit);
@@ -124,7 +127,8 @@ export class FileInfoStore implements InfoStore {
   #file(id: string): string {
     // Ids are validated by uploads/ already; checking again here keeps this store safe on its own.
     if (!isValidUploadId(id)) throw new Error(`invalid upload id: ${JSON.stringify(id)}`);
-    return path.join(this.#directory, id + suffix);
+    // A valid id is one plain name (no separator, no `.` or `..`): joined without path.join's normalising.
+    return this.#directoryPrefix + id + suffix;
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {

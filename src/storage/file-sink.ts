@@ -159,12 +159,25 @@ export function writeStreamAt(
         void settle();
       });
     };
+    // Set while a batch smaller than one socket read waits for the end of this turn of the event loop.
+    let flushQueued = false;
+    const flushQueuedBatch = (): void => {
+      flushQueued = false;
+      if (!writing) flush();
+    };
     const onData = (chunk: Buffer): void => {
       batch.push(chunk);
       batchBytes += chunk.length;
       budget.hold(chunk.length);
-      if (!writing) flush();
-      else if (budget.full(batchBytes)) source.pause();
+      if (writing) {
+        if (budget.full(batchBytes)) source.pause();
+      } else if (batchBytes >= budget.floorBytes) flush();
+      else if (!flushQueued) {
+        // The socket reads of one poll come one after the other (a request's first read also holds its
+        // headers, so a 64 KiB body arrives as two chunks): written together, they cost one write, not two.
+        flushQueued = true;
+        setImmediate(flushQueuedBatch);
+      }
     };
     const onEnd = (): void => {
       if (sourceDone) return;
