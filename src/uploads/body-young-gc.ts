@@ -1,0 +1,100 @@
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * Keeps the dead chunk buffers of request bodies from driving V8 into full mark-compacts.
+ *
+ * Every body chunk is a new Buffer (Node's HTTP parser copies each piece), and its bytes are V8 "external
+ * memory". V8 adds the external bytes allocated since its last mark-compact to the old generation when it decides
+ * whether to start marking, and once the old generation is over 8 MB (any real process: Node 24 starts above it)
+ * a 12-28 MB slack is used up by a few megabytes of body: a 512 MiB PATCH ran 16-22 mark-compacts on Node 20, 22
+ * and 24. A scavenge frees those buffers as well, for far less, but a body allocates too few JS objects to cause
+ * one (Node 24 ran none during such a PATCH), and the check V8 makes right after a scavenge still counts the
+ * buffers the concurrent ArrayBuffer sweeper has not yet released (Node 20 and 22). So this asks for a minor
+ * collection each time the external memory grew by `externalGrowthBytes` while bodies stream, and has V8 sweep
+ * array buffers within the scavenge. docs/architecture.md ("Body buffers and the garbage collector") has the
+ * measurements.
+ */
+export const BODY_YOUNG_GC = {
+  /** Body bytes between two looks at the external memory (a look costs 1-10 µs; at 1 MiB, 5 ms per GiB). */
+  checkEveryBytes: 1024 * 1024,
+  /** Growth of the external memory since the last collection that asks for a minor collection. */
+  externalGrowthBytes: 4 * 1024 * 1024,
+} as const;
+
+/** Counts body bytes and asks for a minor collection when the external memory has grown enough. */
+export class BodyYoungCollector {
+  #sinceCheck = 0;
+  #baseline: number;
+
+  constructor(
+    /** Runs a minor (young generation) collection. */
+    private readonly collectYoung: () => void,
+    /** V8's external memory in bytes (array buffer backing stores among it). */
+    private readonly externalMemory: () => number,
+    private readonly limits: { checkEveryBytes: number; externalGrowthBytes: number } = BODY_YOUNG_GC,
+  ) {
+    this.#baseline = externalMemory();
+  }
+
+  /** Notes `bytes` more body bytes received. */
+  received(bytes: number): void {
+    this.#sinceCheck += bytes;
+    if (this.#sinceCheck < this.limits.checkEveryBytes) return;
+    this.#sinceCheck = 0;
+    const external = this.externalMemory();
+    // A collection V8 ran by itself freed them: measure growth from there.
+    if (external < this.#baseline) {
+      this.#baseline = external;
+      return;
+    }
+    if (external - this.#baseline < this.limits.externalGrowthBytes) return;
+    this.collectYoung();
+    // Whatever is still alive (bodies waiting for the disk) is the new floor.
+    this.#baseline = this.externalMemory();
+  }
+}
+
+/**
+ * The collector every body of this process shares, made on the first body; undefined when this Node cannot run a
+ * minor collection on request (then V8 is left to itself, as before).
+ */
+let shared: BodyYoungCollector | null | undefined;
+
+export function bodyYoungCollector(): BodyYoungCollector | undefined {
+  if (shared === undefined) shared = makeCollector() ?? null;
+  return shared ?? undefined;
+}
+
+type GcFunction = (options: { type: 'minor' | 'major' }) => void;
+
+function makeCollector(): BodyYoungCollector | undefined {
+  try {
+    const gc = minorGcFunction();
+    if (gc === undefined) return undefined;
+    // Frees the dead buffers' bytes within the scavenge, before V8 looks at its limits (see BODY_YOUNG_GC).
+    setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+    return new BodyYoungCollector(
+      () => gc({ type: 'minor' }),
+      () => getHeapStatistics().external_memory,
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * V8's `gc` function. --expose-gc set at run time gives it to contexts made afterwards only, so it is taken from
+ * a fresh context and the flag is turned off again: the process's own global stays as it was.
+ */
+function minorGcFunction(): GcFunction | undefined {
+  const existing: unknown = (globalThis as { gc?: unknown }).gc;
+  if (typeof existing === 'function') return existing as GcFunction;
+  setFlagsFromString('--expose-gc');
+  try {
+    const gc: unknown = runInNewContext('gc');
+    return typeof gc === 'function' ? (gc as GcFunction) : undefined;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+}
