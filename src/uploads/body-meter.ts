@@ -57,6 +57,8 @@ export class BodyMeter extends Readable {
   #giveWayTimer: NodeJS.Timeout | undefined;
   /** Frees dead chunk buffers by minor collections (the process's shared one unless given). */
   readonly #youngCollector: BodyYoungCollector | undefined;
+  /** This body is counted among the collector's streaming bodies (from drawFrom to its end). */
+  #streaming = false;
 
   constructor(options: {
     limit: number;
@@ -79,6 +81,7 @@ export class BodyMeter extends Readable {
   drawFrom(upstream: Readable): void {
     if (this.interruption) return;
     this.#upstream = upstream;
+    this.#startStreaming();
     upstream.on('data', this.#onData);
     upstream.once('end', this.#onEnd);
     if (this.#minimumRate !== undefined && !this.#ended) {
@@ -189,7 +192,20 @@ export class BodyMeter extends Readable {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearInterval(this.#rateTimer);
     clearInterval(this.#giveWayTimer);
+    this.#stopStreaming();
     callback(error);
+  }
+
+  #startStreaming(): void {
+    if (this.#streaming || this.#ended) return;
+    this.#streaming = true;
+    this.#youngCollector?.bodyStarted();
+  }
+
+  #stopStreaming(): void {
+    if (!this.#streaming) return;
+    this.#streaming = false;
+    this.#youngCollector?.bodyEnded();
   }
 
   #end(): void {
@@ -197,6 +213,7 @@ export class BodyMeter extends Readable {
     this.#ended = true;
     clearInterval(this.#rateTimer);
     clearInterval(this.#giveWayTimer);
+    this.#stopStreaming();
     const upstream = this.#upstream;
     if (upstream !== undefined) {
       upstream.off('data', this.#onData);

@@ -105,6 +105,50 @@ test('a collection V8 ran by itself starts the growth anew, and live buffers rai
   assert.equal(collections, 2);
 });
 
+test('with several bodies streaming, the growth that asks for a collection is per body; as bodies end it shrinks again', async () => {
+  let external = 0;
+  let collections = 0;
+  const collector = new BodyYoungCollector(
+    () => {
+      collections++;
+      external = 0;
+    },
+    () => external,
+    { checkEveryBytes: 1 * MiB, externalGrowthBytes: 4 * MiB },
+  );
+  const meterOf = (): BodyMeter =>
+    new BodyMeter({
+      limit: Number.MAX_SAFE_INTEGER,
+      limitError: () => new WharfError('ERR_UPLOAD_SIZE_EXCEEDED'),
+      youngCollector: collector,
+    });
+  const grow = (mebibytes: number): void => {
+    for (let step = 0; step < mebibytes; step++) {
+      external += MiB;
+      collector.received(MiB);
+    }
+  };
+  // Three bodies streaming: one collection per 12 MiB.
+  const bodies = [new Readable({ read() {} }), new Readable({ read() {} }), new Readable({ read() {} })];
+  const meters = bodies.map((body) => {
+    const meter = meterOf();
+    meter.resume();
+    meter.drawFrom(body);
+    return meter;
+  });
+  grow(11);
+  assert.equal(collections, 0);
+  grow(1);
+  assert.equal(collections, 1);
+  // Two of them end (one by its end, one interrupted): one body left, a collection per 4 MiB.
+  bodies[0]?.push(null);
+  meters[1]?.interrupt(new WharfError('ERR_UNEXPECTED_EOF'));
+  await Promise.all([once(meters[0] as BodyMeter, 'end'), once(meters[1] as BodyMeter, 'end')]);
+  grow(4);
+  assert.equal(collections, 2);
+  meters[2]?.destroy();
+});
+
 test("the process's collector runs real minor collections that free dead chunk buffers, and leaves the global scope without gc", async () => {
   const collector = bodyYoungCollector();
   assert.ok(collector !== undefined, 'this Node runs minor collections on request');
