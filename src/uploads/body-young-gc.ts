@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
  * buffers too, for far less, but a body allocates too few JS objects to cause one (Node 24 ran none during such a
  * PATCH), and the check V8 makes right after a scavenge still counts the buffers the concurrent ArrayBuffer
  * sweeper has not yet released (Node 20 and 22). So this runs a minor collection each time the external memory
- * grew by `externalGrowthBytes` while bodies stream, and has V8 sweep array buffers within the scavenge.
+ * grew by `externalGrowthBytes` while bodies stream, and has V8 sweep array buffers within that scavenge.
  * docs/architecture.md ("Body buffers and the garbage collector") has the measurements.
  */
 export const BODY_YOUNG_GC = {
@@ -92,10 +92,23 @@ function makeCollector(): BodyYoungCollector | undefined {
   try {
     const gc = minorGcFunction();
     if (gc === undefined) return undefined;
-    // Frees the dead buffers' bytes within the scavenge, before V8 looks at its limits (see BODY_YOUNG_GC).
-    setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+    // Only this scavenge sweeps array buffers at once, so that the dead buffers' bytes are released before V8 looks
+    // at its limits (see BODY_YOUNG_GC); V8's own scavenges keep sweeping them in the background (sweeping all of
+    // them at once cost 200 concurrent uploads CPU). Left alone when the process was started with the flag.
+    const startFlag = process.execArgv.some((argument) =>
+      argument.includes('concurrent-array-buffer-sweeping'),
+    );
     return new BodyYoungCollector(
-      () => gc({ type: 'minor' }),
+      startFlag
+        ? () => gc({ type: 'minor' })
+        : () => {
+            setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+            try {
+              gc({ type: 'minor' });
+            } finally {
+              setFlagsFromString('--concurrent-array-buffer-sweeping');
+            }
+          },
       () => getHeapStatistics().external_memory,
     );
   } catch {
