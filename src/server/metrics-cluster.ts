@@ -1,15 +1,21 @@
 import cluster, { type Worker } from 'node:cluster';
-import { type Family, mergeFamilies, renderFamilies } from './metrics-families.ts';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 /**
  * /metrics under --workers: whichever worker a scrape reaches asks the primary, which asks every worker for its
- * families, sums them and hands the text back. Only a scrape sends messages; nothing runs between scrapes.
+ * registry as data and sums them with prom-client's AggregatorRegistry (each metric by its own aggregator: sum,
+ * max, first, ...), then hands the text back. Only a scrape sends messages; nothing runs between scrapes. The
+ * messages are Wharf's own rather than prom-client's `clusterMetrics()` so that a worker that does not answer (busy,
+ * starting, exiting) is left out of one scrape instead of failing it after 5 s.
  */
+
+/** What one process's registry holds at a scrape (`registry.getMetricsAsJSON()`): what a worker sends the primary. */
+export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 const request = 'wharf:metrics-request';
 const answer = 'wharf:metrics-answer';
 const collect = 'wharf:metrics-collect';
-const collected = 'wharf:metrics-families';
+const collected = 'wharf:metrics-snapshot';
 /** A worker that does not answer in this time (busy, or exiting) is left out of the sum rather than stall it. */
 const workerAnswerMs = 2000;
 
@@ -17,28 +23,31 @@ interface MetricsMessage {
   readonly type?: string;
   readonly id?: number;
   readonly text?: string;
-  readonly families?: Family[];
+  readonly metrics?: MetricsSnapshot;
+  /** Why the primary could not sum the workers' metrics. */
+  readonly error?: string;
 }
 
 let nextRequest = 0;
-const waiting = new Map<number, (text: string) => void>();
+const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
 let joined = false;
 
 /** In a worker, from the start: answers the primary's collections (scraped or not) and its sums. */
-export function joinMetricsCluster(collectFamilies: () => Promise<Family[]>): void {
+export function joinMetricsCluster(collectMetrics: () => Promise<MetricsSnapshot>): void {
   if (!cluster.isWorker || joined) return;
   joined = true;
   process.on('message', (message: MetricsMessage) => {
     if (message?.type === collect && message.id !== undefined) {
       const id = message.id;
-      collectFamilies().then(
-        (families) => process.send?.({ type: collected, id, families }),
-        () => process.send?.({ type: collected, id, families: [] }),
+      collectMetrics().then(
+        (metrics) => process.send?.({ type: collected, id, metrics }),
+        () => process.send?.({ type: collected, id, metrics: [] }),
       );
     } else if (message?.type === answer && message.id !== undefined) {
-      const resolve = waiting.get(message.id);
+      const pending = waiting.get(message.id);
       waiting.delete(message.id);
-      resolve?.(message.text ?? '');
+      if (message.error !== undefined) pending?.reject(new Error(message.error));
+      else pending?.resolve(message.text ?? '');
     }
   });
 }
@@ -46,8 +55,8 @@ export function joinMetricsCluster(collectFamilies: () => Promise<Family[]>): vo
 /** In a worker: the exposition text summed over every worker. */
 export function clusterExposition(): Promise<string> {
   const id = nextRequest++;
-  return new Promise((resolve) => {
-    waiting.set(id, resolve);
+  return new Promise((resolve, reject) => {
+    waiting.set(id, { resolve, reject });
     process.send?.({ type: request, id });
   });
 }
@@ -55,18 +64,18 @@ export function clusterExposition(): Promise<string> {
 /** In the cluster primary: answers workers' /metrics requests with the sum over every live worker. */
 export function serveClusterMetrics(): void {
   let nextCollection = 0;
-  const pending = new Map<number, (families: Family[]) => void>();
-  const gather = (worker: Worker): Promise<Family[]> =>
+  const pending = new Map<number, (metrics: MetricsSnapshot) => void>();
+  const gather = (worker: Worker): Promise<MetricsSnapshot> =>
     new Promise((resolve) => {
       const id = nextCollection++;
       const timer = setTimeout(() => {
         pending.delete(id);
         resolve([]);
       }, workerAnswerMs);
-      pending.set(id, (families) => {
+      pending.set(id, (metrics) => {
         clearTimeout(timer);
         pending.delete(id);
-        resolve(families);
+        resolve(metrics);
       });
       try {
         worker.send({ type: collect, id });
@@ -76,15 +85,25 @@ export function serveClusterMetrics(): void {
     });
   cluster.on('message', (worker, message: MetricsMessage) => {
     if (message?.type === collected && message.id !== undefined) {
-      pending.get(message.id)?.(message.families ?? []);
+      pending.get(message.id)?.(message.metrics ?? []);
     } else if (message?.type === request && message.id !== undefined) {
       const id = message.id;
       const workers = Object.values(cluster.workers ?? {}).filter(
         (one): one is Worker => one?.isConnected() === true,
       );
-      void Promise.all(workers.map(gather)).then((all) => {
-        if (worker.isConnected()) worker.send({ type: answer, id, text: renderFamilies(mergeFamilies(all)) });
-      });
+      void Promise.all(workers.map(gather))
+        .then((all) => AggregatorRegistry.aggregate(all).metrics())
+        .then(
+          (text) => ({ type: answer, id, text }),
+          (error: unknown) => ({
+            type: answer,
+            id,
+            error: error instanceof Error ? error.message : String(error),
+          }),
+        )
+        .then((reply) => {
+          if (worker.isConnected()) worker.send(reply);
+        });
     }
   });
 }

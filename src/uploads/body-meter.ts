@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { WharfError } from '../errors.ts';
+import { type BodyYoungCollector, bodyYoungCollector } from './body-young-gc.ts';
 
 /**
  * How a body gives way to a request that waits for its upload's lock. A client that reconnects at once (HEAD, then
@@ -54,12 +55,17 @@ export class BodyMeter extends Readable {
   #judged = false;
   /** While giving way ({@link giveWay}): checks every quiet period whether the body still brings bytes. */
   #giveWayTimer: NodeJS.Timeout | undefined;
+  /** Frees dead chunk buffers by minor collections (the process's shared one unless given). */
+  readonly #youngCollector: BodyYoungCollector | undefined;
+  /** This body is counted among the collector's streaming bodies (from drawFrom to its end). */
+  #streaming = false;
 
   constructor(options: {
     limit: number;
     limitError: () => WharfError;
     checksumAlgorithm?: string | undefined;
     minimumRate?: MinimumRate | undefined;
+    youngCollector?: BodyYoungCollector | undefined;
   }) {
     // 0: push() asks for a pause as soon as one chunk waits, so at most one chunk is held here.
     super({ highWaterMark: 0 });
@@ -68,12 +74,14 @@ export class BodyMeter extends Readable {
     this.#hash = options.checksumAlgorithm ? createHash(options.checksumAlgorithm) : undefined;
     const rate = options.minimumRate;
     this.#minimumRate = rate !== undefined && rate.bytesPerSecond > 0 && rate.windowMs > 0 ? rate : undefined;
+    this.#youngCollector = options.youngCollector ?? bodyYoungCollector();
   }
 
   /** Starts reading `upstream` into this meter. */
   drawFrom(upstream: Readable): void {
     if (this.interruption) return;
     this.#upstream = upstream;
+    this.#startStreaming();
     upstream.on('data', this.#onData);
     upstream.once('end', this.#onEnd);
     if (this.#minimumRate !== undefined && !this.#ended) {
@@ -138,6 +146,7 @@ export class BodyMeter extends Readable {
 
   readonly #onData = (chunk: Buffer): void => {
     this.bytesSeen += chunk.length;
+    this.#youngCollector?.received(chunk.length);
     if (this.bytesSeen > this.#limit) {
       this.interrupt(this.#limitError());
       return;
@@ -183,7 +192,20 @@ export class BodyMeter extends Readable {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearInterval(this.#rateTimer);
     clearInterval(this.#giveWayTimer);
+    this.#stopStreaming();
     callback(error);
+  }
+
+  #startStreaming(): void {
+    if (this.#streaming || this.#ended) return;
+    this.#streaming = true;
+    this.#youngCollector?.bodyStarted();
+  }
+
+  #stopStreaming(): void {
+    if (!this.#streaming) return;
+    this.#streaming = false;
+    this.#youngCollector?.bodyEnded();
   }
 
   #end(): void {
@@ -191,6 +213,7 @@ export class BodyMeter extends Readable {
     this.#ended = true;
     clearInterval(this.#rateTimer);
     clearInterval(this.#giveWayTimer);
+    this.#stopStreaming();
     const upstream = this.#upstream;
     if (upstream !== undefined) {
       upstream.off('data', this.#onData);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { AggregatorRegistry } from 'prom-client';
 import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
 import type { UploadRecord } from '../../../src/info/upload-record.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
-import { mergeFamilies, renderFamilies } from '../../../src/server/metrics-families.ts';
 import { uploadRecord } from '../../support/upload-record.ts';
 
 function upload(length: number | null, offset = 0): UploadRecord {
@@ -133,7 +133,11 @@ test('metrics: families of several workers sum, the oldest pending age takes the
   second.request('HEAD', 200);
   first.outboxFrom(() => ({ depth: 1, oldestPendingAt: 9_000, dropped: 0, deadLettersDropped: 0 }));
   second.outboxFrom(() => ({ depth: 2, oldestPendingAt: 4_000, dropped: 3, deadLettersDropped: 0 }));
-  const text = renderFamilies(mergeFamilies([await first.collect(10_000), await second.collect(10_000)]));
+  // What the cluster primary does with the workers' snapshots.
+  const text = await AggregatorRegistry.aggregate([
+    await first.collect(10_000),
+    await second.collect(10_000),
+  ]).metrics();
   const lines = new Set(text.trimEnd().split('\n').map(canonical));
   for (const expected of [
     'started_uploads 3',
@@ -164,7 +168,23 @@ test('metrics: the process figures are read at the scrape (CPU, memory, event-lo
   ]) {
     assert.match(text, new RegExp(`^${name} \\d`, 'm'), name);
   }
-  assert.ok(text.includes(`nodejs_version_info{version="${process.version}"} 1`));
+  assert.match(text, new RegExp(`^nodejs_version_info\\{version="${process.version}"[,}].* 1$`, 'm'));
   // Without the option (as in the counters' tests), none of them.
   assert.equal((await new Metrics().render()).includes('process_cpu'), false);
+});
+
+test("metrics: prom-client's default metrics come too: the event-loop monitor's percentiles, a GC histogram, handles", async () => {
+  const metrics = new Metrics({ processMetrics: true });
+  // The event-loop monitor samples every 10 ms: a few samples for its percentiles (they read NaN before any).
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const text = await metrics.render();
+  for (const series of [
+    /^nodejs_eventloop_lag_p99_seconds \d/m,
+    /^nodejs_eventloop_lag_max_seconds \d/m,
+    /^# TYPE nodejs_gc_duration_seconds histogram$/m,
+    /^nodejs_active_handles_total \d/m,
+    /^process_open_fds \d/m,
+  ]) {
+    assert.match(text, series);
+  }
 });
