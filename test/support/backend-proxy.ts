@@ -9,6 +9,11 @@ export interface BackendProxy {
   readonly port: number;
   /** Closes every connection and closes each new one at once, until {@link restore}. */
   cut(): void;
+  /**
+   * Cuts (as {@link cut}) at the moment a client sends bytes containing `pattern`, which are not forwarded: an
+   * outage that lands exactly at a given command, whatever the test process is busy with then.
+   */
+  cutAt(pattern: string): void;
   /** Keeps connections open but forwards nothing (data waits), until {@link restore}. */
   hang(): void;
   /** Forwards again; what waited during a hang is delivered. */
@@ -30,9 +35,30 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
   let mode: 'open' | 'cut' | 'hang' = 'open';
   let accepted = 0;
   const pairs = new Set<Pair>();
+  let cutPattern: string | undefined;
 
-  const forward = (from: Socket, to: Socket, held: Buffer[]): void => {
+  const cutAll = (): void => {
+    mode = 'cut';
+    for (const pair of pairs) {
+      pair.client.destroy();
+      pair.upstream.destroy();
+    }
+    pairs.clear();
+  };
+
+  const forward = (from: Socket, to: Socket, held: Buffer[], fromClient: boolean): void => {
+    // The end of what came before, so a pattern split between two packets is still seen.
+    let recent = '';
     from.on('data', (chunk: Buffer) => {
+      if (fromClient && cutPattern !== undefined) {
+        const text = recent + chunk.toString('latin1');
+        if (text.includes(cutPattern)) {
+          cutPattern = undefined;
+          cutAll();
+          return;
+        }
+        recent = text.slice(-256);
+      }
       if (mode === 'hang') held.push(chunk);
       else to.write(chunk);
     });
@@ -47,8 +73,8 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
     const upstream = connect(targetPort, '127.0.0.1');
     const pair: Pair = { client, upstream, toUpstream: [], toClient: [] };
     pairs.add(pair);
-    forward(client, upstream, pair.toUpstream);
-    forward(upstream, client, pair.toClient);
+    forward(client, upstream, pair.toUpstream, true);
+    forward(upstream, client, pair.toClient, false);
     const end = (): void => {
       pairs.delete(pair);
       client.destroy();
@@ -73,13 +99,9 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
 
   return {
     port,
-    cut: () => {
-      mode = 'cut';
-      for (const pair of pairs) {
-        pair.client.destroy();
-        pair.upstream.destroy();
-      }
-      pairs.clear();
+    cut: cutAll,
+    cutAt: (pattern) => {
+      cutPattern = pattern;
     },
     hang: () => {
       mode = 'hang';
