@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PEERS=$ROOT/bench/.peers
-WHARF_TREE=${SMALL_COSTS_WHARF:-$ROOT}
+wharf_tree=${SMALL_COSTS_WHARF:-$ROOT}
 UPLOADS=${SMALL_COSTS_UPLOADS:-2000}
 command -v strace >/dev/null || { echo "small-costs: strace is not installed" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-small-costs.XXXXXX")
@@ -22,7 +22,7 @@ TICK=$(getconf CLK_TCK)
 # server_command NAME PORT DIR -> COMMAND, as bench/run.sh starts each server
 server_command() {
   case $1 in
-    wharf) COMMAND=(node "$WHARF_TREE/bin/wharf.js" --host 127.0.0.1 --port "$2" --data-dir "$3" --info-dir "$3" --no-access) ;;
+    wharf) COMMAND=(node "$wharf_tree/bin/wharf.js" --host 127.0.0.1 --port "$2" --data-dir "$3" --info-dir "$3" --no-access) ;;
     tusd) COMMAND=("$PEERS/bin/tusd" -host 127.0.0.1 -port "$2" -upload-dir "$3" -base-path /files/ -verbose=false
       -show-startup-logs=false) ;;
     rustus) COMMAND=("$PEERS/bin/rustus" --host 127.0.0.1 --port "$2" --data-dir "$3" --info-dir "$3"
