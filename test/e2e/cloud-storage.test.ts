@@ -62,7 +62,9 @@ for (const cloud of clouds) await cloud.unavailable();
 // The two clouds side by side: each suite has its own emulator, server and prefix.
 describe('cloud storage', { concurrency: clouds.length }, () => {
   for (const cloud of clouds) {
-    describe(`${cloud.name} storage against its emulator`, () => {
+    // One test at a time inside a suite (a suite's tests share its server, and one restarts it); without the
+    // option a suite would take the outer suite's concurrency.
+    describe(`${cloud.name} storage against its emulator`, { concurrency: 1 }, () => {
       let wharf: WharfProcess;
       let prefix: string;
       let args: string[];
