@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The one test command (npm test): build, typecheck, lint, then every test file with node's test runner on the
-# node on PATH (Node 20.19+), and at the same time on Node 22 and 24 the unit files and the end-to-end files that
-# cover what differs between Node versions (all of them with WHARF_TEST_NODE_SCOPE=all; binaries from the npm
-# registry, cached in .cache/node/ by scripts/node-versions.sh). WHARF_TEST_NODE_VERSIONS="" runs the node on PATH
-# only; WHARF_TEST_NODE_VERSIONS="24.22.3" picks others.
+# The one test command (npm test): build, typecheck, lint, then every unit and end-to-end file with node's test
+# runner on the node on PATH (Node 20.19+) and, at the same time, on Node 22 and 24 (binaries from the npm registry,
+# cached in .cache/node/ by scripts/node-versions.sh); the fault tests (test/fault/) on the node on PATH only.
+# WHARF_TEST_NODE_VERSIONS="" runs the node on PATH only; WHARF_TEST_NODE_VERSIONS="24.22.3" picks others.
+# WHARF_TEST_NODE_SCOPE=smoke runs on those other versions only the unit files and the end-to-end files that cover
+# what differs between Node versions (a quicker run while working). WHARF_TEST_CONCURRENCY: files at once per
+# version (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
@@ -23,11 +25,9 @@ all=(test/unit/**/*.test.ts test/e2e/**/*.test.ts test/fault/**/*.test.ts)
 # The fault tests (SIGKILL rounds, a full tmpfs, protocol fuzzing) test Wharf's own code paths under faults more than
 # Node's; they run once, on the node on PATH.
 once=" $(echo test/fault/*.test.ts) "
-# On Node 22 and 24: every unit file, and by default the end-to-end files that cover what differs between Node
-# versions (the HTTP server and its interim answers, streams and backpressure, worker threads, module reloading,
-# zlib's zstd for Kafka, fetch and the adapters, the S3 SDK, the cluster): all the end-to-end files on three
-# versions at once took 16 minutes on 2 cores, twice the budget of a warm CI run, and made timing-bound tests
-# flaky. WHARF_TEST_NODE_SCOPE=all runs every unit and end-to-end file on them (about 16 minutes).
+# With WHARF_TEST_NODE_SCOPE=smoke, Node 22 and 24 run every unit file and only these end-to-end files: those that
+# cover what differs between Node versions (the HTTP server and its interim answers, streams and backpressure, worker
+# threads, module reloading, zlib's zstd for Kafka, fetch and the adapters, the S3 SDK, the cluster).
 smoke=" test/e2e/protocol-core.test.ts test/e2e/protocol-extensions.test.ts test/e2e/protocol-status.test.ts
   test/e2e/tus-js-client.test.ts test/e2e/ietf-draft.test.ts test/e2e/ietf-tus-js-client.test.ts
   test/e2e/hooks-http.test.ts test/e2e/hooks-module-isolation.test.ts test/e2e/hooks-modules-reload.test.ts
@@ -41,7 +41,7 @@ for file in test/unit/**/*.test.ts test/e2e/**/*.test.ts; do
   if [[ "${WHARF_TEST_NODE_SCOPE:-all}" != all && "$file" == test/e2e/* && "$smoke" != *" $file "* ]]; then continue; fi
   others+=("$file")
 done
-runner=(--import tsx --test --test-timeout=300000 --test-concurrency=2 --test-reporter=spec)
+runner=(--import tsx --test --test-timeout=300000 "--test-concurrency=${WHARF_TEST_CONCURRENCY:-2}" --test-reporter=spec)
 # Beside each run's output, its time per test file (scripts/test-file-times.mjs), to see where the time goes.
 timing_args() { echo --test-reporter-destination=stdout --test-reporter=./scripts/test-file-times.mjs "--test-reporter-destination=$logs/node-$1.times"; }
 
@@ -64,8 +64,7 @@ for bin in "${node_bins[@]}"; do
   version="$("$bin/node" --version)"
   mapfile -t files < <(slowest_first "$version" "${others[@]}")
   # shellcheck disable=SC2046
-  # One file at a time each: beside the main run's two, four test files run at once on the machine's cores.
-  PATH="$bin:$PATH" node "${runner[@]}" --test-concurrency="${WHARF_TEST_CONCURRENCY_OTHERS:-2}" $(timing_args "$version") "${files[@]}" >"$logs/node-$version.log" 2>&1 &
+  PATH="$bin:$PATH" node "${runner[@]}" $(timing_args "$version") "${files[@]}" >"$logs/node-$version.log" 2>&1 &
   pids[$version]=$!
 done
 echo "Node $(node --version) (on PATH): all ${#all[@]} test files; at the same time, in the background:" \

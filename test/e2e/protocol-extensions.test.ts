@@ -254,7 +254,20 @@ describe('protocol extensions', { concurrency: true }, () => {
           status = (await send('HEAD', moved(url), { headers: tus })).status;
         }
         assert.equal(status, 404);
-        await assert.rejects(access(path.join(dataDir, idOf(url))));
+        // The record goes first (HEAD answers 404 from then on), the data file right after it.
+        const dataFile = path.join(dataDir, idOf(url));
+        for (
+          let attempt = 0;
+          attempt < 100 &&
+          (await access(dataFile).then(
+            () => true,
+            () => false,
+          ));
+          attempt++
+        ) {
+          await sleep(50);
+        }
+        await assert.rejects(access(dataFile));
         assert.equal((await send('GET', moved(finished))).text, 'z', 'finished uploads never expire');
       } finally {
         await sweeping.stop();
