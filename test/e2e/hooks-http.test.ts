@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { hookSchemaErrors } from '../support/hook-payload-validator.ts';
 import {
   type HookAnswer,
   HookReceiver,
   type ReceivedHook,
   requestOf,
+  suiteReceiver,
   uploadOf,
 } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
@@ -43,28 +44,14 @@ async function storedFiles(wharf: WharfProcess): Promise<string[]> {
     .sort();
 }
 
-/** Every suite's receiver, closed once all suites are done (their servers stopped first, so no keep-alive waits). */
+/** Every suite's receiver, closed once all suites are done (their servers stopped first). */
 const receivers: HookReceiver[] = [];
 after(() => Promise.all(receivers.map((receiver) => receiver.close())));
-
-/**
- * A hook receiver for one suite (started before it, its answers reset after each test): the suites run at once,
- * and a test that sets the answers must not change another suite's.
- */
-function suiteReceiver(): HookReceiver {
-  const receiver = new HookReceiver();
-  receivers.push(receiver);
-  before(() => receiver.start());
-  afterEach(() => {
-    receiver.answer = () => ({});
-  });
-  return receiver;
-}
 
 // The suites at once, each with its own receiver and servers; the tests of a suite go in turn.
 describe('HTTP hooks', { concurrency: true }, () => {
   describe('HTTP hooks: which events fire, and when', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     let wharf: WharfProcess;
     before(async () => {
       wharf = await startWharf({ args: ['--hooks-http-urls', receiver.url] });
@@ -171,7 +158,7 @@ describe('HTTP hooks', { concurrency: true }, () => {
   });
 
   describe('HTTP hooks: formats', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     for (const format of ['default', 'v2', 'tusd'] as const) {
       it(`--hooks-format ${format}: every payload of an upload and a termination matches the seed's schema`, async () => {
         const wharf = await startWharf({
@@ -230,7 +217,7 @@ describe('HTTP hooks', { concurrency: true }, () => {
   });
 
   describe('HTTP hooks: blocking answers', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     let wharf: WharfProcess;
     before(async () => {
       wharf = await startWharf({ args: ['--hooks-http-urls', receiver.url] });
@@ -275,7 +262,7 @@ describe('HTTP hooks', { concurrency: true }, () => {
   });
 
   describe('HTTP hooks: selection, headers and addresses', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     it('--hooks lists the events that fire; the others are never called', async () => {
       const wharf = await startWharf({ args: ['--hooks-http-urls', receiver.url, '--hooks', 'post-finish'] });
       try {
@@ -406,7 +393,7 @@ describe('HTTP hooks', { concurrency: true }, () => {
   });
 
   describe('HTTP hooks: several targets', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     it('calls each URL of --hooks-http-urls; the first refusal stops the later ones', async () => {
       const second = new HookReceiver();
       await second.start();

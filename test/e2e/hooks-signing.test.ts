@@ -5,11 +5,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { verifyWebhook, WebhookVerificationError } from 'wharf-uploads/webhooks';
 import { verifyWebhook as verifyFromRoot } from '../../src/index.ts';
-import { HookReceiver, type ReceivedHook } from '../support/hook-receiver.ts';
+import { type HookReceiver, type ReceivedHook, suiteReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { repoRoot, scratchCwd, startWharf, wharfBin } from '../support/wharf-process.ts';
 
@@ -120,28 +120,14 @@ except ValueError as error:
   });
 }
 
-/** Every suite's receiver, closed once all suites are done (their servers stopped first, so no keep-alive waits). */
+/** Every suite's receiver, closed once all suites are done (their servers stopped first). */
 const receivers: HookReceiver[] = [];
 after(() => Promise.all(receivers.map((receiver) => receiver.close())));
-
-/**
- * A hook receiver for one suite (started before it, its answers reset after each test): the suites run at once,
- * and a test that sets the answers must not change another suite's.
- */
-function suiteReceiver(): HookReceiver {
-  const receiver = new HookReceiver();
-  receivers.push(receiver);
-  before(() => receiver.start());
-  afterEach(() => {
-    receiver.answer = () => ({});
-  });
-  return receiver;
-}
 
 // The suites at once, each with its own receiver and servers; the tests of a suite go in turn.
 describe('signed hooks', { concurrency: true }, () => {
   describe('signed HTTP hooks (Standard Webhooks)', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     const secret = newSecret();
     let hooks: ReceivedHook[] = [];
     let uploadId = '';
@@ -269,7 +255,7 @@ describe('signed hooks', { concurrency: true }, () => {
   });
 
   describe('rotation, retries and named hooks', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     it('with two secrets (from the environment) both signatures are sent and either secret verifies', async () => {
       const [newer, older] = [newSecret(), newSecret()];
       const wharf = await startWharf({
@@ -366,7 +352,7 @@ describe('signed hooks', { concurrency: true }, () => {
   });
 
   describe('bad secrets stop start-up without showing them', { concurrency: false }, () => {
-    const receiver = suiteReceiver();
+    const receiver = suiteReceiver(receivers);
     it('--hooks-http-secret: exit code 2 and a message naming the position', async () => {
       const good = newSecret();
       const bad = `whsec_${randomBytes(8).toString('base64')}`;

@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { afterEach, before } from 'node:test';
 import { closeNow, listenOnLoopback } from './loopback-server.ts';
 
 /** One hook request as the receiver saw it. */
@@ -128,4 +129,20 @@ export function uploadOf(
 /** The request of a payload: `request` in default and v2, `HTTPRequest` in tusd. */
 export function requestOf(payload: Record<string, unknown>): Record<string, unknown> {
   return (payload.request ?? payload.HTTPRequest ?? {}) as Record<string, unknown>;
+}
+
+/**
+ * A hook receiver for one suite of a file whose suites run at once (started before the suite, its answers reset
+ * after each test), so that a test that sets the answers never changes another suite's. Call it inside `describe`;
+ * it joins `receivers`, which the file closes in a top-level `after` (once every suite stopped its servers, so no
+ * kept-alive connection holds the close up).
+ */
+export function suiteReceiver(receivers: HookReceiver[]): HookReceiver {
+  const receiver = new HookReceiver();
+  receivers.push(receiver);
+  before(() => receiver.start());
+  afterEach(() => {
+    receiver.answer = () => ({});
+  });
+  return receiver;
 }
