@@ -325,8 +325,8 @@ describe('HTTP hooks', { concurrency: true }, () => {
       try {
         const url = await createUpload(wharf.endpoint, {
           'Upload-Length': 1,
-          'X-Forwarded-For': '203.0.113.7, 10.0.0.1',
-          Forwarded: 'for=198.51.100.2',
+          'X-Forwarded-For': '127.0.0.7, 127.0.0.8',
+          Forwarded: 'for=127.0.0.9',
         });
         const [preCreate] = await receiver.waitForNames(idOf(url), ['pre-create']);
         assert.equal(requestOf(preCreate!.payload).remote_addr, '127.0.0.1');
@@ -340,17 +340,17 @@ describe('HTTP hooks', { concurrency: true }, () => {
       try {
         const both = await createUpload(wharf.endpoint, {
           'Upload-Length': 1,
-          'X-Forwarded-For': '203.0.113.7, 10.0.0.1',
-          Forwarded: 'for=198.51.100.2;proto=https',
+          'X-Forwarded-For': '127.0.0.7, 127.0.0.8',
+          Forwarded: 'for=127.0.0.9;proto=https',
         });
         const onlyXff = await createUpload(wharf.endpoint, {
           'Upload-Length': 1,
-          'X-Forwarded-For': '203.0.113.7, 10.0.0.1',
+          'X-Forwarded-For': '127.0.0.7, 127.0.0.8',
         });
         const [fromForwarded] = await receiver.waitForNames(idOf(both), ['pre-create']);
         const [fromXff] = await receiver.waitForNames(idOf(onlyXff), ['pre-create']);
-        assert.equal(requestOf(fromForwarded!.payload).remote_addr, '198.51.100.2');
-        assert.equal(requestOf(fromXff!.payload).remote_addr, '203.0.113.7');
+        assert.equal(requestOf(fromForwarded!.payload).remote_addr, '127.0.0.9');
+        assert.equal(requestOf(fromXff!.payload).remote_addr, '127.0.0.7');
       } finally {
         await wharf.stop();
       }

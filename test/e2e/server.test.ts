@@ -105,7 +105,7 @@ describe('server', { concurrency: true }, () => {
         const forwarded = await send('POST', trusting.endpoint, {
           headers: {
             ...tus,
-            Forwarded: 'for=192.0.2.60;proto=https;host=cdn.example.org',
+            Forwarded: 'for=127.0.0.60;proto=https;host=cdn.example.org',
             'Upload-Length': 1,
           },
         });
