@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
-import { send, tus } from '../support/http.ts';
+import { patchInTwoParts, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 /*
@@ -58,35 +57,8 @@ async function versionOf(wharf: WharfProcess, id: string): Promise<string | unde
   return pair?.[1] === undefined ? undefined : Buffer.from(pair[1], 'base64').toString();
 }
 
-/** A PATCH whose body is sent in two parts: `finish()` sends the rest and resolves with the status. */
-function startPatch(wharf: WharfProcess, id: string, body: Buffer, firstPart: number) {
-  const patch = request(new URL(`${wharf.endpoint}${id}`), {
-    method: 'PATCH',
-    headers: {
-      ...tus,
-      'Content-Type': 'application/offset+octet-stream',
-      'Upload-Offset': '0',
-      'Content-Length': String(body.length),
-    },
-  });
-  const status = new Promise<number>((resolve, reject) => {
-    patch.on('response', (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-    });
-    patch.on('error', reject);
-  });
-  patch.write(body.subarray(0, firstPart));
-  return {
-    finish: (): Promise<number> => {
-      patch.end(body.subarray(firstPart));
-      return status;
-    },
-  };
-}
-
 async function patchAll(wharf: WharfProcess, id: string, body: Buffer): Promise<number> {
-  return startPatch(wharf, id, body, body.length).finish();
+  return patchInTwoParts(`${wharf.endpoint}${id}`, body, body.length).finish();
 }
 
 function logged(wharf: WharfProcess, message: string): Record<string, unknown>[] {
@@ -148,7 +120,7 @@ describe('SIGHUP reloads the hook modules without dropping uploads in progress',
     const inFlight = await create(wharf, body.length);
     assert.equal(await versionOf(wharf, inFlight), 'v1');
     assert.equal(await routeAnswer(wharf), 'v1');
-    const patch = startPatch(wharf, inFlight, body, 1024);
+    const patch = patchInTwoParts(`${wharf.endpoint}${inFlight}`, body, 1024);
     // The server is handling the PATCH (its first bytes are on disk) when the module changes.
     await eventually(async () => {
       const stored = await stat(path.join(wharf.dataDir, inFlight)).catch(() => undefined);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
-import { send, tus } from '../support/http.ts';
+import { patchInTwoParts, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 async function linesOf(file: string): Promise<string[]> {
@@ -35,38 +34,6 @@ async function create(wharf: WharfProcess, length: number): Promise<string> {
   const created = await send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': length } });
   assert.equal(created.status, 201, created.text);
   return String(created.headers.location).split('/').pop() ?? '';
-}
-
-/** A PATCH whose body is sent in two parts: `finish()` sends the rest and resolves with the status. */
-function startPatch(wharf: WharfProcess, id: string, body: Buffer, firstPart: number) {
-  const url = new URL(`${wharf.endpoint}${id}`);
-  let answer: (status: number) => void = () => undefined;
-  let fail: (error: Error) => void = () => undefined;
-  const status = new Promise<number>((resolve, reject) => {
-    answer = resolve;
-    fail = reject;
-  });
-  const patch = request(url, {
-    method: 'PATCH',
-    headers: {
-      ...tus,
-      'Content-Type': 'application/offset+octet-stream',
-      'Upload-Offset': '0',
-      'Content-Length': String(body.length),
-    },
-  });
-  patch.on('response', (response) => {
-    response.resume();
-    response.on('end', () => answer(response.statusCode ?? 0));
-  });
-  patch.on('error', fail);
-  patch.write(body.subarray(0, firstPart));
-  return {
-    finish: (): Promise<number> => {
-      patch.end(body.subarray(firstPart));
-      return status;
-    },
-  };
 }
 
 async function offsetOf(wharf: WharfProcess, id: string): Promise<number> {
@@ -99,7 +66,7 @@ describe('SIGHUP reloads --config without dropping uploads in progress', () => {
     const body = Buffer.alloc(64 * 1024, 7);
     const inFlight = await create(wharf, body.length);
     // The PATCH has started (its first bytes are in) when the configuration changes.
-    const patch = startPatch(wharf, inFlight, body, 1024);
+    const patch = patchInTwoParts(`${wharf.endpoint}${inFlight}`, body, 1024);
     assert.ok((await linesOf(ranLog)).includes(`v1 pre-create ${inFlight}`));
     // Its first bytes are on disk: the server is handling the PATCH.
     await eventually(async () => {

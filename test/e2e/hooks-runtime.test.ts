@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
-import { send, tus } from '../support/http.ts';
+import { patchInTwoParts, send, tus } from '../support/http.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
@@ -141,23 +140,7 @@ function sharedStoreSuite(name: string, storeArgs: () => string[], cleanup: () =
       const created = await send('POST', b.endpoint, { headers: { ...tus, 'Upload-Length': body.length } });
       assert.equal(created.status, 201, created.text);
       const inFlight = String(created.headers.location).split('/').pop() ?? '';
-      const patch = request(new URL(`${b.endpoint}${inFlight}`), {
-        method: 'PATCH',
-        headers: {
-          ...tus,
-          'Content-Type': 'application/offset+octet-stream',
-          'Upload-Offset': '0',
-          'Content-Length': String(body.length),
-        },
-      });
-      const answered = new Promise<number>((resolve, reject) => {
-        patch.on('response', (response) => {
-          response.resume();
-          response.on('end', () => resolve(response.statusCode ?? 0));
-        });
-        patch.on('error', reject);
-      });
-      patch.write(body.subarray(0, 1024));
+      const patch = patchInTwoParts(`${b.endpoint}${inFlight}`, body, 1024);
       // The PATCH is being handled (its first bytes are on disk) when the binding is added through a.
       await eventually(async () => {
         const stored = await stat(path.join(b.dataDir, inFlight)).catch(() => undefined);
@@ -183,8 +166,7 @@ function sharedStoreSuite(name: string, storeArgs: () => string[], cleanup: () =
           (await linesOf(log)).includes(`{"late":true} post-finish ${wholeId}`) ? true : undefined,
         'the post-finish of the upload after the change',
       );
-      patch.end(body.subarray(1024));
-      assert.equal(await answered, 204);
+      assert.equal(await patch.finish(), 204);
       // Its record says complete: its post-finish was emitted before the answer.
       const head = await send('HEAD', `${b.endpoint}${inFlight}`, { headers: tus });
       assert.equal(head.headers['upload-offset'], String(body.length));

@@ -75,3 +75,34 @@ export function sendRaw(port: number, text: string): Promise<string> {
     socket.on('error', reject);
   });
 }
+
+/** A PATCH in flight: its first part sent, `finish()` sends the rest and resolves with the status. */
+export interface PatchInTwoParts {
+  finish(): Promise<number>;
+}
+
+/**
+ * A PATCH at offset 0 of the upload at `url` whose body goes in two parts: the first `firstPart` bytes now, the rest
+ * when the test calls `finish()`. Between the two the request is in flight (it holds the upload's lock and started
+ * with the hooks of that moment), which is what reload and runtime-change tests need.
+ */
+export function patchInTwoParts(url: string, body: Buffer, firstPart: number): PatchInTwoParts {
+  const patch = httpRequest(new URL(url), {
+    method: 'PATCH',
+    headers: { ...tus, ...octets, 'Upload-Offset': '0', 'Content-Length': String(body.length) },
+  });
+  const status = new Promise<number>((resolve, reject) => {
+    patch.on('response', (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    patch.on('error', reject);
+  });
+  patch.write(body.subarray(0, firstPart));
+  return {
+    finish: () => {
+      patch.end(body.subarray(firstPart));
+      return status;
+    },
+  };
+}
