@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (npm test): build, typecheck, lint, then every unit and end-to-end file with node's test
-# runner on the node on PATH (Node 20.19+) and, at the same time, on Node 22 and 24 (binaries from the npm registry,
-# cached in .cache/node/ by scripts/node-versions.sh); the fault tests (test/fault/) on the node on PATH only.
+# runner (the unit files together in one process per version, see alone_units) on the node on PATH (Node 20.19+)
+# and, at the same time, on Node 22 and 24 (binaries from the npm registry, cached in .cache/node/ by
+# scripts/node-versions.sh); the fault tests (test/fault/) on the node on PATH only.
 # WHARF_TEST_NODE_VERSIONS="" runs the node on PATH only; WHARF_TEST_NODE_VERSIONS="24.22.3" picks others.
 # WHARF_TEST_NODE_SCOPE=smoke runs on those other versions only the unit files and the end-to-end files that cover
 # what differs between Node versions (a quicker run while working). WHARF_TEST_CONCURRENCY: files at once per
@@ -35,8 +36,33 @@ smoke=" test/e2e/protocol-core.test.ts test/e2e/protocol-extensions.test.ts test
   test/e2e/adapters.test.ts test/e2e/metrics-cluster.test.ts test/e2e/cli-errors.test.ts
   test/e2e/stored-bytes.test.ts test/e2e/resumption.test.ts "
 smoke=" $(echo $smoke) "
+# The unit files run together in one process per Node version (one file that imports them all): a process of its
+# own per file paid Node's start, tsx and the loading of src/ again each time, about half of their CPU (85 files:
+# 51 CPU-s on Node 24 one by one, 27 together). Their top-level tests then run one after another, as in one file;
+# each test still reports under its own file. These stay in processes of their own: files whose tests mostly wait
+# on a service (better beside the others than in the queue), and files that patch or measure their own process
+# (node:fs functions, the garbage collector).
+alone_units=" test/unit/storage/data-stores.test.ts test/unit/uploads/record-copies.test.ts
+  test/unit/storage/file-calls.test.ts test/unit/uploads/body-young-gc.test.ts "
+alone_units=" $(echo $alone_units) "
+units_dir="$(mktemp -d)"
+units="$units_dir/unit-files.test.ts"
+trap 'rm -rf "$units_dir"' EXIT
+{
+  echo "// Made by scripts/test.sh for one run: every unit file not in its alone_units list."
+  for file in test/unit/**/*.test.ts; do [[ "$alone_units" == *" $file "* ]] || echo "import '$PWD/$file';"; done
+} >"$units"
+files_of() {
+  local file
+  for file in "$@"; do
+    if [[ "$file" == test/unit/* && "$alone_units" != *" $file "* ]]; then continue; fi
+    echo "$file"
+  done
+  echo "$units"
+}
+mapfile -t all < <(files_of "${all[@]}")
 others=()
-for file in test/unit/**/*.test.ts test/e2e/**/*.test.ts; do
+for file in $(files_of test/unit/**/*.test.ts test/e2e/**/*.test.ts); do
   [[ "$once" == *" $file "* ]] && continue
   if [[ "${WHARF_TEST_NODE_SCOPE:-all}" != all && "$file" == test/e2e/* && "$smoke" != *" $file "* ]]; then continue; fi
   others+=("$file")
@@ -67,8 +93,9 @@ for bin in "${node_bins[@]}"; do
   PATH="$bin:$PATH" node "${runner[@]}" $(timing_args "$version") "${files[@]}" >"$logs/node-$version.log" 2>&1 &
   pids[$version]=$!
 done
-echo "Node $(node --version) (on PATH): all ${#all[@]} test files; at the same time, in the background:" \
-  "${!pids[*]} run ${#others[@]} unit and end-to-end files (WHARF_TEST_NODE_SCOPE=${WHARF_TEST_NODE_SCOPE:-all}; logs in $logs/)"
+echo "Node $(node --version) (on PATH): every test file (${#all[@]} processes, the unit files sharing one); at the same" \
+  "time, in the background: ${!pids[*]} run the unit and end-to-end files (${#others[@]} processes;" \
+  "WHARF_TEST_NODE_SCOPE=${WHARF_TEST_NODE_SCOPE:-all}; logs in $logs/)"
 status=0
 version="$(node --version)"
 mapfile -t files < <(slowest_first "$version" "${all[@]}")
@@ -79,7 +106,7 @@ node "${runner[@]}" $(timing_args "$version") "${files[@]}" 2>&1 | tee "$logs/no
 for version in $(printf '%s\n' "${!pids[@]}" | sort -V); do
   wait "${pids[$version]}" || status=1
   echo
-  echo "── Node $version: ${#others[@]} unit and end-to-end files (full output: $logs/node-$version.log)"
+  echo "── Node $version: the unit and end-to-end files, ${#others[@]} processes (full output: $logs/node-$version.log)"
   grep -E '^ℹ (tests|pass|fail|cancelled|duration_ms) ' "$logs/node-$version.log" || status=1
   sed -n '/^✖ failing tests:/,$p' "$logs/node-$version.log"
 done
