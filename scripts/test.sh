@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The one test command (npm test): build, typecheck, lint, then every unit and end-to-end file with node's test
-# runner (the unit files together in one process per version, see alone_units) on the node on PATH (Node 20.19+)
-# and, at the same time, on Node 22 and 24 (binaries from the npm registry, cached in .cache/node/ by
-# scripts/node-versions.sh); the fault tests (test/fault/) on the node on PATH only.
+# The one test command (npm test): build, then (with the type check and the lint beside them) every unit and
+# end-to-end file with node's test runner (the unit files together in one process per version, see alone_units)
+# on the node on PATH (Node 20.19+) and, at the same time, on Node 22 and 24 (binaries from the npm registry, cached
+# in .cache/node/ by scripts/node-versions.sh); the fault tests (test/fault/) on the node on PATH only.
 # WHARF_TEST_NODE_VERSIONS="" runs the node on PATH only; WHARF_TEST_NODE_VERSIONS="24.22.3" picks others.
 # WHARF_TEST_NODE_SCOPE=smoke runs on those other versions only the unit files and the end-to-end files that cover
 # what differs between Node versions (a quicker run while working). WHARF_TEST_CONCURRENCY: files at once per
@@ -15,8 +15,11 @@ npm run --silent build
 # script installs what is missing and starts its service on loopback; quick when already up.
 # WHARF_TEST_SERVICES=0 skips this when they are started elsewhere (.ci/run starts them first).
 if [ "${WHARF_TEST_SERVICES:-1}" != 0 ]; then bash scripts/start-services.sh; fi
-npx tsc -p tsconfig.json --noEmit
-npx biome check src test bench scripts >/dev/null || npx biome check src test bench scripts
+# The type check and the lint run beside the tests, which need neither (about 15 s off a run's critical path); their
+# output comes at the end when one fails, and fails the run.
+checks_log="$(mktemp)"
+(npx tsc -p tsconfig.json --noEmit && npx biome check src test bench scripts) >"$checks_log" 2>&1 &
+checks=$!
 node_bins_text="$(bash scripts/node-versions.sh)"
 mapfile -t node_bins <<<"$node_bins_text"
 [ -n "$node_bins_text" ] || node_bins=()
@@ -85,7 +88,7 @@ slowest_first() {
     sort -k1,1 -g -r -s | cut -d' ' -f2-
 }
 declare -A pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
+trap 'kill "${pids[@]}" "$checks" 2>/dev/null || true' INT TERM
 for bin in "${node_bins[@]}"; do
   version="$("$bin/node" --version)"
   mapfile -t files < <(slowest_first "$version" "${others[@]}")
@@ -110,6 +113,13 @@ for version in $(printf '%s\n' "${!pids[@]}" | sort -V); do
   grep -E '^ℹ (tests|pass|fail|cancelled|duration_ms) ' "$logs/node-$version.log" || status=1
   sed -n '/^✖ failing tests:/,$p' "$logs/node-$version.log"
 done
+if ! wait "$checks"; then
+  echo
+  echo "── the type check (tsc) or the lint (biome) failed:"
+  cat "$checks_log"
+  status=1
+fi
+rm -f "$checks_log"
 passed=0
 failed=0
 for log in "$logs"/node-v*.log; do
