@@ -49,7 +49,9 @@ alone_units=" test/unit/storage/data-stores.test.ts test/unit/uploads/record-cop
   test/unit/storage/file-calls.test.ts test/unit/uploads/body-young-gc.test.ts "
 alone_units=" $(echo $alone_units) "
 units_dir="$(mktemp -d)"
-units="$units_dir/unit-files.test.ts"
+# .mts: an ES module wherever it lies (a .ts file outside this package would be CommonJS, which cannot import a
+# file with top-level await).
+units="$units_dir/unit-files.test.mts"
 trap 'rm -rf "$units_dir"' EXIT
 {
   echo "// Made by scripts/test.sh for one run: every unit file not in its alone_units list."
