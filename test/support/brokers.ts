@@ -18,16 +18,56 @@ export const rabbitmqNode = process.env.WHARF_TEST_RABBITMQ_NODE ?? 'wharf@local
 /** Kafka started by scripts/services/kafka.sh (or given by the environment). */
 export const kafkaBrokers = (process.env.WHARF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9192').split(',');
 
-/** `rabbitmqctl list_queues name durable` as a map of queue name to durability. */
-export async function queueDurability(): Promise<Map<string, boolean>> {
-  const { stdout } = await run('rabbitmqctl', ['-q', '-n', rabbitmqNode, 'list_queues', 'name', 'durable']);
-  const queues = new Map<string, boolean>();
-  for (const line of stdout.split('\n')) {
-    const [name, durable] = line.trim().split(/\s+/);
-    if (name === undefined || durable === undefined || name === 'name') continue;
-    queues.set(name, durable === 'true');
+/** Declares `queue` on a channel of its own: undefined when RabbitMQ accepts it, else the error it closed with. */
+async function declareOutcome(
+  connection: ChannelModel,
+  queue: string,
+  options: { durable: boolean; autoDelete: boolean },
+): Promise<Error | undefined> {
+  const channel = await connection.createChannel();
+  channel.on('error', () => {});
+  try {
+    await channel.assertQueue(queue, options);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  } finally {
+    await channel.close().catch(() => {});
   }
-  return queues;
+}
+
+/**
+ * Whether RabbitMQ holds the existing `queue` as durable, asked over AMQP (as `rabbitmqctl list_queues name
+ * durable` would answer, without the Erlang VM each rabbitmqctl run boots). RabbitMQ accepts a redeclaration
+ * whose properties equal the queue's (it then changes nothing) and refuses one whose `durable` differs with
+ * 406 PRECONDITION_FAILED "inequivalent arg 'durable'". Both declarations are made, so each answer has its control:
+ * exactly one is accepted, and the other is refused for `durable`; anything else throws. `autoDelete` must be the
+ * queue's own (it is compared too).
+ */
+export async function queueDurable(
+  connection: ChannelModel,
+  queue: string,
+  autoDelete = false,
+): Promise<boolean> {
+  const probe = await connection.createChannel();
+  probe.on('error', () => {});
+  // A passive check first: a declaration of a queue that does not exist would create it.
+  try {
+    await probe.checkQueue(queue);
+  } finally {
+    await probe.close().catch(() => {});
+  }
+  const asDurable = await declareOutcome(connection, queue, { durable: true, autoDelete });
+  const asTransient = await declareOutcome(connection, queue, { durable: false, autoDelete });
+  const refusedForDurability = (error: Error | undefined): boolean =>
+    error !== undefined &&
+    Reflect.get(error, 'code') === 406 &&
+    /inequivalent arg 'durable'/.test(error.message);
+  if (asDurable === undefined && refusedForDurability(asTransient)) return true;
+  if (asTransient === undefined && refusedForDurability(asDurable)) return false;
+  throw new Error(
+    `queue ${queue}: declared durable: ${asDurable?.message ?? 'accepted'}; declared transient: ${asTransient?.message ?? 'accepted'}`,
+  );
 }
 
 export interface AmqpPeer {

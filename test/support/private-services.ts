@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { connect } from 'amqplib';
 import { repoRoot } from './wharf-process.ts';
 
 const run = promisify(execFile);
@@ -74,6 +75,8 @@ export interface PrivateService {
   remove(): Promise<void>;
 }
 
+type Action = 'start' | 'launch' | 'stop';
+
 async function privateService(
   script: string,
   url: (port: number) => string,
@@ -81,10 +84,12 @@ async function privateService(
   offsets: readonly number[] = [],
   /** Its process id file: at the end the instance is killed at once (its data is thrown away anyway). */
   pidFile?: (dir: string) => string,
+  /** Starts it, when that is more than the script's `start` (given a way to run the script and the data folder). */
+  start?: (action: (command: Action) => Promise<void>, dir: string, port: number) => Promise<void>,
 ): Promise<PrivateService> {
   const port = await freePort(offsets);
   const dir = await mkdtemp(path.join(tmpdir(), `wharf-private-${path.basename(script, '.sh')}-`));
-  const action = async (command: 'start' | 'stop'): Promise<void> => {
+  const action = async (command: Action): Promise<void> => {
     await run('bash', [path.join(repoRoot, 'scripts/services', script), command], {
       env: { ...process.env, ...env(port, dir) },
       timeout: 300_000,
@@ -93,7 +98,7 @@ async function privateService(
   return {
     url: url(port),
     port,
-    start: () => action('start'),
+    start: () => (start === undefined ? action('start') : start(action, dir, port)),
     stop: () => action('stop'),
     remove: async () => {
       const pid =
@@ -123,20 +128,70 @@ export function privatePostgres(): Promise<PrivateService> {
   );
 }
 
-/** A RabbitMQ node of its own (own name, port, distribution port and data folder). */
+/**
+ * Waits until the RabbitMQ at `url` opens an AMQP connection and a channel on it: then it serves clients (it starts
+ * its listeners last, once booted). Up to 120 s; fails at once when the node's process is gone.
+ */
+async function awaitAmqp(url: string, pidFile: string, logDir: string, node: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let lastError: unknown;
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    try {
+      const connection = await connect(url);
+      try {
+        const channel = await connection.createChannel();
+        await channel.close();
+        return;
+      } finally {
+        await connection.close().catch(() => {});
+      }
+    } catch (error) {
+      lastError = error;
+    }
+    // The node writes its pid file early in its boot: once it is there, a process that is gone will never answer.
+    const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+    if (attempt > 10 && Number.isInteger(pid) && pid > 0 && !alive(pid)) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const log = await readFile(path.join(logDir, `${node}-startup.log`), 'utf8').catch(() => '');
+  throw new Error(
+    `RabbitMQ node ${node} did not serve AMQP (${String(lastError)}); its startup log ends:\n${log.slice(-3000)}`,
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A RabbitMQ node of its own (own name, port, distribution port and data folder). It is started by rabbitmq.sh's
+ * `launch` and found ready by an AMQP connection and channel, and stopped by SIGTERM to its Erlang VM (rabbitmq.sh
+ * `stop`): no rabbitmqctl run, each of which boots an Erlang VM of its own.
+ */
 export function privateRabbitmq(): Promise<PrivateService & { readonly node: string }> {
   const node = `wharf-private-${randomBytes(4).toString('hex')}@localhost`;
+  const pidFile = (dir: string) => path.join(dir, 'mnesia', `${node}.pid`);
+  const url = (port: number) => `amqp://guest:guest@127.0.0.1:${port}`;
   // rabbitmq.sh puts the node's distribution port 20000 above its AMQP port.
   return privateService(
     'rabbitmq.sh',
-    (port) => `amqp://guest:guest@127.0.0.1:${port}`,
+    url,
     (port, dir) => ({
       WHARF_TEST_AMQP_PORT: String(port),
       WHARF_TEST_RABBITMQ_NODE: node,
       WHARF_RABBITMQ_DIR: dir,
     }),
     [20_000],
-    (dir) => path.join(dir, 'mnesia', `${node}.pid`),
+    pidFile,
+    async (action, dir, port) => {
+      await action('launch');
+      await awaitAmqp(url(port), pidFile(dir), path.join(dir, 'log'), node);
+    },
   ).then((service) => ({ ...service, node }));
 }
 
@@ -145,7 +200,12 @@ export function privateKafka(): Promise<PrivateService> {
   return privateService(
     'kafka.sh',
     (port) => `127.0.0.1:${port}`,
-    (port, dir) => ({ WHARF_TEST_KAFKA_PORT: String(port), WHARF_KAFKA_STATE_DIR: dir }),
+    // Short-lived: JVM flags for a broker that lives for seconds (kafka.sh says which, and what they save).
+    (port, dir) => ({
+      WHARF_TEST_KAFKA_PORT: String(port),
+      WHARF_KAFKA_STATE_DIR: dir,
+      WHARF_TEST_KAFKA_SHORT_LIVED: '1',
+    }),
     [1],
     (dir) => path.join(dir, 'kafka.pid'),
   );
