@@ -130,14 +130,15 @@ export function privatePostgres(): Promise<PrivateService> {
 
 /**
  * Waits until the RabbitMQ at `url` opens an AMQP connection and a channel on it: then it serves clients (it starts
- * its listeners last, once booted). Up to 120 s; fails at once when the node's process is gone.
+ * its listeners last, once booted). Up to 120 s, as rabbitmq.sh `start` waits.
  */
-async function awaitAmqp(url: string, pidFile: string, logDir: string, node: string): Promise<void> {
+async function awaitAmqp(url: string, logDir: string, node: string): Promise<void> {
   const deadline = Date.now() + 120_000;
   let lastError: unknown;
-  for (let attempt = 0; Date.now() < deadline; attempt++) {
+  while (Date.now() < deadline) {
     try {
-      const connection = await connect(url);
+      // A connect timeout, so a listener that accepts and never answers cannot hold the wait.
+      const connection = await connect(url, { timeout: 5_000 });
       try {
         const channel = await connection.createChannel();
         await channel.close();
@@ -148,24 +149,12 @@ async function awaitAmqp(url: string, pidFile: string, logDir: string, node: str
     } catch (error) {
       lastError = error;
     }
-    // The node writes its pid file early in its boot: once it is there, a process that is gone will never answer.
-    const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
-    if (attempt > 10 && Number.isInteger(pid) && pid > 0 && !alive(pid)) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const log = await readFile(path.join(logDir, `${node}-startup.log`), 'utf8').catch(() => '');
   throw new Error(
-    `RabbitMQ node ${node} did not serve AMQP (${String(lastError)}); its startup log ends:\n${log.slice(-3000)}`,
+    `RabbitMQ node ${node} did not serve AMQP within 120 s (${String(lastError)}); its startup log ends:\n${log.slice(-3000)}`,
   );
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -190,7 +179,7 @@ export function privateRabbitmq(): Promise<PrivateService & { readonly node: str
     pidFile,
     async (action, dir, port) => {
       await action('launch');
-      await awaitAmqp(url(port), pidFile(dir), path.join(dir, 'log'), node);
+      await awaitAmqp(url(port), path.join(dir, 'log'), node);
     },
   ).then((service) => ({ ...service, node }));
 }
