@@ -9,7 +9,7 @@ import {
   type AmqpPeer,
   amqpPeer,
   amqpUrl,
-  queueDurability,
+  queueDurable,
   takeMessages,
   uploadLifecycle,
 } from '../support/brokers.ts';
@@ -73,8 +73,9 @@ describe('AMQP hooks against RabbitMQ', { concurrency: true }, () => {
         assert.equal(payload.upload.id, event === 'pre-create' ? payload.upload.id : uploadId);
         assert.equal(payload.upload.metadata.filename, 'report.pdf');
       }
-      const durability = await queueDurability();
-      for (const queue of queues) assert.equal(durability.get(queue), true, `${queue} durable`);
+      for (const queue of queues) {
+        assert.equal(await queueDurable(peer.connection, queue), true, `${queue} durable`);
+      }
     } finally {
       await wharf.stop();
     }
@@ -110,8 +111,7 @@ describe('AMQP hooks against RabbitMQ', { concurrency: true }, () => {
       assert.ok(messages.every((message) => message.properties.deliveryMode === 1));
       const ids = new Set(messages.map((message) => message.properties.messageId));
       assert.equal(ids.size, defaultEvents.length, 'one id per event');
-      const durability = await queueDurability();
-      assert.equal(durability.get(routingKey), false);
+      assert.equal(await queueDurable(peer.connection, routingKey), false);
     } finally {
       await wharf.stop();
     }

@@ -1,10 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
 import { createUpload, octets, send, tus } from './http.ts';
-
-const run = promisify(execFile);
 
 /**
  * The Kafka client, loaded by the first Kafka helper called: it takes most of this module's load time, which the
@@ -18,16 +15,56 @@ export const rabbitmqNode = process.env.WHARF_TEST_RABBITMQ_NODE ?? 'wharf@local
 /** Kafka started by scripts/services/kafka.sh (or given by the environment). */
 export const kafkaBrokers = (process.env.WHARF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9192').split(',');
 
-/** `rabbitmqctl list_queues name durable` as a map of queue name to durability. */
-export async function queueDurability(): Promise<Map<string, boolean>> {
-  const { stdout } = await run('rabbitmqctl', ['-q', '-n', rabbitmqNode, 'list_queues', 'name', 'durable']);
-  const queues = new Map<string, boolean>();
-  for (const line of stdout.split('\n')) {
-    const [name, durable] = line.trim().split(/\s+/);
-    if (name === undefined || durable === undefined || name === 'name') continue;
-    queues.set(name, durable === 'true');
+/** Declares `queue` on a channel of its own: undefined when RabbitMQ accepts it, else the error it closed with. */
+async function declareOutcome(
+  connection: ChannelModel,
+  queue: string,
+  options: { durable: boolean; autoDelete: boolean },
+): Promise<Error | undefined> {
+  const channel = await connection.createChannel();
+  channel.on('error', () => {});
+  try {
+    await channel.assertQueue(queue, options);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  } finally {
+    await channel.close().catch(() => {});
   }
-  return queues;
+}
+
+/**
+ * Whether RabbitMQ holds the existing `queue` as durable, asked over AMQP (as `rabbitmqctl list_queues name
+ * durable` would answer, without the Erlang VM each rabbitmqctl run boots). RabbitMQ accepts a redeclaration
+ * whose properties equal the queue's (it then changes nothing) and refuses one whose `durable` differs with
+ * 406 PRECONDITION_FAILED "inequivalent arg 'durable'". Both declarations are made, so each answer has its control:
+ * exactly one is accepted, and the other is refused for `durable`; anything else throws. `autoDelete` must be the
+ * queue's own (it is compared too).
+ */
+export async function queueDurable(
+  connection: ChannelModel,
+  queue: string,
+  autoDelete = false,
+): Promise<boolean> {
+  const probe = await connection.createChannel();
+  probe.on('error', () => {});
+  // A passive check first: a declaration of a queue that does not exist would create it.
+  try {
+    await probe.checkQueue(queue);
+  } finally {
+    await probe.close().catch(() => {});
+  }
+  const asDurable = await declareOutcome(connection, queue, { durable: true, autoDelete });
+  const asTransient = await declareOutcome(connection, queue, { durable: false, autoDelete });
+  const refusedForDurability = (error: Error | undefined): boolean =>
+    error !== undefined &&
+    Reflect.get(error, 'code') === 406 &&
+    /inequivalent arg 'durable'/.test(error.message);
+  if (asDurable === undefined && refusedForDurability(asTransient)) return true;
+  if (asTransient === undefined && refusedForDurability(asDurable)) return false;
+  throw new Error(
+    `queue ${queue}: declared durable: ${asDurable?.message ?? 'accepted'}; declared transient: ${asTransient?.message ?? 'accepted'}`,
+  );
 }
 
 export interface AmqpPeer {
@@ -163,19 +200,35 @@ export async function uploadLifecycle(endpoint: string, name = 'report.pdf'): Pr
   return url.replace(/\/$/, '').split('/').pop() ?? '';
 }
 
-/** A RabbitMQ virtual host of its own (so a test can use fixed names like Celery's `celery` queue). */
+/** `rabbitmqctl -n <node> args…` with `input` on its standard input. */
+function rabbitmqctl(args: readonly string[], input = ''): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('rabbitmqctl', ['-q', '-n', rabbitmqNode, ...args], (error, _stdout, stderr) =>
+      error ? reject(new Error(`rabbitmqctl ${args[0]}: ${error.message} ${stderr}`)) : resolve(),
+    );
+    child.stdin?.end(input);
+  });
+}
+
+/**
+ * A RabbitMQ virtual host of its own (so a test can use fixed names like Celery's `celery` queue). Made with its
+ * permissions by one `rabbitmqctl import_definitions` (each rabbitmqctl run boots an Erlang VM: about 0.4 CPU-s),
+ * removed by `delete_vhost`.
+ */
 export async function temporaryVhost(): Promise<{ url: string; remove(): Promise<void> }> {
   const name = `wharf-test-${Date.now().toString(36)}-${process.pid}`;
-  const ctl = (...args: string[]) => run('rabbitmqctl', ['-q', '-n', rabbitmqNode, ...args]);
-  await ctl('add_vhost', name);
   const user = decodeURIComponent(new URL(amqpUrl).username || 'guest');
-  await ctl('set_permissions', '-p', name, user, '.*', '.*', '.*');
+  const definitions = {
+    vhosts: [{ name }],
+    permissions: [{ user, vhost: name, configure: '.*', write: '.*', read: '.*' }],
+  };
+  await rabbitmqctl(['import_definitions', '--format', 'json'], JSON.stringify(definitions));
   const url = new URL(amqpUrl);
   url.pathname = `/${encodeURIComponent(name)}`;
   return {
     url: url.toString(),
     remove: async () => {
-      await ctl('delete_vhost', name);
+      await rabbitmqctl(['delete_vhost', name]);
     },
   };
 }

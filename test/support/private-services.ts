@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { connect } from 'amqplib';
 import { repoRoot } from './wharf-process.ts';
 
 const run = promisify(execFile);
@@ -74,6 +75,8 @@ export interface PrivateService {
   remove(): Promise<void>;
 }
 
+type Action = 'start' | 'launch' | 'stop';
+
 async function privateService(
   script: string,
   url: (port: number) => string,
@@ -81,10 +84,12 @@ async function privateService(
   offsets: readonly number[] = [],
   /** Its process id file: at the end the instance is killed at once (its data is thrown away anyway). */
   pidFile?: (dir: string) => string,
+  /** Starts it, when that is more than the script's `start` (given a way to run the script and the data folder). */
+  start?: (action: (command: Action) => Promise<void>, dir: string, port: number) => Promise<void>,
 ): Promise<PrivateService> {
   const port = await freePort(offsets);
   const dir = await mkdtemp(path.join(tmpdir(), `wharf-private-${path.basename(script, '.sh')}-`));
-  const action = async (command: 'start' | 'stop'): Promise<void> => {
+  const action = async (command: Action): Promise<void> => {
     await run('bash', [path.join(repoRoot, 'scripts/services', script), command], {
       env: { ...process.env, ...env(port, dir) },
       timeout: 300_000,
@@ -93,7 +98,7 @@ async function privateService(
   return {
     url: url(port),
     port,
-    start: () => action('start'),
+    start: () => (start === undefined ? action('start') : start(action, dir, port)),
     stop: () => action('stop'),
     remove: async () => {
       const pid =
@@ -123,20 +128,59 @@ export function privatePostgres(): Promise<PrivateService> {
   );
 }
 
-/** A RabbitMQ node of its own (own name, port, distribution port and data folder). */
+/**
+ * Waits until the RabbitMQ at `url` opens an AMQP connection and a channel on it: then it serves clients (it starts
+ * its listeners last, once booted). Up to 120 s, as rabbitmq.sh `start` waits.
+ */
+async function awaitAmqp(url: string, logDir: string, node: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      // A connect timeout, so a listener that accepts and never answers cannot hold the wait.
+      const connection = await connect(url, { timeout: 5_000 });
+      try {
+        const channel = await connection.createChannel();
+        await channel.close();
+        return;
+      } finally {
+        await connection.close().catch(() => {});
+      }
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const log = await readFile(path.join(logDir, `${node}-startup.log`), 'utf8').catch(() => '');
+  throw new Error(
+    `RabbitMQ node ${node} did not serve AMQP within 120 s (${String(lastError)}); its startup log ends:\n${log.slice(-3000)}`,
+  );
+}
+
+/**
+ * A RabbitMQ node of its own (own name, port, distribution port and data folder). It is started by rabbitmq.sh's
+ * `launch` and found ready by an AMQP connection and channel, and stopped by SIGTERM to its Erlang VM (rabbitmq.sh
+ * `stop`): no rabbitmqctl run, each of which boots an Erlang VM of its own.
+ */
 export function privateRabbitmq(): Promise<PrivateService & { readonly node: string }> {
   const node = `wharf-private-${randomBytes(4).toString('hex')}@localhost`;
+  const pidFile = (dir: string) => path.join(dir, 'mnesia', `${node}.pid`);
+  const url = (port: number) => `amqp://guest:guest@127.0.0.1:${port}`;
   // rabbitmq.sh puts the node's distribution port 20000 above its AMQP port.
   return privateService(
     'rabbitmq.sh',
-    (port) => `amqp://guest:guest@127.0.0.1:${port}`,
+    url,
     (port, dir) => ({
       WHARF_TEST_AMQP_PORT: String(port),
       WHARF_TEST_RABBITMQ_NODE: node,
       WHARF_RABBITMQ_DIR: dir,
     }),
     [20_000],
-    (dir) => path.join(dir, 'mnesia', `${node}.pid`),
+    pidFile,
+    async (action, dir, port) => {
+      await action('launch');
+      await awaitAmqp(url(port), path.join(dir, 'log'), node);
+    },
   ).then((service) => ({ ...service, node }));
 }
 
@@ -145,7 +189,12 @@ export function privateKafka(): Promise<PrivateService> {
   return privateService(
     'kafka.sh',
     (port) => `127.0.0.1:${port}`,
-    (port, dir) => ({ WHARF_TEST_KAFKA_PORT: String(port), WHARF_KAFKA_STATE_DIR: dir }),
+    // Short-lived: JVM flags for a broker that lives for seconds (kafka.sh says which, and what they save).
+    (port, dir) => ({
+      WHARF_TEST_KAFKA_PORT: String(port),
+      WHARF_KAFKA_STATE_DIR: dir,
+      WHARF_TEST_KAFKA_SHORT_LIVED: '1',
+    }),
     [1],
     (dir) => path.join(dir, 'kafka.pid'),
   );
