@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { requirePackage } from '../require-package.ts';
 import {
   type Backend,
   BackendUnavailableError,
@@ -93,7 +94,7 @@ export class RedisBackend implements Backend, GuardedBackend {
   }
 
   async #open(): Promise<Redis> {
-    const { Redis: RedisClient } = await import('ioredis');
+    const { Redis: RedisClient } = requirePackage('ioredis') as typeof import('ioredis');
     const client = new RedisClient(this.#dsn, {
       maxRetriesPerRequest: 2,
       connectTimeout: this.timeoutMs,

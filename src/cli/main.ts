@@ -1,22 +1,28 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { startServer } from '../compose.ts';
 import { renderHelp } from '../config/help.ts';
 import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
 import { ConfigError } from '../config/option-table.ts';
 import { unknownVariables } from '../config/unknown-env.ts';
-import { HookModuleError } from '../hooks/modules/loader.ts';
 import { ClusterLocker, serveClusterLocks } from '../locks/cluster.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { serveClusterMetrics } from '../server/metrics.ts';
-import { checkHooks } from './hooks-check.ts';
 
 function packageVersion(): string {
   const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
   return (JSON.parse(text) as { version: string }).version;
 }
 
+/*
+ * The server, `hooks check` and the cluster's metrics are imported where they are used, not at the top: --help,
+ * --version, a configuration error and the --workers primary then load about 35 of Wharf's modules instead of
+ * about 175 (docs/architecture.md, "Start cost").
+ */
+
 async function serve(config: Config, logger: Logger, inCluster: boolean): Promise<void> {
+  const [{ startServer }, { HookModuleError }] = await Promise.all([
+    import('../compose.ts'),
+    import('../hooks/modules/loader.ts'),
+  ]);
   const wharf = await startServer(config, {
     logger,
     // The roles follow the slot, not the worker id: a worker replacing the one in slot 1 takes them over.
@@ -66,7 +72,7 @@ async function serve(config: Config, logger: Logger, inCluster: boolean): Promis
   });
 }
 
-function runPrimary(config: Config, logger: Logger): void {
+async function runPrimary(config: Config, logger: Logger): Promise<void> {
   let stopping = false;
   // Each worker keeps its slot number across restarts, so a replacement resumes its predecessor's hook outbox.
   const slots = new Map<number, number>();
@@ -76,7 +82,7 @@ function runPrimary(config: Config, logger: Logger): void {
     serveClusterLocks(worker);
   };
   // Workers answer /metrics with the sum over all of them, which this process gathers.
-  if (config.admin.metrics) serveClusterMetrics();
+  if (config.admin.metrics) (await import('../server/metrics-cluster.ts')).serveClusterMetrics();
   for (let slot = 1; slot <= config.workers; slot++) fork(slot);
   cluster.on('exit', (worker, code) => {
     if (stopping) {
@@ -133,6 +139,7 @@ export async function main(
       for (const { variable, nearest } of misspelt)
         process.stderr.write(`wharf: warning: ${unknownMessage(variable, nearest)}\n`);
       try {
+        const { checkHooks } = await import('./hooks-check.ts');
         process.stdout.write(await checkHooks(config));
       } catch (error) {
         process.stderr.write(`wharf: ${(error as Error).message}\n`);
@@ -152,7 +159,7 @@ export async function main(
   for (const { variable, nearest } of misspelt)
     logger.warn({ variable, nearest }, unknownMessage(variable, nearest));
   if (config.workers > 1 && cluster.isPrimary) {
-    runPrimary(config, logger);
+    await runPrimary(config, logger);
     return;
   }
   try {

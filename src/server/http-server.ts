@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Backend } from '../backends/backend.ts';
 import { jobLeasesOn } from '../backends/shared-job-leases.ts';
@@ -8,6 +8,7 @@ import type { RunHistory } from '../hooks/history/run-history.ts';
 import type { HookModules, ScheduleGate } from '../hooks/modules/registry.ts';
 import type { Locker } from '../locks/locker.ts';
 import type { Logger } from '../logger.ts';
+import { createServer } from '../node-http.ts';
 import { type RequestHandler, routeTusPath } from '../tus/handler.ts';
 import type { UploadObserver } from '../uploads/events.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';

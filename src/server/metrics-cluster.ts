@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from './prom-client.ts';
 
 /**
  * /metrics under --workers: whichever worker a scrape reaches asks the primary, which asks every worker for its

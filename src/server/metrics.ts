@@ -1,11 +1,11 @@
 import cluster from 'node:cluster';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { OutboxStats } from '../hooks/delivery/delivery-control.ts';
 import { redactTarget } from '../hooks/delivery/target-guard.ts';
 import type { RunRecord } from '../hooks/history/run-log.ts';
 import type { UploadRecord } from '../info/upload-record.ts';
 import type { UploadActivity } from '../uploads/activity.ts';
 import { clusterExposition, joinMetricsCluster, type MetricsSnapshot } from './metrics-cluster.ts';
+import { Counter, collectProcessMetrics, Gauge, Histogram, Registry } from './prom-client.ts';
 
 export { type MetricsSnapshot, serveClusterMetrics } from './metrics-cluster.ts';
 
@@ -111,7 +111,7 @@ export class Metrics {
       buckets: durationBuckets,
       registers,
     });
-    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics === true) collectProcessMetrics(this.registry);
   }
 
   /** The upload lifecycle's counters. */

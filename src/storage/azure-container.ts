@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { type Backend, withTimeout } from '../backends/backend.ts';
+import { Agent as NodeHttpAgent, nodeHttps } from '../node-http.ts';
 import type { ByteRange } from './data-store.ts';
 
 /** How to reach the container: one of a connection string, an account key or a SAS token. */
@@ -63,7 +64,10 @@ export class AzureContainer implements Backend {
       else if (key !== undefined)
         base = new BlobServiceClient(url, new StorageSharedKeyCredential(account ?? '', key));
       else base = new BlobServiceClient(`${url}?${(sas ?? '').replace(/^\?/, '')}`);
-      const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+      const agents = {
+        http: new NodeHttpAgent({ keepAlive: true }),
+        https: new (nodeHttps().Agent)({ keepAlive: true }),
+      };
       this.#agents = agents;
       // The client's HTTP client is shared by the whole process: a client built on this pipeline sends its
       // requests through it with this store's own agents, which close() can then close. The pipeline keeps

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { requirePackage } from '../require-package.ts';
 
 /** How to reach the bucket; the shape of the `s3` configuration, without Wharf's own tuning options. */
 export interface S3Connection {
@@ -62,7 +63,7 @@ export class S3Bucket {
   }
 
   static async connect(connection: S3Connection): Promise<S3Bucket> {
-    const sdk = await import('@aws-sdk/client-s3');
+    const sdk = requirePackage('@aws-sdk/client-s3') as Sdk;
     const client = new sdk.S3Client({
       region: connection.region,
       forcePathStyle: connection.forcePathStyle,

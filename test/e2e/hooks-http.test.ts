@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hookSchemaErrors } from '../support/hook-payload-validator.ts';
 import {
@@ -11,6 +15,7 @@ import {
   uploadOf,
 } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
+import { closeNow, listenOnLoopback } from '../support/loopback-server.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 function names(hooks: readonly ReceivedHook[]): string[] {
@@ -412,6 +417,80 @@ describe('HTTP hooks', { concurrency: true }, () => {
       } finally {
         await wharf.stop();
         await second.close();
+      }
+    });
+  });
+
+  describe('HTTP hooks: an https target', { concurrency: false }, () => {
+    it('posts the events over TLS, a refusal reaching the client (node:https loads on the first https hook)', async () => {
+      // A self-signed certificate for 127.0.0.1, which the wharf process trusts through NODE_EXTRA_CA_CERTS.
+      const folder = await mkdtemp(path.join(tmpdir(), 'wharf-https-hook-'));
+      const key = path.join(folder, 'key.pem');
+      const cert = path.join(folder, 'cert.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '2',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { stdio: 'ignore' },
+      );
+      const received: { name: string; secure: boolean; id: string }[] = [];
+      const server = createHttpsServer(
+        { key: await readFile(key), cert: await readFile(cert) },
+        (req, res) => {
+          const chunks: Buffer[] = [];
+          req.on('data', (chunk: Buffer) => chunks.push(chunk));
+          req.on('end', () => {
+            const name = String(req.headers['hook-name'] ?? '');
+            const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+            received.push({ name, secure: 'encrypted' in req.socket, id: String(uploadOf(payload).id) });
+            const refuse = name === 'pre-create' && received.filter((hook) => hook.name === name).length > 1;
+            res
+              .writeHead(refuse ? 403 : 200, { 'Content-Type': 'text/plain' })
+              .end(refuse ? 'not over TLS' : '');
+          });
+        },
+      );
+      const port = await listenOnLoopback(server);
+      const wharf = await startWharf({
+        args: ['--hooks-http-urls', `https://127.0.0.1:${port}/hooks`],
+        env: { NODE_EXTRA_CA_CERTS: cert },
+      });
+      try {
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': 1 });
+        const deadline = Date.now() + 15_000;
+        while (!received.some((hook) => hook.name === 'post-create') && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assert.deepEqual(
+          received.map((hook) => hook.name),
+          ['pre-create', 'post-create'],
+        );
+        assert.ok(received.every((hook) => hook.secure));
+        assert.equal(received[1]?.id, idOf(url));
+        const refused = await send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': 1 } });
+        assert.equal(refused.status, 403);
+        assert.equal(refused.text, 'not over TLS');
+      } finally {
+        await wharf.stop();
+        await closeNow(server);
+        await rm(folder, { recursive: true, force: true });
       }
     });
   });

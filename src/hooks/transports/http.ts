@@ -1,13 +1,7 @@
-import {
-  type ClientRequest,
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type RequestOptions,
-} from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent, ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import { urlToHttpOptions } from 'node:url';
+import { Agent as HttpAgent, request as httpRequest, nodeHttps } from '../../node-http.ts';
 import { AbortWatch } from './abort-watch.ts';
 import { httpCloudEventHeaders } from './cloudevents-bindings.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
@@ -93,7 +87,8 @@ export class HttpHookTransport implements HookTransport {
    * cost more than the hook itself on a busy server. Idle sockets do not keep the process alive.
    */
   readonly #httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
-  readonly #httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+  /** Made on the first https request: node:https (and tls) load only when a target needs them. */
+  #httpsAgent: HttpsAgent | undefined;
   /** The HMAC keys of `options.secrets`, decoded once (a bad secret throws here, naming its position only). */
   readonly #signingKeys: readonly Buffer[];
   /** What to interrupt when a delivery's signal aborts. */
@@ -212,9 +207,16 @@ export class HttpHookTransport implements HookTransport {
     }
   }
 
+  /** The request function and kept-alive agent of a scheme; the first https request loads node:https. */
+  #client(secure: boolean): { send: typeof httpRequest; agent: Agent } {
+    if (!secure) return { send: httpRequest, agent: this.#httpAgent };
+    const https = nodeHttps();
+    this.#httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: 64 });
+    return { send: https.request, agent: this.#httpsAgent };
+  }
+
   #exchange(attempt: Attempt, stop: Interruption): Promise<IncomingMessage> {
-    const secure = attempt.url.protocol === 'https:';
-    const send = secure ? httpsRequest : httpRequest;
+    const { send, agent } = this.#client(attempt.url.protocol === 'https:');
     return new Promise((resolve, reject) => {
       if (stop.reason !== undefined) {
         reject(new Error(`hook request interrupted (${stop.reason})`));
@@ -226,7 +228,7 @@ export class HttpHookTransport implements HookTransport {
       );
       options.method = attempt.method;
       options.headers = attempt.headers;
-      options.agent = secure ? this.#httpsAgent : this.#httpAgent;
+      options.agent = agent;
       const request = send(options, resolve);
       stop.watch(request);
       request.once('error', (error: Error) => {

@@ -1,4 +1,5 @@
-import { type ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue } from '../../node-http.ts';
 
 /** Node 24.x and 26+ (`res.writeInformation`, nodejs/node#63155); typed here since Node 20's types lack it. */
 interface WithWriteInformation {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
 import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
 import type { UploadRecord } from '../../../src/info/upload-record.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
@@ -171,6 +171,49 @@ test('metrics: the process figures are read at the scrape (CPU, memory, event-lo
   assert.match(text, new RegExp(`^nodejs_version_info\\{version="${process.version}"[,}].* 1$`, 'm'));
   // Without the option (as in the counters' tests), none of them.
   assert.equal((await new Metrics().render()).includes('process_cpu'), false);
+});
+
+test("metrics: the process metrics are prom-client's default metrics, family for family (name, help, type, order)", async () => {
+  // Wharf registers them itself so that a start skips @opentelemetry/api (server/prom-client.ts).
+  const theirs = new Registry();
+  collectDefaultMetrics({ register: theirs });
+  const families = (metrics: readonly { name: string; help: string; type: unknown }[]) =>
+    metrics.map(({ name, help, type }) => `${name} ${String(type)} ${help}`);
+  const ours = (await new Metrics({ processMetrics: true }).collect()).filter(
+    (metric) => metric.name.startsWith('process_') || metric.name.startsWith('nodejs_'),
+  );
+  const expected = families(await theirs.getMetricsAsJSON());
+  assert.ok(expected.length > 10);
+  assert.deepEqual(families(ours), expected);
+});
+
+test('metrics: the CPU counters add the CPU spent between scrapes, user + system = total', async () => {
+  const metrics = new Metrics({ processMetrics: true });
+  const seconds = async () => {
+    const values = new Map<string, number>();
+    for (const metric of await metrics.collect()) {
+      if (metric.name.startsWith('process_cpu_'))
+        values.set(metric.name, metric.values[0]?.value ?? Number.NaN);
+    }
+    return values;
+  };
+  const before = await seconds();
+  const spent = process.cpuUsage();
+  const until = Date.now() + 60;
+  while (Date.now() < until) JSON.stringify({ spin: Math.random() });
+  const used = process.cpuUsage(spent);
+  const after = await seconds();
+  const user = after.get('process_cpu_user_seconds_total')! - before.get('process_cpu_user_seconds_total')!;
+  const system =
+    after.get('process_cpu_system_seconds_total')! - before.get('process_cpu_system_seconds_total')!;
+  const total = after.get('process_cpu_seconds_total')! - before.get('process_cpu_seconds_total')!;
+  assert.ok(user > 0, `user ${user}`);
+  // The scrape reads the clock after this test's own reading started: at least what the test saw spent.
+  assert.ok(
+    user + system >= (used.user + used.system) / 1e6 - 1e-6,
+    `${user + system} < ${used.user + used.system}`,
+  );
+  assert.ok(Math.abs(total - (user + system)) < 1e-9);
 });
 
 test("metrics: prom-client's default metrics come too: the event-loop monitor's percentiles, a GC histogram, handles", async () => {
