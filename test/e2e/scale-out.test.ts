@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
+import { downloadSha256, MiB } from '../support/bytes.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import { type PrivateService, privatePostgres, privateRedis } from '../support/private-services.ts';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
@@ -13,7 +14,6 @@ import { objectSha256, removeObjects, s3Args } from '../support/s3.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
-const MiB = 1024 * 1024;
 const retryDelays = [0, 200, 500, 1000, 1000, 2000, 2000, 3000, 3000, 5000, 5000];
 
 interface Cluster {
@@ -47,12 +47,6 @@ async function startCluster(stateArgs: readonly string[], count: number): Promis
 function randomPayload(size: number): { bytes: Buffer; sha256: string } {
   const bytes = randomBytes(size);
   return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-async function downloadSha256(url: string): Promise<string> {
-  const reply = await send('GET', url);
-  assert.equal(reply.status, 200, reply.text);
-  return createHash('sha256').update(reply.body).digest('hex');
 }
 
 function upload(bytes: Buffer, options: tus.UploadOptions): Promise<string> {
