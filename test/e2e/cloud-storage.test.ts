@@ -212,41 +212,6 @@ describe('cloud storage', { concurrency: clouds.length }, () => {
         }
       });
 
-      it('lets instances sharing Redis (records and locks) take turns on one upload, and a tus-js-client resume', async () => {
-        const shared = ['--info-storage', 'redis-info-storage', '--info-db-dsn', redisUrl];
-        const prefixArgs = ['--redis-key-prefix', `wharf-${cloud.name}-${Date.now()}-${process.pid}:`];
-        const [first, second] = await Promise.all([
-          startWharf({ args: [...args, ...shared, ...prefixArgs] }),
-          startWharf({ args: [...args, ...shared, ...prefixArgs] }),
-        ]);
-        try {
-          const data = randomBytes(17 * unit + 5);
-          const url = await createUpload(first.endpoint, { 'Upload-Length': data.length });
-          const path = new URL(url).pathname;
-          let offset = 0;
-          for (const [index, size] of [3 * unit, 6 * unit + 1, unit].entries()) {
-            const instance = index % 2 === 0 ? first : second;
-            offset = await sendChunks(new URL(path, instance.origin).toString(), data, [size], offset);
-          }
-          // tus-js-client asks the other instance where the upload stands and sends the rest.
-          await new Promise<void>((resolve, reject) => {
-            const task = new tus.Upload(data, {
-              endpoint: second.endpoint,
-              uploadUrl: new URL(path, second.origin).toString(),
-              chunkSize: 5 * unit,
-              retryDelays: [0, 200],
-              onSuccess: () => resolve(),
-              onError: reject,
-            });
-            task.start();
-          });
-          assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
-        } finally {
-          await first.stop();
-          await second.stop();
-        }
-      });
-
       it('expiration deletes what an abandoned upload stored', async () => {
         const expiring = await startWharf({
           args: [...args, '--upload-expiration', '1', '--expiration-sweep-interval', '1'],
@@ -275,10 +240,13 @@ describe('cloud storage', { concurrency: clouds.length }, () => {
         }
       });
 
-      it('rebuilds a record Redis lost from the copy kept beside the bytes, and the upload continues', async () => {
-        const keyPrefix = `wharf-copy-${cloud.name}-${Date.now()}-${process.pid}:`;
-        const copying = await startWharf({
-          args: [
+      describe('instances sharing Redis (records and locks)', () => {
+        // Two instances for both tests below: each test works on an upload of its own (its own record key).
+        const keyPrefix = `wharf-${cloud.name}-${Date.now()}-${process.pid}:`;
+        let first: WharfProcess;
+        let second: WharfProcess;
+        before(async () => {
+          const shared = [
             ...args,
             '--info-storage',
             'redis-info-storage',
@@ -286,25 +254,60 @@ describe('cloud storage', { concurrency: clouds.length }, () => {
             redisUrl,
             '--redis-key-prefix',
             keyPrefix,
-          ],
+          ];
+          [first, second] = await Promise.all([startWharf({ args: shared }), startWharf({ args: shared })]);
         });
-        const redis = new Redis(redisUrl);
-        try {
-          const data = randomBytes(9 * unit + 3);
-          const url = await createUpload(copying.endpoint, { 'Upload-Length': data.length });
-          const id = idOf(url);
-          await sendChunks(url, data, [6 * unit + 1]);
-          assert.ok((await cloud.names(`${prefix}.wharf-records/${id}`)).length === 1, 'the copy is kept');
-          assert.equal(await redis.del(`${keyPrefix}info:${id}`), 1, 'the record was in Redis, and is gone');
-          assert.equal(await headOffset(url), 6 * unit + 1);
-          await sendChunks(url, data, [data.length - (6 * unit + 1)], 6 * unit + 1);
-          const download = await send('GET', url);
-          assert.equal(sha256(download.body), sha256(data));
-          await redis.del(`${keyPrefix}info:${id}`);
-        } finally {
-          redis.disconnect();
-          await copying.stop();
-        }
+        after(async () => {
+          await first?.stop();
+          await second?.stop();
+        });
+
+        it('take turns on one upload, and a tus-js-client resume', async () => {
+          const data = randomBytes(17 * unit + 5);
+          const url = await createUpload(first.endpoint, { 'Upload-Length': data.length });
+          const path = new URL(url).pathname;
+          let offset = 0;
+          for (const [index, size] of [3 * unit, 6 * unit + 1, unit].entries()) {
+            const instance = index % 2 === 0 ? first : second;
+            offset = await sendChunks(new URL(path, instance.origin).toString(), data, [size], offset);
+          }
+          // tus-js-client asks the other instance where the upload stands and sends the rest.
+          await new Promise<void>((resolve, reject) => {
+            const task = new tus.Upload(data, {
+              endpoint: second.endpoint,
+              uploadUrl: new URL(path, second.origin).toString(),
+              chunkSize: 5 * unit,
+              retryDelays: [0, 200],
+              onSuccess: () => resolve(),
+              onError: reject,
+            });
+            task.start();
+          });
+          assert.equal((await cloud.sha256(`${prefix}${idOf(url)}`)).sha256, sha256(data));
+        });
+
+        it('a record Redis lost is rebuilt from the copy kept beside the bytes, and the upload continues', async () => {
+          const redis = new Redis(redisUrl);
+          try {
+            const data = randomBytes(9 * unit + 3);
+            const url = await createUpload(first.endpoint, { 'Upload-Length': data.length });
+            const id = idOf(url);
+            await sendChunks(url, data, [6 * unit + 1]);
+            assert.ok((await cloud.names(`${prefix}.wharf-records/${id}`)).length === 1, 'the copy is kept');
+            assert.equal(
+              await redis.del(`${keyPrefix}info:${id}`),
+              1,
+              'the record was in Redis, and is gone',
+            );
+            assert.equal(await headOffset(url), 6 * unit + 1);
+            await sendChunks(url, data, [data.length - (6 * unit + 1)], 6 * unit + 1);
+            const download = await send('GET', url);
+            assert.equal(sha256(download.body), sha256(data));
+            await redis.del(`${keyPrefix}info:${id}`);
+          } finally {
+            redis.disconnect();
+          }
+        });
       });
     });
   }

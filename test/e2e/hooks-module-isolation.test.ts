@@ -93,8 +93,9 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
     await writeFile(
       path.join(folder, 'wharf-module.json'),
       // Longer than the filter's own timeout (2 s): the next upload's run reaches the worker while it is still
-      // stuck in the loop, and moves to the new worker once the stuck one is terminated.
-      JSON.stringify({ isolation: 'worker', memoryLimitMb: 32, timeout: 3 }),
+      // stuck in the loop, and moves to the new worker once the stuck one is terminated. Not much longer: the loop
+      // spins a core until then, and that run then still has 1.5 s of its own timeout for the new worker.
+      JSON.stringify({ isolation: 'worker', memoryLimitMb: 32, timeout: 2.5 }),
     );
     wharf = await startWharf({
       args: [
@@ -191,18 +192,19 @@ describe('isolation: worker (a hook module in a worker thread with a memory limi
     assert.equal((await create(started, 'plain')).status, 201);
     await started.stop();
 
-    // A module that never finishes loading (a loop at its top level) fails start-up at its timeout.
+    // A module that never finishes loading (a loop at its top level) fails start-up at its timeout (short: the
+    // loop spins a core until then).
     const spinning = path.join(scratch, 'spinning');
     await mkdir(path.join(spinning, 'spin'), { recursive: true });
     await writeFile(path.join(spinning, 'spin', 'index.mjs'), 'for (;;) {}\nexport default () => {};\n');
     await writeFile(
       path.join(spinning, 'spin', 'wharf-module.json'),
-      JSON.stringify({ isolation: 'worker', timeout: 1 }),
+      JSON.stringify({ isolation: 'worker', timeout: 0.2 }),
     );
     await assert.rejects(
       startWharf({ args: ['--hooks-modules-dir', spinning] }),
       (error: Error) =>
-        /spin/.test(error.message) && /did not finish loading within 1000 ms/.test(error.message),
+        /spin/.test(error.message) && /did not finish loading within 200 ms/.test(error.message),
     );
 
     await assert.rejects(

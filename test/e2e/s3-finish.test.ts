@@ -3,7 +3,7 @@
  * multipart upload, sends the local file) before it writes the record. A process killed between the two
  * left the record one chunk short of a complete object: every retry answered 500 and GET 409, forever.
  * Here the record write is held in a proxy in front of Redis and the instance is killed with SIGKILL
- * while it waits; a new instance must then finish the upload from what is in the bucket.
+ * while it waits; another instance (one that never served the upload) must then finish it from what is in the bucket.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -88,6 +88,13 @@ describe('a final PATCH killed after sealing the object, before writing the reco
       const instances: WharfProcess[] = [];
       const redis = new Redis(redisUrl, { lazyConnect: true });
 
+      /**
+       * The instance that takes over each cut upload (and runs the READONLY test): started once, before any upload
+       * exists, so it holds nothing of an upload in memory until it is asked about it, as a new instance would. Each
+       * test cuts an upload of its own; the instance that sealed it is started for that test and killed.
+       */
+      let survivor: WharfProcess;
+
       /** An instance on the shared folder and Redis (through the proxy); its post-finish events go to the receiver. */
       async function instance(): Promise<WharfProcess> {
         const wharf = await startWharf({
@@ -163,6 +170,7 @@ describe('a final PATCH killed after sealing the object, before writing the reco
         receiver = new HookReceiver();
         await receiver.start();
         await redis.connect();
+        survivor = await instance();
       });
       after(async () => {
         for (const wharf of instances) await wharf.stop('SIGKILL');
@@ -176,9 +184,9 @@ describe('a final PATCH killed after sealing the object, before writing the reco
         await rm(dataDir, { recursive: true, force: true });
       });
 
-      it('the retried last chunk on a new instance answers 204 at the full length; GET is byte-exact', async () => {
+      it('the retried last chunk on another instance answers 204 at the full length; GET is byte-exact', async () => {
         const cut = await cutFinalPatch();
-        const second = await instance();
+        const second = survivor;
         const retry = await send('PATCH', cut.url.replace(/^http:\/\/[^/]+/, second.origin), {
           headers: { ...tus, ...octets, 'Upload-Offset': firstChunk },
           body: content.subarray(firstChunk),
@@ -193,9 +201,9 @@ describe('a final PATCH killed after sealing the object, before writing the reco
         await assertOnePostFinish(second, cut.id);
       });
 
-      it("a new instance's HEAD finishes it, and GET then downloads it byte-exact", async () => {
+      it("another instance's HEAD finishes it, and GET then downloads it byte-exact", async () => {
         const cut = await cutFinalPatch();
-        const second = await instance();
+        const second = survivor;
         const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
         const head = await send('HEAD', url, { headers: tus });
         assert.equal(head.status, 200);
@@ -209,7 +217,7 @@ describe('a final PATCH killed after sealing the object, before writing the reco
       });
 
       it('when Redis refuses the record write (READONLY: a 5xx, retry), the retried last chunk finishes it', async () => {
-        const wharf = await instance();
+        const wharf = survivor;
         const url = await createUpload(wharf.endpoint, { 'Upload-Length': content.length });
         const id = url.slice(url.lastIndexOf('/') + 1);
         ids.push(id);
@@ -238,9 +246,9 @@ describe('a final PATCH killed after sealing the object, before writing the reco
         await assertOnePostFinish(wharf, id);
       });
 
-      it("a new instance's GET finishes it and downloads it byte-exact", async () => {
+      it("another instance's GET finishes it and downloads it byte-exact", async () => {
         const cut = await cutFinalPatch();
-        const second = await instance();
+        const second = survivor;
         const url = cut.url.replace(/^http:\/\/[^/]+/, second.origin);
         assert.equal(await downloadSha256(url), contentSha);
         await assertNothingLeft(cut);

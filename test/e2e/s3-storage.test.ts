@@ -31,6 +31,11 @@ const unavailable = await s3Unavailable();
 // The tests use uploads (and extra processes) of their own: they run at once, their S3 calls overlapping.
 describe('s3 storage against a real S3 server', { skip: unavailable, concurrency: true }, () => {
   let wharf: WharfProcess;
+  /**
+   * A second process on the same bucket, folder and info folder, with --s3-headers: one test continues there an
+   * upload the first process started, another checks the headers it sends. Each uses an upload of its own.
+   */
+  let other: WharfProcess;
   let folder: string;
 
   before(async () => {
@@ -38,8 +43,18 @@ describe('s3 storage against a real S3 server', { skip: unavailable, concurrency
     const setup = s3Args('s3', ['--s3-part-size', '5MiB', '--allow-empty']);
     folder = setup.folder;
     wharf = await startWharf({ args: setup.args });
+    const second = s3Args('s3', [
+      '--s3-part-size',
+      '5MiB',
+      '--s3-headers',
+      '{"x-amz-meta-uploaded-by":"wharf-test"}',
+      '--dir-structure',
+      folder,
+    ]);
+    other = await startWharf({ args: second.args, dataDir: wharf.dataDir });
   });
   after(async () => {
+    await other?.stop();
     await wharf?.stop();
     await removeObjects(`${folder}/`);
   });
@@ -80,10 +95,11 @@ describe('s3 storage against a real S3 server', { skip: unavailable, concurrency
   });
 
   it('keeps the bytes of a PATCH whose connection dropped, and the client resumes from there', async () => {
-    const data = randomBytes(20 * MiB);
+    // One whole 5 MiB part and a tail sent before the drop: what must be kept crosses a part boundary.
+    const data = randomBytes(8 * MiB);
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': data.length });
     const key = `${folder}/${idOf(url)}`;
-    const sent = 13 * MiB + 777;
+    const sent = 6 * MiB + 777;
     // The client goes away mid-body, after its bytes reached the server's socket.
     await patchThenDrop(url, data, sent);
     const offset = await offsetAfterDrop(url);
@@ -122,7 +138,8 @@ describe('s3 storage against a real S3 server', { skip: unavailable, concurrency
 
   it('terminates unfinished and finished uploads, leaving no object and no pending multipart upload', async () => {
     const total = 20 * MiB;
-    const data = randomBytes(total);
+    // The bytes sent: 12 MiB and 3 of the unfinished upload (its declared length stays 20 MiB), 6 MiB of the other.
+    const data = randomBytes(12 * MiB + 3);
     const unfinished = await createUpload(wharf.endpoint, { 'Upload-Length': total });
     const unfinishedKey = `${folder}/${idOf(unfinished)}`;
     await sendChunks(unfinished, data, [7 * MiB, 5 * MiB + 3]);
@@ -201,42 +218,25 @@ describe('s3 storage against a real S3 server', { skip: unavailable, concurrency
 
   it('lets a second Wharf process continue an upload the first one started', async () => {
     // Same bucket and folder, same info folder: the second process has nothing of the first in memory.
-    const setup = s3Args('s3', ['--s3-part-size', '5MiB', '--dir-structure', folder]);
-    const other = await startWharf({ args: setup.args, dataDir: wharf.dataDir });
-    try {
-      const total = 13 * MiB + 7;
-      const data = randomBytes(total);
-      const url = await createUpload(wharf.endpoint, { 'Upload-Length': total });
-      const key = `${folder}/${idOf(url)}`;
-      const half = await sendChunks(url, data, [3 * MiB, 4 * MiB]);
-      const elsewhere = new URL(new URL(url).pathname, other.origin).toString();
-      assert.equal(await headOffset(elsewhere), half);
-      await sendChunks(elsewhere, data, [total - half], half);
-      const stored = await objectSha256(key);
-      assert.equal(stored.sha256, sha256(data));
-    } finally {
-      await other.stop();
-    }
+    const total = 13 * MiB + 7;
+    const data = randomBytes(total);
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': total });
+    const key = `${folder}/${idOf(url)}`;
+    const half = await sendChunks(url, data, [3 * MiB, 4 * MiB]);
+    const elsewhere = new URL(new URL(url).pathname, other.origin).toString();
+    assert.equal(await headOffset(elsewhere), half);
+    await sendChunks(elsewhere, data, [total - half], half);
+    const stored = await objectSha256(key);
+    assert.equal(stored.sha256, sha256(data));
   });
 
   it('sends --s3-headers with every request (here: metadata the finished object keeps)', async () => {
-    const setup = s3Args('s3', [
-      '--s3-headers',
-      '{"x-amz-meta-uploaded-by":"wharf-test"}',
-      '--dir-structure',
-      folder,
-    ]);
-    const other = await startWharf({ args: setup.args });
-    try {
-      const data = randomBytes(9 * MiB);
-      const url = await createUpload(other.endpoint, { 'Upload-Length': data.length });
-      await sendChunks(url, data, [2 * MiB, 7 * MiB]);
-      const key = `${folder}/${idOf(url)}`;
-      assert.equal((await objectSha256(key)).sha256, sha256(data));
-      assert.equal((await objectMetadata(key))['uploaded-by'], 'wharf-test');
-    } finally {
-      await other.stop();
-    }
+    const data = randomBytes(9 * MiB);
+    const url = await createUpload(other.endpoint, { 'Upload-Length': data.length });
+    await sendChunks(url, data, [2 * MiB, 7 * MiB]);
+    const key = `${folder}/${idOf(url)}`;
+    assert.equal((await objectSha256(key)).sha256, sha256(data));
+    assert.equal((await objectMetadata(key))['uploaded-by'], 'wharf-test');
   });
 
   it('never logs the S3 secret key', () => {
@@ -268,16 +268,17 @@ describe('hybrid-s3 storage against a real S3 server', { skip: unavailable, conc
   });
 
   it('keeps chunks on disk and sends the finished file to the bucket', async () => {
-    const total = 21 * MiB + 3;
+    // Above the 8 MiB default part size: the finished file goes to the bucket in two parts.
+    const total = 9 * MiB + 3;
     const data = randomBytes(total);
     const url = await createUpload(wharf.endpoint, { 'Upload-Length': total });
     const id = idOf(url);
     const key = `${folder}/${id}`;
-    await sendChunks(url, data, [4 * MiB, 9 * MiB]);
+    await sendChunks(url, data, [2 * MiB, 5 * MiB]);
     assert.deepEqual(await listKeys(key), [], 'nothing in the bucket before the upload finishes');
     assert.ok((await readdir(`${wharf.dataDir}/${folder}`)).includes(id), 'chunks are on local disk');
 
-    await sendChunks(url, data, [total - 13 * MiB], 13 * MiB);
+    await sendChunks(url, data, [total - 7 * MiB], 7 * MiB);
     const stored = await objectSha256(key);
     assert.equal(stored.size, total);
     assert.equal(stored.sha256, sha256(data));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
+import { downloadSha256, MiB } from '../support/bytes.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import { type PrivateService, privatePostgres, privateRedis } from '../support/private-services.ts';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
@@ -13,7 +14,6 @@ import { objectSha256, removeObjects, s3Args } from '../support/s3.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
-const MiB = 1024 * 1024;
 const retryDelays = [0, 200, 500, 1000, 1000, 2000, 2000, 3000, 3000, 5000, 5000];
 
 interface Cluster {
@@ -47,12 +47,6 @@ async function startCluster(stateArgs: readonly string[], count: number): Promis
 function randomPayload(size: number): { bytes: Buffer; sha256: string } {
   const bytes = randomBytes(size);
   return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-async function downloadSha256(url: string): Promise<string> {
-  const reply = await send('GET', url);
-  assert.equal(reply.status, 200, reply.text);
-  return createHash('sha256').update(reply.body).digest('hex');
 }
 
 function upload(bytes: Buffer, options: tus.UploadOptions): Promise<string> {
@@ -122,6 +116,30 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
   assert.fail(`gave up waiting until ${what}`);
 }
 
+/**
+ * A 16 MiB tus-js-client upload in 4 MiB chunks through the cluster's proxy; once 10 MiB are sent (the third
+ * PATCH in flight), the instance serving that PATCH is SIGKILLed. The client must resume through the others and
+ * the stored bytes keep their SHA-256.
+ */
+async function killMidPatchAndResume(cluster: Cluster): Promise<void> {
+  const { bytes, sha256 } = randomPayload(16 * MiB);
+  let killed: number | undefined;
+  const url = await upload(bytes, {
+    endpoint: `${cluster.proxy.origin}/files/`,
+    chunkSize: 4 * MiB,
+    onProgress: (sent) => {
+      if (killed !== undefined || sent < 10 * MiB) return;
+      // The instance serving the PATCH in flight dies with it.
+      const last = cluster.proxy.served.findLast((entry) => entry.startsWith('PATCH '));
+      killed = Number(last?.split(' ')[1]);
+      cluster.instances[killed]?.child.kill('SIGKILL');
+    },
+  });
+  assert.ok(killed !== undefined, 'an instance was killed');
+  assert.equal(cluster.instances[killed]?.child.signalCode, 'SIGKILL');
+  assert.equal(await downloadSha256(url), sha256);
+}
+
 function describeScaleOut(
   name: string,
   stateArgs: (url: string) => string[],
@@ -129,7 +147,9 @@ function describeScaleOut(
   privateService: { readonly start: () => Promise<PrivateService>; readonly backend: string },
 ): void {
   describe(`three instances sharing files and ${name}`, () => {
-    // One cluster for the tests that leave its instances as they found them (the others kill one, or use S3).
+    // One cluster for every test here, in the order written: each test uses uploads of its own, and the last one
+    // kills an instance (nothing after it needs all three). A fresh cluster per test would prove nothing more and
+    // cost three process starts each.
     let shared: Cluster;
     before(async () => {
       shared = await startCluster(stateArgs(sharedUrl), 3);
@@ -138,67 +158,17 @@ function describeScaleOut(
       await shared?.stop();
     });
 
-    // 6 PATCHes of 4 MiB: each instance takes two, in turn (more bytes would test nothing more).
-    it('a 24 MiB tus-js-client upload in 4 MiB chunks is served by every instance and keeps its SHA-256', async () => {
-      const { bytes, sha256 } = randomPayload(24 * MiB);
+    // 6 PATCHes of 1 MiB: each instance takes two, in turn (more bytes would test nothing more).
+    it('a 6 MiB tus-js-client upload in 1 MiB chunks is served by every instance and keeps its SHA-256', async () => {
+      const { bytes, sha256 } = randomPayload(6 * MiB);
       const url = await upload(bytes, {
         endpoint: `${shared.proxy.origin}/files/`,
-        chunkSize: 4 * MiB,
+        chunkSize: MiB,
         metadata: { filename: 'big.bin' },
       });
       assert.deepEqual([...patchesBy(shared.proxy)].sort(), ['0', '1', '2']);
       assert.equal(await downloadSha256(url), sha256);
     });
-
-    // 6 PATCHes of 8 MiB (the default --s3-part-size), so each is one whole part of the multipart upload and
-    // every instance uploads two of them, in turn, before the one that gets the last completes the object.
-    it('with S3 storage: a 48 MiB upload whose PATCHes land on every instance becomes one object with its SHA-256', async () => {
-      const s3 = s3Args('s3');
-      const cluster = await startCluster([...stateArgs(sharedUrl), ...s3.args], 3);
-      try {
-        const { bytes, sha256 } = randomPayload(48 * MiB);
-        const url = await upload(bytes, {
-          endpoint: `${cluster.proxy.origin}/files/`,
-          chunkSize: 8 * MiB,
-          metadata: { filename: 'video.bin' },
-        });
-        assert.deepEqual([...patchesBy(cluster.proxy)].sort(), ['0', '1', '2']);
-        const stored = await objectSha256(`${s3.folder}/${url.split('/').pop()}`);
-        assert.equal(stored.size, 48 * MiB);
-        assert.equal(stored.sha256, sha256);
-      } finally {
-        await cluster.stop();
-        await removeObjects(s3.folder);
-      }
-    });
-
-    for (const storage of ['file', 's3'] as const) {
-      it(`${storage} storage: an instance SIGKILLed in the middle of a PATCH, the client resumes through the others`, async () => {
-        const s3 = storage === 's3' ? s3Args('s3') : undefined;
-        const cluster = await startCluster([...stateArgs(sharedUrl), ...(s3?.args ?? [])], 3);
-        try {
-          const { bytes, sha256 } = randomPayload(24 * MiB);
-          let killed: number | undefined;
-          const url = await upload(bytes, {
-            endpoint: `${cluster.proxy.origin}/files/`,
-            chunkSize: 4 * MiB,
-            onProgress: (sent) => {
-              if (killed !== undefined || sent < 10 * MiB) return;
-              // The instance serving the PATCH in flight dies with it.
-              const last = cluster.proxy.served.findLast((entry) => entry.startsWith('PATCH '));
-              killed = Number(last?.split(' ')[1]);
-              cluster.instances[killed]?.child.kill('SIGKILL');
-            },
-          });
-          assert.ok(killed !== undefined, 'an instance was killed');
-          assert.equal(cluster.instances[killed]?.child.signalCode, 'SIGKILL');
-          assert.equal(await downloadSha256(url), sha256);
-        } finally {
-          await cluster.stop();
-          if (s3) await removeObjects(s3.folder);
-        }
-      });
-    }
 
     it('concurrent PATCHes to one upload on two instances never interleave bytes', async () => {
       const cluster = shared;
@@ -243,6 +213,46 @@ function describeScaleOut(
       });
       assert.equal(done.status, 204, done.text);
       assert.equal(done.headers['upload-offset'], String(length));
+    });
+
+    // Last: it leaves the cluster one instance short.
+    it('file storage: an instance SIGKILLed in the middle of a PATCH, the client resumes through the others', async () => {
+      await killMidPatchAndResume(shared);
+    });
+
+    describe('with S3 storage', () => {
+      // One S3-backed cluster for both tests, in the order written: the first needs all three instances and
+      // uploads its own object, the second (last) kills one.
+      const s3 = s3Args('s3', ['--s3-part-size', '5MiB']);
+      let cluster: Cluster;
+      before(async () => {
+        cluster = await startCluster([...stateArgs(sharedUrl), ...s3.args], 3);
+      });
+      after(async () => {
+        await cluster?.stop();
+        await removeObjects(s3.folder);
+      });
+
+      // 6 PATCHes of 5 MiB (the --s3-part-size, the smallest S3 allows), so each is one whole part of the
+      // multipart upload and every instance uploads two of them, in turn, before the one that gets the last
+      // completes the object.
+      it('a 30 MiB upload whose PATCHes land on every instance becomes one object with its SHA-256', async () => {
+        const { bytes, sha256 } = randomPayload(30 * MiB);
+        const url = await upload(bytes, {
+          endpoint: `${cluster.proxy.origin}/files/`,
+          chunkSize: 5 * MiB,
+          metadata: { filename: 'video.bin' },
+        });
+        assert.deepEqual([...patchesBy(cluster.proxy)].sort(), ['0', '1', '2']);
+        const stored = await objectSha256(`${s3.folder}/${url.split('/').pop()}`);
+        assert.equal(stored.size, 30 * MiB);
+        assert.equal(stored.sha256, sha256);
+      });
+
+      // Last: it leaves the cluster one instance short.
+      it('an instance SIGKILLed in the middle of a PATCH, the client resumes through the others', async () => {
+        await killMidPatchAndResume(cluster);
+      });
     });
   });
 
@@ -300,7 +310,7 @@ function describeScaleOut(
           status: 'ok',
           backends: { [privateService.backend]: { status: 'ok' } },
         });
-        const { bytes, sha256 } = randomPayload(24 * MiB);
+        const { bytes, sha256 } = randomPayload(16 * MiB);
         let restart: Promise<void> | undefined;
         const url = await upload(bytes, {
           endpoint: `${cluster.proxy.origin}/files/`,

@@ -28,12 +28,18 @@ export function send(method: string, url: string, options: SendOptions = {}): Pr
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
         const buffer = Buffer.concat(chunks);
+        let text: string | undefined;
         resolve({
           status: res.statusCode ?? 0,
           statusMessage: res.statusMessage ?? '',
           headers: res.headers,
           body: buffer,
-          text: buffer.toString('utf8'),
+          // Decoded when first read: most large bodies (downloads) are only hashed, and decoding MiBs of random
+          // bytes as UTF-8 costs far more CPU than receiving them.
+          get text() {
+            text ??= buffer.toString('utf8');
+            return text;
+          },
         });
       });
       res.on('error', reject);
