@@ -1,12 +1,12 @@
-import { createRequire } from 'node:module';
 import type Pino from 'pino';
 import type { LogLevel } from './config/load.ts';
+import { requirePackage } from './require-package.ts';
 
 /**
  * Required rather than imported: imported from ESM, this CommonJS package measured about 20 ms more CPU on Node 22,
  * at every start (docs/architecture.md, "Start cost").
  */
-const pino = createRequire(import.meta.url)('pino') as typeof Pino;
+const pino = requirePackage('pino') as typeof Pino;
 
 export type Logger = Pino.Logger;
 

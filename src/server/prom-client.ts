@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
+import { requirePackage } from '../require-package.ts';
 
 /*
  * The parts of prom-client Wharf uses, required file by file for the start's CPU (docs/architecture.md, "Start
@@ -9,17 +9,17 @@ import type * as PromClient from 'prom-client';
  * publishes; a version that moved one fails every metrics test at import, and a unit test checks that the
  * process metrics below are prom-client's default ones, name for name. The types are the index's.
  */
-const require = createRequire(import.meta.url);
-
-export const Registry = require('prom-client/lib/registry') as typeof PromClient.Registry;
+export const Registry = requirePackage('prom-client/lib/registry') as typeof PromClient.Registry;
 export type Registry = PromClient.Registry;
-export const Counter = require('prom-client/lib/counter') as typeof PromClient.Counter;
+export const Counter = requirePackage('prom-client/lib/counter') as typeof PromClient.Counter;
 export type Counter<T extends string = string> = PromClient.Counter<T>;
-export const Gauge = require('prom-client/lib/gauge') as typeof PromClient.Gauge;
+export const Gauge = requirePackage('prom-client/lib/gauge') as typeof PromClient.Gauge;
 export type Gauge<T extends string = string> = PromClient.Gauge<T>;
-export const Histogram = require('prom-client/lib/histogram') as typeof PromClient.Histogram;
+export const Histogram = requirePackage('prom-client/lib/histogram') as typeof PromClient.Histogram;
 export type Histogram<T extends string = string> = PromClient.Histogram<T>;
-export const AggregatorRegistry = require('prom-client/lib/cluster') as typeof PromClient.AggregatorRegistry;
+export const AggregatorRegistry = requirePackage(
+  'prom-client/lib/cluster',
+) as typeof PromClient.AggregatorRegistry;
 export type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 /** prom-client's default metrics after its CPU counters (lib/defaultMetrics.js's list, in its order). */
@@ -74,7 +74,7 @@ export function collectProcessMetrics(register: Registry): void {
     registers,
   });
   for (const file of defaultMetricFiles) {
-    (require(`prom-client/lib/metrics/${file}`) as DefaultMetric)(register, {
+    (requirePackage(`prom-client/lib/metrics/${file}`) as DefaultMetric)(register, {
       eventLoopMonitoringPrecision: 10,
     });
   }
