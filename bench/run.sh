@@ -65,15 +65,15 @@ wharf_ready() {
   [ -f "$ROOT/bin/wharf.js" ] || { UNAVAILABLE[wharf]="bin/wharf.js does not exist yet"; return; }
   # On a fresh clone setup.sh ran npm ci (which also builds dist/), beside the peers' builds.
   [ -d "$ROOT/node_modules" ] || { UNAVAILABLE[wharf]="npm ci failed (see bench/.peers/logs/wharf-npm-ci.log)"; return; }
-  if [ -z "${BENCH_NO_BUILD:-}" ] && { [ ! -f "$ROOT/dist/cli/main.js" ] ||
-    [ -n "$(find "$ROOT/src" -newer "$ROOT/dist/cli/main.js" -type f -print -quit 2>/dev/null)" ]; }; then
+  if [ -z "${BENCH_NO_BUILD:-}" ] && { [ ! -f "$ROOT/dist/cli-bundle/main.js" ] ||
+    [ -n "$(find "$ROOT/src" -newer "$ROOT/dist/cli-bundle/main.js" -type f -print -quit 2>/dev/null)" ]; }; then
     echo "bench: building Wharf (npm run build)"
     if ! (cd "$ROOT" && npm run build --silent) >"$OUT/logs/wharf-build.log" 2>&1; then
       UNAVAILABLE[wharf]="npm run build failed (see bench/out/$stamp/logs/wharf-build.log)"
       return
     fi
   fi
-  [ -f "$ROOT/dist/cli/main.js" ] || UNAVAILABLE[wharf]="dist/cli/main.js missing"
+  [ -f "$ROOT/dist/cli-bundle/main.js" ] || UNAVAILABLE[wharf]="dist/cli-bundle/main.js missing"
 }
 for server in "${SERVERS[@]}"; do
   case $server in

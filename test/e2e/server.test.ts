@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
-import { scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
+import { repoRoot, scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
 let wharf: WharfProcess;
 before(async () => {
@@ -181,6 +181,19 @@ describe('server', { concurrency: true }, () => {
       assert.equal(result.status, 0);
       assert.match(result.stdout, /--data-dir <text>/);
       assert.match(result.stdout, /RUSTUS_SERVER_PORT/);
+    });
+
+    it("prints --version from the package's package.json", async () => {
+      // The command runs from its bundle (dist/cli-bundle/), which reads package.json relative to dist/cli/main.js.
+      const { version } = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as {
+        version: string;
+      };
+      const result = spawnSync(process.execPath, [wharfBin, '--version'], {
+        cwd: scratchCwd,
+        encoding: 'utf8',
+      });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, `${version}\n`);
     });
 
     it('exits 2 with a clear message on a bad value', () => {

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { startWharf } from '../support/wharf-process.ts';
+import { pathToFileURL } from 'node:url';
+import { repoRoot, startWharf } from '../support/wharf-process.ts';
 
 /*
  * What a start loads is most of what it costs (docs/architecture.md, "Start cost"); the test suite alone starts
@@ -62,6 +63,69 @@ test('a default start (file storage, no hooks, metrics on) loads neither tls, un
         `${part} is not loaded`,
       );
     }
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+});
+
+/*
+ * The command runs its bundle (dist/cli-bundle/, built by scripts/bundle-cli.ts): a handful of files instead of
+ * the ~170 modules of dist/, which Node would resolve, compile and link one by one at every start. Module loader
+ * hooks (module.register, on Node 20, 22 and 24) append the URL of every ES module the process loads to a file.
+ */
+const recordModules = `
+import { appendFileSync } from 'node:fs';
+export async function load(url, context, nextLoad) {
+  if (url.startsWith('file:')) appendFileSync(process.env.WHARF_TEST_LOADED_FILE, url + '\\n');
+  return nextLoad(url, context);
+}
+`;
+
+test("a start loads the command's bundle, not the separate modules of dist/", async () => {
+  const folder = await mkdtemp(path.join(tmpdir(), 'wharf-start-cost-'));
+  try {
+    const hooksFile = path.join(folder, 'record-modules.mjs');
+    const preloadFile = path.join(folder, 'register.mjs');
+    const loadedFile = path.join(folder, 'loaded.txt');
+    await writeFile(hooksFile, recordModules);
+    await writeFile(
+      preloadFile,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooksFile).href)});\n`,
+    );
+    // The admin API and its dashboard are on, so their modules (and the dashboard's files) are part of the start.
+    const wharf = await startWharf({
+      args: ['--admin', '--admin-token', 'start-cost-token'],
+      env: {
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preloadFile}`.trim(),
+        WHARF_TEST_LOADED_FILE: loadedFile,
+      },
+    });
+    const upload = await fetch(`${wharf.endpoint}`, {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '3' },
+    });
+    const dashboard = await fetch(`${wharf.origin}/admin`);
+    const page = await dashboard.text();
+    assert.equal(await wharf.stop(), 0);
+    assert.equal(upload.status, 201);
+    assert.equal(dashboard.status, 200);
+    assert.match(page, /<html/i);
+    const dist = pathToFileURL(path.join(repoRoot, 'dist')).href;
+    const loaded = (await readFile(loadedFile, 'utf8'))
+      .split('\n')
+      .filter((url) => url.startsWith(`${dist}/`));
+    const bundle = `${dist}/cli-bundle/`;
+    // Positive control: the recording sees the bundle's entry and its lazily imported server part.
+    assert.ok(
+      loaded.includes(`${bundle}main.js`),
+      `dist/cli-bundle/main.js is not among the ${loaded.length} modules of dist/ loaded: ${loaded.slice(0, 3)} …`,
+    );
+    assert.ok(loaded.some((url) => /\/cli-bundle\/compose-[\w-]+\.js$/.test(url)));
+    assert.deepEqual(
+      loaded.filter((url) => !url.startsWith(bundle)),
+      [],
+      'no module of dist/ outside the bundle',
+    );
   } finally {
     await rm(folder, { recursive: true, force: true });
   }

@@ -1,0 +1,63 @@
+// Bundles the `wharf` command (dist/cli/main.js and what it imports from dist/) into dist/cli-bundle/, which
+// bin/wharf.js imports (part of `npm run build`, after tsc). See docs/architecture.md, "Start cost".
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { build, type Plugin } from 'esbuild';
+
+const root = path.resolve(import.meta.dirname, '..');
+const dist = path.join(root, 'dist');
+const outdir = path.join(dist, 'cli-bundle');
+
+/*
+ * Each bundled module keeps the location of its own dist/ file. In a bundle, `import.meta` is the chunk's, so
+ * `import.meta.url` in dist/server/admin/dashboard.js would name dist/cli-bundle/<chunk>.js, and the dashboard's
+ * assets, the isolated hook worker, package.json and createRequire would be looked up next to the chunk. The
+ * dist/ files stay where they are (the package's library entry points use them), and every chunk is written to
+ * outdir, so each module's `import.meta.url` becomes its dist/ file's URL computed from the chunk's at run time
+ * (the package can be moved or installed anywhere). Any other use of `import.meta` fails the build rather than
+ * silently meaning the chunk.
+ */
+const keepModuleLocation: Plugin = {
+  name: 'keep-module-location',
+  setup(build) {
+    build.onLoad({ filter: /\.js$/ }, async (args) => {
+      if (!args.path.startsWith(dist + path.sep)) return undefined;
+      const code = await readFile(args.path, 'utf8');
+      const fromChunk = path.relative(outdir, args.path).split(path.sep).join('/');
+      const folderFromChunk = path.posix.dirname(fromChunk);
+      const url = `new URL(${JSON.stringify(fromChunk)}, import.meta.url).href`;
+      const rewritten = code.replace(/\bimport\.meta\.(url|dirname|filename)\b/g, (_, property: string) => {
+        if (property === 'url') return url;
+        const modulePath = property === 'dirname' ? folderFromChunk : fromChunk;
+        return `process.getBuiltinModule('node:path').join(import.meta.dirname, ${JSON.stringify(modulePath)})`;
+      });
+      const unknown = /\bimport\.meta\b(?!\.dirname\b)/.exec(rewritten.replaceAll(url, ''));
+      if (unknown) {
+        const line = rewritten.slice(0, unknown.index).split('\n').length;
+        throw new Error(`${args.path}:${line}: import.meta is only rewritten as .url, .dirname or .filename`);
+      }
+      return { contents: rewritten, loader: 'js' };
+    });
+  },
+};
+
+await rm(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: { main: path.join(dist, 'cli/main.js') },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  packages: 'external',
+  // Class and function names stay as written (error names, stack traces), not renamed apart across modules.
+  keepNames: true,
+  // A linked map back to the dist/ files, read only under --enable-source-maps (no cost otherwise): stack traces
+  // then name dist/…/file.js lines, as they did before the bundle.
+  sourcemap: 'linked',
+  sourcesContent: false,
+  chunkNames: '[name]-[hash]',
+  plugins: [keepModuleLocation],
+  logLevel: 'warning',
+});
