@@ -37,9 +37,10 @@ const MiB = 1024 * KiB;
  * Each store's unit of size for the contract (its sizes straddle 5 units), the smallest its own smallest part
  * allows. S3 (and hybrid-s3) keep 1 MiB: 5 MiB is the smallest part S3 takes. GCS pieces of 5 units = 320 KiB
  * are above the 256 KiB --gcs-part-size takes, and Azure blocks of 4 units are the 1 MiB --azure-block-size takes
- * (4 units as with MiB). A file has no parts: the contract's smallest unit, 64 KiB.
+ * (4 units as with MiB). A file has no parts, but gathers a body into writes of up to 1 MiB: with a quarter MiB,
+ * the contract's appends of 4 units and more still span more than one write.
  */
-const units = { s3: MiB, file: 64 * KiB, gcs: 64 * KiB, azure: 256 * KiB };
+const units = { s3: MiB, file: 256 * KiB, gcs: 64 * KiB, azure: 256 * KiB };
 let root: string;
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'wharf-stores-'));
