@@ -213,3 +213,66 @@ describe('the admin dashboard in headless Chromium against the real server', { t
     assert.deepEqual(scriptErrors, [], 'no uncaught script error');
   });
 });
+
+/**
+ * The dashboard against an admin API without a token (loopback only): the server refuses cross-site requests
+ * (Origin, Sec-Fetch-Site, Content-Type checks), so this proves that what a real browser sends from the page
+ * itself still passes: the live stream moves a progress bar, and Disable / Enable / Ping work. A server, a
+ * receiver and a tab of their own, in the same Chromium (its start is most of a browser test's CPU).
+ */
+describe('the dashboard with no admin token, in headless Chromium', { timeout: 120_000 }, () => {
+  let openReceiver: HookReceiver;
+  let open: WharfProcess;
+  let openPage: Page;
+  const openScriptErrors: string[] = [];
+
+  before(
+    async () => {
+      openReceiver = new HookReceiver();
+      await openReceiver.start();
+      open = await startWharf({
+        args: ['--admin', '--hooks-http-urls', openReceiver.url, '--hooks', 'post-finish'],
+        env: { WHARF_ADMIN_TOKEN: '' },
+      });
+      assert.ok(chrome);
+      openPage = await chrome.browser.newPage();
+      openPage.on('pageerror', (error) => openScriptErrors.push(error.message));
+    },
+    { timeout: 60_000 },
+  );
+
+  after(async () => {
+    await openPage?.close();
+    await open?.stop();
+    await openReceiver?.close();
+  });
+
+  it('follows the live stream and its target buttons work from its own origin', async () => {
+    const upload = await createUpload(open.endpoint, { 'Upload-Length': 1000 });
+    const id = idOf(upload);
+
+    await openPage.goto(`${open.origin}/admin`);
+    // No token is configured: any text opens the page.
+    await openPage.getByLabel('Admin token').fill('none');
+    await openPage.getByRole('button', { name: 'Open the dashboard' }).click();
+    const uploadRow = openPage.locator(`#uploads-body tr[data-upload-id="${id}"]`);
+    await uploadRow.getByText('0 %').waitFor();
+
+    // Progress reaches the page (stream or its polling fallback, both through the guarded API).
+    await patch(upload, 0, 500);
+    await uploadRow.getByText('50 %').waitFor();
+
+    const targetRow = openPage.locator('#targets-body tr').first();
+    const target = await targetRow.getAttribute('data-target');
+    assert.ok(target);
+    const calls = openReceiver.received.length;
+    await targetRow.getByRole('button', { name: `Ping ${target}` }).click();
+    await openPage.getByText(`Ping ${target}: completed, HTTP 200`, { exact: false }).waitFor();
+    assert.ok(openReceiver.received.length > calls, 'the ping reached the receiver');
+    await targetRow.getByRole('button', { name: `Disable ${target}` }).click();
+    await targetRow.getByText('disabled (manual)').waitFor();
+    await targetRow.getByRole('button', { name: `Enable ${target}` }).click();
+    await targetRow.getByRole('button', { name: `Disable ${target}` }).waitFor();
+    assert.deepEqual(openScriptErrors, [], 'no uncaught script error');
+  });
+});

@@ -14,6 +14,14 @@ import { send, tus as tusHeaders } from '../support/http.ts';
 import { redisUrl } from '../support/services.ts';
 import { accessLog, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
+/**
+ * The file's unit of size: a quarter MiB. Every size below is in it, chunks and the throttled upload rate too
+ * (16 units a second), so each upload takes as long and is cut, paused and stopped at the same places as it was
+ * with sizes in MiB and 16 MiB/s, with a quarter of the bytes for the page to make, hash and send and for Wharf
+ * to store. The file store has no smallest chunk.
+ */
+const unit = MiB / 4;
+
 /** What uploadWithUppy in test/e2e/clients/uppy-page.js resolves with. */
 interface PageResult {
   readonly sha256: string;
@@ -111,8 +119,8 @@ function uploadInPage<Result = PageResult>(request: UploadRequest): Promise<Resu
 }
 
 /**
- * Runs `work` with the page's upload throughput limited (DevTools network emulation): on loopback a 5 MiB chunk
- * is sent before a pause can land, at 16 MiB/s a pause interrupts a PATCH.
+ * Runs `work` with the page's upload throughput limited (DevTools network emulation): on loopback a 5-unit chunk
+ * is sent before a pause can land, at 16 units a second a pause interrupts a PATCH.
  */
 async function throttled<T>(work: () => Promise<T>): Promise<T> {
   const devtools = await browser.newCDPSession(page);
@@ -121,7 +129,7 @@ async function throttled<T>(work: () => Promise<T>): Promise<T> {
     offline: false,
     latency: 0,
     downloadThroughput: -1,
-    uploadThroughput: 16 * MiB,
+    uploadThroughput: 16 * unit,
   });
   try {
     return await work();
@@ -138,9 +146,9 @@ async function requestsFor(url: string): Promise<Record<string, unknown>[]> {
 
 // A hung browser or upload fails the file within a minute instead of holding CI.
 describe('Uppy in headless Chromium against the real server', { timeout: 60_000 }, () => {
-  it('uploads a 12 MiB Blob in 5 MiB chunks across origins and downloads the same bytes', async () => {
-    const size = 12 * MiB + 11;
-    const result = await uploadInPage({ endpoint: wharf.endpoint, size, chunkSize: 5 * MiB });
+  it('uploads a Blob of 12 units in chunks of 5 across origins and downloads the same bytes', async () => {
+    const size = 12 * unit + 11;
+    const result = await uploadInPage({ endpoint: wharf.endpoint, size, chunkSize: 5 * unit });
     assert.deepEqual(result.errors, []);
     assert.equal(result.successful, 1);
     assert.equal(result.failed, 0);
@@ -157,25 +165,25 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
     assert.deepEqual(
       patches.map((line) => line.status),
       [204, 204, 204],
-      'three PATCHes of 5, 5 and 2 MiB',
+      'three PATCHes of 5, 5 and 2 units',
     );
   });
 
   it('pauses in the middle of the upload and resumes from the offset the server kept', async () => {
-    const size = 12 * MiB;
+    const size = 12 * unit;
     const result = await throttled(() =>
       uploadInPage({
         endpoint: wharf.endpoint,
         size,
-        chunkSize: 5 * MiB,
-        pauseAt: 2 * MiB,
+        chunkSize: 5 * unit,
+        pauseAt: 2 * unit,
         resumeAfterMs: 100,
       }),
     );
     assert.deepEqual(result.errors, []);
     assert.equal(result.successful, 1);
     assert.equal(result.pauses.length, 1, 'the page paused once');
-    assert.ok(result.pauses[0]! < 5 * MiB, `paused in the first chunk, at ${result.pauses[0]}`);
+    assert.ok(result.pauses[0]! < 5 * unit, `paused in the first chunk, at ${result.pauses[0]}`);
     const url = String(result.uploadURL);
     assert.equal(await downloadSha256(url), result.sha256);
     // On resume the client asked the server for the offset (HEAD) and went on from there.
@@ -186,16 +194,16 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
   it('continues an unfinished upload after a page reload (the URL tus-js-client stored for the file)', async () => {
     const request = {
       endpoint: wharf.endpoint,
-      size: 12 * MiB,
-      chunkSize: 5 * MiB,
+      size: 12 * unit,
+      chunkSize: 5 * unit,
       name: 'reload.bin',
       seed: 7,
     };
-    const stopped = await throttled(() => uploadInPage<StoppedResult>({ ...request, stopAt: 2 * MiB }));
-    assert.ok(stopped.stoppedAt < 5 * MiB, `stopped at ${stopped.stoppedAt}`);
+    const stopped = await throttled(() => uploadInPage<StoppedResult>({ ...request, stopAt: 2 * unit }));
+    assert.ok(stopped.stoppedAt < 5 * unit, `stopped at ${stopped.stoppedAt}`);
     const url = String(stopped.uploadURL);
     const before = await send('HEAD', url, { headers: tusHeaders });
-    assert.ok(Number(before.headers['upload-offset']) < 12 * MiB, 'unfinished before the reload');
+    assert.ok(Number(before.headers['upload-offset']) < 12 * unit, 'unfinished before the reload');
 
     await page.reload();
     await page.waitForFunction(() => 'uploadWithUppy' in globalThis);
@@ -210,11 +218,11 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
   });
 
   it('retries after the connection is cut mid-chunk and finishes without a reload', async () => {
-    const proxy = await cuttingProxy(wharf.port, 3 * MiB);
+    const proxy = await cuttingProxy(wharf.port, 3 * unit);
     try {
-      const size = 12 * MiB;
+      const size = 12 * unit;
       const endpoint = `http://127.0.0.1:${proxy.port}/files/`;
-      const result = await uploadInPage({ endpoint, size, chunkSize: 5 * MiB });
+      const result = await uploadInPage({ endpoint, size, chunkSize: 5 * unit });
       assert.equal(proxy.cuts(), 1, 'the proxy cut one connection');
       assert.equal(result.successful, 1, result.errors.join());
       const url = String(result.uploadURL).replace(`127.0.0.1:${proxy.port}`, `127.0.0.1:${wharf.port}`);
@@ -231,8 +239,8 @@ describe('Uppy in headless Chromium against the real server', { timeout: 60_000 
     try {
       const result = await uploadInPage({
         endpoint: elsewhere.endpoint,
-        size: MiB,
-        chunkSize: MiB,
+        size: unit,
+        chunkSize: unit,
         retryDelays: [],
       });
       assert.equal(result.successful, 0);
@@ -269,11 +277,11 @@ describe('Uppy while the record store (Redis) is stopped mid-upload', { timeout:
       ],
     });
     try {
-      const size = 16 * MiB;
+      const size = 16 * unit;
       // Redis goes away at the record write of the second chunk (the proxy cuts as it sees it, whatever this process
       // is busy with), while Uppy keeps uploading, and comes back once Wharf met the outage (a PATCH refused with
       // 503 or a HEAD told to wait with 423).
-      const chunkSize = 256 * 1024;
+      const chunkSize = unit / 4;
       redisProxy.cutAt(`"offset":${2 * chunkSize},`);
       const uploading = throttled(() =>
         uploadInPage({

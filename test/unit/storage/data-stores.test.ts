@@ -31,7 +31,16 @@ import {
 import { gcsBucket, gcsUnavailable, gcsUrl } from '../../support/gcs.ts';
 import { s3Connection as connection, listKeys, s3, s3Bucket, s3Unavailable } from '../../support/s3.ts';
 
-const MiB = 1024 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/**
+ * Each store's unit of size for the contract (its sizes straddle 5 units), the smallest its own smallest part
+ * allows. S3 (and hybrid-s3) keep 1 MiB: 5 MiB is the smallest part S3 takes. GCS pieces of 5 units = 320 KiB
+ * are above the 256 KiB --gcs-part-size takes, and Azure blocks of 4 units are the 1 MiB --azure-block-size takes
+ * (4 units as with MiB). A file has no parts, but gathers a body into writes of up to 1 MiB: with a quarter MiB,
+ * the contract's appends of 4 units and more still span more than one write.
+ */
+const units = { s3: MiB, file: 256 * KiB, gcs: 64 * KiB, azure: 256 * KiB };
 let root: string;
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'wharf-stores-'));
@@ -54,15 +63,19 @@ function files(folder: string): FileDataStore {
  * Runs the data store contract on two instances of a store on the same backend, as two Wharf processes would
  * have them.
  */
-function describeTwinStores(name: string, build: () => DataStore): void {
-  describeDataStore(name, async () => {
-    const make = async () => {
-      const store = build();
-      await store.prepare();
-      return store;
-    };
-    return { store: await make(), twin: await make() };
-  });
+function describeTwinStores(name: string, unit: number, build: () => DataStore): void {
+  describeDataStore(
+    name,
+    async () => {
+      const make = async () => {
+        const store = build();
+        await store.prepare();
+        return store;
+      };
+      return { store: await make(), twin: await make() };
+    },
+    { unit },
+  );
 }
 
 function gcsTestBucket(): GcsBucket {
@@ -80,20 +93,26 @@ const azureDown = await azureUnavailable();
 
 // Every store at once (each test has uploads of its own); see the contract for how many of a store's tests.
 describe('data stores', { concurrency: true }, () => {
-  describeDataStore('file', async () => {
-    const store = files('file');
-    await store.prepare();
-    return { store, twin: files('file') };
-  });
+  describeDataStore(
+    'file',
+    async () => {
+      const store = files('file');
+      await store.prepare();
+      return { store, twin: files('file') };
+    },
+    { unit: units.file },
+  );
 
   if (s3Down === undefined) {
     describeTwinStores(
       's3',
+      units.s3,
       () => new S3DataStore({ connection, ...tuning, dirStructure: 'contract', env: {} }),
     );
 
     describeTwinStores(
       'hybrid-s3',
+      units.s3,
       () => new HybridS3DataStore({ connection, ...tuning, local: files('hybrid') }),
     );
   }
@@ -102,11 +121,12 @@ describe('data stores', { concurrency: true }, () => {
     const prefix = `contract-${process.pid}-${Date.now()}/`;
     describeTwinStores(
       'gcs',
+      units.gcs,
       () =>
         new GcsDataStore({
           bucket: gcsTestBucket(),
           prefix,
-          pieceSize: 5 * MiB,
+          pieceSize: 5 * units.gcs,
           pieceConcurrency: 2,
           bufferDir: undefined,
           dirStructure: 'contract',
@@ -117,7 +137,7 @@ describe('data stores', { concurrency: true }, () => {
 
   if (azureDown === undefined) {
     const prefix = `contract-${process.pid}-${Date.now()}/`;
-    describeTwinStores('azure', () => {
+    describeTwinStores('azure', units.azure, () => {
       const container = new AzureContainer({
         container: azureContainerName,
         endpoint: azureUrl,
@@ -129,7 +149,7 @@ describe('data stores', { concurrency: true }, () => {
       return new AzureDataStore({
         container,
         prefix,
-        blockSize: 4 * MiB,
+        blockSize: 4 * units.azure,
         blockConcurrency: 2,
         bufferDir: undefined,
         dirStructure: 'contract',
@@ -144,15 +164,16 @@ describe('data stores', { concurrency: true }, () => {
       const store = new GcsDataStore({
         bucket,
         prefix: `compose-${process.pid}-${Date.now()}/`,
-        pieceSize: 64 * 1024,
+        pieceSize: 4 * KiB,
         pieceConcurrency: 4,
         bufferDir: undefined,
         dirStructure: '',
         env: {},
       });
       await store.prepare();
-      // 70 pieces of 64 KiB and a short one: three compose requests, then one more of their results.
-      const data = randomBytes(70 * 64 * 1024 + 5);
+      // 70 pieces of 4 KiB and a short one: three compose requests, then one more of their results. What it takes
+      // is the number of pieces, not their size (GCS has no smallest object).
+      const data = randomBytes(70 * 4 * KiB + 5);
       const location = await store.create({ id: `many-${Date.now()}`, createdAt: Date.now() });
       const result = await store.append(location, 0, Readable.from([data]));
       assert.equal(result.error, undefined);
