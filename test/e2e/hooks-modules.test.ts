@@ -97,7 +97,7 @@ export default ({ filter }, context) => {
     modulesDir,
     'c-audit',
     'index.ts',
-    `import { writeFile } from 'node:fs/promises';
+    `import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HookModule } from ${JSON.stringify(wharfEntry.replace(/index\.js$/, 'index.d.ts'))};
 
@@ -106,7 +106,10 @@ const register: HookModule = ({ action }, context) => {
     const chunks: Buffer[] = [];
     for await (const chunk of await context.uploads.read(upload.id)) chunks.push(chunk as Buffer);
     const record = { event: meta.event, id: upload.id, metadata: upload.metadata, bytes: Buffer.concat(chunks).toString() };
-    await writeFile(join(${JSON.stringify(auditDir)}, upload.id + '.json'), JSON.stringify(record));
+    // Written aside, then renamed: the test reads the file as soon as it exists, and must never see it half written.
+    const file = join(${JSON.stringify(auditDir)}, upload.id + '.json');
+    await writeFile(file + '.tmp', JSON.stringify(record));
+    await rename(file + '.tmp', file);
   });
   action('post-create', () => {
     throw new Error('audit backend is down');
