@@ -335,7 +335,9 @@ function startServer(port, dataDir, hookArgs, build = root, name = 'wharf') {
 async function stop(child) {
   if (child.exitCode !== null) return;
   child.kill('SIGTERM');
-  await Promise.race([new Promise((resolve) => child.once('exit', resolve)), sleep(5000)]);
+  // A profiled server writes its profile as it exits: after its hooks' drain, which lasts the whole shutdown timeout
+  // (10 s) while a broker is down. Killed before that, it would leave none.
+  await Promise.race([new Promise((resolve) => child.once('exit', resolve)), sleep(profileDir ? 20_000 : 5000)]);
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 

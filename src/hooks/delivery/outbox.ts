@@ -11,7 +11,7 @@ import type {
   OutboxStats,
 } from './delivery-control.ts';
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
-import { Fifo, TimeHeap } from './lane-queues.ts';
+import { AgeHeap, Fifo, TimeHeap } from './lane-queues.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
@@ -83,6 +83,9 @@ interface Lane {
 }
 
 interface Entry extends StoredEntry {
+  readonly addedAt: number;
+  /** Its place in the outbox's {@link AgeHeap} of pending entries (-1 once out of it). */
+  agePlace: number;
   readonly key: string;
   /** Lane: one target and one upload, delivered strictly in order. */
   readonly lane: string;
@@ -138,6 +141,8 @@ export class Outbox {
   readonly #keys = new Set<string>();
   /** Lanes whose head waits for its own retry time, earliest first (entries may be stale: checked when taken). */
   readonly #waiting = new TimeHeap<Lane>();
+  /** Every entry in a lane, oldest first: the oldest pending age without a look at each waiting entry. */
+  readonly #ages = new AgeHeap<Entry>();
   readonly #ready: Promise<void>;
   #isReady = false;
   #pending = 0;
@@ -226,18 +231,11 @@ export class Outbox {
     return true;
   }
 
+  /** Constant time whatever waits: a metrics scrape or an admin call never walks the backlog. */
   stats(): OutboxStats {
-    let oldest: number | undefined;
-    for (const lane of this.#lanes.values()) {
-      for (const entry of lane.entries) {
-        if (entry.addedAt !== undefined && (oldest === undefined || entry.addedAt < oldest)) {
-          oldest = entry.addedAt;
-        }
-      }
-    }
     return {
       depth: this.pending,
-      oldestPendingAt: oldest,
+      oldestPendingAt: this.#ages.oldest(),
       dropped: this.#dropped,
       deadLettersDropped: this.#dead.dropped,
     };
@@ -391,6 +389,7 @@ export class Outbox {
       target: owed.target,
       delivery: owed.delivery,
       addedAt: owed.addedAt ?? Date.now(),
+      agePlace: -1,
       seq: owed.seq,
       sequence: owed.delivery.sequence,
       cleared: false,
@@ -508,6 +507,7 @@ export class Outbox {
     }
     this.#pending += 1;
     target.pending += 1;
+    this.#ages.push(entry);
     this.#markReady(lane);
     this.#dispatch();
   }
@@ -690,6 +690,7 @@ export class Outbox {
     if (entries[0] === entry) entries.shift();
     if (entries.length === 0 && this.#lanes.get(lane.name) === lane) this.#lanes.delete(lane.name);
     this.#keys.delete(entry.key);
+    this.#ages.remove(entry);
     this.#pending -= 1;
     const target = this.#targets.get(entry.target);
     if (target !== undefined) target.pending -= 1;
@@ -699,11 +700,7 @@ export class Outbox {
   #kill(lane: Lane, entry: Entry, reason: DeadLetterReason, lastError: string): void {
     this.#take(lane, entry);
     const now = Date.now();
-    const stored: StoredEntry = {
-      target: entry.target,
-      delivery: entry.delivery,
-      ...(entry.addedAt !== undefined ? { addedAt: entry.addedAt } : {}),
-    };
+    const stored: StoredEntry = { target: entry.target, delivery: entry.delivery, addedAt: entry.addedAt };
     const note = { reason, attempts: entry.attempts, lastError, deadAt: now };
     this.notices.emit({
       type: 'message.dead_lettered',
