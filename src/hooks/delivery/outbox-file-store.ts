@@ -1,4 +1,5 @@
-import { entryKey, OutboxJournal, type StoredEntry } from './outbox-journal.ts';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { entryKey, linesPerTurn, OutboxJournal, type StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
   type DeathNote,
@@ -35,6 +36,7 @@ export class FileOutboxStore implements OutboxStore {
     for (const entry of replayed.owed) {
       this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
       owed.push({ ...entry, seq: ++this.#seq });
+      if (owed.length % linesPerTurn === 0) await nextTurn();
     }
     // Oldest first, so the dead-letter limit drops from the front.
     const dead = [...replayed.dead].sort((a, b) => a.dead.deadAt - b.dead.deadAt);

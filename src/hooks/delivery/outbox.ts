@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { HookRequest } from '../events.ts';
 import type { HookLogger } from '../hook-logger.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../transports/types.ts';
@@ -102,6 +103,9 @@ interface Entry extends StoredEntry {
   /** Not tried again before (its schedule, its target's `Retry-After`). */
   retryAt: number;
 }
+
+/** Entries resumed from the store between two turns of the event loop at start. */
+const replayPerTurn = 1000;
 
 /** How soon an entry waiting for an earlier event of its upload on another instance looks again (doubling). */
 const orderPollMs = 20;
@@ -424,11 +428,14 @@ export class Outbox {
         );
       }
     }
-    // Entries from before the start go first in their lanes, ahead of any added since.
+    // Entries from before the start go first in their lanes, ahead of any added since (nothing is sent before
+    // the last is in). In pieces, a turn of the event loop each: the server answers uploads meanwhile.
     let unknown = 0;
-    for (const stored of [...owed].reverse()) {
+    for (let at = owed.length - 1; at >= 0; at--) {
+      const stored = owed[at] as OwedEntry;
       if (!this.#targets.has(stored.target)) unknown += 1;
       else this.#enqueue(this.#entry(stored), 'front');
+      if (at % replayPerTurn === 0) await nextTurn();
     }
     if (unknown > 0) {
       this.#options.logger.warn(
