@@ -70,6 +70,8 @@ interface Target {
   readonly ready: Fifo<Lane>;
   /** Entries owed to it by this process. */
   pending: number;
+  /** Its deliveries under way (sent, or their place in the shared order being checked). */
+  running: number;
 }
 
 /** One target and one upload: its entries are delivered strictly in order, only the head in flight. */
@@ -190,6 +192,7 @@ export class Outbox {
       retryAt: 0,
       ready: new Fifo<Lane>(),
       pending: 0,
+      running: 0,
     });
     this.#dispatch();
   }
@@ -552,6 +555,9 @@ export class Outbox {
           nextWake = Math.min(nextWake, target.retryAt);
           continue;
         }
+        // A target in backoff (its last attempt failed: a broker down) is probed with one event at a time, not
+        // sent a wave of them all failing alike; its first delivery resumes the concurrency.
+        if (target.failures > 0 && target.policy.kind === 'backoff' && target.running > 0) continue;
         progress = true;
         const lane = target.ready.shift();
         if (lane === undefined) continue;
@@ -593,6 +599,7 @@ export class Outbox {
   #start(lane: Lane, entry: Entry, target: Target): void {
     lane.busy = true;
     this.#running += 1;
+    target.running += 1;
     const order = entry.sequence === undefined || entry.cleared ? undefined : this.#store?.order;
     if (order === undefined) {
       this.#send(lane, entry, target);
@@ -609,6 +616,7 @@ export class Outbox {
           return;
         }
         this.#running -= 1;
+        target.running -= 1;
         lane.busy = false;
         entry.waits += 1;
         entry.retryAt = Date.now() + Math.min(orderPollMaxMs, orderPollMs * 2 ** Math.min(entry.waits, 10));
@@ -639,6 +647,7 @@ export class Outbox {
       .catch((error: unknown): DeliveryResult => ({ kind: 'unreachable', detail: String(error) }))
       .then((result) => {
         this.#running -= 1;
+        target.running -= 1;
         lane.busy = false;
         this.#settle(lane, entry, target, attempt, result);
         this.#markReady(lane);

@@ -127,6 +127,42 @@ describe('the hook outbox with a backlog', () => {
     assert.equal(box.pending, 0);
   });
 
+  test('a broker in backoff is probed with one event at a time, not a wave of them; once one goes, all go at the concurrency', async (t) => {
+    let up = false;
+    const broker = target(() => (up ? { kind: 'delivered' } : { kind: 'unreachable', detail: 'down' }));
+    const controller = new AbortController();
+    const box = new Outbox(new Map([['broker', broker]]), {
+      store: undefined,
+      limit: 1000,
+      concurrency: 8,
+      initialBackoffMs: 2,
+      maxBackoffMs: 4,
+      logger: quiet,
+      signal: controller.signal,
+      deliver: (transport, d) => transport.deliver(d),
+    });
+    t.after(() => {
+      controller.abort();
+      return box.close();
+    });
+    await box.ready();
+    // Added while the first attempts are on their way: a first wave, up to the concurrency.
+    for (let i = 0; i < 100; i++) box.add('broker', delivery(`u${i}`, 1)).catch(() => undefined);
+    await until(() => broker.attempts.length > 0 && broker.running === 0, 'the first wave failed');
+    const firstWave = broker.attempts.length;
+    assert.ok(broker.mostRunning > 1, 'the first wave went out at the concurrency');
+    broker.mostRunning = 0;
+    await until(() => broker.attempts.length >= firstWave + 20, 'the broker was probed again and again');
+    // Every probe alone: 100 events waiting, never more than one in flight while the broker is down.
+    assert.equal(broker.mostRunning, 1);
+    assert.equal(box.pending, 100);
+
+    up = true;
+    await until(() => broker.accepted.length === 100, 'the backlog delivered');
+    assert.ok(broker.mostRunning > 1, 'the concurrency came back');
+    assert.ok(broker.mostRunning <= 8);
+  });
+
   test('per-event retry schedules: a failing event waits its delays while the target sends the others, then goes', async (t) => {
     const failing = new Map<string, number>([
       ['a-1', 2],
