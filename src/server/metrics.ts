@@ -56,6 +56,8 @@ export class Metrics {
   #outbox: OutboxStatsSource | undefined;
   /** The clock the outbox age is read with (a scrape at a given time, in tests). */
   #now: () => number = Date.now;
+  /** The outbox's figures read once at the start of a scrape, for its four gauges (cleared after it). */
+  #outboxSnapshot: OutboxStats | undefined;
   #clustered = false;
 
   constructor(options: MetricsOptions = {}) {
@@ -175,7 +177,7 @@ export class Metrics {
 
   #registerOutbox(): void {
     const registers = [this.registry];
-    const stats = (): OutboxStats | undefined => this.#outbox?.();
+    const stats = (): OutboxStats | undefined => this.#outboxSnapshot ?? this.#outbox?.();
     const now = (): number => this.#now();
     new Gauge({
       name: 'wharf_hook_outbox_depth',
@@ -216,10 +218,12 @@ export class Metrics {
   /** Runs `scrape` with the outbox age read at `now` (tests), else at the real clock. */
   async #at<T>(now: number | undefined, scrape: () => Promise<T>): Promise<T> {
     this.#now = now === undefined ? Date.now : () => now;
+    this.#outboxSnapshot = this.#outbox?.();
     try {
       return await scrape();
     } finally {
       this.#now = Date.now;
+      this.#outboxSnapshot = undefined;
     }
   }
 

@@ -89,3 +89,83 @@ export class TimeHeap<T> {
     this.#items[b] = item;
   }
 }
+
+/** An item of an {@link AgeHeap}: its time, and where the heap keeps it (-1 when out of it). */
+export interface Aged {
+  readonly addedAt: number;
+  agePlace: number;
+}
+
+/**
+ * A binary min-heap of items by `addedAt` that can remove any item it holds (each item keeps its own place), so
+ * the oldest of the entries waiting is known without looking at them: `push` and `remove` in O(log n), the
+ * oldest in O(1). An item newer than every other (the usual case: an event just added) settles at once.
+ */
+export class AgeHeap<T extends Aged> {
+  readonly #items: T[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  /** The oldest item's time, or undefined when empty. */
+  oldest(): number | undefined {
+    return this.#items[0]?.addedAt;
+  }
+
+  push(item: T): void {
+    if (item.agePlace !== -1) return;
+    this.#items.push(item);
+    item.agePlace = this.#items.length - 1;
+    this.#up(item.agePlace);
+  }
+
+  remove(item: T): void {
+    const at = item.agePlace;
+    if (at < 0 || this.#items[at] !== item) return;
+    item.agePlace = -1;
+    const last = this.#items.pop() as T;
+    if (at === this.#items.length) return;
+    this.#items[at] = last;
+    last.agePlace = at;
+    this.#up(at);
+    this.#down(last.agePlace);
+  }
+
+  #up(start: number): void {
+    const items = this.#items;
+    const item = items[start] as T;
+    let at = start;
+    while (at > 0) {
+      const parent = (at - 1) >> 1;
+      const above = items[parent] as T;
+      if (above.addedAt <= item.addedAt) break;
+      items[at] = above;
+      above.agePlace = at;
+      at = parent;
+    }
+    items[at] = item;
+    item.agePlace = at;
+  }
+
+  #down(start: number): void {
+    const items = this.#items;
+    const item = items[start] as T;
+    const count = items.length;
+    let at = start;
+    for (;;) {
+      const left = 2 * at + 1;
+      if (left >= count) break;
+      const right = left + 1;
+      let child = left;
+      if (right < count && (items[right] as T).addedAt < (items[left] as T).addedAt) child = right;
+      const below = items[child] as T;
+      if (below.addedAt >= item.addedAt) break;
+      items[at] = below;
+      below.agePlace = at;
+      at = child;
+    }
+    items[at] = item;
+    item.agePlace = at;
+  }
+}

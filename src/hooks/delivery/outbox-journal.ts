@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { DeadEntry, DeathNote, StoredEntry } from './stored.ts';
 
 export type { StoredDelivery, StoredEntry } from './stored.ts';
@@ -24,6 +25,12 @@ type JournalLine =
 
 /** How long a delivered entry's line may wait for another line to share its write. */
 export const doneLineDelayMs = 20;
+
+/**
+ * Lines read, or written, between two turns of the event loop when the journal is replayed or rewritten: a journal
+ * of 50,000 waiting events held the event loop for about 0.9 s in one piece while the server answered uploads.
+ */
+export const linesPerTurn = 1000;
 
 export function entryKey(target: string, eventId: string): string {
   return `${target} ${eventId}`;
@@ -58,7 +65,10 @@ export class OutboxJournal {
     return this.#linesWritten;
   }
 
-  /** Reads the entries still owed and the dead letters, then rewrites the file with only those and opens it. */
+  /**
+   * Reads the entries still owed and the dead letters, then rewrites the file with only those (unless it holds
+   * nothing else already) and opens it. It yields to the event loop every {@link linesPerTurn} lines.
+   */
   async open(): Promise<JournalState> {
     await mkdir(path.dirname(this.file), { recursive: true });
     const text = await readFile(this.file, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -67,28 +77,48 @@ export class OutboxJournal {
     });
     const owed = new Map<string, StoredEntry>();
     const dead = new Map<string, DeadEntry>();
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
+    // Whether the file holds only the live entries, each once, as a rewrite would write them: then it stays.
+    let compact = text === '' || text.endsWith('\n');
+    let lines = 0;
+    for (let start = 0; start < text.length; ) {
+      const newline = text.indexOf('\n', start);
+      const end = newline === -1 ? text.length : newline;
+      const line = text.slice(start, end);
+      start = end + 1;
+      lines += 1;
+      if (lines % linesPerTurn === 0) await nextTurn();
+      if (line.trim() === '') {
+        compact = false;
+        continue;
+      }
       let parsed: JournalLine;
       try {
         parsed = JSON.parse(line) as JournalLine;
       } catch {
+        compact = false;
         continue; // a line torn by a crash mid-write
       }
       if (parsed.t === 'add')
         owed.set(entryKey(parsed.entry.target, parsed.entry.delivery.eventId), parsed.entry);
-      else if (parsed.t === 'done') owed.delete(parsed.key);
       else if (parsed.t === 'buried')
         dead.set(entryKey(parsed.entry.target, parsed.entry.delivery.eventId), parsed.entry);
-      else if (parsed.t === 'revived' || parsed.t === 'dropped') dead.delete(parsed.key);
       else {
-        const entry = owed.get(parsed.key);
-        owed.delete(parsed.key);
-        if (entry !== undefined) dead.set(parsed.key, { ...entry, dead: parsed.note });
+        compact = false;
+        if (parsed.t === 'done') owed.delete(parsed.key);
+        else if (parsed.t === 'revived' || parsed.t === 'dropped') dead.delete(parsed.key);
+        else {
+          const entry = owed.get(parsed.key);
+          owed.delete(parsed.key);
+          if (entry !== undefined) dead.set(parsed.key, { ...entry, dead: parsed.note });
+        }
       }
     }
     const state = { owed: [...owed.values()], dead: [...dead.values()] };
-    await this.#rewrite(state);
+    // An entry added twice (a line written again) is live once: the file is rewritten.
+    if (compact && owed.size + dead.size === lines) {
+      this.#handle = await open(this.file, 'a');
+      this.#linesWritten = lines;
+    } else await this.#rewrite(state);
     // Lines queued while the file was being read go out now, after the ones it already held.
     await this.#flush();
     return state;
@@ -126,9 +156,14 @@ export class OutboxJournal {
     this.#queue(JSON.stringify({ t: 'dropped', key }));
   }
 
-  /** Replaces the file with just these entries (after the queued writes). */
+  /**
+   * Replaces the file with just these entries, the state after every line queued so far: those lines are written
+   * to the old file first (so it stays whole should the rewrite fail), lines queued from now on to the new one.
+   */
   compact(state: JournalState): Promise<void> {
-    const run = this.#writing.then(() => this.#flush()).then(() => this.#rewrite(state));
+    const reflected = this.#buffer;
+    this.#buffer = [];
+    const run = this.#writing.then(() => this.#write(reflected)).then(() => this.#rewrite(state));
     this.#writing = run.catch(() => {});
     return run;
   }
@@ -174,20 +209,36 @@ export class OutboxJournal {
     if (this.#buffer.length === 0 || this.#handle === undefined) return;
     const lines = this.#buffer;
     this.#buffer = [];
+    await this.#write(lines);
+  }
+
+  async #write(lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    if (this.#handle === undefined) {
+      // Not open yet: they go out with the next flush, in their place before any line queued since.
+      this.#buffer.unshift(...lines);
+      return;
+    }
     await this.#handle.write(`${lines.join('\n')}\n`);
     this.#linesWritten += lines.length;
   }
 
+  /** Writes the file anew with these entries, in pieces of {@link linesPerTurn} lines, one turn each. */
   async #rewrite(state: JournalState): Promise<void> {
     const temporary = `${this.file}.tmp`;
     const handle = await open(temporary, 'w');
-    const lines = [
-      ...state.owed.map((entry) => JSON.stringify({ t: 'add', entry })),
-      ...state.dead.map((entry) => JSON.stringify({ t: 'buried', entry })),
-    ];
+    const lines = state.owed.length + state.dead.length;
     try {
-      const text = lines.join('\n');
-      await handle.write(text === '' ? '' : `${text}\n`);
+      let piece: string[] = [];
+      const put = async (line: string): Promise<void> => {
+        piece.push(line);
+        if (piece.length < linesPerTurn) return;
+        await handle.write(`${piece.join('\n')}\n`);
+        piece = [];
+      };
+      for (const entry of state.owed) await put(JSON.stringify({ t: 'add', entry }));
+      for (const entry of state.dead) await put(JSON.stringify({ t: 'buried', entry }));
+      if (piece.length > 0) await handle.write(`${piece.join('\n')}\n`);
       await handle.sync();
     } finally {
       await handle.close();
@@ -195,6 +246,6 @@ export class OutboxJournal {
     await rename(temporary, this.file);
     await this.#handle?.close();
     this.#handle = await open(this.file, 'a');
-    this.#linesWritten = lines.length;
+    this.#linesWritten = lines;
   }
 }

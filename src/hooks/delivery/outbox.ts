@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { HookRequest } from '../events.ts';
 import type { HookLogger } from '../hook-logger.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../transports/types.ts';
@@ -11,7 +12,7 @@ import type {
   OutboxStats,
 } from './delivery-control.ts';
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
-import { Fifo, TimeHeap } from './lane-queues.ts';
+import { AgeHeap, Fifo, TimeHeap } from './lane-queues.ts';
 import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
@@ -69,6 +70,8 @@ interface Target {
   readonly ready: Fifo<Lane>;
   /** Entries owed to it by this process. */
   pending: number;
+  /** Its deliveries under way (sent, or their place in the shared order being checked). */
+  running: number;
 }
 
 /** One target and one upload: its entries are delivered strictly in order, only the head in flight. */
@@ -83,6 +86,9 @@ interface Lane {
 }
 
 interface Entry extends StoredEntry {
+  readonly addedAt: number;
+  /** Its place in the outbox's {@link AgeHeap} of pending entries (-1 once out of it). */
+  agePlace: number;
   readonly key: string;
   /** Lane: one target and one upload, delivered strictly in order. */
   readonly lane: string;
@@ -99,6 +105,9 @@ interface Entry extends StoredEntry {
   /** Not tried again before (its schedule, its target's `Retry-After`). */
   retryAt: number;
 }
+
+/** Entries resumed from the store between two turns of the event loop at start. */
+const replayPerTurn = 1000;
 
 /** How soon an entry waiting for an earlier event of its upload on another instance looks again (doubling). */
 const orderPollMs = 20;
@@ -138,6 +147,8 @@ export class Outbox {
   readonly #keys = new Set<string>();
   /** Lanes whose head waits for its own retry time, earliest first (entries may be stale: checked when taken). */
   readonly #waiting = new TimeHeap<Lane>();
+  /** Every entry in a lane, oldest first: the oldest pending age without a look at each waiting entry. */
+  readonly #ages = new AgeHeap<Entry>();
   readonly #ready: Promise<void>;
   #isReady = false;
   #pending = 0;
@@ -181,6 +192,7 @@ export class Outbox {
       retryAt: 0,
       ready: new Fifo<Lane>(),
       pending: 0,
+      running: 0,
     });
     this.#dispatch();
   }
@@ -226,18 +238,11 @@ export class Outbox {
     return true;
   }
 
+  /** Constant time whatever waits: a metrics scrape or an admin call never walks the backlog. */
   stats(): OutboxStats {
-    let oldest: number | undefined;
-    for (const lane of this.#lanes.values()) {
-      for (const entry of lane.entries) {
-        if (entry.addedAt !== undefined && (oldest === undefined || entry.addedAt < oldest)) {
-          oldest = entry.addedAt;
-        }
-      }
-    }
     return {
       depth: this.pending,
-      oldestPendingAt: oldest,
+      oldestPendingAt: this.#ages.oldest(),
       dropped: this.#dropped,
       deadLettersDropped: this.#dead.dropped,
     };
@@ -391,6 +396,7 @@ export class Outbox {
       target: owed.target,
       delivery: owed.delivery,
       addedAt: owed.addedAt ?? Date.now(),
+      agePlace: -1,
       seq: owed.seq,
       sequence: owed.delivery.sequence,
       cleared: false,
@@ -425,11 +431,14 @@ export class Outbox {
         );
       }
     }
-    // Entries from before the start go first in their lanes, ahead of any added since.
+    // Entries from before the start go first in their lanes, ahead of any added since (nothing is sent before
+    // the last is in). In pieces, a turn of the event loop each: the server answers uploads meanwhile.
     let unknown = 0;
-    for (const stored of [...owed].reverse()) {
+    for (let at = owed.length - 1; at >= 0; at--) {
+      const stored = owed[at] as OwedEntry;
       if (!this.#targets.has(stored.target)) unknown += 1;
       else this.#enqueue(this.#entry(stored), 'front');
+      if (at % replayPerTurn === 0) await nextTurn();
     }
     if (unknown > 0) {
       this.#options.logger.warn(
@@ -508,6 +517,7 @@ export class Outbox {
     }
     this.#pending += 1;
     target.pending += 1;
+    this.#ages.push(entry);
     this.#markReady(lane);
     this.#dispatch();
   }
@@ -545,6 +555,9 @@ export class Outbox {
           nextWake = Math.min(nextWake, target.retryAt);
           continue;
         }
+        // A target in backoff (its last attempt failed: a broker down) is probed with one event at a time, not
+        // sent a wave of them all failing alike; its first delivery resumes the concurrency.
+        if (target.failures > 0 && target.policy.kind === 'backoff' && target.running > 0) continue;
         progress = true;
         const lane = target.ready.shift();
         if (lane === undefined) continue;
@@ -586,6 +599,7 @@ export class Outbox {
   #start(lane: Lane, entry: Entry, target: Target): void {
     lane.busy = true;
     this.#running += 1;
+    target.running += 1;
     const order = entry.sequence === undefined || entry.cleared ? undefined : this.#store?.order;
     if (order === undefined) {
       this.#send(lane, entry, target);
@@ -602,6 +616,7 @@ export class Outbox {
           return;
         }
         this.#running -= 1;
+        target.running -= 1;
         lane.busy = false;
         entry.waits += 1;
         entry.retryAt = Date.now() + Math.min(orderPollMaxMs, orderPollMs * 2 ** Math.min(entry.waits, 10));
@@ -632,6 +647,7 @@ export class Outbox {
       .catch((error: unknown): DeliveryResult => ({ kind: 'unreachable', detail: String(error) }))
       .then((result) => {
         this.#running -= 1;
+        target.running -= 1;
         lane.busy = false;
         this.#settle(lane, entry, target, attempt, result);
         this.#markReady(lane);
@@ -690,6 +706,7 @@ export class Outbox {
     if (entries[0] === entry) entries.shift();
     if (entries.length === 0 && this.#lanes.get(lane.name) === lane) this.#lanes.delete(lane.name);
     this.#keys.delete(entry.key);
+    this.#ages.remove(entry);
     this.#pending -= 1;
     const target = this.#targets.get(entry.target);
     if (target !== undefined) target.pending -= 1;
@@ -699,11 +716,7 @@ export class Outbox {
   #kill(lane: Lane, entry: Entry, reason: DeadLetterReason, lastError: string): void {
     this.#take(lane, entry);
     const now = Date.now();
-    const stored: StoredEntry = {
-      target: entry.target,
-      delivery: entry.delivery,
-      ...(entry.addedAt !== undefined ? { addedAt: entry.addedAt } : {}),
-    };
+    const stored: StoredEntry = { target: entry.target, delivery: entry.delivery, addedAt: entry.addedAt };
     const note = { reason, attempts: entry.attempts, lastError, deadAt: now };
     this.notices.emit({
       type: 'message.dead_lettered',

@@ -231,3 +231,30 @@ test("metrics: prom-client's default metrics come too: the event-loop monitor's 
     assert.match(text, series);
   }
 });
+
+test('one scrape reads the outbox figures once for its four gauges, and the next scrape reads them afresh', async () => {
+  const metrics = new Metrics();
+  let reads = 0;
+  let depth = 5;
+  metrics.outboxFrom(() => {
+    reads += 1;
+    return { depth, oldestPendingAt: 2_000, dropped: 7, deadLettersDropped: 3 };
+  });
+  const first = new Set((await metrics.render(5_000)).trimEnd().split('\n'));
+  assert.equal(reads, 1);
+  for (const line of [
+    'wharf_hook_outbox_depth 5',
+    'wharf_hook_outbox_oldest_pending_age_seconds 3',
+    'wharf_hook_outbox_dropped_total 7',
+    'wharf_hook_dead_letters_dropped_total 3',
+  ]) {
+    assert.ok(first.has(line), `missing: ${line}`);
+  }
+  depth = 6;
+  const second = new Set((await metrics.render(5_000)).trimEnd().split('\n'));
+  assert.equal(reads, 2);
+  assert.ok(second.has('wharf_hook_outbox_depth 6'));
+  const data = await metrics.collect(5_000);
+  assert.equal(reads, 3);
+  assert.equal(data.find((metric) => metric.name === 'wharf_hook_outbox_depth')?.values[0]?.value, 6);
+});
