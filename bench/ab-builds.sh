@@ -27,7 +27,8 @@ checkout() { # checkout REV -> prints the folder holding a built bin/wharf.js
   if [ ! -d "$dir" ]; then
     git -C "$ROOT" worktree add -q --detach "$dir" "$rev" >&2
     ln -s "$ROOT/node_modules" "$dir/node_modules"
-    (cd "$dir" && npx tsc -p tsconfig.build.json) >&2
+    # The whole build: since the command runs dist/cli-bundle/ (scripts/bundle-cli.ts), tsc alone is not enough.
+    (cd "$dir" && npm run --silent build) >&2
   fi
   echo "$dir"
 }
