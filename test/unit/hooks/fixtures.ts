@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts';
 import type { HookLogger } from '../../../src/hooks/engine.ts';
 import type { HooksConfig } from '../../../src/hooks/engine-config.ts';
 import { type UploadEvent, type UploadEventName, uploadEventNames } from '../../../src/hooks/events.ts';
@@ -74,6 +75,23 @@ export function sampleEvent(
       },
     },
     ...overrides,
+  };
+}
+
+/** The outbox journal's entry number `index` for the target `amqp`: one upload each, added at 1000 + index. */
+export function journalEntry(index: number): StoredEntry {
+  return {
+    target: 'amqp',
+    delivery: {
+      eventId: `event-${index}`,
+      event: 'post-finish',
+      hook: 'post-finish',
+      uploadId: `upload-${index}`,
+      sequence: 1,
+      payload: JSON.stringify({ upload: { id: `upload-${index}` } }),
+      request: { uri: '/files/', method: 'PATCH', remoteAddr: '127.0.0.1', headers: {} },
+    },
+    addedAt: 1000 + index,
   };
 }
 

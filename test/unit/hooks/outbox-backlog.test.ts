@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { type Aged, AgeHeap, Fifo, TimeHeap } from '../../../src/hooks/delivery/lane-queues.ts';
-import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
+import { Outbox, type OutboxOptions } from '../../../src/hooks/delivery/outbox.ts';
 import { FileOutboxStore } from '../../../src/hooks/delivery/outbox-file-store.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from '../../../src/hooks/transports/types.ts';
 
@@ -50,10 +50,12 @@ function delivery(uploadId: string, n: number): HookDelivery {
   };
 }
 
+/** An outbox on these targets (a target missing from `schedule` backs off 60 s), options in `more` winning. */
 function outboxOf(
   targets: Record<string, HookTransport>,
   schedule: Record<string, number[]>,
   concurrency = 8,
+  more: Partial<Pick<OutboxOptions, 'store' | 'limit' | 'retryPolicy'>> = {},
 ) {
   const controller = new AbortController();
   const box = new Outbox(new Map(Object.entries(targets)), {
@@ -69,6 +71,7 @@ function outboxOf(
         ? { kind: 'backoff', initialMs: 60_000, maxMs: 60_000 }
         : { kind: 'schedule', delaysMs: delays };
     },
+    ...more,
   });
   const stop = (): Promise<void> => {
     controller.abort();
@@ -130,21 +133,11 @@ describe('the hook outbox with a backlog', () => {
   test('a broker in backoff is probed with one event at a time, not a wave of them; once one goes, all go at the concurrency', async (t) => {
     let up = false;
     const broker = target(() => (up ? { kind: 'delivered' } : { kind: 'unreachable', detail: 'down' }));
-    const controller = new AbortController();
-    const box = new Outbox(new Map([['broker', broker]]), {
-      store: undefined,
+    const { box, stop } = outboxOf({ broker }, {}, 8, {
       limit: 1000,
-      concurrency: 8,
-      initialBackoffMs: 2,
-      maxBackoffMs: 4,
-      logger: quiet,
-      signal: controller.signal,
-      deliver: (transport, d) => transport.deliver(d),
+      retryPolicy: () => ({ kind: 'backoff', initialMs: 2, maxMs: 4 }),
     });
-    t.after(() => {
-      controller.abort();
-      return box.close();
-    });
+    t.after(stop);
     await box.ready();
     // Added while the first attempts are on their way: a first wave, up to the concurrency.
     for (let i = 0; i < 100; i++) box.add('broker', delivery(`u${i}`, 1)).catch(() => undefined);
@@ -333,20 +326,8 @@ describe('the outbox figures with a backlog', () => {
     const broker = target((d) =>
       up.has(d.eventId) || up.has('all') ? { kind: 'delivered' } : { kind: 'unreachable', detail: 'down' },
     );
-    const controller = new AbortController();
-    const box = new Outbox(new Map([['broker', broker]]), {
-      store: new FileOutboxStore(directory),
-      limit: 100,
-      concurrency: 1,
-      logger: quiet,
-      signal: controller.signal,
-      deliver: (transport, d) => transport.deliver(d),
-      retryPolicy: () => ({ kind: 'backoff', initialMs: 60_000, maxMs: 60_000 }),
-    });
-    t.after(() => {
-      controller.abort();
-      return box.close();
-    });
+    const { box, stop } = outboxOf({ broker }, {}, 1, { store: new FileOutboxStore(directory), limit: 100 });
+    t.after(stop);
     await box.ready();
     await box.add('broker', delivery('e', 1));
     assert.deepEqual(box.stats(), { depth: 5, oldestPendingAt: 500, dropped: 0, deadLettersDropped: 0 });

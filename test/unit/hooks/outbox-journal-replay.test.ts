@@ -5,28 +5,12 @@ import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
 import { FileOutboxStore } from '../../../src/hooks/delivery/outbox-file-store.ts';
 import { entryKey, OutboxJournal, type StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts';
 import type { HookTransport } from '../../../src/hooks/transports/types.ts';
-import { temporaryDirectory } from './fixtures.ts';
+import { journalEntry, temporaryDirectory } from './fixtures.ts';
 
 // The journal is replayed at start while the server already answers uploads: it must not hold the event loop for
 // the whole replay (50,000 waiting events took 0.7 s of CPU), nor rewrite a file that holds nothing to drop.
 
-function entry(index: number): StoredEntry {
-  return {
-    target: 'amqp',
-    delivery: {
-      eventId: `event-${index}`,
-      event: 'post-finish',
-      hook: 'post-finish',
-      uploadId: `upload-${index}`,
-      sequence: 1,
-      payload: JSON.stringify({ upload: { id: `upload-${index}` } }),
-      request: { uri: '/files/', method: 'PATCH', remoteAddr: '127.0.0.1', headers: {} },
-    },
-    addedAt: 1000 + index,
-  };
-}
-
-const add = (index: number): string => JSON.stringify({ t: 'add', entry: entry(index) });
+const add = (index: number): string => JSON.stringify({ t: 'add', entry: journalEntry(index) });
 const done = (index: number): string =>
   JSON.stringify({ t: 'done', key: entryKey('amqp', `event-${index}`) });
 const ids = (entries: readonly StoredEntry[]): string[] => entries.map((owed) => owed.delivery.eventId);
@@ -65,7 +49,7 @@ test('a journal of live entries only is opened as it is; delivered lines or an e
   // The same file (a rewrite renames a new one over it), unchanged.
   assert.equal((await stat(journal.file)).ino, file);
   assert.equal(await readFile(journal.file, 'utf8'), compact);
-  journal.add(entry(4));
+  journal.add(journalEntry(4));
   journal.done(entryKey('amqp', 'event-2'));
   await journal.close();
   assert.deepEqual(await replay(directory), ['event-1', 'event-3', 'event-4']);
@@ -83,7 +67,7 @@ test('after a line torn by a crash the file is rewritten, so an event added next
   const journal = new OutboxJournal(directory);
   await writeFile(journal.file, `${add(1)}\n${add(2).slice(0, 40)}`);
   assert.deepEqual(ids((await journal.open()).owed), ['event-1']);
-  journal.add(entry(3));
+  journal.add(journalEntry(3));
   await journal.close();
   assert.deepEqual(await replay(directory), ['event-1', 'event-3']);
 });
@@ -92,11 +76,11 @@ test('a compaction keeps the lines queued while it waits for a running write', a
   const directory = await temporaryDirectory(context);
   const journal = new OutboxJournal(directory, 60_000);
   await journal.open();
-  journal.add(entry(1));
+  journal.add(journalEntry(1));
   // The write of that line is under way when the compaction is asked for, and entry 2 is added right after.
   await new Promise((resolve) => setImmediate(resolve));
-  const compaction = journal.compact({ owed: [entry(1)], dead: [] });
-  journal.add(entry(2));
+  const compaction = journal.compact({ owed: [journalEntry(1)], dead: [] });
+  journal.add(journalEntry(2));
   await compaction;
   await journal.close();
   assert.deepEqual(await replay(directory), ['event-1', 'event-2']);

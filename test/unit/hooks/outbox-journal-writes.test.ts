@@ -2,24 +2,8 @@ import assert from 'node:assert/strict';
 import { open, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { entryKey, OutboxJournal, type StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts';
-import { temporaryDirectory } from './fixtures.ts';
-
-function entry(index: number): StoredEntry {
-  return {
-    target: 'amqp',
-    delivery: {
-      eventId: `event-${index}`,
-      event: 'post-finish',
-      hook: 'post-finish',
-      uploadId: `upload-${index}`,
-      sequence: 1,
-      payload: JSON.stringify({ upload: { id: `upload-${index}` } }),
-      request: { uri: '/files/', method: 'PATCH', remoteAddr: '127.0.0.1', headers: {} },
-    },
-    addedAt: 1,
-  };
-}
+import { entryKey, OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
+import { journalEntry, temporaryDirectory } from './fixtures.ts';
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -51,7 +35,7 @@ test("a delivered event's journal line leaves with the next added events in one 
   context.after(() => journal.close());
   const counter = await countWrites(context, journal.file);
 
-  for (let index = 0; index < 10; index++) journal.add(entry(index));
+  for (let index = 0; index < 10; index++) journal.add(journalEntry(index));
   await journal.flushed();
   assert.equal(counter.writes, 1, 'ten events added in one turn: one write');
 
@@ -59,7 +43,7 @@ test("a delivered event's journal line leaves with the next added events in one 
   for (let index = 0; index < 10; index++) journal.done(entryKey('amqp', `event-${index}`));
   await nextTurn();
   await nextTurn();
-  for (let index = 10; index < 20; index++) journal.add(entry(index));
+  for (let index = 10; index < 20; index++) journal.add(journalEntry(index));
   await journal.flushed();
   assert.equal(counter.writes, 2, 'the delivered lines went out with the next added ones');
 
@@ -79,8 +63,8 @@ test('a delivered line with no event after it is written on its own within the d
   const journal = new OutboxJournal(directory, 5);
   await journal.open();
   context.after(() => journal.close());
-  journal.add(entry(1));
-  journal.add(entry(2));
+  journal.add(journalEntry(1));
+  journal.add(journalEntry(2));
   await journal.flushed();
 
   journal.done(entryKey('amqp', 'event-1'));
