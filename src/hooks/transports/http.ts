@@ -1,19 +1,34 @@
-import type { Agent, ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions } from 'node:http';
+import type { Agent, IncomingMessage, OutgoingHttpHeaders, RequestOptions } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { urlToHttpOptions } from 'node:url';
 import { Agent as HttpAgent, request as httpRequest, nodeHttps } from '../../node-http.ts';
 import { AbortWatch } from './abort-watch.ts';
 import { httpCloudEventHeaders } from './cloudevents-bindings.ts';
+import { Http1Client, type Http1Target, http1Target } from './http1-client.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 import { webhookHeaders, webhookKeys } from './webhook-signature.ts';
 
 /** How much of a hook's response body Wharf keeps (relayed to the client when a blocking hook rejects). */
 export const responseBodyLimitBytes = 64 * 1024;
 
-/** The receiver's `webhook-delivery` header (Svix's delivery control), first value. */
-function deliveryControlOf(response: IncomingMessage): string | undefined {
-  const value = response.headers['webhook-delivery'];
-  return Array.isArray(value) ? value[0] : value;
+/** The largest response head (status line and headers) read from an `http:` target. */
+const maxHeaderBytes = 64 * 1024;
+
+/** A header of an answer as node:http gives it (a string; an array for a few names such as set-cookie). */
+type AnswerHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** What a delivery reads of one answer, from either client. */
+interface Answer {
+  readonly status: number;
+  readonly headers: AnswerHeaders;
+  /** The body as UTF-8, at most {@link responseBodyLimitBytes} of it. */
+  readonly text: string;
+}
+
+/** A header's first value (the receiver's `webhook-delivery`, Svix's delivery control, and the others). */
+function headerOf(headers: AnswerHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'object' ? value[0] : value;
 }
 
 /** Redirects followed before the hook counts as unreachable (rustus's client follows them too). */
@@ -85,8 +100,16 @@ export class HttpHookTransport implements HookTransport {
   /**
    * Connections are kept alive between events: a new TCP connection (and TLS handshake) per hook would
    * cost more than the hook itself on a busy server. Idle sockets do not keep the process alive.
+   * `http:` targets go through a small client over node:net (http1-client.ts: node:http's request and response
+   * objects cost more CPU than the rest of a post event); `https:` ones through node:https.
    */
-  readonly #httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  readonly #http1 = new Http1Client({
+    maxSockets: 64,
+    maxHeaderBytes,
+    bodyLimitBytes: responseBodyLimitBytes,
+  });
+  /** Made on the first request to a URL whose scheme is neither (node:http refuses it, as before). */
+  #httpAgent: Agent | undefined;
   /** Made on the first https request: node:https (and tls) load only when a target needs them. */
   #httpsAgent: HttpsAgent | undefined;
   /** The HMAC keys of `options.secrets`, decoded once (a bad secret throws here, naming its position only). */
@@ -96,6 +119,8 @@ export class HttpHookTransport implements HookTransport {
   /** The target's URL and its request options, parsed once rather than on every event. */
   readonly #target: URL;
   readonly #targetOptions: ReturnType<typeof urlToHttpOptions>;
+  /** The target as the `http:` client takes it (undefined for an `https:` target). */
+  readonly #http1Target: Http1Target | undefined;
   /** The proxied client headers: the only ones of the request it reads. */
   readonly requestHeaders: readonly string[];
 
@@ -107,6 +132,7 @@ export class HttpHookTransport implements HookTransport {
     this.requestHeaders = options.proxyHeaders.map((name) => name.toLowerCase());
     this.#target = new URL(url);
     this.#targetOptions = urlToHttpOptions(this.#target);
+    this.#http1Target = this.#target.protocol === 'http:' ? http1Target(this.#target) : undefined;
   }
 
   describe(): string {
@@ -152,18 +178,13 @@ export class HttpHookTransport implements HookTransport {
       headers['Content-Length'] = body.length;
       let attempt: Attempt = { url: this.#target, method: 'POST', headers, body };
       for (let redirects = 0; ; redirects++) {
-        const response = await this.#send(attempt, stop);
-        const status = response.statusCode ?? 0;
-        const location = response.headers.location;
+        const { status, headers: answered, text } = await this.#send(attempt, stop);
+        const location = headerOf(answered, 'location');
         if (isRedirect(status) && location !== undefined && redirects < maxRedirects) {
-          response.resume();
           attempt = redirected(attempt, status, new URL(location, attempt.url));
           continue;
         }
-        // Read (to the end, so the connection goes back to the pool): a blocking hook may answer JSON.
-        const text = await readCapped(response, responseBodyLimitBytes);
-        if (stop.reason !== undefined) throw new Error(`hook request interrupted (${stop.reason})`);
-        const control = deliveryControlOf(response);
+        const control = headerOf(answered, 'webhook-delivery');
         if (status >= 200 && status <= 299) {
           return {
             kind: 'delivered',
@@ -172,12 +193,12 @@ export class HttpHookTransport implements HookTransport {
             ...(control === undefined ? {} : { webhookDelivery: control }),
           };
         }
-        const retryAfter = response.headers['retry-after'];
+        const retryAfter = headerOf(answered, 'retry-after');
         return {
           kind: 'responded',
           httpStatus: status,
           body: text,
-          contentType: response.headers['content-type'] ?? null,
+          contentType: headerOf(answered, 'content-type') ?? null,
           ...(retryAfter === undefined ? {} : { retryAfter }),
           ...(control === undefined ? {} : { webhookDelivery: control }),
         };
@@ -193,10 +214,13 @@ export class HttpHookTransport implements HookTransport {
   }
 
   /**
-   * One exchange. A kept-alive connection the target closed while idle fails at once with ECONNRESET; that
-   * request never reached the target, so it is sent again once on a fresh connection (Node's documented way).
+   * One exchange, its answer read (to the end, so the connection goes back to the pool: a blocking hook may
+   * answer JSON). The `http:` client sends a request again itself when the kept-alive connection it took had
+   * been closed by the target. With node:https, such a request fails at once with ECONNRESET; it never reached
+   * the target, so it is sent again once on a fresh connection (Node's documented way).
    */
-  async #send(attempt: Attempt, stop: Interruption): Promise<IncomingMessage> {
+  async #send(attempt: Attempt, stop: Interruption): Promise<Answer> {
+    if (attempt.url.protocol === 'http:') return this.#exchangeHttp1(attempt, stop);
     try {
       return await this.#exchange(attempt, stop);
     } catch (error) {
@@ -207,15 +231,40 @@ export class HttpHookTransport implements HookTransport {
     }
   }
 
+  async #exchangeHttp1(attempt: Attempt, stop: Interruption): Promise<Answer> {
+    if (stop.reason !== undefined) throw new Error(`hook request interrupted (${stop.reason})`);
+    const target = attempt.url === this.#target ? this.#http1Target : undefined;
+    const exchange = this.#http1.request(
+      target ?? http1Target(attempt.url),
+      attempt.method,
+      attempt.headers,
+      attempt.body,
+    );
+    stop.watch(exchange);
+    const { status, headers, body } = await exchange.response;
+    return { status, headers, text: body.toString('utf8') };
+  }
+
   /** The request function and kept-alive agent of a scheme; the first https request loads node:https. */
   #client(secure: boolean): { send: typeof httpRequest; agent: Agent } {
-    if (!secure) return { send: httpRequest, agent: this.#httpAgent };
+    if (!secure) {
+      this.#httpAgent ??= new HttpAgent({ keepAlive: true, maxSockets: 64 });
+      return { send: httpRequest, agent: this.#httpAgent };
+    }
     const https = nodeHttps();
     this.#httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: 64 });
     return { send: https.request, agent: this.#httpsAgent };
   }
 
-  #exchange(attempt: Attempt, stop: Interruption): Promise<IncomingMessage> {
+  /** One exchange through node:https (or node:http for a scheme it refuses). */
+  async #exchange(attempt: Attempt, stop: Interruption): Promise<Answer> {
+    const response = await this.#request(attempt, stop);
+    const text = await readCapped(response, responseBodyLimitBytes);
+    if (stop.reason !== undefined) throw new Error(`hook request interrupted (${stop.reason})`);
+    return { status: response.statusCode ?? 0, headers: response.headers, text };
+  }
+
+  #request(attempt: Attempt, stop: Interruption): Promise<IncomingMessage> {
     const { send, agent } = this.#client(attempt.url.protocol === 'https:');
     return new Promise((resolve, reject) => {
       if (stop.reason !== undefined) {
@@ -244,9 +293,9 @@ export class HttpHookTransport implements HookTransport {
 /** Why a delivery was cut short, and the request in flight to destroy when it is. */
 class Interruption {
   reason: 'timeout' | 'closed' | undefined;
-  #request: ClientRequest | undefined;
+  #request: { destroy(error: Error): void } | undefined;
 
-  watch(request: ClientRequest): void {
+  watch(request: { destroy(error: Error): void }): void {
     this.#request = request;
   }
 
