@@ -176,8 +176,16 @@ class Pool {
       }
     }
     if (this.#open < this.maxSockets) {
+      let socket: Socket;
+      try {
+        socket = connect(this.target.port, this.target.hostname);
+      } catch (error) {
+        // Arguments net.connect refuses at once: the request fails (as node:http's would) and takes no place.
+        exchange.fail(error as Error);
+        return;
+      }
       this.#open++;
-      new Connection(this, connect(this.target.port, this.target.hostname)).begin(exchange);
+      new Connection(this, socket).begin(exchange);
       return;
     }
     this.#waiting.push(exchange);
@@ -328,6 +336,11 @@ class Exchange implements Http1Exchange {
       this.pool.acquire(this, true);
       return;
     }
+    this.#settle(error);
+  }
+
+  /** Fails before a connection was had. */
+  fail(error: Error): void {
     this.#settle(error);
   }
 

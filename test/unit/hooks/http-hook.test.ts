@@ -92,6 +92,36 @@ test('a rejection without Content-Type is relayed as text/plain; charset=utf-8',
   });
 });
 
+test('a chunked answer is read whole and relayed', async (t) => {
+  const server = await startHookServer(t, (_request, response) => {
+    response.writeHead(403, { 'Content-Type': 'application/json' });
+    response.write('{"reason":');
+    setTimeout(() => response.end('"sent in pieces"}'), 10);
+  });
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+  assert.deepEqual(await engine.runBlocking(sampleEvent()), {
+    kind: 'reject',
+    status: 403,
+    body: '{"reason":"sent in pieces"}',
+    headers: { 'Content-Type': 'application/json' },
+  });
+});
+
+test('an answer that is not HTTP/1.x rejects with 502 and is recorded with what was wrong', async (t) => {
+  const server = await startHookServer(t, (_request, response) => {
+    response.socket?.end('SSH-2.0-OpenSSH_9.6\r\n\r\n');
+  });
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+  const outcome = await engine.runBlocking(sampleEvent());
+  assert.equal(outcome.kind === 'reject' && outcome.status, 502);
+  const [record] = engine.runs.records();
+  assert.equal(record?.status, 'failed');
+  assert.equal(
+    record?.error,
+    'invalid HTTP response from the hook target: the status line "SSH-2.0-OpenSSH_9.6"',
+  );
+});
+
 test('redirects are followed; the final answer counts', async (t) => {
   const server = await startHookServer(t, (request, response) => {
     if (request.url === '/hooks') response.writeHead(307, { Location: '/moved' }).end();
