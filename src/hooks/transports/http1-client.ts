@@ -12,10 +12,11 @@ import { validateHeaderName, validateHeaderValue } from '../../node-http.ts';
  *
  * What it does as node:http did for hooks: a pool of kept-alive connections per host and port (at most
  * `maxSockets`, later requests wait in order), idle connections unref'd (they never keep the process alive),
- * Nagle off, a request on a reused connection the target had closed sent once more on a fresh one, the server's
- * `Keep-Alive: timeout=N` honoured (an idle connection is not reused in its last second), header names and
- * values checked by node:http's own validators, `Host` and `Authorization: Basic` (from the URL's userinfo)
- * added unless given. Answers: framed by Content-Length, chunked (trailers read and dropped) or the end of the
+ * Nagle off, a request on a reused connection the target had closed sent once more on a fresh one, header names
+ * and values checked by node:http's own validators, `Host` and `Authorization: Basic` (from the URL's userinfo)
+ * added unless given. One thing more: the server's `Keep-Alive: timeout=N` is honoured (an idle connection is
+ * not reused in its last second, so fewer requests meet a connection the server is closing); node:http's agent
+ * only honours it when given a timeout of its own, which Wharf's was not. Answers: framed by Content-Length, chunked (trailers read and dropped) or the end of the
  * connection (RFC 9112 §6.3), interim 1xx skipped, repeated headers combined as node:http combines them.
  *
  * What it refuses, as the delivery's `unreachable` detail: a head over `maxHeaderBytes`, a malformed status
