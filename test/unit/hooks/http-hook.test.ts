@@ -135,6 +135,34 @@ test('redirects are followed; the final answer counts', async (t) => {
   assert.equal(engine.runs.records()[0]?.httpStatus, 204);
 });
 
+test('a 303 to another host is followed with a GET and no body; more than 5 redirects fail', async (t) => {
+  const elsewhere = await startHookServer(t, (request, response) => {
+    if (request.url === '/loop') response.writeHead(302, { Location: '/loop' }).end();
+    else response.writeHead(200, { 'Content-Type': 'text/plain' }).end('moved here');
+  });
+  const server = await startHookServer(t, (request, response) => {
+    const next = request.url === '/hooks' ? '/final' : '/loop';
+    response.writeHead(303, { Location: new URL(next, elsewhere.url).href }).end('see other');
+  });
+  const engine = createHookEngine(hooksConfig({ httpUrls: [server.url] }), captureLogger().logger);
+  assert.deepEqual(await engine.runBlocking(sampleEvent()), { kind: 'continue' });
+  const moved = await elsewhere.nthRequest(1);
+  assert.equal(moved.method, 'GET');
+  assert.equal(moved.url, '/final');
+  assert.equal(moved.body, '');
+  assert.equal(moved.headers['content-type'], undefined);
+  assert.equal(moved.headers['hook-name'], 'pre-create', 'the other headers go along');
+  assert.equal(moved.headers.host, new URL(elsewhere.url).host);
+
+  const looping = createHookEngine(
+    hooksConfig({ httpUrls: [new URL('/loop', elsewhere.url).href] }),
+    captureLogger().logger,
+  );
+  const outcome = await looping.runBlocking(sampleEvent());
+  assert.equal(outcome.kind === 'reject' && outcome.status, 502, 'the sixth 302 is the final answer');
+  assert.equal(elsewhere.requests.length, 1 + 6);
+});
+
 test('a server that never answers rejects with 504 after the timeout and is recorded timed_out', async (t) => {
   const server = await startHookServer(t, () => {
     // Never answers.
