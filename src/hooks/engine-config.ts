@@ -84,6 +84,32 @@ function httpUrl(value: string): string {
   return value;
 }
 
+/**
+ * Headers that frame a message or belong to one connection (RFC 9110 §7.6.1, RFC 9112 §6): copied from the
+ * client's request they would describe a body or a connection other than the hook request's own.
+ */
+const framingHeaders = new Set([
+  'connection',
+  'content-length',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function proxyHeaders(names: readonly string[]): readonly string[] {
+  const framing = names.filter((name) => framingHeaders.has(name.toLowerCase()));
+  if (framing.length > 0) {
+    throw new HookConfigError(
+      `--hooks-http-proxy-headers: ${framing.join(', ')} cannot be copied onto a hook request: they describe the ` +
+        "client's own connection or body, not the hook request Wharf sends",
+    );
+  }
+  return Object.freeze([...names]);
+}
+
 /** Signing secrets, checked (the error names a position, never a secret). */
 function httpSecrets(secrets: readonly string[]): readonly string[] {
   try {
@@ -114,7 +140,7 @@ export function frozenConfig(config: HooksConfig): HooksConfig {
     hooksFile: config.hooksFile === '' ? undefined : config.hooksFile,
     hooksDir: config.hooksDir === '' ? undefined : config.hooksDir,
     httpUrls: Object.freeze(config.httpUrls.map(httpUrl)),
-    httpProxyHeaders: Object.freeze([...config.httpProxyHeaders]),
+    httpProxyHeaders: proxyHeaders(config.httpProxyHeaders),
     httpTimeoutMs: positiveNumber(config.httpTimeoutMs, 'httpTimeoutMs'),
     executableTimeoutMs: positiveNumber(config.executableTimeoutMs, 'executableTimeoutMs'),
     postConcurrency: integerAtLeast(config.postConcurrency, 1, 'postConcurrency'),

@@ -309,3 +309,21 @@ test('logs never carry header values such as authorization or cookie', async (t)
   assert.equal(logged.includes('Bearer jwt'), false);
   assert.equal(logged.includes('top-secret'), false);
 });
+
+test('a proxied header that frames the body or the connection is refused at start, naming it', async () => {
+  const { logger } = captureLogger();
+  const url = await deadUrl();
+  // Positive control: an ordinary header is accepted.
+  assert.ok(createHookEngine(hooksConfig({ httpUrls: [url], httpProxyHeaders: ['Authorization'] }), logger));
+  assert.throws(
+    () =>
+      createHookEngine(
+        hooksConfig({
+          httpUrls: [url],
+          httpProxyHeaders: ['Authorization', 'Transfer-Encoding', 'connection'],
+        }),
+        logger,
+      ),
+    /--hooks-http-proxy-headers: Transfer-Encoding, connection cannot be copied onto a hook request/,
+  );
+});
