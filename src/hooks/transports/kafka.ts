@@ -76,7 +76,11 @@ function booleanOption(key: string, value: string): boolean {
 
 /** How events are gathered into produce requests (see batch-sender.ts), with librdkafka's names and defaults. */
 export interface KafkaBatching {
-  /** `linger.ms`: how long a batch waits for more events; 0 sends as soon as no request is on its way. */
+  /**
+   * `linger.ms`: how long an event waits for company; 0 sends as soon as no request is on its way. librdkafka's
+   * default, 5 ms (since 1.5, so rustus's too), costs a post event that much latency and halves the produce
+   * requests of a busy server: on the hooks bench, Wharf's CPU per event fell by about a third, Kafka's by a sixth.
+   */
   readonly lingerMs: number;
   /** `batch.num.messages`. */
   readonly maxMessages: number;
@@ -84,7 +88,7 @@ export interface KafkaBatching {
   readonly maxBytes: number;
 }
 
-const defaultBatching: KafkaBatching = { lingerMs: 0, maxMessages: 10_000, maxBytes: 1_000_000 };
+const defaultBatching: KafkaBatching = { lingerMs: 5, maxMessages: 10_000, maxBytes: 1_000_000 };
 
 interface ClientSettings {
   /** Options for @platformatic/kafka's Producer (serializers are added when it is created). */
