@@ -1,8 +1,9 @@
 /**
  * Group commit for a transport whose target takes many messages in one request (Kafka's produce request).
  * Sending each hook event on its own cost Wharf about 1.3 ms of CPU per event with kafkajs, plus one broker
- * request each; events that arrive while a batch is on its way wait and leave together in the next one. An idle
- * transport sends at once (no added latency); a busy one sends fewer, larger requests, and batches leave in the
+ * request each; events that arrive while a batch is on its way wait and leave together in the next one. With no
+ * linger an idle transport sends at once; with one, an item waits at most the linger for company (the time it
+ * waited behind a batch on its way counts). A busy one sends fewer, larger requests, and batches leave in the
  * order their items arrived.
  */
 export interface BatchSenderOptions<T> {
@@ -14,7 +15,10 @@ export interface BatchSenderOptions<T> {
   readonly maxItems: number;
   /** A batch stops growing at this many bytes (an item larger than this goes alone). */
   readonly maxBytes: number;
-  /** How long a batch may wait for more items before it leaves (librdkafka's linger.ms); 0: no wait. */
+  /**
+   * How long an item may wait for company before its batch leaves (librdkafka's linger.ms), counted from its
+   * arrival, time spent waiting behind a batch on its way included; 0: no wait.
+   */
   readonly lingerMs: number;
   /**
    * Whether a failed batch may have failed for one of its items (the target refused a record) rather than for
@@ -31,6 +35,8 @@ export interface GiveUpSignal {
 
 interface Waiting<T> {
   readonly item: T;
+  /** When it arrived (`performance.now()`), with a linger; 0 without. */
+  readonly since: number;
   readonly signal: GiveUpSignal | undefined;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
@@ -56,20 +62,26 @@ export class BatchSender<T> {
    */
   send(item: T, signal?: GiveUpSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ item, signal, resolve, reject });
+      const since = this.#options.lingerMs > 0 ? performance.now() : 0;
+      this.#waiting.push({ item, since, signal, resolve, reject });
       this.#pump();
     });
   }
 
   #pump(): void {
     if (this.#sending || this.#waiting.length === 0) return;
-    if (this.#options.lingerMs > 0 && !this.#lingerOver && this.#waiting.length < this.#options.maxItems) {
-      this.#lingerTimer ??= setTimeout(() => {
-        this.#lingerTimer = undefined;
-        this.#lingerOver = true;
-        this.#pump();
-      }, this.#options.lingerMs);
-      return;
+    const lingerMs = this.#options.lingerMs;
+    if (lingerMs > 0 && !this.#lingerOver && this.#waiting.length < this.#options.maxItems) {
+      // The oldest item's linger: one that waited behind the last batch leaves with the next one at once.
+      const left = (this.#waiting[0] as Waiting<T>).since + lingerMs - performance.now();
+      if (left > 0) {
+        this.#lingerTimer ??= setTimeout(() => {
+          this.#lingerTimer = undefined;
+          this.#lingerOver = true;
+          this.#pump();
+        }, left);
+        return;
+      }
     }
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = undefined;

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
   type AmqpHooksConfig,
   amqpMessage,
+  amqpPublishFields,
   amqpQueueNames,
   amqpRoutingKey,
   redactedUrl,
@@ -83,6 +86,40 @@ describe('AMQP messages', () => {
     assert.match(String(headers.origin), /^wharf-\d+@/);
     assert.equal(message.properties.correlationId, delivery.eventId);
     assert.equal(message.properties.deliveryMode, 2);
+  });
+
+  test('the publish fields Wharf hands amqplib encode to the bytes amqplib builds from the same message', () => {
+    // amqplib's own encoder and argument builder (not in its exports map: loaded by path).
+    const require = createRequire(import.meta.url);
+    const lib = path.join(path.dirname(require.resolve('amqplib')), 'lib');
+    const defs = require(path.join(lib, 'defs.js')) as {
+      BasicPublish: number;
+      BasicProperties: number;
+      encodeMethod(method: number, channel: number, fields: unknown): Buffer;
+      encodeProperties(properties: number, channel: number, size: number, fields: unknown): Buffer;
+    };
+    const args = require(path.join(lib, 'api_args.js')) as {
+      publish(exchange: string, routingKey: string, options: unknown): unknown;
+    };
+    const binary = { specversion: '1.0', id: delivery.eventId, source: '/files', type: 'post-finish' };
+    const messages = [
+      amqpMessage(config, delivery),
+      amqpMessage({ ...config, durableQueues: true }, { ...delivery, sequence: 7 }),
+      amqpMessage(config, { ...delivery, sequence: 2, cloudEvent: { mode: 'binary', attributes: binary } }),
+      amqpMessage({ ...config, celery: true, queuesPrefix: 'media' }, delivery),
+    ];
+    for (const message of messages) {
+      const theirs = args.publish('rustus', message.routingKey, message.properties);
+      const ours = amqpPublishFields('rustus', message);
+      assert.deepEqual(
+        defs.encodeMethod(defs.BasicPublish, 3, ours),
+        defs.encodeMethod(defs.BasicPublish, 3, theirs),
+      );
+      assert.deepEqual(
+        defs.encodeProperties(defs.BasicProperties, 3, message.body.length, ours),
+        defs.encodeProperties(defs.BasicProperties, 3, message.body.length, theirs),
+      );
+    }
   });
 
   test('the password never shows in target names', () => {

@@ -81,6 +81,27 @@ describe('batch sender (group commit)', () => {
     await Promise.all([first, second]);
   });
 
+  test('an item that waited its linger behind a batch on its way leaves as soon as that batch is answered', async () => {
+    const { batches, sendBatch, answer } = target();
+    const batcher = sender(sendBatch, { lingerMs: 200 });
+    const first = batcher.send('a');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(batches, [['a']]);
+    const second = batcher.send('b');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // 'b' has waited longer than its linger behind the request of 'a': once that is answered, 'b' goes at once.
+    await answer();
+    assert.deepEqual(batches, [['a'], ['b']]);
+    const third = batcher.send('c');
+    // ... while one that has just arrived waits for company.
+    await answer();
+    assert.deepEqual(batches, [['a'], ['b']]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(batches, [['a'], ['b'], ['c']]);
+    await answer();
+    await Promise.all([first, second, third]);
+  });
+
   test('a linger ends early once a batch is full', async () => {
     const { batches, sendBatch, answer } = target();
     const batcher = sender(sendBatch, { lingerMs: 60_000, maxItems: 2 });

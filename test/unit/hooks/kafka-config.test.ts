@@ -66,14 +66,14 @@ describe('Kafka hook configuration', () => {
       extraOptions,
     });
     assert.deepEqual(kafkaClientSettings(config({})).batching, {
-      lingerMs: 0,
+      lingerMs: 5,
       maxMessages: 10_000,
       maxBytes: 1_000_000,
     });
     assert.deepEqual(
-      kafkaClientSettings(config({ 'linger.ms': '5', 'batch.num.messages': '100', 'batch.size': '65536' }))
+      kafkaClientSettings(config({ 'linger.ms': '0', 'batch.num.messages': '100', 'batch.size': '65536' }))
         .batching,
-      { lingerMs: 5, maxMessages: 100, maxBytes: 65_536 },
+      { lingerMs: 0, maxMessages: 100, maxBytes: 65_536 },
     );
     assert.equal(kafkaClientSettings(config({ 'queue.buffering.max.ms': '20' })).batching.lingerMs, 20);
     assert.throws(() => kafkaClientSettings(config({ 'linger.ms': 'soon' })), /must be an integer/);
