@@ -346,23 +346,24 @@ export class HookEngine {
    * code of the answer the client got (undefined: none was sent), for entries whose `when` tests `status`.
    */
   emit(event: UploadEvent, answered?: Promise<number | undefined>, set: HookSet = this.#set): void {
-    if (this.#chain(event, set) === null) return;
+    const chain = this.#chain(event, set);
+    if (chain === null) return;
     // A closed engine sends nothing (each entry records the event skipped): no number to ask the store for.
     if (this.closed) {
-      this.#emitNumbered(event, answered, set);
+      this.#emitNumbered(chain, event, answered);
       return;
     }
     // Without a shared store the number is known at once: nothing to collect or wait for.
     const now = this.#sequencer.numberNow(event.upload.id);
     if (now !== undefined) {
-      this.#emitNumbered(withSequence(event, now), answered, set);
+      this.#emitNumbered(chain, withSequence(event, now), answered);
       return;
     }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
-        this.#emitNumbered(sequence === undefined ? event : withSequence(event, sequence), answered, set);
+        this.#emitNumbered(chain, sequence === undefined ? event : withSequence(event, sequence), answered);
         return Promise.allSettled(this.#additions);
       } finally {
         this.#additions = undefined;
@@ -423,12 +424,17 @@ export class HookEngine {
     return this.#sequencer.numbered(uploadId);
   }
 
-  #emitNumbered(event: UploadEvent, answered: Promise<number | undefined> | undefined, set: HookSet): void {
+  /** `chain`: the event's, in the set of named hooks its request started with (looked up once by emit). */
+  #emitNumbered(
+    chain: CompiledChain,
+    event: UploadEvent,
+    answered: Promise<number | undefined> | undefined,
+  ): void {
     const eventId = randomUUID();
     if (this.#logger.isLevelEnabled?.('debug') !== false) {
       this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
     }
-    this.#runner.runPost(this.#chain(event, set), event, eventId, answered);
+    this.#runner.runPost(chain, event, eventId, answered);
   }
 
   /** Waits until every queued non-blocking delivery has finished, or `timeoutMs` has passed. */
