@@ -4,7 +4,7 @@ import type { CompiledChain } from './chain/entries.ts';
 import { endpointsWithoutGlobalHooks, type Pipeline, type PipelineConfig } from './chain/pipeline.ts';
 import { PostQueue } from './chain/post-queue.ts';
 import { type BlockingOutcome, rejectionFor } from './chain/rejections.ts';
-import { ChainRunner, type StopUploadListener } from './chain/runner.ts';
+import { type AnswerStatus, ChainRunner, type StopUploadListener } from './chain/runner.ts';
 import type { DeliveryControl } from './delivery/delivery-control.ts';
 import { UploadSequencer } from './delivery/event-sequence.ts';
 import type { Outbox } from './delivery/outbox.ts';
@@ -22,7 +22,7 @@ import type { HookModules } from './modules/registry.ts';
 import type { RunnerLink } from './runner-link.ts';
 import type { HookTransport } from './transports/types.ts';
 
-export type { StopUploadListener } from './chain/runner.ts';
+export type { AnswerStatus, StopUploadListener } from './chain/runner.ts';
 
 /**
  * The event with its number: a copy, as `{ ...event, sequence }` would make, with its optional fields set once
@@ -345,7 +345,7 @@ export class HookEngine {
    * its own, so one failing target does not hide the event from the others. `answered` resolves with the status
    * code of the answer the client got (undefined: none was sent), for entries whose `when` tests `status`.
    */
-  emit(event: UploadEvent, answered?: Promise<number | undefined>, set: HookSet = this.#set): void {
+  emit(event: UploadEvent, answered?: AnswerStatus, set: HookSet = this.#set): void {
     const chain = this.#chain(event, set);
     if (chain === null) return;
     // A closed engine sends nothing (each entry records the event skipped): no number to ask the store for.
@@ -378,7 +378,7 @@ export class HookEngine {
    */
   emitFailure(
     event: UploadEvent & { readonly failure: HookFailure },
-    answered?: Promise<number | undefined>,
+    answered?: AnswerStatus,
     set: HookSet = this.#set,
   ): void {
     const endpoint = event.endpoint ?? '';
@@ -425,11 +425,7 @@ export class HookEngine {
   }
 
   /** `chain`: the event's, in the set of named hooks its request started with (looked up once by emit). */
-  #emitNumbered(
-    chain: CompiledChain,
-    event: UploadEvent,
-    answered: Promise<number | undefined> | undefined,
-  ): void {
+  #emitNumbered(chain: CompiledChain, event: UploadEvent, answered: AnswerStatus | undefined): void {
     const eventId = randomUUID();
     if (this.#logger.isLevelEnabled?.('debug') !== false) {
       this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
