@@ -580,7 +580,8 @@ export class ChainRunner {
     ) {
       this.#parts.stopUpload(delivery.uploadId, undefined);
     }
-    const extra: RunExtra = attempt !== undefined ? { attempt } : {};
+    const extra: RunExtra = {};
+    if (attempt !== undefined) extra.attempt = attempt;
     const output =
       result.kind === 'delivered'
         ? result.answer
@@ -639,12 +640,11 @@ export class ChainRunner {
     if (warning) final.warning = true;
     const record = this.record(final);
     this.#log(record, result);
-    return {
-      result,
-      record,
-      ...(answer !== undefined ? { answer } : {}),
-      ...(invalidAnswer !== undefined ? { invalidAnswer } : {}),
-    };
+    // Set once built, not spread into the literal (V8's slow path, once per delivery).
+    const delivered: { -readonly [K in keyof Delivered]: Delivered[K] } = { result, record };
+    if (answer !== undefined) delivered.answer = answer;
+    if (invalidAnswer !== undefined) delivered.invalidAnswer = invalidAnswer;
+    return delivered;
   }
 
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */
