@@ -4,7 +4,7 @@ import type { CompiledChain } from './chain/entries.ts';
 import { endpointsWithoutGlobalHooks, type Pipeline, type PipelineConfig } from './chain/pipeline.ts';
 import { PostQueue } from './chain/post-queue.ts';
 import { type BlockingOutcome, rejectionFor } from './chain/rejections.ts';
-import { ChainRunner, type StopUploadListener } from './chain/runner.ts';
+import { type AnswerStatus, ChainRunner, type StopUploadListener } from './chain/runner.ts';
 import type { DeliveryControl } from './delivery/delivery-control.ts';
 import { UploadSequencer } from './delivery/event-sequence.ts';
 import type { Outbox } from './delivery/outbox.ts';
@@ -22,7 +22,7 @@ import type { HookModules } from './modules/registry.ts';
 import type { RunnerLink } from './runner-link.ts';
 import type { HookTransport } from './transports/types.ts';
 
-export type { StopUploadListener } from './chain/runner.ts';
+export type { AnswerStatus, StopUploadListener } from './chain/runner.ts';
 
 /**
  * The event with its number: a copy, as `{ ...event, sequence }` would make, with its optional fields set once
@@ -345,24 +345,25 @@ export class HookEngine {
    * its own, so one failing target does not hide the event from the others. `answered` resolves with the status
    * code of the answer the client got (undefined: none was sent), for entries whose `when` tests `status`.
    */
-  emit(event: UploadEvent, answered?: Promise<number | undefined>, set: HookSet = this.#set): void {
-    if (this.#chain(event, set) === null) return;
+  emit(event: UploadEvent, answered?: AnswerStatus, set: HookSet = this.#set): void {
+    const chain = this.#chain(event, set);
+    if (chain === null) return;
     // A closed engine sends nothing (each entry records the event skipped): no number to ask the store for.
     if (this.closed) {
-      this.#emitNumbered(event, answered, set);
+      this.#emitNumbered(chain, event, answered);
       return;
     }
     // Without a shared store the number is known at once: nothing to collect or wait for.
     const now = this.#sequencer.numberNow(event.upload.id);
     if (now !== undefined) {
-      this.#emitNumbered(withSequence(event, now), answered, set);
+      this.#emitNumbered(chain, withSequence(event, now), answered);
       return;
     }
     // Numbered first (a shared store answers within a round trip), then sent as before.
     this.#sequencer.number(event.upload.id, (sequence) => {
       this.#additions = [];
       try {
-        this.#emitNumbered(sequence === undefined ? event : withSequence(event, sequence), answered, set);
+        this.#emitNumbered(chain, sequence === undefined ? event : withSequence(event, sequence), answered);
         return Promise.allSettled(this.#additions);
       } finally {
         this.#additions = undefined;
@@ -377,7 +378,7 @@ export class HookEngine {
    */
   emitFailure(
     event: UploadEvent & { readonly failure: HookFailure },
-    answered?: Promise<number | undefined>,
+    answered?: AnswerStatus,
     set: HookSet = this.#set,
   ): void {
     const endpoint = event.endpoint ?? '';
@@ -423,12 +424,13 @@ export class HookEngine {
     return this.#sequencer.numbered(uploadId);
   }
 
-  #emitNumbered(event: UploadEvent, answered: Promise<number | undefined> | undefined, set: HookSet): void {
+  /** `chain`: the event's, in the set of named hooks its request started with (looked up once by emit). */
+  #emitNumbered(chain: CompiledChain, event: UploadEvent, answered: AnswerStatus | undefined): void {
     const eventId = randomUUID();
     if (this.#logger.isLevelEnabled?.('debug') !== false) {
       this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
     }
-    this.#runner.runPost(this.#chain(event, set), event, eventId, answered);
+    this.#runner.runPost(chain, event, eventId, answered);
   }
 
   /** Waits until every queued non-blocking delivery has finished, or `timeoutMs` has passed. */

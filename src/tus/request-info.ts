@@ -67,6 +67,7 @@ export function describeRequest(
   hookSet?: RequestDescription['hookSet'],
 ): () => RequestDescription {
   let described: RequestDescription | undefined;
+  let answered: Promise<number | undefined> | undefined;
   return () => {
     if (described === undefined) {
       const origin = requestOrigin(req, behindProxy);
@@ -79,7 +80,9 @@ export function describeRequest(
         remoteAddr: clientAddress(req, behindProxy),
         headers: headerLists(req),
       };
-      if (res !== undefined) built.answered = answerStatus(res);
+      // A function, called only for a post hook whose `when` tests `status`: a promise with two listeners on
+      // the response cost every request the hooks heard of.
+      if (res !== undefined) built.answered = () => (answered ??= answerStatus(res));
       if (hookSet !== undefined) built.hookSet = hookSet;
       if (origin !== undefined) built.origin = origin;
       if (peer !== undefined) built.peer = peer;
@@ -92,10 +95,12 @@ export function describeRequest(
 
 /**
  * The status code of the answer, once it is sent ('finish'), or what was sent before the connection ended
- * ('close'); undefined when the connection ended before any answer left.
+ * ('close'); undefined when the connection ended before any answer left. Asked for when first needed, which may
+ * be after the answer was sent or the connection closed.
  */
 function answerStatus(res: ServerResponse): Promise<number | undefined> {
   if (res.writableFinished) return Promise.resolve(res.statusCode);
+  if (res.closed || res.destroyed) return Promise.resolve(res.headersSent ? res.statusCode : undefined);
   return new Promise((resolve) => {
     const settle = (): void => resolve(res.headersSent ? res.statusCode : undefined);
     res.once('finish', settle);

@@ -1,4 +1,4 @@
-import type { HookSet } from '../hooks/engine.ts';
+import type { AnswerStatus, HookSet } from '../hooks/engine.ts';
 import type { HookFailure } from '../hooks/events.ts';
 import type { UploadRecord } from '../info/upload-record.ts';
 
@@ -29,9 +29,10 @@ export interface RequestDescription {
   readonly protocol?: 'tus-v1' | 'ietf-draft';
   /**
    * Resolves with the status code of the answer once it is sent (undefined when the connection ended before
-   * one was): post hooks whose `when` tests `status` wait for it.
+   * one was): post hooks whose `when` tests `status` wait for it. A function giving that promise is called only
+   * when such a hook runs.
    */
-  readonly answered?: Promise<number | undefined>;
+  readonly answered?: AnswerStatus;
   /** The named hooks current when the request started: every event of the request runs with them. */
   readonly hookSet?: HookSet;
 }

@@ -37,19 +37,28 @@ export interface ChainSources {
  */
 export class ChainCompiler {
   readonly #sources: ChainSources;
-  readonly #chains = new Map<string, CompiledChain>();
+  /**
+   * By endpoint, then event. Two lookups by strings that keep their hash (the event names are constants, an
+   * endpoint's path is the service's), where a key joining them was a new string to hash at every lookup: the
+   * upload service and the engine look a chain up several times per event.
+   */
+  readonly #chains = new Map<string, Map<UploadEventName, CompiledChain>>();
 
   constructor(sources: ChainSources) {
     this.#sources = sources;
   }
 
   chain(event: UploadEventName, endpoint: string): CompiledChain {
-    const key = `${event}\u0000${endpoint}`;
-    let chain = this.#chains.get(key);
+    let byEvent = this.#chains.get(endpoint);
+    if (byEvent === undefined) {
+      byEvent = new Map();
+      this.#chains.set(endpoint, byEvent);
+    }
+    let chain = byEvent.get(event);
     if (chain === undefined) {
       const entries = compile(this.#sources, event, endpoint);
       chain = entries.length === 0 ? null : entries;
-      this.#chains.set(key, chain);
+      byEvent.set(event, chain);
     }
     return chain;
   }

@@ -22,6 +22,16 @@ import { type BoundHook, runsFor } from './pipeline.ts';
 import type { PostQueue } from './post-queue.ts';
 import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
 
+/**
+ * The status code of the answer the client got (undefined: none was sent), for entries whose `when` tests
+ * `status`; or a function that gives it, called only when such an entry runs (the promise costs a request).
+ */
+export type AnswerStatus = Promise<number | undefined> | (() => Promise<number | undefined> | undefined);
+
+function statusOf(answered: AnswerStatus | undefined): Promise<number | undefined> | undefined {
+  return typeof answered === 'function' ? answered() : answered;
+}
+
 /** Why an entry was not run; every skipped record carries one of these. */
 export const skipReasons = {
   earlierFailed: 'not run: an earlier blocking hook failed',
@@ -207,19 +217,15 @@ export class ChainRunner {
    * whose `when` tests the answer's `status` waits for `answered` (the status code of the answer the client
    * got), so it is stored or queued once the answer is sent, not before.
    */
-  runPost(
-    chain: CompiledChain,
-    event: UploadEvent,
-    eventId: string,
-    answered?: Promise<number | undefined>,
-  ): void {
+  runPost(chain: CompiledChain, event: UploadEvent, eventId: string, answered?: AnswerStatus): void {
     const failed = event.error !== undefined;
     const endpoint = event.endpoint ?? '';
     const run: Run = { event, eventId, blocking: false };
     for (const entry of chain ?? []) {
       if (!runsFor(entry.runOn, failed)) continue;
-      if (testsStatus(entry.when) && answered !== undefined) {
-        answered.then(
+      const status = testsStatus(entry.when) ? statusOf(answered) : undefined;
+      if (status !== undefined) {
+        status.then(
           (status) => {
             if (matchesWhen(entry.when, event, endpoint, status)) this.#post(entry, run);
           },
@@ -241,7 +247,7 @@ export class ChainRunner {
     chains: readonly { readonly name: UploadEvent['name']; readonly chain: CompiledChain }[],
     event: UploadEvent,
     eventId: string,
-    answered?: Promise<number | undefined>,
+    answered?: AnswerStatus,
   ): void {
     const endpoint = event.endpoint ?? '';
     const heard = new Set<unknown>();
@@ -254,9 +260,10 @@ export class ChainRunner {
         if (heard.has(identity)) continue;
         // An entry that tests the answer's status waits for it, as in runPost; it still counts as heard here,
         // so the same failure never reaches it twice through another of its events.
-        if (testsStatus(entry.when) && answered !== undefined) {
+        const status = testsStatus(entry.when) ? statusOf(answered) : undefined;
+        if (status !== undefined) {
           heard.add(identity);
-          answered.then(
+          status.then(
             (status) => {
               if (matchesWhen(entry.when, named, endpoint, status)) this.#post(entry, run);
             },
@@ -573,7 +580,8 @@ export class ChainRunner {
     ) {
       this.#parts.stopUpload(delivery.uploadId, undefined);
     }
-    const extra: RunExtra = attempt !== undefined ? { attempt } : {};
+    const extra: RunExtra = {};
+    if (attempt !== undefined) extra.attempt = attempt;
     const output =
       result.kind === 'delivered'
         ? result.answer
@@ -632,12 +640,11 @@ export class ChainRunner {
     if (warning) final.warning = true;
     const record = this.record(final);
     this.#log(record, result);
-    return {
-      result,
-      record,
-      ...(answer !== undefined ? { answer } : {}),
-      ...(invalidAnswer !== undefined ? { invalidAnswer } : {}),
-    };
+    // Set once built, not spread into the literal (V8's slow path, once per delivery).
+    const delivered: { -readonly [K in keyof Delivered]: Delivered[K] } = { result, record };
+    if (answer !== undefined) delivered.answer = answer;
+    if (invalidAnswer !== undefined) delivered.invalidAnswer = invalidAnswer;
+    return delivered;
   }
 
   /** Logs one run. Never logs the payload or request headers (they may carry credentials). */

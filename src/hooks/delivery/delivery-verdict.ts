@@ -26,6 +26,10 @@ export function refusedForGood(status: number): boolean {
   return status >= 400 && status < 500 && ![408, 425, 429].includes(status);
 }
 
+/** The verdicts without details: one object each, not one per delivery. */
+const delivered: DeliveryVerdict = Object.freeze({ kind: 'delivered' });
+const aborted: DeliveryVerdict = Object.freeze({ kind: 'aborted' });
+
 /**
  * Reads one attempt's result (Standard Webhooks §"status handling", Svix's `webhook-delivery` header):
  * 410 Gone disables the target; `webhook-delivery: disable` disables it, `abort-message` dead-letters the
@@ -36,9 +40,9 @@ export function judgeDelivery(result: DeliveryResult, now: number = Date.now()):
     case 'delivered':
       return result.webhookDelivery?.trim().toLowerCase() === 'disable'
         ? { kind: 'delivered', disable: 'receiver' }
-        : { kind: 'delivered' };
+        : delivered;
     case 'aborted':
-      return { kind: 'aborted' };
+      return aborted;
     case 'responded': {
       const control = result.webhookDelivery?.trim().toLowerCase();
       const notBefore = retryAfterUntil(result.retryAfter, now);

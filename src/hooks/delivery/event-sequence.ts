@@ -32,6 +32,15 @@ export class UploadSequencer {
   readonly #source: SequenceSource | undefined;
   readonly #logger: HookLogger;
   readonly #counts = new Map<string, number>();
+  /**
+   * Walks {@link UploadSequencer.#counts} from its oldest key as uploads are forgotten. One iterator kept for
+   * good: everything before it was forgotten or moved to the end, so the next key it gives is the least recently
+   * numbered. A new iterator per forgotten upload stepped over every key deleted since the Map last compacted
+   * (each numbering deletes one too): 4-19 us per event once 100,000 uploads were numbered, against 0.3.
+   */
+  #oldest: MapIterator<string> = this.#counts.keys();
+  /** Uploads remembered at most (100,000; tests set fewer). */
+  readonly #remembered: number;
   /** Per upload: the last numbering still running on this instance (events wait for the one before). */
   readonly #tails = new Map<string, Promise<void>>();
   /** Per upload: resolves once the last event asked for has its number (and the store its mark). */
@@ -40,9 +49,10 @@ export class UploadSequencer {
   #idleWaiters: (() => void)[] = [];
   #failedAt = 0;
 
-  constructor(source: SequenceSource | undefined, logger: HookLogger) {
+  constructor(source: SequenceSource | undefined, logger: HookLogger, remembered = rememberedUploads) {
     this.#source = source;
     this.#logger = logger;
+    this.#remembered = remembered;
   }
 
   /**
@@ -121,13 +131,19 @@ export class UploadSequencer {
   }
 
   #countInMemory(uploadId: string): number {
-    const next = (this.#counts.get(uploadId) ?? 0) + 1;
+    const counts = this.#counts;
+    const next = (counts.get(uploadId) ?? 0) + 1;
     // Re-inserted so the Map's order is least recently numbered first.
-    this.#counts.delete(uploadId);
-    this.#counts.set(uploadId, next);
-    if (this.#counts.size > rememberedUploads) {
-      const oldest = this.#counts.keys().next().value;
-      if (oldest !== undefined) this.#counts.delete(oldest);
+    counts.delete(uploadId);
+    counts.set(uploadId, next);
+    if (counts.size > this.#remembered) {
+      let oldest = this.#oldest.next();
+      if (oldest.done === true) {
+        // Only when the last one came to the end of the Map (a spent iterator stays spent).
+        this.#oldest = counts.keys();
+        oldest = this.#oldest.next();
+      }
+      if (oldest.done !== true) counts.delete(oldest.value);
     }
     return next;
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { open, readFile, readlink } from 'node:fs/promises';
-import path from 'node:path';
+import fs, { readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { test } from 'node:test';
 import { entryKey, OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
 import { journalEntry, temporaryDirectory } from './fixtures.ts';
@@ -8,21 +9,22 @@ import { journalEntry, temporaryDirectory } from './fixtures.ts';
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Counts the writes to the journal file: every FileHandle shares one prototype, so its `write` is wrapped for the
- * test (and put back after it); only writes through a handle open on `file` count.
+ * Counts the writes to the journal file: the journal appends through fs.write, which is wrapped for the test (and
+ * put back after it; syncBuiltinESMExports carries it to `import { write } from 'node:fs'`); only writes to a
+ * descriptor open on `file` count.
  */
-async function countWrites(context: test.TestContext, file: string): Promise<{ writes: number }> {
-  const probe = await open(path.join(path.dirname(file), 'probe'), 'w');
-  const prototype = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
-  await probe.close();
-  const original = prototype.write;
+function countWrites(context: test.TestContext, file: string): { writes: number } {
+  const original = fs.write;
   const counter = { writes: 0 };
-  prototype.write = async function (this: { fd: number }, ...args: unknown[]) {
-    if ((await readlink(`/proc/self/fd/${this.fd}`).catch(() => '')) === file) counter.writes += 1;
-    return original.apply(this, args);
+  const counting = (fd: number, ...args: unknown[]): void => {
+    if (readlinkSync(`/proc/self/fd/${fd}`) === file) counter.writes += 1;
+    (original as (...all: unknown[]) => void)(fd, ...args);
   };
+  fs.write = counting as typeof fs.write;
+  syncBuiltinESMExports();
   context.after(() => {
-    prototype.write = original;
+    fs.write = original;
+    syncBuiltinESMExports();
   });
   return counter;
 }
@@ -33,7 +35,7 @@ test("a delivered event's journal line leaves with the next added events in one 
   const journal = new OutboxJournal(directory, 60_000);
   await journal.open();
   context.after(() => journal.close());
-  const counter = await countWrites(context, journal.file);
+  const counter = countWrites(context, journal.file);
 
   for (let index = 0; index < 10; index++) journal.add(journalEntry(index));
   await journal.flushed();
