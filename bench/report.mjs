@@ -281,10 +281,11 @@ if (hookRuns.length) {
         `${format(cpu('all post hooks on HTTP'))} ms.` +
         (floor === undefined
           ? ''
-          : ` A bare node:http client spends ${bare.cpuMsPerRequest.toFixed(3)} ms of CPU per request, so the ` +
-            `${bare.eventsPerUpload.toFixed(1)} post events of an upload cost any Node server at least ` +
-            `${floor.toFixed(2)} ms (×${((cpu('no hooks') + floor) / cpu('no hooks')).toFixed(2)} of no hooks), ` +
-            `before the receiver's own CPU on the same cores.`),
+          : ` A bare node:http client spends ${bare.cpuMsPerRequest.toFixed(3)} ms of CPU per request, so through ` +
+            `node:http's client the ${bare.eventsPerUpload.toFixed(1)} post events of an upload would cost at least ` +
+            `${floor.toFixed(2)} ms (×${((cpu('no hooks') + floor) / cpu('no hooks')).toFixed(2)} of no hooks); ` +
+            `Wharf sends to http: targets with its own client (hooks/transports/http1-client.ts), which costs less. ` +
+            `The receiver's and the brokers' CPU falls on the same cores.`),
     );
   }
 }
