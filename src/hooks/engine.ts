@@ -342,8 +342,8 @@ export class HookEngine {
 
   /**
    * Queues a non-blocking event for every entry of its chain; returns at once. Each entry is delivered to on
-   * its own, so one failing target does not hide the event from the others. `answered` resolves with the status
-   * code of the answer the client got (undefined: none was sent), for entries whose `when` tests `status`.
+   * its own, so one failing target does not hide the event from the others. `answered` gives the status code of
+   * the answer the client got (undefined: none was sent), for entries whose `when` tests `status`.
    */
   emit(event: UploadEvent, answered?: AnswerStatus, set: HookSet = this.#set): void {
     const chain = this.#chain(event, set);

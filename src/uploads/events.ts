@@ -28,9 +28,8 @@ export interface RequestDescription {
   /** The upload protocol the request spoke: `tus-v1`, or `ietf-draft` (Resumable Uploads for HTTP). */
   readonly protocol?: 'tus-v1' | 'ietf-draft';
   /**
-   * Resolves with the status code of the answer once it is sent (undefined when the connection ended before
-   * one was): post hooks whose `when` tests `status` wait for it. A function giving that promise is called only
-   * when such a hook runs.
+   * Gives a promise of the status code of the answer once it is sent (undefined when the connection ended before
+   * one was), called only when a post hook whose `when` tests `status` runs: such hooks wait for it.
    */
   readonly answered?: AnswerStatus;
   /** The named hooks current when the request started: every event of the request runs with them. */

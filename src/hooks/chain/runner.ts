@@ -23,14 +23,10 @@ import type { PostQueue } from './post-queue.ts';
 import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
 
 /**
- * The status code of the answer the client got (undefined: none was sent), for entries whose `when` tests
- * `status`; or a function that gives it, called only when such an entry runs (the promise costs a request).
+ * Gives the status code of the answer the client got (undefined: none was sent), for entries whose `when` tests
+ * `status`. Called only when such an entry runs: the promise and its listeners on the response cost a request.
  */
-export type AnswerStatus = Promise<number | undefined> | (() => Promise<number | undefined> | undefined);
-
-function statusOf(answered: AnswerStatus | undefined): Promise<number | undefined> | undefined {
-  return typeof answered === 'function' ? answered() : answered;
-}
+export type AnswerStatus = () => Promise<number | undefined>;
 
 /** Why an entry was not run; every skipped record carries one of these. */
 export const skipReasons = {
@@ -223,7 +219,7 @@ export class ChainRunner {
     const run: Run = { event, eventId, blocking: false };
     for (const entry of chain ?? []) {
       if (!runsFor(entry.runOn, failed)) continue;
-      const status = testsStatus(entry.when) ? statusOf(answered) : undefined;
+      const status = testsStatus(entry.when) ? answered?.() : undefined;
       if (status !== undefined) {
         status.then(
           (status) => {
@@ -260,7 +256,7 @@ export class ChainRunner {
         if (heard.has(identity)) continue;
         // An entry that tests the answer's status waits for it, as in runPost; it still counts as heard here,
         // so the same failure never reaches it twice through another of its events.
-        const status = testsStatus(entry.when) ? statusOf(answered) : undefined;
+        const status = testsStatus(entry.when) ? answered?.() : undefined;
         if (status !== undefined) {
           heard.add(identity);
           status.then(
