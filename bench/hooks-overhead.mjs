@@ -29,6 +29,7 @@ import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { config } from './lib/config.mjs';
+import { listenerPid } from './lib/listener-pid.mjs';
 import { deleteRetired, retire } from './lib/spent-data.mjs';
 
 const bench = import.meta.dirname;
@@ -215,13 +216,19 @@ async function settled(count, expected) {
 
 /**
  * Where each mode's events go. `open()` prepares a fresh target for one run and returns its name for Wharf's
- * arguments, how many events it has received so far, and how to clean it up.
+ * arguments, how many events it has received so far, and how to clean it up. `pid()` is the process that
+ * receives them (the HTTP receiver, the RabbitMQ or Kafka broker): its CPU shares the machine with Wharf's.
  */
-function sinks(receiverUrl, receiverStats) {
+function sinks(receiverUrl, receiverStats, receiverPid) {
   return {
-    none: { available: async () => true, open: async () => ({ target: '', received: async () => 0, close: async () => {} }) },
+    none: {
+      available: async () => true,
+      pid: async () => undefined,
+      open: async () => ({ target: '', received: async () => 0, close: async () => {} }),
+    },
     http: {
       available: async () => true,
+      pid: async () => receiverPid,
       open: async () => {
         const before = await receiverStats();
         return {
@@ -237,6 +244,7 @@ function sinks(receiverUrl, receiverStats) {
     },
     amqp: {
       available: () => listening(new URL(amqpUrl).hostname, new URL(amqpUrl).port || 5672),
+      pid: () => listenerPid(new URL(amqpUrl).port || 5672),
       open: async () => {
         const { connect: connectAmqp } = await import('amqplib');
         const queue = `bench-hooks-${randomUUID().slice(0, 8)}`;
@@ -262,6 +270,7 @@ function sinks(receiverUrl, receiverStats) {
     },
     kafka: {
       available: () => listening(...kafkaBrokers.split(',')[0].split(':')),
+      pid: () => listenerPid(kafkaBrokers.split(',')[0].split(':')[1]),
       open: async () => {
         const { Admin, Consumer } = await import('@platformatic/kafka');
         const topic = `bench-hooks-${randomUUID().slice(0, 8)}`;
@@ -397,7 +406,7 @@ const receiver = spawn(process.execPath, ['-e', receiverSource, String(receiverP
 await waitForPort(receiverPort, receiver);
 const hookUrl = `http://127.0.0.1:${receiverPort}/hooks`;
 const receiverStats = () => fetch(`http://127.0.0.1:${receiverPort}/stats`).then((response) => response.json());
-const sinkOf = sinks(hookUrl, receiverStats);
+const sinkOf = sinks(hookUrl, receiverStats, receiver.pid);
 const runnable = [];
 // BENCH_HOOKS_MODES=kafka,amqp runs only the modes whose names contain one of these words (and 'no hooks', the
 // base every ratio needs): for comparing one transport between builds.
@@ -439,6 +448,8 @@ try {
             before = modes[mode].sink === 'none' ? 0 : await settled(sink.received, warm.uploads * modes[mode].events);
           }
           const stopPerf = perfDir ? recordPerf(child.pid, name) : undefined;
+          const targetPid = await sinkOf[modes[mode].sink].pid();
+          const targetCpuBefore = targetPid === undefined ? undefined : await cpuSeconds(targetPid).catch(() => undefined);
           const cpuBefore = await cpuSeconds(child.pid);
           const result = await runLoad(port);
           // Post events may still be on their way when the load ends (the outbox sends them after the response).
@@ -451,10 +462,28 @@ try {
           // Server CPU per upload, the deliveries included (read once they arrived): unlike uploads/s, it does not
           // depend on what else shares the machine.
           const cpuMsPerUpload = (((await cpuSeconds(child.pid)) - cpuBefore) * 1000) / result.uploads;
+          // The receiver's or broker's CPU over the same span: it runs on the same cores, so every millisecond of
+          // it is taken from the uploads too.
+          const targetCpuAfter = targetPid === undefined ? undefined : await cpuSeconds(targetPid).catch(() => undefined);
+          const targetCpuMsPerUpload =
+            targetCpuBefore === undefined || targetCpuAfter === undefined
+              ? undefined
+              : ((targetCpuAfter - targetCpuBefore) * 1000) / result.uploads;
           await stopPerf?.();
-          results.push({ mode, round, ...(label ? { build: label } : {}), ...result, cpuMsPerUpload, hookRequests, startCpuMs });
+          results.push({
+            mode,
+            round,
+            ...(label ? { build: label } : {}),
+            ...result,
+            cpuMsPerUpload,
+            ...(targetCpuMsPerUpload === undefined ? {} : { targetCpuMsPerUpload }),
+            hookRequests,
+            startCpuMs,
+          });
           console.log(
-            `hooks: round ${round} ${tag.padEnd(26)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms, server CPU ${cpuMsPerUpload.toFixed(2)} ms/upload, ${startCpuMs.toFixed(0)} ms to start`,
+            `hooks: round ${round} ${tag.padEnd(26)} ${result.uploadsPerSecond.toFixed(1)} uploads/s, p50 ${result.p50Ms.toFixed(1)} ms, server CPU ${cpuMsPerUpload.toFixed(2)} ms/upload` +
+              (targetCpuMsPerUpload === undefined ? '' : `, target CPU ${targetCpuMsPerUpload.toFixed(2)} ms/upload`) +
+              `, ${startCpuMs.toFixed(0)} ms to start`,
           );
         } catch (error) {
           results.push({ mode, round, ...(label ? { build: label } : {}), error: String(error) });

@@ -274,18 +274,29 @@ if (hookRuns.length) {
   if (failed.length) extra.push(`  - **Errors**: ${failed.join('; ')}.`);
   const cpu = (mode) => median(hookRuns.filter((run) => run.hooks === mode).map((run) => run.cpuMsPerUpload));
   const bare = hookRuns.find((run) => run.hooks === 'bare client');
-  if (cpu('no hooks') !== undefined && cpu('all post hooks on HTTP') !== undefined) {
-    const floor = bare === undefined ? undefined : bare.cpuMsPerRequest * bare.eventsPerUpload;
+  const targetCpu = (mode) =>
+    median(hookRuns.filter((run) => run.hooks === mode && typeof run.targetCpuMsPerUpload === 'number').map((run) => run.targetCpuMsPerUpload));
+  const receivers = { 'all post hooks on HTTP': 'the HTTP receiver', 'all post hooks on AMQP': 'RabbitMQ', 'all post hooks on Kafka': 'Kafka' };
+  const cpuParts = hookModes
+    .filter((mode) => cpu(mode) !== undefined)
+    .map(
+      (mode) =>
+        `${mode}: ${subject} ${format(cpu(mode))} ms` +
+        (targetCpu(mode) === undefined ? '' : `, ${receivers[mode] ?? 'its target'} ${format(targetCpu(mode))} ms`),
+    );
+  if (cpuParts.length > 1) {
     extra.push(
-      `- Server CPU per upload: no hooks ${format(cpu('no hooks'))} ms, all post hooks on HTTP ` +
-        `${format(cpu('all post hooks on HTTP'))} ms.` +
-        (floor === undefined
-          ? ''
-          : ` A bare node:http client spends ${bare.cpuMsPerRequest.toFixed(3)} ms of CPU per request, so through ` +
-            `node:http's client the ${bare.eventsPerUpload.toFixed(1)} post events of an upload would cost at least ` +
-            `${floor.toFixed(2)} ms (×${((cpu('no hooks') + floor) / cpu('no hooks')).toFixed(2)} of no hooks); ` +
-            `Wharf sends to http: targets with its own client (hooks/transports/http1-client.ts), which costs less. ` +
-            `The receiver's and the brokers' CPU falls on the same cores.`),
+      `- CPU per upload, each process's own (/proc), over the same span: ${cpuParts.join('; ')}. The receiver and the ` +
+        `brokers run on the same cores as the server and the load generator, so their CPU is taken from the uploads too.`,
+    );
+  }
+  const floor = bare === undefined ? undefined : bare.cpuMsPerRequest * bare.eventsPerUpload;
+  if (cpu('no hooks') !== undefined && floor !== undefined) {
+    extra.push(
+      `- A bare node:http client spends ${bare.cpuMsPerRequest.toFixed(3)} ms of CPU per request, so through ` +
+        `node:http's client the ${bare.eventsPerUpload.toFixed(1)} post events of an upload would cost at least ` +
+        `${floor.toFixed(2)} ms (×${((cpu('no hooks') + floor) / cpu('no hooks')).toFixed(2)} of the server's CPU with no hooks); ` +
+        `Wharf sends to http: targets with its own client (hooks/transports/http1-client.ts), which costs less.`,
     );
   }
 }

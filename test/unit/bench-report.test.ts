@@ -146,6 +146,38 @@ test('a target whose server or mode did not run reads "not measured", not pass',
   assert.equal(row(markdown, 'uploads/s lost to all post hooks on AMQP')[3], 'pass');
 });
 
+test('a hook row gives the CPU per upload the hooks added to the server and what their receiver spent', async () => {
+  const withCpu = (record: Run, cpuMsPerUpload: number, targetCpuMsPerUpload?: number): Run => ({
+    ...record,
+    cpuMsPerUpload,
+    ...(targetCpuMsPerUpload === undefined ? {} : { targetCpuMsPerUpload }),
+  });
+  const markdown = await resultsOf([
+    ...measured.filter((record) => record.hooks !== 'no hooks' && record.hooks !== 'all post hooks on AMQP'),
+    withCpu(hooks('no hooks', 400), 1.5),
+    withCpu(hooks('all post hooks on AMQP', 368), 2.1, 0.55),
+    withCpu(hooks('all post hooks on AMQP', 360, 2), 2.3, 0.65),
+  ]);
+  assert.deepEqual(row(markdown, 'uploads/s lost to all post hooks on AMQP').slice(1), [
+    '9% (364 against 400 uploads/s with no hooks); CPU per upload: wharf +0.70 ms (2.20 against 1.50), RabbitMQ 0.60 ms',
+    '≤ 10%',
+    'pass',
+  ]);
+  // The control: a run without the receiver's figure gives the server's alone; one without CPU figures neither.
+  assert.deepEqual(row(markdown, 'uploads/s lost to all post hooks on HTTP').slice(1, 2), [
+    '14% (344 against 400 uploads/s with no hooks)',
+  ]);
+  const serverOnly = await resultsOf([
+    ...measured.filter((record) => record.hooks !== 'no hooks' && record.hooks !== 'all post hooks on AMQP'),
+    withCpu(hooks('no hooks', 400), 1.5),
+    withCpu(hooks('all post hooks on AMQP', 368), 2.1),
+  ]);
+  assert.equal(
+    row(serverOnly, 'uploads/s lost to all post hooks on AMQP')[1],
+    '8% (368 against 400 uploads/s with no hooks); CPU per upload: wharf +0.60 ms (2.10 against 1.50)',
+  );
+});
+
 test('the backlog row reads the runs of a hooks mode named after it, against the same hooks without it', async () => {
   const within = await resultsOf([
     ...measured,
