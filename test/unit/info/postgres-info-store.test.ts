@@ -119,10 +119,10 @@ describe('postgres schema migrations', () => {
       connectionString: postgresUrl,
       max: 1,
       options: (pool.options as { options: string }).options,
-      query_timeout: 1000,
+      query_timeout: 1500,
     });
     try {
-      const other = await slowMigration(pool, 3);
+      const other = await slowMigration(pool, 3.5);
       // Every migration was the other's to apply; this one applies none and does not fail.
       assert.deepEqual(await runMigrations(waiting, migrations), []);
       assert.deepEqual(await other.done, [...migrations.map((migration) => migration.version), lastVersion]);
