@@ -119,5 +119,8 @@ export const migrations: readonly Migration[] = [
   },
 ];
 
-/** Any constant works; it only keeps two instances starting together from migrating at once. */
+/**
+ * Any constant works; with a hash of the schema's name as the second key, it keeps two instances starting together
+ * on one schema from migrating it at once.
+ */
 export const migrationLockKey = 0x77686172; // 'whar'

@@ -1,4 +1,5 @@
-import type { Client, ClientConfig, Pool } from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client, ClientConfig, Pool, PoolClient } from 'pg';
 import {
   type Backend,
   BackendUnavailableError,
@@ -12,6 +13,13 @@ import { type Migration, migrationLockKey, migrations } from './postgres-migrati
 
 const checkTimeoutMs = 2_000;
 const defaultTimeoutMs = 5_000;
+/**
+ * How long a starting instance waits while another one migrates the same schema: far longer than the migrations take
+ * even on a loaded server, yet an end to the wait if the other one hangs while holding the lock.
+ */
+const migrationWaitMs = 60_000;
+/** How often it asks for the migration lock meanwhile. */
+const migrationLockPollMs = 100;
 
 /** What node-postgres says when the server is not there, dropped the connection or did not answer in time. */
 const silenceMessages = new Set([
@@ -158,6 +166,35 @@ export class PostgresBackend implements Backend, GuardedBackend {
 }
 
 /**
+ * Takes the schema's migration lock for the transaction, waiting while another instance holds it (it is migrating
+ * that schema). The lock is asked for again and again, not waited for in one query: a query blocked on the lock
+ * would count against the query timeout (--backend-timeout, meant to catch a silent server), and instances starting
+ * together on a loaded server then failed to start with "Query read timeout" once the migrations ahead of them took
+ * longer than that. The key is the schema's (its name, else the connection's current schema): deployments in
+ * other schemas of the database, which never touch these tables, do not wait for each other.
+ */
+async function takeMigrationLock(
+  client: PoolClient,
+  schema: string | undefined,
+  waitMs: number,
+): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const { rows } = await client.query<{ taken: boolean }>(
+      "SELECT pg_try_advisory_xact_lock($1, hashtext(coalesce($2::text, current_schema(), ''))) AS taken",
+      [migrationLockKey, schema ?? null],
+    );
+    if (rows[0]?.taken === true) return;
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `another instance held the schema migration lock for over ${Math.round(waitMs / 1000)} s; is one stuck migrating the schema?`,
+      );
+    }
+    await sleep(migrationLockPollMs);
+  }
+}
+
+/**
  * Applies the migrations not yet recorded in wharf_schema_migrations, in one transaction, under an
  * advisory lock so that instances starting together do not race. With `schema`, the schema is created first
  * (the pool's search path already points every table there).
@@ -166,11 +203,12 @@ export async function runMigrations(
   pool: Pool,
   list: readonly Migration[],
   schema?: string,
+  waitMs = migrationWaitMs,
 ): Promise<number[]> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
+    await takeMigrationLock(client, schema, waitMs);
     if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await client.query(`
       CREATE TABLE IF NOT EXISTS wharf_schema_migrations (

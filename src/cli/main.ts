@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { renderHelp } from '../config/help.ts';
 import { buildConfig, type Config, parseCommandLine } from '../config/load.ts';
 import { ConfigError } from '../config/option-table.ts';
@@ -18,7 +19,10 @@ function packageVersion(): string {
  * about 175 (docs/architecture.md, "Start cost").
  */
 
-async function serve(config: Config, logger: Logger, inCluster: boolean): Promise<void> {
+async function serve(givenConfig: Config, logger: Logger, inCluster: boolean): Promise<void> {
+  // A worker listens on the port its primary picked for --port 0 (see runPrimary).
+  const workerPort = inCluster ? Number(givenConfig.env.WHARF_WORKER_PORT ?? 0) : 0;
+  const config = workerPort > 0 ? Object.freeze({ ...givenConfig, port: workerPort }) : givenConfig;
   const [{ startServer }, { HookModuleError }] = await Promise.all([
     import('../compose.ts'),
     import('../hooks/modules/loader.ts'),
@@ -72,12 +76,34 @@ async function serve(config: Config, logger: Logger, inCluster: boolean): Promis
   });
 }
 
+/** A port free on `host` now: the system's pick for port 0. */
+async function freePort(host: string): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error(`no port on ${host}`);
+  return address.port;
+}
+
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
   let stopping = false;
+  /*
+   * With --port 0 the primary picks the port, once, and every worker, a replacement too, listens on it. Were the
+   * workers to listen on port 0 themselves, node:cluster would share one port among them only while one of them
+   * listens: when the last listening worker dies (say the first to start, killed while the others still load),
+   * the primary closes that port, and the next worker to listen gets another one, so the port Wharf announced
+   * refuses every connection from then on. (Another program could take the picked port before the first worker
+   * listens; the worker then fails to start, as with a fixed port in use.)
+   */
+  const workerPort = config.port === 0 ? { WHARF_WORKER_PORT: String(await freePort(config.host)) } : {};
   // Each worker keeps its slot number across restarts, so a replacement resumes its predecessor's hook outbox.
   const slots = new Map<number, number>();
   const fork = (slot: number): void => {
-    const worker = cluster.fork({ WHARF_WORKER_SLOT: String(slot) });
+    const worker = cluster.fork({ WHARF_WORKER_SLOT: String(slot), ...workerPort });
     slots.set(worker.id, slot);
     serveClusterLocks(worker);
   };

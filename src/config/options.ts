@@ -87,7 +87,7 @@ export const optionTable: readonly OptionSpec[] = [
     kind: 'integer',
     min: 1,
     default: '1',
-    help: 'Number of processes sharing the port (Node cluster). Upload locks are coordinated between them.',
+    help: 'Number of processes sharing the port (Node cluster). Upload locks are coordinated between them. With `--port 0` every worker, a replacement too, listens on the one port picked at start.',
     group: server,
   },
   {

@@ -129,7 +129,7 @@ export class HookEngine {
   #modules: HookModules | undefined;
   /** The named hooks new requests use; a request keeps the set that was current when it started. */
   #set: HookSet;
-  /** Every pipeline with brokers installed since start: their connections close with the engine. */
+  /** Every pipeline with hooks installed since start: their connections (brokers, HTTP) close with the engine. */
   readonly #pipelines: Pipeline[] = [];
   readonly #buildPipeline: ((config: PipelineConfig) => Pipeline | undefined) | undefined;
   readonly #withoutGlobalHooks: ReadonlySet<string>;
@@ -193,7 +193,7 @@ export class HookEngine {
   }
 
   #newSet(version: number, pipeline: Pipeline | undefined, withoutGlobalHooks: ReadonlySet<string>): HookSet {
-    if (pipeline !== undefined && pipeline.brokerTransports.length > 0 && !this.#pipelines.includes(pipeline))
+    if (pipeline !== undefined && pipeline.transports.length > 0 && !this.#pipelines.includes(pipeline))
       this.#pipelines.push(pipeline);
     const outbox = this.#outbox;
     const chains = new ChainCompiler({
@@ -467,12 +467,15 @@ export class HookEngine {
     this.#closing.abort();
     await this.#queue.idle();
     await this.#outbox?.close();
-    await Promise.all(
-      [
-        ...this.#transports,
-        ...this.#brokers,
-        ...this.#pipelines.flatMap((pipeline) => pipeline.brokerTransports),
-      ].map((transport) => transport.close?.()),
-    );
+    const outbox = this.#outbox;
+    // Each transport once, wherever it is listed: the flags' targets, every pipeline's hooks (a reload keeps the
+    // replaced ones here), and the outbox's targets (those added through the admin API are only there).
+    const transports = new Set([
+      ...this.#transports,
+      ...this.#brokers,
+      ...this.#pipelines.flatMap((pipeline) => pipeline.transports),
+      ...(outbox?.targetNames().map((name) => outbox.target(name)?.transport) ?? []),
+    ]);
+    await Promise.all([...transports].map((transport) => transport?.close?.()));
   }
 }

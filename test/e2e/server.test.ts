@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from '../support/eventually.ts';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
 import { repoRoot, scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
 
@@ -246,6 +248,47 @@ describe('server', { concurrency: true }, () => {
         assert.deepEqual(await readFile(file), payload);
       } finally {
         await clustered.stop();
+      }
+    });
+
+    it('with --port 0, a worker replacing the only one listening listens on the announced port', async () => {
+      // Worker slot 2 waits in a hook module's top-level code until the test lets it go, so that slot 1 is the
+      // only worker listening when it is killed.
+      const folder = await mkdtemp(path.join(tmpdir(), 'wharf-cluster-port-'));
+      const release = path.join(folder, 'release');
+      await mkdir(path.join(folder, 'modules', 'hold'), { recursive: true });
+      await writeFile(
+        path.join(folder, 'modules', 'hold', 'index.mjs'),
+        `import { access } from 'node:fs/promises';
+if (process.env.WHARF_WORKER_SLOT === '2') {
+  while (!(await access(${JSON.stringify(release)}).then(() => true, () => false)))
+    await new Promise((resolve) => setTimeout(resolve, 50));
+}
+export default () => {};
+`,
+      );
+      const clustered = await startWharf({
+        args: ['--workers', '2', '--hooks-modules-dir', path.join(folder, 'modules')],
+      });
+      const listening = (): Record<string, unknown>[] =>
+        clustered.logs.filter((line) => String(line.msg).startsWith('wharf listening'));
+      try {
+        const [first] = listening();
+        assert.ok(first !== undefined && typeof first.pid === 'number');
+        process.kill(first.pid, 'SIGKILL');
+        const replacement = await eventually(() => listening()[1], 'the replacement worker to listen');
+        assert.notEqual(replacement.pid, first.pid);
+        assert.equal(replacement.port, clustered.port, 'the replacement listens on the announced port');
+        // A client that knows only the announced port is served.
+        const url = await createUpload(clustered.endpoint, { 'Upload-Length': 3 });
+        assert.equal((await send('HEAD', url, { headers: tus })).headers['upload-length'], '3');
+        await writeFile(release, '');
+        const second = await eventually(() => listening()[2], 'worker slot 2 to listen');
+        assert.equal(second.port, clustered.port, 'worker slot 2 listens on the announced port');
+      } finally {
+        await writeFile(release, '');
+        await clustered.stop();
+        await rm(folder, { recursive: true, force: true });
       }
     });
   });

@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 export interface RoundRobinProxy {
   /** http://127.0.0.1:<port> */
   readonly origin: string;
-  /** Which upstream (index) served each request, in order: `${method} ${index} ${status}`. */
+  /**
+   * Which upstream (index) served each request, in order: `${method} ${index} ${status}`; `refused` for a dead
+   * upstream the request then left for the next one.
+   */
   readonly served: string[];
   /** Holds new requests until release() (the upstreams keep serving those already forwarded). */
   hold(): void;
@@ -15,7 +18,11 @@ export interface RoundRobinProxy {
 /**
  * A load balancer for tests: each request goes to the next upstream in turn, bodies streamed both ways.
  * An upstream that refuses connections (a killed instance) is skipped from then on, as a real balancer's
- * health check would; the request that found it dead answers 502 and the tus client retries.
+ * health check would, and the request that found it dead goes on to the next one (as nginx's default
+ * proxy_next_upstream does: nothing of it reached the dead one, its body is read only once connected). A request
+ * whose instance dies while serving it answers 502 (or is cut) and the tus client retries. Without that next
+ * try, a client's request that is no tus client's (a test's plain GET of the finished upload) failed with 502
+ * whenever it was the first to meet the killed instance.
  */
 export async function startRoundRobinProxy(upstreams: readonly string[]): Promise<RoundRobinProxy> {
   const served: string[] = [];
@@ -38,6 +45,7 @@ export async function startRoundRobinProxy(upstreams: readonly string[]): Promis
     }
     const entry = served.push(`${req.method} ${index}`) - 1;
     const target = new URL(req.url ?? '/', upstreams[index]);
+    let connected = false;
     const upstream = httpRequest(
       target,
       { method: req.method, headers: req.headers, agent: false },
@@ -48,8 +56,21 @@ export async function startRoundRobinProxy(upstreams: readonly string[]): Promis
         reply.on('error', () => res.destroy());
       },
     );
+    upstream.once('socket', (socket) => {
+      const start = (): void => {
+        connected = true;
+        req.pipe(upstream);
+      };
+      if (socket.connecting) socket.once('connect', start);
+      else start();
+    });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ECONNREFUSED') dead.add(index);
+      if (error.code === 'ECONNREFUSED' && !connected) {
+        dead.add(index);
+        served[entry] += ' refused';
+        forward(req, res);
+        return;
+      }
       served[entry] += ' 502';
       // The rest of the client's body goes nowhere: read it away, so the client finishes sending and reads the
       // 502 at once (a body left unread stalls the client until its connection gives up, seconds later).
@@ -66,7 +87,6 @@ export async function startRoundRobinProxy(upstreams: readonly string[]): Promis
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
   };
   const server: Server = createServer((req, res) => {
     if (gate) void gate.promise.then(() => forward(req, res));

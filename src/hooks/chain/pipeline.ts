@@ -172,6 +172,8 @@ export class Pipeline {
   readonly #cloudEvents: CloudEventsSettings | undefined;
   /** One transport per broker hook (one connection pool each), shared by its bindings. */
   readonly brokerTransports: readonly HookTransport[];
+  /** Every hook's transport (brokers included), for the engine to close. */
+  readonly transports: readonly HookTransport[];
   /**
    * The outbox target of each broker binding and of each http binding with post events:
    * `hook:<name>@<endpoint>#<binding number>`, stable per file.
@@ -227,6 +229,7 @@ export class Pipeline {
       }
     }
     this.brokerTransports = brokers;
+    this.transports = [...transports.values()];
     const byName = new Map(config.hooks.map((hook) => [hook.name, hook]));
     const outboxTargets = new Map<string, HookTransport>();
     const retrySchedules = new Map<string, readonly number[]>();

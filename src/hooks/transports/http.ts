@@ -245,6 +245,17 @@ export class HttpHookTransport implements HookTransport {
     return { status, headers, text: body.toString('utf8') };
   }
 
+  /**
+   * Closes the kept-alive connections (idle ones at once, those of requests in flight when they end): idle
+   * sockets do not keep the process alive, but a library caller that closed Wharf would otherwise leave them open
+   * at the target until its own keep-alive timeout, or for ever with a target that sets none.
+   */
+  async close(): Promise<void> {
+    this.#http1.close();
+    this.#httpAgent?.destroy();
+    this.#httpsAgent?.destroy();
+  }
+
   /** The request function and kept-alive agent of a scheme; the first https request loads node:https. */
   #client(secure: boolean): { send: typeof httpRequest; agent: Agent } {
     if (!secure) {

@@ -158,6 +158,8 @@ class Pool {
   readonly #idle: Connection[] = [];
   readonly #waiting: Exchange[] = [];
   #open = 0;
+  /** Set by close: a connection whose exchange ends is dropped instead of kept idle. */
+  #closed = false;
 
   constructor(
     readonly target: Http1Target,
@@ -199,6 +201,10 @@ class Pool {
       connection.begin(next);
       return;
     }
+    if (this.#closed) {
+      this.#forget(connection);
+      return;
+    }
     connection.expiresAt = keepAliveMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + keepAliveMs;
     connection.socket.unref();
     this.#idle.push(connection);
@@ -220,6 +226,7 @@ class Pool {
   }
 
   close(): void {
+    this.#closed = true;
     for (const idle of this.#idle.splice(0)) this.#forget(idle);
   }
 

@@ -84,6 +84,6 @@ export interface HookTransport {
   load?(): Promise<void>;
   /** Connects (and declares what it must) ahead of the first event; a failure is only worth a warning. */
   open?(): Promise<void>;
-  /** Releases connections the transport holds (brokers); called once when the engine closes. */
+  /** Releases connections the transport holds (brokers, kept-alive HTTP); called once when the engine closes. */
   close?(): Promise<void>;
 }

@@ -226,6 +226,24 @@ test('keep-alive: two requests, one connection; after close() a new one (positiv
   assert.equal(connections, 2);
 });
 
+test('close() with a request in flight: its answer arrives, then its connection is closed, not kept idle', async (t) => {
+  let held: Socket | undefined;
+  const target = await rawTarget(t, (_request, socket, seen) => {
+    if (seen.requests.length === 1) socket.write(ok);
+    else held = socket;
+  });
+  const made = client(t);
+  assert.equal((await post(made, target.url).response).body.toString(), 'ok');
+  const inFlight = post(made, target.url);
+  const socket = await eventually(() => held, 'the second request at the target');
+  // Positive control: the second request went on the first one's connection, kept alive.
+  assert.deepEqual([target.connections, target.closed], [1, 0]);
+  made.close();
+  socket.write(ok);
+  assert.equal((await inFlight.response).body.toString(), 'ok');
+  await eventually(() => (target.closed === 1 ? true : undefined), 'the connection closed after its answer');
+});
+
 test('a body read to the end of the connection; the next request opens a new one', async (t) => {
   const target = await rawTarget(t, (_request, socket) => {
     socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end');

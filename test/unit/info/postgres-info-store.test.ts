@@ -6,6 +6,7 @@ import { PostgresBackend, runMigrations } from '../../../src/backends/postgres.t
 import { migrations } from '../../../src/backends/postgres-migrations.ts';
 import { PostgresInfoStore } from '../../../src/info/postgres.ts';
 import { describeInfoStore, sampleRecord } from '../../contract/info-store.ts';
+import { eventually } from '../../support/eventually.ts';
 import { postgresUrl } from '../../support/services.ts';
 
 describeInfoStore('postgres', async () => {
@@ -58,6 +59,111 @@ describe('postgres schema migrations', () => {
       await pool.end();
       await admin.query(`DROP SCHEMA ${schema} CASCADE`);
       await admin.end();
+    }
+  });
+
+  /** A fresh schema, a pool on it, and a way to drop both. */
+  async function freshSchema(
+    poolOptions: pg.PoolConfig = {},
+  ): Promise<{ pool: pg.Pool; drop(): Promise<void> }> {
+    const schema = `wharf_migration_test_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Pool({ connectionString: postgresUrl, max: 1 });
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const pool = new pg.Pool({
+      connectionString: postgresUrl,
+      max: 1,
+      options: `-c search_path=${schema}`,
+      ...poolOptions,
+    });
+    return {
+      pool,
+      drop: async () => {
+        await pool.end();
+        await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+        await admin.end();
+      },
+    };
+  }
+
+  /** A version after every real one (the column is a 4-byte integer). */
+  const lastVersion = 2_000_000_000;
+
+  /**
+   * Another instance migrating `pool`'s schema, slowly: its last migration sleeps `seconds` while it holds the
+   * migration lock. Resolves once that migration runs; `pid` is its session, to cancel it.
+   */
+  async function slowMigration(
+    pool: pg.Pool,
+    seconds: number,
+  ): Promise<{ done: Promise<number[]>; pid: number }> {
+    const tag = `slow_${randomBytes(4).toString('hex')}`;
+    const done = runMigrations(pool, [
+      ...migrations,
+      { version: lastVersion, name: 'slow', sql: `SELECT pg_sleep(${seconds}) AS ${tag}` },
+    ]);
+    done.catch(() => undefined);
+    const pid = await eventually(async () => {
+      const { rows } = await pool.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`,
+        [`%AS ${tag}`],
+      );
+      return rows[0]?.pid;
+    }, 'the slow migration to run');
+    return { done, pid };
+  }
+
+  test('an instance waits for another migrating the same schema, even past its query timeout', async () => {
+    const { pool, drop } = await freshSchema({ max: 2 });
+    // The query timeout Wharf sets (--backend-timeout), well under the other's migration.
+    const waiting = new pg.Pool({
+      connectionString: postgresUrl,
+      max: 1,
+      options: (pool.options as { options: string }).options,
+      query_timeout: 1500,
+    });
+    try {
+      const other = await slowMigration(pool, 3.5);
+      // Every migration was the other's to apply; this one applies none and does not fail.
+      assert.deepEqual(await runMigrations(waiting, migrations), []);
+      assert.deepEqual(await other.done, [...migrations.map((migration) => migration.version), lastVersion]);
+    } finally {
+      await waiting.end();
+      await drop();
+    }
+  });
+
+  test('an instance migrating another schema does not wait for it', async () => {
+    const busy = await freshSchema({ max: 2 });
+    const free = await freshSchema();
+    try {
+      const other = await slowMigration(busy.pool, 60);
+      assert.deepEqual(
+        await runMigrations(free.pool, migrations),
+        migrations.map((migration) => migration.version),
+      );
+      // The other schema's migration was still running (holding its lock) all along.
+      const { rows } = await busy.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = $2', [
+        other.pid,
+        'active',
+      ]);
+      assert.equal(rows.length, 1);
+      await busy.pool.query('SELECT pg_cancel_backend($1)', [other.pid]);
+      await assert.rejects(other.done, /canceling statement/);
+    } finally {
+      await free.drop();
+      await busy.drop();
+    }
+  });
+
+  test('an instance that waited too long for another migrating its schema says so', async () => {
+    const { pool, drop } = await freshSchema({ max: 3 });
+    try {
+      const other = await slowMigration(pool, 60);
+      await assert.rejects(runMigrations(pool, migrations, undefined, 500), /held the schema migration lock/);
+      await pool.query('SELECT pg_cancel_backend($1)', [other.pid]);
+      await assert.rejects(other.done, /canceling statement/);
+    } finally {
+      await drop();
     }
   });
 
