@@ -86,6 +86,8 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
   await hooks.loadClients();
   // Named hooks and bindings changed through the admin API, on the default endpoint's info storage: loaded
   // now, checked by every request that may run hooks when the storage is shared (another instance changes it).
+  // A storage that does not answer now is asked again in the background; until it answers, requests that may
+  // run hooks get 503 (named-hooks.ts).
   let currentFile = wharfFile;
   const declared = endpointConfigs(config, wharfFile?.endpoints ?? []);
   const namedHooks = new RuntimeNamedHooks({
@@ -220,7 +222,9 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     endpoints,
     sharedBackend: mainState.backends[0],
     shutdown,
-    disposers: [stopCountingRuns, stopRecording].filter((dispose) => dispose !== undefined),
+    disposers: [stopCountingRuns, stopRecording, () => namedHooks.stop()].filter(
+      (dispose) => dispose !== undefined,
+    ),
     ...(reload !== undefined ? { reload } : {}),
   };
 }

@@ -162,6 +162,11 @@ export const errorCatalogue = {
     status: 409,
     message: 'the named hooks kept changing while this change was written; send it again',
   },
+  ERR_NAMED_HOOKS_UNAVAILABLE: {
+    status: 503,
+    message:
+      'the named hooks stored through the admin API could not be loaded yet (their store is not answering), so no request that may run hooks is served; nothing was done, retry after Retry-After',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -14,6 +14,11 @@ export interface BackendProxy {
    * outage that lands exactly at a given command, whatever the test process is busy with then.
    */
   cutAt(pattern: string): void;
+  /**
+   * Closes each connection on which a client sends bytes containing `pattern` (not forwarded), until
+   * {@link restore}; everything else is served: one kind of query finds the store gone, the others do not.
+   */
+  dropOn(pattern: string): void;
   /** Keeps connections open but forwards nothing (data waits), until {@link restore}. */
   hang(): void;
   /** Forwards again; what waited during a hang is delivered. */
@@ -36,6 +41,7 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
   let accepted = 0;
   const pairs = new Set<Pair>();
   let cutPattern: string | undefined;
+  let dropPattern: string | undefined;
 
   const cutAll = (): void => {
     mode = 'cut';
@@ -46,15 +52,21 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
     pairs.clear();
   };
 
-  const forward = (from: Socket, to: Socket, held: Buffer[], fromClient: boolean): void => {
+  const forward = (from: Socket, to: Socket, held: Buffer[], fromClient: boolean, pair: Pair): void => {
     // The end of what came before, so a pattern split between two packets is still seen.
     let recent = '';
     from.on('data', (chunk: Buffer) => {
-      if (fromClient && cutPattern !== undefined) {
+      if (fromClient && (cutPattern !== undefined || dropPattern !== undefined)) {
         const text = recent + chunk.toString('latin1');
-        if (text.includes(cutPattern)) {
+        if (cutPattern !== undefined && text.includes(cutPattern)) {
           cutPattern = undefined;
           cutAll();
+          return;
+        }
+        if (dropPattern !== undefined && text.includes(dropPattern)) {
+          pairs.delete(pair);
+          pair.client.destroy();
+          pair.upstream.destroy();
           return;
         }
         recent = text.slice(-256);
@@ -73,8 +85,8 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
     const upstream = connect(targetPort, '127.0.0.1');
     const pair: Pair = { client, upstream, toUpstream: [], toClient: [] };
     pairs.add(pair);
-    forward(client, upstream, pair.toUpstream, true);
-    forward(upstream, client, pair.toClient, false);
+    forward(client, upstream, pair.toUpstream, true, pair);
+    forward(upstream, client, pair.toClient, false, pair);
     const end = (): void => {
       pairs.delete(pair);
       client.destroy();
@@ -103,11 +115,15 @@ export async function startBackendProxy(targetPort: number): Promise<BackendProx
     cutAt: (pattern) => {
       cutPattern = pattern;
     },
+    dropOn: (pattern) => {
+      dropPattern = pattern;
+    },
     hang: () => {
       mode = 'hang';
     },
     restore: () => {
       mode = 'open';
+      dropPattern = undefined;
       for (const pair of pairs) {
         for (const chunk of pair.toUpstream.splice(0)) pair.upstream.write(chunk);
         for (const chunk of pair.toClient.splice(0)) pair.client.write(chunk);

@@ -7,6 +7,7 @@ import {
   type WharfFile,
 } from '../../config/config-file.ts';
 import { ConfigError } from '../../config/option-table.ts';
+import { WharfError } from '../../errors.ts';
 import type { PipelineConfig } from '../../hooks/chain/pipeline.ts';
 import type { HookEngine, HookSet } from '../../hooks/engine.ts';
 import type { NamedHooksStore } from '../../info/named-hooks-store.ts';
@@ -23,7 +24,8 @@ export class NamedHooksError extends Error {
       | 'ERR_ADMIN_HOOK_NOT_FOUND'
       | 'ERR_ADMIN_BINDING_NOT_FOUND'
       | 'ERR_ADMIN_HOOKS_BUSY'
-      | 'ERR_ADMIN_TARGET_EVENT',
+      | 'ERR_ADMIN_TARGET_EVENT'
+      | 'ERR_NAMED_HOOKS_UNAVAILABLE',
     readonly problems: readonly string[] = [],
   ) {
     super(code);
@@ -34,6 +36,16 @@ export class NamedHooksError extends Error {
 export const runtimeHookTransports = ['http', 'notify'] as const;
 
 const emptyDocument: RuntimeHooksDocument = { hooks: {}, bindings: [] };
+
+/** Waits between the attempts to load the stored document at start: doubling from the first, up to the last. */
+const firstRetryMs = 500;
+const longestRetryMs = 5_000;
+/** A failure with the same cause as the last one logged is logged again only after this long. */
+const repeatWarningMs = 60_000;
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 function documentOf(value: unknown): RuntimeHooksDocument {
   if (typeof value !== 'object' || value === null) return emptyDocument;
@@ -77,29 +89,118 @@ export class RuntimeNamedHooks {
    * than each waiting for a check that will time out too (a change cannot be written meanwhile either).
    */
   #skipChecksUntil = 0;
+  /**
+   * Whether the store has answered once (the document read, or none stored). Until then the hooks in force are
+   * unknown: one may be a pre-create hook that authorises uploads, so requests that may run hooks are refused
+   * (fail closed) rather than run without it.
+   */
+  #loaded = false;
+  /** The next attempt to load, while the store has not answered since start. */
+  #retryTimer: NodeJS.Timeout | undefined;
+  #nextRetryAt = 0;
+  #stopped = false;
 
   constructor(options: RuntimeNamedHooksOptions) {
     this.#options = options;
   }
 
-  /** Loads the stored document at start; one that no longer fits (a hook left the file) is logged and skipped. */
+  /**
+   * Loads the stored document at start; one that no longer fits (a hook left the file) is logged and skipped.
+   * A store that does not answer does not stop the start (uploads can still be read: GET and HEAD); it is asked
+   * again in the background until it answers, and requests that may run hooks get 503 meanwhile.
+   */
   async start(): Promise<void> {
-    await this.#refresh().catch((error: unknown) => {
-      this.#options.logger.error(
-        { error: error instanceof Error ? error.message : String(error) },
-        'the named hooks stored through the admin API could not be loaded; running without them',
+    try {
+      await this.#check();
+    } catch (error) {
+      if (this.#loaded) {
+        this.#logUnfit(error);
+        return;
+      }
+      this.#options.logger.warn(
+        { error: messageOf(error), retryInMs: firstRetryMs },
+        'the named hooks stored through the admin API could not be loaded; requests that may run hooks (POST, PATCH, DELETE) answer 503 until they are; retrying',
       );
-    });
+      this.#scheduleRetry(firstRetryMs, 1, { message: messageOf(error), at: Date.now() });
+    }
+  }
+
+  /** Stops the retries of a load that has not succeeded yet (at shutdown). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+
+  #logUnfit(error: unknown): void {
+    this.#options.logger.error(
+      {
+        error: messageOf(error),
+        ...(error instanceof NamedHooksError && error.problems.length > 0
+          ? { problems: error.problems }
+          : {}),
+      },
+      'the named hooks stored through the admin API do not fit the running configuration; running without them',
+    );
+  }
+
+  /**
+   * One more attempt after `delayMs`, doubling the wait each time up to {@link longestRetryMs}: a store that is
+   * down costs one query every few seconds, not one per request. A failure is logged when its cause changes, or
+   * once a minute while it stays the same.
+   */
+  #scheduleRetry(delayMs: number, attempts: number, logged: { message: string; at: number }): void {
+    if (this.#stopped) return;
+    this.#nextRetryAt = Date.now() + delayMs;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#check().then(
+        () => {
+          if (this.#loaded)
+            this.#options.logger.info(
+              { attempts: attempts + 1 },
+              'the named hooks stored through the admin API are loaded; requests that may run hooks are served again',
+            );
+        },
+        (error: unknown) => {
+          if (this.#loaded) {
+            this.#logUnfit(error);
+            return;
+          }
+          const message = messageOf(error);
+          const next = Math.min(delayMs * 2, longestRetryMs);
+          let warned = logged;
+          if (message !== logged.message || Date.now() - logged.at >= repeatWarningMs) {
+            this.#options.logger.warn(
+              { error: message, attempts: attempts + 1, retryInMs: next },
+              'the named hooks stored through the admin API still cannot be loaded; requests that may run hooks answer 503',
+            );
+            warned = { message, at: Date.now() };
+          }
+          this.#scheduleRetry(next, attempts + 1, warned);
+        },
+      );
+    }, delayMs);
+    // The retries alone do not keep the process alive; stop() ends them at shutdown.
+    this.#retryTimer.unref();
+  }
+
+  /** The refusal of a request that may run hooks while the stored ones are unknown. */
+  #unavailable(): WharfError {
+    const seconds = Math.max(1, Math.ceil((this.#nextRetryAt - Date.now()) / 1000));
+    return new WharfError('ERR_NAMED_HOOKS_UNAVAILABLE', { headers: { 'Retry-After': String(seconds) } });
   }
 
   /**
    * The set a request starting now runs with: the store's version is checked first when other processes share
-   * it and the request may run hooks (anything but GET, HEAD and OPTIONS).
+   * it and the request may run hooks (anything but GET, HEAD and OPTIONS). Throws ERR_NAMED_HOOKS_UNAVAILABLE
+   * (503) for such a request while the stored hooks have not been loaded since start.
    */
   pin(method: string): HookSet | Promise<HookSet> {
     const engine = this.#options.engine;
-    if (!this.#options.store.shared || method === 'GET' || method === 'HEAD' || method === 'OPTIONS')
-      return engine.hookSet;
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return engine.hookSet;
+    if (!this.#loaded) throw this.#unavailable();
+    if (!this.#options.store.shared) return engine.hookSet;
     if (Date.now() < this.#skipChecksUntil) return engine.hookSet;
     return this.#check().then(
       () => engine.hookSet,
@@ -136,15 +237,24 @@ export class RuntimeNamedHooks {
 
   async #refresh(): Promise<void> {
     const version = await this.#options.store.version();
-    if (version === this.#version) return;
+    if (version === this.#version) {
+      // Version 0 at start: nothing was ever stored, which the store has now said.
+      this.#loaded = true;
+      return;
+    }
     const stored = await this.#options.store.read();
-    if (stored.version === this.#version) return;
+    if (stored.version === this.#version) {
+      this.#loaded = true;
+      return;
+    }
     const document = documentOf(stored.document);
     try {
       this.#install(document, this.#validate(document, this.#options.file()), this.#options.file());
     } finally {
-      // A document that cannot be used is not tried again until the next change.
+      // A document that cannot be used is not tried again until the next change. It was read all the same:
+      // what it holds is known (and logged), so it does not keep requests waiting.
       this.#version = Math.max(this.#version, stored.version);
+      this.#loaded = true;
     }
   }
 
@@ -166,6 +276,8 @@ export class RuntimeNamedHooks {
   #install(document: RuntimeHooksDocument, validated: RuntimeHooks, file: WharfFile | undefined): void {
     this.#options.engine.replaceNamedHooks(combined(file, validated));
     this.#document = document;
+    // An admin API change read the whole stored document to write it: that loads it too.
+    this.#loaded = true;
   }
 
   /**
@@ -191,9 +303,13 @@ export class RuntimeNamedHooks {
     }
   }
 
-  /** The named hooks and bindings in force, from the file and from the admin API. */
+  /**
+   * The named hooks and bindings in force, from the file and from the admin API; ERR_NAMED_HOOKS_UNAVAILABLE
+   * while the admin API's have not been loaded since start (a list without them would say there are none).
+   */
   async list(): Promise<{ version: number; hooks: object[]; bindings: object[] }> {
     await this.#check().catch(() => undefined);
+    if (!this.#loaded) throw new NamedHooksError('ERR_NAMED_HOOKS_UNAVAILABLE');
     const file = this.#options.file();
     return {
       version: this.#version,
