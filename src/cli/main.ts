@@ -102,27 +102,70 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   const workerPort = config.port === 0 ? { WHARF_WORKER_PORT: String(await freePort(config.host)) } : {};
   // Each worker keeps its slot number across restarts, so a replacement resumes its predecessor's hook outbox.
   const slots = new Map<number, number>();
-  const fork = (slot: number): void => {
+  const fork = (slot: number): number => {
     const worker = cluster.fork({ WHARF_WORKER_SLOT: String(slot), ...workerPort });
     slots.set(worker.id, slot);
     serveClusterLocks(worker);
+    return worker.id;
   };
   // Workers answer /metrics with the sum over all of them, which this process gathers.
   if (config.admin.metrics) (await import('../server/metrics-cluster.ts')).serveClusterMetrics();
-  for (let slot = 1; slot <= config.workers; slot++) fork(slot);
-  cluster.on('exit', (worker, code) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
-    logger.error({ worker: worker.id, code }, 'worker exited; starting a new one');
-    fork(slots.get(worker.id) ?? worker.id);
-    slots.delete(worker.id);
-  });
+  /*
+   * One of the first workers that exits before it listened could not start (the port in use, a backend
+   * unreachable, a config file a worker refuses): the others would fail the same way, so the primary stops with
+   * that worker's exit code, as a single process (and tusd) exits when it cannot listen, instead of replacing it
+   * again and again. A replacement that cannot start while others serve is forked again after a wait that
+   * doubles (1 s to 30 s), so a backend away for a while costs a few attempts, not a loop.
+   */
+  const listened = new Set<number>();
+  const firstWorkers = new Set<number>();
+  let failedReplacements = 0;
+  let exitCode = 0;
   const stop = (signal: NodeJS.Signals): void => {
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+    const workers = Object.values(cluster.workers ?? {});
+    if (workers.length === 0) process.exit(exitCode);
+    for (const worker of workers) worker?.process.kill(signal);
   };
+  cluster.on('listening', (worker) => {
+    listened.add(worker.id);
+    firstWorkers.delete(worker.id);
+    failedReplacements = 0;
+  });
+  for (let slot = 1; slot <= config.workers; slot++) firstWorkers.add(fork(slot));
+  cluster.on('exit', (worker, code, signal) => {
+    const slot = slots.get(worker.id) ?? worker.id;
+    slots.delete(worker.id);
+    const hadListened = listened.delete(worker.id);
+    const first = firstWorkers.delete(worker.id);
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
+      return;
+    }
+    if (hadListened) {
+      logger.error({ worker: slot, code, signal }, 'worker exited; starting a new one');
+      fork(slot);
+      return;
+    }
+    if (first) {
+      logger.fatal(
+        { worker: slot, code, signal },
+        'a worker could not start (its error is logged above); stopping every worker',
+      );
+      exitCode = code === 0 || code === null ? 1 : code;
+      stop('SIGTERM');
+      return;
+    }
+    const waitMs = Math.min(1000 * 2 ** failedReplacements, 30_000);
+    failedReplacements++;
+    logger.error(
+      { worker: slot, code, signal, retryInMs: waitMs },
+      'a replacement worker could not start (its error is logged above); starting another after a wait',
+    );
+    setTimeout(() => {
+      if (!stopping) fork(slot);
+    }, waitMs);
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   // Each worker reloads --config itself (and logs how it went).

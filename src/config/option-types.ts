@@ -12,7 +12,7 @@ export interface WharfOptions {
   readonly port?: number;
   /** `--url`: Base path of the tus endpoint; uploads live at <url>/<id>. Default: `/files`. */
   readonly url?: string;
-  /** `--workers`: Number of processes sharing the port (Node cluster). Upload locks are coordinated between them. With `--port 0` every worker, a replacement too, listens on the one port picked at start. Default: `1`. */
+  /** `--workers`: Number of processes sharing the port (Node cluster). Upload locks are coordinated between them. With `--port 0` every worker, a replacement too, listens on the one port picked at start. A first worker that cannot start (the port in use, a backend unreachable) stops Wharf with its error and exit code; a replacement that cannot start is started again after 1 s, doubling up to 30 s. Default: `1`. */
   readonly workers?: number;
   /** `--cors`: Allowed CORS origins, comma separated, with * and ? wildcards. Empty allows any origin. Default: ``. */
   readonly cors?: readonly string[] | string;

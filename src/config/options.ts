@@ -87,7 +87,7 @@ export const optionTable: readonly OptionSpec[] = [
     kind: 'integer',
     min: 1,
     default: '1',
-    help: 'Number of processes sharing the port (Node cluster). Upload locks are coordinated between them. With `--port 0` every worker, a replacement too, listens on the one port picked at start.',
+    help: 'Number of processes sharing the port (Node cluster). Upload locks are coordinated between them. With `--port 0` every worker, a replacement too, listens on the one port picked at start. A first worker that cannot start (the port in use, a backend unreachable) stops Wharf with its error and exit code; a replacement that cannot start is started again after 1 s, doubling up to 30 s.',
     group: server,
   },
   {

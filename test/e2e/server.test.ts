@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -287,6 +287,94 @@ export default () => {};
         assert.equal(second.port, clustered.port, 'worker slot 2 listens on the announced port');
       } finally {
         await writeFile(release, '');
+        await clustered.stop();
+        await rm(folder, { recursive: true, force: true });
+      }
+    });
+
+    it('a first worker that cannot listen (port in use) stops the server with its error, instead of being replaced again and again', async () => {
+      const holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+      const address = holder.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-cluster-in-use-'));
+      try {
+        const child = spawn(
+          process.execPath,
+          [wharfBin, '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--data-dir', dataDir],
+          { cwd: scratchCwd, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+        });
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
+        // Bounded so that a loop of replacements fails the test instead of hanging it (no timing assertion).
+        const bound = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+        clearTimeout(bound);
+        const logs = stdout
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+        assert.equal(code, 1, stdout);
+        assert.match(stderr, /EADDRINUSE/);
+        assert.equal(
+          logs.filter((line) => String(line.msg).startsWith('a worker could not start')).length,
+          1,
+          stdout,
+        );
+        assert.deepEqual(
+          logs.filter((line) => /starting a new one|starting another/.test(String(line.msg))),
+          [],
+        );
+      } finally {
+        await new Promise<void>((resolve) => holder.close(() => resolve()));
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    it('a replacement worker that cannot start is started again after a wait while the other worker serves', async () => {
+      // A hook module that throws at load while the file `refuse` exists: a replacement started then fails.
+      const folder = await mkdtemp(path.join(tmpdir(), 'wharf-cluster-replacement-'));
+      const refuse = path.join(folder, 'refuse');
+      await mkdir(path.join(folder, 'modules', 'gate'), { recursive: true });
+      await writeFile(
+        path.join(folder, 'modules', 'gate', 'index.mjs'),
+        `import { existsSync } from 'node:fs';
+if (existsSync(${JSON.stringify(refuse)})) throw new Error('this worker is kept from starting by the test');
+export default () => {};
+`,
+      );
+      const clustered = await startWharf({
+        args: ['--workers', '2', '--hooks-modules-dir', path.join(folder, 'modules')],
+      });
+      const listening = (): Record<string, unknown>[] =>
+        clustered.logs.filter((line) => String(line.msg).startsWith('wharf listening'));
+      const refusedReplacements = (): Record<string, unknown>[] =>
+        clustered.logs.filter((line) => String(line.msg).startsWith('a replacement worker could not start'));
+      try {
+        await eventually(() => (listening().length >= 2 ? true : undefined), 'both workers to listen');
+        const [first] = listening();
+        assert.ok(first !== undefined && typeof first.pid === 'number');
+        await writeFile(refuse, '');
+        process.kill(first.pid, 'SIGKILL');
+        const [refused] = await eventually(
+          () => (refusedReplacements().length >= 1 ? refusedReplacements() : undefined),
+          'a replacement to fail to start',
+        );
+        assert.equal(typeof refused?.retryInMs, 'number');
+        // The other worker serves meanwhile, and the primary did not stop.
+        const url = await createUpload(clustered.endpoint, { 'Upload-Length': 3 });
+        assert.equal((await send('HEAD', url, { headers: tus })).headers['upload-length'], '3');
+        assert.equal(clustered.child.exitCode, null);
+        await rm(refuse);
+        const replacement = await eventually(() => listening()[2], 'a replacement to listen', 60_000);
+        assert.equal(replacement.port, clustered.port);
+      } finally {
         await clustered.stop();
         await rm(folder, { recursive: true, force: true });
       }
