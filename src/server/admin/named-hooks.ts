@@ -164,7 +164,8 @@ export class RuntimeNamedHooks {
         },
         (error: unknown) => {
           if (this.#loaded) {
-            this.#logUnfit(error);
+            // Read but unusable; or loaded meanwhile by an admin API change, and this check met the store away.
+            if (error instanceof NamedHooksError) this.#logUnfit(error);
             return;
           }
           const message = messageOf(error);
