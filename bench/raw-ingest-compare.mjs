@@ -6,7 +6,7 @@
 // /proc) and, for Node servers, the garbage collections V8 ran (--trace-gc, given to every Node server alike).
 //
 // Usage: node bench/raw-ingest-compare.mjs [SERVER ...]   (default: tusd sink pipe raw-alloc raw-reuse
-//        raw-reuse-sync wharf). raw-* is bench/raw-ingest.mjs in that mode; RAW_NODE=<node binary> runs the Node
+//        raw-reuse-sync raw-hijack wharf). raw-* is bench/raw-ingest.mjs in that mode; RAW_NODE=<node binary> runs the Node
 //        servers under another Node; BENCH_RAW_SCENARIO (default concurrent), BENCH_ROUNDS (default 3) and the
 //        sizes of bench/lib/config.mjs apply. Run it alone: flock /work/wt/bench.lock ... after `sync; sleep 65`.
 import { spawn } from 'node:child_process';
@@ -25,9 +25,17 @@ const peers = path.join(bench, '.peers', 'bin');
 const names =
   process.argv.length > 2
     ? process.argv.slice(2)
-    : ['tusd', 'sink', 'pipe', 'raw-alloc', 'raw-reuse', 'raw-reuse-sync', 'wharf'];
+    : ['tusd', 'sink', 'pipe', 'raw-alloc', 'raw-reuse', 'raw-reuse-sync', 'raw-hijack', 'wharf'];
 
-function command(name, port, data) {
+/** `raw-reuse-sync+RAW_BUFFER_BYTES=262144+NODE=/path/to/node`: a server with environment variables of its own. */
+function parseName(label) {
+  const [name, ...settings] = label.split('+');
+  const env = Object.fromEntries(settings.map((setting) => [setting.split('=')[0], setting.split('=').slice(1).join('=')]));
+  return { name, env, node: env.NODE ?? node };
+}
+
+function command(label, port, data) {
+  const { name, node } = parseName(label);
   const p = String(port);
   if (name === 'tusd')
     return [path.join(peers, 'tusd'), '-host', '127.0.0.1', '-port', p, '-upload-dir', data, '-base-path', '/files/',
@@ -93,14 +101,24 @@ async function runOne(name, round) {
   const data = await mkdtemp(path.join(bench, 'out', 'raw-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const argv = command(name, port, data);
-  const child = spawn(argv[0], argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: root,
+    env: { ...process.env, ...parseName(name).env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
-  const failed = new Promise((_, reject) => child.on('error', reject));
+  let errors = '';
+  child.stderr.on('data', (chunk) => {
+    errors += chunk;
+  });
+  const failed = new Promise((_, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${errors.slice(-300)}`)));
+  });
   failed.catch(() => {});
   child.stdout.on('data', (chunk) => {
     log += chunk.toString('latin1');
   });
-  child.stderr.resume();
   try {
     await Promise.race([listening(port), failed]);
     await sleep(300);

@@ -16,6 +16,10 @@
 //   reuse-sync  the same buffer, written with fs.writeSync in the read callback itself: what the Go sink does
 //               (one read, one write, no thread pool hop), at the price of the event loop waiting for each
 //               page-cache write.
+//   shared-sync as reuse-sync, but ONE buffer (RAW_BUFFER_BYTES, 256 KiB) for all sockets: with a synchronous
+//               write nothing of a read outlives its callback, except the bytes after a head while the file is
+//               opened or created (copied then, once per request).
+//   hijack      node:http for the heads, the body taken off its parser (see hijackServer below).
 //
 // Node gives `onread` only to sockets it is asked to create, and a server's accepted sockets are created inside
 // net.Server. The `reuse` modes therefore listen with `pauseOnConnect` (the accepted socket has not read a byte)
@@ -26,6 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 
@@ -33,11 +38,15 @@ const port = Number(process.argv[2] ?? process.env.PORT ?? 1093);
 const directory = process.argv[3] ?? process.env.DATA_DIR ?? './bench/out/raw-data';
 const mode = process.argv[4] ?? process.env.RAW_MODE ?? 'reuse';
 const host = process.env.HOST ?? '127.0.0.1';
-const bufferBytes = Number(process.env.RAW_BUFFER_BYTES ?? 64 * 1024);
+const bufferBytes = Number(process.env.RAW_BUFFER_BYTES ?? (mode === 'shared-sync' ? 256 * 1024 : 64 * 1024));
+// shared-sync: one read buffer for every socket. libuv reads one socket at a time on the event loop's thread and
+// hands each read to its callback before the next, and a synchronous write is done before the callback returns,
+// so the buffer is free again by the next read whichever socket it is for.
+const sharedBuffer = mode === 'shared-sync' ? Buffer.allocUnsafeSlow(bufferBytes) : null;
 const pendingLimit = Number(process.env.RAW_PENDING_BYTES ?? 1024 * 1024);
 const prefix = '/files/';
 const headLimit = 16 * 1024;
-if (!['alloc', 'reuse', 'reuse-sync'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+if (!['alloc', 'reuse', 'reuse-sync', 'shared-sync', 'hijack'].includes(mode)) throw new Error(`unknown mode ${mode}`);
 if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new Error(`loopback only, not ${host}`);
 
 await mkdir(directory, { recursive: true });
@@ -165,7 +174,9 @@ class Connection {
     this.request = request;
     this.remaining = request.contentLength;
     const next = at + used;
-    this.start(request, view, next);
+    // The shared buffer is another socket's by the time the file is open: keep what follows the head.
+    if (sharedBuffer !== null) this.start(request, Buffer.from(view.subarray(next)), 0);
+    else this.start(request, view, next);
     return -1;
   }
 
@@ -214,7 +225,7 @@ class Connection {
 
   /** One piece of a PATCH body; `view`/`next` are where to go on once it is written. True when done with it. */
   body(piece, view, next) {
-    if (mode === 'reuse-sync') {
+    if (mode === 'reuse-sync' || mode === 'shared-sync') {
       this.position += fs.writeSync(this.fd, piece, 0, piece.length, this.position);
       if (this.remaining === 0) this.finishBody();
       return true;
@@ -280,7 +291,9 @@ class Connection {
     const request = this.request;
     this.closeFile();
     this.request = null;
-    this.socket.write(response(204, 'No Content', { 'Upload-Offset': String(this.position) }));
+    const headers = { 'Upload-Offset': String(this.position) };
+    if (mode === 'hijack') headers.Connection = 'close';
+    this.socket.write(response(204, 'No Content', headers));
     if (request.close) this.socket.end();
   }
 
@@ -329,7 +342,7 @@ function serveReuse(accepted) {
   const handle = accepted._handle;
   // The accepted socket gives its handle up: it never read (pauseOnConnect) and must not close it.
   accepted._handle = null;
-  const buffer = Buffer.allocUnsafeSlow(bufferBytes);
+  const buffer = sharedBuffer ?? Buffer.allocUnsafeSlow(bufferBytes);
   let connection;
   const socket = new net.Socket({
     handle,
@@ -346,7 +359,73 @@ function serveReuse(accepted) {
   socket.on('close', () => connection.closed());
 }
 
-const server = net.createServer({ pauseOnConnect: mode !== 'alloc', noDelay: true }, mode === 'alloc' ? serveAlloc : serveReuse);
+/**
+ * The `hijack` mode: node:http reads every head (and answers POST and HEAD), and a PATCH's body is taken off its
+ * parser, as node:http itself does for 'upgrade': once the bytes the parser already took are out of `req`, the
+ * parser gives the socket's stream back (`socket.parser.unconsume()`), its 'data' listener is removed and the
+ * handle is told to read again (`socket._handle.readStart()`), all undocumented, and the body is read from the
+ * socket's own chunks as in `alloc`. The parser is left mid-body, so
+ * the connection cannot carry another request: the 204 says `Connection: close`.
+ */
+function hijackServer() {
+  return http.createServer((req, res) => {
+    const path = fileOf(req.url ?? '');
+    if (req.method === 'POST' && req.url === prefix) {
+      const id = randomUUID();
+      fs.writeFile(join(directory, id), '', () =>
+        res.writeHead(201, { Location: prefix + id, 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0' }).end());
+      return;
+    }
+    if (req.method === 'HEAD' && path !== null) {
+      fs.stat(path, (error, stats) => {
+        if (error) res.writeHead(404).end();
+        else res.writeHead(200, { 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(stats.size) }).end();
+      });
+      return;
+    }
+    if (req.method !== 'PATCH' || path === null) return void res.writeHead(404).end();
+    const socket = req.socket;
+    // The 'request' event fires inside the parser's execute(): the rest of the same read is parsed into req
+    // after it returns, so the parser is taken off on the next tick, before the event loop reads again.
+    req.pause();
+    process.nextTick(() => {
+      const early = [];
+      for (let chunk = req.read(); chunk !== null; chunk = req.read()) early.push(chunk);
+      socket.parser.unconsume();
+      for (const listener of socket.listeners('data')) if (listener.name === 'bound socketOnData') socket.off('data', listener);
+      const connection = new Connection(socket, () => {
+        if (!connection.paused) socket.resume();
+      });
+      const remaining = Number(req.headers['content-length'] ?? 0);
+      connection.request = { method: 'PATCH', path: req.url, close: true, contentLength: remaining, offset: 0 };
+      connection.remaining = remaining;
+      // Chunks that arrive before the file is open wait in `early` (a flowing socket drops what nobody takes).
+      let open = false;
+      socket.on('data', (chunk) => {
+        if (!open) return void early.push(chunk);
+        if (!connection.feed(chunk)) socket.pause();
+      });
+      socket.on('close', () => connection.closed());
+      // node:http stopped the handle while req was paused, and the socket's stream still thinks a read is
+      // pending (nothing was pushed to it while the parser consumed the handle), so resume() cannot restart it.
+      socket._handle.reading = true;
+      socket._handle.readStart();
+      fs.open(path, 'r+', (error, fd) => {
+        if (error) return void socket.destroy();
+        open = true;
+        connection.fd = fd;
+        connection.position = Number(req.headers['upload-offset'] ?? 0);
+        if (early.length > 0 && !connection.feed(Buffer.concat(early))) socket.pause();
+        else if (remaining === 0) connection.finishBody();
+      });
+    });
+  });
+}
+
+const server =
+  mode === 'hijack'
+    ? hijackServer()
+    : net.createServer({ pauseOnConnect: mode !== 'alloc', noDelay: true }, mode === 'alloc' ? serveAlloc : serveReuse);
 server.listen(port, host, () => {
   if (process.env.RAW_ANNOUNCE) console.log(`raw-ingest: ${mode} listening on ${host}:${server.address().port}`);
 });

@@ -247,6 +247,21 @@ if (subjectIdle !== undefined && pipeConcurrent !== undefined) {
         : '.'),
   );
 }
+// The raw reference (raw-ingest.mjs): Node reading PATCH bodies without node:http, one round, no target of its own.
+const rawRate = cell('concurrent', 'raw', 'mbPerSecond').value;
+const rawPeak = cell('concurrent', 'raw', 'peakRssMB').value;
+if (rawRate !== undefined && rawPeak !== undefined) {
+  const tusdRate = cell('concurrent', 'tusd', 'mbPerSecond').value;
+  const tusdPeak = cell('concurrent', 'tusd', 'peakRssMB').value;
+  extra.push(
+    `- Node without node:http's body path (raw: bench/raw-ingest.mjs reuse-sync, its own HTTP/1.1 head parser, ` +
+      `one reused 64 KiB read buffer per socket, each read written before the next; one round): ` +
+      `${format(rawRate)} MB/s${tusdRate ? ` (${(rawRate / tusdRate).toFixed(2)}× tusd)` : ''} with ` +
+      `${config.concurrentUploads} concurrent uploads, peak RSS ${format(rawPeak)} MB` +
+      `${tusdPeak ? ` (${(rawPeak / tusdPeak).toFixed(2)}× tusd)` : ''}: what Wharf could reach with its own ` +
+      `HTTP/1.1 server for PATCH bodies.`,
+  );
+}
 const big = runs.find((run) => run.scenario === 'big-upload');
 if (big) {
   extra.push(
