@@ -16,9 +16,9 @@
 //   reuse-sync  the same buffer, written with fs.writeSync in the read callback itself: what the Go sink does
 //               (one read, one write, no thread pool hop), at the price of the event loop waiting for each
 //               page-cache write.
-//   shared-sync as reuse-sync, but ONE buffer (RAW_BUFFER_BYTES, 256 KiB) for all sockets: with a synchronous
-//               write nothing of a read outlives its callback, except the bytes after a head while the file is
-//               opened or created (copied then, once per request).
+//   shared-sync as reuse-sync, but ONE buffer (RAW_BUFFER_BYTES, 256 KiB) for all sockets, and every file call
+//               synchronous (open, create, stat, write): nothing of a read outlives its callback, so the next read,
+//               whichever socket it is for, can take the same buffer.
 //   hijack      node:http for the heads, the body taken off its parser (see hijackServer below).
 //
 // Node gives `onread` only to sockets it is asked to create, and a server's accepted sockets are created inside
@@ -174,10 +174,37 @@ class Connection {
     this.request = request;
     this.remaining = request.contentLength;
     const next = at + used;
-    // The shared buffer is another socket's by the time the file is open: keep what follows the head.
-    if (sharedBuffer !== null) this.start(request, Buffer.from(view.subarray(next)), 0);
-    else this.start(request, view, next);
+    if (sharedBuffer !== null) {
+      // The shared buffer would be another socket's by the time an asynchronous open returned: everything of
+      // this mode is synchronous, so nothing that follows the head has to be copied out of it.
+      this.startSync(request);
+      return next;
+    }
+    this.start(request, view, next);
     return -1;
+  }
+
+  /** `start` with synchronous file calls (shared-sync): open, create or stat, then answer. */
+  startSync(request) {
+    const path = fileOf(request.path);
+    try {
+      if (request.method === 'PATCH' && path !== null && request.offset >= 0) {
+        this.fd = fs.openSync(path, 'r+');
+        this.position = request.offset;
+        if (request.expectContinue) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+        if (this.remaining === 0) this.finishBody();
+      } else if (request.contentLength > 0) this.fail(request.method === 'PATCH' ? 400 : 405, 'Unexpected Body');
+      else if (request.method === 'POST' && request.path === prefix) {
+        const id = randomUUID();
+        fs.writeFileSync(join(directory, id), '');
+        this.answer(response(201, 'Created', { Location: prefix + id, 'Upload-Offset': '0' }));
+      } else if (request.method === 'HEAD' && path !== null) {
+        const { size } = fs.statSync(path);
+        this.answer(response(200, 'OK', { 'Upload-Offset': String(size), 'Cache-Control': 'no-store' }));
+      } else this.answer(response(path === null ? 404 : 405, path === null ? 'Not Found' : 'Method Not Allowed'));
+    } catch {
+      this.fail(request.method === 'POST' ? 500 : 404, 'Failed');
+    }
   }
 
   /** Answers what needs no body, or opens the PATCH's file, then goes on with view[next..]. */

@@ -254,8 +254,8 @@ if (rawRate !== undefined && rawPeak !== undefined) {
   const tusdRate = cell('concurrent', 'tusd', 'mbPerSecond').value;
   const tusdPeak = cell('concurrent', 'tusd', 'peakRssMB').value;
   extra.push(
-    `- Node without node:http's body path (raw: bench/raw-ingest.mjs reuse-sync, its own HTTP/1.1 head parser, ` +
-      `one reused 64 KiB read buffer per socket, each read written before the next; one round): ` +
+    `- Node without node:http's body path (raw: bench/raw-ingest.mjs shared-sync, its own HTTP/1.1 head parser, ` +
+      `every socket read into one 256 KiB buffer and written to the file before the next read; one round): ` +
       `${format(rawRate)} MB/s${tusdRate ? ` (${(rawRate / tusdRate).toFixed(2)}× tusd)` : ''} with ` +
       `${config.concurrentUploads} concurrent uploads, peak RSS ${format(rawPeak)} MB` +
       `${tusdPeak ? ` (${(rawPeak / tusdPeak).toFixed(2)}× tusd)` : ''}: what Wharf could reach with its own ` +

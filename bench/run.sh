@@ -122,7 +122,7 @@ server_command() {
       --max-body-size "$MAX_BODY" --log-level ERROR) ;;
     tus-node) COMMAND=(node bench/peers/tus-node-server.mjs "$port" "$dir") ;;
     pipe) COMMAND=(node bench/baseline-pipe.mjs "$port" "$dir") ;;
-    raw) COMMAND=(node bench/raw-ingest.mjs "$port" "$dir" reuse-sync) ;;
+    raw) COMMAND=(node bench/raw-ingest.mjs "$port" "$dir" shared-sync) ;;
     sink) COMMAND=("$PEERS/bin/sink" -host 127.0.0.1 -port "$port" -dir "$dir") ;;
   esac
 }
