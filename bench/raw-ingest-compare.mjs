@@ -99,7 +99,8 @@ function cpu(pids) {
 
 async function runOne(name, round) {
   const data = await mkdtemp(path.join(bench, 'out', 'raw-'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // Below Linux's ephemeral range (32768-60999), where the load generator's own connections take ports.
+  const port = 20000 + Math.floor(Math.random() * 12000);
   const argv = command(name, port, data);
   const child = spawn(argv[0], argv.slice(1), {
     cwd: root,
@@ -162,7 +163,8 @@ async function runOne(name, round) {
 
 const spent = [];
 const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
+  // A round whose tusd failed has no ratio (NaN): it is left out, not sorted in.
+  const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };

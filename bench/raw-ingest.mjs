@@ -16,7 +16,7 @@
 //   reuse-sync  the same buffer, written with fs.writeSync in the read callback itself: what the Go sink does
 //               (one read, one write, no thread pool hop), at the price of the event loop waiting for each
 //               page-cache write.
-//   shared-sync as reuse-sync, but ONE buffer (RAW_BUFFER_BYTES, 256 KiB) for all sockets, and every file call
+//   shared-sync as reuse-sync, but ONE buffer (RAW_BUFFER_BYTES, 64 KiB) for all sockets, and every file call
 //               synchronous (open, create, stat, write): nothing of a read outlives its callback, so the next read,
 //               whichever socket it is for, can take the same buffer.
 //   hijack      node:http for the heads, the body taken off its parser (see hijackServer below).
@@ -26,24 +26,30 @@
 // and build their own net.Socket around the accepted socket's handle (`socket._handle`, and the `handle` option
 // of the constructor, both undocumented), which calls `useUserBuffer` on it as a client socket gets.
 //
-// Usage: node bench/raw-ingest.mjs [port] [dataDir] [alloc|reuse|reuse-sync]   (or PORT / DATA_DIR / RAW_MODE)
+// Usage: node bench/raw-ingest.mjs [port] [dataDir] [alloc|reuse|reuse-sync|shared-sync|hijack]
+//        (or PORT / DATA_DIR / RAW_MODE; RAW_BUFFER_BYTES, RAW_PENDING_BYTES, RAW_THREADS as above)
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
+import { isMainThread, Worker } from 'node:worker_threads';
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 1093);
 const directory = process.argv[3] ?? process.env.DATA_DIR ?? './bench/out/raw-data';
 const mode = process.argv[4] ?? process.env.RAW_MODE ?? 'reuse';
 const host = process.env.HOST ?? '127.0.0.1';
-const bufferBytes = Number(process.env.RAW_BUFFER_BYTES ?? (mode === 'shared-sync' ? 256 * 1024 : 64 * 1024));
+const bufferBytes = Number(process.env.RAW_BUFFER_BYTES ?? 64 * 1024);
 // shared-sync: one read buffer for every socket. libuv reads one socket at a time on the event loop's thread and
 // hands each read to its callback before the next, and a synchronous write is done before the callback returns,
 // so the buffer is free again by the next read whichever socket it is for.
 const sharedBuffer = mode === 'shared-sync' ? Buffer.allocUnsafeSlow(bufferBytes) : null;
 const pendingLimit = Number(process.env.RAW_PENDING_BYTES ?? 1024 * 1024);
+// RAW_THREADS=N: N event loops in one process, each a worker thread (the main thread one of them) listening on
+// the same port with `reusePort` (SO_REUSEPORT, Node >= 22.12 on Linux), so the kernel spreads connections over
+// them: a second core for the reads and writes, at the cost of one more V8 isolate, not one more process.
+const threads = Number(process.env.RAW_THREADS ?? 1);
 const prefix = '/files/';
 const headLimit = 16 * 1024;
 if (!['alloc', 'reuse', 'reuse-sync', 'shared-sync', 'hijack'].includes(mode)) throw new Error(`unknown mode ${mode}`);
@@ -449,11 +455,12 @@ function hijackServer() {
   });
 }
 
+if (isMainThread) for (let index = 1; index < threads; index += 1) new Worker(new URL(import.meta.url), { argv: process.argv.slice(2) });
 const server =
   mode === 'hijack'
     ? hijackServer()
     : net.createServer({ pauseOnConnect: mode !== 'alloc', noDelay: true }, mode === 'alloc' ? serveAlloc : serveReuse);
-server.listen(port, host, () => {
+server.listen({ port, host, ...(threads > 1 ? { reusePort: true } : {}) }, () => {
   if (process.env.RAW_ANNOUNCE) console.log(`raw-ingest: ${mode} listening on ${host}:${server.address().port}`);
 });
 

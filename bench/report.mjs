@@ -255,11 +255,11 @@ if (rawRate !== undefined && rawPeak !== undefined) {
   const tusdPeak = cell('concurrent', 'tusd', 'peakRssMB').value;
   extra.push(
     `- Node without node:http's body path (raw: bench/raw-ingest.mjs shared-sync, its own HTTP/1.1 head parser, ` +
-      `every socket read into one 256 KiB buffer and written to the file before the next read; one round): ` +
+      `every socket read into one 64 KiB buffer and written to the file before the next read; one round): ` +
       `${format(rawRate)} MB/s${tusdRate ? ` (${(rawRate / tusdRate).toFixed(2)}× tusd)` : ''} with ` +
       `${config.concurrentUploads} concurrent uploads, peak RSS ${format(rawPeak)} MB` +
-      `${tusdPeak ? ` (${(rawPeak / tusdPeak).toFixed(2)}× tusd)` : ''}: what Wharf could reach with its own ` +
-      `HTTP/1.1 server for PATCH bodies.`,
+      `${tusdPeak ? ` (${(rawPeak / tusdPeak).toFixed(2)}× tusd)` : ''}: the ceiling for a Node server that ` +
+      `reads bodies without node:http (bench/README.md, "Node without node:http").`,
   );
 }
 const big = runs.find((run) => run.scenario === 'big-upload');
