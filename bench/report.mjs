@@ -247,6 +247,21 @@ if (subjectIdle !== undefined && pipeConcurrent !== undefined) {
         : '.'),
   );
 }
+// The raw reference (raw-ingest.mjs): Node reading PATCH bodies without node:http, one round, no target of its own.
+const rawRate = cell('concurrent', 'raw', 'mbPerSecond').value;
+const rawPeak = cell('concurrent', 'raw', 'peakRssMB').value;
+if (rawRate !== undefined && rawPeak !== undefined) {
+  const tusdRate = cell('concurrent', 'tusd', 'mbPerSecond').value;
+  const tusdPeak = cell('concurrent', 'tusd', 'peakRssMB').value;
+  extra.push(
+    `- Node without node:http's body path (raw: bench/raw-ingest.mjs shared-sync, its own HTTP/1.1 head parser, ` +
+      `every socket read into one 64 KiB buffer and written to the file before the next read; one round): ` +
+      `${format(rawRate)} MB/s${tusdRate ? ` (${(rawRate / tusdRate).toFixed(2)}× tusd)` : ''} with ` +
+      `${config.concurrentUploads} concurrent uploads, peak RSS ${format(rawPeak)} MB` +
+      `${tusdPeak ? ` (${(rawPeak / tusdPeak).toFixed(2)}× tusd)` : ''}: the ceiling for a Node server that ` +
+      `reads bodies without node:http (bench/README.md, "Node without node:http").`,
+  );
+}
 const big = runs.find((run) => run.scenario === 'big-upload');
 if (big) {
   extra.push(

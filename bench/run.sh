@@ -83,6 +83,7 @@ for server in "${SERVERS[@]}"; do
       elif [ ! -x "$PEERS/bin/$server" ]; then UNAVAILABLE[$server]="not installed"; fi ;;
     tus-node) [ -d "$BENCH/node_modules/@tus/server" ] || UNAVAILABLE[tus-node]="@tus/server not installed" ;;
     pipe | sink) ;;
+    raw) ;;
     *) echo "bench: unknown server $server" >&2; exit 64 ;;
   esac
 done
@@ -121,6 +122,7 @@ server_command() {
       --max-body-size "$MAX_BODY" --log-level ERROR) ;;
     tus-node) COMMAND=(node bench/peers/tus-node-server.mjs "$port" "$dir") ;;
     pipe) COMMAND=(node bench/baseline-pipe.mjs "$port" "$dir") ;;
+    raw) COMMAND=(node bench/raw-ingest.mjs "$port" "$dir" shared-sync) ;;
     sink) COMMAND=("$PEERS/bin/sink" -host 127.0.0.1 -port "$port" -dir "$dir") ;;
   esac
 }
@@ -270,11 +272,15 @@ for scenario in "${SCENARIOS[@]}"; do
     [ -z "${UNAVAILABLE[sink]:-}" ] && servers+=(sink)
     servers+=(pipe) ;;
   esac
+  # Node without node:http's body path (raw-ingest.mjs): what a Node server of its own HTTP/1.1 could reach.
+  [ "$scenario" = concurrent ] && servers+=(raw)
   for round in $(seq "$ROUNDS"); do
     for server in "${servers[@]}"; do
       # Under concurrency the pipe only shows Node's memory floor (no target compares with it): one round is
       # enough, and its two others would cost 15 s of a run that must fit 15 minutes on a fresh machine.
       [ "$server" = pipe ] && [ "$scenario" = concurrent ] && [ "$round" -gt 1 ] && continue
+      # The raw reference column is context, not a target: one round keeps the whole run within 15 minutes.
+      [ "$server" = raw ] && [ "$round" -gt 1 ] && continue
       run_one "$scenario" "$server" "$round"
     done
   done

@@ -221,3 +221,24 @@ test('every large figure is also a share of the sink, and each server says how i
   );
   assert.ok(markdown.includes('- tusd: `bench/.peers/bin/tusd -port PORT`\n'));
 });
+
+test('the raw reference (Node without node:http) is a column of its own and a line that compares it with tusd', async () => {
+  const markdown = await resultsOf([
+    ...measured,
+    run('raw', 'concurrent', { mbPerSecond: 950, peakRssMB: 70 }),
+  ]);
+  const header = row(markdown, 'Figure');
+  assert.equal(row(markdown, 'concurrent: 200 × 16 MiB, MB/s')[header.indexOf('raw')], '950');
+  assert.equal(row(markdown, 'concurrent: peak RSS, MB')[header.indexOf('raw')], '70.0');
+  assert.match(
+    markdown,
+    /- Node without node:http's body path \(raw: .*\): 950 MB\/s \(0\.95× tusd\) with 200 concurrent uploads, peak RSS 70\.0 MB \(1\.40× tusd\)/,
+  );
+  // The targets stay Wharf's: the reference column passes nothing in its place.
+  assert.equal(
+    row(markdown, '200 concurrent 16 MiB uploads, MB/s')[1],
+    'wharf 900 MB/s, tusd 1000 MB/s (0.90×)',
+  );
+  // Without a raw run, no such line (positive control above).
+  assert.doesNotMatch(await resultsOf(measured), /Node without node:http/);
+});
