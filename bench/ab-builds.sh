@@ -6,6 +6,7 @@
 # Usage: bash bench/ab-builds.sh REV_A REV_B [scenario] [rounds]
 #   e.g. bash bench/ab-builds.sh main WORKTREE large-chunked 5
 # Sizes come from bench/lib/config.mjs (BENCH_LARGE_BYTES=536870912 for a quicker large run).
+# Each run also gives the server's CPU time (per upload in the small scenario, after a 200-upload warm-up).
 # With AB_TRACE_GC=1 it also counts the server's Mark-Compact collections per run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,22 +34,38 @@ checkout() { # checkout REV -> prints the folder holding a built bin/wharf.js
   echo "$dir"
 }
 
-run() { # run DIR -> one line: MB/s or uploads/s (and Mark-Compacts)
+# Data folders of the runs, deleted when the script ends: deleting thousands of small files between turns makes the
+# next turn's file creations dearer for 60-360 s on ext4 without a journal (bench/lib/spent-data.mjs).
+spent=$(mktemp -d "$BENCH/out/ab-spent.XXXXXX")
+trap 'rm -rf "$spent"' EXIT
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+run() { # run DIR -> one line: MB/s or uploads/s, the server's CPU (and Mark-Compacts)
   local dir=$1 data port pid log line
-  data=$(mktemp -d "$BENCH/out/ab-data.XXXXXX")
+  data=$(mktemp -d "$spent/data.XXXXXX")
   log="$data.log"
   port=$((20000 + RANDOM % 5000))
   node ${AB_TRACE_GC:+--trace-gc} "$dir/bin/wharf.js" --host 127.0.0.1 --port "$port" --data-dir "$data" \
     --info-dir "$data" --no-access --log-level error --max-body-size 4294967296 >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  # Small uploads: a warm-up run first (the JIT compiles, caches fill), so the CPU counted is the steady state's.
+  [ "$scenario" = small ] && BENCH_SMALL_COUNT=200 node "$BENCH/load.mjs" small "http://127.0.0.1:$port/files/" >/dev/null 2>&1
+  local cpu0 cpu1
+  cpu0=$(cpu_ticks "$pid")
   line=$(node "$BENCH/load.mjs" "$scenario" "http://127.0.0.1:$port/files/" "$pid" 2>/dev/null | tail -1)
+  cpu1=$(cpu_ticks "$pid")
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   local figure
-  figure=$(node -e 'const r = JSON.parse(process.argv[1]); console.log(r.error ?? (r.mbPerSecond ?? r.uploadsPerSecond ?? r.p50Ms).toFixed(1))' "$line")
+  # Server CPU (user + system, every thread) over the measured run: per upload for small, else in seconds.
+  figure=$(node -e 'const r = JSON.parse(process.argv[1]); const cpu = Number(process.argv[2]) / Number(process.argv[3]);
+    console.log(r.error ?? `${(r.mbPerSecond ?? r.uploadsPerSecond ?? r.p50Ms).toFixed(1)}` +
+      (r.uploads ? ` ${((cpu * 1000) / r.uploads).toFixed(3)} CPU-ms/upload` : ` ${cpu.toFixed(2)} CPU-s`))' \
+    "$line" $((cpu1 - cpu0)) "$(getconf CLK_TCK)")
   [ -n "${AB_TRACE_GC:-}" ] && figure="$figure ($(grep -c Mark-Compact "$log") Mark-Compact)"
-  rm -rf "$data" "$log"
+  # Emptied now (their data never reaches the disk), deleted at the end.
+  find "$data" -type f -exec truncate -s 0 {} +
   echo "$figure"
 }
 

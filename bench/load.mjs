@@ -17,6 +17,7 @@ import {
   patchAll,
   percentile,
   rssSampler,
+  treeCpuMs,
 } from './lib/tus-client.mjs';
 
 const [scenario, endpoint, pidArgument] = process.argv.slice(2);
@@ -166,11 +167,16 @@ const deadline = setTimeout(() => {
 }, config.deadlineSeconds * 1000);
 
 const sampler = rssSampler(serverPid);
+const cpuBefore = treeCpuMs(serverPid);
 try {
   const figures = await run();
   const peakRssMB = serverPid ? sampler.stop() / MB : null;
   const processes = serverPid ? sampler.processes : null;
-  console.log(JSON.stringify({ scenario, ...figures, peakRssMB, processes }));
+  // The server's CPU over the run (every process and thread of its tree), per upload where there are uploads:
+  // unlike uploads/s, it does not depend on what else the machine runs at the time.
+  const serverCpuMs = serverPid ? treeCpuMs(serverPid) - cpuBefore : null;
+  const cpuMsPerUpload = serverCpuMs !== null && figures.uploads ? serverCpuMs / figures.uploads : null;
+  console.log(JSON.stringify({ scenario, ...figures, peakRssMB, processes, serverCpuMs, cpuMsPerUpload }));
   clearTimeout(deadline);
   process.exit(0);
 } catch (error) {

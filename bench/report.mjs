@@ -102,6 +102,8 @@ const rows = [
   },
   { scenario: 'small', key: 'p50Ms', better: lower, label: 'small: p50 latency, ms' },
   { scenario: 'small', key: 'p99Ms', better: lower, label: 'small: p99 latency, ms' },
+  // Only from runs that measured it (load.mjs gives it since the pipe joined the small scenario).
+  { scenario: 'small', key: 'cpuMsPerUpload', better: lower, optional: true, label: 'small: server CPU per upload, ms' },
   {
     scenario: 'concurrent',
     key: 'mbPerSecond',
@@ -125,7 +127,9 @@ const rows = [
     label: `resume: HEAD + PATCH after a cut (${bytes(config.resumeBytes)}), p50 ms`,
   },
   { scenario: 'resume', key: 'keptFraction', better: higher, label: 'resume: share of the sent half kept' },
-].filter((row) => runs.some((run) => run.scenario === row.scenario));
+].filter((row) =>
+  runs.some((run) => run.scenario === row.scenario && (!row.optional || typeof run[row.key] === 'number')),
+);
 
 const format = (value) =>
   value === undefined
@@ -233,6 +237,22 @@ if (sinkFigures.length) {
       `and written into the page cache through a 64 KiB buffer, nothing validated, locked or recorded) took ` +
       `${sinkFigures.map(([scenario, value]) => `${format(value)} MB/s in ${scenario}`).join(', ')}. The ` +
       `"as a share of the sink" rows divide every server's figure by it.`,
+  );
+}
+const pipeSmall = cell('small', 'pipe', 'uploadsPerSecond').value;
+const subjectSmall = cell('small', subject, 'uploadsPerSecond').value;
+if (pipeSmall !== undefined && subjectSmall !== undefined) {
+  const pipeCpu = cell('small', 'pipe', 'cpuMsPerUpload').value;
+  const subjectCpu = cell('small', subject, 'cpuMsPerUpload').value;
+  extra.push(
+    `- Node's floor for small uploads: the node:http pipe (the POST opens the file, the PATCH gathers its body and ` +
+      `writes it with one writev, then closes it; nothing validated, locked or recorded) took ${format(pipeSmall)} ` +
+      `uploads/s` +
+      (pipeCpu === undefined ? '' : ` at ${format(pipeCpu)} ms of server CPU per upload`) +
+      `; ${subject} ${format(subjectSmall)} uploads/s (${(subjectSmall / pipeSmall).toFixed(2)}× the pipe)` +
+      (pipeCpu === undefined || subjectCpu === undefined
+        ? '.'
+        : ` at ${format(subjectCpu)} ms (${(subjectCpu / pipeCpu).toFixed(2)}× the pipe's CPU).`),
   );
 }
 const subjectIdle = cell('concurrent', subject, 'idleRssMB').value;

@@ -8,7 +8,8 @@
 # Environment (all optional):
 #   BENCH_ROUNDS=3             rounds per scenario (median of the rounds is reported)
 #   BENCH_SCALE=1              multiplies sizes and counts (0.1 for a quick run)
-#   BENCH_SERVERS=wharf,tusd,rustus,tus-node   servers to run (sink and pipe join the large and concurrent scenarios)
+#   BENCH_SERVERS=wharf,tusd,rustus,tus-node   servers to run (sink and pipe join the large and concurrent scenarios,
+#                              the pipe also small)
 #   BENCH_SCENARIOS=large-chunked,large-single,small,concurrent,resume
 #   BENCH_SUBJECT=wharf        the server whose ratios and targets are reported
 #   BENCH_WHARF_ARGS=          extra arguments for bin/wharf.js (e.g. "--workers 2")
@@ -267,13 +268,18 @@ for scenario in "${SCENARIOS[@]}"; do
   servers=()
   for server in "${SERVERS[@]}"; do [ -z "${UNAVAILABLE[$server]:-}" ] && servers+=("$server"); done
   # The sink is the physical limit (one copy from the socket into the page cache) that every large figure is
-  # also a share of; the node:http pipe is Node's limit for throughput and its floor for memory under concurrency.
-  case $scenario in large-* | concurrent)
-    [ -z "${UNAVAILABLE[sink]:-}" ] && servers+=(sink)
-    servers+=(pipe) ;;
+  # also a share of; the node:http pipe is Node's limit for throughput, its floor for memory under concurrency,
+  # and for small uploads the most a node:http server can take per second (wharf/pipe says how far Wharf is).
+  case $scenario in
+    large-* | concurrent)
+      [ -z "${UNAVAILABLE[sink]:-}" ] && servers+=(sink)
+      servers+=(pipe) ;;
+    small) servers+=(pipe) ;;
   esac
   # Node without node:http's body path (raw-ingest.mjs): what a Node server of its own HTTP/1.1 could reach.
   [ "$scenario" = concurrent ] && servers+=(raw)
+  # Once each, even when BENCH_SERVERS names them too.
+  read -r -a servers <<<"$(printf '%s\n' "${servers[@]}" | awk '!seen[$0]++' | tr '\n' ' ')"
   for round in $(seq "$ROUNDS"); do
     for server in "${servers[@]}"; do
       # Under concurrency the pipe only shows Node's memory floor (no target compares with it): one round is

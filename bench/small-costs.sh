@@ -5,8 +5,10 @@
 # and CPU milliseconds per upload (the process's user+system time over a run, after a warm-up run), with Wharf's
 # main thread apart from its other threads (libuv's pool, V8's helpers).
 #
-# Usage: bash bench/small-costs.sh [server ...]     servers: wharf (this tree), tusd, rustus; default all three
-# Environment: SMALL_COSTS_UPLOADS=2000 (the CPU run), SMALL_COSTS_WHARF=<tree> (another checkout's bin/wharf.js)
+# Usage: bash bench/small-costs.sh [server ...]     servers: wharf (this tree), tusd, rustus, pipe (the node:http
+#   floor, bench/baseline-pipe.mjs); default wharf, tusd and rustus
+# Environment: SMALL_COSTS_UPLOADS=2000 (the CPU run), SMALL_COSTS_WHARF=<tree> (another checkout's bin/wharf.js),
+#   SMALL_COSTS_SYSCALLS=0 (CPU only, no strace runs)
 # Run it under the machine's bench lock when other measurements may run (flock /work/wt/bench.lock ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,7 @@ server_command() {
       -show-startup-logs=false) ;;
     rustus) COMMAND=("$PEERS/bin/rustus" --host 127.0.0.1 --port "$2" --data-dir "$3" --info-dir "$3"
       --max-body-size 1048576 --log-level ERROR) ;;
+    pipe) COMMAND=(node "$ROOT/bench/baseline-pipe.mjs" "$2" "$3") ;;
     *) echo "small-costs: unknown server $1" >&2; exit 64 ;;
   esac
 }
@@ -49,7 +52,8 @@ strace_counts() {
   load "$port" "$count"
   kill -TERM "$(pgrep -P "$tracer" | head -1)"
   wait "$tracer" || true
-  rm -rf "$dir"
+  # Left for the exit trap: deleting thousands of files here makes the next server's file creations dearer
+  # for 60-360 s on ext4 without a journal (bench/lib/spent-data.mjs).
   awk 'NR > 2 && $1 ~ /^[0-9]/ && $NF != "total" { print $NF, $4 }' "$WORK/$name-$count.strace" | sort
 }
 
@@ -79,14 +83,15 @@ per_upload_cpu() {
   main1=$(cpu_ticks "/proc/$pid/task/$pid/stat")
   kill -TERM "$pid"
   wait "$pid" || true
-  rm -rf "$dir"
+  # Left for the exit trap: deleting thousands of files here makes the next server's file creations dearer
+  # for 60-360 s on ext4 without a journal (bench/lib/spent-data.mjs).
   awk -v name="$name" -v all=$((all1 - all0)) -v main=$((main1 - main0)) -v n="$UPLOADS" -v tick="$TICK" 'BEGIN {
     printf "  %-8s CPU %.3f ms per upload", name, all * 1000 / tick / n
-    if (name == "wharf") printf " (main thread %.3f)", main * 1000 / tick / n
+    if (name == "wharf" || name == "pipe") printf " (main thread %.3f)", main * 1000 / tick / n
     printf "\n" }'
 }
 
 servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(wharf tusd rustus)
-for name in "${servers[@]}"; do per_upload_syscalls "$name"; done
+if [ "${SMALL_COSTS_SYSCALLS:-1}" != 0 ]; then for name in "${servers[@]}"; do per_upload_syscalls "$name"; done; fi
 for name in "${servers[@]}"; do per_upload_cpu "$name"; done

@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { OldestFirst } from './oldest-first.ts';
 
 /**
  * Files kept open between uses, at most `limit`, the least recently kept closed first: on ext4 an open and a
@@ -7,6 +8,8 @@ import type { FileHandle } from 'node:fs/promises';
  */
 export class OpenFiles {
   readonly #handles = new Map<string, FileHandle>();
+  /** Finds the least recently kept handle (one kept iterator: see OldestFirst). */
+  readonly #oldest = new OldestFirst(this.#handles);
 
   /** `limit` 0 keeps nothing: every handle given back is closed. */
   constructor(readonly limit: number) {}
@@ -32,9 +35,8 @@ export class OpenFiles {
     const previous = this.take(key);
     this.#handles.set(key, handle);
     if (this.#handles.size > this.limit) {
-      const [oldestKey, oldest] = this.#handles.entries().next().value as [string, FileHandle];
-      this.#handles.delete(oldestKey);
-      void oldest.close().catch(() => undefined);
+      const oldest = this.#oldest.evict();
+      if (oldest !== undefined) void oldest[1].close().catch(() => undefined);
     }
     if (previous !== undefined && previous !== handle) await previous.close().catch(() => undefined);
   }

@@ -1,5 +1,6 @@
 // Raw tus 1.0 over node:http, for the load generator and big-upload.mjs. Bodies are
 // streamed from one reused 1 MiB random buffer, so no upload is ever held in memory.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -195,6 +196,27 @@ export function rssSampler(pid, everyMs = 100) {
       return processes;
     },
   };
+}
+
+let ticksPerSecond;
+/**
+ * The CPU time (user + system, every thread) a server's process tree has spent so far, in ms; undefined without a
+ * pid. A worker that exited is no longer counted.
+ */
+export function treeCpuMs(pid) {
+  if (!pid) return undefined;
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    try {
+      // utime and stime are the 14th and 15th fields; the command name before them may hold spaces.
+      const fields = readFileSync(`/proc/${member}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Gone between two reads.
+    }
+  }
+  return (ticks * 1000) / ticksPerSecond;
 }
 
 export function percentile(sorted, p) {

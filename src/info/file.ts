@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { OldestFirst } from '../oldest-first.ts';
 import { OpenFiles } from '../open-files.ts';
 import { isValidUploadId } from './ids.ts';
 import { InfoConflictError, type InfoStore } from './info-store.ts';
@@ -97,6 +98,8 @@ export class FileInfoStore implements InfoStore {
   readonly #writes = new Map<string, Promise<void>>();
   /** The last record written or read per id, oldest first (evicted in that order); see cachedRecords. */
   readonly #cache = new Map<string, RecordFile>();
+  /** Forgets the least recently used record (one kept iterator: see OldestFirst). */
+  readonly #cacheOldest = new OldestFirst(this.#cache);
   readonly #cacheLimit: number;
   /**
    * Bumped when a write lands and when a removal ends: a read that began before one of them may have
@@ -158,10 +161,7 @@ export class FileInfoStore implements InfoStore {
     if (this.#cacheLimit === 0) return;
     this.#cache.delete(id);
     this.#cache.set(id, found);
-    if (this.#cache.size > this.#cacheLimit) {
-      const oldest = this.#cache.keys().next();
-      if (oldest.done !== true) this.#cache.delete(oldest.value);
-    }
+    if (this.#cache.size > this.#cacheLimit) this.#cacheOldest.evict();
   }
 
   /**

@@ -15,6 +15,7 @@ import {
 } from '../info/upload-record.ts';
 import type { Lock, Locker } from '../locks/locker.ts';
 import { LockTimeoutError } from '../locks/locker.ts';
+import { OldestFirst } from '../oldest-first.ts';
 import {
   canConcatenate,
   canFinish,
@@ -216,6 +217,8 @@ export class UploadService {
   readonly #writing = new Map<string, { upload: UploadRecord; meter: BodyMeter; from: number }>();
   /** The last failure run-on-failure hooks heard of, by upload id: a retry into the same one is not new. */
   readonly #lastFailure = new Map<string, string>();
+  /** Forgets the upload whose failure is oldest (one kept iterator: see OldestFirst). */
+  readonly #lastFailureOldest = new OldestFirst(this.#lastFailure);
   /** The PATCH bodies arriving now, by upload id: what a hook's StopUpload interrupts. */
   readonly #patchBodies = new Map<string, BodyMeter>();
 
@@ -879,10 +882,7 @@ export class UploadService {
     if (this.#lastFailure.get(id) === key) return false;
     this.#lastFailure.delete(id);
     this.#lastFailure.set(id, key);
-    if (this.#lastFailure.size > 1000) {
-      const oldest = this.#lastFailure.keys().next().value;
-      if (oldest !== undefined) this.#lastFailure.delete(oldest);
-    }
+    if (this.#lastFailure.size > 1000) this.#lastFailureOldest.evict();
     return true;
   }
 

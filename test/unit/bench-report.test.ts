@@ -242,3 +242,28 @@ test('the raw reference (Node without node:http) is a column of its own and a li
   // Without a raw run, no such line (positive control above).
   assert.doesNotMatch(await resultsOf(measured), /Node without node:http/);
 });
+
+test('the small scenario shows the node:http pipe as Node’s floor: its column, wharf/pipe, and CPU per upload', async () => {
+  const withPipe = await resultsOf([
+    ...measured.map((record) =>
+      record.server === 'wharf' && record.scenario === 'small' ? { ...record, cpuMsPerUpload: 1.2 } : record,
+    ),
+    run('pipe', 'small', { uploadsPerSecond: 1000, cpuMsPerUpload: 0.5 }),
+  ]);
+  const header = row(withPipe, 'Figure');
+  const small = row(withPipe, 'small: 2,000 × 64 KiB, 32 clients, uploads/s');
+  assert.equal(small[header.indexOf('pipe')], '1000');
+  assert.equal(small[header.indexOf('wharf/pipe')], '0.50×');
+  const cpu = row(withPipe, 'small: server CPU per upload, ms');
+  assert.equal(cpu[header.indexOf('wharf')], '1.20');
+  assert.equal(cpu[header.indexOf('pipe')], '0.50');
+  assert.match(
+    withPipe,
+    /- Node's floor for small uploads: .* took 1000 uploads\/s at 0\.50 ms of server CPU per upload; wharf 500 uploads\/s \(0\.50× the pipe\) at 1\.20 ms \(2\.40× the pipe's CPU\)\./,
+  );
+  // The control: a run without the pipe in small has neither the line nor a CPU row it did not measure.
+  const without = await resultsOf(measured);
+  assert.doesNotMatch(without, /Node's floor for small uploads/);
+  assert.doesNotMatch(without, /server CPU per upload, ms/);
+  assert.match(without, /\| small: 2,000 × 64 KiB, 32 clients, uploads\/s /);
+});
