@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createUpload, octets, send, tus } from '../support/http.ts';
-import { repoRoot, scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
+import { repoRoot, runWharfToEnd, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 /** Modules import `wharf` as a user's would; here the built package entry, by URL. */
 const wharfEntry = pathToFileURL(path.join(repoRoot, 'dist/index.js')).href;
@@ -39,20 +38,7 @@ async function eventually<T>(probe: () => Promise<T | undefined>, what: string):
   }
 }
 
-function runWharf(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [wharfBin, ...args], { cwd: scratchCwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runWharf = (args: readonly string[]) => runWharfToEnd(args);
 
 let scratch: string;
 let modulesDir: string;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../support/eventually.ts';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
-import { repoRoot, scratchCwd, startWharf, type WharfProcess, wharfBin } from '../support/wharf-process.ts';
+import {
+  repoRoot,
+  runWharfToEnd,
+  scratchCwd,
+  startWharf,
+  type WharfProcess,
+  wharfBin,
+} from '../support/wharf-process.ts';
 
 let wharf: WharfProcess;
 before(async () => {
@@ -299,23 +306,11 @@ export default () => {};
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       const dataDir = await mkdtemp(path.join(tmpdir(), 'wharf-cluster-in-use-'));
       try {
-        const child = spawn(
-          process.execPath,
-          [wharfBin, '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--data-dir', dataDir],
-          { cwd: scratchCwd, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          stdout += chunk.toString();
-        });
-        child.stderr.on('data', (chunk: Buffer) => {
-          stderr += chunk.toString();
-        });
         // Bounded so that a loop of replacements fails the test instead of hanging it (no timing assertion).
-        const bound = setTimeout(() => child.kill('SIGKILL'), 60_000);
-        const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-        clearTimeout(bound);
+        const { code, stdout, stderr } = await runWharfToEnd(
+          ['--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--data-dir', dataDir],
+          { killAfterMs: 60_000 },
+        );
         const logs = stdout
           .split('\n')
           .filter((line) => line.startsWith('{'))

@@ -127,3 +127,42 @@ export async function accessLog(wharf: WharfProcess): Promise<Record<string, unk
   }
   return wharf.logs.filter((line) => line.msg === 'access' && !String(line.url).startsWith('/health'));
 }
+
+/** What a `wharf` command run to its end wrote, and how it exited. */
+export interface FinishedWharf {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `wharf <args>` until it exits (from `cwd`, by default the scratch folder), gathering everything it wrote.
+ * `killAfterMs` bounds a command that might never end (a loop then fails its test instead of hanging it).
+ */
+export function runWharfToEnd(
+  args: readonly string[],
+  options: { readonly cwd?: string; readonly killAfterMs?: number } = {},
+): Promise<FinishedWharf> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [wharfBin, ...args], {
+      cwd: options.cwd ?? scratchCwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const bound =
+      options.killAfterMs === undefined
+        ? undefined
+        : globalThis.setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+    child.once('close', (code) => {
+      clearTimeout(bound);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
