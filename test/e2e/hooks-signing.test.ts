@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { verifyWebhook, WebhookVerificationError } from 'wharf-uploads/webhooks';
 import { verifyWebhook as verifyFromRoot } from '../../src/index.ts';
+import { gatherOutput } from '../support/child-output.ts';
 import { type HookReceiver, type ReceivedHook, suiteReceiver } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { repoRoot, scratchCwd, startWharf, wharfBin } from '../support/wharf-process.ts';
@@ -103,18 +104,11 @@ except ValueError as error:
   });
   return new Promise((resolve, reject) => {
     const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const output = gatherOutput(child);
     child.once('error', reject);
     child.once('exit', (exitCode) => {
-      if (exitCode === 0) resolve(stdout.trim());
-      else reject(new Error(`python3 exited with ${exitCode}: ${stderr}`));
+      if (exitCode === 0) resolve(output.stdout().trim());
+      else reject(new Error(`python3 exited with ${exitCode}: ${output.stderr()}`));
     });
     child.stdin.end(input);
   });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout } from 'node:timers/promises';
+import { gatherOutput } from './child-output.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const wharfBin = path.join(repoRoot, 'bin/wharf.js');
@@ -148,21 +149,14 @@ export function runWharfToEnd(
       cwd: options.cwd ?? scratchCwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const output = gatherOutput(child);
     const bound =
       options.killAfterMs === undefined
         ? undefined
         : globalThis.setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
     child.once('close', (code) => {
       clearTimeout(bound);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: output.stdout(), stderr: output.stderr() });
     });
   });
 }
