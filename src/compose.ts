@@ -182,7 +182,8 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
             if ((hook.transport === 'http' || hook.transport === 'notify') && hook.url !== undefined)
               checkConfiguredTarget(hook.url, allowList);
           }
-          const set = hooks.replaceNamedHooks(namedHooks.withFile(file));
+          // The stored hooks joined; a file that would make them stop fitting is refused (named-hooks.ts).
+          const set = namedHooks.reload(file);
           currentFile = file;
           return {
             file: configFile,
@@ -225,6 +226,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
     disposers: [stopCountingRuns, stopRecording, () => namedHooks.stop()].filter(
       (dispose) => dispose !== undefined,
     ),
+    namedHooks: () => namedHooks.health(),
     ...(reload !== undefined ? { reload } : {}),
   };
 }

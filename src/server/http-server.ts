@@ -14,6 +14,7 @@ import type { UploadObserver } from '../uploads/events.ts';
 import type { BackendHealth, UploadService } from '../uploads/service.ts';
 import { isAuthorized } from './admin/auth.ts';
 import type { DashboardHandler } from './admin/dashboard.ts';
+import type { NamedHooksHealth } from './admin/named-hooks.ts';
 import type { AdminApi } from './admin/routes.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { createCors } from './cors.ts';
@@ -66,15 +67,21 @@ export interface StartOptions {
 /**
  * /health is readiness: 503 while shutting down or while a shared backend (Redis, PostgreSQL) does not
  * answer, with each backend's state. /health/live is liveness: the process serves requests.
+ * Named hooks stored through the admin API that are not loaded or do not fit make it `degraded` with their
+ * state, still 200: uploads are refused (503) but downloads are served, and the admin API that repairs them
+ * must stay reachable through the load balancer (with a shared store every instance is in the same state).
  */
 function sendHealth(
   res: ServerResponse,
   shuttingDown: boolean,
   backends: readonly BackendHealth[] | undefined,
+  namedHooks: NamedHooksHealth | undefined,
 ): void {
   const down = backends?.some((backend) => !backend.ok) ?? false;
-  const status = shuttingDown ? 'stopping' : down ? 'unavailable' : 'ok';
+  const degraded = namedHooks !== undefined && namedHooks.status !== 'ok';
+  const status = shuttingDown ? 'stopping' : down ? 'unavailable' : degraded ? 'degraded' : 'ok';
   const report: Record<string, unknown> = { status };
+  if (degraded && !shuttingDown) report.namedHooks = namedHooks;
   if (backends && backends.length > 0) {
     report.backends = Object.fromEntries(
       backends.map((backend) => [
@@ -83,7 +90,7 @@ function sendHealth(
       ]),
     );
   }
-  res.statusCode = status === 'ok' ? 200 : 503;
+  res.statusCode = status === 'ok' || status === 'degraded' ? 200 : 503;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Cache-Control', 'no-store');
   res.end(JSON.stringify(report));
@@ -112,6 +119,8 @@ export interface ServerParts {
   readonly shutdown: AbortController;
   /** Disposers run on close, after the hooks engine stopped (run counters, history recording). */
   readonly disposers: readonly (() => void)[];
+  /** The state of the named hooks stored through the admin API, for /health. */
+  readonly namedHooks?: () => NamedHooksHealth;
   /** Reloads `--config` (SIGHUP); see {@link WharfServer.reload}. */
   readonly reload?: () => Promise<ReloadResult>;
   /**
@@ -170,12 +179,12 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
     ) {
       const stopping = shutdown.signal.aborted;
       if (pathname === livenessPath || stopping) {
-        sendHealth(res, stopping, undefined);
+        sendHealth(res, stopping, undefined, undefined);
         return;
       }
       service
         .health()
-        .then((backends) => sendHealth(res, false, backends))
+        .then((backends) => sendHealth(res, false, backends, parts.namedHooks?.()))
         .catch((error: unknown) => {
           logger.error({ err: error }, 'health check failed');
           res.destroy();

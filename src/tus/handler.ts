@@ -199,8 +199,12 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
           },
           `${backendFailure.backend} unavailable: answered 503 (423 to HEAD) with Retry-After`,
         );
-      } else if (error instanceof WharfError && error.code === 'ERR_NAMED_HOOKS_UNAVAILABLE') {
-        // Not logged per request: the retries of the load log the cause (server/admin/named-hooks.ts).
+      } else if (
+        error instanceof WharfError &&
+        (error.code === 'ERR_NAMED_HOOKS_UNAVAILABLE' || error.code === 'ERR_NAMED_HOOKS_UNFIT')
+      ) {
+        // Not logged per request: the load's retries log the cause, the read of an unfit document its problems
+        // (server/admin/named-hooks.ts).
       } else if (!(error instanceof WharfError) || error.status >= 500) {
         dependencies.logger.error({ err: error, method, url: req.url }, 'request failed');
       }

@@ -7,7 +7,7 @@ import {
   type WharfFile,
 } from '../../config/config-file.ts';
 import { ConfigError } from '../../config/option-table.ts';
-import { WharfError } from '../../errors.ts';
+import { errorCatalogue, WharfError } from '../../errors.ts';
 import type { PipelineConfig } from '../../hooks/chain/pipeline.ts';
 import type { HookEngine, HookSet } from '../../hooks/engine.ts';
 import type { NamedHooksStore } from '../../info/named-hooks-store.ts';
@@ -25,7 +25,8 @@ export class NamedHooksError extends Error {
       | 'ERR_ADMIN_BINDING_NOT_FOUND'
       | 'ERR_ADMIN_HOOKS_BUSY'
       | 'ERR_ADMIN_TARGET_EVENT'
-      | 'ERR_NAMED_HOOKS_UNAVAILABLE',
+      | 'ERR_NAMED_HOOKS_UNAVAILABLE'
+      | 'ERR_NAMED_HOOKS_UNFIT',
     readonly problems: readonly string[] = [],
   ) {
     super(code);
@@ -42,6 +43,21 @@ const firstRetryMs = 500;
 const longestRetryMs = 5_000;
 /** A failure with the same cause as the last one logged is logged again only after this long. */
 const repeatWarningMs = 60_000;
+
+/**
+ * What /health says of the named hooks stored through the admin API: loaded and in force, not read yet (the
+ * store's last error), or read but not fitting the running configuration (each problem).
+ */
+export type NamedHooksHealth =
+  | { readonly status: 'ok' }
+  | { readonly status: 'unavailable'; readonly error: string }
+  | { readonly status: 'unfit'; readonly problems: readonly string[] };
+
+/** Where a problem is (`bindings[<id>].hook`, `hooks.crm.url`): the text before its first `: `. */
+function placeOf(problem: string): string {
+  const end = problem.indexOf(': ');
+  return end === -1 ? problem : problem.slice(0, end);
+}
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -76,12 +92,25 @@ export interface RuntimeNamedHooksOptions {
  * the engine. Another instance's change is seen through the version: with a shared store every request that
  * may run hooks (POST, PATCH, DELETE) reads it when it starts, so a change made anywhere applies to every
  * request that starts after it, and never to one in flight (the engine's sets are pinned per request).
+ *
+ * The stored hooks are never skipped: one may be a pre-create hook that authorises uploads. Until the document
+ * has been read, and while the one read does not fit the running configuration, requests that may run hooks
+ * are refused with 503 (ERR_NAMED_HOOKS_UNAVAILABLE, ERR_NAMED_HOOKS_UNFIT) rather than run without them.
  */
 export class RuntimeNamedHooks {
   readonly #options: RuntimeNamedHooksOptions;
-  /** The document installed in the engine and the store version it came from. */
+  /**
+   * The stored document last read or written and the store version it came from: the one installed in the
+   * engine, or, while {@link #unfit} is set, the one that could not be.
+   */
   #document: RuntimeHooksDocument = emptyDocument;
   #version = 0;
+  /**
+   * The problems of {@link #document} against the running configuration (a binding naming a hook the file no
+   * longer declares, a hook the file now declares too, ...); undefined while it fits. Cleared by an admin API
+   * change or a reload of --config after which it fits, or by another instance's change that fits.
+   */
+  #unfit: readonly string[] | undefined;
   #checking: Promise<void> | undefined;
   #nextCheck: Promise<void> | undefined;
   /**
@@ -95,6 +124,8 @@ export class RuntimeNamedHooks {
    * (fail closed) rather than run without it.
    */
   #loaded = false;
+  /** Why the last attempt to load failed, while none has succeeded (for /health). */
+  #loadError = 'not read yet';
   /** The next attempt to load, while the store has not answered since start. */
   #retryTimer: NodeJS.Timeout | undefined;
   #nextRetryAt = 0;
@@ -105,18 +136,17 @@ export class RuntimeNamedHooks {
   }
 
   /**
-   * Loads the stored document at start; one that no longer fits (a hook left the file) is logged and skipped.
-   * A store that does not answer does not stop the start (uploads can still be read: GET and HEAD); it is asked
-   * again in the background until it answers, and requests that may run hooks get 503 meanwhile.
+   * Loads the stored document at start. One that does not fit the config file is kept (listed, repairable
+   * through the admin API) and requests that may run hooks get 503 until it fits. A store that does not answer
+   * does not stop the start (uploads can still be read: GET and HEAD); it is asked again in the background
+   * until it answers, and requests that may run hooks get 503 meanwhile.
    */
   async start(): Promise<void> {
     try {
       await this.#check();
     } catch (error) {
-      if (this.#loaded) {
-        this.#logUnfit(error);
-        return;
-      }
+      if (this.#loaded) return;
+      this.#loadError = messageOf(error);
       this.#options.logger.warn(
         { error: messageOf(error), retryInMs: firstRetryMs },
         'the named hooks stored through the admin API could not be loaded; requests that may run hooks (POST, PATCH, DELETE) answer 503 until they are; retrying',
@@ -132,15 +162,32 @@ export class RuntimeNamedHooks {
     this.#retryTimer = undefined;
   }
 
-  #logUnfit(error: unknown): void {
+  /** The state /health reports. */
+  health(): NamedHooksHealth {
+    if (!this.#loaded) return { status: 'unavailable', error: this.#loadError };
+    if (this.#unfit !== undefined) return { status: 'unfit', problems: this.#unfit };
+    return { status: 'ok' };
+  }
+
+  /**
+   * The stored document does not fit (`problems`), or fits again (undefined): logged when that changes, an
+   * error while it does not fit, since every request that may run hooks is refused meanwhile.
+   */
+  #setUnfit(problems: readonly string[] | undefined): void {
+    const before = this.#unfit;
+    this.#unfit = problems;
+    if (problems === undefined) {
+      if (before !== undefined)
+        this.#options.logger.info(
+          { version: this.#version },
+          'the named hooks stored through the admin API fit the running configuration again; requests that may run hooks are served again',
+        );
+      return;
+    }
+    if (before !== undefined && before.join('\n') === problems.join('\n')) return;
     this.#options.logger.error(
-      {
-        error: messageOf(error),
-        ...(error instanceof NamedHooksError && error.problems.length > 0
-          ? { problems: error.problems }
-          : {}),
-      },
-      'the named hooks stored through the admin API do not fit the running configuration; running without them',
+      { version: this.#version, problems },
+      'the named hooks stored through the admin API do not fit the running configuration; requests that may run hooks (POST, PATCH, DELETE) answer 503 ERR_NAMED_HOOKS_UNFIT until the stored hooks are repaired through the admin API or the config file is changed and reloaded',
     );
   }
 
@@ -156,19 +203,18 @@ export class RuntimeNamedHooks {
       this.#retryTimer = undefined;
       this.#check().then(
         () => {
-          if (this.#loaded)
+          // A document that does not fit was logged as such when it was read.
+          if (this.#loaded && this.#unfit === undefined)
             this.#options.logger.info(
               { attempts: attempts + 1 },
               'the named hooks stored through the admin API are loaded; requests that may run hooks are served again',
             );
         },
         (error: unknown) => {
-          if (this.#loaded) {
-            // Read but unusable; or loaded meanwhile by an admin API change, and this check met the store away.
-            if (error instanceof NamedHooksError) this.#logUnfit(error);
-            return;
-          }
+          // Loaded meanwhile by an admin API change, and this check met the store away: nothing to retry.
+          if (this.#loaded) return;
           const message = messageOf(error);
+          this.#loadError = message;
           const next = Math.min(delayMs * 2, longestRetryMs);
           let warned = logged;
           if (message !== logged.message || Date.now() - logged.at >= repeatWarningMs) {
@@ -193,25 +239,38 @@ export class RuntimeNamedHooks {
   }
 
   /**
+   * The set a request that may run hooks runs with; ERR_NAMED_HOOKS_UNFIT (503, naming each problem) while the
+   * stored document does not fit. No Retry-After: waiting does not repair it, an operator does.
+   */
+  #served(): HookSet {
+    const problems = this.#unfit;
+    if (problems === undefined) return this.#options.engine.hookSet;
+    throw new WharfError('ERR_NAMED_HOOKS_UNFIT', {
+      message: `${errorCatalogue.ERR_NAMED_HOOKS_UNFIT.message}; ${problems.join('; ')}`,
+    });
+  }
+
+  /**
    * The set a request starting now runs with: the store's version is checked first when other processes share
    * it and the request may run hooks (anything but GET, HEAD and OPTIONS). Throws ERR_NAMED_HOOKS_UNAVAILABLE
-   * (503) for such a request while the stored hooks have not been loaded since start.
+   * (503) for such a request while the stored hooks have not been loaded since start, and ERR_NAMED_HOOKS_UNFIT
+   * (503) while the stored document does not fit the running configuration.
    */
   pin(method: string): HookSet | Promise<HookSet> {
     const engine = this.#options.engine;
     if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return engine.hookSet;
     if (!this.#loaded) throw this.#unavailable();
-    if (!this.#options.store.shared) return engine.hookSet;
-    if (Date.now() < this.#skipChecksUntil) return engine.hookSet;
+    if (!this.#options.store.shared) return this.#served();
+    if (Date.now() < this.#skipChecksUntil) return this.#served();
     return this.#check().then(
-      () => engine.hookSet,
+      () => this.#served(),
       (error: unknown) => {
         if (Date.now() >= this.#skipChecksUntil) this.#skipChecksUntil = Date.now() + 1000;
         this.#options.logger.warn(
           { error: error instanceof Error ? error.message : String(error) },
           'could not check the named hooks version; the request runs the last known set',
         );
-        return engine.hookSet;
+        return this.#served();
       },
     );
   }
@@ -236,6 +295,10 @@ export class RuntimeNamedHooks {
     return this.#nextCheck;
   }
 
+  /**
+   * Reads the stored document when its version changed and installs it; one that does not fit is kept as
+   * the stored document (not tried again until the next change or reload) and refuses requests until it fits.
+   */
   async #refresh(): Promise<void> {
     const version = await this.#options.store.version();
     if (version === this.#version) {
@@ -244,18 +307,16 @@ export class RuntimeNamedHooks {
       return;
     }
     const stored = await this.#options.store.read();
-    if (stored.version === this.#version) {
-      this.#loaded = true;
-      return;
-    }
+    this.#loaded = true;
+    if (stored.version === this.#version) return;
+    this.#version = Math.max(this.#version, stored.version);
     const document = documentOf(stored.document);
+    const file = this.#options.file();
     try {
-      this.#install(document, this.#validate(document, this.#options.file()), this.#options.file());
-    } finally {
-      // A document that cannot be used is not tried again until the next change. It was read all the same:
-      // what it holds is known (and logged), so it does not keep requests waiting.
-      this.#version = Math.max(this.#version, stored.version);
-      this.#loaded = true;
+      this.#install(document, this.#validate(document, file), file);
+    } catch (error) {
+      this.#document = document;
+      this.#setUnfit(problemsOf(error));
     }
   }
 
@@ -274,41 +335,62 @@ export class RuntimeNamedHooks {
     }
   }
 
-  #install(document: RuntimeHooksDocument, validated: RuntimeHooks, file: WharfFile | undefined): void {
-    this.#options.engine.replaceNamedHooks(combined(file, validated));
+  /** The problems of a document against `file`; none when it fits. */
+  #problemsOf(document: RuntimeHooksDocument, file: WharfFile | undefined): readonly string[] {
+    try {
+      this.#validate(document, file);
+      return [];
+    } catch (error) {
+      return problemsOf(error);
+    }
+  }
+
+  /** Installs a document that fits (throws, changing nothing, when the engine cannot build its set). */
+  #install(document: RuntimeHooksDocument, validated: RuntimeHooks, file: WharfFile | undefined): HookSet {
+    const set = this.#options.engine.replaceNamedHooks(combined(file, validated));
     this.#document = document;
     // An admin API change read the whole stored document to write it: that loads it too.
     this.#loaded = true;
+    this.#setUnfit(undefined);
+    return set;
   }
 
   /**
-   * The set a reloaded --config gives with the admin API's hooks joined; throws (the reload fails, the old set
-   * stays) when the stored hooks and bindings do not fit the new file.
+   * Installs the set of a reloaded --config (SIGHUP) with the stored hooks joined, and returns it. When the
+   * stored document fits the running file but not the new one, the reload fails (ConfigError) and the running
+   * set stays: a reload must not take away hooks that work. When it did not fit the running file either, the
+   * new file is installed alone and requests stay refused (ERR_NAMED_HOOKS_UNFIT, with the new file's
+   * problems) until the stored hooks are repaired; when the new file fits it, they are served again.
    */
-  withFile(file: WharfFile): PipelineConfig {
+  reload(file: WharfFile): HookSet {
+    let validated: RuntimeHooks;
     try {
-      const validated = validateRuntimeHooks(
-        this.#document,
-        file.hooks,
-        this.#options.endpoints,
-        this.#options.inherited,
-      );
-      return combined(file, validated);
+      validated = this.#validate(this.#document, file);
     } catch (error) {
-      if (error instanceof ConfigError) {
+      if (!(error instanceof NamedHooksError)) throw error;
+      if (this.#unfit === undefined) {
         throw new ConfigError(
-          `${file.file}: the hooks and bindings added through the admin API do not fit it:\n  ${error.message.split('\n').join('\n  ')}`,
+          `${file.file}: the hooks and bindings added through the admin API do not fit it:\n  ${error.problems.join('\n  ')}`,
         );
       }
-      throw error;
+      const set = this.#options.engine.replaceNamedHooks(combined(file, { hooks: [], bindings: [] }));
+      this.#setUnfit(error.problems);
+      return set;
     }
+    return this.#install(this.#document, validated, file);
   }
 
   /**
    * The named hooks and bindings in force, from the file and from the admin API; ERR_NAMED_HOOKS_UNAVAILABLE
    * while the admin API's have not been loaded since start (a list without them would say there are none).
+   * While the stored document does not fit, it is listed as stored, with `problems`: what to repair.
    */
-  async list(): Promise<{ version: number; hooks: object[]; bindings: object[] }> {
+  async list(): Promise<{
+    version: number;
+    hooks: object[];
+    bindings: object[];
+    problems?: readonly string[];
+  }> {
     await this.#check().catch(() => undefined);
     if (!this.#loaded) throw new NamedHooksError('ERR_NAMED_HOOKS_UNAVAILABLE');
     const file = this.#options.file();
@@ -330,6 +412,7 @@ export class RuntimeNamedHooks {
         ...(file?.bindings ?? []).map((binding) => ({ source: 'config', ...bindingShown(binding) })),
         ...this.#document.bindings.map((binding) => ({ source: 'admin', ...binding })),
       ],
+      ...(this.#unfit !== undefined ? { problems: this.#unfit } : {}),
     };
   }
 
@@ -358,12 +441,13 @@ export class RuntimeNamedHooks {
   }
 
   async deleteHook(name: string): Promise<void> {
-    if ((this.#options.file()?.hooks ?? []).some((hook) => hook.name === name)) {
-      throw new NamedHooksError('ERR_ADMIN_HOOK_CONFIGURED');
-    }
+    const configured = (this.#options.file()?.hooks ?? []).some((hook) => hook.name === name);
     await this.#change((document) => {
-      if (!(name in document.hooks)) throw new NamedHooksError('ERR_ADMIN_HOOK_NOT_FOUND');
-      if (document.bindings.some((binding) => binding.hook === name)) {
+      // A stored hook the config file came to declare too (it does not fit): deleting it is the repair, and
+      // the bindings naming it then name the file's hook.
+      if (!(name in document.hooks))
+        throw new NamedHooksError(configured ? 'ERR_ADMIN_HOOK_CONFIGURED' : 'ERR_ADMIN_HOOK_NOT_FOUND');
+      if (!configured && document.bindings.some((binding) => binding.hook === name)) {
         throw new NamedHooksError('ERR_ADMIN_HOOK_IN_USE');
       }
       const { [name]: _removed, ...hooks } = document.hooks;
@@ -408,6 +492,9 @@ export class RuntimeNamedHooks {
   /**
    * Reads the stored document, changes it, validates the result like --config and writes it if nobody wrote in
    * between (else starts over, a few times); then installs it here. Other instances see it by its version.
+   * When the stored document does not fit, a change that leaves problems is still written if it adds none
+   * (each is where one already was): an operator repairs it one request at a time, and requests are served
+   * again once the result fits.
    */
   async #change(
     change: (document: RuntimeHooksDocument) => RuntimeHooksDocument,
@@ -415,17 +502,47 @@ export class RuntimeNamedHooks {
   ): Promise<void> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const stored = await this.#options.store.read();
-      const next = change(documentOf(stored.document));
+      const current = documentOf(stored.document);
+      const next = change(current);
       const file = this.#options.file();
-      const validated = this.#validate(next, file);
+      let validated: RuntimeHooks | undefined;
+      let remaining: readonly string[] = [];
+      try {
+        validated = this.#validate(next, file);
+      } catch (error) {
+        if (!(error instanceof NamedHooksError)) throw error;
+        const before = new Set(this.#problemsOf(current, file).map(placeOf));
+        if (before.size === 0 || error.problems.some((problem) => !before.has(placeOf(problem)))) throw error;
+        remaining = error.problems;
+      }
       if (attempt === 0) await approve?.();
       if (!(await this.#options.store.write(next, stored.version))) continue;
-      this.#install(next, validated, file);
       this.#version = Math.max(this.#version, stored.version + 1);
+      if (validated !== undefined) {
+        try {
+          this.#install(next, validated, file);
+        } catch (error) {
+          // Written, but the engine could not build its set (a module hook bound anew): refused like a read.
+          this.#document = next;
+          this.#loaded = true;
+          this.#setUnfit(problemsOf(error));
+          throw error;
+        }
+      } else {
+        this.#document = next;
+        this.#loaded = true;
+        this.#setUnfit(remaining);
+      }
       return;
     }
     throw new NamedHooksError('ERR_ADMIN_HOOKS_BUSY');
   }
+}
+
+/** The problems an error of validation or installation names (one, its message, for any other error). */
+function problemsOf(error: unknown): readonly string[] {
+  if (error instanceof NamedHooksError && error.problems.length > 0) return error.problems;
+  return [messageOf(error)];
 }
 
 function blockingEventsIn(events: unknown): boolean {

@@ -375,7 +375,13 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         sendJson(
           res,
           200,
-          resource === 'hooks' ? listed : { version: listed.version, bindings: listed.bindings },
+          resource === 'hooks'
+            ? listed
+            : {
+                version: listed.version,
+                bindings: listed.bindings,
+                ...(listed.problems !== undefined ? { problems: listed.problems } : {}),
+              },
         );
         return;
       }
