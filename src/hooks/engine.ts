@@ -129,8 +129,13 @@ export class HookEngine {
   #modules: HookModules | undefined;
   /** The named hooks new requests use; a request keeps the set that was current when it started. */
   #set: HookSet;
-  /** Every pipeline with hooks installed since start: their connections (brokers, HTTP) close with the engine. */
-  readonly #pipelines: Pipeline[] = [];
+  /**
+   * The named hooks' transports not closed yet: those of the current set, and those of replaced sets that the
+   * outbox still delivers through (closed with the engine). See {@link HookEngine.replaceNamedHooks}.
+   */
+  readonly #namedTransports = new Set<HookTransport>();
+  /** Replaced transports that keep no connection (`keepConnections(false)`), until one is used again. */
+  readonly #retired = new Set<HookTransport>();
   readonly #buildPipeline: ((config: PipelineConfig) => Pipeline | undefined) | undefined;
   readonly #withoutGlobalHooks: ReadonlySet<string>;
   /** The endpoints without global hooks of the current set (a replacement of the modules keeps them). */
@@ -193,8 +198,7 @@ export class HookEngine {
   }
 
   #newSet(version: number, pipeline: Pipeline | undefined, withoutGlobalHooks: ReadonlySet<string>): HookSet {
-    if (pipeline !== undefined && pipeline.transports.length > 0 && !this.#pipelines.includes(pipeline))
-      this.#pipelines.push(pipeline);
+    for (const transport of pipeline?.transports ?? []) this.#namedTransports.add(transport);
     const outbox = this.#outbox;
     const chains = new ChainCompiler({
       enabledEvents: this.config.enabledEvents,
@@ -246,10 +250,60 @@ export class HookEngine {
       throw new HookConfigError('this hooks engine cannot change its named hooks while it runs');
     }
     const pipeline = this.#buildPipeline(config);
-    this.#openBrokers(pipeline?.brokerTransports ?? []);
+    // Only the brokers the outbox will deliver through: an unchanged binding keeps its first transport.
+    const outbox = this.#outbox;
+    const delivering = new Set(outbox.targetNames().map((name) => outbox.target(name)?.transport));
+    this.#openBrokers((pipeline?.brokerTransports ?? []).filter((broker) => delivering.has(broker)));
     this.#currentWithout = endpointsWithoutGlobalHooks(config);
     this.#set = this.#newSet(version, pipeline, this.#currentWithout);
+    this.#releaseReplaced(pipeline);
     return this.#set;
+  }
+
+  /**
+   * Lets go of the connections of replaced named hooks, rather than keep them until the engine closes: every
+   * replacement (each admin API change, each reload) builds every named hook's transport anew. Kept: the new
+   * set's transports, and those the outbox delivers the new set's targets through (an unchanged binding keeps
+   * the target, and the transport, it was first registered with). An HTTP transport is retired (its kept-alive
+   * connections close once their delivery ends; a request still running the old set delivers on connections
+   * that are not kept, and so do retries of events stored for an old declaration), and keeps them again if a
+   * later set delivers through it (a declaration changed, then changed back, finds its first outbox target).
+   * Any other transport is closed only when no outbox target delivers through it: a broker's close is final,
+   * and events stored for a changed binding still go out through its old transport.
+   */
+  #releaseReplaced(current: Pipeline | undefined): void {
+    const outbox = this.#outbox;
+    const kept = new Set<HookTransport>(current?.transports ?? []);
+    for (const name of current?.outboxTargets.keys() ?? []) {
+      const transport = outbox.target(name)?.transport;
+      if (transport !== undefined) kept.add(transport);
+    }
+    for (const transport of this.#retired) {
+      if (!kept.has(transport)) continue;
+      transport.keepConnections?.(true);
+      this.#retired.delete(transport);
+      this.#namedTransports.add(transport);
+    }
+    let delivering: Set<HookTransport | undefined> | undefined;
+    for (const transport of [...this.#namedTransports]) {
+      if (kept.has(transport)) continue;
+      delivering ??= new Set(outbox.targetNames().map((name) => outbox.target(name)?.transport));
+      if (transport.keepConnections !== undefined) {
+        transport.keepConnections(false);
+        this.#namedTransports.delete(transport);
+        // Only an outbox target's transport can be delivered through by a later set again.
+        if (delivering.has(transport)) this.#retired.add(transport);
+        continue;
+      }
+      if (delivering.has(transport)) continue;
+      this.#namedTransports.delete(transport);
+      transport.close?.().catch((error: unknown) => {
+        this.#logger.warn(
+          { target: redactTarget(transport.describe('*')), error: String(error) },
+          'a replaced named hook could not be closed',
+        );
+      });
+    }
   }
 
   /**
@@ -310,7 +364,7 @@ export class HookEngine {
    * Never rejects: a library that cannot load fails the first delivery, which reports it.
    */
   async loadClients(): Promise<void> {
-    const brokers = [...this.#brokers, ...this.#pipelines.flatMap((pipeline) => pipeline.brokerTransports)];
+    const brokers = [...this.#brokers, ...(this.#set.pipeline?.brokerTransports ?? [])];
     await Promise.all(brokers.map((broker) => broker.load?.().catch(() => undefined)));
   }
 
@@ -468,12 +522,12 @@ export class HookEngine {
     await this.#queue.idle();
     await this.#outbox?.close();
     const outbox = this.#outbox;
-    // Each transport once, wherever it is listed: the flags' targets, every pipeline's hooks (a reload keeps the
-    // replaced ones here), and the outbox's targets (those added through the admin API are only there).
+    // Each transport once, wherever it is listed: the flags' targets, the named hooks' (current, and replaced
+    // ones still delivered through), and the outbox's targets (those added through the admin API are only there).
     const transports = new Set([
       ...this.#transports,
       ...this.#brokers,
-      ...this.#pipelines.flatMap((pipeline) => pipeline.transports),
+      ...this.#namedTransports,
       ...(outbox?.targetNames().map((name) => outbox.target(name)?.transport) ?? []),
     ]);
     await Promise.all([...transports].map((transport) => transport?.close?.()));

@@ -112,6 +112,10 @@ export class HttpHookTransport implements HookTransport {
   #httpAgent: Agent | undefined;
   /** Made on the first https request: node:https (and tls) load only when a target needs them. */
   #httpsAgent: HttpsAgent | undefined;
+  /** Exchanges in flight through the agents: a retired transport destroys them once none is. */
+  #agentExchanges = 0;
+  /** Set by keepConnections(false): connections are not kept between deliveries. */
+  #retired = false;
   /** The HMAC keys of `options.secrets`, decoded once (a bad secret throws here, naming its position only). */
   readonly #signingKeys: readonly Buffer[];
   /** What to interrupt when a delivery's signal aborts. */
@@ -221,6 +225,16 @@ export class HttpHookTransport implements HookTransport {
    */
   async #send(attempt: Attempt, stop: Interruption): Promise<Answer> {
     if (attempt.url.protocol === 'http:') return this.#exchangeHttp1(attempt, stop);
+    this.#agentExchanges++;
+    try {
+      return await this.#sendThroughAgent(attempt, stop);
+    } finally {
+      this.#agentExchanges--;
+      if (this.#retired && this.#agentExchanges === 0) this.#destroyAgents();
+    }
+  }
+
+  async #sendThroughAgent(attempt: Attempt, stop: Interruption): Promise<Answer> {
     try {
       return await this.#exchange(attempt, stop);
     } catch (error) {
@@ -252,6 +266,26 @@ export class HttpHookTransport implements HookTransport {
    */
   async close(): Promise<void> {
     this.#http1.close();
+    this.#destroyAgents();
+  }
+
+  /**
+   * false for a named hook replaced (a reload, an admin API change): its idle connections close now, those in
+   * use once their delivery ends (an https one: once no exchange through the agents is in flight, as an agent's
+   * destroy ends those in use too). A request that started with the replaced hooks still delivers, on a
+   * connection that is then dropped. true when it is used again: connections are kept again.
+   */
+  keepConnections(keep: boolean): void {
+    this.#retired = !keep;
+    if (keep) {
+      this.#http1.reopen();
+      return;
+    }
+    this.#http1.close();
+    if (this.#agentExchanges === 0) this.#destroyAgents();
+  }
+
+  #destroyAgents(): void {
     this.#httpAgent?.destroy();
     this.#httpsAgent?.destroy();
   }

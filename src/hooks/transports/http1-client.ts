@@ -82,6 +82,8 @@ export interface Http1Limits {
 
 export class Http1Client {
   readonly #pools = new Map<string, Pool>();
+  /** Set by close: a pool made later (a redirect to another host) keeps no connection either. */
+  #closed = false;
 
   constructor(readonly limits: Http1Limits) {}
 
@@ -99,6 +101,7 @@ export class Http1Client {
     let pool = this.#pools.get(target.key);
     if (pool === undefined) {
       pool = new Pool(target, this.limits.maxSockets);
+      if (this.#closed) pool.close();
       this.#pools.set(target.key, pool);
     }
     const exchange = new Exchange(pool, bytes, keepAlive, method === 'HEAD', this.limits);
@@ -106,9 +109,19 @@ export class Http1Client {
     return exchange;
   }
 
-  /** Destroys the idle connections (in-flight requests finish; their connections are then dropped too). */
+  /**
+   * Destroys the idle connections (in-flight requests finish; their connections are then dropped too). Later
+   * requests still go out, each on a connection dropped when it ends.
+   */
   close(): void {
+    this.#closed = true;
     for (const pool of this.#pools.values()) pool.close();
+  }
+
+  /** Undoes {@link close}: connections are kept between requests again. */
+  reopen(): void {
+    this.#closed = false;
+    for (const pool of this.#pools.values()) pool.reopen();
   }
 }
 
@@ -228,6 +241,10 @@ class Pool {
   close(): void {
     this.#closed = true;
     for (const idle of this.#idle.splice(0)) this.#forget(idle);
+  }
+
+  reopen(): void {
+    this.#closed = false;
   }
 
   #forget(connection: Connection): boolean {

@@ -86,4 +86,11 @@ export interface HookTransport {
   open?(): Promise<void>;
   /** Releases connections the transport holds (brokers, kept-alive HTTP); called once when the engine closes. */
   close?(): Promise<void>;
+  /**
+   * false: stops keeping connections between deliveries, for a transport whose named hook was replaced
+   * (engine.ts): idle ones close now, those in use when their delivery ends. Unlike close, deliveries still
+   * work after it (a request that started with the replaced hooks), on connections that are not kept. true:
+   * keeps them again (the hook's declaration came back, and its outbox target delivers through it again).
+   */
+  keepConnections?(keep: boolean): void;
 }

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { test } from 'node:test';
+import type { PipelineConfig } from '../../../src/hooks/chain/pipeline.ts';
+import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
+import { eventually } from '../../support/eventually.ts';
+import { captureLogger, hooksConfig, sampleEvent } from './fixtures.ts';
+
+interface Target {
+  readonly url: string;
+  /** Requests answered. */
+  requests(): number;
+  /** Connections open now. */
+  open(): number;
+  /** Connections ever made. */
+  connections(): number;
+  /** The next requests are held unanswered until `release` (resolves once one is held). */
+  hold(): Promise<void>;
+  release(): void;
+}
+
+/** A hook target that answers 200 and keeps connections alive for a minute; it sees which are still open. */
+async function target(context: { after(fn: () => Promise<void>): void }): Promise<Target> {
+  let requests = 0;
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  let holding = false;
+  const held: ServerResponse[] = [];
+  let heldOne: (() => void) | undefined;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      if (holding) {
+        held.push(response);
+        heldOne?.();
+        return;
+      }
+      requests++;
+      response.writeHead(200).end();
+    });
+  });
+  // Longer than the test: a connection that closes was closed by Wharf, not by the target's keep-alive timeout.
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (socket: Socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  context.after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    requests: () => requests,
+    open: () => sockets.size,
+    connections: () => connections,
+    hold: () => {
+      holding = true;
+      return new Promise<void>((resolve) => {
+        heldOne = resolve;
+      });
+    },
+    release: () => {
+      holding = false;
+      for (const response of held.splice(0)) {
+        requests++;
+        response.writeHead(200).end();
+      }
+    },
+  };
+}
+
+const http = (name: string, url: string) =>
+  ({ name, transport: 'http', url, retries: 0, runOn: 'success', args: {} }) as const;
+
+/** `gate`: a blocking pre-create hook; `audit`: a post-create hook, delivered through the outbox. */
+function pipeline(gateUrl: string, auditUrl: string): PipelineConfig {
+  return {
+    hooks: [http('gate', gateUrl), http('audit', auditUrl)],
+    bindings: [
+      { hook: 'gate', endpoint: '/files', events: ['pre-create'], args: {} },
+      { hook: 'audit', endpoint: '/files', events: ['post-create'], args: {} },
+    ],
+  };
+}
+
+const preCreate = () => sampleEvent('pre-create', { endpoint: '/files' });
+const postCreate = () => sampleEvent('post-create', { endpoint: '/files' });
+
+test('replaced named hooks let go of their kept-alive connections once their deliveries in flight end; unchanged ones keep theirs', async (t) => {
+  const [old, fresh, posted, moved] = [await target(t), await target(t), await target(t), await target(t)];
+  const { logger } = captureLogger();
+  const engine = createHookEngine(hooksConfig(), logger, { pipeline: pipeline(old.url, posted.url) });
+  t.after(() => engine.close());
+
+  // Two blocking runs at once: two connections to the gate, idle and kept after them.
+  const first = await Promise.all([engine.runBlocking(preCreate()), engine.runBlocking(preCreate())]);
+  assert.deepEqual(
+    first.map((outcome) => outcome.kind),
+    ['continue', 'continue'],
+  );
+  engine.emit(postCreate());
+  await eventually(() => (posted.requests() === 1 ? true : undefined), 'the post-create');
+  assert.equal(old.open(), 2, 'positive control: the gate keeps its connections');
+  assert.equal(posted.open(), 1);
+
+  // A run of the old set in flight (the gate holds its answer) when the gate moves to another URL.
+  const oldSet = engine.hookSet;
+  const held = old.hold();
+  const inFlight = engine.runBlocking(preCreate(), oldSet);
+  await held;
+  engine.replaceNamedHooks(pipeline(fresh.url, posted.url));
+  // The idle connection closes at once; the one in use stays until its delivery ends, which is delivered.
+  await eventually(() => (old.open() === 1 ? true : undefined), 'the idle connection of the old gate closed');
+  old.release();
+  assert.equal((await inFlight).kind, 'continue');
+  assert.equal(old.requests(), 3);
+  await eventually(
+    () => (old.open() === 0 ? true : undefined),
+    'the old gate connection closed after its run',
+  );
+
+  // A request that started with the old set still runs it, on a connection that is not kept.
+  assert.equal((await engine.runBlocking(preCreate(), oldSet)).kind, 'continue');
+  assert.equal(old.requests(), 4);
+  await eventually(
+    () => (old.open() === 0 ? true : undefined),
+    'the late run of the old set left nothing open',
+  );
+
+  // The new set keeps its connections; the unchanged audit binding keeps its outbox target and its connection.
+  for (let round = 0; round < 2; round++) {
+    assert.equal((await engine.runBlocking(preCreate())).kind, 'continue');
+    engine.emit(postCreate());
+  }
+  await eventually(() => (posted.requests() === 3 ? true : undefined), 'the post-create events after');
+  assert.equal(fresh.requests(), 2);
+  assert.deepEqual([fresh.open(), fresh.connections()], [1, 1], 'the new gate: one kept connection');
+  assert.deepEqual([posted.open(), posted.connections()], [1, 1], 'audit: still its first connection');
+
+  // audit moves (a new outbox target), then comes back (its first target, and transport, again).
+  engine.replaceNamedHooks(pipeline(fresh.url, moved.url));
+  engine.emit(postCreate());
+  await eventually(() => (moved.requests() === 1 ? true : undefined), 'the post-create at the moved audit');
+  await eventually(() => (posted.open() === 0 ? true : undefined), "the first audit's connection closed");
+  engine.replaceNamedHooks(pipeline(fresh.url, posted.url));
+  await eventually(() => (moved.open() === 0 ? true : undefined), "the moved audit's connection closed");
+  for (let round = 0; round < 2; round++) {
+    engine.emit(postCreate());
+    await eventually(() => (posted.requests() === 4 + round ? true : undefined), 'the post-create back');
+  }
+  // Kept again: both events on one new connection, still open.
+  assert.deepEqual([posted.open(), posted.connections()], [1, 2]);
+});
