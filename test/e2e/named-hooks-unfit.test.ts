@@ -256,6 +256,41 @@ describe('named hooks stored through the admin API that do not fit the config: u
     });
   }
 
+  it('a change made through another instance sharing Redis, which does not fit this one, is refused here until it is undone there', async () => {
+    const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-unfit-shared-'));
+    const storage = redisStorage();
+    const writerConfig = path.join(scratch, 'writer.yaml');
+    const readerConfig = path.join(scratch, 'reader.yaml');
+    await writeFile(writerConfig, storedAgainst);
+    // The reader runs a config without quota (mid-rollout, say): the writer's binding of quota names nothing here.
+    await writeFile(readerConfig, `hooks:\n${fileHook('audit')}endpoints:\n  - path: /files\n`);
+    const common = ['--admin', '--admin-token', token, ...storage.args];
+    let writer: WharfProcess | undefined;
+    let reader: WharfProcess | undefined;
+    try {
+      writer = await startWharf({ args: ['--config', writerConfig, ...common] });
+      reader = await startWharf({ args: ['--config', readerConfig, ...common] });
+      assert.equal((await create(reader, 3)).status, 201, 'positive control: nothing stored yet');
+      const bound = await admin(writer, 'POST', 'bindings', {
+        endpoint: '/files',
+        hook: 'quota',
+        events: ['pre-create'],
+      });
+      assert.equal(bound.status, 201, bound.text);
+      const refused = await create(reader, 3);
+      assert.equal(refused.status, 503, refused.text);
+      assert.ok(refused.text.includes(`bindings[${String(bound.body.id)}].hook: names no declared hook`));
+      assert.equal((await create(writer, 10)).status, 400, 'the writer runs it');
+      assert.equal((await admin(writer, 'DELETE', `bindings/${String(bound.body.id)}`)).status, 204);
+      assert.equal((await create(reader, 3)).status, 201);
+      await assertHealthy(reader);
+    } finally {
+      await Promise.all([writer?.stop(), reader?.stop()]);
+      await storage.cleanUp();
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+
   it('SIGHUP: a file that still does not fit keeps uploads refused, one that fits serves them with the stored hooks, and a file that would not fit working stored hooks is refused', async () => {
     const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-unfit-reload-'));
     const dataDir = path.join(scratch, 'data');
