@@ -349,8 +349,6 @@ export class RuntimeNamedHooks {
   #install(document: RuntimeHooksDocument, validated: RuntimeHooks, file: WharfFile | undefined): HookSet {
     const set = this.#options.engine.replaceNamedHooks(combined(file, validated));
     this.#document = document;
-    // An admin API change read the whole stored document to write it: that loads it too.
-    this.#loaded = true;
     this.#setUnfit(undefined);
     return set;
   }
@@ -518,19 +516,19 @@ export class RuntimeNamedHooks {
       if (attempt === 0) await approve?.();
       if (!(await this.#options.store.write(next, stored.version))) continue;
       this.#version = Math.max(this.#version, stored.version + 1);
+      // The whole stored document was read to write it: that loads it too.
+      this.#loaded = true;
       if (validated !== undefined) {
         try {
           this.#install(next, validated, file);
         } catch (error) {
           // Written, but the engine could not build its set (a module hook bound anew): refused like a read.
           this.#document = next;
-          this.#loaded = true;
           this.#setUnfit(problemsOf(error));
           throw error;
         }
       } else {
         this.#document = next;
-        this.#loaded = true;
         this.#setUnfit(remaining);
       }
       return;
