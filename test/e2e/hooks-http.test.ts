@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import {
 } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, tus } from '../support/http.ts';
 import { closeNow, listenOnLoopback } from '../support/loopback-server.ts';
+import { selfSignedCertificate } from '../support/self-signed.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 function names(hooks: readonly ReceivedHook[]): string[] {
@@ -425,52 +425,25 @@ describe('HTTP hooks', { concurrency: true }, () => {
     it('posts the events over TLS, a refusal reaching the client (node:https loads on the first https hook)', async () => {
       // A self-signed certificate for 127.0.0.1, which the wharf process trusts through NODE_EXTRA_CA_CERTS.
       const folder = await mkdtemp(path.join(tmpdir(), 'wharf-https-hook-'));
-      const key = path.join(folder, 'key.pem');
-      const cert = path.join(folder, 'cert.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-days',
-          '2',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-        ],
-        { stdio: 'ignore' },
-      );
+      const { key, cert, certFile } = await selfSignedCertificate(folder);
       const received: { name: string; secure: boolean; id: string }[] = [];
-      const server = createHttpsServer(
-        { key: await readFile(key), cert: await readFile(cert) },
-        (req, res) => {
-          const chunks: Buffer[] = [];
-          req.on('data', (chunk: Buffer) => chunks.push(chunk));
-          req.on('end', () => {
-            const name = String(req.headers['hook-name'] ?? '');
-            const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-            received.push({ name, secure: 'encrypted' in req.socket, id: String(uploadOf(payload).id) });
-            const refuse = name === 'pre-create' && received.filter((hook) => hook.name === name).length > 1;
-            res
-              .writeHead(refuse ? 403 : 200, { 'Content-Type': 'text/plain' })
-              .end(refuse ? 'not over TLS' : '');
-          });
-        },
-      );
+      const server = createHttpsServer({ key, cert }, (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          const name = String(req.headers['hook-name'] ?? '');
+          const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+          received.push({ name, secure: 'encrypted' in req.socket, id: String(uploadOf(payload).id) });
+          const refuse = name === 'pre-create' && received.filter((hook) => hook.name === name).length > 1;
+          res
+            .writeHead(refuse ? 403 : 200, { 'Content-Type': 'text/plain' })
+            .end(refuse ? 'not over TLS' : '');
+        });
+      });
       const port = await listenOnLoopback(server);
       const wharf = await startWharf({
         args: ['--hooks-http-urls', `https://127.0.0.1:${port}/hooks`],
-        env: { NODE_EXTRA_CA_CERTS: cert },
+        env: { NODE_EXTRA_CA_CERTS: certFile },
       });
       try {
         const url = await createUpload(wharf.endpoint, { 'Upload-Length': 1 });
