@@ -25,8 +25,7 @@ export class NamedHooksError extends Error {
       | 'ERR_ADMIN_BINDING_NOT_FOUND'
       | 'ERR_ADMIN_HOOKS_BUSY'
       | 'ERR_ADMIN_TARGET_EVENT'
-      | 'ERR_NAMED_HOOKS_UNAVAILABLE'
-      | 'ERR_NAMED_HOOKS_UNFIT',
+      | 'ERR_NAMED_HOOKS_UNAVAILABLE',
     readonly problems: readonly string[] = [],
   ) {
     super(code);
