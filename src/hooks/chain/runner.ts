@@ -337,10 +337,17 @@ export class ChainRunner {
     if (entry.kind === 'target' && entry.outboxName !== undefined) {
       const delivery = this.#deliveryFor(entry, run, false);
       this.#pending(entry, run, delivery);
-      // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
+      // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full. A
+      // store that takes entries at once (the file journal) answers at once: no promise per event and target.
+      const added = this.#parts.outbox.offer(entry.outboxName, delivery);
+      if (added === true) return;
+      if (added === false) {
+        this.skip(entry, run, this.#closed ? skipReasons.closed : skipReasons.outboxFull);
+        return;
+      }
       this.#parts.collect(
-        this.#parts.outbox.add(entry.outboxName, delivery).then((added) => {
-          if (!added) this.skip(entry, run, this.#closed ? skipReasons.closed : skipReasons.outboxFull);
+        added.then((stored) => {
+          if (!stored) this.skip(entry, run, this.#closed ? skipReasons.closed : skipReasons.outboxFull);
         }),
       );
       return;

@@ -52,8 +52,12 @@ export class FileOutboxStore implements OutboxStore {
   }
 
   async append(entry: StoredEntry, limit: number): Promise<OwedEntry | undefined> {
+    return this.appendNow(entry, limit, entryKey(entry.target, entry.delivery.eventId));
+  }
+
+  appendNow(entry: StoredEntry, limit: number, key: string): OwedEntry | undefined {
     if (this.#owed.size >= limit) return undefined;
-    this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
+    this.#owed.set(key, entry);
     // Queued in order; the delivered line of this entry can only be written after it.
     this.#journal.add(entry);
     const owed: { -readonly [K in keyof OwedEntry]: OwedEntry[K] } = {
@@ -66,7 +70,10 @@ export class FileOutboxStore implements OutboxStore {
   }
 
   async remove(entry: StoredEntry): Promise<void> {
-    const key = entryKey(entry.target, entry.delivery.eventId);
+    this.removeNow(entry, entryKey(entry.target, entry.delivery.eventId));
+  }
+
+  removeNow(_entry: StoredEntry, key: string): void {
     this.#owed.delete(key);
     this.#journal.done(key);
     this.#maybeCompact();

@@ -3,14 +3,19 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
 import { FileOutboxStore } from '../../../src/hooks/delivery/outbox-file-store.ts';
-import { entryKey, OutboxJournal, type StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts';
+import {
+  addLine,
+  entryKey,
+  OutboxJournal,
+  type StoredEntry,
+} from '../../../src/hooks/delivery/outbox-journal.ts';
 import type { HookTransport } from '../../../src/hooks/transports/types.ts';
 import { journalEntry, temporaryDirectory } from './fixtures.ts';
 
 // The journal is replayed at start while the server already answers uploads: it must not hold the event loop for
 // the whole replay (50,000 waiting events took 0.7 s of CPU), nor rewrite a file that holds nothing to drop.
 
-const add = (index: number): string => JSON.stringify({ t: 'add', entry: journalEntry(index) });
+const add = (index: number): string => addLine(journalEntry(index));
 const done = (index: number): string =>
   JSON.stringify({ t: 'done', key: entryKey('amqp', `event-${index}`) });
 const ids = (entries: readonly StoredEntry[]): string[] => entries.map((owed) => owed.delivery.eventId);
@@ -158,4 +163,69 @@ test('the outbox resumes 5,000 entries in pieces, the event loop turning in betw
   );
   assert.ok(samples.some((pending) => pending > 0 && pending < count));
   assert.deepEqual(box.stats(), { depth: count, oldestPendingAt: 1000, dropped: 0, deadLettersDropped: 0 });
+});
+
+test('a payload is written as the JSON it is and comes back from a replay as the same text, escapes and all', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory);
+  await journal.open();
+  // What a receiver gets must not change by a restart: quotes, backslashes, control characters, non-Latin text,
+  // an escaped lone surrogate and keys that look like the journal's own, in a payload and in the request.
+  const metadata = {
+    filename: 'a "quoted" \\ name\n\twith tabs.txt',
+    title: 'Größe 東京 😀',
+    broken: '\ud800',
+    payloadJson: '}}}',
+    payloadLength: ',"payloadJson":{}',
+  };
+  const tricky: StoredEntry = {
+    ...journalEntry(1),
+    delivery: {
+      ...journalEntry(1).delivery,
+      payload: JSON.stringify({ upload: { id: 'upload-1', metadata } }),
+      request: {
+        uri: '/files/',
+        method: 'PATCH',
+        remoteAddr: null,
+        headers: { payloadjson: ['"}}}"'] },
+      },
+      label: 'named "hook"',
+    },
+  };
+  const array: StoredEntry = {
+    ...journalEntry(2),
+    delivery: { ...journalEntry(2).delivery, payload: '[1,{"a":"]"}]' },
+  };
+  // Not JSON text (no format makes one): kept as a string, as journals before this one held every payload.
+  const plain: StoredEntry = {
+    ...journalEntry(3),
+    delivery: { ...journalEntry(3).delivery, payload: 'not json}' },
+  };
+  journal.add(tricky);
+  journal.add(array);
+  journal.add(plain);
+  await journal.close();
+  const lines = (await readFile(journal.file, 'utf8')).split('\n').filter((line) => line !== '');
+  assert.equal(lines.length, 3);
+  // The payload is the line's JSON, not a string of it; the plain one stays a string.
+  assert.deepEqual(JSON.parse(lines[0] as string).entry.delivery.payloadJson, {
+    upload: { id: 'upload-1', metadata },
+  });
+  assert.equal(JSON.parse(lines[2] as string).entry.delivery.payload, 'not json}');
+
+  const again = new OutboxJournal(directory);
+  const state = await again.open();
+  await again.close();
+  assert.deepEqual(state.owed, [tricky, array, plain]);
+  assert.equal(state.owed[0]?.delivery.payload, tricky.delivery.payload);
+});
+
+test('lines of an earlier journal (the payload as an escaped string) are still replayed', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory);
+  const old = (index: number): string => JSON.stringify({ t: 'add', entry: journalEntry(index) });
+  await writeFile(journal.file, `${[old(1), add(2), old(3)].join('\n')}\n`);
+  const state = await journal.open();
+  await journal.close();
+  assert.deepEqual(state.owed, [journalEntry(1), journalEntry(2), journalEntry(3)]);
 });
