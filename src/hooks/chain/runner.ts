@@ -17,7 +17,13 @@ import {
   parseHookAnswer,
 } from './answers.ts';
 import { matchesWhen, testsStatus } from './conditions.ts';
-import { type ChainEntry, type CompiledChain, type TargetEntry, targetOf } from './entries.ts';
+import {
+  type ChainEntry,
+  type CompiledChain,
+  describeTarget,
+  type TargetEntry,
+  targetOf,
+} from './entries.ts';
 import { type BoundHook, runsFor } from './pipeline.ts';
 import type { PostQueue } from './post-queue.ts';
 import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
@@ -434,7 +440,7 @@ export class ChainRunner {
       eventId: delivery.eventId,
       event: delivery.event,
       hook: delivery.label ?? delivery.hook,
-      target: transport.describe(delivery.hook),
+      target: describeTarget(transport, delivery.hook),
       uploadId: delivery.uploadId,
       blocking: false,
       startedAt: Date.now(),
@@ -531,7 +537,7 @@ export class ChainRunner {
     goesOn = false,
   ): Promise<Delivered> {
     const startedAt = Date.now();
-    const target = transport.describe(delivery.hook);
+    const target = describeTarget(transport, delivery.hook);
     const running: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
       eventId: delivery.eventId,
       event: delivery.event,

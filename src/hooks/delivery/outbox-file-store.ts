@@ -10,6 +10,15 @@ import {
 } from './outbox-store.ts';
 
 /**
+ * Lines the journal holds at least before it is rewritten with only its live entries (and four times as many as
+ * those). Every upload writes four lines (two events added and delivered): at 1,000 a busy server rewrote the
+ * file every 250 uploads, seven file system calls and an fsync each, and the live entries serialised again,
+ * for a journal of a few hundred kilobytes. At 10,000 it holds about 5 MB at most, which a start replays in
+ * about 0.05 s of CPU.
+ */
+export const compactionLines = 10_000;
+
+/**
  * The default outbox store: an append-only journal file owned by this one process (no claims to renew or take
  * over). It keeps the owed entries and dead letters in memory too, to bound them and to compact the file now
  * and then.
@@ -123,7 +132,7 @@ export class FileOutboxStore implements OutboxStore {
   /** Keeps the journal from growing without bound: rewrite it with only the live entries now and then. */
   #maybeCompact(): void {
     const live = this.#owed.size + this.#dead.size;
-    if (this.#compacting || this.#journal.lines < Math.max(1000, live * 4)) return;
+    if (this.#compacting || this.#journal.lines < Math.max(compactionLines, live * 4)) return;
     this.#compacting = true;
     this.#journal
       .compact({ owed: [...this.#owed.values()], dead: [...this.#dead.values()] })

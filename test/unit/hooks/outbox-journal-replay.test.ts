@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
 import { FileOutboxStore } from '../../../src/hooks/delivery/outbox-file-store.ts';
@@ -228,4 +229,41 @@ test('lines of an earlier journal (the payload as an escaped string) are still r
   const state = await journal.open();
   await journal.close();
   assert.deepEqual(state.owed, [journalEntry(1), journalEntry(2), journalEntry(3)]);
+});
+
+test('the journal of a busy outbox is rewritten once it holds 10,000 lines, keeping the owed entries only', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const store = new FileOutboxStore(directory);
+  await store.open();
+  context.after(() => store.close());
+  const file = path.join(directory, 'journal.jsonl');
+  const lines = async (): Promise<number> => (await readFile(file, 'utf8')).split('\n').length - 1;
+  const churn = async (from: number, to: number): Promise<void> => {
+    for (let index = from; index < to; index++) {
+      const entry = journalEntry(index);
+      await store.append(entry, 100_000);
+      // Every entry but a few is delivered.
+      if (index % 1000 !== 0) await store.remove(entry);
+    }
+    await store.pending();
+  };
+  const owed = ['event-0', 'event-1000', 'event-2000', 'event-3000', 'event-4000', 'event-5000'];
+  // Two lines per entry (added, delivered): 9,000 lines stay as they are.
+  await churn(0, 4500);
+  assert.equal(await lines(), 8995);
+  // As a server goes on: events added and delivered a hundred at a time, each batch written before the next.
+  for (let from = 4500; from < 5300; from += 100) await churn(from, from + 100);
+  // Past 10,000 lines the file was rewritten with the owed entries, then took the lines written since.
+  assert.ok((await lines()) < 1000, `journal rewritten (${await lines()} lines)`);
+  assert.deepEqual(
+    (await store.pending()).map((entry) => entry.delivery.eventId),
+    owed,
+  );
+  await store.close();
+  const again = new FileOutboxStore(directory);
+  assert.deepEqual(
+    (await again.open()).map((entry) => entry.delivery.eventId),
+    owed,
+  );
+  await again.close();
 });
