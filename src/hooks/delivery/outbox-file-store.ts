@@ -68,7 +68,7 @@ export class FileOutboxStore implements OutboxStore {
     if (this.#owed.size >= limit) return undefined;
     this.#owed.set(key, entry);
     // Queued in order; the delivered line of this entry can only be written after it.
-    this.#journal.add(entry);
+    this.#journal.add(entry, key);
     const owed: { -readonly [K in keyof OwedEntry]: OwedEntry[K] } = {
       target: entry.target,
       delivery: entry.delivery,

@@ -6,6 +6,12 @@ import type { DeadEntry, DeathNote, StoredDelivery, StoredEntry } from './stored
 
 export type { StoredDelivery, StoredEntry } from './stored.ts';
 
+/** An added entry waiting in the journal's queue; `delivered` once delivered before its line was written. */
+interface Unwritten {
+  readonly entry: StoredEntry;
+  delivered: boolean;
+}
+
 /** What the journal holds after a replay: owed entries in order, and dead letters. */
 export interface JournalState {
   readonly owed: StoredEntry[];
@@ -26,6 +32,16 @@ type JournalLine =
 
 /** How long a delivered entry's line may wait for another line to share its write. */
 export const doneLineDelayMs = 20;
+
+/**
+ * How long an added entry's line waits for others to share its write (as Kafka's `linger.ms`, 5 ms by default
+ * in librdkafka). Each write is a request to libuv's thread pool: a wake-up of one of its threads, the write
+ * system call there, and a wake-up of the event loop when it is done. Written after each turn of the event loop
+ * that added events, a loaded server wrote about once per upload; within 5 ms, the events of every request
+ * answered in that time share one write. The event is sent meanwhile: as before, a crash of Wharf loses the
+ * lines not yet written (now those of the last 5 ms), and a broker outage or a restart loses none.
+ */
+export const addLineDelayMs = 5;
 
 /**
  * Lines read, or written, between two turns of the event loop when the journal is replayed or rewritten: a journal
@@ -129,25 +145,37 @@ export function entryKey(target: string, eventId: string): string {
 export class OutboxJournal {
   readonly file: string;
   #handle: Awaited<ReturnType<typeof open>> | undefined;
-  /** Queued lines, in pieces (an added entry's line is several; `\n` ends each line). */
-  #buffer: string[] = [];
+  /**
+   * Queued lines: strings (pieces of lines, `\n` ending each) and added entries whose lines are made when they
+   * are written, unless the entry was delivered first.
+   */
+  #buffer: (string | Unwritten)[] = [];
   /** Lines in {@link OutboxJournal.#buffer}. */
   #bufferLines = 0;
+  /** The added entries in {@link OutboxJournal.#buffer}, by entry key. */
+  readonly #unwritten = new Map<string, Unwritten>();
   /** What lines are encoded into for a write; one write at a time uses it (writes are chained). */
   #scratch: Buffer | undefined;
   #scratchBusy = false;
   #writing: Promise<void> = Promise.resolve();
   #scheduled = false;
+  /** Starts the write that {@link OutboxJournal.#scheduled} says is coming. */
+  #flushTimer: NodeJS.Timeout | undefined;
   /** Writes delivered lines that no other line took along (see {@link OutboxJournal.done}). */
   #doneTimer: NodeJS.Timeout | undefined;
   #linesWritten = 0;
 
   readonly #doneDelayMs: number;
+  readonly #addDelayMs: number;
 
-  /** `doneDelayMs`: how long a delivered line may wait for another to share its write (tests set it). */
-  constructor(directory: string, doneDelayMs = doneLineDelayMs) {
+  /**
+   * `doneDelayMs`, `addDelayMs`: how long a delivered line, and an added one, may wait for others to share its
+   * write (tests set them).
+   */
+  constructor(directory: string, doneDelayMs = doneLineDelayMs, addDelayMs = addLineDelayMs) {
     this.file = path.join(directory, 'journal.jsonl');
     this.#doneDelayMs = doneDelayMs;
+    this.#addDelayMs = addDelayMs;
   }
 
   /** Lines in the file since the last compaction (so the owner knows when to compact). */
@@ -214,10 +242,16 @@ export class OutboxJournal {
     return state;
   }
 
-  add(entry: StoredEntry): void {
-    const buffer = this.#buffer;
-    for (const piece of addLinePieces(entry)) buffer.push(piece);
-    this.#queue('\n');
+  /**
+   * An added entry (`key`: its {@link entryKey}). Its line is made and written with the next write (within
+   * {@link addLineDelayMs}); an entry delivered before that is never written, nor its delivered line.
+   */
+  add(entry: StoredEntry, key = entryKey(entry.target, entry.delivery.eventId)): void {
+    const unwritten: Unwritten = { entry, delivered: false };
+    this.#unwritten.set(key, unwritten);
+    this.#buffer.push(unwritten);
+    this.#bufferLines += 1;
+    if (!this.#scheduled) this.#schedule();
   }
 
   /**
@@ -228,12 +262,20 @@ export class OutboxJournal {
    * wake-ups) of a line per turn each.
    */
   done(key: string): void {
+    const unwritten = this.#unwritten.get(key);
+    if (unwritten !== undefined) {
+      // Delivered before its line was written: neither line is needed (a crash now loses nothing owed).
+      this.#unwritten.delete(key);
+      unwritten.delivered = true;
+      this.#bufferLines -= 1;
+      return;
+    }
     this.#buffer.push(`{"t":"done","key":${JSON.stringify(key)}}\n`);
     this.#bufferLines += 1;
     if (this.#scheduled || this.#doneTimer !== undefined) return;
     this.#doneTimer = setTimeout(() => {
       this.#doneTimer = undefined;
-      if (!this.#scheduled && this.#buffer.length > 0) this.#schedule();
+      if (!this.#scheduled && this.#buffer.length > 0) this.#schedule(0);
     }, this.#doneDelayMs);
   }
 
@@ -254,11 +296,8 @@ export class OutboxJournal {
    * to the old file first (so it stays whole should the rewrite fail), lines queued from now on to the new one.
    */
   compact(state: JournalState): Promise<void> {
-    const reflected = this.#buffer;
-    const lines = this.#bufferLines;
-    this.#buffer = [];
-    this.#bufferLines = 0;
-    const run = this.#writing.then(() => this.#write(reflected, lines)).then(() => this.#rewrite(state));
+    const { pieces, lines } = this.#takeQueued();
+    const run = this.#writing.then(() => this.#write(pieces, lines)).then(() => this.#rewrite(state));
     this.#writing = run.catch(() => {});
     return run;
   }
@@ -266,7 +305,13 @@ export class OutboxJournal {
   /** Resolves once every queued line is written (delivered lines too, at once). */
   async flushed(): Promise<void> {
     while (this.#buffer.length > 0 || this.#scheduled) {
-      if (!this.#scheduled) this.#schedule();
+      if (!this.#scheduled) this.#schedule(0);
+      else if (this.#flushTimer !== undefined) {
+        // Not after the delay: now.
+        clearTimeout(this.#flushTimer);
+        this.#flushTimer = undefined;
+        this.#startFlush();
+      }
       await this.#writing;
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -287,28 +332,56 @@ export class OutboxJournal {
     this.#schedule();
   }
 
-  #schedule(): void {
+  /**
+   * Written once `delayMs` passed ({@link addLineDelayMs}; 0: after this turn of the event loop): every line
+   * queued meanwhile (the events of every request served, the confirms of every broker answer read) goes out in
+   * one write. A write per line cost each event a file system request and a wake-up of a thread-pool thread (a
+   * tenth of the hooks' CPU per upload).
+   */
+  #schedule(delayMs = this.#addDelayMs): void {
     clearTimeout(this.#doneTimer);
     this.#doneTimer = undefined;
     this.#scheduled = true;
-    // Written after this turn of the event loop: every line that turn queues (the events of every request it
-    // served, the confirms of every broker answer it read) goes out in one write. A write per line cost each
-    // event a file system request and a wake-up of a thread-pool thread (a tenth of the hooks' CPU per upload).
-    setImmediate(() => {
-      this.#writing = this.#writing.then(() => {
-        this.#scheduled = false;
-        return this.#flush();
-      });
+    if (delayMs <= 0) {
+      setImmediate(() => this.#startFlush());
+      return;
+    }
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#startFlush();
+    }, delayMs);
+  }
+
+  /** The scheduled write, after the one running (lines queued until it starts go with it). */
+  #startFlush(): void {
+    this.#writing = this.#writing.then(() => {
+      this.#scheduled = false;
+      return this.#flush();
     });
   }
 
   async #flush(): Promise<void> {
     if (this.#buffer.length === 0 || this.#handle === undefined) return;
-    const pieces = this.#buffer;
+    const { pieces, lines } = this.#takeQueued();
+    await this.#write(pieces, lines);
+  }
+
+  /** Takes every queued line, as the pieces to write: the lines of added entries not yet delivered are made now. */
+  #takeQueued(): { pieces: string[]; lines: number } {
+    const pieces: string[] = [];
+    for (const item of this.#buffer) {
+      if (typeof item === 'string') pieces.push(item);
+      else if (!item.delivered) {
+        for (const piece of addLinePieces(item.entry)) pieces.push(piece);
+        pieces.push('\n');
+      }
+    }
     const lines = this.#bufferLines;
     this.#buffer = [];
     this.#bufferLines = 0;
-    await this.#write(pieces, lines);
+    // Their lines are on their way: a delivery from now on is a delivered line.
+    this.#unwritten.clear();
+    return { pieces, lines };
   }
 
   /**
