@@ -51,8 +51,8 @@ export const linesPerTurn = 1000;
 
 /**
  * Writes `length` bytes of `buffer` at the end of a file open for appending, through fs.write's callback (about
- * 5 us less CPU per write than a FileHandle's promise; the journal writes once per turn of the event loop that
- * added events). A short write (a full disk) writes the rest, or fails with the error.
+ * 5 us less CPU per write than a FileHandle's promise). A short write (a full disk) writes the rest, or fails
+ * with the error.
  */
 function appendTo(fd: number, buffer: Buffer, length: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -77,9 +77,10 @@ const scratchBytes = 64 * 1024;
  * The journal line of an added entry, in pieces: the entry without its payload, then the payload as the JSON
  * it already is (`payloadJson`, after its length in UTF-16 units, `payloadLength`), not escaped into a string
  * again. Every payload is JSON text made by JSON.stringify (the formats), so the line is valid JSON; replay
- * takes the payload's text back from the line by its length ({@link entryOf}). Writing the pieces straight into the write buffer spares copies of the payload (its
- * escaped string, the line, the lines joined) that cost every event about 3 KB of garbage and 2 us of CPU.
- * A payload that does not look like a JSON object or array is kept as an escaped string, as before.
+ * takes the payload's text back from the line by its length ({@link entryOf}). Written straight into the write
+ * buffer, the pieces spare copies of the payload (its escaped string, the line, the lines joined) that cost
+ * every event about 3 KB of garbage and 2 us of CPU. A payload that does not look like a JSON object or array
+ * is kept as an escaped string, as every payload was before.
  */
 export function addLinePieces(entry: StoredEntry): string[] {
   const delivery = entry.delivery;
@@ -138,9 +139,10 @@ export function entryKey(target: string, eventId: string): string {
 
 /**
  * The outbox's append-only journal: one JSON line per added entry, one per delivered entry, one per entry
- * dead-lettered or revived. Replaying it gives the entries still owed, in the order they were added, and the
- * dead letters. Writes are batched (the lines of one turn of the event loop, and every line queued while a
- * write is running, go out in one write) and strictly ordered; a torn last line after a crash is skipped.
+ * dead-lettered or revived; an entry delivered before its line was written leaves none. Replaying it gives the
+ * entries still owed, in the order they were added, and the dead letters. Writes are batched (the lines queued
+ * within {@link addLineDelayMs}, and every line queued while a write is running, go out in one write) and
+ * strictly ordered; a torn last line after a crash is skipped.
  */
 export class OutboxJournal {
   readonly file: string;

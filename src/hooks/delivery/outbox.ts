@@ -827,7 +827,7 @@ export class Outbox {
   }
 }
 
-/** An entry kept in memory only (no store, or a store that failed it), first in no store order. */
+/** An entry kept in memory only (no store, or a store that failed it): no place in a store's order (seq 0). */
 function inMemory(entry: StoredEntry): OwedEntry {
   const owed: { -readonly [K in keyof OwedEntry]: OwedEntry[K] } = {
     target: entry.target,
