@@ -11,8 +11,8 @@ import {
 
 /**
  * Lines the journal holds at least before it is rewritten with only its live entries (and four times as many as
- * those). Every upload writes four lines (two events added and delivered): at 1,000 a busy server rewrote the
- * file every 250 uploads, seven file system calls and an fsync each, and the live entries serialised again,
+ * those). A busy server writes up to four lines per upload (two events, added and delivered): at 1,000 it rewrote
+ * the file every 250 uploads or so, seven file system calls and an fsync each, and the live entries serialised again,
  * for a journal of a few hundred kilobytes. At 10,000 it holds about 5 MB at most, which a start replays in
  * about 0.05 s of CPU.
  */
