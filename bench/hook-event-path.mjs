@@ -13,6 +13,9 @@
 // Usage: node bench/hook-event-path.mjs [A_ROOT] [B_ROOT]   (two Wharf checkouts, built; both default to this one)
 //   BENCH_EVENT_PATH_ROUNDS (30), BENCH_EVENT_PATH_BATCH (1000 uploads), BENCH_EVENT_PATH_WARMUP (3000 uploads per
 //   build first; 101000 shows a process that has numbered more uploads than it remembers, see event-sequence.ts).
+//   BENCH_EVENT_PATH_CONFIRM_MS (0: the next turn): how long the stand-in takes to confirm. The journal writes no
+//   line for an event confirmed within 5 ms (outbox-journal.ts, addLineDelayMs); 10 shows the path of events
+//   whose lines are written, as RabbitMQ's and Kafka's are under load.
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +27,7 @@ const roots = [process.argv[2] ?? here, process.argv[3] ?? here].map((root) => p
 const rounds = Number(process.env.BENCH_EVENT_PATH_ROUNDS ?? 30);
 const batch = Number(process.env.BENCH_EVENT_PATH_BATCH ?? 1000);
 const warmup = Number(process.env.BENCH_EVENT_PATH_WARMUP ?? 3000);
+const confirmMs = Number(process.env.BENCH_EVENT_PATH_CONFIRM_MS ?? 0);
 const quiet = { info() {}, warn() {}, error() {}, debug() {}, isLevelEnabled: (level) => level !== 'debug' };
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -58,7 +62,12 @@ async function build(root, label) {
   const broker = {
     describe: () => 'amqp://127.0.0.1:5672/wharf',
     requestHeaders: [],
-    deliver: () => new Promise((resolve) => setImmediate(() => resolve({ kind: 'delivered' }))),
+    deliver: () =>
+      new Promise((resolve) => {
+        const confirm = () => resolve({ kind: 'delivered' });
+        if (confirmMs > 0) setTimeout(confirm, confirmMs);
+        else setImmediate(confirm);
+      }),
   };
   const closing = new AbortController();
   setMaxListeners(0, closing.signal);

@@ -89,3 +89,41 @@ test('a publish whose confirm is lost with the connection fails as unreachable (
   const result = await lost;
   assert.equal(result.kind, 'unreachable', JSON.stringify(result));
 });
+
+test('publishes whose confirms never come time out, each in its turn, and the connection is not waited for', async (t) => {
+  const url = new URL(amqpUrl);
+  const proxy = await holdingProxy(url);
+  t.after(() => proxy.close());
+  const queue = `wharf-test-confirm-late-${randomUUID().slice(0, 8)}`;
+  const proxied = `amqp://${url.username}:${url.password}@127.0.0.1:${proxy.port}`;
+  const parsed = parseCommandLine([
+    '--hooks-amqp-url',
+    proxied,
+    '--hooks-amqp-routing-key',
+    queue,
+    '--hooks-amqp-declare-queues',
+    '--hooks-amqp-auto-delete',
+  ]);
+  const amqp = buildConfig(parsed.options, {}).hooks.amqp;
+  assert.ok(amqp !== undefined);
+  const transport = new AmqpHookTransport({ ...amqp, exchange: '', publishTimeoutMs: 400 });
+  // Cut, not closed: a channel given up on waits for the broker's close-ok, which the held proxy never passes on.
+  t.after(() => proxy.cut());
+  const signal = new AbortController().signal;
+  assert.deepEqual(await transport.deliver(delivery(signal)), { kind: 'delivered' });
+  // The broker's answers stop: neither publish is confirmed, the second sent a while after the first.
+  proxy.hold();
+  const order: string[] = [];
+  const first = transport.deliver(delivery(signal)).then((result) => {
+    order.push('first');
+    return result;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const second = transport.deliver(delivery(signal)).then((result) => {
+    order.push('second');
+    return result;
+  });
+  assert.deepEqual(await first, { kind: 'timed_out', timeoutMs: 400 });
+  assert.deepEqual(await second, { kind: 'timed_out', timeoutMs: 400 });
+  assert.deepEqual(order, ['first', 'second']);
+});

@@ -51,5 +51,27 @@ export type CompiledChain = readonly ChainEntry[] | null;
 
 /** What an entry is called in run records and logs: `module:<folder>` or the transport's description. */
 export function targetOf(entry: ChainEntry, event: UploadEventName): string {
-  return entry.kind === 'target' ? entry.transport.describe(event) : entry.step.target;
+  return entry.kind === 'target' ? describeTarget(entry.transport, event) : entry.step.target;
+}
+
+/** Each transport's descriptions by hook name (see {@link describeTarget}). */
+const descriptions = new WeakMap<HookTransport, Map<string, string>>();
+
+/**
+ * `transport.describe(hook)`, made once per transport and hook: every delivery's run records name their target,
+ * and a transport builds the text anew at each call. The one string also makes the run log's comparisons of
+ * targets a pointer check.
+ */
+export function describeTarget(transport: HookTransport, hook: string): string {
+  let byHook = descriptions.get(transport);
+  if (byHook === undefined) {
+    byHook = new Map();
+    descriptions.set(transport, byHook);
+  }
+  let text = byHook.get(hook);
+  if (text === undefined) {
+    text = transport.describe(hook);
+    byHook.set(hook, text);
+  }
+  return text;
 }

@@ -17,7 +17,13 @@ import {
   parseHookAnswer,
 } from './answers.ts';
 import { matchesWhen, testsStatus } from './conditions.ts';
-import { type ChainEntry, type CompiledChain, type TargetEntry, targetOf } from './entries.ts';
+import {
+  type ChainEntry,
+  type CompiledChain,
+  describeTarget,
+  type TargetEntry,
+  targetOf,
+} from './entries.ts';
 import { type BoundHook, runsFor } from './pipeline.ts';
 import type { PostQueue } from './post-queue.ts';
 import { type BlockingOutcome, reject, rejectionByAnswer, rejectionFor } from './rejections.ts';
@@ -337,10 +343,17 @@ export class ChainRunner {
     if (entry.kind === 'target' && entry.outboxName !== undefined) {
       const delivery = this.#deliveryFor(entry, run, false);
       this.#pending(entry, run, delivery);
-      // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full.
+      // Stored first, then delivered (and retried) by the outbox; refused only when the outbox is full. A
+      // store that takes entries at once (the file journal) answers at once: no promise per event and target.
+      const added = this.#parts.outbox.offer(entry.outboxName, delivery);
+      if (added === true) return;
+      if (added === false) {
+        this.skip(entry, run, this.#closed ? skipReasons.closed : skipReasons.outboxFull);
+        return;
+      }
       this.#parts.collect(
-        this.#parts.outbox.add(entry.outboxName, delivery).then((added) => {
-          if (!added) this.skip(entry, run, this.#closed ? skipReasons.closed : skipReasons.outboxFull);
+        added.then((stored) => {
+          if (!stored) this.skip(entry, run, this.#closed ? skipReasons.closed : skipReasons.outboxFull);
         }),
       );
       return;
@@ -427,7 +440,7 @@ export class ChainRunner {
       eventId: delivery.eventId,
       event: delivery.event,
       hook: delivery.label ?? delivery.hook,
-      target: transport.describe(delivery.hook),
+      target: describeTarget(transport, delivery.hook),
       uploadId: delivery.uploadId,
       blocking: false,
       startedAt: Date.now(),
@@ -524,7 +537,7 @@ export class ChainRunner {
     goesOn = false,
   ): Promise<Delivered> {
     const startedAt = Date.now();
-    const target = transport.describe(delivery.hook);
+    const target = describeTarget(transport, delivery.hook);
     const running: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
       eventId: delivery.eventId,
       event: delivery.event,

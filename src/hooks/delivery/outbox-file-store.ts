@@ -10,6 +10,15 @@ import {
 } from './outbox-store.ts';
 
 /**
+ * Lines the journal holds at least before it is rewritten with only its live entries (and four times as many as
+ * those). A busy server writes up to four lines per upload (two events, added and delivered): at 1,000 it rewrote
+ * the file every 250 uploads or so, seven file system calls and an fsync each, and the live entries serialised again,
+ * for a journal of a few hundred kilobytes. At 10,000 it holds about 5 MB at most, which a start replays in
+ * about 0.05 s of CPU.
+ */
+export const compactionLines = 10_000;
+
+/**
  * The default outbox store: an append-only journal file owned by this one process (no claims to renew or take
  * over). It keeps the owed entries and dead letters in memory too, to bound them and to compact the file now
  * and then.
@@ -52,10 +61,14 @@ export class FileOutboxStore implements OutboxStore {
   }
 
   async append(entry: StoredEntry, limit: number): Promise<OwedEntry | undefined> {
+    return this.appendNow(entry, limit, entryKey(entry.target, entry.delivery.eventId));
+  }
+
+  appendNow(entry: StoredEntry, limit: number, key: string): OwedEntry | undefined {
     if (this.#owed.size >= limit) return undefined;
-    this.#owed.set(entryKey(entry.target, entry.delivery.eventId), entry);
+    this.#owed.set(key, entry);
     // Queued in order; the delivered line of this entry can only be written after it.
-    this.#journal.add(entry);
+    this.#journal.add(entry, key);
     const owed: { -readonly [K in keyof OwedEntry]: OwedEntry[K] } = {
       target: entry.target,
       delivery: entry.delivery,
@@ -66,7 +79,10 @@ export class FileOutboxStore implements OutboxStore {
   }
 
   async remove(entry: StoredEntry): Promise<void> {
-    const key = entryKey(entry.target, entry.delivery.eventId);
+    this.removeNow(entry, entryKey(entry.target, entry.delivery.eventId));
+  }
+
+  removeNow(_entry: StoredEntry, key: string): void {
     this.#owed.delete(key);
     this.#journal.done(key);
     this.#maybeCompact();
@@ -116,7 +132,7 @@ export class FileOutboxStore implements OutboxStore {
   /** Keeps the journal from growing without bound: rewrite it with only the live entries now and then. */
   #maybeCompact(): void {
     const live = this.#owed.size + this.#dead.size;
-    if (this.#compacting || this.#journal.lines < Math.max(1000, live * 4)) return;
+    if (this.#compacting || this.#journal.lines < Math.max(compactionLines, live * 4)) return;
     this.#compacting = true;
     this.#journal
       .compact({ owed: [...this.#owed.values()], dead: [...this.#dead.values()] })

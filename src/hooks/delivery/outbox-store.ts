@@ -31,6 +31,14 @@ export interface OutboxStore {
   /** Forgets a delivered entry (after the target confirmed it). */
   remove(entry: StoredEntry): Promise<void>;
   /**
+   * {@link OutboxStore.append} for a store that takes an entry at once (the file journal queues its line in
+   * order and writes it within the turn): no promise and no microtask turn per event. `key` is
+   * {@link entryKeyOf} of the entry. Absent in the shared stores, whose writes are round trips.
+   */
+  appendNow?(entry: StoredEntry, limit: number, key: string): OwedEntry | undefined;
+  /** {@link OutboxStore.remove} at once, as {@link OutboxStore.appendNow}; `key` is {@link entryKeyOf} of it. */
+  removeNow?(entry: StoredEntry, key: string): void;
+  /**
    * Renews this process's claims and takes over, in order, the entries of `targets` whose claim expired (their
    * instance died). The file store never has any.
    */

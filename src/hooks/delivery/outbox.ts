@@ -13,7 +13,7 @@ import type {
 } from './delivery-control.ts';
 import { type DeliveryVerdict, failureOf, judgeDelivery } from './delivery-verdict.ts';
 import { AgeHeap, Fifo, TimeHeap } from './lane-queues.ts';
-import type { StoredDelivery, StoredEntry } from './outbox-journal.ts';
+import { entryKey, type StoredDelivery, type StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
   entryKeyOf,
@@ -311,13 +311,21 @@ export class Outbox {
    * when the outbox is full.
    */
   add(target: string, delivery: HookDelivery): Promise<boolean> {
-    // Not an async function around #add's promise (one more promise and three more turns of the microtask
-    // queue per event and target); a failure here still comes back as a rejection.
-    let stored: { -readonly [K in keyof StoredDelivery]: StoredDelivery[K] };
+    const offered = this.offer(target, delivery);
+    return typeof offered === 'boolean' ? Promise.resolve(offered) : offered;
+  }
+
+  /**
+   * {@link Outbox.add}, answered at once when the store takes entries at once (the file journal, or none):
+   * true when stored and queued, false when the outbox is full; a promise of that otherwise (a shared store),
+   * or of the failure. Every post event adds one entry per durable target: an async function, its await of the
+   * store and the caller's `then` cost each one three promises and several turns of the microtask queue.
+   */
+  offer(target: string, delivery: HookDelivery): boolean | Promise<boolean> {
     try {
       // Optional fields are set once the object is built: a literal with conditional spreads takes V8's slow
       // path, and every post event adds one of these per target.
-      stored = {
+      const stored: { -readonly [K in keyof StoredDelivery]: StoredDelivery[K] } = {
         eventId: delivery.eventId,
         event: delivery.event,
         hook: delivery.hook,
@@ -328,10 +336,35 @@ export class Outbox {
       if (delivery.sequence !== undefined) stored.sequence = delivery.sequence;
       if (delivery.label !== undefined) stored.label = delivery.label;
       if (delivery.cloudEvent !== undefined) stored.cloudEvent = delivery.cloudEvent;
+      const store = this.#store;
+      if (store !== undefined && store.appendNow === undefined) return this.#add(target, stored);
+      return this.#addNow(target, stored, store);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#add(target, stored);
+  }
+
+  /** {@link Outbox.#add} with a store that takes the entry at once ({@link OutboxStore.appendNow}), or none. */
+  #addNow(target: string, stored: StoredDelivery, store: OutboxStore | undefined): boolean {
+    if (!this.#targets.has(target)) throw new Error(`unknown outbox target ${target}`);
+    if (this.pending >= this.#options.limit) return this.#drop(target, stored);
+    const entry: StoredEntry = { target, delivery: stored, addedAt: Date.now() };
+    const key = entryKey(target, stored.eventId);
+    let owed: OwedEntry | undefined;
+    try {
+      owed =
+        store?.appendNow === undefined ? inMemory(entry) : store.appendNow(entry, this.#options.limit, key);
+    } catch (error) {
+      // Still delivered from memory; only a crash before the delivery could lose it now.
+      this.#options.logger.error(
+        { eventId: stored.eventId, store: store?.description, error: String(error) },
+        'hook outbox store unreachable; event kept in memory only',
+      );
+      owed = inMemory(entry);
+    }
+    if (owed === undefined) return this.#drop(target, stored);
+    this.#enqueue(this.#entry(owed, key), stored.sequence === undefined ? 'back' : 'ordered');
+    return true;
   }
 
   async #add(target: string, stored: StoredDelivery): Promise<boolean> {
@@ -398,7 +431,8 @@ export class Outbox {
     return false;
   }
 
-  #entry(owed: OwedEntry): Entry {
+  /** `key`: {@link entryKeyOf} the entry, when the caller has it. */
+  #entry(owed: OwedEntry, key = entryKeyOf(owed)): Entry {
     return {
       target: owed.target,
       delivery: owed.delivery,
@@ -408,7 +442,7 @@ export class Outbox {
       sequence: owed.delivery.sequence,
       cleared: false,
       waits: 0,
-      key: entryKeyOf(owed),
+      key,
       lane: `${owed.target} ${owed.delivery.uploadId}`,
       attempts: 0,
       retryAt: 0,
@@ -755,6 +789,17 @@ export class Outbox {
   #forget(entry: Entry): void {
     const store = this.#store;
     if (store === undefined) return;
+    if (store.removeNow !== undefined) {
+      try {
+        store.removeNow(entry, entry.key);
+      } catch (error) {
+        this.#options.logger.warn(
+          { eventId: entry.delivery.eventId, store: store.description, error: String(error) },
+          'hook outbox could not forget a delivered event',
+        );
+      }
+      return;
+    }
     this.#removing += 1;
     store
       .remove(entry)
@@ -780,6 +825,17 @@ export class Outbox {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
   }
+}
+
+/** An entry kept in memory only (no store, or a store that failed it): no place in a store's order (seq 0). */
+function inMemory(entry: StoredEntry): OwedEntry {
+  const owed: { -readonly [K in keyof OwedEntry]: OwedEntry[K] } = {
+    target: entry.target,
+    delivery: entry.delivery,
+    seq: 0,
+  };
+  if (entry.addedAt !== undefined) owed.addedAt = entry.addedAt;
+  return owed;
 }
 
 /**

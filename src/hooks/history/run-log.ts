@@ -48,8 +48,12 @@ export class RunLog {
   /** Listeners of every transition: pending, running and final records. */
   readonly #watchers = new Set<RunListener>();
   readonly #totals: Record<FinalRunStatus, number> = { completed: 0, failed: 0, skipped: 0, timed_out: 0 };
-  /** Post deliveries queued or running, by `<eventId> <target>`: gone once their final record is added. */
-  readonly #pending = new Map<string, RunRecord>();
+  /**
+   * Post deliveries queued or running, by event id, then target (one record, or several when the event goes to
+   * several targets): gone once their final record is added. Keyed by the event id alone rather than by
+   * `<eventId> <target>`, a string built, flattened and hashed three times for every delivery.
+   */
+  readonly #pending = new Map<string, RunRecord | RunRecord[]>();
 
   constructor(capacity = 1000) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('RunLog capacity must be >= 1');
@@ -59,13 +63,13 @@ export class RunLog {
   /** Notes a queued delivery; {@link RunLog.add} of its final record (same event id and target) clears it. */
   addPending(record: Omit<RunRecord, 'status' | 'durationMs'>): void {
     const pending: RunRecord = { ...record, status: 'pending', durationMs: 0 };
-    this.#pending.set(`${record.eventId} ${record.target}`, pending);
+    this.#keep(pending, false);
     this.#notify(this.#watchers, pending);
   }
 
   /** {@link RunLog.addPending} of a record built whole by the caller (status `pending`): kept as it is, no copy. */
   setPending(record: RunRecord): void {
-    this.#pending.set(`${record.eventId} ${record.target}`, record);
+    this.#keep(record, false);
     this.#notify(this.#watchers, record);
   }
 
@@ -73,18 +77,45 @@ export class RunLog {
    * {@link RunLog.markRunning} of a record built whole by the caller (status `running`): kept as it is, no copy.
    */
   setRunning(record: RunRecord): void {
-    const key = `${record.eventId} ${record.target}`;
-    if (this.#pending.has(key)) this.#pending.set(key, record);
+    this.#keep(record, true);
     this.#notify(this.#watchers, record);
   }
 
   /** Tells watchers a delivery started (it stays pending until its final record). */
   markRunning(record: Omit<RunRecord, 'status' | 'durationMs'>): void {
     const running: RunRecord = { ...record, status: 'running', durationMs: 0 };
-    if (this.#pending.has(`${record.eventId} ${record.target}`)) {
-      this.#pending.set(`${record.eventId} ${record.target}`, running);
-    }
+    this.#keep(running, true);
     this.#notify(this.#watchers, running);
+  }
+
+  /**
+   * Keeps `record` as the pending one of its event and target (in the place of the one it replaces);
+   * `replaceOnly`: only when one is there.
+   */
+  #keep(record: RunRecord, replaceOnly: boolean): void {
+    const kept = this.#pending.get(record.eventId);
+    if (kept === undefined) {
+      if (!replaceOnly) this.#pending.set(record.eventId, record);
+    } else if (Array.isArray(kept)) {
+      const at = kept.findIndex((one) => one.target === record.target);
+      if (at !== -1) kept[at] = record;
+      else if (!replaceOnly) kept.push(record);
+    } else if (kept.target === record.target) this.#pending.set(record.eventId, record);
+    else if (!replaceOnly) this.#pending.set(record.eventId, [kept, record]);
+  }
+
+  /** Forgets the pending record of this record's event and target. */
+  #settle(record: RunRecord): void {
+    const kept = this.#pending.get(record.eventId);
+    if (kept === undefined) return;
+    if (!Array.isArray(kept)) {
+      if (kept.target === record.target) this.#pending.delete(record.eventId);
+      return;
+    }
+    const at = kept.findIndex((one) => one.target === record.target);
+    if (at === -1) return;
+    kept.splice(at, 1);
+    if (kept.length === 0) this.#pending.delete(record.eventId);
   }
 
   /** Calls `listener` for every transition (pending, running, final); returns the unsubscribe function. */
@@ -107,9 +138,14 @@ export class RunLog {
     }
   }
 
-  /** Deliveries queued or running now, oldest first, with status `pending`. */
+  /** Deliveries queued or running now, oldest first (by event), with status `pending` or `running`. */
   pending(): RunRecord[] {
-    return [...this.#pending.values()];
+    const records: RunRecord[] = [];
+    for (const kept of this.#pending.values()) {
+      if (Array.isArray(kept)) records.push(...kept);
+      else records.push(kept);
+    }
+    return records;
   }
 
   add(record: RunRecord): void {
@@ -121,7 +157,7 @@ export class RunLog {
       this.markRunning(record);
       return;
     }
-    this.#pending.delete(`${record.eventId} ${record.target}`);
+    this.#settle(record);
     if (this.#ring.length < this.capacity) this.#ring.push(record);
     else this.#ring[this.#next] = record;
     this.#next = (this.#next + 1) % this.capacity;

@@ -4,6 +4,7 @@ import { uploadEventNames } from '../events.ts';
 import { AbortWatch } from './abort-watch.ts';
 import { AmqpChannelPool, type PooledChannel } from './amqp-pool.ts';
 import { amqpCloudEventProperties } from './cloudevents-bindings.ts';
+import { DeadlineQueue } from './deadlines.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
 /** `--hooks-amqp-*`, resolved. Names and defaults follow rustus. */
@@ -224,10 +225,13 @@ export class AmqpHookTransport implements HookTransport {
   readonly #publishing: Lane[] = [];
   /** The payload says all a consumer learns of the request: no request header is read. */
   readonly requestHeaders: readonly string[] = [];
+  /** Fails the publishes whose confirm did not come in time (one timer for all, not one per publish). */
+  readonly #late: DeadlineQueue;
 
   constructor(config: AmqpHooksConfig) {
     this.config = config;
     this.#name = `amqp:${redactedUrl(config.url)}#${config.exchange}`;
+    this.#late = new DeadlineQueue(config.publishTimeoutMs);
     this.#pool = new AmqpChannelPool({
       url: config.url,
       connectionPoolSize: config.connectionPoolSize,
@@ -370,13 +374,14 @@ export class AmqpHookTransport implements HookTransport {
       const settle = (error: Error | undefined): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
         stopWatching();
+        this.#late.delete(late);
         lane.unconfirmed.delete(settle);
         if (error === undefined) resolve();
         else reject(error);
       };
-      const timer = setTimeout(() => settle(new PublishTimeout()), this.config.publishTimeoutMs);
+      const late = (): void => settle(new PublishTimeout());
+      this.#late.add(late);
       const stopWatching = this.#aborts.on(signal, () => settle(new Error('aborted')));
       lane.unconfirmed.add(settle);
       this.#pool.batchWrites(lane.pooled);

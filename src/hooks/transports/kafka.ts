@@ -5,6 +5,7 @@ import { HookConfigError } from '../errors.ts';
 import { AbortWatch } from './abort-watch.ts';
 import { BatchSender } from './batch-sender.ts';
 import { kafkaCloudEventHeaders } from './cloudevents-bindings.ts';
+import { DeadlineQueue } from './deadlines.ts';
 import type { DeliveryResult, HookDelivery, HookTransport } from './types.ts';
 
 /** The codecs rustus (librdkafka) offers; the client, @platformatic/kafka, produces every one of them. */
@@ -355,10 +356,13 @@ export class KafkaHookTransport implements HookTransport {
   #inFlight = 0;
   #closed = false;
   readonly #batches: BatchSender<OutgoingRecord>;
+  /** Gives up on deliveries not acknowledged in time (one timer for all, not one per event). */
+  readonly #late: DeadlineQueue;
 
   constructor(config: KafkaHooksConfig) {
     this.config = config;
     this.#settings = kafkaClientSettings(config);
+    this.#late = new DeadlineQueue(this.#settings.sendTimeoutMs);
     const batching = this.#settings.batching;
     this.#batches = new BatchSender<OutgoingRecord>({
       sendBatch: (records) => this.#sendBatch(records),
@@ -398,12 +402,13 @@ export class KafkaHookTransport implements HookTransport {
       const finish = (value: unknown): void => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        this.#late.delete(late);
         // The signal is the engine's, shared by every delivery: leave no listener behind.
         stopWatching?.();
         resolve(value);
       };
-      const timer = setTimeout(() => finish('timed_out'), timeoutMs);
+      const late = (): void => finish('timed_out');
+      this.#late.add(late);
       stopWatching = this.#aborts.on(delivery.signal, () => finish('aborted'));
       this.#batches.send(this.#record(delivery), giveUp).then(
         () => finish('delivered'),

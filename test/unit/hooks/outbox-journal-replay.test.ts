@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { Outbox } from '../../../src/hooks/delivery/outbox.ts';
 import { FileOutboxStore } from '../../../src/hooks/delivery/outbox-file-store.ts';
-import { entryKey, OutboxJournal, type StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts';
+import {
+  addLine,
+  entryKey,
+  OutboxJournal,
+  type StoredEntry,
+} from '../../../src/hooks/delivery/outbox-journal.ts';
 import type { HookTransport } from '../../../src/hooks/transports/types.ts';
 import { journalEntry, temporaryDirectory } from './fixtures.ts';
 
 // The journal is replayed at start while the server already answers uploads: it must not hold the event loop for
 // the whole replay (50,000 waiting events took 0.7 s of CPU), nor rewrite a file that holds nothing to drop.
 
-const add = (index: number): string => JSON.stringify({ t: 'add', entry: journalEntry(index) });
+const add = (index: number): string => addLine(journalEntry(index));
 const done = (index: number): string =>
   JSON.stringify({ t: 'done', key: entryKey('amqp', `event-${index}`) });
 const ids = (entries: readonly StoredEntry[]): string[] => entries.map((owed) => owed.delivery.eventId);
@@ -158,4 +164,107 @@ test('the outbox resumes 5,000 entries in pieces, the event loop turning in betw
   );
   assert.ok(samples.some((pending) => pending > 0 && pending < count));
   assert.deepEqual(box.stats(), { depth: count, oldestPendingAt: 1000, dropped: 0, deadLettersDropped: 0 });
+});
+
+test('a payload is written as the JSON it is and comes back from a replay as the same text, escapes and all', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory);
+  await journal.open();
+  // What a receiver gets must not change by a restart: quotes, backslashes, control characters, non-Latin text,
+  // an escaped lone surrogate and keys that look like the journal's own, in a payload and in the request.
+  const metadata = {
+    filename: 'a "quoted" \\ name\n\twith tabs.txt',
+    title: 'Größe 東京 😀',
+    broken: '\ud800',
+    payloadJson: '}}}',
+    payloadLength: ',"payloadJson":{}',
+  };
+  const tricky: StoredEntry = {
+    ...journalEntry(1),
+    delivery: {
+      ...journalEntry(1).delivery,
+      payload: JSON.stringify({ upload: { id: 'upload-1', metadata } }),
+      request: {
+        uri: '/files/',
+        method: 'PATCH',
+        remoteAddr: null,
+        headers: { payloadjson: ['"}}}"'] },
+      },
+      label: 'named "hook"',
+    },
+  };
+  const array: StoredEntry = {
+    ...journalEntry(2),
+    delivery: { ...journalEntry(2).delivery, payload: '[1,{"a":"]"}]' },
+  };
+  // Not JSON text (no format makes one): kept as a string, as journals before this one held every payload.
+  const plain: StoredEntry = {
+    ...journalEntry(3),
+    delivery: { ...journalEntry(3).delivery, payload: 'not json}' },
+  };
+  journal.add(tricky);
+  journal.add(array);
+  journal.add(plain);
+  await journal.close();
+  const lines = (await readFile(journal.file, 'utf8')).split('\n').filter((line) => line !== '');
+  assert.equal(lines.length, 3);
+  // The payload is the line's JSON, not a string of it; the plain one stays a string.
+  assert.deepEqual(JSON.parse(lines[0] as string).entry.delivery.payloadJson, {
+    upload: { id: 'upload-1', metadata },
+  });
+  assert.equal(JSON.parse(lines[2] as string).entry.delivery.payload, 'not json}');
+
+  const again = new OutboxJournal(directory);
+  const state = await again.open();
+  await again.close();
+  assert.deepEqual(state.owed, [tricky, array, plain]);
+  assert.equal(state.owed[0]?.delivery.payload, tricky.delivery.payload);
+});
+
+test('lines of an earlier journal (the payload as an escaped string) are still replayed', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory);
+  const old = (index: number): string => JSON.stringify({ t: 'add', entry: journalEntry(index) });
+  await writeFile(journal.file, `${[old(1), add(2), old(3)].join('\n')}\n`);
+  const state = await journal.open();
+  await journal.close();
+  assert.deepEqual(state.owed, [journalEntry(1), journalEntry(2), journalEntry(3)]);
+});
+
+test('the journal of a busy outbox is rewritten once it holds 10,000 lines, keeping the owed entries only', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const store = new FileOutboxStore(directory);
+  await store.open();
+  context.after(() => store.close());
+  const file = path.join(directory, 'journal.jsonl');
+  const lines = async (): Promise<number> => (await readFile(file, 'utf8')).split('\n').length - 1;
+  // Each entry added, written, then delivered (an entry delivered before its line was written leaves none).
+  const churn = async (from: number, to: number): Promise<void> => {
+    const entries = Array.from({ length: to - from }, (_, index) => journalEntry(from + index));
+    for (const entry of entries) await store.append(entry, 100_000);
+    await store.pending();
+    // Every entry but a few is delivered.
+    for (const [index, entry] of entries.entries())
+      if ((from + index) % 1000 !== 0) await store.remove(entry);
+    await store.pending();
+  };
+  const owed = ['event-0', 'event-1000', 'event-2000', 'event-3000', 'event-4000', 'event-5000'];
+  // Two lines per entry (added, delivered): 9,000 lines stay as they are.
+  for (let from = 0; from < 4500; from += 500) await churn(from, from + 500);
+  assert.equal(await lines(), 8995);
+  // As a server goes on: events added and delivered a hundred at a time, each batch written before the next.
+  for (let from = 4500; from < 5300; from += 100) await churn(from, from + 100);
+  // Past 10,000 lines the file was rewritten with the owed entries, then took the lines written since.
+  assert.ok((await lines()) < 1000, `journal rewritten (${await lines()} lines)`);
+  assert.deepEqual(
+    (await store.pending()).map((entry) => entry.delivery.eventId),
+    owed,
+  );
+  await store.close();
+  const again = new FileOutboxStore(directory);
+  assert.deepEqual(
+    (await again.open()).map((entry) => entry.delivery.eventId),
+    owed,
+  );
+  await again.close();
 });

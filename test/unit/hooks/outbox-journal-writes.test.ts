@@ -91,3 +91,63 @@ test('a delivered line with no event after it is written on its own within the d
   assert.match(text, /"done","key":"amqp event-2"/);
   await slow.close();
 });
+
+test('events added in successive turns of the event loop within the delay share one write, and flushed() does not wait for it', async (context) => {
+  const directory = await temporaryDirectory(context);
+  // A delay no test run reaches for delivered lines; 50 ms for added ones.
+  const journal = new OutboxJournal(directory, 60_000, 50);
+  await journal.open();
+  context.after(() => journal.close());
+  const counter = countWrites(context, journal.file);
+
+  // Three requests answered in three turns, each adding an event.
+  for (let index = 0; index < 3; index++) {
+    journal.add(journalEntry(index));
+    await nextTurn();
+  }
+  for (let polls = 0; counter.writes === 0; polls++) {
+    assert.ok(polls < 500, 'the lines were written');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(counter.writes, 1, 'one write for the three turns');
+  assert.equal((await readFile(journal.file, 'utf8')).split('\n').length - 1, 3);
+
+  // flushed() writes what waits at once.
+  journal.add(journalEntry(3));
+  await journal.flushed();
+  assert.equal(counter.writes, 2);
+  assert.equal((await readFile(journal.file, 'utf8')).split('\n').length - 1, 4);
+});
+
+test('an event delivered before its line was written costs the journal nothing: neither line is written', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory, 60_000, 50);
+  await journal.open();
+  context.after(() => journal.close());
+  const counter = countWrites(context, journal.file);
+
+  for (let index = 0; index < 3; index++) journal.add(journalEntry(index));
+  // The broker confirms two of them within the delay; the third is still owed.
+  journal.done(entryKey('amqp', 'event-0'));
+  journal.done(entryKey('amqp', 'event-2'));
+  await journal.flushed();
+  assert.equal(counter.writes, 1);
+  const lines = (await readFile(journal.file, 'utf8')).split('\n').filter((line) => line !== '');
+  assert.deepEqual(
+    lines.map((line) => {
+      const parsed = JSON.parse(line);
+      return `${parsed.t} ${parsed.entry?.delivery.eventId ?? parsed.key}`;
+    }),
+    ['add event-1'],
+  );
+  // Once written, its delivery is a line of its own.
+  journal.done(entryKey('amqp', 'event-1'));
+  await journal.flushed();
+  assert.equal(counter.writes, 2);
+
+  // Only what was owed at a crash would come back; here nothing is.
+  await journal.close();
+  const replay = new OutboxJournal(directory);
+  assert.deepEqual((await replay.open()).owed, []);
+  await replay.close();
+});
