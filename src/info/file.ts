@@ -59,9 +59,9 @@ interface RecordFile {
 /**
  * Writes all of `line` through `fd` (a file open in append mode), again from where a short write stopped. The
  * callback form of `write` on the handle's descriptor: the promise form (FileHandle.write) also allocates a
- * request with its own stats array, a promise and a reference count per call, about 5 % of a small upload's
- * main-thread time. The handle is the caller's alone while it writes (taken out of OpenFiles), so nothing
- * closes it meanwhile.
+ * request with its own stats array, a promise and a reference count per call (twice per small upload; see
+ * docs/architecture.md, "A small upload costs seven file-system calls"). The handle is the caller's alone while
+ * it writes (taken out of OpenFiles), so nothing closes it meanwhile.
  */
 function writeLineAt(fd: number, line: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
