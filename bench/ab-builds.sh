@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # A/B of two builds of Wharf on one scenario, interleaved (A B A B ...), to tell a regression from noise.
 # Each revision is checked out into ${TMPDIR:-/tmp}/wharf-ab-<rev> (git worktree, reusing this checkout's node_modules)
-# and built; "WORKTREE" means the current working tree as it is, uncommitted changes included.
+# and built; "WORKTREE" means the current working tree as it is, uncommitted changes included; a folder holding a
+# built tree (bin/wharf.js and dist/) is run as it is.
 #
 # Usage: bash bench/ab-builds.sh REV_A REV_B [scenario] [rounds]
 #   e.g. bash bench/ab-builds.sh main WORKTREE large-chunked 5
 # Sizes come from bench/lib/config.mjs (BENCH_LARGE_BYTES=536870912 for a quicker large run).
 # Each run also gives the server's CPU time (per upload in the small scenario, after a 200-upload warm-up).
 # With AB_TRACE_GC=1 it also counts the server's Mark-Compact collections per run.
+# AB_ENV_A / AB_ENV_B: environment for A's / B's server (NAME=value, separated by spaces), e.g. the same build
+#   with and without libuv's io_uring: AB_ENV_B=UV_USE_IO_URING=1 bash bench/ab-builds.sh HEAD HEAD small 4
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
@@ -18,6 +21,10 @@ mkdir -p "$BENCH/out"
 
 checkout() { # checkout REV -> prints the folder holding a built bin/wharf.js
   local rev=$1
+  if [ -f "$rev/bin/wharf.js" ]; then
+    echo "$rev"
+    return
+  fi
   if [ "$rev" = WORKTREE ]; then
     (cd "$ROOT" && npm run --silent build) >&2
     echo "$ROOT"
@@ -40,12 +47,13 @@ spent=$(mktemp -d "$BENCH/out/ab-spent.XXXXXX")
 trap 'rm -rf "$spent"' EXIT
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-run() { # run DIR -> one line: MB/s or uploads/s, the server's CPU (and Mark-Compacts)
+run() { # run DIR [NAME=value ...] -> one line: MB/s or uploads/s, the server's CPU (and Mark-Compacts)
   local dir=$1 data port pid log line
+  shift
   data=$(mktemp -d "$spent/data.XXXXXX")
   log="$data.log"
   port=$((20000 + RANDOM % 5000))
-  node ${AB_TRACE_GC:+--trace-gc} "$dir/bin/wharf.js" --host 127.0.0.1 --port "$port" --data-dir "$data" \
+  env "$@" node ${AB_TRACE_GC:+--trace-gc} "$dir/bin/wharf.js" --host 127.0.0.1 --port "$port" --data-dir "$data" \
     --info-dir "$data" --no-access --log-level error --max-body-size 4294967296 >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
@@ -71,7 +79,9 @@ run() { # run DIR -> one line: MB/s or uploads/s, the server's CPU (and Mark-Com
 
 a=$(checkout "$1")
 b=$(checkout "$2")
-echo "ab: $scenario, $rounds rounds; A = $1 ($a), B = $2 ($b)"
+read -r -a env_a <<<"${AB_ENV_A:-}"
+read -r -a env_b <<<"${AB_ENV_B:-}"
+echo "ab: $scenario, $rounds rounds; A = $1 ($a)${AB_ENV_A:+ with $AB_ENV_A}, B = $2 ($b)${AB_ENV_B:+ with $AB_ENV_B}"
 for round in $(seq "$rounds"); do
-  echo "ab: round $round  A $(run "$a")  B $(run "$b")"
+  echo "ab: round $round  A $(run "$a" "${env_a[@]}")  B $(run "$b" "${env_b[@]}")"
 done

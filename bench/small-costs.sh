@@ -8,7 +8,8 @@
 # Usage: bash bench/small-costs.sh [server ...]     servers: wharf (this tree), tusd, rustus, pipe (the node:http
 #   floor, bench/baseline-pipe.mjs); default wharf, tusd and rustus
 # Environment: SMALL_COSTS_UPLOADS=2000 (the CPU run), SMALL_COSTS_WHARF=<tree> (another checkout's bin/wharf.js),
-#   SMALL_COSTS_SYSCALLS=0 (CPU only, no strace runs)
+#   SMALL_COSTS_SYSCALLS=0 (CPU only, no strace runs), SMALL_COSTS_WHARF_ENV="NAME=value ..." (environment of the
+#   wharf process only, e.g. UV_USE_IO_URING=1)
 # Run it under the machine's bench lock when other measurements may run (flock /work/wt/bench.lock ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ TICK=$(getconf CLK_TCK)
 # server_command NAME PORT DIR -> COMMAND, as bench/run.sh starts each server
 server_command() {
   case $1 in
-    wharf) COMMAND=(node "$wharf_tree/bin/wharf.js" --host 127.0.0.1 --port "$2" --data-dir "$3" --info-dir "$3" --no-access) ;;
+    wharf) COMMAND=(env ${SMALL_COSTS_WHARF_ENV:-} node "$wharf_tree/bin/wharf.js" --host 127.0.0.1 --port "$2" --data-dir "$3" --info-dir "$3" --no-access) ;;
     tusd) COMMAND=("$PEERS/bin/tusd" -host 127.0.0.1 -port "$2" -upload-dir "$3" -base-path /files/ -verbose=false
       -show-startup-logs=false) ;;
     rustus) COMMAND=("$PEERS/bin/rustus" --host 127.0.0.1 --port "$2" --data-dir "$3" --info-dir "$3"

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { OpenFiles } from '../../src/open-files.ts';
+import { eventually } from '../support/eventually.ts';
+
+/**
+ * The files kept open between requests (upload files, record files): what stays open is bounded whatever goes
+ * through, the files kept last stay usable, and those pushed out are really closed (descriptors given back).
+ */
+let root: string;
+
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'wharf-open-files-'));
+});
+
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Descriptors this process holds on files of the test folder (Linux: /proc/self/fd links to their paths). */
+async function openInRoot(): Promise<number> {
+  const links = await readdir('/proc/self/fd');
+  let count = 0;
+  for (const link of links) {
+    const target = await readlink(`/proc/self/fd/${link}`).catch(() => '');
+    if (target.startsWith(root + path.sep)) count++;
+  }
+  return count;
+}
+
+/** Waits until at most `most` files of the test folder are open (closes sent without waiting take a moment). */
+async function openAtMost(most: number, what: string): Promise<void> {
+  await eventually(async () => ((await openInRoot()) <= most ? true : undefined), what);
+}
+
+test('at most the limit and one batch of files stay open, however many are kept; the last kept stay usable', async () => {
+  const files = new OpenFiles(8);
+  const handles = [];
+  for (let i = 0; i < 100; i++) {
+    const handle = await open(path.join(root, `upload-${i}`), 'w+');
+    handles.push(handle);
+    await files.keep(`upload-${i}`, handle);
+    await openAtMost(8 + 2, `at most 10 files open after keeping ${i + 1}`);
+  }
+  // Those pushed out are closed (a closed FileHandle has no descriptor), the most recently kept 8 are not.
+  const closed = handles.filter((handle) => handle.fd === -1).length;
+  assert.ok(closed >= 100 - 8 - 2 && closed <= 100 - 8, `${closed} closed`);
+  for (let i = 92; i < 100; i++) {
+    const handle = files.take(`upload-${i}`);
+    assert.ok(handle !== undefined, `upload-${i} is still kept`);
+    await handle.write(`bytes of ${i}`, 0);
+    await handle.close();
+    assert.equal(await readFile(path.join(root, `upload-${i}`), 'utf8'), `bytes of ${i}`);
+  }
+  assert.equal(files.take('upload-0'), undefined, 'the oldest was pushed out');
+  await files.closeAll();
+  await openAtMost(0, 'every file closed');
+});
+
+test('a limit of 0 keeps nothing: each file given back is closed at once', async () => {
+  const files = new OpenFiles(0);
+  const handle = await open(path.join(root, 'alone'), 'w');
+  await files.keep('alone', handle);
+  assert.equal(handle.fd, -1);
+  assert.equal(files.take('alone'), undefined);
+});
