@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -129,4 +129,34 @@ test("a start loads the command's bundle, not the separate modules of dist/", as
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
+});
+
+test('every class in the bundle keeps the name it has in src/ (the bundle is built without keepNames)', async () => {
+  // esbuild renames apart top-level names two modules share; a class renamed so (WharfError2) would show that name
+  // in logs (pino's `type` is the class's name) and in stack traces.
+  const source = new Set<string>();
+  const sourceFolder = path.join(repoRoot, 'src');
+  for (const file of await readdir(sourceFolder, { recursive: true })) {
+    if (!file.endsWith('.ts')) continue;
+    const text = await readFile(path.join(sourceFolder, file), 'utf8');
+    for (const match of text.matchAll(/\bclass\s+([A-Za-z_$][\w$]*)/g)) source.add(match[1] as string);
+  }
+  const bundleFolder = path.join(repoRoot, 'dist', 'cli-bundle');
+  const bundled = new Set<string>();
+  for (const file of await readdir(bundleFolder)) {
+    if (!file.endsWith('.js')) continue;
+    const text = await readFile(path.join(bundleFolder, file), 'utf8');
+    // esbuild writes a class as `var Name = class …` (the binding gives the class its name) or `class Name`.
+    for (const match of text.matchAll(
+      /\b(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=\s*class\b|\bclass\s+([A-Za-z_$][\w$]*)/g,
+    ))
+      bundled.add((match[1] ?? match[2]) as string);
+  }
+  // Positive control: the bundle's classes are found, the error class among them.
+  assert.ok(bundled.has('WharfError'), `WharfError is not among the ${bundled.size} classes of the bundle`);
+  assert.deepEqual(
+    [...bundled].filter((name) => !source.has(name)),
+    [],
+    'classes of the bundle named differently from src/',
+  );
 });
