@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { test } from 'node:test';
+import { OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
+import { journalEntry, temporaryDirectory } from './fixtures.ts';
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Holds the journal's appends (fs.write) until `release()`, as a slow disk does: the write stays in flight while
+ * the server goes on (a fake inside a unit test of one module; syncBuiltinESMExports carries it to the import).
+ */
+function holdWrites(context: test.TestContext): { release: () => void; held: () => number } {
+  const original = fs.write;
+  const waiting: (() => void)[] = [];
+  let holding = true;
+  const held = (...args: unknown[]): void => {
+    const call = (): void => (original as (...all: unknown[]) => void)(...args);
+    if (holding) waiting.push(call);
+    else call();
+  };
+  fs.write = held as typeof fs.write;
+  syncBuiltinESMExports();
+  context.after(() => {
+    fs.write = original;
+    syncBuiltinESMExports();
+  });
+  return {
+    release: () => {
+      holding = false;
+      for (const call of waiting.splice(0)) call();
+    },
+    held: () => waiting.length,
+  };
+}
+
+test('an event added while a compaction waits behind a write in flight is still in the journal after it', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory, 60_000, 0);
+  await journal.open();
+  const writes = holdWrites(context);
+
+  // Event 0's line is being written (the disk is slow).
+  journal.add(journalEntry(0));
+  await nextTurn();
+  await nextTurn();
+  assert.equal(writes.held(), 1, "event 0's write is in flight");
+  // Event 1 comes: its write is scheduled behind the one in flight.
+  journal.add(journalEntry(1));
+  await nextTurn();
+  // A confirm makes the store compact the journal with what it owes now: events 0 and 1.
+  const compacted = journal.compact({ owed: [journalEntry(0), journalEntry(1)], dead: [] });
+  // Event 2 comes before the disk answers.
+  journal.add(journalEntry(2));
+  writes.release();
+  await compacted;
+  await journal.flushed();
+  await journal.close();
+
+  // A restart (a crash now) owes all three: none was delivered.
+  const replay = new OutboxJournal(directory);
+  const state = await replay.open();
+  await replay.close();
+  assert.deepEqual(
+    state.owed.map((owed) => owed.delivery.eventId),
+    ['event-0', 'event-1', 'event-2'],
+  );
+});
