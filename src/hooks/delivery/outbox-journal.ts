@@ -160,6 +160,11 @@ export class OutboxJournal {
   #scratch: Buffer | undefined;
   #scratchBusy = false;
   #writing: Promise<void> = Promise.resolve();
+  /**
+   * Compactions asked for and not yet done: a write scheduled before one but run after it was asked for would put
+   * lines queued since in the old file, which the rewrite then replaces by a state without them (lost at a crash).
+   */
+  #compactions = 0;
   #scheduled = false;
   /** Starts the write that {@link OutboxJournal.#scheduled} says is coming. */
   #flushTimer: NodeJS.Timeout | undefined;
@@ -299,7 +304,15 @@ export class OutboxJournal {
    */
   compact(state: JournalState): Promise<void> {
     const { pieces, lines } = this.#takeQueued();
-    const run = this.#writing.then(() => this.#write(pieces, lines)).then(() => this.#rewrite(state));
+    this.#compactions += 1;
+    const run = this.#writing
+      .then(() => this.#write(pieces, lines))
+      .then(() => this.#rewrite(state))
+      .finally(() => {
+        this.#compactions -= 1;
+        // Lines a write left queued while this compaction waited go out now, to the new file.
+        if (this.#compactions === 0 && this.#buffer.length > 0 && !this.#scheduled) this.#schedule(0);
+      });
     this.#writing = run.catch(() => {});
     return run;
   }
@@ -363,7 +376,8 @@ export class OutboxJournal {
   }
 
   async #flush(): Promise<void> {
-    if (this.#buffer.length === 0 || this.#handle === undefined) return;
+    // During a compaction, lines queued since it was asked for wait for its new file.
+    if (this.#buffer.length === 0 || this.#handle === undefined || this.#compactions > 0) return;
     const { pieces, lines } = this.#takeQueued();
     await this.#write(pieces, lines);
   }
