@@ -46,3 +46,18 @@ test('with nothing left to wait for, no timer keeps the process alive', async ()
   const after = process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
   assert.equal(after, before - 1);
 });
+
+test('a wall clock stepped back (NTP, a restored VM) does not hold deliveries past their time', async (context) => {
+  const queue = new DeadlineQueue(20);
+  const expired: string[] = [];
+  const waiter = () => expired.push('waiter');
+  queue.add(waiter);
+  const wallClock = Date.now;
+  Date.now = () => wallClock() - 3_600_000;
+  context.after(() => {
+    Date.now = wallClock;
+    queue.delete(waiter);
+  });
+  for (let waited = 0; expired.length < 1 && waited < 100; waited++) await sleep(5);
+  assert.deepEqual(expired, ['waiter'], 'expired after its 20 ms, not an hour later');
+});
