@@ -4,6 +4,12 @@
  * waiter of one queue waits as long (`timeoutMs`), so the first added is the first due: the timer is set for the
  * oldest waiter, and when it fires the waiters that are due expire and it is set for the next one.
  */
+/**
+ * Milliseconds on a monotonic clock: deadlines on the wall clock (Date.now) moved with every step of it, an NTP
+ * correction or a restored VM, and a step back held every waiter (the oldest first) that much longer.
+ */
+const monotonicNow = (): number => performance.now();
+
 export class DeadlineQueue {
   readonly #timeoutMs: number;
   /** Waiting, in the order they were added (so by deadline), with their deadlines. */
@@ -20,7 +26,7 @@ export class DeadlineQueue {
 
   /** `expire` is called once `timeoutMs` from now, unless {@link DeadlineQueue.delete}d before. */
   add(expire: () => void): void {
-    this.#waiting.set(expire, Date.now() + this.#timeoutMs);
+    this.#waiting.set(expire, monotonicNow() + this.#timeoutMs);
     if (this.#timer === undefined) this.#arm(this.#timeoutMs);
   }
 
@@ -38,7 +44,7 @@ export class DeadlineQueue {
 
   #fire(): void {
     this.#timer = undefined;
-    const now = Date.now();
+    const now = monotonicNow();
     for (const [expire, deadline] of this.#waiting) {
       if (deadline > now) break;
       this.#waiting.delete(expire);
@@ -48,6 +54,6 @@ export class DeadlineQueue {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const oldest = this.#waiting.values().next();
-    if (oldest.done !== true) this.#arm(oldest.value - Date.now());
+    if (oldest.done !== true) this.#arm(oldest.value - monotonicNow());
   }
 }
