@@ -67,3 +67,45 @@ test('an event added while a compaction waits behind a write in flight is still 
     ['event-0', 'event-1', 'event-2'],
   );
 });
+
+test('a journal write that fails (a full disk) is written again, and the journal goes on writing', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory, 60_000, 0);
+  await journal.open();
+  // The disk is full for one write.
+  const original = fs.write;
+  let full = true;
+  const failing = (...args: unknown[]): void => {
+    const callback = args[args.length - 1] as (error: Error | null, written: number) => void;
+    if (!full) {
+      (original as (...all: unknown[]) => void)(...args);
+      return;
+    }
+    full = false;
+    const error = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    setImmediate(() => callback(error, 0));
+  };
+  fs.write = failing as typeof fs.write;
+  syncBuiltinESMExports();
+  context.after(() => {
+    fs.write = original;
+    syncBuiltinESMExports();
+  });
+
+  journal.add(journalEntry(0));
+  await nextTurn();
+  await nextTurn();
+  await nextTurn();
+  assert.equal(full, false, "event 0's write failed");
+  journal.add(journalEntry(1));
+  await journal.flushed();
+  await journal.close();
+
+  const replay = new OutboxJournal(directory);
+  const state = await replay.open();
+  await replay.close();
+  assert.deepEqual(
+    state.owed.map((owed) => owed.delivery.eventId),
+    ['event-0', 'event-1'],
+  );
+});
