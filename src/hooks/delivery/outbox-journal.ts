@@ -70,6 +70,9 @@ function appendTo(fd: number, buffer: Buffer, length: number): Promise<void> {
   });
 }
 
+/** How long lines whose write failed (a full disk, an I/O error) wait before they are written again. */
+export const failedWriteRetryMs = 1000;
+
 /** Bytes of the buffer the journal encodes its lines into before a write (grown for a larger batch). */
 const scratchBytes = 64 * 1024;
 
@@ -171,6 +174,9 @@ export class OutboxJournal {
   /** Writes delivered lines that no other line took along (see {@link OutboxJournal.done}). */
   #doneTimer: NodeJS.Timeout | undefined;
   #linesWritten = 0;
+  /** Writes that failed (their lines stay queued): {@link OutboxJournal.flushed} rejects when one fails meanwhile. */
+  #failures = 0;
+  #lastError: unknown;
 
   readonly #doneDelayMs: number;
   readonly #addDelayMs: number;
@@ -306,7 +312,7 @@ export class OutboxJournal {
     const { pieces, lines } = this.#takeQueued();
     this.#compactions += 1;
     const run = this.#writing
-      .then(() => this.#write(pieces, lines))
+      .then(() => this.#writeOrKeep(pieces, lines))
       .then(() => this.#rewrite(state))
       .finally(() => {
         this.#compactions -= 1;
@@ -319,6 +325,7 @@ export class OutboxJournal {
 
   /** Resolves once every queued line is written (delivered lines too, at once). */
   async flushed(): Promise<void> {
+    const failures = this.#failures;
     while (this.#buffer.length > 0 || this.#scheduled) {
       if (!this.#scheduled) this.#schedule(0);
       else if (this.#flushTimer !== undefined) {
@@ -328,15 +335,23 @@ export class OutboxJournal {
         this.#startFlush();
       }
       await this.#writing;
+      // A write failed: its lines wait for the retry; the caller learns it now rather than wait for the disk.
+      if (this.#failures !== failures) throw this.#lastError;
       await new Promise((resolve) => setImmediate(resolve));
     }
     await this.#writing;
   }
 
   async close(): Promise<void> {
-    await this.flushed();
-    await this.#handle?.close();
-    this.#handle = undefined;
+    try {
+      await this.flushed();
+    } finally {
+      // A retry of failed lines (see #writeOrKeep) must not keep the process up nor come after the close.
+      clearTimeout(this.#flushTimer);
+      clearTimeout(this.#doneTimer);
+      await this.#handle?.close();
+      this.#handle = undefined;
+    }
   }
 
   /** Queues the last piece of a line (ending with `\n`) and schedules the write. */
@@ -369,17 +384,39 @@ export class OutboxJournal {
 
   /** The scheduled write, after the one running (lines queued until it starts go with it). */
   #startFlush(): void {
-    this.#writing = this.#writing.then(() => {
-      this.#scheduled = false;
-      return this.#flush();
-    });
+    // A failed write keeps its lines queued (#writeOrKeep): the chain goes on, and no rejection is left
+    // unhandled (which ended the process, and left every later write skipped by the rejected chain).
+    this.#writing = this.#writing
+      .then(() => {
+        this.#scheduled = false;
+        return this.#flush();
+      })
+      .catch(() => undefined);
   }
 
   async #flush(): Promise<void> {
     // During a compaction, lines queued since it was asked for wait for its new file.
     if (this.#buffer.length === 0 || this.#handle === undefined || this.#compactions > 0) return;
     const { pieces, lines } = this.#takeQueued();
-    await this.#write(pieces, lines);
+    await this.#writeOrKeep(pieces, lines);
+  }
+
+  /**
+   * {@link OutboxJournal.#write}; lines it could not write (a full disk, an I/O error) go back to the front of
+   * the queue, after a newline that ends whatever part of them reached the file (replay skips that torn line),
+   * and are written again within {@link failedWriteRetryMs}, or with the next lines queued.
+   */
+  async #writeOrKeep(pieces: string[], lines: number): Promise<void> {
+    try {
+      await this.#write(pieces, lines);
+    } catch (error) {
+      this.#buffer.unshift('\n', ...pieces);
+      this.#bufferLines += lines;
+      this.#failures += 1;
+      this.#lastError = error;
+      if (!this.#scheduled) this.#schedule(failedWriteRetryMs);
+      throw error;
+    }
   }
 
   /** Takes every queued line, as the pieces to write: the lines of added entries not yet delivered are made now. */
