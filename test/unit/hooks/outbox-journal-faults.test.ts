@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { test } from 'node:test';
-import { OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
+import { entryKey, OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
 import { journalEntry, temporaryDirectory } from './fixtures.ts';
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -108,4 +108,31 @@ test('a journal write that fails (a full disk) is written again, and the journal
     state.owed.map((owed) => owed.delivery.eventId),
     ['event-0', 'event-1'],
   );
+});
+
+test('lines queued while the journal opens wait for the write of those queued before: one write at a time', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory, 60_000, 0);
+  const writes = holdWrites(context);
+  // An event comes while the journal is still being opened (its line waits for the file)...
+  journal.add(journalEntry(0));
+  const opened = journal.open();
+  for (let waited = 0; waited < 400 && writes.held() === 0; waited++)
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(writes.held(), 1, "open() writes event 0's line");
+  // ...and is delivered while that line is being written: its delivered line must not overtake it (two writes
+  // in flight at once on the thread pool land in either order).
+  journal.done(entryKey('amqp', 'event-0'));
+  const flushed = journal.flushed();
+  for (let turn = 0; turn < 5; turn++) await nextTurn();
+  assert.equal(writes.held(), 1, 'the delivered line waits for the write in flight');
+  writes.release();
+  await opened;
+  await flushed;
+  await journal.close();
+
+  const replay = new OutboxJournal(directory);
+  const state = await replay.open();
+  await replay.close();
+  assert.deepEqual(state.owed, []);
 });
