@@ -250,8 +250,11 @@ export class OutboxJournal {
       this.#handle = await open(this.file, 'a');
       this.#linesWritten = lines;
     } else await this.#rewrite(state);
-    // Lines queued while the file was being read go out now, after the ones it already held.
-    await this.#flush();
+    // Lines queued while the file was being read go out now, after the ones it already held: on the write chain,
+    // so that a write started meanwhile (a delivered line) waits for it rather than run beside it.
+    const flushing = this.#writing.then(() => this.#flush());
+    this.#writing = flushing.catch(() => undefined);
+    await flushing;
     return state;
   }
 
