@@ -129,7 +129,9 @@ export function composeHookParts(
     outboxTargets.size === 0
       ? undefined
       : (options.outboxStore ??
-        (frozen.outboxDirectory === undefined ? undefined : new FileOutboxStore(frozen.outboxDirectory)));
+        (frozen.outboxDirectory === undefined
+          ? undefined
+          : new FileOutboxStore(frozen.outboxDirectory, logger)));
   const outbox = new Outbox(outboxTargets, {
     store,
     limit: frozen.outboxLimit ?? 100_000,

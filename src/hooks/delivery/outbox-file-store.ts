@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { HookLogger } from '../hook-logger.ts';
 import { entryKey, linesPerTurn, OutboxJournal, type StoredEntry } from './outbox-journal.ts';
 import {
   type DeadEntry,
@@ -31,8 +32,22 @@ export class FileOutboxStore implements OutboxStore {
   #seq = 0;
   #compacting = false;
 
-  constructor(directory: string) {
+  /** `logger` hears of a journal write that failed (its lines are written again) and of the recovery. */
+  constructor(directory: string, logger?: HookLogger) {
     this.#journal = new OutboxJournal(directory);
+    if (logger !== undefined)
+      this.#journal.onWriteFailure = (error) => {
+        if (error === undefined)
+          logger.info(
+            { file: this.#journal.file },
+            'the outbox journal is written again after a failed write',
+          );
+        else
+          logger.error(
+            { file: this.#journal.file, error: error instanceof Error ? error.message : String(error) },
+            'the outbox journal could not be written; its lines are kept in memory and written again every second',
+          );
+      };
   }
 
   get description(): string {

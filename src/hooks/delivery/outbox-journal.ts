@@ -180,6 +180,13 @@ export class OutboxJournal {
 
   readonly #doneDelayMs: number;
   readonly #addDelayMs: number;
+  /** Whether the last write failed: the first failure of a run of them is reported, then the recovery. */
+  #failing = false;
+  /**
+   * Told when a write fails after the last one succeeded (`error`), and when a write succeeds again after one
+   * failed (no argument): the owner logs them, so a full disk is named once rather than at every retry.
+   */
+  onWriteFailure: ((error?: unknown) => void) | undefined;
 
   /**
    * `doneDelayMs`, `addDelayMs`: how long a delivered line, and an added one, may wait for others to share its
@@ -412,11 +419,19 @@ export class OutboxJournal {
   async #writeOrKeep(pieces: string[], lines: number): Promise<void> {
     try {
       await this.#write(pieces, lines);
+      if (this.#failing && pieces.length > 0) {
+        this.#failing = false;
+        this.onWriteFailure?.();
+      }
     } catch (error) {
       this.#buffer.unshift('\n', ...pieces);
       this.#bufferLines += lines;
       this.#failures += 1;
       this.#lastError = error;
+      if (!this.#failing) {
+        this.#failing = true;
+        this.onWriteFailure?.(error);
+      }
       if (!this.#scheduled) this.#schedule(failedWriteRetryMs);
       throw error;
     }

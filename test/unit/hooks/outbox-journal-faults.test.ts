@@ -92,14 +92,23 @@ test('a journal write that fails (a full disk) is written again, and the journal
     syncBuiltinESMExports();
   });
 
+  // The owner (the file outbox store) logs the failure once, and the recovery.
+  const reports: (string | undefined)[] = [];
+  journal.onWriteFailure = (error) => reports.push(error instanceof Error ? error.message : undefined);
   journal.add(journalEntry(0));
   await nextTurn();
   await nextTurn();
   await nextTurn();
   assert.equal(full, false, "event 0's write failed");
+  assert.deepEqual(reports, ['ENOSPC: no space left on device, write']);
   journal.add(journalEntry(1));
   await journal.flushed();
   await journal.close();
+  assert.deepEqual(
+    reports,
+    ['ENOSPC: no space left on device, write', undefined],
+    'the recovery is reported',
+  );
 
   const replay = new OutboxJournal(directory);
   const state = await replay.open();
