@@ -299,6 +299,7 @@ export class RuntimeNamedHooks {
    * the stored document (not tried again until the next change or reload) and refuses requests until it fits.
    */
   async #refresh(): Promise<void> {
+    const known = this.#version;
     const version = await this.#options.store.version();
     if (version === this.#version) {
       // Version 0 at start: nothing was ever stored, which the store has now said.
@@ -307,6 +308,11 @@ export class RuntimeNamedHooks {
     }
     const stored = await this.#options.store.read();
     this.#loaded = true;
+    // An admin API change of this instance landed while the store read: what it installed may be newer than this
+    // read (a pool of connections can answer an earlier query after a later one), and installing the read would
+    // undo it here (a new binding of an authorising hook dropped) with nothing to set it right. The next check
+    // reads again if the store holds yet another version.
+    if (this.#version !== known) return;
     if (stored.version === this.#version) return;
     this.#version = Math.max(this.#version, stored.version);
     const document = documentOf(stored.document);

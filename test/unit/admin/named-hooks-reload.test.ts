@@ -101,3 +101,75 @@ test('a reload (SIGHUP) before the stored named hooks were ever read does not co
   assert.equal(health.status, 'unfit');
   assert.match(health.status === 'unfit' ? (health.problems[0] ?? '') : '', /^bindings\[b1\]\.hook: /);
 });
+
+/**
+ * A shared store whose next read can be held, as a pool of connections can answer an earlier query after a later
+ * one (a fake: this tests RuntimeNamedHooks alone).
+ */
+class HeldReadStore implements NamedHooksStore {
+  readonly shared = true;
+  stored: StoredNamedHooks = { version: 0, document: { hooks: {}, bindings: [] } };
+  holdNext = false;
+  #held: (() => void) | undefined;
+  async version(): Promise<number> {
+    return this.stored.version;
+  }
+  async read(): Promise<StoredNamedHooks> {
+    const snapshot = this.stored;
+    if (this.holdNext) {
+      this.holdNext = false;
+      await new Promise<void>((resolve) => {
+        this.#held = resolve;
+      });
+    }
+    return snapshot;
+  }
+  async write(document: unknown, expected: number): Promise<boolean> {
+    if (this.stored.version !== expected) return false;
+    this.stored = { version: expected + 1, document };
+    return true;
+  }
+  get holding(): boolean {
+    return this.#held !== undefined;
+  }
+  release(): void {
+    this.#held?.();
+    this.#held = undefined;
+  }
+}
+
+test('a read of the stored named hooks answered after this instance wrote a newer version does not put the older one back', async (t) => {
+  const { logger } = captureLogger();
+  const engine = createHookEngine(hooksConfig(), logger, {});
+  t.after(() => engine.close());
+  const store = new HeldReadStore();
+  const named = new RuntimeNamedHooks({
+    store,
+    engine,
+    file: () => file([audit]),
+    endpoints: ['/files'],
+    inherited: {},
+    logger: createLogger('silent'),
+  });
+  await named.start();
+  t.after(() => named.stop());
+  // Another instance wrote version 1 (nothing bound). A request here starts a check, whose read is held.
+  store.stored = { version: 1, document: { hooks: {}, bindings: [] } };
+  store.holdNext = true;
+  const request = named.pin('POST');
+  for (let turn = 0; turn < 20 && !store.holding; turn++)
+    await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(store.holding, 'the check reads version 1');
+  // Meanwhile this instance binds the file's hook "audit" through the admin API (version 2) and installs it.
+  await named.putBinding(undefined, { endpoint: '/files', hook: 'audit', events: ['post-finish'] });
+  assert.equal(store.stored.version, 2);
+  const bound = engine.hookSet.version;
+  // Then the held read answers, with version 1: the set with the binding stays.
+  store.release();
+  await request;
+  assert.equal(engine.hookSet.version, bound, 'the older version read late did not replace the newer one');
+  // Positive control: a newer version from another instance is installed.
+  store.stored = { version: 3, document: { hooks: {}, bindings: [] } };
+  await named.pin('POST');
+  assert.equal(engine.hookSet.version, bound + 1, 'version 3 is installed');
+});
