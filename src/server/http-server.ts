@@ -157,7 +157,8 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
     const logAccess =
       config.accessLog && (config.healthAccessLog || (pathname !== healthPath && pathname !== livenessPath));
     if (logAccess || metrics !== undefined) {
-      res.once('close', () => {
+      // 'close' comes once per response: `on` spares the wrapper `once` makes and removes per request.
+      res.on('close', () => {
         metrics?.request(req.method, res.statusCode);
         if (!logAccess) return;
         logger.info(

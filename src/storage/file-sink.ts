@@ -1,5 +1,4 @@
 import { writev } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { AppendResult } from './data-store.ts';
 
@@ -93,7 +92,7 @@ function writeAll(
  * still written and counted, and the result says what stopped it.
  */
 export function writeStreamAt(
-  handle: FileHandle,
+  handle: { readonly fd: number; datasync(): Promise<void> },
   offset: number,
   source: Readable,
   options: FileSinkOptions,

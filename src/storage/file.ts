@@ -1,9 +1,9 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { OpenFiles } from '../open-files.ts';
+import { OpenFile, OpenFiles } from '../open-files.ts';
 import type {
   AppendResult,
   ByteRange,
@@ -51,8 +51,8 @@ const writeBufferBudgetBytes = 16 * 1024 * 1024;
  * FileDataStore.#createdEmpty and #appended); otherwise one fstat through the open descriptor finds it.
  * Truncated only when needed. Resolves to the size the file has now.
  */
-async function cutTo(handle: FileHandle, length: number, size?: number): Promise<number> {
-  const found = size ?? (await handle.stat()).size;
+async function cutTo(handle: OpenFile, length: number, size?: number): Promise<number> {
+  const found = size ?? (await handle.size());
   if (found <= length) return found;
   await handle.truncate(length);
   return length;
@@ -74,7 +74,7 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
    * Upload files left open after their creation or last append, keyed by absolute path: the next PATCH writes
    * without opening the file again.
    */
-  readonly #openFiles: OpenFiles;
+  readonly #openFiles: OpenFiles<OpenFile>;
   /**
    * Files this store created (empty, `wx`) and has held open since, before their first append: nothing a failure
    * leaves past a recorded offset (a failed write, a record write that failed after one, a killed process) can be
@@ -83,18 +83,18 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
    * A later append, or one through a handle opened afresh, measures the file as before. Kept by handle: a
    * handle closed (pushed out, replaced) takes its entry with it.
    */
-  readonly #createdEmpty = new WeakSet<FileHandle>();
+  readonly #createdEmpty = new WeakSet<OpenFile>();
   /**
    * The size a handle's file has after this store's last append (or cut) through it, for the finish of the same
    * request, which comes right after the append that completed the upload; taken by that finish.
    */
-  readonly #appended = new WeakMap<FileHandle, number>();
+  readonly #appended = new WeakMap<OpenFile, number>();
 
   constructor(options: FileDataStoreOptions) {
     this.#options = options;
     this.#root = path.resolve(options.directory);
     this.#rootPrefix = this.#root + path.sep;
-    this.#openFiles = new OpenFiles(options.idleFiles ?? 0);
+    this.#openFiles = new OpenFiles<OpenFile>(options.idleFiles ?? 0);
   }
 
   async prepare(): Promise<void> {
@@ -119,7 +119,7 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
     const absolute = this.#absolute(location);
     if (location.includes('/')) await mkdir(path.dirname(absolute), { recursive: true });
     // 'wx' fails if the file exists: two uploads can never share bytes.
-    const handle = await open(absolute, 'wx');
+    const handle = await OpenFile.open(absolute, 'wx');
     this.#createdEmpty.add(handle);
     await this.#openFiles.keep(absolute, handle);
     return location;
@@ -130,7 +130,7 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
     let handle = this.#openFiles.take(absolute);
     if (handle === undefined) {
       try {
-        handle = await open(absolute, 'r+');
+        handle = await OpenFile.open(absolute, 'r+');
       } catch (error) {
         return { bytesWritten: 0, error };
       }
@@ -179,7 +179,7 @@ export class FileDataStore implements ConcatenatingDataStore, FinishingDataStore
    */
   async finish(location: string, length: number): Promise<void> {
     const absolute = this.#absolute(location);
-    const handle = this.#openFiles.take(absolute) ?? (await open(absolute, 'r+'));
+    const handle = this.#openFiles.take(absolute) ?? (await OpenFile.open(absolute, 'r+'));
     try {
       const known = this.#appended.get(handle) ?? (this.#createdEmpty.has(handle) ? 0 : undefined);
       this.#appended.delete(handle);

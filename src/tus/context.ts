@@ -64,13 +64,15 @@ export function openRequestBody(
   const gone = (): void => {
     if (!req.complete) meter.interrupt(new WharfError('ERR_UNEXPECTED_EOF'));
   };
-  req.once('close', gone);
-  req.once('error', gone);
+  // `on`, not `once`: each fires at most once per request here (gone is idempotent anyway), and `once` wraps the
+  // listener in a closure and removes it again, per request.
+  req.on('close', gone);
+  req.on('error', gone);
   req.setTimeout(exchange.settings.networkTimeoutMs, () =>
     meter.interrupt(new WharfError('ERR_READ_TIMEOUT')),
   );
   exchange.activeBodies.add(meter);
-  meter.once('close', () => {
+  meter.on('close', () => {
     req.setTimeout(0);
     exchange.activeBodies.delete(meter);
   });

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { write } from 'node:fs';
+import { type FileHandle, mkdtemp, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { OpenFiles } from '../../src/open-files.ts';
+import { OpenFile, OpenFiles } from '../../src/open-files.ts';
 import { eventually } from '../support/eventually.ts';
 
 /**
@@ -37,7 +38,7 @@ async function openAtMost(most: number, what: string): Promise<void> {
 }
 
 test('at most the limit and one batch of files stay open, however many are kept; the last kept stay usable', async () => {
-  const files = new OpenFiles(8);
+  const files = new OpenFiles<FileHandle>(8);
   const handles = [];
   for (let i = 0; i < 100; i++) {
     const handle = await open(path.join(root, `upload-${i}`), 'w+');
@@ -66,4 +67,23 @@ test('a limit of 0 keeps nothing: each file given back is closed at once', async
   await files.keep('alone', handle);
   assert.equal(handle.fd, -1);
   assert.equal(files.take('alone'), undefined);
+});
+
+test('an OpenFile closes once: closing it again never closes a file opened since under the same descriptor', async () => {
+  const first = await OpenFile.open(path.join(root, 'first'), 'w+');
+  await first.close();
+  const second = await OpenFile.open(path.join(root, 'second'), 'w+');
+  // The kernel hands out the lowest free descriptor: the second file gets the first's number back.
+  assert.equal(second.fd, first.fd);
+  await first.close();
+  await new Promise<void>((resolve, reject) =>
+    write(second.fd, 'still open', 0, (error) => (error === null ? resolve() : reject(error))),
+  );
+  assert.equal(await second.size(), 'still open'.length);
+  await second.truncate(5);
+  await second.sync();
+  assert.equal(await second.size(), 5);
+  await second.close();
+  assert.equal(await readFile(path.join(root, 'second'), 'utf8'), 'still');
+  await openAtMost(0, 'both files closed');
 });

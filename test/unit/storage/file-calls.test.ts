@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { appendFile, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { FileDataStore } from '../../../src/storage/file.ts';
  */
 let root: string;
 let store: FileDataStore;
-/** fstat calls through any FileHandle, and writev calls (file-sink.ts writes with fs.writev). */
+/** fstat calls (the kept files' OpenFile.size uses fs.fstat), and writev calls (file-sink.ts writes with fs.writev). */
 const calls = { stat: 0, writev: 0 };
 let restore: () => void;
 
@@ -24,14 +24,11 @@ before(async () => {
   // The store keeps files open between requests, as a lone Wharf process does (uploads/compose.ts).
   store = new FileDataStore({ directory: root, dirStructure: '', fsync: false, env: {}, idleFiles: 64 });
   await store.prepare();
-  const probe = await open(path.join(root, 'probe'), 'w');
-  const handleProto = Object.getPrototypeOf(probe) as { stat: (...args: unknown[]) => Promise<fs.Stats> };
-  await probe.close();
-  const realStat = handleProto.stat;
-  handleProto.stat = function (this: unknown, ...args: unknown[]) {
+  const realFstat = fs.fstat;
+  fs.fstat = ((...args: Parameters<typeof fs.fstat>) => {
     calls.stat++;
-    return realStat.apply(this, args);
-  };
+    return (realFstat as (...a: unknown[]) => void)(...args);
+  }) as typeof fs.fstat;
   const realWritev = fs.writev;
   fs.writev = ((...args: Parameters<typeof fs.writev>) => {
     calls.writev++;
@@ -39,7 +36,7 @@ before(async () => {
   }) as typeof fs.writev;
   syncBuiltinESMExports();
   restore = () => {
-    handleProto.stat = realStat;
+    fs.fstat = realFstat;
     fs.writev = realWritev;
     syncBuiltinESMExports();
   };
