@@ -6,13 +6,16 @@ import type { UploadRecord } from '../info/upload-record.ts';
 import type { UploadActivity } from '../uploads/activity.ts';
 import { clusterExposition, joinMetricsCluster, type MetricsSnapshot } from './metrics-cluster.ts';
 import { Counter, collectProcessMetrics, Gauge, Histogram, Registry } from './prom-client.ts';
+import { type CountedSeries, CounterSeries, HistogramSeries, type ObservedSeries } from './scraped-series.ts';
 
 export { type MetricsSnapshot, serveClusterMetrics } from './metrics-cluster.ts';
 
 /**
  * Prometheus metrics on prom-client: rustus's upload metrics under their rustus names, Wharf's own (`wharf_`
  * prefix), and the process's (CPU, memory, handles, GC, event-loop delay: prom-client's default metrics). On the
- * request path a count is a number bump on a labelled child looked up in a Map (no label hashing). Under
+ * request path and per hook run, a labelled count is a number bump on a series found through Maps of its label
+ * values, handed to prom-client at a scrape (scraped-series.ts: prom-client builds a key from the labels at
+ * every call, its labelled children too). Under
  * --workers, /metrics asks the primary for the sum over every worker (prom-client's cluster aggregator),
  * whichever worker the scrape reaches.
  *
@@ -46,11 +49,18 @@ export class Metrics {
   readonly #active: Gauge;
   readonly #sizes: Histogram;
   readonly #receivedBytes: Counter;
-  readonly #requests: Counter<'method' | 'status'>;
-  readonly #runs: Counter<'event' | 'target' | 'status'>;
-  readonly #durations: Histogram<'event' | 'target'>;
-  /** method -> status -> its labelled counter: two Map lookups per request once seen, no label hashing. */
-  readonly #requestCounters = new Map<string, Map<number, { inc(): void }>>();
+  /** method -> status -> its series: two Map lookups per request once seen. */
+  readonly #requestCounts = new Map<string, Map<number, CountedSeries<'method' | 'status'>>>();
+  readonly #requestSeries = new CounterSeries<'method' | 'status'>();
+  /** event -> target as shown -> status -> its series. */
+  readonly #runCounts = new Map<
+    string,
+    Map<string, Map<string, CountedSeries<'event' | 'target' | 'status'>>>
+  >();
+  readonly #runSeries = new CounterSeries<'event' | 'target' | 'status'>();
+  /** event -> target as shown -> its series. */
+  readonly #durationCounts = new Map<string, Map<string, ObservedSeries<'event' | 'target'>>>();
+  readonly #durationSeries = new HistogramSeries<'event' | 'target'>(durationBuckets);
   /** Target name -> as shown (URL password masked): parsed once per target, not once per hook run. */
   readonly #shownTargets = new Map<string, string>();
   #outbox: OutboxStatsSource | undefined;
@@ -94,24 +104,36 @@ export class Metrics {
       help: 'Upload bytes received in request bodies.',
       registers,
     });
-    this.#requests = new Counter({
+    const requestSeries = this.#requestSeries;
+    new Counter({
       name: 'wharf_http_requests_total',
       help: 'HTTP requests answered, by method and status.',
       labelNames: ['method', 'status'],
       registers,
+      collect() {
+        requestSeries.writeTo(this);
+      },
     });
-    this.#runs = new Counter({
+    const runSeries = this.#runSeries;
+    new Counter({
       name: 'wharf_hook_runs_total',
       help: 'Hook runs finished, by event, target and status.',
       labelNames: ['event', 'target', 'status'],
       registers,
+      collect() {
+        runSeries.writeTo(this);
+      },
     });
-    this.#durations = new Histogram({
+    const durationSeries = this.#durationSeries;
+    new Histogram({
       name: 'wharf_hook_run_duration_seconds',
       help: 'Hook run durations, by event and target.',
       labelNames: ['event', 'target'],
       buckets: durationBuckets,
       registers,
+      collect() {
+        durationSeries.writeTo(this);
+      },
     });
     if (options.processMetrics === true) collectProcessMetrics(this.registry);
   }
@@ -144,17 +166,17 @@ export class Metrics {
   /** Counts one answered request. */
   request(method: string | undefined, status: number): void {
     const name = method !== undefined && knownMethods.has(method) ? method : 'other';
-    let byStatus = this.#requestCounters.get(name);
+    let byStatus = this.#requestCounts.get(name);
     if (byStatus === undefined) {
       byStatus = new Map();
-      this.#requestCounters.set(name, byStatus);
+      this.#requestCounts.set(name, byStatus);
     }
-    let counter = byStatus.get(status);
-    if (counter === undefined) {
-      counter = this.#requests.labels(name, String(status));
-      byStatus.set(status, counter);
+    let series = byStatus.get(status);
+    if (series === undefined) {
+      series = this.#requestSeries.add({ method: name, status: String(status) });
+      byStatus.set(status, series);
     }
-    counter.inc();
+    series.value += 1;
   }
 
   /** Counts one finished hook run (pending and running transitions are not runs yet). */
@@ -165,9 +187,35 @@ export class Metrics {
       targetName = redactTarget(record.target);
       this.#shownTargets.set(record.target, targetName);
     }
-    this.#runs.inc({ event: record.event, target: targetName, status: record.status });
-    if (record.status === 'skipped') return;
-    this.#durations.observe({ event: record.event, target: targetName }, record.durationMs / 1000);
+    const { event, status } = record;
+    let byTarget = this.#runCounts.get(event);
+    if (byTarget === undefined) {
+      byTarget = new Map();
+      this.#runCounts.set(event, byTarget);
+    }
+    let byStatus = byTarget.get(targetName);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      byTarget.set(targetName, byStatus);
+    }
+    let counted = byStatus.get(status);
+    if (counted === undefined) {
+      counted = this.#runSeries.add({ event, target: targetName, status });
+      byStatus.set(status, counted);
+    }
+    counted.value += 1;
+    if (status === 'skipped') return;
+    let durations = this.#durationCounts.get(event);
+    if (durations === undefined) {
+      durations = new Map();
+      this.#durationCounts.set(event, durations);
+    }
+    let observed = durations.get(targetName);
+    if (observed === undefined) {
+      observed = this.#durationSeries.add({ event, target: targetName });
+      durations.set(targetName, observed);
+    }
+    this.#durationSeries.observe(observed, record.durationMs / 1000);
   }
 
   outboxFrom(source: OutboxStatsSource): void {

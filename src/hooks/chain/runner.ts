@@ -46,15 +46,6 @@ export type SkipReason = (typeof skipReasons)[keyof typeof skipReasons];
 /** Told of a post-receive hook's `StopUpload` answer (or `--hooks-stop-code` exit). */
 export type StopUploadListener = (uploadId: string, response: HookHttpResponse | undefined) => void;
 
-/** What a run record says beyond the entry and its status. */
-interface RunExtra {
-  error?: string;
-  exitCode?: number;
-  httpStatus?: number;
-  output?: string;
-  attempt?: number;
-}
-
 /** One transport delivery, its answer read. */
 export interface Delivered {
   readonly result: DeliveryResult;
@@ -589,9 +580,8 @@ export class ChainRunner {
     ) {
       this.#parts.stopUpload(delivery.uploadId, undefined);
     }
-    const extra: RunExtra = {};
-    if (attempt !== undefined) extra.attempt = attempt;
-    const output =
+    // The record's optional fields as plain locals (no object of them per delivery).
+    const answerText =
       result.kind === 'delivered'
         ? result.answer
         : result.kind === 'exited'
@@ -599,23 +589,25 @@ export class ChainRunner {
           : result.kind === 'responded'
             ? result.body
             : undefined;
-    if (output !== undefined && output.trim() !== '') extra.output = excerpt(output);
+    // A broker's confirm and a hook's empty answer are '': no trimmed copy of them.
+    const output =
+      answerText !== undefined && answerText !== '' && answerText.trim() !== ''
+        ? excerpt(answerText)
+        : undefined;
     const error =
       invalidAnswer !== undefined
         ? `invalid answer: ${invalidAnswer}`
         : answer?.reject
           ? 'rejected by its answer'
           : errorOf(result);
-    if (error !== undefined) extra.error = error;
+    let recordError = error;
     const exitCode = result.kind === 'delivered' || result.kind === 'exited' ? result.exitCode : undefined;
-    if (exitCode !== undefined && exitCode !== null) extra.exitCode = exitCode;
     const httpStatus =
       result.kind === 'delivered' || result.kind === 'responded' ? result.httpStatus : undefined;
-    if (httpStatus !== undefined) extra.httpStatus = httpStatus;
 
     const status = error !== undefined && result.kind === 'delivered' ? 'failed' : runStatusOf(result);
     if (notHonoured !== undefined && error === undefined) {
-      extra.error = `answer not honoured: ${notHonoured.join('; ')}`;
+      recordError = `answer not honoured: ${notHonoured.join('; ')}`;
       this.#parts.logger.warn(
         {
           eventId: delivery.eventId,
@@ -641,11 +633,11 @@ export class ChainRunner {
       startedAt,
       durationMs,
     };
-    if (extra.attempt !== undefined) final.attempt = extra.attempt;
-    if (extra.output !== undefined) final.output = extra.output;
-    if (extra.error !== undefined) final.error = extra.error;
-    if (extra.exitCode !== undefined) final.exitCode = extra.exitCode;
-    if (extra.httpStatus !== undefined) final.httpStatus = extra.httpStatus;
+    if (attempt !== undefined) final.attempt = attempt;
+    if (output !== undefined) final.output = output;
+    if (recordError !== undefined) final.error = recordError;
+    if (exitCode !== undefined && exitCode !== null) final.exitCode = exitCode;
+    if (httpStatus !== undefined) final.httpStatus = httpStatus;
     if (warning) final.warning = true;
     const record = this.record(final);
     this.#log(record, result);

@@ -845,7 +845,9 @@ function inMemory(entry: StoredEntry): OwedEntry {
  */
 export function storedRequest(request: HookRequest, headers: readonly string[] | undefined): HookRequest {
   if (headers === undefined) return request;
-  const kept: Record<string, readonly string[]> = Object.create(null);
+  // Prototype-less without V8's dictionary mode (see sortedRecord in formats/sorted.ts).
+  const kept: Record<string, readonly string[]> = {};
+  Object.setPrototypeOf(kept, null);
   for (const name of headers) {
     const values = request.headers[name];
     if (values !== undefined && Object.hasOwn(request.headers, name)) kept[name] = values;

@@ -52,12 +52,17 @@ export function sortedKeys(record: Readonly<Record<string, unknown>>): string[] 
   return keys;
 }
 
-/** A copy with sorted keys, as a prototype-less object so a key like `__proto__` stays a plain key. */
+/**
+ * A copy with sorted keys, as a prototype-less object so a key like `__proto__` stays a plain key. Made as `{}`
+ * whose prototype is then dropped: Object.create(null) gives an object in V8's dictionary mode, which
+ * JSON.stringify serialises on its slow path (two of these per hook payload: headers and metadata).
+ */
 export function sortedRecord<Value, Result>(
   record: Readonly<Record<string, Value>>,
   mapValue: (value: Value) => Result | undefined,
 ): Record<string, Result> {
-  const result: Record<string, Result> = Object.create(null);
+  const result: Record<string, Result> = {};
+  Object.setPrototypeOf(result, null);
   for (const key of sortedKeys(record)) {
     const mapped = mapValue(record[key] as Value);
     if (mapped !== undefined) result[key] = mapped;

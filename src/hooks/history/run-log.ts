@@ -129,6 +129,17 @@ export class RunLog {
   #notify(listeners: ReadonlySet<RunListener>, record: RunRecord): void {
     // Most servers watch nothing (no admin API, no test waiting): no copy of an empty set for every record.
     if (listeners.size === 0) return;
+    // One listener (the metrics, on a server) is called without copying the set for every record.
+    if (listeners.size === 1) {
+      const [listener] = listeners;
+      try {
+        (listener as RunListener)(record);
+      } catch {
+        // As below.
+      }
+      return;
+    }
+    // A copy: listeners added by a listener wait for the next record.
     for (const listener of [...listeners]) {
       try {
         listener(record);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { redactTarget } from '../../../src/hooks/delivery/target-guard.ts';
 import type { RunRecord } from '../../../src/hooks/history/run-log.ts';
 import type { UploadRecord } from '../../../src/info/upload-record.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
@@ -257,4 +258,81 @@ test('one scrape reads the outbox figures once for its four gauges, and the next
   const data = await metrics.collect(5_000);
   assert.equal(reads, 3);
   assert.equal(data.find((metric) => metric.name === 'wharf_hook_outbox_depth')?.values[0]?.value, 6);
+});
+
+test('labelled counts and run durations read the same as prom-client counting them itself, across scrapes', async () => {
+  const metrics = new Metrics();
+  // What Wharf did before it counted these series itself: prom-client's inc and observe with the labels.
+  const reference = new Registry();
+  const registers = [reference];
+  const requests = new Counter({
+    name: 'wharf_http_requests_total',
+    help: 'HTTP requests answered, by method and status.',
+    labelNames: ['method', 'status'],
+    registers,
+  });
+  const runs = new Counter({
+    name: 'wharf_hook_runs_total',
+    help: 'Hook runs finished, by event, target and status.',
+    labelNames: ['event', 'target', 'status'],
+    registers,
+  });
+  const durations = new Histogram({
+    name: 'wharf_hook_run_duration_seconds',
+    help: 'Hook run durations, by event and target.',
+    labelNames: ['event', 'target'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
+  const names =
+    /^(# (HELP|TYPE) )?(wharf_http_requests_total|wharf_hook_runs_total|wharf_hook_run_duration_seconds)/;
+  const families = (text: string): string =>
+    text
+      .split('\n')
+      .filter((line) => names.test(line))
+      .join('\n');
+  const events = ['post-create', 'post-finish', 'post-receive'] as const;
+  const statuses = ['completed', 'failed', 'skipped', 'timed_out', 'pending'] as const;
+  const targets = [
+    'http:https://user:secret@hooks.test/a',
+    'amqp:amqp://broker.test/v#x/y',
+    'file:/srv/hook.sh',
+  ];
+  const methods = ['PATCH', 'POST', 'BREW', 'HEAD'];
+  let compared = 0;
+  for (let round = 0; round < 3; round++) {
+    for (let index = 0; index < 300; index++) {
+      const method = methods[(index * 7 + round) % methods.length] as string;
+      const status = [204, 201, 418, 460][(index * 3 + round) % 4] as number;
+      metrics.request(method, status);
+      requests.inc({ method: method === 'BREW' ? 'other' : method, status: String(status) });
+      const record = run({
+        event: events[(index + round) % events.length] as (typeof events)[number],
+        status: statuses[(index * 5 + round) % statuses.length] as (typeof statuses)[number],
+        target: targets[(index * 11 + round) % targets.length] as string,
+        // Every fourth on a bucket's bound (which counts in that bucket), the others from under a millisecond to
+        // past the last bound, with fractions whose sums round.
+        durationMs:
+          index % 4 === 0
+            ? ([5, 10, 25, 50, 100, 250, 500, 1000, 2500, 60_000][(index / 4) % 10] as number)
+            : ((index * 7919 + round) % 90_000) / 7 + 0.1,
+      });
+      metrics.run(record);
+      if (record.status === 'pending' || record.status === 'running') continue;
+      const labels = { event: record.event, target: redactTarget(record.target), status: record.status };
+      runs.inc(labels);
+      if (record.status !== 'skipped') {
+        durations.observe({ event: labels.event, target: labels.target }, record.durationMs / 1000);
+      }
+    }
+    const expected = families(await reference.metrics());
+    assert.equal(families(await metrics.render(0)), expected);
+    compared += expected.split('\n').length;
+  }
+  // Each scrape compares every family with series in it (96 lines by the third).
+  assert.ok(compared > 250, `${compared} lines compared`);
+  // The cluster's data carries the same values.
+  const data = await metrics.collect(0);
+  const runsData = data.find((metric) => metric.name === 'wharf_hook_runs_total');
+  assert.deepEqual(runsData?.values, (await runs.get()).values);
 });
