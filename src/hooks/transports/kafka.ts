@@ -176,6 +176,12 @@ export function kafkaClientSettings(config: KafkaHooksConfig): ClientSettings {
       case 'message.timeout.ms':
       case 'delivery.timeout.ms':
         sendTimeoutMs = integerOption(key, value);
+        // librdkafka reads 0 as "no limit"; Wharf gives up on a record after a time so the outbox sends it again,
+        // and would otherwise give up on every record at once.
+        if (sendTimeoutMs === 0)
+          throw new HookConfigError(
+            `Kafka extra option ${key}=0 (no limit in librdkafka) is not supported: give a time in milliseconds`,
+          );
         break;
       case 'enable.idempotence':
         client.idempotent = booleanOption(key, value);

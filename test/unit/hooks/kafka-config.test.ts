@@ -77,6 +77,10 @@ describe('Kafka hook configuration', () => {
     );
     assert.equal(kafkaClientSettings(config({ 'queue.buffering.max.ms': '20' })).batching.lingerMs, 20);
     assert.throws(() => kafkaClientSettings(config({ 'linger.ms': 'soon' })), /must be an integer/);
+    // librdkafka's 0 means no limit, which Wharf cannot give: refused, named (a time is taken, positive control).
+    assert.equal(kafkaClientSettings(config({ 'message.timeout.ms': '2500' })).sendTimeoutMs, 2500);
+    for (const key of ['message.timeout.ms', 'delivery.timeout.ms'])
+      assert.throws(() => kafkaClientSettings(config({ [key]: '0' })), new RegExp(`${key}=0 \\(no limit`));
     assert.equal(kafkaClientSettings(config({ 'enable.idempotence': 'true' })).client.idempotent, true);
     assert.throws(
       () => kafkaClientSettings(config({ 'enable.idempotence': 'true', acks: '1' })),
