@@ -60,24 +60,34 @@ function delivery(signal: AbortSignal): HookDelivery {
   };
 }
 
-test('a publish whose confirm is lost with the connection fails as unreachable (retried by the outbox)', async (t) => {
+/**
+ * An AMQP transport to RabbitMQ through `proxy`, publishing to a queue of its own (`name`) through the default
+ * exchange, which routes to the queue named by the routing key.
+ */
+function transportThrough(
+  proxy: { port: number },
+  name: string,
+  publishTimeoutMs: number,
+): AmqpHookTransport {
   const url = new URL(amqpUrl);
-  const proxy = await holdingProxy(url);
-  t.after(() => proxy.close());
-  const queue = `wharf-test-confirm-lost-${randomUUID().slice(0, 8)}`;
-  const proxied = `amqp://${url.username}:${url.password}@127.0.0.1:${proxy.port}`;
   const parsed = parseCommandLine([
     '--hooks-amqp-url',
-    proxied,
+    `amqp://${url.username}:${url.password}@127.0.0.1:${proxy.port}`,
     '--hooks-amqp-routing-key',
-    queue,
+    `wharf-test-${name}-${randomUUID().slice(0, 8)}`,
     '--hooks-amqp-declare-queues',
     '--hooks-amqp-auto-delete',
   ]);
   const amqp = buildConfig(parsed.options, {}).hooks.amqp;
   assert.ok(amqp !== undefined);
-  // The default exchange routes to the queue named by the routing key. A publish timeout far longer than the test: a lost confirm must end the publish by the channel's close.
-  const transport = new AmqpHookTransport({ ...amqp, exchange: '', publishTimeoutMs: 15_000 });
+  return new AmqpHookTransport({ ...amqp, exchange: '', publishTimeoutMs });
+}
+
+test('a publish whose confirm is lost with the connection fails as unreachable (retried by the outbox)', async (t) => {
+  const proxy = await holdingProxy(new URL(amqpUrl));
+  t.after(() => proxy.close());
+  // A publish timeout far longer than the test: a lost confirm must end the publish by the channel's close.
+  const transport = transportThrough(proxy, 'confirm-lost', 15_000);
   t.after(() => transport.close());
   const signal = new AbortController().signal;
   // Positive control: through the proxy the broker confirms.
@@ -91,22 +101,9 @@ test('a publish whose confirm is lost with the connection fails as unreachable (
 });
 
 test('publishes whose confirms never come time out, each in its turn, and the connection is not waited for', async (t) => {
-  const url = new URL(amqpUrl);
-  const proxy = await holdingProxy(url);
+  const proxy = await holdingProxy(new URL(amqpUrl));
   t.after(() => proxy.close());
-  const queue = `wharf-test-confirm-late-${randomUUID().slice(0, 8)}`;
-  const proxied = `amqp://${url.username}:${url.password}@127.0.0.1:${proxy.port}`;
-  const parsed = parseCommandLine([
-    '--hooks-amqp-url',
-    proxied,
-    '--hooks-amqp-routing-key',
-    queue,
-    '--hooks-amqp-declare-queues',
-    '--hooks-amqp-auto-delete',
-  ]);
-  const amqp = buildConfig(parsed.options, {}).hooks.amqp;
-  assert.ok(amqp !== undefined);
-  const transport = new AmqpHookTransport({ ...amqp, exchange: '', publishTimeoutMs: 400 });
+  const transport = transportThrough(proxy, 'confirm-late', 400);
   // Cut, not closed: a channel given up on waits for the broker's close-ok, which the held proxy never passes on.
   t.after(() => proxy.cut());
   const signal = new AbortController().signal;

@@ -7,8 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { type BackendProxy, startBackendProxy } from '../support/backend-proxy.ts';
 import { eventually } from '../support/eventually.ts';
 import { type Reply, send, tus } from '../support/http.ts';
+import { linesOf } from '../support/lines-file.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
-import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'fail-closed-admin-token';
 /** The store's answer to this is what the stored named hooks' file holds (info folder, file info storage). */
@@ -32,16 +33,8 @@ function create(wharf: WharfProcess, length: number): Promise<Reply> {
   return send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': length } });
 }
 
-async function ranLog(scratch: string): Promise<string[]> {
-  try {
-    return (await readFile(path.join(scratch, 'ran.log'), 'utf8')).split('\n').filter((line) => line !== '');
-  } catch {
-    return [];
-  }
-}
-
-function logsWith(wharf: WharfProcess, text: string): Record<string, unknown>[] {
-  return wharf.logs.filter((line) => String(line.msg).includes(text));
+function ranLog(scratch: string): Promise<string[]> {
+  return linesOf(path.join(scratch, 'ran.log'));
 }
 
 interface Storage {

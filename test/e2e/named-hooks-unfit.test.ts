@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
 import { type Reply, send, tus } from '../support/http.ts';
+import { linesOf } from '../support/lines-file.ts';
 import { postgresUrl, redisUrl } from '../support/services.ts';
-import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
+import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'unfit-admin-token';
 const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
@@ -66,16 +67,8 @@ async function assertHealthy(wharf: WharfProcess): Promise<void> {
   assert.equal(body.namedHooks, undefined);
 }
 
-async function ranLog(scratch: string): Promise<string[]> {
-  try {
-    return (await readFile(path.join(scratch, 'ran.log'), 'utf8')).split('\n').filter((line) => line !== '');
-  } catch {
-    return [];
-  }
-}
-
-function logsWith(wharf: WharfProcess, text: string): Record<string, unknown>[] {
-  return wharf.logs.filter((line) => String(line.msg).includes(text));
+function ranLog(scratch: string): Promise<string[]> {
+  return linesOf(path.join(scratch, 'ran.log'));
 }
 
 interface Storage {

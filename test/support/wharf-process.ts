@@ -160,3 +160,8 @@ export function runWharfToEnd(
     });
   });
 }
+
+/** The log lines of `wharf` whose message includes `text`. */
+export function logsWith(wharf: WharfProcess, text: string): Record<string, unknown>[] {
+  return wharf.logs.filter((line) => String(line.msg).includes(text));
+}

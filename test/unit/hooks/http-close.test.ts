@@ -1,43 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { eventually } from '../../support/eventually.ts';
 import { captureLogger, hooksConfig, sampleEvent } from './fixtures.ts';
-
-/** A hook target that answers 200 and keeps connections alive for a minute; it sees which are still open. */
-async function target(context: { after(fn: () => Promise<void>): void }): Promise<{
-  url: string;
-  requests: () => number;
-  open: () => number;
-}> {
-  let requests = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      requests++;
-      response.writeHead(200).end();
-    });
-  });
-  // Longer than the test: a connection that closes was closed by Wharf, not by the target's keep-alive timeout.
-  server.keepAliveTimeout = 60_000;
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  context.after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    requests: () => requests,
-    open: () => sockets.size,
-  };
-}
+import { keptAliveTarget as target } from './kept-alive-target.ts';
 
 test('closing the hook engine closes the kept-alive connections of its HTTP targets', async (t) => {
   // One target of each kind: a --hooks-http-urls URL, a named hook, a target added at run time (admin API).

@@ -1,77 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import type { PipelineConfig } from '../../../src/hooks/chain/pipeline.ts';
 import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { eventually } from '../../support/eventually.ts';
 import { captureLogger, hooksConfig, sampleEvent } from './fixtures.ts';
-
-interface Target {
-  readonly url: string;
-  /** Requests answered. */
-  requests(): number;
-  /** Connections open now. */
-  open(): number;
-  /** Connections ever made. */
-  connections(): number;
-  /** The next requests are held unanswered until `release` (resolves once one is held). */
-  hold(): Promise<void>;
-  release(): void;
-}
-
-/** A hook target that answers 200 and keeps connections alive for a minute; it sees which are still open. */
-async function target(context: { after(fn: () => Promise<void>): void }): Promise<Target> {
-  let requests = 0;
-  let connections = 0;
-  const sockets = new Set<Socket>();
-  let holding = false;
-  const held: ServerResponse[] = [];
-  let heldOne: (() => void) | undefined;
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      if (holding) {
-        held.push(response);
-        heldOne?.();
-        return;
-      }
-      requests++;
-      response.writeHead(200).end();
-    });
-  });
-  // Longer than the test: a connection that closes was closed by Wharf, not by the target's keep-alive timeout.
-  server.keepAliveTimeout = 60_000;
-  server.on('connection', (socket: Socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  context.after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    requests: () => requests,
-    open: () => sockets.size,
-    connections: () => connections,
-    hold: () => {
-      holding = true;
-      return new Promise<void>((resolve) => {
-        heldOne = resolve;
-      });
-    },
-    release: () => {
-      holding = false;
-      for (const response of held.splice(0)) {
-        requests++;
-        response.writeHead(200).end();
-      }
-    },
-  };
-}
+import { keptAliveTarget as target } from './kept-alive-target.ts';
 
 const http = (name: string, url: string) =>
   ({ name, transport: 'http', url, retries: 0, runOn: 'success', args: {} }) as const;
