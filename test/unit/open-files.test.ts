@@ -87,3 +87,14 @@ test('an OpenFile closes once: closing it again never closes a file opened since
   assert.equal(await readFile(path.join(root, 'second'), 'utf8'), 'still');
   await openAtMost(0, 'both files closed');
 });
+
+test('after closeAll nothing is kept: a handle given back later (a use in flight at the close) is closed', async () => {
+  const files = new OpenFiles<OpenFile>(8);
+  const kept = await OpenFile.open(path.join(root, 'kept'), 'w+');
+  await files.keep('kept', kept);
+  const inUse = await OpenFile.open(path.join(root, 'in-use'), 'w+');
+  await files.closeAll();
+  await files.keep('in-use', inUse);
+  assert.equal(files.take('in-use'), undefined);
+  await openAtMost(0, 'the file given back after closeAll closed too');
+});
