@@ -81,6 +81,12 @@ export class OpenFiles<H extends Closable = Closable> {
    * and come back together, so the main thread wakes once for several instead of once each.
    */
   readonly #closeBatch: number;
+  /**
+   * Set by closeAll: from then on nothing is kept. A use in flight at the store's close (a PATCH that the shutdown
+   * interrupted, its record write) gives its handle back after closeAll, and an OpenFile is not closed when
+   * collected: kept by a closed store, its descriptor stayed open as long as the process.
+   */
+  #closed = false;
 
   /** `limit` 0 keeps nothing: every handle given back is closed. */
   constructor(readonly limit: number) {
@@ -98,10 +104,10 @@ export class OpenFiles<H extends Closable = Closable> {
    * Gives `handle` back for the next use of `key`, or closes it when nothing is kept. A handle it replaces is
    * closed before this resolves: two uses of one file overlap when a PATCH takes over from a stalled one, and
    * the later keeps its own. Those pushed out by the limit are closed without waiting: a kept handle is idle (its
-   * user gave it back after its last call settled), so nothing runs on it.
+   * user gave it back after its last call settled), so nothing runs on it. After closeAll it closes `handle`.
    */
   async keep(key: string, handle: H): Promise<void> {
-    if (this.limit === 0) {
+    if (this.limit === 0 || this.#closed) {
       await handle.close();
       return;
     }
@@ -124,8 +130,9 @@ export class OpenFiles<H extends Closable = Closable> {
       .catch(() => undefined);
   }
 
-  /** Closes every handle kept. */
+  /** Closes every handle kept, and every handle given back from now on. */
   async closeAll(): Promise<void> {
+    this.#closed = true;
     const handles = [...this.#handles.values()];
     this.#handles.clear();
     await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
