@@ -6,6 +6,9 @@ export interface Closable {
   close(): Promise<void>;
 }
 
+/** What a closed OpenFile's `fd` reads: valid for node:fs, above any descriptor limit, so the kernel answers EBADF. */
+const closedDescriptor = 2 ** 31 - 1;
+
 /** Settles a promise from a node:fs callback. */
 function settle<T>(resolve: (value: T) => void, reject: (error: Error) => void) {
   return (error: Error | null, value: T): void => {
@@ -25,8 +28,20 @@ function settle<T>(resolve: (value: T) => void, reject: (error: Error) => void) 
  */
 export class OpenFile implements Closable {
   #closed: Promise<void> | undefined;
+  readonly #fd: number;
 
-  private constructor(readonly fd: number) {}
+  private constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /**
+   * The descriptor; once {@link OpenFile.close} was called, a number no process has open (the largest node:fs
+   * takes), so that a call made through a closed file fails with EBADF, as a FileHandle's would, instead of reaching
+   * whatever file the kernel gave the number to since. (-1 would make node:fs throw at the call, synchronously.)
+   */
+  get fd(): number {
+    return this.#closed === undefined ? this.#fd : closedDescriptor;
+  }
 
   static open(path: string, flags: string): Promise<OpenFile> {
     return new Promise((resolve, reject) => {
@@ -39,7 +54,7 @@ export class OpenFile implements Closable {
 
   /** Closes once: a second call gets the first's outcome, so a descriptor number reused since is never closed. */
   close(): Promise<void> {
-    this.#closed ??= new Promise((resolve, reject) => close(this.fd, settle(resolve, reject)));
+    this.#closed ??= new Promise((resolve, reject) => close(this.#fd, settle(resolve, reject)));
     return this.#closed;
   }
 

@@ -71,11 +71,21 @@ test('a limit of 0 keeps nothing: each file given back is closed at once', async
 
 test('an OpenFile closes once: closing it again never closes a file opened since under the same descriptor', async () => {
   const first = await OpenFile.open(path.join(root, 'first'), 'w+');
+  const number = first.fd;
   await first.close();
   const second = await OpenFile.open(path.join(root, 'second'), 'w+');
   // The kernel hands out the lowest free descriptor: the second file gets the first's number back.
-  assert.equal(second.fd, first.fd);
+  assert.equal(second.fd, number);
   await first.close();
+  // A call made through the closed file fails rather than reach the second one (a FileHandle's would too).
+  assert.notEqual(first.fd, number);
+  await assert.rejects(first.size(), { code: 'EBADF' });
+  await assert.rejects(
+    new Promise<void>((resolve, reject) =>
+      write(first.fd, 'stray', 0, (error) => (error === null ? resolve() : reject(error))),
+    ),
+    { code: 'EBADF' },
+  );
   await new Promise<void>((resolve, reject) =>
     write(second.fd, 'still open', 0, (error) => (error === null ? resolve() : reject(error))),
   );
