@@ -11,7 +11,7 @@ import * as tus from 'tus-js-client';
 import { type BackendProxy, startBackendProxy } from '../support/backend-proxy.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import { type RoundRobinProxy, startRoundRobinProxy } from '../support/round-robin-proxy.ts';
-import { postgresUrl, redisUrl } from '../support/services.ts';
+import { dropPostgresSchema, postgresUrl, redisUrl } from '../support/services.ts';
 import { accessLog, repoRoot, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const MiB = 1024 * 1024;
@@ -66,16 +66,7 @@ const postgres: Backend = {
     return ['--info-storage', 'db-info-storage', '--info-db-dsn', dsn.toString(), '--postgres-schema', place];
   },
   place: () => `test_outage_${randomBytes(6).toString('hex')}`,
-  cleanUp: async (place) => {
-    const pg = await import('pg');
-    const client = new pg.default.Client({ connectionString: postgresUrl });
-    await client.connect();
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${place}" CASCADE`);
-    } finally {
-      await client.end();
-    }
-  },
+  cleanUp: (place) => dropPostgresSchema(place),
 };
 
 function payload(size: number): { bytes: Buffer; sha256: string } {

@@ -8,7 +8,7 @@ import { type BackendProxy, startBackendProxy } from '../support/backend-proxy.t
 import { eventually } from '../support/eventually.ts';
 import { type Reply, send, tus } from '../support/http.ts';
 import { linesOf } from '../support/lines-file.ts';
-import { postgresUrl, redisUrl } from '../support/services.ts';
+import { dropPostgresSchema, postgresUrl, redisUrl } from '../support/services.ts';
 import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'fail-closed-admin-token';
@@ -92,16 +92,7 @@ function postgresStorage(proxy: () => BackendProxy): Storage {
       return async () => proxy().restore();
     },
     cause: /postgres|Connection terminated/i,
-    cleanUp: async () => {
-      const pg = await import('pg');
-      const client = new pg.default.Client({ connectionString: postgresUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
+    cleanUp: () => dropPostgresSchema(schema),
   };
 }
 

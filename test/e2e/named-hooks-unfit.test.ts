@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
 import { type Reply, send, tus } from '../support/http.ts';
 import { linesOf } from '../support/lines-file.ts';
-import { postgresUrl, redisUrl } from '../support/services.ts';
+import { dropPostgresSchema, postgresUrl, redisUrl } from '../support/services.ts';
 import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'unfit-admin-token';
@@ -105,16 +105,7 @@ function postgresStorage(): Storage {
   return {
     name: 'PostgreSQL',
     args: ['--info-storage', 'db-info-storage', '--info-db-dsn', postgresUrl, '--postgres-schema', schema],
-    cleanUp: async () => {
-      const pg = await import('pg');
-      const client = new pg.default.Client({ connectionString: postgresUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
+    cleanUp: () => dropPostgresSchema(schema),
   };
 }
 

@@ -5,3 +5,15 @@
 export const redisUrl = process.env.WHARF_TEST_REDIS_URL ?? 'redis://127.0.0.1:16379/0';
 export const postgresUrl =
   process.env.WHARF_TEST_POSTGRES_URL ?? 'postgres://wharf:wharf@127.0.0.1:15432/wharf_test';
+
+/** Drops a PostgreSQL schema a test gave Wharf (`--postgres-schema`), with everything in it. */
+export async function dropPostgresSchema(schema: string): Promise<void> {
+  const pg = await import('pg');
+  const client = new pg.default.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
