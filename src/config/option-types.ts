@@ -222,7 +222,7 @@ export interface WharfOptions {
   readonly hooksModulesDir?: string;
   /** `--config`: YAML or JSON file declaring named hooks (critical, runOn, args), endpoints and their hook bindings with `when` conditions (see docs/hooks.md). */
   readonly config?: string;
-  /** `--hooks-outbox-dir`: Folder of the outbox journal: broker events are written there before they are sent and removed once the broker confirmed them, so an outage or a restart loses none. Default: <data-dir>/.wharf-outbox. Unused with redis-info-storage or db-info-storage: the outbox then lives in that shared store. */
+  /** `--hooks-outbox-dir`: Folder of the outbox journal: broker events are kept there until the broker confirmed them (written within 5 ms, unless confirmed sooner), so an outage or a restart loses none; a crash can lose the last few milliseconds. Default: <data-dir>/.wharf-outbox. Unused with redis-info-storage or db-info-storage: the outbox then lives in that shared store. */
   readonly hooksOutboxDir?: string;
   /** `--hooks-outbox-limit`: Undelivered broker events kept at most (per process; with a shared info store, also in total over all instances). When full, the oldest are kept and new ones are dropped, counted and logged. Default: `100000`. */
   readonly hooksOutboxLimit?: number;

@@ -11,7 +11,7 @@ export const outboxOptions: readonly OptionSpec[] = [
     flag: 'hooks-outbox-dir',
     env: ['WHARF_HOOKS_OUTBOX_DIR'],
     kind: 'string',
-    help: 'Folder of the outbox journal: broker events are written there before they are sent and removed once the broker confirmed them, so an outage or a restart loses none. Default: <data-dir>/.wharf-outbox. Unused with redis-info-storage or db-info-storage: the outbox then lives in that shared store.',
+    help: 'Folder of the outbox journal: broker events are kept there until the broker confirmed them (written within 5 ms, unless confirmed sooner), so an outage or a restart loses none; a crash can lose the last few milliseconds. Default: <data-dir>/.wharf-outbox. Unused with redis-info-storage or db-info-storage: the outbox then lives in that shared store.',
     group,
   },
   {
