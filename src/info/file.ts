@@ -218,21 +218,31 @@ export class FileInfoStore implements InfoStore {
     const json = JSON.stringify({ ...record, version });
     const file = this.#file(record.id);
     let lines = 1;
-    if (current === undefined) await this.#create(record.id, file, json);
-    else if (current.appendable && current.lines < compactAfterLines) {
-      await this.#append(record.id, file, json);
-      lines = current.lines + 1;
-    } else if (current.appendable) {
-      try {
-        await this.#replace(record.id, file, json);
-      } catch (error) {
-        // The rewrite is housekeeping: on a full disk (a new file needs space) the version is appended.
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+    try {
+      if (current === undefined) await this.#create(record.id, file, json);
+      else if (current.appendable && current.lines < compactAfterLines) {
         await this.#append(record.id, file, json);
         lines = current.lines + 1;
-      }
-    } else await this.#replace(record.id, file, json);
+      } else if (current.appendable) {
+        try {
+          await this.#replace(record.id, file, json);
+        } catch (error) {
+          // The rewrite is housekeeping: on a full disk (a new file needs space) the version is appended.
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
+          await this.#append(record.id, file, json);
+          lines = current.lines + 1;
+        }
+      } else await this.#replace(record.id, file, json);
+    } catch (error) {
+      // An append that failed part-way (a full disk) left a torn last line: the cached copy, which says the file
+      // ends with a whole line, must not lead the next version to be appended onto it (the two would make one
+      // line no reader can parse, and the record would fall back a version). Read again, the file says it is
+      // not appendable, and the next version rewrites it.
+      this.#changes++;
+      this.#cache.delete(record.id);
+      throw error;
+    }
     this.#changes++;
     this.#remember(record.id, { version, json, lines, appendable: true });
     record.version = version;

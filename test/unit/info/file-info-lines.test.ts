@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -133,5 +135,48 @@ test('a record file holding only a torn line counts as absent and can be created
     await store.put(recordOf(0), null);
     assert.equal((await store.get(id))?.version, 1);
     assert.equal((await lines(file)).length, 1);
+  });
+});
+
+test('a version whose append failed part-way (a full disk) leaves no torn line that the next version joins', async (t) => {
+  await withStore(10, async (store, file) => {
+    const record = recordOf(0);
+    await store.put(record, null);
+    record.offset = 100;
+    await store.put(record, 1);
+    // The disk takes half of the next line, then is full (a fake of fs.write inside this unit test).
+    const original = fs.write;
+    let calls = 0;
+    const halfThenFull = (...args: unknown[]): void => {
+      const callback = args[args.length - 1] as (error: Error | null, written: number) => void;
+      calls += 1;
+      if (calls === 1) {
+        const [fd, buffer, offset, length, position] = args as [number, Buffer, number, number, null];
+        original(fd, buffer, offset, Math.floor(length / 2), position, callback);
+        return;
+      }
+      const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      setImmediate(() => callback(full, 0));
+    };
+    fs.write = halfThenFull as typeof fs.write;
+    syncBuiltinESMExports();
+    const restore = (): void => {
+      fs.write = original;
+      syncBuiltinESMExports();
+    };
+    t.after(restore);
+    record.offset = 200;
+    await assert.rejects(store.put(record, 2), /ENOSPC/);
+    assert.equal(calls, 2, 'half the line was written, then the disk was full');
+    restore();
+    // Space again: the client's next chunk records offset 300 over version 2, still the record.
+    record.offset = 300;
+    await store.put(record, 2);
+    assert.equal((await store.get(id))?.offset, 300);
+    // Read back from the file alone (a restart): version 3 at offset 300, not version 2 before a joined line.
+    const fresh = new FileInfoStore(path.dirname(file), { fsync: false, cachedRecords: 0 });
+    const found = await fresh.get(id);
+    await fresh.close();
+    assert.deepEqual([found?.version, found?.offset], [3, 300], await readFile(file, 'utf8'));
   });
 });
