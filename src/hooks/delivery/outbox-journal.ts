@@ -150,6 +150,8 @@ export function entryKey(target: string, eventId: string): string {
 export class OutboxJournal {
   readonly file: string;
   #handle: Awaited<ReturnType<typeof open>> | undefined;
+  /** The file was replaced by a compaction but could not be opened again: the next write opens it. */
+  #reopen = false;
   /**
    * Queued lines: strings (pieces of lines, `\n` ending each) and added entries whose lines are made when they
    * are written, unless the entry was delivered first.
@@ -406,7 +408,8 @@ export class OutboxJournal {
 
   async #flush(): Promise<void> {
     // During a compaction, lines queued since it was asked for wait for its new file.
-    if (this.#buffer.length === 0 || this.#handle === undefined || this.#compactions > 0) return;
+    if (this.#buffer.length === 0 || (this.#handle === undefined && !this.#reopen) || this.#compactions > 0)
+      return;
     const { pieces, lines } = this.#takeQueued();
     await this.#writeOrKeep(pieces, lines);
   }
@@ -461,6 +464,11 @@ export class OutboxJournal {
    */
   async #write(pieces: string[], lines: number): Promise<void> {
     if (pieces.length === 0) return;
+    if (this.#handle === undefined && this.#reopen) {
+      // A failure here keeps the lines queued and is tried again (#writeOrKeep).
+      this.#handle = await open(this.file, 'a');
+      this.#reopen = false;
+    }
     if (this.#handle === undefined) {
       // Not open yet: they go out with the next flush, in their place before any line queued since.
       this.#buffer.unshift(...pieces);
@@ -510,8 +518,13 @@ export class OutboxJournal {
       await handle.close();
     }
     await rename(temporary, this.file);
+    // The old file is gone: its handle must not be written to again, even when the new one cannot be opened now
+    // (later writes would go to a closed handle, or to the replaced file, and be lost); the next write opens it.
     await this.#handle?.close();
-    this.#handle = await open(this.file, 'a');
+    this.#handle = undefined;
+    this.#reopen = true;
     this.#linesWritten = lines;
+    this.#handle = await open(this.file, 'a');
+    this.#reopen = false;
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import fsPromises from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { test } from 'node:test';
 import { entryKey, OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
@@ -144,4 +145,45 @@ test('lines queued while the journal opens wait for the write of those queued be
   const state = await replay.open();
   await replay.close();
   assert.deepEqual(state.owed, []);
+});
+
+test('a compaction whose rewritten journal cannot be opened again (EMFILE) leaves later lines written to it, not lost', async (context) => {
+  const directory = await temporaryDirectory(context);
+  const journal = new OutboxJournal(directory, 60_000, 0);
+  await journal.open();
+  journal.add(journalEntry(0));
+  await journal.flushed();
+  // The next open of the journal for appending fails once (a fake of fs/promises.open inside this unit test).
+  const original = fsPromises.open;
+  let refused = 0;
+  const refusingOnce = ((file: string, flags: string, ...rest: unknown[]) => {
+    if (file === journal.file && flags === 'a' && refused === 0) {
+      refused += 1;
+      return Promise.reject(
+        Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' }),
+      );
+    }
+    return (original as (...all: unknown[]) => Promise<unknown>)(file, flags, ...rest);
+  }) as typeof fsPromises.open;
+  fsPromises.open = refusingOnce;
+  syncBuiltinESMExports();
+  context.after(() => {
+    fsPromises.open = original;
+    syncBuiltinESMExports();
+  });
+  await assert.rejects(journal.compact({ owed: [journalEntry(0)], dead: [] }), /EMFILE/);
+  assert.equal(refused, 1, 'the compaction renamed the new file, then could not open it');
+  // Events go on: their lines reach the new journal file.
+  journal.add(journalEntry(1));
+  journal.add(journalEntry(2));
+  await journal.flushed();
+  await journal.close();
+
+  const replay = new OutboxJournal(directory);
+  const state = await replay.open();
+  await replay.close();
+  assert.deepEqual(
+    state.owed.map((owed) => owed.delivery.eventId),
+    ['event-0', 'event-1', 'event-2'],
+  );
 });
