@@ -23,6 +23,15 @@ async function serve(givenConfig: Config, logger: Logger, inCluster: boolean): P
   // A worker listens on the port its primary picked for --port 0 (see runPrimary).
   const workerPort = inCluster ? Number(givenConfig.env.WHARF_WORKER_PORT ?? 0) : 0;
   const config = workerPort > 0 ? Object.freeze({ ...givenConfig, port: workerPort }) : givenConfig;
+  // SIGHUP's default ends the process: one sent while the server starts (a deploy script, the --workers primary
+  // forwarding one to a worker still starting) is held and reloads once the server runs, as the file may have
+  // changed after it was read.
+  let reload: (() => void) | undefined;
+  let reloadAsked = false;
+  process.on('SIGHUP', () => {
+    if (reload === undefined) reloadAsked = true;
+    else reload();
+  });
   const [{ startServer }, { HookModuleError }] = await Promise.all([
     import('../compose.ts'),
     import('../hooks/modules/loader.ts'),
@@ -34,10 +43,6 @@ async function serve(givenConfig: Config, logger: Logger, inCluster: boolean): P
     // Shared info storages bring a lock shared by every process; file records need the primary's locks.
     ...(inCluster && config.infoStorage === 'file-info-storage' ? { locker: new ClusterLocker() } : {}),
   });
-  logger.info(
-    { host: config.host, port: wharf.port, basePath: `${config.basePath}/`, dataDir: config.dataDir },
-    `wharf listening on http://${config.host}:${wharf.port}${config.basePath}/`,
-  );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -59,7 +64,7 @@ async function serve(givenConfig: Config, logger: Logger, inCluster: boolean): P
   // SIGHUP reloads the hook modules and --config: requests in flight keep the hooks they started with; a
   // failure keeps the old set and names the file at fault (a module's entry file, or the config file).
   let reloading = Promise.resolve();
-  process.on('SIGHUP', () => {
+  reload = () => {
     reloading = reloading.then(() =>
       wharf.reload().then(
         (result) => logger.info({ ...result }, 'configuration reloaded'),
@@ -73,7 +78,12 @@ async function serve(givenConfig: Config, logger: Logger, inCluster: boolean): P
           ),
       ),
     );
-  });
+  };
+  if (reloadAsked) reload();
+  logger.info(
+    { host: config.host, port: wharf.port, basePath: `${config.basePath}/`, dataDir: config.dataDir },
+    `wharf listening on http://${config.host}:${wharf.port}${config.basePath}/`,
+  );
 }
 
 /** A port free on `host` now: the system's pick for port 0. */
@@ -91,6 +101,20 @@ async function freePort(host: string): Promise<number> {
 
 async function runPrimary(config: Config, logger: Logger): Promise<void> {
   let stopping = false;
+  /** Workers that listen, and so handle SIGHUP; see the SIGHUP handler below. */
+  const listened = new Set<number>();
+  /** Workers still starting when a SIGHUP came: each gets it once it listens. */
+  const reloadOwed = new Set<number>();
+  // Each worker reloads --config itself (and logs how it went). Installed first: SIGHUP's default ends the
+  // process. A worker still starting would be ended by it too (before its own handler is installed): it gets the
+  // signal once it listens, and reloads what may have changed since it read the file.
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker === undefined) continue;
+      if (listened.has(worker.id)) worker.process.kill('SIGHUP');
+      else reloadOwed.add(worker.id);
+    }
+  });
   /*
    * With --port 0 the primary picks the port, once, and every worker, a replacement too, listens on it. Were the
    * workers to listen on port 0 themselves, node:cluster would share one port among them only while one of them
@@ -117,7 +141,6 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
    * again and again. A replacement that cannot start while others serve is forked again after a wait that
    * doubles (1 s to 30 s), so a backend away for a while costs a few attempts, not a loop.
    */
-  const listened = new Set<number>();
   const firstWorkers = new Set<number>();
   let failedReplacements = 0;
   let exitCode = 0;
@@ -131,12 +154,14 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     listened.add(worker.id);
     firstWorkers.delete(worker.id);
     failedReplacements = 0;
+    if (reloadOwed.delete(worker.id)) worker.process.kill('SIGHUP');
   });
   for (let slot = 1; slot <= config.workers; slot++) firstWorkers.add(fork(slot));
   cluster.on('exit', (worker, code, signal) => {
     const slot = slots.get(worker.id) ?? worker.id;
     slots.delete(worker.id);
     const hadListened = listened.delete(worker.id);
+    reloadOwed.delete(worker.id);
     const first = firstWorkers.delete(worker.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
@@ -168,10 +193,6 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // Each worker reloads --config itself (and logs how it went).
-  process.on('SIGHUP', () => {
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
-  });
 }
 
 function unknownMessage(variable: string, nearest: string): string {

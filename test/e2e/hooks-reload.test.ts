@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
 import { patchInTwoParts, send, tus } from '../support/http.ts';
+import { linesOf } from '../support/lines-file.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
-
-async function linesOf(file: string): Promise<string[]> {
-  try {
-    return (await readFile(file, 'utf8')).split('\n').filter((line) => line !== '');
-  } catch {
-    return [];
-  }
-}
 
 /** A config whose one named hook writes `<label> <event> <upload id>` on pre-create and post-finish. */
 function configWith(label: string): string {
@@ -165,5 +158,63 @@ describe('SIGHUP under --workers: the primary forwards it to every worker', () =
     const lines = await linesOf(path.join(scratch, 'ran.log'));
     for (const id of ids) assert.ok(lines.includes(`v2 pre-create ${id}`), lines.join('\n'));
     assert.ok(!lines.some((line) => line.startsWith('v1 pre-create')), lines.join('\n'));
+  });
+});
+
+describe('SIGHUP under --workers while a worker still starts', () => {
+  it('does not end the starting worker: it reloads once it listens, and every worker runs the new set', async () => {
+    // Worker slot 2 waits in a hook module's top-level code until the test lets it go: it is still starting when
+    // the signal comes (SIGHUP's default action ends a process).
+    const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-reload-starting-'));
+    const release = path.join(scratch, 'release');
+    await writeFile(path.join(scratch, 'wharf.yaml'), configWith('v1'));
+    await mkdir(path.join(scratch, 'modules', 'hold'), { recursive: true });
+    await writeFile(
+      path.join(scratch, 'modules', 'hold', 'index.mjs'),
+      `import { access } from 'node:fs/promises';
+if (process.env.WHARF_WORKER_SLOT === '2') {
+  while (!(await access(${JSON.stringify(release)}).then(() => true, () => false)))
+    await new Promise((resolve) => setTimeout(resolve, 50));
+}
+export default () => {};
+`,
+    );
+    const wharf = await startWharf({
+      args: [
+        '--config',
+        path.join(scratch, 'wharf.yaml'),
+        '--hooks-modules-dir',
+        path.join(scratch, 'modules'),
+        '--workers',
+        '2',
+      ],
+    });
+    const listening = (): Record<string, unknown>[] =>
+      wharf.logs.filter((line) => String(line.msg).startsWith('wharf listening'));
+    const reloaded = (): number => wharf.logs.filter((line) => line.msg === 'configuration reloaded').length;
+    try {
+      assert.equal(listening().length, 1, 'worker slot 2 is still starting');
+      await writeFile(path.join(scratch, 'wharf.yaml'), configWith('v2'));
+      wharf.child.kill('SIGHUP');
+      // Positive control: the worker that listens reloads at once.
+      await eventually(() => (reloaded() === 1 ? true : undefined), 'the reload of worker slot 1');
+      await writeFile(release, '');
+      await eventually(() => (listening().length === 2 ? true : undefined), 'worker slot 2 to listen');
+      await eventually(() => (reloaded() === 2 ? true : undefined), 'the reload of worker slot 2');
+      assert.equal(wharf.child.exitCode, null, 'the server runs');
+      assert.deepEqual(
+        wharf.logs.filter((line) => /worker exited|could not start/.test(String(line.msg))),
+        [],
+        'no worker ended',
+      );
+      const ids: string[] = [];
+      for (let index = 0; index < 6; index++) ids.push(await create(wharf, 3));
+      const lines = await linesOf(path.join(scratch, 'ran.log'));
+      for (const id of ids) assert.ok(lines.includes(`v2 pre-create ${id}`), lines.join('\n'));
+    } finally {
+      await writeFile(release, '');
+      await wharf.stop();
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });
