@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
+import { writeHoldingModule } from '../support/holding-module.ts';
 import { patchInTwoParts, send, tus } from '../support/http.ts';
 import { linesOf } from '../support/lines-file.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
@@ -168,17 +169,7 @@ describe('SIGHUP under --workers while a worker still starts', () => {
     const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-reload-starting-'));
     const release = path.join(scratch, 'release');
     await writeFile(path.join(scratch, 'wharf.yaml'), configWith('v1'));
-    await mkdir(path.join(scratch, 'modules', 'hold'), { recursive: true });
-    await writeFile(
-      path.join(scratch, 'modules', 'hold', 'index.mjs'),
-      `import { access } from 'node:fs/promises';
-if (process.env.WHARF_WORKER_SLOT === '2') {
-  while (!(await access(${JSON.stringify(release)}).then(() => true, () => false)))
-    await new Promise((resolve) => setTimeout(resolve, 50));
-}
-export default () => {};
-`,
-    );
+    await writeHoldingModule(path.join(scratch, 'modules'), release);
     const wharf = await startWharf({
       args: [
         '--config',

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../support/eventually.ts';
+import { writeHoldingModule } from '../support/holding-module.ts';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
 import {
   repoRoot,
@@ -263,17 +264,7 @@ describe('server', { concurrency: true }, () => {
       // only worker listening when it is killed.
       const folder = await mkdtemp(path.join(tmpdir(), 'wharf-cluster-port-'));
       const release = path.join(folder, 'release');
-      await mkdir(path.join(folder, 'modules', 'hold'), { recursive: true });
-      await writeFile(
-        path.join(folder, 'modules', 'hold', 'index.mjs'),
-        `import { access } from 'node:fs/promises';
-if (process.env.WHARF_WORKER_SLOT === '2') {
-  while (!(await access(${JSON.stringify(release)}).then(() => true, () => false)))
-    await new Promise((resolve) => setTimeout(resolve, 50));
-}
-export default () => {};
-`,
-      );
+      await writeHoldingModule(path.join(folder, 'modules'), release);
       const clustered = await startWharf({
         args: ['--workers', '2', '--hooks-modules-dir', path.join(folder, 'modules')],
       });

@@ -6,6 +6,14 @@ import { test } from 'node:test';
 import { entryKey, OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
 import { journalEntry, temporaryDirectory } from './fixtures.ts';
 
+/** The event ids a journal in `directory` owes when read back, as at a restart. */
+async function owedAfterRestart(directory: string): Promise<string[]> {
+  const replay = new OutboxJournal(directory);
+  const state = await replay.open();
+  await replay.close();
+  return state.owed.map((owed) => owed.delivery.eventId);
+}
+
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
@@ -60,13 +68,7 @@ test('an event added while a compaction waits behind a write in flight is still 
   await journal.close();
 
   // A restart (a crash now) owes all three: none was delivered.
-  const replay = new OutboxJournal(directory);
-  const state = await replay.open();
-  await replay.close();
-  assert.deepEqual(
-    state.owed.map((owed) => owed.delivery.eventId),
-    ['event-0', 'event-1', 'event-2'],
-  );
+  assert.deepEqual(await owedAfterRestart(directory), ['event-0', 'event-1', 'event-2']);
 });
 
 test('a journal write that fails (a full disk) is written again, and the journal goes on writing', async (context) => {
@@ -111,13 +113,7 @@ test('a journal write that fails (a full disk) is written again, and the journal
     'the recovery is reported',
   );
 
-  const replay = new OutboxJournal(directory);
-  const state = await replay.open();
-  await replay.close();
-  assert.deepEqual(
-    state.owed.map((owed) => owed.delivery.eventId),
-    ['event-0', 'event-1'],
-  );
+  assert.deepEqual(await owedAfterRestart(directory), ['event-0', 'event-1']);
 });
 
 test('lines queued while the journal opens wait for the write of those queued before: one write at a time', async (context) => {
@@ -141,10 +137,7 @@ test('lines queued while the journal opens wait for the write of those queued be
   await flushed;
   await journal.close();
 
-  const replay = new OutboxJournal(directory);
-  const state = await replay.open();
-  await replay.close();
-  assert.deepEqual(state.owed, []);
+  assert.deepEqual(await owedAfterRestart(directory), []);
 });
 
 test('a compaction whose rewritten journal cannot be opened again (EMFILE) leaves later lines written to it, not lost', async (context) => {
@@ -179,11 +172,5 @@ test('a compaction whose rewritten journal cannot be opened again (EMFILE) leave
   await journal.flushed();
   await journal.close();
 
-  const replay = new OutboxJournal(directory);
-  const state = await replay.open();
-  await replay.close();
-  assert.deepEqual(
-    state.owed.map((owed) => owed.delivery.eventId),
-    ['event-0', 'event-1', 'event-2'],
-  );
+  assert.deepEqual(await owedAfterRestart(directory), ['event-0', 'event-1', 'event-2']);
 });
