@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { write } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { OldestFirst } from '../oldest-first.ts';
 import { OpenFile, OpenFiles } from '../open-files.ts';
+import { writeAll } from '../write-all.ts';
 import { isValidUploadId } from './ids.ts';
 import { InfoConflictError, type InfoStore } from './info-store.ts';
 import type { UploadRecord } from './upload-record.ts';
@@ -54,27 +54,6 @@ interface RecordFile {
   readonly lines: number;
   /** False when the file ends in a torn line (a crash mid-append) or is in the one-document format. */
   readonly appendable: boolean;
-}
-
-/**
- * Writes all of `line` through `fd` (a file open in append mode), again from where a short write stopped. The
- * callback form of `write` on the handle's descriptor: the promise form (FileHandle.write) also allocates a
- * request with its own stats array, a promise and a reference count per call (twice per small upload; see
- * docs/architecture.md, "A small upload costs seven file-system calls"). The handle is the caller's alone while
- * it writes (taken out of OpenFiles), so nothing closes it meanwhile.
- */
-function writeLineAt(fd: number, line: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const from = (done: number): void => {
-      write(fd, line, done, line.length - done, null, (error, written) => {
-        if (error !== null) reject(error);
-        else if (written === 0) reject(new Error('the file system accepted no bytes'));
-        else if (done + written < line.length) from(done + written);
-        else resolve();
-      });
-    };
-    from(0);
-  });
 }
 
 /** The last line of `text` that is a complete record; earlier lines are older versions. */
@@ -279,7 +258,8 @@ export class FileInfoStore implements InfoStore {
     try {
       // One write() per line, not handle.writeFile(): writeFile's own checks and chunking cost about 4 % of
       // small uploads/s (interleaved A/B, 2026-11-25: medians 549 and 575 against 527 and 550).
-      await writeLineAt(handle.fd, Buffer.from(`${json}\n`));
+      // The handle is this write's alone (taken out of OpenFiles), so nothing closes it meanwhile.
+      await writeAll(handle.fd, Buffer.from(`${json}\n`));
       if (this.#fsync) await handle.sync();
     } catch (error) {
       await handle.close();
