@@ -170,7 +170,7 @@ export const errorCatalogue = {
   ERR_NAMED_HOOKS_UNFIT: {
     status: 503,
     message:
-      'the named hooks stored through the admin API do not fit the running configuration (each problem follows: which hook or binding, and why), so no request that may run hooks is served rather than run without them; nothing was done: an operator repairs them through the admin API (GET /admin/api/hooks lists the problems) or fixes the config file and reloads it',
+      'the named hooks stored through the admin API do not fit the running configuration, so no request that may run hooks is served rather than run without them; nothing was done: an operator repairs them through the admin API (GET /admin/api/hooks lists the problems, as does the server log) or fixes the config file and reloads it',
   },
 } as const satisfies Record<string, { status: number; message: string }>;
 

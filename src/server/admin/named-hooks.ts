@@ -7,7 +7,7 @@ import {
   type WharfFile,
 } from '../../config/config-file.ts';
 import { ConfigError } from '../../config/option-table.ts';
-import { errorCatalogue, WharfError } from '../../errors.ts';
+import { WharfError } from '../../errors.ts';
 import type { PipelineConfig } from '../../hooks/chain/pipeline.ts';
 import type { HookEngine, HookSet } from '../../hooks/engine.ts';
 import type { NamedHooksStore } from '../../info/named-hooks-store.ts';
@@ -45,12 +45,14 @@ const repeatWarningMs = 60_000;
 
 /**
  * What /health says of the named hooks stored through the admin API: loaded and in force, not read yet (the
- * store's last error), or read but not fitting the running configuration (each problem).
+ * store's last error), or read but not fitting the running configuration (how many problems: /health answers
+ * anyone, and a problem names hooks, bindings and the values they hold, so the problems themselves are only in the
+ * log and the admin API).
  */
 export type NamedHooksHealth =
   | { readonly status: 'ok' }
   | { readonly status: 'unavailable'; readonly error: string }
-  | { readonly status: 'unfit'; readonly problems: readonly string[] };
+  | { readonly status: 'unfit'; readonly problemCount: number };
 
 /** Where a problem is (`bindings[<id>].hook`, `hooks.crm.url`): the text before its first `: `. */
 function placeOf(problem: string): string {
@@ -164,7 +166,7 @@ export class RuntimeNamedHooks {
   /** The state /health reports. */
   health(): NamedHooksHealth {
     if (!this.#loaded) return { status: 'unavailable', error: this.#loadError };
-    if (this.#unfit !== undefined) return { status: 'unfit', problems: this.#unfit };
+    if (this.#unfit !== undefined) return { status: 'unfit', problemCount: this.#unfit.length };
     return { status: 'ok' };
   }
 
@@ -238,15 +240,13 @@ export class RuntimeNamedHooks {
   }
 
   /**
-   * The set a request that may run hooks runs with; ERR_NAMED_HOOKS_UNFIT (503, naming each problem) while the
-   * stored document does not fit. No Retry-After: waiting does not repair it, an operator does.
+   * The set a request that may run hooks runs with; ERR_NAMED_HOOKS_UNFIT (503) while the stored document does not
+   * fit. No Retry-After: waiting does not repair it, an operator does. The answer does not name the problems: it
+   * goes to upload clients, and a problem names hooks, bindings and their values (the log and the admin API do).
    */
   #served(): HookSet {
-    const problems = this.#unfit;
-    if (problems === undefined) return this.#options.engine.hookSet;
-    throw new WharfError('ERR_NAMED_HOOKS_UNFIT', {
-      message: `${errorCatalogue.ERR_NAMED_HOOKS_UNFIT.message}; ${problems.join('; ')}`,
-    });
+    if (this.#unfit === undefined) return this.#options.engine.hookSet;
+    throw new WharfError('ERR_NAMED_HOOKS_UNFIT');
   }
 
   /**
