@@ -7,8 +7,9 @@
 # Usage: bash bench/ab-builds.sh REV_A REV_B [scenario] [rounds]
 #   e.g. bash bench/ab-builds.sh main WORKTREE large-chunked 5
 # Sizes come from bench/lib/config.mjs (BENCH_LARGE_BYTES=536870912 for a quicker large run).
-# Each run also gives the server's CPU time (per upload in the small scenario, after a 200-upload warm-up), its peak
-# RSS (bench/lib/tus-client.mjs, rssSampler) and its RSS once listening, before the first request (idle).
+# Each run also gives the server's CPU time (per upload in the small scenario, after a warm-up of
+# AB_SMALL_WARMUP=2000 uploads), its peak RSS (bench/lib/tus-client.mjs, rssSampler) and its RSS once listening,
+# before the first request (idle).
 # With AB_TRACE_GC=1 it also counts the server's Mark-Compact collections per run.
 # AB_ENV_A / AB_ENV_B: environment for A's / B's server (NAME=value, separated by spaces), e.g. the same build
 #   with and without libuv's io_uring: AB_ENV_B=UV_USE_IO_URING=1 bash bench/ab-builds.sh HEAD HEAD small 4
@@ -17,6 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
 [ $# -ge 2 ] || { echo "usage: $0 REV_A REV_B [scenario] [rounds]" >&2; exit 64; }
 scenario=${3:-large-chunked}
+SMALL_WARMUP=${AB_SMALL_WARMUP:-2000}
 rounds=${4:-3}
 mkdir -p "$BENCH/out"
 
@@ -62,7 +64,9 @@ run() { # run DIR [NAME=value ...] -> one line: MB/s or uploads/s, the server's 
   local idle
   idle=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
   # Small uploads: a warm-up run first (the JIT compiles, caches fill), so the CPU counted is the steady state's.
-  [ "$scenario" = small ] && BENCH_SMALL_COUNT=200 node "$BENCH/load.mjs" small "http://127.0.0.1:$port/files/" >/dev/null 2>&1
+  # 200 uploads were not enough: V8 still compiled about 130 functions (~0.5 s of TurboFan on its threads) during
+  # the next 2,000, whose CPU per upload was 0.80-0.86 ms against 0.43-0.49 from the third 2,000 on.
+  [ "$scenario" = small ] && BENCH_SMALL_COUNT=$SMALL_WARMUP node "$BENCH/load.mjs" small "http://127.0.0.1:$port/files/" >/dev/null 2>&1
   local cpu0 cpu1
   cpu0=$(cpu_ticks "$pid")
   line=$(node "$BENCH/load.mjs" "$scenario" "http://127.0.0.1:$port/files/" "$pid" 2>/dev/null | tail -1)
