@@ -7,7 +7,9 @@
 # Usage: bash bench/ab-builds.sh REV_A REV_B [scenario] [rounds]
 #   e.g. bash bench/ab-builds.sh main WORKTREE large-chunked 5
 # Sizes come from bench/lib/config.mjs (BENCH_LARGE_BYTES=536870912 for a quicker large run).
-# Each run also gives the server's CPU time (per upload in the small scenario, after a 200-upload warm-up).
+# Each run also gives the server's CPU time (per upload in the small scenario, after a warm-up of
+# AB_SMALL_WARMUP=2000 uploads), its peak RSS (bench/lib/tus-client.mjs, rssSampler) and its RSS once listening,
+# before the first request (idle).
 # With AB_TRACE_GC=1 it also counts the server's Mark-Compact collections per run.
 # AB_ENV_A / AB_ENV_B: environment for A's / B's server (NAME=value, separated by spaces), e.g. the same build
 #   with and without libuv's io_uring: AB_ENV_B=UV_USE_IO_URING=1 bash bench/ab-builds.sh HEAD HEAD small 4
@@ -16,6 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
 [ $# -ge 2 ] || { echo "usage: $0 REV_A REV_B [scenario] [rounds]" >&2; exit 64; }
 scenario=${3:-large-chunked}
+SMALL_WARMUP=${AB_SMALL_WARMUP:-2000}
 rounds=${4:-3}
 mkdir -p "$BENCH/out"
 
@@ -57,8 +60,13 @@ run() { # run DIR [NAME=value ...] -> one line: MB/s or uploads/s, the server's 
     --info-dir "$data" --no-access --log-level error --max-body-size 4294967296 >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  # What the server holds before its first request (as bench/run.sh's idle RSS row).
+  local idle
+  idle=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
   # Small uploads: a warm-up run first (the JIT compiles, caches fill), so the CPU counted is the steady state's.
-  [ "$scenario" = small ] && BENCH_SMALL_COUNT=200 node "$BENCH/load.mjs" small "http://127.0.0.1:$port/files/" >/dev/null 2>&1
+  # 200 uploads were not enough: V8 still compiled about 130 functions (~0.5 s of TurboFan on its threads) during
+  # the next 2,000, whose CPU per upload was 0.80-0.86 ms against 0.43-0.49 from the third 2,000 on.
+  [ "$scenario" = small ] && BENCH_SMALL_COUNT=$SMALL_WARMUP node "$BENCH/load.mjs" small "http://127.0.0.1:$port/files/" >/dev/null 2>&1
   local cpu0 cpu1
   cpu0=$(cpu_ticks "$pid")
   line=$(node "$BENCH/load.mjs" "$scenario" "http://127.0.0.1:$port/files/" "$pid" 2>/dev/null | tail -1)
@@ -69,8 +77,10 @@ run() { # run DIR [NAME=value ...] -> one line: MB/s or uploads/s, the server's 
   # Server CPU (user + system, every thread) over the measured run: per upload for small, else in seconds.
   figure=$(node -e 'const r = JSON.parse(process.argv[1]); const cpu = Number(process.argv[2]) / Number(process.argv[3]);
     console.log(r.error ?? `${(r.mbPerSecond ?? r.uploadsPerSecond ?? r.p50Ms).toFixed(1)}` +
-      (r.uploads ? ` ${((cpu * 1000) / r.uploads).toFixed(3)} CPU-ms/upload` : ` ${cpu.toFixed(2)} CPU-s`))' \
+      (r.uploads ? ` ${((cpu * 1000) / r.uploads).toFixed(3)} CPU-ms/upload` : ` ${cpu.toFixed(2)} CPU-s`) +
+      (r.peakRssMB ? ` peak ${r.peakRssMB.toFixed(1)} MB` : ""))' \
     "$line" $((cpu1 - cpu0)) "$(getconf CLK_TCK)")
+  figure="$figure idle $idle MB"
   [ -n "${AB_TRACE_GC:-}" ] && figure="$figure ($(grep -c Mark-Compact "$log") Mark-Compact)"
   # Emptied now (their data never reaches the disk), deleted at the end.
   find "$data" -type f -exec truncate -s 0 {} +

@@ -6,8 +6,9 @@
 #
 # Usage: bash bench/small-ab.sh ROUNDS TREE...     TREE: a folder holding a built Wharf (bin/wharf.js and dist/)
 #   e.g. bash bench/small-ab.sh 8 /tmp/wharf-ab-c74d09e .
-# Environment: SMALL_AB_UPLOADS=3000 (measured per run, after a 400-upload warm-up), SMALL_AB_ENV="NAME=value ..."
-#   (every server's environment). Run it under the machine's bench lock (flock /work/wt/bench.lock ...).
+# Environment: SMALL_AB_UPLOADS=3000 (measured per run), SMALL_AB_WARMUP=2000 (uploads before it),
+#   SMALL_AB_ENV="NAME=value ..." (every server's environment). Run it under the machine's bench lock
+#   (flock /work/wt/bench.lock ...).
 # Prints one line per round: per tree, uploads/s, CPU ms per upload of the whole process and of its main thread.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,8 @@ BENCH=$ROOT/bench
 rounds=$1
 shift
 UPLOADS=${SMALL_AB_UPLOADS:-3000}
+# Fewer left V8 compiling the request path during the measured run (bench/ab-builds.sh).
+WARMUP=${SMALL_AB_WARMUP:-2000}
 TICK=$(getconf CLK_TCK)
 mkdir -p "$BENCH/out"
 # Data folders, emptied after each run and deleted when the script ends (see bench/ab-builds.sh).
@@ -31,7 +34,7 @@ run() { # run TREE -> "uploads/s all-ms main-ms"
     --info-dir "$data" --no-access --log-level error >"$data.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  BENCH_SMALL_COUNT=400 node "$BENCH/load.mjs" small "http://127.0.0.1:$port/files/" >/dev/null
+  BENCH_SMALL_COUNT=$WARMUP node "$BENCH/load.mjs" small "http://127.0.0.1:$port/files/" >/dev/null
   local all0 main0 all1 main1 result
   all0=$(ticks "/proc/$pid/stat")
   main0=$(ticks "/proc/$pid/task/$pid/stat")

@@ -7,7 +7,7 @@
 #
 # Usage: bash bench/small-costs.sh [server ...]     servers: wharf (this tree), tusd, rustus, pipe (the node:http
 #   floor, bench/baseline-pipe.mjs); default wharf, tusd and rustus
-# Environment: SMALL_COSTS_UPLOADS=2000 (the CPU run), SMALL_COSTS_WHARF=<tree> (another checkout's bin/wharf.js),
+# Environment: SMALL_COSTS_UPLOADS=2000 (the CPU run), SMALL_COSTS_WARMUP=2000 (the uploads before it), SMALL_COSTS_WHARF=<tree> (another checkout's bin/wharf.js),
 #   SMALL_COSTS_SYSCALLS=0 (CPU only, no strace runs), SMALL_COSTS_WHARF_ENV="NAME=value ..." (environment of the
 #   wharf process only, e.g. UV_USE_IO_URING=1)
 # Run it under the machine's bench lock when other measurements may run (flock /work/wt/bench.lock ...).
@@ -17,6 +17,7 @@ ROOT=$PWD
 PEERS=$ROOT/bench/.peers
 wharf_tree=${SMALL_COSTS_WHARF:-$ROOT}
 UPLOADS=${SMALL_COSTS_UPLOADS:-2000}
+WARMUP=${SMALL_COSTS_WARMUP:-2000}
 command -v strace >/dev/null || { echo "small-costs: strace is not installed" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-small-costs.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -75,7 +76,7 @@ per_upload_cpu() {
   "${COMMAND[@]}" >"$WORK/$name.log" 2>&1 &
   local pid=$!
   wait_listening "$port"
-  load "$port" 200 # warm-up: a JIT compiles, caches fill
+  load "$port" "$WARMUP" # warm-up: a JIT compiles, caches fill (see bench/ab-builds.sh for why 2,000)
   local all0 main0 all1 main1
   all0=$(cpu_ticks "/proc/$pid/stat")
   main0=$(cpu_ticks "/proc/$pid/task/$pid/stat")

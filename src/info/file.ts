@@ -135,10 +135,20 @@ export class FileInfoStore implements InfoStore {
     return this.#directoryPrefix + id + suffix;
   }
 
-  async get(id: string): Promise<UploadRecord | undefined> {
-    const found = await this.#read(id);
-    // Parsed afresh on every get: callers own (and change) the record they are given.
-    return found === undefined ? undefined : (JSON.parse(found.json) as UploadRecord);
+  get(id: string): Promise<UploadRecord | undefined> {
+    // Parsed afresh on every get: callers own (and change) the record they are given. A cached record (the usual
+    // PATCH) is answered without a turn through #read's promise.
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) {
+      try {
+        return Promise.resolve(JSON.parse(cached.json) as UploadRecord);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#read(id).then((found) =>
+      found === undefined ? undefined : (JSON.parse(found.json) as UploadRecord),
+    );
   }
 
   async #read(id: string): Promise<RecordFile | undefined> {
@@ -189,7 +199,8 @@ export class FileInfoStore implements InfoStore {
 
   async #put(record: UploadRecord, expectedVersion: number | null): Promise<void> {
     // A new record needs no read: creating its file with `wx` fails if the id exists.
-    const current = expectedVersion === null ? this.#cache.get(record.id) : await this.#read(record.id);
+    const cached = this.#cache.get(record.id);
+    const current = expectedVersion === null || cached !== undefined ? cached : await this.#read(record.id);
     if (expectedVersion === null ? current !== undefined : current?.version !== expectedVersion) {
       throw new InfoConflictError(record.id);
     }

@@ -153,7 +153,9 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
-    const pathname = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const pathname = query === -1 ? url : url.slice(0, query);
     const logAccess =
       config.accessLog && (config.healthAccessLog || (pathname !== healthPath && pathname !== livenessPath));
     if (logAccess || metrics !== undefined) {

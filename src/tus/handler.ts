@@ -169,7 +169,8 @@ export function createTusRequestHandler(dependencies: TusHandlerDependencies): R
       const hookSet = pinned instanceof Promise ? await pinned : pinned;
       // Express strips its mount path from req.url; originalUrl keeps the full path.
       const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-      const pathname = url.split('?', 1)[0] ?? '/';
+      const query = url.indexOf('?');
+      const pathname = query === -1 ? url : url.slice(0, query);
       const route = routeTusPath(pathname, settings.basePath);
       if (!route) throw new WharfError('ERR_NOT_FOUND');
       // Upload-Draft-Interop-Version marks the IETF draft; without it (or with the draft off) it is tus 1.0.

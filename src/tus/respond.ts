@@ -57,10 +57,14 @@ export function endWithHookResponse(
   res: ServerResponse,
   response: { readonly body?: string; readonly headers: Readonly<Record<string, string>> } | undefined,
 ): void {
-  for (const [name, value] of Object.entries(response?.headers ?? {})) {
+  if (response === undefined) {
+    res.end();
+    return;
+  }
+  for (const [name, value] of Object.entries(response.headers)) {
     if (!res.hasHeader(name)) res.setHeader(name, value);
   }
-  if (response?.body === undefined) {
+  if (response.body === undefined) {
     res.end();
     return;
   }

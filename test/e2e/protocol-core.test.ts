@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
+import { exchangeOnOneSocket } from '../support/raw-socket.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 let wharf: WharfProcess;
@@ -288,5 +289,86 @@ describe('routing', () => {
   it('answers 404 outside the endpoint', async () => {
     const reply = await send('GET', `${wharf.origin}/elsewhere`);
     assert.equal(reply.status, 404);
+  });
+});
+
+describe('answer heads', () => {
+  /** One request on its own connection, not half-closed (Node drops the answer to a request whose client did). */
+  const exchange = async (request: string): Promise<string> =>
+    (await exchangeOnOneSocket(wharf.port, [request])).toString('latin1');
+
+  /**
+   * The head of a raw answer as its status line, then its header lines sorted (their order carries no meaning),
+   * Date's value masked and the upload id as <id>.
+   */
+  function headLines(answer: string, id?: string): string[] {
+    const head = answer.slice(0, answer.indexOf('\r\n\r\n'));
+    const [status = '', ...lines] = head
+      .split('\r\n')
+      .map((line) => (line.startsWith('Date: ') ? 'Date: <date>' : line))
+      .map((line) => (id === undefined ? line : line.replaceAll(id, '<id>')));
+    return [status, ...lines.sort()];
+  }
+
+  // Without an Origin only the tus handler sets headers; with one, CORS sets its own first. Either way every header
+  // comes once, and a 201 without a body says Content-Length: 0: a head written before the answer's end (as
+  // `writeHead` with a flat list would, to save setHeader's per-header work) announces a chunked body instead.
+  for (const origin of [undefined, 'https://app.example']) {
+    it(`POST 201 and PATCH 204 send each header once (${origin ?? 'no Origin'})`, async () => {
+      const originLine = origin === undefined ? '' : `Origin: ${origin}\r\n`;
+      const cors =
+        origin === undefined
+          ? []
+          : [
+              'Vary: Origin',
+              `Access-Control-Allow-Origin: ${origin}`,
+              `Access-Control-Expose-Headers: ${(await send('GET', wharf.endpoint, { headers: { Origin: origin } })).headers['access-control-expose-headers']}`,
+            ];
+      const created = await exchange(
+        `POST /files/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 5\r\n${originLine}Connection: close\r\n\r\n`,
+      );
+      const id = /^Location: http:\/\/127\.0\.0\.1\/files\/(\S+)\r$/m.exec(created)?.[1];
+      assert.ok(id !== undefined, created);
+      assert.deepEqual(headLines(created, id), [
+        'HTTP/1.1 201 Created',
+        ...[
+          ...cors,
+          'Tus-Resumable: 1.0.0',
+          'X-Content-Type-Options: nosniff',
+          'Location: http://127.0.0.1/files/<id>',
+          'Upload-Offset: 0',
+          'Date: <date>',
+          'Connection: close',
+          'Content-Length: 0',
+        ].sort(),
+      ]);
+      const patched = await exchange(
+        `PATCH /files/${id} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+          `Content-Type: application/offset+octet-stream\r\nContent-Length: 5\r\n${originLine}Connection: close\r\n\r\nhello`,
+      );
+      assert.deepEqual(headLines(patched), [
+        'HTTP/1.1 204 No Content',
+        ...[
+          ...cors,
+          'Tus-Resumable: 1.0.0',
+          'X-Content-Type-Options: nosniff',
+          'Upload-Offset: 5',
+          'Date: <date>',
+          'Connection: close',
+        ].sort(),
+      ]);
+      const head = await send('HEAD', `${wharf.endpoint}${id}`, { headers: tus });
+      assert.equal(head.headers['upload-offset'], '5');
+    });
+  }
+
+  it('a refused POST still sends the protocol headers', async () => {
+    const refused = await exchange(
+      'POST /files/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n',
+    );
+    const lines = headLines(refused);
+    assert.equal(lines[0], 'HTTP/1.1 400 Bad Request');
+    assert.equal(lines.filter((line) => line === 'Tus-Resumable: 1.0.0').length, 1);
+    assert.equal(lines.filter((line) => line === 'X-Content-Type-Options: nosniff').length, 1);
   });
 });
