@@ -10,9 +10,10 @@
 //   WHARF_TEST_AMQP_URL, WHARF_TEST_KAFKA_BROKERS as in the tests)
 //   BENCH_HOOKS_WHARF=DIR runs the Wharf checkout at DIR (its bin/wharf.js) instead of this one; with
 //   BENCH_HOOKS_WHARF_B=DIR too, every mode runs on both builds in turn (A B A B), for before/after figures.
-//   BENCH_HOOKS_WARMUP=N runs N uploads on each server before the measured ones (not counted, their events
-//   delivered first): figures of a server whose hot code V8 has compiled. Without it a server just started
-//   spends much of its CPU compiling (perf: TurboFan threads ~0.15 ms per upload over the first 4,000).
+//   BENCH_HOOKS_WARMUP=N (default 1,000; 0 for none) runs N uploads on each server before the measured ones (not
+//   counted, their events delivered first): figures of a server whose hot code V8 has compiled. Without it a
+//   server just started spends much of its CPU compiling (perf: TurboFan threads ~0.15 ms per upload over the
+//   first 4,000). Not in the modes with a broker down: their warm-up events would wait in the outbox.
 //   BENCH_HOOKS_PROFILE=DIR starts each server with --cpu-prof, its profile written into DIR.
 //   BENCH_HOOKS_PERF=DIR records each server's on-CPU samples with `perf record -g` (every thread, the kernel
 //   side of its system calls too) into DIR/<mode>.data while the load runs and its events are delivered; read
@@ -168,11 +169,13 @@ const modes = {
   'post hooks, a broker down': {
     sink: 'http',
     events: 2,
+    brokerDown: true,
     args: (url) => ['--hooks-http-urls', url, '--hooks-amqp-url', downAmqpUrl, '--hooks', postHooks],
   },
   [`post hooks with a ${backlog.toLocaleString('en')}-event backlog`]: {
     sink: 'http',
     events: 2,
+    brokerDown: true,
     setup: (dataDir) => seedBacklog(dataDir, backlog),
     args: (url) => ['--hooks-http-urls', url, '--hooks-amqp-url', downAmqpUrl, '--hooks', postHooks],
   },
@@ -315,7 +318,7 @@ async function waitForPort(port, child) {
 const builds = [process.env.BENCH_HOOKS_WHARF || root, ...(process.env.BENCH_HOOKS_WHARF_B ? [process.env.BENCH_HOOKS_WHARF_B] : [])];
 const profileDir = process.env.BENCH_HOOKS_PROFILE;
 const perfDir = process.env.BENCH_HOOKS_PERF;
-const warmup = Number(process.env.BENCH_HOOKS_WARMUP ?? 0);
+const warmup = config.hooksWarmup;
 
 /** Starts `perf record` on a running server; the function it returns stops it and waits for its file. */
 function recordPerf(pid, name) {
@@ -443,7 +446,7 @@ try {
           // BENCH_HOOKS_WARMUP uploads first, their events delivered, none of it counted: the figures of a
           // server that has run a while (its hot code compiled), not of one just started.
           let before = 0;
-          if (warmup > 0) {
+          if (warmup > 0 && !modes[mode].brokerDown) {
             const warm = await runLoad(port, warmup);
             before = modes[mode].sink === 'none' ? 0 : await settled(sink.received, warm.uploads * modes[mode].events);
           }

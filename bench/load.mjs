@@ -60,12 +60,12 @@ async function largeSingle() {
   };
 }
 
-async function small() {
-  const agent = keepAliveAgent(config.smallClients);
+/** The small uploads of one run (`count` of them, 32 clients); their latencies, in the order they ended. */
+async function smallUploads(agent, count) {
   const latencies = [];
   let next = 0;
   const client = async () => {
-    while (next < config.smallCount) {
+    while (next < count) {
       next += 1;
       const started = performance.now();
       const url = await create(endpoint, agent, config.smallBytes);
@@ -73,13 +73,25 @@ async function small() {
       latencies.push(performance.now() - started);
     }
   };
-  const started = performance.now();
   await Promise.all(Array.from({ length: config.smallClients }, client));
+  return latencies;
+}
+
+/** BENCH_SMALL_WARMUP uploads before the measured ones (and before the server's CPU is first read). */
+async function smallWarmUp() {
+  if (config.smallWarmup > 0) await smallUploads(keepAliveAgent(config.smallClients), config.smallWarmup);
+}
+
+async function small() {
+  const agent = keepAliveAgent(config.smallClients);
+  const started = performance.now();
+  const latencies = await smallUploads(agent, config.smallCount);
   const elapsed = performance.now() - started;
   latencies.sort((a, b) => a - b);
   return {
     uploads: latencies.length,
     clients: config.smallClients,
+    warmup: config.smallWarmup,
     seconds: seconds(elapsed),
     uploadsPerSecond: latencies.length / seconds(elapsed),
     p50Ms: percentile(latencies, 50),
@@ -166,6 +178,8 @@ const deadline = setTimeout(() => {
   process.exit(2);
 }, config.deadlineSeconds * 1000);
 
+// Not measured: the server's CPU and peak RSS are read from here on.
+if (scenario === 'small') await smallWarmUp();
 const sampler = rssSampler(serverPid);
 const cpuBefore = treeCpuMs(serverPid);
 try {

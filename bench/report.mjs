@@ -301,7 +301,7 @@ if (hookRuns.length) {
     .map((mode) => `${mode} ${format(of(mode))} uploads/s (×${(of(mode) / off).toFixed(2)})`);
   extra.push(
     `- Hooks on versus off (${subject} alone, ${count(config.hooksCount ?? config.smallCount)} small uploads per ` +
-      `run; the HTTP target is a minimal HTTP/1.1 responder answering 200 at once, RabbitMQ and Kafka are the test brokers on the same machine): ${parts.join('; ')}.`,
+      `run${config.hooksWarmup > 0 ? ` after ${count(config.hooksWarmup)} not counted (not with a broker down)` : ''}; the HTTP target is a minimal HTTP/1.1 responder answering 200 at once, RabbitMQ and Kafka are the test brokers on the same machine): ${parts.join('; ')}.`,
   );
   const skipped = [...new Set(runs.filter((run) => run.hooks !== undefined && run.skipped).map((run) => run.hooks))];
   if (skipped.length) extra.push(`  - Not run: ${skipped.join(', ')} (the broker did not answer).`);
@@ -418,6 +418,10 @@ const settings =
   (options.elapsed ? `; whole run ${Math.floor(options.elapsed / 60)} min ${options.elapsed % 60} s` : '') +
   `; load average (1/5/15 min) ${loadAtStart ? `at the start ${loadAtStart}, ` : ''}at the end ${loadNow}` +
   (busy ? ` on ${os.availableParallelism()} cores: other work shared the machine` : '') +
+  (config.smallWarmup > 0
+    ? `; each server took ${count(config.smallWarmup)} small uploads before the measured ones of the small rows ` +
+      `(not counted, nor their CPU: a steady state, not V8 compiling; BENCH_SMALL_WARMUP)`
+    : '; small rows measured on servers just started (BENCH_SMALL_WARMUP=0)') +
   (servicesRunning ? `; **test services were running** (${servicesRunning}), taking CPU from the servers` : '');
 
 const body = [

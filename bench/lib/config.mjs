@@ -16,6 +16,15 @@ function figure(name, base, { min = 1, scaled = true } = {}) {
   return Math.max(min, Math.round(scaled ? base * scale : base));
 }
 
+/** A count that may be 0 (a warm-up): not scaled, since it is about the server's compiler, not the load. */
+function countOrZero(name, base) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return base;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be 0 or a positive integer, got ${raw}`);
+  return value;
+}
+
 export const config = {
   scale,
   largeBytes: figure('BENCH_LARGE_BYTES', 1024 * MiB, { min: MiB }),
@@ -23,6 +32,13 @@ export const config = {
   smallCount: figure('BENCH_SMALL_COUNT', 2000, { min: 32 }),
   smallClients: figure('BENCH_SMALL_CLIENTS', 32, { scaled: false }),
   smallBytes: figure('BENCH_SMALL_BYTES', 64 * 1024, { scaled: false }),
+  // Small uploads each server takes before the measured ones, not counted (nor their CPU): the small row is a
+  // server's steady state. A Node server just started spends most of its first 2,000 uploads' CPU in V8's
+  // compilers (Wharf: 0.80-0.86 ms per upload cold, 0.43-0.49 after 4,000); Go and Rust servers lose nothing.
+  smallWarmup: countOrZero('BENCH_SMALL_WARMUP', 2000),
+  // The same for every hooks mode whose targets answer (hooks-overhead.mjs; not the modes with a broker down,
+  // whose warm-up events would wait in the outbox and change what those modes compare).
+  hooksWarmup: countOrZero('BENCH_HOOKS_WARMUP', 1000),
   // The small scenario again for each hooks mode (hooks-overhead.mjs, Wharf alone, 5 modes × the rounds): fewer
   // than `small`, so that the whole bench stays under 15 minutes on a machine that first builds the peers.
   hooksCount: figure('BENCH_HOOKS_COUNT', 800, { min: 32 }),
