@@ -172,13 +172,24 @@ export function composeHookParts(
    * health, dead letters and pending events); a changed one gets a target of its own, so that events stored for
    * the old declaration are still delivered as it said.
    */
-  const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
+  const checkModules = (config: PipelineConfig): void => {
     const modules = boundModules(config);
     if (modules.length !== startModules.size || modules.some((name) => !startModules.has(name))) {
       throw new HookConfigError(
         `the module hooks (transport: module) cannot change without a restart: running with ${[...startModules].join(', ') || 'none'}, the new set has ${modules.join(', ') || 'none'}`,
       );
     }
+  };
+  /**
+   * Throws what {@link buildPipeline} would throw for this set, changing nothing: every hook's transport is
+   * built (bound or not, so that a hook is refused when it is declared) and let go, nothing is registered.
+   */
+  const checkPipeline = (config: PipelineConfig): void => {
+    checkModules(config);
+    new Pipeline(config, pipelineDefaults);
+  };
+  const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
+    checkModules(config);
     if (config.bindings.length === 0) return undefined;
     const built = new Pipeline(config, {
       ...pipelineDefaults,
@@ -203,6 +214,7 @@ export function composeHookParts(
   return {
     transports,
     buildPipeline,
+    checkPipeline,
     brokers: [...brokers.values()],
     outboxNames,
     ...(pipeline !== undefined ? { pipeline } : {}),

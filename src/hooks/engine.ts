@@ -77,6 +77,11 @@ export interface HookEngineOptions {
    * cannot change while the engine runs.
    */
   readonly buildPipeline?: (config: PipelineConfig) => Pipeline | undefined;
+  /**
+   * Throws the HookConfigError {@link HookEngineOptions.buildPipeline} would throw for this set, changing
+   * nothing ({@link HookEngine.checkNamedHooks}). Absent: only the module hooks are not checked.
+   */
+  readonly checkPipeline?: (config: PipelineConfig) => void;
   /** A shared outbox store numbers each upload's post events across instances (none: numbered here). */
   readonly sequenceStore?: OutboxStore;
   /** Run records kept in memory (default 1000). */
@@ -137,6 +142,7 @@ export class HookEngine {
   /** Replaced transports that keep no connection (`keepConnections(false)`), until one is used again. */
   readonly #retired = new Set<HookTransport>();
   readonly #buildPipeline: ((config: PipelineConfig) => Pipeline | undefined) | undefined;
+  readonly #checkPipeline: ((config: PipelineConfig) => void) | undefined;
   readonly #withoutGlobalHooks: ReadonlySet<string>;
   /** The endpoints without global hooks of the current set (a replacement of the modules keeps them). */
   #currentWithout: ReadonlySet<string>;
@@ -163,6 +169,7 @@ export class HookEngine {
     this.#brokers = options.brokers;
     this.#outboxNames = options.outboxNames;
     this.#buildPipeline = options.buildPipeline;
+    this.#checkPipeline = options.checkPipeline;
     this.#withoutGlobalHooks = options.withoutGlobalHooks ?? new Set();
     const outbox = options.outbox;
     this.#outbox = outbox;
@@ -246,9 +253,7 @@ export class HookEngine {
    * HookConfigError (the running set stays) when the set cannot be used or the engine cannot change its set.
    */
   replaceNamedHooks(config: PipelineConfig, version = this.#set.version + 1): HookSet {
-    if (this.#buildPipeline === undefined) {
-      throw new HookConfigError('this hooks engine cannot change its named hooks while it runs');
-    }
+    if (this.#buildPipeline === undefined) throw cannotChange();
     const pipeline = this.#buildPipeline(config);
     // Only the brokers the outbox will deliver through: an unchanged binding keeps its first transport.
     const outbox = this.#outbox;
@@ -258,6 +263,15 @@ export class HookEngine {
     this.#set = this.#newSet(version, pipeline, this.#currentWithout);
     this.#releaseReplaced(pipeline);
     return this.#set;
+  }
+
+  /**
+   * Throws the HookConfigError {@link replaceNamedHooks} would throw for this set, and changes nothing: the admin
+   * API asks before it stores a change, so that a change the engine cannot run is refused, not stored.
+   */
+  checkNamedHooks(config: PipelineConfig): void {
+    if (this.#buildPipeline === undefined) throw cannotChange();
+    this.#checkPipeline?.(config);
   }
 
   /**
@@ -532,4 +546,8 @@ export class HookEngine {
     ]);
     await Promise.all([...transports].map((transport) => transport?.close?.()));
   }
+}
+
+function cannotChange(): HookConfigError {
+  return new HookConfigError('this hooks engine cannot change its named hooks while it runs');
 }

@@ -1,3 +1,4 @@
+import { HookConfigError } from '../errors.ts';
 import type { UploadEvent, UploadEventName } from '../events.ts';
 import {
   type CloudEventsSettings,
@@ -190,43 +191,19 @@ export class Pipeline {
     const transports = new Map<string, HookTransport>();
     const brokers: HookTransport[] = [];
     for (const hook of config.hooks) {
-      if (hook.transport === 'amqp' || hook.transport === 'kafka') {
-        const transport =
-          hook.transport === 'amqp' && hook.amqp !== undefined
-            ? new AmqpHookTransport(hook.amqp)
-            : hook.kafka !== undefined
-              ? new KafkaHookTransport(hook.kafka)
-              : undefined;
-        if (transport === undefined) continue;
-        transports.set(hook.name, transport);
-        brokers.push(transport);
-      } else if (hook.transport === 'module') {
-        transports.set(hook.name, new BoundModuleTarget(hook.module ?? ''));
-      } else if (hook.transport === 'file' || hook.transport === 'dir') {
-        const options = {
-          timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
-          baseEnv: defaults.baseEnv,
-          ...(hook.env !== undefined ? { hookEnv: hook.env } : {}),
-          ...(hook.cwd !== undefined ? { cwd: hook.cwd } : {}),
-          ...(hook.shell === true ? { shell: true } : {}),
-        };
-        transports.set(
-          hook.name,
-          hook.transport === 'file'
-            ? new FileHookTransport(hook.command ?? '', options)
-            : new DirHookTransport(hook.directory ?? '', options),
-        );
-      } else {
-        transports.set(
-          hook.name,
-          new HttpHookTransport(hook.url ?? '', {
-            timeoutMs: hook.timeoutMs ?? defaults.httpTimeoutMs,
-            proxyHeaders: defaults.httpProxyHeaders,
-            ...(hook.secrets !== undefined ? { secrets: hook.secrets } : {}),
-            ...(hook.notify !== undefined ? { render: notifyRenderer(hook.notify) } : {}),
-          }),
-        );
+      let transport: HookTransport | undefined;
+      try {
+        transport = transportOf(hook, defaults);
+      } catch (cause) {
+        // A declaration that validated but that a transport refuses (an http URL whose user name does not
+        // percent-decode): named, so that the admin API can say which hook to repair.
+        throw new HookConfigError(`hooks.${hook.name}: cannot be used: ${(cause as Error).message}`, {
+          cause,
+        });
       }
+      if (transport === undefined) continue;
+      transports.set(hook.name, transport);
+      if (isBrokerTransport(hook.transport)) brokers.push(transport);
     }
     this.brokerTransports = brokers;
     this.transports = [...transports.values()];
@@ -327,6 +304,38 @@ export class Pipeline {
       ...(this.#cloudEvents !== undefined ? { cloudEvents: this.#cloudEvents } : {}),
     };
     return formatEvent(bound.format, event, context, { hook });
+  }
+}
+
+/** The transport of one named hook (none for a broker hook without its broker's settings). */
+function transportOf(hook: NamedHookDeclaration, defaults: PipelineDefaults): HookTransport | undefined {
+  switch (hook.transport) {
+    case 'amqp':
+      return hook.amqp === undefined ? undefined : new AmqpHookTransport(hook.amqp);
+    case 'kafka':
+      return hook.kafka === undefined ? undefined : new KafkaHookTransport(hook.kafka);
+    case 'module':
+      return new BoundModuleTarget(hook.module ?? '');
+    case 'file':
+    case 'dir': {
+      const options = {
+        timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
+        baseEnv: defaults.baseEnv,
+        ...(hook.env !== undefined ? { hookEnv: hook.env } : {}),
+        ...(hook.cwd !== undefined ? { cwd: hook.cwd } : {}),
+        ...(hook.shell === true ? { shell: true } : {}),
+      };
+      return hook.transport === 'file'
+        ? new FileHookTransport(hook.command ?? '', options)
+        : new DirHookTransport(hook.directory ?? '', options);
+    }
+    default:
+      return new HttpHookTransport(hook.url ?? '', {
+        timeoutMs: hook.timeoutMs ?? defaults.httpTimeoutMs,
+        proxyHeaders: defaults.httpProxyHeaders,
+        ...(hook.secrets !== undefined ? { secrets: hook.secrets } : {}),
+        ...(hook.notify !== undefined ? { render: notifyRenderer(hook.notify) } : {}),
+      });
   }
 }
 

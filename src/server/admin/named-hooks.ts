@@ -518,6 +518,15 @@ export class RuntimeNamedHooks {
         if (before.size === 0 || error.problems.some((problem) => !before.has(placeOf(problem)))) throw error;
         remaining = error.problems;
       }
+      // A change the engine cannot run (a transport refuses a hook that validated) is refused here, before it is
+      // written: stored, it would refuse every request that may run hooks (503) until repaired.
+      if (validated !== undefined) {
+        try {
+          this.#options.engine.checkNamedHooks(combined(file, validated));
+        } catch (error) {
+          throw new NamedHooksError('ERR_ADMIN_HOOK_INVALID', [messageOf(error)]);
+        }
+      }
       if (attempt === 0) await approve?.();
       if (!(await this.#options.store.write(next, stored.version))) continue;
       this.#version = Math.max(this.#version, stored.version + 1);
@@ -527,7 +536,7 @@ export class RuntimeNamedHooks {
         try {
           this.#install(next, validated, file);
         } catch (error) {
-          // Written, but the engine could not build its set (a module hook bound anew): refused like a read.
+          // Written, but the engine could not build its set after all (checked above): refused like a read.
           this.#document = next;
           this.#setUnfit(problemsOf(error));
           throw error;
