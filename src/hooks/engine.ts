@@ -544,7 +544,18 @@ export class HookEngine {
       ...this.#namedTransports,
       ...(outbox?.targetNames().map((name) => outbox.target(name)?.transport) ?? []),
     ]);
-    await Promise.all([...transports].map((transport) => transport?.close?.()));
+    // A transport that cannot close cleanly (a broker that never confirms the close: its connection is destroyed
+    // after its timeout) is said, and does not stop the others or the shutdown.
+    await Promise.all(
+      [...transports].map((transport) =>
+        transport?.close?.().catch((error: unknown) => {
+          this.#logger.warn(
+            { target: redactTarget(transport.describe('*')), error: String(error) },
+            'a hook transport did not close cleanly',
+          );
+        }),
+      ),
+    );
   }
 }
 

@@ -14,6 +14,11 @@ export interface AmqpPoolOptions {
   readonly prepare: (channel: ConfirmChannel) => Promise<void>;
   /** Gives up connecting after this long. */
   readonly connectTimeoutMs: number;
+  /**
+   * How long {@link AmqpChannelPool.close} waits for the broker to confirm the close of each connection before
+   * it destroys the connection's socket (default: `connectTimeoutMs`).
+   */
+  readonly closeTimeoutMs?: number;
   /** How the connections are named in RabbitMQ's management tools (default `wharf hooks`). */
   readonly connectionName?: string;
 }
@@ -31,12 +36,30 @@ interface PooledConnection {
 }
 
 /** The socket under an amqplib connection (not in its types: `ChannelModel.connection.stream`). */
-function socketOf(model: ChannelModel): { cork(): void; uncork(): void } | undefined {
-  const stream = (model as unknown as { connection?: { stream?: { cork?: unknown; uncork?: unknown } } })
-    .connection?.stream;
-  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function'
-    ? (stream as { cork(): void; uncork(): void })
+function socketOf(model: ChannelModel): { cork(): void; uncork(): void; destroy(): void } | undefined {
+  const stream = (
+    model as unknown as {
+      connection?: { stream?: { cork?: unknown; uncork?: unknown; destroy?: unknown } };
+    }
+  ).connection?.stream;
+  return typeof stream?.cork === 'function' &&
+    typeof stream.uncork === 'function' &&
+    typeof stream.destroy === 'function'
+    ? (stream as { cork(): void; uncork(): void; destroy(): void })
     : undefined;
+}
+
+/** Connections the broker did not confirm closing in time (their sockets were destroyed instead). */
+export class AmqpCloseTimeout extends Error {
+  constructor(
+    readonly connections: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `the broker did not answer the close of ${connections} connection${connections === 1 ? '' : 's'} within ${timeoutMs} ms; destroyed`,
+    );
+    this.name = 'AmqpCloseTimeout';
+  }
 }
 
 export interface PooledChannel {
@@ -165,17 +188,25 @@ export class AmqpChannelPool {
     pooled.channel.close().catch(() => {});
   }
 
+  /**
+   * Closes every connection. amqplib's close waits for the broker's Close-Ok, which a hung broker (or a network
+   * that drops everything) never sends: each connection gets `closeTimeoutMs`, then its socket is destroyed and
+   * close rejects with an {@link AmqpCloseTimeout} saying how many were, so that shutdown is bounded and said.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweeper);
     for (const waiter of this.#waiters.splice(0)) waiter(undefined);
     this.#idle.length = 0;
-    await Promise.all(
+    const timeoutMs = this.#options.closeTimeoutMs ?? this.#options.connectTimeoutMs;
+    const destroyed = await Promise.all(
       this.#connections.splice(0).map((connection) => {
         connection.open = false;
-        return connection.model.close().catch(() => {});
+        return closeWithin(connection.model, timeoutMs);
       }),
     );
+    const count = destroyed.filter(Boolean).length;
+    if (count > 0) throw new AmqpCloseTimeout(count, timeoutMs);
   }
 
   #lend(pooled: PooledChannel): PooledChannel {
@@ -255,8 +286,30 @@ export class AmqpChannelPool {
       for (const connection of [...this.#connections]) {
         if (connection.busy > 0 || now - connection.lastUsedAt < connectionTimeout) continue;
         this.#dropConnection(connection);
-        connection.model.close().catch(() => {});
+        // Bounded like a shutdown's close: a broker that never confirms does not keep the socket forever.
+        void closeWithin(connection.model, this.#options.closeTimeoutMs ?? this.#options.connectTimeoutMs);
       }
     }
   }
+}
+
+/** Closes `model`, or destroys its socket when the broker has not confirmed within `timeoutMs`: true then. */
+function closeWithin(model: ChannelModel, timeoutMs: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      socketOf(model)?.destroy();
+      resolve(true);
+    }, timeoutMs);
+    // A close that fails (the connection was already gone) is closed all the same.
+    model.close().then(
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
 }

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { connect, createServer, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { composeHookParts } from '../../src/hooks/compose-hooks.ts';
+import { HookEngine } from '../../src/hooks/engine.ts';
+import { type AmqpHooksConfig, AmqpHookTransport } from '../../src/hooks/transports/amqp.ts';
+import { amqpUrl } from '../support/brokers.ts';
+import { eventually } from '../support/eventually.ts';
+import { captureLogger, hooksConfig } from '../unit/hooks/fixtures.ts';
+
+/**
+ * A TCP proxy to the test RabbitMQ that can freeze: from then on it forwards nothing either way and keeps both
+ * sockets open, as a broker that stopped answering (hung, or a network that drops everything) looks to a client.
+ */
+async function freezingProxy() {
+  const target = new URL(amqpUrl);
+  let frozen = false;
+  let closedByClient = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5672), target.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (!frozen) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!frozen) client.write(chunk);
+    });
+    client.on('close', () => {
+      closedByClient++;
+      upstream.destroy();
+    });
+    upstream.on('close', () => client.destroy());
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const url = new URL(amqpUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    freeze: () => {
+      frozen = true;
+    },
+    /** Connections whose client side went away (the client closed or destroyed its socket). */
+    closedByClient: () => closedByClient,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The default exchange and no declarations: the test changes nothing on the shared broker. */
+function amqpConfig(url: string, publishTimeoutMs: number): AmqpHooksConfig {
+  return {
+    url,
+    exchange: '',
+    exchangeKind: 'topic',
+    routingKey: undefined,
+    queuesPrefix: `wharf-close-test-${process.pid}`,
+    declareExchange: false,
+    declareQueues: false,
+    durableExchange: false,
+    durableQueues: false,
+    autoDelete: true,
+    celery: false,
+    connectionPoolSize: 1,
+    channelPoolSize: 1,
+    idleConnectionTimeoutMs: undefined,
+    idleChannelsTimeoutMs: undefined,
+    publishTimeoutMs,
+  };
+}
+
+// A hang fails the test through its timeout: close() must settle well before it.
+describe('closing AMQP hooks when the broker stops answering', () => {
+  test('close() gives up after the publish timeout, destroys the connection and says which one', {
+    timeout: 20_000,
+  }, async (t) => {
+    const proxy = await freezingProxy();
+    t.after(() => proxy.close());
+    const transport = new AmqpHookTransport(amqpConfig(proxy.url, 300));
+    await transport.open();
+    proxy.freeze();
+    const outcome = await transport.close().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.ok(outcome instanceof Error, 'close() reports the connection it had to destroy');
+    assert.match(outcome.message, /did not answer the close of 1 connection within 300 ms/);
+    // The socket was destroyed, not left open to the unresponsive broker.
+    await eventually(() => (proxy.closedByClient() === 1 ? true : undefined), 'the client socket closed');
+  });
+
+  test('the engine closes anyway and logs a warning naming the AMQP target', {
+    timeout: 20_000,
+  }, async (t) => {
+    const proxy = await freezingProxy();
+    t.after(() => proxy.close());
+    const transport = new AmqpHookTransport(amqpConfig(proxy.url, 300));
+    await transport.open();
+    const { logger, entries } = captureLogger();
+    const config = hooksConfig();
+    const engine = new HookEngine(config, logger, {
+      ...composeHookParts(config, logger),
+      brokers: [transport],
+    });
+    proxy.freeze();
+    await engine.close();
+    const warning = entries.find((entry) => entry.level === 'warn' && /close/.test(entry.message));
+    assert.ok(warning !== undefined, JSON.stringify(entries));
+    // Named by its label (target-guard.ts): scheme, host and port; never the credentials.
+    assert.match(String(warning.fields.target), /^amqp:amqp:\/\/127\.0\.0\.1:\d+#/);
+    assert.match(String(warning.fields.error), /within 300 ms/);
+    assert.ok(!JSON.stringify(warning).includes('@'), JSON.stringify(warning));
+    await eventually(() => (proxy.closedByClient() === 1 ? true : undefined), 'the client socket closed');
+  });
+});
