@@ -161,6 +161,16 @@ export class RuntimeNamedHooks {
     this.#retryTimer = undefined;
   }
 
+  /**
+   * The state after reading the store's version (and the document when it changed): what work that runs hooks
+   * without a request of its own (the expiration sweep) checks first, since no request brings another
+   * instance's repair here. A store that does not answer leaves the last known state.
+   */
+  async checkedHealth(): Promise<NamedHooksHealth> {
+    await this.#check().catch(() => undefined);
+    return this.health();
+  }
+
   /** The state /health reports. */
   health(): NamedHooksHealth {
     if (!this.#loaded) return { status: 'unavailable', error: this.#loadError };
