@@ -1,58 +1,12 @@
 import assert from 'node:assert/strict';
-import { connect, createServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { composeHookParts } from '../../src/hooks/compose-hooks.ts';
 import { HookEngine } from '../../src/hooks/engine.ts';
 import { type AmqpHooksConfig, AmqpHookTransport } from '../../src/hooks/transports/amqp.ts';
 import { amqpUrl } from '../support/brokers.ts';
 import { eventually } from '../support/eventually.ts';
+import { tcpProxy } from '../support/tcp-proxy.ts';
 import { captureLogger, hooksConfig } from '../unit/hooks/fixtures.ts';
-
-/**
- * A TCP proxy to the test RabbitMQ that can freeze: from then on it forwards nothing either way and keeps both
- * sockets open, as a broker that stopped answering (hung, or a network that drops everything) looks to a client.
- */
-async function freezingProxy() {
-  const target = new URL(amqpUrl);
-  let frozen = false;
-  let closedByClient = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 5672), target.hostname);
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk: Buffer) => {
-      if (!frozen) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (!frozen) client.write(chunk);
-    });
-    client.on('close', () => {
-      closedByClient++;
-      upstream.destroy();
-    });
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  const url = new URL(amqpUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String(port);
-  return {
-    url: url.toString(),
-    freeze: () => {
-      frozen = true;
-    },
-    /** Connections whose client side went away (the client closed or destroyed its socket). */
-    closedByClient: () => closedByClient,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** The default exchange and no declarations: the test changes nothing on the shared broker. */
 function amqpConfig(url: string, publishTimeoutMs: number): AmqpHooksConfig {
@@ -81,7 +35,7 @@ describe('closing AMQP hooks when the broker stops answering', () => {
   test('close() gives up after the publish timeout, destroys the connection and says which one', {
     timeout: 20_000,
   }, async (t) => {
-    const proxy = await freezingProxy();
+    const proxy = await tcpProxy(amqpUrl, 5672);
     t.after(() => proxy.close());
     const transport = new AmqpHookTransport(amqpConfig(proxy.url, 300));
     await transport.open();
@@ -99,7 +53,7 @@ describe('closing AMQP hooks when the broker stops answering', () => {
   test('the engine closes anyway and logs a warning naming the AMQP target', {
     timeout: 20_000,
   }, async (t) => {
-    const proxy = await freezingProxy();
+    const proxy = await tcpProxy(amqpUrl, 5672);
     t.after(() => proxy.close());
     const transport = new AmqpHookTransport(amqpConfig(proxy.url, 300));
     await transport.open();
