@@ -46,6 +46,15 @@ describe('AMQP channel pool against RabbitMQ', () => {
     assert.equal(channels.openConnections, 1);
   });
 
+  test('callers that arrive together while the first connection opens share it (connection-pool-size holds)', async (t) => {
+    const channels = pool();
+    t.after(() => channels.close());
+    const [first, second] = await Promise.all([channels.acquire(), channels.acquire()]);
+    assert.notEqual(first.channel, second.channel);
+    assert.equal(first.connection, second.connection);
+    assert.equal(channels.openConnections, 1);
+  });
+
   test('closes idle channels and connections after their timeouts, and reopens on demand', async (t) => {
     const channels = pool({ idleChannelTimeoutMs: 200, idleConnectionTimeoutMs: 300 });
     t.after(() => channels.close());

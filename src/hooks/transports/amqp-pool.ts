@@ -81,6 +81,8 @@ export class AmqpChannelPool {
   readonly #idle: PooledChannel[] = [];
   readonly #waiters: ((channel: PooledChannel | undefined) => void)[] = [];
   #sweeper: NodeJS.Timeout | undefined;
+  /** The connection being opened, while one is. */
+  #connecting: Promise<PooledConnection> | undefined;
   #closed = false;
 
   constructor(options: AmqpPoolOptions) {
@@ -215,11 +217,28 @@ export class AmqpChannelPool {
     return pooled;
   }
 
+  /**
+   * A connection with room for a channel, opened when none has room and the pool may open one more; undefined
+   * when every connection is full. One connection opens at a time: callers that arrive while it opens wait for
+   * it (and share its failure) rather than each open one, which could pass `connectionPoolSize`.
+   */
   async #connectionWithRoom(): Promise<PooledConnection | undefined> {
-    const withRoom = this.#connections.find((c) => c.open && c.channels < this.#options.channelPoolSize);
-    if (withRoom !== undefined) return withRoom;
-    if (this.#connections.length >= this.#options.connectionPoolSize) return undefined;
-    return this.#connect();
+    for (;;) {
+      const withRoom = this.#connections.find((c) => c.open && c.channels < this.#options.channelPoolSize);
+      if (withRoom !== undefined) return withRoom;
+      if (this.#connecting !== undefined) {
+        await this.#connecting;
+        continue;
+      }
+      if (this.#connections.length >= this.#options.connectionPoolSize) return undefined;
+      const connecting = this.#connect();
+      this.#connecting = connecting;
+      try {
+        return await connecting;
+      } finally {
+        if (this.#connecting === connecting) this.#connecting = undefined;
+      }
+    }
   }
 
   async #connect(): Promise<PooledConnection> {
