@@ -188,11 +188,21 @@ export function composeHookParts(
     checkModules(config);
     new Pipeline(config, pipelineDefaults);
   };
+  // The transports of the set in force, by hook name: a replacement reuses those of the hooks that did not change.
+  let inForce = pipeline?.transportsByHook;
   const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
     checkModules(config);
-    if (config.bindings.length === 0) return undefined;
+    if (config.bindings.length === 0) {
+      inForce = undefined;
+      return undefined;
+    }
+    const running = inForce;
     const built = new Pipeline(config, {
       ...pipelineDefaults,
+      reuse: (name, key) => {
+        const known = running?.get(name);
+        return known?.key === key ? known.transport : undefined;
+      },
       targetName: (base, content) => {
         const known = registeredTargets.get(base);
         if (known === undefined || known === content) return base;
@@ -209,6 +219,7 @@ export function composeHookParts(
       if (!registeredTargets.has(name)) registeredTargets.set(name, content);
     }
     for (const [name, transport] of built.outboxTargets) outbox.addTarget(name, transport);
+    inForce = built.transportsByHook;
     return built;
   };
   return {

@@ -275,15 +275,15 @@ export class HookEngine {
   }
 
   /**
-   * Lets go of the connections of replaced named hooks, rather than keep them until the engine closes: every
-   * replacement (each admin API change, each reload) builds every named hook's transport anew. Kept: the new
-   * set's transports, and those the outbox delivers the new set's targets through (an unchanged binding keeps
-   * the target, and the transport, it was first registered with). An HTTP transport is retired (its kept-alive
-   * connections close once their delivery ends; a request still running the old set delivers on connections
-   * that are not kept, and so do retries of events stored for an old declaration), and keeps them again if a
-   * later set delivers through it (a declaration changed, then changed back, finds its first outbox target).
-   * Any other transport is closed only when no outbox target delivers through it: a broker's close is final,
-   * and events stored for a changed binding still go out through its old transport.
+   * Lets go of the connections of replaced named hooks, rather than keep them until the engine closes. A hook
+   * whose declaration did not change keeps its transport in the new set (compose-hooks.ts, `transportKey`);
+   * the others get new ones. Kept: the new set's transports, and those the outbox delivers the new set's
+   * targets through (an unchanged binding keeps the target, and the transport, it was first registered with).
+   * A transport with `keepConnections` (http, notify, AMQP, Kafka) is retired: its connections close once no
+   * delivery uses them; a request still running the old set, and retries of events stored for an old
+   * declaration, deliver on connections that are not kept; and it keeps them again if a later set delivers
+   * through it (a declaration changed, then changed back, finds its first outbox target). Any other transport
+   * (file, dir, module: no connection) is closed only when no outbox target delivers through it.
    */
   #releaseReplaced(current: Pipeline | undefined): void {
     const outbox = this.#outbox;

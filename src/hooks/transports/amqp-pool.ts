@@ -84,6 +84,8 @@ export class AmqpChannelPool {
   /** The connection being opened, while one is. */
   #connecting: Promise<PooledConnection> | undefined;
   #closed = false;
+  /** False once the hook was replaced: a connection closes as soon as none of its channels is in use. */
+  #keep = true;
 
   constructor(options: AmqpPoolOptions) {
     this.#options = options;
@@ -156,6 +158,11 @@ export class AmqpChannelPool {
       this.#wakeOne(undefined);
       return;
     }
+    if (!this.#keep && this.#waiters.length === 0) {
+      this.#idle.push(pooled);
+      if (pooled.connection.busy === 0) this.#closeIdle(pooled.connection);
+      return;
+    }
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) waiter(pooled);
     else this.#idle.push(pooled);
@@ -182,6 +189,26 @@ export class AmqpChannelPool {
         socket.uncork();
       }),
     );
+  }
+
+  /**
+   * false for a hook that was replaced (engine.ts): its connections close as soon as none of their channels is
+   * in use (idle ones now), and a later publish (an event stored for the old declaration, retried) opens one that
+   * closes after it in turn. true: connections are kept again (the declaration came back). Unlike close, the pool
+   * still works.
+   */
+  keepConnections(keep: boolean): void {
+    this.#keep = keep;
+    if (keep) return;
+    for (const connection of [...this.#connections]) {
+      if (connection.busy === 0) this.#closeIdle(connection);
+    }
+  }
+
+  /** Forgets an unused connection and closes it (bounded, as at shutdown). */
+  #closeIdle(connection: PooledConnection): void {
+    this.#dropConnection(connection);
+    void closeWithin(connection.model, this.#options.closeTimeoutMs ?? this.#options.connectTimeoutMs);
   }
 
   /** Closes a channel that misbehaved (e.g. a publish that was never confirmed). */
@@ -304,9 +331,8 @@ export class AmqpChannelPool {
     if (connectionTimeout !== undefined) {
       for (const connection of [...this.#connections]) {
         if (connection.busy > 0 || now - connection.lastUsedAt < connectionTimeout) continue;
-        this.#dropConnection(connection);
         // Bounded like a shutdown's close: a broker that never confirms does not keep the socket forever.
-        void closeWithin(connection.model, this.#options.closeTimeoutMs ?? this.#options.connectTimeoutMs);
+        this.#closeIdle(connection);
       }
     }
   }
