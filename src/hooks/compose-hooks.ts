@@ -180,29 +180,36 @@ export function composeHookParts(
       );
     }
   };
+  // The transports of the set in force, by hook name: a replacement reuses those of the hooks that did not change.
+  let inForce = pipeline?.transportsByHook;
+  const reuseFrom =
+    (running: typeof inForce) =>
+    (name: string, key: string): HookTransport | undefined => {
+      const known = running?.get(name);
+      return known?.key === key ? known.transport : undefined;
+    };
   /**
    * Throws what {@link buildPipeline} would throw for this set, changing nothing: every hook's transport is
-   * built (bound or not, so that a hook is refused when it is declared) and let go, nothing is registered.
+   * built (bound or not, so that a hook is refused when it is declared), nothing is registered, and the
+   * transports made for the check are closed (an AMQP one runs an idle sweep timer from its construction).
    */
   const checkPipeline = (config: PipelineConfig): void => {
     checkModules(config);
-    new Pipeline(config, pipelineDefaults);
+    const running = inForce;
+    const checked = new Pipeline(config, { ...pipelineDefaults, reuse: reuseFrom(running) });
+    for (const [name, { transport }] of checked.transportsByHook) {
+      if (running?.get(name)?.transport !== transport) transport.close?.().catch(() => undefined);
+    }
   };
-  // The transports of the set in force, by hook name: a replacement reuses those of the hooks that did not change.
-  let inForce = pipeline?.transportsByHook;
   const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
     checkModules(config);
     if (config.bindings.length === 0) {
       inForce = undefined;
       return undefined;
     }
-    const running = inForce;
     const built = new Pipeline(config, {
       ...pipelineDefaults,
-      reuse: (name, key) => {
-        const known = running?.get(name);
-        return known?.key === key ? known.transport : undefined;
-      },
+      reuse: reuseFrom(inForce),
       targetName: (base, content) => {
         const known = registeredTargets.get(base);
         if (known === undefined || known === content) return base;

@@ -89,14 +89,22 @@ export class AmqpChannelPool {
 
   constructor(options: AmqpPoolOptions) {
     this.#options = options;
+  }
+
+  /**
+   * Starts the idle sweep with the first connection: a pool that never connects (the transport of a hook set
+   * built only to be checked, or never delivered through) holds no timer.
+   */
+  #startSweeper(): void {
+    if (this.#sweeper !== undefined || this.#closed) return;
+    const options = this.#options;
     const timeouts = [options.idleConnectionTimeoutMs, options.idleChannelTimeoutMs].filter(
       (value): value is number => value !== undefined,
     );
-    if (timeouts.length > 0) {
-      const every = Math.max(100, Math.min(1000, ...timeouts.map((value) => value / 2)));
-      this.#sweeper = setInterval(() => this.#sweep(), every);
-      this.#sweeper.unref();
-    }
+    if (timeouts.length === 0) return;
+    const every = Math.max(100, Math.min(1000, ...timeouts.map((value) => value / 2)));
+    this.#sweeper = setInterval(() => this.#sweep(), every);
+    this.#sweeper.unref();
   }
 
   /** Connections currently open (for tests and metrics). */
@@ -292,6 +300,7 @@ export class AmqpChannelPool {
       throw new Error('the AMQP pool is closed');
     }
     this.#connections.push(connection);
+    this.#startSweeper();
     return connection;
   }
 
