@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { adminClient } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { patchInTwoParts, send, tus } from '../support/http.ts';
@@ -11,7 +12,6 @@ import { postgresUrl, redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = `admin-${randomUUID()}`;
-const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
 
 async function linesOf(file: string): Promise<string[]> {
   try {
@@ -47,16 +47,7 @@ async function create(wharf: WharfProcess): Promise<string> {
   return String(created.headers.location).split('/').pop() ?? '';
 }
 
-async function admin(wharf: WharfProcess, method: string, route: string, body?: unknown) {
-  const reply = await send(method, `${wharf.origin}/admin/api/${route}`, {
-    headers: auth,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return {
-    status: reply.status,
-    body: reply.text === '' ? {} : (JSON.parse(reply.text) as Record<string, unknown>),
-  };
-}
+const admin = adminClient(token);
 
 /**
  * Two instances on one shared store: a binding made through one is used by the other for the next request, a

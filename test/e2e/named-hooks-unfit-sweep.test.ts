@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { adminClient } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { send, tus } from '../support/http.ts';
 import { linesOf } from '../support/lines-file.ts';
@@ -12,19 +13,8 @@ import { redisUrl } from '../support/services.ts';
 import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'unfit-sweep-admin-token';
-const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
 
-async function admin(wharf: WharfProcess, method: string, route: string, body?: unknown) {
-  const reply = await send(method, `${wharf.origin}/admin/api/${route}`, {
-    headers: auth,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return {
-    status: reply.status,
-    text: reply.text,
-    body: reply.text === '' ? {} : (JSON.parse(reply.text) as Record<string, unknown>),
-  };
-}
+const admin = adminClient(token);
 
 /**
  * `farewell` hears the failures of finishing (an unfinished upload the sweep removed is one) and logs
