@@ -361,6 +361,42 @@ describe('hooks changed at run time', { concurrency: true }, () => {
   });
 });
 
+describe('the named hooks list shows the URL of a hook made through the admin API as a label', {
+  concurrency: false,
+}, () => {
+  it('no user info, path or query of the URL (where secrets live) in GET /admin/api/hooks, as for targets', async () => {
+    const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-label-'));
+    const wharf = await startWharf({
+      args: [
+        '--config',
+        await writeConfig(scratch, path.join(scratch, 'snooper.log')),
+        '--admin',
+        '--admin-token',
+        token,
+        '--hooks-allow-private-targets',
+      ],
+    });
+    try {
+      const url = 'http://crm:hunter2@127.0.0.1:9/hooks/T0001/secret-path?token=abc123';
+      const created = await admin(wharf, 'PUT', 'hooks/crm', { transport: 'http', url });
+      assert.equal(created.status, 201, created.text);
+      const listed = await admin(wharf, 'GET', 'hooks');
+      assert.equal(listed.status, 200);
+      const crm = (listed.body.hooks as { name: string; source: string; url?: string }[]).find(
+        (hook) => hook.name === 'crm',
+      );
+      assert.equal(crm?.source, 'admin', listed.text);
+      assert.match(String(crm?.url), /^http:\/\/127\.0\.0\.1:9 \([0-9a-f]{8}\)$/);
+      for (const secret of ['hunter2', 'crm:', 'abc123', 'secret-path', 'T0001']) {
+        assert.ok(!listed.text.includes(secret), `${secret} in ${listed.text}`);
+      }
+    } finally {
+      await wharf.stop();
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
 /**
  * A hook that validates but that the engine cannot build (an http URL whose user name is not percent-decodable:
  * the URL parses, the HTTP client cannot use it) is refused with 422 naming it, and nothing is stored: the

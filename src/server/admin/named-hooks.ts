@@ -9,6 +9,7 @@ import {
 import { ConfigError } from '../../config/option-table.ts';
 import { errorCatalogue, WharfError } from '../../errors.ts';
 import type { PipelineConfig } from '../../hooks/chain/pipeline.ts';
+import { urlLabel } from '../../hooks/delivery/target-guard.ts';
 import type { HookEngine, HookSet } from '../../hooks/engine.ts';
 import type { NamedHooksStore } from '../../info/named-hooks-store.ts';
 import type { Logger } from '../../logger.ts';
@@ -581,11 +582,18 @@ function combined(file: WharfFile | undefined, runtime: RuntimeHooks): PipelineC
   };
 }
 
-/** A declaration as the API shows it: signing secrets never leave. */
+/**
+ * A declaration as the API shows it: signing secrets never leave, and the URL is shown by its label (scheme, host
+ * and port: user info, path and query are where secrets live), as targets are.
+ */
 function shown(declaration: unknown): object {
   if (typeof declaration !== 'object' || declaration === null) return {};
   const { secret, secrets, ...rest } = declaration as Record<string, unknown>;
-  return { ...rest, ...(secret !== undefined || secrets !== undefined ? { signed: true } : {}) };
+  return {
+    ...rest,
+    ...(typeof rest.url === 'string' ? { url: urlLabel(rest.url) } : {}),
+    ...(secret !== undefined || secrets !== undefined ? { signed: true } : {}),
+  };
 }
 
 function bindingShown(binding: WharfFile['bindings'][number]): object {
