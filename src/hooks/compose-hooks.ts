@@ -166,12 +166,7 @@ export function composeHookParts(
     onTargetsChanged: () => link.targetsChanged(),
   });
   const startModules = new Set(bound);
-  /**
-   * Builds the pipeline of a set of named hooks that replaces the running one (a reloaded --config, the admin
-   * API) and registers its outbox targets. A binding whose hook and binding are unchanged keeps its target (its
-   * health, dead letters and pending events); a changed one gets a target of its own, so that events stored for
-   * the old declaration are still delivered as it said.
-   */
+  /** Which modules named hooks bind is fixed at start (the modules were bound to them then). */
   const checkModules = (config: PipelineConfig): void => {
     const modules = boundModules(config);
     if (modules.length !== startModules.size || modules.some((name) => !startModules.has(name))) {
@@ -191,7 +186,7 @@ export function composeHookParts(
   /**
    * Throws what {@link buildPipeline} would throw for this set, changing nothing: every hook's transport is
    * built (bound or not, so that a hook is refused when it is declared), nothing is registered, and the
-   * transports made for the check are closed (an AMQP one runs an idle sweep timer from its construction).
+   * transports made for the check are closed (none has connected: closing only marks them so).
    */
   const checkPipeline = (config: PipelineConfig): void => {
     checkModules(config);
@@ -201,6 +196,13 @@ export function composeHookParts(
       if (running?.get(name)?.transport !== transport) transport.close?.().catch(() => undefined);
     }
   };
+  /**
+   * Builds the pipeline of a set of named hooks that replaces the running one (a reloaded --config, the admin
+   * API) and registers its outbox targets. A binding whose hook and binding are unchanged keeps its target (its
+   * health, dead letters and pending events); a changed one gets a target of its own, so that events stored for
+   * the old declaration are still delivered as it said. A hook whose transport key did not change keeps its
+   * transport (and its connections).
+   */
   const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
     checkModules(config);
     if (config.bindings.length === 0) {
