@@ -227,6 +227,7 @@ export async function composeWharf(config: Config, options: StartOptions): Promi
       (dispose) => dispose !== undefined,
     ),
     namedHooks: () => namedHooks.health(),
+    checkedNamedHooks: () => namedHooks.checkedHealth(),
     ...(reload !== undefined ? { reload } : {}),
   };
 }

@@ -128,7 +128,7 @@ export interface WharfOptions {
   readonly hooksAmqpIdleConnectionTimeout?: number;
   /** `--hooks-amqp-idle-channels-timeout`: Seconds after which an unused channel is closed. Unset: kept open. */
   readonly hooksAmqpIdleChannelsTimeout?: number;
-  /** `--hooks-amqp-publish-timeout`: Seconds a publish (or a connection attempt) may wait for RabbitMQ before it counts as failed. Default: `10`. */
+  /** `--hooks-amqp-publish-timeout`: Seconds a publish (or a connection attempt) may wait for RabbitMQ before it counts as failed; also how long shutdown waits for RabbitMQ to confirm the close of each connection before it drops the connection (logged as a warning). Default: `10`. */
   readonly hooksAmqpPublishTimeout?: number;
   /** `--hooks-kafka-urls`: Kafka bootstrap brokers, host:port, comma separated (bootstrap.servers). Setting it turns Kafka hooks on: every event is sent (never blocking), keyed by upload id, acknowledged before it counts. Default: ``. */
   readonly hooksKafkaUrls?: readonly string[] | string;

@@ -148,7 +148,7 @@ export const amqpOptions: readonly OptionSpec[] = [
     kind: 'integer',
     min: 1,
     default: '10',
-    help: 'Seconds a publish (or a connection attempt) may wait for RabbitMQ before it counts as failed.',
+    help: 'Seconds a publish (or a connection attempt) may wait for RabbitMQ before it counts as failed; also how long shutdown waits for RabbitMQ to confirm the close of each connection before it drops the connection (logged as a warning).',
     group,
   },
 ];

@@ -166,22 +166,52 @@ export function composeHookParts(
     onTargetsChanged: () => link.targetsChanged(),
   });
   const startModules = new Set(bound);
-  /**
-   * Builds the pipeline of a set of named hooks that replaces the running one (a reloaded --config, the admin
-   * API) and registers its outbox targets. A binding whose hook and binding are unchanged keeps its target (its
-   * health, dead letters and pending events); a changed one gets a target of its own, so that events stored for
-   * the old declaration are still delivered as it said.
-   */
-  const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
+  /** Which modules named hooks bind is fixed at start (the modules were bound to them then). */
+  const checkModules = (config: PipelineConfig): void => {
     const modules = boundModules(config);
     if (modules.length !== startModules.size || modules.some((name) => !startModules.has(name))) {
       throw new HookConfigError(
         `the module hooks (transport: module) cannot change without a restart: running with ${[...startModules].join(', ') || 'none'}, the new set has ${modules.join(', ') || 'none'}`,
       );
     }
-    if (config.bindings.length === 0) return undefined;
+  };
+  // The transports of the set in force, by hook name: a replacement reuses those of the hooks that did not change.
+  let inForce = pipeline?.transportsByHook;
+  const reuseFrom =
+    (running: typeof inForce) =>
+    (name: string, key: string): HookTransport | undefined => {
+      const known = running?.get(name);
+      return known?.key === key ? known.transport : undefined;
+    };
+  /**
+   * Throws what {@link buildPipeline} would throw for this set, changing nothing: every hook's transport is
+   * built (bound or not, so that a hook is refused when it is declared), nothing is registered, and the
+   * transports made for the check are closed (none has connected: closing only marks them so).
+   */
+  const checkPipeline = (config: PipelineConfig): void => {
+    checkModules(config);
+    const running = inForce;
+    const checked = new Pipeline(config, { ...pipelineDefaults, reuse: reuseFrom(running) });
+    for (const [name, { transport }] of checked.transportsByHook) {
+      if (running?.get(name)?.transport !== transport) transport.close?.().catch(() => undefined);
+    }
+  };
+  /**
+   * Builds the pipeline of a set of named hooks that replaces the running one (a reloaded --config, the admin
+   * API) and registers its outbox targets. A binding whose hook and binding are unchanged keeps its target (its
+   * health, dead letters and pending events); a changed one gets a target of its own, so that events stored for
+   * the old declaration are still delivered as it said. A hook whose transport key did not change keeps its
+   * transport (and its connections).
+   */
+  const buildPipeline = (config: PipelineConfig): Pipeline | undefined => {
+    checkModules(config);
+    if (config.bindings.length === 0) {
+      inForce = undefined;
+      return undefined;
+    }
     const built = new Pipeline(config, {
       ...pipelineDefaults,
+      reuse: reuseFrom(inForce),
       targetName: (base, content) => {
         const known = registeredTargets.get(base);
         if (known === undefined || known === content) return base;
@@ -198,11 +228,13 @@ export function composeHookParts(
       if (!registeredTargets.has(name)) registeredTargets.set(name, content);
     }
     for (const [name, transport] of built.outboxTargets) outbox.addTarget(name, transport);
+    inForce = built.transportsByHook;
     return built;
   };
   return {
     transports,
     buildPipeline,
+    checkPipeline,
     brokers: [...brokers.values()],
     outboxNames,
     ...(pipeline !== undefined ? { pipeline } : {}),

@@ -77,6 +77,11 @@ export interface HookEngineOptions {
    * cannot change while the engine runs.
    */
   readonly buildPipeline?: (config: PipelineConfig) => Pipeline | undefined;
+  /**
+   * Throws the HookConfigError {@link HookEngineOptions.buildPipeline} would throw for this set, changing
+   * nothing ({@link HookEngine.checkNamedHooks}). Absent: only the module hooks are not checked.
+   */
+  readonly checkPipeline?: (config: PipelineConfig) => void;
   /** A shared outbox store numbers each upload's post events across instances (none: numbered here). */
   readonly sequenceStore?: OutboxStore;
   /** Run records kept in memory (default 1000). */
@@ -137,6 +142,7 @@ export class HookEngine {
   /** Replaced transports that keep no connection (`keepConnections(false)`), until one is used again. */
   readonly #retired = new Set<HookTransport>();
   readonly #buildPipeline: ((config: PipelineConfig) => Pipeline | undefined) | undefined;
+  readonly #checkPipeline: ((config: PipelineConfig) => void) | undefined;
   readonly #withoutGlobalHooks: ReadonlySet<string>;
   /** The endpoints without global hooks of the current set (a replacement of the modules keeps them). */
   #currentWithout: ReadonlySet<string>;
@@ -163,6 +169,7 @@ export class HookEngine {
     this.#brokers = options.brokers;
     this.#outboxNames = options.outboxNames;
     this.#buildPipeline = options.buildPipeline;
+    this.#checkPipeline = options.checkPipeline;
     this.#withoutGlobalHooks = options.withoutGlobalHooks ?? new Set();
     const outbox = options.outbox;
     this.#outbox = outbox;
@@ -246,9 +253,7 @@ export class HookEngine {
    * HookConfigError (the running set stays) when the set cannot be used or the engine cannot change its set.
    */
   replaceNamedHooks(config: PipelineConfig, version = this.#set.version + 1): HookSet {
-    if (this.#buildPipeline === undefined) {
-      throw new HookConfigError('this hooks engine cannot change its named hooks while it runs');
-    }
+    if (this.#buildPipeline === undefined) throw cannotChange();
     const pipeline = this.#buildPipeline(config);
     // Only the brokers the outbox will deliver through: an unchanged binding keeps its first transport.
     const outbox = this.#outbox;
@@ -261,15 +266,24 @@ export class HookEngine {
   }
 
   /**
-   * Lets go of the connections of replaced named hooks, rather than keep them until the engine closes: every
-   * replacement (each admin API change, each reload) builds every named hook's transport anew. Kept: the new
-   * set's transports, and those the outbox delivers the new set's targets through (an unchanged binding keeps
-   * the target, and the transport, it was first registered with). An HTTP transport is retired (its kept-alive
-   * connections close once their delivery ends; a request still running the old set delivers on connections
-   * that are not kept, and so do retries of events stored for an old declaration), and keeps them again if a
-   * later set delivers through it (a declaration changed, then changed back, finds its first outbox target).
-   * Any other transport is closed only when no outbox target delivers through it: a broker's close is final,
-   * and events stored for a changed binding still go out through its old transport.
+   * Throws the HookConfigError {@link replaceNamedHooks} would throw for this set, and changes nothing: the admin
+   * API asks before it stores a change, so that a change the engine cannot run is refused, not stored.
+   */
+  checkNamedHooks(config: PipelineConfig): void {
+    if (this.#buildPipeline === undefined) throw cannotChange();
+    this.#checkPipeline?.(config);
+  }
+
+  /**
+   * Lets go of the connections of replaced named hooks, rather than keep them until the engine closes. A hook
+   * whose declaration did not change keeps its transport in the new set (compose-hooks.ts, `transportKey`);
+   * the others get new ones. Kept: the new set's transports, and those the outbox delivers the new set's
+   * targets through (an unchanged binding keeps the target, and the transport, it was first registered with).
+   * A transport with `keepConnections` (http, notify, AMQP, Kafka) is retired: its connections close once no
+   * delivery uses them; a request still running the old set, and retries of events stored for an old
+   * declaration, deliver on connections that are not kept; and it keeps them again if a later set delivers
+   * through it (a declaration changed, then changed back, finds its first outbox target). Any other transport
+   * (file, dir, module: no connection) is closed only when no outbox target delivers through it.
    */
   #releaseReplaced(current: Pipeline | undefined): void {
     const outbox = this.#outbox;
@@ -530,6 +544,21 @@ export class HookEngine {
       ...this.#namedTransports,
       ...(outbox?.targetNames().map((name) => outbox.target(name)?.transport) ?? []),
     ]);
-    await Promise.all([...transports].map((transport) => transport?.close?.()));
+    // A transport that cannot close cleanly (a broker that never confirms the close: its connection is destroyed
+    // after its timeout) is said, and does not stop the others or the shutdown.
+    await Promise.all(
+      [...transports].map((transport) =>
+        transport?.close?.().catch((error: unknown) => {
+          this.#logger.warn(
+            { target: redactTarget(transport.describe('*')), error: String(error) },
+            'a hook transport did not close cleanly',
+          );
+        }),
+      ),
+    );
   }
+}
+
+function cannotChange(): HookConfigError {
+  return new HookConfigError('this hooks engine cannot change its named hooks while it runs');
 }

@@ -121,6 +121,8 @@ export interface ServerParts {
   readonly disposers: readonly (() => void)[];
   /** The state of the named hooks stored through the admin API, for /health. */
   readonly namedHooks?: () => NamedHooksHealth;
+  /** The same, after reading the stored version (another instance's change), for the expiration sweep. */
+  readonly checkedNamedHooks?: () => Promise<NamedHooksHealth>;
   /** Reloads `--config` (SIGHUP); see {@link WharfServer.reload}. */
   readonly reload?: () => Promise<ReloadResult>;
   /**
@@ -316,7 +318,29 @@ export async function serve(config: Config, parts: ServerParts, options: StartOp
   let sweeper: NodeJS.Timeout | undefined;
   if (options.sweep !== false && config.uploadExpirationMs > 0 && config.extensions.has('expiration')) {
     let sweeping = false;
+    /** Whether the sweep said it waits for the stored named hooks (said once, until it runs again). */
+    let waiting = false;
     const sweep = async (): Promise<number> => {
+      // The sweep's events (an expired upload is a failure of its finishing) go to the stored named hooks too:
+      // while those are unknown or do not fit the config, it waits, as requests that may run hooks are refused
+      // (named-hooks.ts), rather than remove uploads that hooks, such as a post-finish failure hook, should hear of.
+      const named = await parts.checkedNamedHooks?.();
+      if (named !== undefined && named.status !== 'ok') {
+        if (!waiting) {
+          waiting = true;
+          logger.warn(
+            { namedHooks: named },
+            'the expiration sweep waits: the named hooks stored through the admin API are not in force (not loaded, or not fitting the config); expired uploads are kept until they are',
+          );
+        }
+        return 0;
+      }
+      if (waiting) {
+        waiting = false;
+        logger.info(
+          'the expiration sweep runs again: the named hooks stored through the admin API are in force',
+        );
+      }
       // One sweep per interval among the instances: the interval's number names the run.
       const lease = await leases?.claim(
         'expiration-sweep',

@@ -46,6 +46,35 @@ describe('AMQP channel pool against RabbitMQ', () => {
     assert.equal(channels.openConnections, 1);
   });
 
+  test('callers that arrive together while the first connection opens share it (connection-pool-size holds)', async (t) => {
+    const channels = pool();
+    t.after(() => channels.close());
+    const [first, second] = await Promise.all([channels.acquire(), channels.acquire()]);
+    assert.notEqual(first.channel, second.channel);
+    assert.equal(first.connection, second.connection);
+    assert.equal(channels.openConnections, 1);
+  });
+
+  test('keepConnections(false) (a replaced hook): connections close once unused, a later publish still works, true keeps them again', async (t) => {
+    const channels = pool();
+    t.after(() => channels.close());
+    channels.release(await channels.acquire());
+    assert.equal(channels.openConnections, 1, 'positive control: kept');
+    const inUse = await channels.acquire();
+    channels.keepConnections(false);
+    assert.equal(channels.openConnections, 1, 'a connection with a channel in use stays');
+    channels.release(inUse);
+    assert.equal(channels.openConnections, 0, 'closed once its channel came back');
+    // An event stored for the replaced declaration, retried: a connection for it, closed after it.
+    const late = await channels.acquire();
+    await late.channel.checkExchange('amq.direct');
+    channels.release(late);
+    assert.equal(channels.openConnections, 0);
+    channels.keepConnections(true);
+    channels.release(await channels.acquire());
+    assert.equal(channels.openConnections, 1, 'kept again');
+  });
+
   test('closes idle channels and connections after their timeouts, and reopens on demand', async (t) => {
     const channels = pool({ idleChannelTimeoutMs: 200, idleConnectionTimeoutMs: 300 });
     t.after(() => channels.close());

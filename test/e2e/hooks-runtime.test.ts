@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { adminClient } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { patchInTwoParts, send, tus } from '../support/http.ts';
@@ -11,7 +12,6 @@ import { postgresUrl, redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = `admin-${randomUUID()}`;
-const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
 
 async function linesOf(file: string): Promise<string[]> {
   try {
@@ -47,16 +47,7 @@ async function create(wharf: WharfProcess): Promise<string> {
   return String(created.headers.location).split('/').pop() ?? '';
 }
 
-async function admin(wharf: WharfProcess, method: string, route: string, body?: unknown) {
-  const reply = await send(method, `${wharf.origin}/admin/api/${route}`, {
-    headers: auth,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return {
-    status: reply.status,
-    body: reply.text === '' ? {} : (JSON.parse(reply.text) as Record<string, unknown>),
-  };
-}
+const admin = adminClient(token);
 
 /**
  * Two instances on one shared store: a binding made through one is used by the other for the next request, a
@@ -368,4 +359,142 @@ describe('hooks changed at run time', { concurrency: true }, () => {
       }
     });
   });
+});
+
+describe('the named hooks list shows the URL of a hook made through the admin API as a label', {
+  concurrency: false,
+}, () => {
+  it('no user info, path or query of the URL (where secrets live) in GET /admin/api/hooks, as for targets', async () => {
+    const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-label-'));
+    const wharf = await startWharf({
+      args: [
+        '--config',
+        await writeConfig(scratch, path.join(scratch, 'snooper.log')),
+        '--admin',
+        '--admin-token',
+        token,
+        '--hooks-allow-private-targets',
+      ],
+    });
+    try {
+      const url = 'http://crm:hunter2@127.0.0.1:9/hooks/T0001/secret-path?token=abc123';
+      const created = await admin(wharf, 'PUT', 'hooks/crm', { transport: 'http', url });
+      assert.equal(created.status, 201, created.text);
+      const listed = await admin(wharf, 'GET', 'hooks');
+      assert.equal(listed.status, 200);
+      const crm = (listed.body.hooks as { name: string; source: string; url?: string }[]).find(
+        (hook) => hook.name === 'crm',
+      );
+      assert.equal(crm?.source, 'admin', listed.text);
+      assert.match(String(crm?.url), /^http:\/\/127\.0\.0\.1:9 \([0-9a-f]{8}\)$/);
+      for (const secret of ['hunter2', 'crm:', 'abc123', 'secret-path', 'T0001']) {
+        assert.ok(!listed.text.includes(secret), `${secret} in ${listed.text}`);
+      }
+    } finally {
+      await wharf.stop();
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A hook that validates but that the engine cannot build (an http URL whose user name is not percent-decodable:
+ * the URL parses, the HTTP client cannot use it) is refused with 422 naming it, and nothing is stored: the
+ * store's version stays 0, the next upload is served (not 503 ERR_NAMED_HOOKS_UNFIT), and a valid change after
+ * it is the store's first (the positive control).
+ */
+function unbuildableSuite(name: string, storeArgs: () => string[], cleanup: () => Promise<void>) {
+  describe(`a hook the engine cannot build is refused and not stored (${name})`, {
+    concurrency: false,
+  }, () => {
+    it('answers 422 ERR_ADMIN_HOOK_INVALID naming the hook; the store keeps version 0; uploads are served', async () => {
+      const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-unbuildable-'));
+      const receiver = new HookReceiver();
+      await receiver.start();
+      const wharf = await startWharf({
+        args: [
+          '--config',
+          await writeConfig(scratch, path.join(scratch, 'snooper.log')),
+          '--admin',
+          '--admin-token',
+          token,
+          '--hooks-allow-private-targets',
+          ...storeArgs(),
+        ],
+      });
+      try {
+        const unbuildable = new URL(receiver.url);
+        unbuildable.username = '%zz';
+        const refused = await admin(wharf, 'PUT', 'hooks/crm', { transport: 'http', url: unbuildable.href });
+        assert.equal(refused.status, 422, JSON.stringify(refused.body));
+        assert.equal(refused.body.code, 'ERR_ADMIN_HOOK_INVALID');
+        assert.match((refused.body.problems as string[]).join('\n'), /^hooks\.crm: /);
+        const listed = await admin(wharf, 'GET', 'hooks');
+        assert.equal(listed.status, 200);
+        assert.equal(listed.body.version, 0, JSON.stringify(listed.body));
+        assert.ok(!(listed.body.hooks as { name: string }[]).some((hook) => hook.name === 'crm'));
+        assert.equal(listed.body.problems, undefined);
+        // Served: nothing unfit was stored.
+        await create(wharf);
+        const health = await send('GET', `${wharf.origin}/health`);
+        assert.equal(health.status, 200, health.text);
+
+        const created = await admin(wharf, 'PUT', 'hooks/crm', { transport: 'http', url: receiver.url });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        assert.equal((await admin(wharf, 'GET', 'hooks')).body.version, 1);
+      } finally {
+        await wharf.stop();
+        await receiver.close();
+        await cleanup();
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+const unbuildablePrefix = `test-runtime-unbuildable-${randomUUID()}:`;
+const unbuildableSchema = `test_runtime_unbuildable_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+
+describe('changes the engine cannot build', { concurrency: true }, () => {
+  unbuildableSuite(
+    'file info storage',
+    () => [],
+    async () => undefined,
+  );
+  unbuildableSuite(
+    'Redis',
+    () => [
+      '--info-storage',
+      'redis-info-storage',
+      '--info-db-dsn',
+      redisUrl,
+      '--redis-key-prefix',
+      unbuildablePrefix,
+    ],
+    async () => {
+      const { Redis } = await import('ioredis');
+      const client = new Redis(redisUrl);
+      const keys = await client.keys(`${unbuildablePrefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+      client.disconnect();
+    },
+  );
+  unbuildableSuite(
+    'PostgreSQL',
+    () => [
+      '--info-storage',
+      'db-info-storage',
+      '--info-db-dsn',
+      postgresUrl,
+      '--postgres-schema',
+      unbuildableSchema,
+    ],
+    async () => {
+      const pg = (await import('pg')).default;
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${unbuildableSchema}" CASCADE`);
+      await client.end();
+    },
+  );
 });

@@ -17,6 +17,8 @@ interface Gate {
   requests(): number;
   /** TLS connections open now. */
   open(): number;
+  /** TLS connections ever made. */
+  connections(): number;
   /** The next request is held unanswered until `release`; resolves once it is. */
   hold(): Promise<void>;
   release(): void;
@@ -26,6 +28,7 @@ interface Gate {
 /** An https hook target that allows every upload and keeps connections alive for a minute. */
 async function gate(tls: { key: Buffer; cert: Buffer }): Promise<Gate> {
   let requests = 0;
+  let connections = 0;
   const sockets = new Set<Socket>();
   let holding: (() => void) | undefined;
   const held: ServerResponse[] = [];
@@ -45,6 +48,7 @@ async function gate(tls: { key: Buffer; cert: Buffer }): Promise<Gate> {
   // Longer than the test: a connection that closes was closed by Wharf, not by the target's keep-alive timeout.
   server.keepAliveTimeout = 60_000;
   server.on('secureConnection', (socket: Socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -53,6 +57,7 @@ async function gate(tls: { key: Buffer; cert: Buffer }): Promise<Gate> {
     url: `https://127.0.0.1:${port}/gate`,
     requests: () => requests,
     open: () => sockets.size,
+    connections: () => connections,
     hold: () => new Promise<void>((resolve) => (holding = resolve)),
     release: () => {
       for (const response of held.splice(0)) {
@@ -64,7 +69,7 @@ async function gate(tls: { key: Buffer; cert: Buffer }): Promise<Gate> {
   };
 }
 
-const config = (url: string) => `hooks:
+const config = (url: string, args = '{}') => `hooks:
   gate:
     transport: http
     url: ${url}
@@ -73,6 +78,7 @@ endpoints:
     hooks:
       - hook: gate
         events: [pre-create]
+        args: ${args}
 `;
 
 it('SIGHUP replacing an https named hook: a pre-create in flight still gets its answer, then the old connection closes; the new hook keeps its own', async () => {
@@ -111,6 +117,50 @@ it('SIGHUP replacing an https named hook: a pre-create in flight still gets its 
   } finally {
     await wharf.stop();
     await Promise.all([before.close(), after.close()]);
+    await rm(scratch, { recursive: true, force: true });
+  }
+});
+
+it('an admin API change and a SIGHUP that leave the https named hook as it was keep its transport: no new connection', async () => {
+  const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-named-sockets-'));
+  const tls = await selfSignedCertificate(scratch);
+  const target = await gate(tls);
+  const configFile = path.join(scratch, 'wharf.yaml');
+  await writeFile(configFile, config(target.url));
+  const token = 'named-sockets-token';
+  const wharf = await startWharf({
+    args: ['--config', configFile, '--admin', '--admin-token', token],
+    env: { NODE_EXTRA_CA_CERTS: tls.certFile },
+  });
+  const create = () => send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': 3 } });
+  try {
+    assert.equal((await create()).status, 201);
+    assert.deepEqual(
+      [target.requests(), target.connections()],
+      [1, 1],
+      'positive control: one kept connection',
+    );
+
+    // Another binding of the gate through the admin API: every named hook's set is replaced, the gate's is not.
+    const bound = await send('POST', `${wharf.origin}/admin/api/bindings`, {
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ endpoint: '/files', hook: 'gate', events: ['pre-terminate'] }),
+    });
+    assert.equal(bound.status, 201, bound.text);
+    assert.equal((await create()).status, 201);
+    // A reload whose file changes only the binding's args.
+    await writeFile(configFile, config(target.url, '{ round: 2 }'));
+    wharf.child.kill('SIGHUP');
+    await eventually(
+      () => (wharf.logs.some((line) => line.msg === 'configuration reloaded') ? true : undefined),
+      'the reload',
+    );
+    assert.equal((await create()).status, 201);
+    assert.equal(target.requests(), 3);
+    assert.deepEqual([target.connections(), target.open()], [1, 1], 'still the first connection');
+  } finally {
+    await wharf.stop();
+    await target.close();
     await rm(scratch, { recursive: true, force: true });
   }
 });

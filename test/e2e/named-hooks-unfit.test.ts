@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { adminClient } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { type Reply, send, tus } from '../support/http.ts';
 import { linesOf } from '../support/lines-file.ts';
@@ -11,7 +12,6 @@ import { dropPostgresSchema, postgresUrl, redisUrl } from '../support/services.t
 import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'unfit-admin-token';
-const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
 
 /** A file hook that logs `<name> <length>` to ran.log; `quota` also refuses uploads over 5 bytes. */
 function fileHook(name: string, refusesOver?: number): string {
@@ -42,17 +42,7 @@ function create(wharf: WharfProcess, length: number): Promise<Reply> {
   return send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': length } });
 }
 
-async function admin(wharf: WharfProcess, method: string, route: string, body?: unknown) {
-  const reply = await send(method, `${wharf.origin}/admin/api/${route}`, {
-    headers: auth,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return {
-    status: reply.status,
-    text: reply.text,
-    body: reply.text === '' ? {} : (JSON.parse(reply.text) as Record<string, unknown>),
-  };
-}
+const admin = adminClient(token);
 
 async function health(wharf: WharfProcess): Promise<{ status: number; body: Record<string, unknown> }> {
   const reply = await send('GET', `${wharf.origin}/health`);

@@ -1,3 +1,4 @@
+import { HookConfigError } from '../errors.ts';
 import type { UploadEvent, UploadEventName } from '../events.ts';
 import {
   type CloudEventsSettings,
@@ -135,6 +136,44 @@ export interface PipelineDefaults {
    * hook's and the binding's declarations as JSON). Default: the base name.
    */
   readonly targetName?: (base: string, content: string) => string;
+  /**
+   * The transport a hook of this name already has, when its {@link transportKey} is this one: a set that
+   * replaces the running one keeps the transports (and the connections) of the hooks that did not change.
+   * Default: every hook gets a new transport.
+   */
+  readonly reuse?: (name: string, key: string) => HookTransport | undefined;
+}
+
+/**
+ * What a hook's transport is made of (the fields {@link transportOf} reads), as JSON with sorted keys: two
+ * declarations with the same key get transports that behave the same. Args, bindings, format, retries and the
+ * like are not in it (they are read per delivery), so changing them keeps the transport.
+ */
+export function transportKey(hook: NamedHookDeclaration): string {
+  const {
+    transport,
+    url,
+    notify,
+    secrets,
+    timeoutMs,
+    amqp,
+    kafka,
+    command,
+    directory,
+    env,
+    cwd,
+    shell,
+    module,
+  } = hook;
+  return JSON.stringify(
+    { transport, url, notify, secrets, timeoutMs, amqp, kafka, command, directory, env, cwd, shell, module },
+    (_key, value: unknown) =>
+      value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(
+            Object.entries(value).sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0)),
+          )
+        : value,
+  );
 }
 
 /** A binding ready to run: its hook's transport and both argument sets. */
@@ -174,6 +213,8 @@ export class Pipeline {
   readonly brokerTransports: readonly HookTransport[];
   /** Every hook's transport (brokers included), for the engine to close. */
   readonly transports: readonly HookTransport[];
+  /** Each hook's transport and its {@link transportKey}, by hook name (what a later set may reuse). */
+  readonly transportsByHook: ReadonlyMap<string, { readonly key: string; readonly transport: HookTransport }>;
   /**
    * The outbox target of each broker binding and of each http binding with post events:
    * `hook:<name>@<endpoint>#<binding number>`, stable per file.
@@ -188,46 +229,26 @@ export class Pipeline {
     this.#format = defaults.format;
     this.#cloudEvents = defaults.cloudEvents;
     const transports = new Map<string, HookTransport>();
+    const transportsByHook = new Map<string, { key: string; transport: HookTransport }>();
     const brokers: HookTransport[] = [];
     for (const hook of config.hooks) {
-      if (hook.transport === 'amqp' || hook.transport === 'kafka') {
-        const transport =
-          hook.transport === 'amqp' && hook.amqp !== undefined
-            ? new AmqpHookTransport(hook.amqp)
-            : hook.kafka !== undefined
-              ? new KafkaHookTransport(hook.kafka)
-              : undefined;
-        if (transport === undefined) continue;
-        transports.set(hook.name, transport);
-        brokers.push(transport);
-      } else if (hook.transport === 'module') {
-        transports.set(hook.name, new BoundModuleTarget(hook.module ?? ''));
-      } else if (hook.transport === 'file' || hook.transport === 'dir') {
-        const options = {
-          timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
-          baseEnv: defaults.baseEnv,
-          ...(hook.env !== undefined ? { hookEnv: hook.env } : {}),
-          ...(hook.cwd !== undefined ? { cwd: hook.cwd } : {}),
-          ...(hook.shell === true ? { shell: true } : {}),
-        };
-        transports.set(
-          hook.name,
-          hook.transport === 'file'
-            ? new FileHookTransport(hook.command ?? '', options)
-            : new DirHookTransport(hook.directory ?? '', options),
-        );
-      } else {
-        transports.set(
-          hook.name,
-          new HttpHookTransport(hook.url ?? '', {
-            timeoutMs: hook.timeoutMs ?? defaults.httpTimeoutMs,
-            proxyHeaders: defaults.httpProxyHeaders,
-            ...(hook.secrets !== undefined ? { secrets: hook.secrets } : {}),
-            ...(hook.notify !== undefined ? { render: notifyRenderer(hook.notify) } : {}),
-          }),
-        );
+      let transport: HookTransport | undefined;
+      const key = transportKey(hook);
+      try {
+        transport = defaults.reuse?.(hook.name, key) ?? transportOf(hook, defaults);
+      } catch (cause) {
+        // A declaration that validated but that a transport refuses (an http URL whose user name does not
+        // percent-decode): named, so that the admin API can say which hook to repair.
+        throw new HookConfigError(`hooks.${hook.name}: cannot be used: ${(cause as Error).message}`, {
+          cause,
+        });
       }
+      if (transport === undefined) continue;
+      transports.set(hook.name, transport);
+      transportsByHook.set(hook.name, { key, transport });
+      if (isBrokerTransport(hook.transport)) brokers.push(transport);
     }
+    this.transportsByHook = transportsByHook;
     this.brokerTransports = brokers;
     this.transports = [...transports.values()];
     const byName = new Map(config.hooks.map((hook) => [hook.name, hook]));
@@ -327,6 +348,38 @@ export class Pipeline {
       ...(this.#cloudEvents !== undefined ? { cloudEvents: this.#cloudEvents } : {}),
     };
     return formatEvent(bound.format, event, context, { hook });
+  }
+}
+
+/** The transport of one named hook (none for a broker hook without its broker's settings). */
+function transportOf(hook: NamedHookDeclaration, defaults: PipelineDefaults): HookTransport | undefined {
+  switch (hook.transport) {
+    case 'amqp':
+      return hook.amqp === undefined ? undefined : new AmqpHookTransport(hook.amqp);
+    case 'kafka':
+      return hook.kafka === undefined ? undefined : new KafkaHookTransport(hook.kafka);
+    case 'module':
+      return new BoundModuleTarget(hook.module ?? '');
+    case 'file':
+    case 'dir': {
+      const options = {
+        timeoutMs: hook.timeoutMs ?? defaults.executableTimeoutMs,
+        baseEnv: defaults.baseEnv,
+        ...(hook.env !== undefined ? { hookEnv: hook.env } : {}),
+        ...(hook.cwd !== undefined ? { cwd: hook.cwd } : {}),
+        ...(hook.shell === true ? { shell: true } : {}),
+      };
+      return hook.transport === 'file'
+        ? new FileHookTransport(hook.command ?? '', options)
+        : new DirHookTransport(hook.directory ?? '', options);
+    }
+    default:
+      return new HttpHookTransport(hook.url ?? '', {
+        timeoutMs: hook.timeoutMs ?? defaults.httpTimeoutMs,
+        proxyHeaders: defaults.httpProxyHeaders,
+        ...(hook.secrets !== undefined ? { secrets: hook.secrets } : {}),
+        ...(hook.notify !== undefined ? { render: notifyRenderer(hook.notify) } : {}),
+      });
   }
 }
 

@@ -14,6 +14,11 @@ export interface AmqpPoolOptions {
   readonly prepare: (channel: ConfirmChannel) => Promise<void>;
   /** Gives up connecting after this long. */
   readonly connectTimeoutMs: number;
+  /**
+   * How long {@link AmqpChannelPool.close} waits for the broker to confirm the close of each connection before
+   * it destroys the connection's socket (default: `connectTimeoutMs`).
+   */
+  readonly closeTimeoutMs?: number;
   /** How the connections are named in RabbitMQ's management tools (default `wharf hooks`). */
   readonly connectionName?: string;
 }
@@ -31,12 +36,30 @@ interface PooledConnection {
 }
 
 /** The socket under an amqplib connection (not in its types: `ChannelModel.connection.stream`). */
-function socketOf(model: ChannelModel): { cork(): void; uncork(): void } | undefined {
-  const stream = (model as unknown as { connection?: { stream?: { cork?: unknown; uncork?: unknown } } })
-    .connection?.stream;
-  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function'
-    ? (stream as { cork(): void; uncork(): void })
+function socketOf(model: ChannelModel): { cork(): void; uncork(): void; destroy(): void } | undefined {
+  const stream = (
+    model as unknown as {
+      connection?: { stream?: { cork?: unknown; uncork?: unknown; destroy?: unknown } };
+    }
+  ).connection?.stream;
+  return typeof stream?.cork === 'function' &&
+    typeof stream.uncork === 'function' &&
+    typeof stream.destroy === 'function'
+    ? (stream as { cork(): void; uncork(): void; destroy(): void })
     : undefined;
+}
+
+/** Connections the broker did not confirm closing in time (their sockets were destroyed instead). */
+export class AmqpCloseTimeout extends Error {
+  constructor(
+    readonly connections: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `the broker did not answer the close of ${connections} connection${connections === 1 ? '' : 's'} within ${timeoutMs} ms; destroyed`,
+    );
+    this.name = 'AmqpCloseTimeout';
+  }
 }
 
 export interface PooledChannel {
@@ -58,18 +81,30 @@ export class AmqpChannelPool {
   readonly #idle: PooledChannel[] = [];
   readonly #waiters: ((channel: PooledChannel | undefined) => void)[] = [];
   #sweeper: NodeJS.Timeout | undefined;
+  /** The connection being opened, while one is. */
+  #connecting: Promise<PooledConnection> | undefined;
   #closed = false;
+  /** False once the hook was replaced: a connection closes as soon as none of its channels is in use. */
+  #keep = true;
 
   constructor(options: AmqpPoolOptions) {
     this.#options = options;
+  }
+
+  /**
+   * Starts the idle sweep with the first connection: a pool that never connects (the transport of a hook set
+   * built only to be checked, or never delivered through) holds no timer.
+   */
+  #startSweeper(): void {
+    if (this.#sweeper !== undefined || this.#closed) return;
+    const options = this.#options;
     const timeouts = [options.idleConnectionTimeoutMs, options.idleChannelTimeoutMs].filter(
       (value): value is number => value !== undefined,
     );
-    if (timeouts.length > 0) {
-      const every = Math.max(100, Math.min(1000, ...timeouts.map((value) => value / 2)));
-      this.#sweeper = setInterval(() => this.#sweep(), every);
-      this.#sweeper.unref();
-    }
+    if (timeouts.length === 0) return;
+    const every = Math.max(100, Math.min(1000, ...timeouts.map((value) => value / 2)));
+    this.#sweeper = setInterval(() => this.#sweep(), every);
+    this.#sweeper.unref();
   }
 
   /** Connections currently open (for tests and metrics). */
@@ -131,6 +166,11 @@ export class AmqpChannelPool {
       this.#wakeOne(undefined);
       return;
     }
+    if (!this.#keep && this.#waiters.length === 0) {
+      this.#idle.push(pooled);
+      if (pooled.connection.busy === 0) this.#closeIdle(pooled.connection);
+      return;
+    }
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) waiter(pooled);
     else this.#idle.push(pooled);
@@ -159,23 +199,51 @@ export class AmqpChannelPool {
     );
   }
 
+  /**
+   * false for a hook that was replaced (engine.ts): its connections close as soon as none of their channels is
+   * in use (idle ones now), and a later publish (an event stored for the old declaration, retried) opens one that
+   * closes after it in turn. true: connections are kept again (the declaration came back). Unlike close, the pool
+   * still works.
+   */
+  keepConnections(keep: boolean): void {
+    this.#keep = keep;
+    if (keep) return;
+    for (const connection of [...this.#connections]) {
+      if (connection.busy === 0) this.#closeIdle(connection);
+    }
+  }
+
+  /** Forgets an unused connection and closes it (bounded, as at shutdown). */
+  #closeIdle(connection: PooledConnection): void {
+    this.#dropConnection(connection);
+    void closeWithin(connection.model, this.#options.closeTimeoutMs ?? this.#options.connectTimeoutMs);
+  }
+
   /** Closes a channel that misbehaved (e.g. a publish that was never confirmed). */
   discard(pooled: PooledChannel): void {
     this.#dropChannel(pooled);
     pooled.channel.close().catch(() => {});
   }
 
+  /**
+   * Closes every connection. amqplib's close waits for the broker's Close-Ok, which a hung broker (or a network
+   * that drops everything) never sends: each connection gets `closeTimeoutMs`, then its socket is destroyed and
+   * close rejects with an {@link AmqpCloseTimeout} saying how many were, so that shutdown is bounded and said.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweeper);
     for (const waiter of this.#waiters.splice(0)) waiter(undefined);
     this.#idle.length = 0;
-    await Promise.all(
+    const timeoutMs = this.#options.closeTimeoutMs ?? this.#options.connectTimeoutMs;
+    const destroyed = await Promise.all(
       this.#connections.splice(0).map((connection) => {
         connection.open = false;
-        return connection.model.close().catch(() => {});
+        return closeWithin(connection.model, timeoutMs);
       }),
     );
+    const count = destroyed.filter(Boolean).length;
+    if (count > 0) throw new AmqpCloseTimeout(count, timeoutMs);
   }
 
   #lend(pooled: PooledChannel): PooledChannel {
@@ -184,11 +252,28 @@ export class AmqpChannelPool {
     return pooled;
   }
 
+  /**
+   * A connection with room for a channel, opened when none has room and the pool may open one more; undefined
+   * when every connection is full. One connection opens at a time: callers that arrive while it opens wait for
+   * it (and share its failure) rather than each open one, which could pass `connectionPoolSize`.
+   */
   async #connectionWithRoom(): Promise<PooledConnection | undefined> {
-    const withRoom = this.#connections.find((c) => c.open && c.channels < this.#options.channelPoolSize);
-    if (withRoom !== undefined) return withRoom;
-    if (this.#connections.length >= this.#options.connectionPoolSize) return undefined;
-    return this.#connect();
+    for (;;) {
+      const withRoom = this.#connections.find((c) => c.open && c.channels < this.#options.channelPoolSize);
+      if (withRoom !== undefined) return withRoom;
+      if (this.#connecting !== undefined) {
+        await this.#connecting;
+        continue;
+      }
+      if (this.#connections.length >= this.#options.connectionPoolSize) return undefined;
+      const connecting = this.#connect();
+      this.#connecting = connecting;
+      try {
+        return await connecting;
+      } finally {
+        if (this.#connecting === connecting) this.#connecting = undefined;
+      }
+    }
   }
 
   async #connect(): Promise<PooledConnection> {
@@ -215,6 +300,7 @@ export class AmqpChannelPool {
       throw new Error('the AMQP pool is closed');
     }
     this.#connections.push(connection);
+    this.#startSweeper();
     return connection;
   }
 
@@ -254,9 +340,30 @@ export class AmqpChannelPool {
     if (connectionTimeout !== undefined) {
       for (const connection of [...this.#connections]) {
         if (connection.busy > 0 || now - connection.lastUsedAt < connectionTimeout) continue;
-        this.#dropConnection(connection);
-        connection.model.close().catch(() => {});
+        // Bounded like a shutdown's close: a broker that never confirms does not keep the socket forever.
+        this.#closeIdle(connection);
       }
     }
   }
+}
+
+/** Closes `model`, or destroys its socket when the broker has not confirmed within `timeoutMs`: true then. */
+function closeWithin(model: ChannelModel, timeoutMs: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      socketOf(model)?.destroy();
+      resolve(true);
+    }, timeoutMs);
+    // A close that fails (the connection was already gone) is closed all the same.
+    model.close().then(
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
 }

@@ -368,6 +368,11 @@ export class AmqpHookTransport implements HookTransport {
     await this.#pool.close();
   }
 
+  /** See {@link AmqpChannelPool.keepConnections}: a replaced hook's connections close once no publish uses them. */
+  keepConnections(keep: boolean): void {
+    this.#pool.keepConnections(keep);
+  }
+
   #publish(lane: Lane, message: AmqpMessage, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let settled = false;

@@ -361,6 +361,8 @@ export class KafkaHookTransport implements HookTransport {
   #idleTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #closed = false;
+  /** Set by keepConnections(false): the producer closes whenever no delivery is in flight. */
+  #replaced = false;
   readonly #batches: BatchSender<OutgoingRecord>;
   /** Gives up on deliveries not acknowledged in time (one timer for all, not one per event). */
   readonly #late: DeadlineQueue;
@@ -515,7 +517,25 @@ export class KafkaHookTransport implements HookTransport {
     void producer?.then((connected) => connected.close()).catch(() => {});
   }
 
+  /**
+   * false for a hook that was replaced (engine.ts): its producer (and its connections) closes as soon as no
+   * delivery is in flight (now when none is), and a later delivery (an event stored for the old declaration,
+   * retried) makes one that closes after it in turn. true: kept again (the declaration came back).
+   */
+  keepConnections(keep: boolean): void {
+    this.#replaced = !keep;
+    if (!keep && this.#inFlight === 0) {
+      clearTimeout(this.#idleTimer);
+      this.#reset();
+    }
+  }
+
   #armIdleTimer(): void {
+    if (this.#replaced && !this.#closed && this.#inFlight === 0) {
+      clearTimeout(this.#idleTimer);
+      this.#reset();
+      return;
+    }
     const idleTimeoutMs = this.config.idleTimeoutMs;
     if (idleTimeoutMs === undefined || this.#closed || this.#inFlight > 0) return;
     clearTimeout(this.#idleTimer);

@@ -9,6 +9,7 @@ import {
 import { ConfigError } from '../../config/option-table.ts';
 import { WharfError } from '../../errors.ts';
 import type { PipelineConfig } from '../../hooks/chain/pipeline.ts';
+import { urlLabel } from '../../hooks/delivery/target-guard.ts';
 import type { HookEngine, HookSet } from '../../hooks/engine.ts';
 import type { NamedHooksStore } from '../../info/named-hooks-store.ts';
 import type { Logger } from '../../logger.ts';
@@ -161,6 +162,16 @@ export class RuntimeNamedHooks {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+  }
+
+  /**
+   * The state after reading the store's version (and the document when it changed): what work that runs hooks
+   * without a request of its own (the expiration sweep) checks first, since no request brings another
+   * instance's repair here. A store that does not answer leaves the last known state.
+   */
+  async checkedHealth(): Promise<NamedHooksHealth> {
+    await this.#check().catch(() => undefined);
+    return this.health();
   }
 
   /** The state /health reports. */
@@ -518,6 +529,15 @@ export class RuntimeNamedHooks {
         if (before.size === 0 || error.problems.some((problem) => !before.has(placeOf(problem)))) throw error;
         remaining = error.problems;
       }
+      // A change the engine cannot run (a transport refuses a hook that validated) is refused here, before it is
+      // written: stored, it would refuse every request that may run hooks (503) until repaired.
+      if (validated !== undefined) {
+        try {
+          this.#options.engine.checkNamedHooks(combined(file, validated));
+        } catch (error) {
+          throw new NamedHooksError('ERR_ADMIN_HOOK_INVALID', [messageOf(error)]);
+        }
+      }
       if (attempt === 0) await approve?.();
       if (!(await this.#options.store.write(next, stored.version))) continue;
       this.#version = Math.max(this.#version, stored.version + 1);
@@ -527,7 +547,7 @@ export class RuntimeNamedHooks {
         try {
           this.#install(next, validated, file);
         } catch (error) {
-          // Written, but the engine could not build its set (a module hook bound anew): refused like a read.
+          // Written, but the engine could not build its set after all (checked above): refused like a read.
           this.#document = next;
           this.#setUnfit(problemsOf(error));
           throw error;
@@ -562,11 +582,18 @@ function combined(file: WharfFile | undefined, runtime: RuntimeHooks): PipelineC
   };
 }
 
-/** A declaration as the API shows it: signing secrets never leave. */
+/**
+ * A declaration as the API shows it: signing secrets never leave, and the URL is shown by its label (scheme, host
+ * and port: user info, path and query are where secrets live), as targets are.
+ */
 function shown(declaration: unknown): object {
   if (typeof declaration !== 'object' || declaration === null) return {};
   const { secret, secrets, ...rest } = declaration as Record<string, unknown>;
-  return { ...rest, ...(secret !== undefined || secrets !== undefined ? { signed: true } : {}) };
+  return {
+    ...rest,
+    ...(typeof rest.url === 'string' ? { url: urlLabel(rest.url) } : {}),
+    ...(secret !== undefined || secrets !== undefined ? { signed: true } : {}),
+  };
 }
 
 function bindingShown(binding: WharfFile['bindings'][number]): object {

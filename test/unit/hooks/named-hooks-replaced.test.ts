@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PipelineConfig } from '../../../src/hooks/chain/pipeline.ts';
 import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
+import { amqpUrl } from '../../support/brokers.ts';
 import { eventually } from '../../support/eventually.ts';
+import { tcpProxy } from '../../support/tcp-proxy.ts';
 import { captureLogger, hooksConfig, sampleEvent } from './fixtures.ts';
 import { keptAliveTarget as target } from './kept-alive-target.ts';
 
@@ -87,4 +89,109 @@ test('replaced named hooks let go of their kept-alive connections once their del
   }
   // Kept again: both events on one new connection, still open.
   assert.deepEqual([posted.open(), posted.connections()], [1, 2]);
+});
+
+/** A named AMQP hook through `url`: the default exchange and no declarations (nothing changes on the broker). */
+const bus = (url: string, queuesPrefix: string) =>
+  ({
+    name: 'bus',
+    transport: 'amqp',
+    retries: 0,
+    runOn: 'success',
+    args: {},
+    amqp: {
+      url,
+      exchange: '',
+      exchangeKind: 'topic',
+      routingKey: undefined,
+      queuesPrefix,
+      declareExchange: false,
+      declareQueues: false,
+      durableExchange: false,
+      durableQueues: false,
+      autoDelete: true,
+      celery: false,
+      connectionPoolSize: 1,
+      channelPoolSize: 1,
+      idleConnectionTimeoutMs: undefined,
+      idleChannelsTimeoutMs: undefined,
+      publishTimeoutMs: 5000,
+    },
+  }) as const;
+
+/** `gate` (blocking http), `bus` (amqp, post-create) and `extra`, whose args a change alters alone. */
+function withBroker(gateUrl: string, busUrl: string, prefix: string, extra: string): PipelineConfig {
+  return {
+    hooks: [http('gate', gateUrl), bus(busUrl, prefix)],
+    bindings: [
+      { hook: 'gate', endpoint: '/files', events: ['pre-create'], args: {} },
+      { hook: 'bus', endpoint: '/files', events: ['post-create'], args: {} },
+      { hook: 'gate', endpoint: '/files', events: ['pre-terminate'], args: { extra } },
+    ],
+  };
+}
+
+test('a replacement keeps the transports (and connections) of hooks whose declaration did not change', async (t) => {
+  const gate = await target(t);
+  const broker = await tcpProxy(amqpUrl, 5672);
+  const { logger } = captureLogger();
+  const engine = createHookEngine(hooksConfig(), logger, {
+    pipeline: withBroker(gate.url, broker.url, 'wharf-replaced-test', 'one'),
+  });
+  // The engine first, while the broker still answers its close (after hooks run in the order they were added).
+  t.after(() => engine.close());
+  t.after(() => broker.close());
+  const delivered = (count: number) =>
+    eventually(
+      () =>
+        engine.runs.records().filter((run) => run.target.startsWith('amqp:')).length === count
+          ? true
+          : undefined,
+      `${count} AMQP deliveries`,
+    );
+  assert.equal((await engine.runBlocking(preCreate())).kind, 'continue');
+  engine.emit(postCreate());
+  await delivered(1);
+  assert.deepEqual([gate.connections(), broker.connections()], [1, 1], 'positive control: one each');
+
+  // Only a binding's args change (as each admin API write replaces the whole set): gate and bus are unchanged.
+  for (const [round, extra] of ['two', 'three'].entries()) {
+    engine.replaceNamedHooks(withBroker(gate.url, broker.url, 'wharf-replaced-test', extra));
+    assert.equal((await engine.runBlocking(preCreate())).kind, 'continue');
+    engine.emit(postCreate());
+    await delivered(round + 2);
+  }
+  assert.equal(gate.requests(), 3);
+  assert.deepEqual([gate.connections(), gate.open()], [1, 1], 'the gate: still its first connection');
+  assert.deepEqual([broker.connections(), broker.open()], [1, 1], 'the bus: still its first connection');
+  assert.deepEqual(
+    engine.runs.records().map((run) => run.status),
+    ['completed', 'completed', 'completed', 'completed', 'completed', 'completed'],
+  );
+});
+
+test('a replaced broker hook closes its connection once nothing delivers through it', async (t) => {
+  const gate = await target(t);
+  const broker = await tcpProxy(amqpUrl, 5672);
+  const { logger } = captureLogger();
+  const engine = createHookEngine(hooksConfig(), logger, {
+    pipeline: withBroker(gate.url, broker.url, 'wharf-replaced-a', 'one'),
+  });
+  t.after(() => engine.close());
+  t.after(() => broker.close());
+  const amqpRuns = () => engine.runs.records().filter((run) => run.target.startsWith('amqp:'));
+  engine.emit(postCreate());
+  await eventually(() => (amqpRuns().length === 1 ? true : undefined), 'the first AMQP delivery');
+  assert.equal(broker.open(), 1);
+
+  // bus changes (another queue prefix): a new transport; the old one's outbox target stays for its stored events.
+  engine.replaceNamedHooks(withBroker(gate.url, broker.url, 'wharf-replaced-b', 'one'));
+  engine.emit(postCreate());
+  await eventually(() => (amqpRuns().length === 2 ? true : undefined), 'the AMQP delivery of the new bus');
+  assert.equal(broker.connections(), 2, 'the new bus has a connection of its own');
+  await eventually(() => (broker.open() === 1 ? true : undefined), "the old bus's connection closed");
+  assert.deepEqual(
+    amqpRuns().map((run) => run.status),
+    ['completed', 'completed'],
+  );
 });
