@@ -375,10 +375,31 @@ export class UploadService {
     }
   }
 
-  /** The record for a download: like {@link get}, but an upload whose object was sealed is finished first. */
+  /**
+   * The record for a download: like {@link get}, but an upload whose object was sealed is finished first. Only
+   * then is the lock taken: taking it makes a PATCH in progress give way, and a GET (a client polling until the
+   * upload is ready) must never cut an upload short.
+   */
   async getForDownload(id: string, describeRequest: DescribeRequest): Promise<UploadRecord> {
     const record = await this.get(id);
-    return this.#mayBeSealed(record) ? this.settle(id, describeRequest) : record;
+    return this.#mayBeSealed(record) && (await this.#looksSealed(record))
+      ? this.settle(id, describeRequest)
+      : record;
+  }
+
+  /**
+   * Whether the store holds the sealed object of the record's length. Only a look: a store that cannot answer
+   * now (S3 down) counts as not sealed, the record stays as it is, and HEAD and GET still answer.
+   */
+  async #looksSealed(record: UploadRecord): Promise<boolean> {
+    if (!canFinish(this.#data) || record.length === null) return false;
+    return this.#data.isFinished(record.path, record.length).catch((error: unknown) => {
+      this.#options.logger.warn(
+        { err: error, id: record.id },
+        'could not check whether the upload was sealed',
+      );
+      return false;
+    });
   }
 
   /** Whether the record may lag behind its store: a known length not reached, in a store that seals. */
@@ -404,16 +425,9 @@ export class UploadService {
     describeRequest: DescribeRequest,
   ): Promise<{ finished: boolean; hookResponse?: HookResponse }> {
     const length = record.length;
-    if (!canFinish(this.#data) || length === null) return { finished: false };
-    // Only a look: a store that cannot answer now (S3 down) leaves the record as it is, and HEAD still answers.
-    const sealed = await this.#data.isFinished(record.path, length).catch((error: unknown) => {
-      this.#options.logger.warn(
-        { err: error, id: record.id },
-        'could not check whether the upload was sealed',
-      );
-      return false;
-    });
-    if (!sealed) return { finished: false };
+    if (!canFinish(this.#data) || length === null || !(await this.#looksSealed(record))) {
+      return { finished: false };
+    }
     this.#options.logger.warn(
       { id: record.id, offset: record.offset, length },
       'finishing an upload whose object was sealed but not recorded (a finishing request was cut)',

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createUpload, octets, send, tus } from '../support/http.ts';
+import { createUpload, octets, patchInTwoParts, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 let wharf: WharfProcess;
@@ -196,6 +196,31 @@ describe('protocol extensions', { concurrency: true }, () => {
       const outside = await send('GET', url, { headers: { Range: 'bytes=10-20' } });
       assert.equal(outside.status, 416);
       assert.equal(outside.headers['content-range'], 'bytes */10');
+    });
+
+    it('a GET of an unfinished upload leaves the PATCH in progress alone (a HEAD makes it give way)', async () => {
+      const body = Buffer.from('0123456789abcdefghij');
+      /** Starts a PATCH, waits until its first half is stored, asks `method`, then ends the PATCH. */
+      const patchAround = async (method: 'GET' | 'HEAD') => {
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': body.length });
+        const inFlight = patchInTwoParts(url, body, 10);
+        const file = path.join(wharf.dataDir, idOf(url));
+        for (let attempt = 0; attempt < 500 && (await stat(file)).size < 10; attempt++) await sleep(10);
+        const asked = await send(method, url, { headers: method === 'HEAD' ? tus : {} });
+        const patched = await inFlight.finish().catch(() => 'cut');
+        const offset = (await send('HEAD', url, { headers: tus })).headers['upload-offset'];
+        return { asked: asked.status, patched, offset, url };
+      };
+      const get = await patchAround('GET');
+      assert.equal(get.asked, 409);
+      assert.equal(get.patched, 204);
+      assert.equal(get.offset, '20');
+      assert.equal((await send('GET', get.url)).text, body.toString());
+      // The control: HEAD takes the upload's lock, so the PATCH stops where it was (the client resumes there).
+      const head = await patchAround('HEAD');
+      assert.equal(head.asked, 200);
+      assert.notEqual(head.patched, 204);
+      assert.equal(head.offset, '10');
     });
 
     it('serves unknown or unsafe types as an attachment', async () => {
