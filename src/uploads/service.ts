@@ -528,7 +528,9 @@ export class UploadService {
     const record: UploadRecord = {
       ...draft,
       path: location,
-      expiresAt: length === 0 ? null : this.#expiry(),
+      // A final waiting for its partials lives as long as they do: they expire on their own (and the final is
+      // then marked failed, see #markFinalFailed), while their writes, which keep them alive, never touch it.
+      expiresAt: length === 0 || concat?.kind === 'final' ? null : this.#expiry(),
     };
     try {
       await this.#info.put(record, null);
@@ -746,10 +748,14 @@ export class UploadService {
     return { parts };
   }
 
-  /** Records why a final cannot be built; HEAD and GET then answer 410 with the reason, the admin API shows it. */
+  /**
+   * Records why a final cannot be built; HEAD and GET then answer 410 with the reason, the admin API shows it.
+   * From then on it expires like an abandoned upload, and the sweep removes it.
+   */
   async #markFinalFailed(final: UploadRecord, failure: string): Promise<void> {
     const expected = final.version;
     final.failure = failure;
+    final.expiresAt = this.#expiry();
     await this.#info.put(final, expected);
     this.#options.logger.warn({ id: final.id, failure }, 'a concatenated upload failed');
   }
