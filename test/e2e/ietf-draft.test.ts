@@ -209,6 +209,31 @@ describe('IETF draft: upload creation ("Upload Creation", "104 (Upload Resumptio
     }
   });
 
+  test('a complete creation without any body framing has no content (RFC 9112 6.3): an empty upload, or an inconsistent length', async () => {
+    /** A POST with neither Content-Length nor Transfer-Encoding: its body is empty, as with Content-Length: 0. */
+    const unframed = async (headers: Record<string, string | number>) => {
+      const connection = await RawConnection.open(wharf.port);
+      try {
+        connection.write(
+          Buffer.from(rawHead('POST', '/files', { 'Upload-Draft-Interop-Version': 8, ...headers })),
+        );
+        return await connection.read();
+      } finally {
+        connection.close();
+      }
+    };
+    const empty = await unframed({ 'Upload-Complete': '?1' });
+    assert.equal(empty.status, 201, empty.body.toString());
+    assert.equal(empty.headers['upload-complete'], '?1');
+    assert.equal(empty.headers['upload-length'], '0');
+    assert.deepEqual(await stored(pathOf(empty.headers.location)), Buffer.alloc(0));
+    // Upload-Length promises 5 bytes the (empty) content cannot bring: refused before any upload exists.
+    const short = await unframed({ 'Upload-Complete': '?1', 'Upload-Length': 5 });
+    assert.equal(short.status, 400, short.body.toString());
+    assert.equal(problemOf(short).type, `${problemBase}inconsistent-upload-length`);
+    assert.equal(short.interim.length, 0, 'no upload was created, so no 104');
+  });
+
   test('Upload-Length and Content-Length with Upload-Complete: ?1 must match ("Length"; problem inconsistent-upload-length)', async () => {
     const response = await exchange(
       wharf.port,
