@@ -953,11 +953,13 @@ export class UploadService {
     const activity = this.#options.activity;
     if (activity !== undefined)
       this.#writing.set(record.id, { upload: record, meter: body, from: startOffset });
+    const keepAlive = this.#keepAlive(record);
     let result: Awaited<ReturnType<DataStore['append']>>;
     try {
       result = await this.#data.append(record.path, startOffset, body as Readable);
     } finally {
       if (activity !== undefined) this.#writing.delete(record.id);
+      await keepAlive?.stop();
     }
     // The store is done with the body either way; releasing it frees its buffers and bookkeeping.
     if (!body.destroyed) body.destroy();
@@ -1019,6 +1021,46 @@ export class UploadService {
     }
     activity?.received(record, body.bytesSeen);
     return interruption ? { interruption } : {};
+  }
+
+  /**
+   * While a body arrives, moves the upload's expiry forward every half --upload-expiration: an upload receiving
+   * bytes is not idle, though its record is written only once the body ends. Without it, a PATCH longer than the
+   * expiration made the upload expired (HEAD 410) and the sweep took its lock, which cut the PATCH. Only the
+   * expiry is written (the offset counts stored bytes only once the body ends); stop() waits for a write in flight,
+   * so that the record's next write expects the version it left.
+   */
+  #keepAlive(record: UploadRecord): { stop(): Promise<void> } | undefined {
+    // At most what a timer holds (2^31 - 1 ms, about 24 days): a longer delay makes Node fire it after 1 ms.
+    const interval = Math.min(this.#options.expirationMs / 2, 2 ** 31 - 1);
+    if (interval <= 0 || record.expiresAt === null) return undefined;
+    let writing: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      if (writing !== undefined) return;
+      const expected = record.version;
+      const before = record.expiresAt;
+      record.expiresAt = this.#expiry();
+      writing = this.#info
+        .put(record, expected)
+        .catch((error: unknown) => {
+          // The next write (or this body's end) tries again; the sweep may meanwhile cut the body, as before.
+          record.expiresAt = before;
+          this.#options.logger.warn(
+            { err: error, id: record.id },
+            'could not extend the expiry of an upload',
+          );
+        })
+        .finally(() => {
+          writing = undefined;
+        });
+    }, interval);
+    timer.unref();
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await writing;
+      },
+    };
   }
 
   /** Lets a store that needs it turn the stored bytes into the finished object (S3: complete the upload). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { access, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -297,6 +298,72 @@ describe('protocol extensions', { concurrency: true }, () => {
       } finally {
         await sweeping.stop();
         await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    it('an upload receiving a PATCH longer than --upload-expiration is not idle: the sweep leaves it alone', async () => {
+      const wharf = await startWharf({
+        args: ['--upload-expiration', '1', '--expiration-sweep-interval', '1'],
+      });
+      try {
+        const pieces = 20;
+        const piece = Buffer.alloc(100, 'p');
+        // The control: an upload created with it and never written is swept meanwhile.
+        const idle = await createUpload(wharf.endpoint, { 'Upload-Length': 1 });
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': pieces * piece.length });
+        const body = Buffer.concat(Array.from({ length: pieces }, () => piece));
+        const patching = httpRequest(url, {
+          method: 'PATCH',
+          headers: { ...tus, ...octets, 'Upload-Offset': '0', 'Content-Length': String(body.length) },
+        });
+        const answered = new Promise<number>((resolve, reject) => {
+          patching.on('response', (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.statusCode ?? 0));
+          });
+          patching.on('error', reject);
+        });
+        // The body trickles in over three times the expiration, and on until the control was swept.
+        let written = 0;
+        let idleStatus = 200;
+        const last = body.length - piece.length;
+        for (let round = 0; round < 300 && (written < last || idleStatus !== 404); round++) {
+          if (written < last) {
+            patching.write(body.subarray(written, written + piece.length));
+            written += piece.length;
+          }
+          await sleep(150);
+          idleStatus = (await send('HEAD', idle, { headers: tus })).status;
+        }
+        assert.equal(idleStatus, 404, 'the control upload was swept meanwhile');
+        patching.end(body.subarray(written));
+        assert.equal(await answered, 204);
+        const head = await send('HEAD', url, { headers: tus });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], String(body.length));
+        assert.deepEqual((await send('GET', url)).body, body);
+      } finally {
+        await wharf.stop();
+      }
+    });
+
+    it('with an expiration longer than a timer holds (60 days), a PATCH in flight writes its record only at its end', async () => {
+      const wharf = await startWharf({ args: ['--upload-expiration', String(60 * 24 * 3600)] });
+      try {
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': 10 });
+        const inFlight = patchInTwoParts(url, Buffer.from('0123456789'), 5);
+        await sleep(500);
+        assert.equal(await inFlight.finish(), 204);
+        // One record version for the creation, one for the PATCH: no expiry written every millisecond meanwhile
+        // (Node fires a timer of more than 2^31 - 1 ms after 1 ms).
+        const lines = (await readFile(path.join(wharf.dataDir, `${idOf(url)}.info`), 'utf8'))
+          .trim()
+          .split('\n');
+        const record = JSON.parse(lines.at(-1) ?? '{}') as { version: number; offset: number };
+        assert.equal(record.offset, 10);
+        assert.ok(record.version <= 3, `record version ${record.version}`);
+      } finally {
+        await wharf.stop();
       }
     });
 
