@@ -934,20 +934,7 @@ export class UploadService {
     contentLength: number | undefined,
     completesAtEnd = false,
   ): Promise<{ interruption?: WharfError }> {
-    const remaining = record.length === null ? Number.POSITIVE_INFINITY : record.length - record.offset;
-    const maxForFile =
-      this.#options.maxFileSize > 0 ? this.#options.maxFileSize - record.offset : Number.POSITIVE_INFINITY;
-    const maxBody = this.#options.maxBodySize > 0 ? this.#options.maxBodySize : Number.POSITIVE_INFINITY;
-    if (contentLength !== undefined) {
-      if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
-      if (contentLength > maxForFile) throw new WharfError('ERR_MAX_SIZE_EXCEEDED');
-      if (contentLength > maxBody) {
-        throw new WharfError('ERR_BODY_TOO_LARGE', {
-          message: `request body is larger than the maximum of ${maxBody} bytes`,
-        });
-      }
-    }
-    const limit = Math.min(remaining, maxForFile, maxBody);
+    const limit = this.#bodyLimit(record.offset, record.length, contentLength);
     const body = openBody(limit);
     const startOffset = record.offset;
     const activity = this.#options.activity;
@@ -1063,6 +1050,27 @@ export class UploadService {
     };
   }
 
+  /**
+   * The most bytes a body at `offset` may bring to an upload of `length` (null: deferred). A body whose announced
+   * `contentLength` is larger is refused (413) before anything is read or changed.
+   */
+  #bodyLimit(offset: number, length: number | null, contentLength: number | undefined): number {
+    const remaining = length === null ? Number.POSITIVE_INFINITY : length - offset;
+    const maxForFile =
+      this.#options.maxFileSize > 0 ? this.#options.maxFileSize - offset : Number.POSITIVE_INFINITY;
+    const maxBody = this.#options.maxBodySize > 0 ? this.#options.maxBodySize : Number.POSITIVE_INFINITY;
+    if (contentLength !== undefined) {
+      if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
+      if (contentLength > maxForFile) throw new WharfError('ERR_MAX_SIZE_EXCEEDED');
+      if (contentLength > maxBody) {
+        throw new WharfError('ERR_BODY_TOO_LARGE', {
+          message: `request body is larger than the maximum of ${maxBody} bytes`,
+        });
+      }
+    }
+    return Math.min(remaining, maxForFile, maxBody);
+  }
+
   /** Lets a store that needs it turn the stored bytes into the finished object (S3: complete the upload). */
   async #seal(location: string, length: number): Promise<void> {
     if (canFinish(this.#data)) await this.#data.finish(location, length);
@@ -1120,6 +1128,8 @@ export class UploadService {
               message: 'Upload-Length is below the current offset',
             });
           this.#checkFileSize(request.declaredLength);
+          // A body the request itself refuses (413) leaves the length deferred: a refused request changes nothing.
+          this.#bodyLimit(record.offset, request.declaredLength, request.contentLength);
           const expected = record.version;
           record.length = request.declaredLength;
           await this.#info.put(record, expected);

@@ -49,6 +49,20 @@ describe('protocol extensions', { concurrency: true }, () => {
       assert.equal((await patch(url, 4, 'e', { 'Upload-Length': '10' })).status, 400);
       assert.equal((await send('HEAD', url, { headers: tus })).headers['upload-offset'], '4');
     });
+
+    it('a PATCH refused with 413 (its body longer than the Upload-Length it declares) leaves the length deferred', async () => {
+      const url = await createUpload(wharf.endpoint, { 'Upload-Defer-Length': '1' });
+      assert.equal((await patch(url, 0, 'abcd')).status, 204);
+      const refused = await patch(url, 4, 'efgh', { 'Upload-Length': '6' });
+      assert.equal(refused.status, 413, refused.text);
+      const head = await send('HEAD', url, { headers: tus });
+      assert.equal(head.headers['upload-defer-length'], '1');
+      assert.equal(head.headers['upload-length'], undefined);
+      assert.equal(head.headers['upload-offset'], '4');
+      // The client corrects its length, which the refused request must not have fixed.
+      assert.equal((await patch(url, 4, 'efgh', { 'Upload-Length': '8' })).status, 204);
+      assert.equal((await send('GET', url)).text, 'abcdefgh');
+    });
   });
 
   describe('checksum', () => {
