@@ -506,91 +506,107 @@ export class UploadService {
       hookResponse = answer?.response;
     }
 
-    let location: string;
+    // A body is written under the upload's lock, as a PATCH's is: from the moment the upload exists its URL may be
+    // known (the IETF draft announces it then, 104), and a HEAD, an append or a DELETE must make the body give way
+    // (keeping what arrived), not run beside it. A final has no body; building it takes its lock.
+    let meter: BodyMeter | undefined;
+    const lock =
+      request.body !== undefined && concat?.kind !== 'final' && length !== 0
+        ? await this.#lock(draft.id, () => meter?.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED')))
+        : undefined;
     try {
-      location = await this.#data.create({
-        id: draft.id,
-        createdAt,
-        ...(chosenLocation !== undefined ? { location: chosenLocation } : {}),
-      });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new WharfError('ERR_UPLOAD_ID_TAKEN', {
-          message: 'a hook chose a storage path or id that is already in use',
-          cause: error,
+      let location: string;
+      try {
+        location = await this.#data.create({
+          id: draft.id,
+          createdAt,
+          ...(chosenLocation !== undefined ? { location: chosenLocation } : {}),
         });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new WharfError('ERR_UPLOAD_ID_TAKEN', {
+            message: 'a hook chose a storage path or id that is already in use',
+            cause: error,
+          });
+        }
+        if (isStorageFull(error))
+          throw this.#creationFailed(draft, request.describeRequest, error, 'ERR_STORAGE_FULL');
+        throw this.#creationFailed(draft, request.describeRequest, error);
       }
-      if (isStorageFull(error))
-        throw this.#creationFailed(draft, request.describeRequest, error, 'ERR_STORAGE_FULL');
-      throw this.#creationFailed(draft, request.describeRequest, error);
-    }
-    if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
-    const record: UploadRecord = {
-      ...draft,
-      path: location,
-      // A final waiting for its partials lives as long as they do: they expire on their own (and the final is
-      // then marked failed, see #markFinalFailed), while their writes, which keep them alive, never touch it.
-      expiresAt: length === 0 || concat?.kind === 'final' ? null : this.#expiry(),
-    };
-    try {
-      await this.#info.put(record, null);
-    } catch (error) {
-      await this.#data.remove(location);
-      if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
-      // The record store refused it (a full disk): no record and no data file are left behind.
-      if (isStorageFull(error))
-        throw this.#creationFailed(record, request.describeRequest, error, 'ERR_STORAGE_FULL');
-      throw this.#creationFailed(record, request.describeRequest, error);
-    }
-    this.#options.activity?.created(record);
-    request.onCreated?.(record);
-
-    if (concat?.kind === 'final') {
-      if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
-      await this.#startFinal(record, parts, request.describeRequest);
-      return record;
-    }
-
-    if (request.body && (length === null || length > 0)) {
-      // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
-      const refusedForSpace = (error: WharfError | undefined): boolean =>
-        error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
-      const { interruption } = await this.#receive(
-        record,
-        request.body,
-        request.checksum,
-        undefined,
-        request.completesAtEnd === true,
-      ).catch(async (error: unknown) => {
-        if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+      if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
+      const record: UploadRecord = {
+        ...draft,
+        path: location,
+        // A final waiting for its partials lives as long as they do: they expire on their own (and the final is
+        // then marked failed, see #markFinalFailed), while their writes, which keep them alive, never touch it.
+        expiresAt: length === 0 || concat?.kind === 'final' ? null : this.#expiry(),
+      };
+      try {
+        await this.#info.put(record, null);
+      } catch (error) {
+        await this.#data.remove(location);
+        if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
+        // The record store refused it (a full disk): no record and no data file are left behind.
+        if (isStorageFull(error))
+          throw this.#creationFailed(record, request.describeRequest, error, 'ERR_STORAGE_FULL');
         throw this.#creationFailed(record, request.describeRequest, error);
-      });
-      // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
-      if (
-        interruption &&
-        (interruption.status === 413 || interruption.status === 460 || refusedForSpace(interruption))
-      ) {
-        await this.#removeQuietly(record.id);
-        if (refusedForSpace(interruption))
-          this.#creationFailed(record, request.describeRequest, interruption);
-        throw interruption;
       }
-      if (interruption?.code === 'ERR_STORAGE_FULL' || interruption?.code === 'ERR_INTERNAL') {
-        // The upload exists with the bytes that fit: its storage failed, as a PATCH's would.
-        const reason = String((interruption.cause as Error | undefined)?.message ?? interruption.message);
-        if (this.#firstFailure(record.id, `${interruption.code}:${record.offset}`))
-          this.#failed('storage', record, request.describeRequest, interruption, reason);
+      this.#options.activity?.created(record);
+      request.onCreated?.(record);
+
+      if (concat?.kind === 'final') {
+        if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
+        await this.#startFinal(record, parts, request.describeRequest);
+        return record;
       }
+
+      if (request.body && (length === null || length > 0)) {
+        // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
+        const refusedForSpace = (error: WharfError | undefined): boolean =>
+          error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
+        const openBody = request.body;
+        const { interruption } = await this.#receive(
+          record,
+          (limit) => {
+            meter = openBody(limit);
+            return meter;
+          },
+          request.checksum,
+          undefined,
+          request.completesAtEnd === true,
+        ).catch(async (error: unknown) => {
+          if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+          throw this.#creationFailed(record, request.describeRequest, error);
+        });
+        // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
+        if (
+          interruption &&
+          (interruption.status === 413 || interruption.status === 460 || refusedForSpace(interruption))
+        ) {
+          await this.#removeQuietly(record.id);
+          if (refusedForSpace(interruption))
+            this.#creationFailed(record, request.describeRequest, interruption);
+          throw interruption;
+        }
+        if (interruption?.code === 'ERR_STORAGE_FULL' || interruption?.code === 'ERR_INTERNAL') {
+          // The upload exists with the bytes that fit: its storage failed, as a PATCH's would.
+          const reason = String((interruption.cause as Error | undefined)?.message ?? interruption.message);
+          if (this.#firstFailure(record.id, `${interruption.code}:${record.offset}`))
+            this.#failed('storage', record, request.describeRequest, interruption, reason);
+        }
+      }
+      if (isComplete(record)) {
+        hookResponse = mergedResponse(hookResponse, await this.#checkFinish(record, request.describeRequest));
+        await this.#finish(record, request.describeRequest);
+      } else {
+        this.#notify('post-create', record, request.describeRequest);
+      }
+      if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
+      await this.#recorded(record.id);
+      return record;
+    } finally {
+      await lock?.release();
     }
-    if (isComplete(record)) {
-      hookResponse = mergedResponse(hookResponse, await this.#checkFinish(record, request.describeRequest));
-      await this.#finish(record, request.describeRequest);
-    } else {
-      this.#notify('post-create', record, request.describeRequest);
-    }
-    if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
-    await this.#recorded(record.id);
-    return record;
   }
 
   /** Post events of the upload hold their place in its order before the next request may cause more. */
