@@ -941,7 +941,8 @@ export class UploadService {
 
   /**
    * Streams one body into the upload and records the new offset. A checksum mismatch or an overflow
-   * discards the chunk (offset unchanged); an interruption keeps what arrived.
+   * discards the chunk (offset unchanged); an interruption keeps what arrived. `length` is the upload's length
+   * with this request: a deferred length it declares is recorded with its bytes (unless they are discarded).
    */
   async #receive(
     record: UploadRecord,
@@ -949,8 +950,9 @@ export class UploadService {
     checksum: WriteRequest['checksum'],
     contentLength: number | undefined,
     completesAtEnd = false,
+    declared: number | null = record.length,
   ): Promise<{ interruption?: WharfError }> {
-    const limit = this.#bodyLimit(record.offset, record.length, contentLength);
+    const limit = this.#bodyLimit(record.offset, declared, contentLength);
     const body = openBody(limit);
     const startOffset = record.offset;
     const activity = this.#options.activity;
@@ -995,13 +997,13 @@ export class UploadService {
       written = 0;
     }
     // A body that ended on its own completes an upload of unknown length there (IETF Upload-Complete: ?1).
-    const endsHere = completesAtEnd && record.length === null && !interruption && !discard;
-    const length = endsHere ? startOffset + written : record.length;
+    const endsHere = completesAtEnd && declared === null && !interruption && !discard;
+    const length = endsHere ? startOffset + written : discard ? record.length : declared;
     if (length !== null && startOffset + written === length) {
       // Sealed before the record says complete, so a failure leaves the client retrying the last chunk.
       await this.#seal(record.path, length);
     }
-    if (written > 0 || endsHere) {
+    if (written > 0 || length !== record.length) {
       const expected = record.version;
       const before = { offset: record.offset, expiresAt: record.expiresAt, length: record.length };
       record.length = length;
@@ -1137,6 +1139,7 @@ export class UploadService {
           };
         }
       }
+      let completingLength: number | undefined;
       if (request.declaredLength !== undefined) {
         if (record.length === null) {
           if (request.declaredLength < record.offset)
@@ -1146,11 +1149,18 @@ export class UploadService {
           this.#checkFileSize(request.declaredLength);
           // A body the request itself refuses (413) leaves the length deferred: a refused request changes nothing.
           this.#bodyLimit(record.offset, request.declaredLength, request.contentLength);
-          const expected = record.version;
-          record.length = request.declaredLength;
-          await this.#info.put(record, expected);
-          // A final waiting for this partial may now be known to exceed --max-file-size.
-          await this.#reviewFinals(record.pendingFinals, request.describeRequest);
+          if (request.declaredLength === record.offset) {
+            // The length completes the upload: recorded with the (empty) body, once the store has sealed it, as the
+            // last bytes are. Recorded first, a failed seal (S3 down) left a complete record whose object never
+            // came to exist: GET 500 for good, every retry 204.
+            completingLength = request.declaredLength;
+          } else {
+            const expected = record.version;
+            record.length = request.declaredLength;
+            await this.#info.put(record, expected);
+            // A final waiting for this partial may now be known to exceed --max-file-size.
+            await this.#reviewFinals(record.pendingFinals, request.describeRequest);
+          }
         } else if (record.length !== request.declaredLength) {
           throw new WharfError('ERR_UPLOAD_LENGTH_ALREADY_SET');
         }
@@ -1167,7 +1177,7 @@ export class UploadService {
       );
       let received: { interruption?: WharfError };
       try {
-        received = await this.#receiveForWrite(record, request, (opened) => {
+        received = await this.#receiveForWrite(record, request, completingLength, (opened) => {
           meter = opened;
         });
       } finally {
@@ -1224,6 +1234,7 @@ export class UploadService {
   #receiveForWrite(
     record: UploadRecord,
     request: WriteRequest,
+    completingLength: number | undefined,
     opened: (meter: BodyMeter) => void,
   ): Promise<{ interruption?: WharfError }> {
     return this.#receive(
@@ -1237,6 +1248,7 @@ export class UploadService {
       request.checksum,
       request.contentLength,
       request.completesAtEnd === true,
+      completingLength ?? record.length,
     );
   }
 

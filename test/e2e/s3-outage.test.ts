@@ -106,4 +106,30 @@ describe('s3 storage when S3 goes away mid-upload', { skip: await s3Unavailable(
     assert.match(logged, /"level":50/);
     assert.ok(!logged.includes(s3SecretKey));
   });
+
+  it('a deferred length declared at the offset is recorded only once the object is sealed', async () => {
+    const url = await createUpload(wharf.endpoint, { 'Upload-Defer-Length': '1' });
+    const patch = (headers: Record<string, string | number>, body: string) =>
+      send('PATCH', url, { headers: { ...tusHeaders, ...octets, ...headers }, body });
+    assert.equal((await patch({ 'Upload-Offset': 0 }, 'hello')).status, 204);
+    // tus-js-client's last request for a stream: an empty PATCH declaring the length it reached. S3 refuses the
+    // completion of the multipart upload (the seal).
+    proxy.dropOn('CompleteMultipartUpload');
+    let declared: Awaited<ReturnType<typeof patch>>;
+    try {
+      declared = await patch({ 'Upload-Offset': 5, 'Upload-Length': 5 }, '');
+    } finally {
+      proxy.restore();
+    }
+    assert.equal(declared.status, 500, declared.text);
+    // Not complete: the record must not say so before the object exists, or nothing would ever seal it.
+    const head = await send('HEAD', url, { headers: tusHeaders });
+    assert.equal(head.headers['upload-defer-length'], '1');
+    assert.equal(head.headers['upload-offset'], '5');
+    // The client's retry seals it, and the upload downloads.
+    assert.equal((await patch({ 'Upload-Offset': 5, 'Upload-Length': 5 }, '')).status, 204);
+    const download = await send('GET', url);
+    assert.equal(download.status, 200, download.text);
+    assert.equal(download.text, 'hello');
+  });
 });
