@@ -58,6 +58,12 @@ export interface UploadServiceOptions {
   readonly lockTimeoutMs: number;
   readonly allowUnfinishedConcatenation: boolean;
   /**
+   * Whether the info store's compare-and-set holds among all its writers without the upload's lock (true, the
+   * default, for Redis, PostgreSQL and a file store one process owns). False for files shared by --workers
+   * processes, which only the lock keeps apart: a final is then noted in its partials under their locks.
+   */
+  readonly atomicRecordWrites?: boolean;
+  /**
    * Keep a copy of each record beside its bytes (when the data store can) and rebuild lost records from it:
    * for info stores that can come back empty (Redis, PostgreSQL). The value names the record store (see
    * RecordCopyOptions.owner); absent, no copies are kept.
@@ -434,10 +440,10 @@ export class UploadService {
     );
     // Removes what the cut finish may have left (tails, the local copy).
     await this.#seal(record.path, length);
-    const expected = record.version;
+    const base = { offset: record.offset, length };
     record.offset = length;
     record.expiresAt = null;
-    await this.#info.put(record, expected);
+    await this.#putHeld(record, base);
     const hookResponse = await this.#checkFinish(record, describeRequest);
     await this.#finish(record, describeRequest);
     return hookResponse !== undefined ? { finished: true, hookResponse } : { finished: true };
@@ -671,20 +677,79 @@ export class UploadService {
     describeRequest: DescribeRequest,
   ): Promise<void> {
     const unfinished = [...new Set(parts.filter((part) => !isUsable(part)).map((part) => part.id))];
-    for (const partId of unfinished) {
+    for (const partId of unfinished) await this.#awaitPart(partId, final.id);
+    await this.#tryBuildFinal(final.id, describeRequest);
+  }
+
+  /**
+   * Makes an unfinished partial remember a final that waits for it. Without the partial's lock, which would make
+   * the PATCH writing it give way (a final is created while its partials upload: that is what
+   * concatenation-unfinished is for): compare-and-set, tried again when the partial's writer wrote meanwhile.
+   * The writer takes the final in when its own write meets this one (see #putHeld). Record files shared by
+   * --workers processes (atomicRecordWrites false) only have the lock to keep writers apart: taken there.
+   */
+  async #awaitPart(partId: string, finalId: string): Promise<void> {
+    if (this.#options.atomicRecordWrites === false) {
+      // Record files shared by processes: a write without the lock could undo the writer's (cuts its PATCH).
       const lock = await this.#lock(partId, () => undefined);
       try {
-        const part = await this.get(partId);
-        if (!isUsable(part) && !part.pendingFinals.includes(final.id)) {
-          const expected = part.version;
-          part.pendingFinals = [...part.pendingFinals, final.id];
-          await this.#info.put(part, expected);
-        }
+        const part = await this.#stillThere(partId);
+        if (part === undefined || isUsable(part) || part.pendingFinals.includes(finalId)) return;
+        const expected = part.version;
+        part.pendingFinals = [...part.pendingFinals, finalId];
+        await this.#info.put(part, expected);
       } finally {
         await lock.release();
       }
+      return;
     }
-    await this.#tryBuildFinal(final.id, describeRequest);
+    for (let attempt = 1; ; attempt++) {
+      const part = await this.#stillThere(partId);
+      if (part === undefined || isUsable(part) || part.pendingFinals.includes(finalId)) return;
+      const expected = part.version;
+      part.pendingFinals = [...part.pendingFinals, finalId];
+      try {
+        await this.#info.put(part, expected);
+        return;
+      } catch (error) {
+        if (!(error instanceof InfoConflictError)) throw error;
+        if (attempt === 10) throw new WharfError('ERR_INFO_CONFLICT', { cause: error });
+      }
+    }
+  }
+
+  /**
+   * The record, or undefined when the upload is gone (removed, expired) since it was read: a final waiting for it
+   * is then marked failed by the build that follows, rather than left behind by a failed POST (it has no expiry).
+   */
+  async #stillThere(id: string): Promise<UploadRecord | undefined> {
+    try {
+      return await this.get(id);
+    } catch (error) {
+      if (error instanceof WharfError && (error.status === 404 || error.status === 410)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the record of an upload whose lock this request holds. A partial may meanwhile have been told of a
+   * final that waits for it (#awaitPart writes without the lock): that list is taken in and the record written
+   * again. Any other change, an offset or length other than `base` (what this request last read or wrote), is
+   * a real conflict and throws.
+   */
+  async #putHeld(
+    record: UploadRecord,
+    base: { readonly offset: number; readonly length: number | null },
+  ): Promise<void> {
+    try {
+      await this.#info.put(record, record.version);
+    } catch (error) {
+      if (!(error instanceof InfoConflictError) || !record.isPartial) throw error;
+      const stored = await this.#info.get(record.id);
+      if (stored === undefined || stored.offset !== base.offset || stored.length !== base.length) throw error;
+      record.pendingFinals = [...new Set([...record.pendingFinals, ...stored.pendingFinals])];
+      await this.#info.put(record, stored.version);
+    }
   }
 
   /**
@@ -827,10 +892,9 @@ export class UploadService {
       response = (await this.#check('pre-finish', record, describeRequest))?.response;
     } catch (error) {
       if (!(error instanceof WharfError)) throw error;
-      const expected = record.version;
       record.failure = (error.body ?? error.message).trim() || error.message;
       record.awaitingApproval = false;
-      await this.#info.put(record, expected);
+      await this.#putHeld(record, record);
       // Finals waiting for this partial can never be built from refused bytes.
       await this.#reviewFinals(record.pendingFinals, describeRequest);
       throw error;
@@ -842,9 +906,8 @@ export class UploadService {
   /** Lets a finished upload out of quarantine once pre-finish hooks approved it (or none are configured). */
   async #release(record: UploadRecord): Promise<void> {
     if (record.awaitingApproval !== true) return;
-    const expected = record.version;
     record.awaitingApproval = false;
-    await this.#info.put(record, expected);
+    await this.#putHeld(record, record);
   }
 
   async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
@@ -1004,13 +1067,12 @@ export class UploadService {
       await this.#seal(record.path, length);
     }
     if (written > 0 || length !== record.length) {
-      const expected = record.version;
       const before = { offset: record.offset, expiresAt: record.expiresAt, length: record.length };
       record.length = length;
       record.offset = startOffset + written;
       record.expiresAt = isComplete(record) ? null : this.#expiry();
       try {
-        await this.#info.put(record, expected);
+        await this.#putHeld(record, before);
       } catch (error) {
         // Not recorded: the record keeps its offset, and the next append cuts the bytes stored past it.
         Object.assign(record, before);
@@ -1042,11 +1104,9 @@ export class UploadService {
     let writing: Promise<void> | undefined;
     const timer = setInterval(() => {
       if (writing !== undefined) return;
-      const expected = record.version;
       const before = record.expiresAt;
       record.expiresAt = this.#expiry();
-      writing = this.#info
-        .put(record, expected)
+      writing = this.#putHeld(record, record)
         .catch((error: unknown) => {
           // The next write (or this body's end) tries again; the sweep may meanwhile cut the body, as before.
           record.expiresAt = before;
@@ -1155,9 +1215,8 @@ export class UploadService {
             // came to exist: GET 500 for good, every retry 204.
             completingLength = request.declaredLength;
           } else {
-            const expected = record.version;
             record.length = request.declaredLength;
-            await this.#info.put(record, expected);
+            await this.#putHeld(record, { offset: record.offset, length: null });
             // A final waiting for this partial may now be known to exceed --max-file-size.
             await this.#reviewFinals(record.pendingFinals, request.describeRequest);
           }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createUpload, octets, send, tus } from '../support/http.ts';
+import { createUpload, octets, patchInTwoParts, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 // Issue 17, point 4: a final upload lists each partial of this endpoint once, within --max-file-size, and one
@@ -207,5 +207,24 @@ describe('a final waiting for its partials, with --upload-expiration', () => {
     } finally {
       await expiring.stop();
     }
+  });
+});
+
+describe('a final created while its partial is being written (concatenation-unfinished)', () => {
+  it('leaves the PATCH in flight alone, and is built when that PATCH completes the partial', async () => {
+    // Within the shared server's --max-file-size of 10.
+    const body = Buffer.from('01234abcde');
+    const part = await partial(body.length);
+    const inFlight = patchInTwoParts(part, body, 5);
+    const file = `${wharf.dataDir}/${idOf(part)}`;
+    for (let attempt = 0; attempt < 500 && (await stat(file)).size < 5; attempt++) await sleep(10);
+    const created = await postFinal([part]);
+    assert.equal(created.status, 201, created.text);
+    const final = String(created.headers.location);
+    assert.equal(await inFlight.finish(), 204);
+    const head = await send('HEAD', final, { headers: tus });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['upload-offset'], String(body.length));
+    assert.equal((await send('GET', final)).text, body.toString());
   });
 });
