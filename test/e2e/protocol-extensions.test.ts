@@ -238,6 +238,26 @@ describe('protocol extensions', { concurrency: true }, () => {
       assert.equal(head.offset, '10');
     });
 
+    it("answers 416 as a plain-text error, not labelled with the upload's type and file name", async () => {
+      const url = await createUpload(wharf.endpoint, {
+        'Upload-Length': 4,
+        'Upload-Metadata': `filename ${Buffer.from('report.pdf').toString('base64')},filetype ${Buffer.from('application/pdf').toString('base64')}`,
+      });
+      await patch(url, 0, '%PDF');
+      const outside = await send('GET', url, { headers: { Range: 'bytes=10-' } });
+      assert.equal(outside.status, 416);
+      assert.equal(outside.headers['content-range'], 'bytes */4');
+      assert.equal(outside.headers['content-type'], 'text/plain; charset=utf-8');
+      assert.equal(outside.headers['content-disposition'], undefined);
+      assert.match(outside.text, /^ERR_RANGE_NOT_SATISFIABLE/);
+      // The control: a satisfiable range is the upload's, with its type and disposition.
+      const inside = await send('GET', url, { headers: { Range: 'bytes=1-' } });
+      assert.equal(inside.status, 206);
+      assert.equal(inside.headers['content-type'], 'application/pdf');
+      assert.match(String(inside.headers['content-disposition']), /^inline; filename="report\.pdf"/);
+      assert.equal(inside.text, 'PDF');
+    });
+
     it('serves unknown or unsafe types as an attachment', async () => {
       const url = await createUpload(wharf.endpoint, {
         'Upload-Length': 1,
