@@ -258,6 +258,17 @@ describe('protocol extensions', { concurrency: true }, () => {
       assert.equal(inside.text, 'PDF');
     });
 
+    it('ignores an invalid range (last byte before the first), as RFC 9110 asks: 200 with the whole upload', async () => {
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': 4 });
+      await patch(url, 0, 'wxyz');
+      const backwards = await send('GET', url, { headers: { Range: 'bytes=3-1' } });
+      assert.equal(backwards.status, 200);
+      assert.equal(backwards.headers['content-range'], undefined);
+      assert.equal(backwards.text, 'wxyz');
+      // The control: a valid range past the end is unsatisfiable.
+      assert.equal((await send('GET', url, { headers: { Range: 'bytes=4-5' } })).status, 416);
+    });
+
     it('serves unknown or unsafe types as an attachment', async () => {
       const url = await createUpload(wharf.endpoint, {
         'Upload-Length': 1,

@@ -32,7 +32,7 @@ function contentDisposition(kind: 'inline' | 'attachment', filename: string | un
   return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
-/** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple ranges are served whole. */
+/** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple or invalid ranges are served whole. */
 function parseRange(
   header: string | undefined,
   size: number,
@@ -51,6 +51,8 @@ function parseRange(
     end = size - 1;
   } else {
     start = Number(first);
+    // A last byte before the first is an invalid range, which is ignored (RFC 9110 14.1.1, 14.2), not unsatisfiable.
+    if (last !== '' && Number(last) < start) return 'whole';
     end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
   }
   if (start >= size || start > end) return 'unsatisfiable';
