@@ -170,6 +170,31 @@ function isStorageFull(error: unknown): boolean {
   return false;
 }
 
+/**
+ * What a request holding an upload's lock does when another asks for it: the body it reads gives way (keeping what
+ * arrived). A request that comes before the body is opened (the holder still reads the record, or waits on its
+ * store) is kept, and the body gives way as soon as it opens: lost, it left the asker waiting for the whole body,
+ * or for its lock timeout.
+ */
+function bodyGivingWay(): {
+  readonly onReleaseRequest: () => void;
+  readonly opened: (meter: BodyMeter) => BodyMeter;
+} {
+  let body: BodyMeter | undefined;
+  let asked = false;
+  return {
+    onReleaseRequest: () => {
+      asked = true;
+      body?.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED'));
+    },
+    opened: (meter) => {
+      body = meter;
+      if (asked) meter.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED'));
+      return meter;
+    },
+  };
+}
+
 /** Opens the request body through a meter with the given limit (and sends 100 Continue if expected). */
 export type BodyOpener = (limit: number) => BodyMeter;
 
@@ -515,10 +540,10 @@ export class UploadService {
     // A body is written under the upload's lock, as a PATCH's is: from the moment the upload exists its URL may be
     // known (the IETF draft announces it then, 104), and a HEAD, an append or a DELETE must make the body give way
     // (keeping what arrived), not run beside it. A final has no body; building it takes its lock.
-    let meter: BodyMeter | undefined;
+    const giving = bodyGivingWay();
     const lock =
       request.body !== undefined && concat?.kind !== 'final' && length !== 0
-        ? await this.#lock(draft.id, () => meter?.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED')))
+        ? await this.#lock(draft.id, giving.onReleaseRequest)
         : undefined;
     try {
       let location: string;
@@ -573,10 +598,7 @@ export class UploadService {
         const openBody = request.body;
         const { interruption } = await this.#receive(
           record,
-          (limit) => {
-            meter = openBody(limit);
-            return meter;
-          },
+          (limit) => giving.opened(openBody(limit)),
           request.checksum,
           undefined,
           request.completesAtEnd === true,
@@ -1157,7 +1179,8 @@ export class UploadService {
   async write(id: string, request: WriteRequest): Promise<WriteOutcome> {
     let meter: BodyMeter | undefined;
     // Asked to give way, the body first reads the bytes already on their way (a client that reconnected at once).
-    const lock = await this.#lock(id, () => meter?.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED')));
+    const giving = bodyGivingWay();
+    const lock = await this.#lock(id, giving.onReleaseRequest);
     try {
       const record = await this.get(id);
       if (record.isFinal) throw new WharfError('ERR_MODIFY_FINAL');
@@ -1237,7 +1260,7 @@ export class UploadService {
       let received: { interruption?: WharfError };
       try {
         received = await this.#receiveForWrite(record, request, completingLength, (opened) => {
-          meter = opened;
+          meter = giving.opened(opened);
         });
       } finally {
         if (progress !== undefined) clearInterval(progress);
