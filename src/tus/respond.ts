@@ -12,8 +12,17 @@ const backendRetryAfterSeconds = 1;
  * any other non-2xx HEAD for "upload gone", creating a new upload from byte 0.
  */
 export function asWharfError(error: unknown, isHead: boolean): WharfError {
-  if (error instanceof WharfError && !(error.code === 'ERR_INTERNAL' && backendFailureIn(error)))
+  if (error instanceof WharfError && !(error.code === 'ERR_INTERNAL' && backendFailureIn(error))) {
+    // An upload busy past --lock-timeout is 423 to HEAD for the same reason: a 503 made tus-js-client start over.
+    if (isHead && error.code === 'ERR_LOCK_TIMEOUT') {
+      return new WharfError('ERR_LOCK_TIMEOUT', {
+        cause: error.cause,
+        status: 423,
+        headers: { ...error.headers, 'Retry-After': String(backendRetryAfterSeconds) },
+      });
+    }
     return error;
+  }
   if (backendFailureIn(error)) {
     return new WharfError('ERR_BACKEND_UNAVAILABLE', {
       cause: error,

@@ -79,6 +79,8 @@ export function composeUploadService(config: Config, options: ComposeOptions): U
     lockTimeoutMs: config.lockTimeoutMs,
     progressIntervalMs: config.hooksProgressIntervalMs,
     allowUnfinishedConcatenation: config.extensions.has('concatenation-unfinished'),
+    // Record files shared by --workers processes are kept apart only by the upload lock.
+    atomicRecordWrites: config.infoStorage !== 'file-info-storage' || ownsFilesAlone(config),
     ...recordCopies(config),
     logger: options.logger,
     ...(options.activity !== undefined ? { activity: options.activity } : {}),

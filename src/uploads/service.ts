@@ -58,6 +58,12 @@ export interface UploadServiceOptions {
   readonly lockTimeoutMs: number;
   readonly allowUnfinishedConcatenation: boolean;
   /**
+   * Whether the info store's compare-and-set holds among all its writers without the upload's lock (true, the
+   * default, for Redis, PostgreSQL and a file store one process owns). False for files shared by --workers
+   * processes, which only the lock keeps apart: a final is then noted in its partials under their locks.
+   */
+  readonly atomicRecordWrites?: boolean;
+  /**
    * Keep a copy of each record beside its bytes (when the data store can) and rebuild lost records from it:
    * for info stores that can come back empty (Redis, PostgreSQL). The value names the record store (see
    * RecordCopyOptions.owner); absent, no copies are kept.
@@ -162,6 +168,31 @@ function isStorageFull(error: unknown): boolean {
     cause = cause.cause;
   }
   return false;
+}
+
+/**
+ * What a request holding an upload's lock does when another asks for it: the body it reads gives way (keeping what
+ * arrived). A request that comes before the body is opened (the holder still reads the record, or waits on its
+ * store) is kept, and the body gives way as soon as it opens: lost, it left the asker waiting for the whole body,
+ * or for its lock timeout.
+ */
+function bodyGivingWay(): {
+  readonly onReleaseRequest: () => void;
+  readonly opened: (meter: BodyMeter) => BodyMeter;
+} {
+  let body: BodyMeter | undefined;
+  let asked = false;
+  return {
+    onReleaseRequest: () => {
+      asked = true;
+      body?.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED'));
+    },
+    opened: (meter) => {
+      body = meter;
+      if (asked) meter.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED'));
+      return meter;
+    },
+  };
 }
 
 /** Opens the request body through a meter with the given limit (and sends 100 Continue if expected). */
@@ -375,10 +406,31 @@ export class UploadService {
     }
   }
 
-  /** The record for a download: like {@link get}, but an upload whose object was sealed is finished first. */
+  /**
+   * The record for a download: like {@link get}, but an upload whose object was sealed is finished first. Only
+   * then is the lock taken: taking it makes a PATCH in progress give way, and a GET (a client polling until the
+   * upload is ready) must never cut an upload short.
+   */
   async getForDownload(id: string, describeRequest: DescribeRequest): Promise<UploadRecord> {
     const record = await this.get(id);
-    return this.#mayBeSealed(record) ? this.settle(id, describeRequest) : record;
+    return this.#mayBeSealed(record) && (await this.#looksSealed(record))
+      ? this.settle(id, describeRequest)
+      : record;
+  }
+
+  /**
+   * Whether the store holds the sealed object of the record's length. Only a look: a store that cannot answer
+   * now (S3 down) counts as not sealed, the record stays as it is, and HEAD and GET still answer.
+   */
+  async #looksSealed(record: UploadRecord): Promise<boolean> {
+    if (!canFinish(this.#data) || record.length === null) return false;
+    return this.#data.isFinished(record.path, record.length).catch((error: unknown) => {
+      this.#options.logger.warn(
+        { err: error, id: record.id },
+        'could not check whether the upload was sealed',
+      );
+      return false;
+    });
   }
 
   /** Whether the record may lag behind its store: a known length not reached, in a store that seals. */
@@ -404,26 +456,19 @@ export class UploadService {
     describeRequest: DescribeRequest,
   ): Promise<{ finished: boolean; hookResponse?: HookResponse }> {
     const length = record.length;
-    if (!canFinish(this.#data) || length === null) return { finished: false };
-    // Only a look: a store that cannot answer now (S3 down) leaves the record as it is, and HEAD still answers.
-    const sealed = await this.#data.isFinished(record.path, length).catch((error: unknown) => {
-      this.#options.logger.warn(
-        { err: error, id: record.id },
-        'could not check whether the upload was sealed',
-      );
-      return false;
-    });
-    if (!sealed) return { finished: false };
+    if (!canFinish(this.#data) || length === null || !(await this.#looksSealed(record))) {
+      return { finished: false };
+    }
     this.#options.logger.warn(
       { id: record.id, offset: record.offset, length },
       'finishing an upload whose object was sealed but not recorded (a finishing request was cut)',
     );
     // Removes what the cut finish may have left (tails, the local copy).
     await this.#seal(record.path, length);
-    const expected = record.version;
+    const base = { offset: record.offset, length };
     record.offset = length;
     record.expiresAt = null;
-    await this.#info.put(record, expected);
+    await this.#putHeld(record, base);
     const hookResponse = await this.#checkFinish(record, describeRequest);
     await this.#finish(record, describeRequest);
     return hookResponse !== undefined ? { finished: true, hookResponse } : { finished: true };
@@ -492,89 +537,104 @@ export class UploadService {
       hookResponse = answer?.response;
     }
 
-    let location: string;
+    // A body is written under the upload's lock, as a PATCH's is: from the moment the upload exists its URL may be
+    // known (the IETF draft announces it then, 104), and a HEAD, an append or a DELETE must make the body give way
+    // (keeping what arrived), not run beside it. A final has no body; building it takes its lock.
+    const giving = bodyGivingWay();
+    const lock =
+      request.body !== undefined && concat?.kind !== 'final' && length !== 0
+        ? await this.#lock(draft.id, giving.onReleaseRequest)
+        : undefined;
     try {
-      location = await this.#data.create({
-        id: draft.id,
-        createdAt,
-        ...(chosenLocation !== undefined ? { location: chosenLocation } : {}),
-      });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new WharfError('ERR_UPLOAD_ID_TAKEN', {
-          message: 'a hook chose a storage path or id that is already in use',
-          cause: error,
+      let location: string;
+      try {
+        location = await this.#data.create({
+          id: draft.id,
+          createdAt,
+          ...(chosenLocation !== undefined ? { location: chosenLocation } : {}),
         });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new WharfError('ERR_UPLOAD_ID_TAKEN', {
+            message: 'a hook chose a storage path or id that is already in use',
+            cause: error,
+          });
+        }
+        if (isStorageFull(error))
+          throw this.#creationFailed(draft, request.describeRequest, error, 'ERR_STORAGE_FULL');
+        throw this.#creationFailed(draft, request.describeRequest, error);
       }
-      if (isStorageFull(error))
-        throw this.#creationFailed(draft, request.describeRequest, error, 'ERR_STORAGE_FULL');
-      throw this.#creationFailed(draft, request.describeRequest, error);
-    }
-    if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
-    const record: UploadRecord = {
-      ...draft,
-      path: location,
-      expiresAt: length === 0 ? null : this.#expiry(),
-    };
-    try {
-      await this.#info.put(record, null);
-    } catch (error) {
-      await this.#data.remove(location);
-      if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
-      // The record store refused it (a full disk): no record and no data file are left behind.
-      if (isStorageFull(error))
-        throw this.#creationFailed(record, request.describeRequest, error, 'ERR_STORAGE_FULL');
-      throw this.#creationFailed(record, request.describeRequest, error);
-    }
-    this.#options.activity?.created(record);
-    request.onCreated?.(record);
-
-    if (concat?.kind === 'final') {
-      if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
-      await this.#startFinal(record, parts, request.describeRequest);
-      return record;
-    }
-
-    if (request.body && (length === null || length > 0)) {
-      // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
-      const refusedForSpace = (error: WharfError | undefined): boolean =>
-        error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
-      const { interruption } = await this.#receive(
-        record,
-        request.body,
-        request.checksum,
-        undefined,
-        request.completesAtEnd === true,
-      ).catch(async (error: unknown) => {
-        if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+      if (length === 0 && concat?.kind !== 'final') await this.#seal(location, 0);
+      const record: UploadRecord = {
+        ...draft,
+        path: location,
+        // A final waiting for its partials lives as long as they do: they expire on their own (and the final is
+        // then marked failed, see #markFinalFailed), while their writes, which keep them alive, never touch it.
+        expiresAt: length === 0 || concat?.kind === 'final' ? null : this.#expiry(),
+      };
+      try {
+        await this.#info.put(record, null);
+      } catch (error) {
+        await this.#data.remove(location);
+        if (error instanceof InfoConflictError) throw new WharfError('ERR_UPLOAD_ID_TAKEN', { cause: error });
+        // The record store refused it (a full disk): no record and no data file are left behind.
+        if (isStorageFull(error))
+          throw this.#creationFailed(record, request.describeRequest, error, 'ERR_STORAGE_FULL');
         throw this.#creationFailed(record, request.describeRequest, error);
-      });
-      // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
-      if (
-        interruption &&
-        (interruption.status === 413 || interruption.status === 460 || refusedForSpace(interruption))
-      ) {
-        await this.#removeQuietly(record.id);
-        if (refusedForSpace(interruption))
-          this.#creationFailed(record, request.describeRequest, interruption);
-        throw interruption;
       }
-      if (interruption?.code === 'ERR_STORAGE_FULL' || interruption?.code === 'ERR_INTERNAL') {
-        // The upload exists with the bytes that fit: its storage failed, as a PATCH's would.
-        const reason = String((interruption.cause as Error | undefined)?.message ?? interruption.message);
-        if (this.#firstFailure(record.id, `${interruption.code}:${record.offset}`))
-          this.#failed('storage', record, request.describeRequest, interruption, reason);
+      this.#options.activity?.created(record);
+      request.onCreated?.(record);
+
+      if (concat?.kind === 'final') {
+        if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
+        await this.#startFinal(record, parts, request.describeRequest);
+        return record;
       }
+
+      if (request.body && (length === null || length > 0)) {
+        // A creation refused for lack of space before any byte was stored leaves no empty upload behind.
+        const refusedForSpace = (error: WharfError | undefined): boolean =>
+          error?.code === 'ERR_STORAGE_FULL' && record.offset === 0;
+        const openBody = request.body;
+        const { interruption } = await this.#receive(
+          record,
+          (limit) => giving.opened(openBody(limit)),
+          request.checksum,
+          undefined,
+          request.completesAtEnd === true,
+        ).catch(async (error: unknown) => {
+          if (error instanceof WharfError && refusedForSpace(error)) await this.#removeQuietly(record.id);
+          throw this.#creationFailed(record, request.describeRequest, error);
+        });
+        // A refused creation body leaves no upload behind; any other interruption keeps what arrived.
+        if (
+          interruption &&
+          (interruption.status === 413 || interruption.status === 460 || refusedForSpace(interruption))
+        ) {
+          await this.#removeQuietly(record.id);
+          if (refusedForSpace(interruption))
+            this.#creationFailed(record, request.describeRequest, interruption);
+          throw interruption;
+        }
+        if (interruption?.code === 'ERR_STORAGE_FULL' || interruption?.code === 'ERR_INTERNAL') {
+          // The upload exists with the bytes that fit: its storage failed, as a PATCH's would.
+          const reason = String((interruption.cause as Error | undefined)?.message ?? interruption.message);
+          if (this.#firstFailure(record.id, `${interruption.code}:${record.offset}`))
+            this.#failed('storage', record, request.describeRequest, interruption, reason);
+        }
+      }
+      if (isComplete(record)) {
+        hookResponse = mergedResponse(hookResponse, await this.#checkFinish(record, request.describeRequest));
+        await this.#finish(record, request.describeRequest);
+      } else {
+        this.#notify('post-create', record, request.describeRequest);
+      }
+      if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
+      await this.#recorded(record.id);
+      return record;
+    } finally {
+      await lock?.release();
     }
-    if (isComplete(record)) {
-      hookResponse = mergedResponse(hookResponse, await this.#checkFinish(record, request.describeRequest));
-      await this.#finish(record, request.describeRequest);
-    } else {
-      this.#notify('post-create', record, request.describeRequest);
-    }
-    if (hookResponse !== undefined) request.onHookResponse?.(hookResponse);
-    await this.#recorded(record.id);
-    return record;
   }
 
   /** Post events of the upload hold their place in its order before the next request may cause more. */
@@ -639,20 +699,79 @@ export class UploadService {
     describeRequest: DescribeRequest,
   ): Promise<void> {
     const unfinished = [...new Set(parts.filter((part) => !isUsable(part)).map((part) => part.id))];
-    for (const partId of unfinished) {
+    for (const partId of unfinished) await this.#awaitPart(partId, final.id);
+    await this.#tryBuildFinal(final.id, describeRequest);
+  }
+
+  /**
+   * Makes an unfinished partial remember a final that waits for it. Without the partial's lock, which would make
+   * the PATCH writing it give way (a final is created while its partials upload: that is what
+   * concatenation-unfinished is for): compare-and-set, tried again when the partial's writer wrote meanwhile.
+   * The writer takes the final in when its own write meets this one (see #putHeld). Record files shared by
+   * --workers processes (atomicRecordWrites false) only have the lock to keep writers apart: taken there.
+   */
+  async #awaitPart(partId: string, finalId: string): Promise<void> {
+    if (this.#options.atomicRecordWrites === false) {
+      // Record files shared by processes: a write without the lock could undo the writer's (cuts its PATCH).
       const lock = await this.#lock(partId, () => undefined);
       try {
-        const part = await this.get(partId);
-        if (!isUsable(part) && !part.pendingFinals.includes(final.id)) {
-          const expected = part.version;
-          part.pendingFinals = [...part.pendingFinals, final.id];
-          await this.#info.put(part, expected);
-        }
+        const part = await this.#stillThere(partId);
+        if (part === undefined || isUsable(part) || part.pendingFinals.includes(finalId)) return;
+        const expected = part.version;
+        part.pendingFinals = [...part.pendingFinals, finalId];
+        await this.#info.put(part, expected);
       } finally {
         await lock.release();
       }
+      return;
     }
-    await this.#tryBuildFinal(final.id, describeRequest);
+    for (let attempt = 1; ; attempt++) {
+      const part = await this.#stillThere(partId);
+      if (part === undefined || isUsable(part) || part.pendingFinals.includes(finalId)) return;
+      const expected = part.version;
+      part.pendingFinals = [...part.pendingFinals, finalId];
+      try {
+        await this.#info.put(part, expected);
+        return;
+      } catch (error) {
+        if (!(error instanceof InfoConflictError)) throw error;
+        if (attempt === 10) throw new WharfError('ERR_INFO_CONFLICT', { cause: error });
+      }
+    }
+  }
+
+  /**
+   * The record, or undefined when the upload is gone (removed, expired) since it was read: a final waiting for it
+   * is then marked failed by the build that follows, rather than left behind by a failed POST (it has no expiry).
+   */
+  async #stillThere(id: string): Promise<UploadRecord | undefined> {
+    try {
+      return await this.get(id);
+    } catch (error) {
+      if (error instanceof WharfError && (error.status === 404 || error.status === 410)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the record of an upload whose lock this request holds. A partial may meanwhile have been told of a
+   * final that waits for it (#awaitPart writes without the lock): that list is taken in and the record written
+   * again. Any other change, an offset or length other than `base` (what this request last read or wrote), is
+   * a real conflict and throws.
+   */
+  async #putHeld(
+    record: UploadRecord,
+    base: { readonly offset: number; readonly length: number | null },
+  ): Promise<void> {
+    try {
+      await this.#info.put(record, record.version);
+    } catch (error) {
+      if (!(error instanceof InfoConflictError) || !record.isPartial) throw error;
+      const stored = await this.#info.get(record.id);
+      if (stored === undefined || stored.offset !== base.offset || stored.length !== base.length) throw error;
+      record.pendingFinals = [...new Set([...record.pendingFinals, ...stored.pendingFinals])];
+      await this.#info.put(record, stored.version);
+    }
   }
 
   /**
@@ -732,10 +851,14 @@ export class UploadService {
     return { parts };
   }
 
-  /** Records why a final cannot be built; HEAD and GET then answer 410 with the reason, the admin API shows it. */
+  /**
+   * Records why a final cannot be built; HEAD and GET then answer 410 with the reason, the admin API shows it.
+   * From then on it expires like an abandoned upload, and the sweep removes it.
+   */
   async #markFinalFailed(final: UploadRecord, failure: string): Promise<void> {
     const expected = final.version;
     final.failure = failure;
+    final.expiresAt = this.#expiry();
     await this.#info.put(final, expected);
     this.#options.logger.warn({ id: final.id, failure }, 'a concatenated upload failed');
   }
@@ -791,10 +914,9 @@ export class UploadService {
       response = (await this.#check('pre-finish', record, describeRequest))?.response;
     } catch (error) {
       if (!(error instanceof WharfError)) throw error;
-      const expected = record.version;
       record.failure = (error.body ?? error.message).trim() || error.message;
       record.awaitingApproval = false;
-      await this.#info.put(record, expected);
+      await this.#putHeld(record, record);
       // Finals waiting for this partial can never be built from refused bytes.
       await this.#reviewFinals(record.pendingFinals, describeRequest);
       throw error;
@@ -806,9 +928,8 @@ export class UploadService {
   /** Lets a finished upload out of quarantine once pre-finish hooks approved it (or none are configured). */
   async #release(record: UploadRecord): Promise<void> {
     if (record.awaitingApproval !== true) return;
-    const expected = record.version;
     record.awaitingApproval = false;
-    await this.#info.put(record, expected);
+    await this.#putHeld(record, record);
   }
 
   async #finish(record: UploadRecord, describeRequest: DescribeRequest): Promise<void> {
@@ -905,7 +1026,8 @@ export class UploadService {
 
   /**
    * Streams one body into the upload and records the new offset. A checksum mismatch or an overflow
-   * discards the chunk (offset unchanged); an interruption keeps what arrived.
+   * discards the chunk (offset unchanged); an interruption keeps what arrived. `length` is the upload's length
+   * with this request: a deferred length it declares is recorded with its bytes (unless they are discarded).
    */
   async #receive(
     record: UploadRecord,
@@ -913,31 +1035,21 @@ export class UploadService {
     checksum: WriteRequest['checksum'],
     contentLength: number | undefined,
     completesAtEnd = false,
+    declared: number | null = record.length,
   ): Promise<{ interruption?: WharfError }> {
-    const remaining = record.length === null ? Number.POSITIVE_INFINITY : record.length - record.offset;
-    const maxForFile =
-      this.#options.maxFileSize > 0 ? this.#options.maxFileSize - record.offset : Number.POSITIVE_INFINITY;
-    const maxBody = this.#options.maxBodySize > 0 ? this.#options.maxBodySize : Number.POSITIVE_INFINITY;
-    if (contentLength !== undefined) {
-      if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
-      if (contentLength > maxForFile) throw new WharfError('ERR_MAX_SIZE_EXCEEDED');
-      if (contentLength > maxBody) {
-        throw new WharfError('ERR_BODY_TOO_LARGE', {
-          message: `request body is larger than the maximum of ${maxBody} bytes`,
-        });
-      }
-    }
-    const limit = Math.min(remaining, maxForFile, maxBody);
+    const limit = this.#bodyLimit(record.offset, declared, contentLength);
     const body = openBody(limit);
     const startOffset = record.offset;
     const activity = this.#options.activity;
     if (activity !== undefined)
       this.#writing.set(record.id, { upload: record, meter: body, from: startOffset });
+    const keepAlive = this.#keepAlive(record);
     let result: Awaited<ReturnType<DataStore['append']>>;
     try {
       result = await this.#data.append(record.path, startOffset, body as Readable);
     } finally {
       if (activity !== undefined) this.#writing.delete(record.id);
+      await keepAlive?.stop();
     }
     // The store is done with the body either way; releasing it frees its buffers and bookkeeping.
     if (!body.destroyed) body.destroy();
@@ -970,20 +1082,19 @@ export class UploadService {
       written = 0;
     }
     // A body that ended on its own completes an upload of unknown length there (IETF Upload-Complete: ?1).
-    const endsHere = completesAtEnd && record.length === null && !interruption && !discard;
-    const length = endsHere ? startOffset + written : record.length;
+    const endsHere = completesAtEnd && declared === null && !interruption && !discard;
+    const length = endsHere ? startOffset + written : discard ? record.length : declared;
     if (length !== null && startOffset + written === length) {
       // Sealed before the record says complete, so a failure leaves the client retrying the last chunk.
       await this.#seal(record.path, length);
     }
-    if (written > 0 || endsHere) {
-      const expected = record.version;
+    if (written > 0 || length !== record.length) {
       const before = { offset: record.offset, expiresAt: record.expiresAt, length: record.length };
       record.length = length;
       record.offset = startOffset + written;
       record.expiresAt = isComplete(record) ? null : this.#expiry();
       try {
-        await this.#info.put(record, expected);
+        await this.#putHeld(record, before);
       } catch (error) {
         // Not recorded: the record keeps its offset, and the next append cuts the bytes stored past it.
         Object.assign(record, before);
@@ -1001,6 +1112,65 @@ export class UploadService {
     return interruption ? { interruption } : {};
   }
 
+  /**
+   * While a body arrives, moves the upload's expiry forward every half --upload-expiration: an upload receiving
+   * bytes is not idle, though its record is written only once the body ends. Without it, a PATCH longer than the
+   * expiration made the upload expired (HEAD 410) and the sweep took its lock, which cut the PATCH. Only the
+   * expiry is written (the offset counts stored bytes only once the body ends); stop() waits for a write in flight,
+   * so that the record's next write expects the version it left.
+   */
+  #keepAlive(record: UploadRecord): { stop(): Promise<void> } | undefined {
+    // At most what a timer holds (2^31 - 1 ms, about 24 days): a longer delay makes Node fire it after 1 ms.
+    const interval = Math.min(this.#options.expirationMs / 2, 2 ** 31 - 1);
+    if (interval <= 0 || record.expiresAt === null) return undefined;
+    let writing: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      if (writing !== undefined) return;
+      const before = record.expiresAt;
+      record.expiresAt = this.#expiry();
+      writing = this.#putHeld(record, record)
+        .catch((error: unknown) => {
+          // The next write (or this body's end) tries again; the sweep may meanwhile cut the body, as before.
+          record.expiresAt = before;
+          this.#options.logger.warn(
+            { err: error, id: record.id },
+            'could not extend the expiry of an upload',
+          );
+        })
+        .finally(() => {
+          writing = undefined;
+        });
+    }, interval);
+    timer.unref();
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await writing;
+      },
+    };
+  }
+
+  /**
+   * The most bytes a body at `offset` may bring to an upload of `length` (null: deferred). A body whose announced
+   * `contentLength` is larger is refused (413) before anything is read or changed.
+   */
+  #bodyLimit(offset: number, length: number | null, contentLength: number | undefined): number {
+    const remaining = length === null ? Number.POSITIVE_INFINITY : length - offset;
+    const maxForFile =
+      this.#options.maxFileSize > 0 ? this.#options.maxFileSize - offset : Number.POSITIVE_INFINITY;
+    const maxBody = this.#options.maxBodySize > 0 ? this.#options.maxBodySize : Number.POSITIVE_INFINITY;
+    if (contentLength !== undefined) {
+      if (contentLength > remaining) throw new WharfError('ERR_UPLOAD_SIZE_EXCEEDED');
+      if (contentLength > maxForFile) throw new WharfError('ERR_MAX_SIZE_EXCEEDED');
+      if (contentLength > maxBody) {
+        throw new WharfError('ERR_BODY_TOO_LARGE', {
+          message: `request body is larger than the maximum of ${maxBody} bytes`,
+        });
+      }
+    }
+    return Math.min(remaining, maxForFile, maxBody);
+  }
+
   /** Lets a store that needs it turn the stored bytes into the finished object (S3: complete the upload). */
   async #seal(location: string, length: number): Promise<void> {
     if (canFinish(this.#data)) await this.#data.finish(location, length);
@@ -1009,7 +1179,8 @@ export class UploadService {
   async write(id: string, request: WriteRequest): Promise<WriteOutcome> {
     let meter: BodyMeter | undefined;
     // Asked to give way, the body first reads the bytes already on their way (a client that reconnected at once).
-    const lock = await this.#lock(id, () => meter?.giveWay(new WharfError('ERR_UPLOAD_INTERRUPTED')));
+    const giving = bodyGivingWay();
+    const lock = await this.#lock(id, giving.onReleaseRequest);
     try {
       const record = await this.get(id);
       if (record.isFinal) throw new WharfError('ERR_MODIFY_FINAL');
@@ -1051,6 +1222,7 @@ export class UploadService {
           };
         }
       }
+      let completingLength: number | undefined;
       if (request.declaredLength !== undefined) {
         if (record.length === null) {
           if (request.declaredLength < record.offset)
@@ -1058,11 +1230,19 @@ export class UploadService {
               message: 'Upload-Length is below the current offset',
             });
           this.#checkFileSize(request.declaredLength);
-          const expected = record.version;
-          record.length = request.declaredLength;
-          await this.#info.put(record, expected);
-          // A final waiting for this partial may now be known to exceed --max-file-size.
-          await this.#reviewFinals(record.pendingFinals, request.describeRequest);
+          // A body the request itself refuses (413) leaves the length deferred: a refused request changes nothing.
+          this.#bodyLimit(record.offset, request.declaredLength, request.contentLength);
+          if (request.declaredLength === record.offset) {
+            // The length completes the upload: recorded with the (empty) body, once the store has sealed it, as the
+            // last bytes are. Recorded first, a failed seal (S3 down) left a complete record whose object never
+            // came to exist: GET 500 for good, every retry 204.
+            completingLength = request.declaredLength;
+          } else {
+            record.length = request.declaredLength;
+            await this.#putHeld(record, { offset: record.offset, length: null });
+            // A final waiting for this partial may now be known to exceed --max-file-size.
+            await this.#reviewFinals(record.pendingFinals, request.describeRequest);
+          }
         } else if (record.length !== request.declaredLength) {
           throw new WharfError('ERR_UPLOAD_LENGTH_ALREADY_SET');
         }
@@ -1079,8 +1259,8 @@ export class UploadService {
       );
       let received: { interruption?: WharfError };
       try {
-        received = await this.#receiveForWrite(record, request, (opened) => {
-          meter = opened;
+        received = await this.#receiveForWrite(record, request, completingLength, (opened) => {
+          meter = giving.opened(opened);
         });
       } finally {
         if (progress !== undefined) clearInterval(progress);
@@ -1136,6 +1316,7 @@ export class UploadService {
   #receiveForWrite(
     record: UploadRecord,
     request: WriteRequest,
+    completingLength: number | undefined,
     opened: (meter: BodyMeter) => void,
   ): Promise<{ interruption?: WharfError }> {
     return this.#receive(
@@ -1149,6 +1330,7 @@ export class UploadService {
       request.checksum,
       request.contentLength,
       request.completesAtEnd === true,
+      completingLength ?? record.length,
     );
   }
 

@@ -137,12 +137,11 @@ describe('IETF draft: upload creation ("Upload Creation", "104 (Upload Resumptio
       // "the server MUST NOT omit the 100 (Continue) response because it has sent" a 104.
       const second = await connection.readInterim();
       assert.equal(second.status, 100);
-      // The upload exists now, before its body: offset retrieval on another connection sees it at 0.
-      const early = await exchange(wharf.port, 'HEAD', pathOf(location), {
-        'Upload-Draft-Interop-Version': 8,
-      });
-      assert.equal(early.status, 204);
-      assert.equal(early.headers['upload-offset'], '0');
+      // The upload exists now, before its body: a download on another connection finds it, unfinished (a HEAD
+      // would take its lock and end the creation, see "Concurrency" below).
+      const early = await send('GET', `${wharf.origin}${pathOf(location)}`);
+      assert.equal(early.status, 409, early.text);
+      assert.match(early.text, /^ERR_NOT_DOWNLOADABLE/);
       connection.write('abcdef');
       const final = await connection.read();
       assert.equal(final.status, 201);
@@ -207,6 +206,31 @@ describe('IETF draft: upload creation ("Upload Creation", "104 (Upload Resumptio
     } finally {
       connection.close();
     }
+  });
+
+  test('a complete creation without any body framing has no content (RFC 9112 6.3): an empty upload, or an inconsistent length', async () => {
+    /** A POST with neither Content-Length nor Transfer-Encoding: its body is empty, as with Content-Length: 0. */
+    const unframed = async (headers: Record<string, string | number>) => {
+      const connection = await RawConnection.open(wharf.port);
+      try {
+        connection.write(
+          Buffer.from(rawHead('POST', '/files', { 'Upload-Draft-Interop-Version': 8, ...headers })),
+        );
+        return await connection.read();
+      } finally {
+        connection.close();
+      }
+    };
+    const empty = await unframed({ 'Upload-Complete': '?1' });
+    assert.equal(empty.status, 201, empty.body.toString());
+    assert.equal(empty.headers['upload-complete'], '?1');
+    assert.equal(empty.headers['upload-length'], '0');
+    assert.deepEqual(await stored(pathOf(empty.headers.location)), Buffer.alloc(0));
+    // Upload-Length promises 5 bytes the (empty) content cannot bring: refused before any upload exists.
+    const short = await unframed({ 'Upload-Complete': '?1', 'Upload-Length': 5 });
+    assert.equal(short.status, 400, short.body.toString());
+    assert.equal(problemOf(short).type, `${problemBase}inconsistent-upload-length`);
+    assert.equal(short.interim.length, 0, 'no upload was created, so no 104');
   });
 
   test('Upload-Length and Content-Length with Upload-Complete: ?1 must match ("Length"; problem inconsistent-upload-length)', async () => {
@@ -372,6 +396,39 @@ describe('IETF draft: offset retrieval, append, cancellation', () => {
       assert.equal(resumed.status, 204, resumed.body.toString());
       assert.equal(resumed.headers['upload-complete'], '?1');
       assert.equal((await stored(upload)).toString(), 'start-0123456789end');
+    } finally {
+      stale.close();
+    }
+  });
+
+  test('a new request interrupts a creation whose body is still in flight, as it does an append ("Concurrency")', async () => {
+    const stale = await RawConnection.open(wharf.port);
+    try {
+      // Announced by its 104 before a byte of the body is read: from then on the upload is any request's.
+      stale.write(
+        rawHead('POST', '/files', {
+          ...completeHeader(8, true),
+          'Upload-Draft-Interop-Version': 8,
+          'Content-Length': 20,
+        }),
+      );
+      stale.write('AAAAAAAAAA');
+      const creating = await eventually(async () => {
+        const reply = await send('GET', `${wharf.origin}/admin/api/uploads?state=in_progress`);
+        const { uploads } = JSON.parse(reply.text) as { uploads: Array<Record<string, unknown>> };
+        return uploads.find((entry) => entry.offset === 10 && entry.length === 20);
+      }, 'the creation in flight');
+      const upload = `/files/${String(creating.id)}`;
+      const head = await exchange(wharf.port, 'HEAD', upload, { 'Upload-Draft-Interop-Version': 8 });
+      assert.equal(head.status, 204);
+      assert.equal(head.headers['upload-offset'], '10', 'the interrupted creation kept what arrived');
+      const staleAnswer = await stale.read();
+      assert.equal(staleAnswer.interim[0]?.status, 104);
+      assert.equal(staleAnswer.headers['upload-offset'], '10');
+      const resumed = await exchange(wharf.port, 'PATCH', upload, appendHeaders(8, 10, true), 'BBBBBBBBBB');
+      assert.equal(resumed.status, 204, resumed.body.toString());
+      assert.equal(resumed.headers['upload-complete'], '?1');
+      assert.equal((await stored(upload)).toString(), 'AAAAAAAAAABBBBBBBBBB');
     } finally {
       stale.close();
     }

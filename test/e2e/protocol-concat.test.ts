@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { createUpload, octets, send, tus } from '../support/http.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createUpload, octets, patchInTwoParts, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 // Issue 17, point 4: a final upload lists each partial of this endpoint once, within --max-file-size, and one
@@ -149,5 +150,81 @@ describe('a final whose partial disappears', () => {
     // A failed final can still be removed by its client.
     assert.equal((await send('DELETE', final, { headers: tus })).status, 204);
     assert.equal((await send('HEAD', final, { headers: tus })).status, 404);
+  });
+});
+
+describe('a final waiting for its partials, with --upload-expiration', () => {
+  it('lives as long as its partials do: it is built once they finish, however long after its creation', async () => {
+    const expiring = await startWharf({
+      args: ['--upload-expiration', '3', '--expiration-sweep-interval', '1'],
+    });
+    try {
+      const post = (headers: Record<string, string | number>) => createUpload(expiring.endpoint, headers);
+      const part = await post({ 'Upload-Length': 2, 'Upload-Concat': 'partial' });
+      const final = await post({ 'Upload-Concat': `final;${part}` });
+      // The control: a plain upload created after the final and never written, which expires.
+      const control = await post({ 'Upload-Length': 1 });
+      // The partial's client is still at work: its write keeps it alive 1.5 s past the control.
+      await sleep(1500);
+      assert.equal((await patch(part, 0, 'a')).status, 204);
+      let controlStatus = 200;
+      for (let attempt = 0; attempt < 100 && controlStatus === 200; attempt++) {
+        await sleep(100);
+        controlStatus = (await send('HEAD', control, { headers: tus })).status;
+      }
+      assert.ok(controlStatus === 410 || controlStatus === 404, `the control expired (${controlStatus})`);
+      assert.equal((await send('HEAD', part, { headers: tus })).status, 200);
+      const waiting = await send('HEAD', final, { headers: tus });
+      assert.equal(waiting.status, 200, waiting.text);
+      assert.equal(waiting.headers['upload-expires'], undefined);
+      assert.equal((await patch(part, 1, 'b')).status, 204);
+      const built = await send('GET', final);
+      assert.equal(built.status, 200, built.text);
+      assert.equal(built.text, 'ab');
+    } finally {
+      await expiring.stop();
+    }
+  });
+
+  it('expires once it failed (its partial deleted): a failed final is swept like an abandoned upload', async () => {
+    const expiring = await startWharf({
+      args: ['--upload-expiration', '1', '--expiration-sweep-interval', '1'],
+    });
+    try {
+      const part = await createUpload(expiring.endpoint, { 'Upload-Length': 2, 'Upload-Concat': 'partial' });
+      const final = await createUpload(expiring.endpoint, { 'Upload-Concat': `final;${part}` });
+      assert.equal((await send('DELETE', part, { headers: tus })).status, 204);
+      const failed = await send('HEAD', final, { headers: tus });
+      assert.equal(failed.status, 410);
+      assert.equal(failed.headers['upload-failed'], `partial upload ${idOf(part)} no longer exists`);
+      let status = 410;
+      for (let attempt = 0; attempt < 100 && status !== 404; attempt++) {
+        await sleep(100);
+        status = (await send('HEAD', final, { headers: tus })).status;
+      }
+      assert.equal(status, 404);
+      await assert.rejects(stat(`${expiring.dataDir}/${idOf(final)}`));
+    } finally {
+      await expiring.stop();
+    }
+  });
+});
+
+describe('a final created while its partial is being written (concatenation-unfinished)', () => {
+  it('leaves the PATCH in flight alone, and is built when that PATCH completes the partial', async () => {
+    // Within the shared server's --max-file-size of 10.
+    const body = Buffer.from('01234abcde');
+    const part = await partial(body.length);
+    const inFlight = patchInTwoParts(part, body, 5);
+    const file = `${wharf.dataDir}/${idOf(part)}`;
+    for (let attempt = 0; attempt < 500 && (await stat(file)).size < 5; attempt++) await sleep(10);
+    const created = await postFinal([part]);
+    assert.equal(created.status, 201, created.text);
+    const final = String(created.headers.location);
+    assert.equal(await inFlight.finish(), 204);
+    const head = await send('HEAD', final, { headers: tus });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['upload-offset'], String(body.length));
+    assert.equal((await send('GET', final)).text, body.toString());
   });
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createUpload, octets, send, tus } from '../support/http.ts';
+import { createUpload, octets, patchInTwoParts, send, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 let wharf: WharfProcess;
@@ -47,6 +48,20 @@ describe('protocol extensions', { concurrency: true }, () => {
       assert.equal((await patch(url, 4, '', { 'Upload-Length': '9' })).status, 204);
       assert.equal((await patch(url, 4, 'e', { 'Upload-Length': '10' })).status, 400);
       assert.equal((await send('HEAD', url, { headers: tus })).headers['upload-offset'], '4');
+    });
+
+    it('a PATCH refused with 413 (its body longer than the Upload-Length it declares) leaves the length deferred', async () => {
+      const url = await createUpload(wharf.endpoint, { 'Upload-Defer-Length': '1' });
+      assert.equal((await patch(url, 0, 'abcd')).status, 204);
+      const refused = await patch(url, 4, 'efgh', { 'Upload-Length': '6' });
+      assert.equal(refused.status, 413, refused.text);
+      const head = await send('HEAD', url, { headers: tus });
+      assert.equal(head.headers['upload-defer-length'], '1');
+      assert.equal(head.headers['upload-length'], undefined);
+      assert.equal(head.headers['upload-offset'], '4');
+      // The client corrects its length, which the refused request must not have fixed.
+      assert.equal((await patch(url, 4, 'efgh', { 'Upload-Length': '8' })).status, 204);
+      assert.equal((await send('GET', url)).text, 'abcdefgh');
     });
   });
 
@@ -198,6 +213,62 @@ describe('protocol extensions', { concurrency: true }, () => {
       assert.equal(outside.headers['content-range'], 'bytes */10');
     });
 
+    it('a GET of an unfinished upload leaves the PATCH in progress alone (a HEAD makes it give way)', async () => {
+      const body = Buffer.from('0123456789abcdefghij');
+      /** Starts a PATCH, waits until its first half is stored, asks `method`, then ends the PATCH. */
+      const patchAround = async (method: 'GET' | 'HEAD') => {
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': body.length });
+        const inFlight = patchInTwoParts(url, body, 10);
+        const file = path.join(wharf.dataDir, idOf(url));
+        for (let attempt = 0; attempt < 500 && (await stat(file)).size < 10; attempt++) await sleep(10);
+        const asked = await send(method, url, { headers: method === 'HEAD' ? tus : {} });
+        const patched = await inFlight.finish().catch(() => 'cut');
+        const offset = (await send('HEAD', url, { headers: tus })).headers['upload-offset'];
+        return { asked: asked.status, patched, offset, url };
+      };
+      const get = await patchAround('GET');
+      assert.equal(get.asked, 409);
+      assert.equal(get.patched, 204);
+      assert.equal(get.offset, '20');
+      assert.equal((await send('GET', get.url)).text, body.toString());
+      // The control: HEAD takes the upload's lock, so the PATCH stops where it was (the client resumes there).
+      const head = await patchAround('HEAD');
+      assert.equal(head.asked, 200);
+      assert.notEqual(head.patched, 204);
+      assert.equal(head.offset, '10');
+    });
+
+    it("answers 416 as a plain-text error, not labelled with the upload's type and file name", async () => {
+      const url = await createUpload(wharf.endpoint, {
+        'Upload-Length': 4,
+        'Upload-Metadata': `filename ${Buffer.from('report.pdf').toString('base64')},filetype ${Buffer.from('application/pdf').toString('base64')}`,
+      });
+      await patch(url, 0, '%PDF');
+      const outside = await send('GET', url, { headers: { Range: 'bytes=10-' } });
+      assert.equal(outside.status, 416);
+      assert.equal(outside.headers['content-range'], 'bytes */4');
+      assert.equal(outside.headers['content-type'], 'text/plain; charset=utf-8');
+      assert.equal(outside.headers['content-disposition'], undefined);
+      assert.match(outside.text, /^ERR_RANGE_NOT_SATISFIABLE/);
+      // The control: a satisfiable range is the upload's, with its type and disposition.
+      const inside = await send('GET', url, { headers: { Range: 'bytes=1-' } });
+      assert.equal(inside.status, 206);
+      assert.equal(inside.headers['content-type'], 'application/pdf');
+      assert.match(String(inside.headers['content-disposition']), /^inline; filename="report\.pdf"/);
+      assert.equal(inside.text, 'PDF');
+    });
+
+    it('ignores an invalid range (last byte before the first), as RFC 9110 asks: 200 with the whole upload', async () => {
+      const url = await createUpload(wharf.endpoint, { 'Upload-Length': 4 });
+      await patch(url, 0, 'wxyz');
+      const backwards = await send('GET', url, { headers: { Range: 'bytes=3-1' } });
+      assert.equal(backwards.status, 200);
+      assert.equal(backwards.headers['content-range'], undefined);
+      assert.equal(backwards.text, 'wxyz');
+      // The control: a valid range past the end is unsatisfiable.
+      assert.equal((await send('GET', url, { headers: { Range: 'bytes=4-5' } })).status, 416);
+    });
+
     it('serves unknown or unsafe types as an attachment', async () => {
       const url = await createUpload(wharf.endpoint, {
         'Upload-Length': 1,
@@ -272,6 +343,72 @@ describe('protocol extensions', { concurrency: true }, () => {
       } finally {
         await sweeping.stop();
         await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    it('an upload receiving a PATCH longer than --upload-expiration is not idle: the sweep leaves it alone', async () => {
+      const wharf = await startWharf({
+        args: ['--upload-expiration', '1', '--expiration-sweep-interval', '1'],
+      });
+      try {
+        const pieces = 20;
+        const piece = Buffer.alloc(100, 'p');
+        // The control: an upload created with it and never written is swept meanwhile.
+        const idle = await createUpload(wharf.endpoint, { 'Upload-Length': 1 });
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': pieces * piece.length });
+        const body = Buffer.concat(Array.from({ length: pieces }, () => piece));
+        const patching = httpRequest(url, {
+          method: 'PATCH',
+          headers: { ...tus, ...octets, 'Upload-Offset': '0', 'Content-Length': String(body.length) },
+        });
+        const answered = new Promise<number>((resolve, reject) => {
+          patching.on('response', (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.statusCode ?? 0));
+          });
+          patching.on('error', reject);
+        });
+        // The body trickles in over three times the expiration, and on until the control was swept.
+        let written = 0;
+        let idleStatus = 200;
+        const last = body.length - piece.length;
+        for (let round = 0; round < 300 && (written < last || idleStatus !== 404); round++) {
+          if (written < last) {
+            patching.write(body.subarray(written, written + piece.length));
+            written += piece.length;
+          }
+          await sleep(150);
+          idleStatus = (await send('HEAD', idle, { headers: tus })).status;
+        }
+        assert.equal(idleStatus, 404, 'the control upload was swept meanwhile');
+        patching.end(body.subarray(written));
+        assert.equal(await answered, 204);
+        const head = await send('HEAD', url, { headers: tus });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], String(body.length));
+        assert.deepEqual((await send('GET', url)).body, body);
+      } finally {
+        await wharf.stop();
+      }
+    });
+
+    it('with an expiration longer than a timer holds (60 days), a PATCH in flight writes its record only at its end', async () => {
+      const wharf = await startWharf({ args: ['--upload-expiration', String(60 * 24 * 3600)] });
+      try {
+        const url = await createUpload(wharf.endpoint, { 'Upload-Length': 10 });
+        const inFlight = patchInTwoParts(url, Buffer.from('0123456789'), 5);
+        await sleep(500);
+        assert.equal(await inFlight.finish(), 204);
+        // One record version for the creation, one for the PATCH: no expiry written every millisecond meanwhile
+        // (Node fires a timer of more than 2^31 - 1 ms after 1 ms).
+        const lines = (await readFile(path.join(wharf.dataDir, `${idOf(url)}.info`), 'utf8'))
+          .trim()
+          .split('\n');
+        const record = JSON.parse(lines.at(-1) ?? '{}') as { version: number; offset: number };
+        assert.equal(record.offset, 10);
+        assert.ok(record.version <= 3, `record version ${record.version}`);
+      } finally {
+        await wharf.stop();
       }
     });
 

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HookReceiver, uploadOf } from '../support/hook-receiver.ts';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
@@ -194,4 +195,31 @@ describe('Upload-Checksum with a digest of the wrong length', () => {
       assert.equal((await send('GET', url)).text, 'helloworld');
     });
   }
+});
+
+describe('a HEAD that waits longer than --lock-timeout for a busy upload', () => {
+  it('answers 423 Locked, which tus clients retry (any other failure makes tus-js-client start the upload again)', async () => {
+    // The lock is held by a DELETE whose pre-terminate hook takes 3 s; the HEAD waits 1 s at most.
+    const hooks = await mkdtemp(path.join(tmpdir(), 'wharf-slow-hook-'));
+    await writeFile(path.join(hooks, 'pre-terminate'), '#!/bin/sh\nsleep 3\n', { mode: 0o755 });
+    const busy = await startWharf({
+      args: ['--lock-timeout', '1', '--hooks-dir', hooks, '--hooks', 'pre-terminate'],
+    });
+    try {
+      const url = await createUpload(busy.endpoint, { 'Upload-Length': 4 });
+      const deleting = send('DELETE', url, { headers: tus });
+      await sleep(300);
+      const head = await send('HEAD', url, { headers: tus });
+      assert.equal(head.status, 423);
+      assert.equal(head.headers['retry-after'], '1');
+      // Any other request on the busy upload keeps its 503 (only HEAD needs the tus-js-client exception).
+      const patched = await patch(url, 0, 'ab');
+      assert.equal(patched.status, 503, patched.text);
+      assert.match(patched.text, /^ERR_LOCK_TIMEOUT/);
+      assert.equal((await deleting).status, 204);
+    } finally {
+      await busy.stop();
+      await rm(hooks, { recursive: true, force: true });
+    }
+  });
 });

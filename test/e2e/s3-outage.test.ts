@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type BackendProxy, startBackendProxy } from '../support/backend-proxy.ts';
 import { createUpload, octets, send, tus as tusHeaders } from '../support/http.ts';
 import { s3Args, s3SecretKey, s3Unavailable, s3Url } from '../support/s3.ts';
@@ -105,5 +106,61 @@ describe('s3 storage when S3 goes away mid-upload', { skip: await s3Unavailable(
     const logged = JSON.stringify(wharf.logs);
     assert.match(logged, /"level":50/);
     assert.ok(!logged.includes(s3SecretKey));
+  });
+
+  it('a HEAD that asks for the lock while a PATCH still waits on S3, before its body is read, is not lost', async () => {
+    const url = await createUpload(wharf.endpoint, { 'Upload-Length': 10 });
+    // What may be the last chunk first looks in S3 for a sealed object (a cut finish), holding the lock: S3 hangs.
+    proxy.hang();
+    const patching = request(url, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, ...octets, 'Upload-Offset': 0, 'Content-Length': 10 },
+    });
+    const patched = new Promise<number | Error>((resolve) => {
+      patching.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      patching.on('error', (error) => resolve(error));
+    });
+    patching.write('01234');
+    await sleep(500);
+    // The client reconnects and asks where to resume; then S3 answers the look, and the body is read.
+    const head = send('HEAD', url, { headers: tusHeaders });
+    await sleep(300);
+    proxy.restore();
+    // The PATCH's client sends nothing more: the body gives way once quiet (its 5 bytes kept), as it would
+    // have, had the HEAD come once the body was being read. Lost, the request left the HEAD waiting for the lock.
+    const answer = await head;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers['upload-offset'], '5');
+    assert.equal(await patched, 400);
+    patching.destroy();
+  });
+
+  it('a deferred length declared at the offset is recorded only once the object is sealed', async () => {
+    const url = await createUpload(wharf.endpoint, { 'Upload-Defer-Length': '1' });
+    const patch = (headers: Record<string, string | number>, body: string) =>
+      send('PATCH', url, { headers: { ...tusHeaders, ...octets, ...headers }, body });
+    assert.equal((await patch({ 'Upload-Offset': 0 }, 'hello')).status, 204);
+    // tus-js-client's last request for a stream: an empty PATCH declaring the length it reached. S3 refuses the
+    // completion of the multipart upload (the seal).
+    proxy.dropOn('CompleteMultipartUpload');
+    let declared: Awaited<ReturnType<typeof patch>>;
+    try {
+      declared = await patch({ 'Upload-Offset': 5, 'Upload-Length': 5 }, '');
+    } finally {
+      proxy.restore();
+    }
+    assert.equal(declared.status, 500, declared.text);
+    // Not complete: the record must not say so before the object exists, or nothing would ever seal it.
+    const head = await send('HEAD', url, { headers: tusHeaders });
+    assert.equal(head.headers['upload-defer-length'], '1');
+    assert.equal(head.headers['upload-offset'], '5');
+    // The client's retry seals it, and the upload downloads.
+    assert.equal((await patch({ 'Upload-Offset': 5, 'Upload-Length': 5 }, '')).status, 204);
+    const download = await send('GET', url);
+    assert.equal(download.status, 200, download.text);
+    assert.equal(download.text, 'hello');
   });
 });

@@ -35,9 +35,15 @@ function setComplete(exchange: TusExchange, rules: DraftRules, complete: boolean
   );
 }
 
+/**
+ * The length of the request's content: its Content-Length, 0 for a request with no framing at all (neither
+ * Content-Length nor Transfer-Encoding: no content, RFC 9112 6.3), undefined when only its end will tell (chunked).
+ */
 function contentLength(exchange: TusExchange): number | undefined {
-  const value = exchange.req.headers['content-length'];
-  return value !== undefined && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+  const { headers } = exchange.req;
+  const value = headers['content-length'];
+  if (value === undefined) return headers['transfer-encoding'] === undefined ? 0 : undefined;
+  return /^\d{1,15}$/.test(value) ? Number(value) : undefined;
 }
 
 function inconsistentLength(detail: string): WharfError {

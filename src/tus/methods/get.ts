@@ -32,7 +32,7 @@ function contentDisposition(kind: 'inline' | 'attachment', filename: string | un
   return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
-/** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple ranges are served whole. */
+/** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple or invalid ranges are served whole. */
 function parseRange(
   header: string | undefined,
   size: number,
@@ -51,6 +51,8 @@ function parseRange(
     end = size - 1;
   } else {
     start = Number(first);
+    // A last byte before the first is an invalid range, which is ignored (RFC 9110 14.1.1, 14.2), not unsatisfiable.
+    if (last !== '' && Number(last) < start) return 'whole';
     end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
   }
   if (start >= size || start > end) return 'unsatisfiable';
@@ -69,20 +71,23 @@ export async function handleGet(exchange: TusExchange, id: string): Promise<void
   // A refused upload keeps its bytes for inspection (hook modules can read them), not for clients.
   if (typeof upload.failure === 'string' && upload.failure !== '') throw new WharfError('ERR_UPLOAD_FAILED');
   const size = upload.length ?? 0;
-  const filetype = upload.metadata.filetype ?? upload.metadata.type;
-  const type = filetype && mediaType.test(filetype) ? filetype.toLowerCase() : 'application/octet-stream';
-  const filename = upload.metadata.filename ?? upload.metadata.name;
-  res.setHeader('Content-Type', type);
-  res.setHeader(
-    'Content-Disposition',
-    contentDisposition(inlineTypes.has(type) ? 'inline' : 'attachment', filename),
-  );
-  res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('Last-Modified', new Date(upload.createdAt).toUTCString());
+  // Refused, and the bytes opened, before the upload's headers are set: an error's text must not go out labelled
+  // with the upload's type and disposition (a PDF viewer handed an error, a download named after the file).
   const range = parseRange(req.headers.range, size);
   if (range === 'unsatisfiable') {
     throw new WharfError('ERR_RANGE_NOT_SATISFIABLE', { headers: { 'Content-Range': `bytes */${size}` } });
   }
+  const filetype = upload.metadata.filetype ?? upload.metadata.type;
+  const type = filetype && mediaType.test(filetype) ? filetype.toLowerCase() : 'application/octet-stream';
+  const filename = upload.metadata.filename ?? upload.metadata.name;
+  const disposition = contentDisposition(inlineTypes.has(type) ? 'inline' : 'attachment', filename);
+  // The whole upload is asked for as a range too, so a store never even reads past the recorded length.
+  const bytes = range === 'whole' ? { start: 0, end: size - 1 } : range;
+  const stream = size === 0 ? undefined : await exchange.service.download(id, bytes);
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Disposition', disposition);
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Last-Modified', new Date(upload.createdAt).toUTCString());
   if (range === 'whole') {
     res.statusCode = 200;
     res.setHeader('Content-Length', String(size));
@@ -91,13 +96,10 @@ export async function handleGet(exchange: TusExchange, id: string): Promise<void
     res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
     res.setHeader('Content-Length', String(range.end - range.start + 1));
   }
-  if (size === 0) {
+  if (stream === undefined) {
     res.end();
     return;
   }
-  // The whole upload is asked for as a range too, so a store never even reads past the recorded length.
-  const bytes = range === 'whole' ? { start: 0, end: size - 1 } : range;
-  const stream = await exchange.service.download(id, bytes);
   await pipeline(stream, atMost(bytes.end - bytes.start + 1), res);
 }
 
