@@ -6,6 +6,8 @@
 // Usage: node bench/heap-sample.mjs BENCH_SCRIPT [ARGS...]   (e.g. bench/hook-event-path.mjs A_ROOT B_ROOT)
 //   HEAP_SAMPLE_INTERVAL (512 bytes): the mean bytes between samples. HEAP_SAMPLE_OUT=FILE also writes the
 //   profile (.heapprofile, for Chrome's DevTools). HEAP_SAMPLE_TOP (30): how many functions to list.
+//   HEAP_SAMPLE_PROMOTED=1: only what outlived the young generation (objects a scavenge took back are left out):
+//   what was promoted to the old generation, to be collected there by a mark-compact, or is still alive at the end.
 // Divide a build's bytes by the events it ran (hook-event-path: 2 x (warm-up + rounds x batch)) for bytes per event.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -26,7 +28,7 @@ session.connect();
 await session.post('HeapProfiler.startSampling', {
   samplingInterval: Number(process.env.HEAP_SAMPLE_INTERVAL ?? 512),
   includeObjectsCollectedByMajorGC: true,
-  includeObjectsCollectedByMinorGC: true,
+  includeObjectsCollectedByMinorGC: process.env.HEAP_SAMPLE_PROMOTED !== '1',
 });
 await import(pathToFileURL(path.resolve(script)).href);
 const { profile } = await session.post('HeapProfiler.stopSampling');

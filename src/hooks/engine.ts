@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { ChainCompiler } from './chain/compile.ts';
 import type { CompiledChain } from './chain/entries.ts';
 import { endpointsWithoutGlobalHooks, type Pipeline, type PipelineConfig } from './chain/pipeline.ts';
@@ -13,6 +12,7 @@ import { type OutboxStore, sequenceSourceOf } from './delivery/outbox-store.ts';
 import { redactTarget } from './delivery/target-guard.ts';
 import { frozenConfig, type HooksConfig } from './engine-config.ts';
 import { HookConfigError } from './errors.ts';
+import { newEventId } from './event-id.ts';
 import type { HookFailure, UploadEvent, UploadEventName } from './events.ts';
 import { failureHeardBy } from './failure.ts';
 import { formatEvent } from './formats/index.ts';
@@ -395,7 +395,7 @@ export class HookEngine {
     const chain = this.#chain(event, set);
     if (chain === null) return { kind: 'continue' };
     if (this.closed) return rejectionFor(event.name, { kind: 'aborted' });
-    const eventId = randomUUID();
+    const eventId = newEventId();
     this.#logger.debug(
       { eventId, hook: event.name, uploadId: event.upload.id, entries: chain.length },
       'running blocking hooks',
@@ -456,7 +456,7 @@ export class HookEngine {
     }));
     if (chains.every(({ chain }) => chain === null)) return;
     const run = (numbered: UploadEvent): void => {
-      const eventId = randomUUID();
+      const eventId = newEventId();
       this.#logger.debug(
         { eventId, hook: event.name, uploadId: event.upload.id, stage: event.failure.stage },
         'queueing hook failure event',
@@ -494,7 +494,7 @@ export class HookEngine {
 
   /** `chain`: the event's, in the set of named hooks its request started with (looked up once by emit). */
   #emitNumbered(chain: CompiledChain, event: UploadEvent, answered: AnswerStatus | undefined): void {
-    const eventId = randomUUID();
+    const eventId = newEventId();
     if (this.#logger.isLevelEnabled?.('debug') !== false) {
       this.#logger.debug({ eventId, hook: event.name, uploadId: event.upload.id }, 'queueing hook event');
     }

@@ -3,6 +3,8 @@ import fs, { readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { entryKey, OutboxJournal } from '../../../src/hooks/delivery/outbox-journal.ts';
 import { journalEntry, temporaryDirectory } from './fixtures.ts';
 
@@ -150,4 +152,34 @@ test('an event delivered before its line was written costs the journal nothing: 
   const replay = new OutboxJournal(directory);
   assert.deepEqual((await replay.open()).owed, []);
   await replay.close();
+});
+
+test('an event delivered before its line was written is not kept by the journal until its next write', async (context) => {
+  setFlagsFromString('--expose-gc');
+  const collect = runInNewContext('gc') as () => void;
+  const directory = await temporaryDirectory(context);
+  // No write for a minute: whatever the journal holds of an entry, it holds all that time.
+  const journal = new OutboxJournal(directory, 60_000, 60_000);
+  await journal.open();
+  context.after(() => journal.close());
+  const held = (index: number): WeakRef<object> => {
+    const entry = journalEntry(index);
+    journal.add(entry);
+    return new WeakRef(entry.delivery);
+  };
+  const delivered = held(1);
+  const owed = held(2);
+  journal.done(entryKey('amqp', 'event-1'));
+  // A collection after the turn (the WeakRefs are only cleared then).
+  await nextTurn();
+  collect();
+  assert.equal(delivered.deref(), undefined);
+  // The control: an entry still owed is kept (its line is still to be written).
+  assert.notEqual(owed.deref(), undefined);
+  await journal.flushed();
+  const lines = (await readFile(journal.file, 'utf8')).split('\n').filter((line) => line !== '');
+  assert.deepEqual(
+    lines.map((line) => JSON.parse(line).entry.delivery.eventId),
+    ['event-2'],
+  );
 });
