@@ -29,6 +29,8 @@ bash "$BENCH/setup.sh"
 sync
 
 ROUNDS=${BENCH_ROUNDS:-3}
+# The small rows measure each server after 2,000 small uploads of its own (load.mjs; report.mjs says so).
+export BENCH_SMALL_WARMUP=${BENCH_SMALL_WARMUP:-2000}
 SUBJECT=${BENCH_SUBJECT:-wharf}
 IFS=, read -r -a SERVERS <<<"${BENCH_SERVERS:-wharf,tusd,rustus,tus-node}"
 IFS=, read -r -a SCENARIOS <<<"${BENCH_SCENARIOS:-large-chunked,large-single,small,concurrent,resume}"

@@ -32,10 +32,12 @@ export const config = {
   smallCount: figure('BENCH_SMALL_COUNT', 2000, { min: 32 }),
   smallClients: figure('BENCH_SMALL_CLIENTS', 32, { scaled: false }),
   smallBytes: figure('BENCH_SMALL_BYTES', 64 * 1024, { scaled: false }),
-  // Small uploads each server takes before the measured ones, not counted (nor their CPU): the small row is a
-  // server's steady state. A Node server just started spends most of its first 2,000 uploads' CPU in V8's
-  // compilers (Wharf: 0.80-0.86 ms per upload cold, 0.43-0.49 after 4,000); Go and Rust servers lose nothing.
-  smallWarmup: countOrZero('BENCH_SMALL_WARMUP', 2000),
+  // Small uploads load.mjs sends before the measured ones, not counted (nor their CPU): run.sh sets 2,000, so that
+  // the small row is a server's steady state. A Node server just started spends most of its first 2,000 uploads'
+  // CPU in V8's compilers (Wharf: 0.80-0.86 ms per upload cold, 0.43-0.49 after 4,000); Go and Rust servers lose
+  // nothing. 0 by default: the scripts that read a server's CPU around load.mjs (ab-builds.sh, small-ab.sh,
+  // hooks-overhead.mjs...) warm up on their own, and would count these uploads.
+  smallWarmup: countOrZero('BENCH_SMALL_WARMUP', 0),
   // The same for every hooks mode whose targets answer (hooks-overhead.mjs; not the modes with a broker down,
   // whose warm-up events would wait in the outbox and change what those modes compare).
   hooksWarmup: countOrZero('BENCH_HOOKS_WARMUP', 1000),
