@@ -6,28 +6,11 @@ import { type AmqpHooksConfig, AmqpHookTransport } from '../../src/hooks/transpo
 import { amqpUrl } from '../support/brokers.ts';
 import { eventually } from '../support/eventually.ts';
 import { tcpProxy } from '../support/tcp-proxy.ts';
-import { captureLogger, hooksConfig } from '../unit/hooks/fixtures.ts';
+import { amqpTestConfig, captureLogger, hooksConfig } from '../unit/hooks/fixtures.ts';
 
 /** The default exchange and no declarations: the test changes nothing on the shared broker. */
 function amqpConfig(url: string, publishTimeoutMs: number): AmqpHooksConfig {
-  return {
-    url,
-    exchange: '',
-    exchangeKind: 'topic',
-    routingKey: undefined,
-    queuesPrefix: `wharf-close-test-${process.pid}`,
-    declareExchange: false,
-    declareQueues: false,
-    durableExchange: false,
-    durableQueues: false,
-    autoDelete: true,
-    celery: false,
-    connectionPoolSize: 1,
-    channelPoolSize: 1,
-    idleConnectionTimeoutMs: undefined,
-    idleChannelsTimeoutMs: undefined,
-    publishTimeoutMs,
-  };
+  return amqpTestConfig(url, `wharf-close-test-${process.pid}`, publishTimeoutMs);
 }
 
 // A hang fails the test through its timeout: close() must settle well before it.

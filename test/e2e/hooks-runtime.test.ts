@@ -8,7 +8,7 @@ import { adminClient } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { HookReceiver } from '../support/hook-receiver.ts';
 import { patchInTwoParts, send, tus } from '../support/http.ts';
-import { postgresUrl, redisUrl } from '../support/services.ts';
+import { deleteRedisKeys, dropPostgresSchema, postgresUrl, redisUrl } from '../support/services.ts';
 import { startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = `admin-${randomUUID()}`;
@@ -240,25 +240,13 @@ describe('hooks changed at run time', { concurrency: true }, () => {
   sharedStoreSuite(
     'one Redis',
     () => ['--info-storage', 'redis-info-storage', '--info-db-dsn', redisUrl, '--redis-key-prefix', prefix],
-    async () => {
-      const { Redis } = await import('ioredis');
-      const client = new Redis(redisUrl);
-      const keys = await client.keys(`${prefix}*`);
-      if (keys.length > 0) await client.del(...keys);
-      client.disconnect();
-    },
+    () => deleteRedisKeys(prefix),
   );
 
   sharedStoreSuite(
     'one PostgreSQL',
     () => ['--info-storage', 'db-info-storage', '--info-db-dsn', postgresUrl, '--postgres-schema', schema],
-    async () => {
-      const pg = (await import('pg')).default;
-      const client = new pg.Client({ connectionString: postgresUrl });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await client.end();
-    },
+    () => dropPostgresSchema(schema),
   );
 
   describe('named hooks changed through the admin API, file info storage: kept across a restart', {
@@ -471,13 +459,7 @@ describe('changes the engine cannot build', { concurrency: true }, () => {
       '--redis-key-prefix',
       unbuildablePrefix,
     ],
-    async () => {
-      const { Redis } = await import('ioredis');
-      const client = new Redis(redisUrl);
-      const keys = await client.keys(`${unbuildablePrefix}*`);
-      if (keys.length > 0) await client.del(...keys);
-      client.disconnect();
-    },
+    () => deleteRedisKeys(unbuildablePrefix),
   );
   unbuildableSuite(
     'PostgreSQL',
@@ -489,12 +471,6 @@ describe('changes the engine cannot build', { concurrency: true }, () => {
       '--postgres-schema',
       unbuildableSchema,
     ],
-    async () => {
-      const pg = (await import('pg')).default;
-      const client = new pg.Client({ connectionString: postgresUrl });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${unbuildableSchema}" CASCADE`);
-      await client.end();
-    },
+    () => dropPostgresSchema(unbuildableSchema),
   );
 });

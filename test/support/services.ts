@@ -17,3 +17,15 @@ export async function dropPostgresSchema(schema: string): Promise<void> {
     await client.end();
   }
 }
+
+/** Deletes the Redis keys a test gave Wharf (`--redis-key-prefix`). */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(redisUrl);
+  try {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+  } finally {
+    client.disconnect();
+  }
+}

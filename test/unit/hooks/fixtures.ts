@@ -7,6 +7,7 @@ import type { StoredEntry } from '../../../src/hooks/delivery/outbox-journal.ts'
 import type { HookLogger } from '../../../src/hooks/engine.ts';
 import type { HooksConfig } from '../../../src/hooks/engine-config.ts';
 import { type UploadEvent, type UploadEventName, uploadEventNames } from '../../../src/hooks/events.ts';
+import type { AmqpHooksConfig } from '../../../src/hooks/transports/amqp.ts';
 
 export interface LogEntry {
   readonly level: 'info' | 'warn' | 'error' | 'debug';
@@ -195,4 +196,29 @@ export function gate(): { opened: Promise<void>; open(): void } {
     open = resolve;
   });
   return { opened, open };
+}
+
+/**
+ * AMQP settings that change nothing on the shared broker: the default exchange, no declarations, one connection
+ * and one channel.
+ */
+export function amqpTestConfig(url: string, queuesPrefix: string, publishTimeoutMs: number): AmqpHooksConfig {
+  return {
+    url,
+    exchange: '',
+    exchangeKind: 'topic',
+    routingKey: undefined,
+    queuesPrefix,
+    declareExchange: false,
+    declareQueues: false,
+    durableExchange: false,
+    durableQueues: false,
+    autoDelete: true,
+    celery: false,
+    connectionPoolSize: 1,
+    channelPoolSize: 1,
+    idleConnectionTimeoutMs: undefined,
+    idleChannelsTimeoutMs: undefined,
+    publishTimeoutMs,
+  };
 }

@@ -5,7 +5,7 @@ import { createHookEngine } from '../../../src/hooks/compose-hooks.ts';
 import { amqpUrl } from '../../support/brokers.ts';
 import { eventually } from '../../support/eventually.ts';
 import { tcpProxy } from '../../support/tcp-proxy.ts';
-import { captureLogger, hooksConfig, sampleEvent } from './fixtures.ts';
+import { amqpTestConfig, captureLogger, hooksConfig, sampleEvent } from './fixtures.ts';
 import { keptAliveTarget as target } from './kept-alive-target.ts';
 
 const http = (name: string, url: string) =>
@@ -99,24 +99,7 @@ const bus = (url: string, queuesPrefix: string) =>
     retries: 0,
     runOn: 'success',
     args: {},
-    amqp: {
-      url,
-      exchange: '',
-      exchangeKind: 'topic',
-      routingKey: undefined,
-      queuesPrefix,
-      declareExchange: false,
-      declareQueues: false,
-      durableExchange: false,
-      durableQueues: false,
-      autoDelete: true,
-      celery: false,
-      connectionPoolSize: 1,
-      channelPoolSize: 1,
-      idleConnectionTimeoutMs: undefined,
-      idleChannelsTimeoutMs: undefined,
-      publishTimeoutMs: 5000,
-    },
+    amqp: amqpTestConfig(url, queuesPrefix, 5000),
   }) as const;
 
 /** `gate` (blocking http), `bus` (amqp, post-create) and `extra`, whose args a change alters alone. */
