@@ -1,6 +1,6 @@
 // Bundles the `wharf` command (dist/cli/main.js and what it imports from dist/) into dist/cli-bundle/, which
 // bin/wharf.js imports (part of `npm run build`, after tsc). See docs/architecture.md, "Start cost".
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
@@ -96,8 +96,40 @@ export function requirePackage(id) {
   },
 };
 
+/*
+ * vendor.cjs carries other packages' code, so their licences go with it: dist/cli-bundle/vendor.cjs.LICENSES.txt
+ * holds, for every package a file of vendor.cjs comes from, its name, version, licence and licence file (the MIT
+ * and Apache-2.0 licences of pino, prom-client and their dependencies ask for their notices to travel with copies).
+ */
+async function writeVendorLicences(inputs: readonly string[]): Promise<void> {
+  const packages = new Set<string>();
+  for (const input of inputs) {
+    const parts = input.split('/');
+    const at = parts.lastIndexOf('node_modules');
+    if (at === -1) continue;
+    const name = parts[at + 1]?.startsWith('@') ? parts.slice(at + 1, at + 3) : parts.slice(at + 1, at + 2);
+    packages.add(path.join(root, ...parts.slice(0, at + 1), ...name));
+  }
+  const sections: string[] = [];
+  for (const folder of [...packages].sort()) {
+    const manifest = JSON.parse(await readFile(path.join(folder, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+      license?: string;
+    };
+    const licenceFile = (await readdir(folder)).find((file) => /^(licen[cs]e|copying)(\.|$)/i.test(file));
+    if (licenceFile === undefined)
+      throw new Error(`${manifest.name}: no licence file to ship with vendor.cjs`);
+    const text = (await readFile(path.join(folder, licenceFile), 'utf8')).trim();
+    sections.push(`${manifest.name} ${manifest.version} (${manifest.license ?? 'see below'})\n\n${text}\n`);
+  }
+  const heading = 'Packages whose code dist/cli-bundle/vendor.cjs holds, with their licences.\n';
+  await writeFile(path.join(outdir, 'vendor.cjs.LICENSES.txt'), `${heading}\n${sections.join('\n---\n\n')}`);
+}
+
 await rm(outdir, { recursive: true, force: true });
-await build({
+const vendored = await build({
+  metafile: true,
   stdin: {
     contents: `module.exports = {\n${vendoredPackages
       .map((id) => `  get ${JSON.stringify(id)}() { return require(${JSON.stringify(id)}); },\n`)
@@ -116,6 +148,7 @@ await build({
   sourcesContent: false,
   logLevel: 'warning',
 });
+await writeVendorLicences(Object.keys(vendored.metafile.inputs));
 await build({
   entryPoints: { main: path.join(dist, 'cli/main.js') },
   outdir,

@@ -176,3 +176,30 @@ test('every class in the bundle keeps the name it has in src/ (the bundle is bui
     'classes of the bundle named differently from src/',
   );
 });
+
+test('vendor.cjs ships with the licence of every package whose code it holds', async () => {
+  const bundle = path.join(repoRoot, 'dist', 'cli-bundle');
+  const vendor = await readFile(path.join(bundle, 'vendor.cjs'), 'utf8');
+  // esbuild heads each file it bundles with a `// <path>` comment: the packages are read from those.
+  const held = new Set<string>();
+  for (const [, name] of vendor.matchAll(/^\/\/ \S*node_modules\/((?:@[^/\s]+\/)?[^/\s]+)\//gm)) {
+    if (name !== undefined) held.add(name);
+  }
+  assert.ok(held.has('pino') && held.has('prom-client'), [...held].join(', '));
+  const notices = await readFile(path.join(bundle, 'vendor.cjs.LICENSES.txt'), 'utf8');
+  const sections = new Map<string, string>();
+  for (const section of notices.split('\n---\n')) {
+    const heading = /^([@\w./-]+) \d+\.\d+\.\d+\S* \(/m.exec(section);
+    if (heading?.[1] !== undefined) sections.set(heading[1], section);
+  }
+  for (const name of held) {
+    const section = sections.get(name);
+    assert.ok(section !== undefined, `${name} has its licence in vendor.cjs.LICENSES.txt`);
+    assert.match(
+      section,
+      /Permission is hereby granted|Apache License|ISC License|Redistribution and use/,
+      name,
+    );
+  }
+  assert.match(sections.get('prom-client') ?? '', /Apache License/);
+});
