@@ -26,10 +26,23 @@ const inlineTypes = new Set([
 
 const mediaType = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 
-function contentDisposition(kind: 'inline' | 'attachment', filename: string | undefined): string {
+/** Lone UTF-16 surrogates: a high one not followed by a low one, a low one not after a high one. */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * The Content-Disposition of a download: an ASCII `filename` for old clients and the exact name as `filename*`
+ * (RFC 8187). Its value may hold only attr-chars, which encodeURIComponent's output is but for `'`, `(`, `)` and
+ * `*`, so those are encoded too. A lone surrogate (a name only a hook's change of the metadata can give, since
+ * metadata is decoded from UTF-8) becomes U+FFFD: encodeURIComponent would throw, and the download answer 500.
+ */
+export function contentDisposition(kind: 'inline' | 'attachment', filename: string | undefined): string {
   if (!filename) return kind;
   const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+  const exact = encodeURIComponent(filename.replace(loneSurrogate, '\uFFFD')).replace(
+    /['()*]/g,
+    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `${kind}; filename="${ascii}"; filename*=UTF-8''${exact}`;
 }
 
 /** Parses a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple or invalid ranges are served whole. */
