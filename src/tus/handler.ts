@@ -39,6 +39,18 @@ export interface TusHandlerDependencies {
 
 const uploadMethods = 'OPTIONS, HEAD, PATCH, GET, DELETE';
 
+/**
+ * The tus extensions an operator turned off that the IETF draft's requests still do: the draft has a body on the
+ * creation, a length known only at the end and its own digest (Content-Digest) in its core, so its handler does not
+ * refuse them (creation, termination and getting it does honour).
+ */
+function unhonouredByTheDraft(settings: TusHandlerDependencies['settings']): string[] {
+  if (settings.ietfDraft === false) return [];
+  return (['creation-with-upload', 'creation-defer-length', 'checksum'] as const).filter(
+    (name) => !settings.extensions.has(name),
+  );
+}
+
 const slash = 0x2f;
 const collection = { kind: 'collection' } as const;
 
@@ -146,6 +158,14 @@ function closedByClient(res: ServerResponse, error: unknown): boolean {
  */
 export function createTusRequestHandler(dependencies: TusHandlerDependencies): RequestHandler {
   const { settings, shutdown } = dependencies;
+  const unhonoured = unhonouredByTheDraft(settings);
+  if (unhonoured.length > 0) {
+    dependencies.logger.warn(
+      { basePath: settings.basePath, extensions: unhonoured },
+      `tus extensions turned off here still apply to IETF draft requests (${unhonoured.join(', ')}): the draft ` +
+        'always takes a body with the creation, a length given later and Content-Digest; --ietf-draft=false turns the draft off',
+    );
+  }
   // One shutdown listener for all bodies, rather than one per request on a shared signal.
   const activeBodies = new Set<BodyMeter>();
   const shuttingDown = (): boolean => shutdown.aborted;

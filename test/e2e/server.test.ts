@@ -10,6 +10,7 @@ import { eventually } from '../support/eventually.ts';
 import { writeHoldingModule } from '../support/holding-module.ts';
 import { createUpload, octets, send, sendRaw, tus } from '../support/http.ts';
 import {
+  logsWith,
   repoRoot,
   runWharfToEnd,
   scratchCwd,
@@ -179,8 +180,24 @@ describe('server', { concurrency: true }, () => {
           headers: { ...tus, 'Upload-Defer-Length': '1' },
         });
         assert.equal(deferred.status, 400);
+        // The IETF draft's requests still do what those extensions are: said once at start, naming them.
+        const warnings = logsWith(minimal, 'still apply to IETF draft requests');
+        assert.equal(warnings.length, 1, JSON.stringify(warnings));
+        assert.deepEqual(warnings[0]?.extensions, [
+          'creation-with-upload',
+          'creation-defer-length',
+          'checksum',
+        ]);
       } finally {
         await minimal.stop();
+      }
+      // Without the draft nothing is left unhonoured: no warning.
+      const tusOnly = await startWharf({ args: ['--tus-extensions', 'creation', '--ietf-draft=false'] });
+      try {
+        assert.equal((await send('OPTIONS', tusOnly.endpoint)).headers['tus-extension'], 'creation');
+        assert.deepEqual(logsWith(tusOnly, 'still apply to IETF draft requests'), []);
+      } finally {
+        await tusOnly.stop();
       }
     });
   });
