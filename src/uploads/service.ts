@@ -1229,6 +1229,9 @@ export class UploadService {
             throw new WharfError('ERR_INVALID_UPLOAD_LENGTH', {
               message: 'Upload-Length is below the current offset',
             });
+          // An upload deferred at creation and declared empty now is an empty upload too (--allow-empty=false).
+          if (request.declaredLength === 0 && !this.#options.allowEmpty)
+            throw new WharfError('ERR_EMPTY_UPLOAD_REFUSED');
           this.#checkFileSize(request.declaredLength);
           // A body the request itself refuses (413) leaves the length deferred: a refused request changes nothing.
           this.#bodyLimit(record.offset, request.declaredLength, request.contentLength);

@@ -160,6 +160,31 @@ describe('server', { concurrency: true }, () => {
       try {
         const reply = await send('POST', strict.endpoint, { headers: { ...tus, 'Upload-Length': 0 } });
         assert.equal(reply.status, 400);
+        // Nor through a deferred length declared 0 later; a deferred length above 0 is taken (positive control).
+        const deferred = await createUpload(strict.endpoint, { 'Upload-Defer-Length': 1 });
+        const empty = await send('PATCH', deferred, {
+          headers: {
+            ...tus,
+            'Upload-Offset': 0,
+            'Upload-Length': 0,
+            'Content-Type': 'application/offset+octet-stream',
+          },
+        });
+        assert.equal(empty.status, 400, empty.text);
+        assert.match(empty.text, /ERR_EMPTY_UPLOAD_REFUSED/);
+        const head = await send('HEAD', deferred, { headers: tus });
+        assert.equal(head.headers['upload-defer-length'], '1', 'the length stays deferred');
+        const sized = await send('PATCH', deferred, {
+          headers: {
+            ...tus,
+            'Upload-Offset': 0,
+            'Upload-Length': 3,
+            'Content-Type': 'application/offset+octet-stream',
+          },
+          body: 'abc',
+        });
+        assert.equal(sized.status, 204, sized.text);
+        assert.equal((await send('GET', deferred)).text, 'abc');
       } finally {
         await strict.stop();
       }
