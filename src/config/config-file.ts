@@ -61,6 +61,19 @@ export interface WharfFile {
 
 type Json = Record<string, unknown>;
 
+/** Whether a URL's user name and password decode (the HTTP client sends them decoded, as Basic credentials). */
+function userInfoDecodes(text: string): boolean {
+  try {
+    const url = new URL(text);
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return true;
+  } catch (error) {
+    // Not a URL at all is refused later (with the allow-list check) by its own message.
+    return !(error instanceof URIError);
+  }
+}
+
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -167,6 +180,8 @@ function namedHook(
   if (transport === 'http' || transport === 'notify') {
     if (url === undefined) problems.add(where, `an ${transport} hook needs "url"`);
     else if (!/^https?:\/\/./.test(url)) problems.add(`${where}.url`, 'must be an http:// or https:// URL');
+    else if (!userInfoDecodes(url))
+      problems.add(`${where}.url`, 'its user name or password is not valid percent-encoding');
   }
   const format = value.format;
   const timeout = optionalNumber(value, 'timeout');

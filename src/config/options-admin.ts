@@ -147,7 +147,7 @@ function checkHttpHookUrl(url: string, allowList: TargetAllowList): void {
     checkConfiguredTarget(url, allowList);
   } catch (error) {
     if (!(error instanceof TargetRefusedError)) throw error;
-    if (error.status === 400) {
+    if (error.status === 400 && !error.message.includes('percent-encoding')) {
       throw new ConfigError(
         `--hooks-http-urls: expected absolute http:// or https:// URLs, got ${JSON.stringify(shownUrl(url))}`,
       );

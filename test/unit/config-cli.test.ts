@@ -75,6 +75,12 @@ describe('command-line values', () => {
           error.message,
         ) && !error.message.includes(':pw@'),
     );
+    // A user name the HTTP client could not decode for its Authorization header: refused here, with the flag.
+    assert.throws(
+      () => fromArgs(['--hooks-http-urls', 'http://%zz@127.0.0.1:9/']),
+      /^ConfigError: --hooks-http-urls: url: its user name or password is not valid percent-encoding$/,
+    );
+    assert.equal(fromArgs(['--hooks-http-urls', 'http://a%20b@127.0.0.1:9/']).hooks.httpUrls.length, 1);
     assert.throws(
       () => fromArgs(['--hooks-allowed-urls', 'https://']),
       /^ConfigError: --hooks-allowed-urls: /,

@@ -101,3 +101,24 @@ test('the logger redacts secrets wherever a config or hook declaration would car
   assert.match(out, /startup/);
   assert.ok(!out.includes(secret.slice(6)), out);
 });
+
+test('config file: an http hook URL whose user name or password does not percent-decode is refused, named', () => {
+  assert.throws(
+    () =>
+      validateWharfFile(
+        { hooks: { crm: { transport: 'http', url: 'http://%zz@127.0.0.1:1/' } } },
+        'wharf.yaml',
+        '/files',
+      ),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /hooks\.crm\.url: its user name or password is not valid percent-encoding/.test(error.message),
+  );
+  // Positive control: encoded as it should be, it is taken.
+  const file = validateWharfFile(
+    { hooks: { crm: { transport: 'http', url: 'http://a%20b:p%40ss@127.0.0.1:1/' } } },
+    'wharf.yaml',
+    '/files',
+  );
+  assert.equal(file.hooks.length, 1);
+});

@@ -160,6 +160,13 @@ export function parseTargetUrl(text: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TargetRefusedError('url: must use http or https', 400);
   }
+  // The HTTP client decodes them for its Authorization header: refused here, not by a URIError when it is built.
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new TargetRefusedError('url: its user name or password is not valid percent-encoding', 400);
+  }
   return url;
 }
 
