@@ -41,6 +41,18 @@ endpoints:
   return file;
 }
 
+/** A Wharf with the snooper config of `scratch`, the admin API on (the test token) and private hook targets allowed. */
+async function adminArgs(scratch: string): Promise<string[]> {
+  return [
+    '--config',
+    await writeConfig(scratch, path.join(scratch, 'snooper.log')),
+    '--admin',
+    '--admin-token',
+    token,
+    '--hooks-allow-private-targets',
+  ];
+}
+
 async function create(wharf: WharfProcess): Promise<string> {
   const created = await send('POST', wharf.endpoint, { headers: { ...tus, 'Upload-Length': 3 } });
   assert.equal(created.status, 201, created.text);
@@ -292,14 +304,7 @@ describe('hooks changed at run time', { concurrency: true }, () => {
       const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-http-'));
       const receiver = new HookReceiver();
       await receiver.start();
-      const args = [
-        '--config',
-        await writeConfig(scratch, path.join(scratch, 'snooper.log')),
-        '--admin',
-        '--admin-token',
-        token,
-        '--hooks-allow-private-targets',
-      ];
+      const args = await adminArgs(scratch);
       const wharf = await startWharf({ args });
       try {
         const created = await admin(wharf, 'PUT', 'hooks/crm', {
@@ -355,14 +360,7 @@ describe('the named hooks list shows the URL of a hook made through the admin AP
   it('no user info, path or query of the URL (where secrets live) in GET /admin/api/hooks, as for targets', async () => {
     const scratch = await mkdtemp(path.join(tmpdir(), 'wharf-runtime-label-'));
     const wharf = await startWharf({
-      args: [
-        '--config',
-        await writeConfig(scratch, path.join(scratch, 'snooper.log')),
-        '--admin',
-        '--admin-token',
-        token,
-        '--hooks-allow-private-targets',
-      ],
+      args: await adminArgs(scratch),
     });
     try {
       const url = 'http://crm:hunter2@127.0.0.1:9/hooks/T0001/secret-path?token=abc123';
@@ -401,15 +399,7 @@ function unbuildableSuite(name: string, storeArgs: () => string[], cleanup: () =
       const receiver = new HookReceiver();
       await receiver.start();
       const wharf = await startWharf({
-        args: [
-          '--config',
-          await writeConfig(scratch, path.join(scratch, 'snooper.log')),
-          '--admin',
-          '--admin-token',
-          token,
-          '--hooks-allow-private-targets',
-          ...storeArgs(),
-        ],
+        args: [...(await adminArgs(scratch)), ...storeArgs()],
       });
       try {
         const unbuildable = new URL(receiver.url);

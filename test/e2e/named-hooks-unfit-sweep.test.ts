@@ -9,7 +9,7 @@ import { adminClient } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { send, tus } from '../support/http.ts';
 import { linesOf } from '../support/lines-file.ts';
-import { redisUrl } from '../support/services.ts';
+import { deleteRedisKeys, redisUrl } from '../support/services.ts';
 import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'unfit-sweep-admin-token';
@@ -115,16 +115,7 @@ describe('the expiration sweep waits while the stored named hooks do not fit the
         assert.equal(logsWith(sweeping, sweepWaits).length, 1);
       } finally {
         await Promise.all(started.map((wharf) => wharf.stop()));
-        if (storage === 'Redis') {
-          const { Redis } = await import('ioredis');
-          const client = new Redis(redisUrl);
-          try {
-            const keys = await client.keys(`${prefix}*`);
-            if (keys.length > 0) await client.del(...keys);
-          } finally {
-            client.disconnect();
-          }
-        }
+        if (storage === 'Redis') await deleteRedisKeys(prefix);
         await rm(scratch, { recursive: true, force: true });
       }
     });

@@ -8,7 +8,7 @@ import { adminClient } from '../support/admin-api.ts';
 import { eventually } from '../support/eventually.ts';
 import { type Reply, send, tus } from '../support/http.ts';
 import { linesOf } from '../support/lines-file.ts';
-import { dropPostgresSchema, postgresUrl, redisUrl } from '../support/services.ts';
+import { deleteRedisKeys, dropPostgresSchema, postgresUrl, redisUrl } from '../support/services.ts';
 import { logsWith, startWharf, type WharfProcess } from '../support/wharf-process.ts';
 
 const token = 'unfit-admin-token';
@@ -77,16 +77,7 @@ function redisStorage(): Storage {
   return {
     name: 'Redis',
     args: ['--info-storage', 'redis-info-storage', '--info-db-dsn', redisUrl, '--redis-key-prefix', prefix],
-    cleanUp: async () => {
-      const { Redis } = await import('ioredis');
-      const client = new Redis(redisUrl);
-      try {
-        const keys = await client.keys(`${prefix}*`);
-        if (keys.length > 0) await client.del(...keys);
-      } finally {
-        client.disconnect();
-      }
-    },
+    cleanUp: () => deleteRedisKeys(prefix),
   };
 }
 
