@@ -3,6 +3,7 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { promClientClassFiles, promClientDefaultMetricFiles } from '../src/server/prom-client-files.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dist = path.join(root, 'dist');
@@ -54,21 +55,8 @@ const keepModuleLocation: Plugin = {
  */
 const vendoredPackages = [
   'pino',
-  ...['registry', 'counter', 'gauge', 'histogram', 'cluster'].map((file) => `prom-client/lib/${file}`),
-  ...[
-    'processStartTime',
-    'osMemoryHeap',
-    'processOpenFileDescriptors',
-    'processMaxFileDescriptors',
-    'eventLoopLag',
-    'processResources',
-    'processHandles',
-    'processRequests',
-    'heapSizeAndUsed',
-    'heapSpacesSizeAndUsed',
-    'version',
-    'gc',
-  ].map((file) => `prom-client/lib/metrics/${file}`),
+  ...promClientClassFiles.map((file) => `prom-client/lib/${file}`),
+  ...promClientDefaultMetricFiles.map((file) => `prom-client/lib/metrics/${file}`),
 ];
 
 /*

@@ -1,5 +1,6 @@
 import type * as PromClient from 'prom-client';
 import { requirePackage } from '../require-package.ts';
+import { promClientDefaultMetricFiles } from './prom-client-files.ts';
 
 /*
  * The parts of prom-client Wharf uses, required file by file for the start's CPU (docs/architecture.md, "Start
@@ -22,21 +23,10 @@ export const AggregatorRegistry = requirePackage(
 ) as typeof PromClient.AggregatorRegistry;
 export type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
-/** prom-client's default metrics after its CPU counters (lib/defaultMetrics.js's list, in its order). */
-const defaultMetricFiles = [
-  'processStartTime',
-  'osMemoryHeap',
-  'processOpenFileDescriptors',
-  'processMaxFileDescriptors',
-  'eventLoopLag',
-  ...(typeof process.getActiveResourcesInfo === 'function' ? ['processResources'] : []),
-  'processHandles',
-  'processRequests',
-  'heapSizeAndUsed',
-  'heapSpacesSizeAndUsed',
-  'version',
-  'gc',
-];
+/** prom-client's default metrics after its CPU counters, those this Node can run. */
+const defaultMetricFiles = promClientDefaultMetricFiles.filter(
+  (file) => file !== 'processResources' || typeof process.getActiveResourcesInfo === 'function',
+);
 
 type DefaultMetric = (register: Registry, config: { readonly eventLoopMonitoringPrecision: number }) => void;
 
