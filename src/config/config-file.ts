@@ -10,6 +10,7 @@ import {
   runOnValues,
 } from '../hooks/chain/pipeline.ts';
 import { retryScheduleOf } from '../hooks/delivery/retry-policy.ts';
+import { userInfoDecodes } from '../hooks/delivery/target-guard.ts';
 import { eventsMatching, type UploadEventName, uploadEventNames } from '../hooks/events.ts';
 import { type HookFormatName, isHookFormatName } from '../hooks/formats/index.ts';
 import { type NotifyService, notifyServices } from '../hooks/transports/notify-message.ts';
@@ -60,19 +61,6 @@ export interface WharfFile {
 }
 
 type Json = Record<string, unknown>;
-
-/** Whether a URL's user name and password decode (the HTTP client sends them decoded, as Basic credentials). */
-function userInfoDecodes(text: string): boolean {
-  try {
-    const url = new URL(text);
-    decodeURIComponent(url.username);
-    decodeURIComponent(url.password);
-    return true;
-  } catch (error) {
-    // Not a URL at all is refused later (with the allow-list check) by its own message.
-    return !(error instanceof URIError);
-  }
-}
 
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -180,7 +168,8 @@ function namedHook(
   if (transport === 'http' || transport === 'notify') {
     if (url === undefined) problems.add(where, `an ${transport} hook needs "url"`);
     else if (!/^https?:\/\/./.test(url)) problems.add(`${where}.url`, 'must be an http:// or https:// URL');
-    else if (!userInfoDecodes(url))
+    // A text that is not a URL at all is refused later (the allow-list check), by its own message.
+    else if (URL.canParse(url) && !userInfoDecodes(new URL(url)))
       problems.add(`${where}.url`, 'its user name or password is not valid percent-encoding');
   }
   const format = value.format;

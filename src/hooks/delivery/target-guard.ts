@@ -160,14 +160,24 @@ export function parseTargetUrl(text: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TargetRefusedError('url: must use http or https', 400);
   }
-  // The HTTP client decodes them for its Authorization header: refused here, not by a URIError when it is built.
-  try {
-    decodeURIComponent(url.username);
-    decodeURIComponent(url.password);
-  } catch {
+  if (!userInfoDecodes(url)) {
     throw new TargetRefusedError('url: its user name or password is not valid percent-encoding', 400);
   }
   return url;
+}
+
+/**
+ * Whether a URL's user name and password percent-decode: the HTTP client decodes them for its Authorization
+ * header, so one that does not is refused where the URL is given, not by a URIError when the client is built.
+ */
+export function userInfoDecodes(url: URL): boolean {
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Checks a configured hook URL against the allow-list (private addresses are the operator's choice there). */
